@@ -1,0 +1,131 @@
+# easyflow -- one non-recursive GNU make file.
+#
+#   make            build build/easyflow
+#   make run        install what is missing, start private PostgreSQL + Redis,
+#                   migrate, serve the demo bot
+#   make test       the same set-up, then unit tests and end-to-end tests on an
+#                   ASan+UBSan build
+#   make bench      throughput figures (printed, never asserted)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# SANITIZER=address builds into build-address/ (ASan+UBSan); SANITIZER=thread
+# into build-thread/.
+
+PKGS := libwebsockets libcurl libpq hiredis json-c libpcre2-8 libcrypto yaml-0.1
+DEBIAN_PKGS := libwebsockets-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libjson-c-dev \
+               libpcre2-dev libssl-dev libyaml-dev libcmocka-dev
+
+ifneq ($(MAKECMDGOALS),deps)
+ifneq ($(shell pkg-config --exists $(PKGS) && echo yes),yes)
+$(warning missing libraries; run 'scripts/deps.sh' or: apt-get install $(DEBIAN_PKGS))
+endif
+endif
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PREFIX ?= /usr/local
+SANITIZER ?=
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-missing-field-initializers
+INCS := -Isrc/gateway -Isrc/platforms -Isrc/store -Isrc/nlp
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS := $(CFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP $(WARN) \
+              $(INCS) $(PKG_CFLAGS) -DEF_DEFAULT_SQL_DIR='"$(PREFIX)/share/easyflow/sql"'
+LDLIBS := $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(SANITIZER),address)
+BUILD := build-address
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZER),thread)
+BUILD := build-thread
+ALL_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+else
+BUILD := build
+endif
+
+SRCS := $(sort $(wildcard src/*/*.c))
+LIB_SRCS := $(filter-out src/gateway/main.c,$(SRCS))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ := $(BUILD)/src/gateway/main.o
+LIB := $(BUILD)/libef.a
+BIN := $(BUILD)/easyflow
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/*/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+BENCH_SRCS := $(sort $(wildcard tests/bench/bench_*.c))
+BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
+
+.PHONY: all test test-unit test-e2e run bench clean install deps services-stop lint \
+        format-check unit-bins
+all: $(BIN)
+
+# Every object depends on the flags, so changing a flag rebuilds.
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS)' | cmp -s - $@ || \
+	  echo '$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(LDLIBS)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) \
+	  $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/bench/%: tests/bench/%.c $(LIB) $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+unit-bins: $(UNIT_BINS)
+
+# `make test` always runs on the sanitizer build.
+test: deps
+	$(MAKE) SANITIZER=address test-unit test-e2e
+
+test-unit: $(UNIT_BINS)
+	@scripts/run-unit.sh $(UNIT_BINS)
+
+test-e2e: $(BIN)
+	@EF_BIN=$(abspath $(BIN)) python3 tests/e2e/run.py
+
+run: deps $(BIN)
+	@scripts/run.sh $(abspath $(BIN))
+
+bench: deps $(BIN) $(BENCH_BINS)
+	@EF_BIN=$(abspath $(BIN)) scripts/bench.sh $(BENCH_BINS)
+
+services-stop:
+	@scripts/services.sh stop
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/easyflow/sql
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/easyflow
+	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/easyflow/sql/
+
+lint:
+	@scripts/lint.sh
+
+format-check:
+	@clang-format --dry-run --Werror $(SRCS) $(wildcard src/*/*.h)
+
+clean:
+	rm -rf build build-*
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
