@@ -46,6 +46,10 @@ LDFLAGS += -fsanitize=thread
 else
 BUILD := build
 endif
+# BUILDDIR=dir overrides where objects go (parallel work in one tree).
+ifneq ($(BUILDDIR),)
+BUILD := $(BUILDDIR)
+endif
 
 SRCS := $(sort $(wildcard src/*/*.c))
 LIB_SRCS := $(filter-out src/gateway/main.c,$(SRCS))
