@@ -1,17 +1,259 @@
 /*
- * main.c -- the easyflow command line: serve, migrate, version, help.
+ * main.c -- the easyflow command line: serve, migrate, help, version.
+ *
+ * `serve` wires the parts together: configuration -> pipeline (worker
+ * threads with their PostgreSQL/Redis connections) -> optional Telegram
+ * poller -> HTTP server on the main thread. SIGTERM/SIGINT only set a flag;
+ * the server loop sees it, drains what is in flight and returns.
  */
+#include "config.h"
 #include "ef.h"
+#include "http.h"
+#include "pipeline.h"
+#include "platform.h"
+#include "poll.h"
+#include "store.h"
 
+#include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+static volatile sig_atomic_t stop_flag = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "easyflow %s -- messaging bot gateway (Telegram, WhatsApp, web chat)\n"
+            "\n"
+            "usage:\n"
+            "  easyflow serve [--config FILE] [--print-config] [--KEY value ...]\n"
+            "                                  serve webhooks, long polling, /healthz, /metrics\n"
+            "  easyflow migrate [--sql-dir DIR] [--status]\n"
+            "                                  apply pending sql/NNN_*.sql migrations\n"
+            "  easyflow --help | --version\n"
+            "\n"
+            "configuration (environment variables; a --config file and --KEY value set the "
+            "same keys):\n",
+            EF_VERSION);
+    ef_config_help(out);
+}
+
+/* defaults < --config file < environment < --KEY value */
+static ef_config *load_config(int argc, char **argv, bool *print_only)
+{
+    char err[512];
+    ef_config *c = ef_config_new();
+    const char *file = NULL;
+    *print_only = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "easyflow: --config needs a file\n");
+                goto fail;
+            }
+            file = argv[++i];
+        }
+    }
+    if (file && ef_config_load_file(c, file, err, sizeof(err))) {
+        fprintf(stderr, "easyflow: %s\n", err);
+        goto fail;
+    }
+    if (ef_config_load_env(c, err, sizeof(err))) {
+        fprintf(stderr, "easyflow: %s\n", err);
+        goto fail;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+        } else if (strcmp(argv[i], "--print-config") == 0) {
+            *print_only = true;
+        } else if (strncmp(argv[i], "--", 2) == 0 && i + 1 < argc) {
+            if (ef_config_set(c, argv[i] + 2, argv[i + 1], err, sizeof(err))) {
+                fprintf(stderr, "easyflow: %s\n", err);
+                goto fail;
+            }
+            i++;
+        } else {
+            fprintf(stderr, "easyflow serve: unexpected argument \"%s\" (see easyflow --help)\n",
+                    argv[i]);
+            goto fail;
+        }
+    }
+    if (ef_config_validate(c, err, sizeof(err))) {
+        fprintf(stderr, "easyflow: %s\n", err);
+        goto fail;
+    }
+    return c;
+fail:
+    ef_config_free(c);
+    return NULL;
+}
+
+static int apply_logging(const ef_config *c)
+{
+    ef_log_level lvl = EF_LOG_INFO;
+    const char *s = ef_cfg_get_str(c, "EF_LOG_LEVEL");
+    if (s && ef_log_parse_level(s, &lvl) == 0)
+        ef_log_set_level(lvl);
+    s = ef_cfg_get_str(c, "EF_LOG_DEBUG");
+    if (s && ef_log_set_debug(s) != 0)
+        return EF_EINVAL;
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    bool print_only;
+    ef_config *c = load_config(argc, argv, &print_only);
+    if (!c)
+        return 1;
+    if (print_only) {
+        ef_config_print(c, stdout);
+        ef_config_free(c);
+        return 0;
+    }
+    apply_logging(c);
+
+    char err[512];
+    for (const ef_platform_ops *const *p = ef_platforms; *p; p++) {
+        if (ef_platform_check(*p, err, sizeof(err))) {
+            EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "platform adapter refused: %s", err);
+            ef_config_free(c);
+            return 1;
+        }
+    }
+
+    const char *pg_url = ef_cfg_get_str(c, "EF_DATABASE_URL");
+    const char *mode = ef_cfg_get_str(c, "TELEGRAM_MODE");
+    bool poll_mode = mode && strcmp(mode, "poll") == 0;
+
+    /* Refuse to serve an outdated schema; a server that is down is fine
+     * (we answer 503 until it is back). */
+    char *sql_dir = ef_migrate_default_dir();
+    const char *cfg_dir = ef_cfg_get_str(c, "EF_SQL_DIR");
+    int pending = 0;
+    if (ef_migrate_pending(pg_url, cfg_dir ? cfg_dir : sql_dir, &pending, err, sizeof(err)) ==
+        0) {
+        if (pending > 0) {
+            EF_LOG(EF_LOG_ERROR, EF_C_MAIN,
+                   "the database schema is %d migration(s) behind: run `easyflow migrate` first",
+                   pending);
+            ef_free(sql_dir);
+            ef_config_free(c);
+            return 1;
+        }
+    } else {
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "schema not checked (%s); serving 503 until it answers",
+               err);
+    }
+    ef_free(sql_dir);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    ef_pipeline_opts po = {
+        .pg_url = pg_url,
+        .redis_url = ef_cfg_get_str(c, "EF_REDIS_URL"),
+        .workers = (int)ef_cfg_get_int(c, "EF_STORE_WORKERS"),
+        .batch_max = (int)ef_cfg_get_int(c, "EF_BATCH_MAX"),
+        .session_ttl = (int)ef_cfg_get_int(c, "EF_SESSION_TTL"),
+    };
+    ef_pipeline *pipe = ef_pipeline_new(&po);
+    ef_pipeline_start(pipe);
+
+    const char *secret = ef_cfg_get_str(c, "TELEGRAM_SECRET_TOKEN");
+    ef_server_opts so = {
+        .listen = ef_cfg_get_str(c, "EF_LISTEN"),
+        .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
+        .json_max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
+        .request_timeout_ms = (int)ef_cfg_get_int(c, "EF_REQUEST_TIMEOUT_MS"),
+        .tg_secret = secret,
+        .tg_webhook = !poll_mode,
+        .pipe = pipe,
+    };
+    ef_server *srv = ef_server_new(&so, err, sizeof(err));
+    if (!srv) {
+        EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "%s", err);
+        ef_pipeline_free(pipe);
+        ef_config_free(c);
+        curl_global_cleanup();
+        return 1;
+    }
+    if (!poll_mode && !secret)
+        EF_LOG(EF_LOG_WARN, EF_C_MAIN,
+               "TELEGRAM_SECRET_TOKEN is not set: anyone who knows the URL can post updates");
+
+    ef_poller *poller = NULL;
+    if (poll_mode) {
+        ef_poller_opts pl = {
+            .api_url = ef_cfg_get_str(c, "TELEGRAM_API_URL"),
+            .token = ef_cfg_get_str(c, "TELEGRAM_BOT_TOKEN"),
+            .pg_url = pg_url,
+            .timeout_s = (int)ef_cfg_get_int(c, "TELEGRAM_POLL_TIMEOUT"),
+            .json_max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
+            .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
+            .pipe = pipe,
+        };
+        poller = ef_poller_start(&pl, err, sizeof(err));
+        if (!poller) {
+            EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "%s", err);
+            ef_server_free(srv);
+            ef_pipeline_free(pipe);
+            ef_config_free(c);
+            curl_global_cleanup();
+            return 1;
+        }
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char *redacted = ef_redact_url(pg_url);
+    EF_LOG(EF_LOG_INFO, EF_C_MAIN,
+           "easyflow %s listening on http://%s telegram=%s workers=%d batch_max=%d db=%s",
+           EF_VERSION, so.listen, poll_mode ? "poll" : "webhook", po.workers, po.batch_max,
+           redacted);
+    ef_free(redacted);
+
+    ef_server_run(srv, &stop_flag, (int)ef_cfg_get_int(c, "EF_DRAIN_TIMEOUT_MS"));
+    ef_poller_stop(poller);
+    ef_pipeline_stop(pipe);
+    ef_server_free(srv);
+    ef_pipeline_free(pipe);
+    ef_config_free(c);
+    curl_global_cleanup();
+    EF_LOG(EF_LOG_INFO, EF_C_MAIN, "stopped");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("easyflow %s\n", EF_VERSION);
         return 0;
     }
-    fprintf(stderr, "usage: easyflow serve|migrate|--help|--version\n");
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "migrate") == 0)
+        return ef_migrate_cli(argc - 2, argv + 2);
+    fprintf(stderr, "easyflow: unknown command \"%s\" (see easyflow --help)\n", cmd);
     return 2;
 }

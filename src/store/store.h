@@ -33,6 +33,20 @@ int ef_migrate_pending(const char *pg_url, const char *dir, int *pending, char *
  * (a build tree), else <exe>/../share/easyflow/sql, else the compiled-in
  * default. Owned by the caller. */
 char *ef_migrate_default_dir(void);
+/* `easyflow migrate [--sql-dir DIR] [--status]`. argv[0] is the subcommand
+ * ("migrate"), so main calls ef_migrate_cli(argc - 1, argv + 1). Reads
+ * EF_DATABASE_URL from the environment (default
+ * postgresql://127.0.0.1:5432/easyflow); the directory is --sql-dir, else
+ * ef_migrate_default_dir(). Prints "migrate: applied N migrations (first …
+ * last)" or "migrate: up to date (N migrations)" on stdout; --status prints
+ * one line per file: applied (with its UTC time), pending, changed, or
+ * missing (applied, file gone). Failures print "easyflow migrate: <reason>"
+ * on stderr (URLs redacted). Returns the exit code: 0, 1 on failure or when
+ * --status finds a changed or missing migration, 2 on a usage error. */
+int ef_migrate_cli(int argc, char **argv);
+/* `easyflow migrate [--sql-dir DIR] [--status]`: argv holds the arguments
+ * after "migrate". Returns the process exit code. */
+int ef_migrate_cli(int argc, char **argv);
 
 /* ---- PostgreSQL (pg.c) ------------------------------------------------- */
 

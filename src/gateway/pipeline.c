@@ -1,0 +1,447 @@
+/*
+ * pipeline.c -- worker threads that commit events in batches.
+ *
+ * See pipeline.h for the contract. Inside: one FIFO per worker guarded by
+ * the worker's mutex; each queued entry is (job, event index). A job keeps
+ * an atomic count of events still in flight; whichever worker finishes the
+ * last one runs the job's callback.
+ */
+#include "pipeline.h"
+
+#include "metrics.h"
+#include "store.h"
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+struct ef_job {
+    ef_msg_list msgs;
+    ef_job_done_cb cb;
+    void *ud;
+    atomic_size_t remaining;
+    pthread_mutex_t lock; /* guards result */
+    ef_job_result result;
+};
+
+typedef struct entry {
+    ef_job *job;
+    size_t idx;
+} entry;
+
+typedef struct worker {
+    ef_pipeline *p;
+    int id;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    entry *q; /* ring buffer */
+    size_t q_head, q_len, q_cap;
+    bool stop;
+    /* Owned by the worker thread. */
+    ef_store *store;
+    ef_kv *kv;
+    int64_t last_pg_log_ms;
+    int64_t last_kv_log_ms;
+} worker;
+
+struct ef_pipeline {
+    ef_pipeline_opts opts;
+    char *pg_url;
+    char *redis_url;
+    worker *workers;
+    int n_workers;
+    atomic_size_t pending;
+    atomic_bool pg_up;
+    atomic_bool redis_up;
+    pthread_t monitor;
+    pthread_mutex_t mon_lock;
+    pthread_cond_t mon_cond;
+    bool mon_stop;
+    bool started;
+};
+
+/* ---- jobs --------------------------------------------------------------- */
+
+ef_job *ef_job_new(ef_msg_list *msgs, ef_job_done_cb cb, void *ud)
+{
+    ef_job *job = ef_calloc(1, sizeof(*job));
+    job->msgs = *msgs;
+    ef_msg_list_init(msgs);
+    job->cb = cb;
+    job->ud = ud;
+    atomic_init(&job->remaining, job->msgs.n);
+    pthread_mutex_init(&job->lock, NULL);
+    return job;
+}
+
+void ef_job_free(ef_job *job)
+{
+    if (!job)
+        return;
+    ef_msg_list_cleanup(&job->msgs);
+    pthread_mutex_destroy(&job->lock);
+    ef_free(job);
+}
+
+const ef_job_result *ef_job_get_result(const ef_job *job)
+{
+    return &job->result;
+}
+
+size_t ef_job_count(const ef_job *job)
+{
+    return job->msgs.n;
+}
+
+const ef_msg *ef_job_msg(const ef_job *job, size_t i)
+{
+    return i < job->msgs.n ? job->msgs.items[i] : NULL;
+}
+
+static void job_finish_one(ef_job *job, ef_ingest_status st)
+{
+    pthread_mutex_lock(&job->lock);
+    switch (st) {
+    case EF_ING_STORED:
+        job->result.stored++;
+        break;
+    case EF_ING_DUPLICATE:
+        job->result.duplicate++;
+        break;
+    case EF_ING_IGNORED:
+        job->result.ignored++;
+        break;
+    default:
+        job->result.failed++;
+        job->result.status = EF_EDB;
+        break;
+    }
+    pthread_mutex_unlock(&job->lock);
+    if (atomic_fetch_sub(&job->remaining, 1) == 1)
+        job->cb(job, job->ud);
+}
+
+/* ---- queues ------------------------------------------------------------- */
+
+static uint64_t chat_hash(const ef_msg *m)
+{
+    /* FNV-1a over platform and chat id. */
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *s = m->platform; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    for (const char *s = m->chat_id; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void push(worker *w, ef_job *job, size_t idx)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->q_len == w->q_cap) {
+        size_t cap = w->q_cap ? w->q_cap * 2 : 256;
+        entry *q = ef_calloc(cap, sizeof(*q));
+        for (size_t i = 0; i < w->q_len; i++)
+            q[i] = w->q[(w->q_head + i) % w->q_cap];
+        ef_free(w->q);
+        w->q = q;
+        w->q_cap = cap;
+        w->q_head = 0;
+    }
+    w->q[(w->q_head + w->q_len) % w->q_cap] = (entry){job, idx};
+    w->q_len++;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void ef_pipeline_submit(ef_pipeline *p, ef_job *job)
+{
+    size_t n = job->msgs.n;
+    if (n == 0) {
+        job->cb(job, job->ud);
+        return;
+    }
+    atomic_fetch_add(&p->pending, n);
+    for (size_t i = 0; i < n; i++) {
+        worker *w = &p->workers[chat_hash(job->msgs.items[i]) % (uint64_t)p->n_workers];
+        push(w, job, i);
+    }
+}
+
+/* ---- the worker --------------------------------------------------------- */
+
+/* The session as Redis keeps it: the committed conversation plus its
+ * context, so a lost Redis is rebuilt from exactly what PostgreSQL has. */
+static char *session_json(const ef_ingest_item *it)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "session_id", json_object_new_string(it->session_id));
+    if (it->conversation_id)
+        json_object_object_add(o, "conversation_id",
+                               json_object_new_string(it->conversation_id));
+    if (it->user_id)
+        json_object_object_add(o, "user_id", json_object_new_string(it->user_id));
+    json_object_object_add(o, "platform", json_object_new_string(it->msg->platform));
+    json_object_object_add(o, "chat_id", json_object_new_string(it->msg->chat_id
+                                                                    ? it->msg->chat_id
+                                                                    : ""));
+    json_object_object_add(o, "status",
+                           json_object_new_string(it->conv_status ? it->conv_status : "active"));
+    json_object_object_add(o, "state",
+                           json_object_new_string(it->state ? it->state : "initial"));
+    json_object *ctx = it->context_json ? json_tokener_parse(it->context_json) : NULL;
+    json_object_object_add(o, "context", ctx ? ctx : json_object_new_object());
+    if (it->created_at)
+        json_object_object_add(o, "created_at", json_object_new_string(it->created_at));
+    char *s = ef_strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return s;
+}
+
+static void write_back(worker *w, ef_ingest_item *items, size_t n)
+{
+    ef_pipeline *p = w->p;
+    size_t stored = 0;
+    for (size_t i = 0; i < n; i++) {
+        ef_ingest_item *it = &items[i];
+        if (it->status == EF_ING_STORED)
+            stored++;
+        if (!it->session_id || (it->status != EF_ING_STORED && it->status != EF_ING_DUPLICATE))
+            continue;
+        /* Only the chat's last event in this batch carries the state that
+         * counts; earlier ones would be overwritten at once. */
+        bool later = false;
+        for (size_t j = i + 1; j < n && !later; j++)
+            later = items[j].session_id && strcmp(items[j].session_id, it->session_id) == 0;
+        if (later)
+            continue;
+        char *js = session_json(it);
+        int rc = ef_kv_session_put(w->kv, it->session_id, js, p->opts.session_ttl);
+        if (rc == 0 && it->msg->chat_id)
+            rc = ef_kv_chat_session_put(w->kv, it->msg->platform, it->msg->chat_id,
+                                        it->session_id, p->opts.session_ttl);
+        ef_free(js);
+        if (rc) {
+            int64_t now = ef_now_ms();
+            if (now - w->last_kv_log_ms > 5000) {
+                EF_LOG(EF_LOG_WARN, EF_C_REDIS,
+                       "worker=%d session write-back failed, PostgreSQL keeps the state: %s",
+                       w->id, ef_kv_errmsg(w->kv));
+                w->last_kv_log_ms = now;
+            }
+            break; /* Redis is down: do not wait on it once per event */
+        }
+    }
+    if (stored && n)
+        (void)ef_kv_metric_incr(w->kv, items[0].msg->platform, "messages_received",
+                                (long long)stored);
+}
+
+static void process_batch(worker *w, entry *batch, size_t n)
+{
+    ef_ingest_item *items = ef_calloc(n, sizeof(*items));
+    for (size_t i = 0; i < n; i++)
+        items[i].msg = batch[i].job->msgs.items[batch[i].idx];
+
+    int64_t t0 = ef_now_ms();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = ef_store_ingest(w->store, items, n);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    if (rc) {
+        if (t0 - w->last_pg_log_ms > 2000) {
+            EF_LOG(EF_LOG_WARN, EF_C_PG, "worker=%d batch=%zu not committed, answering 503: %s",
+                   w->id, n, ef_store_errmsg(w->store));
+            w->last_pg_log_ms = t0;
+        }
+        atomic_store(&w->p->pg_up, false);
+    } else {
+        ef_metrics_commit(secs, n);
+        EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "worker=%d batch=%zu committed in %.3f ms", w->id, n,
+               secs * 1000);
+        write_back(w, items, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        ef_metric_platform mp = ef_metrics_platform(items[i].msg->platform);
+        if (items[i].status == EF_ING_STORED)
+            ef_metrics_add(mp, EF_M_STORED, 1);
+        else if (items[i].status == EF_ING_DUPLICATE)
+            ef_metrics_add(mp, EF_M_DUPLICATE, 1);
+        else if (items[i].status == EF_ING_IGNORED)
+            ef_metrics_add(mp, EF_M_IGNORED, 1);
+        ef_ingest_status st = items[i].status;
+        ef_ingest_item_cleanup(&items[i]);
+        atomic_fetch_sub(&w->p->pending, 1);
+        job_finish_one(batch[i].job, st);
+    }
+    ef_free(items);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    size_t max = (size_t)w->p->opts.batch_max;
+    entry *batch = ef_calloc(max, sizeof(*batch));
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (w->q_len == 0 && !w->stop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (w->q_len == 0 && w->stop) {
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        size_t n = 0;
+        while (w->q_len > 0 && n < max) {
+            batch[n++] = w->q[w->q_head];
+            w->q_head = (w->q_head + 1) % w->q_cap;
+            w->q_len--;
+        }
+        pthread_mutex_unlock(&w->lock);
+        process_batch(w, batch, n);
+    }
+    ef_free(batch);
+    return NULL;
+}
+
+/* ---- health monitor ----------------------------------------------------- */
+
+static void *monitor_main(void *arg)
+{
+    ef_pipeline *p = arg;
+    ef_store *st = ef_store_new(p->pg_url);
+    ef_kv *kv = ef_kv_new(p->redis_url);
+    bool pg_was = true, kv_was = true;
+    pthread_mutex_lock(&p->mon_lock);
+    while (!p->mon_stop) {
+        pthread_mutex_unlock(&p->mon_lock);
+        bool pg = ef_store_ping(st) == 0;
+        bool rd = ef_kv_ping(kv) == 0;
+        atomic_store(&p->pg_up, pg);
+        atomic_store(&p->redis_up, rd);
+        if (pg != pg_was)
+            EF_LOG(pg ? EF_LOG_INFO : EF_LOG_WARN, EF_C_PG, "postgres %s%s%s",
+                   pg ? "reachable again" : "unreachable", pg ? "" : ": ",
+                   pg ? "" : ef_store_errmsg(st));
+        if (rd != kv_was)
+            EF_LOG(rd ? EF_LOG_INFO : EF_LOG_WARN, EF_C_REDIS, "redis %s%s%s",
+                   rd ? "reachable again" : "unreachable", rd ? "" : ": ",
+                   rd ? "" : ef_kv_errmsg(kv));
+        pg_was = pg;
+        kv_was = rd;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_mutex_lock(&p->mon_lock);
+        if (!p->mon_stop)
+            pthread_cond_timedwait(&p->mon_cond, &p->mon_lock, &ts);
+    }
+    pthread_mutex_unlock(&p->mon_lock);
+    ef_store_free(st);
+    ef_kv_free(kv);
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+ef_pipeline *ef_pipeline_new(const ef_pipeline_opts *opts)
+{
+    ef_pipeline *p = ef_calloc(1, sizeof(*p));
+    p->opts = *opts;
+    p->pg_url = ef_strdup(opts->pg_url);
+    p->redis_url = ef_strdup(opts->redis_url);
+    p->opts.pg_url = p->pg_url;
+    p->opts.redis_url = p->redis_url;
+    if (p->opts.workers < 1)
+        p->opts.workers = 1;
+    if (p->opts.batch_max < 1)
+        p->opts.batch_max = 1;
+    p->n_workers = p->opts.workers;
+    p->workers = ef_calloc((size_t)p->n_workers, sizeof(worker));
+    for (int i = 0; i < p->n_workers; i++) {
+        worker *w = &p->workers[i];
+        w->p = p;
+        w->id = i;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        w->store = ef_store_new(p->pg_url);
+        w->kv = ef_kv_new(p->redis_url);
+    }
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->pg_up, false);
+    atomic_init(&p->redis_up, false);
+    pthread_mutex_init(&p->mon_lock, NULL);
+    pthread_cond_init(&p->mon_cond, NULL);
+    return p;
+}
+
+int ef_pipeline_start(ef_pipeline *p)
+{
+    for (int i = 0; i < p->n_workers; i++)
+        if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0)
+            EF_PANIC("cannot start pipeline worker %d", i);
+    if (pthread_create(&p->monitor, NULL, monitor_main, p) != 0)
+        EF_PANIC("cannot start health monitor");
+    p->started = true;
+    return 0;
+}
+
+void ef_pipeline_stop(ef_pipeline *p)
+{
+    if (!p || !p->started)
+        return;
+    for (int i = 0; i < p->n_workers; i++) {
+        worker *w = &p->workers[i];
+        pthread_mutex_lock(&w->lock);
+        w->stop = true;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+    }
+    for (int i = 0; i < p->n_workers; i++)
+        pthread_join(p->workers[i].thread, NULL);
+    pthread_mutex_lock(&p->mon_lock);
+    p->mon_stop = true;
+    pthread_cond_signal(&p->mon_cond);
+    pthread_mutex_unlock(&p->mon_lock);
+    pthread_join(p->monitor, NULL);
+    p->started = false;
+}
+
+void ef_pipeline_free(ef_pipeline *p)
+{
+    if (!p)
+        return;
+    ef_pipeline_stop(p);
+    for (int i = 0; i < p->n_workers; i++) {
+        worker *w = &p->workers[i];
+        ef_store_free(w->store);
+        ef_kv_free(w->kv);
+        ef_free(w->q);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+    }
+    ef_free(p->workers);
+    pthread_mutex_destroy(&p->mon_lock);
+    pthread_cond_destroy(&p->mon_cond);
+    ef_free(p->pg_url);
+    ef_free(p->redis_url);
+    ef_free(p);
+}
+
+bool ef_pipeline_pg_up(const ef_pipeline *p)
+{
+    return atomic_load(&((ef_pipeline *)p)->pg_up);
+}
+
+bool ef_pipeline_redis_up(const ef_pipeline *p)
+{
+    return atomic_load(&((ef_pipeline *)p)->redis_up);
+}
+
+size_t ef_pipeline_pending(const ef_pipeline *p)
+{
+    return atomic_load(&((ef_pipeline *)p)->pending);
+}

@@ -1,0 +1,261 @@
+/*
+ * kv.c -- Redis through hiredis (0.14 API): live sessions, chat -> session
+ * lookups and realtime counters.
+ *
+ * Redis is a cache here, never the only copy: PostgreSQL holds every
+ * conversation, so a Redis that lost its data or is down costs latency, not
+ * correctness. One ef_kv is one connection owned by one thread; commands
+ * block for at most the socket timeout (1 s), and a Redis that is down is
+ * retried at most once a second.
+ */
+#include "store.h"
+
+#include <hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KV_TIMEOUT_MS 1000
+#define KV_RETRY_MS 1000
+#define KV_METRICS_TTL (8 * 24 * 3600)
+
+struct ef_kv {
+    char host[256];
+    int port;
+    int db;
+    char *password;
+    redisContext *c;
+    int64_t next_connect_ms;
+    char errmsg[640];
+};
+
+static int parse_url(ef_kv *kv, const char *url)
+{
+    const char *p = url;
+    if (strncmp(p, "redis://", 8) != 0)
+        return EF_EINVAL;
+    p += 8;
+    const char *at = strchr(p, '@');
+    const char *slash = strchr(p, '/');
+    if (at && (!slash || at < slash)) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        if (at > pw)
+            kv->password = ef_strndup(pw, (size_t)(at - pw));
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, "/");
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    size_t hlen = (size_t)((colon ? colon : end) - p);
+    if (hlen == 0 || hlen >= sizeof(kv->host))
+        return EF_EINVAL;
+    memcpy(kv->host, p, hlen);
+    kv->host[hlen] = '\0';
+    kv->port = 6379;
+    if (colon) {
+        char *e;
+        long port = strtol(colon + 1, &e, 10);
+        if (e != end || port < 1 || port > 65535)
+            return EF_EINVAL;
+        kv->port = (int)port;
+    }
+    kv->db = 0;
+    if (*end == '/' && end[1]) {
+        char *e;
+        long db = strtol(end + 1, &e, 10);
+        if (*e || db < 0 || db > 100000)
+            return EF_EINVAL;
+        kv->db = (int)db;
+    }
+    return 0;
+}
+
+ef_kv *ef_kv_new(const char *redis_url)
+{
+    ef_kv *kv = ef_calloc(1, sizeof(*kv));
+    if (!redis_url || parse_url(kv, redis_url) != 0) {
+        snprintf(kv->errmsg, sizeof(kv->errmsg), "bad Redis URL (want redis://host:port/db)");
+        kv->port = -1;
+    }
+    return kv;
+}
+
+void ef_kv_free(ef_kv *kv)
+{
+    if (!kv)
+        return;
+    if (kv->c)
+        redisFree(kv->c);
+    ef_free(kv->password);
+    ef_free(kv);
+}
+
+const char *ef_kv_errmsg(const ef_kv *kv)
+{
+    return kv->errmsg;
+}
+
+static void drop(ef_kv *kv, const char *why)
+{
+    snprintf(kv->errmsg, sizeof(kv->errmsg), "%s", why);
+    if (kv->c) {
+        redisFree(kv->c);
+        kv->c = NULL;
+    }
+    kv->next_connect_ms = ef_now_ms() + KV_RETRY_MS;
+}
+
+/* Runs a command; on success returns the reply (caller frees), else NULL
+ * with the connection dropped when it broke. */
+static redisReply *command(ef_kv *kv, int argc, const char **argv, const size_t *lens);
+
+static int ensure_conn(ef_kv *kv)
+{
+    if (kv->c)
+        return 0;
+    if (kv->port < 0)
+        return EF_EINVAL;
+    if (ef_now_ms() < kv->next_connect_ms)
+        return EF_EIO;
+    struct timeval tv = {KV_TIMEOUT_MS / 1000, (KV_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(kv->host, kv->port, tv);
+    if (!c || c->err) {
+        snprintf(kv->errmsg, sizeof(kv->errmsg), "connect %.255s:%d: %.300s", kv->host, kv->port,
+                 c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        kv->next_connect_ms = ef_now_ms() + KV_RETRY_MS;
+        return EF_EIO;
+    }
+    redisSetTimeout(c, tv);
+    kv->c = c;
+    if (kv->password) {
+        const char *argv[2] = {"AUTH", kv->password};
+        redisReply *r = command(kv, 2, argv, NULL);
+        if (!r)
+            return EF_EIO;
+        freeReplyObject(r);
+    }
+    if (kv->db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", kv->db);
+        const char *argv[2] = {"SELECT", db};
+        redisReply *r = command(kv, 2, argv, NULL);
+        if (!r)
+            return EF_EIO;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+static redisReply *command(ef_kv *kv, int argc, const char **argv, const size_t *lens)
+{
+    if (ensure_conn(kv))
+        return NULL;
+    redisReply *r = redisCommandArgv(kv->c, argc, argv, lens);
+    if (!r) {
+        drop(kv, kv->c->errstr[0] ? kv->c->errstr : "connection lost");
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(kv->errmsg, sizeof(kv->errmsg), "%.32s: %.500s", argv[0], r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+int ef_kv_ping(ef_kv *kv)
+{
+    const char *argv[1] = {"PING"};
+    redisReply *r = command(kv, 1, argv, NULL);
+    if (!r)
+        return EF_EIO;
+    freeReplyObject(r);
+    return 0;
+}
+
+static int set_ex(ef_kv *kv, const char *key, const char *val, int ttl)
+{
+    char ttls[16];
+    snprintf(ttls, sizeof(ttls), "%d", ttl > 0 ? ttl : 1);
+    const char *argv[5] = {"SET", key, val, "EX", ttls};
+    redisReply *r = command(kv, 5, argv, NULL);
+    if (!r)
+        return EF_EIO;
+    freeReplyObject(r);
+    return 0;
+}
+
+static int get(ef_kv *kv, const char *key, char **out)
+{
+    const char *argv[2] = {"GET", key};
+    redisReply *r = command(kv, 2, argv, NULL);
+    if (!r)
+        return EF_EIO;
+    int rc = EF_ENOTFOUND;
+    if (r->type == REDIS_REPLY_STRING) {
+        *out = ef_strndup(r->str, r->len);
+        rc = 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int ef_kv_session_put(ef_kv *kv, const char *session_id, const char *json, int ttl)
+{
+    char *key = ef_asprintf("session:%s", session_id);
+    int rc = set_ex(kv, key, json, ttl);
+    ef_free(key);
+    return rc;
+}
+
+int ef_kv_session_get(ef_kv *kv, const char *session_id, char **out)
+{
+    char *key = ef_asprintf("session:%s", session_id);
+    int rc = get(kv, key, out);
+    ef_free(key);
+    return rc;
+}
+
+int ef_kv_chat_session_put(ef_kv *kv, const char *platform, const char *chat_id,
+                           const char *session_id, int ttl)
+{
+    char *key = ef_asprintf("chat:%s:%s", platform, chat_id);
+    int rc = set_ex(kv, key, session_id, ttl);
+    ef_free(key);
+    return rc;
+}
+
+int ef_kv_chat_session_get(ef_kv *kv, const char *platform, const char *chat_id, char **out)
+{
+    char *key = ef_asprintf("chat:%s:%s", platform, chat_id);
+    int rc = get(kv, key, out);
+    ef_free(key);
+    return rc;
+}
+
+int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char key[128];
+    snprintf(key, sizeof(key), "metrics:%s:%04d-%02d-%02d:%02d", platform, tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+    char bys[32];
+    snprintf(bys, sizeof(bys), "%lld", by);
+    const char *argv[4] = {"HINCRBY", key, field, bys};
+    redisReply *r = command(kv, 4, argv, NULL);
+    if (!r)
+        return EF_EIO;
+    freeReplyObject(r);
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", KV_METRICS_TTL);
+    const char *eargv[3] = {"EXPIRE", key, ttl};
+    r = command(kv, 3, eargv, NULL);
+    if (r)
+        freeReplyObject(r);
+    return 0;
+}

@@ -1,0 +1,332 @@
+/*
+ * pg.c -- PostgreSQL through libpq: the batch commit, session rebuild and
+ * long-poll offsets.
+ *
+ * One ef_store is one connection owned by one thread (a pipeline worker or
+ * the poller). The batch commit is a single statement, SELECT ef_ingest($1),
+ * whose function (sql/003_ingest.sql) applies every event in order inside
+ * one transaction: one round trip per batch whatever its size.
+ *
+ * A store whose server went away reports EF_EDB and reconnects on the next
+ * call; callers answer 503 meanwhile, so nothing acknowledged is lost.
+ */
+#include "store.h"
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ef_store {
+    char *url;
+    PGconn *conn;
+    bool ok;
+    int64_t next_connect_ms; /* do not hammer a server that is down */
+    char errmsg[512];
+};
+
+static void set_err(ef_store *st, const char *what, const char *detail)
+{
+    snprintf(st->errmsg, sizeof(st->errmsg), "%s: %s", what, detail ? detail : "");
+    /* libpq messages end with a newline; one log line wants none. */
+    size_t n = strlen(st->errmsg);
+    while (n && (st->errmsg[n - 1] == '\n' || st->errmsg[n - 1] == ' '))
+        st->errmsg[--n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (st->errmsg[i] == '\n' || st->errmsg[i] == '\t')
+            st->errmsg[i] = ' ';
+}
+
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    EF_LOG(EF_LOG_DEBUG, EF_C_PG, "notice msg=\"%.*s\"", (int)strcspn(message, "\n"), message);
+}
+
+static int ensure_conn(ef_store *st)
+{
+    if (st->conn && PQstatus(st->conn) == CONNECTION_OK)
+        return 0;
+    int64_t now = ef_now_ms();
+    if (now < st->next_connect_ms) {
+        st->ok = false;
+        return EF_EDB;
+    }
+    if (st->conn) {
+        PQfinish(st->conn);
+        st->conn = NULL;
+    }
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
+    const char *vals[] = {st->url, "3", "easyflow", "1", "10", "5", "3", NULL};
+    st->conn = PQconnectdbParams(keys, vals, 1);
+    if (!st->conn || PQstatus(st->conn) != CONNECTION_OK) {
+        set_err(st, "connect", st->conn ? PQerrorMessage(st->conn) : "out of memory");
+        if (st->conn) {
+            PQfinish(st->conn);
+            st->conn = NULL;
+        }
+        st->ok = false;
+        st->next_connect_ms = now + 250;
+        return EF_EDB;
+    }
+    PQsetNoticeProcessor(st->conn, notice_to_log, NULL);
+    PGresult *r = PQexec(st->conn, "SET statement_timeout = '15s'; SET lock_timeout = '10s'");
+    PQclear(r);
+    st->ok = true;
+    return 0;
+}
+
+ef_store *ef_store_new(const char *pg_url)
+{
+    ef_store *st = ef_calloc(1, sizeof(*st));
+    st->url = ef_strdup(pg_url ? pg_url : "");
+    return st;
+}
+
+void ef_store_free(ef_store *st)
+{
+    if (!st)
+        return;
+    if (st->conn)
+        PQfinish(st->conn);
+    ef_free(st->url);
+    ef_free(st);
+}
+
+const char *ef_store_errmsg(const ef_store *st)
+{
+    return st->errmsg;
+}
+
+bool ef_store_ok(const ef_store *st)
+{
+    return st->ok;
+}
+
+/* Runs one statement; returns the result for the caller to PQclear, or NULL
+ * with the error recorded (the connection is dropped when it broke). */
+static PGresult *exec_params(ef_store *st, const char *sql, int n, const char *const *vals)
+{
+    if (ensure_conn(st))
+        return NULL;
+    PGresult *r = PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
+    ExecStatusType s = PQresultStatus(r);
+    if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
+        return r;
+    set_err(st, "query", PQresultErrorMessage(r));
+    PQclear(r);
+    if (PQstatus(st->conn) != CONNECTION_OK) {
+        st->ok = false;
+        PQfinish(st->conn);
+        st->conn = NULL;
+    }
+    return NULL;
+}
+
+int ef_store_ping(ef_store *st)
+{
+    PGresult *r = exec_params(st, "SELECT 1", 0, NULL);
+    if (!r)
+        return EF_EDB;
+    PQclear(r);
+    return 0;
+}
+
+void ef_ingest_item_cleanup(ef_ingest_item *it)
+{
+    ef_free(it->conversation_id);
+    ef_free(it->session_id);
+    ef_free(it->user_id);
+    ef_free(it->row_id);
+    ef_free(it->state);
+    ef_free(it->conv_status);
+    ef_free(it->context_json);
+    ef_free(it->created_at);
+    it->conversation_id = it->session_id = it->user_id = it->row_id = NULL;
+    it->state = it->conv_status = it->context_json = it->created_at = NULL;
+}
+
+static void add_str(json_object *o, const char *key, const char *val)
+{
+    if (val)
+        json_object_object_add(o, key, json_object_new_string(val));
+}
+
+/* Parses a JSON text produced by our own code; a NULL or broken one is an
+ * empty object rather than a lost message. */
+static json_object *parse_obj(const char *text)
+{
+    json_object *o = text ? json_tokener_parse(text) : NULL;
+    if (!o)
+        o = json_object_new_object();
+    return o;
+}
+
+static json_object *event_json(const ef_ingest_item *it)
+{
+    const ef_msg *m = it->msg;
+    json_object *ev = json_object_new_object();
+    add_str(ev, "kind", ef_msg_kind_name(m->kind));
+    add_str(ev, "platform", m->platform);
+    add_str(ev, "chat_id", m->chat_id);
+    add_str(ev, "chat_type", m->chat_type);
+    add_str(ev, "message_id", m->message_id);
+    add_str(ev, "target_id", m->target_id);
+    add_str(ev, "thread_id", m->thread_id);
+    if (m->status) {
+        /* Reactions carry a JSON array; statuses a word. */
+        json_object *st = m->kind == EF_MSG_REACTION ? json_tokener_parse(m->status) : NULL;
+        json_object_object_add(ev, "status", st ? st : json_object_new_string(m->status));
+    }
+    json_object *s = json_object_new_object();
+    add_str(s, "id", m->sender_id);
+    add_str(s, "name", m->sender_name);
+    add_str(s, "username", m->sender_username);
+    add_str(s, "lang", m->sender_lang);
+    json_object_object_add(s, "is_bot", json_object_new_boolean(m->sender_is_bot));
+    json_object_object_add(ev, "sender", s);
+    if (m->text)
+        json_object_object_add(ev, "text", json_object_new_string_len(m->text, (int)m->text_len));
+    json_object_object_add(ev, "date", json_object_new_int64(m->date));
+    json_object *meta = parse_obj(m->meta_json);
+    if (m->content_type)
+        json_object_object_add(meta, "content_type", json_object_new_string(m->content_type));
+    json_object_object_add(ev, "meta", meta);
+    if (it->intent) {
+        json_object *n = json_object_new_object();
+        add_str(n, "intent", it->intent);
+        json_object_object_add(n, "entities", parse_obj(it->entities_json));
+        json_object_object_add(n, "confidence", json_object_new_double(it->confidence));
+        json_object_object_add(ev, "nlp", n);
+    }
+    if (it->fsm_json)
+        json_object_object_add(ev, "fsm", parse_obj(it->fsm_json));
+    return ev;
+}
+
+static char *dup_field(json_object *o, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+        return NULL;
+    if (json_object_is_type(v, json_type_string))
+        return ef_strdup(json_object_get_string(v));
+    return ef_strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static void apply_result(ef_ingest_item *it, json_object *r)
+{
+    json_object *v;
+    const char *res = json_object_object_get_ex(r, "result", &v) ? json_object_get_string(v) : "";
+    if (strcmp(res, "stored") == 0)
+        it->status = EF_ING_STORED;
+    else if (strcmp(res, "duplicate") == 0)
+        it->status = EF_ING_DUPLICATE;
+    else
+        it->status = EF_ING_IGNORED;
+    ef_ingest_item_cleanup(it);
+    it->conversation_id = dup_field(r, "conversation_id");
+    it->session_id = dup_field(r, "session_id");
+    it->user_id = dup_field(r, "user_id");
+    it->row_id = dup_field(r, "message_row_id");
+    it->state = dup_field(r, "state");
+    it->conv_status = dup_field(r, "status");
+    it->context_json = dup_field(r, "context");
+    it->created_at = dup_field(r, "created_at");
+    it->messages_count =
+        json_object_object_get_ex(r, "messages_count", &v) ? json_object_get_int64(v) : 0;
+}
+
+int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
+{
+    json_object *batch = json_object_new_array_ext((int)n);
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(batch, event_json(&items[i]));
+    const char *text =
+        json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *vals[1] = {text};
+    bool had_conn = st->conn != NULL;
+    PGresult *r = exec_params(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+    if (!r && had_conn && !st->conn) {
+        /* The connection went stale (e.g. the server restarted since the
+         * last batch): reconnect once at once. Safe to repeat: ef_ingest()
+         * deduplicates, and the failed attempt committed nothing. */
+        st->next_connect_ms = 0;
+        r = exec_params(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+    }
+    json_object_put(batch);
+    if (!r) {
+        for (size_t i = 0; i < n; i++)
+            items[i].status = EF_ING_FAILED;
+        return EF_EDB;
+    }
+    json_object *res = NULL;
+    if (PQntuples(r) == 1)
+        res = json_tokener_parse(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (!res || !json_object_is_type(res, json_type_array) ||
+        json_object_array_length(res) != n) {
+        set_err(st, "ingest", "unexpected result shape from ef_ingest()");
+        json_object_put(res);
+        for (size_t i = 0; i < n; i++)
+            items[i].status = EF_ING_FAILED;
+        return EF_EDB;
+    }
+    for (size_t i = 0; i < n; i++)
+        apply_result(&items[i], json_object_array_get_idx(res, i));
+    json_object_put(res);
+    return 0;
+}
+
+int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
+{
+    const char *vals[1] = {session_id};
+    PGresult *r = exec_params(st, "SELECT ef_session($1)", 1, vals);
+    if (!r)
+        return EF_EDB;
+    int rc = EF_ENOTFOUND;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        *out_json = ef_strdup(PQgetvalue(r, 0, 0));
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int ef_store_poll_offset_get(ef_store *st, const char *bot_id, int64_t *offset)
+{
+    const char *vals[1] = {bot_id};
+    PGresult *r = exec_params(
+        st, "SELECT next_offset FROM poll_offsets WHERE platform = 'telegram' AND bot_id = $1", 1,
+        vals);
+    if (!r)
+        return EF_EDB;
+    int rc = EF_ENOTFOUND;
+    if (PQntuples(r) == 1) {
+        *offset = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int ef_store_poll_offset_set(ef_store *st, const char *bot_id, int64_t offset)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)offset);
+    const char *vals[2] = {bot_id, buf};
+    PGresult *r = exec_params(st,
+                              "INSERT INTO poll_offsets (platform, bot_id, next_offset) "
+                              "VALUES ('telegram', $1, $2::bigint) "
+                              "ON CONFLICT (platform, bot_id) DO UPDATE "
+                              "SET next_offset = GREATEST(poll_offsets.next_offset, "
+                              "EXCLUDED.next_offset), updated_at = now()",
+                              2, vals);
+    if (!r)
+        return EF_EDB;
+    PQclear(r);
+    return 0;
+}
