@@ -9,6 +9,7 @@
 -- Event (built by src/store/pg.c from an ef_msg):
 --   {"kind": "new|edit|callback|reaction|blocked|unblocked|migrate|status|identity",
 --    "platform", "chat_id", "chat_type", "message_id", "target_id", "status",
+--    "callback_id", "thread_id",
 --    "sender": {"id","name","username","lang","is_bot"},
 --    "text", "content_type", "date", "meta": {..},
 --    "nlp": {"intent","entities","confidence"}            (optional)
@@ -76,6 +77,17 @@ BEGIN
     END LOOP;
 END $$;
 
+-- Delivery statuses only move forward: queued < sent < failed < delivered
+-- < read. A late "delivered" after "read" changes nothing; "failed" does not
+-- undo a delivery, but a "delivered" reported after "failed" (another of the
+-- customer's devices) is believed. WhatsApp's "played" (voice) counts as read.
+CREATE FUNCTION ef_status_rank(s text) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE s WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'failed' THEN 2
+                  WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 WHEN 'played' THEN 4
+                  ELSE -1 END
+$$;
+
 CREATE FUNCTION ef_result(p_result text, c conversations, p_row uuid) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object(
@@ -115,6 +127,16 @@ BEGIN
     RETURNING id INTO p_row;
     IF p_row IS NULL THEN
         RETURN NULL;
+    END IF;
+    -- A button press is answered (the customer's client shows a spinner
+    -- until then) whatever the conversation's status.
+    IF ev->>'callback_id' IS NOT NULL THEN
+        INSERT INTO messages (conversation_id, session_id, user_id, content, role, direction,
+                              platform, metadata, delivery_status, next_attempt_at, created_at)
+        VALUES (c.id, c.session_id, c.user_id, '', 'system', 'outbound', ev->>'platform',
+                jsonb_build_object('method', 'answerCallbackQuery',
+                                   'callback_query_id', ev->>'callback_id'),
+                'queued', now(), clock_timestamp());
     END IF;
     IF f IS NOT NULL AND jsonb_typeof(f->'replies') = 'array' THEN
         FOR r IN SELECT * FROM jsonb_array_elements(f->'replies') LOOP
@@ -271,6 +293,58 @@ BEGIN
              WHERE platform = ev->>'platform' AND chat_id = ev->>'target_id'
                AND status <> 'closed';
             IF v_n = 0 OR c.id IS NULL THEN
+                res := res || jsonb_build_array(jsonb_build_object('result', 'ignored'));
+            ELSE
+                res := res || jsonb_build_array(ef_result('stored', c, NULL));
+            END IF;
+
+        ELSIF v_kind = 'status' THEN
+            SELECT * INTO v_old FROM messages
+             WHERE platform = ev->>'platform' AND platform_message_id = ev->>'target_id'
+               AND direction = 'outbound'
+             FOR UPDATE;
+            IF NOT FOUND OR ef_status_rank(ev->>'status') < 0 THEN
+                res := res || jsonb_build_array(jsonb_build_object('result', 'ignored'));
+            ELSIF ef_status_rank(ev->>'status')
+                  <= ef_status_rank(coalesce(v_old.delivery_status::text, 'queued')) THEN
+                SELECT * INTO c FROM conversations WHERE id = v_old.conversation_id;
+                res := res || jsonb_build_array(ef_result('duplicate', c, v_old.id));
+            ELSE
+                UPDATE messages
+                   SET delivery_status = (CASE ev->>'status' WHEN 'played' THEN 'read'
+                                          ELSE ev->>'status' END)::delivery_status,
+                       failed_reason = CASE WHEN ev->>'status' = 'failed'
+                           THEN coalesce(ev->'meta'->'errors'->0->>'code', '?') || ' '
+                                || coalesce(ev->'meta'->'errors'->0->>'title', 'failed')
+                                || coalesce(': ' || (ev->'meta'->'errors'->0->'error_data'->>'details'), '')
+                           ELSE failed_reason END,
+                       failed_at = CASE WHEN ev->>'status' = 'failed' THEN now() ELSE failed_at END,
+                       metadata = metadata || jsonb_build_object(
+                           'status_' || (ev->>'status') || '_at', (ev->>'date')::bigint),
+                       updated_at = now()
+                 WHERE id = v_old.id;
+                SELECT * INTO c FROM conversations WHERE id = v_old.conversation_id;
+                res := res || jsonb_build_array(ef_result('stored', c, v_old.id));
+            END IF;
+
+        ELSIF v_kind = 'identity' THEN
+            -- The customer changed number (WhatsApp system message): the
+            -- same person and conversation continue under the new id.
+            UPDATE users u SET platform_user_id = ev->>'target_id', updated_at = now()
+             WHERE u.platform = ev->>'platform' AND u.platform_user_id = ev->'sender'->>'id'
+               AND NOT EXISTS (SELECT 1 FROM users n WHERE n.platform = u.platform
+                                  AND n.platform_user_id = ev->>'target_id');
+            UPDATE conversations o
+               SET chat_id = (ev->>'target_id') || coalesce(substring(o.chat_id FROM '@.*$'), ''),
+                   updated_at = now()
+             WHERE o.platform = ev->>'platform' AND o.chat_id = ev->>'chat_id'
+               AND o.status <> 'closed'
+               AND NOT EXISTS (SELECT 1 FROM conversations n
+                                WHERE n.platform = o.platform AND n.status <> 'closed'
+                                  AND n.chat_id = (ev->>'target_id')
+                                                  || coalesce(substring(o.chat_id FROM '@.*$'), ''))
+            RETURNING * INTO c;
+            IF c.id IS NULL THEN
                 res := res || jsonb_build_array(jsonb_build_object('result', 'ignored'));
             ELSE
                 res := res || jsonb_build_array(ef_result('stored', c, NULL));

@@ -44,6 +44,17 @@ char *ef_migrate_default_dir(void);
  * on stderr (URLs redacted). Returns the exit code: 0, 1 on failure or when
  * --status finds a changed or missing migration, 2 on a usage error. */
 int ef_migrate_cli(int argc, char **argv);
+/* `easyflow migrate [--sql-dir DIR] [--status]`. argv[0] is the subcommand
+ * ("migrate"), so main calls ef_migrate_cli(argc - 1, argv + 1). Reads
+ * EF_DATABASE_URL from the environment (default
+ * postgresql://127.0.0.1:5432/easyflow); the directory is --sql-dir, else
+ * ef_migrate_default_dir(). Prints "migrate: applied N migrations (first …
+ * last)" or "migrate: up to date (N migrations)" on stdout; --status prints
+ * one line per file: applied (with its UTC time), pending, changed, or
+ * missing (applied, file gone). Failures print "easyflow migrate: <reason>"
+ * on stderr (URLs redacted). Returns the exit code: 0, 1 on failure or when
+ * --status finds a changed or missing migration, 2 on a usage error. */
+int ef_migrate_cli(int argc, char **argv);
 /* `easyflow migrate [--sql-dir DIR] [--status]`: argv holds the arguments
  * after "migrate". Returns the process exit code. */
 int ef_migrate_cli(int argc, char **argv);
@@ -112,6 +123,46 @@ int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
 /* Long-poll offset persistence: the next update_id to ask for. */
 int ef_store_poll_offset_get(ef_store *st, const char *bot_id, int64_t *offset);
 int ef_store_poll_offset_set(ef_store *st, const char *bot_id, int64_t offset);
+
+/* ---- the outbox (pg.c): queued outbound rows and their delivery -------- */
+
+/* One queued outbound row with what the dispatcher needs of its
+ * conversation. All strings owned (ef_outbox_rows_free). */
+typedef struct ef_outbox_row {
+    char *row_id;
+    char *conversation_id;
+    char *platform;
+    char *chat_id;
+    char *chat_type;
+    char *text;
+    char *meta_json;
+    int retry_count;
+    bool undeliverable;
+    char *undeliverable_reason;
+    int64_t due_ms;          /* next_attempt_at, Unix ms */
+    int64_t last_inbound_ms; /* the customer's last message, Unix ms (0 = never) */
+} ef_outbox_row;
+
+/* Queued outbound rows, oldest first, at most limit. */
+int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n);
+void ef_outbox_rows_free(ef_outbox_row *rows, size_t n);
+/* Frees one row's strings (the struct itself is the caller's). */
+void ef_outbox_row_cleanup(ef_outbox_row *r);
+/* queued -> sent, with the platform's id for the message. */
+int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id);
+/* Stays queued, next attempt after delay_ms; counts an attempt when asked. */
+int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, const char *reason,
+                          bool count_attempt);
+/* queued -> failed with the reason; mark_undeliverable also flags the
+ * conversation (the customer blocked us). */
+int ef_store_outbox_failed(ef_store *st, const char *row_id, const char *reason,
+                           bool mark_undeliverable);
+/* The chat moved (Telegram group -> supergroup): the row's conversation
+ * follows it. */
+int ef_store_outbox_migrate(ef_store *st, const char *row_id, const char *new_chat_id);
+/* Only one dispatcher may send at a time: a session advisory lock.
+ * Returns 0 when this store holds it, EF_ECONFLICT when another does. */
+int ef_store_dispatch_lock(ef_store *st);
 
 /* ---- Redis (kv.c) ------------------------------------------------------ */
 

@@ -1,0 +1,669 @@
+/*
+ * dispatch.c -- the outbox dispatcher. See dispatch.h for the contract.
+ *
+ * One thread. In memory: a hash table of chats, each with the FIFO of its
+ * queued rows (oldest first) and at most one request in flight; sliding
+ * windows for the per-bot, per-group and per-number limits. Requests go
+ * through one curl multi handle, so slow answers for one chat do not hold
+ * up the others. PostgreSQL is the source of truth: the periodic fetch
+ * picks up rows committed since, and a restart starts from what is queued.
+ *
+ * A row whose outcome could not be recorded (PostgreSQL down right after
+ * the platform accepted it) stays in memory with that outcome and is
+ * recorded on a later pass; it is never sent twice by one process.
+ */
+#include "dispatch.h"
+
+#include "platform.h"
+#include "store.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_BUCKETS 4096
+#define FETCH_LIMIT 2000
+#define FETCH_EVERY_MS 1000
+#define STANDBY_EVERY_MS 5000
+#define MAX_ATTEMPTS 12
+#define BACKOFF_BASE_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define RESP_MAX (1 << 20)
+#define WA_WINDOW_MS (24LL * 3600 * 1000)
+#define STOP_GRACE_MS 5000
+
+typedef enum record_state { REC_NONE = 0, REC_SENT, REC_FAILED } record_state;
+
+typedef struct out_row out_row;
+struct out_row {
+    ef_outbox_row r;
+    out_row *next;
+    record_state rec; /* an outcome still to be written to PostgreSQL */
+    char *rec_pmid;
+    char rec_reason[256];
+    bool rec_undeliverable;
+};
+
+typedef struct window {
+    int64_t *ts; /* ring of send times */
+    int cap;
+    int head;
+    int count;
+    int64_t span_ms;
+} window;
+
+typedef struct chat chat;
+struct chat {
+    char *key; /* platform|chat_id */
+    out_row *head, *tail;
+    bool in_flight;
+    int64_t next_ms; /* earliest time of this chat's next send */
+    window group;    /* groups only */
+    chat *hnext;
+};
+
+typedef struct channel_window {
+    char *key; /* platform|channel */
+    window w;
+    struct channel_window *next;
+} channel_window;
+
+typedef struct flight flight;
+struct flight {
+    flight *prev, *next; /* every request in flight */
+    chat *c;
+    out_row *row;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    ef_buf resp;
+    char *url;
+    char *body;
+    const ef_platform_ops *ops;
+    ef_out_msg m;
+    char *channel; /* owned copy for m.channel_id */
+};
+
+struct ef_dispatcher {
+    ef_dispatch_opts opts;
+    char *tg_base;  /* TELEGRAM_API_URL/bot<token> */
+    char *wa_base;  /* WHATSAPP_API_URL */
+    char *wa_auth;  /* "Authorization: Bearer ..." */
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_bool woken;
+    CURLM *multi;
+    ef_store *store;
+    chat *buckets[N_BUCKETS];
+    channel_window *channels;
+    window tg_global;
+    flight *flist;
+    size_t flights;
+    bool leader;
+    int64_t last_db_log_ms;
+    int64_t last_token_log_ms;
+};
+
+/* ---- small pieces --------------------------------------------------------- */
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+static void window_init(window *w, int cap, int64_t span_ms)
+{
+    w->ts = ef_calloc((size_t)cap, sizeof(int64_t));
+    w->cap = cap;
+    w->head = 0;
+    w->count = 0;
+    w->span_ms = span_ms;
+}
+
+static void window_cleanup(window *w)
+{
+    ef_free(w->ts);
+    w->ts = NULL;
+}
+
+/* When the window admits one more send (now, or the time it will). */
+static int64_t window_ready_at(const window *w, int64_t now)
+{
+    if (!w->ts || w->count < w->cap)
+        return now;
+    int64_t oldest = w->ts[w->head];
+    return oldest + w->span_ms > now ? oldest + w->span_ms : now;
+}
+
+static void window_add(window *w, int64_t now)
+{
+    if (!w->ts)
+        return;
+    if (w->count < w->cap) {
+        w->ts[(w->head + w->count) % w->cap] = now;
+        w->count++;
+    } else {
+        w->ts[w->head] = now;
+        w->head = (w->head + 1) % w->cap;
+    }
+}
+
+static const char *channel_of(const char *chat_id)
+{
+    const char *at = chat_id ? strchr(chat_id, '@') : NULL;
+    return at ? at + 1 : NULL;
+}
+
+static bool is_telegram(const out_row *row)
+{
+    return strcmp(row->r.platform, "telegram") == 0;
+}
+
+static bool is_method_call(const out_row *row)
+{
+    /* API calls that are not messages (answerCallbackQuery) do not count
+     * against a chat's message limits. */
+    return row->r.meta_json && strstr(row->r.meta_json, "\"method\"") != NULL;
+}
+
+static window *channel_window_for(ef_dispatcher *d, const out_row *row)
+{
+    if (strcmp(row->r.platform, "whatsapp") != 0)
+        return NULL;
+    const char *ch = channel_of(row->r.chat_id);
+    char *key = ef_asprintf("%s|%s", row->r.platform, ch ? ch : "");
+    for (channel_window *c = d->channels; c; c = c->next) {
+        if (strcmp(c->key, key) == 0) {
+            ef_free(key);
+            return &c->w;
+        }
+    }
+    channel_window *c = ef_calloc(1, sizeof(*c));
+    c->key = key;
+    window_init(&c->w, d->opts.wa_rate_per_sec > 0 ? d->opts.wa_rate_per_sec : 80, 1000);
+    c->next = d->channels;
+    d->channels = c;
+    return &c->w;
+}
+
+static chat *chat_get(ef_dispatcher *d, const ef_outbox_row *r, bool create)
+{
+    char *key = ef_asprintf("%s|%s", r->platform, r->chat_id ? r->chat_id : "");
+    uint64_t b = hash(key) % N_BUCKETS;
+    for (chat *c = d->buckets[b]; c; c = c->hnext) {
+        if (strcmp(c->key, key) == 0) {
+            ef_free(key);
+            return c;
+        }
+    }
+    if (!create) {
+        ef_free(key);
+        return NULL;
+    }
+    chat *c = ef_calloc(1, sizeof(*c));
+    c->key = key;
+    bool group = r->chat_type && (strcmp(r->chat_type, "group") == 0 ||
+                                  strcmp(r->chat_type, "supergroup") == 0);
+    if (group && strcmp(r->platform, "telegram") == 0)
+        window_init(&c->group, d->opts.tg_group_per_min > 0 ? d->opts.tg_group_per_min : 20,
+                    60000);
+    c->hnext = d->buckets[b];
+    d->buckets[b] = c;
+    return c;
+}
+
+static bool row_known(ef_dispatcher *d, const ef_outbox_row *r)
+{
+    chat *c = chat_get(d, r, false);
+    for (out_row *o = c ? c->head : NULL; o; o = o->next)
+        if (strcmp(o->r.row_id, r->row_id) == 0)
+            return true;
+    return false;
+}
+
+static void row_free(out_row *o)
+{
+    ef_outbox_row_cleanup(&o->r);
+    ef_free(o->rec_pmid);
+    ef_free(o);
+}
+
+/* Removes the chat's head row (it is done). */
+static void pop_head(chat *c)
+{
+    out_row *o = c->head;
+    if (!o)
+        return;
+    c->head = o->next;
+    if (!c->head)
+        c->tail = NULL;
+    row_free(o);
+}
+
+static int64_t backoff_ms(int attempts)
+{
+    int64_t ms = BACKOFF_BASE_MS;
+    for (int i = 1; i < attempts && ms < BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    if (ms > BACKOFF_MAX_MS)
+        ms = BACKOFF_MAX_MS;
+    return ms + (int64_t)(rand() % 250);
+}
+
+static void db_warn(ef_dispatcher *d, const char *what)
+{
+    int64_t now = ef_now_ms();
+    if (now - d->last_db_log_ms > 5000) {
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "dispatcher: %s not recorded, will retry: %s", what,
+               ef_store_errmsg(d->store));
+        d->last_db_log_ms = now;
+    }
+}
+
+/* Writes a decided outcome; on success the row leaves memory. */
+static void record(ef_dispatcher *d, chat *c)
+{
+    out_row *o = c->head;
+    int rc;
+    if (o->rec == REC_SENT)
+        rc = ef_store_outbox_sent(d->store, o->r.row_id, o->rec_pmid);
+    else
+        rc = ef_store_outbox_failed(d->store, o->r.row_id, o->rec_reason, o->rec_undeliverable);
+    if (rc) {
+        db_warn(d, "delivery outcome");
+        return;
+    }
+    pop_head(c);
+}
+
+/* ---- fetching --------------------------------------------------------------- */
+
+static void fetch(ef_dispatcher *d)
+{
+    if (ef_store_dispatch_lock(d->store) != 0) {
+        if (d->leader)
+            EF_LOG(EF_LOG_WARN, EF_C_PIPE, "dispatcher: standing by (another instance sends)");
+        d->leader = false;
+        return;
+    }
+    if (!d->leader)
+        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "dispatcher: sending queued replies");
+    d->leader = true;
+    ef_outbox_row *rows = NULL;
+    size_t n = 0;
+    if (ef_store_outbox_fetch(d->store, FETCH_LIMIT, &rows, &n) != 0) {
+        db_warn(d, "outbox fetch");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (row_known(d, &rows[i]))
+            continue;
+        chat *c = chat_get(d, &rows[i], true);
+        out_row *o = ef_calloc(1, sizeof(*o));
+        o->r = rows[i];
+        memset(&rows[i], 0, sizeof(rows[i])); /* moved */
+        if (c->tail)
+            c->tail->next = o;
+        else
+            c->head = o;
+        c->tail = o;
+    }
+    ef_outbox_rows_free(rows, n);
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    flight *f = ud;
+    size_t n = size * nmemb;
+    return ef_buf_append(&f->resp, ptr, n) == 0 ? n : 0;
+}
+
+static void fail_now(ef_dispatcher *d, chat *c, const char *reason, bool undeliverable)
+{
+    out_row *o = c->head;
+    o->rec = REC_FAILED;
+    snprintf(o->rec_reason, sizeof(o->rec_reason), "%s", reason);
+    o->rec_undeliverable = undeliverable;
+    EF_LOG(EF_LOG_WARN, EF_C_PIPE, "reply row=%s chat=%s failed: %s", o->r.row_id, c->key, reason);
+    record(d, c);
+}
+
+/* Starts the head row of chat c, or settles it without a request. */
+static void start(ef_dispatcher *d, chat *c, int64_t now)
+{
+    out_row *o = c->head;
+    const ef_platform_ops *ops = ef_platform_find(o->r.platform);
+    if (!ops || !ops->build_send || !ops->parse_send) {
+        fail_now(d, c, "this platform cannot send replies", false);
+        return;
+    }
+    if (o->r.undeliverable) {
+        char why[200];
+        snprintf(why, sizeof(why), "undeliverable: %.150s",
+                 o->r.undeliverable_reason ? o->r.undeliverable_reason : "customer blocked the bot");
+        fail_now(d, c, why, false);
+        return;
+    }
+    const char *base = is_telegram(o) ? d->tg_base : d->wa_base;
+    if (!base) {
+        if (now - d->last_token_log_ms > 30000) {
+            EF_LOG(EF_LOG_WARN, EF_C_PIPE, "replies for %s wait: no API credentials configured",
+                   o->r.platform);
+            d->last_token_log_ms = now;
+        }
+        c->next_ms = now + 5000;
+        return;
+    }
+    if (!is_telegram(o) && o->r.last_inbound_ms && now - o->r.last_inbound_ms > WA_WINDOW_MS &&
+        !is_method_call(o)) {
+        fail_now(d, c,
+                 "outside the 24-hour customer service window: the customer has not written "
+                 "for more than 24 hours",
+                 false);
+        return;
+    }
+
+    flight *f = ef_calloc(1, sizeof(*f));
+    f->c = c;
+    f->row = o;
+    f->ops = ops;
+    f->channel = ef_strdup(channel_of(o->r.chat_id));
+    f->m = (ef_out_msg){.row_id = o->r.row_id,
+                        .chat_id = o->r.chat_id,
+                        .chat_type = o->r.chat_type,
+                        .channel_id = f->channel,
+                        .text = o->r.text,
+                        .meta_json = o->r.meta_json};
+    ef_out_req req = {0};
+    char err[256] = "";
+    if (ops->build_send(&f->m, &req, err, sizeof(err)) != 0) {
+        ef_free(f->channel);
+        ef_free(f);
+        fail_now(d, c, err[0] ? err : "cannot build the request", false);
+        return;
+    }
+    f->url = ef_asprintf("%s%s", base, req.path);
+    f->body = req.body;
+    req.body = NULL;
+    ef_out_req_cleanup(&req);
+    ef_buf_init(&f->resp, RESP_MAX);
+    f->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (!is_telegram(o) && d->wa_auth)
+        f->hdrs = curl_slist_append(f->hdrs, d->wa_auth);
+    f->easy = curl_easy_init();
+    curl_easy_setopt(f->easy, CURLOPT_URL, f->url);
+    curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, f->body);
+    curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->hdrs);
+    curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(f->easy, CURLOPT_USERAGENT, "easyflow/" EF_VERSION);
+    curl_multi_add_handle(d->multi, f->easy);
+    f->next = d->flist;
+    if (d->flist)
+        d->flist->prev = f;
+    d->flist = f;
+    c->in_flight = true;
+    d->flights++;
+    if (!is_method_call(o)) {
+        if (is_telegram(o))
+            window_add(&d->tg_global, now);
+        window_add(&c->group, now);
+        window *cw = channel_window_for(d, o);
+        if (cw)
+            window_add(cw, now);
+    }
+}
+
+static void start_ready(ef_dispatcher *d, int64_t now)
+{
+    for (size_t b = 0; b < N_BUCKETS; b++) {
+        for (chat *c = d->buckets[b]; c; c = c->hnext) {
+            if (!c->head || c->in_flight)
+                continue;
+            out_row *o = c->head;
+            if (o->rec != REC_NONE) {
+                record(d, c);
+                continue;
+            }
+            if (o->r.due_ms > ef_wall_ms() || c->next_ms > now)
+                continue;
+            if (!is_method_call(o)) {
+                if (window_ready_at(&c->group, now) > now)
+                    continue;
+                if (is_telegram(o) && window_ready_at(&d->tg_global, now) > now)
+                    continue;
+                window *cw = channel_window_for(d, o);
+                if (cw && window_ready_at(cw, now) > now)
+                    continue;
+            }
+            start(d, c, now);
+        }
+    }
+}
+
+static void settle(ef_dispatcher *d, flight *f, long status)
+{
+    chat *c = f->c;
+    out_row *o = f->row;
+    int64_t now = ef_now_ms();
+    ef_send_result res;
+    f->ops->parse_send(&f->m, status, f->resp.data, f->resp.len, &res);
+    bool method = is_method_call(o);
+    int interval = is_telegram(o) && !method ? d->opts.tg_chat_interval_ms : 0;
+    switch (res.outcome) {
+    case EF_SEND_OK:
+        EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "reply row=%s chat=%s sent id=%s", o->r.row_id, c->key,
+               res.platform_message_id ? res.platform_message_id : "-");
+        o->rec = REC_SENT;
+        o->rec_pmid = res.platform_message_id;
+        res.platform_message_id = NULL;
+        c->next_ms = now + interval;
+        record(d, c);
+        break;
+    case EF_SEND_RATE: {
+        int64_t wait = res.retry_after_ms > 0 ? res.retry_after_ms : backoff_ms(1);
+        EF_LOG(EF_LOG_WARN, EF_C_PIPE, "reply row=%s chat=%s rate limited, waiting %lld ms",
+               o->r.row_id, c->key, (long long)wait);
+        c->next_ms = now + wait;
+        o->r.due_ms = ef_wall_ms() + wait;
+        if (ef_store_outbox_retry(d->store, o->r.row_id, wait, res.reason, false) != 0)
+            db_warn(d, "retry time");
+        break;
+    }
+    case EF_SEND_RETRY: {
+        o->r.retry_count++;
+        if (o->r.retry_count >= MAX_ATTEMPTS) {
+            char why[256];
+            snprintf(why, sizeof(why), "gave up after %d attempts: %.180s", o->r.retry_count,
+                     res.reason);
+            fail_now(d, c, why, false);
+            break;
+        }
+        int64_t wait = backoff_ms(o->r.retry_count);
+        EF_LOG(EF_LOG_WARN, EF_C_PIPE, "reply row=%s chat=%s attempt %d failed (%s), retry in %lld ms",
+               o->r.row_id, c->key, o->r.retry_count, res.reason, (long long)wait);
+        o->r.due_ms = ef_wall_ms() + wait;
+        c->next_ms = now + wait;
+        if (ef_store_outbox_retry(d->store, o->r.row_id, wait, res.reason, true) != 0)
+            db_warn(d, "retry time");
+        break;
+    }
+    case EF_SEND_MIGRATED:
+        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "chat=%s migrated to %s; resending there", c->key,
+               res.new_chat_id);
+        if (ef_store_outbox_migrate(d->store, o->r.row_id, res.new_chat_id) != 0) {
+            db_warn(d, "chat migration");
+            c->next_ms = now + 1000;
+        } else {
+            pop_head(c); /* comes back under its new chat at the next fetch */
+        }
+        break;
+    case EF_SEND_WINDOW:
+    case EF_SEND_FAIL:
+        fail_now(d, c, res.reason, res.undeliverable);
+        break;
+    }
+    ef_send_result_cleanup(&res);
+}
+
+static void flight_free(ef_dispatcher *d, flight *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        d->flist = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    curl_multi_remove_handle(d->multi, f->easy);
+    curl_easy_cleanup(f->easy);
+    curl_slist_free_all(f->hdrs);
+    ef_buf_cleanup(&f->resp);
+    ef_free(f->url);
+    ef_free(f->body);
+    ef_free(f->channel);
+    ef_free(f);
+}
+
+static void reap(ef_dispatcher *d)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(d->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        flight *f = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+        long status = 0;
+        if (msg->data.result == CURLE_OK)
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        f->c->in_flight = false;
+        d->flights--;
+        settle(d, f, status);
+        flight_free(d, f);
+    }
+}
+
+static void *dispatch_main(void *arg)
+{
+    ef_dispatcher *d = arg;
+    int64_t next_fetch = 0;
+    int64_t stop_deadline = 0;
+    for (;;) {
+        int64_t now = ef_now_ms();
+        bool stopping = atomic_load(&d->stop);
+        if (stopping) {
+            if (!stop_deadline)
+                stop_deadline = now + STOP_GRACE_MS;
+            if (d->flights == 0 || now > stop_deadline)
+                break;
+        } else {
+            if (atomic_exchange(&d->woken, false) || now >= next_fetch) {
+                fetch(d);
+                next_fetch = now + (d->leader ? FETCH_EVERY_MS : STANDBY_EVERY_MS);
+            }
+            if (d->leader)
+                start_ready(d, now);
+        }
+        int running = 0;
+        curl_multi_perform(d->multi, &running);
+        reap(d);
+        curl_multi_poll(d->multi, NULL, 0, 50, NULL);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static char *trim_slash(const char *s)
+{
+    char *t = ef_strdup(s);
+    size_t n = strlen(t);
+    while (n && t[n - 1] == '/')
+        t[--n] = '\0';
+    return t;
+}
+
+ef_dispatcher *ef_dispatch_start(const ef_dispatch_opts *opts)
+{
+    ef_dispatcher *d = ef_calloc(1, sizeof(*d));
+    d->opts = *opts;
+    if (d->opts.tg_chat_interval_ms <= 0)
+        d->opts.tg_chat_interval_ms = 1000;
+    if (opts->tg_api_url && opts->tg_token && *opts->tg_token) {
+        char *api = trim_slash(opts->tg_api_url);
+        d->tg_base = ef_asprintf("%s/bot%s", api, opts->tg_token);
+        ef_free(api);
+    }
+    if (opts->wa_api_url && opts->wa_token && *opts->wa_token) {
+        d->wa_base = trim_slash(opts->wa_api_url);
+        d->wa_auth = ef_asprintf("Authorization: Bearer %s", opts->wa_token);
+    }
+    d->opts.pg_url = NULL; /* borrowed strings are not kept */
+    d->opts.tg_api_url = d->opts.tg_token = d->opts.wa_api_url = d->opts.wa_token = NULL;
+    window_init(&d->tg_global, opts->tg_rate_per_sec > 0 ? opts->tg_rate_per_sec : 30, 1000);
+    d->store = ef_store_new(opts->pg_url);
+    d->multi = curl_multi_init();
+    atomic_init(&d->stop, false);
+    atomic_init(&d->woken, true);
+    if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
+        EF_PANIC("cannot start the dispatcher thread");
+    return d;
+}
+
+void ef_dispatch_wake(ef_dispatcher *d)
+{
+    if (!d)
+        return;
+    atomic_store(&d->woken, true);
+    curl_multi_wakeup(d->multi);
+}
+
+void ef_dispatch_stop(ef_dispatcher *d)
+{
+    if (!d)
+        return;
+    atomic_store(&d->stop, true);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->thread, NULL);
+    /* Requests still in flight after the grace period are abandoned; their
+     * rows stay queued and go out after the restart (at least once). */
+    while (d->flist)
+        flight_free(d, d->flist);
+    for (size_t b = 0; b < N_BUCKETS; b++) {
+        chat *c = d->buckets[b];
+        while (c) {
+            chat *next = c->hnext;
+            while (c->head)
+                pop_head(c);
+            window_cleanup(&c->group);
+            ef_free(c->key);
+            ef_free(c);
+            c = next;
+        }
+    }
+    while (d->channels) {
+        channel_window *n = d->channels->next;
+        window_cleanup(&d->channels->w);
+        ef_free(d->channels->key);
+        ef_free(d->channels);
+        d->channels = n;
+    }
+    window_cleanup(&d->tg_global);
+    curl_multi_cleanup(d->multi);
+    ef_store_free(d->store);
+    ef_free(d->tg_base);
+    ef_free(d->wa_base);
+    ef_free(d->wa_auth);
+    ef_free(d);
+}

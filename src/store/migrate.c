@@ -1,0 +1,896 @@
+/*
+ * migrate.c -- applies sql/NNN_name.sql in order, each exactly once.
+ *
+ * A migration is a file named NNN_name.sql (3 or more digits, '_', then
+ * [a-z0-9_]+). Its number is its identity; the SHA-256 of its bytes is
+ * recorded with it in schema_migrations, so a file edited after it was
+ * applied is caught before anything else runs (merged migrations are never
+ * edited: STYLE.md section 1).
+ *
+ * Concurrency: the whole run holds a session-level advisory lock, taken
+ * before schema_migrations is even created, so several processes starting
+ * at once apply each file once; the later ones find everything applied.
+ *
+ * Each pending file runs in its own transaction together with its
+ * schema_migrations row: a file is either applied and recorded, or neither.
+ *
+ * Synchronous libpq: this runs from the command line, never on the event
+ * loop. Thread model: no shared state; concurrent calls are safe (each uses
+ * its own connection).
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef EF_DEFAULT_SQL_DIR
+#define EF_DEFAULT_SQL_DIR "/usr/local/share/easyflow/sql"
+#endif
+
+/* pg_advisory_lock key of the migration run: "efmigrat" in ASCII. */
+#define MIG_LOCK_KEY 0x65666d6967726174LL
+/* A migration file larger than this is refused (bounded reads). */
+#define MIG_FILE_MAX (16u * 1024u * 1024u)
+#define MIG_DEFAULT_URL "postgresql://127.0.0.1:5432/easyflow"
+
+typedef struct mig_file {
+    int64_t version;
+    char *file; /* "002_x.sql" */
+    char *stem; /* "002_x" */
+    char *name; /* "x" (schema_migrations.name) */
+    char *path; /* "<dir>/002_x.sql" */
+    char *text; /* the file's bytes, NUL-terminated */
+    size_t len;
+    char sum[65]; /* SHA-256, lowercase hex */
+} mig_file;
+
+typedef struct mig_set {
+    mig_file *files; /* sorted by version */
+    size_t n;
+} mig_set;
+
+typedef struct mig_row {
+    int64_t version;
+    char *name;
+    char *checksum;
+    char *applied_at; /* UTC, "YYYY-MM-DD HH:MM:SSZ" */
+} mig_row;
+
+typedef struct mig_rows {
+    mig_row *rows; /* sorted by version */
+    size_t n;
+} mig_rows;
+
+/* What one run did, for the command line's summary. */
+typedef struct mig_report {
+    int applied;
+    size_t total; /* migrations in the directory */
+    char *first;  /* stem of the first file applied */
+    char *last;   /* stem of the last file applied */
+} mig_report;
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- the files ---------------------------------------------------------- */
+
+static void set_free(mig_set *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        ef_free(s->files[i].file);
+        ef_free(s->files[i].stem);
+        ef_free(s->files[i].name);
+        ef_free(s->files[i].path);
+        ef_free(s->files[i].text);
+    }
+    ef_free(s->files);
+    s->files = NULL;
+    s->n = 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s);
+    size_t m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* "NNN_name.sql" -> version and name. False for anything else. */
+static bool parse_name(const char *file, int64_t *version, const char **name, size_t *namelen)
+{
+    const char *p = file;
+    int64_t v = 0;
+    size_t digits = 0;
+    while (*p >= '0' && *p <= '9') {
+        if (v <= INT32_MAX)
+            v = v * 10 + (*p - '0');
+        digits++;
+        p++;
+    }
+    if (digits < 3 || *p != '_')
+        return false;
+    const char *n = ++p;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')
+        p++;
+    if (p == n || strcmp(p, ".sql") != 0)
+        return false;
+    *version = v;
+    *name = n;
+    *namelen = (size_t)(p - n);
+    return true;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+    const mig_file *x = a;
+    const mig_file *y = b;
+    if (x->version != y->version)
+        return x->version < y->version ? -1 : 1;
+    return strcmp(x->file, y->file);
+}
+
+static char *join_path(const char *dir, const char *file)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return ef_asprintf("%.*s/%s", (int)n, dir, file);
+}
+
+/* Lists the migrations of dir, sorted by number. Hidden files, directories
+ * and names not ending in .sql are ignored; any other .sql name, or two
+ * files with one number, is EF_EINVAL naming the file. */
+static int scan_dir(const char *dir, mig_set *out, char *err, size_t errlen)
+{
+    mig_set s = {0};
+    size_t cap = 0;
+    int rc = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        seterr(err, errlen, "migrations directory %s: %s", dir, strerror(e));
+        return e == ENOENT ? EF_ENOTFOUND : EF_EIO;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *fn = de->d_name;
+        if (fn[0] == '.' || !ends_with(fn, ".sql"))
+            continue;
+        char *path = join_path(dir, fn);
+        struct stat st;
+        if (stat(path, &st) != 0 || S_ISDIR(st.st_mode)) {
+            ef_free(path);
+            continue;
+        }
+        int64_t version;
+        const char *name;
+        size_t namelen;
+        if (!parse_name(fn, &version, &name, &namelen)) {
+            seterr(err, errlen,
+                   "%s: not a migration name (expected NNN_name.sql: 3 or more digits, '_', "
+                   "then a-z 0-9 _)",
+                   path);
+            ef_free(path);
+            rc = EF_EINVAL;
+            goto fail;
+        }
+        if (version > INT32_MAX) {
+            seterr(err, errlen, "%s: migration number too large (at most %d)", path, INT32_MAX);
+            ef_free(path);
+            rc = EF_EINVAL;
+            goto fail;
+        }
+        if (s.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            s.files = ef_realloc(s.files, cap * sizeof(*s.files));
+        }
+        mig_file *f = &s.files[s.n++];
+        memset(f, 0, sizeof(*f));
+        f->version = version;
+        f->file = ef_strdup(fn);
+        f->stem = ef_strndup(fn, strlen(fn) - 4);
+        f->name = ef_strndup(name, namelen);
+        f->path = path;
+    }
+    if (s.n > 0)
+        qsort(s.files, s.n, sizeof(*s.files), cmp_file);
+    for (size_t i = 1; i < s.n; i++) {
+        if (s.files[i].version == s.files[i - 1].version) {
+            seterr(err, errlen, "%s: number %lld is already used by %s", s.files[i].path,
+                   (long long)s.files[i].version, s.files[i - 1].path);
+            rc = EF_EINVAL;
+            goto fail;
+        }
+    }
+    closedir(d);
+    *out = s;
+    return 0;
+fail:
+    closedir(d);
+    set_free(&s);
+    return rc;
+}
+
+static int sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return EF_EIO;
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < mdlen; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+/* Reads f's bytes (bounded) and computes their checksum. */
+static int read_file(mig_file *f, char *err, size_t errlen)
+{
+    int rc = 0;
+    ef_buf b;
+    ef_buf_init(&b, MIG_FILE_MAX);
+    FILE *fp = fopen(f->path, "rb");
+    if (!fp) {
+        seterr(err, errlen, "%s: %s", f->path, strerror(errno));
+        return EF_EIO;
+    }
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+        if (ef_buf_append(&b, chunk, n) != 0) {
+            seterr(err, errlen, "%s: larger than %u bytes", f->path, MIG_FILE_MAX);
+            rc = EF_ELIMIT;
+            goto fail;
+        }
+    }
+    if (ferror(fp)) {
+        seterr(err, errlen, "%s: read error", f->path);
+        rc = EF_EIO;
+        goto fail;
+    }
+    if (b.len > 0 && memchr(b.data, '\0', b.len)) {
+        seterr(err, errlen, "%s: contains a NUL byte", f->path);
+        rc = EF_EINVAL;
+        goto fail;
+    }
+    rc = sha256_hex(b.data ? b.data : "", b.len, f->sum);
+    if (rc) {
+        seterr(err, errlen, "%s: SHA-256 failed", f->path);
+        goto fail;
+    }
+    f->text = ef_buf_steal(&b, &f->len);
+fail:
+    ef_buf_cleanup(&b);
+    fclose(fp);
+    return rc;
+}
+
+/* scan_dir + every file's bytes and checksum. */
+static int load_set(const char *dir, mig_set *out, char *err, size_t errlen)
+{
+    mig_set s = {0};
+    int rc = scan_dir(dir, &s, err, errlen);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < s.n; i++) {
+        rc = read_file(&s.files[i], err, errlen);
+        if (rc) {
+            set_free(&s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+/* ---- the database ------------------------------------------------------- */
+
+static void rows_free(mig_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        ef_free(r->rows[i].name);
+        ef_free(r->rows[i].checksum);
+        ef_free(r->rows[i].applied_at);
+    }
+    ef_free(r->rows);
+    r->rows = NULL;
+    r->n = 0;
+}
+
+/* Server notices ("extension ... already exists, skipping") go to the log
+ * at DEBUG; warnings at WARN. Nothing reaches stderr directly. */
+static void notice_to_log(void *arg, const PGresult *res)
+{
+    (void)arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (!msg)
+        msg = PQresultErrorMessage(res);
+    int n = (int)strcspn(msg, "\n");
+    if (sev && strcmp(sev, "WARNING") == 0)
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "migrate server=WARNING msg=\"%.*s\"", n, msg);
+    else
+        EF_LOG(EF_LOG_DEBUG, EF_C_PG, "migrate server=%s msg=\"%.*s\"", sev ? sev : "NOTICE", n,
+               msg);
+}
+
+static int first_line_len(const char *s)
+{
+    size_t n = strcspn(s, "\n");
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\r'))
+        n--;
+    return (int)n;
+}
+
+/* connect_timeout=5 and client_encoding=UTF8 come before the URL, so the
+ * URL's own settings win (libpq applies the arrays in order). */
+static PGconn *connect_db(const char *url, char *err, size_t errlen)
+{
+    const char *const kw[] = {"connect_timeout", "client_encoding", "fallback_application_name",
+                              "dbname", NULL};
+    const char *const val[] = {"5", "UTF8", "easyflow-migrate", url, NULL};
+    PGconn *conn = PQconnectdbParams(kw, val, 1);
+    if (!conn) {
+        seterr(err, errlen, "cannot connect: libpq out of memory");
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char *shown = ef_redact_url(url);
+        const char *msg = PQerrorMessage(conn);
+        seterr(err, errlen, "cannot connect to %s: %.*s", shown, first_line_len(msg), msg);
+        ef_free(shown);
+        PQfinish(conn);
+        return NULL;
+    }
+    PQsetNoticeReceiver(conn, notice_to_log, NULL);
+    return conn;
+}
+
+/* Runs one statement that returns nothing of interest. */
+static int exec_simple(PGconn *conn, const char *sql, const char *what, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        PQclear(r);
+        return 0;
+    }
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!msg)
+        msg = PQerrorMessage(conn);
+    seterr(err, errlen, "%s: %.*s", what, first_line_len(msg), msg);
+    PQclear(r);
+    return EF_EDB;
+}
+
+static const char create_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                       " version INTEGER PRIMARY KEY,"
+                                       " name TEXT NOT NULL,"
+                                       " checksum TEXT NOT NULL,"
+                                       " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+
+/* The applied rows, oldest first; none when the table does not exist. */
+static int read_rows(PGconn *conn, mig_rows *out, char *err, size_t errlen)
+{
+    mig_rows rows = {0};
+    PGresult *r = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *msg = PQerrorMessage(conn);
+        seterr(err, errlen, "reading schema_migrations: %.*s", first_line_len(msg), msg);
+        PQclear(r);
+        return EF_EDB;
+    }
+    bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!exists) {
+        *out = rows;
+        return 0;
+    }
+    r = PQexec(conn, "SELECT version, name, checksum,"
+                     " to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"Z\"')"
+                     " FROM schema_migrations ORDER BY version");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *msg = PQerrorMessage(conn);
+        seterr(err, errlen, "reading schema_migrations: %.*s", first_line_len(msg), msg);
+        PQclear(r);
+        return EF_EDB;
+    }
+    int n = PQntuples(r);
+    rows.rows = ef_calloc((size_t)n, sizeof(*rows.rows));
+    for (int i = 0; i < n; i++) {
+        mig_row *row = &rows.rows[rows.n++];
+        row->version = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        row->name = ef_strdup(PQgetvalue(r, i, 1));
+        row->checksum = ef_strdup(PQgetvalue(r, i, 2));
+        row->applied_at = ef_strdup(PQgetvalue(r, i, 3));
+    }
+    PQclear(r);
+    *out = rows;
+    return 0;
+}
+
+static const mig_row *find_row(const mig_rows *rows, int64_t version)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        if (rows->rows[i].version == version)
+            return &rows->rows[i];
+    return NULL;
+}
+
+static const mig_file *find_file(const mig_set *s, int64_t version)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->files[i].version == version)
+            return &s->files[i];
+    return NULL;
+}
+
+static void changed_msg(const mig_file *f, const mig_row *row, char *err, size_t errlen)
+{
+    seterr(err, errlen,
+           "%s was changed after it was applied (checksum %.12s\u2026 recorded != %.12s\u2026 on "
+           "disk); add a new migration instead",
+           f->path, row->checksum, f->sum);
+}
+
+static void missing_msg(const char *dir, const mig_row *row, char *err, size_t errlen)
+{
+    seterr(err, errlen,
+           "migration %lld (%s) was applied but %s holds no file numbered %lld; restore it",
+           (long long)row->version, row->name, dir, (long long)row->version);
+}
+
+/* Every applied migration must still be there, byte for byte. */
+static int check_applied(const char *dir, const mig_set *s, const mig_rows *rows, char *err,
+                         size_t errlen)
+{
+    for (size_t i = 0; i < rows->n; i++) {
+        const mig_row *row = &rows->rows[i];
+        const mig_file *f = find_file(s, row->version);
+        if (!f) {
+            missing_msg(dir, row, err, errlen);
+            return EF_ECONFLICT;
+        }
+        if (strcmp(f->sum, row->checksum) != 0) {
+            changed_msg(f, row, err, errlen);
+            return EF_ECONFLICT;
+        }
+    }
+    return 0;
+}
+
+/* 1-based line of a 1-based character position in text (UTF-8). */
+static int line_of(const char *text, long pos)
+{
+    int line = 1;
+    long ch = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if ((*p & 0xC0) == 0x80)
+            continue;
+        if (++ch >= pos)
+            break;
+        if (*p == '\n')
+            line++;
+    }
+    return line;
+}
+
+/* A file that starts COPY ... FROM STDIN / TO STDOUT leaves the connection
+ * in copy mode: end it so ROLLBACK can run. */
+static void end_copy(PGconn *conn, ExecStatusType st)
+{
+    if (st == PGRES_COPY_IN) {
+        PQputCopyEnd(conn, "COPY FROM STDIN is not supported in migrations");
+    } else if (st == PGRES_COPY_OUT) {
+        char *buf = NULL;
+        while (PQgetCopyData(conn, &buf, 0) > 0) {
+            PQfreemem(buf);
+            buf = NULL;
+        }
+    }
+    PGresult *r;
+    while ((r = PQgetResult(conn)) != NULL)
+        PQclear(r);
+}
+
+/* BEGIN; the file; its schema_migrations row; COMMIT. On failure the
+ * transaction is rolled back and err names the file and the line. */
+static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
+{
+    int rc = exec_simple(conn, "BEGIN", f->path, err, errlen);
+    if (rc)
+        return rc;
+    PGresult *r = PQexec(conn, f->text);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
+        PQclear(r);
+        r = NULL;
+        end_copy(conn, st);
+        seterr(err, errlen, "%s: COPY from stdin / to stdout cannot run in a migration", f->path);
+        rc = EF_EDB;
+        goto fail;
+    }
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        const char *pos = r ? PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION) : NULL;
+        if (!msg)
+            msg = PQerrorMessage(conn);
+        long p = pos ? strtol(pos, NULL, 10) : 0;
+        if (p > 0)
+            seterr(err, errlen, "%s: %.*s (line %d)", f->path, first_line_len(msg), msg,
+                   line_of(f->text, p));
+        else
+            seterr(err, errlen, "%s: %.*s", f->path, first_line_len(msg), msg);
+        rc = EF_EDB;
+        goto fail;
+    }
+    PQclear(r);
+    r = NULL;
+    if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+        seterr(err, errlen,
+               "%s: the file ends the migration's transaction itself (COMMIT or ROLLBACK "
+               "inside a migration); remove it",
+               f->path);
+        rc = EF_EDB;
+        goto fail;
+    }
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", (long long)f->version);
+    const char *params[3] = {version, f->name, f->sum};
+    r = PQexecParams(conn,
+                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                     3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        if (!msg)
+            msg = PQerrorMessage(conn);
+        seterr(err, errlen, "%s: recording it in schema_migrations: %.*s", f->path,
+               first_line_len(msg), msg);
+        rc = EF_EDB;
+        goto fail;
+    }
+    PQclear(r);
+    r = PQexec(conn, "COMMIT");
+    /* COMMIT of a failed transaction answers "ROLLBACK" with COMMAND_OK. */
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        if (!msg)
+            msg = "the transaction was rolled back";
+        seterr(err, errlen, "%s: COMMIT failed: %.*s", f->path, first_line_len(msg), msg);
+        PQclear(r);
+        return EF_EDB;
+    }
+    PQclear(r);
+    return 0;
+fail:
+    PQclear(r);
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, "ROLLBACK"));
+    return rc;
+}
+
+static void report_free(mig_report *rep)
+{
+    ef_free(rep->first);
+    ef_free(rep->last);
+    rep->first = rep->last = NULL;
+}
+
+static int run(const char *pg_url, const char *dir, mig_report *rep, char *err, size_t errlen)
+{
+    mig_set s = {0};
+    mig_rows rows = {0};
+    PGconn *conn = NULL;
+    bool locked = false;
+    char lock_sql[96];
+    int rc = load_set(dir, &s, err, errlen);
+    if (rc)
+        return rc;
+    conn = connect_db(pg_url, err, errlen);
+    if (!conn) {
+        rc = EF_EDB;
+        goto fail;
+    }
+    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_lock(%lld)", (long long)MIG_LOCK_KEY);
+    rc = exec_simple(conn, lock_sql, "taking the migration lock", err, errlen);
+    if (rc)
+        goto fail;
+    locked = true;
+    rc = exec_simple(conn, create_table_sql, "creating schema_migrations", err, errlen);
+    if (rc)
+        goto fail;
+    rc = read_rows(conn, &rows, err, errlen);
+    if (rc)
+        goto fail;
+    rc = check_applied(dir, &s, &rows, err, errlen);
+    if (rc)
+        goto fail;
+    rep->total = s.n;
+    for (size_t i = 0; i < s.n; i++) {
+        const mig_file *f = &s.files[i];
+        if (find_row(&rows, f->version))
+            continue;
+        int64_t t0 = ef_now_ms();
+        rc = apply_one(conn, f, err, errlen);
+        if (rc)
+            goto fail;
+        EF_LOG(EF_LOG_DEBUG, EF_C_PG, "migrate applied file=%s ms=%lld", f->file,
+               (long long)(ef_now_ms() - t0));
+        rep->applied++;
+        if (!rep->first)
+            rep->first = ef_strdup(f->stem);
+        ef_free(rep->last);
+        rep->last = ef_strdup(f->stem);
+    }
+fail:
+    if (locked && PQstatus(conn) == CONNECTION_OK) {
+        snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_unlock(%lld)",
+                 (long long)MIG_LOCK_KEY);
+        PQclear(PQexec(conn, lock_sql));
+    }
+    PQfinish(conn);
+    rows_free(&rows);
+    set_free(&s);
+    return rc;
+}
+
+int ef_migrate_run(const char *pg_url, const char *dir, int *applied, char *err, size_t errlen)
+{
+    mig_report rep = {0};
+    int rc = run(pg_url, dir, &rep, err, errlen);
+    if (rc == 0 && applied)
+        *applied = rep.applied;
+    report_free(&rep);
+    return rc;
+}
+
+/* The files and the applied rows, read without the lock and without
+ * creating anything. */
+static int load_state(const char *pg_url, const char *dir, mig_set *s, mig_rows *rows, char *err,
+                      size_t errlen)
+{
+    int rc = load_set(dir, s, err, errlen);
+    if (rc)
+        return rc;
+    PGconn *conn = connect_db(pg_url, err, errlen);
+    if (!conn) {
+        set_free(s);
+        return EF_EDB;
+    }
+    rc = read_rows(conn, rows, err, errlen);
+    PQfinish(conn);
+    if (rc)
+        set_free(s);
+    return rc;
+}
+
+int ef_migrate_pending(const char *pg_url, const char *dir, int *pending, char *err, size_t errlen)
+{
+    mig_set s = {0};
+    mig_rows rows = {0};
+    int rc = load_state(pg_url, dir, &s, &rows, err, errlen);
+    if (rc)
+        return rc;
+    rc = check_applied(dir, &s, &rows, err, errlen);
+    if (rc == 0) {
+        int n = 0;
+        for (size_t i = 0; i < s.n; i++)
+            if (!find_row(&rows, s.files[i].version))
+                n++;
+        if (pending)
+            *pending = n;
+    }
+    rows_free(&rows);
+    set_free(&s);
+    return rc;
+}
+
+/* ---- where the files are ------------------------------------------------ */
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool holds_sql(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL)
+        found = de->d_name[0] != '.' && ends_with(de->d_name, ".sql");
+    closedir(d);
+    return found;
+}
+
+/* Canonical form of an existing path (an owned copy of path if that fails). */
+static char *canonical(const char *path)
+{
+    char buf[PATH_MAX];
+    return ef_strdup(realpath(path, buf) ? buf : path);
+}
+
+/* The build tree's sql/ or the installed share/easyflow/sql next to the
+ * executable at exe; NULL when neither is there. */
+static char *dir_near_exe(const char *exe)
+{
+    const char *slash = strrchr(exe, '/');
+    if (!slash)
+        return NULL;
+    char *bin = ef_strndup(exe, (size_t)(slash - exe));
+    char *out = NULL;
+    char *cand = ef_asprintf("%s/../sql", bin);
+    if (holds_sql(cand)) {
+        out = canonical(cand);
+        goto done;
+    }
+    ef_free(cand);
+    cand = ef_asprintf("%s/../share/easyflow/sql", bin);
+    if (is_dir(cand))
+        out = canonical(cand);
+done:
+    ef_free(cand);
+    ef_free(bin);
+    return out;
+}
+
+char *ef_migrate_default_dir(void)
+{
+    const char *env = getenv("EF_SQL_DIR");
+    if (env && *env)
+        return ef_strdup(env);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *d = dir_near_exe(exe);
+        if (d)
+            return d;
+    }
+    return ef_strdup(EF_DEFAULT_SQL_DIR);
+}
+
+/* ---- easyflow migrate --------------------------------------------------- */
+
+static const char usage[] =
+    "usage: easyflow migrate [--sql-dir DIR] [--status]\n"
+    "  Applies the pending sql/NNN_name.sql migrations to EF_DATABASE_URL.\n"
+    "  --sql-dir DIR  where the migrations are (default: $EF_SQL_DIR, else\n"
+    "                 the sql/ next to the binary, else the installed copy)\n"
+    "  --status       list each migration as applied, pending or changed\n";
+
+/* One line per file (and per applied version whose file is gone). Returns
+ * the number of changed or missing migrations. */
+static int print_status(const char *dir, const mig_set *s, const mig_rows *rows, FILE *out)
+{
+    int bad = 0;
+    int width = 1;
+    for (size_t i = 0; i < s->n; i++)
+        if ((int)strlen(s->files[i].stem) > width)
+            width = (int)strlen(s->files[i].stem);
+    for (size_t i = 0; i < rows->n; i++) {
+        int n = snprintf(NULL, 0, "%lld_%s", (long long)rows->rows[i].version, rows->rows[i].name);
+        if (!find_file(s, rows->rows[i].version) && n > width)
+            width = n;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const mig_file *f = &s->files[i];
+        const mig_row *row = find_row(rows, f->version);
+        if (!row) {
+            fprintf(out, "%-*s  pending\n", width, f->stem);
+        } else if (strcmp(row->checksum, f->sum) != 0) {
+            fprintf(out, "%-*s  changed  (checksum %.12s\u2026 recorded != %.12s\u2026 on disk)\n",
+                    width, f->stem, row->checksum, f->sum);
+            bad++;
+        } else {
+            fprintf(out, "%-*s  applied  %s\n", width, f->stem, row->applied_at);
+        }
+    }
+    for (size_t i = 0; i < rows->n; i++) {
+        const mig_row *row = &rows->rows[i];
+        if (!find_file(s, row->version)) {
+            char label[64];
+            snprintf(label, sizeof(label), "%lld_%s", (long long)row->version, row->name);
+            fprintf(out, "%-*s  missing  (applied %s, no file numbered %lld in %s)\n", width, label,
+                    row->applied_at, (long long)row->version, dir);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+int ef_migrate_cli(int argc, char **argv)
+{
+    const char *dir_arg = NULL;
+    bool status = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--sql-dir") == 0) {
+            if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+                fprintf(stderr, "easyflow migrate: --sql-dir needs a directory\n%s", usage);
+                return 2;
+            }
+            dir_arg = argv[++i];
+        } else if (strncmp(argv[i], "--sql-dir=", 10) == 0 && argv[i][10] != '\0') {
+            dir_arg = argv[i] + 10;
+        } else if (strcmp(argv[i], "--status") == 0) {
+            status = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "easyflow migrate: unknown argument \"%.64s\"\n%s", argv[i], usage);
+            return 2;
+        }
+    }
+    const char *url = getenv("EF_DATABASE_URL");
+    if (!url || !*url)
+        url = MIG_DEFAULT_URL;
+    char *dir = dir_arg ? ef_strdup(dir_arg) : ef_migrate_default_dir();
+    char err[1024] = "";
+    int code = 0;
+    if (status) {
+        mig_set s = {0};
+        mig_rows rows = {0};
+        int rc = load_state(url, dir, &s, &rows, err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "easyflow migrate: %s\n", err);
+            code = 1;
+        } else {
+            int bad = print_status(dir, &s, &rows, stdout);
+            if (bad) {
+                fprintf(stderr,
+                        "easyflow migrate: %d applied migration%s changed or missing; "
+                        "`easyflow migrate` will refuse to run\n",
+                        bad, bad == 1 ? " is" : "s are");
+                code = 1;
+            }
+            rows_free(&rows);
+            set_free(&s);
+        }
+    } else {
+        mig_report rep = {0};
+        int rc = run(url, dir, &rep, err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "easyflow migrate: %s\n", err);
+            if (rep.applied > 0)
+                fprintf(stderr, "easyflow migrate: %d migration%s applied before that (%s%s%s)\n",
+                        rep.applied, rep.applied == 1 ? " was" : "s were", rep.first,
+                        rep.applied > 1 ? " \u2026 " : "", rep.applied > 1 ? rep.last : "");
+            code = 1;
+        } else if (rep.applied == 0) {
+            printf("migrate: up to date (%zu migration%s)\n", rep.total, rep.total == 1 ? "" : "s");
+        } else {
+            printf("migrate: applied %d migration%s (%s%s%s)\n", rep.applied,
+                   rep.applied == 1 ? "" : "s", rep.first, rep.applied > 1 ? " \u2026 " : "",
+                   rep.applied > 1 ? rep.last : "");
+        }
+        report_free(&rep);
+    }
+    fflush(stdout);
+    ef_free(dir);
+    return code;
+}
