@@ -100,7 +100,8 @@ LANGUAGE sql IMMUTABLE AS $$
         'status', c.status,
         'context', c.context_data,
         'messages_count', c.messages_count,
-        'created_at', c.created_at)
+        'created_at', c.created_at,
+        'last_message_at', floor(extract(epoch FROM c.updated_at))::bigint)
 $$;
 
 -- Inserts one inbound row and moves the conversation on: counters, the
@@ -122,7 +123,13 @@ BEGIN
     VALUES (c.id, c.session_id, c.user_id, coalesce(ev->>'text', ''), 'user', 'inbound',
             ev->>'platform', ev->>'message_id', n->>'intent',
             coalesce(n->'entities', '{}'::jsonb), (n->>'confidence')::numeric(3,2),
-            p_meta || jsonb_build_object('date', (ev->>'date')::bigint), clock_timestamp())
+            p_meta || jsonb_build_object('date', (ev->>'date')::bigint)
+            || CASE WHEN f IS NOT NULL
+                    THEN jsonb_build_object('decision', jsonb_strip_nulls(jsonb_build_object(
+                             'state', f->'state', 'why', f->'why', 'ranked', f->'ranked',
+                             'actions', f->'actions')))
+                    ELSE '{}'::jsonb END,
+            clock_timestamp())
     ON CONFLICT (platform, platform_message_id) WHERE direction = 'inbound' DO NOTHING
     RETURNING id INTO p_row;
     IF p_row IS NULL THEN
@@ -159,8 +166,11 @@ BEGIN
            status = coalesce((f->>'status')::conversation_status, status),
            escalated_at = CASE WHEN f->>'status' = 'escalated' THEN now() ELSE escalated_at END,
            closed_at = CASE WHEN f->>'status' = 'closed' THEN now() ELSE closed_at END,
+           -- The patch sets keys; a JSON null in it deletes the key.
            context_data = CASE WHEN jsonb_typeof(f->'context_patch') = 'object'
-                               THEN jsonb_strip_nulls(context_data || (f->'context_patch'))
+                               THEN (coalesce(context_data, '{}'::jsonb) || (f->'context_patch'))
+                                    - ARRAY(SELECT key FROM jsonb_each(f->'context_patch')
+                                             WHERE value = 'null'::jsonb)
                                ELSE context_data END
      WHERE id = c.id;
     RETURN p_row;
@@ -357,9 +367,9 @@ BEGIN
     RETURN res;
 END $$;
 
--- The committed conversation behind a session, to rebuild a Redis session
--- that expired or was lost.
-CREATE FUNCTION ef_session(p_session_id text) RETURNS jsonb
+-- The session as Redis keeps it, built from the committed conversation: to
+-- rebuild a Redis session that expired or was lost.
+CREATE FUNCTION ef_session_json(c conversations) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'session_id', c.session_id,
@@ -370,6 +380,18 @@ LANGUAGE sql STABLE AS $$
         'status', c.status,
         'state', c.current_state,
         'context', c.context_data,
-        'created_at', c.created_at)
-      FROM conversations c WHERE c.session_id = p_session_id
+        'created_at', c.created_at,
+        'last_message_at', floor(extract(epoch FROM c.updated_at))::bigint)
+$$;
+
+CREATE FUNCTION ef_session(p_session_id text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT ef_session_json(c) FROM conversations c WHERE c.session_id = p_session_id
+$$;
+
+-- The chat's open conversation as a session, or NULL when it has none.
+CREATE FUNCTION ef_chat_session(p_platform text, p_chat_id text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT ef_session_json(c) FROM conversations c
+     WHERE c.platform = p_platform AND c.chat_id = p_chat_id AND c.status <> 'closed'
 $$;

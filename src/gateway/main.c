@@ -7,8 +7,10 @@
  * the server loop sees it, drains what is in flight and returns.
  */
 #include "config.h"
+#include "dispatch.h"
 #include "ef.h"
 #include "http.h"
+#include "nlp.h"
 #include "pipeline.h"
 #include "platform.h"
 #include "poll.h"
@@ -25,6 +27,11 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
+}
+
+static void wake_dispatcher(void *ud)
+{
+    ef_dispatch_wake(ud);
 }
 
 static void usage(FILE *out)
@@ -155,13 +162,40 @@ static int cmd_serve(int argc, char **argv)
     }
     ef_free(sql_dir);
 
+    /* The bot: refused at start with file:line:column when it is wrong. */
+    ef_bot *bot = NULL;
+    const char *bot_file = ef_cfg_get_str(c, "EF_BOT_FILE");
+    if (bot_file) {
+        if (ef_bot_load(bot_file, &bot, err, sizeof(err)) != 0) {
+            EF_LOG(EF_LOG_ERROR, EF_C_NLP, "bot definition refused: %s", err);
+            ef_config_free(c);
+            return 1;
+        }
+        EF_LOG(EF_LOG_INFO, EF_C_NLP, "bot \"%s\" loaded from %s: %zu intents", ef_bot_name(bot),
+               bot_file, ef_bot_intent_count(bot));
+    } else {
+        EF_LOG(EF_LOG_WARN, EF_C_NLP, "EF_BOT_FILE is not set: messages are stored, no replies");
+    }
+
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    ef_dispatch_opts dop = {
+        .pg_url = pg_url,
+        .tg_api_url = ef_cfg_get_str(c, "TELEGRAM_API_URL"),
+        .tg_token = ef_cfg_get_str(c, "TELEGRAM_BOT_TOKEN"),
+        .wa_api_url = ef_cfg_get_str(c, "WHATSAPP_API_URL"),
+        .wa_token = ef_cfg_get_str(c, "WHATSAPP_ACCESS_TOKEN"),
+        .wa_rate_per_sec = (int)ef_cfg_get_int(c, "WHATSAPP_RATE_LIMIT"),
+    };
+    ef_dispatcher *disp = ef_dispatch_start(&dop);
     ef_pipeline_opts po = {
         .pg_url = pg_url,
         .redis_url = ef_cfg_get_str(c, "EF_REDIS_URL"),
         .workers = (int)ef_cfg_get_int(c, "EF_STORE_WORKERS"),
         .batch_max = (int)ef_cfg_get_int(c, "EF_BATCH_MAX"),
         .session_ttl = (int)ef_cfg_get_int(c, "EF_SESSION_TTL"),
+        .bot = bot,
+        .on_replies = wake_dispatcher,
+        .on_replies_ud = disp,
     };
     ef_pipeline *pipe = ef_pipeline_new(&po);
     ef_pipeline_start(pipe);
@@ -180,6 +214,8 @@ static int cmd_serve(int argc, char **argv)
     if (!srv) {
         EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "%s", err);
         ef_pipeline_free(pipe);
+        ef_dispatch_stop(disp);
+        ef_bot_free(bot);
         ef_config_free(c);
         curl_global_cleanup();
         return 1;
@@ -204,6 +240,8 @@ static int cmd_serve(int argc, char **argv)
             EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "%s", err);
             ef_server_free(srv);
             ef_pipeline_free(pipe);
+            ef_dispatch_stop(disp);
+            ef_bot_free(bot);
             ef_config_free(c);
             curl_global_cleanup();
             return 1;
@@ -229,6 +267,8 @@ static int cmd_serve(int argc, char **argv)
     ef_pipeline_stop(pipe);
     ef_server_free(srv);
     ef_pipeline_free(pipe);
+    ef_dispatch_stop(disp);
+    ef_bot_free(bot);
     ef_config_free(c);
     curl_global_cleanup();
     EF_LOG(EF_LOG_INFO, EF_C_MAIN, "stopped");

@@ -8,6 +8,7 @@
  */
 #include "pipeline.h"
 
+#include "decide.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -43,6 +44,7 @@ typedef struct worker {
     /* Owned by the worker thread. */
     ef_store *store;
     ef_kv *kv;
+    ef_decider *decider;
     int64_t last_pg_log_ms;
     int64_t last_kv_log_ms;
 } worker;
@@ -195,6 +197,7 @@ static char *session_json(const ef_ingest_item *it)
     json_object_object_add(o, "context", ctx ? ctx : json_object_new_object());
     if (it->created_at)
         json_object_object_add(o, "created_at", json_object_new_string(it->created_at));
+    json_object_object_add(o, "last_message_at", json_object_new_int64(it->last_message_at));
     char *s = ef_strdup(
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
@@ -249,7 +252,14 @@ static void process_batch(worker *w, entry *batch, size_t n)
     int64_t t0 = ef_now_ms();
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    int rc = ef_store_ingest(w->store, items, n);
+    /* The bot decides before the commit, so that the message, the
+     * conversation's new state and the replies are committed together. */
+    int rc = ef_decider_run(w->decider, w->store, w->kv, items, n);
+    if (rc == 0)
+        rc = ef_store_ingest(w->store, items, n);
+    else
+        for (size_t i = 0; i < n; i++)
+            items[i].status = EF_ING_FAILED;
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     if (rc) {
@@ -264,7 +274,13 @@ static void process_batch(worker *w, entry *batch, size_t n)
         EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "worker=%d batch=%zu committed in %.3f ms", w->id, n,
                secs * 1000);
         write_back(w, items, n);
+        bool replies = false;
+        for (size_t i = 0; i < n; i++)
+            replies = replies || items[i].replies_queued;
+        if (replies && w->p->opts.on_replies)
+            w->p->opts.on_replies(w->p->opts.on_replies_ud);
     }
+    ef_decider_reset(w->decider);
     for (size_t i = 0; i < n; i++) {
         ef_metric_platform mp = ef_metrics_platform(items[i].msg->platform);
         if (items[i].status == EF_ING_STORED)
@@ -369,6 +385,7 @@ ef_pipeline *ef_pipeline_new(const ef_pipeline_opts *opts)
         pthread_cond_init(&w->cond, NULL);
         w->store = ef_store_new(p->pg_url);
         w->kv = ef_kv_new(p->redis_url);
+        w->decider = ef_decider_new(opts->bot);
     }
     atomic_init(&p->pending, 0);
     atomic_init(&p->pg_up, false);
@@ -419,6 +436,7 @@ void ef_pipeline_free(ef_pipeline *p)
         worker *w = &p->workers[i];
         ef_store_free(w->store);
         ef_kv_free(w->kv);
+        ef_decider_free(w->decider);
         ef_free(w->q);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);

@@ -23,6 +23,7 @@
 #define EF_PIPELINE_H
 
 #include "ef.h"
+#include "nlp.h"
 #include "platform.h"
 
 typedef struct ef_pipeline ef_pipeline;
@@ -37,6 +38,10 @@ typedef struct ef_pipeline_opts {
     int workers;     /* worker threads, each with its own connections */
     int batch_max;   /* events per commit at most */
     int session_ttl; /* seconds a Redis session lives */
+    const ef_bot *bot; /* borrowed, immutable; NULL = store only, no replies */
+    /* Called on a worker thread after a commit that queued replies. */
+    void (*on_replies)(void *ud);
+    void *on_replies_ud;
 } ef_pipeline_opts;
 
 /* Outcome counts of one job, valid in and after its done callback. */

@@ -239,6 +239,10 @@ static void apply_result(ef_ingest_item *it, json_object *r)
     it->created_at = dup_field(r, "created_at");
     it->messages_count =
         json_object_object_get_ex(r, "messages_count", &v) ? json_object_get_int64(v) : 0;
+    it->last_message_at =
+        json_object_object_get_ex(r, "last_message_at", &v) ? json_object_get_int64(v) : 0;
+    it->replies_queued = it->status == EF_ING_STORED && it->fsm_json &&
+                         strstr(it->fsm_json, "\"text\"") != NULL;
 }
 
 int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
@@ -295,6 +299,53 @@ int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
     }
     PQclear(r);
     return rc;
+}
+
+int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id,
+                          char **out_json)
+{
+    const char *vals[2] = {platform, chat_id};
+    PGresult *r = exec_params(st, "SELECT ef_chat_session($1, $2)", 2, vals);
+    if (!r)
+        return EF_EDB;
+    int rc = EF_ENOTFOUND;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        *out_json = ef_strdup(PQgetvalue(r, 0, 0));
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        seen[i] = false;
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "i", json_object_new_int64((int64_t)i));
+        json_object_object_add(e, "p", json_object_new_string(msgs[i]->platform));
+        json_object_object_add(e, "id", json_object_new_string(msgs[i]->message_id
+                                                                    ? msgs[i]->message_id
+                                                                    : ""));
+        json_object_array_add(arr, e);
+    }
+    const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN)};
+    PGresult *r = exec_params(st,
+                              "SELECT (e->>'i')::int FROM jsonb_array_elements($1::jsonb) e "
+                              "WHERE EXISTS (SELECT 1 FROM messages m WHERE m.platform = e->>'p' "
+                              "AND m.platform_message_id = e->>'id' AND m.direction = 'inbound')",
+                              1, vals);
+    json_object_put(arr);
+    if (!r)
+        return EF_EDB;
+    for (int k = 0; k < PQntuples(r); k++) {
+        long i = strtol(PQgetvalue(r, k, 0), NULL, 10);
+        if (i >= 0 && (size_t)i < n)
+            seen[i] = true;
+    }
+    PQclear(r);
+    return 0;
 }
 
 int ef_store_poll_offset_get(ef_store *st, const char *bot_id, int64_t *offset)

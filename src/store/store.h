@@ -26,37 +26,26 @@
  * *applied gets how many files were applied (0 when up to date).
  * err gets a one-line reason on failure. */
 int ef_migrate_run(const char *pg_url, const char *dir, int *applied, char *err, size_t errlen);
-/* Counts migrations in dir not yet applied (EF_EDB when unreachable). */
+/* Counts migrations in dir not yet applied (EF_EDB when unreachable,
+ * EF_ECONFLICT when an applied file changed or is missing, like
+ * ef_migrate_run). Takes no lock and creates nothing. */
 int ef_migrate_pending(const char *pg_url, const char *dir, int *pending, char *err,
                        size_t errlen);
 /* Where the migrations live: $EF_SQL_DIR, else <exe>/../sql when present
  * (a build tree), else <exe>/../share/easyflow/sql, else the compiled-in
  * default. Owned by the caller. */
 char *ef_migrate_default_dir(void);
-/* `easyflow migrate [--sql-dir DIR] [--status]`. argv[0] is the subcommand
- * ("migrate"), so main calls ef_migrate_cli(argc - 1, argv + 1). Reads
- * EF_DATABASE_URL from the environment (default
- * postgresql://127.0.0.1:5432/easyflow); the directory is --sql-dir, else
- * ef_migrate_default_dir(). Prints "migrate: applied N migrations (first …
- * last)" or "migrate: up to date (N migrations)" on stdout; --status prints
- * one line per file: applied (with its UTC time), pending, changed, or
- * missing (applied, file gone). Failures print "easyflow migrate: <reason>"
- * on stderr (URLs redacted). Returns the exit code: 0, 1 on failure or when
- * --status finds a changed or missing migration, 2 on a usage error. */
-int ef_migrate_cli(int argc, char **argv);
-/* `easyflow migrate [--sql-dir DIR] [--status]`. argv[0] is the subcommand
- * ("migrate"), so main calls ef_migrate_cli(argc - 1, argv + 1). Reads
- * EF_DATABASE_URL from the environment (default
- * postgresql://127.0.0.1:5432/easyflow); the directory is --sql-dir, else
- * ef_migrate_default_dir(). Prints "migrate: applied N migrations (first …
- * last)" or "migrate: up to date (N migrations)" on stdout; --status prints
- * one line per file: applied (with its UTC time), pending, changed, or
- * missing (applied, file gone). Failures print "easyflow migrate: <reason>"
- * on stderr (URLs redacted). Returns the exit code: 0, 1 on failure or when
- * --status finds a changed or missing migration, 2 on a usage error. */
-int ef_migrate_cli(int argc, char **argv);
 /* `easyflow migrate [--sql-dir DIR] [--status]`: argv holds the arguments
- * after "migrate". Returns the process exit code. */
+ * after "migrate" (argv[0] is the first option, if any). Reads
+ * EF_DATABASE_URL from the environment (default
+ * postgresql://127.0.0.1:5432/easyflow); the directory is --sql-dir, else
+ * ef_migrate_default_dir(). Prints "migrate: applied N migrations (first …
+ * last)" or "migrate: up to date (N migrations)" on stdout; --status prints
+ * one line per file: applied (with its UTC time), pending, changed, or
+ * missing (applied, file gone). Failures print "easyflow migrate: <reason>"
+ * on stderr (URLs redacted). Returns the process exit code: 0; 1 on failure
+ * or when --status finds a changed or missing migration; 2 on a usage
+ * error. */
 int ef_migrate_cli(int argc, char **argv);
 
 /* ---- PostgreSQL (pg.c) ------------------------------------------------- */
@@ -94,6 +83,8 @@ typedef struct ef_ingest_item {
     char *context_json;
     char *created_at; /* conversation created_at, ISO 8601 */
     int64_t messages_count;
+    int64_t last_message_at; /* Unix seconds of the conversation's last update */
+    bool replies_queued;     /* the commit put replies into the outbox */
 } ef_ingest_item;
 
 void ef_ingest_item_cleanup(ef_ingest_item *it);
@@ -119,6 +110,15 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n);
  * *out_json is {"session_id","conversation_id","user_id","platform",
  * "chat_id","status","state","context","created_at"} or EF_ENOTFOUND. */
 int ef_store_session_load(ef_store *st, const char *session_id, char **out_json);
+
+/* The chat's open conversation as a session JSON (the shape Redis keeps:
+ * session_id, conversation_id, user_id, platform, chat_id, status, state,
+ * context, created_at, last_message_at); EF_ENOTFOUND when it has none. */
+int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id,
+                          char **out_json);
+/* Marks seen[i] for each inbound event of msgs already stored (same
+ * platform_message_id), so redeliveries never reach the bot again. */
+int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen);
 
 /* Long-poll offset persistence: the next update_id to ask for. */
 int ef_store_poll_offset_get(ef_store *st, const char *bot_id, int64_t *offset);

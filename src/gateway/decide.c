@@ -1,0 +1,337 @@
+/*
+ * decide.c -- matcher + FSM for a batch, before its commit. See decide.h.
+ */
+#include "decide.h"
+
+#include "fsm.h"
+
+#include <json-c/json.h>
+#include <string.h>
+#include <time.h>
+
+/* A chat's session as the batch goes along. */
+typedef struct chat_state {
+    const char *platform;
+    const char *chat_id; /* borrowed from the batch's messages */
+    char *state;
+    ef_fsm_status status;
+    json_object *context;
+    int64_t last_message_at; /* Unix seconds; -1 = none */
+} chat_state;
+
+struct ef_decider {
+    const ef_bot *bot;
+    ef_nlp_scratch *scratch;
+    /* Per batch. */
+    chat_state *chats;
+    size_t n_chats, cap_chats;
+    char **owned;
+    size_t n_owned, cap_owned;
+};
+
+ef_decider *ef_decider_new(const ef_bot *bot)
+{
+    ef_decider *d = ef_calloc(1, sizeof(*d));
+    d->bot = bot;
+    if (bot)
+        d->scratch = ef_nlp_scratch_new(bot);
+    return d;
+}
+
+void ef_decider_reset(ef_decider *d)
+{
+    for (size_t i = 0; i < d->n_chats; i++) {
+        ef_free(d->chats[i].state);
+        json_object_put(d->chats[i].context);
+    }
+    d->n_chats = 0;
+    for (size_t i = 0; i < d->n_owned; i++)
+        ef_free(d->owned[i]);
+    d->n_owned = 0;
+}
+
+void ef_decider_free(ef_decider *d)
+{
+    if (!d)
+        return;
+    ef_decider_reset(d);
+    ef_free(d->chats);
+    ef_free(d->owned);
+    ef_nlp_scratch_free(d->scratch);
+    ef_free(d);
+}
+
+static const char *own(ef_decider *d, char *s)
+{
+    if (d->n_owned == d->cap_owned) {
+        d->cap_owned = d->cap_owned ? d->cap_owned * 2 : 64;
+        d->owned = ef_realloc(d->owned, d->cap_owned * sizeof(char *));
+    }
+    d->owned[d->n_owned++] = s;
+    return s;
+}
+
+static bool eligible(const ef_msg *m)
+{
+    if (m->kind != EF_MSG_NEW && m->kind != EF_MSG_CALLBACK)
+        return false;
+    if (m->sender_is_bot || !m->chat_id)
+        return false;
+    /* The bot answers customers one to one, not groups and channels. */
+    return !m->chat_type || strcmp(m->chat_type, "private") == 0;
+}
+
+static void session_from_json(chat_state *cs, const char *json)
+{
+    json_object *o = json ? json_tokener_parse(json) : NULL, *v;
+    if (o && json_object_object_get_ex(o, "state", &v) && json_object_is_type(v, json_type_string))
+        cs->state = ef_strdup(json_object_get_string(v));
+    if (o && json_object_object_get_ex(o, "status", &v))
+        ef_fsm_status_parse(json_object_get_string(v), &cs->status);
+    if (o && json_object_object_get_ex(o, "context", &v) &&
+        json_object_is_type(v, json_type_object))
+        cs->context = json_object_get(v);
+    if (o && json_object_object_get_ex(o, "last_message_at", &v))
+        cs->last_message_at = json_object_get_int64(v);
+    json_object_put(o);
+}
+
+/* The chat's state: from this batch, else Redis, else PostgreSQL. */
+static chat_state *chat_for(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg *m, int *rc)
+{
+    for (size_t i = 0; i < d->n_chats; i++)
+        if (strcmp(d->chats[i].platform, m->platform) == 0 &&
+            strcmp(d->chats[i].chat_id, m->chat_id) == 0)
+            return &d->chats[i];
+    if (d->n_chats == d->cap_chats) {
+        d->cap_chats = d->cap_chats ? d->cap_chats * 2 : 32;
+        d->chats = ef_realloc(d->chats, d->cap_chats * sizeof(chat_state));
+    }
+    chat_state *cs = &d->chats[d->n_chats];
+    memset(cs, 0, sizeof(*cs));
+    cs->platform = m->platform;
+    cs->chat_id = m->chat_id;
+    cs->status = EF_FSM_ACTIVE;
+    cs->last_message_at = -1;
+
+    char *sid = NULL, *json = NULL;
+    if (ef_kv_chat_session_get(kv, m->platform, m->chat_id, &sid) == 0 &&
+        ef_kv_session_get(kv, sid, &json) == 0) {
+        session_from_json(cs, json);
+    } else {
+        int r = ef_store_chat_session(st, m->platform, m->chat_id, &json);
+        if (r == 0) {
+            session_from_json(cs, json);
+        } else if (r != EF_ENOTFOUND) {
+            ef_free(sid);
+            *rc = EF_EDB;
+            return NULL;
+        }
+    }
+    ef_free(sid);
+    ef_free(json);
+    if (cs->status == EF_FSM_CLOSED) { /* the next message opens a new conversation */
+        ef_free(cs->state);
+        cs->state = NULL;
+        json_object_put(cs->context);
+        cs->context = NULL;
+        cs->status = EF_FSM_ACTIVE;
+        cs->last_message_at = -1;
+    }
+    d->n_chats++;
+    return cs;
+}
+
+/* The payload of a pressed button: Telegram callback data, or WhatsApp's
+ * interactive reply id / template quick-reply payload. */
+static const char *button_of(ef_decider *d, const ef_msg *m)
+{
+    if (m->kind == EF_MSG_CALLBACK)
+        return m->text;
+    if (!m->meta_json || (!strstr(m->meta_json, "\"payload\"") &&
+                          !strstr(m->meta_json, "\"interactive\"")))
+        return NULL;
+    json_object *meta = json_tokener_parse(m->meta_json), *v, *id;
+    const char *out = NULL;
+    if (meta && json_object_object_get_ex(meta, "payload", &v) &&
+        json_object_is_type(v, json_type_string))
+        out = own(d, ef_strdup(json_object_get_string(v)));
+    else if (meta && json_object_object_get_ex(meta, "interactive", &v) &&
+             json_object_object_get_ex(v, "id", &id))
+        out = own(d, ef_strdup(json_object_get_string(id)));
+    json_object_put(meta);
+    return out;
+}
+
+static void apply_patch(chat_state *cs, json_object *patch)
+{
+    if (!cs->context)
+        cs->context = json_object_new_object();
+    json_object_object_foreach(patch, key, val)
+    {
+        if (!val)
+            json_object_object_del(cs->context, key);
+        else
+            json_object_object_add(cs->context, key, json_object_get(val));
+    }
+}
+
+/* messages.entities: {"type": "value"} (a list when a type repeats). */
+static char *entities_json(const ef_nlu_result *r)
+{
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i < r->n_entities; i++) {
+        const ef_nlu_entity *e = &r->entities[i];
+        json_object *prev;
+        json_object *val = json_object_new_string(e->value);
+        if (json_object_object_get_ex(o, e->type, &prev)) {
+            if (!json_object_is_type(prev, json_type_array)) {
+                json_object *arr = json_object_new_array();
+                json_object_array_add(arr, json_object_get(prev));
+                json_object_object_add(o, e->type, arr);
+                prev = arr;
+            }
+            json_object_array_add(prev, val);
+        } else {
+            json_object_object_add(o, e->type, val);
+        }
+    }
+    char *s = ef_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return s;
+}
+
+/* The FSM's output plus what explains it, for the commit. */
+static char *decision_json(const ef_fsm_output *out, const ef_nlu_result *nlu)
+{
+    char *fj = ef_fsm_output_json(out);
+    json_object *o = fj ? json_tokener_parse(fj) : NULL;
+    ef_free(fj);
+    if (!o)
+        o = json_object_new_object();
+    if (out->why)
+        json_object_object_add(o, "why", json_object_new_string(out->why));
+    if (nlu) {
+        json_object *ranked = json_object_new_array();
+        for (size_t i = 0; i < nlu->n_ranked; i++) {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "intent", json_object_new_string(nlu->ranked[i].intent));
+            json_object_object_add(r, "confidence",
+                                   json_object_new_double(nlu->ranked[i].confidence));
+            json_object_array_add(ranked, r);
+        }
+        json_object_object_add(o, "ranked", ranked);
+    }
+    char *s = ef_strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return s;
+}
+
+static int decide_one(ef_decider *d, chat_state *cs, ef_ingest_item *it, int64_t now)
+{
+    const ef_msg *m = it->msg;
+    const ef_fsm_def *def = ef_bot_fsm(d->bot);
+    const char *button = button_of(d, m);
+    ef_nlu_result nlu;
+    memset(&nlu, 0, sizeof(nlu));
+    bool understood = false;
+    if (m->kind != EF_MSG_CALLBACK && m->text && m->text_len > 0 &&
+        ef_nlp_match(d->bot, d->scratch, m->text, m->text_len, now, &nlu) == 0)
+        understood = true;
+
+    ef_fsm_entity ents[EF_NLU_MAX_ENTITIES];
+    size_t n_ents = 0;
+    for (size_t i = 0; understood && i < nlu.n_entities; i++) {
+        ents[n_ents].type = nlu.entities[i].type;
+        ents[n_ents].value = nlu.entities[i].value;
+        n_ents++;
+    }
+    if (understood) {
+        it->intent = nlu.intent;
+        it->confidence = nlu.confidence;
+        it->entities_json = own(d, entities_json(&nlu));
+    }
+    if (!def)
+        return 0;
+    ef_fsm_input in = {
+        .state = cs->state,
+        .status = cs->status,
+        .context = cs->context,
+        .lang = m->sender_lang,
+        .intent = understood ? nlu.intent : NULL,
+        .confidence = understood ? nlu.confidence : 0,
+        .entities = n_ents ? ents : NULL,
+        .n_entities = n_ents,
+        .button = button,
+        .idle_seconds = cs->last_message_at >= 0 ? now - cs->last_message_at : -1,
+    };
+    ef_fsm_output out;
+    memset(&out, 0, sizeof(out));
+    int rc = ef_fsm_step(def, &in, &out);
+    if (rc) {
+        EF_LOG(EF_LOG_WARN, EF_C_FSM, "chat=%s message=%s no decision: %s", m->chat_id,
+               m->message_id ? m->message_id : "-", ef_strerror(rc));
+        return 0;
+    }
+    EF_LOG(EF_LOG_DEBUG, EF_C_FSM, "chat=%s intent=%s confidence=%.2f replies=%zu why=\"%s\"",
+           m->chat_id, in.intent ? in.intent : "-", in.confidence, out.n_replies,
+           out.why ? out.why : "");
+    it->fsm_json = own(d, decision_json(&out, understood ? &nlu : NULL));
+
+    /* The next message of this chat in the batch starts from here. */
+    ef_free(cs->state);
+    cs->state = ef_strdup(out.state);
+    if (out.status_changed)
+        cs->status = out.status;
+    apply_patch(cs, out.context_patch);
+    cs->last_message_at = now;
+    if (cs->status == EF_FSM_CLOSED) {
+        ef_free(cs->state);
+        cs->state = NULL;
+        json_object_put(cs->context);
+        cs->context = NULL;
+        cs->status = EF_FSM_ACTIVE;
+        cs->last_message_at = -1;
+    }
+    ef_fsm_output_cleanup(&out);
+    return 0;
+}
+
+int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items, size_t n)
+{
+    if (!d->bot || n == 0)
+        return 0;
+    const ef_msg **msgs = ef_calloc(n, sizeof(*msgs));
+    bool *seen = ef_calloc(n, sizeof(bool));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (eligible(items[i].msg))
+            msgs[k++] = items[i].msg;
+    int rc = 0;
+    if (k > 0 && ef_store_seen(st, msgs, k, seen) != 0)
+        rc = EF_EDB;
+    int64_t now = (int64_t)time(NULL);
+    size_t j = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const ef_msg *m = items[i].msg;
+        if (!eligible(m))
+            continue;
+        bool dup = seen[j++];
+        /* The same message twice in one batch: only the first counts. */
+        for (size_t p = 0; p < i && !dup; p++)
+            dup = items[p].msg->message_id && m->message_id &&
+                  strcmp(items[p].msg->message_id, m->message_id) == 0 &&
+                  strcmp(items[p].msg->platform, m->platform) == 0;
+        if (dup)
+            continue;
+        chat_state *cs = chat_for(d, st, kv, m, &rc);
+        if (!cs)
+            break;
+        rc = decide_one(d, cs, &items[i], now);
+    }
+    ef_free(msgs);
+    ef_free(seen);
+    return rc;
+}

@@ -1,0 +1,39 @@
+/*
+ * decide.h -- understanding and answering inside the pipeline.
+ *
+ * For each customer message of a batch, before the commit: skip it if it
+ * was stored before (a redelivery never reaches the bot twice), load the
+ * conversation's session (Redis, else PostgreSQL), run the matcher and the
+ * FSM, and attach the decision (intent, entities, confidence, new state,
+ * context patch, replies) to the ingest item, so that the inbound row, the
+ * conversation's new state and the replies are committed together
+ * (invariant 5). Messages of one chat in one batch see each other's state.
+ *
+ * Must never: reply in group chats or channels (the bot answers customers
+ * in private chats), reply to bots, or let a message be committed without
+ * its decision (when the session cannot be loaded the batch fails and the
+ * platform redelivers).
+ *
+ * Thread model: one ef_decider per pipeline worker; the bot is shared and
+ * immutable.
+ */
+#ifndef EF_DECIDE_H
+#define EF_DECIDE_H
+
+#include "ef.h"
+#include "nlp.h"
+#include "store.h"
+
+typedef struct ef_decider ef_decider;
+
+/* bot may be NULL: then nothing is decided (store-only gateway). */
+ef_decider *ef_decider_new(const ef_bot *bot);
+void ef_decider_free(ef_decider *d);
+
+/* Decides for every eligible item. Strings written into items are owned by
+ * the decider until ef_decider_reset(). Returns 0, or EF_EDB when a
+ * session could not be loaded (nothing should be committed then). */
+int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items, size_t n);
+void ef_decider_reset(ef_decider *d);
+
+#endif /* EF_DECIDE_H */
