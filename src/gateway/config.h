@@ -25,12 +25,22 @@ typedef struct ef_config ef_config;
 ef_config *ef_config_new(void);
 void ef_config_free(ef_config *c);
 
-/* Reads KEY = value lines. Unknown keys, bad lines and bad values fail with
- * EF_EINVAL and "path:line: reason" in err. */
+/* Reads KEY = value lines (blanks around '=' optional; whole-line `#`
+ * comments and blank lines skipped; a value may be wrapped in double
+ * quotes, which are removed; a key given twice: the later line wins).
+ * Unknown keys, bad lines and bad values fail with EF_EINVAL and
+ * "path:line: reason" in err; a missing file is EF_ENOTFOUND, an unreadable
+ * one EF_EIO ("path: reason"). Lines before a bad one stay applied. */
 int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen);
-/* Takes every known key present in the environment. */
+/* Takes every known key present in the environment (other variables are
+ * ignored). The first bad value fails with EF_EINVAL ("KEY: reason"). */
 int ef_config_load_env(ef_config *c, char *err, size_t errlen);
-/* Sets one key; validates the value's type and range ("EF_LISTEN: ..."). */
+/* Sets one key; validates the value's type and range ("EF_LISTEN: port
+ * 70000 not in 1..65535"). Errors name the key and never repeat a secret's
+ * value (URLs are shown redacted). A refused value leaves the key as it
+ * was; "" or NULL puts the key back to its default. Values are normalized:
+ * enum values to their canonical spelling, API URLs without a trailing '/'.
+ * An unknown key is EF_EINVAL ("unknown key ..."). */
 int ef_config_set(ef_config *c, const char *key, const char *value, char *err, size_t errlen);
 /* Cross-key checks (e.g. TELEGRAM_MODE=poll needs TELEGRAM_BOT_TOKEN). */
 int ef_config_validate(const ef_config *c, char *err, size_t errlen);
@@ -40,6 +50,12 @@ int ef_config_validate(const ef_config *c, char *err, size_t errlen);
 const char *ef_cfg_get_str(const ef_config *c, const char *key);
 int64_t ef_cfg_get_int(const ef_config *c, const char *key);
 bool ef_cfg_get_bool(const ef_config *c, const char *key);
+
+/* Splits a host:port value such as EF_LISTEN's ("[::1]:8080" for IPv6,
+ * brackets removed) into host (NUL-terminated, at most hostlen bytes with
+ * the NUL) and port (1..65535). Returns EF_EINVAL for anything else,
+ * leaving host and port untouched. Pure; any thread. */
+int ef_config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 
 /* KEY=value lines, secrets shown as "***" when set. */
 void ef_config_print(const ef_config *c, FILE *out);

@@ -23,6 +23,7 @@
  */
 #include "http.h"
 
+#include "config.h"
 #include "metrics.h"
 #include "platform.h"
 
@@ -534,26 +535,11 @@ static void lws_emit(int level, const char *line)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static int split_listen(const char *listen, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= hostlen)
-        return EF_EINVAL;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p < 0 || p > 65535)
-        return EF_EINVAL;
-    *port = (int)p;
-    return 0;
-}
-
 ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
 {
     char host[128];
     int port;
-    if (split_listen(opts->listen, host, sizeof(host), &port)) {
+    if (ef_config_parse_listen(opts->listen, host, sizeof(host), &port)) {
         snprintf(err, errlen, "EF_LISTEN: expected host:port, got \"%s\"", opts->listen);
         return NULL;
     }

@@ -827,7 +827,7 @@ int ef_migrate_cli(int argc, char **argv)
 {
     const char *dir_arg = NULL;
     bool status = false;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--sql-dir") == 0) {
             if (i + 1 >= argc || argv[i + 1][0] == '\0') {
                 fprintf(stderr, "easyflow migrate: --sql-dir needs a directory\n%s", usage);
