@@ -44,6 +44,7 @@ static void usage(FILE *out)
             "                                  serve webhooks, long polling, /healthz, /metrics\n"
             "  easyflow migrate [--sql-dir DIR] [--status]\n"
             "                                  apply pending sql/NNN_*.sql migrations\n"
+            "  easyflow help config            the configuration keys as a Markdown table\n"
             "  easyflow --help | --version\n"
             "\n"
             "configuration (environment variables; a --config file and --KEY value set the "
@@ -284,6 +285,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("easyflow %s\n", EF_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], "config") == 0) {
+        ef_config_markdown(stdout); /* the README's configuration table */
         return 0;
     }
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
