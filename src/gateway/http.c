@@ -42,6 +42,8 @@ typedef enum route {
     R_HEALTHZ,
     R_METRICS,
     R_TG_WEBHOOK,
+    R_WA_WEBHOOK,
+    R_WA_VERIFY,
     R_NOT_FOUND,
     R_BAD_METHOD
 } route;
@@ -73,6 +75,7 @@ struct req {
     int64_t update_id;
     req *next_done;
     req *prev_wait, *next_wait;
+    char *signature; /* the signature header's value, checked after the body */
 };
 
 typedef struct pss {
@@ -82,6 +85,9 @@ typedef struct pss {
 struct ef_server {
     ef_server_opts opts;
     char *tg_secret;
+    char *wa_app_secret;
+    char *wa_verify_token;
+    char **wa_numbers; /* NULL-terminated */
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     int port;
@@ -113,6 +119,7 @@ static void req_free(req *r)
         return;
     ef_buf_cleanup(&r->body);
     ef_free(r->resp);
+    ef_free(r->signature);
     ef_free(r);
 }
 
@@ -152,7 +159,7 @@ static void respond_json(req *r, int status, const char *json)
 static void reject(req *r, int status, ef_reject_reason reason, const char *why)
 {
     char body[320];
-    const char *path = r->route == R_TG_WEBHOOK ? "/webhook/telegram" : "-";
+    const char *path = r->platform ? r->platform->webhook_path : "-";
     EF_LOG(EF_LOG_WARN, EF_C_HTTP, "status=%d path=%s reason=\"%s\"", status, path, why);
     if (r->platform)
         ef_metrics_reject(ef_metrics_platform(r->platform->name), reason);
@@ -189,6 +196,24 @@ static void serve_metrics(req *r)
     ef_buf_cleanup(&b);
 }
 
+/* Meta's subscription check: GET ?hub.mode=subscribe&hub.verify_token=..
+ * &hub.challenge=.. answered with the challenge as text/plain. */
+static void serve_wa_verify(ef_server *srv, struct lws *wsi, req *r)
+{
+    char mode[64], token[300], challenge[300];
+    const char *m = lws_get_urlarg_by_name(wsi, "hub.mode=", mode, sizeof(mode));
+    const char *t = lws_get_urlarg_by_name(wsi, "hub.verify_token=", token, sizeof(token));
+    const char *c = lws_get_urlarg_by_name(wsi, "hub.challenge=", challenge, sizeof(challenge));
+    if (m && t && c && strcmp(m, "subscribe") == 0 && srv->wa_verify_token &&
+        ef_secure_equal(t, strlen(t), srv->wa_verify_token, strlen(srv->wa_verify_token))) {
+        EF_LOG(EF_LOG_INFO, EF_C_WA, "webhook verification accepted");
+        respond(r, 200, "text/plain", c, strlen(c));
+        return;
+    }
+    EF_LOG(EF_LOG_WARN, EF_C_WA, "status=403 path=/webhook/whatsapp reason=\"verification refused\"");
+    respond(r, 403, "text/plain", "forbidden", 9);
+}
+
 static void job_done(ef_job *job, void *ud)
 {
     req *r = ud;
@@ -221,6 +246,32 @@ static void finish_webhook(req *r)
     }
 }
 
+static bool number_served(const ef_server *srv, const char *id)
+{
+    for (char **n = srv->wa_numbers; n && *n; n++)
+        if (id && strcmp(*n, id) == 0)
+            return true;
+    return false;
+}
+
+/* Events that arrived for a business number this gateway does not serve
+ * are acknowledged and logged, never stored. */
+static void drop_unserved(ef_server *srv, ef_msg_list *msgs)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < msgs->n; i++) {
+        ef_msg *m = msgs->items[i];
+        if (strcmp(m->platform, "whatsapp") == 0 && !number_served(srv, m->channel_id)) {
+            EF_LOG(EF_LOG_WARN, EF_C_WA, "phone_number_id=%s is not served here; %s event dropped",
+                   m->channel_id ? m->channel_id : "-", ef_msg_kind_name(m->kind));
+            ef_msg_free(m);
+            continue;
+        }
+        msgs->items[k++] = m;
+    }
+    msgs->n = k;
+}
+
 static void webhook_body_done(req *r)
 {
     ef_server *srv = r->srv;
@@ -228,6 +279,16 @@ static void webhook_body_done(req *r)
     ef_metric_platform mp = ef_metrics_platform(p->name);
     if (r->too_large) {
         reject(r, 413, EF_REJ_TOO_LARGE, "body larger than the limit");
+        return;
+    }
+    /* Signed platforms: the signature covers the raw bytes as received, so
+     * it is checked before anything is parsed. */
+    if ((p->supports & EF_PLAT_SIGNED) &&
+        ef_platform_verify(p, srv->wa_app_secret, r->signature, r->body.data ? r->body.data : "",
+                           r->body.len) != 0) {
+        reject(r, 401, EF_REJ_BAD_SIGNATURE,
+               r->signature ? "X-Hub-Signature-256 does not match the body"
+                            : "missing X-Hub-Signature-256");
         return;
     }
     char err[160] = "";
@@ -261,6 +322,7 @@ static void webhook_body_done(req *r)
         return;
     }
     ef_buf_cleanup(&r->body);
+    drop_unserved(srv, &msgs);
     snprintf(r->what, sizeof(r->what), "%s", info.what[0] ? info.what : "-");
     r->update_id = info.update_id;
     ef_metrics_add(mp, EF_M_RECEIVED, 1);
@@ -345,6 +407,12 @@ static route find_route(ef_server *srv, int method, const char *uri, const ef_pl
         *pl = &ef_platform_telegram;
         return method == LWSHUMETH_POST ? R_TG_WEBHOOK : R_BAD_METHOD;
     }
+    if (srv->wa_app_secret && strcmp(uri, ef_platform_whatsapp.webhook_path) == 0) {
+        *pl = &ef_platform_whatsapp;
+        if (method == LWSHUMETH_GET)
+            return R_WA_VERIFY;
+        return method == LWSHUMETH_POST ? R_WA_WEBHOOK : R_BAD_METHOD;
+    }
     return R_NOT_FOUND;
 }
 
@@ -389,6 +457,9 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
     case R_METRICS:
         serve_metrics(r);
         return 0;
+    case R_WA_VERIFY:
+        serve_wa_verify(srv, wsi, r);
+        return 0;
     case R_NOT_FOUND:
         EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=404 path=\"%.100s\"", uri);
         r->rejected = true;
@@ -396,7 +467,9 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
         return 0;
     case R_BAD_METHOD:
         EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=405 path=\"%.100s\"", uri);
-        r->allow = r->platform ? "POST" : "GET";
+        r->allow = r->platform == &ef_platform_whatsapp ? "GET, POST"
+                   : r->platform                        ? "POST"
+                                                        : "GET";
         r->rejected = true;
         respond_json(r, 405, "{\"ok\":false,\"error\":\"method not allowed\"}");
         return 0;
@@ -404,7 +477,16 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
         break;
     }
     /* A webhook. Checks that need no body come first. */
-    if (!secret_ok(srv, wsi)) {
+    if (r->route == R_WA_WEBHOOK) {
+        const char *h = ef_platform_whatsapp.signature_header;
+        char hname[64];
+        snprintf(hname, sizeof(hname), "%s:", h);
+        char sig[200];
+        int n = lws_hdr_custom_length(wsi, hname, (int)strlen(hname));
+        if (n > 0 && n < (int)sizeof(sig) &&
+            lws_hdr_custom_copy(wsi, sig, sizeof(sig), hname, (int)strlen(hname)) >= 0)
+            r->signature = ef_strdup(sig);
+    } else if (!secret_ok(srv, wsi)) {
         r->rejected = true;
         reject(r, 401, EF_REJ_BAD_SECRET, "missing or wrong X-Telegram-Bot-Api-Secret-Token");
         return 0;
@@ -489,7 +571,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_callback_on_writable(wsi);
             return 0;
         }
-        if (ps->r->route == R_TG_WEBHOOK)
+        if (ps->r->route == R_TG_WEBHOOK || ps->r->route == R_WA_WEBHOOK)
             webhook_body_done(ps->r);
         return 0;
 
@@ -535,6 +617,33 @@ static void lws_emit(int level, const char *line)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+static char **split_csv(const char *csv)
+{
+    size_t n = 0, cap = 4;
+    char **out = ef_calloc(cap, sizeof(char *));
+    const char *p = csv;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (*p == ' ')) {
+            p++;
+            len--;
+        }
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len) {
+            if (n + 1 >= cap) {
+                cap *= 2;
+                out = ef_realloc(out, cap * sizeof(char *));
+            }
+            out[n++] = ef_strndup(p, len);
+        }
+        p = e ? e + 1 : NULL;
+    }
+    out[n] = NULL;
+    return out;
+}
+
 ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
 {
     char host[128];
@@ -549,6 +658,12 @@ ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
     srv->opts = *opts;
     srv->tg_secret = opts->tg_secret && *opts->tg_secret ? ef_strdup(opts->tg_secret) : NULL;
     srv->opts.tg_secret = srv->tg_secret;
+    srv->wa_app_secret =
+        opts->wa_app_secret && *opts->wa_app_secret ? ef_strdup(opts->wa_app_secret) : NULL;
+    srv->wa_verify_token =
+        opts->wa_verify_token && *opts->wa_verify_token ? ef_strdup(opts->wa_verify_token) : NULL;
+    srv->wa_numbers = split_csv(opts->wa_numbers);
+    srv->opts.wa_app_secret = srv->opts.wa_verify_token = srv->opts.wa_numbers = NULL;
     pthread_mutex_init(&srv->done_lock, NULL);
 
     struct lws_context_creation_info info;
@@ -625,5 +740,10 @@ void ef_server_free(ef_server *srv)
     drain_done(srv);
     pthread_mutex_destroy(&srv->done_lock);
     ef_free(srv->tg_secret);
+    ef_free(srv->wa_app_secret);
+    ef_free(srv->wa_verify_token);
+    for (char **n = srv->wa_numbers; n && *n; n++)
+        ef_free(*n);
+    ef_free(srv->wa_numbers);
     ef_free(srv);
 }

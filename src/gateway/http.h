@@ -7,6 +7,11 @@
  *                            only once the update is committed (or known
  *                            to be a duplicate), 503 while PostgreSQL is
  *                            unreachable.
+ *   GET  /webhook/whatsapp   hub.challenge verification (403 otherwise).
+ *   POST /webhook/whatsapp   X-Hub-Signature-256 over the raw body (401
+ *                            before anything is parsed), then as above;
+ *                            events for business numbers we do not serve
+ *                            are acknowledged and logged, never stored.
  *   GET  /healthz            200 when PostgreSQL and Redis answer, else 503
  *                            with a JSON reason.
  *   GET  /metrics            Prometheus text.
@@ -35,6 +40,10 @@ typedef struct ef_server_opts {
     int request_timeout_ms; /* a commit slower than this gets 503 */
     const char *tg_secret;  /* TELEGRAM_SECRET_TOKEN; NULL = not checked */
     bool tg_webhook;        /* serve /webhook/telegram (false in poll mode) */
+    /* WhatsApp: served when wa_app_secret is set. */
+    const char *wa_app_secret;   /* WHATSAPP_APP_SECRET: X-Hub-Signature-256 key */
+    const char *wa_verify_token; /* WHATSAPP_VERIFY_TOKEN: GET hub.verify_token */
+    const char *wa_numbers;      /* WHATSAPP_PHONE_NUMBER_ID: comma-separated ids */
     ef_pipeline *pipe;      /* borrowed */
 } ef_server_opts;
 

@@ -209,6 +209,9 @@ static int cmd_serve(int argc, char **argv)
         .request_timeout_ms = (int)ef_cfg_get_int(c, "EF_REQUEST_TIMEOUT_MS"),
         .tg_secret = secret,
         .tg_webhook = !poll_mode,
+        .wa_app_secret = ef_cfg_get_str(c, "WHATSAPP_APP_SECRET"),
+        .wa_verify_token = ef_cfg_get_str(c, "WHATSAPP_VERIFY_TOKEN"),
+        .wa_numbers = ef_cfg_get_str(c, "WHATSAPP_PHONE_NUMBER_ID"),
         .pipe = pipe,
     };
     ef_server *srv = ef_server_new(&so, err, sizeof(err));

@@ -26,6 +26,9 @@
 #include "ef.h"
 
 struct json_object;
+struct ef_out_msg;
+struct ef_out_req;
+struct ef_send_result;
 
 #define EF_PLATFORM_API_VERSION 1
 
@@ -72,6 +75,26 @@ typedef struct ef_platform_ops {
      * names the field). On error nothing is appended to out.
      */
     int (*parse)(struct json_object *root, ef_msg_list *out, ef_parse_info *info);
+    /*
+     * Outbound (optional: NULL for receive-only adapters). build_send turns
+     * one queued row into the HTTP request to make (0, or EF_EINVAL when the
+     * row cannot be sent at all -- reason in err). parse_send reads the
+     * platform's answer (http_status 0 = network error) into res.
+     */
+    int (*build_send)(const struct ef_out_msg *m, struct ef_out_req *out, char *err,
+                      size_t errlen);
+    void (*parse_send)(const struct ef_out_msg *m, long http_status, const char *body,
+                       size_t len, struct ef_send_result *res);
+    /*
+     * Signed webhooks (supports has EF_PLAT_SIGNED; NULL otherwise).
+     * signature_header is the request header carrying the signature, in
+     * lower case ("x-hub-signature-256"). verify checks that header's value
+     * against the raw body bytes exactly as received, keyed with the
+     * platform's secret: 0, or EF_EAUTH (missing, malformed or wrong). The
+     * gateway calls it before parsing anything and answers 401 on failure.
+     */
+    const char *signature_header;
+    int (*verify)(const char *secret, const char *header_value, const char *body, size_t len);
 } ef_platform_ops;
 
 static inline int ef_platform_parse(const ef_platform_ops *p, struct json_object *root,
@@ -80,7 +103,33 @@ static inline int ef_platform_parse(const ef_platform_ops *p, struct json_object
     return p->parse(root, out, info);
 }
 
+/* The signature check of a signed platform (see the verify slot). Fails
+ * closed: an adapter without a verify slot refuses every body. */
+static inline int ef_platform_verify(const ef_platform_ops *p, const char *secret,
+                                     const char *header_value, const char *body, size_t len)
+{
+    if (!p->verify)
+        return EF_EAUTH;
+    return p->verify(secret, header_value, body, len);
+}
+
 extern const ef_platform_ops ef_platform_telegram;
+extern const ef_platform_ops ef_platform_whatsapp;
+
+/*
+ * WhatsApp (whatsapp.c): checks an X-Hub-Signature-256 header value against
+ * the raw POST body. header_value must be exactly "sha256=" followed by 64
+ * hex digits (lower case as Meta sends them; upper case accepted), the
+ * HMAC-SHA256 of the len bytes at body keyed with app_secret. The bytes are
+ * used as received -- never a re-serialized or unescaped copy, which would
+ * not match (Meta escapes non-ASCII as \uXXXX and '/' as \/). The MAC is
+ * compared in constant time. Returns 0, or EF_EAUTH when app_secret is NULL
+ * or empty, header_value is NULL or malformed, or the MAC differs. body may
+ * be NULL only when len is 0. Pure; any thread. Also ef_platform_whatsapp's
+ * verify slot.
+ */
+int ef_wa_verify_signature(const char *app_secret, const char *header_value, const char *body,
+                           size_t len);
 
 /* registry.c: every built-in adapter, NULL-terminated. */
 extern const ef_platform_ops *const ef_platforms[];
@@ -94,8 +143,113 @@ const ef_platform_ops *ef_platform_find(const char *name);
 /* Parses body as JSON, enforcing: valid UTF-8 everywhere (EF_EUTF8), nesting
  * depth <= max_depth (EF_ELIMIT), no NUL inside strings (EF_EPROTO), one
  * value and nothing but white space after it (EF_EPROTO). On success *out is
- * a new reference owned by the caller. err gets a short reason. */
+ * a new reference owned by the caller. err gets a short reason.
+ * Also refused: lone UTF-16 surrogate escapes such as "\ud800" (EF_EUTF8;
+ * json-c would turn them into U+FFFD), "\u0000" in keys or strings, NaN and
+ * Infinity, an empty body and a bare `null` (EF_EPROTO). Any other top-level
+ * value (array, number, string) is accepted: the adapter decides. */
 int ef_json_parse(const char *body, size_t len, int max_depth, struct json_object **out,
                   char *err, size_t errlen);
+
+/*
+ * Typed field access for adapters. All of these look up `key` in the JSON
+ * object obj (borrowed) and check its JSON type. A JSON null counts as an
+ * absent field. path names obj in notes ("message.chat"), so a bad field is
+ * reported in info->note as "message.chat.id: expected integer"; path and
+ * info may be NULL.
+ *
+ * Each returns 1 when the field is present with the right type (*out is
+ * written), 0 when it is absent and not required (*out untouched), and
+ * EF_EPROTO when it is absent but required, has the wrong type, or (integers)
+ * does not fit int64_t. Pointers written to *out are borrowed from obj.
+ */
+typedef enum ef_pj_type {
+    EF_PJ_INT64,  /* a JSON integer that fits int64_t (never a double) */
+    EF_PJ_NUMBER, /* any finite JSON number (coordinates) */
+    EF_PJ_STRING,
+    EF_PJ_BOOL,
+    EF_PJ_OBJECT,
+    EF_PJ_ARRAY
+} ef_pj_type;
+
+/* One row of a payload description: see ef_pj_check(). */
+typedef struct ef_pj_field {
+    const char *key;
+    ef_pj_type type;
+    bool required;
+} ef_pj_field;
+
+/* Validates obj against a static table of n fields: every required field is
+ * present, every present field has its JSON type. Fields the table does not
+ * name are ignored. Returns 0 or EF_EPROTO (info->note names the first bad
+ * field); EF_EPROTO too when obj itself is not a JSON object. */
+int ef_pj_check(struct json_object *obj, const ef_pj_field *fields, size_t n, ef_parse_info *info,
+                const char *path);
+
+/* Integers: json-c reads literals beyond int64 as saturated values (big
+ * positive ones as uint64, big negative ones clamped to INT64_MIN), so both
+ * are refused; INT64_MIN itself is refused for that reason. */
+int ef_pj_int64(struct json_object *obj, const char *key, bool required, int64_t *out,
+                ef_parse_info *info, const char *path);
+/* Strings: *out is the borrowed, NUL-terminated bytes; *len (if len is not
+ * NULL) their exact length. */
+int ef_pj_str(struct json_object *obj, const char *key, bool required, const char **out,
+              size_t *len, ef_parse_info *info, const char *path);
+int ef_pj_bool(struct json_object *obj, const char *key, bool required, bool *out,
+               ef_parse_info *info, const char *path);
+int ef_pj_obj(struct json_object *obj, const char *key, bool required, struct json_object **out,
+              ef_parse_info *info, const char *path);
+int ef_pj_arr(struct json_object *obj, const char *key, bool required, struct json_object **out,
+              ef_parse_info *info, const char *path);
+
+/* ---- outbound: replies to the platform's API -------------------------- */
+
+/* One queued outbound row, as the dispatcher hands it to an adapter. All
+ * strings borrowed. meta_json may carry "buttons":[{"title","payload"}],
+ * "reply_to" (platform_message_id), "thread_id", and "method" for API calls
+ * that are not messages ("answerCallbackQuery" with "callback_query_id"). */
+typedef struct ef_out_msg {
+    const char *row_id;
+    const char *chat_id;   /* the conversation's chat key */
+    const char *chat_type; /* private | group | supergroup | channel | NULL */
+    const char *channel_id; /* business number (WhatsApp); NULL otherwise */
+    const char *text;
+    const char *meta_json;
+} ef_out_msg;
+
+/* The HTTP request an adapter wants made. path is appended to the
+ * platform's API base (which holds the credentials' place: the dispatcher
+ * adds the token); body is JSON. Both owned by the request. */
+typedef struct ef_out_req {
+    char *path;
+    char *body;
+} ef_out_req;
+
+void ef_out_req_cleanup(ef_out_req *r);
+
+typedef enum ef_send_outcome {
+    EF_SEND_OK = 0,   /* accepted: platform_message_id set when known */
+    EF_SEND_RETRY,    /* transient (5xx, network, throughput): back off */
+    EF_SEND_RATE,     /* rate limited: wait retry_after_ms before this chat's next send */
+    EF_SEND_FAIL,     /* permanent: reason says why */
+    EF_SEND_MIGRATED, /* the chat moved: resend to new_chat_id */
+    EF_SEND_WINDOW    /* outside the platform's reply window (WhatsApp 24 h) */
+} ef_send_outcome;
+
+typedef struct ef_send_result {
+    ef_send_outcome outcome;
+    char *platform_message_id; /* owned; NULL when none */
+    char *new_chat_id;         /* owned; EF_SEND_MIGRATED */
+    int64_t retry_after_ms;    /* EF_SEND_RATE; 0 = use backoff */
+    bool undeliverable;        /* the customer blocked us / is unreachable */
+    char reason[256];          /* for failed_reason and the log */
+} ef_send_result;
+
+void ef_send_result_cleanup(ef_send_result *r);
+
+/* Module-private: adapter halves that live in separate files. */
+int ef_tg__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t errlen);
+void ef_tg__parse_send(const ef_out_msg *m, long http_status, const char *body, size_t len,
+                       ef_send_result *res);
 
 #endif /* EF_PLATFORM_H */

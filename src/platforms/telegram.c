@@ -1,0 +1,1563 @@
+/*
+ * telegram.c -- the Telegram Bot API adapter: inbound normalization of every
+ * Update type into ef_msg's (see platform.h for the contract, PLATFORMS.md
+ * part A for the wire format).
+ *
+ * Rules kept here:
+ *  - every id is read as int64 (ef_pj_int64 refuses anything wider) and
+ *    stored as a decimal string; no id ever passes through int or double;
+ *  - text is copied byte-exact with its JSON length;
+ *  - a payload whose required fields have the wrong JSON type is refused
+ *    (EF_EPROTO, field path in info->note) and leaves no partial event;
+ *    payloads we do not store (inline queries, polls, unknown new types)
+ *    are accepted with a note, so Telegram is never asked to retry them;
+ *  - entity offsets are UTF-16 code units; bad ones are dropped, counted,
+ *    and never fail the update.
+ *
+ * What the events look like (ids are decimal int64 strings):
+ *  - chat_id "<chat.id>", or "<chat.id>@<business_connection_id>" for
+ *    business chats; message_id "<chat_id>:<message_id>"; EDIT and REACTION
+ *    carry the acted-upon message as target_id in the same form;
+ *  - CALLBACK: message_id "callback:<query id>", callback_id the query id,
+ *    text the callback data, date 0 (Telegram gives no press time);
+ *  - MIGRATE: chat_id the old group id, target_id the new supergroup id,
+ *    from either service message;
+ *  - BLOCKED / UNBLOCKED from my_chat_member; REACTION status is a JSON
+ *    array of emoji strings ("custom:<id>", "paid");
+ *  - everything else worth keeping goes to meta_json (compact, raw UTF-8),
+ *    always with update_id and update_type.
+ *
+ * Thread model: pure functions over a borrowed json-c tree; no globals.
+ */
+#include "platform.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Entity texts copied into meta_json stop being copied beyond this many
+ * bytes per update (start/end still locate them in ef_msg.text): hostile
+ * input with thousands of entities spanning a long text stays linear. */
+#define ENTITY_TEXT_BUDGET (64 * 1024)
+
+static const char PLATFORM[] = "telegram";
+
+/* One update being parsed. */
+typedef struct upd {
+    int64_t update_id;
+    const char *key; /* the payload key ("message") */
+    ef_msg_kind kind;
+    ef_parse_info *info;
+} upd;
+
+/* ---- payload descriptions ---------------------------------------------- */
+
+static const ef_pj_field message_fields[] = {
+    {"message_id", EF_PJ_INT64, true},
+    {"chat", EF_PJ_OBJECT, true},
+    {"date", EF_PJ_INT64, true},
+    {"from", EF_PJ_OBJECT, false},
+    {"sender_chat", EF_PJ_OBJECT, false},
+    {"edit_date", EF_PJ_INT64, false},
+    {"message_thread_id", EF_PJ_INT64, false},
+    {"is_topic_message", EF_PJ_BOOL, false},
+    {"media_group_id", EF_PJ_STRING, false},
+    {"business_connection_id", EF_PJ_STRING, false},
+    {"text", EF_PJ_STRING, false},
+    {"caption", EF_PJ_STRING, false},
+    {"entities", EF_PJ_ARRAY, false},
+    {"caption_entities", EF_PJ_ARRAY, false},
+    {"migrate_to_chat_id", EF_PJ_INT64, false},
+    {"migrate_from_chat_id", EF_PJ_INT64, false},
+    {"reply_to_message", EF_PJ_OBJECT, false},
+    {"external_reply", EF_PJ_OBJECT, false},
+    {"quote", EF_PJ_OBJECT, false},
+    {"forward_origin", EF_PJ_OBJECT, false},
+    {"via_bot", EF_PJ_OBJECT, false},
+    {"photo", EF_PJ_ARRAY, false},
+    {"animation", EF_PJ_OBJECT, false},
+    {"video", EF_PJ_OBJECT, false},
+    {"video_note", EF_PJ_OBJECT, false},
+    {"voice", EF_PJ_OBJECT, false},
+    {"audio", EF_PJ_OBJECT, false},
+    {"document", EF_PJ_OBJECT, false},
+    {"sticker", EF_PJ_OBJECT, false},
+    {"location", EF_PJ_OBJECT, false},
+    {"venue", EF_PJ_OBJECT, false},
+    {"contact", EF_PJ_OBJECT, false},
+    {"dice", EF_PJ_OBJECT, false},
+    {"poll", EF_PJ_OBJECT, false},
+    {"story", EF_PJ_OBJECT, false},
+    {"paid_media", EF_PJ_OBJECT, false},
+    {"checklist", EF_PJ_OBJECT, false},
+};
+
+static const ef_pj_field chat_fields[] = {
+    {"id", EF_PJ_INT64, true},           {"type", EF_PJ_STRING, true},
+    {"title", EF_PJ_STRING, false},      {"username", EF_PJ_STRING, false},
+    {"first_name", EF_PJ_STRING, false}, {"last_name", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field user_fields[] = {
+    {"id", EF_PJ_INT64, true},           {"is_bot", EF_PJ_BOOL, false},
+    {"first_name", EF_PJ_STRING, false}, {"last_name", EF_PJ_STRING, false},
+    {"username", EF_PJ_STRING, false},   {"language_code", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field entity_fields[] = {
+    {"type", EF_PJ_STRING, true},
+    {"offset", EF_PJ_INT64, true},
+    {"length", EF_PJ_INT64, true},
+    {"url", EF_PJ_STRING, false},
+    {"user", EF_PJ_OBJECT, false},
+    {"language", EF_PJ_STRING, false},
+    {"custom_emoji_id", EF_PJ_STRING, false},
+    {"unix_time", EF_PJ_INT64, false},
+};
+
+/* PhotoSize, Animation, Audio, Document, Video, VideoNote, Voice, Sticker. */
+static const ef_pj_field file_fields[] = {
+    {"file_id", EF_PJ_STRING, true},    {"file_unique_id", EF_PJ_STRING, false},
+    {"file_name", EF_PJ_STRING, false}, {"mime_type", EF_PJ_STRING, false},
+    {"file_size", EF_PJ_INT64, false},  {"width", EF_PJ_INT64, false},
+    {"height", EF_PJ_INT64, false},     {"length", EF_PJ_INT64, false},
+    {"duration", EF_PJ_INT64, false},   {"performer", EF_PJ_STRING, false},
+    {"title", EF_PJ_STRING, false},     {"emoji", EF_PJ_STRING, false},
+    {"set_name", EF_PJ_STRING, false},  {"type", EF_PJ_STRING, false},
+    {"is_animated", EF_PJ_BOOL, false}, {"is_video", EF_PJ_BOOL, false},
+};
+
+static const ef_pj_field location_fields[] = {
+    {"latitude", EF_PJ_NUMBER, true},
+    {"longitude", EF_PJ_NUMBER, true},
+    {"horizontal_accuracy", EF_PJ_NUMBER, false},
+    {"live_period", EF_PJ_INT64, false},
+    {"heading", EF_PJ_INT64, false},
+    {"proximity_alert_radius", EF_PJ_INT64, false},
+};
+
+static const ef_pj_field venue_fields[] = {
+    {"location", EF_PJ_OBJECT, true},
+    {"title", EF_PJ_STRING, true},
+    {"address", EF_PJ_STRING, true},
+    {"foursquare_id", EF_PJ_STRING, false},
+    {"foursquare_type", EF_PJ_STRING, false},
+    {"google_place_id", EF_PJ_STRING, false},
+    {"google_place_type", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field contact_fields[] = {
+    {"phone_number", EF_PJ_STRING, true}, {"first_name", EF_PJ_STRING, true},
+    {"last_name", EF_PJ_STRING, false},   {"user_id", EF_PJ_INT64, false},
+    {"vcard", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field dice_fields[] = {
+    {"emoji", EF_PJ_STRING, true},
+    {"value", EF_PJ_INT64, true},
+};
+
+static const ef_pj_field poll_fields[] = {
+    {"id", EF_PJ_STRING, false},
+    {"question", EF_PJ_STRING, true},
+    {"type", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field story_fields[] = {
+    {"chat", EF_PJ_OBJECT, true},
+    {"id", EF_PJ_INT64, true},
+};
+
+static const ef_pj_field paid_media_fields[] = {
+    {"star_count", EF_PJ_INT64, true},
+    {"paid_media", EF_PJ_ARRAY, false},
+};
+
+static const ef_pj_field checklist_fields[] = {
+    {"title", EF_PJ_STRING, true},
+    {"tasks", EF_PJ_ARRAY, false},
+};
+
+static const ef_pj_field reply_fields[] = {
+    {"message_id", EF_PJ_INT64, true},
+};
+
+static const ef_pj_field external_reply_fields[] = {
+    {"origin", EF_PJ_OBJECT, true},
+    {"chat", EF_PJ_OBJECT, false},
+    {"message_id", EF_PJ_INT64, false},
+};
+
+static const ef_pj_field quote_fields[] = {
+    {"text", EF_PJ_STRING, true},
+    {"position", EF_PJ_INT64, false},
+    {"is_manual", EF_PJ_BOOL, false},
+};
+
+/* MessageOrigin: user / hidden_user / chat / channel. */
+static const ef_pj_field origin_fields[] = {
+    {"type", EF_PJ_STRING, true},         {"date", EF_PJ_INT64, true},
+    {"sender_user", EF_PJ_OBJECT, false}, {"sender_user_name", EF_PJ_STRING, false},
+    {"sender_chat", EF_PJ_OBJECT, false}, {"chat", EF_PJ_OBJECT, false},
+    {"message_id", EF_PJ_INT64, false},   {"author_signature", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field callback_fields[] = {
+    {"id", EF_PJ_STRING, true},
+    {"from", EF_PJ_OBJECT, true},
+    {"message", EF_PJ_OBJECT, false},
+    {"inline_message_id", EF_PJ_STRING, false},
+    {"chat_instance", EF_PJ_STRING, false},
+    {"data", EF_PJ_STRING, false},
+    {"game_short_name", EF_PJ_STRING, false},
+};
+
+/* MaybeInaccessibleMessage: an InaccessibleMessage has only these, date 0. */
+static const ef_pj_field callback_message_fields[] = {
+    {"chat", EF_PJ_OBJECT, true},
+    {"message_id", EF_PJ_INT64, true},
+    {"date", EF_PJ_INT64, true},
+    {"message_thread_id", EF_PJ_INT64, false},
+    {"business_connection_id", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field member_update_fields[] = {
+    {"chat", EF_PJ_OBJECT, true},
+    {"from", EF_PJ_OBJECT, true},
+    {"date", EF_PJ_INT64, true},
+    {"old_chat_member", EF_PJ_OBJECT, true},
+    {"new_chat_member", EF_PJ_OBJECT, true},
+};
+
+static const ef_pj_field member_fields[] = {
+    {"status", EF_PJ_STRING, true},
+    {"user", EF_PJ_OBJECT, false},
+};
+
+static const ef_pj_field reaction_update_fields[] = {
+    {"chat", EF_PJ_OBJECT, true},        {"message_id", EF_PJ_INT64, true},
+    {"date", EF_PJ_INT64, true},         {"user", EF_PJ_OBJECT, false},
+    {"actor_chat", EF_PJ_OBJECT, false}, {"old_reaction", EF_PJ_ARRAY, true},
+    {"new_reaction", EF_PJ_ARRAY, true},
+};
+
+static const ef_pj_field reaction_type_fields[] = {
+    {"type", EF_PJ_STRING, true},
+    {"emoji", EF_PJ_STRING, false},
+    {"custom_emoji_id", EF_PJ_STRING, false},
+};
+
+/* Message content fields in classification order: animation before
+ * document and venue before location, because Telegram sets the latter of
+ * each pair too for old clients. */
+static const char *const content_keys[] = {
+    "animation", "venue",    "photo",      "video",     "video_note", "voice",
+    "audio",     "document", "sticker",    "location",  "contact",    "dice",
+    "poll",      "story",    "paid_media", "checklist", "text",
+};
+
+/* Fields that make a message a service message (nothing to store). */
+static const char *const service_keys[] = {
+    "new_chat_members",
+    "left_chat_member",
+    "new_chat_title",
+    "new_chat_photo",
+    "delete_chat_photo",
+    "group_chat_created",
+    "supergroup_chat_created",
+    "channel_chat_created",
+    "message_auto_delete_timer_changed",
+    "pinned_message",
+    "invoice",
+    "successful_payment",
+    "refunded_payment",
+    "users_shared",
+    "chat_shared",
+    "gift",
+    "unique_gift",
+    "connected_website",
+    "write_access_allowed",
+    "passport_data",
+    "proximity_alert_triggered",
+    "boost_added",
+    "chat_background_set",
+    "checklist_tasks_done",
+    "checklist_tasks_added",
+    "direct_message_price_changed",
+    "forum_topic_created",
+    "forum_topic_edited",
+    "forum_topic_closed",
+    "forum_topic_reopened",
+    "general_forum_topic_hidden",
+    "general_forum_topic_unhidden",
+    "giveaway_created",
+    "giveaway",
+    "giveaway_winners",
+    "giveaway_completed",
+    "paid_message_price_changed",
+    "suggested_post_approved",
+    "suggested_post_approval_failed",
+    "suggested_post_declined",
+    "suggested_post_paid",
+    "suggested_post_refunded",
+    "video_chat_scheduled",
+    "video_chat_started",
+    "video_chat_ended",
+    "video_chat_participants_invited",
+    "web_app_data",
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void note(ef_parse_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(ef_parse_info *info, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(info->note, sizeof(info->note), fmt, ap);
+    va_end(ap);
+}
+
+/* Borrowed member, NULL when absent or JSON null. */
+static struct json_object *jget(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+/* A string member (already validated), NULL when absent. */
+static const char *jstr(struct json_object *o, const char *key, size_t *len)
+{
+    const char *s = NULL;
+    if (ef_pj_str(o, key, false, &s, len, NULL, NULL) <= 0)
+        return NULL;
+    return s;
+}
+
+/* An int64 member: true when present and exact. */
+static bool jint(struct json_object *o, const char *key, int64_t *out)
+{
+    return ef_pj_int64(o, key, false, out, NULL, NULL) > 0;
+}
+
+static bool jtrue(struct json_object *o, const char *key)
+{
+    bool b = false;
+    return ef_pj_bool(o, key, false, &b, NULL, NULL) > 0 && b;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? ef_strdup(s) : NULL;
+}
+
+static char *i64str(int64_t v)
+{
+    return ef_asprintf("%" PRId64, v);
+}
+
+/* The conversation key: a business chat is a different conversation from
+ * the bot's own chat with the same id. */
+static char *chat_key(int64_t chat_id, const char *business_connection_id)
+{
+    if (business_connection_id)
+        return ef_asprintf("%" PRId64 "@%s", chat_id, business_connection_id);
+    return i64str(chat_id);
+}
+
+static char *join_name(const char *first, const char *last)
+{
+    if (first && last)
+        return ef_asprintf("%s %s", first, last);
+    return dup_or_null(first ? first : last);
+}
+
+/* Looks up parent[key] as an object and validates it against a table; the
+ * note path is "<ppath>.<key>". 1 present, 0 absent (optional), or error. */
+static int sub_obj(struct json_object *parent, const char *key, bool required, const ef_pj_field *t,
+                   size_t n, const char *ppath, ef_parse_info *info, struct json_object **out)
+{
+    struct json_object *o = NULL;
+    int rc = ef_pj_obj(parent, key, required, &o, info, ppath);
+    if (rc <= 0)
+        return rc;
+    char path[160];
+    snprintf(path, sizeof(path), "%s.%s", ppath, key);
+    rc = ef_pj_check(o, t, n, info, path);
+    if (rc < 0)
+        return rc;
+    *out = o;
+    return 1;
+}
+
+/* ---- meta_json building ------------------------------------------------- */
+
+static void put_str(struct json_object *dst, const char *key, const char *s, size_t len)
+{
+    json_object_object_add(dst, key, json_object_new_string_len(s, (int)len));
+}
+
+static void put_cstr(struct json_object *dst, const char *key, const char *s)
+{
+    if (s)
+        json_object_object_add(dst, key, json_object_new_string(s));
+}
+
+static void put_int(struct json_object *dst, const char *key, int64_t v)
+{
+    json_object_object_add(dst, key, json_object_new_int64(v));
+}
+
+static void put_id(struct json_object *dst, const char *key, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, v);
+    json_object_object_add(dst, key, json_object_new_string(buf));
+}
+
+static void copy_str(struct json_object *dst, const char *dkey, struct json_object *src,
+                     const char *skey)
+{
+    size_t len;
+    const char *s = jstr(src, skey, &len);
+    if (s)
+        put_str(dst, dkey, s, len);
+}
+
+static void copy_int(struct json_object *dst, const char *dkey, struct json_object *src,
+                     const char *skey)
+{
+    int64_t v;
+    if (jint(src, skey, &v))
+        put_int(dst, dkey, v);
+}
+
+static void copy_id(struct json_object *dst, const char *dkey, struct json_object *src,
+                    const char *skey)
+{
+    int64_t v;
+    if (jint(src, skey, &v))
+        put_id(dst, dkey, v);
+}
+
+static void copy_bool(struct json_object *dst, const char *dkey, struct json_object *src,
+                      const char *skey)
+{
+    bool b;
+    if (ef_pj_bool(src, skey, false, &b, NULL, NULL) > 0)
+        json_object_object_add(dst, dkey, json_object_new_boolean(b));
+}
+
+/* Numbers (coordinates) keep their source text: deep copy. */
+static void copy_num(struct json_object *dst, const char *dkey, struct json_object *src,
+                     const char *skey)
+{
+    struct json_object *v = jget(src, skey);
+    struct json_object *c = NULL;
+    if (!v || json_object_deep_copy(v, &c, NULL) != 0)
+        return;
+    json_object_object_add(dst, dkey, c);
+}
+
+static struct json_object *chat_meta(struct json_object *chat)
+{
+    struct json_object *o = json_object_new_object();
+    copy_id(o, "id", chat, "id");
+    copy_str(o, "type", chat, "type");
+    copy_str(o, "title", chat, "title");
+    copy_str(o, "username", chat, "username");
+    return o;
+}
+
+static char *meta_string(struct json_object *meta)
+{
+    const char *s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!s)
+        EF_PANIC("json_object_to_json_string_ext failed");
+    return ef_strdup(s);
+}
+
+static struct json_object *meta_new(const upd *u)
+{
+    struct json_object *meta = json_object_new_object();
+    put_int(meta, "update_id", u->update_id);
+    put_cstr(meta, "update_type", u->key);
+    return meta;
+}
+
+/* ---- senders ------------------------------------------------------------ */
+
+static void sender_from_user(ef_msg *m, struct json_object *user)
+{
+    int64_t id;
+    if (jint(user, "id", &id))
+        m->sender_id = i64str(id);
+    m->sender_name = join_name(jstr(user, "first_name", NULL), jstr(user, "last_name", NULL));
+    m->sender_username = dup_or_null(jstr(user, "username", NULL));
+    m->sender_lang = dup_or_null(jstr(user, "language_code", NULL));
+    m->sender_is_bot = jtrue(user, "is_bot");
+}
+
+static void sender_from_chat(ef_msg *m, struct json_object *chat)
+{
+    int64_t id;
+    if (jint(chat, "id", &id))
+        m->sender_id = i64str(id);
+    const char *title = jstr(chat, "title", NULL);
+    m->sender_name = title
+                         ? ef_strdup(title)
+                         : join_name(jstr(chat, "first_name", NULL), jstr(chat, "last_name", NULL));
+    m->sender_username = dup_or_null(jstr(chat, "username", NULL));
+}
+
+/* ---- entities ----------------------------------------------------------- */
+
+/* One UTF-16 offset to convert; `slot` is where the byte offset goes. */
+typedef struct epos {
+    int64_t off16;
+    size_t *slot;
+    bool *ok;
+} epos;
+
+static int epos_cmp(const void *a, const void *b)
+{
+    const epos *x = a;
+    const epos *y = b;
+    return (x->off16 > y->off16) - (x->off16 < y->off16);
+}
+
+typedef struct ent {
+    struct json_object *obj;
+    int64_t off16, len16;
+    size_t start, end;
+    bool start_ok, end_ok;
+} ent;
+
+/*
+ * Converts every entity's UTF-16 start and end to byte offsets in one sweep:
+ * the positions are sorted, and ef_utf16_to_byte() resumes from the last
+ * converted position (a character boundary), so the work is linear in the
+ * text however many entities there are. A position that is out of range or
+ * splits a surrogate pair stays !ok.
+ */
+static void convert_offsets(ent *e, size_t n, const char *text, size_t tlen)
+{
+    epos *pos = ef_calloc(n > 0 ? 2 * n : 1, sizeof(*pos));
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].off16 < 0 || e[i].len16 < 0 || e[i].len16 > INT64_MAX - e[i].off16)
+            continue;
+        pos[np++] = (epos){e[i].off16, &e[i].start, &e[i].start_ok};
+        pos[np++] = (epos){e[i].off16 + e[i].len16, &e[i].end, &e[i].end_ok};
+    }
+    qsort(pos, np, sizeof(*pos), epos_cmp);
+    size_t base = 0;   /* byte offset of the last converted position */
+    int64_t units = 0; /* its UTF-16 offset */
+    for (size_t i = 0; i < np; i++) {
+        size_t rel;
+        if (ef_utf16_to_byte(text + base, tlen - base, pos[i].off16 - units, &rel) < 0)
+            continue;
+        base += rel;
+        units = pos[i].off16;
+        *pos[i].slot = base;
+        *pos[i].ok = true;
+    }
+    ef_free(pos);
+}
+
+/* "/start@MyBot payload" -> command "/start", command_bot "MyBot",
+ * command_args "payload" (everything after the first space). */
+static void add_command(struct json_object *meta, const char *text, size_t tlen, size_t start,
+                        size_t end)
+{
+    const char *cmd = text + start;
+    size_t clen = end - start;
+    if (clen < 2 || cmd[0] != '/')
+        return;
+    const char *at = memchr(cmd, '@', clen);
+    if (at) {
+        size_t blen = clen - (size_t)(at - cmd) - 1;
+        if (blen > 0)
+            put_str(meta, "command_bot", at + 1, blen);
+        clen = (size_t)(at - cmd);
+    }
+    put_str(meta, "command", cmd, clen);
+    const char *sp = memchr(text + end, ' ', tlen - end);
+    if (sp && (size_t)(sp + 1 - text) < tlen)
+        put_str(meta, "command_args", sp + 1, tlen - (size_t)(sp + 1 - text));
+}
+
+/*
+ * meta[akey] = the entities of msg[akey] against text, with byte offsets.
+ * Entities of the wrong JSON shape are a protocol error; entities whose
+ * offsets do not fit the text are dropped and counted in *dropped.
+ */
+static int add_entities(const upd *u, struct json_object *msg, const char *akey, const char *text,
+                        size_t tlen, bool want_command, struct json_object *meta, int64_t *dropped,
+                        size_t *text_budget)
+{
+    struct json_object *arr = NULL;
+    struct json_object *list = NULL;
+    ent *e = NULL;
+    char path[160];
+    int rc = ef_pj_arr(msg, akey, false, &arr, u->info, u->key);
+    if (rc <= 0)
+        return rc;
+    size_t n = json_object_array_length(arr);
+    e = ef_calloc(n ? n : 1, sizeof(*e));
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *user = NULL;
+        e[i].obj = json_object_array_get_idx(arr, i);
+        snprintf(path, sizeof(path), "%s.%s[%zu]", u->key, akey, i);
+        rc = ef_pj_check(e[i].obj, entity_fields, COUNT(entity_fields), u->info, path);
+        if (rc < 0)
+            goto fail;
+        rc =
+            sub_obj(e[i].obj, "user", false, user_fields, COUNT(user_fields), path, u->info, &user);
+        if (rc < 0)
+            goto fail;
+        jint(e[i].obj, "offset", &e[i].off16);
+        jint(e[i].obj, "length", &e[i].len16);
+    }
+    convert_offsets(e, n, text, tlen);
+
+    bool have_command = false;
+    list = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!e[i].start_ok || !e[i].end_ok) {
+            (*dropped)++;
+            continue;
+        }
+        struct json_object *item = json_object_new_object();
+        const char *type = jstr(e[i].obj, "type", NULL);
+        size_t elen = e[i].end - e[i].start;
+        put_cstr(item, "type", type);
+        put_int(item, "offset16", e[i].off16);
+        put_int(item, "length16", e[i].len16);
+        put_int(item, "start", (int64_t)e[i].start);
+        put_int(item, "end", (int64_t)e[i].end);
+        if (elen <= *text_budget) {
+            put_str(item, "text", text + e[i].start, elen);
+            *text_budget -= elen;
+        }
+        copy_str(item, "url", e[i].obj, "url");
+        struct json_object *user = jget(e[i].obj, "user");
+        if (user)
+            copy_id(item, "user_id", user, "id");
+        copy_str(item, "language", e[i].obj, "language");
+        copy_str(item, "custom_emoji_id", e[i].obj, "custom_emoji_id");
+        copy_int(item, "unix_time", e[i].obj, "unix_time");
+        json_object_array_add(list, item);
+        if (want_command && !have_command && e[i].off16 == 0 && strcmp(type, "bot_command") == 0) {
+            add_command(meta, text, tlen, e[i].start, e[i].end);
+            have_command = true;
+        }
+    }
+    json_object_object_add(meta, akey, list);
+    ef_free(e);
+    return 0;
+
+fail:
+    json_object_put(list);
+    ef_free(e);
+    return rc;
+}
+
+/* ---- message content ---------------------------------------------------- */
+
+static const char *classify(struct json_object *msg)
+{
+    for (size_t i = 0; i < COUNT(content_keys); i++)
+        if (jget(msg, content_keys[i]))
+            return content_keys[i];
+    return NULL;
+}
+
+static const char *service_field(struct json_object *msg)
+{
+    for (size_t i = 0; i < COUNT(service_keys); i++) {
+        struct json_object *v = NULL;
+        if (json_object_object_get_ex(msg, service_keys[i], &v))
+            return service_keys[i];
+    }
+    return NULL;
+}
+
+static int64_t area(struct json_object *size)
+{
+    int64_t w = 0, h = 0;
+    jint(size, "width", &w);
+    jint(size, "height", &h);
+    if (w <= 0 || h <= 0)
+        return 0;
+    if (w > INT64_MAX / h)
+        return INT64_MAX;
+    return w * h;
+}
+
+/* The PhotoSize to keep: the largest by width*height, else the last. */
+static int pick_photo(const upd *u, struct json_object *photos, struct json_object **out)
+{
+    char path[160];
+    struct json_object *best = NULL;
+    int64_t best_area = -1;
+    size_t n = json_object_array_length(photos);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *p = json_object_array_get_idx(photos, i);
+        snprintf(path, sizeof(path), "%s.photo[%zu]", u->key, i);
+        int rc = ef_pj_check(p, file_fields, COUNT(file_fields), u->info, path);
+        if (rc < 0)
+            return rc;
+        int64_t a = area(p);
+        if (a >= best_area) {
+            best = p;
+            best_area = a;
+        }
+    }
+    *out = best;
+    return 0;
+}
+
+static void add_file_meta(struct json_object *meta, const char *ctype, struct json_object *f)
+{
+    struct json_object *o = json_object_new_object();
+    put_cstr(o, "type", ctype);
+    copy_str(o, "file_id", f, "file_id");
+    copy_str(o, "file_unique_id", f, "file_unique_id");
+    copy_str(o, "file_name", f, "file_name");
+    copy_str(o, "mime_type", f, "mime_type");
+    copy_int(o, "file_size", f, "file_size");
+    copy_int(o, "width", f, "width");
+    copy_int(o, "height", f, "height");
+    copy_int(o, "length", f, "length");
+    copy_int(o, "duration", f, "duration");
+    copy_str(o, "performer", f, "performer");
+    copy_str(o, "title", f, "title");
+    if (strcmp(ctype, "sticker") == 0) {
+        copy_str(o, "emoji", f, "emoji");
+        copy_str(o, "set_name", f, "set_name");
+        copy_str(o, "sticker_type", f, "type");
+        copy_bool(o, "is_animated", f, "is_animated");
+        copy_bool(o, "is_video", f, "is_video");
+    }
+    json_object_object_add(meta, "media", o);
+}
+
+static struct json_object *location_meta(struct json_object *loc)
+{
+    struct json_object *o = json_object_new_object();
+    copy_num(o, "latitude", loc, "latitude");
+    copy_num(o, "longitude", loc, "longitude");
+    copy_num(o, "horizontal_accuracy", loc, "horizontal_accuracy");
+    copy_int(o, "live_period", loc, "live_period");
+    copy_int(o, "heading", loc, "heading");
+    copy_int(o, "proximity_alert_radius", loc, "proximity_alert_radius");
+    return o;
+}
+
+/* meta.media / location / venue / contact / dice / poll / ... */
+static int add_content(const upd *u, struct json_object *msg, const char *ctype,
+                       struct json_object *meta)
+{
+    static const char *const file_types[] = {"animation", "video",    "video_note", "voice",
+                                             "audio",     "document", "sticker"};
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    struct json_object *o = NULL;
+    struct json_object *loc = NULL;
+    int rc;
+
+    if (strcmp(ctype, "photo") == 0) {
+        rc = pick_photo(u, jget(msg, "photo"), &o);
+        if (rc < 0)
+            return rc;
+        if (o)
+            add_file_meta(meta, ctype, o);
+        return 0;
+    }
+    for (size_t i = 0; i < COUNT(file_types); i++) {
+        if (strcmp(ctype, file_types[i]) != 0)
+            continue;
+        rc = sub_obj(msg, ctype, true, file_fields, COUNT(file_fields), P, info, &o);
+        if (rc < 0)
+            return rc;
+        add_file_meta(meta, ctype, o);
+        return 0;
+    }
+
+    /* location (also set on venues, where it duplicates venue.location) */
+    rc = sub_obj(msg, "location", false, location_fields, COUNT(location_fields), P, info, &loc);
+    if (rc < 0)
+        return rc;
+    if (strcmp(ctype, "venue") == 0) {
+        char path[160];
+        struct json_object *vloc = NULL;
+        rc = sub_obj(msg, "venue", true, venue_fields, COUNT(venue_fields), P, info, &o);
+        if (rc < 0)
+            return rc;
+        snprintf(path, sizeof(path), "%s.venue", P);
+        rc = sub_obj(o, "location", true, location_fields, COUNT(location_fields), path, info,
+                     &vloc);
+        if (rc < 0)
+            return rc;
+        if (!loc)
+            loc = vloc;
+        struct json_object *v = json_object_new_object();
+        copy_str(v, "title", o, "title");
+        copy_str(v, "address", o, "address");
+        copy_str(v, "foursquare_id", o, "foursquare_id");
+        copy_str(v, "foursquare_type", o, "foursquare_type");
+        copy_str(v, "google_place_id", o, "google_place_id");
+        copy_str(v, "google_place_type", o, "google_place_type");
+        json_object_object_add(meta, "venue", v);
+    }
+    if (loc)
+        json_object_object_add(meta, "location", location_meta(loc));
+
+    if (strcmp(ctype, "contact") == 0) {
+        rc = sub_obj(msg, "contact", true, contact_fields, COUNT(contact_fields), P, info, &o);
+        if (rc < 0)
+            return rc;
+        struct json_object *c = json_object_new_object();
+        copy_str(c, "phone_number", o, "phone_number");
+        copy_str(c, "first_name", o, "first_name");
+        copy_str(c, "last_name", o, "last_name");
+        copy_id(c, "user_id", o, "user_id");
+        copy_str(c, "vcard", o, "vcard");
+        json_object_object_add(meta, "contact", c);
+    } else if (strcmp(ctype, "dice") == 0) {
+        rc = sub_obj(msg, "dice", true, dice_fields, COUNT(dice_fields), P, info, &o);
+        if (rc < 0)
+            return rc;
+        struct json_object *d = json_object_new_object();
+        copy_str(d, "emoji", o, "emoji");
+        copy_int(d, "value", o, "value");
+        json_object_object_add(meta, "dice", d);
+    } else if (strcmp(ctype, "poll") == 0) {
+        rc = sub_obj(msg, "poll", true, poll_fields, COUNT(poll_fields), P, info, &o);
+        if (rc < 0)
+            return rc;
+        struct json_object *p = json_object_new_object();
+        copy_str(p, "id", o, "id");
+        copy_str(p, "question", o, "question");
+        copy_str(p, "type", o, "type");
+        json_object_object_add(meta, "poll", p);
+    } else if (strcmp(ctype, "story") == 0) {
+        char path[160];
+        struct json_object *schat = NULL;
+        rc = sub_obj(msg, "story", true, story_fields, COUNT(story_fields), P, info, &o);
+        if (rc < 0)
+            return rc;
+        snprintf(path, sizeof(path), "%s.story", P);
+        rc = sub_obj(o, "chat", true, chat_fields, COUNT(chat_fields), path, info, &schat);
+        if (rc < 0)
+            return rc;
+        struct json_object *s = json_object_new_object();
+        copy_id(s, "chat_id", schat, "id");
+        copy_int(s, "id", o, "id");
+        json_object_object_add(meta, "story", s);
+    } else if (strcmp(ctype, "paid_media") == 0) {
+        rc = sub_obj(msg, "paid_media", true, paid_media_fields, COUNT(paid_media_fields), P, info,
+                     &o);
+        if (rc < 0)
+            return rc;
+        struct json_object *p = json_object_new_object();
+        copy_int(p, "star_count", o, "star_count");
+        struct json_object *items = jget(o, "paid_media");
+        if (items)
+            put_int(p, "count", (int64_t)json_object_array_length(items));
+        json_object_object_add(meta, "paid_media", p);
+    } else if (strcmp(ctype, "checklist") == 0) {
+        rc =
+            sub_obj(msg, "checklist", true, checklist_fields, COUNT(checklist_fields), P, info, &o);
+        if (rc < 0)
+            return rc;
+        struct json_object *c = json_object_new_object();
+        copy_str(c, "title", o, "title");
+        struct json_object *tasks = jget(o, "tasks");
+        if (tasks)
+            put_int(c, "task_count", (int64_t)json_object_array_length(tasks));
+        json_object_object_add(meta, "checklist", c);
+    }
+    return 0;
+}
+
+/* A MessageOrigin (forward_origin, external_reply.origin) for meta. */
+static int origin_meta(const upd *u, struct json_object *origin, const char *path,
+                       struct json_object **out)
+{
+    struct json_object *user = NULL;
+    struct json_object *schat = NULL;
+    struct json_object *chat = NULL;
+    int rc = ef_pj_check(origin, origin_fields, COUNT(origin_fields), u->info, path);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(origin, "sender_user", false, user_fields, COUNT(user_fields), path, u->info,
+                 &user);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(origin, "sender_chat", false, chat_fields, COUNT(chat_fields), path, u->info,
+                 &schat);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(origin, "chat", false, chat_fields, COUNT(chat_fields), path, u->info, &chat);
+    if (rc < 0)
+        return rc;
+    struct json_object *o = json_object_new_object();
+    copy_str(o, "type", origin, "type");
+    copy_int(o, "date", origin, "date");
+    if (user)
+        copy_id(o, "sender_user_id", user, "id");
+    copy_str(o, "sender_user_name", origin, "sender_user_name");
+    if (schat)
+        copy_id(o, "sender_chat_id", schat, "id");
+    if (chat)
+        copy_id(o, "chat_id", chat, "id");
+    copy_int(o, "message_id", origin, "message_id");
+    copy_str(o, "author_signature", origin, "author_signature");
+    *out = o;
+    return 0;
+}
+
+/* reply_to, external_reply, quote, forward_origin, via_bot, sender_chat. */
+static int add_context(const upd *u, struct json_object *msg, const char *chat_id,
+                       struct json_object *meta)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    char path[160];
+    struct json_object *o = NULL;
+    struct json_object *sub = NULL;
+    int rc;
+
+    rc = sub_obj(msg, "reply_to_message", false, reply_fields, COUNT(reply_fields), P, info, &o);
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
+        int64_t rid = 0;
+        jint(o, "message_id", &rid);
+        struct json_object *r = json_object_new_object();
+        put_int(r, "message_id", rid);
+        char *pmid = ef_asprintf("%s:%" PRId64, chat_id, rid);
+        put_cstr(r, "platform_message_id", pmid);
+        ef_free(pmid);
+        json_object_object_add(meta, "reply_to", r);
+    }
+
+    rc = sub_obj(msg, "external_reply", false, external_reply_fields, COUNT(external_reply_fields),
+                 P, info, &o);
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
+        struct json_object *chat = NULL;
+        snprintf(path, sizeof(path), "%s.external_reply", P);
+        rc = sub_obj(o, "chat", false, chat_fields, COUNT(chat_fields), path, info, &chat);
+        if (rc < 0)
+            return rc;
+        snprintf(path, sizeof(path), "%s.external_reply.origin", P);
+        rc = origin_meta(u, jget(o, "origin"), path, &sub);
+        if (rc < 0)
+            return rc;
+        struct json_object *x = json_object_new_object();
+        json_object_object_add(x, "origin", sub);
+        if (chat)
+            copy_id(x, "chat_id", chat, "id");
+        copy_int(x, "message_id", o, "message_id");
+        json_object_object_add(meta, "external_reply", x);
+    }
+
+    rc = sub_obj(msg, "quote", false, quote_fields, COUNT(quote_fields), P, info, &o);
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
+        struct json_object *q = json_object_new_object();
+        copy_str(q, "text", o, "text");
+        copy_int(q, "position", o, "position");
+        copy_bool(q, "is_manual", o, "is_manual");
+        json_object_object_add(meta, "quote", q);
+    }
+
+    o = jget(msg, "forward_origin");
+    if (o) {
+        snprintf(path, sizeof(path), "%s.forward_origin", P);
+        rc = origin_meta(u, o, path, &sub);
+        if (rc < 0)
+            return rc;
+        json_object_object_add(meta, "forward_origin", sub);
+    }
+
+    rc = sub_obj(msg, "via_bot", false, user_fields, COUNT(user_fields), P, info, &o);
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
+        struct json_object *b = json_object_new_object();
+        copy_id(b, "id", o, "id");
+        copy_str(b, "username", o, "username");
+        json_object_object_add(meta, "via_bot", b);
+    }
+
+    o = jget(msg, "sender_chat"); /* validated by the caller */
+    if (o)
+        json_object_object_add(meta, "sender_chat", chat_meta(o));
+    return 0;
+}
+
+/* ---- message, channel_post, business_message, guest_message, edits ------ */
+
+/* migrate_to_chat_id (in the old group) and migrate_from_chat_id (in the
+ * new supergroup) both become old -> new, whichever arrives first. */
+static ef_msg *migrate_msg(const upd *u, struct json_object *msg, struct json_object *chat,
+                           int64_t chat_id, int64_t msg_id, int64_t date, bool from_form,
+                           int64_t other)
+{
+    ef_msg *m = ef_msg_new(EF_MSG_MIGRATE, PLATFORM);
+    struct json_object *meta = meta_new(u);
+    m->chat_id = i64str(from_form ? other : chat_id);
+    m->target_id = i64str(from_form ? chat_id : other);
+    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->message_id = ef_asprintf("%" PRId64 ":%" PRId64, chat_id, msg_id);
+    m->text = ef_strdup("");
+    m->content_type = ef_strdup("migrate");
+    m->date = date;
+    m->update_id = u->update_id;
+    struct json_object *from = jget(msg, "from");
+    if (from)
+        sender_from_user(m, from);
+    json_object_object_add(meta, "chat", chat_meta(chat));
+    put_id(meta, from_form ? "migrate_from_chat_id" : "migrate_to_chat_id", other);
+    m->meta_json = meta_string(meta);
+    json_object_put(meta);
+    return m;
+}
+
+static bool is_business_key(const char *key)
+{
+    return strcmp(key, "business_message") == 0 || strcmp(key, "edited_business_message") == 0;
+}
+
+static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    ef_msg *m = NULL;
+    struct json_object *meta = NULL;
+    struct json_object *chat = NULL;
+    struct json_object *from = NULL;
+    struct json_object *schat = NULL;
+    int64_t chat_id = 0, msg_id = 0, date = 0, v;
+    int rc;
+
+    rc = ef_pj_check(msg, message_fields, COUNT(message_fields), info, P);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(msg, "chat", true, chat_fields, COUNT(chat_fields), P, info, &chat);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(msg, "from", false, user_fields, COUNT(user_fields), P, info, &from);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(msg, "sender_chat", false, chat_fields, COUNT(chat_fields), P, info, &schat);
+    if (rc < 0)
+        return rc;
+    jint(chat, "id", &chat_id);
+    jint(msg, "message_id", &msg_id);
+    jint(msg, "date", &date);
+    const char *bcid = jstr(msg, "business_connection_id", NULL);
+    if (is_business_key(P) && !bcid) {
+        note(info, "%s.business_connection_id: missing", P);
+        return EF_EPROTO;
+    }
+
+    if (jint(msg, "migrate_to_chat_id", &v)) {
+        *out = migrate_msg(u, msg, chat, chat_id, msg_id, date, false, v);
+        return 0;
+    }
+    if (jint(msg, "migrate_from_chat_id", &v)) {
+        *out = migrate_msg(u, msg, chat, chat_id, msg_id, date, true, v);
+        return 0;
+    }
+
+    const char *ctype = classify(msg);
+    if (!ctype) {
+        const char *svc = service_field(msg);
+        if (svc) {
+            note(info, "service message %s", svc);
+            *out = NULL;
+            return 0;
+        }
+        ctype = "unknown";
+    }
+
+    m = ef_msg_new(u->kind, PLATFORM);
+    meta = meta_new(u);
+    m->update_id = u->update_id;
+    m->chat_id = chat_key(chat_id, bcid);
+    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->message_id = ef_asprintf("%s:%" PRId64, m->chat_id, msg_id);
+    if (u->kind == EF_MSG_EDIT)
+        m->target_id = ef_strdup(m->message_id);
+    m->channel_id = dup_or_null(bcid);
+    if (from)
+        sender_from_user(m, from);
+    else if (schat)
+        sender_from_chat(m, schat);
+    else
+        sender_from_chat(m, chat);
+
+    size_t tlen = 0;
+    const char *text = jstr(msg, "text", &tlen);
+    bool is_caption = false;
+    if (!text) {
+        text = jstr(msg, "caption", &tlen);
+        is_caption = text != NULL;
+    }
+    if (!text) {
+        text = "";
+        tlen = 0;
+    }
+    m->text = ef_strndup(text, tlen);
+    m->text_len = tlen;
+    m->content_type = ef_strdup(ctype);
+    m->date = date;
+    if (u->kind == EF_MSG_EDIT && jint(msg, "edit_date", &v)) {
+        m->date = v;
+        put_int(meta, "edit_date", v);
+    }
+    if (jint(msg, "message_thread_id", &v)) {
+        m->thread_id = i64str(v);
+        put_int(meta, "message_thread_id", v);
+    }
+
+    json_object_object_add(meta, "chat", chat_meta(chat));
+    copy_bool(meta, "is_topic_message", msg, "is_topic_message");
+    copy_str(meta, "media_group_id", msg, "media_group_id");
+    if (bcid)
+        put_cstr(meta, "business_connection_id", bcid);
+
+    rc = add_content(u, msg, ctype, meta);
+    if (rc < 0)
+        goto fail;
+    rc = add_context(u, msg, m->chat_id, meta);
+    if (rc < 0)
+        goto fail;
+
+    /* Entities index their own string: entities -> text, caption_entities
+     * -> caption. A command counts only in the string we store. */
+    int64_t dropped = 0;
+    size_t budget = ENTITY_TEXT_BUDGET;
+    size_t len;
+    const char *s = jstr(msg, "text", &len);
+    rc = add_entities(u, msg, "entities", s ? s : "", s ? len : 0, !is_caption, meta, &dropped,
+                      &budget);
+    if (rc < 0)
+        goto fail;
+    s = jstr(msg, "caption", &len);
+    rc = add_entities(u, msg, "caption_entities", s ? s : "", s ? len : 0, is_caption, meta,
+                      &dropped, &budget);
+    if (rc < 0)
+        goto fail;
+    if (dropped > 0)
+        put_int(meta, "entities_dropped", dropped);
+
+    m->meta_json = meta_string(meta);
+    json_object_put(meta);
+    *out = m;
+    return 0;
+
+fail:
+    json_object_put(meta);
+    ef_msg_free(m);
+    return rc;
+}
+
+/* ---- callback_query ----------------------------------------------------- */
+
+static int on_callback(const upd *u, struct json_object *cb, ef_msg **out)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    char path[160];
+    struct json_object *from = NULL;
+    struct json_object *msg = NULL;
+    struct json_object *chat = NULL;
+    int rc;
+
+    rc = ef_pj_check(cb, callback_fields, COUNT(callback_fields), info, P);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(cb, "from", true, user_fields, COUNT(user_fields), P, info, &from);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(cb, "message", false, callback_message_fields, COUNT(callback_message_fields), P,
+                 info, &msg);
+    if (rc < 0)
+        return rc;
+    if (msg) {
+        snprintf(path, sizeof(path), "%s.message", P);
+        rc = sub_obj(msg, "chat", true, chat_fields, COUNT(chat_fields), path, info, &chat);
+        if (rc < 0)
+            return rc;
+    }
+
+    ef_msg *m = ef_msg_new(EF_MSG_CALLBACK, PLATFORM);
+    struct json_object *meta = meta_new(u);
+    const char *id = jstr(cb, "id", NULL);
+    int64_t v = 0;
+    m->update_id = u->update_id;
+    m->callback_id = ef_strdup(id);
+    m->message_id = ef_asprintf("callback:%s", id);
+    m->content_type = ef_strdup("callback");
+    sender_from_user(m, from);
+    if (msg) {
+        int64_t chat_id = 0, msg_id = 0, date = 0;
+        jint(chat, "id", &chat_id);
+        jint(msg, "message_id", &msg_id);
+        jint(msg, "date", &date);
+        const char *bcid = jstr(msg, "business_connection_id", NULL);
+        m->chat_id = chat_key(chat_id, bcid);
+        m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+        m->target_id = ef_asprintf("%s:%" PRId64, m->chat_id, msg_id);
+        m->channel_id = dup_or_null(bcid);
+        if (jint(msg, "message_thread_id", &v))
+            m->thread_id = i64str(v);
+        put_int(meta, "message_id", msg_id);
+        if (date == 0)
+            json_object_object_add(meta, "inaccessible", json_object_new_boolean(1));
+        json_object_object_add(meta, "chat", chat_meta(chat));
+        if (bcid)
+            put_cstr(meta, "business_connection_id", bcid);
+    } else {
+        /* An inline message: the user's private chat has the user's id. */
+        jint(from, "id", &v);
+        m->chat_id = i64str(v);
+        m->chat_type = ef_strdup("private");
+    }
+
+    size_t len = 0;
+    const char *text = jstr(cb, "data", &len);
+    if (!text)
+        text = jstr(cb, "game_short_name", &len);
+    if (!text) {
+        text = "";
+        len = 0;
+    }
+    m->text = ef_strndup(text, len);
+    m->text_len = len;
+
+    copy_str(meta, "data", cb, "data");
+    copy_str(meta, "game_short_name", cb, "game_short_name");
+    copy_str(meta, "chat_instance", cb, "chat_instance");
+    copy_str(meta, "inline_message_id", cb, "inline_message_id");
+    m->meta_json = meta_string(meta);
+    json_object_put(meta);
+    *out = m;
+    return 0;
+}
+
+/* ---- my_chat_member ----------------------------------------------------- */
+
+static bool status_gone(const char *s)
+{
+    return strcmp(s, "kicked") == 0 || strcmp(s, "left") == 0;
+}
+
+static bool status_present(const char *s)
+{
+    return strcmp(s, "member") == 0 || strcmp(s, "administrator") == 0 ||
+           strcmp(s, "creator") == 0 || strcmp(s, "restricted") == 0;
+}
+
+static int on_my_chat_member(const upd *u, struct json_object *cmu, ef_msg **out)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    struct json_object *chat = NULL, *from = NULL, *oldm = NULL, *newm = NULL;
+    int rc;
+
+    rc = ef_pj_check(cmu, member_update_fields, COUNT(member_update_fields), info, P);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(cmu, "chat", true, chat_fields, COUNT(chat_fields), P, info, &chat);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(cmu, "from", true, user_fields, COUNT(user_fields), P, info, &from);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(cmu, "old_chat_member", true, member_fields, COUNT(member_fields), P, info, &oldm);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(cmu, "new_chat_member", true, member_fields, COUNT(member_fields), P, info, &newm);
+    if (rc < 0)
+        return rc;
+
+    const char *old_status = jstr(oldm, "status", NULL);
+    const char *new_status = jstr(newm, "status", NULL);
+    ef_msg_kind kind;
+    if (status_gone(new_status)) {
+        kind = EF_MSG_BLOCKED;
+    } else if (status_present(new_status) && status_gone(old_status)) {
+        kind = EF_MSG_UNBLOCKED;
+    } else {
+        note(info, "my_chat_member: %s -> %s changes nothing", old_status, new_status);
+        *out = NULL;
+        return 0;
+    }
+
+    ef_msg *m = ef_msg_new(kind, PLATFORM);
+    struct json_object *meta = meta_new(u);
+    int64_t chat_id = 0, date = 0;
+    jint(chat, "id", &chat_id);
+    jint(cmu, "date", &date);
+    m->update_id = u->update_id;
+    m->chat_id = i64str(chat_id);
+    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->text = ef_strdup("");
+    m->content_type = ef_strdup("member_status");
+    m->date = date;
+    sender_from_user(m, from);
+    put_cstr(meta, "old_status", old_status);
+    put_cstr(meta, "new_status", new_status);
+    copy_str(meta, "chat_type", chat, "type");
+    json_object_object_add(meta, "chat", chat_meta(chat));
+    m->meta_json = meta_string(meta);
+    json_object_put(meta);
+    *out = m;
+    return 0;
+}
+
+/* ---- message_reaction --------------------------------------------------- */
+
+static int on_reaction(const upd *u, struct json_object *r, ef_msg **out)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    char path[160];
+    struct json_object *chat = NULL, *user = NULL, *actor = NULL;
+    struct json_object *status = NULL;
+    struct json_object *meta = NULL;
+    struct json_object *copy = NULL;
+    ef_msg *m = NULL;
+    int rc;
+
+    rc = ef_pj_check(r, reaction_update_fields, COUNT(reaction_update_fields), info, P);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(r, "chat", true, chat_fields, COUNT(chat_fields), P, info, &chat);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(r, "user", false, user_fields, COUNT(user_fields), P, info, &user);
+    if (rc < 0)
+        return rc;
+    rc = sub_obj(r, "actor_chat", false, chat_fields, COUNT(chat_fields), P, info, &actor);
+    if (rc < 0)
+        return rc;
+
+    /* status: the new reactions as a compact JSON array of strings. */
+    status = json_object_new_array();
+    struct json_object *arr = jget(r, "new_reaction");
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *it = json_object_array_get_idx(arr, i);
+        snprintf(path, sizeof(path), "%s.new_reaction[%zu]", P, i);
+        rc = ef_pj_check(it, reaction_type_fields, COUNT(reaction_type_fields), info, path);
+        if (rc < 0)
+            goto fail;
+        const char *type = jstr(it, "type", NULL);
+        const char *s;
+        size_t len;
+        if (strcmp(type, "emoji") == 0) {
+            rc = ef_pj_str(it, "emoji", true, &s, &len, info, path);
+            if (rc < 0)
+                goto fail;
+            json_object_array_add(status, json_object_new_string_len(s, (int)len));
+        } else if (strcmp(type, "custom_emoji") == 0) {
+            rc = ef_pj_str(it, "custom_emoji_id", true, &s, &len, info, path);
+            if (rc < 0)
+                goto fail;
+            char *c = ef_asprintf("custom:%s", s);
+            json_object_array_add(status, json_object_new_string(c));
+            ef_free(c);
+        } else {
+            /* "paid", and any type added later, by name. */
+            json_object_array_add(status, json_object_new_string(type));
+        }
+    }
+
+    m = ef_msg_new(EF_MSG_REACTION, PLATFORM);
+    meta = meta_new(u);
+    int64_t chat_id = 0, msg_id = 0, date = 0;
+    jint(chat, "id", &chat_id);
+    jint(r, "message_id", &msg_id);
+    jint(r, "date", &date);
+    m->update_id = u->update_id;
+    m->chat_id = i64str(chat_id);
+    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->target_id = ef_asprintf("%s:%" PRId64, m->chat_id, msg_id);
+    m->text = ef_strdup("");
+    m->content_type = ef_strdup("reaction");
+    m->date = date;
+    m->status = meta_string(status);
+    if (user)
+        sender_from_user(m, user);
+    else if (actor)
+        sender_from_chat(m, actor);
+    put_int(meta, "message_id", msg_id);
+    json_object_object_add(meta, "chat", chat_meta(chat));
+    if (json_object_deep_copy(jget(r, "old_reaction"), &copy, NULL) == 0)
+        json_object_object_add(meta, "old_reaction", copy);
+    copy = NULL;
+    if (json_object_deep_copy(arr, &copy, NULL) == 0)
+        json_object_object_add(meta, "new_reaction", copy);
+    m->meta_json = meta_string(meta);
+    json_object_put(meta);
+    json_object_put(status);
+    *out = m;
+    return 0;
+
+fail:
+    json_object_put(meta);
+    json_object_put(status);
+    ef_msg_free(m);
+    return rc;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+typedef int (*handler_fn)(const upd *u, struct json_object *payload, ef_msg **out);
+
+static const struct route {
+    const char *key;
+    handler_fn fn;
+    ef_msg_kind kind;
+    const char *skip; /* why nothing is stored, when fn is NULL */
+} routes[] = {
+    {"message", on_message, EF_MSG_NEW, NULL},
+    {"edited_message", on_message, EF_MSG_EDIT, NULL},
+    {"channel_post", on_message, EF_MSG_NEW, NULL},
+    {"edited_channel_post", on_message, EF_MSG_EDIT, NULL},
+    {"business_message", on_message, EF_MSG_NEW, NULL},
+    {"edited_business_message", on_message, EF_MSG_EDIT, NULL},
+    {"guest_message", on_message, EF_MSG_NEW, NULL},
+    {"callback_query", on_callback, EF_MSG_CALLBACK, NULL},
+    {"my_chat_member", on_my_chat_member, EF_MSG_BLOCKED, NULL},
+    {"message_reaction", on_reaction, EF_MSG_REACTION, NULL},
+    {"chat_member", NULL, 0, "another member's status, not a conversation message"},
+    {"chat_join_request", NULL, 0, "join request, not a conversation message"},
+    {"inline_query", NULL, 0, "not a conversation message"},
+    {"chosen_inline_result", NULL, 0, "not a conversation message"},
+    {"shipping_query", NULL, 0, "payments are not handled"},
+    {"pre_checkout_query", NULL, 0, "payments are not handled"},
+    {"poll", NULL, 0, "poll state, not a conversation message"},
+    {"poll_answer", NULL, 0, "poll answer, not a conversation message"},
+    {"business_connection", NULL, 0, "business connection state, not a message"},
+    {"deleted_business_messages", NULL, 0, "deletions are not stored"},
+    {"message_reaction_count", NULL, 0, "anonymous reaction counts are not stored"},
+    {"chat_boost", NULL, 0, "boosts are not stored"},
+    {"removed_chat_boost", NULL, 0, "boosts are not stored"},
+    {"purchased_paid_media", NULL, 0, "paid media purchase, not a conversation message"},
+    {"managed_bot", NULL, 0, "managed bot state, not a conversation message"},
+};
+
+static const struct route *find_route(const char *key)
+{
+    for (size_t i = 0; i < COUNT(routes); i++)
+        if (strcmp(routes[i].key, key) == 0)
+            return &routes[i];
+    return NULL;
+}
+
+static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info)
+{
+    ef_parse_info scratch;
+    if (!info)
+        info = &scratch;
+    memset(info, 0, sizeof(*info));
+    if (!out) {
+        note(info, "no output list");
+        return EF_EINVAL;
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        note(info, "update: expected object");
+        return EF_EPROTO;
+    }
+    int64_t update_id = 0;
+    int rc = ef_pj_int64(root, "update_id", true, &update_id, info, NULL);
+    if (rc < 0)
+        return rc;
+    if (update_id <= 0) {
+        note(info, "update_id: must be positive");
+        return EF_EPROTO;
+    }
+    info->update_id = update_id;
+
+    /* Route by the payload key present. A key we do not know is a newer
+     * update type: accepted and skipped. Two known keys are ambiguous. */
+    const struct route *r = NULL;
+    const char *unknown = NULL;
+    size_t payloads = 0;
+    json_object_object_foreach(root, k, val)
+    {
+        (void)val;
+        if (strcmp(k, "update_id") == 0)
+            continue;
+        payloads++;
+        const struct route *f = find_route(k);
+        if (!f) {
+            if (!unknown)
+                unknown = k;
+            continue;
+        }
+        if (r) {
+            snprintf(info->what, sizeof(info->what), "%s", r->key);
+            note(info, "update carries both %s and %s", r->key, f->key);
+            return EF_EPROTO;
+        }
+        r = f;
+    }
+    if (payloads == 0) {
+        note(info, "no payload");
+        return 0;
+    }
+    if (!r) {
+        snprintf(info->what, sizeof(info->what), "%s", unknown);
+        note(info, "%s: unknown update type", unknown);
+        return 0;
+    }
+    snprintf(info->what, sizeof(info->what), "%s", r->key);
+    struct json_object *payload = jget(root, r->key);
+    if (!json_object_is_type(payload, json_type_object)) {
+        note(info, "%s: expected object", r->key);
+        return EF_EPROTO;
+    }
+    if (!r->fn) {
+        note(info, "%s: %s", r->key, r->skip);
+        return 0;
+    }
+
+    upd u = {.update_id = update_id, .key = r->key, .kind = r->kind, .info = info};
+    ef_msg *m = NULL;
+    rc = r->fn(&u, payload, &m);
+    if (rc < 0)
+        return rc;
+    if (m)
+        ef_msg_list_push(out, m);
+    return 0;
+}
+
+const ef_platform_ops ef_platform_telegram = {
+    .name = "telegram",
+    .api_version = EF_PLATFORM_API_VERSION,
+    .supports = EF_PLAT_WEBHOOK | EF_PLAT_POLL | EF_PLAT_BUTTONS | EF_PLAT_TYPING,
+    .webhook_path = "/webhook/telegram",
+    .parse = tg_parse,
+    .build_send = ef_tg__build_send,
+    .parse_send = ef_tg__parse_send,
+};
