@@ -27,6 +27,10 @@ int ef_platform_check(const ef_platform_ops *p, char *err, size_t errlen)
         slot = "parse";
     else if ((p->supports & EF_PLAT_WEBHOOK) && (!p->webhook_path || p->webhook_path[0] != '/'))
         slot = "webhook_path";
+    else if ((p->supports & EF_PLAT_SIGNED) && (!p->verify || !p->signature_header))
+        slot = "verify";
+    else if ((p->build_send == NULL) != (p->parse_send == NULL))
+        slot = p->build_send ? "parse_send" : "build_send";
     if (slot) {
         snprintf(err, errlen, "platform %s: mandatory slot %s is missing", name, slot);
         return EF_EINVAL;

@@ -1,0 +1,395 @@
+/*
+ * cli_nlp.c -- `easyflow nlu` and `easyflow bot check` (see cli_nlp.h).
+ */
+#include "cli_nlp.h"
+
+#include "ef.h"
+#include "fsm.h"
+#include "nlp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERR_MAX 1024
+
+static void nlu_usage(void)
+{
+    fprintf(stderr, "usage: easyflow nlu [--bot FILE] [--now ISO8601] [--] TEXT...\n"
+                    "  --bot FILE  the bot definition (default: $EF_BOT_FILE)\n"
+                    "  --now TIME  the current time for relative dates, e.g.\n"
+                    "              2026-03-10T12:00:00+03:00, 2026-03-10T09:00:00Z,\n"
+                    "              2026-03-10 12:00 (bot's timezone), 2026-03-10, @1773133200\n"
+                    "Prints {\"intent\", \"confidence\", \"entities\", \"ranked\"} as JSON.\n");
+}
+
+static void check_usage(void)
+{
+    fprintf(stderr, "usage: easyflow bot check [FILE]\n"
+                    "  Loads the bot definition (default: $EF_BOT_FILE), runs every example\n"
+                    "  and negative example, prints precision/recall per intent and the\n"
+                    "  confusions; exits 1 when any example fails.\n");
+}
+
+/* ---- --now ---------------------------------------------------------------------- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* Reads exactly n digits at *s. */
+static bool digits(const char **s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*s)[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (c - '0');
+    }
+    *s += n;
+    *out = v;
+    return true;
+}
+
+static int parse_now(const char *s, const ef_bot *bot, int64_t *out)
+{
+    if (s[0] == '@') {
+        char *end;
+        long long v = strtoll(s + 1, &end, 10);
+        if (end == s + 1 || *end)
+            return EF_EINVAL;
+        *out = v;
+        return 0;
+    }
+    int y, mo, d, h = 12, mi = 0, se = 0;
+    if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
+        !digits(&s, 2, &d))
+        return EF_EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31)
+        return EF_EINVAL;
+    bool local = true;
+    int off = 0;
+    if (*s == 'T' || *s == ' ') {
+        s++;
+        if (!digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi))
+            return EF_EINVAL;
+        if (*s == ':') {
+            s++;
+            if (!digits(&s, 2, &se))
+                return EF_EINVAL;
+            if (*s == '.' || *s == ',') {
+                s++;
+                while (*s >= '0' && *s <= '9')
+                    s++;
+            }
+        }
+        if (h > 23 || mi > 59 || se > 60)
+            return EF_EINVAL;
+        if (*s == 'Z' || *s == 'z') {
+            local = false;
+            s++;
+        } else if (*s == '+' || *s == '-') {
+            int sign = *s == '-' ? -1 : 1, oh, om = 0;
+            s++;
+            if (!digits(&s, 2, &oh))
+                return EF_EINVAL;
+            if (*s == ':')
+                s++;
+            if (*s && !digits(&s, 2, &om))
+                return EF_EINVAL;
+            if (oh > 18 || om > 59)
+                return EF_EINVAL;
+            off = sign * (oh * 3600 + om * 60);
+            local = false;
+        }
+    }
+    if (*s)
+        return EF_EINVAL;
+    int64_t naive = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+    if (local) {
+        int64_t guess = naive - ef_bot_utc_offset(bot, naive);
+        *out = naive - ef_bot_utc_offset(bot, guess);
+    } else {
+        *out = naive - off;
+    }
+    return 0;
+}
+
+/* ---- nlu ------------------------------------------------------------------------- */
+
+int ef_nlu_cli(int argc, char **argv)
+{
+    const char *bot_path = NULL, *now_arg = NULL;
+    int i = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            nlu_usage();
+            return 0;
+        }
+        if (strcmp(a, "--bot") == 0 || strcmp(a, "--now") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "easyflow nlu: %s needs a value\n", a);
+                nlu_usage();
+                return 2;
+            }
+            if (a[2] == 'b')
+                bot_path = argv[++i];
+            else
+                now_arg = argv[++i];
+            continue;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "easyflow nlu: unknown option %s\n", a);
+            nlu_usage();
+            return 2;
+        }
+        break;
+    }
+    if (i >= argc) {
+        fprintf(stderr, "easyflow nlu: no text given\n");
+        nlu_usage();
+        return 2;
+    }
+    if (!bot_path) {
+        bot_path = getenv("EF_BOT_FILE");
+        if (!bot_path || !bot_path[0]) {
+            fprintf(stderr, "easyflow nlu: no bot file (--bot FILE or EF_BOT_FILE)\n");
+            nlu_usage();
+            return 2;
+        }
+    }
+    ef_buf text;
+    ef_buf_init(&text, EF_NLP_MAX_TEXT * 4);
+    for (int k = i; k < argc; k++) {
+        if ((k > i && ef_buf_append(&text, " ", 1)) ||
+            ef_buf_append(&text, argv[k], strlen(argv[k]))) {
+            fprintf(stderr, "easyflow nlu: the text is too long\n");
+            ef_buf_cleanup(&text);
+            return 2;
+        }
+    }
+    if (!ef_utf8_valid(text.data, text.len)) {
+        fprintf(stderr, "easyflow nlu: the text is not valid UTF-8\n");
+        ef_buf_cleanup(&text);
+        return 2;
+    }
+
+    char err[ERR_MAX];
+    ef_bot *bot = NULL;
+    if (ef_bot_load(bot_path, &bot, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        ef_buf_cleanup(&text);
+        return 1;
+    }
+    int64_t now = ef_wall_ms() / 1000;
+    if (now_arg && parse_now(now_arg, bot, &now) != 0) {
+        fprintf(stderr, "easyflow nlu: --now: '%s' is not an ISO 8601 time\n", now_arg);
+        nlu_usage();
+        ef_bot_free(bot);
+        ef_buf_cleanup(&text);
+        return 2;
+    }
+    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
+    ef_nlu_result r;
+    int rc = ef_nlp_match(bot, sc, text.data ? text.data : "", text.len, now, &r);
+    int status = 0;
+    if (rc) {
+        fprintf(stderr, "easyflow nlu: %s\n", ef_strerror(rc));
+        status = 2;
+    } else {
+        char *json = ef_nlu_result_json(&r);
+        printf("%s\n", json);
+        ef_free(json);
+    }
+    ef_nlp_scratch_free(sc);
+    ef_bot_free(bot);
+    ef_buf_cleanup(&text);
+    return status;
+}
+
+/* ---- bot check --------------------------------------------------------------------- */
+
+typedef struct stats {
+    unsigned examples, negatives, tp, fn, fp, neg_fail;
+} stats;
+
+static void print_ratio(unsigned num, unsigned den)
+{
+    if (den == 0)
+        printf("  %9s", "-");
+    else
+        printf("  %9.3f", (double)num / den);
+}
+
+/* What bot check verifies about the fsm section beyond loading it (which
+ * already refuses unknown states, intents, entities and placeholders).
+ * Returns the number of failed checks. */
+static unsigned check_fsm(const ef_bot *bot)
+{
+    const ef_fsm_def *def = ef_bot_fsm(bot);
+    if (!def) {
+        printf("fsm: none (the bot only understands, it does not answer)\n");
+        return 0;
+    }
+    printf("fsm: compiled; conversations start in state '%s', default language %s\n",
+           ef_fsm_def_initial(def), ef_fsm_def_default_lang(def));
+    return 0;
+}
+
+int ef_bot_check_cli(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            check_usage();
+            return 0;
+        }
+        if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "easyflow bot check: unexpected argument %s\n", argv[i]);
+            check_usage();
+            return 2;
+        }
+        path = argv[i];
+    }
+    if (!path) {
+        path = getenv("EF_BOT_FILE");
+        if (!path || !path[0]) {
+            fprintf(stderr, "easyflow bot check: no bot file given\n");
+            check_usage();
+            return 2;
+        }
+    }
+    char err[ERR_MAX];
+    ef_bot *bot = NULL;
+    if (ef_bot_load(path, &bot, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    size_t n_int = ef_bot_intent_count(bot);
+    printf("bot check: %s: bot '%s', %zu intents, %zu entity types, languages", path,
+           ef_bot_name(bot), n_int, ef_bot_entity_type_count(bot));
+    for (size_t i = 0; i < ef_bot_language_count(bot); i++)
+        printf("%s%s", i ? ", " : " ", ef_bot_language(bot, i));
+    printf(", timezone %s, fallback threshold %.2f\n", ef_bot_timezone(bot),
+           ef_bot_fallback_threshold(bot));
+
+    stats *st = ef_calloc(n_int + 1, sizeof(stats));
+    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
+    int64_t now = ef_wall_ms() / 1000;
+    size_t n_ex = ef_bot_example_count(bot);
+    unsigned failed = 0, passed = 0, n_pos = 0, n_neg = 0;
+    ef_buf conf;
+    ef_buf_init(&conf, 64 * 1024 * 1024);
+    for (size_t i = 0; i < n_ex; i++) {
+        ef_bot_example ex;
+        ef_nlu_result r;
+        ef_bot_example_get(bot, i, &ex);
+        size_t want = 0;
+        while (want < n_int && strcmp(ef_bot_intent_name(bot, want), ex.intent) != 0)
+            want++;
+        if (ef_nlp_match(bot, sc, ex.text, strlen(ex.text), now, &r) != 0) {
+            ef_buf_appendf(&conf, "  %s:%d:%d: %s: the example is not valid UTF-8\n", path,
+                           ex.line, ex.column, ex.intent);
+            failed++;
+            continue;
+        }
+        size_t got = n_int; /* fallback */
+        for (size_t k = 0; k < n_int; k++)
+            if (strcmp(ef_bot_intent_name(bot, k), r.intent) == 0)
+                got = k;
+        const char *why_pat = NULL;
+        int why_line = 0;
+        if (r.n_ranked > 0 && strcmp(r.ranked[0].intent, r.intent) == 0) {
+            why_pat = r.ranked[0].pattern;
+            why_line = r.ranked[0].line;
+        }
+        if (!ex.negative) {
+            n_pos++;
+            st[want].examples++;
+            if (got == want) {
+                st[want].tp++;
+                passed++;
+                continue;
+            }
+            st[want].fn++;
+            st[got].fp++;
+            failed++;
+            ef_buf_appendf(&conf, "  %s:%d:%d: %s -> %s (%.2f): \"%s\"", path, ex.line,
+                           ex.column, ex.intent, r.intent, r.confidence, ex.text);
+        } else {
+            n_neg++;
+            st[want].negatives++;
+            if (got != want) {
+                passed++;
+                continue;
+            }
+            st[want].fp++;
+            st[want].neg_fail++;
+            failed++;
+            ef_buf_appendf(&conf, "  %s:%d:%d: not %s -> %s (%.2f): \"%s\"", path, ex.line,
+                           ex.column, ex.intent, r.intent, r.confidence, ex.text);
+        }
+        if (why_pat)
+            ef_buf_appendf(&conf, "  [pattern at line %d: %s]\n", why_line, why_pat);
+        else
+            ef_buf_appendf(&conf, "  [no pattern matched]\n");
+    }
+
+    printf("\n%-24s %8s %8s %5s %5s %5s  %9s  %9s  %9s\n", "intent", "examples", "negative",
+           "tp", "fn", "fp", "precision", "recall", "f1");
+    double sum_p = 0, sum_r = 0, sum_f = 0;
+    unsigned n_rated = 0;
+    for (size_t k = 0; k <= n_int; k++) {
+        const stats *s = &st[k];
+        const char *name = k < n_int ? ef_bot_intent_name(bot, k) : EF_NLP_FALLBACK;
+        if (k == n_int && s->fp == 0)
+            continue;
+        printf("%-24s %8u %8u %5u %5u %5u", name, s->examples, s->negatives, s->tp, s->fn, s->fp);
+        print_ratio(s->tp, s->tp + s->fp);
+        print_ratio(s->tp, s->tp + s->fn);
+        if (s->tp + s->fp && s->tp + s->fn && s->tp) {
+            double p = (double)s->tp / (s->tp + s->fp), rc = (double)s->tp / (s->tp + s->fn);
+            double f = 2 * p * rc / (p + rc);
+            printf("  %9.3f\n", f);
+            sum_p += p;
+            sum_r += rc;
+            sum_f += f;
+            n_rated++;
+        } else {
+            printf("  %9s\n", s->tp + s->fn ? "0.000" : "-");
+            if (s->tp + s->fn)
+                n_rated++;
+        }
+    }
+    if (n_rated)
+        printf("%-24s %8u %8u %5s %5s %5s  %9.3f  %9.3f  %9.3f\n", "(macro average)", n_pos,
+               n_neg, "", "", "", sum_p / n_rated, sum_r / n_rated, sum_f / n_rated);
+
+    if (conf.len) {
+        printf("\nconfusions (expected -> got):\n");
+        fwrite(conf.data, 1, conf.len, stdout);
+    }
+    printf("\n");
+    unsigned fsm_failed = check_fsm(bot);
+    printf("summary: %u examples, %u negative examples: %u passed, %u failed%s\n", n_pos, n_neg,
+           passed, failed, fsm_failed ? "; fsm checks failed" : "");
+    if (n_pos + n_neg == 0)
+        printf("note: the bot has no examples; add some under each intent's examples:\n");
+
+    ef_buf_cleanup(&conf);
+    ef_nlp_scratch_free(sc);
+    ef_free(st);
+    ef_bot_free(bot);
+    return failed || fsm_failed ? 1 : 0;
+}

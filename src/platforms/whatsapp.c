@@ -1,0 +1,1235 @@
+/*
+ * whatsapp.c -- the WhatsApp Business Cloud API adapter, inbound half:
+ * X-Hub-Signature-256 verification and normalization of webhook payloads
+ * into ef_msg's (see platform.h for the contract, PLATFORMS.md part B for
+ * the wire format).
+ *
+ * Rules kept here:
+ *  - the signature is an HMAC-SHA256 of the raw body bytes exactly as
+ *    received (Meta escapes non-ASCII as \uXXXX and '/' as \/, so any
+ *    re-serialized copy would fail); it is compared in constant time, and
+ *    the caller checks it before anything is parsed;
+ *  - every entry, change, message and status is normalized, in payload
+ *    order; one message or one status gives exactly one event, so nothing
+ *    is ever skipped silently;
+ *  - ids (wamid, wa_id, BSUID, phone_number_id, WABA id) stay strings;
+ *    timestamps are decimal strings and must be exactly that;
+ *  - a structurally broken payload (wrong JSON types, a message without id,
+ *    sender or type) is refused with EF_EPROTO (field path in info->note)
+ *    and leaves nothing in out; other `field`s, unknown message types and
+ *    missing content objects are accepted (a note, or a placeholder event),
+ *    because Meta retries any non-2xx answer for days.
+ *
+ * Conversation key: "<customer>@<phone_number_id>" -- a customer writing to
+ * two of the business's numbers has two conversations. The customer is the
+ * phone-number wa_id (`from`) when WhatsApp gives one, else the
+ * business-scoped user id (`from_user_id`); two BSUID-only customers are
+ * never merged.
+ *
+ * Thread model: pure functions over a borrowed json-c tree and borrowed
+ * bytes; no globals.
+ */
+#include "platform.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char PLATFORM[] = "whatsapp";
+static const char OBJECT_NAME[] = "whatsapp_business_account";
+
+/* Joined texts (contact cards) stop growing beyond this many bytes. */
+#define JOIN_MAX (64 * 1024)
+
+/* ---- X-Hub-Signature-256 ------------------------------------------------ */
+
+#define SIG_PREFIX "sha256="
+#define SIG_PREFIX_LEN (sizeof(SIG_PREFIX) - 1)
+#define SHA256_LEN 32
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int ef_wa_verify_signature(const char *app_secret, const char *header_value, const char *body,
+                           size_t len)
+{
+    static const unsigned char empty[1] = {0};
+    unsigned char want[SHA256_LEN];
+    unsigned char got[EVP_MAX_MD_SIZE];
+    unsigned int got_len = 0;
+
+    if (!app_secret || !*app_secret || !header_value || (!body && len > 0))
+        return EF_EAUTH;
+    size_t klen = strlen(app_secret);
+    if (klen > INT_MAX)
+        return EF_EAUTH;
+    if (strncmp(header_value, SIG_PREFIX, SIG_PREFIX_LEN) != 0)
+        return EF_EAUTH;
+    const char *hex = header_value + SIG_PREFIX_LEN;
+    if (strnlen(hex, 2 * SHA256_LEN + 1) != 2 * SHA256_LEN)
+        return EF_EAUTH;
+    /* The header is public input: decoding it may branch; only the MAC
+     * comparison below has to be constant-time. */
+    for (size_t i = 0; i < SHA256_LEN; i++) {
+        int hi = hexval(hex[2 * i]);
+        int lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return EF_EAUTH;
+        want[i] = (unsigned char)((hi << 4) | lo);
+    }
+
+    const unsigned char *data = len > 0 ? (const unsigned char *)body : empty;
+    int rc = EF_EAUTH;
+    if (HMAC(EVP_sha256(), app_secret, (int)klen, data, len, got, &got_len) &&
+        got_len == SHA256_LEN && CRYPTO_memcmp(want, got, SHA256_LEN) == 0)
+        rc = 0;
+    OPENSSL_cleanse(got, sizeof(got));
+    return rc;
+}
+
+/* ---- payload descriptions ---------------------------------------------- */
+
+static const ef_pj_field root_fields[] = {
+    {"object", EF_PJ_STRING, true},
+    {"entry", EF_PJ_ARRAY, true},
+};
+
+static const ef_pj_field entry_fields[] = {
+    {"id", EF_PJ_STRING, true},
+    {"changes", EF_PJ_ARRAY, true},
+};
+
+static const ef_pj_field change_fields[] = {
+    {"field", EF_PJ_STRING, true},
+};
+
+static const ef_pj_field value_fields[] = {
+    {"messaging_product", EF_PJ_STRING, false}, {"metadata", EF_PJ_OBJECT, false},
+    {"contacts", EF_PJ_ARRAY, false},           {"messages", EF_PJ_ARRAY, false},
+    {"statuses", EF_PJ_ARRAY, false},           {"errors", EF_PJ_ARRAY, false},
+};
+
+static const ef_pj_field metadata_fields[] = {
+    {"phone_number_id", EF_PJ_STRING, true},
+    {"display_phone_number", EF_PJ_STRING, false},
+};
+
+/* value.contacts[]: the customers this value speaks about. */
+static const ef_pj_field contact_fields[] = {
+    {"profile", EF_PJ_OBJECT, false},      {"wa_id", EF_PJ_STRING, false},
+    {"user_id", EF_PJ_STRING, false},      {"parent_user_id", EF_PJ_STRING, false},
+    {"country_code", EF_PJ_STRING, false}, {"identity_key_hash", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field profile_fields[] = {
+    {"name", EF_PJ_STRING, false},
+    {"username", EF_PJ_STRING, false},
+    {"country_code", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field message_fields[] = {
+    {"id", EF_PJ_STRING, true},
+    {"type", EF_PJ_STRING, true},
+    {"timestamp", EF_PJ_STRING, true},
+    {"from", EF_PJ_STRING, false},
+    {"from_user_id", EF_PJ_STRING, false},
+    {"group_id", EF_PJ_STRING, false},
+    {"context", EF_PJ_OBJECT, false},
+    {"referral", EF_PJ_OBJECT, false},
+    {"errors", EF_PJ_ARRAY, false},
+    {"identity", EF_PJ_OBJECT, false},
+};
+
+static const ef_pj_field context_fields[] = {
+    {"from", EF_PJ_STRING, false},
+    {"id", EF_PJ_STRING, false},
+    {"forwarded", EF_PJ_BOOL, false},
+    {"frequently_forwarded", EF_PJ_BOOL, false},
+    {"referred_product", EF_PJ_OBJECT, false},
+};
+
+static const ef_pj_field text_fields[] = {
+    {"body", EF_PJ_STRING, false},
+};
+
+/* image, video, audio, document, sticker. */
+static const ef_pj_field media_fields[] = {
+    {"id", EF_PJ_STRING, false},       {"mime_type", EF_PJ_STRING, false},
+    {"sha256", EF_PJ_STRING, false},   {"caption", EF_PJ_STRING, false},
+    {"filename", EF_PJ_STRING, false}, {"voice", EF_PJ_BOOL, false},
+    {"animated", EF_PJ_BOOL, false},   {"url", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field location_fields[] = {
+    {"latitude", EF_PJ_NUMBER, true}, {"longitude", EF_PJ_NUMBER, true},
+    {"name", EF_PJ_STRING, false},    {"address", EF_PJ_STRING, false},
+    {"url", EF_PJ_STRING, false},
+};
+
+/* messages[].contacts[]: shared contact cards. */
+static const ef_pj_field card_fields[] = {
+    {"name", EF_PJ_OBJECT, false},
+};
+
+static const ef_pj_field card_name_fields[] = {
+    {"formatted_name", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field interactive_fields[] = {
+    {"type", EF_PJ_STRING, true},
+    {"button_reply", EF_PJ_OBJECT, false},
+    {"list_reply", EF_PJ_OBJECT, false},
+    {"nfm_reply", EF_PJ_OBJECT, false},
+};
+
+/* button_reply, list_reply. */
+static const ef_pj_field reply_fields[] = {
+    {"id", EF_PJ_STRING, true},
+    {"title", EF_PJ_STRING, false},
+    {"description", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field nfm_fields[] = {
+    {"response_json", EF_PJ_STRING, false},
+    {"body", EF_PJ_STRING, false},
+    {"name", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field button_fields[] = {
+    {"payload", EF_PJ_STRING, false},
+    {"text", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field order_fields[] = {
+    {"catalog_id", EF_PJ_STRING, false},
+    {"text", EF_PJ_STRING, false},
+    {"product_items", EF_PJ_ARRAY, false},
+};
+
+static const ef_pj_field reaction_fields[] = {
+    {"message_id", EF_PJ_STRING, true},
+    {"emoji", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field system_fields[] = {
+    {"body", EF_PJ_STRING, false},    {"type", EF_PJ_STRING, false},
+    {"wa_id", EF_PJ_STRING, false},   {"new_wa_id", EF_PJ_STRING, false},
+    {"user_id", EF_PJ_STRING, false}, {"previous_user_id", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field edit_fields[] = {
+    {"original_message_id", EF_PJ_STRING, true},
+    {"message", EF_PJ_OBJECT, false},
+};
+
+/* edit.message: a message body without id, sender or timestamp. */
+static const ef_pj_field inner_fields[] = {
+    {"type", EF_PJ_STRING, false},
+};
+
+static const ef_pj_field revoke_fields[] = {
+    {"original_message_id", EF_PJ_STRING, true},
+};
+
+static const ef_pj_field status_fields[] = {
+    {"id", EF_PJ_STRING, true},
+    {"status", EF_PJ_STRING, true},
+    {"timestamp", EF_PJ_STRING, true},
+    {"recipient_id", EF_PJ_STRING, false},
+    {"recipient_user_id", EF_PJ_STRING, false},
+    {"recipient_type", EF_PJ_STRING, false},
+    {"biz_opaque_callback_data", EF_PJ_STRING, false},
+    {"errors", EF_PJ_ARRAY, false},
+    {"conversation", EF_PJ_OBJECT, false},
+    {"pricing", EF_PJ_OBJECT, false},
+};
+
+/* Message types whose object is a media descriptor. */
+static const char *const media_types[] = {"image", "video", "audio", "document", "sticker"};
+
+/* ---- one change being normalized ---------------------------------------- */
+
+/* Everything borrowed from the tree; valid while the change is parsed. */
+typedef struct wctx {
+    ef_parse_info *info;
+    const char *waba_id;              /* entry.id */
+    const char *pnid;                 /* value.metadata.phone_number_id */
+    const char *display;              /* value.metadata.display_phone_number */
+    struct json_object *contacts;     /* value.contacts (validated) or NULL */
+    struct json_object *value_errors; /* value.errors or NULL */
+} wctx;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void note(ef_parse_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_note(ef_parse_info *info, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Replaces the note (errors). */
+static void note(ef_parse_info *info, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(info->note, sizeof(info->note), fmt, ap);
+    va_end(ap);
+}
+
+/* Appends to the note (things accepted but not stored), "; "-separated,
+ * as far as it has room. */
+static void add_note(ef_parse_info *info, const char *fmt, ...)
+{
+    size_t used = strlen(info->note);
+    size_t room = sizeof(info->note) - used;
+    if (used > 0) {
+        if (room <= 3)
+            return;
+        memcpy(info->note + used, "; ", 3);
+        used += 2;
+        room -= 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(info->note + used, room, fmt, ap);
+    va_end(ap);
+}
+
+/* Field paths for notes ("entry[0].changes[1].value.messages[2]"); a path
+ * too long for its buffer is cut, which only shortens a note. */
+static void path_fmt(char *dst, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void path_fmt(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, n, fmt, ap);
+    va_end(ap);
+}
+
+/* "path.key: what", EF_EPROTO. */
+static int refuse(ef_parse_info *info, const char *path, const char *key, const char *what)
+{
+    note(info, "%s.%s: %s", path, key, what);
+    return EF_EPROTO;
+}
+
+/* Borrowed member, NULL when absent or JSON null. */
+static struct json_object *jget(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    if (!o || !json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+/* A string member (already validated), NULL when absent. */
+static const char *jstr(struct json_object *o, const char *key, size_t *len)
+{
+    const char *s = NULL;
+    if (!o || ef_pj_str(o, key, false, &s, len, NULL, NULL) <= 0)
+        return NULL;
+    return s;
+}
+
+static bool nonempty(const char *s)
+{
+    return s && *s;
+}
+
+/*
+ * Looks up parent[key] as an object and validates it against a table; the
+ * note path is "<ppath>.<key>". 1 present, 0 absent (optional), or error.
+ */
+static int sub_obj(struct json_object *parent, const char *key, bool required, const ef_pj_field *t,
+                   size_t n, const char *ppath, ef_parse_info *info, struct json_object **out)
+{
+    struct json_object *o = NULL;
+    int rc = ef_pj_obj(parent, key, required, &o, info, ppath);
+    if (rc <= 0)
+        return rc;
+    char path[192];
+    path_fmt(path, sizeof(path), "%s.%s", ppath, key);
+    rc = ef_pj_check(o, t, n, info, path);
+    if (rc < 0)
+        return rc;
+    *out = o;
+    return 1;
+}
+
+/* Strict Unix seconds: one or more ASCII digits, nothing else, fits int64. */
+static bool parse_ts(const char *s, size_t len, int64_t *out)
+{
+    if (!s || len == 0)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        int d = s[i] - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* A required, non-empty string member of an already validated object. */
+static int need_str(struct json_object *o, const char *key, const char *path, ef_parse_info *info,
+                    const char **out, size_t *len)
+{
+    size_t l = 0;
+    const char *s = jstr(o, key, &l);
+    if (!s)
+        return refuse(info, path, key, "missing");
+    if (l == 0)
+        return refuse(info, path, key, "empty");
+    *out = s;
+    if (len)
+        *len = l;
+    return 0;
+}
+
+/* ---- meta_json building ------------------------------------------------- */
+
+static void put_str(struct json_object *dst, const char *key, const char *s, size_t len)
+{
+    json_object_object_add(dst, key, json_object_new_string_len(s, (int)len));
+}
+
+static void put_cstr(struct json_object *dst, const char *key, const char *s)
+{
+    if (s)
+        json_object_object_add(dst, key, json_object_new_string(s));
+}
+
+static void copy_str(struct json_object *dst, const char *dkey, struct json_object *src,
+                     const char *skey)
+{
+    size_t len;
+    const char *s = jstr(src, skey, &len);
+    if (s)
+        put_str(dst, dkey, s, len);
+}
+
+static void copy_bool(struct json_object *dst, const char *dkey, struct json_object *src,
+                      const char *skey)
+{
+    bool b;
+    if (src && ef_pj_bool(src, skey, false, &b, NULL, NULL) > 0)
+        json_object_object_add(dst, dkey, json_object_new_boolean(b));
+}
+
+/* dst[dkey] = a deep copy of v (numbers keep their source text). */
+static void put_raw(struct json_object *dst, const char *dkey, struct json_object *v)
+{
+    struct json_object *c = NULL;
+    if (!v || json_object_deep_copy(v, &c, NULL) != 0)
+        return;
+    json_object_object_add(dst, dkey, c);
+}
+
+static void copy_raw(struct json_object *dst, const char *dkey, struct json_object *src,
+                     const char *skey)
+{
+    put_raw(dst, dkey, jget(src, skey));
+}
+
+static char *meta_string(struct json_object *meta)
+{
+    const char *s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!s)
+        EF_PANIC("json_object_to_json_string_ext failed");
+    return ef_strdup(s);
+}
+
+static struct json_object *meta_new(const wctx *c)
+{
+    struct json_object *meta = json_object_new_object();
+    put_cstr(meta, "phone_number_id", c->pnid);
+    put_cstr(meta, "display_phone_number", c->display);
+    put_cstr(meta, "waba_id", c->waba_id);
+    return meta;
+}
+
+/* ---- customers ---------------------------------------------------------- */
+
+/* The value.contacts[] item for a customer: wa_id == wa_id, or user_id ==
+ * user_id (BSUID). Empty ids never match. */
+static struct json_object *find_contact(const wctx *c, const char *wa_id, const char *user_id)
+{
+    if (!c->contacts)
+        return NULL;
+    size_t n = json_object_array_length(c->contacts);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *ct = json_object_array_get_idx(c->contacts, i);
+        const char *cw = jstr(ct, "wa_id", NULL);
+        const char *cu = jstr(ct, "user_id", NULL);
+        if (nonempty(wa_id) && nonempty(cw) && strcmp(cw, wa_id) == 0)
+            return ct;
+        if (nonempty(user_id) && nonempty(cu) && strcmp(cu, user_id) == 0)
+            return ct;
+    }
+    return NULL;
+}
+
+/*
+ * Sender, chat and channel of an event: sender id, display name (profile
+ * name, else the id), username; chat "<group or customer>@<phone_number_id>".
+ */
+static void set_party(ef_msg *m, const wctx *c, const char *id, const char *group_id,
+                      struct json_object *contact, struct json_object *meta)
+{
+    struct json_object *profile = jget(contact, "profile");
+    const char *name = jstr(profile, "name", NULL);
+    const char *username = jstr(profile, "username", NULL);
+
+    m->sender_id = ef_strdup(id);
+    m->sender_name = ef_strdup(nonempty(name) ? name : id);
+    m->sender_username = nonempty(username) ? ef_strdup(username) : NULL;
+    m->chat_type = ef_strdup(group_id ? "group" : "private");
+    m->chat_id = ef_asprintf("%s@%s", group_id ? group_id : id, c->pnid);
+    m->channel_id = ef_strdup(c->pnid);
+
+    if (!contact)
+        return;
+    struct json_object *o = json_object_new_object();
+    copy_str(o, "wa_id", contact, "wa_id");
+    copy_str(o, "user_id", contact, "user_id");
+    copy_str(o, "parent_user_id", contact, "parent_user_id");
+    copy_str(o, "country_code", contact, "country_code");
+    copy_str(o, "identity_key_hash", contact, "identity_key_hash");
+    copy_str(o, "name", profile, "name");
+    copy_str(o, "username", profile, "username");
+    if (!jget(o, "country_code"))
+        copy_str(o, "country_code", profile, "country_code");
+    json_object_object_add(meta, "contact", o);
+}
+
+/* ---- message content ---------------------------------------------------- */
+
+static bool is_media(const char *type)
+{
+    for (size_t i = 0; i < COUNT(media_types); i++)
+        if (strcmp(type, media_types[i]) == 0)
+            return true;
+    return false;
+}
+
+/* "a, b" from the non-empty ones of a and b ("" when neither). */
+static char *join2(const char *a, const char *b)
+{
+    if (nonempty(a) && nonempty(b))
+        return ef_asprintf("%s, %s", a, b);
+    if (nonempty(a))
+        return ef_strdup(a);
+    if (nonempty(b))
+        return ef_strdup(b);
+    return ef_strdup("");
+}
+
+static int content_media(const wctx *c, struct json_object *msg, const char *type, const char *path,
+                         struct json_object *meta, char **text, size_t *tlen)
+{
+    struct json_object *o = NULL;
+    int rc = sub_obj(msg, type, false, media_fields, COUNT(media_fields), path, c->info, &o);
+    if (rc <= 0)
+        return rc;
+    struct json_object *md = json_object_new_object();
+    put_cstr(md, "type", type);
+    copy_str(md, "id", o, "id");
+    copy_str(md, "mime_type", o, "mime_type");
+    copy_str(md, "sha256", o, "sha256");
+    copy_str(md, "filename", o, "filename");
+    copy_bool(md, "voice", o, "voice");
+    copy_bool(md, "animated", o, "animated");
+    copy_str(md, "url", o, "url");
+    json_object_object_add(meta, "media", md);
+    size_t len = 0;
+    const char *caption = jstr(o, "caption", &len);
+    if (caption) {
+        *text = ef_strndup(caption, len);
+        *tlen = len;
+    }
+    return 1;
+}
+
+static int content_location(const wctx *c, struct json_object *msg, const char *path,
+                            struct json_object *meta, char **text, size_t *tlen)
+{
+    struct json_object *o = NULL;
+    int rc =
+        sub_obj(msg, "location", false, location_fields, COUNT(location_fields), path, c->info, &o);
+    if (rc <= 0)
+        return rc;
+    struct json_object *l = json_object_new_object();
+    copy_raw(l, "latitude", o, "latitude");
+    copy_raw(l, "longitude", o, "longitude");
+    copy_str(l, "name", o, "name");
+    copy_str(l, "address", o, "address");
+    copy_str(l, "url", o, "url");
+    json_object_object_add(meta, "location", l);
+    *text = join2(jstr(o, "name", NULL), jstr(o, "address", NULL));
+    *tlen = strlen(*text);
+    return 1;
+}
+
+/* messages[].contacts: the cards' formatted names, joined with ", ". */
+static int content_contacts(const wctx *c, struct json_object *msg, const char *path,
+                            struct json_object *meta, char **text, size_t *tlen)
+{
+    struct json_object *arr = NULL;
+    char p[192];
+    int rc = ef_pj_arr(msg, "contacts", false, &arr, c->info, path);
+    if (rc <= 0)
+        return rc;
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *card = json_object_array_get_idx(arr, i);
+        struct json_object *name = NULL;
+        path_fmt(p, sizeof(p), "%s.contacts[%zu]", path, i);
+        rc = ef_pj_check(card, card_fields, COUNT(card_fields), c->info, p);
+        if (rc < 0)
+            return rc;
+        rc = sub_obj(card, "name", false, card_name_fields, COUNT(card_name_fields), p, c->info,
+                     &name);
+        if (rc < 0)
+            return rc;
+    }
+    ef_buf b;
+    ef_buf_init(&b, JOIN_MAX);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *name = jget(json_object_array_get_idx(arr, i), "name");
+        const char *fn = jstr(name, "formatted_name", NULL);
+        if (!nonempty(fn))
+            continue;
+        /* All or nothing per name, so the text never ends mid-character. */
+        if (ef_buf_appendf(&b, "%s%s", b.len ? ", " : "", fn) < 0)
+            break;
+    }
+    *text = ef_buf_steal(&b, tlen);
+    put_raw(meta, "contacts", arr);
+    return 1;
+}
+
+static int content_interactive(const wctx *c, struct json_object *msg, const char *path,
+                               struct json_object *meta, char **text, size_t *tlen)
+{
+    struct json_object *o = NULL;
+    struct json_object *r = NULL;
+    char p[192];
+    int rc = sub_obj(msg, "interactive", false, interactive_fields, COUNT(interactive_fields), path,
+                     c->info, &o);
+    if (rc <= 0)
+        return rc;
+    path_fmt(p, sizeof(p), "%s.interactive", path);
+    const char *itype = jstr(o, "type", NULL);
+    const char *s = NULL;
+    if (!itype)
+        return refuse(c->info, p, "type", "missing");
+    size_t len = 0;
+
+    if (strcmp(itype, "button_reply") == 0 || strcmp(itype, "list_reply") == 0) {
+        rc = sub_obj(o, itype, false, reply_fields, COUNT(reply_fields), p, c->info, &r);
+        if (rc < 0)
+            return rc;
+        struct json_object *im = json_object_new_object();
+        put_cstr(im, "type", itype);
+        if (r) {
+            copy_str(im, "id", r, "id");
+            copy_str(im, "title", r, "title");
+            copy_str(im, "description", r, "description");
+            copy_str(meta, "payload", r, "id");
+            s = jstr(r, "title", &len);
+        } else {
+            json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
+        }
+        json_object_object_add(meta, "interactive", im);
+    } else if (strcmp(itype, "nfm_reply") == 0) {
+        rc = sub_obj(o, "nfm_reply", false, nfm_fields, COUNT(nfm_fields), p, c->info, &r);
+        if (rc < 0)
+            return rc;
+        struct json_object *im = json_object_new_object();
+        put_cstr(im, "type", itype);
+        if (r) {
+            copy_str(im, "name", r, "name");
+            copy_str(im, "body", r, "body");
+            copy_str(im, "response_json", r, "response_json");
+            s = jstr(r, "body", &len);
+        } else {
+            json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
+        }
+        json_object_object_add(meta, "interactive", im);
+    } else {
+        /* A newer interactive kind: keep it whole. */
+        put_raw(meta, "interactive", o);
+    }
+    if (s) {
+        *text = ef_strndup(s, len);
+        *tlen = len;
+    }
+    return 1;
+}
+
+/* Template quick-reply tap: the payload the template defined, for the FSM
+ * (callback_id stays NULL: there is nothing to answer on WhatsApp). */
+static int content_button(const wctx *c, struct json_object *msg, const char *path,
+                          struct json_object *meta, char **text, size_t *tlen)
+{
+    struct json_object *o = NULL;
+    int rc = sub_obj(msg, "button", false, button_fields, COUNT(button_fields), path, c->info, &o);
+    if (rc <= 0)
+        return rc;
+    struct json_object *b = json_object_new_object();
+    copy_str(b, "payload", o, "payload");
+    copy_str(b, "text", o, "text");
+    json_object_object_add(meta, "button", b);
+    copy_str(meta, "payload", o, "payload");
+    size_t len = 0;
+    const char *s = jstr(o, "text", &len);
+    if (s) {
+        *text = ef_strndup(s, len);
+        *tlen = len;
+    }
+    return 1;
+}
+
+static int content_order(const wctx *c, struct json_object *msg, const char *path,
+                         struct json_object *meta, char **text, size_t *tlen)
+{
+    struct json_object *o = NULL;
+    int rc = sub_obj(msg, "order", false, order_fields, COUNT(order_fields), path, c->info, &o);
+    if (rc <= 0)
+        return rc;
+    put_raw(meta, "order", o);
+    size_t len = 0;
+    const char *s = jstr(o, "text", &len);
+    if (s) {
+        *text = ef_strndup(s, len);
+        *tlen = len;
+    }
+    return 1;
+}
+
+/*
+ * The text and meta of a message body of `type` (a customer message, or an
+ * edit's new version). *text is owned by the caller ("" when the type has
+ * none). A known type whose object is missing becomes a placeholder with
+ * meta.content_missing; an unknown type keeps the whole body as meta.raw.
+ */
+static int add_content(const wctx *c, struct json_object *msg, const char *type, const char *path,
+                       struct json_object *meta, char **text, size_t *tlen)
+{
+    ef_parse_info *info = c->info;
+    struct json_object *o = NULL;
+    int rc;
+
+    *text = NULL;
+    *tlen = 0;
+    if (strcmp(type, "text") == 0) {
+        rc = sub_obj(msg, "text", false, text_fields, COUNT(text_fields), path, info, &o);
+        if (rc > 0) {
+            size_t len = 0;
+            const char *s = jstr(o, "body", &len);
+            if (s) {
+                *text = ef_strndup(s, len);
+                *tlen = len;
+            }
+        }
+    } else if (is_media(type)) {
+        rc = content_media(c, msg, type, path, meta, text, tlen);
+    } else if (strcmp(type, "location") == 0) {
+        rc = content_location(c, msg, path, meta, text, tlen);
+    } else if (strcmp(type, "contacts") == 0) {
+        rc = content_contacts(c, msg, path, meta, text, tlen);
+    } else if (strcmp(type, "interactive") == 0) {
+        rc = content_interactive(c, msg, path, meta, text, tlen);
+    } else if (strcmp(type, "button") == 0) {
+        rc = content_button(c, msg, path, meta, text, tlen);
+    } else if (strcmp(type, "order") == 0) {
+        rc = content_order(c, msg, path, meta, text, tlen);
+    } else if (strcmp(type, "revoke") == 0) {
+        /* The customer deleted a message; what to do with the stored copy
+         * is the store's decision: record which one. */
+        rc = sub_obj(msg, "revoke", false, revoke_fields, COUNT(revoke_fields), path, info, &o);
+        if (rc > 0)
+            copy_str(meta, "original_message_id", o, "original_message_id");
+    } else {
+        /* unsupported, unknown, and types newer than this file. */
+        put_raw(meta, "raw", msg);
+        rc = 1;
+    }
+    if (rc < 0) {
+        ef_free(*text);
+        *text = NULL;
+        return rc;
+    }
+    if (rc == 0)
+        json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
+    if (!*text) {
+        *text = ef_strdup("");
+        *tlen = 0;
+    }
+    return 0;
+}
+
+/* meta.context and meta.reply_to. */
+static void add_context(struct json_object *ctx, struct json_object *meta)
+{
+    struct json_object *o = json_object_new_object();
+    copy_str(o, "from", ctx, "from");
+    copy_str(o, "id", ctx, "id");
+    copy_bool(o, "forwarded", ctx, "forwarded");
+    copy_bool(o, "frequently_forwarded", ctx, "frequently_forwarded");
+    copy_raw(o, "referred_product", ctx, "referred_product");
+    json_object_object_add(meta, "context", o);
+    size_t len = 0;
+    const char *id = jstr(ctx, "id", &len);
+    if (nonempty(id)) {
+        struct json_object *r = json_object_new_object();
+        put_str(r, "platform_message_id", id, len);
+        json_object_object_add(meta, "reply_to", r);
+    }
+}
+
+/* ---- messages[] --------------------------------------------------------- */
+
+static bool streq(const char *a, const char *b)
+{
+    return a && strcmp(a, b) == 0;
+}
+
+static int on_message(const wctx *c, struct json_object *msg, const char *path, ef_msg **out)
+{
+    ef_parse_info *info = c->info;
+    struct json_object *ctx = NULL, *sys = NULL, *react = NULL, *edit = NULL, *inner = NULL;
+    struct json_object *meta = NULL;
+    char p[192];
+    ef_msg *m = NULL;
+    char *text = NULL;
+    size_t tlen = 0, idlen = 0;
+    const char *id, *type, *ts;
+    int64_t date = 0;
+    int rc;
+
+    rc = ef_pj_check(msg, message_fields, COUNT(message_fields), info, path);
+    if (rc < 0)
+        return rc;
+    size_t tslen = 0;
+    rc = need_str(msg, "id", path, info, &id, &idlen);
+    if (rc < 0)
+        return rc;
+    rc = need_str(msg, "type", path, info, &type, NULL);
+    if (rc < 0)
+        return rc;
+    ts = jstr(msg, "timestamp", &tslen);
+    if (!parse_ts(ts, tslen, &date))
+        return refuse(info, path, "timestamp", "not a decimal number of seconds");
+    rc = sub_obj(msg, "context", false, context_fields, COUNT(context_fields), path, info, &ctx);
+    if (rc < 0)
+        return rc;
+
+    const char *from = jstr(msg, "from", NULL);
+    const char *from_uid = jstr(msg, "from_user_id", NULL);
+    const char *group_id = jstr(msg, "group_id", NULL);
+    const char *sender = nonempty(from) ? from : nonempty(from_uid) ? from_uid : NULL;
+    const char *target = NULL;
+    ef_msg_kind kind = EF_MSG_NEW;
+
+    if (strcmp(type, "system") == 0) {
+        rc = sub_obj(msg, "system", false, system_fields, COUNT(system_fields), path, info, &sys);
+        if (rc < 0)
+            return rc;
+        const char *stype = jstr(sys, "type", NULL);
+        if (streq(stype, "user_changed_number") || streq(stype, "customer_changed_number")) {
+            /* old number -> new number (legacy payloads: new_wa_id) */
+            target = jstr(sys, "wa_id", NULL);
+            if (!nonempty(target))
+                target = jstr(sys, "new_wa_id", NULL);
+        } else if (streq(stype, "user_changed_user_id")) {
+            /* old BSUID -> new BSUID; such payloads may carry no `from`. */
+            target = jstr(sys, "user_id", NULL);
+            const char *prev = jstr(sys, "previous_user_id", NULL);
+            if (nonempty(prev))
+                sender = prev;
+            else if (nonempty(from_uid))
+                sender = from_uid;
+        }
+        if (nonempty(target))
+            kind = EF_MSG_IDENTITY;
+        else
+            target = NULL;
+    } else if (strcmp(type, "reaction") == 0) {
+        rc = sub_obj(msg, "reaction", false, reaction_fields, COUNT(reaction_fields), path, info,
+                     &react);
+        if (rc < 0)
+            return rc;
+        if (react) {
+            path_fmt(p, sizeof(p), "%s.reaction", path);
+            rc = need_str(react, "message_id", p, info, &target, NULL);
+            if (rc < 0)
+                return rc;
+            kind = EF_MSG_REACTION;
+        }
+    } else if (strcmp(type, "edit") == 0) {
+        rc = sub_obj(msg, "edit", false, edit_fields, COUNT(edit_fields), path, info, &edit);
+        if (rc < 0)
+            return rc;
+        if (edit) {
+            path_fmt(p, sizeof(p), "%s.edit", path);
+            rc = need_str(edit, "original_message_id", p, info, &target, NULL);
+            if (rc < 0)
+                return rc;
+            rc =
+                sub_obj(edit, "message", false, inner_fields, COUNT(inner_fields), p, info, &inner);
+            if (rc < 0)
+                return rc;
+            kind = EF_MSG_EDIT;
+        }
+    }
+    if (!sender)
+        return refuse(info, path, "from", "missing or empty, and no from_user_id");
+
+    m = ef_msg_new(kind, PLATFORM);
+    meta = meta_new(c);
+    m->message_id = ef_strndup(id, idlen);
+    m->date = date;
+    m->target_id = target ? ef_strdup(target) : NULL;
+    set_party(m, c, sender, nonempty(group_id) ? group_id : NULL, find_contact(c, from, from_uid),
+              meta);
+    put_cstr(meta, "type", type);
+    if (nonempty(from_uid))
+        put_cstr(meta, "from_user_id", from_uid);
+    if (nonempty(group_id))
+        put_cstr(meta, "group_id", group_id);
+    if (ctx)
+        add_context(ctx, meta);
+    copy_raw(meta, "referral", msg, "referral");
+    copy_raw(meta, "identity", msg, "identity");
+    if (jget(msg, "errors"))
+        copy_raw(meta, "errors", msg, "errors");
+    else if (c->value_errors)
+        put_raw(meta, "errors", c->value_errors);
+
+    switch (kind) {
+    case EF_MSG_REACTION: {
+        /* status: the reaction now set, [] when it was removed. */
+        struct json_object *st = json_object_new_array();
+        size_t elen = 0;
+        const char *emoji = jstr(react, "emoji", &elen);
+        if (nonempty(emoji))
+            json_object_array_add(st, json_object_new_string_len(emoji, (int)elen));
+        m->status = meta_string(st);
+        json_object_put(st);
+        struct json_object *r = json_object_new_object();
+        copy_str(r, "message_id", react, "message_id");
+        copy_str(r, "emoji", react, "emoji");
+        json_object_object_add(meta, "reaction", r);
+        text = ef_strdup("");
+        m->content_type = ef_strdup("reaction");
+        break;
+    }
+    case EF_MSG_EDIT: {
+        /* The stored message takes the new version's type and text. */
+        const char *itype = jstr(inner, "type", NULL);
+        struct json_object *e = json_object_new_object();
+        copy_str(e, "original_message_id", edit, "original_message_id");
+        put_cstr(e, "type", itype);
+        json_object_object_add(meta, "edit", e);
+        if (nonempty(itype)) {
+            path_fmt(p, sizeof(p), "%s.edit.message", path);
+            rc = add_content(c, inner, itype, p, meta, &text, &tlen);
+            if (rc < 0)
+                goto fail;
+        } else {
+            json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
+        }
+        m->content_type = ef_strdup(nonempty(itype) ? itype : "edit");
+        break;
+    }
+    default:
+        if (strcmp(type, "system") == 0) {
+            size_t blen = 0;
+            const char *body = jstr(sys, "body", &blen);
+            if (body) {
+                text = ef_strndup(body, blen);
+                tlen = blen;
+            }
+            if (sys)
+                put_raw(meta, "system", sys);
+            else
+                json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
+        } else {
+            rc = add_content(c, msg, type, path, meta, &text, &tlen);
+            if (rc < 0)
+                goto fail;
+        }
+        m->content_type = ef_strdup(type);
+        break;
+    }
+    if (!text) {
+        text = ef_strdup("");
+        tlen = 0;
+    }
+    m->text = text;
+    m->text_len = tlen;
+    m->meta_json = meta_string(meta);
+    json_object_put(meta);
+    *out = m;
+    return 0;
+
+fail:
+    ef_free(text);
+    json_object_put(meta);
+    ef_msg_free(m);
+    return rc;
+}
+
+/* ---- statuses[] --------------------------------------------------------- */
+
+static int on_status(const wctx *c, struct json_object *st, const char *path, ef_msg **out)
+{
+    ef_parse_info *info = c->info;
+    const char *id, *status, *ts;
+    size_t idlen = 0, slen = 0, tslen = 0;
+    int64_t date = 0;
+    int rc;
+
+    rc = ef_pj_check(st, status_fields, COUNT(status_fields), info, path);
+    if (rc < 0)
+        return rc;
+    rc = need_str(st, "id", path, info, &id, &idlen);
+    if (rc < 0)
+        return rc;
+    rc = need_str(st, "status", path, info, &status, &slen);
+    if (rc < 0)
+        return rc;
+    ts = jstr(st, "timestamp", &tslen);
+    if (!parse_ts(ts, tslen, &date))
+        return refuse(info, path, "timestamp", "not a decimal number of seconds");
+    const char *rid = jstr(st, "recipient_id", NULL);
+    const char *ruid = jstr(st, "recipient_user_id", NULL);
+    const char *who = nonempty(rid) ? rid : nonempty(ruid) ? ruid : NULL;
+    if (!who)
+        return refuse(info, path, "recipient_id", "missing or empty, and no recipient_user_id");
+    bool group = streq(jstr(st, "recipient_type", NULL), "group");
+
+    ef_msg *m = ef_msg_new(EF_MSG_STATUS, PLATFORM);
+    struct json_object *meta = meta_new(c);
+    m->target_id = ef_strndup(id, idlen);
+    m->status = ef_strndup(status, slen);
+    /* One row per (wamid, status): redeliveries dedupe, transitions don't. */
+    m->message_id = ef_asprintf("%s:%s", m->target_id, m->status);
+    m->date = date;
+    m->text = ef_strdup("");
+    m->text_len = 0;
+    m->content_type = ef_strdup("status");
+    set_party(m, c, who, group ? who : NULL, find_contact(c, rid, ruid), meta);
+    copy_raw(meta, "errors", st, "errors");
+    copy_raw(meta, "pricing", st, "pricing");
+    copy_raw(meta, "conversation", st, "conversation");
+    copy_str(meta, "recipient_id", st, "recipient_id");
+    copy_str(meta, "recipient_user_id", st, "recipient_user_id");
+    copy_str(meta, "recipient_type", st, "recipient_type");
+    copy_str(meta, "biz_opaque_callback_data", st, "biz_opaque_callback_data");
+    m->meta_json = meta_string(meta);
+    json_object_put(meta);
+    *out = m;
+    return 0;
+}
+
+/* ---- entry[].changes[].value -------------------------------------------- */
+
+/* "code title" of value.errors[0] for the note. */
+static void note_errors(ef_parse_info *info, const char *path, struct json_object *errors)
+{
+    struct json_object *e = json_object_array_get_idx(errors, 0);
+    int64_t code = 0;
+    const char *title = NULL;
+    if (json_object_is_type(e, json_type_object)) {
+        if (ef_pj_int64(e, "code", false, &code, NULL, NULL) <= 0)
+            code = 0;
+        title = jstr(e, "title", NULL);
+    }
+    add_note(info, "%s: errors only: %" PRId64 " %.96s", path, code, title ? title : "");
+}
+
+static int on_value(wctx *c, struct json_object *value, const char *path, ef_msg_list *tmp)
+{
+    ef_parse_info *info = c->info;
+    struct json_object *md = NULL;
+    char p[192];
+    int rc;
+
+    rc = ef_pj_check(value, value_fields, COUNT(value_fields), info, path);
+    if (rc < 0)
+        return rc;
+    rc =
+        sub_obj(value, "metadata", false, metadata_fields, COUNT(metadata_fields), path, info, &md);
+    if (rc < 0)
+        return rc;
+    struct json_object *msgs = jget(value, "messages");
+    struct json_object *sts = jget(value, "statuses");
+    size_t nm = msgs ? json_object_array_length(msgs) : 0;
+    size_t ns = sts ? json_object_array_length(sts) : 0;
+    c->pnid = jstr(md, "phone_number_id", NULL);
+    c->display = jstr(md, "display_phone_number", NULL);
+    c->contacts = jget(value, "contacts");
+    c->value_errors = jget(value, "errors");
+    if (nm + ns > 0) {
+        /* Events are routed by the business number they arrived on. */
+        if (!md)
+            return refuse(info, path, "metadata", "missing");
+        if (!nonempty(c->pnid)) {
+            path_fmt(p, sizeof(p), "%s.metadata", path);
+            return refuse(info, p, "phone_number_id", "empty");
+        }
+    }
+    size_t nc = c->contacts ? json_object_array_length(c->contacts) : 0;
+    for (size_t i = 0; i < nc; i++) {
+        struct json_object *ct = json_object_array_get_idx(c->contacts, i);
+        struct json_object *profile = NULL;
+        path_fmt(p, sizeof(p), "%s.contacts[%zu]", path, i);
+        rc = ef_pj_check(ct, contact_fields, COUNT(contact_fields), info, p);
+        if (rc < 0)
+            return rc;
+        rc =
+            sub_obj(ct, "profile", false, profile_fields, COUNT(profile_fields), p, info, &profile);
+        if (rc < 0)
+            return rc;
+    }
+
+    for (size_t i = 0; i < nm; i++) {
+        ef_msg *m = NULL;
+        path_fmt(p, sizeof(p), "%s.messages[%zu]", path, i);
+        rc = on_message(c, json_object_array_get_idx(msgs, i), p, &m);
+        if (rc < 0)
+            return rc;
+        ef_msg_list_push(tmp, m);
+    }
+    for (size_t i = 0; i < ns; i++) {
+        ef_msg *m = NULL;
+        path_fmt(p, sizeof(p), "%s.statuses[%zu]", path, i);
+        rc = on_status(c, json_object_array_get_idx(sts, i), p, &m);
+        if (rc < 0)
+            return rc;
+        ef_msg_list_push(tmp, m);
+    }
+    if (nm + ns == 0) {
+        if (c->value_errors && json_object_array_length(c->value_errors) > 0)
+            note_errors(info, path, c->value_errors);
+        else
+            add_note(info, "%s: no messages or statuses", path);
+    }
+    return 0;
+}
+
+static int wa_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info)
+{
+    ef_parse_info scratch;
+    ef_msg_list tmp;
+    char path[192];
+    int rc;
+
+    if (!info)
+        info = &scratch;
+    memset(info, 0, sizeof(*info));
+    if (!out) {
+        note(info, "no output list");
+        return EF_EINVAL;
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        note(info, "payload: expected object");
+        return EF_EPROTO;
+    }
+    rc = ef_pj_check(root, root_fields, COUNT(root_fields), info, NULL);
+    if (rc < 0)
+        return rc;
+    const char *object = jstr(root, "object", NULL);
+    if (!object || strcmp(object, OBJECT_NAME) != 0) {
+        note(info, "object: \"%.64s\" is not %s", object ? object : "", OBJECT_NAME);
+        return EF_EPROTO;
+    }
+
+    ef_msg_list_init(&tmp);
+    struct json_object *entries = jget(root, "entry");
+    size_t ne = json_object_array_length(entries);
+    if (ne == 0)
+        add_note(info, "entry: empty");
+    for (size_t i = 0; i < ne; i++) {
+        struct json_object *entry = json_object_array_get_idx(entries, i);
+        path_fmt(path, sizeof(path), "entry[%zu]", i);
+        rc = ef_pj_check(entry, entry_fields, COUNT(entry_fields), info, path);
+        if (rc < 0)
+            goto fail;
+        struct json_object *changes = jget(entry, "changes");
+        size_t nch = json_object_array_length(changes);
+        if (nch == 0)
+            add_note(info, "%s.changes: empty", path);
+        for (size_t j = 0; j < nch; j++) {
+            struct json_object *change = json_object_array_get_idx(changes, j);
+            struct json_object *value = NULL;
+            path_fmt(path, sizeof(path), "entry[%zu].changes[%zu]", i, j);
+            rc = ef_pj_check(change, change_fields, COUNT(change_fields), info, path);
+            if (rc < 0)
+                goto fail;
+            const char *field = jstr(change, "field", NULL);
+            if (!field) {
+                rc = refuse(info, path, "field", "missing");
+                goto fail;
+            }
+            if (!info->what[0])
+                snprintf(info->what, sizeof(info->what), "%s", field);
+            if (strcmp(field, "messages") != 0) {
+                /* account_update, message_template_status_update,
+                 * user_preferences, calls, ...: acknowledged, not stored. */
+                add_note(info, "%s: field %.48s not handled", path, field);
+                continue;
+            }
+            rc = ef_pj_obj(change, "value", true, &value, info, path);
+            if (rc < 0)
+                goto fail;
+            wctx c = {.info = info, .waba_id = jstr(entry, "id", NULL)};
+            path_fmt(path, sizeof(path), "entry[%zu].changes[%zu].value", i, j);
+            rc = on_value(&c, value, path, &tmp);
+            if (rc < 0)
+                goto fail;
+        }
+    }
+
+    for (size_t i = 0; i < tmp.n; i++)
+        ef_msg_list_push(out, tmp.items[i]);
+    tmp.n = 0;
+    ef_msg_list_cleanup(&tmp);
+    return 0;
+
+fail:
+    ef_msg_list_cleanup(&tmp);
+    return rc;
+}
+
+const ef_platform_ops ef_platform_whatsapp = {
+    .name = "whatsapp",
+    .api_version = EF_PLATFORM_API_VERSION,
+    .supports = EF_PLAT_WEBHOOK | EF_PLAT_BUTTONS | EF_PLAT_TYPING | EF_PLAT_SIGNED,
+    .webhook_path = "/webhook/whatsapp",
+    .parse = wa_parse,
+    .signature_header = "x-hub-signature-256",
+    .verify = ef_wa_verify_signature,
+};
