@@ -259,7 +259,9 @@ static int decide_one(ef_decider *d, chat_state *cs, ef_ingest_item *it, int64_t
         .state = cs->state,
         .status = cs->status,
         .context = cs->context,
-        .lang = m->sender_lang,
+        /* The language the message is written in, when the matcher could
+         * tell, beats the language of the customer's app. */
+        .lang = understood && nlu.lang ? nlu.lang : m->sender_lang,
         .intent = understood ? nlu.intent : NULL,
         .confidence = understood ? nlu.confidence : 0,
         .entities = n_ents ? ents : NULL,

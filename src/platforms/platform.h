@@ -251,5 +251,8 @@ void ef_send_result_cleanup(ef_send_result *r);
 int ef_tg__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t errlen);
 void ef_tg__parse_send(const ef_out_msg *m, long http_status, const char *body, size_t len,
                        ef_send_result *res);
+int ef_wa__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t errlen);
+void ef_wa__parse_send(const ef_out_msg *m, long http_status, const char *body, size_t len,
+                       ef_send_result *res);
 
 #endif /* EF_PLATFORM_H */

@@ -1230,6 +1230,8 @@ const ef_platform_ops ef_platform_whatsapp = {
     .supports = EF_PLAT_WEBHOOK | EF_PLAT_BUTTONS | EF_PLAT_TYPING | EF_PLAT_SIGNED,
     .webhook_path = "/webhook/whatsapp",
     .parse = wa_parse,
+    .build_send = ef_wa__build_send,
+    .parse_send = ef_wa__parse_send,
     .signature_header = "x-hub-signature-256",
     .verify = ef_wa_verify_signature,
 };
