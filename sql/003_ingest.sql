@@ -145,6 +145,14 @@ BEGIN
                                    'callback_query_id', ev->>'callback_id'),
                 'queued', now(), clock_timestamp());
     END IF;
+    -- WhatsApp: the bot read the message (blue ticks), sent before replies.
+    IF ev->>'platform' = 'whatsapp' AND f IS NOT NULL THEN
+        INSERT INTO messages (conversation_id, session_id, user_id, content, role, direction,
+                              platform, metadata, delivery_status, next_attempt_at, created_at)
+        VALUES (c.id, c.session_id, c.user_id, '', 'system', 'outbound', ev->>'platform',
+                jsonb_build_object('method', 'markRead', 'message_id', ev->>'message_id'),
+                'queued', now(), clock_timestamp());
+    END IF;
     IF f IS NOT NULL AND jsonb_typeof(f->'replies') = 'array' THEN
         FOR r IN SELECT * FROM jsonb_array_elements(f->'replies') LOOP
             INSERT INTO messages (conversation_id, session_id, user_id, content, role,

@@ -196,6 +196,11 @@ static const key_def keys[] = {
      .def = "https://graph.facebook.com/v25.0",
      .values = http_schemes,
      .help = "WhatsApp Graph API base URL"},
+    {.key = "WHATSAPP_TEMPLATE",
+     .type = T_STR,
+     .def = "",
+     .help = "Re-engagement template sent instead of a reply outside WhatsApp's 24-hour window, "
+             "name:language (e.g. reengage:ru); empty: such replies fail with the reason"},
     {.key = "WHATSAPP_RATE_LIMIT",
      .type = T_INT,
      .def = "80",

@@ -18,6 +18,7 @@
 #include "store.h"
 
 #include <curl/curl.h>
+#include <json-c/json.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -91,6 +92,7 @@ struct ef_dispatcher {
     char *tg_base;  /* TELEGRAM_API_URL/bot<token> */
     char *wa_base;  /* WHATSAPP_API_URL */
     char *wa_auth;  /* "Authorization: Bearer ..." */
+    char *wa_template_meta; /* {"template":{..}} for closed windows, or NULL */
     pthread_t thread;
     atomic_bool stop;
     atomic_bool woken;
@@ -361,13 +363,20 @@ static void start(ef_dispatcher *d, chat *c, int64_t now)
         c->next_ms = now + 5000;
         return;
     }
-    if (!is_telegram(o) && o->r.last_inbound_ms && now - o->r.last_inbound_ms > WA_WINDOW_MS &&
-        !is_method_call(o)) {
-        fail_now(d, c,
-                 "outside the 24-hour customer service window: the customer has not written "
-                 "for more than 24 hours",
-                 false);
-        return;
+    const char *meta = o->r.meta_json;
+    if (!is_telegram(o) && o->r.last_inbound_ms &&
+        ef_wall_ms() - o->r.last_inbound_ms > WA_WINDOW_MS && !is_method_call(o)) {
+        if (!d->wa_template_meta) {
+            fail_now(d, c,
+                     "outside the 24-hour customer service window: the customer has not written "
+                     "for more than 24 hours and no re-engagement template is configured",
+                     false);
+            return;
+        }
+        EF_LOG(EF_LOG_INFO, EF_C_PIPE,
+               "reply row=%s chat=%s: 24-hour window closed, sending the template instead",
+               o->r.row_id, c->key);
+        meta = d->wa_template_meta;
     }
 
     flight *f = ef_calloc(1, sizeof(*f));
@@ -380,7 +389,7 @@ static void start(ef_dispatcher *d, chat *c, int64_t now)
                         .chat_type = o->r.chat_type,
                         .channel_id = f->channel,
                         .text = o->r.text,
-                        .meta_json = o->r.meta_json};
+                        .meta_json = meta};
     ef_out_req req = {0};
     char err[256] = "";
     if (ops->build_send(&f->m, &req, err, sizeof(err)) != 0) {
@@ -609,6 +618,22 @@ ef_dispatcher *ef_dispatch_start(const ef_dispatch_opts *opts)
         d->wa_base = trim_slash(opts->wa_api_url);
         d->wa_auth = ef_asprintf("Authorization: Bearer %s", opts->wa_token);
     }
+    if (opts->wa_template && *opts->wa_template) {
+        const char *colon = strchr(opts->wa_template, ':');
+        char *name = colon ? ef_strndup(opts->wa_template, (size_t)(colon - opts->wa_template))
+                           : ef_strdup(opts->wa_template);
+        json_object *lang = json_object_new_object();
+        json_object_object_add(lang, "code",
+                               json_object_new_string(colon && colon[1] ? colon + 1 : "ru"));
+        json_object *t = json_object_new_object();
+        json_object_object_add(t, "name", json_object_new_string(name));
+        json_object_object_add(t, "language", lang);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "template", t);
+        d->wa_template_meta = ef_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        ef_free(name);
+    }
     d->opts.pg_url = NULL; /* borrowed strings are not kept */
     d->opts.tg_api_url = d->opts.tg_token = d->opts.wa_api_url = d->opts.wa_token = NULL;
     window_init(&d->tg_global, opts->tg_rate_per_sec > 0 ? opts->tg_rate_per_sec : 30, 1000);
@@ -665,5 +690,6 @@ void ef_dispatch_stop(ef_dispatcher *d)
     ef_free(d->tg_base);
     ef_free(d->wa_base);
     ef_free(d->wa_auth);
+    ef_free(d->wa_template_meta);
     ef_free(d);
 }

@@ -186,6 +186,7 @@ static int cmd_serve(int argc, char **argv)
         .wa_api_url = ef_cfg_get_str(c, "WHATSAPP_API_URL"),
         .wa_token = ef_cfg_get_str(c, "WHATSAPP_ACCESS_TOKEN"),
         .wa_rate_per_sec = (int)ef_cfg_get_int(c, "WHATSAPP_RATE_LIMIT"),
+        .wa_template = ef_cfg_get_str(c, "WHATSAPP_TEMPLATE"),
     };
     ef_dispatcher *disp = ef_dispatch_start(&dop);
     ef_pipeline_opts po = {
