@@ -197,6 +197,15 @@ DECLARE
     c conversations;
     v_n int;
 BEGIN
+    -- Customers first, in one global order: two batches that share
+    -- customers then lock their rows in the same order and cannot deadlock.
+    FOR ev IN SELECT DISTINCT ON (e->>'platform', e->'sender'->>'id') e
+                FROM jsonb_array_elements(batch) e
+               WHERE e->>'kind' IN ('new', 'callback', 'edit') AND e->'sender'->>'id' IS NOT NULL
+               ORDER BY e->>'platform', e->'sender'->>'id' LOOP
+        PERFORM ef_upsert_customer(ev);
+    END LOOP;
+
     FOR ev IN SELECT * FROM jsonb_array_elements(batch) LOOP
         v_kind := ev->>'kind';
         c := NULL;

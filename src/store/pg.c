@@ -111,10 +111,22 @@ static PGresult *exec_params(ef_store *st, const char *sql, int n, const char *c
 {
     if (ensure_conn(st))
         return NULL;
-    PGresult *r = PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
-    ExecStatusType s = PQresultStatus(r);
-    if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
-        return r;
+    PGresult *r = NULL;
+    for (int attempt = 0;; attempt++) {
+        r = PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
+        ExecStatusType s = PQresultStatus(r);
+        if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
+            return r;
+        /* A deadlock or serialization failure rolled the statement back:
+         * run it again (every statement here is idempotent). */
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (attempt < 3 && state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0)) {
+            EF_LOG(EF_LOG_DEBUG, EF_C_PG, "sqlstate=%s, retrying", state);
+            PQclear(r);
+            continue;
+        }
+        break;
+    }
     set_err(st, "query", PQresultErrorMessage(r));
     PQclear(r);
     if (PQstatus(st->conn) != CONNECTION_OK) {
