@@ -6,6 +6,7 @@
  * poller -> HTTP server on the main thread. SIGTERM/SIGINT only set a flag;
  * the server loop sees it, drains what is in flight and returns.
  */
+#include "cli_nlp.h"
 #include "config.h"
 #include "dispatch.h"
 #include "ef.h"
@@ -44,6 +45,9 @@ static void usage(FILE *out)
             "                                  serve webhooks, long polling, /healthz, /metrics\n"
             "  easyflow migrate [--sql-dir DIR] [--status]\n"
             "                                  apply pending sql/NNN_*.sql migrations\n"
+            "  easyflow nlu --bot FILE [--now ISO8601] TEXT\n"
+            "                                  what the bot understands of TEXT, as JSON\n"
+            "  easyflow bot check FILE         validate a bot definition and run its examples\n"
             "  easyflow help config            the configuration keys as a Markdown table\n"
             "  easyflow --help | --version\n"
             "\n"
@@ -303,6 +307,10 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "migrate") == 0)
         return ef_migrate_cli(argc - 2, argv + 2);
+    if (strcmp(cmd, "nlu") == 0)
+        return ef_nlu_cli(argc - 2, argv + 2);
+    if (strcmp(cmd, "bot") == 0 && argc > 2 && strcmp(argv[2], "check") == 0)
+        return ef_bot_check_cli(argc - 3, argv + 3);
     fprintf(stderr, "easyflow: unknown command \"%s\" (see easyflow --help)\n", cmd);
     return 2;
 }
