@@ -47,17 +47,20 @@ static json_object *keyboard(json_object *buttons)
     size_t n = json_object_array_length(buttons);
     for (size_t i = 0; i < n; i++) {
         json_object *b = json_object_array_get_idx(buttons, i), *t, *pl;
-        if (!json_object_object_get_ex(b, "title", &t))
+        if (!json_object_object_get_ex(b, "title", &t) || !json_object_is_type(t, json_type_string))
             continue;
-        const char *payload = json_object_object_get_ex(b, "payload", &pl)
+        const char *payload = json_object_object_get_ex(b, "payload", &pl) &&
+                                      json_object_is_type(pl, json_type_string)
                                   ? json_object_get_string(pl)
                                   : json_object_get_string(t);
+        /* Cut at 64 bytes, but never inside a UTF-8 character: Telegram
+         * refuses strings that are not valid UTF-8. */
+        size_t cut = strlen(payload) > 64 ? 64 : strlen(payload);
+        while (cut > 0 && ((unsigned char)payload[cut] & 0xC0) == 0x80)
+            cut--;
         json_object *btn = json_object_new_object();
         json_object_object_add(btn, "text", json_object_new_string(json_object_get_string(t)));
-        json_object_object_add(btn, "callback_data",
-                               json_object_new_string_len(payload, (int)(strlen(payload) > 64
-                                                                             ? 64
-                                                                             : strlen(payload))));
+        json_object_object_add(btn, "callback_data", json_object_new_string_len(payload, (int)cut));
         json_object *row = json_object_new_array();
         json_object_array_add(row, btn);
         json_object_array_add(rows, row);
@@ -73,11 +76,13 @@ int ef_tg__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t er
     json_object *v;
     json_object *body = json_object_new_object();
     const char *method = "sendMessage";
-    if (meta && json_object_object_get_ex(meta, "method", &v))
+    if (meta && json_object_object_get_ex(meta, "method", &v) &&
+        json_object_is_type(v, json_type_string))
         method = json_object_get_string(v);
 
     if (strcmp(method, "answerCallbackQuery") == 0) {
-        if (!meta || !json_object_object_get_ex(meta, "callback_query_id", &v)) {
+        if (!meta || !json_object_object_get_ex(meta, "callback_query_id", &v) ||
+            !json_object_is_type(v, json_type_string)) {
             snprintf(err, errlen, "answerCallbackQuery without callback_query_id");
             goto fail;
         }
@@ -147,14 +152,17 @@ void ef_tg__parse_send(const ef_out_msg *m, long http_status, const char *body, 
         json_tokener_free(tok);
     }
     json_object *v, *params = NULL, *result = NULL;
-    const char *desc = root && json_object_object_get_ex(root, "description", &v)
+    const char *desc = root && json_object_object_get_ex(root, "description", &v) &&
+                               json_object_is_type(v, json_type_string)
                            ? json_object_get_string(v)
                            : "";
     bool ok = root && json_object_object_get_ex(root, "ok", &v) && json_object_get_boolean(v);
     if (root)
         json_object_object_get_ex(root, "parameters", &params);
 
-    if (http_status == 200 && ok) {
+    if (http_status == 200 && (ok || !root)) {
+        /* A 200 whose body was cut off was almost surely delivered: sending
+         * it again would duplicate it, so it counts as sent (without id). */
         res->outcome = EF_SEND_OK;
         if (json_object_object_get_ex(root, "result", &result) &&
             json_object_is_type(result, json_type_object) &&
@@ -168,6 +176,8 @@ void ef_tg__parse_send(const ef_out_msg *m, long http_status, const char *body, 
             s = json_object_get_int64(v);
         if (s <= 0)
             s = retry_from_description(desc);
+        if (s > 86400) /* a day at most: never overflow, never park forever */
+            s = 86400;
         res->retry_after_ms = s > 0 ? s * 1000 : 0;
         snprintf(res->reason, sizeof(res->reason), "429 %.200s", desc);
     } else if (params && json_object_object_get_ex(params, "migrate_to_chat_id", &v)) {

@@ -9,7 +9,8 @@
  * Error codes (PLATFORMS.md B7): 130429 / 131056 / 80007 / 4 are throughput
  * limits (retry later); 131000 / 131016 / 131057 / 1 / 2 are transient;
  * 131047 means the 24-hour window is closed; 131026 means the customer
- * cannot be reached; anything else 4xx is permanent.
+ * cannot be reached; any other code is transient on 5xx, a throttle on
+ * HTTP 429 and permanent on any other 4xx.
  */
 #include "platform.h"
 
@@ -251,7 +252,9 @@ void ef_wa__parse_send(const ef_out_msg *m, long http_status, const char *body, 
         res->outcome = EF_SEND_RETRY;
         break;
     default:
-        res->outcome = http_status >= 500 ? EF_SEND_RETRY : EF_SEND_FAIL;
+        res->outcome = http_status >= 500   ? EF_SEND_RETRY
+                       : http_status == 429 ? EF_SEND_RATE
+                                            : EF_SEND_FAIL;
         break;
     }
     json_object_put(root);
