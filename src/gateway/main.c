@@ -7,6 +7,7 @@
  * the server loop sees it, drains what is in flight and returns.
  */
 #include "cli_nlp.h"
+#include "cli_operator.h"
 #include "config.h"
 #include "dispatch.h"
 #include "ef.h"
@@ -48,6 +49,8 @@ static void usage(FILE *out)
             "  easyflow nlu --bot FILE [--now ISO8601] TEXT\n"
             "                                  what the bot understands of TEXT, as JSON\n"
             "  easyflow bot check FILE         validate a bot definition and run its examples\n"
+            "  easyflow operator add EMAIL --name NAME [--role operator|admin]\n"
+            "                                  create or update an operator (password on stdin)\n"
             "  easyflow help config            the configuration keys as a Markdown table\n"
             "  easyflow --help | --version\n"
             "\n"
@@ -307,6 +310,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "migrate") == 0)
         return ef_migrate_cli(argc - 2, argv + 2);
+    if (strcmp(cmd, "operator") == 0)
+        return ef_operator_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "nlu") == 0)
         return ef_nlu_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "bot") == 0 && argc > 2 && strcmp(argv[2], "check") == 0)

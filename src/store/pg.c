@@ -541,3 +541,22 @@ int ef_store_dispatch_lock(ef_store *st)
     PQclear(r);
     return got ? 0 : EF_ECONFLICT;
 }
+
+int ef_store_operator_upsert(ef_store *st, const char *email, const char *name, const char *role,
+                             const char *password_hash, bool *created)
+{
+    const char *vals[4] = {email, name, role, password_hash};
+    PGresult *r = exec_params(st,
+                              "INSERT INTO users AS u (email, name, role, password_hash) "
+                              "VALUES (lower($1), $2, $3::user_role, $4) "
+                              "ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, "
+                              "role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, "
+                              "updated_at = now() "
+                              "RETURNING (xmax = 0)",
+                              4, vals);
+    if (!r)
+        return EF_EDB;
+    *created = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
+}

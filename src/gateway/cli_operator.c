@@ -1,0 +1,99 @@
+/*
+ * cli_operator.c -- operator accounts from the command line. See the header.
+ */
+#include "cli_operator.h"
+
+#include "ef.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: easyflow operator add EMAIL --name NAME [--role operator|admin]\n"
+                    "       (the password is read from standard input)\n");
+    return 2;
+}
+
+static bool email_ok(const char *e)
+{
+    size_t n = strlen(e);
+    const char *at = strchr(e, '@');
+    if (n < 3 || n > 255 || !at || at == e || !at[1] || strchr(at + 1, '@'))
+        return false;
+    for (const char *p = e; *p; p++)
+        if ((unsigned char)*p <= ' ')
+            return false;
+    return strchr(at + 1, '.') != NULL;
+}
+
+/* One line from stdin without its line end. */
+static int read_password(char *buf, size_t len)
+{
+    if (!fgets(buf, (int)len, stdin))
+        return EF_EINVAL;
+    size_t n = strlen(buf);
+    if (n == len - 1 && buf[n - 1] != '\n')
+        return EF_ELIMIT;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return 0;
+}
+
+int ef_operator_cli(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[0], "add") != 0)
+        return usage();
+    const char *email = argv[1], *name = NULL, *role = "operator";
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
+            role = argv[++i];
+        else
+            return usage();
+    }
+    if (!email_ok(email)) {
+        fprintf(stderr, "easyflow operator: \"%s\" is not an e-mail address\n", email);
+        return 2;
+    }
+    if (!name || !*name || strlen(name) > 255) {
+        fprintf(stderr, "easyflow operator: --name NAME is required (1-255 bytes)\n");
+        return 2;
+    }
+    if (strcmp(role, "operator") != 0 && strcmp(role, "admin") != 0) {
+        fprintf(stderr, "easyflow operator: --role must be operator or admin\n");
+        return 2;
+    }
+    char pw[PASSWORD_MAX + 2];
+    int rc = read_password(pw, sizeof(pw));
+    if (rc || strlen(pw) < PASSWORD_MIN || !ef_utf8_valid(pw, strlen(pw))) {
+        fprintf(stderr, "easyflow operator: give the password (at least %d characters, one line) "
+                        "on standard input\n",
+                PASSWORD_MIN);
+        return 1;
+    }
+    char *hash = NULL;
+    if (ef_password_hash(pw, &hash) != 0) {
+        fprintf(stderr, "easyflow operator: cannot hash the password\n");
+        return 1;
+    }
+    memset(pw, 0, sizeof(pw));
+    const char *url = getenv("EF_DATABASE_URL");
+    ef_store *st = ef_store_new(url && *url ? url : "postgresql://127.0.0.1:5432/easyflow");
+    bool created = false;
+    rc = ef_store_operator_upsert(st, email, name, role, hash, &created);
+    if (rc) {
+        fprintf(stderr, "easyflow operator: %s\n", ef_store_errmsg(st));
+    } else {
+        printf("operator %s %s (role %s)\n", email, created ? "added" : "updated", role);
+    }
+    ef_store_free(st);
+    ef_free(hash);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,16 @@
+/*
+ * cli_operator.h -- `easyflow operator add EMAIL --name NAME
+ * [--role operator|admin]`, the password read from standard input.
+ *
+ * Creates the account an operator logs into the console with, or updates
+ * it (name, role, password) when the e-mail exists. The password is stored
+ * as a PBKDF2 hash, never echoed, never logged.
+ */
+#ifndef EF_CLI_OPERATOR_H
+#define EF_CLI_OPERATOR_H
+
+/* argv holds the arguments after "operator". Returns the exit code: 0, 1
+ * on failure (message on stderr), 2 on usage errors. */
+int ef_operator_cli(int argc, char **argv);
+
+#endif /* EF_CLI_OPERATOR_H */

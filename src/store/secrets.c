@@ -1,0 +1,187 @@
+/*
+ * secrets.c -- credentials at rest (libcrypto): AES-256-GCM sealing of
+ * platform credentials and PBKDF2 password hashes for operators.
+ *
+ * Sealed format: "EF1" | 12-byte random nonce | ciphertext | 16-byte tag.
+ * The tag authenticates the version and the ciphertext, so a tampered or
+ * truncated blob, or the wrong key, is refused rather than decrypted to
+ * garbage.
+ *
+ * Password hashes: "pbkdf2_sha256$<iterations>$<salt b64>$<hash b64>".
+ * Verification is constant time in the hash comparison.
+ *
+ * Pure (no globals); any thread. Nothing here logs: callers decide.
+ */
+#include "store.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SEAL_MAGIC "EF1"
+#define SEAL_MAGIC_LEN 3
+#define NONCE_LEN 12
+#define TAG_LEN 16
+#define PBKDF2_ITER 310000
+#define SALT_LEN 16
+#define HASH_LEN 32
+
+int ef_secret_key_parse(const char *hex, uint8_t key[32])
+{
+    if (!hex || strlen(hex) != 64)
+        return EF_EINVAL;
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + k];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= (unsigned)(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= (unsigned)(c - 'A' + 10);
+            else
+                return EF_EINVAL;
+        }
+        key[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t **out,
+                   size_t *outlen)
+{
+    if (n > (1u << 30))
+        return EF_ELIMIT;
+    size_t total = SEAL_MAGIC_LEN + NONCE_LEN + n + TAG_LEN;
+    uint8_t *buf = ef_malloc(total);
+    memcpy(buf, SEAL_MAGIC, SEAL_MAGIC_LEN);
+    uint8_t *nonce = buf + SEAL_MAGIC_LEN;
+    uint8_t *ct = nonce + NONCE_LEN;
+    uint8_t *tag = ct + n;
+    int rc = EF_EIO, len = 0;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx || RAND_bytes(nonce, NONCE_LEN) != 1)
+        goto fail;
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+        EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
+        EVP_EncryptUpdate(ctx, NULL, &len, buf, SEAL_MAGIC_LEN) != 1 ||
+        (n && EVP_EncryptUpdate(ctx, ct, &len, plain, (int)n) != 1) ||
+        EVP_EncryptFinal_ex(ctx, ct + (n ? len : 0), &len) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
+        goto fail;
+    EVP_CIPHER_CTX_free(ctx);
+    *out = buf;
+    *outlen = total;
+    return 0;
+fail:
+    EVP_CIPHER_CTX_free(ctx);
+    OPENSSL_cleanse(buf, total);
+    ef_free(buf);
+    return rc;
+}
+
+int ef_secret_open(const uint8_t key[32], const uint8_t *sealed, size_t n, char **plain,
+                   size_t *plen)
+{
+    if (n < SEAL_MAGIC_LEN + NONCE_LEN + TAG_LEN || memcmp(sealed, SEAL_MAGIC, SEAL_MAGIC_LEN))
+        return EF_EINVAL;
+    const uint8_t *nonce = sealed + SEAL_MAGIC_LEN;
+    const uint8_t *ct = nonce + NONCE_LEN;
+    size_t ctlen = n - SEAL_MAGIC_LEN - NONCE_LEN - TAG_LEN;
+    uint8_t tag[TAG_LEN];
+    memcpy(tag, ct + ctlen, TAG_LEN);
+    char *out = ef_malloc(ctlen + 1);
+    int len = 0, rc = EF_EAUTH;
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (!ctx)
+        goto fail;
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+        EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
+        EVP_DecryptUpdate(ctx, NULL, &len, sealed, SEAL_MAGIC_LEN) != 1 ||
+        (ctlen && EVP_DecryptUpdate(ctx, (uint8_t *)out, &len, ct, (int)ctlen) != 1) ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1 ||
+        EVP_DecryptFinal_ex(ctx, (uint8_t *)out + (ctlen ? len : 0), &len) != 1)
+        goto fail; /* wrong key, or the blob was altered */
+    EVP_CIPHER_CTX_free(ctx);
+    out[ctlen] = '\0';
+    *plain = out;
+    *plen = ctlen;
+    return 0;
+fail:
+    EVP_CIPHER_CTX_free(ctx);
+    OPENSSL_cleanse(out, ctlen + 1);
+    ef_free(out);
+    return rc;
+}
+
+static char *b64(const uint8_t *p, size_t n)
+{
+    char *out = ef_malloc(4 * ((n + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+    return out;
+}
+
+static int unb64(const char *s, size_t slen, uint8_t *out, size_t want)
+{
+    uint8_t tmp[128];
+    if (slen == 0 || slen > 4 * ((sizeof(tmp) + 2) / 3) || slen % 4)
+        return EF_EINVAL;
+    int n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)slen);
+    if (n < 0)
+        return EF_EINVAL;
+    /* DecodeBlock counts padding bytes as output: take them off. */
+    size_t pad = (s[slen - 1] == '=') + (slen > 1 && s[slen - 2] == '=');
+    if ((size_t)n - pad != want)
+        return EF_EINVAL;
+    memcpy(out, tmp, want);
+    return 0;
+}
+
+int ef_password_hash(const char *password, char **out)
+{
+    uint8_t salt[SALT_LEN], hash[HASH_LEN];
+    if (!password || RAND_bytes(salt, SALT_LEN) != 1)
+        return EF_EIO;
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, SALT_LEN, PBKDF2_ITER,
+                          EVP_sha256(), HASH_LEN, hash) != 1)
+        return EF_EIO;
+    char *s = b64(salt, SALT_LEN), *h = b64(hash, HASH_LEN);
+    *out = ef_asprintf("pbkdf2_sha256$%d$%s$%s", PBKDF2_ITER, s, h);
+    ef_free(s);
+    ef_free(h);
+    OPENSSL_cleanse(hash, sizeof(hash));
+    return 0;
+}
+
+int ef_password_verify(const char *password, const char *stored)
+{
+    const char *prefix = "pbkdf2_sha256$";
+    if (!password || !stored || strncmp(stored, prefix, strlen(prefix)) != 0)
+        return EF_EAUTH;
+    const char *p = stored + strlen(prefix);
+    char *end;
+    long iter = strtol(p, &end, 10);
+    if (*end != '$' || iter < 1000 || iter > 10000000)
+        return EF_EAUTH;
+    const char *salt_s = end + 1;
+    const char *dollar = strchr(salt_s, '$');
+    if (!dollar)
+        return EF_EAUTH;
+    uint8_t salt[SALT_LEN], want[HASH_LEN], got[HASH_LEN];
+    if (unb64(salt_s, (size_t)(dollar - salt_s), salt, SALT_LEN) ||
+        unb64(dollar + 1, strlen(dollar + 1), want, HASH_LEN))
+        return EF_EAUTH;
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, SALT_LEN, (int)iter,
+                          EVP_sha256(), HASH_LEN, got) != 1)
+        return EF_EAUTH;
+    int rc = CRYPTO_memcmp(got, want, HASH_LEN) == 0 ? 0 : EF_EAUTH;
+    OPENSSL_cleanse(got, sizeof(got));
+    return rc;
+}

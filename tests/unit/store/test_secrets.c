@@ -1,0 +1,112 @@
+/* Unit tests for src/store/secrets.c: AES-256-GCM sealing and PBKDF2
+ * password hashes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "store.h"
+
+static const char *KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+static void test_key_parse(void **state)
+{
+    (void)state;
+    uint8_t key[32];
+    assert_int_equal(ef_secret_key_parse(KEY_HEX, key), 0);
+    assert_int_equal(key[0], 0x00);
+    assert_int_equal(key[31], 0x1f);
+    assert_int_equal(ef_secret_key_parse("abc", key), EF_EINVAL);
+    char bad[65];
+    memcpy(bad, KEY_HEX, 65);
+    bad[10] = 'g';
+    assert_int_equal(ef_secret_key_parse(bad, key), EF_EINVAL);
+}
+
+static void test_seal_round_trip(void **state)
+{
+    (void)state;
+    uint8_t key[32];
+    ef_secret_key_parse(KEY_HEX, key);
+    const char *token = "123456789:AAH-bot-token_Секрет";
+    uint8_t *sealed = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_secret_seal(key, token, strlen(token), &sealed, &n), 0);
+    assert_int_equal(n, 3 + 12 + strlen(token) + 16);
+    /* The plaintext does not appear in the sealed bytes. */
+    for (size_t i = 0; i + 7 <= n; i++)
+        assert_true(memcmp(sealed + i, "AAH-bot", 7) != 0);
+    char *plain = NULL;
+    size_t plen = 0;
+    assert_int_equal(ef_secret_open(key, sealed, n, &plain, &plen), 0);
+    assert_int_equal(plen, strlen(token));
+    assert_string_equal(plain, token);
+    ef_free(plain);
+
+    /* Two seals of the same text differ (fresh nonce). */
+    uint8_t *again = NULL;
+    size_t n2 = 0;
+    assert_int_equal(ef_secret_seal(key, token, strlen(token), &again, &n2), 0);
+    assert_int_equal(n2, n);
+    assert_memory_not_equal(again, sealed, n);
+    ef_free(again);
+    ef_free(sealed);
+}
+
+static void test_open_refuses_tampering_and_wrong_key(void **state)
+{
+    (void)state;
+    uint8_t key[32], other[32];
+    ef_secret_key_parse(KEY_HEX, key);
+    memcpy(other, key, 32);
+    other[5] ^= 1;
+    uint8_t *sealed = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_secret_seal(key, "access-token", 12, &sealed, &n), 0);
+    char *plain = NULL;
+    size_t plen = 0;
+    assert_int_equal(ef_secret_open(other, sealed, n, &plain, &plen), EF_EAUTH);
+    sealed[20] ^= 0x40; /* a ciphertext byte */
+    assert_int_equal(ef_secret_open(key, sealed, n, &plain, &plen), EF_EAUTH);
+    sealed[20] ^= 0x40;
+    sealed[n - 1] ^= 1; /* the tag */
+    assert_int_equal(ef_secret_open(key, sealed, n, &plain, &plen), EF_EAUTH);
+    sealed[n - 1] ^= 1;
+    assert_int_equal(ef_secret_open(key, sealed, n - 1, &plain, &plen), EF_EAUTH);
+    assert_int_equal(ef_secret_open(key, sealed, 10, &plain, &plen), EF_EINVAL);
+    sealed[0] = 'X';
+    assert_int_equal(ef_secret_open(key, sealed, n, &plain, &plen), EF_EINVAL);
+    ef_free(sealed);
+}
+
+static void test_password_hash_and_verify(void **state)
+{
+    (void)state;
+    char *h = NULL;
+    assert_int_equal(ef_password_hash("пароль-оператора", &h), 0);
+    assert_true(strncmp(h, "pbkdf2_sha256$310000$", 21) == 0);
+    assert_null(strstr(h, "пароль"));
+    assert_int_equal(ef_password_verify("пароль-оператора", h), 0);
+    assert_int_equal(ef_password_verify("пароль-оператор", h), EF_EAUTH);
+    assert_int_equal(ef_password_verify("", h), EF_EAUTH);
+    char *h2 = NULL;
+    assert_int_equal(ef_password_hash("пароль-оператора", &h2), 0);
+    assert_string_not_equal(h, h2); /* salted */
+    assert_int_equal(ef_password_verify("x", "plain-text-password"), EF_EAUTH);
+    assert_int_equal(ef_password_verify("x", "pbkdf2_sha256$12$zz$yy"), EF_EAUTH);
+    ef_free(h);
+    ef_free(h2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_parse),
+        cmocka_unit_test(test_seal_round_trip),
+        cmocka_unit_test(test_open_refuses_tampering_and_wrong_key),
+        cmocka_unit_test(test_password_hash_and_verify),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
