@@ -527,6 +527,8 @@ static int on_writeable(struct lws *wsi, req *r)
 
 static void detach(ef_server *srv, pss *ps)
 {
+    if (!ps) /* lws closes connections that never got session data */
+        return;
     req *r = ps->r;
     ps->r = NULL;
     if (!r)
@@ -546,14 +548,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (!srv)
+        if (!srv || !ps)
             return -1;
         if (ps->r) /* keep-alive: the previous transaction's leftovers */
             detach(srv, ps);
         return on_http(srv, wsi, ps);
 
     case LWS_CALLBACK_HTTP_BODY:
-        if (!ps->r || ps->r->rejected || ps->r->ready)
+        if (!ps || !ps->r || ps->r->rejected || ps->r->ready)
             return 0; /* draining a refused body */
         if (ps->r->too_large)
             return 0;
@@ -564,7 +566,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (!ps->r)
+        if (!ps || !ps->r)
             return -1;
         ps->r->body_done = true;
         if (ps->r->ready) { /* decided before the body: send it now */
@@ -576,6 +578,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE: {
+        if (!ps)
+            return -1;
         int rc = on_writeable(wsi, ps->r);
         if (rc < 0)
             return -1;

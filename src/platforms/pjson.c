@@ -108,13 +108,28 @@ static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!in_str) {
-            if (c == '"')
+            if (c == '"') {
                 in_str = true;
+            } else if (c == '\'') {
+                /* json-c's strict mode still takes 'single-quoted' strings. */
+                set_err(err, errlen, "single-quoted string at offset %zu", i);
+                return EF_EPROTO;
+            } else if (c == '.' && (i + 1 >= n || s[i + 1] < '0' || s[i + 1] > '9')) {
+                /* ...and numbers like "1." */
+                set_err(err, errlen, "number without digits after the point at offset %zu", i);
+                return EF_EPROTO;
+            }
             continue;
         }
         if (c == '"') {
             in_str = false;
             continue;
+        }
+        if ((unsigned char)c < 0x20) {
+            /* ...and raw control characters inside strings. */
+            set_err(err, errlen, "unescaped control character 0x%02x in a string at offset %zu",
+                    (unsigned)(unsigned char)c, i);
+            return EF_EPROTO;
         }
         if (c != '\\')
             continue;

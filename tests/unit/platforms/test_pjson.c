@@ -37,6 +37,22 @@ static char *nested(int n, const char *inner)
     return ef_buf_steal(&b, NULL);
 }
 
+/* json-c's strict mode still accepts these; RFC 8259 does not. */
+static void test_lenient_json_refused(void **state)
+{
+    (void)state;
+    char err[128];
+    const char *bad[] = {"{'update_id': 1}", "{\"a\": 1.}", "{\"a\": \"raw\ttab\"}",
+                         "{\"a\": \"raw\nnewline\"}", "{\"a\": [1.]}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(parse_rc(bad[i], strlen(bad[i]), 64, err, sizeof(err)), EF_EPROTO);
+    /* Their lookalikes that are valid JSON still parse. */
+    const char *good[] = {"{\"a\": \"it's\"}", "{\"a\": 1.5e3}", "{\"a\": \"tab\\t\"}",
+                          "{\"a\": \"1. пункт\"}"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_int_equal(parse_rc(good[i], strlen(good[i]), 64, err, sizeof(err)), 0);
+}
+
 static void test_valid_object(void **state)
 {
     (void)state;
@@ -368,6 +384,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_object),
+        cmocka_unit_test(test_lenient_json_refused),
         cmocka_unit_test(test_invalid_utf8_body),
         cmocka_unit_test(test_lone_surrogates),
         cmocka_unit_test(test_nul_in_strings),
