@@ -126,39 +126,58 @@ static int parse_now(const char *s, const ef_bot *bot, int64_t *out)
 int ef_nlu_cli(int argc, char **argv)
 {
     const char *bot_path = NULL, *now_arg = NULL;
-    int i = 0;
-    for (; i < argc; i++) {
+    /* Options may come anywhere before "--"; every other argument is a word
+     * of the text (so "-5 градусов" is text, not an option). */
+    ef_buf text;
+    ef_buf_init(&text, EF_NLP_MAX_TEXT * 4);
+    bool words = false, dashdash = false;
+    for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
+        if (!dashdash && strcmp(a, "--") == 0) {
+            dashdash = true;
+            continue;
         }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        if (!dashdash && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
             nlu_usage();
+            ef_buf_cleanup(&text);
             return 0;
         }
-        if (strcmp(a, "--bot") == 0 || strcmp(a, "--now") == 0) {
-            if (i + 1 >= argc) {
+        if (!dashdash && (strncmp(a, "--bot", 5) == 0 || strncmp(a, "--now", 5) == 0) &&
+            (a[5] == '\0' || a[5] == '=')) {
+            const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) {
                 fprintf(stderr, "easyflow nlu: %s needs a value\n", a);
                 nlu_usage();
+                ef_buf_cleanup(&text);
                 return 2;
             }
             if (a[2] == 'b')
-                bot_path = argv[++i];
+                bot_path = v;
             else
-                now_arg = argv[++i];
+                now_arg = v;
             continue;
         }
-        if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "easyflow nlu: unknown option %s\n", a);
+        if (!dashdash && a[0] == '-' && a[1] == '-' &&
+            ((a[2] >= 'a' && a[2] <= 'z') || (a[2] >= 'A' && a[2] <= 'Z'))) {
+            fprintf(stderr,
+                    "easyflow nlu: unknown option %s (use -- before a text that "
+                    "starts with --)\n",
+                    a);
             nlu_usage();
+            ef_buf_cleanup(&text);
             return 2;
         }
-        break;
+        if ((words && ef_buf_append(&text, " ", 1)) || ef_buf_append(&text, a, strlen(a))) {
+            fprintf(stderr, "easyflow nlu: the text is too long\n");
+            ef_buf_cleanup(&text);
+            return 2;
+        }
+        words = true;
     }
-    if (i >= argc) {
+    if (!words) {
         fprintf(stderr, "easyflow nlu: no text given\n");
         nlu_usage();
+        ef_buf_cleanup(&text);
         return 2;
     }
     if (!bot_path) {
@@ -166,15 +185,6 @@ int ef_nlu_cli(int argc, char **argv)
         if (!bot_path || !bot_path[0]) {
             fprintf(stderr, "easyflow nlu: no bot file (--bot FILE or EF_BOT_FILE)\n");
             nlu_usage();
-            return 2;
-        }
-    }
-    ef_buf text;
-    ef_buf_init(&text, EF_NLP_MAX_TEXT * 4);
-    for (int k = i; k < argc; k++) {
-        if ((k > i && ef_buf_append(&text, " ", 1)) ||
-            ef_buf_append(&text, argv[k], strlen(argv[k]))) {
-            fprintf(stderr, "easyflow nlu: the text is too long\n");
             ef_buf_cleanup(&text);
             return 2;
         }
@@ -299,8 +309,8 @@ int ef_bot_check_cli(int argc, char **argv)
         while (want < n_int && strcmp(ef_bot_intent_name(bot, want), ex.intent) != 0)
             want++;
         if (ef_nlp_match(bot, sc, ex.text, strlen(ex.text), now, &r) != 0) {
-            ef_buf_appendf(&conf, "  %s:%d:%d: %s: the example is not valid UTF-8\n", path,
-                           ex.line, ex.column, ex.intent);
+            ef_buf_appendf(&conf, "  %s:%d:%d: %s: the example is not valid UTF-8\n", path, ex.line,
+                           ex.column, ex.intent);
             failed++;
             continue;
         }
@@ -325,8 +335,8 @@ int ef_bot_check_cli(int argc, char **argv)
             st[want].fn++;
             st[got].fp++;
             failed++;
-            ef_buf_appendf(&conf, "  %s:%d:%d: %s -> %s (%.2f): \"%s\"", path, ex.line,
-                           ex.column, ex.intent, r.intent, r.confidence, ex.text);
+            ef_buf_appendf(&conf, "  %s:%d:%d: %s -> %s (%.2f): \"%s\"", path, ex.line, ex.column,
+                           ex.intent, r.intent, r.confidence, ex.text);
         } else {
             n_neg++;
             st[want].negatives++;
@@ -346,8 +356,8 @@ int ef_bot_check_cli(int argc, char **argv)
             ef_buf_appendf(&conf, "  [no pattern matched]\n");
     }
 
-    printf("\n%-24s %8s %8s %5s %5s %5s  %9s  %9s  %9s\n", "intent", "examples", "negative",
-           "tp", "fn", "fp", "precision", "recall", "f1");
+    printf("\n%-24s %8s %8s %5s %5s %5s  %9s  %9s  %9s\n", "intent", "examples", "negative", "tp",
+           "fn", "fp", "precision", "recall", "f1");
     double sum_p = 0, sum_r = 0, sum_f = 0;
     unsigned n_rated = 0;
     for (size_t k = 0; k <= n_int; k++) {
@@ -373,8 +383,8 @@ int ef_bot_check_cli(int argc, char **argv)
         }
     }
     if (n_rated)
-        printf("%-24s %8u %8u %5s %5s %5s  %9.3f  %9.3f  %9.3f\n", "(macro average)", n_pos,
-               n_neg, "", "", "", sum_p / n_rated, sum_r / n_rated, sum_f / n_rated);
+        printf("%-24s %8u %8u %5s %5s %5s  %9.3f  %9.3f  %9.3f\n", "(macro average)", n_pos, n_neg,
+               "", "", "", sum_p / n_rated, sum_r / n_rated, sum_f / n_rated);
 
     if (conf.len) {
         printf("\nconfusions (expected -> got):\n");

@@ -17,8 +17,10 @@
 /* `easyflow nlu [--bot FILE] [--now ISO8601] [--] TEXT...`
  *
  * argv holds the subcommand's own arguments only (argv[0] is the first one
- * after "nlu"; argc may be 0). Without --bot, $EF_BOT_FILE is used. TEXT
- * words are joined with single spaces. --now fixes the current time for
+ * after "nlu"; argc may be 0). Options (also written --bot=FILE) may come
+ * anywhere before a "--"; every other argument is a word of the text, and
+ * the words are joined with single spaces. Without --bot, $EF_BOT_FILE is
+ * used. --now fixes the current time for
  * relative dates: 2026-03-10T12:00:00+03:00, ...Z, a local time without an
  * offset (read in the bot's timezone), a date (noon local time), or @UNIX.
  * Prints one JSON object (ef_nlu_result_json) and a newline on stdout.

@@ -8,6 +8,14 @@
  * up the others. PostgreSQL is the source of truth: the periodic fetch
  * picks up rows committed since, and a restart starts from what is queued.
  *
+ * The platforms count requests when they arrive, which is some time after
+ * we start them (connection set-up, curl's scheduling). So a window counts
+ * a request as in flight from its start and then by the time its answer
+ * came back: a new request starts only when the window's limit holds even
+ * if every earlier one arrived at the very end of its flight. After a
+ * start, message sends wait one window length: a previous instance may
+ * have sent to the same chats a moment ago.
+ *
  * A row whose outcome could not be recorded (PostgreSQL down right after
  * the platform accepted it) stays in memory with that outcome and is
  * recorded on a later pass; it is never sent twice by one process.
@@ -35,6 +43,7 @@
 #define RESP_MAX (1 << 20)
 #define WA_WINDOW_MS (24LL * 3600 * 1000)
 #define STOP_GRACE_MS 5000
+#define START_HOLD_MS 1000 /* the per-second windows of a previous instance */
 
 typedef enum record_state { REC_NONE = 0, REC_SENT, REC_FAILED } record_state;
 
@@ -43,16 +52,18 @@ struct out_row {
     ef_outbox_row r;
     out_row *next;
     record_state rec; /* an outcome still to be written to PostgreSQL */
+    bool as_template; /* WhatsApp window closed: send the re-engagement template */
     char *rec_pmid;
     char rec_reason[256];
     bool rec_undeliverable;
 };
 
 typedef struct window {
-    int64_t *ts; /* ring of send times */
+    int64_t *ts; /* ring of answer times, oldest first */
     int cap;
     int head;
     int count;
+    int pending; /* requests started, not answered yet */
     int64_t span_ms;
 } window;
 
@@ -85,6 +96,9 @@ struct flight {
     const ef_platform_ops *ops;
     ef_out_msg m;
     char *channel; /* owned copy for m.channel_id */
+    bool counted;  /* charged to the windows below until answered */
+    bool tg;       /* ... and to the bot's window */
+    window *cw;    /* the business number's window, or NULL */
 };
 
 struct ef_dispatcher {
@@ -104,6 +118,7 @@ struct ef_dispatcher {
     flight *flist;
     size_t flights;
     bool leader;
+    int64_t hold_until_ms; /* no message sends before (START_HOLD_MS) */
     int64_t last_db_log_ms;
     int64_t last_token_log_ms;
 };
@@ -124,6 +139,7 @@ static void window_init(window *w, int cap, int64_t span_ms)
     w->cap = cap;
     w->head = 0;
     w->count = 0;
+    w->pending = 0;
     w->span_ms = span_ms;
 }
 
@@ -133,19 +149,37 @@ static void window_cleanup(window *w)
     w->ts = NULL;
 }
 
-/* When the window admits one more send (now, or the time it will). */
+/*
+ * When the window admits one more request (now, the time it will, or
+ * INT64_MAX while only answers can free it): the requests in flight plus
+ * those answered within the last span must stay below the cap.
+ */
 static int64_t window_ready_at(const window *w, int64_t now)
 {
-    if (!w->ts || w->count < w->cap)
+    if (!w->ts)
         return now;
-    int64_t oldest = w->ts[w->head];
-    return oldest + w->span_ms > now ? oldest + w->span_ms : now;
+    int k = w->cap - w->pending; /* answers the span may still hold, plus this one */
+    if (k <= 0)
+        return INT64_MAX;
+    if (w->count < k)
+        return now;
+    int64_t t = w->ts[(w->head + w->count - k) % w->cap]; /* the k-th newest answer */
+    return t + w->span_ms > now ? t + w->span_ms : now;
 }
 
-static void window_add(window *w, int64_t now)
+static void window_start(window *w)
+{
+    if (w->ts)
+        w->pending++;
+}
+
+/* The request started with window_start() was answered (or failed) at now. */
+static void window_done(window *w, int64_t now)
 {
     if (!w->ts)
         return;
+    if (w->pending > 0)
+        w->pending--;
     if (w->count < w->cap) {
         w->ts[(w->head + w->count) % w->cap] = now;
         w->count++;
@@ -364,7 +398,7 @@ static void start(ef_dispatcher *d, chat *c, int64_t now)
         return;
     }
     const char *meta = o->r.meta_json;
-    if (!is_telegram(o) && o->r.last_inbound_ms &&
+    if (!is_telegram(o) && o->r.last_inbound_ms && !o->as_template &&
         ef_wall_ms() - o->r.last_inbound_ms > WA_WINDOW_MS && !is_method_call(o)) {
         if (!d->wa_template_meta) {
             fail_now(d, c,
@@ -376,8 +410,10 @@ static void start(ef_dispatcher *d, chat *c, int64_t now)
         EF_LOG(EF_LOG_INFO, EF_C_PIPE,
                "reply row=%s chat=%s: 24-hour window closed, sending the template instead",
                o->r.row_id, c->key);
-        meta = d->wa_template_meta;
+        o->as_template = true;
     }
+    if (o->as_template)
+        meta = d->wa_template_meta;
 
     flight *f = ef_calloc(1, sizeof(*f));
     f->c = c;
@@ -425,12 +461,14 @@ static void start(ef_dispatcher *d, chat *c, int64_t now)
     c->in_flight = true;
     d->flights++;
     if (!is_method_call(o)) {
-        if (is_telegram(o))
-            window_add(&d->tg_global, now);
-        window_add(&c->group, now);
-        window *cw = channel_window_for(d, o);
-        if (cw)
-            window_add(cw, now);
+        f->counted = true;
+        f->tg = is_telegram(o);
+        f->cw = channel_window_for(d, o);
+        if (f->tg)
+            window_start(&d->tg_global);
+        window_start(&c->group);
+        if (f->cw)
+            window_start(f->cw);
     }
 }
 
@@ -448,6 +486,8 @@ static void start_ready(ef_dispatcher *d, int64_t now)
             if (o->r.due_ms > ef_wall_ms() || c->next_ms > now)
                 continue;
             if (!is_method_call(o)) {
+                if (now < d->hold_until_ms)
+                    continue;
                 if (window_ready_at(&c->group, now) > now)
                     continue;
                 if (is_telegram(o) && window_ready_at(&d->tg_global, now) > now)
@@ -519,6 +559,17 @@ static void settle(ef_dispatcher *d, flight *f, long status)
         }
         break;
     case EF_SEND_WINDOW:
+        /* WhatsApp says the window is closed (131047) although our clock
+         * thought it open: the template, when there is one, goes instead. */
+        if (d->wa_template_meta && !o->as_template) {
+            EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s chat=%s: %s; sending the template instead",
+                   o->r.row_id, c->key, res.reason);
+            o->as_template = true;
+            c->next_ms = now;
+            break;
+        }
+        fail_now(d, c, res.reason, res.undeliverable);
+        break;
     case EF_SEND_FAIL:
         fail_now(d, c, res.reason, res.undeliverable);
         break;
@@ -558,6 +609,14 @@ static void reap(ef_dispatcher *d)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
         f->c->in_flight = false;
         d->flights--;
+        if (f->counted) {
+            int64_t now = ef_now_ms();
+            if (f->tg)
+                window_done(&d->tg_global, now);
+            window_done(&f->c->group, now);
+            if (f->cw)
+                window_done(f->cw, now);
+        }
         settle(d, f, status);
         flight_free(d, f);
     }
@@ -637,6 +696,7 @@ ef_dispatcher *ef_dispatch_start(const ef_dispatch_opts *opts)
     d->opts.pg_url = NULL; /* borrowed strings are not kept */
     d->opts.tg_api_url = d->opts.tg_token = d->opts.wa_api_url = d->opts.wa_token = NULL;
     window_init(&d->tg_global, opts->tg_rate_per_sec > 0 ? opts->tg_rate_per_sec : 30, 1000);
+    d->hold_until_ms = ef_now_ms() + START_HOLD_MS;
     d->store = ef_store_new(opts->pg_url);
     d->multi = curl_multi_init();
     atomic_init(&d->stop, false);

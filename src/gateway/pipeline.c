@@ -287,8 +287,16 @@ static void process_batch(worker *w, entry *batch, size_t n)
             ef_metrics_add(mp, EF_M_STORED, 1);
         else if (items[i].status == EF_ING_DUPLICATE)
             ef_metrics_add(mp, EF_M_DUPLICATE, 1);
-        else if (items[i].status == EF_ING_IGNORED)
+        else if (items[i].status == EF_ING_IGNORED) {
             ef_metrics_add(mp, EF_M_IGNORED, 1);
+            /* A status, reaction or remap for something never stored here
+             * (a message sent by another system, a chat we never saw). */
+            const ef_msg *m = items[i].msg;
+            EF_LOG(EF_LOG_INFO, EF_C_PIPE,
+                   "%s %s event ignored: nothing stored matches target=%s chat=%s", m->platform,
+                   ef_msg_kind_name(m->kind), m->target_id ? m->target_id : "-",
+                   m->chat_id ? m->chat_id : "-");
+        }
         ef_ingest_status st = items[i].status;
         ef_ingest_item_cleanup(&items[i]);
         atomic_fetch_sub(&w->p->pending, 1);

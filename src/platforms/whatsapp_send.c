@@ -61,6 +61,15 @@ static const char *str_of(json_object *o, const char *key)
     return NULL;
 }
 
+/* Whether s has a Cyrillic letter (U+0400..U+04FF: lead bytes 0xD0-0xD3). */
+static bool has_cyrillic(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0xD0 && *p <= 0xD3 && (p[1] & 0xC0) == 0x80)
+            return true;
+    return false;
+}
+
 static json_object *interactive(const char *text, json_object *buttons, const char *lang)
 {
     size_t n = json_object_array_length(buttons);
@@ -88,9 +97,11 @@ static json_object *interactive(const char *text, json_object *buttons, const ch
         }
         json_object_object_add(action, "buttons", arr);
     } else {
-        /* More options than reply buttons allow: a list message. */
+        /* More options than reply buttons allow: a list message. Its
+         * labels speak the reply's language: the one the row names, else
+         * the one its text is written in. */
         json_object_object_add(ia, "type", json_object_new_string("list"));
-        bool ru = !lang || strncmp(lang, "en", 2) != 0;
+        bool ru = lang ? strncmp(lang, "en", 2) != 0 : has_cyrillic(text);
         json_object_object_add(action, "button",
                                json_object_new_string(ru ? "Выбрать" : "Choose"));
         json_object *rows = json_object_new_array();

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# lint.sh -- the codebase rules a compiler does not check (STYLE.md).
+#
+#   scripts/lint.sh [DIR]      (DIR defaults to <repo>/src)
+#
+# 1. Banned calls anywhere in src/: sprintf vsprintf strcpy strcat strtok atoi
+#    atol gets system; raw malloc/calloc/realloc/free outside
+#    src/gateway/mem.c (use ef_malloc & co).
+# 2. Layering: src/nlp/ includes no network or storage library header
+#    (libwebsockets, curl, libpq, hiredis); src/platforms/ includes neither
+#    store.h nor any src/nlp/ header.
+# Comments and string literals are ignored. Prints file:line: reason for each
+# finding; exit status 1 when there is any.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SRC=${1:-$REPO/src}
+
+exec python3 - "$SRC" "$REPO" <<'EOF'
+import os
+import re
+import sys
+
+src, repo = sys.argv[1], sys.argv[2]
+
+BANNED = ["sprintf", "vsprintf", "strcpy", "strcat", "strtok", "atoi", "atol", "gets", "system"]
+RAW_ALLOC = ["malloc", "calloc", "realloc", "free"]
+ALLOC_HOME = os.path.join("gateway", "mem.c")
+NET_HEADERS = re.compile(r"^(libwebsockets|lws_|curl/|libpq|postgres|pg_|hiredis/|hiredis\.h|async\.h)")
+
+
+def strip_c(text):
+    """Blanks comments and string/char literals, keeping line breaks."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(re.sub(r"[^\n]", " ", text[i:j]))
+            i = j
+        elif text.startswith("//", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(" " * (j - i))
+            i = j
+        elif c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c and text[j] != "\n":
+                j += 2 if text[j] == "\\" else 1
+            j = min(j + 1, n)
+            out.append(c + re.sub(r"[^\n]", " ", text[i + 1:j - 1]) + c if j - i >= 2 else text[i:j])
+            i = j
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def call_rx(names):
+    # a call of the bare name: not a member (->x( / .x(), not part of a longer identifier
+    return re.compile(r"(?<![\w.>])(" + "|".join(names) + r")\s*\(")
+
+
+banned_rx = call_rx(BANNED)
+alloc_rx = call_rx(RAW_ALLOC)
+include_rx = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+
+problems = []
+nlp_headers = set()
+nlp_dir = os.path.join(src, "nlp")
+if os.path.isdir(nlp_dir):
+    nlp_headers = {f for f in os.listdir(nlp_dir) if f.endswith(".h")}
+
+for root, _, files in os.walk(src):
+    for f in sorted(files):
+        if not f.endswith((".c", ".h")):
+            continue
+        path = os.path.join(root, f)
+        rel = os.path.relpath(path, src)
+        shown = os.path.relpath(path, repo) if path.startswith(repo) else path
+        raw = open(path, encoding="utf-8", errors="replace").read()
+        code = strip_c(raw)
+        lines = code.split("\n")
+        for ln, line in enumerate(lines, 1):
+            if line.lstrip().startswith("#"):
+                continue  # preprocessor lines (includes, macros that name, not call)
+            for m in banned_rx.finditer(line):
+                problems.append("%s:%d: banned call %s()" % (shown, ln, m.group(1)))
+            if rel != ALLOC_HOME:
+                for m in alloc_rx.finditer(line):
+                    problems.append("%s:%d: raw %s(): use ef_%s() (src/gateway/mem.c)" %
+                                    (shown, ln, m.group(1), m.group(1)))
+        top = rel.split(os.sep)[0]
+        for m in include_rx.finditer(raw):
+            hdr = m.group(1)
+            ln = raw.count("\n", 0, m.start()) + 1
+            base = os.path.basename(hdr)
+            if top == "nlp" and NET_HEADERS.match(hdr):
+                problems.append("%s:%d: src/nlp must not include <%s> (network/storage library)" %
+                                (shown, ln, hdr))
+            if top == "platforms":
+                if base == "store.h":
+                    problems.append("%s:%d: src/platforms must not include store.h" % (shown, ln))
+                elif base in nlp_headers or hdr.startswith("nlp/"):
+                    problems.append("%s:%d: src/platforms must not include the nlp header %s" %
+                                    (shown, ln, hdr))
+
+for p in problems:
+    print(p)
+if problems:
+    print("lint: %d problem(s)" % len(problems), file=sys.stderr)
+    sys.exit(1)
+print("lint: ok")
+EOF

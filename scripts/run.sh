@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# run.sh -- serve easyflow locally (called by `make run`, after deps and the build).
+#
+#   scripts/run.sh /abs/path/to/easyflow
+#
+# Starts the private PostgreSQL + Redis of .state/dev (unless EF_DATABASE_URL /
+# EF_REDIS_URL are set: then yours are used and that service is not started),
+# migrates, and replaces itself with `easyflow serve` serving bots/demo.yaml.
+# Every EF_* / TELEGRAM_* / WHATSAPP_* variable you set is honoured; the
+# Telegram webhook secret is generated once and kept in .state/dev/telegram_secret.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${1:-}
+[ -n "$BIN" ] && [ -x "$BIN" ] || {
+    echo "usage: $0 /path/to/easyflow (make run builds it)" >&2
+    exit 2
+}
+STATE=${EF_STATE_DIR:-$REPO/.state/dev}
+mkdir -p "$STATE"
+
+need=""
+[ -n "${EF_DATABASE_URL:-}" ] || need="pg"
+[ -n "${EF_REDIS_URL:-}" ] || need="$need redis"
+need=$(echo $need)
+if [ -n "$need" ]; then
+    EF_SERVICES="$need" "$REPO/scripts/services.sh" start "$STATE"
+    eval "$(EF_SERVICES="$need" "$REPO/scripts/services.sh" env "$STATE")"
+fi
+export EF_DATABASE_URL EF_REDIS_URL
+
+if [ -z "${EF_BOT_FILE:-}" ] && [ -f "$REPO/bots/demo.yaml" ]; then
+    export EF_BOT_FILE=$REPO/bots/demo.yaml
+fi
+export EF_LISTEN=${EF_LISTEN:-127.0.0.1:8080}
+if [ -z "${EF_SQL_DIR:-}" ] && [ -d "$REPO/sql" ]; then
+    export EF_SQL_DIR=$REPO/sql
+fi
+
+# The webhook secret: yours, else one generated on the first run and kept.
+secret_ref="\$(cat $STATE/telegram_secret)"
+secret_where="kept in $STATE/telegram_secret"
+if [ -n "${TELEGRAM_SECRET_TOKEN:-}" ]; then
+    secret_ref="\$TELEGRAM_SECRET_TOKEN"
+    secret_where="your TELEGRAM_SECRET_TOKEN"
+else
+    if [ ! -s "$STATE/telegram_secret" ]; then
+        (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$STATE/telegram_secret")
+    fi
+    TELEGRAM_SECRET_TOKEN=$(cat "$STATE/telegram_secret")
+fi
+export TELEGRAM_SECRET_TOKEN
+
+"$BIN" migrate
+
+host=${EF_LISTEN%:*}
+port=${EF_LISTEN##*:}
+case "$host" in "" | 0.0.0.0 | "[::]" | "::") host=127.0.0.1 ;; esac
+base="http://$host:$port"
+mode=${TELEGRAM_MODE:-webhook}
+
+cat <<EOF
+
+easyflow is starting ($(basename "$BIN") serve)
+  database      ${EF_DATABASE_URL%%\?*}
+  redis         $EF_REDIS_URL
+  bot           ${EF_BOT_FILE:-(none)}
+  webhook       POST $base/webhook/telegram   (header X-Telegram-Bot-Api-Secret-Token)
+  health        $base/healthz
+  metrics       $base/metrics
+  secret        $secret_where
+
+Try it without Telegram:
+  curl -s -H 'X-Telegram-Bot-Api-Secret-Token: '"$secret_ref" \\
+       -H 'Content-Type: application/json' $base/webhook/telegram \\
+       -d '{"update_id":1,"message":{"message_id":1,"date":1700000000,"chat":{"id":42,"type":"private"},"from":{"id":42,"is_bot":false,"first_name":"Test"},"text":"Привет"}}'
+
+Connect a real bot (token from @BotFather):
+  - long polling, no public URL needed:
+      TELEGRAM_MODE=poll TELEGRAM_BOT_TOKEN=<token> make run
+  - webhook: expose $base over HTTPS (port 443, 80, 88 or 8443; e.g. a reverse
+    proxy or tunnel), then register it with the same secret:
+      curl -s "https://api.telegram.org/bot<token>/setWebhook" \\
+           -d url=https://<your-host>/webhook/telegram \\
+           -d secret_token=$secret_ref
+      TELEGRAM_BOT_TOKEN=<token> make run
+Stop with Ctrl-C; stop the database and Redis with: make services-stop
+(Telegram mode: $mode)
+
+EOF
+
+exec "$BIN" serve

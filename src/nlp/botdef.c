@@ -1,0 +1,1090 @@
+/*
+ * botdef.c -- loading a bot definition (docs/bot-definition.md).
+ *
+ * The file is YAML, parsed with libyaml's document API (yaml_parser_load)
+ * so that every node keeps its line and column: each problem is reported as
+ * "path:line:column: reason" on the node at fault. The schema is strict:
+ * unknown keys, wrong types and duplicate keys are errors, so a typo never
+ * silently disables part of a bot.
+ *
+ * Loading order (independent of the order of keys in the file): `bot`
+ * (languages are needed to check language-tagged lists), `intents`,
+ * `entities`, the order_number pattern, then the literal prefilter over all
+ * patterns, then the `fsm` section, compiled by fsm_def.c with the names of
+ * every intent and entity type.
+ */
+#include "nlp_int.h"
+
+#include "fsm.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#define BOT_FILE_MAX (16 * 1024 * 1024)
+#define MAX_NODE_VISITS 2000000
+#define MAX_PATTERN_LEN 8192
+#define MAX_NAME_LEN 64
+#define DEFAULT_TIMEZONE "Europe/Moscow"
+#define DEFAULT_THRESHOLD 0.5
+
+typedef struct ld {
+    const char *path;
+    yaml_document_t *doc;
+    char *err;
+    size_t errlen;
+    int rc;
+    ef_bot *bot;
+    size_t visits;
+    size_t cap_pats, cap_examples;
+    ef_nlp__lits *lits; /* per pattern, until the prefilter is built */
+    bool *has_lits;
+} ld;
+
+bool ef_nlp__lang_cyrillic(const char *lang)
+{
+    static const char *const cyr[] = {"ru", "uk", "be", "bg", "sr", "mk", "kk",  "ky", "tg",
+                                      "mn", "ba", "tt", "cv", "ce", "os", "sah", "ab"};
+    for (size_t i = 0; i < sizeof(cyr) / sizeof(cyr[0]); i++)
+        if (strcmp(lang, cyr[i]) == 0)
+            return true;
+    return false;
+}
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static int fail_at(ld *l, size_t line, size_t col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail_at(ld *l, size_t line, size_t col, const char *fmt, ...)
+{
+    if (l->rc)
+        return l->rc;
+    l->rc = EF_EINVAL;
+    if (l->errlen == 0)
+        return l->rc;
+    int n = snprintf(l->err, l->errlen, "%s:%zu:%zu: ", l->path, line, col);
+    if (n >= 0 && (size_t)n < l->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return l->rc;
+}
+
+#define LINE(n) ((size_t)(n)->start_mark.line + 1)
+#define COL(n) ((size_t)(n)->start_mark.column + 1)
+#define fail(l, node, ...) fail_at((l), LINE(node), COL(node), __VA_ARGS__)
+
+/* ---- node helpers ----------------------------------------------------------- */
+
+static yaml_node_t *node(ld *l, int id)
+{
+    l->visits++;
+    return yaml_document_get_node(l->doc, id);
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE:
+        return "a string";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    default:
+        return "nothing";
+    }
+}
+
+static const char *sval(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = sval(n);
+    return !v[0] || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
+           strcmp(v, "NULL") == 0;
+}
+
+/* A scalar that must be a non-empty string without NUL bytes. */
+static int want_string(ld *l, const yaml_node_t *n, const char *what)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return fail(l, n, "%s: expected a string, got %s%s", what, kind_name(n),
+                    n->type == YAML_MAPPING_NODE
+                        ? " (quote it: a plain YAML string cannot contain ': ')"
+                    : n->type == YAML_SEQUENCE_NODE
+                        ? " (quote it: a plain YAML string cannot start with '[')"
+                        : "");
+    if (n->data.scalar.length == 0 || is_null(n))
+        return fail(l, n, "%s: must not be empty", what);
+    if (strlen(sval(n)) != n->data.scalar.length)
+        return fail(l, n, "%s: contains a NUL character", what);
+    return 0;
+}
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > MAX_NAME_LEN || !(s[0] >= 'a' && s[0] <= 'z'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Checks that mapping n has only keys from allowed (NULL-terminated) and no
+ * key twice; what names the mapping in messages. */
+static int check_keys(ld *l, const yaml_node_t *n, const char *const *allowed, const char *what)
+{
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(l, p->key);
+        if (!k || k->type != YAML_SCALAR_NODE)
+            return fail(l, k ? k : n, "%s: keys must be plain strings", what);
+        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *k2 = node(l, q->key);
+            if (k2 && k2->type == YAML_SCALAR_NODE && strcmp(sval(k2), sval(k)) == 0)
+                return fail(l, k, "%s: duplicate key '%s' (first at line %zu)", what, sval(k),
+                            LINE(k2));
+        }
+        if (!allowed)
+            continue;
+        bool ok = false;
+        for (size_t i = 0; allowed[i]; i++)
+            ok = ok || strcmp(allowed[i], sval(k)) == 0;
+        if (!ok) {
+            char list[256] = "";
+            size_t off = 0;
+            for (size_t i = 0; allowed[i] && off < sizeof(list); i++) {
+                int w = snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "", allowed[i]);
+                if (w < 0)
+                    break;
+                off += (size_t)w;
+            }
+            return fail(l, k, "%s: unknown key '%s' (expected one of: %s)", what, sval(k), list);
+        }
+    }
+    return 0;
+}
+
+static yaml_node_t *get(ld *l, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node(l, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && strcmp(sval(k), key) == 0)
+            return node(l, p->value);
+    }
+    return NULL;
+}
+
+/* ---- patterns ------------------------------------------------------------------ */
+
+/* Column (1-based) of byte off of a scalar's value, when the scalar sits on
+ * one line in plain or quoted style; else the scalar's own column. */
+static size_t value_column(const yaml_node_t *n, const char *v, size_t off)
+{
+    size_t col = COL(n);
+    if (!n || n->start_mark.line != n->end_mark.line)
+        return col;
+    yaml_scalar_style_t st = n->data.scalar.style;
+    if (st != YAML_PLAIN_SCALAR_STYLE && st != YAML_SINGLE_QUOTED_SCALAR_STYLE &&
+        st != YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+        return col;
+    if (st != YAML_PLAIN_SCALAR_STYLE)
+        col++;
+    for (size_t i = 0; i < off; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c & 0xC0) == 0x80)
+            continue;
+        col++;
+        if (st == YAML_SINGLE_QUOTED_SCALAR_STYLE && c == '\'')
+            col++;
+        if (st == YAML_DOUBLE_QUOTED_SCALAR_STYLE && (c == '"' || c == '\\'))
+            col++;
+    }
+    return col;
+}
+
+static pcre2_code *compile(const char *p, size_t n, int *ec, PCRE2_SIZE *eo)
+{
+    return pcre2_compile((PCRE2_SPTR)p, n, PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS, ec, eo, NULL);
+}
+
+/* What actually runs: the lowered form without PCRE2_CASELESS when the
+ * pattern allows it (same answers on normalized text, much faster JIT),
+ * else the pattern itself with PCRE2_CASELESS. NULL when neither compiles. */
+static pcre2_code *compile_fast(const char *p, size_t n)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    size_t ll;
+    char *lower = ef_nlp__pattern_lower(p, n, &ll);
+    if (lower) {
+        pcre2_code *c = pcre2_compile((PCRE2_SPTR)lower, ll, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+        ef_free(lower);
+        if (c)
+            return c;
+    }
+    return compile(p, n, &ec, &eo);
+}
+
+/* Appends one compiled pattern (or branch, rw[0..rl)) to bot->pats and
+ * takes ownership of code. */
+static void push_pat(ld *l, pcre2_code *code, const char *rw, size_t rl, ef_nlp__pat_kind kind,
+                     uint32_t owner, const char *lang, char *source, int line, uint32_t group)
+{
+    ef_bot *bot = l->bot;
+    if (bot->n_pats == l->cap_pats) {
+        l->cap_pats = l->cap_pats ? l->cap_pats * 2 : 64;
+        bot->pats = ef_realloc(bot->pats, l->cap_pats * sizeof(*bot->pats));
+        l->lits = ef_realloc(l->lits, l->cap_pats * sizeof(*l->lits));
+        l->has_lits = ef_realloc(l->has_lits, l->cap_pats * sizeof(*l->has_lits));
+    }
+    ef_nlp__pat *p = &bot->pats[bot->n_pats];
+    memset(p, 0, sizeof(*p));
+    p->code = code;
+    p->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+    p->kind = kind;
+    p->owner = owner;
+    p->lang = lang;
+    p->source = source;
+    p->line = line;
+    p->group = group;
+    uint32_t groups = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups);
+    if (groups > bot->max_groups)
+        bot->max_groups = groups;
+    if (kind == EF_NLP__PAT_ENTITY || kind == EF_NLP__PAT_ORDER) {
+        int g = pcre2_substring_number_from_name(code, (PCRE2_SPTR) "value");
+        p->value_group = g > 0 ? (uint32_t)g : 0;
+    }
+    memset(&l->lits[bot->n_pats], 0, sizeof(l->lits[0]));
+    l->has_lits[bot->n_pats] = ef_nlp__required_literals(rw, rl, &l->lits[bot->n_pats]);
+    p->always = !l->has_lits[bot->n_pats];
+    bot->n_pats++;
+}
+
+#define MAX_BRANCHES 64
+
+/* Compiles one pattern and appends it to bot->pats. n (the YAML scalar)
+ * may be NULL for built-in patterns. An intent pattern with a top-level
+ * alternation becomes one entry per branch (see ef_nlp__top_branches). */
+static int add_pattern(ld *l, const yaml_node_t *n, const char *src, size_t len,
+                       ef_nlp__pat_kind kind, uint32_t owner, const char *lang, const char *what)
+{
+    ef_bot *bot = l->bot;
+    if (len > MAX_PATTERN_LEN)
+        return fail(l, n, "%s: pattern longer than %d bytes", what, MAX_PATTERN_LEN);
+    size_t rl;
+    uint32_t *map;
+    char *rw = ef_nlp__pattern_rewrite(src, len, &rl, &map);
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *code = compile(rw, rl, &ec, &eo);
+    if (!code) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof(msg));
+        size_t off = map[eo <= rl ? eo : rl];
+        ef_free(rw);
+        ef_free(map);
+        if (!n)
+            return fail_at(l, 1, 1, "%s: bad pattern: %s at offset %zu", what, (char *)msg, off);
+        return fail_at(l, LINE(n), value_column(n, src, off),
+                       "%s: bad pattern: %s at offset %zu in '%s'", what, (char *)msg, off, src);
+    }
+    ef_free(map);
+    if (kind == EF_NLP__PAT_INTENT) {
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
+        int mrc = md ? pcre2_match(code, (PCRE2_SPTR) "", 0, 0, 0, md, NULL) : -1;
+        pcre2_match_data_free(md);
+        if (mrc >= 0) {
+            pcre2_code_free(code);
+            ef_free(rw);
+            return fail(l, n,
+                        "%s: pattern '%s' matches an empty message, so it would match every "
+                        "message",
+                        what, src);
+        }
+    }
+    char *source = ef_strndup(src, len);
+    int line = n ? (int)LINE(n) : 0;
+    uint32_t group = (uint32_t)bot->n_pats;
+    size_t off[MAX_BRANCHES], blen[MAX_BRANCHES];
+    size_t nb =
+        kind == EF_NLP__PAT_INTENT ? ef_nlp__top_branches(rw, rl, off, blen, MAX_BRANCHES) : 1;
+    /* The caseless compile above validated the pattern and found its
+     * errors; what runs is compile_fast's form, branch by branch. */
+    pcre2_code *branch[MAX_BRANCHES];
+    size_t ok = 0;
+    if (nb >= 2) {
+        for (; ok < nb; ok++) {
+            branch[ok] = compile_fast(rw + off[ok], blen[ok]);
+            if (!branch[ok])
+                break;
+        }
+    }
+    if (nb >= 2 && ok == nb) {
+        pcre2_code_free(code);
+        for (size_t i = 0; i < nb; i++)
+            push_pat(l, branch[i], rw + off[i], blen[i], kind, owner, lang, i == 0 ? source : NULL,
+                     line, group);
+        for (size_t i = 1; i < nb; i++)
+            bot->pats[group + i].source = source; /* shared, owned by the first */
+    } else {
+        for (size_t i = 0; i < ok; i++)
+            pcre2_code_free(branch[i]);
+        pcre2_code *fast = compile_fast(rw, rl);
+        if (fast) {
+            pcre2_code_free(code);
+            code = fast;
+        }
+        push_pat(l, code, rw, rl, kind, owner, lang, source, line, group);
+    }
+    ef_free(rw);
+    return 0;
+}
+
+/* Calls fn for each string of a list, or of a mapping language -> list.
+ * lang passed to fn is borrowed from bot->langs. */
+typedef int (*item_fn)(ld *l, const yaml_node_t *item, const char *lang, void *ud);
+
+static int each_string(ld *l, const yaml_node_t *n, const char *what, item_fn fn, void *ud)
+{
+    if (is_null(n))
+        return 0;
+    if (n->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++) {
+            yaml_node_t *item = node(l, *it);
+            if (!item || want_string(l, item, what) || fn(l, item, NULL, ud))
+                return l->rc ? l->rc : EF_EINVAL;
+            if (l->visits > MAX_NODE_VISITS)
+                return fail(l, item, "too many nodes (aliases expanding?)");
+        }
+        return 0;
+    }
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n, "%s: expected a list of strings or a mapping language -> list, got %s",
+                    what, kind_name(n));
+    if (check_keys(l, n, NULL, what))
+        return l->rc;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
+        const char *lang = NULL;
+        for (size_t i = 0; i < l->bot->n_langs; i++)
+            if (strcmp(l->bot->langs[i], sval(k)) == 0)
+                lang = l->bot->langs[i];
+        if (!lang)
+            return fail(l, k, "%s: language '%s' is not listed in bot.languages", what, sval(k));
+        if (!v || v->type != YAML_SEQUENCE_NODE) {
+            if (v && is_null(v))
+                continue;
+            return fail(l, v ? v : k, "%s.%s: expected a list of strings, got %s", what, lang,
+                        v ? kind_name(v) : "nothing");
+        }
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+             it++) {
+            yaml_node_t *item = node(l, *it);
+            if (!item || want_string(l, item, what) || fn(l, item, lang, ud))
+                return l->rc ? l->rc : EF_EINVAL;
+            if (l->visits > MAX_NODE_VISITS)
+                return fail(l, item, "too many nodes (aliases expanding?)");
+        }
+    }
+    return 0;
+}
+
+/* ---- the bot section ----------------------------------------------------------- */
+
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0')
+        return EF_EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int load_bot_section(ld *l, const yaml_node_t *n, yaml_node_t **order_node)
+{
+    static const char *const keys[] = {
+        "name", "languages", "timezone", "fallback_threshold", "order_number_pattern", NULL};
+    ef_bot *bot = l->bot;
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n, "bot: expected a mapping, got %s", kind_name(n));
+    if (check_keys(l, n, keys, "bot"))
+        return l->rc;
+    yaml_node_t *v = get(l, n, "name");
+    if (!v)
+        return fail(l, n, "bot: missing key 'name'");
+    if (want_string(l, v, "bot.name"))
+        return l->rc;
+    bot->name = ef_strdup(sval(v));
+
+    v = get(l, n, "languages");
+    if (v) {
+        if (v->type != YAML_SEQUENCE_NODE ||
+            v->data.sequence.items.top == v->data.sequence.items.start)
+            return fail(l, v, "bot.languages: expected a non-empty list of language codes, got %s",
+                        kind_name(v));
+        size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        bot->langs = ef_calloc(cnt, sizeof(char *));
+        for (size_t i = 0; i < cnt; i++) {
+            yaml_node_t *it = node(l, v->data.sequence.items.start[i]);
+            if (!it || want_string(l, it, "bot.languages"))
+                return l->rc ? l->rc : EF_EINVAL;
+            const char *c = sval(it);
+            size_t cl = strlen(c);
+            bool ok = cl >= 2 && cl <= 3;
+            for (size_t k = 0; k < cl; k++)
+                ok = ok && c[k] >= 'a' && c[k] <= 'z';
+            if (!ok)
+                return fail(l, it, "bot.languages: '%s' is not a language code such as ru or en",
+                            c);
+            for (size_t k = 0; k < bot->n_langs; k++)
+                if (strcmp(bot->langs[k], c) == 0)
+                    return fail(l, it, "bot.languages: '%s' is listed twice", c);
+            bot->langs[bot->n_langs++] = ef_strdup(c);
+        }
+    } else {
+        bot->langs = ef_calloc(1, sizeof(char *));
+        bot->langs[0] = ef_strdup("ru");
+        bot->n_langs = 1;
+    }
+    bot->cyr_lang = -1;
+    for (size_t i = 0; i < bot->n_langs && bot->cyr_lang < 0; i++)
+        if (ef_nlp__lang_cyrillic(bot->langs[i]))
+            bot->cyr_lang = (int)i;
+
+    v = get(l, n, "timezone");
+    if (v && want_string(l, v, "bot.timezone"))
+        return l->rc;
+    bot->tz_name = ef_strdup(v ? sval(v) : DEFAULT_TIMEZONE);
+    char why[256];
+    if (ef_nlp__tz_load(&bot->tz, bot->tz_name, why, sizeof(why)) != 0) {
+        if (v)
+            return fail(l, v, "bot.timezone: unknown timezone '%s' (%s)", bot->tz_name, why);
+        return fail(l, n, "bot: the default timezone %s cannot be loaded (%s)", bot->tz_name, why);
+    }
+
+    bot->threshold = DEFAULT_THRESHOLD;
+    v = get(l, n, "fallback_threshold");
+    if (v) {
+        double t;
+        if (v->type != YAML_SCALAR_NODE || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+            parse_number(sval(v), &t) || !(t >= 0 && t <= 1))
+            return fail(l, v, "bot.fallback_threshold: expected a number between 0 and 1, got %s",
+                        v->type == YAML_SCALAR_NODE ? sval(v) : kind_name(v));
+        bot->threshold = t;
+    }
+    v = get(l, n, "order_number_pattern");
+    if (v && want_string(l, v, "bot.order_number_pattern"))
+        return l->rc;
+    *order_node = v;
+    return 0;
+}
+
+/* ---- intents ---------------------------------------------------------------------- */
+
+typedef struct intent_ctx {
+    uint32_t index;
+    const char *what;
+    bool negative;
+} intent_ctx;
+
+static int on_intent_pattern(ld *l, const yaml_node_t *item, const char *lang, void *ud)
+{
+    const intent_ctx *ic = ud;
+    return add_pattern(l, item, sval(item), item->data.scalar.length, EF_NLP__PAT_INTENT, ic->index,
+                       lang, ic->what);
+}
+
+static int on_example(ld *l, const yaml_node_t *item, const char *lang, void *ud)
+{
+    const intent_ctx *ic = ud;
+    ef_bot *bot = l->bot;
+    if (bot->n_examples == l->cap_examples) {
+        l->cap_examples = l->cap_examples ? l->cap_examples * 2 : 256;
+        bot->examples = ef_realloc(bot->examples, l->cap_examples * sizeof(*bot->examples));
+    }
+    ef_nlp__example *e = &bot->examples[bot->n_examples++];
+    e->intent = ic->index;
+    e->text = ef_strdup(sval(item));
+    e->lang = lang;
+    e->negative = ic->negative;
+    e->line = (int)LINE(item);
+    e->column = (int)COL(item);
+    return 0;
+}
+
+static int load_intents(ld *l, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"description", "priority",          "patterns",
+                                       "examples",    "negative_examples", NULL};
+    ef_bot *bot = l->bot;
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n, "intents: expected a mapping of intent names, got %s", kind_name(n));
+    if (check_keys(l, n, NULL, "intents"))
+        return l->rc;
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (cnt == 0)
+        return fail(l, n, "intents: the bot defines no intent");
+    bot->intents = ef_calloc(cnt, sizeof(ef_nlp__intent));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
+        const char *name = sval(k);
+        if (!name_ok(name))
+            return fail(l, k,
+                        "intent '%s': names are lowercase letters, digits and _, starting with a "
+                        "letter, at most %d characters",
+                        name, MAX_NAME_LEN);
+        if (strcmp(name, EF_NLP_FALLBACK) == 0)
+            return fail(l, k,
+                        "intent 'fallback' is reserved: it is what the matcher answers "
+                        "when no intent matches");
+        char what[MAX_NAME_LEN + 16];
+        snprintf(what, sizeof(what), "intent '%s'", name);
+        if (!v || v->type != YAML_MAPPING_NODE)
+            return fail(l, v ? v : k, "%s: expected a mapping with patterns, got %s", what,
+                        v ? kind_name(v) : "nothing");
+        if (check_keys(l, v, keys, what))
+            return l->rc;
+        ef_nlp__intent *in = &bot->intents[bot->n_intents];
+        in->name = ef_strdup(name);
+        in->first_pat = (uint32_t)bot->n_pats;
+        bot->n_intents++;
+        yaml_node_t *f = get(l, v, "description");
+        if (f && f->type != YAML_SCALAR_NODE)
+            return fail(l, f, "%s.description: expected a string, got %s", what, kind_name(f));
+        f = get(l, v, "priority");
+        if (f) {
+            char *end;
+            long pr = 0;
+            bool ok = f->type == YAML_SCALAR_NODE &&
+                      f->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && sval(f)[0];
+            if (ok) {
+                errno = 0;
+                pr = strtol(sval(f), &end, 10);
+                ok = !errno && *end == '\0' && pr >= -10 && pr <= 10;
+            }
+            if (!ok)
+                return fail(l, f, "%s.priority: expected a whole number from -10 to 10, got %s",
+                            what, f->type == YAML_SCALAR_NODE ? sval(f) : kind_name(f));
+            in->priority = (int)pr;
+        }
+        intent_ctx ic = {(uint32_t)(bot->n_intents - 1), what, false};
+        f = get(l, v, "patterns");
+        if (!f)
+            return fail(l, v, "%s: missing key 'patterns'", what);
+        if (each_string(l, f, what, on_intent_pattern, &ic))
+            return l->rc;
+        in->n_pats = (uint32_t)(bot->n_pats - in->first_pat);
+        if (in->n_pats == 0)
+            return fail(l, f, "%s: has no patterns", what);
+        f = get(l, v, "examples");
+        if (f && each_string(l, f, what, on_example, &ic))
+            return l->rc;
+        ic.negative = true;
+        f = get(l, v, "negative_examples");
+        if (f && each_string(l, f, what, on_example, &ic))
+            return l->rc;
+    }
+    bot->n_intent_pats = bot->n_pats;
+    return 0;
+}
+
+/* ---- custom entities ------------------------------------------------------------- */
+
+static int on_entity_regex(ld *l, const yaml_node_t *item, const char *lang, void *ud)
+{
+    const intent_ctx *ic = ud;
+    (void)lang;
+    return add_pattern(l, item, sval(item), item->data.scalar.length, EF_NLP__PAT_ENTITY, ic->index,
+                       NULL, ic->what);
+}
+
+typedef struct variant {
+    const char *text;
+    size_t len;
+    uint32_t canon;
+} variant;
+
+static int variant_cmp(const void *a, const void *b)
+{
+    const variant *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return x->canon < y->canon ? -1 : x->canon > y->canon;
+}
+
+/* Appends a synonym variant to the regex being built: literal text (regex
+ * characters escaped, whitespace runs as one space), except that `~` keeps
+ * its stem meaning. */
+static void append_variant(ef_buf *b, const char *s, size_t n)
+{
+    bool space = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            space = true;
+            continue;
+        }
+        if (space && b->len > 0 && b->data[b->len - 1] != '(')
+            ef_buf_append(b, " ", 1);
+        space = false;
+        if (strchr("\\^$.|?*+()[]{}#-/", c)) {
+            char e[2] = {'\\', c};
+            ef_buf_append(b, e, 2);
+        } else {
+            ef_buf_append(b, &c, 1);
+        }
+    }
+}
+
+static int load_synonyms(ld *l, const yaml_node_t *n, ef_nlp__entity *ent, uint32_t index,
+                         const char *what)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n,
+                    "%s.synonyms: expected a mapping canonical value -> list of variants, "
+                    "got %s",
+                    what, kind_name(n));
+    if (check_keys(l, n, NULL, what))
+        return l->rc;
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (cnt == 0)
+        return fail(l, n, "%s.synonyms: is empty", what);
+    ent->canon = ef_calloc(cnt, sizeof(char *));
+    variant *vs = NULL;
+    size_t nv = 0, cap = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
+        if (want_string(l, k, what))
+            goto fail;
+        uint32_t ci = (uint32_t)ent->n_canon;
+        ent->canon[ent->n_canon++] = ef_strdup(sval(k));
+        size_t nitems = v && v->type == YAML_SEQUENCE_NODE
+                            ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start)
+                            : 0;
+        if (v && !is_null(v) && v->type != YAML_SEQUENCE_NODE) {
+            fail(l, v, "%s.synonyms.%s: expected a list of variants, got %s", what, sval(k),
+                 kind_name(v));
+            goto fail;
+        }
+        if (nv + nitems + 1 > cap) {
+            cap = (nv + nitems + 1) * 2;
+            vs = ef_realloc(vs, cap * sizeof(*vs));
+        }
+        vs[nv].text = sval(k);
+        vs[nv].len = k->data.scalar.length;
+        vs[nv].canon = ci;
+        nv++;
+        for (size_t i = 0; i < nitems; i++) {
+            yaml_node_t *it = node(l, v->data.sequence.items.start[i]);
+            if (!it || want_string(l, it, what))
+                goto fail;
+            vs[nv].text = sval(it);
+            vs[nv].len = it->data.scalar.length;
+            vs[nv].canon = ci;
+            nv++;
+        }
+    }
+    /* longest variants first: PCRE2 takes the first alternative that
+     * matches at a position, and "wildberries shop" should beat "wildberries" */
+    qsort(vs, nv, sizeof(*vs), variant_cmp);
+    ef_buf b;
+    ef_buf_init(&b, 4 * 1024 * 1024);
+    static const char head[] = "(?<![\\p{L}\\p{N}_])(?:", tail[] = ")(?![\\p{L}\\p{N}_])";
+    ef_buf_append(&b, head, sizeof(head) - 1);
+    ent->group_canon = ef_calloc(nv, sizeof(uint32_t));
+    for (size_t i = 0; i < nv; i++) {
+        ef_buf_append(&b, i ? "|(" : "(", i ? 2 : 1);
+        append_variant(&b, vs[i].text, vs[i].len);
+        ef_buf_append(&b, ")", 1);
+        ent->group_canon[ent->n_groups++] = vs[i].canon;
+    }
+    int rc = ef_buf_append(&b, tail, sizeof(tail) - 1);
+    ef_free(vs);
+    vs = NULL;
+    if (rc) {
+        ef_buf_cleanup(&b);
+        return fail(l, n, "%s.synonyms: too many variants", what);
+    }
+    rc = add_pattern(l, n, b.data, b.len, EF_NLP__PAT_SYNONYMS, index, NULL, what);
+    ef_buf_cleanup(&b);
+    return rc;
+fail:
+    ef_free(vs);
+    return l->rc ? l->rc : EF_EINVAL;
+}
+
+static int load_entities(ld *l, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"description", "regex", "synonyms", NULL};
+    ef_bot *bot = l->bot;
+    if (is_null(n))
+        return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(l, n, "entities: expected a mapping of entity names, got %s", kind_name(n));
+    if (check_keys(l, n, NULL, "entities"))
+        return l->rc;
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    bot->entities = ef_calloc(cnt ? cnt : 1, sizeof(ef_nlp__entity));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
+        const char *name = sval(k);
+        if (!name_ok(name))
+            return fail(l, k,
+                        "entity '%s': names are lowercase letters, digits and _, starting with a "
+                        "letter, at most %d characters",
+                        name, MAX_NAME_LEN);
+        for (size_t i = 0; i < EF_NLP__ENT__BUILTIN; i++)
+            if (strcmp(name, ef_nlp__builtin_names[i]) == 0)
+                return fail(l, k, "entity '%s' is built in%s", name,
+                            i == EF_NLP__ENT_ORDER
+                                ? " (change its pattern with bot.order_number_pattern)"
+                                : "");
+        char what[MAX_NAME_LEN + 16];
+        snprintf(what, sizeof(what), "entity '%s'", name);
+        if (!v || v->type != YAML_MAPPING_NODE)
+            return fail(l, v ? v : k, "%s: expected a mapping with regex or synonyms, got %s", what,
+                        v ? kind_name(v) : "nothing");
+        if (check_keys(l, v, keys, what))
+            return l->rc;
+        ef_nlp__entity *ent = &bot->entities[bot->n_entities];
+        ent->name = ef_strdup(name);
+        ent->first_pat = (uint32_t)bot->n_pats;
+        bot->n_entities++;
+        yaml_node_t *re = get(l, v, "regex"), *syn = get(l, v, "synonyms");
+        if ((re != NULL) == (syn != NULL))
+            return fail(l, v, "%s: needs exactly one of regex or synonyms", what);
+        intent_ctx ic = {(uint32_t)(bot->n_entities - 1), what, false};
+        if (re) {
+            if (re->type == YAML_SCALAR_NODE) {
+                if (want_string(l, re, what) || on_entity_regex(l, re, NULL, &ic))
+                    return l->rc;
+            } else if (re->type == YAML_SEQUENCE_NODE) {
+                if (each_string(l, re, what, on_entity_regex, &ic))
+                    return l->rc;
+            } else {
+                return fail(l, re, "%s.regex: expected a string or a list of strings, got %s", what,
+                            kind_name(re));
+            }
+        } else {
+            ent->synonyms = true;
+            if (load_synonyms(l, syn, ent, ic.index, what))
+                return l->rc;
+        }
+        ent->n_pats = (uint32_t)(bot->n_pats - ent->first_pat);
+        if (ent->n_pats == 0)
+            return fail(l, re ? re : v, "%s: has no regex", what);
+    }
+    return 0;
+}
+
+/* ---- the prefilter ------------------------------------------------------------------ */
+
+static void build_prefilter(ld *l)
+{
+    ef_bot *bot = l->bot;
+    ef_nlp__pf_init(&bot->pf, bot->n_pats + 1);
+    for (size_t i = 0; i < bot->n_pats; i++) {
+        if (!l->has_lits[i]) {
+            ef_nlp__pf_set_always(&bot->pf, (uint32_t)i);
+            continue;
+        }
+        for (size_t k = 0; k < l->lits[i].n; k++)
+            ef_nlp__pf_add(&bot->pf, l->lits[i].s[k], l->lits[i].len[k], (uint32_t)i);
+    }
+    for (size_t i = 0;; i++) {
+        const char *w = ef_nlp__gate_word(i);
+        if (!w)
+            break;
+        ef_nlp__pf_add(&bot->pf, w, strlen(w), EF_NLP__GATE_WORDS(bot));
+    }
+    ef_nlp__pf_build(&bot->pf);
+}
+
+/* ---- load ---------------------------------------------------------------------------- */
+
+static int read_document(ld *l, FILE *f, yaml_document_t *doc, bool *have_doc)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        EF_PANIC("nlp: out of memory initializing libyaml");
+    yaml_parser_set_input_file(&parser, f);
+    int rc = 0;
+    if (!yaml_parser_load(&parser, doc)) {
+        char where[64] = "";
+        if (parser.context)
+            snprintf(where, sizeof(where), " (which started at %zu:%zu)",
+                     parser.context_mark.line + 1, parser.context_mark.column + 1);
+        rc = fail_at(l, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                     "YAML: %s%s%s%s", parser.problem ? parser.problem : "syntax error",
+                     parser.context ? " " : "", parser.context ? parser.context : "", where);
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    *have_doc = true;
+    yaml_document_t extra;
+    if (yaml_parser_load(&parser, &extra)) {
+        yaml_node_t *r = yaml_document_get_root_node(&extra);
+        if (r)
+            rc = fail(l, r, "the file holds more than one YAML document");
+        yaml_document_delete(&extra);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+static int load(ld *l, yaml_node_t *root)
+{
+    static const char *const keys[] = {"bot", "intents", "entities", "fsm", NULL};
+    ef_bot *bot = l->bot;
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(l, root,
+                    "the bot file must be a mapping with the keys bot, intents, "
+                    "entities and fsm; got %s",
+                    kind_name(root));
+    if (check_keys(l, root, keys, "bot file"))
+        return l->rc;
+    yaml_node_t *b = get(l, root, "bot"), *in = get(l, root, "intents");
+    yaml_node_t *en = get(l, root, "entities"), *fsm = get(l, root, "fsm");
+    if (!b)
+        return fail_at(l, 1, 1, "missing top-level key 'bot'");
+    if (!in)
+        return fail_at(l, 1, 1, "missing top-level key 'intents'");
+    yaml_node_t *order_node = NULL;
+    if (load_bot_section(l, b, &order_node) || load_intents(l, in))
+        return l->rc;
+    if (en && load_entities(l, en))
+        return l->rc;
+    bot->order_pat = UINT32_MAX;
+    if (order_node) {
+        bot->order_pat = (uint32_t)bot->n_pats;
+        if (add_pattern(l, order_node, sval(order_node), order_node->data.scalar.length,
+                        EF_NLP__PAT_ORDER, 0, NULL, "bot.order_number_pattern"))
+            return l->rc;
+    }
+    build_prefilter(l);
+
+    bot->intent_names = ef_calloc(bot->n_intents + 1, sizeof(char *));
+    for (size_t i = 0; i < bot->n_intents; i++)
+        bot->intent_names[i] = bot->intents[i].name;
+    bot->intent_names[bot->n_intents] = EF_NLP_FALLBACK;
+    bot->n_entity_types = EF_NLP__ENT__BUILTIN + bot->n_entities;
+    bot->entity_types = ef_calloc(bot->n_entity_types, sizeof(char *));
+    for (size_t i = 0; i < EF_NLP__ENT__BUILTIN; i++)
+        bot->entity_types[i] = ef_nlp__builtin_names[i];
+    for (size_t i = 0; i < bot->n_entities; i++)
+        bot->entity_types[EF_NLP__ENT__BUILTIN + i] = bot->entities[i].name;
+
+    if (fsm) {
+        int rc = ef_fsm_def_from_yaml(l->doc, fsm, l->path, bot->intent_names, bot->n_intents + 1,
+                                      bot->entity_types, bot->n_entity_types, &bot->fsm, l->err,
+                                      l->errlen);
+        if (rc) {
+            l->rc = rc;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int ef_bot_load(const char *path, ef_bot **out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!path || !out) {
+        if (err && errlen)
+            snprintf(err, errlen, "ef_bot_load: no path");
+        return EF_EINVAL;
+    }
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return EF_EIO;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && st.st_size > BOT_FILE_MAX) {
+        fclose(f);
+        snprintf(err, errlen, "%s: larger than %d MiB", path, BOT_FILE_MAX >> 20);
+        return EF_ELIMIT;
+    }
+    ld l;
+    memset(&l, 0, sizeof(l));
+    l.path = path;
+    l.err = err;
+    l.errlen = errlen;
+    l.bot = ef_calloc(1, sizeof(ef_bot));
+    l.bot->path = ef_strdup(path);
+    l.bot->cyr_lang = -1;
+    yaml_document_t doc;
+    bool have_doc = false;
+    l.doc = &doc;
+    int rc = read_document(&l, f, &doc, &have_doc);
+    fclose(f);
+    if (!rc) {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        rc = root ? load(&l, root) : fail_at(&l, 1, 1, "the file is empty");
+    }
+    if (!rc && l.visits > MAX_NODE_VISITS) {
+        snprintf(err, errlen, "%s: too many nodes (aliases expanding?)", path);
+        rc = EF_ELIMIT;
+    }
+    if (have_doc)
+        yaml_document_delete(&doc);
+    for (size_t i = 0; i < l.bot->n_pats; i++)
+        if (l.has_lits && l.has_lits[i])
+            ef_nlp__lits_cleanup(&l.lits[i]);
+    ef_free(l.lits);
+    ef_free(l.has_lits);
+    if (rc) {
+        ef_bot_free(l.bot);
+        return rc;
+    }
+    *out = l.bot;
+    return 0;
+}
+
+void ef_bot_free(ef_bot *bot)
+{
+    if (!bot)
+        return;
+    ef_fsm_def_free(bot->fsm);
+    for (size_t i = 0; i < bot->n_pats; i++) {
+        pcre2_code_free(bot->pats[i].code);
+        if (bot->pats[i].group == i)
+            ef_free(bot->pats[i].source);
+    }
+    ef_free(bot->pats);
+    for (size_t i = 0; i < bot->n_intents; i++)
+        ef_free(bot->intents[i].name);
+    ef_free(bot->intents);
+    for (size_t i = 0; i < bot->n_entities; i++) {
+        ef_nlp__entity *e = &bot->entities[i];
+        ef_free(e->name);
+        for (size_t k = 0; k < e->n_canon; k++)
+            ef_free(e->canon[k]);
+        ef_free(e->canon);
+        ef_free(e->group_canon);
+    }
+    ef_free(bot->entities);
+    for (size_t i = 0; i < bot->n_examples; i++)
+        ef_free(bot->examples[i].text);
+    ef_free(bot->examples);
+    for (size_t i = 0; i < bot->n_langs; i++)
+        ef_free(bot->langs[i]);
+    ef_free(bot->langs);
+    ef_free(bot->intent_names);
+    ef_free(bot->entity_types);
+    ef_nlp__pf_cleanup(&bot->pf);
+    ef_nlp__tz_cleanup(&bot->tz);
+    ef_free(bot->tz_name);
+    ef_free(bot->name);
+    ef_free(bot->path);
+    ef_free(bot);
+}
+
+/* ---- accessors ------------------------------------------------------------------------ */
+
+const char *ef_bot_name(const ef_bot *bot)
+{
+    return bot ? bot->name : NULL;
+}
+
+const char *ef_bot_path(const ef_bot *bot)
+{
+    return bot ? bot->path : NULL;
+}
+
+size_t ef_bot_language_count(const ef_bot *bot)
+{
+    return bot ? bot->n_langs : 0;
+}
+
+const char *ef_bot_language(const ef_bot *bot, size_t i)
+{
+    return bot && i < bot->n_langs ? bot->langs[i] : NULL;
+}
+
+const char *ef_bot_timezone(const ef_bot *bot)
+{
+    return bot ? bot->tz_name : NULL;
+}
+
+int32_t ef_bot_utc_offset(const ef_bot *bot, int64_t unix_time)
+{
+    return bot ? ef_nlp__tz_offset(&bot->tz, unix_time) : 0;
+}
+
+double ef_bot_fallback_threshold(const ef_bot *bot)
+{
+    return bot ? bot->threshold : DEFAULT_THRESHOLD;
+}
+
+const ef_fsm_def *ef_bot_fsm(const ef_bot *bot)
+{
+    return bot ? bot->fsm : NULL;
+}
+
+size_t ef_bot_intent_count(const ef_bot *bot)
+{
+    return bot ? bot->n_intents : 0;
+}
+
+const char *ef_bot_intent_name(const ef_bot *bot, size_t i)
+{
+    return bot && i < bot->n_intents ? bot->intents[i].name : NULL;
+}
+
+size_t ef_bot_entity_type_count(const ef_bot *bot)
+{
+    return bot ? bot->n_entity_types : 0;
+}
+
+const char *ef_bot_entity_type(const ef_bot *bot, size_t i)
+{
+    return bot && i < bot->n_entity_types ? bot->entity_types[i] : NULL;
+}
+
+size_t ef_bot_example_count(const ef_bot *bot)
+{
+    return bot ? bot->n_examples : 0;
+}
+
+int ef_bot_example_get(const ef_bot *bot, size_t i, ef_bot_example *out)
+{
+    if (!bot || !out || i >= bot->n_examples)
+        return EF_EINVAL;
+    const ef_nlp__example *e = &bot->examples[i];
+    out->intent = bot->intents[e->intent].name;
+    out->text = e->text;
+    out->lang = e->lang;
+    out->negative = e->negative;
+    out->line = e->line;
+    out->column = e->column;
+    return 0;
+}

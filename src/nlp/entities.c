@@ -1,0 +1,1457 @@
+/*
+ * entities.c -- built-in and custom entities, normalized.
+ *
+ * Every recognizer reads the normalized message (lowercase, ё -> е, one
+ * space between words, typographic dashes as '-': see match.c) and adds
+ * candidates with offsets into it; match.c maps them back to byte offsets
+ * of the original text. Overlaps are then resolved: the longer candidate
+ * wins, and on equal length the more specific type (custom, email, phone,
+ * order_number, money, date, time, number, in that order), so a phone
+ * number is never also three numbers and "1 500 ₽" is one money entity.
+ *
+ * Normalized values:
+ *   phone         E.164: "+79161234567" (Russian +7 / 8 / 7 forms with
+ *                 spaces, dashes, brackets; other countries need a '+')
+ *   email         lowercased
+ *   order_number  uppercased, spaces removed, Cyrillic letters that look
+ *                 Latin written Latin ("а-1042" -> "A-1042")
+ *   money         "1500.00 RUB", "20.00 USD", "15.00 EUR"
+ *   date          ISO "2026-03-12", relative words resolved in the bot's
+ *                 timezone; a plain weekday is the next such day, today
+ *                 included ("в пятницу" on a Friday is today); with
+ *                 "следующий" / "next" it is that weekday of next week
+ *                 (Monday to Sunday), with "прошлый" / "last" of the
+ *                 previous week; a date without a year is in the current
+ *                 year
+ *   time          "18:30" (24-hour, zero-padded)
+ *   number        digits with an optional decimal part: "42", "1.5", "-3"
+ *
+ * Cost: every recognizer is gated by a byte test done in one pass (a digit,
+ * '@', a currency sign) or by the prefilter's word gate (a date or time
+ * keyword occurs), so a message without any of them costs one scan.
+ *
+ * Thread model: the keyword table is built once (pthread_once) and read-only
+ * afterwards; everything else lives in the caller's scratch.
+ */
+#include "nlp_int.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const ef_nlp__builtin_names[EF_NLP__ENT__BUILTIN] = {
+    "phone", "email", "order_number", "money", "date", "time", "number"};
+
+enum {
+    RANK_CUSTOM = 0,
+    RANK_EMAIL,
+    RANK_PHONE,
+    RANK_ORDER,
+    RANK_MONEY,
+    RANK_DATE,
+    RANK_TIME,
+    RANK_NUMBER
+};
+
+/* ---- keywords ----------------------------------------------------------- */
+
+enum {
+    KW_RELDAY = 1, /* value: days from today */
+    KW_WEEKDAY,    /* 0 = Monday .. 6 = Sunday */
+    KW_MONTH,      /* 1..12 */
+    KW_NEXT,
+    KW_LAST,
+    KW_THIS,
+    KW_DAYPART, /* 1 morning, 2 afternoon, 3 evening, 4 night */
+    KW_NOON,
+    KW_MIDNIGHT,
+    KW_HOUR, /* "часов" */
+    KW_AMPM, /* 0 am, 1 pm */
+    KW_PREP, /* a preposition that announces a time: в, к, до, at, by */
+    KW_CUR,  /* 0 RUB, 1 USD, 2 EUR */
+    KW_MULT, /* 1000, 1000000 */
+    KW_OF,
+    KW_ORD /* ordinal suffix: st nd rd th го е */
+};
+
+typedef struct kwdef {
+    const char *w;
+    int kind;
+    int val;
+} kwdef;
+
+static const kwdef keywords[] = {
+    {"сегодня", KW_RELDAY, 0},
+    {"седня", KW_RELDAY, 0},
+    {"завтра", KW_RELDAY, 1},
+    {"вчера", KW_RELDAY, -1},
+    {"послезавтра", KW_RELDAY, 2},
+    {"позавчера", KW_RELDAY, -2},
+    {"today", KW_RELDAY, 0},
+    {"tonight", KW_RELDAY, 0},
+    {"tomorrow", KW_RELDAY, 1},
+    {"tmrw", KW_RELDAY, 1},
+    {"yesterday", KW_RELDAY, -1},
+    {"segodnya", KW_RELDAY, 0},
+    {"segodnia", KW_RELDAY, 0},
+    {"zavtra", KW_RELDAY, 1},
+    {"vchera", KW_RELDAY, -1},
+    {"poslezavtra", KW_RELDAY, 2},
+    {"pozavchera", KW_RELDAY, -2},
+
+    {"понедельник", KW_WEEKDAY, 0},
+    {"вторник", KW_WEEKDAY, 1},
+    {"среда", KW_WEEKDAY, 2},
+    {"среду", KW_WEEKDAY, 2},
+    {"четверг", KW_WEEKDAY, 3},
+    {"пятница", KW_WEEKDAY, 4},
+    {"пятницу", KW_WEEKDAY, 4},
+    {"суббота", KW_WEEKDAY, 5},
+    {"субботу", KW_WEEKDAY, 5},
+    {"воскресенье", KW_WEEKDAY, 6},
+    {"monday", KW_WEEKDAY, 0},
+    {"tuesday", KW_WEEKDAY, 1},
+    {"wednesday", KW_WEEKDAY, 2},
+    {"thursday", KW_WEEKDAY, 3},
+    {"friday", KW_WEEKDAY, 4},
+    {"saturday", KW_WEEKDAY, 5},
+    {"sunday", KW_WEEKDAY, 6},
+
+    {"следующий", KW_NEXT, 0},
+    {"следующую", KW_NEXT, 0},
+    {"следующее", KW_NEXT, 0},
+    {"следующей", KW_NEXT, 0},
+    {"next", KW_NEXT, 0},
+    {"прошлый", KW_LAST, 0},
+    {"прошлую", KW_LAST, 0},
+    {"прошлое", KW_LAST, 0},
+    {"прошлой", KW_LAST, 0},
+    {"last", KW_LAST, 0},
+    {"этот", KW_THIS, 0},
+    {"эту", KW_THIS, 0},
+    {"это", KW_THIS, 0},
+    {"ближайший", KW_THIS, 0},
+    {"ближайшую", KW_THIS, 0},
+    {"ближайшее", KW_THIS, 0},
+    {"this", KW_THIS, 0},
+    {"coming", KW_THIS, 0},
+
+    {"январь", KW_MONTH, 1},
+    {"января", KW_MONTH, 1},
+    {"январе", KW_MONTH, 1},
+    {"янв", KW_MONTH, 1},
+    {"февраль", KW_MONTH, 2},
+    {"февраля", KW_MONTH, 2},
+    {"феврале", KW_MONTH, 2},
+    {"фев", KW_MONTH, 2},
+    {"февр", KW_MONTH, 2},
+    {"март", KW_MONTH, 3},
+    {"марта", KW_MONTH, 3},
+    {"марте", KW_MONTH, 3},
+    {"мар", KW_MONTH, 3},
+    {"апрель", KW_MONTH, 4},
+    {"апреля", KW_MONTH, 4},
+    {"апреле", KW_MONTH, 4},
+    {"апр", KW_MONTH, 4},
+    {"май", KW_MONTH, 5},
+    {"мая", KW_MONTH, 5},
+    {"мае", KW_MONTH, 5},
+    {"июнь", KW_MONTH, 6},
+    {"июня", KW_MONTH, 6},
+    {"июне", KW_MONTH, 6},
+    {"июн", KW_MONTH, 6},
+    {"июль", KW_MONTH, 7},
+    {"июля", KW_MONTH, 7},
+    {"июле", KW_MONTH, 7},
+    {"июл", KW_MONTH, 7},
+    {"август", KW_MONTH, 8},
+    {"августа", KW_MONTH, 8},
+    {"августе", KW_MONTH, 8},
+    {"авг", KW_MONTH, 8},
+    {"сентябрь", KW_MONTH, 9},
+    {"сентября", KW_MONTH, 9},
+    {"сентябре", KW_MONTH, 9},
+    {"сен", KW_MONTH, 9},
+    {"сент", KW_MONTH, 9},
+    {"октябрь", KW_MONTH, 10},
+    {"октября", KW_MONTH, 10},
+    {"октябре", KW_MONTH, 10},
+    {"окт", KW_MONTH, 10},
+    {"ноябрь", KW_MONTH, 11},
+    {"ноября", KW_MONTH, 11},
+    {"ноябре", KW_MONTH, 11},
+    {"ноя", KW_MONTH, 11},
+    {"нояб", KW_MONTH, 11},
+    {"декабрь", KW_MONTH, 12},
+    {"декабря", KW_MONTH, 12},
+    {"декабре", KW_MONTH, 12},
+    {"дек", KW_MONTH, 12},
+    {"january", KW_MONTH, 1},
+    {"jan", KW_MONTH, 1},
+    {"february", KW_MONTH, 2},
+    {"feb", KW_MONTH, 2},
+    {"march", KW_MONTH, 3},
+    {"mar", KW_MONTH, 3},
+    {"april", KW_MONTH, 4},
+    {"apr", KW_MONTH, 4},
+    {"may", KW_MONTH, 5},
+    {"june", KW_MONTH, 6},
+    {"jun", KW_MONTH, 6},
+    {"july", KW_MONTH, 7},
+    {"jul", KW_MONTH, 7},
+    {"august", KW_MONTH, 8},
+    {"aug", KW_MONTH, 8},
+    {"september", KW_MONTH, 9},
+    {"sep", KW_MONTH, 9},
+    {"sept", KW_MONTH, 9},
+    {"october", KW_MONTH, 10},
+    {"oct", KW_MONTH, 10},
+    {"november", KW_MONTH, 11},
+    {"nov", KW_MONTH, 11},
+    {"december", KW_MONTH, 12},
+    {"dec", KW_MONTH, 12},
+
+    {"утра", KW_DAYPART, 1},
+    {"дня", KW_DAYPART, 2},
+    {"вечера", KW_DAYPART, 3},
+    {"ночи", KW_DAYPART, 4},
+    {"полдень", KW_NOON, 0},
+    {"noon", KW_NOON, 0},
+    {"полночь", KW_MIDNIGHT, 0},
+    {"midnight", KW_MIDNIGHT, 0},
+    {"час", KW_HOUR, 0},
+    {"часа", KW_HOUR, 0},
+    {"часов", KW_HOUR, 0},
+    {"ч", KW_HOUR, 0},
+    {"am", KW_AMPM, 0},
+    {"pm", KW_AMPM, 1},
+
+    {"в", KW_PREP, 0},
+    {"во", KW_PREP, 0},
+    {"к", KW_PREP, 0},
+    {"ко", KW_PREP, 0},
+    {"до", KW_PREP, 0},
+    {"после", KW_PREP, 0},
+    {"с", KW_PREP, 0},
+    {"со", KW_PREP, 0},
+    {"около", KW_PREP, 0},
+    {"at", KW_PREP, 0},
+    {"by", KW_PREP, 0},
+    {"until", KW_PREP, 0},
+    {"till", KW_PREP, 0},
+    {"before", KW_PREP, 0},
+    {"after", KW_PREP, 0},
+    {"around", KW_PREP, 0},
+    {"from", KW_PREP, 0},
+
+    {"руб", KW_CUR, 0},
+    {"рубль", KW_CUR, 0},
+    {"рубля", KW_CUR, 0},
+    {"рублей", KW_CUR, 0},
+    {"р", KW_CUR, 0},
+    {"rub", KW_CUR, 0},
+    {"rur", KW_CUR, 0},
+    {"ruble", KW_CUR, 0},
+    {"rubles", KW_CUR, 0},
+    {"rouble", KW_CUR, 0},
+    {"roubles", KW_CUR, 0},
+    {"доллар", KW_CUR, 1},
+    {"доллара", KW_CUR, 1},
+    {"долларов", KW_CUR, 1},
+    {"бакс", KW_CUR, 1},
+    {"бакса", KW_CUR, 1},
+    {"баксов", KW_CUR, 1},
+    {"usd", KW_CUR, 1},
+    {"dollar", KW_CUR, 1},
+    {"dollars", KW_CUR, 1},
+    {"bucks", KW_CUR, 1},
+    {"евро", KW_CUR, 2},
+    {"eur", KW_CUR, 2},
+    {"euro", KW_CUR, 2},
+    {"euros", KW_CUR, 2},
+
+    {"тыс", KW_MULT, 1000},
+    {"тысяча", KW_MULT, 1000},
+    {"тысячи", KW_MULT, 1000},
+    {"тысяч", KW_MULT, 1000},
+    {"тыщ", KW_MULT, 1000},
+    {"тыщи", KW_MULT, 1000},
+    {"k", KW_MULT, 1000},
+    {"к", KW_MULT, 1000},
+    {"thousand", KW_MULT, 1000},
+    {"млн", KW_MULT, 1000000},
+    {"миллион", KW_MULT, 1000000},
+    {"миллиона", KW_MULT, 1000000},
+    {"миллионов", KW_MULT, 1000000},
+    {"mln", KW_MULT, 1000000},
+    {"million", KW_MULT, 1000000},
+
+    {"of", KW_OF, 0},
+    {"st", KW_ORD, 0},
+    {"nd", KW_ORD, 0},
+    {"rd", KW_ORD, 0},
+    {"th", KW_ORD, 0},
+    {"го", KW_ORD, 0},
+    {"е", KW_ORD, 0},
+    {"ое", KW_ORD, 0},
+};
+
+#define N_KEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
+#define KW_SLOTS 1024
+
+static uint16_t kw_table[KW_SLOTS]; /* index + 1 into keywords, 0 = empty */
+static pthread_once_t kw_once = PTHREAD_ONCE_INIT;
+
+static inline uint32_t kw_hash(const unsigned char *w, size_t n, int kind)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)kind;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ w[i]) * 16777619u;
+    return h;
+}
+
+static void kw_build(void)
+{
+    for (size_t i = 0; i < N_KEYWORDS; i++) {
+        const char *w = keywords[i].w;
+        uint32_t h = kw_hash((const unsigned char *)w, strlen(w), keywords[i].kind);
+        while (kw_table[h & (KW_SLOTS - 1)])
+            h++;
+        kw_table[h & (KW_SLOTS - 1)] = (uint16_t)(i + 1);
+    }
+}
+
+#define KW_NONE INT_MIN
+
+/* The value of word w[0..n) as a keyword of this kind, or KW_NONE. */
+static int kw_find(const unsigned char *w, size_t n, int kind)
+{
+    if (n == 0 || n > 24)
+        return KW_NONE;
+    uint32_t h = kw_hash(w, n, kind);
+    for (;;) {
+        uint16_t e = kw_table[h & (KW_SLOTS - 1)];
+        if (!e)
+            return KW_NONE;
+        const kwdef *k = &keywords[e - 1];
+        if (k->kind == kind && strncmp(k->w, (const char *)w, n) == 0 && k->w[n] == '\0')
+            return k->val;
+        h++;
+    }
+}
+
+const char *ef_nlp__gate_word(size_t i)
+{
+    pthread_once(&kw_once, kw_build);
+    size_t seen = 0;
+    for (size_t k = 0; k < N_KEYWORDS; k++) {
+        int kind = keywords[k].kind;
+        if (kind != KW_RELDAY && kind != KW_WEEKDAY && kind != KW_NOON && kind != KW_MIDNIGHT)
+            continue;
+        if (seen++ == i)
+            return keywords[k].w;
+    }
+    return NULL;
+}
+
+/* ---- scanning helpers ------------------------------------------------------ */
+
+typedef struct scan {
+    const ef_bot *bot;
+    ef_nlp_scratch *sc;
+    const unsigned char *s;
+    size_t n;
+    int64_t now;
+    bool have_today;
+    int64_t today; /* days since 1970-01-01 in the bot's timezone */
+} scan;
+
+static inline bool dig(const scan *x, size_t i)
+{
+    return i < x->n && x->s[i] >= '0' && x->s[i] <= '9';
+}
+
+static inline bool lead_letter(unsigned char c, unsigned char c2)
+{
+    /* U+00C0..U+052F: Latin-1 letters up to Cyrillic Supplement */
+    if (c == 0xC3)
+        return c2 != 0x97 && c2 != 0xB7;
+    return c >= 0xC4 && c <= 0xD4;
+}
+
+/* A letter starts at i. */
+static bool letter_at(const scan *x, size_t i)
+{
+    if (i >= x->n)
+        return false;
+    unsigned char c = x->s[i];
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return i + 1 < x->n && lead_letter(c, x->s[i + 1]);
+}
+
+/* A letter ends just before i. */
+static bool letter_before(const scan *x, size_t i)
+{
+    if (i == 0)
+        return false;
+    unsigned char c = x->s[i - 1];
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    size_t k = i - 1;
+    while (k > 0 && (x->s[k] & 0xC0) == 0x80)
+        k--;
+    return letter_at(x, k);
+}
+
+static bool alnum_at(const scan *x, size_t i)
+{
+    return dig(x, i) || letter_at(x, i);
+}
+
+static bool alnum_before(const scan *x, size_t i)
+{
+    return (i > 0 && dig(x, i - 1)) || letter_before(x, i);
+}
+
+static size_t word_end(const scan *x, size_t i)
+{
+    while (i < x->n && letter_at(x, i))
+        i += ef_nlp__u8len(x->s[i]);
+    return i;
+}
+
+static size_t digits_end(const scan *x, size_t i)
+{
+    while (dig(x, i))
+        i++;
+    return i;
+}
+
+static int kw_at(const scan *x, size_t i, size_t e, int kind)
+{
+    return kw_find(x->s + i, e - i, kind);
+}
+
+static bool kw_is(const scan *x, size_t i, size_t e, int kind)
+{
+    return kw_find(x->s + i, e - i, kind) != KW_NONE;
+}
+
+/* The word that ends at i - 1 (one space before i), as [*ws, i - 1). */
+static bool word_before(const scan *x, size_t i, size_t *ws, size_t *we)
+{
+    if (i < 2 || x->s[i - 1] != ' ' || !letter_before(x, i - 1))
+        return false;
+    size_t k = i - 1;
+    while (k > 0 && letter_before(x, k)) {
+        k--;
+        while (k > 0 && (x->s[k] & 0xC0) == 0x80)
+            k--;
+    }
+    *ws = k;
+    *we = i - 1;
+    return true;
+}
+
+static int64_t today(scan *x)
+{
+    if (!x->have_today) {
+        int64_t t = x->now + ef_nlp__tz_offset(&x->bot->tz, x->now);
+        x->today = t / 86400 - (t % 86400 < 0 ? 1 : 0);
+        x->have_today = true;
+    }
+    return x->today;
+}
+
+static int64_t current_year(scan *x)
+{
+    int64_t y;
+    unsigned m, d;
+    ef_nlp__civil_from_days(today(x), &y, &m, &d);
+    return y;
+}
+
+static bool leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static bool valid_date(int64_t y, int m, int d)
+{
+    static const int md[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1)
+        return false;
+    return d <= (m == 2 && leap(y) ? 29 : md[m - 1]);
+}
+
+static void add(scan *x, int type, int rank, size_t s, size_t e, const char *v, size_t vl)
+{
+    ef_nlp__cand_add(x->sc, ef_nlp__builtin_names[type], rank, s, e, v, vl);
+}
+
+static void add_date(scan *x, size_t s, size_t e, int64_t y, int m, int d)
+{
+    char v[16];
+    int l = snprintf(v, sizeof(v), "%04d-%02d-%02d", (int)y, m, d);
+    add(x, EF_NLP__ENT_DATE, RANK_DATE, s, e, v, (size_t)l);
+}
+
+static void add_days(scan *x, size_t s, size_t e, int64_t days)
+{
+    int64_t y;
+    unsigned m, d;
+    ef_nlp__civil_from_days(days, &y, &m, &d);
+    add_date(x, s, e, y, (int)m, (int)d);
+}
+
+static void add_time(scan *x, size_t s, size_t e, int h, int mi)
+{
+    char v[8];
+    int l = snprintf(v, sizeof(v), "%02d:%02d", h, mi);
+    add(x, EF_NLP__ENT_TIME, RANK_TIME, s, e, v, (size_t)l);
+}
+
+/* ---- phone ------------------------------------------------------------------ */
+
+static bool phone_sep(unsigned char c)
+{
+    return c == ' ' || c == '-' || c == '(' || c == ')';
+}
+
+static void phone_at(scan *x, size_t i)
+{
+    size_t j = i;
+    bool plus = x->s[i] == '+';
+    if (plus)
+        j++;
+    if (!dig(x, j) || alnum_before(x, i))
+        return;
+    char d[16];
+    size_t nd = 0, last = j, limit = 15;
+    while (j < x->n) {
+        if (dig(x, j)) {
+            d[nd++] = (char)x->s[j];
+            j++;
+            last = j;
+            if (nd == 1)
+                limit = (d[0] == '7' || (!plus && d[0] == '8')) ? 11 : 15;
+            if (nd == limit)
+                break;
+            continue;
+        }
+        size_t k = j;
+        while (k < x->n && k - j < 2 && phone_sep(x->s[k]))
+            k++;
+        if (k == j || !dig(x, k))
+            break;
+        j = k;
+    }
+    if (dig(x, last) || letter_at(x, last))
+        return;
+    if (last + 1 < x->n && (x->s[last] == '-' || x->s[last] == '.' || x->s[last] == '/') &&
+        dig(x, last + 1))
+        return; /* part of a longer code */
+    char v[20];
+    size_t vl;
+    if ((d[0] == '7' && (plus || nd == 11)) || (!plus && d[0] == '8')) {
+        if (nd != 11)
+            return;
+        if (!plus && d[1] != '3' && d[1] != '4' && d[1] != '8' && d[1] != '9')
+            return;
+        v[0] = '+';
+        v[1] = '7';
+        memcpy(v + 2, d + 1, 10);
+        vl = 12;
+    } else if (plus && nd >= 9 && nd <= 15 && d[0] != '0') {
+        v[0] = '+';
+        memcpy(v + 1, d, nd);
+        vl = nd + 1;
+    } else {
+        return;
+    }
+    add(x, EF_NLP__ENT_PHONE, RANK_PHONE, i, last, v, vl);
+}
+
+/* ---- email ------------------------------------------------------------------ */
+
+static bool local_ch(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '%' ||
+           c == '+' || c == '-';
+}
+
+static bool domain_ch(const scan *x, size_t i)
+{
+    unsigned char c = x->s[i];
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
+        return true;
+    return (c == 0xD0 || c == 0xD1) && i + 1 < x->n; /* Cyrillic (.рф) */
+}
+
+static void email_at(scan *x, size_t a)
+{
+    size_t ls = a;
+    while (ls > 0 && local_ch(x->s[ls - 1]))
+        ls--;
+    while (ls < a && x->s[ls] == '.')
+        ls++;
+    if (ls == a || x->s[a - 1] == '.')
+        return;
+    size_t j = a + 1, label = j, dots = 0, last_label = j;
+    while (j < x->n) {
+        if (domain_ch(x, j)) {
+            j += ef_nlp__u8len(x->s[j]);
+            continue;
+        }
+        if (x->s[j] == '.' && j > label && j + 1 < x->n && domain_ch(x, j + 1)) {
+            dots++;
+            j++;
+            label = j;
+            last_label = j;
+            continue;
+        }
+        break;
+    }
+    size_t end = j;
+    while (end > last_label && x->s[end - 1] == '-')
+        end--;
+    if (dots == 0 || end <= last_label)
+        return;
+    size_t letters = 0;
+    for (size_t k = last_label; k < end; k += ef_nlp__u8len(x->s[k])) {
+        if (!letter_at(x, k))
+            return;
+        letters++;
+    }
+    if (letters < 2)
+        return;
+    add(x, EF_NLP__ENT_EMAIL, RANK_EMAIL, ls, end, (const char *)x->s + ls, end - ls);
+}
+
+/* ---- money -------------------------------------------------------------------- */
+
+/* Reads an amount at i (a digit): "1500", "1 500", "1,500", "1.5", "1,50".
+ * Returns the end and the value in hundredths, or 0 when there is none. */
+static size_t amount(const scan *x, size_t i, int64_t *cents)
+{
+    size_t j = i, nd = 0;
+    int64_t v = 0;
+    while (dig(x, j)) {
+        if (++nd > 13)
+            return 0;
+        v = v * 10 + (x->s[j] - '0');
+        j++;
+    }
+    if (nd <= 3) {
+        for (;;) {
+            unsigned char sep = j < x->n ? x->s[j] : 0;
+            if ((sep == ' ' || sep == ',' || sep == '.') && dig(x, j + 1) && dig(x, j + 2) &&
+                dig(x, j + 3) && !dig(x, j + 4) && nd + 3 <= 13) {
+                v = v * 1000 + (x->s[j + 1] - '0') * 100 + (x->s[j + 2] - '0') * 10 +
+                    (x->s[j + 3] - '0');
+                nd += 3;
+                j += 4;
+            } else {
+                break;
+            }
+        }
+    }
+    int64_t c = v * 100;
+    if (j < x->n && (x->s[j] == ',' || x->s[j] == '.') && dig(x, j + 1)) {
+        size_t fe = digits_end(x, j + 1);
+        if (fe - (j + 1) <= 2) {
+            c += (x->s[j + 1] - '0') * 10 + (fe - (j + 1) == 2 ? x->s[j + 2] - '0' : 0);
+            j = fe;
+        }
+    }
+    *cents = c;
+    return j;
+}
+
+static const char *const cur_codes[3] = {"RUB", "USD", "EUR"};
+
+/* A currency sign at i: returns its length and sets *cur, or 0. */
+static size_t cur_sign(const scan *x, size_t i, int *cur)
+{
+    if (i >= x->n)
+        return 0;
+    if (x->s[i] == '$') {
+        *cur = 1;
+        return 1;
+    }
+    if (i + 2 < x->n && x->s[i] == 0xE2 && x->s[i + 1] == 0x82) {
+        if (x->s[i + 2] == 0xBD) { /* ₽ */
+            *cur = 0;
+            return 3;
+        }
+        if (x->s[i + 2] == 0xAC) { /* € */
+            *cur = 2;
+            return 3;
+        }
+    }
+    return 0;
+}
+
+/* After an amount: [space] multiplier[.] -- returns the new end, *mult. */
+static size_t multiplier(const scan *x, size_t j, int64_t *mult)
+{
+    size_t k = j < x->n && x->s[j] == ' ' ? j + 1 : j;
+    *mult = 1;
+    if (!letter_at(x, k))
+        return j;
+    size_t we = word_end(x, k);
+    int m = kw_at(x, k, we, KW_MULT);
+    if (m == KW_NONE)
+        return j;
+    *mult = m;
+    if (we < x->n && x->s[we] == '.')
+        we++;
+    return we;
+}
+
+static void add_money(scan *x, size_t s, size_t e, int64_t cents, int64_t mult, int cur)
+{
+    if (mult > 1 && cents > INT64_MAX / mult)
+        return;
+    cents *= mult;
+    if (cents / 100 > (int64_t)1e13)
+        return;
+    char v[48];
+    int l = snprintf(v, sizeof(v), "%lld.%02lld %s", (long long)(cents / 100),
+                     (long long)(cents % 100), cur_codes[cur]);
+    add(x, EF_NLP__ENT_MONEY, RANK_MONEY, s, e, v, (size_t)l);
+}
+
+/* "1 500 ₽", "1500 руб.", "1,5 тыс. рублей", "20$" -- amount at i. */
+static void money_suffix_at(scan *x, size_t i)
+{
+    if (letter_before(x, i))
+        return;
+    int64_t cents, mult;
+    size_t j = amount(x, i, &cents);
+    if (!j)
+        return;
+    j = multiplier(x, j, &mult);
+    size_t k = j < x->n && x->s[j] == ' ' ? j + 1 : j;
+    int cur;
+    size_t sl = cur_sign(x, k, &cur);
+    if (sl) {
+        add_money(x, i, k + sl, cents, mult, cur);
+        return;
+    }
+    if (!letter_at(x, k))
+        return;
+    size_t we = word_end(x, k);
+    cur = kw_at(x, k, we, KW_CUR);
+    if (cur == KW_NONE)
+        return;
+    add_money(x, i, we, cents, mult, cur);
+}
+
+/* "$20", "€15", "₽ 1 500", "$1.5k" -- sign at i. */
+static void money_prefix_at(scan *x, size_t i)
+{
+    int cur;
+    size_t sl = cur_sign(x, i, &cur);
+    if (!sl)
+        return;
+    size_t j = i + sl;
+    if (j < x->n && x->s[j] == ' ')
+        j++;
+    if (!dig(x, j))
+        return;
+    int64_t cents, mult;
+    size_t e = amount(x, j, &cents);
+    if (!e)
+        return;
+    e = multiplier(x, e, &mult);
+    if (letter_at(x, e) || dig(x, e))
+        return;
+    add_money(x, i, e, cents, mult, cur);
+}
+
+/* ---- date ---------------------------------------------------------------------- */
+
+/* Skips an ordinal suffix right after a day number: "12th", "12-го", "12го". */
+static size_t ordinal(const scan *x, size_t j)
+{
+    size_t k = j < x->n && x->s[j] == '-' ? j + 1 : j;
+    if (!letter_at(x, k))
+        return j;
+    size_t we = word_end(x, k);
+    return kw_is(x, k, we, KW_ORD) ? we : j;
+}
+
+/* A 4-digit year after a space at j: returns the end or 0. */
+static size_t year_after(const scan *x, size_t j, int64_t *y)
+{
+    if (j >= x->n || x->s[j] != ' ' || !dig(x, j + 1))
+        return 0;
+    size_t e = digits_end(x, j + 1);
+    if (e - (j + 1) != 4 || letter_at(x, e))
+        return 0;
+    *y = (x->s[j + 1] - '0') * 1000 + (x->s[j + 2] - '0') * 100 + (x->s[j + 3] - '0') * 10 +
+         (x->s[j + 4] - '0');
+    return e;
+}
+
+/* Numeric dates at i (a digit, not glued to a letter or digit before):
+ * 2026-03-12, 12.03.2026, 12.03.26, 12/03/2026, 12.03. */
+static void date_numeric_at(scan *x, size_t i)
+{
+    if (i >= 2 && (x->s[i - 1] == '.' || x->s[i - 1] == '/' || x->s[i - 1] == '-') && dig(x, i - 2))
+        return;
+    size_t e1 = digits_end(x, i), l1 = e1 - i;
+    if (l1 == 4 && e1 < x->n && x->s[e1] == '-') {
+        size_t e2 = digits_end(x, e1 + 1);
+        if (e2 - e1 - 1 != 2 || e2 >= x->n || x->s[e2] != '-')
+            return;
+        size_t e3 = digits_end(x, e2 + 1);
+        if (e3 - e2 - 1 != 2 || alnum_at(x, e3) ||
+            (e3 + 1 < x->n && x->s[e3] == '-' && dig(x, e3 + 1)))
+            return;
+        int64_t y = (x->s[i] - '0') * 1000 + (x->s[i + 1] - '0') * 100 + (x->s[i + 2] - '0') * 10 +
+                    (x->s[i + 3] - '0');
+        int m = (x->s[e1 + 1] - '0') * 10 + (x->s[e1 + 2] - '0');
+        int d = (x->s[e2 + 1] - '0') * 10 + (x->s[e2 + 2] - '0');
+        if (valid_date(y, m, d))
+            add_date(x, i, e3, y, m, d);
+        return;
+    }
+    if (l1 < 1 || l1 > 2 || e1 >= x->n || (x->s[e1] != '.' && x->s[e1] != '/'))
+        return;
+    unsigned char sep = x->s[e1];
+    size_t e2 = digits_end(x, e1 + 1), l2 = e2 - e1 - 1;
+    if (l2 < 1 || l2 > 2)
+        return;
+    int d = l1 == 1 ? x->s[i] - '0' : (x->s[i] - '0') * 10 + (x->s[i + 1] - '0');
+    int m = l2 == 1 ? x->s[e1 + 1] - '0' : (x->s[e1 + 1] - '0') * 10 + (x->s[e1 + 2] - '0');
+    int64_t y;
+    size_t end;
+    if (e2 < x->n && x->s[e2] == sep && dig(x, e2 + 1)) {
+        size_t e3 = digits_end(x, e2 + 1), l3 = e3 - e2 - 1;
+        if (l3 == 4)
+            y = (x->s[e2 + 1] - '0') * 1000 + (x->s[e2 + 2] - '0') * 100 +
+                (x->s[e2 + 3] - '0') * 10 + (x->s[e2 + 4] - '0');
+        else if (l3 == 2)
+            y = 2000 + (x->s[e2 + 1] - '0') * 10 + (x->s[e2 + 2] - '0');
+        else
+            return;
+        end = e3;
+    } else {
+        if (l2 != 2) /* "1.5" is a number; "1.05" and "12.03" are dates */
+            return;
+        y = current_year(x);
+        end = e2;
+    }
+    if (alnum_at(x, end) ||
+        (end + 1 < x->n &&
+         (x->s[end] == '.' || x->s[end] == ',' || x->s[end] == '/' || x->s[end] == ':') &&
+         dig(x, end + 1)))
+        return;
+    if (valid_date(y, m, d))
+        add_date(x, i, end, y, m, d);
+}
+
+/* "12 марта", "12-го марта 2026", "12 March", "12th of March" -- day at i. */
+static void date_day_month_at(scan *x, size_t i)
+{
+    size_t e1 = digits_end(x, i);
+    if (e1 - i > 2)
+        return;
+    int d = e1 - i == 1 ? x->s[i] - '0' : (x->s[i] - '0') * 10 + (x->s[i + 1] - '0');
+    size_t j = ordinal(x, e1);
+    if (j >= x->n || x->s[j] != ' ')
+        return;
+    size_t k = j + 1;
+    if (!letter_at(x, k))
+        return;
+    size_t we = word_end(x, k);
+    if (kw_is(x, k, we, KW_OF) && we < x->n && x->s[we] == ' ' && letter_at(x, we + 1)) {
+        k = we + 1;
+        we = word_end(x, k);
+    }
+    int m = kw_at(x, k, we, KW_MONTH);
+    if (m == KW_NONE)
+        return;
+    int64_t y;
+    size_t end = we;
+    size_t ye = year_after(x, we, &y);
+    if (ye)
+        end = ye;
+    else
+        y = current_year(x);
+    if (valid_date(y, m, d))
+        add_date(x, i, end, y, m, d);
+}
+
+/* "March 12", "march 12th, 2026" -- an English month word at w. */
+static void date_month_day_at(scan *x, size_t w, size_t we, int m)
+{
+    size_t j = we;
+    if (j < x->n && x->s[j] == '.')
+        j++;
+    if (j >= x->n || x->s[j] != ' ' || !dig(x, j + 1))
+        return;
+    size_t ds = j + 1, de = digits_end(x, ds);
+    if (de - ds > 2 || x->s[ds] == '0')
+        return;
+    int d = de - ds == 1 ? x->s[ds] - '0' : (x->s[ds] - '0') * 10 + (x->s[ds + 1] - '0');
+    size_t end = ordinal(x, de);
+    if (alnum_at(x, end) || (end < x->n && x->s[end] == ':'))
+        return;
+    int64_t y;
+    size_t k = end < x->n && x->s[end] == ',' ? end + 1 : end;
+    size_t ye = year_after(x, k, &y);
+    if (ye)
+        end = ye;
+    else
+        y = current_year(x);
+    if (valid_date(y, m, d))
+        add_date(x, w, end, y, m, d);
+}
+
+/* "завтра", "в пятницу", "next monday" -- a keyword word at [w, we). */
+static void date_word_at(scan *x, size_t w, size_t we)
+{
+    int rel = kw_at(x, w, we, KW_RELDAY);
+    if (rel != KW_NONE) {
+        add_days(x, w, we, today(x) + rel);
+        return;
+    }
+    int wd = kw_at(x, w, we, KW_WEEKDAY);
+    if (wd == KW_NONE)
+        return;
+    int64_t t = today(x);
+    int cur = (int)(((t % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
+    size_t ps, pe, start = w;
+    int mode = 0; /* 0 this or next-or-today, 1 strictly next, -1 strictly last */
+    if (word_before(x, w, &ps, &pe)) {
+        if (kw_is(x, ps, pe, KW_NEXT)) {
+            mode = 1;
+            start = ps;
+        } else if (kw_is(x, ps, pe, KW_LAST)) {
+            mode = -1;
+            start = ps;
+        } else if (kw_is(x, ps, pe, KW_THIS)) {
+            start = ps;
+        }
+    }
+    int64_t day;
+    if (mode == 0)
+        day = t + (wd - cur + 7) % 7;
+    else /* that weekday in the next (previous) Monday-to-Sunday week */
+        day = t - cur + 7 * mode + wd;
+    add_days(x, start, we, day);
+}
+
+/* ---- time ------------------------------------------------------------------------ */
+
+static bool prep_before(const scan *x, size_t i)
+{
+    size_t ps, pe;
+    return word_before(x, i, &ps, &pe) && kw_is(x, ps, pe, KW_PREP);
+}
+
+/* Applies a day part or am/pm to an hour; -1 when they do not fit. */
+static int hour_with(int h, int daypart, int ampm)
+{
+    if (ampm >= 0) {
+        if (h < 1 || h > 12)
+            return -1;
+        return ampm ? (h == 12 ? 12 : h + 12) : (h == 12 ? 0 : h);
+    }
+    switch (daypart) {
+    case 1: /* утра */
+        return h >= 1 && h <= 11 ? h : -1;
+    case 2: /* дня */
+        return h == 12 ? 12 : (h >= 1 && h <= 6 ? h + 12 : -1);
+    case 3: /* вечера */
+        return h >= 4 && h <= 11 ? h + 12 : -1;
+    case 4: /* ночи */
+        return h == 12 ? 0 : (h >= 1 && h <= 5 ? h : (h >= 9 && h <= 11 ? h + 12 : -1));
+    default:
+        return h;
+    }
+}
+
+/* What follows an hour (or hh:mm) at j: [space] am|pm|a.m.|p.m., or
+ * [space] [часов] [space] утра|дня|вечера|ночи. Sets *end past it. */
+static void time_suffix(const scan *x, size_t j, size_t *end, int *daypart, int *ampm,
+                        bool *hour_word)
+{
+    *daypart = 0;
+    *ampm = -1;
+    *hour_word = false;
+    *end = j;
+    size_t k = j < x->n && x->s[j] == ' ' ? j + 1 : j;
+    if (k + 2 < x->n && (x->s[k] == 'a' || x->s[k] == 'p') && x->s[k + 1] == '.' &&
+        x->s[k + 2] == 'm') {
+        size_t e = k + 3;
+        if (e < x->n && x->s[e] == '.')
+            e++;
+        if (!alnum_at(x, e)) {
+            *ampm = x->s[k] == 'p';
+            *end = e;
+        }
+        return;
+    }
+    if (!letter_at(x, k))
+        return;
+    size_t we = word_end(x, k);
+    int v = kw_at(x, k, we, KW_AMPM);
+    if (v != KW_NONE) {
+        *ampm = v;
+        *end = we;
+        return;
+    }
+    if (kw_is(x, k, we, KW_HOUR)) {
+        *hour_word = true;
+        *end = we;
+        if (we < x->n && x->s[we] == '.')
+            we++;
+        if (we < x->n && x->s[we] == ' ' && letter_at(x, we + 1)) {
+            size_t k2 = we + 1, we2 = word_end(x, k2);
+            v = kw_at(x, k2, we2, KW_DAYPART);
+            if (v != KW_NONE) {
+                *daypart = v;
+                *end = we2;
+            }
+        }
+        return;
+    }
+    v = kw_at(x, k, we, KW_DAYPART);
+    if (v != KW_NONE) {
+        *daypart = v;
+        *end = we;
+    }
+}
+
+/* "18:30", "18.30" after в/к/до, "6pm", "в 6 вечера", "в 18 часов" -- at i. */
+static void time_at(scan *x, size_t i)
+{
+    if (i >= 2 && (x->s[i - 1] == '.' || x->s[i - 1] == ':' || x->s[i - 1] == ',') && dig(x, i - 2))
+        return;
+    size_t e1 = digits_end(x, i);
+    if (e1 - i > 2)
+        return;
+    int h = e1 - i == 1 ? x->s[i] - '0' : (x->s[i] - '0') * 10 + (x->s[i + 1] - '0');
+    int mi = 0;
+    size_t j = e1;
+    bool colon = false, dotted = false;
+    if (j + 2 < x->n && (x->s[j] == ':' || x->s[j] == '.') && dig(x, j + 1) && dig(x, j + 2) &&
+        !dig(x, j + 3)) {
+        mi = (x->s[j + 1] - '0') * 10 + (x->s[j + 2] - '0');
+        colon = x->s[j] == ':';
+        dotted = !colon;
+        j += 3;
+        if (colon && j + 2 < x->n && x->s[j] == ':' && dig(x, j + 1) && dig(x, j + 2) &&
+            !dig(x, j + 3))
+            j += 3; /* seconds */
+        if (mi > 59)
+            return;
+    }
+    size_t end;
+    int daypart, ampm;
+    bool hour_word;
+    time_suffix(x, j, &end, &daypart, &ampm, &hour_word);
+    if (end == j &&
+        (alnum_at(x, j) || (j < x->n && (x->s[j] == ':' || x->s[j] == '.') && dig(x, j + 1))))
+        return;
+    bool suffix = daypart > 0 || ampm >= 0;
+    bool prep = prep_before(x, i);
+    if (colon || dotted) {
+        if (dotted && !suffix && !prep)
+            return;
+    } else if (!suffix && !(hour_word && prep)) {
+        return;
+    } else if ((daypart == 2 || daypart == 4) && !hour_word && !prep) {
+        return; /* "2 дня" and "2 ночи" are mostly durations: want "в" or "часа" */
+    }
+    int hh = hour_with(h, daypart, ampm);
+    if (hh < 0 && colon && h > 12 && h <= 23) { /* "18:30 вечера" */
+        hh = h;
+    }
+    if (hh < 0 || hh > 23)
+        return;
+    add_time(x, i, end, hh, mi);
+}
+
+/* ---- number ------------------------------------------------------------------------- */
+
+static void number_at(scan *x, size_t i)
+{
+    if (letter_before(x, i))
+        return;
+    if (i >= 2 && (x->s[i - 1] == '.' || x->s[i - 1] == ',' || x->s[i - 1] == ':') && dig(x, i - 2))
+        return;
+    size_t s = i;
+    bool neg = i >= 1 && x->s[i - 1] == '-' && (i == 1 || x->s[i - 2] == ' ');
+    if (neg)
+        s = i - 1;
+    size_t e = digits_end(x, i);
+    size_t fs = 0, fe = 0;
+    if (e + 1 < x->n && (x->s[e] == '.' || x->s[e] == ',') && dig(x, e + 1)) {
+        fs = e + 1;
+        fe = digits_end(x, fs);
+        e = fe;
+    }
+    char v[EF_NLU_VALUE_MAX];
+    size_t vl = 0;
+    if (neg)
+        v[vl++] = '-';
+    size_t ip = i, ie = fs ? fs - 1 : e;
+    while (ip + 1 < ie && x->s[ip] == '0')
+        ip++;
+    for (size_t k = ip; k < ie && vl < sizeof(v) - 2; k++)
+        v[vl++] = (char)x->s[k];
+    if (fs) {
+        v[vl++] = '.';
+        for (size_t k = fs; k < fe && vl < sizeof(v) - 1; k++)
+            v[vl++] = (char)x->s[k];
+    }
+    add(x, EF_NLP__ENT_NUMBER, RANK_NUMBER, s, e, v, vl);
+}
+
+/* ---- order numbers and custom entities ------------------------------------------------ */
+
+/* Uppercases an order number: ASCII, and Cyrillic letters that look Latin
+ * become Latin (customers type "А-1042" on a Russian keyboard). */
+static size_t order_value(const unsigned char *s, size_t n, char *v, size_t cap)
+{
+    static const struct {
+        unsigned char b2;
+        char latin;
+    } look[] = {{0xB0, 'A'}, {0xB2, 'B'}, {0xB5, 'E'}, {0xBA, 'K'},
+                {0xBC, 'M'}, {0xBD, 'H'}, {0xBE, 'O'}};
+    size_t vl = 0;
+    for (size_t i = 0; i < n && vl + 2 < cap;) {
+        unsigned char c = s[i];
+        if (c == ' ') {
+            i++;
+            continue;
+        }
+        if (c >= 'a' && c <= 'z') {
+            v[vl++] = (char)(c - 32);
+            i++;
+            continue;
+        }
+        if (c == 0xD0 && i + 1 < n) {
+            unsigned char c2 = s[i + 1];
+            char lat = 0;
+            for (size_t k = 0; k < sizeof(look) / sizeof(look[0]); k++)
+                if (look[k].b2 == c2)
+                    lat = look[k].latin;
+            if (lat) {
+                v[vl++] = lat;
+            } else if (c2 >= 0xB0 && c2 <= 0xBF) { /* а..п -> А..П */
+                v[vl++] = (char)0xD0;
+                v[vl++] = (char)(c2 - 0x20);
+            } else {
+                v[vl++] = (char)c;
+                v[vl++] = (char)c2;
+            }
+            i += 2;
+            continue;
+        }
+        if (c == 0xD1 && i + 1 < n) {
+            unsigned char c2 = s[i + 1];
+            char lat = c2 == 0x80   ? 'P'
+                       : c2 == 0x81 ? 'C'
+                       : c2 == 0x82 ? 'T'
+                       : c2 == 0x83 ? 'Y'
+                       : c2 == 0x85 ? 'X'
+                                    : 0;
+            if (lat) {
+                v[vl++] = lat;
+            } else if (c2 >= 0x80 && c2 <= 0x8F) { /* р..я -> Р..Я */
+                v[vl++] = (char)0xD0;
+                v[vl++] = (char)(c2 + 0x20);
+            } else {
+                v[vl++] = (char)c;
+                v[vl++] = (char)c2;
+            }
+            i += 2;
+            continue;
+        }
+        size_t l = ef_nlp__u8len(c);
+        if (vl + l >= cap)
+            break;
+        memcpy(v + vl, s + i, l);
+        vl += l;
+        i += l;
+    }
+    return vl;
+}
+
+/* The built-in order numbers, around the run of digits at i: the demo
+ * shop's "A-1042" (one or two letters, an optional dash, 3 to 9 digits) and
+ * Ozon posting numbers "87654321-0012-1" (6-10 digits, dash, 4 digits,
+ * optionally dash and 1-2 digits), standing alone: no letter, digit, '_' or
+ * '-' just before, no letter, digit, '_' or "-digit" just after. This is
+ * the regex (?<![\p{L}\p{N}_-])(?:[a-zа-я]{1,2}-?\d{3,9}|\d{6,10}-\d{4}(?:-\d{1,2})?)
+ * (?![\p{L}\p{N}_]|-\d) written out by hand: it runs on every message
+ * with a digit, and a scan costs a fraction of a regex with lookarounds. */
+static bool order_end_ok(const scan *x, size_t e)
+{
+    if (alnum_at(x, e) || (e < x->n && x->s[e] == '_'))
+        return false;
+    return !(e + 1 < x->n && x->s[e] == '-' && dig(x, e + 1));
+}
+
+static bool order_start_ok(const scan *x, size_t k)
+{
+    return !alnum_before(x, k) && !(k > 0 && (x->s[k - 1] == '_' || x->s[k - 1] == '-'));
+}
+
+/* [a-zа-я] ending just before k: its length, or 0. */
+static size_t order_letter_before(const scan *x, size_t k)
+{
+    if (k >= 1 && x->s[k - 1] >= 'a' && x->s[k - 1] <= 'z')
+        return 1;
+    if (k >= 2 && ((x->s[k - 2] == 0xD0 && x->s[k - 1] >= 0xB0 && x->s[k - 1] <= 0xBF) ||
+                   (x->s[k - 2] == 0xD1 && x->s[k - 1] >= 0x80 && x->s[k - 1] <= 0x8F)))
+        return 2;
+    return 0;
+}
+
+static void order_at(scan *x, size_t i)
+{
+    size_t e = digits_end(x, i), nd = e - i;
+    char v[EF_NLU_VALUE_MAX];
+    /* letters, optional dash, 3..9 digits */
+    size_t k = i > 0 && x->s[i - 1] == '-' ? i - 1 : i, letters = 0;
+    for (;;) {
+        size_t l = order_letter_before(x, k);
+        if (l == 0 || letters == 3)
+            break;
+        k -= l;
+        letters++;
+    }
+    if (letters >= 1 && letters <= 2 && nd >= 3 && nd <= 9 && order_start_ok(x, k) &&
+        order_end_ok(x, e)) {
+        size_t vl = order_value(x->s + k, e - k, v, sizeof(v));
+        add(x, EF_NLP__ENT_ORDER, RANK_ORDER, k, e, v, vl);
+        return;
+    }
+    /* 6..10 digits - 4 digits [- 1..2 digits] */
+    if (nd < 6 || nd > 10 || !order_start_ok(x, i) || e >= x->n || x->s[e] != '-')
+        return;
+    size_t e2 = digits_end(x, e + 1);
+    if (e2 - e - 1 != 4)
+        return;
+    size_t end = e2;
+    if (e2 + 1 < x->n && x->s[e2] == '-' && dig(x, e2 + 1)) {
+        size_t e3 = digits_end(x, e2 + 1);
+        if (e3 - e2 - 1 > 2)
+            return;
+        end = e3;
+    }
+    if (!order_end_ok(x, end))
+        return;
+    size_t vl = order_value(x->s + i, end - i, v, sizeof(v));
+    add(x, EF_NLP__ENT_ORDER, RANK_ORDER, i, end, v, vl);
+}
+
+/* Runs pattern p over the whole text, calling back for every match. */
+static void each_match(scan *x, const ef_nlp__pat *p,
+                       void (*fn)(scan *x, const ef_nlp__pat *p, const PCRE2_SIZE *ov, int rc))
+{
+    size_t from = 0;
+    while (from <= x->n && x->sc->n_cands < EF_NLP__MAX_CANDS) {
+        int rc = ef_nlp__exec(x->sc, p, from);
+        if (rc < 0)
+            return;
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(x->sc->md);
+        if (ov[1] > ov[0])
+            fn(x, p, ov, rc);
+        if (ov[1] > from) {
+            from = ov[1];
+        } else {
+            from++;
+            while (from < x->n && (x->s[from] & 0xC0) == 0x80)
+                from++;
+        }
+    }
+}
+
+/* The span of the group "value" when it took part, else of the match. */
+static void value_span(const ef_nlp__pat *p, const PCRE2_SIZE *ov, int rc, size_t *vs, size_t *ve)
+{
+    *vs = ov[0];
+    *ve = ov[1];
+    if (p->value_group && (int)p->value_group < rc && ov[2 * p->value_group] != PCRE2_UNSET &&
+        ov[2 * p->value_group + 1] > ov[2 * p->value_group]) {
+        *vs = ov[2 * p->value_group];
+        *ve = ov[2 * p->value_group + 1];
+    }
+}
+
+static void on_order(scan *x, const ef_nlp__pat *p, const PCRE2_SIZE *ov, int rc)
+{
+    size_t vs, ve;
+    value_span(p, ov, rc, &vs, &ve);
+    char v[EF_NLU_VALUE_MAX];
+    size_t vl = order_value(x->s + vs, ve - vs, v, sizeof(v));
+    if (vl)
+        add(x, EF_NLP__ENT_ORDER, RANK_ORDER, ov[0], ov[1], v, vl);
+}
+
+static void on_regex(scan *x, const ef_nlp__pat *p, const PCRE2_SIZE *ov, int rc)
+{
+    size_t vs, ve;
+    value_span(p, ov, rc, &vs, &ve);
+    /* the value is the customer's own text, as written (case, ё) */
+    const ef_nlp_scratch *sc = x->sc;
+    size_t os = sc->src[vs], oe = sc->srcend[ve - 1];
+    ef_nlp__cand_add(x->sc, x->bot->entities[p->owner].name, RANK_CUSTOM, ov[0], ov[1],
+                     sc->text + os, oe - os);
+}
+
+static void on_synonym(scan *x, const ef_nlp__pat *p, const PCRE2_SIZE *ov, int rc)
+{
+    const ef_nlp__entity *ent = &x->bot->entities[p->owner];
+    for (int g = 1; g < rc && (size_t)g <= ent->n_groups; g++) {
+        if (ov[2 * g] != PCRE2_UNSET) {
+            const char *v = ent->canon[ent->group_canon[g - 1]];
+            ef_nlp__cand_add(x->sc, ent->name, RANK_CUSTOM, ov[0], ov[1], v, strlen(v));
+            return;
+        }
+    }
+}
+
+/* ---- overlaps ------------------------------------------------------------------------- */
+
+static int cand_pref(const void *a, const void *b)
+{
+    const ef_nlp__cand *x = *(const ef_nlp__cand *const *)a, *y = *(const ef_nlp__cand *const *)b;
+    uint32_t lx = x->end - x->start, ly = y->end - y->start;
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static int cand_pos(const void *a, const void *b)
+{
+    const ef_nlp__cand *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void resolve(ef_nlp_scratch *sc)
+{
+    size_t n = sc->n_cands;
+    if (n <= 1)
+        return;
+    ef_nlp__cand *order[EF_NLP__MAX_CANDS];
+    for (size_t i = 0; i < n; i++)
+        order[i] = &sc->cands[i];
+    qsort(order, n, sizeof(order[0]), cand_pref);
+    bool keep[EF_NLP__MAX_CANDS];
+    memset(keep, 0, sizeof(keep));
+    for (size_t i = 0; i < n; i++) {
+        const ef_nlp__cand *c = order[i];
+        bool clash = false;
+        for (size_t k = 0; k < i && !clash; k++) {
+            const ef_nlp__cand *o = order[k];
+            if (keep[o - sc->cands] && c->start < o->end && o->start < c->end)
+                clash = true;
+        }
+        if (!clash)
+            keep[c - sc->cands] = true;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!keep[i])
+            continue;
+        if (w != i)
+            sc->cands[w] = sc->cands[i];
+        w++;
+    }
+    sc->n_cands = w;
+    qsort(sc->cands, w, sizeof(ef_nlp__cand), cand_pos);
+}
+
+/* ---- the pass ---------------------------------------------------------------------------- */
+
+static inline bool bit(const uint64_t *b, uint32_t i)
+{
+    return (b[i >> 6] >> (i & 63)) & 1;
+}
+
+void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_unix)
+{
+    pthread_once(&kw_once, kw_build);
+    scan x = {bot, sc, (const unsigned char *)sc->norm, sc->n, now_unix, false, 0};
+    bool has_digit = false, has_at = false, has_sign = false;
+    for (size_t i = 0; i < x.n; i++) {
+        unsigned char c = x.s[i];
+        if (c >= '0' && c <= '9')
+            has_digit = true;
+        else if (c == '@')
+            has_at = true;
+        else if (c == '$' || (c == 0xE2 && i + 1 < x.n && x.s[i + 1] == 0x82))
+            has_sign = true;
+    }
+
+    for (size_t i = 0; i < x.n; i++) {
+        unsigned char c = x.s[i];
+        if (c >= '0' && c <= '9') {
+            if (i > 0 && dig(&x, i - 1))
+                continue; /* not the start of a run of digits */
+            if (bot->order_pat == UINT32_MAX)
+                order_at(&x, i);
+            phone_at(&x, i);
+            date_numeric_at(&x, i);
+            date_day_month_at(&x, i);
+            time_at(&x, i);
+            money_suffix_at(&x, i);
+            number_at(&x, i);
+        } else if (c == '+' && has_digit) {
+            phone_at(&x, i);
+        } else if (c == '@' && has_at) {
+            email_at(&x, i);
+        } else if (has_sign && (c == '$' || c == 0xE2)) {
+            money_prefix_at(&x, i);
+        }
+    }
+
+    bool words = bit(sc->cand, EF_NLP__GATE_WORDS(bot));
+    if (words || has_digit) {
+        for (size_t i = 0; i < x.n;) {
+            if (!letter_at(&x, i) || letter_before(&x, i)) {
+                i += ef_nlp__u8len(x.s[i]);
+                continue;
+            }
+            size_t we = word_end(&x, i);
+            if (words)
+                date_word_at(&x, i, we);
+            if (words && kw_is(&x, i, we, KW_NOON))
+                add_time(&x, i, we, 12, 0);
+            else if (words && kw_is(&x, i, we, KW_MIDNIGHT))
+                add_time(&x, i, we, 0, 0);
+            if (has_digit && x.s[i] < 0x80) {
+                int m = kw_at(&x, i, we, KW_MONTH);
+                if (m != KW_NONE)
+                    date_month_day_at(&x, i, we, m);
+            }
+            i = we;
+        }
+    }
+
+    if (bot->order_pat != UINT32_MAX && bit(sc->cand, bot->order_pat))
+        each_match(&x, &bot->pats[bot->order_pat], on_order);
+
+    for (size_t k = bot->n_intent_pats; k < bot->n_pats; k++) {
+        const ef_nlp__pat *p = &bot->pats[k];
+        if (p->kind == EF_NLP__PAT_ORDER || !bit(sc->cand, (uint32_t)k))
+            continue;
+        each_match(&x, p, p->kind == EF_NLP__PAT_SYNONYMS ? on_synonym : on_regex);
+    }
+
+    resolve(sc);
+}

@@ -1,0 +1,205 @@
+/*
+ * nlp.h -- understanding a customer message: the bot definition, the intent
+ * matcher and the entity extractor.
+ *
+ * What it does: ef_bot_load() reads a bot definition (YAML, docs/bot-definition.md),
+ * validates every key, compiles every pattern once with PCRE2 (UTF, UCP,
+ * caseless, JIT) and indexes the literal words each pattern needs (the
+ * prefilter, see match.c). ef_nlp_match() then turns one UTF-8 message into
+ * the best intent with a confidence in [0,1], the runners-up and the
+ * entities with normalized values (phone, email, order_number, money, date,
+ * time, number and the bot's own) with byte offsets into the message.
+ * Nothing is allocated per message: the result is plain data and the
+ * working memory lives in a per-thread ef_nlp_scratch.
+ *
+ * What it must never do: I/O other than reading the bot file (and the zone
+ * file of the bot's timezone) inside ef_bot_load(); logging from
+ * ef_nlp_match(); include lws/curl/libpq/hiredis headers; keep a pointer to
+ * the caller's text after ef_nlp_match() returns.
+ *
+ * Thread model: an ef_bot is immutable once ef_bot_load() returns and may be
+ * shared by any number of threads without a lock. An ef_nlp_scratch belongs
+ * to one thread at a time (it holds the PCRE2 match data and JIT stack): give
+ * every worker thread its own, created once with ef_nlp_scratch_new(bot), and
+ * free it before the bot. ef_nlu_result is plain data owned by the caller.
+ */
+#ifndef EF_NLP_H
+#define EF_NLP_H
+
+#include "ef.h"
+
+typedef struct ef_bot ef_bot;
+typedef struct ef_nlp_scratch ef_nlp_scratch;
+/* The compiled `fsm:` section (fsm.h). */
+typedef struct ef_fsm_def ef_fsm_def;
+
+/* The intent name reported when no intent reaches the bot's threshold. A
+ * bot file may not define an intent with this name. */
+#define EF_NLP_FALLBACK "fallback"
+
+/* How many intents a result ranks, entities it carries, and bytes (with the
+ * NUL) one entity value may hold. Longer values (only custom regex entities
+ * can produce them) are cut at a UTF-8 character boundary. */
+#define EF_NLU_MAX_RANKED 5
+#define EF_NLU_MAX_ENTITIES 32
+#define EF_NLU_VALUE_MAX 128
+
+/* Only the first EF_NLP_MAX_TEXT bytes of a message are examined (cut at a
+ * character boundary): more than any messenger lets a customer send at once. */
+#define EF_NLP_MAX_TEXT 32768
+
+/* ---- the bot definition (botdef.c) ------------------------------------ */
+
+/* Loads and compiles the bot definition at path (docs/bot-definition.md).
+ *
+ * Returns 0 and sets *out (owned by the caller, ef_bot_free), or fails with
+ * err set to one line "path:line:column: reason" (1-based; a PCRE2 compile
+ * error names the offset in the pattern as written):
+ *   EF_EIO     the file cannot be read (path: strerror),
+ *   EF_EINVAL  anything wrong in it: YAML syntax, unknown key, wrong type,
+ *              duplicate intent or entity, bad regex, unknown timezone,
+ *              language not listed in bot.languages, an error the `fsm:`
+ *              section's compiler (fsm.h) reports, ...
+ *   EF_ELIMIT  the file is larger than 16 MiB or has too many nodes.
+ * err is always NUL-terminated when errlen > 0. Call it on the main thread at
+ * start (it compiles regexes and reads files); it touches no global state. */
+int ef_bot_load(const char *path, ef_bot **out, char *err, size_t errlen);
+
+/* Frees a bot and everything it owns (its compiled fsm included). Every
+ * scratch made for it must be freed first. ef_bot_free(NULL) is a no-op. */
+void ef_bot_free(ef_bot *bot);
+
+/* bot.name, and the file it came from. Borrowed from the bot. */
+const char *ef_bot_name(const ef_bot *bot);
+const char *ef_bot_path(const ef_bot *bot);
+
+/* bot.languages in the file's order (the first is the default). i must be
+ * below ef_bot_language_count(); the string is borrowed from the bot. */
+size_t ef_bot_language_count(const ef_bot *bot);
+const char *ef_bot_language(const ef_bot *bot, size_t i);
+
+/* bot.timezone (an IANA name, default "Europe/Moscow"), borrowed. */
+const char *ef_bot_timezone(const ef_bot *bot);
+
+/* Seconds east of UTC in the bot's timezone at the instant unix (Unix
+ * seconds), following the zone's rules (DST included). Pure and thread-safe. */
+int32_t ef_bot_utc_offset(const ef_bot *bot, int64_t unix_time);
+
+/* bot.fallback_threshold, default 0.5. */
+double ef_bot_fallback_threshold(const ef_bot *bot);
+
+/* The compiled `fsm:` section, or NULL when the file has none (an
+ * understanding-only bot). Borrowed: it lives as long as the bot. */
+const ef_fsm_def *ef_bot_fsm(const ef_bot *bot);
+
+/* The intents in the file's order, not counting the reserved "fallback". */
+size_t ef_bot_intent_count(const ef_bot *bot);
+const char *ef_bot_intent_name(const ef_bot *bot, size_t i);
+
+/* Every entity type a result can carry: the built-in ones first (phone,
+ * email, order_number, money, date, time, number), then the bot's own in the
+ * file's order. */
+size_t ef_bot_entity_type_count(const ef_bot *bot);
+const char *ef_bot_entity_type(const ef_bot *bot, size_t i);
+
+/* One example or negative example of an intent, for `bot check`. Every
+ * string is borrowed from the bot. */
+typedef struct ef_bot_example {
+    const char *intent; /* the intent the example belongs to */
+    const char *text;   /* the utterance as written in the file */
+    const char *lang;   /* its language when listed under one, else NULL */
+    bool negative;      /* true: the text must NOT be understood as intent */
+    int line, column;   /* 1-based position in the bot file */
+} ef_bot_example;
+
+/* All examples: positive and negative ones, intent by intent, in file order. */
+size_t ef_bot_example_count(const ef_bot *bot);
+/* Fills *out for example i. EF_EINVAL when i is out of range. */
+int ef_bot_example_get(const ef_bot *bot, size_t i, ef_bot_example *out);
+
+/* ---- matching (match.c, entities.c) ----------------------------------- */
+
+/* One entity found in a message. */
+typedef struct ef_nlu_entity {
+    const char *type;             /* static for built-ins, the bot's for custom ones */
+    size_t start, end;            /* byte offsets into the message as given: [start, end) */
+    char value[EF_NLU_VALUE_MAX]; /* normalized value, NUL-terminated */
+} ef_nlu_entity;
+
+/* One intent that matched, with why. */
+typedef struct ef_nlu_ranked {
+    const char *intent;  /* borrowed from the bot */
+    double confidence;   /* in [0,1] */
+    const char *pattern; /* the pattern (as written) with the longest match, borrowed */
+    int line;            /* its line in the bot file */
+} ef_nlu_ranked;
+
+/* What the matcher understood. Plain data with no pointer into the message
+ * and no heap memory: it may be copied with memcpy or assignment, and is
+ * valid as long as the bot it came from. */
+typedef struct ef_nlu_result {
+    /* The best intent, or EF_NLP_FALLBACK when nothing reached the bot's
+     * fallback_threshold. Borrowed from the bot (or static). */
+    const char *intent;
+    /* The best intent's confidence; for fallback, 1 minus the best
+     * candidate's confidence (1 when nothing matched at all). */
+    double confidence;
+    /* Language of the message: the language of the winning pattern when it
+     * was listed under one, else guessed from the script (Cyrillic letters ->
+     * the bot's first Cyrillic-script language). One of the bot's languages. */
+    const char *lang;
+    /* Every intent with a matching pattern, best first (ranked[0] is the
+     * winner unless the result is fallback), at most EF_NLU_MAX_RANKED. */
+    size_t n_ranked;
+    ef_nlu_ranked ranked[EF_NLU_MAX_RANKED];
+    /* Non-overlapping entities in text order. */
+    size_t n_entities;
+    ef_nlu_entity entities[EF_NLU_MAX_ENTITIES];
+} ef_nlu_result;
+
+/* Creates the working memory one thread needs to match messages against bot:
+ * PCRE2 match data, a JIT stack, a match context with limits and buffers
+ * that grow to the longest message seen (then never again). Owned by the
+ * caller (ef_nlp_scratch_free); use it from one thread at a time and only
+ * with this bot. Returns NULL when bot is NULL. */
+ef_nlp_scratch *ef_nlp_scratch_new(const ef_bot *bot);
+void ef_nlp_scratch_free(ef_nlp_scratch *sc);
+
+/* Options of a scratch (all off by default). */
+enum {
+    EF_NLP_NO_ENTITIES = 1 << 0,  /* skip entity extraction (intents only) */
+    EF_NLP_NO_PREFILTER = 1 << 1, /* run every pattern on every message; the
+                                     result must be identical (tests, fuzzing) */
+};
+void ef_nlp_scratch_set_options(ef_nlp_scratch *sc, unsigned options);
+
+/* Understands one message.
+ *
+ * text is UTF-8 of len bytes (it need not be NUL-terminated; only the first
+ * EF_NLP_MAX_TEXT bytes are examined). now_unix is the current time in Unix
+ * seconds: relative dates ("завтра", "в пятницу") are resolved against the
+ * local date of that instant in the bot's timezone.
+ *
+ * Returns 0 and fills *out; EF_EINVAL when an argument is NULL or sc was made
+ * for another bot; EF_EUTF8 when text is not valid UTF-8 (out untouched).
+ * Never allocates once the scratch has grown to the message's length. A
+ * pattern that exceeds PCRE2's match limit counts as not matching. */
+int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t len,
+                 int64_t now_unix, ef_nlu_result *out);
+
+/* Resets a result to empty (intent NULL, nothing ranked, no entities). The
+ * result holds no heap memory, so this is only needed to reuse one safely. */
+void ef_nlu_result_cleanup(ef_nlu_result *r);
+
+/* The first entity of this type in r, or NULL. Borrowed from r. */
+const ef_nlu_entity *ef_nlu_result_entity(const ef_nlu_result *r, const char *type);
+
+/* Serializes a result as one JSON object, exactly:
+ *   {"intent": "..", "confidence": 0.9, "entities": [{"type": "..",
+ *    "value": "..", "start": 0, "end": 6}], "ranked": [{"intent": "..",
+ *    "confidence": 0.9}]}
+ * (confidences rounded to 4 decimals). Returns a string owned by the caller
+ * (ef_free), or NULL when r is NULL or r->intent is NULL. */
+char *ef_nlu_result_json(const ef_nlu_result *r);
+
+#endif /* EF_NLP_H */

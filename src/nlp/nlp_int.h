@@ -1,0 +1,336 @@
+/*
+ * nlp_int.h -- the compiled bot definition and the matcher's working memory,
+ * shared by botdef.c (which builds a bot), prefilter.c (pattern rewriting and
+ * the literal index), match.c (normalizing, matching, scoring), entities.c
+ * (entity extraction) and tz.c (the bot's timezone). Private to these files.
+ *
+ * What it must never do: be included outside src/nlp/ (the FSM files have
+ * their own fsm_int.h), or hold anything mutable that a bot shares between
+ * threads.
+ *
+ * Thread model: an ef_bot is immutable once ef_bot_load() returns; an
+ * ef_nlp_scratch belongs to one thread at a time.
+ */
+#ifndef EF_NLP_INT_H
+#define EF_NLP_INT_H
+
+#include "nlp.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+/* ---- built-in entity types ------------------------------------------- */
+
+enum {
+    EF_NLP__ENT_PHONE = 0,
+    EF_NLP__ENT_EMAIL,
+    EF_NLP__ENT_ORDER,
+    EF_NLP__ENT_MONEY,
+    EF_NLP__ENT_DATE,
+    EF_NLP__ENT_TIME,
+    EF_NLP__ENT_NUMBER,
+    EF_NLP__ENT__BUILTIN
+};
+/* "phone", "email", ... indexed by the enum above. */
+extern const char *const ef_nlp__builtin_names[EF_NLP__ENT__BUILTIN];
+
+/* ---- timezone (tz.c) -------------------------------------------------- */
+
+/* A POSIX TZ rule (the footer of a TZif file): std offset, and when dst is
+ * set, the dst offset and the two yearly switch rules. */
+typedef struct ef_nlp__tzrule {
+    int32_t std_off; /* seconds east of UTC */
+    int32_t dst_off;
+    bool has_dst;
+    /* kind 'J' (Julian day 1..365 without Feb 29), 'D' (zero-based day
+     * 0..365) or 'M' (month, week 1..5, weekday 0..6); time in seconds of
+     * local time (may be negative or above 24h). */
+    struct {
+        char kind;
+        int a, b, c;
+        int32_t time;
+    } start, end;
+} ef_nlp__tzrule;
+
+typedef struct ef_nlp__tz {
+    size_t n;       /* transitions */
+    int64_t *at;    /* Unix seconds of each transition, ascending */
+    int32_t *off;   /* offset in force from at[i] on */
+    int32_t before; /* offset before the first transition */
+    bool has_rule;
+    ef_nlp__tzrule rule; /* after the last transition */
+} ef_nlp__tz;
+
+/* Loads zone `name` (e.g. "Europe/Moscow") from $TZDIR or
+ * /usr/share/zoneinfo. Returns 0, EF_ENOTFOUND when there is no such zone
+ * (or the name is not a plain relative path), EF_EINVAL when the file is not
+ * a TZif file we understand (why says what). */
+int ef_nlp__tz_load(ef_nlp__tz *tz, const char *name, char *why, size_t whylen);
+void ef_nlp__tz_cleanup(ef_nlp__tz *tz);
+int32_t ef_nlp__tz_offset(const ef_nlp__tz *tz, int64_t t);
+/* Parses a POSIX TZ string such as "CET-1CEST,M3.5.0,M10.5.0/3". */
+int ef_nlp__tzrule_parse(const char *s, ef_nlp__tzrule *out);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
+int64_t ef_nlp__days_from_civil(int64_t y, unsigned m, unsigned d);
+void ef_nlp__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+/* ---- patterns and the prefilter (prefilter.c) ------------------------- */
+
+typedef enum ef_nlp__pat_kind {
+    EF_NLP__PAT_INTENT = 0, /* owner = intent index */
+    EF_NLP__PAT_ENTITY,     /* custom regex entity; owner = custom entity index */
+    EF_NLP__PAT_SYNONYMS,   /* custom synonyms entity; owner = custom entity index */
+    EF_NLP__PAT_ORDER       /* the order_number pattern */
+} ef_nlp__pat_kind;
+
+/* One compiled pattern. Intent patterns come first, grouped by intent in
+ * file order; entity patterns follow. */
+typedef struct ef_nlp__pat {
+    pcre2_code *code;
+    bool jit;    /* pcre2_jit_compile succeeded */
+    bool always; /* no required literal: runs on every message */
+    ef_nlp__pat_kind kind;
+    uint32_t owner;
+    uint32_t value_group; /* entity regex: number of the group "value", 0 = none */
+    /* An intent pattern with a top-level alternation is compiled as one
+     * entry per branch (ef_nlp__top_branches); all of them carry the index
+     * of the first branch here and share its source. Else the own index. */
+    uint32_t group;
+    const char *lang; /* borrowed from the bot's languages, or NULL */
+    char *source;     /* as written in the file; owned by pats[group] */
+    int line;
+} ef_nlp__pat;
+
+/* Rewrites a pattern as written into what PCRE2 compiles: an unescaped `~`
+ * outside a character class becomes \p{L}* (the stem syntax), ё/Ё become е,
+ * typographic apostrophes ’‘ become ', dashes ‐‑‒–—― and − become -, and
+ * Unicode spaces become a plain space -- the same folds the matcher applies
+ * to messages. Returns the new pattern (NUL-terminated, ef_free) with its
+ * length in *outlen and, in *map (ef_free), for each byte of it plus one,
+ * the offset in src it came from. */
+char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_t **map);
+
+/* Splits a (rewritten) pattern at its top-level '|' into branches: returns
+ * their number with their offsets and lengths in off/len, 1 when there is
+ * nothing to split or splitting could change the meaning (inline options,
+ * verbs, back references, \Q), 0 when there are more than max. Matching the
+ * branches one by one and keeping the leftmost match (the earlier branch on
+ * a tie) gives exactly what the whole pattern gives, and lets the prefilter
+ * wake up only the branches whose own literals occur. */
+size_t ef_nlp__top_branches(const char *p, size_t n, size_t *off, size_t *len, size_t max);
+
+/* The form of a rewritten pattern to compile without PCRE2_CASELESS (see
+ * prefilter.c): lowercased, classes completed with lowercase twins. Returns
+ * it (ef_free) with its length, or NULL when the pattern uses something
+ * whose case behaviour this does not model; it is then compiled as is with
+ * PCRE2_CASELESS. Either way the answers are the same on normalized text. */
+char *ef_nlp__pattern_lower(const char *rw, size_t n, size_t *outlen);
+
+/* A set of literal byte strings. */
+typedef struct ef_nlp__lits {
+    size_t n;
+    char **s;
+    uint32_t *len;
+} ef_nlp__lits;
+
+/* Finds literals that every match of the (rewritten) pattern must contain:
+ * on true, *out holds a set such that any match contains at least one of
+ * them (folded like the matcher folds text: lowercase, ё -> е); the one-byte
+ * string "\x01" stands for "a decimal digit" (\d, [0-9]). false when no
+ * such set was found (the pattern uses
+ * constructs the analysis does not follow, or may match without any
+ * literal); the pattern then runs on every message. Never wrong in the other
+ * direction: skipping a pattern whose literals are absent cannot lose a
+ * match. */
+bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out);
+void ef_nlp__lits_cleanup(ef_nlp__lits *l);
+
+/* The literal index: which patterns may match, from one pass over the
+ * message. Keys are the first 8 bytes of literals of 8 bytes or more (four
+ * Cyrillic letters: two would be shared by too many literals), the first 4
+ * of 4- to 7-byte ones and the first 2 of 2- and 3-byte ones; a bitmap per
+ * key length rejects most positions with one memory access. One-byte (ASCII) literals sit in a
+ * direct table, and patterns that need a digit are candidates whenever the
+ * message may hold one. */
+typedef struct ef_nlp__pflit {
+    uint64_t key;  /* the first 8, 4 or 2 bytes, or the one byte */
+    uint32_t len;  /* bytes */
+    uint32_t off;  /* into bytes */
+    uint32_t pats; /* into pat_ids */
+    uint32_t npats;
+    uint32_t next; /* next literal in the same bucket, UINT32_MAX = none */
+} ef_nlp__pflit;
+
+typedef struct ef_nlp__prefilter {
+    size_t n_bits;  /* patterns + gates */
+    size_t n_words; /* 64-bit words of a candidate bitset */
+    uint64_t *always;
+    uint64_t *on_digit;    /* patterns that are candidates when a digit may occur */
+    uint32_t head1[256];   /* one-byte literals by their byte */
+    uint64_t bloom2[1024]; /* 65536 bits, indexed by the 2-byte key itself */
+    uint64_t bloom4[1024]; /* 65536 bits, indexed by a hash of the 4-byte key */
+    uint64_t bloom8[1024]; /* 65536 bits, indexed by a hash of the 8-byte key */
+    uint32_t *head2, *head4, *head8;
+    uint32_t mask2, mask4, mask8;
+    ef_nlp__pflit *lits;
+    size_t n_lits;
+    char *bytes;
+    uint32_t *pat_ids;
+    /* build-time list of (literal, bit) pairs */
+    size_t n_pend, cap_pend;
+    struct ef_nlp__pfpend *pend;
+} ef_nlp__prefilter;
+
+void ef_nlp__pf_init(ef_nlp__prefilter *pf, size_t n_bits);
+void ef_nlp__pf_add(ef_nlp__prefilter *pf, const char *lit, size_t len, uint32_t bit);
+void ef_nlp__pf_set_always(ef_nlp__prefilter *pf, uint32_t bit);
+void ef_nlp__pf_build(ef_nlp__prefilter *pf);
+/* ORs into bits (n_words words) the bit of every pattern one of whose
+ * literals occurs in s (normalized text), and of every pattern that needs a
+ * digit when maybe_digit (s holds an ASCII digit or a character at or above
+ * U+0660 outside the symbol and emoji blocks: where all other Unicode
+ * decimal digits live). */
+void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool maybe_digit,
+                      uint64_t *bits);
+void ef_nlp__pf_cleanup(ef_nlp__prefilter *pf);
+
+/* ---- the bot ---------------------------------------------------------- */
+
+typedef struct ef_nlp__intent {
+    char *name;
+    int priority;
+    uint32_t first_pat, n_pats;
+} ef_nlp__intent;
+
+typedef struct ef_nlp__entity {
+    char *name;
+    bool synonyms; /* else a regex entity */
+    char **canon;  /* synonyms: the canonical values */
+    size_t n_canon;
+    uint32_t *group_canon; /* synonyms: capture group g+1 -> index into canon */
+    size_t n_groups;
+    uint32_t first_pat, n_pats;
+} ef_nlp__entity;
+
+typedef struct ef_nlp__example {
+    uint32_t intent;
+    char *text;
+    const char *lang;
+    bool negative;
+    int line, column;
+} ef_nlp__example;
+
+/* Gate bits after the patterns in a candidate bitset: set when a date or
+ * time keyword stem ("завтр", "понедельн", "noon", ...) occurs. */
+#define EF_NLP__GATE_WORDS(bot) ((uint32_t)(bot)->n_pats)
+
+struct ef_bot {
+    char *path;
+    char *name;
+    char **langs;
+    size_t n_langs;
+    int cyr_lang; /* index of the first Cyrillic-script language, or -1 */
+    char *tz_name;
+    ef_nlp__tz tz;
+    double threshold;
+
+    ef_nlp__intent *intents;
+    size_t n_intents;
+    ef_nlp__entity *entities; /* custom */
+    size_t n_entities;
+    ef_nlp__pat *pats;
+    size_t n_pats;
+    size_t n_intent_pats; /* pats[0 .. n_intent_pats) belong to intents */
+    /* index of the pattern of bot.order_number_pattern, or UINT32_MAX for
+     * the built-in order numbers (entities.c recognizes those itself) */
+    uint32_t order_pat;
+    uint32_t max_groups; /* largest capture group count of any pattern */
+    ef_nlp__prefilter pf;
+
+    ef_nlp__example *examples;
+    size_t n_examples;
+
+    const char **intent_names; /* n_intents + 1: ... then "fallback" */
+    const char **entity_types; /* built-ins then custom */
+    size_t n_entity_types;
+
+    ef_fsm_def *fsm;
+};
+
+/* ---- the scratch ------------------------------------------------------ */
+
+/* One entity candidate before overlaps are resolved. Offsets are in the
+ * normalized text. */
+typedef struct ef_nlp__cand {
+    const char *type;
+    int rank; /* lower wins a tie of equal length: custom < email < phone < ... */
+    uint32_t start, end;
+    char value[EF_NLU_VALUE_MAX];
+} ef_nlp__cand;
+
+#define EF_NLP__MAX_CANDS 256
+#define EF_NLP__MAX_SPANS 4
+
+typedef struct ef_nlp__acc {
+    uint32_t n_matched;
+    uint32_t best_pat, best_len;
+    uint32_t n_spans;
+    uint32_t span[EF_NLP__MAX_SPANS][2];
+} ef_nlp__acc;
+
+struct ef_nlp_scratch {
+    const ef_bot *bot;
+    unsigned options;
+    const char *text; /* the message, during ef_nlp_match() only */
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit_stack;
+
+    /* the normalized message and, per byte of it, where it came from */
+    size_t cap;
+    size_t n;
+    bool maybe_digit; /* see ef_nlp__pf_probe */
+    char *norm;
+    uint32_t *src, *srcend;
+    uint32_t *alnum; /* alnum[i]: letters and digits in norm[0..i) */
+
+    uint64_t *cand; /* candidate patterns, pf.n_words words */
+
+    ef_nlp__acc *acc; /* per intent */
+    uint32_t *touched;
+    size_t n_touched;
+
+    ef_nlp__cand *cands;
+    size_t n_cands;
+};
+
+/* Runs a compiled pattern on the normalized text from offset `from`; returns
+ * the pcre2 result (> 0 on a match, ovector in sc->md). */
+int ef_nlp__exec(ef_nlp_scratch *sc, const ef_nlp__pat *p, size_t from);
+
+/* Adds an entity candidate (value truncated at a character boundary to fit).
+ * Silently ignored beyond EF_NLP__MAX_CANDS. */
+void ef_nlp__cand_add(ef_nlp_scratch *sc, const char *type, int rank, size_t start, size_t end,
+                      const char *value, size_t vlen);
+
+/* Finds every entity candidate in sc->norm (built-in and custom; the custom
+ * ones only when their pattern's bit is set in sc->cand). */
+void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_unix);
+
+/* The i-th date or time keyword that can stand alone ("завтра", "пятницу",
+ * "noon"), or NULL past the last: botdef.c indexes them in the prefilter
+ * under the word gate bit, so entities.c runs its word pass only when one
+ * occurs. */
+const char *ef_nlp__gate_word(size_t i);
+
+/* True for languages written in Cyrillic script ("ru", "uk", "kk", ...). */
+bool ef_nlp__lang_cyrillic(const char *lang);
+
+/* UTF-8 helpers shared by the nlp files. */
+static inline size_t ef_nlp__u8len(unsigned char c)
+{
+    return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+
+#endif /* EF_NLP_INT_H */

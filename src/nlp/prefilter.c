@@ -1,0 +1,1490 @@
+/*
+ * prefilter.c -- pattern rewriting (stems, ё/е) and the literal prefilter.
+ *
+ * Why a prefilter. A bot has dozens of intents with several patterns each,
+ * and a message is short. Running every regex on every message makes the
+ * cost grow with the number of patterns. Instead, when the bot is loaded,
+ * each pattern is analysed for the literal text any match must contain
+ * ("где мой заказ~" needs "заказ"; "(привет|здравствуй~)" needs "привет" or
+ * "здравствуй"). All these literals go into one index keyed by their first 2
+ * or 4 bytes. A message is scanned once, position by position, with one bit
+ * test per key length (a 64 Kbit bitmap each, which stays in L1 cache); only
+ * the patterns whose literal occurs at some position become candidates, and
+ * only candidates run their JIT-compiled regex. The scan costs O(message
+ * length) whatever the number of intents, and a typical message wakes up a
+ * handful of patterns.
+ *
+ * We chose this over one combined alternation with (*MARK:name) because a
+ * combined regex reports only the leftmost match, while scoring needs every
+ * intent that matches (coverage, runners-up, priorities); it also keeps each
+ * pattern's compile errors and explanations its own.
+ *
+ * The analysis is conservative: anything it does not follow (backreferences,
+ * inline options, \Q..\E, verbs, escapes that produce characters) makes the
+ * pattern "always run", and every literal is folded exactly as the matcher
+ * folds the message (ASCII and Cyrillic to lower case, ё -> е, plus the few
+ * code points PCRE2 also treats as case variants of them: U+212A, U+017F,
+ * U+1C80-U+1C86). So skipping a pattern never loses a match; the tests and
+ * the fuzzer check that results with and without the prefilter are equal.
+ */
+#include "nlp_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+static uint32_t dec(const unsigned char *s, size_t n, size_t *len)
+{
+    unsigned c = s[0];
+    size_t l = ef_nlp__u8len((unsigned char)c);
+    if (l > n) {
+        *len = 1;
+        return c;
+    }
+    *len = l;
+    switch (l) {
+    case 1:
+        return c;
+    case 2:
+        return ((c & 0x1Fu) << 6) | (s[1] & 0x3Fu);
+    case 3:
+        return ((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
+    default:
+        return ((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) |
+               (s[3] & 0x3Fu);
+    }
+}
+
+static size_t enc(uint32_t cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* The character folds that pattern text and message text share (see
+ * ef_nlp__pattern_rewrite). Returns the replacement code point, or cp. */
+static uint32_t text_fold(uint32_t cp)
+{
+    if (cp == 0x0401 || cp == 0x0451)
+        return 0x0435; /* Ё ё -> е */
+    if (cp == 0x2018 || cp == 0x2019)
+        return '\'';
+    if ((cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212)
+        return '-';
+    if (cp == 0x00A0 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
+        cp == 0x3000)
+        return ' ';
+    return cp;
+}
+
+/* ---- rewriting -------------------------------------------------------- */
+
+typedef struct rw {
+    char *out;
+    uint32_t *map;
+    size_t n, cap;
+} rw;
+
+static void rw_put(rw *w, const char *p, size_t n, uint32_t from)
+{
+    if (w->n + n + 1 > w->cap) {
+        while (w->n + n + 1 > w->cap)
+            w->cap = w->cap ? w->cap * 2 : 64;
+        w->out = ef_realloc(w->out, w->cap);
+        w->map = ef_realloc(w->map, w->cap * sizeof(uint32_t));
+    }
+    memcpy(w->out + w->n, p, n);
+    for (size_t i = 0; i < n; i++)
+        w->map[w->n + i] = from;
+    w->n += n;
+}
+
+/* Copies one (folded) character of src at *i. */
+static void rw_char(rw *w, const char *src, size_t n, size_t *i)
+{
+    size_t len;
+    uint32_t cp = dec((const unsigned char *)src + *i, n - *i, &len);
+    if (len > 1) {
+        char b[4];
+        uint32_t f = text_fold(cp);
+        size_t bl = enc(f, b);
+        rw_put(w, b, bl, (uint32_t)*i);
+    } else {
+        rw_put(w, src + *i, 1, (uint32_t)*i);
+    }
+    *i += len;
+}
+
+char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_t **map)
+{
+    rw w = {0};
+    bool in_class = false, quoted = false;
+    size_t i = 0;
+    while (i < n) {
+        char c = src[i];
+        if (quoted) {
+            if (c == '\\' && i + 1 < n && src[i + 1] == 'E') {
+                quoted = false;
+                rw_put(&w, src + i, 2, (uint32_t)i);
+                i += 2;
+            } else {
+                rw_char(&w, src, n, &i);
+            }
+            continue;
+        }
+        if (c == '\\') {
+            rw_put(&w, src + i, 1, (uint32_t)i);
+            i++;
+            if (i < n) {
+                if (src[i] == 'Q' && !in_class)
+                    quoted = true;
+                rw_char(&w, src, n, &i);
+            }
+            continue;
+        }
+        if (in_class) {
+            if (c == '[' && i + 1 < n && src[i + 1] == ':') {
+                const char *e = NULL;
+                for (size_t k = i + 2; k + 1 < n; k++) {
+                    if (src[k] == ':' && src[k + 1] == ']') {
+                        e = src + k + 2;
+                        break;
+                    }
+                }
+                if (e) {
+                    rw_put(&w, src + i, (size_t)(e - (src + i)), (uint32_t)i);
+                    i = (size_t)(e - src);
+                    continue;
+                }
+            }
+            if (c == ']')
+                in_class = false;
+            rw_char(&w, src, n, &i);
+            continue;
+        }
+        if (c == '[') {
+            in_class = true;
+            rw_put(&w, src + i, 1, (uint32_t)i);
+            i++;
+            if (i < n && src[i] == '^') {
+                rw_put(&w, src + i, 1, (uint32_t)i);
+                i++;
+            }
+            if (i < n && src[i] == ']') { /* a leading ] is a member */
+                rw_put(&w, src + i, 1, (uint32_t)i);
+                i++;
+            }
+            continue;
+        }
+        if (c == '~') {
+            rw_put(&w, "\\p{L}*", 6, (uint32_t)i);
+            i++;
+            continue;
+        }
+        rw_char(&w, src, n, &i);
+    }
+    rw_put(&w, "", 0, (uint32_t)n);
+    if (!w.out) {
+        w.out = ef_malloc(1);
+        w.map = ef_malloc(sizeof(uint32_t));
+    }
+    w.out[w.n] = '\0';
+    w.map[w.n] = (uint32_t)n;
+    *outlen = w.n;
+    *map = w.map;
+    return w.out;
+}
+
+/* ---- lowering: compiling without PCRE2_CASELESS ------------------------ */
+
+/* The matcher lowercases messages (ASCII and basic Cyrillic, with every
+ * code point PCRE2 treats as their case variant) before matching, so a
+ * pattern compiled with PCRE2_CASELESS gives the same answers as the same
+ * pattern lowercased and compiled without it -- and the second is 5 to 20
+ * times faster in the JIT for Cyrillic text. ef_nlp__pattern_lower makes
+ * that second form, exactly: literal letters are lowercased, character
+ * classes get the lowercase twin of every uppercase member or range, and
+ * anything whose case behaviour it does not model (letters of other
+ * scripts, \x and other escapes that produce characters, inline options,
+ * verbs, back references, [:upper:]) makes it give up, so that pattern
+ * keeps PCRE2_CASELESS. */
+
+/* No case variants at all (checked against PCRE2's caseless tables). */
+static bool no_case(uint32_t cp)
+{
+    if (cp < 0x80)
+        return !((cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z'));
+    return (cp >= 0xA0 && cp <= 0xBF && cp != 0xB5) || cp == 0xD7 || cp == 0xF7 ||
+           (cp >= 0x2000 && cp <= 0x20FF) || (cp >= 0x2190 && cp <= 0x245F) ||
+           (cp >= 0x2500 && cp <= 0x2BFF) || (cp >= 0x3000 && cp <= 0x303F) ||
+           (cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0x1F000 && cp <= 0x1FAFF);
+}
+
+/* ASCII and basic Cyrillic letters: the matcher folds all their variants. */
+static bool folded_letter(uint32_t cp)
+{
+    return (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') || (cp >= 0x0400 && cp <= 0x045F);
+}
+
+static uint32_t lower_cp(uint32_t cp)
+{
+    if (cp >= 'A' && cp <= 'Z')
+        return cp + 32;
+    if (cp >= 0x0400 && cp <= 0x040F)
+        return cp + 0x50;
+    if (cp >= 0x0410 && cp <= 0x042F)
+        return cp + 0x20;
+    return cp;
+}
+
+typedef struct lw {
+    ef_buf b;
+    const char *p, *end;
+    bool bad;
+} lw;
+
+/* Appends to the output; running into the buffer's bound (it is sized for
+ * the worst case, so this cannot happen) counts as "cannot lower". */
+static void put(lw *w, const void *p, size_t n)
+{
+    if (ef_buf_append(&w->b, p, n) != 0)
+        w->bad = true;
+}
+
+static void lw_cp(lw *w, uint32_t cp)
+{
+    char b[4];
+    put(w, b, enc(cp, b));
+}
+
+/* One member of a class, escaped when it is special there. */
+static void lw_class_cp(lw *w, uint32_t cp)
+{
+    if (cp == '\\' || cp == ']' || cp == '[' || cp == '^' || cp == '-') {
+        char e[2] = {'\\', (char)cp};
+        put(w, e, 2);
+        return;
+    }
+    lw_cp(w, cp);
+}
+
+static void lw_range(lw *w, uint32_t lo, uint32_t hi)
+{
+    lw_class_cp(w, lo);
+    put(w, "-", 1);
+    lw_class_cp(w, hi);
+}
+
+/* Adds the lowercase twins of the uppercase part of [lo, hi]. */
+static void lw_twins(lw *w, uint32_t lo, uint32_t hi)
+{
+    static const uint32_t upper[3][2] = {{'A', 'Z'}, {0x0400, 0x040F}, {0x0410, 0x042F}};
+    for (int k = 0; k < 3; k++) {
+        uint32_t a = lo > upper[k][0] ? lo : upper[k][0];
+        uint32_t b = hi < upper[k][1] ? hi : upper[k][1];
+        if (a <= b)
+            lw_range(w, lower_cp(a), lower_cp(b));
+    }
+}
+
+static uint32_t lw_next_cp(lw *w)
+{
+    size_t l;
+    uint32_t cp = dec((const unsigned char *)w->p, (size_t)(w->end - w->p), &l);
+    w->p += l;
+    return cp;
+}
+
+/* An escape inside a class: returns true with *cp for a literal character,
+ * false after copying a class escape (\d, \p{..}, ...) verbatim. */
+static bool lw_class_escape(lw *w, uint32_t *cp)
+{
+    const char *start = w->p;
+    w->p++; /* backslash */
+    if (w->p >= w->end) {
+        w->bad = true;
+        return false;
+    }
+    unsigned char c = (unsigned char)*w->p;
+    if (c >= 0x80) {
+        *cp = lw_next_cp(w);
+        return true;
+    }
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+        w->p++;
+        *cp = c;
+        return true;
+    }
+    w->p++;
+    if (strchr("dDwWsShHvV", c)) {
+        put(w, start, 2);
+        return false;
+    }
+    if (c == 'p' || c == 'P') {
+        if (w->p < w->end && *w->p == '{') {
+            while (w->p < w->end && *w->p != '}')
+                w->p++;
+            if (w->p >= w->end) {
+                w->bad = true;
+                return false;
+            }
+            w->p++;
+        } else if (w->p < w->end) {
+            w->p++;
+        }
+        put(w, start, (size_t)(w->p - start));
+        return false;
+    }
+    switch (c) { /* control characters: no case */
+    case 'n':
+        *cp = '\n';
+        return true;
+    case 't':
+        *cp = '\t';
+        return true;
+    case 'r':
+        *cp = '\r';
+        return true;
+    case 'f':
+        *cp = '\f';
+        return true;
+    case 'e':
+        *cp = 0x1B;
+        return true;
+    case 'a':
+        *cp = 0x07;
+        return true;
+    case 'b':
+        *cp = 0x08;
+        return true;
+    default:
+        w->bad = true; /* \x \o \c \N digits \Q \E ... */
+        return false;
+    }
+}
+
+static void lw_class(lw *w)
+{
+    put(w, "[", 1);
+    w->p++;
+    if (w->p < w->end && *w->p == '^') {
+        put(w, "^", 1);
+        w->p++;
+    }
+    bool first = true;
+    while (!w->bad) {
+        if (w->p >= w->end) {
+            w->bad = true;
+            return;
+        }
+        if (*w->p == ']' && !first) {
+            w->p++;
+            put(w, "]", 1);
+            return;
+        }
+        first = false;
+        if (*w->p == '[' && w->p + 1 < w->end &&
+            (w->p[1] == ':' || w->p[1] == '.' || w->p[1] == '=')) {
+            const char *start = w->p;
+            char term = w->p[1];
+            w->p += 2;
+            while (w->p + 1 < w->end && !(w->p[0] == term && w->p[1] == ']'))
+                w->p++;
+            if (w->p + 1 >= w->end || term != ':') {
+                w->bad = true;
+                return;
+            }
+            w->p += 2;
+            size_t len = (size_t)(w->p - start);
+            if ((len == 9 && memcmp(start, "[:upper:]", 9) == 0) ||
+                (len == 9 && memcmp(start, "[:lower:]", 9) == 0) ||
+                (len == 10 &&
+                 (memcmp(start, "[:^upper:]", 10) == 0 || memcmp(start, "[:^lower:]", 10) == 0))) {
+                w->bad = true;
+                return;
+            }
+            put(w, start, len);
+            continue;
+        }
+        uint32_t lo;
+        if (*w->p == '\\') {
+            if (!lw_class_escape(w, &lo))
+                continue;
+        } else {
+            lo = lw_next_cp(w);
+        }
+        uint32_t hi = lo;
+        if (w->p + 1 < w->end && *w->p == '-' && w->p[1] != ']') {
+            w->p++;
+            if (*w->p == '\\') {
+                if (!lw_class_escape(w, &hi)) {
+                    w->bad = true; /* [a-\d]: a literal '-', not modelled */
+                    return;
+                }
+            } else if (*w->p == '[') {
+                w->bad = true;
+                return;
+            } else {
+                hi = lw_next_cp(w);
+            }
+        }
+        if (hi < lo) {
+            w->bad = true;
+            return;
+        }
+        bool ascii = hi < 0x80, cyr = lo >= 0x0400 && hi <= 0x045F;
+        bool inert = true;
+        for (uint32_t c = lo; inert && c <= hi && c - lo < 0x20000; c++)
+            inert = no_case(c);
+        if (!ascii && !cyr && !inert) {
+            w->bad = true; /* letters of other scripts: PCRE2 must fold them */
+            return;
+        }
+        if (lo == hi)
+            lw_class_cp(w, lo);
+        else
+            lw_range(w, lo, hi);
+        lw_twins(w, lo, hi);
+    }
+}
+
+char *ef_nlp__pattern_lower(const char *pat, size_t n, size_t *outlen)
+{
+    lw w;
+    ef_buf_init(&w.b, 16 * n + 64);
+    w.p = pat;
+    w.end = pat + n;
+    w.bad = false;
+    while (!w.bad && w.p < w.end) {
+        char c = *w.p;
+        if (c == '\\') {
+            const char *start = w.p;
+            w.p++;
+            if (w.p >= w.end) {
+                w.bad = true;
+                break;
+            }
+            unsigned char e = (unsigned char)*w.p;
+            if (e >= 0x80) {
+                uint32_t cp = lw_next_cp(&w);
+                if (!folded_letter(cp) && !no_case(cp)) {
+                    w.bad = true;
+                    break;
+                }
+                put(&w, "\\", 1);
+                lw_cp(&w, lower_cp(cp));
+                continue;
+            }
+            w.p++;
+            if (strchr("xocNgkQEK0123456789", (char)e)) {
+                w.bad = true;
+                break;
+            }
+            if ((e == 'p' || e == 'P') && w.p < w.end) {
+                if (*w.p == '{') {
+                    while (w.p < w.end && *w.p != '}')
+                        w.p++;
+                    if (w.p >= w.end) {
+                        w.bad = true;
+                        break;
+                    }
+                }
+                w.p++;
+            }
+            put(&w, start, (size_t)(w.p - start));
+            continue;
+        }
+        if (c == '[') {
+            lw_class(&w);
+            continue;
+        }
+        if (c == '(' && w.p + 1 < w.end && w.p[1] == '*') {
+            w.bad = true;
+            break;
+        }
+        if (c == '(' && w.p + 1 < w.end && w.p[1] == '?') {
+            const char *start = w.p;
+            char k = w.p + 2 < w.end ? w.p[2] : 0;
+            if (k == ':' || k == '=' || k == '!' || k == '>' || k == '|') {
+                w.p += 3;
+            } else if (k == '<' && w.p + 3 < w.end && (w.p[3] == '=' || w.p[3] == '!')) {
+                w.p += 4;
+            } else if (k == '<' || k == '\'' || (k == 'P' && w.p + 3 < w.end && w.p[3] == '<')) {
+                char close = k == '\'' ? '\'' : '>';
+                w.p += k == 'P' ? 4 : 3;
+                while (w.p < w.end && *w.p != close) /* group names keep their case */
+                    w.p++;
+                if (w.p >= w.end) {
+                    w.bad = true;
+                    break;
+                }
+                w.p++;
+            } else {
+                w.bad = true; /* inline options, comments, conditionals, ... */
+                break;
+            }
+            put(&w, start, (size_t)(w.p - start));
+            continue;
+        }
+        if ((unsigned char)c < 0x80) {
+            char l = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+            put(&w, &l, 1);
+            w.p++;
+            continue;
+        }
+        uint32_t cp = lw_next_cp(&w);
+        if (!folded_letter(cp) && !no_case(cp)) {
+            w.bad = true;
+            break;
+        }
+        lw_cp(&w, lower_cp(cp));
+    }
+    if (w.bad) {
+        ef_buf_cleanup(&w.b);
+        return NULL;
+    }
+    return ef_buf_steal(&w.b, outlen);
+}
+
+/* ---- required literals ------------------------------------------------ */
+
+#define LS_MAX_EXACT 16 /* strings an exact set may hold */
+#define LS_MAX_REQ 256  /* strings a requirement may hold */
+#define LS_MAX_LEN 64   /* bytes kept of one literal */
+#define MAX_DEPTH 64
+
+enum { I_NONE = 0, I_EXACT, I_REQ };
+
+/* What a piece of a pattern tells about its matches:
+ *  I_EXACT: it matches exactly one of the strings in set (maybe "");
+ *  I_REQ:   every match contains at least one of the strings (none empty);
+ *  I_NONE:  nothing useful is known. */
+typedef struct info {
+    int kind;
+    ef_nlp__lits set;
+} info;
+
+typedef struct parser {
+    const unsigned char *p, *end;
+    int depth;
+    bool bail;
+} parser;
+
+void ef_nlp__lits_cleanup(ef_nlp__lits *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        ef_free(l->s[i]);
+    ef_free(l->s);
+    ef_free(l->len);
+    l->s = NULL;
+    l->len = NULL;
+    l->n = 0;
+}
+
+static void lits_add(ef_nlp__lits *l, const char *s, size_t n)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->len[i] == n && memcmp(l->s[i], s, n) == 0)
+            return;
+    l->s = ef_realloc(l->s, (l->n + 1) * sizeof(char *));
+    l->len = ef_realloc(l->len, (l->n + 1) * sizeof(uint32_t));
+    l->s[l->n] = ef_strndup(s, n);
+    l->len[l->n] = (uint32_t)n;
+    l->n++;
+}
+
+static info none(void)
+{
+    info r = {I_NONE, {0}};
+    return r;
+}
+
+static info exact1(const char *s, size_t n)
+{
+    info r = {I_EXACT, {0}};
+    lits_add(&r.set, s, n);
+    return r;
+}
+
+static void drop(info *a)
+{
+    ef_nlp__lits_cleanup(&a->set);
+    a->kind = I_NONE;
+}
+
+/* Turns a into a requirement (consumes a). */
+static info to_req(info a)
+{
+    if (a.kind != I_EXACT)
+        return a;
+    for (size_t i = 0; i < a.set.n; i++) {
+        if (a.set.len[i] == 0) {
+            drop(&a);
+            return none();
+        }
+        if (a.set.len[i] > LS_MAX_LEN)
+            a.set.len[i] = LS_MAX_LEN; /* a prefix of a required string is required */
+    }
+    a.kind = I_REQ;
+    return a;
+}
+
+static uint32_t min_len(const info *a)
+{
+    uint32_t m = UINT32_MAX;
+    for (size_t i = 0; i < a->set.n; i++)
+        if (a->set.len[i] < m)
+            m = a->set.len[i];
+    return m;
+}
+
+/* The more selective of two requirements (consumes both). */
+static info better(info a, info b)
+{
+    if (a.kind == I_NONE)
+        return b;
+    if (b.kind == I_NONE)
+        return a;
+    uint32_t ma = min_len(&a), mb = min_len(&b);
+    if (mb > ma || (mb == ma && b.set.n < a.set.n)) {
+        drop(&a);
+        return b;
+    }
+    drop(&b);
+    return a;
+}
+
+static info concat(info a, info b)
+{
+    if (a.kind == I_EXACT && b.kind == I_EXACT && a.set.n * b.set.n <= LS_MAX_EXACT) {
+        info r = {I_EXACT, {0}};
+        bool too_long = false;
+        for (size_t i = 0; i < a.set.n; i++) {
+            for (size_t j = 0; j < b.set.n; j++) {
+                /* exact strings stay below 2 * LS_MAX_LEN; longer ones are
+                 * cut and the set becomes a requirement (prefixes of
+                 * required strings are required) */
+                char buf[2 * LS_MAX_LEN];
+                size_t la = a.set.len[i], lb = b.set.len[j];
+                if (la > sizeof(buf))
+                    la = sizeof(buf);
+                if (lb > sizeof(buf) - la)
+                    lb = sizeof(buf) - la;
+                if (la + lb == sizeof(buf))
+                    too_long = true;
+                memcpy(buf, a.set.s[i], la);
+                memcpy(buf + la, b.set.s[j], lb);
+                lits_add(&r.set, buf, la + lb);
+            }
+        }
+        drop(&a);
+        drop(&b);
+        return too_long ? to_req(r) : r;
+    }
+    return better(to_req(a), to_req(b));
+}
+
+static info alt(info a, info b)
+{
+    if (a.kind == I_EXACT && b.kind == I_EXACT && a.set.n + b.set.n <= LS_MAX_EXACT) {
+        for (size_t i = 0; i < b.set.n; i++)
+            lits_add(&a.set, b.set.s[i], b.set.len[i]);
+        drop(&b);
+        return a;
+    }
+    a = to_req(a);
+    b = to_req(b);
+    if (a.kind == I_NONE || b.kind == I_NONE || a.set.n + b.set.n > LS_MAX_REQ) {
+        drop(&a);
+        drop(&b);
+        return none();
+    }
+    for (size_t i = 0; i < b.set.n; i++)
+        lits_add(&a.set, b.set.s[i], b.set.len[i]);
+    drop(&b);
+    return a;
+}
+
+/* Folds a literal code point as the matcher folds message text; returns 0
+ * when the character is outside the alphabet literals are made of (ASCII
+ * and basic Cyrillic), so it cannot be part of a literal. */
+static uint32_t lit_fold(uint32_t cp)
+{
+    if (cp < 0x80) {
+        if (cp < 0x20 || cp == 0x7F)
+            return 0;
+        if (cp >= 'A' && cp <= 'Z')
+            return cp + 32;
+        return cp;
+    }
+    if (cp >= 0x0400 && cp <= 0x040F)
+        cp += 0x50;
+    else if (cp >= 0x0410 && cp <= 0x042F)
+        cp += 0x20;
+    if (cp == 0x0451)
+        return 0x0435;
+    if (cp >= 0x0430 && cp <= 0x045F)
+        return cp;
+    /* symbols and emoji: no case variants, untouched by the matcher's folds
+     * (checked against PCRE2's caseless tables) */
+    if ((cp >= 0x20A0 && cp <= 0x20CF) || cp == 0x2116 || (cp >= 0x2190 && cp <= 0x21FF) ||
+        (cp >= 0x2300 && cp <= 0x23FF) || (cp >= 0x2500 && cp <= 0x27BF) ||
+        (cp >= 0x2B00 && cp <= 0x2BFF) || (cp >= 0x1F000 && cp <= 0x1FAFF))
+        return cp;
+    return 0;
+}
+
+/* \d under PCRE2_UCP is any Unicode decimal digit. It is no literal, but a
+ * requirement the prefilter can test: the pseudo-literal DIGIT is "found"
+ * when the message may contain a digit (see ef_nlp__pf_probe). It is only
+ * ever a requirement, never part of an exact string. */
+#define DIGIT "\x01"
+
+static info digit_req(void)
+{
+    info r = {I_REQ, {0}};
+    lits_add(&r.set, DIGIT, 1);
+    return r;
+}
+
+static info lit_char(uint32_t cp)
+{
+    uint32_t f = lit_fold(cp);
+    if (!f)
+        return none();
+    char b[4];
+    size_t n = enc(f, b);
+    return exact1(b, n);
+}
+
+static bool at(const parser *ps, char c)
+{
+    return ps->p < ps->end && *ps->p == (unsigned char)c;
+}
+
+static info parse_alt(parser *ps);
+
+/* A character class; ps->p is just past '['. */
+static info parse_class(parser *ps)
+{
+    bool simple = true;
+    ef_nlp__lits members = {0};
+    const unsigned char *start = ps->p;
+    if (at(ps, '^')) {
+        simple = false;
+        ps->p++;
+    }
+    bool first = true;
+    for (;;) {
+        if (ps->p >= ps->end) {
+            ps->bail = true;
+            break;
+        }
+        unsigned char c = *ps->p;
+        if (c == ']' && !first) {
+            ps->p++;
+            break;
+        }
+        first = false;
+        if (c == '\\') {
+            simple = false;
+            ps->p++;
+            if (ps->p >= ps->end || *ps->p == 'Q' || *ps->p == 'E') {
+                ps->bail = true;
+                break;
+            }
+            if (*ps->p == 'p' || *ps->p == 'P' || *ps->p == 'x' || *ps->p == 'o' || *ps->p == 'N') {
+                ps->p++;
+                if (at(ps, '{')) {
+                    while (ps->p < ps->end && *ps->p != '}')
+                        ps->p++;
+                    if (ps->p >= ps->end) {
+                        ps->bail = true;
+                        break;
+                    }
+                    ps->p++;
+                } else if (ps->p < ps->end) {
+                    size_t l;
+                    dec(ps->p, (size_t)(ps->end - ps->p), &l);
+                    ps->p += l;
+                }
+                continue;
+            }
+            size_t l;
+            dec(ps->p, (size_t)(ps->end - ps->p), &l);
+            ps->p += l;
+            continue;
+        }
+        if (c == '[' && ps->p + 1 < ps->end &&
+            (ps->p[1] == ':' || ps->p[1] == '.' || ps->p[1] == '=')) {
+            unsigned char term = ps->p[1];
+            simple = false;
+            ps->p += 2;
+            while (ps->p + 1 < ps->end && !(ps->p[0] == term && ps->p[1] == ']'))
+                ps->p++;
+            if (ps->p + 1 >= ps->end) {
+                ps->bail = true;
+                break;
+            }
+            ps->p += 2;
+            continue;
+        }
+        if (c == '-' && ps->p + 1 < ps->end && ps->p[1] != ']' && members.n > 0)
+            simple = false; /* a range */
+        size_t l;
+        uint32_t cp = dec(ps->p, (size_t)(ps->end - ps->p), &l);
+        ps->p += l;
+        uint32_t f = lit_fold(cp);
+        if (!f) {
+            simple = false;
+            continue;
+        }
+        char b[4];
+        size_t bl = enc(f, b);
+        lits_add(&members, b, bl);
+    }
+    if (!ps->bail && ps->p - start == 4 && memcmp(start, "0-9]", 4) == 0) {
+        ef_nlp__lits_cleanup(&members);
+        return digit_req();
+    }
+    if (!simple || ps->bail || members.n == 0 || members.n > 8) {
+        ef_nlp__lits_cleanup(&members);
+        return none();
+    }
+    info r = {I_EXACT, members};
+    return r;
+}
+
+/* A group; ps->p is just past '('. */
+static info parse_group(parser *ps)
+{
+    bool zero_width = false;
+    if (at(ps, '*')) {
+        ps->bail = true; /* (*VERB) */
+        return none();
+    }
+    if (at(ps, '?')) {
+        ps->p++;
+        if (ps->p >= ps->end) {
+            ps->bail = true;
+            return none();
+        }
+        unsigned char c = *ps->p;
+        if (c == ':' || c == '|' || c == '>') {
+            ps->p++;
+        } else if (c == '=' || c == '!') {
+            zero_width = true;
+            ps->p++;
+        } else if (c == '<' && ps->p + 1 < ps->end && (ps->p[1] == '=' || ps->p[1] == '!')) {
+            zero_width = true;
+            ps->p += 2;
+        } else if (c == '<' || c == '\'' || (c == 'P' && ps->p + 1 < ps->end && ps->p[1] == '<')) {
+            unsigned char close = c == '\'' ? '\'' : '>';
+            ps->p += c == 'P' ? 2 : 1;
+            while (ps->p < ps->end && *ps->p != close) {
+                unsigned char k = *ps->p;
+                if (!((k >= 'a' && k <= 'z') || (k >= 'A' && k <= 'Z') || (k >= '0' && k <= '9') ||
+                      k == '_')) {
+                    ps->bail = true;
+                    return none();
+                }
+                ps->p++;
+            }
+            if (ps->p >= ps->end) {
+                ps->bail = true;
+                return none();
+            }
+            ps->p++;
+        } else {
+            ps->bail = true; /* options, comments, conditionals, recursion */
+            return none();
+        }
+    }
+    info in = parse_alt(ps);
+    if (!at(ps, ')')) {
+        ps->bail = true;
+        drop(&in);
+        return none();
+    }
+    ps->p++;
+    if (zero_width) {
+        drop(&in);
+        return exact1("", 0);
+    }
+    return in;
+}
+
+static info parse_escape(parser *ps)
+{
+    ps->p++; /* the backslash */
+    if (ps->p >= ps->end) {
+        ps->bail = true;
+        return none();
+    }
+    unsigned char c = *ps->p;
+    if (c >= 0x80) {
+        size_t l;
+        uint32_t cp = dec(ps->p, (size_t)(ps->end - ps->p), &l);
+        ps->p += l;
+        return lit_char(cp);
+    }
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum) {
+        ps->p++;
+        return lit_char(c);
+    }
+    ps->p++;
+    switch (c) {
+    case 'b':
+    case 'B':
+    case 'A':
+    case 'z':
+    case 'Z':
+    case 'G':
+        return exact1("", 0);
+    case 'd':
+        return digit_req();
+    case 'D':
+    case 'w':
+    case 'W':
+    case 's':
+    case 'S':
+    case 'h':
+    case 'H':
+    case 'v':
+    case 'V':
+    case 'R':
+    case 'X':
+    case 'C':
+        return none();
+    case 'N':
+        if (at(ps, '{')) {
+            ps->bail = true;
+            return none();
+        }
+        return none();
+    case 'p':
+    case 'P':
+        if (at(ps, '{')) {
+            while (ps->p < ps->end && *ps->p != '}')
+                ps->p++;
+            if (ps->p >= ps->end) {
+                ps->bail = true;
+                return none();
+            }
+            ps->p++;
+        } else if (ps->p < ps->end) {
+            ps->p++;
+        }
+        return none();
+    default:
+        ps->bail = true; /* \x \o \c \e \n \t \g \k \K \Q \E, digits, ... */
+        return none();
+    }
+}
+
+/* Applies a quantifier at ps->p, if any, to a. */
+static info quantify(parser *ps, info a)
+{
+    if (ps->p >= ps->end)
+        return a;
+    unsigned char c = *ps->p;
+    unsigned long lo, hi;
+    if (c == '*') {
+        lo = 0;
+        hi = 2;
+        ps->p++;
+    } else if (c == '+') {
+        lo = 1;
+        hi = 2;
+        ps->p++;
+    } else if (c == '?') {
+        lo = 0;
+        hi = 1;
+        ps->p++;
+    } else if (c == '{') {
+        const unsigned char *q = ps->p + 1;
+        lo = 0;
+        bool digits = false;
+        while (q < ps->end && *q >= '0' && *q <= '9') {
+            lo = lo * 10 + (*q - '0');
+            if (lo > 65535) {
+                ps->bail = true;
+                return a;
+            }
+            q++;
+            digits = true;
+        }
+        if (!digits) {
+            ps->bail = true; /* "{" as a literal, or {,n}: not followed */
+            return a;
+        }
+        hi = lo;
+        if (q < ps->end && *q == ',') {
+            q++;
+            hi = 2; /* "many", unless digits follow */
+            if (q < ps->end && *q >= '0' && *q <= '9') {
+                hi = 0;
+                while (q < ps->end && *q >= '0' && *q <= '9') {
+                    hi = hi * 10 + (*q - '0');
+                    if (hi > 65535) {
+                        ps->bail = true;
+                        return a;
+                    }
+                    q++;
+                }
+            } else if (lo >= 2) {
+                hi = lo + 1;
+            }
+        }
+        if (q >= ps->end || *q != '}') {
+            ps->bail = true;
+            return a;
+        }
+        ps->p = q + 1;
+    } else {
+        return a;
+    }
+    if (at(ps, '?') || at(ps, '+'))
+        ps->p++; /* lazy / possessive: same set of matches */
+    if (lo == 0) {
+        if (hi == 1 && a.kind == I_EXACT && a.set.n + 1 <= LS_MAX_EXACT) {
+            lits_add(&a.set, "", 0);
+            return a;
+        }
+        drop(&a);
+        return none();
+    }
+    if (lo == 1 && hi == 1)
+        return a;
+    return to_req(a);
+}
+
+static info parse_seq(parser *ps)
+{
+    info cur = exact1("", 0);
+    while (!ps->bail && ps->p < ps->end && *ps->p != '|' && *ps->p != ')') {
+        unsigned char c = *ps->p;
+        info atom;
+        if (c == '(') {
+            if (++ps->depth > MAX_DEPTH) {
+                ps->bail = true;
+                break;
+            }
+            ps->p++;
+            atom = parse_group(ps);
+            ps->depth--;
+        } else if (c == '[') {
+            ps->p++;
+            atom = parse_class(ps);
+        } else if (c == '\\') {
+            atom = parse_escape(ps);
+        } else if (c == '.') {
+            ps->p++;
+            atom = none();
+        } else if (c == '^' || c == '$') {
+            ps->p++;
+            atom = exact1("", 0);
+        } else if (c == '*' || c == '+' || c == '?' || c == '{') {
+            ps->bail = true;
+            break;
+        } else {
+            size_t l;
+            uint32_t cp = dec(ps->p, (size_t)(ps->end - ps->p), &l);
+            ps->p += l;
+            atom = lit_char(cp);
+        }
+        if (ps->bail) {
+            drop(&atom);
+            break;
+        }
+        atom = quantify(ps, atom);
+        cur = concat(cur, atom);
+    }
+    if (ps->bail)
+        drop(&cur);
+    return cur;
+}
+
+static info parse_alt(parser *ps)
+{
+    info cur = parse_seq(ps);
+    while (!ps->bail && at(ps, '|')) {
+        ps->p++;
+        cur = alt(cur, parse_seq(ps));
+    }
+    if (ps->bail)
+        drop(&cur);
+    return cur;
+}
+
+bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out)
+{
+    parser ps = {(const unsigned char *)pat, (const unsigned char *)pat + n, 0, false};
+    info r = parse_alt(&ps);
+    if (ps.bail || ps.p != ps.end) {
+        drop(&r);
+        return false;
+    }
+    r = to_req(r);
+    if (r.kind != I_REQ || r.set.n == 0 || r.set.n > LS_MAX_REQ || min_len(&r) < 1) {
+        drop(&r);
+        return false;
+    }
+    *out = r.set;
+    return true;
+}
+
+/* ---- top-level branches ------------------------------------------------ */
+
+/* Constructs whose meaning could change when a branch is compiled alone:
+ * inline options such as (?i) (they reach into later branches), verbs,
+ * recursion, back references and subroutine calls. */
+static bool splittable(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (p[i] == '\\') {
+            char c = p[i + 1];
+            if ((c >= '0' && c <= '9') || c == 'g' || c == 'k' || c == 'G' || c == 'K' || c == 'Q')
+                return false;
+            i++;
+            continue;
+        }
+        if (p[i] == '(' && p[i + 1] == '*')
+            return false;
+        if (p[i] == '(' && p[i + 1] == '?') {
+            char c = i + 2 < n ? p[i + 2] : 0;
+            if (!(c == ':' || c == '<' || c == '=' || c == '!' || c == '>' || c == '|' ||
+                  c == '\''))
+                return false;
+        }
+    }
+    return true;
+}
+
+size_t ef_nlp__top_branches(const char *p, size_t n, size_t *off, size_t *len, size_t max)
+{
+    if (!splittable(p, n))
+        return 1;
+    size_t count = 0, start = 0;
+    int depth = 0;
+    bool in_class = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '\\') {
+            i++;
+            continue;
+        }
+        if (in_class) {
+            if (c == '[' && i + 1 < n && p[i + 1] == ':') {
+                for (i += 2; i + 1 < n && !(p[i] == ':' && p[i + 1] == ']'); i++)
+                    ;
+                i++;
+            } else if (c == ']') {
+                in_class = false;
+            }
+            continue;
+        }
+        if (c == '[') {
+            in_class = true;
+            if (i + 1 < n && p[i + 1] == '^')
+                i++;
+            if (i + 1 < n && p[i + 1] == ']')
+                i++;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            depth--;
+        } else if (c == '|' && depth == 0) {
+            if (count == max)
+                return 0;
+            off[count] = start;
+            len[count] = i - start;
+            count++;
+            start = i + 1;
+        }
+    }
+    if (count == 0)
+        return 1;
+    if (count == max)
+        return 0;
+    off[count] = start;
+    len[count] = n - start;
+    return count + 1;
+}
+
+/* ---- the index -------------------------------------------------------- */
+
+struct ef_nlp__pfpend {
+    char *s;
+    uint32_t len;
+    uint32_t bit;
+};
+
+void ef_nlp__pf_init(ef_nlp__prefilter *pf, size_t n_bits)
+{
+    memset(pf, 0, sizeof(*pf));
+    pf->n_bits = n_bits;
+    pf->n_words = (n_bits + 63) / 64;
+    pf->always = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
+    pf->on_digit = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
+    memset(pf->head1, 0xFF, sizeof(pf->head1));
+}
+
+void ef_nlp__pf_add(ef_nlp__prefilter *pf, const char *lit, size_t len, uint32_t bit)
+{
+    if (len == 0)
+        return;
+    if (len == 1 && lit[0] == DIGIT[0]) {
+        pf->on_digit[bit / 64] |= (uint64_t)1 << (bit % 64);
+        return;
+    }
+    if (pf->n_pend == pf->cap_pend) {
+        pf->cap_pend = pf->cap_pend ? pf->cap_pend * 2 : 64;
+        pf->pend = ef_realloc(pf->pend, pf->cap_pend * sizeof(*pf->pend));
+    }
+    pf->pend[pf->n_pend].s = ef_strndup(lit, len);
+    pf->pend[pf->n_pend].len = (uint32_t)len;
+    pf->pend[pf->n_pend].bit = bit;
+    pf->n_pend++;
+}
+
+void ef_nlp__pf_set_always(ef_nlp__prefilter *pf, uint32_t bit)
+{
+    pf->always[bit / 64] |= (uint64_t)1 << (bit % 64);
+}
+
+static int pend_cmp(const void *a, const void *b)
+{
+    const struct ef_nlp__pfpend *x = a, *y = b;
+    uint32_t m = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, m);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return x->bit < y->bit ? -1 : x->bit > y->bit;
+}
+
+static inline uint64_t key_of(const char *s, uint32_t klen)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t k = 0;
+    for (uint32_t i = 0; i < klen; i++)
+        k |= (uint64_t)u[i] << (8 * i);
+    return k;
+}
+
+static inline uint32_t hash8(uint64_t k)
+{
+    return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 48);
+}
+
+static inline uint32_t hash4(uint32_t k)
+{
+    return (k * 0x9E3779B1u) >> 16;
+}
+
+static inline uint32_t hash2(uint32_t k)
+{
+    return (k * 0x9E3779B1u) >> 16;
+}
+
+void ef_nlp__pf_build(ef_nlp__prefilter *pf)
+{
+    qsort(pf->pend, pf->n_pend, sizeof(*pf->pend), pend_cmp);
+    size_t n_unique = 0, bytes = 0;
+    for (size_t i = 0; i < pf->n_pend; i++) {
+        if (i == 0 || pf->pend[i].len != pf->pend[i - 1].len ||
+            memcmp(pf->pend[i].s, pf->pend[i - 1].s, pf->pend[i].len) != 0) {
+            n_unique++;
+            bytes += pf->pend[i].len;
+        }
+    }
+    pf->lits = ef_calloc(n_unique ? n_unique : 1, sizeof(*pf->lits));
+    pf->bytes = ef_malloc(bytes ? bytes : 1);
+    pf->pat_ids = ef_malloc((pf->n_pend ? pf->n_pend : 1) * sizeof(uint32_t));
+    size_t n2 = 0, n4 = 0, n8 = 0, off = 0, np = 0;
+    for (size_t i = 0; i < pf->n_pend;) {
+        size_t j = i;
+        ef_nlp__pflit *l = &pf->lits[pf->n_lits++];
+        l->len = pf->pend[i].len;
+        l->off = (uint32_t)off;
+        memcpy(pf->bytes + off, pf->pend[i].s, l->len);
+        off += l->len;
+        l->pats = (uint32_t)np;
+        while (j < pf->n_pend && pf->pend[j].len == l->len &&
+               memcmp(pf->pend[j].s, pf->pend[i].s, l->len) == 0) {
+            if (j == i || pf->pend[j].bit != pf->pend[j - 1].bit)
+                pf->pat_ids[np++] = pf->pend[j].bit;
+            j++;
+        }
+        l->npats = (uint32_t)(np - l->pats);
+        if (l->len >= 8)
+            n8++;
+        else if (l->len >= 4)
+            n4++;
+        else if (l->len >= 2)
+            n2++;
+        i = j;
+    }
+    for (size_t i = 0; i < pf->n_pend; i++)
+        ef_free(pf->pend[i].s);
+    ef_free(pf->pend);
+    pf->pend = NULL;
+    pf->n_pend = pf->cap_pend = 0;
+
+    size_t s2 = 16, s4 = 16, s8 = 16;
+    while (s2 < 2 * n2)
+        s2 *= 2;
+    while (s4 < 2 * n4)
+        s4 *= 2;
+    while (s8 < 2 * n8 && s8 < 65536)
+        s8 *= 2;
+    while (s4 > 65536)
+        s4 /= 2;
+    pf->mask2 = (uint32_t)(s2 - 1);
+    pf->mask4 = (uint32_t)(s4 - 1);
+    pf->mask8 = (uint32_t)(s8 - 1);
+    pf->head2 = ef_malloc(s2 * sizeof(uint32_t));
+    pf->head4 = ef_malloc(s4 * sizeof(uint32_t));
+    pf->head8 = ef_malloc(s8 * sizeof(uint32_t));
+    memset(pf->head2, 0xFF, s2 * sizeof(uint32_t));
+    memset(pf->head4, 0xFF, s4 * sizeof(uint32_t));
+    memset(pf->head8, 0xFF, s8 * sizeof(uint32_t));
+    for (size_t i = 0; i < pf->n_lits; i++) {
+        ef_nlp__pflit *l = &pf->lits[i];
+        if (l->len == 1) { /* a single ASCII character: a direct table */
+            unsigned char c = (unsigned char)pf->bytes[l->off];
+            l->key = c;
+            l->next = pf->head1[c];
+            pf->head1[c] = (uint32_t)i;
+            continue;
+        }
+        uint32_t klen = l->len >= 8 ? 8 : l->len >= 4 ? 4 : 2;
+        l->key = key_of(pf->bytes + l->off, klen);
+        if (klen == 2) {
+            pf->bloom2[l->key >> 6] |= (uint64_t)1 << (l->key & 63);
+            uint32_t h = hash2((uint32_t)l->key) & pf->mask2;
+            l->next = pf->head2[h];
+            pf->head2[h] = (uint32_t)i;
+        } else if (klen == 4) {
+            uint32_t b = hash4((uint32_t)l->key);
+            pf->bloom4[b >> 6] |= (uint64_t)1 << (b & 63);
+            l->next = pf->head4[b & pf->mask4];
+            pf->head4[b & pf->mask4] = (uint32_t)i;
+        } else {
+            uint32_t b = hash8(l->key);
+            pf->bloom8[b >> 6] |= (uint64_t)1 << (b & 63);
+            l->next = pf->head8[b & pf->mask8];
+            pf->head8[b & pf->mask8] = (uint32_t)i;
+        }
+    }
+}
+
+static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uint64_t *bits)
+{
+    for (uint32_t k = 0; k < l->npats; k++) {
+        uint32_t b = pf->pat_ids[l->pats + k];
+        bits[b >> 6] |= (uint64_t)1 << (b & 63);
+    }
+}
+
+/* Literals are short: an inline loop beats a call to memcmp. */
+static inline bool same(const char *a, const char *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool maybe_digit,
+                      uint64_t *bits)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (maybe_digit)
+        for (size_t w = 0; w < pf->n_words; w++)
+            bits[w] |= pf->on_digit[w];
+    if (pf->n_lits == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = u[i];
+        if ((c & 0xC0) == 0x80)
+            continue; /* literals start at a character */
+        if (c < 0x80 && pf->head1[c] != UINT32_MAX)
+            for (uint32_t li = pf->head1[c]; li != UINT32_MAX; li = pf->lits[li].next)
+                mark(pf, &pf->lits[li], bits);
+        if (i + 1 >= n)
+            break;
+        uint32_t k2 = (uint32_t)c | ((uint32_t)u[i + 1] << 8);
+        if (pf->bloom2[k2 >> 6] & ((uint64_t)1 << (k2 & 63))) {
+            for (uint32_t li = pf->head2[hash2(k2) & pf->mask2]; li != UINT32_MAX;) {
+                const ef_nlp__pflit *l = &pf->lits[li];
+                if (l->key == k2 && l->len < 4 && i + l->len <= n &&
+                    same(s + i, pf->bytes + l->off, l->len))
+                    mark(pf, l, bits);
+                li = l->next;
+            }
+        }
+        if (i + 4 > n)
+            continue;
+        uint64_t k8 = key_of(s + i, i + 8 <= n ? 8 : (uint32_t)(n - i));
+        uint32_t k4 = (uint32_t)k8;
+        uint32_t b = hash4(k4);
+        if (pf->bloom4[b >> 6] & ((uint64_t)1 << (b & 63))) {
+            for (uint32_t li = pf->head4[b & pf->mask4]; li != UINT32_MAX;) {
+                const ef_nlp__pflit *l = &pf->lits[li];
+                if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, l->len))
+                    mark(pf, l, bits);
+                li = l->next;
+            }
+        }
+        if (i + 8 > n)
+            continue;
+        b = hash8(k8);
+        if (pf->bloom8[b >> 6] & ((uint64_t)1 << (b & 63))) {
+            for (uint32_t li = pf->head8[b & pf->mask8]; li != UINT32_MAX;) {
+                const ef_nlp__pflit *l = &pf->lits[li];
+                if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, l->len))
+                    mark(pf, l, bits);
+                li = l->next;
+            }
+        }
+    }
+}
+
+void ef_nlp__pf_cleanup(ef_nlp__prefilter *pf)
+{
+    for (size_t i = 0; i < pf->n_pend; i++)
+        ef_free(pf->pend[i].s);
+    ef_free(pf->pend);
+    ef_free(pf->always);
+    ef_free(pf->on_digit);
+    ef_free(pf->head2);
+    ef_free(pf->head4);
+    ef_free(pf->head8);
+    ef_free(pf->lits);
+    ef_free(pf->bytes);
+    ef_free(pf->pat_ids);
+    memset(pf, 0, sizeof(*pf));
+}
