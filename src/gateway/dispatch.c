@@ -307,7 +307,7 @@ static void record(ef_dispatcher *d, chat *c)
     out_row *o = c->head;
     int rc;
     if (o->rec == REC_SENT)
-        rc = ef_store_outbox_sent(d->store, o->r.row_id, o->rec_pmid);
+        rc = ef_store_outbox_sent(d->store, o->r.row_id, o->rec_pmid, o->as_template);
     else
         rc = ef_store_outbox_failed(d->store, o->r.row_id, o->rec_reason, o->rec_undeliverable);
     if (rc) {

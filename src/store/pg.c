@@ -476,14 +476,17 @@ static int exec_simple(ef_store *st, const char *sql, int n, const char *const *
     return 0;
 }
 
-int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id)
+int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id,
+                         bool as_template)
 {
-    const char *vals[2] = {row_id, platform_message_id};
+    const char *vals[3] = {row_id, platform_message_id, as_template ? "t" : "f"};
     return exec_simple(st,
                        "UPDATE messages SET delivery_status = 'sent', platform_message_id = $2, "
-                       "sent_at = now(), updated_at = now(), failed_reason = NULL "
+                       "sent_at = now(), updated_at = now(), failed_reason = NULL, "
+                       "metadata = CASE WHEN $3::bool THEN metadata || "
+                       "'{\"sent_as\": \"template\"}'::jsonb ELSE metadata END "
                        "WHERE id = $1 AND delivery_status = 'queued'",
-                       2, vals);
+                       3, vals);
 }
 
 int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, const char *reason,

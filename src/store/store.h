@@ -148,8 +148,11 @@ int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size
 void ef_outbox_rows_free(ef_outbox_row *rows, size_t n);
 /* Frees one row's strings (the struct itself is the caller's). */
 void ef_outbox_row_cleanup(ef_outbox_row *r);
-/* queued -> sent, with the platform's id for the message. */
-int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id);
+/* queued -> sent, with the platform's id for the message. as_template: what
+ * went out was the re-engagement template, not the row's text (recorded in
+ * metadata.sent_as so operators can see it). */
+int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id,
+                         bool as_template);
 /* Stays queued, next attempt after delay_ms; counts an attempt when asked. */
 int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, const char *reason,
                           bool count_attempt);

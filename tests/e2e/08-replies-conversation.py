@@ -179,7 +179,8 @@ def test_button_presses_answered_and_move_the_fsm():
         # A press redelivered by Telegram is one press: no second answer.
         _post(gw, _callback(u, confirm.result, "cancel_yes", "4382bfdwdsb323b2e0"))
         assert_quiet(fake, chat, 6, 2.0)
-        assert_eq(len(fake.calls("answerCallbackQuery")), 2, "answerCallbackQuery after a redelivery")
+        assert_eq(len(fake.calls("answerCallbackQuery")), 2,
+                  "answerCallbackQuery after a redelivery")
         # The press rows: stored once each, answered.
         n = int(psql1(gw.db, "SELECT count(*) FROM messages WHERE direction = 'inbound' AND "
                              "platform_message_id LIKE 'callback:%'"))

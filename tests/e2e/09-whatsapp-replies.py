@@ -118,7 +118,8 @@ def test_demo_bot_conversation_over_whatsapp_on_two_numbers():
         stored = [r for r in wa_outbound(gw.db, chat_key(ANNA)) if r["role"] == "assistant"]
         assert_eq([(r["delivery_status"], r["platform_message_id"]) for r in stored],
                   [("sent", r.wamid) for r in got], "Anna's reply rows")
-        jstored = [r for r in wa_outbound(gw.db, chat_key(JOHN, PNID_B)) if r["role"] == "assistant"]
+        jstored = [r for r in wa_outbound(gw.db, chat_key(JOHN, PNID_B))
+                   if r["role"] == "assistant"]
         assert_eq([r["platform_message_id"] for r in jstored], [r.wamid for r in jgot],
                   "John's reply rows")
 
@@ -141,7 +142,8 @@ def test_buttons_and_list_choices_move_the_fsm():
         assert_eq(confirm["interactive"]["type"], "button", "two choices are reply buttons")
         btns = confirm["interactive"]["action"]["buttons"]
         assert_eq([(b["type"], b["reply"]["id"], b["reply"]["title"]) for b in btns],
-                  [("reply", "cancel_yes", "Да, отменить"), ("reply", "cancel_no", "Нет, оставить")],
+                  [("reply", "cancel_yes", "Да, отменить"),
+                   ("reply", "cancel_no", "Нет, оставить")],
                   "reply buttons")
         _tap(gw, ANNA, "button_reply", "cancel_yes", "Да, отменить", got[3].wamid)
         got = _wait_msgs(graph, ANNA, 5)
@@ -215,10 +217,10 @@ def test_reengagement_error_fails_with_reason_or_sends_the_template():
                 b = got[0].body
                 assert_eq((b.get("type"), b["template"]["name"], b["template"]["language"]["code"]),
                           ("template", "reengage", "ru"), "the template sent instead")
-                rows = [r for r in wa_outbound(gw.db) if r["role"] == "assistant"]
-                graph.wait_for(lambda: wa_outbound(gw.db)[-1]["delivery_status"] == "sent",
-                               timeout=10, what="the row recorded sent")
-                rows = [r for r in wa_outbound(gw.db) if r["role"] == "assistant"]
+                def recorded():
+                    rows = [r for r in wa_outbound(gw.db) if r["role"] == "assistant"]
+                    return rows and rows[0]["delivery_status"] != "queued" and rows
+                rows = graph.wait_for(recorded, timeout=10, what="the row recorded")
                 assert_eq((rows[0]["delivery_status"], rows[0]["platform_message_id"]),
                           ("sent", got[0].wamid), "row of the template")
 
@@ -281,7 +283,12 @@ def test_24_hour_window_closed_no_free_form_reply():
                 assert_eq(late[0].body["template"]["name"], "reengage", "template name")
                 assert_eq((row["delivery_status"], row["platform_message_id"]),
                           ("sent", late[0].wamid), "the row")
-        # A fresh message from the customer reopens the window (covered above).
+            # The customer writes again: the window is open, replies are free-form.
+            have = len(graph.messages(to=ANNA))
+            _say(gw, ANNA, "где мой заказ")
+            got = _wait_msgs(graph, ANNA, have + 1)
+            assert_eq(got[-1].body.get("type"), "text", "a reply once the customer wrote again")
+            _has(_body_text(got[-1]), "номер заказа", what="reply after the window reopened")
 
 
 def test_bsuid_customer_gets_replies_by_bsuid():
