@@ -63,7 +63,7 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 BENCH_SRCS := $(sort $(wildcard tests/bench/bench_*.c))
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all test test-unit test-e2e run bench clean install deps services-stop lint \
+.PHONY: all test test-unit test-e2e run bench bench-run clean install deps services-stop lint \
         format-check unit-bins
 all: $(BIN)
 
@@ -100,8 +100,12 @@ deps:
 unit-bins: $(UNIT_BINS)
 
 # `make test` always runs on the sanitizer build.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(MAKE) SANITIZER=address test-unit test-e2e
+	$(MAKE) --no-print-directory SANITIZER=address -j$(JOBS) all unit-bins
+	$(MAKE) --no-print-directory SANITIZER=address test-unit
+	$(MAKE) --no-print-directory SANITIZER=address test-e2e
 
 test-unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS)
@@ -109,10 +113,16 @@ test-unit: $(UNIT_BINS)
 test-e2e: $(BIN)
 	@EF_BIN=$(abspath $(BIN)) python3 tests/e2e/run.py
 
-run: deps $(BIN)
+# deps first, then a fresh make: on a new machine the library flags are only
+# known once the packages are installed.
+run: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/run.sh $(abspath $(BIN))
 
-bench: deps $(BIN) $(BENCH_BINS)
+bench: deps
+	@$(MAKE) --no-print-directory bench-run
+
+bench-run: $(BIN) $(BENCH_BINS)
 	@EF_BIN=$(abspath $(BIN)) scripts/bench.sh $(BENCH_BINS)
 
 services-stop:
