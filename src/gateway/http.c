@@ -97,7 +97,8 @@ struct ef_server {
     req *done_head;
     /* Requests waiting for their commit, for the timeout sweep. */
     req *wait_head;
-    size_t in_flight;
+    size_t in_flight; /* webhooks whose commit is under way */
+    size_t active;    /* requests on open connections not answered yet */
     bool draining;
 };
 
@@ -110,6 +111,7 @@ static req *req_new(ef_server *srv, struct lws *wsi)
     r->wsi = wsi;
     ef_buf_init(&r->body, srv->opts.max_body);
     r->started_ms = ef_now_ms();
+    srv->active++;
     return r;
 }
 
@@ -534,9 +536,9 @@ static void detach(ef_server *srv, pss *ps)
     if (!r)
         return;
     r->wsi = NULL;
+    srv->active--;
     if (!r->job_pending)
         req_free(r);
-    (void)srv;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -712,11 +714,14 @@ int ef_server_run(ef_server *srv, volatile sig_atomic_t *stop, int drain_timeout
         if (*stop && !srv->draining) {
             srv->draining = true;
             drain_deadline = ef_now_ms() + drain_timeout_ms;
-            EF_LOG(EF_LOG_INFO, EF_C_MAIN, "draining in_flight=%zu", srv->in_flight);
+            EF_LOG(EF_LOG_INFO, EF_C_MAIN, "draining in_flight=%zu active=%zu", srv->in_flight,
+                   srv->active);
         }
         if (srv->draining) {
             drain_done(srv);
-            if (srv->in_flight == 0 || ef_now_ms() > drain_deadline)
+            /* Done when no commit is under way and every request that had
+             * started (a body still arriving included) got its answer. */
+            if ((srv->in_flight == 0 && srv->active == 0) || ef_now_ms() > drain_deadline)
                 break;
         }
         if (lws_service(srv->ctx, 0) < 0)
@@ -726,9 +731,10 @@ int ef_server_run(ef_server *srv, volatile sig_atomic_t *stop, int drain_timeout
     int64_t flush_until = ef_now_ms() + 300;
     while (ef_now_ms() < flush_until)
         lws_service(srv->ctx, 0);
-    if (srv->in_flight)
-        EF_LOG(EF_LOG_WARN, EF_C_MAIN, "drain timed out with %zu requests in flight",
-               srv->in_flight);
+    if (srv->in_flight || srv->active)
+        EF_LOG(EF_LOG_WARN, EF_C_MAIN,
+               "drain timed out: %zu commits under way, %zu requests unanswered", srv->in_flight,
+               srv->active);
     return 0;
 }
 
