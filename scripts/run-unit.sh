@@ -32,7 +32,7 @@ admin_url=""
 need=""
 [ -n "${EF_TEST_DATABASE_URL:-}" ] || need="pg"
 [ -n "${EF_TEST_REDIS_URL:-}" ] || need="$need redis"
-need=$(echo $need)
+need=${need# }
 
 # The test services are shared with other runners (tests/e2e/run.py; `make -j
 # test` runs both at once): each holds a shared lock on STATE/.users; what a
@@ -104,7 +104,7 @@ for bin in "$@"; do
     [ "$s" -gt 0 ] && extra=", $s skipped"
     if [ "$f" -gt 0 ]; then
         echo "FAIL $name: $p passed, $f failed$extra$why ${secs}s"
-        sed 's/^/    /' <<<"$out"
+        while IFS= read -r line; do printf '    %s\n' "$line"; done <<<"$out"
     else
         echo "PASS $name: $p passed$extra ${secs}s"
     fi

@@ -12,17 +12,17 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${1:-}
-[ -n "$BIN" ] && [ -x "$BIN" ] || {
+if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
     echo "usage: $0 /path/to/easyflow (make run builds it)" >&2
     exit 2
-}
+fi
 STATE=${EF_STATE_DIR:-$REPO/.state/dev}
 mkdir -p "$STATE"
 
 need=""
 [ -n "${EF_DATABASE_URL:-}" ] || need="pg"
 [ -n "${EF_REDIS_URL:-}" ] || need="$need redis"
-need=$(echo $need)
+need=${need# }
 if [ -n "$need" ]; then
     EF_SERVICES="$need" "$REPO/scripts/services.sh" start "$STATE"
     eval "$(EF_SERVICES="$need" "$REPO/scripts/services.sh" env "$STATE")"

@@ -56,9 +56,9 @@ pg_bindir() {
     fi
     # The newest server installed wins over what pg_config (the client
     # library's package) points at.
-    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
+    while IFS= read -r d; do
         [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && best=$d
-    done
+    done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V)
     [ -n "$best" ] || die "no PostgreSQL server binaries (initdb, pg_ctl) found; run scripts/deps.sh"
     echo "$best"
 }
@@ -80,8 +80,8 @@ EOF
 # A free loopback port below the kernel's ephemeral range (so an outgoing
 # connection cannot take it between our check and the server's bind).
 pick_port() {
-    local avoid=${1:-0} p i
-    for i in $(seq 1 200); do
+    local avoid=${1:-0} p
+    for _ in $(seq 1 200); do
         p=$((15000 + RANDOM % 17000))
         [ "$p" -ne "$avoid" ] || continue
         if port_free "$p"; then
@@ -195,8 +195,7 @@ pg_start() {
         tail -n 20 "$PGLOG" >&2 || true
         die "PostgreSQL did not start (log: $PGLOG)"
     }
-    local i
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 1 && break
         sleep 0.1
     done
@@ -231,7 +230,7 @@ redis_running() {
 }
 
 redis_start() {
-    local port i
+    local port
     command -v redis-server >/dev/null || die "redis-server not found; run scripts/deps.sh"
     if redis_running; then
         return 0
@@ -243,7 +242,7 @@ redis_start() {
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
         --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
         --databases "${EF_REDIS_DATABASES:-1024}" >/dev/null 9>&-
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = PONG ] && break
         sleep 0.05
     done
@@ -255,13 +254,13 @@ redis_start() {
 }
 
 redis_stop() {
-    local port pid i
+    local port pid
     port=$(redis_port)
     [ -s "$REDIS_DIR/redis.pid" ] || return 0
     pid=$(cat "$REDIS_DIR/redis.pid")
     if kill -0 "$pid" 2>/dev/null; then
         redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
-        for i in $(seq 1 100); do
+        for _ in $(seq 1 100); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.05
         done

@@ -620,20 +620,6 @@ static int on_entity_regex(ld *l, const yaml_node_t *item, const char *lang, voi
                        NULL, ic->what);
 }
 
-typedef struct variant {
-    const char *text;
-    size_t len;
-    uint32_t canon;
-} variant;
-
-static int variant_cmp(const void *a, const void *b)
-{
-    const variant *x = a, *y = b;
-    if (x->len != y->len)
-        return x->len > y->len ? -1 : 1;
-    return x->canon < y->canon ? -1 : x->canon > y->canon;
-}
-
 /* Appends a synonym variant to the regex being built: literal text (regex
  * characters escaped, whitespace runs as one space), except that `~` keeps
  * its stem meaning. */
@@ -658,6 +644,29 @@ static void append_variant(ef_buf *b, const char *s, size_t n)
     }
 }
 
+/* Compiles one synonym variant (text[0..len)) of canonical value ci as its
+ * own pattern: a whole word, so only the variants whose text occurs in a
+ * message ever run. */
+static int add_variant(ld *l, const yaml_node_t *node_of, const char *text, size_t len,
+                       uint32_t entity, uint32_t ci, const char *what)
+{
+    static const char head[] = "(?<![\\p{L}\\p{N}_])(?:", tail[] = ")(?![\\p{L}\\p{N}_])";
+    ef_buf b;
+    ef_buf_init(&b, 64 * 1024);
+    ef_buf_append(&b, head, sizeof(head) - 1);
+    append_variant(&b, text, len);
+    int rc = ef_buf_append(&b, tail, sizeof(tail) - 1);
+    if (rc) {
+        ef_buf_cleanup(&b);
+        return fail(l, node_of, "%s.synonyms: variant too long", what);
+    }
+    rc = add_pattern(l, node_of, b.data, b.len, EF_NLP__PAT_SYNONYMS, entity, NULL, what);
+    ef_buf_cleanup(&b);
+    if (rc == 0)
+        l->bot->pats[l->bot->n_pats - 1].canon = ci;
+    return rc;
+}
+
 static int load_synonyms(ld *l, const yaml_node_t *n, ef_nlp__entity *ent, uint32_t index,
                          const char *what)
 {
@@ -672,67 +681,31 @@ static int load_synonyms(ld *l, const yaml_node_t *n, ef_nlp__entity *ent, uint3
     if (cnt == 0)
         return fail(l, n, "%s.synonyms: is empty", what);
     ent->canon = ef_calloc(cnt, sizeof(char *));
-    variant *vs = NULL;
-    size_t nv = 0, cap = 0;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
         if (want_string(l, k, what))
-            goto fail;
+            return l->rc;
+        if (v && !is_null(v) && v->type != YAML_SEQUENCE_NODE)
+            return fail(l, v, "%s.synonyms.%s: expected a list of variants, got %s", what, sval(k),
+                        kind_name(v));
         uint32_t ci = (uint32_t)ent->n_canon;
         ent->canon[ent->n_canon++] = ef_strdup(sval(k));
+        if (add_variant(l, k, sval(k), k->data.scalar.length, index, ci, what))
+            return l->rc;
         size_t nitems = v && v->type == YAML_SEQUENCE_NODE
                             ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start)
                             : 0;
-        if (v && !is_null(v) && v->type != YAML_SEQUENCE_NODE) {
-            fail(l, v, "%s.synonyms.%s: expected a list of variants, got %s", what, sval(k),
-                 kind_name(v));
-            goto fail;
-        }
-        if (nv + nitems + 1 > cap) {
-            cap = (nv + nitems + 1) * 2;
-            vs = ef_realloc(vs, cap * sizeof(*vs));
-        }
-        vs[nv].text = sval(k);
-        vs[nv].len = k->data.scalar.length;
-        vs[nv].canon = ci;
-        nv++;
         for (size_t i = 0; i < nitems; i++) {
             yaml_node_t *it = node(l, v->data.sequence.items.start[i]);
             if (!it || want_string(l, it, what))
-                goto fail;
-            vs[nv].text = sval(it);
-            vs[nv].len = it->data.scalar.length;
-            vs[nv].canon = ci;
-            nv++;
+                return l->rc ? l->rc : EF_EINVAL;
+            if (strcmp(sval(it), sval(k)) == 0)
+                continue; /* the canonical value is a variant already */
+            if (add_variant(l, it, sval(it), it->data.scalar.length, index, ci, what))
+                return l->rc;
         }
     }
-    /* longest variants first: PCRE2 takes the first alternative that
-     * matches at a position, and "wildberries shop" should beat "wildberries" */
-    qsort(vs, nv, sizeof(*vs), variant_cmp);
-    ef_buf b;
-    ef_buf_init(&b, 4 * 1024 * 1024);
-    static const char head[] = "(?<![\\p{L}\\p{N}_])(?:", tail[] = ")(?![\\p{L}\\p{N}_])";
-    ef_buf_append(&b, head, sizeof(head) - 1);
-    ent->group_canon = ef_calloc(nv, sizeof(uint32_t));
-    for (size_t i = 0; i < nv; i++) {
-        ef_buf_append(&b, i ? "|(" : "(", i ? 2 : 1);
-        append_variant(&b, vs[i].text, vs[i].len);
-        ef_buf_append(&b, ")", 1);
-        ent->group_canon[ent->n_groups++] = vs[i].canon;
-    }
-    int rc = ef_buf_append(&b, tail, sizeof(tail) - 1);
-    ef_free(vs);
-    vs = NULL;
-    if (rc) {
-        ef_buf_cleanup(&b);
-        return fail(l, n, "%s.synonyms: too many variants", what);
-    }
-    rc = add_pattern(l, n, b.data, b.len, EF_NLP__PAT_SYNONYMS, index, NULL, what);
-    ef_buf_cleanup(&b);
-    return rc;
-fail:
-    ef_free(vs);
-    return l->rc ? l->rc : EF_EINVAL;
+    return 0;
 }
 
 static int load_entities(ld *l, const yaml_node_t *n)
@@ -989,7 +962,6 @@ void ef_bot_free(ef_bot *bot)
         for (size_t k = 0; k < e->n_canon; k++)
             ef_free(e->canon[k]);
         ef_free(e->canon);
-        ef_free(e->group_canon);
     }
     ef_free(bot->entities);
     for (size_t i = 0; i < bot->n_examples; i++)

@@ -1313,14 +1313,10 @@ static void on_regex(scan *x, const ef_nlp__pat *p, const PCRE2_SIZE *ov, int rc
 
 static void on_synonym(scan *x, const ef_nlp__pat *p, const PCRE2_SIZE *ov, int rc)
 {
+    (void)rc;
     const ef_nlp__entity *ent = &x->bot->entities[p->owner];
-    for (int g = 1; g < rc && (size_t)g <= ent->n_groups; g++) {
-        if (ov[2 * g] != PCRE2_UNSET) {
-            const char *v = ent->canon[ent->group_canon[g - 1]];
-            ef_nlp__cand_add(x->sc, ent->name, RANK_CUSTOM, ov[0], ov[1], v, strlen(v));
-            return;
-        }
-    }
+    const char *v = ent->canon[p->canon];
+    ef_nlp__cand_add(x->sc, ent->name, RANK_CUSTOM, ov[0], ov[1], v, strlen(v));
 }
 
 /* ---- overlaps ------------------------------------------------------------------------- */
@@ -1333,7 +1329,9 @@ static int cand_pref(const void *a, const void *b)
         return lx > ly ? -1 : 1;
     if (x->rank != y->rank)
         return x->rank < y->rank ? -1 : 1;
-    return x->start < y->start ? -1 : x->start > y->start;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static int cand_pos(const void *a, const void *b)
@@ -1387,18 +1385,10 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
 {
     pthread_once(&kw_once, kw_build);
     scan x = {bot, sc, (const unsigned char *)sc->norm, sc->n, now_unix, false, 0};
-    bool has_digit = false, has_at = false, has_sign = false;
-    for (size_t i = 0; i < x.n; i++) {
-        unsigned char c = x.s[i];
-        if (c >= '0' && c <= '9')
-            has_digit = true;
-        else if (c == '@')
-            has_at = true;
-        else if (c == '$' || (c == 0xE2 && i + 1 < x.n && x.s[i + 1] == 0x82))
-            has_sign = true;
-    }
+    /* what can start an entity at all was noted while normalizing */
+    bool has_digit = sc->has_digit, has_at = sc->has_at, has_sign = sc->has_sign;
 
-    for (size_t i = 0; i < x.n; i++) {
+    for (size_t i = 0; (has_digit || has_at || has_sign) && i < x.n; i++) {
         unsigned char c = x.s[i];
         if (c >= '0' && c <= '9') {
             if (i > 0 && dig(&x, i - 1))
@@ -1446,11 +1436,18 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
     if (bot->order_pat != UINT32_MAX && bit(sc->cand, bot->order_pat))
         each_match(&x, &bot->pats[bot->order_pat], on_order);
 
-    for (size_t k = bot->n_intent_pats; k < bot->n_pats; k++) {
-        const ef_nlp__pat *p = &bot->pats[k];
-        if (p->kind == EF_NLP__PAT_ORDER || !bit(sc->cand, (uint32_t)k))
-            continue;
-        each_match(&x, p, p->kind == EF_NLP__PAT_SYNONYMS ? on_synonym : on_regex);
+    /* the bot's own entities: only the patterns the prefilter woke up */
+    for (size_t w = bot->n_intent_pats / 64; w * 64 < bot->n_pats; w++) {
+        uint64_t bits = sc->cand[w];
+        while (bits) {
+            size_t k = w * 64 + (size_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            if (k < bot->n_intent_pats || k >= bot->n_pats)
+                continue;
+            const ef_nlp__pat *p = &bot->pats[k];
+            if (p->kind != EF_NLP__PAT_ORDER)
+                each_match(&x, p, p->kind == EF_NLP__PAT_SYNONYMS ? on_synonym : on_regex);
+        }
     }
 
     resolve(sc);

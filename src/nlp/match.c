@@ -286,7 +286,7 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *
     uint32_t *src = sc->src, *srcend = sc->srcend, *an = sc->alnum;
     size_t n = 0, i = 0, ncyr = 0, nlat = 0;
     uint32_t acnt = 0;
-    bool pending = false, digit = false;
+    bool pending = false, digit = false, ascii_digit = false, at = false, sign = false;
     uint32_t sp_start = 0, sp_end = 0;
     while (i < len) {
         unsigned c = s[i];
@@ -314,7 +314,9 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *
             alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
             if (alnum && c >= 'a')
                 nlat++;
-            digit = digit || (c >= '0' && c <= '9');
+            ascii_digit = ascii_digit || (c >= '0' && c <= '9');
+            at = at || c == '@';
+            sign = sign || c == '$';
         } else if ((c == 0xD0 || c == 0xD1) && i + 1 < len && (s[i + 1] & 0xC0) == 0x80) {
             /* basic Cyrillic, the common case: fold case and ё in place */
             unsigned c2 = s[i + 1];
@@ -365,6 +367,7 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *
             else if (alnum && cp >= 'a' && cp <= 'z')
                 nlat++;
             digit = digit || maybe_digit(cp);
+            sign = sign || (cp >= 0x20A0 && cp <= 0x20BF);
         }
         if (pending) {
             o[n] = ' ';
@@ -389,7 +392,10 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *
     src[n] = (uint32_t)len;
     srcend[n] = (uint32_t)len;
     sc->n = n;
-    sc->maybe_digit = digit;
+    sc->maybe_digit = digit || ascii_digit;
+    sc->has_digit = ascii_digit;
+    sc->has_at = at;
+    sc->has_sign = sign;
     *cyr = ncyr;
     *lat = nlat;
     return true;
@@ -402,7 +408,8 @@ void ef_nlp__cand_add(ef_nlp_scratch *sc, const char *type, int rank, size_t sta
 {
     if (sc->n_cands >= EF_NLP__MAX_CANDS || end <= start)
         return;
-    ef_nlp__cand *c = &sc->cands[sc->n_cands++];
+    ef_nlp__cand *c = &sc->cands[sc->n_cands];
+    c->seq = (uint32_t)sc->n_cands++;
     c->type = type;
     c->rank = rank;
     c->start = (uint32_t)start;

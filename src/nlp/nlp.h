@@ -2,13 +2,14 @@
  * nlp.h -- understanding a customer message: the bot definition, the intent
  * matcher and the entity extractor.
  *
- * What it does: ef_bot_load() reads a bot definition (YAML, docs/bot-definition.md),
- * validates every key, compiles every pattern once with PCRE2 (UTF, UCP,
- * caseless, JIT) and indexes the literal words each pattern needs (the
- * prefilter, see match.c). ef_nlp_match() then turns one UTF-8 message into
- * the best intent with a confidence in [0,1], the runners-up and the
- * entities with normalized values (phone, email, order_number, money, date,
- * time, number and the bot's own) with byte offsets into the message.
+ * What it does: ef_bot_load() reads a bot definition (YAML,
+ * docs/bot-definition.md), validates every key, compiles every pattern once
+ * with PCRE2 (UTF, UCP, case-insensitive, JIT) and indexes the literal words
+ * each pattern needs (the prefilter, see prefilter.c). ef_nlp_match() then
+ * turns one UTF-8 message into the best intent with a confidence in [0,1],
+ * the runners-up and the entities with normalized values (phone, email,
+ * order_number, money, date, time, number and the bot's own) with byte
+ * offsets into the message.
  * Nothing is allocated per message: the result is plain data and the
  * working memory lives in a per-thread ef_nlp_scratch.
  *

@@ -4,9 +4,9 @@
  * the literal index), match.c (normalizing, matching, scoring), entities.c
  * (entity extraction) and tz.c (the bot's timezone). Private to these files.
  *
- * What it must never do: be included outside src/nlp/ (the FSM files have
- * their own fsm_int.h), or hold anything mutable that a bot shares between
- * threads.
+ * What it must never do: be included outside src/nlp/ and its unit tests
+ * (the FSM files have their own fsm_int.h), or hold anything mutable that a
+ * bot shares between threads.
  *
  * Thread model: an ef_bot is immutable once ef_bot_load() returns; an
  * ef_nlp_scratch belongs to one thread at a time.
@@ -93,6 +93,7 @@ typedef struct ef_nlp__pat {
     ef_nlp__pat_kind kind;
     uint32_t owner;
     uint32_t value_group; /* entity regex: number of the group "value", 0 = none */
+    uint32_t canon;       /* synonyms: the variant's canonical value (entity's canon[]) */
     /* An intent pattern with a top-level alternation is compiled as one
      * entry per branch (ef_nlp__top_branches); all of them carry the index
      * of the first branch here and share its source. Else the own index. */
@@ -208,8 +209,6 @@ typedef struct ef_nlp__entity {
     bool synonyms; /* else a regex entity */
     char **canon;  /* synonyms: the canonical values */
     size_t n_canon;
-    uint32_t *group_canon; /* synonyms: capture group g+1 -> index into canon */
-    size_t n_groups;
     uint32_t first_pat, n_pats;
 } ef_nlp__entity;
 
@@ -264,7 +263,8 @@ struct ef_bot {
  * normalized text. */
 typedef struct ef_nlp__cand {
     const char *type;
-    int rank; /* lower wins a tie of equal length: custom < email < phone < ... */
+    int rank;     /* lower wins a tie of equal length: custom < email < phone < ... */
+    uint32_t seq; /* order of discovery: the last tie-break, for determinism */
     uint32_t start, end;
     char value[EF_NLU_VALUE_MAX];
 } ef_nlp__cand;
@@ -291,6 +291,9 @@ struct ef_nlp_scratch {
     size_t cap;
     size_t n;
     bool maybe_digit; /* see ef_nlp__pf_probe */
+    bool has_digit;   /* an ASCII digit occurs */
+    bool has_at;      /* '@' occurs */
+    bool has_sign;    /* '$' or a currency sign U+20A0..U+20BF occurs */
     char *norm;
     uint32_t *src, *srcend;
     uint32_t *alnum; /* alnum[i]: letters and digits in norm[0..i) */

@@ -1294,6 +1294,18 @@ static inline uint64_t key_of(const char *s, uint32_t klen)
     return k;
 }
 
+/* key_of(s, 8) in one load on little-endian machines. */
+static inline uint64_t key8(const char *s)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t k;
+    memcpy(&k, s, 8);
+    return k;
+#else
+    return key_of(s, 8);
+#endif
+}
+
 static inline uint32_t hash8(uint64_t k)
 {
     return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 48);
@@ -1448,7 +1460,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
         }
         if (i + 4 > n)
             continue;
-        uint64_t k8 = key_of(s + i, i + 8 <= n ? 8 : (uint32_t)(n - i));
+        uint64_t k8 = i + 8 <= n ? key8(s + i) : key_of(s + i, (uint32_t)(n - i));
         uint32_t k4 = (uint32_t)k8;
         uint32_t b = hash4(k4);
         if (pf->bloom4[b >> 6] & ((uint64_t)1 << (b & 63))) {

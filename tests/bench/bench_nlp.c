@@ -6,6 +6,8 @@
  *
  * One thread, one scratch, a realistic mix of short Russian and English
  * customer messages (typos, emoji, order numbers, phones, prices, dates).
+ * Each figure is the best of 7 short trials (other processes on a shared
+ * machine only slow trials down).
  * Prints, as `name value unit` lines (never asserts anything):
  *   nlp_match_msgs_per_sec             intents only
  *   nlp_match_entities_msgs_per_sec    intents and entities (what the
@@ -81,7 +83,8 @@ static const char *const messages[] = {
 
 #define N_MESSAGES (sizeof(messages) / sizeof(messages[0]))
 
-static double run(const ef_bot *bot, unsigned options, double seconds)
+/* Messages per second over one trial of about `seconds`. */
+static double trial(const ef_bot *bot, unsigned options, double seconds)
 {
     ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
     ef_nlp_scratch_set_options(sc, options);
@@ -97,19 +100,33 @@ static double run(const ef_bot *bot, unsigned options, double seconds)
     int64_t start = ef_now_ms(), elapsed = 0;
     size_t sink = 0;
     while (elapsed < (int64_t)(seconds * 1000)) {
-        for (int rep = 0; rep < 100; rep++) {
+        for (int rep = 0; rep < 20; rep++) {
             for (size_t i = 0; i < N_MESSAGES; i++) {
                 ef_nlp_match(bot, sc, messages[i], lens[i], now, &r);
                 sink += r.n_entities + r.n_ranked;
             }
         }
-        done += 100 * N_MESSAGES;
+        done += 20 * N_MESSAGES;
         elapsed = ef_now_ms() - start;
     }
     ef_nlp_scratch_free(sc);
     if (sink == 0)
         fprintf(stderr, "bench_nlp: nothing matched at all\n");
     return elapsed > 0 ? (double)done * 1000.0 / (double)elapsed : 0;
+}
+
+/* The best of several short trials: on a shared machine other processes
+ * only ever slow a trial down, so the fastest one is the closest to what one
+ * core does. */
+static double run(const ef_bot *bot, unsigned options, double seconds)
+{
+    double best = 0;
+    for (int i = 0; i < 7; i++) {
+        double r = trial(bot, options, seconds / 7);
+        if (r > best)
+            best = r;
+    }
+    return best;
 }
 
 int main(int argc, char **argv)

@@ -165,7 +165,10 @@ def main():
         os.environ["EF_TEST_DATABASE_URL"] = sess["db"]
         os.environ["EF_TEST_REDIS_URL"] = sess["redis"]
         eftest.drop_stale_databases()
-        return run_plan(plan, args.jobs)
+        rc = run_plan(plan, args.jobs)
+        if rc == 0:
+            eftest.drop_stale_databases()  # anything the test processes left
+        return rc
     finally:
         eftest.services_release()
 
