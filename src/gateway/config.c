@@ -216,19 +216,6 @@ struct ef_config {
     int64_t num[NKEYS]; /* T_INT / T_BOOL: the parsed value in effect */
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const key_def *find_key(const char *key, size_t *idx)
 {
     for (size_t i = 0; i < NKEYS; i++) {
@@ -434,18 +421,18 @@ static int check_url(const key_def *k, const char *v, char *err, size_t errlen)
     if (!ok) {
         join_values(k->values, "://, ", schemes, sizeof(schemes));
         show(k, v, shown, sizeof(shown));
-        seterr(err, errlen, "%s: %s does not start with %s://", k->key, shown, schemes);
+        ef_errf(err, errlen, "%s: %s does not start with %s://", k->key, shown, schemes);
         return EF_EINVAL;
     }
     const char *auth = sep + 3;
     if (*auth == '\0' || *auth == '/' || *auth == '?') {
-        seterr(err, errlen, "%s: missing host after %.*s://", k->key, (int)(sep - v), v);
+        ef_errf(err, errlen, "%s: missing host after %.*s://", k->key, (int)(sep - v), v);
         return EF_EINVAL;
     }
     for (const char *p = v; *p; p++) {
         if (*p == ' ') {
             show(k, v, shown, sizeof(shown));
-            seterr(err, errlen, "%s: %s contains a blank", k->key, shown);
+            ef_errf(err, errlen, "%s: %s contains a blank", k->key, shown);
             return EF_EINVAL;
         }
     }
@@ -471,7 +458,7 @@ static int check_pg_url(const key_def *k, const char *v, char *err, size_t errle
             snprintf(why, sizeof(why), "%.*s", (int)n, msg);
         PQfreemem(msg);
     }
-    seterr(err, errlen, "%s: %s", k->key, why);
+    ef_errf(err, errlen, "%s: %s", k->key, why);
     return EF_EINVAL;
 }
 
@@ -489,19 +476,19 @@ static int check_redis_url(const key_def *k, const char *v, char *err, size_t er
     const char *hp = at ? at + 1 : auth;
     size_t hn = (size_t)(auth + an - hp);
     if (!parse_hostport(hp, hn, false, host, sizeof(host), &port, why, sizeof(why))) {
-        seterr(err, errlen, "%s: %s (expected redis://host:port/db)", k->key, why);
+        ef_errf(err, errlen, "%s: %s (expected redis://host:port/db)", k->key, why);
         return EF_EINVAL;
     }
     const char *db = auth + an;
     if (*db == '/') {
         db++;
         if (strlen(db) > 6) {
-            seterr(err, errlen, "%s: database number too large", k->key);
+            ef_errf(err, errlen, "%s: database number too large", k->key);
             return EF_EINVAL;
         }
         for (const char *p = db; *p; p++) {
             if (!isdigit((unsigned char)*p)) {
-                seterr(err, errlen,
+                ef_errf(err, errlen,
                        "%s: database \"%s\" is not a number (expected redis://host:port/db)",
                        k->key, db);
                 return EF_EINVAL;
@@ -519,7 +506,7 @@ static int check_hex_key(const key_def *k, const char *v, char *err, size_t errl
         if (!isxdigit((unsigned char)v[i]))
             hex = false;
     if (n != 64 || !hex) {
-        seterr(err, errlen,
+        ef_errf(err, errlen,
                "%s: must be 64 hex digits (a 32-byte AES-256-GCM key), e.g. from "
                "`openssl rand -hex 32`; the value given has %zu characters%s",
                k->key, n, hex ? "" : " and non-hex ones");
@@ -543,7 +530,7 @@ static int check_log_debug(const key_def *k, const char *v, char *err, size_t er
         if (!found) {
             char names[128];
             join_values(log_comps, ",", names, sizeof(names));
-            seterr(err, errlen, "%s: unknown component \"%.*s\" (known: %s)", k->key,
+            ef_errf(err, errlen, "%s: unknown component \"%.*s\" (known: %s)", k->key,
                    (int)(n > 32 ? 32 : n), p, names);
             return EF_EINVAL;
         }
@@ -559,7 +546,7 @@ static int check_tg_secret(const key_def *k, const char *v, char *err, size_t er
     for (size_t i = 0; i < n && ok; i++)
         ok = isalnum((unsigned char)v[i]) || v[i] == '_' || v[i] == '-';
     if (!ok) {
-        seterr(err, errlen, "%s: must be 1..256 characters of A-Z a-z 0-9 _ - (Telegram's rule)",
+        ef_errf(err, errlen, "%s: must be 1..256 characters of A-Z a-z 0-9 _ - (Telegram's rule)",
                k->key);
         return EF_EINVAL;
     }
@@ -575,7 +562,7 @@ static int check_wa_numbers(const key_def *k, const char *v, char *err, size_t e
         for (size_t i = 0; i < n && ok; i++)
             ok = isdigit((unsigned char)p[i]);
         if (!ok) {
-            seterr(err, errlen,
+            ef_errf(err, errlen,
                    "%s: \"%.*s\" is not a phone number id (digits; several ids separated by "
                    "commas, no blanks)",
                    k->key, (int)(n > 64 ? 64 : n), p);
@@ -595,7 +582,7 @@ static int check_value(const key_def *k, const char *v, char **norm, int64_t *nu
     char shown[SHOW_MAX + 16];
     for (const char *p = v; *p; p++) {
         if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-            seterr(err, errlen, "%s: contains a control character", k->key);
+            ef_errf(err, errlen, "%s: contains a control character", k->key);
             return EF_EINVAL;
         }
     }
@@ -607,11 +594,11 @@ static int check_value(const key_def *k, const char *v, char **norm, int64_t *nu
     case T_INT:
         if (!parse_int64(v, &n)) {
             show(k, v, shown, sizeof(shown));
-            seterr(err, errlen, "%s: %s is not an integer", k->key, shown);
+            ef_errf(err, errlen, "%s: %s is not an integer", k->key, shown);
             return EF_EINVAL;
         }
         if (n < k->min || n > k->max) {
-            seterr(err, errlen, "%s: %lld not in %lld..%lld", k->key, (long long)n,
+            ef_errf(err, errlen, "%s: %lld not in %lld..%lld", k->key, (long long)n,
                    (long long)k->min, (long long)k->max);
             return EF_EINVAL;
         }
@@ -620,7 +607,7 @@ static int check_value(const key_def *k, const char *v, char **norm, int64_t *nu
         bool b;
         if (!parse_bool(v, &b)) {
             show(k, v, shown, sizeof(shown));
-            seterr(err, errlen, "%s: %s is not a boolean (true/false, yes/no, on/off, 1/0)", k->key,
+            ef_errf(err, errlen, "%s: %s is not a boolean (true/false, yes/no, on/off, 1/0)", k->key,
                    shown);
             return EF_EINVAL;
         }
@@ -636,7 +623,7 @@ static int check_value(const key_def *k, const char *v, char **norm, int64_t *nu
             char list[128];
             join_values(k->values, "|", list, sizeof(list));
             show(k, v, shown, sizeof(shown));
-            seterr(err, errlen, "%s: %s is not one of %s", k->key, shown, list);
+            ef_errf(err, errlen, "%s: %s is not one of %s", k->key, shown, list);
             return EF_EINVAL;
         }
         break;
@@ -646,7 +633,7 @@ static int check_value(const key_def *k, const char *v, char **norm, int64_t *nu
         char host[256];
         int port;
         if (!parse_hostport(v, strlen(v), true, host, sizeof(host), &port, why, sizeof(why))) {
-            seterr(err, errlen, "%s: %s", k->key, why);
+            ef_errf(err, errlen, "%s: %s", k->key, why);
             return EF_EINVAL;
         }
         break;
@@ -716,7 +703,7 @@ int ef_config_set(ef_config *c, const char *key, const char *value, char *err, s
     size_t i;
     const key_def *k = find_key(key, &i);
     if (!k) {
-        seterr(err, errlen, "unknown key \"%.64s\"", key);
+        ef_errf(err, errlen, "unknown key \"%.64s\"", key);
         return EF_EINVAL;
     }
     if (!value || !*value) { /* "" counts as unset: back to the default */
@@ -790,7 +777,7 @@ int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen
     FILE *f = fopen(path, "r");
     if (!f) {
         int e = errno;
-        seterr(err, errlen, "%s: %s", path, strerror(e));
+        ef_errf(err, errlen, "%s: %s", path, strerror(e));
         return e == ENOENT ? EF_ENOTFOUND : EF_EIO;
     }
     ef_buf line;
@@ -802,7 +789,7 @@ int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen
         if (r == 0)
             break;
         if (r < 0) {
-            seterr(err, errlen, "%s:%d: %s", path, lineno,
+            ef_errf(err, errlen, "%s:%d: %s", path, lineno,
                    r == EF_ELIMIT ? "line longer than 65536 bytes"
                    : r == EF_EIO  ? "read error"
                                   : "line contains a NUL byte");
@@ -819,7 +806,7 @@ int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen
             continue;
         char *eq = strchr(p, '=');
         if (!eq) {
-            seterr(err, errlen, "%s:%d: expected KEY = value", path, lineno);
+            ef_errf(err, errlen, "%s:%d: expected KEY = value", path, lineno);
             rc = EF_EINVAL;
             goto fail;
         }
@@ -827,14 +814,14 @@ int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen
         char *key = trim(p);
         char *value = trim(eq + 1);
         if (*key == '\0') {
-            seterr(err, errlen, "%s:%d: missing key before '='", path, lineno);
+            ef_errf(err, errlen, "%s:%d: missing key before '='", path, lineno);
             rc = EF_EINVAL;
             goto fail;
         }
         if (*value == '"') {
             size_t n = strlen(value);
             if (n < 2 || value[n - 1] != '"') {
-                seterr(err, errlen, "%s:%d: %s: unterminated quote", path, lineno, key);
+                ef_errf(err, errlen, "%s:%d: %s: unterminated quote", path, lineno, key);
                 rc = EF_EINVAL;
                 goto fail;
             }
@@ -843,7 +830,7 @@ int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen
         }
         rc = ef_config_set(c, key, value, sub, sizeof(sub));
         if (rc) {
-            seterr(err, errlen, "%s:%d: %s", path, lineno, sub);
+            ef_errf(err, errlen, "%s:%d: %s", path, lineno, sub);
             goto fail;
         }
     }
@@ -863,13 +850,13 @@ int ef_config_validate(const ef_config *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < NKEYS; i++) {
         if ((keys[i].flags & F_REQUIRED) && *raw_value(c, i) == '\0') {
-            seterr(err, errlen, "%s: required but not set", keys[i].key);
+            ef_errf(err, errlen, "%s: required but not set", keys[i].key);
             return EF_EINVAL;
         }
     }
     const char *mode = ef_cfg_get_str(c, "TELEGRAM_MODE");
     if (mode && strcmp(mode, "poll") == 0 && !ef_cfg_get_str(c, "TELEGRAM_BOT_TOKEN")) {
-        seterr(err, errlen, "TELEGRAM_MODE: poll needs TELEGRAM_BOT_TOKEN to be set");
+        ef_errf(err, errlen, "TELEGRAM_MODE: poll needs TELEGRAM_BOT_TOKEN to be set");
         return EF_EINVAL;
     }
     return 0;

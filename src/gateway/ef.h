@@ -138,6 +138,11 @@ char *ef_redact_url(const char *url);
 
 /* ---- small helpers (util.c) ------------------------------------------- */
 
+/* printf into a caller's error buffer (err may be NULL or errlen 0). */
+void ef_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Writes code point cp (<= U+10FFFF) as UTF-8 into out (room for 4 bytes);
+ * returns the number of bytes written. */
+size_t ef_utf8_encode(uint32_t cp, char *out);
 /* Strict UTF-8 check: no overlongs, no surrogates, nothing above U+10FFFF. */
 bool ef_utf8_valid(const char *s, size_t n);
 /* Converts a UTF-16 code unit offset into a byte offset within the UTF-8

@@ -240,30 +240,6 @@ static size_t decode(const unsigned char *s, size_t avail, uint32_t *cp)
     return len;
 }
 
-static size_t encode(uint32_t cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* May this character be a decimal digit for PCRE2's \d (UCP)? ASCII
  * digits, and every other Unicode decimal digit lies at or above U+0660
  * outside the symbol and emoji blocks (checked against PCRE2). */
@@ -360,7 +336,7 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *
                 i += l;
                 continue;
             }
-            bl = encode(cp, b);
+            bl = ef_utf8_encode(cp, b);
             alnum = cp_alnum(cp);
             if (alnum && cp >= 0x0400 && cp <= 0x04FF)
                 ncyr++;

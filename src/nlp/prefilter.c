@@ -56,30 +56,6 @@ static uint32_t dec(const unsigned char *s, size_t n, size_t *len)
     }
 }
 
-static size_t enc(uint32_t cp, char *o)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* The character folds that pattern text and message text share (see
  * ef_nlp__pattern_rewrite). Returns the replacement code point, or cp. */
 static uint32_t text_fold(uint32_t cp)
@@ -126,7 +102,7 @@ static void rw_char(rw *w, const char *src, size_t n, size_t *i)
     if (len > 1) {
         char b[4];
         uint32_t f = text_fold(cp);
-        size_t bl = enc(f, b);
+        size_t bl = ef_utf8_encode(f, b);
         rw_put(w, b, bl, (uint32_t)*i);
     } else {
         rw_put(w, src + *i, 1, (uint32_t)*i);
@@ -273,7 +249,7 @@ static void put(lw *w, const void *p, size_t n)
 static void lw_cp(lw *w, uint32_t cp)
 {
     char b[4];
-    put(w, b, enc(cp, b));
+    put(w, b, ef_utf8_encode(cp, b));
 }
 
 /* One member of a class, escaped when it is special there. */
@@ -772,7 +748,7 @@ static info lit_char(uint32_t cp)
     if (!f)
         return none();
     char b[4];
-    size_t n = enc(f, b);
+    size_t n = ef_utf8_encode(f, b);
     return exact1(b, n);
 }
 
@@ -859,7 +835,7 @@ static info parse_class(parser *ps)
             continue;
         }
         char b[4];
-        size_t bl = enc(f, b);
+        size_t bl = ef_utf8_encode(f, b);
         lits_add(&members, b, bl);
     }
     if (!ps->bail && ps->p - start == 4 && memcmp(start, "0-9]", 4) == 0) {

@@ -51,19 +51,6 @@ void ef_msg_list_cleanup(ef_msg_list *l)
 
 /* ---- strict parsing ---------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static bool is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -112,11 +99,11 @@ static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
                 in_str = true;
             } else if (c == '\'') {
                 /* json-c's strict mode still takes 'single-quoted' strings. */
-                set_err(err, errlen, "single-quoted string at offset %zu", i);
+                ef_errf(err, errlen, "single-quoted string at offset %zu", i);
                 return EF_EPROTO;
             } else if (c == '.' && (i + 1 >= n || s[i + 1] < '0' || s[i + 1] > '9')) {
                 /* ...and numbers like "1." */
-                set_err(err, errlen, "number without digits after the point at offset %zu", i);
+                ef_errf(err, errlen, "number without digits after the point at offset %zu", i);
                 return EF_EPROTO;
             }
             continue;
@@ -127,7 +114,7 @@ static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
         }
         if ((unsigned char)c < 0x20) {
             /* ...and raw control characters inside strings. */
-            set_err(err, errlen, "unescaped control character 0x%02x in a string at offset %zu",
+            ef_errf(err, errlen, "unescaped control character 0x%02x in a string at offset %zu",
                     (unsigned)(unsigned char)c, i);
             return EF_EPROTO;
         }
@@ -139,16 +126,16 @@ static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
             continue;
         unsigned u;
         if (!hex4(s + i + 1, n - i - 1, &u)) {
-            set_err(err, errlen, "bad \\u escape at offset %zu", at);
+            ef_errf(err, errlen, "bad \\u escape at offset %zu", at);
             return EF_EPROTO;
         }
         i += 4;
         if (u == 0) {
-            set_err(err, errlen, "\\u0000 in string at offset %zu", at);
+            ef_errf(err, errlen, "\\u0000 in string at offset %zu", at);
             return EF_EPROTO;
         }
         if (u >= 0xDC00 && u <= 0xDFFF) {
-            set_err(err, errlen, "lone low surrogate \\u%04x at offset %zu", u, at);
+            ef_errf(err, errlen, "lone low surrogate \\u%04x at offset %zu", u, at);
             return EF_EUTF8;
         }
         if (u >= 0xD800 && u <= 0xDBFF) {
@@ -158,7 +145,7 @@ static int scan_escapes(const char *s, size_t n, char *err, size_t errlen)
                 i += 6;
                 continue;
             }
-            set_err(err, errlen, "lone high surrogate \\u%04x at offset %zu", u, at);
+            ef_errf(err, errlen, "lone high surrogate \\u%04x at offset %zu", u, at);
             return EF_EUTF8;
         }
     }
@@ -172,13 +159,13 @@ static int walk(struct json_object *o, int depth, int max_depth, char *err, size
     switch (json_object_get_type(o)) {
     case json_type_object: {
         if (depth + 1 > max_depth) {
-            set_err(err, errlen, "nesting deeper than %d", max_depth);
+            ef_errf(err, errlen, "nesting deeper than %d", max_depth);
             return EF_ELIMIT;
         }
         json_object_object_foreach(o, key, val)
         {
             if (!ef_utf8_valid(key, strlen(key))) {
-                set_err(err, errlen, "object key is not valid UTF-8");
+                ef_errf(err, errlen, "object key is not valid UTF-8");
                 return EF_EUTF8;
             }
             int rc = walk(val, depth + 1, max_depth, err, errlen);
@@ -189,7 +176,7 @@ static int walk(struct json_object *o, int depth, int max_depth, char *err, size
     }
     case json_type_array: {
         if (depth + 1 > max_depth) {
-            set_err(err, errlen, "nesting deeper than %d", max_depth);
+            ef_errf(err, errlen, "nesting deeper than %d", max_depth);
             return EF_ELIMIT;
         }
         size_t n = json_object_array_length(o);
@@ -204,18 +191,18 @@ static int walk(struct json_object *o, int depth, int max_depth, char *err, size
         const char *s = json_object_get_string(o);
         size_t len = (size_t)json_object_get_string_len(o);
         if (strlen(s) != len) {
-            set_err(err, errlen, "NUL character inside a string");
+            ef_errf(err, errlen, "NUL character inside a string");
             return EF_EPROTO;
         }
         if (!ef_utf8_valid(s, len)) {
-            set_err(err, errlen, "string is not valid UTF-8");
+            ef_errf(err, errlen, "string is not valid UTF-8");
             return EF_EUTF8;
         }
         return 0;
     }
     case json_type_double:
         if (!isfinite(json_object_get_double(o))) {
-            set_err(err, errlen, "number is not finite");
+            ef_errf(err, errlen, "number is not finite");
             return EF_EPROTO;
         }
         return 0;
@@ -231,24 +218,24 @@ int ef_json_parse(const char *body, size_t len, int max_depth, struct json_objec
     struct json_object *root = NULL;
     int rc;
 
-    set_err(err, errlen, "ok");
+    ef_errf(err, errlen, "ok");
     if (!body || max_depth < 1 || max_depth >= INT_MAX) {
-        set_err(err, errlen, "invalid arguments");
+        ef_errf(err, errlen, "invalid arguments");
         return EF_EINVAL;
     }
     if (len > INT_MAX) {
-        set_err(err, errlen, "body larger than %d bytes", INT_MAX);
+        ef_errf(err, errlen, "body larger than %d bytes", INT_MAX);
         return EF_ELIMIT;
     }
     if (!ef_utf8_valid(body, len)) {
-        set_err(err, errlen, "body is not valid UTF-8");
+        ef_errf(err, errlen, "body is not valid UTF-8");
         return EF_EUTF8;
     }
     size_t lead = 0;
     while (lead < len && is_ws(body[lead]))
         lead++;
     if (lead == len) {
-        set_err(err, errlen, "empty body");
+        ef_errf(err, errlen, "empty body");
         return EF_EPROTO;
     }
 
@@ -270,24 +257,24 @@ int ef_json_parse(const char *body, size_t len, int max_depth, struct json_objec
         end = len;
     }
     if (jerr == json_tokener_error_depth) {
-        set_err(err, errlen, "nesting deeper than %d", max_depth);
+        ef_errf(err, errlen, "nesting deeper than %d", max_depth);
         rc = EF_ELIMIT;
         goto fail;
     }
     if (jerr != json_tokener_success) {
-        set_err(err, errlen, "invalid JSON at offset %zu (%s)", end, json_tokener_error_desc(jerr));
+        ef_errf(err, errlen, "invalid JSON at offset %zu (%s)", end, json_tokener_error_desc(jerr));
         rc = EF_EPROTO;
         goto fail;
     }
     if (!root) {
         /* json-c represents a literal null as NULL: no value to hand out. */
-        set_err(err, errlen, "body is JSON null");
+        ef_errf(err, errlen, "body is JSON null");
         rc = EF_EPROTO;
         goto fail;
     }
     for (size_t i = end; i < len; i++) {
         if (!is_ws(body[i])) {
-            set_err(err, errlen, "trailing data after the JSON value at offset %zu", i);
+            ef_errf(err, errlen, "trailing data after the JSON value at offset %zu", i);
             rc = EF_EPROTO;
             goto fail;
         }

@@ -77,19 +77,6 @@ typedef struct mig_report {
     char *last;   /* stem of the last file applied */
 } mig_report;
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- the files ---------------------------------------------------------- */
 
 static void set_free(mig_set *s)
@@ -166,7 +153,7 @@ static int scan_dir(const char *dir, mig_set *out, char *err, size_t errlen)
     DIR *d = opendir(dir);
     if (!d) {
         int e = errno;
-        seterr(err, errlen, "migrations directory %s: %s", dir, strerror(e));
+        ef_errf(err, errlen, "migrations directory %s: %s", dir, strerror(e));
         return e == ENOENT ? EF_ENOTFOUND : EF_EIO;
     }
     struct dirent *de;
@@ -184,7 +171,7 @@ static int scan_dir(const char *dir, mig_set *out, char *err, size_t errlen)
         const char *name;
         size_t namelen;
         if (!parse_name(fn, &version, &name, &namelen)) {
-            seterr(err, errlen,
+            ef_errf(err, errlen,
                    "%s: not a migration name (expected NNN_name.sql: 3 or more digits, '_', "
                    "then a-z 0-9 _)",
                    path);
@@ -193,7 +180,7 @@ static int scan_dir(const char *dir, mig_set *out, char *err, size_t errlen)
             goto fail;
         }
         if (version > INT32_MAX) {
-            seterr(err, errlen, "%s: migration number too large (at most %d)", path, INT32_MAX);
+            ef_errf(err, errlen, "%s: migration number too large (at most %d)", path, INT32_MAX);
             ef_free(path);
             rc = EF_EINVAL;
             goto fail;
@@ -214,7 +201,7 @@ static int scan_dir(const char *dir, mig_set *out, char *err, size_t errlen)
         qsort(s.files, s.n, sizeof(*s.files), cmp_file);
     for (size_t i = 1; i < s.n; i++) {
         if (s.files[i].version == s.files[i - 1].version) {
-            seterr(err, errlen, "%s: number %lld is already used by %s", s.files[i].path,
+            ef_errf(err, errlen, "%s: number %lld is already used by %s", s.files[i].path,
                    (long long)s.files[i].version, s.files[i - 1].path);
             rc = EF_EINVAL;
             goto fail;
@@ -252,31 +239,31 @@ static int read_file(mig_file *f, char *err, size_t errlen)
     ef_buf_init(&b, MIG_FILE_MAX);
     FILE *fp = fopen(f->path, "rb");
     if (!fp) {
-        seterr(err, errlen, "%s: %s", f->path, strerror(errno));
+        ef_errf(err, errlen, "%s: %s", f->path, strerror(errno));
         return EF_EIO;
     }
     char chunk[8192];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
         if (ef_buf_append(&b, chunk, n) != 0) {
-            seterr(err, errlen, "%s: larger than %u bytes", f->path, MIG_FILE_MAX);
+            ef_errf(err, errlen, "%s: larger than %u bytes", f->path, MIG_FILE_MAX);
             rc = EF_ELIMIT;
             goto fail;
         }
     }
     if (ferror(fp)) {
-        seterr(err, errlen, "%s: read error", f->path);
+        ef_errf(err, errlen, "%s: read error", f->path);
         rc = EF_EIO;
         goto fail;
     }
     if (b.len > 0 && memchr(b.data, '\0', b.len)) {
-        seterr(err, errlen, "%s: contains a NUL byte", f->path);
+        ef_errf(err, errlen, "%s: contains a NUL byte", f->path);
         rc = EF_EINVAL;
         goto fail;
     }
     rc = sha256_hex(b.data ? b.data : "", b.len, f->sum);
     if (rc) {
-        seterr(err, errlen, "%s: SHA-256 failed", f->path);
+        ef_errf(err, errlen, "%s: SHA-256 failed", f->path);
         goto fail;
     }
     f->text = ef_buf_steal(&b, &f->len);
@@ -352,13 +339,13 @@ static PGconn *connect_db(const char *url, char *err, size_t errlen)
     const char *const val[] = {"5", "UTF8", "easyflow-migrate", url, NULL};
     PGconn *conn = PQconnectdbParams(kw, val, 1);
     if (!conn) {
-        seterr(err, errlen, "cannot connect: libpq out of memory");
+        ef_errf(err, errlen, "cannot connect: libpq out of memory");
         return NULL;
     }
     if (PQstatus(conn) != CONNECTION_OK) {
         char *shown = ef_redact_url(url);
         const char *msg = PQerrorMessage(conn);
-        seterr(err, errlen, "cannot connect to %s: %.*s", shown, first_line_len(msg), msg);
+        ef_errf(err, errlen, "cannot connect to %s: %.*s", shown, first_line_len(msg), msg);
         ef_free(shown);
         PQfinish(conn);
         return NULL;
@@ -379,7 +366,7 @@ static int exec_simple(PGconn *conn, const char *sql, const char *what, char *er
     const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (!msg)
         msg = PQerrorMessage(conn);
-    seterr(err, errlen, "%s: %.*s", what, first_line_len(msg), msg);
+    ef_errf(err, errlen, "%s: %.*s", what, first_line_len(msg), msg);
     PQclear(r);
     return EF_EDB;
 }
@@ -397,7 +384,7 @@ static int read_rows(PGconn *conn, mig_rows *out, char *err, size_t errlen)
     PGresult *r = PQexec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *msg = PQerrorMessage(conn);
-        seterr(err, errlen, "reading schema_migrations: %.*s", first_line_len(msg), msg);
+        ef_errf(err, errlen, "reading schema_migrations: %.*s", first_line_len(msg), msg);
         PQclear(r);
         return EF_EDB;
     }
@@ -412,7 +399,7 @@ static int read_rows(PGconn *conn, mig_rows *out, char *err, size_t errlen)
                      " FROM schema_migrations ORDER BY version");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *msg = PQerrorMessage(conn);
-        seterr(err, errlen, "reading schema_migrations: %.*s", first_line_len(msg), msg);
+        ef_errf(err, errlen, "reading schema_migrations: %.*s", first_line_len(msg), msg);
         PQclear(r);
         return EF_EDB;
     }
@@ -448,7 +435,7 @@ static const mig_file *find_file(const mig_set *s, int64_t version)
 
 static void changed_msg(const mig_file *f, const mig_row *row, char *err, size_t errlen)
 {
-    seterr(err, errlen,
+    ef_errf(err, errlen,
            "%s was changed after it was applied (checksum %.12s\u2026 recorded != %.12s\u2026 on "
            "disk); add a new migration instead",
            f->path, row->checksum, f->sum);
@@ -456,7 +443,7 @@ static void changed_msg(const mig_file *f, const mig_row *row, char *err, size_t
 
 static void missing_msg(const char *dir, const mig_row *row, char *err, size_t errlen)
 {
-    seterr(err, errlen,
+    ef_errf(err, errlen,
            "migration %lld (%s) was applied but %s holds no file numbered %lld; restore it",
            (long long)row->version, row->name, dir, (long long)row->version);
 }
@@ -527,7 +514,7 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
         PQclear(r);
         r = NULL;
         end_copy(conn, st);
-        seterr(err, errlen, "%s: COPY from stdin / to stdout cannot run in a migration", f->path);
+        ef_errf(err, errlen, "%s: COPY from stdin / to stdout cannot run in a migration", f->path);
         rc = EF_EDB;
         goto fail;
     }
@@ -538,17 +525,17 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
             msg = PQerrorMessage(conn);
         long p = pos ? strtol(pos, NULL, 10) : 0;
         if (p > 0)
-            seterr(err, errlen, "%s: %.*s (line %d)", f->path, first_line_len(msg), msg,
+            ef_errf(err, errlen, "%s: %.*s (line %d)", f->path, first_line_len(msg), msg,
                    line_of(f->text, p));
         else
-            seterr(err, errlen, "%s: %.*s", f->path, first_line_len(msg), msg);
+            ef_errf(err, errlen, "%s: %.*s", f->path, first_line_len(msg), msg);
         rc = EF_EDB;
         goto fail;
     }
     PQclear(r);
     r = NULL;
     if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
-        seterr(err, errlen,
+        ef_errf(err, errlen,
                "%s: the file ends the migration's transaction itself (COMMIT or ROLLBACK "
                "inside a migration); remove it",
                f->path);
@@ -565,7 +552,7 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
         const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
         if (!msg)
             msg = PQerrorMessage(conn);
-        seterr(err, errlen, "%s: recording it in schema_migrations: %.*s", f->path,
+        ef_errf(err, errlen, "%s: recording it in schema_migrations: %.*s", f->path,
                first_line_len(msg), msg);
         rc = EF_EDB;
         goto fail;
@@ -577,7 +564,7 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
         const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
         if (!msg)
             msg = "the transaction was rolled back";
-        seterr(err, errlen, "%s: COMMIT failed: %.*s", f->path, first_line_len(msg), msg);
+        ef_errf(err, errlen, "%s: COMMIT failed: %.*s", f->path, first_line_len(msg), msg);
         PQclear(r);
         return EF_EDB;
     }

@@ -137,13 +137,18 @@ static PGresult *exec_params(ef_store *st, const char *sql, int n, const char *c
     return NULL;
 }
 
-int ef_store_ping(ef_store *st)
+static int exec_simple(ef_store *st, const char *sql, int n, const char *const *vals)
 {
-    PGresult *r = exec_params(st, "SELECT 1", 0, NULL);
+    PGresult *r = exec_params(st, sql, n, vals);
     if (!r)
         return EF_EDB;
     PQclear(r);
     return 0;
+}
+
+int ef_store_ping(ef_store *st)
+{
+    return exec_simple(st, "SELECT 1", 0, NULL);
 }
 
 void ef_ingest_item_cleanup(ef_ingest_item *it)
@@ -465,15 +470,6 @@ void ef_outbox_rows_free(ef_outbox_row *rows, size_t n)
     for (size_t i = 0; rows && i < n; i++)
         ef_outbox_row_cleanup(&rows[i]);
     ef_free(rows);
-}
-
-static int exec_simple(ef_store *st, const char *sql, int n, const char *const *vals)
-{
-    PGresult *r = exec_params(st, sql, n, vals);
-    if (!r)
-        return EF_EDB;
-    PQclear(r);
-    return 0;
 }
 
 int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id,
