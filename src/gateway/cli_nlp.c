@@ -16,7 +16,10 @@
 static void nlu_usage(void)
 {
     fprintf(stderr, "usage: easyflow nlu [--bot FILE] [--now ISO8601] [--] TEXT...\n"
+                    "       easyflow nlu [--bot FILE] [--now ISO8601] --lines < MESSAGES\n"
                     "  --bot FILE  the bot definition (default: $EF_BOT_FILE)\n"
+                    "  --lines     read one message per line from standard input and print\n"
+                    "              one JSON object per line (the bot is compiled once)\n"
                     "  --now TIME  the current time for relative dates, e.g.\n"
                     "              2026-03-10T12:00:00+03:00, 2026-03-10T09:00:00Z,\n"
                     "              2026-03-10 12:00 (bot's timezone), 2026-03-10, @1773133200\n"
@@ -123,6 +126,33 @@ static int parse_now(const char *s, const ef_bot *bot, int64_t *out)
 
 /* ---- nlu ------------------------------------------------------------------------- */
 
+/* --lines: one message per input line, one JSON object per output line; a
+ * line that cannot be understood (not UTF-8) gets {"error": ...}. */
+static int nlu_lines(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int status = 0;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        size_t len = (size_t)n;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        ef_nlu_result r;
+        int rc = ef_nlp_match(bot, sc, line, len, now, &r);
+        if (rc) {
+            printf("{\"error\": \"%s\"}\n", ef_strerror(rc));
+            status = 1;
+            continue;
+        }
+        char *json = ef_nlu_result_json(&r);
+        printf("%s\n", json);
+        ef_free(json);
+    }
+    ef_free(line); /* getline() allocated it with malloc; ef_free is free */
+    return status;
+}
+
 int ef_nlu_cli(int argc, char **argv)
 {
     const char *bot_path = NULL, *now_arg = NULL;
@@ -130,11 +160,15 @@ int ef_nlu_cli(int argc, char **argv)
      * of the text (so "-5 градусов" is text, not an option). */
     ef_buf text;
     ef_buf_init(&text, EF_NLP_MAX_TEXT * 4);
-    bool words = false, dashdash = false;
+    bool words = false, dashdash = false, lines = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!dashdash && strcmp(a, "--") == 0) {
             dashdash = true;
+            continue;
+        }
+        if (!dashdash && strcmp(a, "--lines") == 0) {
+            lines = true;
             continue;
         }
         if (!dashdash && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
@@ -174,7 +208,14 @@ int ef_nlu_cli(int argc, char **argv)
         }
         words = true;
     }
-    if (!words) {
+    if (lines && words) {
+        fprintf(stderr, "easyflow nlu: --lines reads the messages from standard input, not "
+                        "from the command line\n");
+        nlu_usage();
+        ef_buf_cleanup(&text);
+        return 2;
+    }
+    if (!words && !lines) {
         fprintf(stderr, "easyflow nlu: no text given\n");
         nlu_usage();
         ef_buf_cleanup(&text);
@@ -189,7 +230,7 @@ int ef_nlu_cli(int argc, char **argv)
             return 2;
         }
     }
-    if (!ef_utf8_valid(text.data, text.len)) {
+    if (!lines && !ef_utf8_valid(text.data, text.len)) {
         fprintf(stderr, "easyflow nlu: the text is not valid UTF-8\n");
         ef_buf_cleanup(&text);
         return 2;
@@ -212,6 +253,13 @@ int ef_nlu_cli(int argc, char **argv)
     }
     ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
     ef_nlu_result r;
+    if (lines) {
+        int status = nlu_lines(bot, sc, now);
+        ef_nlp_scratch_free(sc);
+        ef_bot_free(bot);
+        ef_buf_cleanup(&text);
+        return status;
+    }
     int rc = ef_nlp_match(bot, sc, text.data ? text.data : "", text.len, now, &r);
     int status = 0;
     if (rc) {
