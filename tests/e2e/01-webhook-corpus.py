@@ -214,7 +214,7 @@ def test_corpus_redelivered_in_full_changes_nothing():
     with Gateway() as gw:
         post_corpus(gw, updates)
         before = psql(gw.db, "SELECT platform_message_id, content, metadata::text FROM messages "
-                             "ORDER BY platform_message_id",
+                             "ORDER BY platform_message_id, metadata::text",
                       "SELECT chat_id, messages_count, undeliverable FROM conversations "
                       "ORDER BY chat_id")
         gw.restart()  # Telegram redelivers what it thinks is unacknowledged, even after a restart
@@ -223,7 +223,7 @@ def test_corpus_redelivered_in_full_changes_nothing():
         if bad:
             fail("redeliveries not answered 200: %r" % bad[:10])
         after = psql(gw.db, "SELECT platform_message_id, content, metadata::text FROM messages "
-                            "ORDER BY platform_message_id",
+                            "ORDER BY platform_message_id, metadata::text",
                      "SELECT chat_id, messages_count, undeliverable FROM conversations "
                      "ORDER BY chat_id")
         if before != after:

@@ -1018,7 +1018,10 @@ def raw_http(port, data, timeout=10.0, shut_write=False):
     try:
         s.sendall(data)
         if shut_write:
-            s.shutdown(socket.SHUT_WR)
+            try:
+                s.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the server already closed on the garbage: that is an answer too
         buf = b""
         while True:
             try:
