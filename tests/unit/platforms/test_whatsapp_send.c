@@ -7,17 +7,6 @@
  * literals readable, Q() turns the single quotes of a literal into double
  * quotes (no body here contains an apostrophe).
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include <cmocka.h>
-#include <json-c/json.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "platform.h"
 
 #define PNID "106540352242922"
@@ -26,150 +15,11 @@
 #define WAMID "wamid.HBgLNzkxNjEyMzQ1NjcVAgASGBQzQUE2RTFBNDE2QzU3QjQ2MDBGMAA="
 #define WAMID_OUT "wamid.HBgLNzkxNjEyMzQ1NjcVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
 
-/* ---- fixture and helpers ------------------------------------------------ */
+#define SEND_OPS ef_platform_whatsapp
+#define SEND_CHANNEL PNID
+#include "send_fixture.h"
 
-typedef struct fx {
-    ef_out_req req;
-    ef_send_result res;
-    struct json_object *body; /* parsed req.body of the last build() */
-    char err[256];
-} fx;
-
-static void reset(fx *f)
-{
-    ef_out_req_cleanup(&f->req);
-    ef_send_result_cleanup(&f->res);
-    json_object_put(f->body);
-    f->body = NULL;
-    memset(f->err, 0, sizeof(f->err));
-}
-
-static int setup(void **state)
-{
-    fx *f = ef_calloc(1, sizeof(*f));
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    reset(f);
-    ef_free(f);
-    return 0;
-}
-
-/* A heap copy of s with every ' turned into ". */
-static char *Q(const char *s)
-{
-    char *d = ef_strdup(s);
-    for (char *p = d; *p; p++)
-        if (*p == '\'')
-            *p = '"';
-    return d;
-}
-
-static ef_out_msg row(const char *chat_id, const char *text, const char *meta_json)
-{
-    return (ef_out_msg){.row_id = "42", .chat_id = chat_id, .chat_type = "private",
-                        .channel_id = PNID, .text = text, .meta_json = meta_json};
-}
-
-/* Runs build_send on m (meta given with single quotes); on success parses
- * the body strictly (valid UTF-8 everywhere, one JSON object). */
-static int build(fx *f, ef_out_msg m)
-{
-    reset(f);
-    char *meta = m.meta_json ? Q(m.meta_json) : NULL;
-    m.meta_json = meta;
-    int rc = ef_platform_whatsapp.build_send(&m, &f->req, f->err, sizeof(f->err));
-    ef_free(meta);
-    if (rc != 0)
-        return rc;
-    assert_non_null(f->req.path);
-    assert_non_null(f->req.body);
-    char err[128];
-    int prc = ef_json_parse(f->req.body, strlen(f->req.body), 64, &f->body, err, sizeof(err));
-    if (prc != 0)
-        fail_msg("request body is not valid JSON (%s): %s", err, f->req.body);
-    assert_true(json_object_is_type(f->body, json_type_object));
-    return 0;
-}
-
-static void built(fx *f, ef_out_msg m)
-{
-    int rc = build(f, m);
-    if (rc != 0)
-        fail_msg("build_send failed: %s (%s)", ef_errname(rc), f->err);
-}
-
-/* build() that must be refused with EF_EINVAL, a reason containing `why`,
- * and no request written. */
-static void refused(fx *f, ef_out_msg m, const char *why)
-{
-    int rc = build(f, m);
-    if (rc != EF_EINVAL)
-        fail_msg("expected EF_EINVAL, got %s (body %s)", ef_errname(rc),
-                 f->req.body ? f->req.body : "-");
-    assert_null(f->req.path);
-    assert_null(f->req.body);
-    if (strstr(f->err, why) == NULL)
-        fail_msg("reason \"%s\" does not contain \"%s\"", f->err, why);
-}
-
-/* Body lookup by "a.b[2].c"; NULL when absent. */
-static struct json_object *jget(struct json_object *root, const char *path)
-{
-    struct json_object *o = root;
-    const char *p = path;
-    while (o && *p) {
-        if (*p == '[') {
-            char *end = NULL;
-            size_t idx = (size_t)strtoul(p + 1, &end, 10);
-            assert_true(*end == ']');
-            p = end + 1;
-            if (!json_object_is_type(o, json_type_array) || idx >= json_object_array_length(o))
-                return NULL;
-            o = json_object_array_get_idx(o, idx);
-        } else {
-            char part[64];
-            size_t n = strcspn(p, ".[");
-            assert_true(n < sizeof(part));
-            memcpy(part, p, n);
-            part[n] = '\0';
-            p += n;
-            struct json_object *v = NULL;
-            if (!json_object_is_type(o, json_type_object) ||
-                !json_object_object_get_ex(o, part, &v))
-                return NULL;
-            o = v;
-        }
-        if (*p == '.')
-            p++;
-    }
-    return o;
-}
-
-static const char *bstr(fx *f, const char *path)
-{
-    struct json_object *v = jget(f->body, path);
-    if (!json_object_is_type(v, json_type_string))
-        fail_msg("body %s is not a string in %s", path, f->req.body);
-    return json_object_get_string(v);
-}
-
-static size_t blen(fx *f, const char *path)
-{
-    struct json_object *v = jget(f->body, path);
-    if (!json_object_is_type(v, json_type_array))
-        fail_msg("body %s is not an array in %s", path, f->req.body);
-    return json_object_array_length(v);
-}
-
-static bool bhas(fx *f, const char *path)
-{
-    return jget(f->body, path) != NULL;
-}
+/* ---- helpers ------------------------------------------------------------ */
 
 /* Code points in a valid UTF-8 string. */
 static size_t cps(const char *s)
@@ -189,25 +39,6 @@ static void assert_cut(const char *got, const char *full, size_t want)
     assert_memory_equal(got, full, strlen(got));
     if (cps(got) != want)
         fail_msg("\"%s\" has %zu code points, expected %zu", got, cps(got), want);
-}
-
-/* Runs parse_send on an exact-size heap copy of the answer (no NUL after
- * it, so a read past len shows up under ASan). */
-static ef_send_result *answer(fx *f, long status, const char *body)
-{
-    reset(f);
-    ef_out_msg m = row(CHAT, "Привет", NULL);
-    char *q = body ? Q(body) : NULL;
-    size_t len = q ? strlen(q) : 0;
-    char *copy = len ? ef_malloc(len) : NULL;
-    if (len)
-        memcpy(copy, q, len);
-    ef_free(q);
-    memset(&f->res, 0x5a, sizeof(f->res)); /* parse_send must write every field */
-    ef_platform_whatsapp.parse_send(&m, status, copy, len, &f->res);
-    ef_free(copy);
-    assert_non_null(memchr(f->res.reason, '\0', sizeof(f->res.reason)));
-    return &f->res;
 }
 
 /* A synchronous Graph error the way Meta sends it. */
@@ -478,7 +309,7 @@ static void test_parse_ok(void **state)
 {
     fx *f = *state;
     ef_send_result *r =
-        answer(f, 200,
+        answer(f, CHAT, 200,
                "{'messaging_product':'whatsapp','contacts':[{'input':'" IVAN "','wa_id':'" IVAN
                "'}],'messages':[{'id':'" WAMID_OUT "','message_status':'accepted'}]}");
     assert_int_equal(r->outcome, EF_SEND_OK);
@@ -489,14 +320,14 @@ static void test_parse_ok(void **state)
     assert_false(r->undeliverable);
 
     /* markRead answers {"success":true}: accepted, no id */
-    r = answer(f, 200, "{'success':true}");
+    r = answer(f, CHAT, 200, "{'success':true}");
     assert_int_equal(r->outcome, EF_SEND_OK);
     assert_null(r->platform_message_id);
 
     /* an error object overrides a 2xx status */
     char *e = graph_error(131047, "Re-engagement message",
                           "Message failed to send because more than 24 hours have passed");
-    r = answer(f, 200, e);
+    r = answer(f, CHAT, 200, e);
     ef_free(e);
     assert_int_equal(r->outcome, EF_SEND_WINDOW);
     assert_null(r->platform_message_id);
@@ -531,7 +362,7 @@ static void test_parse_error_codes(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const code_case *c = &cases[i];
         char *e = graph_error(c->code, "Some error", "some details");
-        ef_send_result *r = answer(f, c->status, e);
+        ef_send_result *r = answer(f, CHAT, c->status, e);
         ef_free(e);
         if (r->outcome != c->outcome)
             fail_msg("code %lld: outcome %d, expected %d (%s)", (long long)c->code, r->outcome,
@@ -551,7 +382,7 @@ static void test_parse_permanent_reason(void **state)
 {
     fx *f = *state;
     char *e = graph_error(100, "(#100) Invalid parameter", "Param text.body is required");
-    ef_send_result *r = answer(f, 400, e);
+    ef_send_result *r = answer(f, CHAT, 400, e);
     ef_free(e);
     assert_int_equal(r->outcome, EF_SEND_FAIL);
     assert_false(r->undeliverable);
@@ -559,7 +390,7 @@ static void test_parse_permanent_reason(void **state)
 
     e = graph_error(131009, "(#131009) Parameter value is not valid",
                     "Interactive button title is too long");
-    r = answer(f, 400, e);
+    r = answer(f, CHAT, 400, e);
     ef_free(e);
     assert_int_equal(r->outcome, EF_SEND_FAIL);
     assert_string_equal(r->reason, "131009 (#131009) Parameter value is not valid: Interactive "
@@ -567,7 +398,7 @@ static void test_parse_permanent_reason(void **state)
 
     /* the undeliverable customer's reason says why too */
     e = graph_error(131026, "Message undeliverable", "Recipient is not a WhatsApp user");
-    r = answer(f, 400, e);
+    r = answer(f, CHAT, 400, e);
     ef_free(e);
     assert_string_equal(r->reason,
                         "131026 Message undeliverable: Recipient is not a WhatsApp user");
@@ -576,29 +407,29 @@ static void test_parse_permanent_reason(void **state)
 static void test_parse_transient(void **state)
 {
     fx *f = *state;
-    ef_send_result *r = answer(f, 500, "<html><body>Internal Server Error</body></html>");
+    ef_send_result *r = answer(f, CHAT, 500, "<html><body>Internal Server Error</body></html>");
     assert_int_equal(r->outcome, EF_SEND_RETRY);
     assert_false(r->undeliverable);
-    r = answer(f, 502, NULL);
+    r = answer(f, CHAT, 502, NULL);
     assert_int_equal(r->outcome, EF_SEND_RETRY);
-    r = answer(f, 503, "{}");
+    r = answer(f, CHAT, 503, "{}");
     assert_int_equal(r->outcome, EF_SEND_RETRY);
     /* Graph's generic 5xx shape, unknown code */
-    r = answer(f, 500, "{'error':{'message':'An unknown error has occurred.','type':"
+    r = answer(f, CHAT, 500, "{'error':{'message':'An unknown error has occurred.','type':"
                        "'OAuthException','code':999999,'is_transient':true}}");
     assert_int_equal(r->outcome, EF_SEND_RETRY);
 
-    r = answer(f, 0, NULL);
+    r = answer(f, CHAT, 0, NULL);
     assert_int_equal(r->outcome, EF_SEND_RETRY);
     assert_false(r->undeliverable);
     assert_true(r->reason[0] != '\0');
 
     /* HTTP 429 is a throttle whatever the body says (a proxy's page, or a
      * Graph rate-limit code not in the table): never a permanent failure */
-    r = answer(f, 429, "<html><body>Too Many Requests</body></html>");
+    r = answer(f, CHAT, 429, "<html><body>Too Many Requests</body></html>");
     assert_int_equal(r->outcome, EF_SEND_RATE);
     assert_false(r->undeliverable);
-    r = answer(f, 429, "{'error':{'message':'(#613) Calls to this API have exceeded the rate "
+    r = answer(f, CHAT, 429, "{'error':{'message':'(#613) Calls to this API have exceeded the rate "
                        "limit.','type':'OAuthException','code':613}}");
     assert_int_equal(r->outcome, EF_SEND_RATE);
 }
@@ -621,7 +452,7 @@ static void test_parse_garbage(void **state)
         for (size_t cut = 0; cut < n; cut++) {
             char *part = ef_strndup(bodies[b], cut);
             for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
-                ef_send_result *r = answer(f, statuses[s], part);
+                ef_send_result *r = answer(f, CHAT, statuses[s], part);
                 assert_true(r->outcome <= EF_SEND_WINDOW);
                 if (statuses[s] == 0 || statuses[s] == 500)
                     assert_int_equal(r->outcome, EF_SEND_RETRY);
@@ -651,7 +482,7 @@ static void test_parse_garbage(void **state)
     };
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
         for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
-            ef_send_result *r = answer(f, statuses[s], odd[i]);
+            ef_send_result *r = answer(f, CHAT, statuses[s], odd[i]);
             assert_true(r->outcome <= EF_SEND_WINDOW);
             if (statuses[s] == 0)
                 assert_int_equal(r->outcome, EF_SEND_RETRY);
