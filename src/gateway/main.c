@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static volatile sig_atomic_t stop_flag = 0;
@@ -44,7 +45,7 @@ static void usage(FILE *out)
             "usage:\n"
             "  easyflow serve [--config FILE] [--print-config] [--KEY value ...]\n"
             "                                  serve webhooks, long polling, /healthz, /metrics\n"
-            "  easyflow migrate [--sql-dir DIR] [--status]\n"
+            "  easyflow migrate [--config FILE] [--sql-dir DIR] [--status]\n"
             "                                  apply pending sql/NNN_*.sql migrations\n"
             "  easyflow nlu --bot FILE [--now ISO8601] TEXT\n"
             "                                  what the bot understands of TEXT, as JSON\n"
@@ -287,6 +288,50 @@ static int cmd_serve(int argc, char **argv)
     return 0;
 }
 
+/*
+ * `migrate` and `operator` take their settings from the environment. A
+ * `--config FILE` among their arguments is honoured the same way as for
+ * serve (file < environment): the keys they use are exported, and the two
+ * arguments are removed before the subcommand sees its argv.
+ */
+static int apply_config_file(int *argc, char **argv)
+{
+    int out = 0;
+    const char *file = NULL;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "easyflow: --config needs a file\n");
+                return EF_EINVAL;
+            }
+            file = argv[++i];
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    *argc = out;
+    if (!file)
+        return 0;
+    char err[512];
+    ef_config *c = ef_config_new();
+    int rc = ef_config_load_file(c, file, err, sizeof(err));
+    if (rc == 0)
+        rc = ef_config_load_env(c, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "easyflow: %s\n", err);
+        ef_config_free(c);
+        return rc;
+    }
+    static const char *const keys[] = {"EF_DATABASE_URL", "EF_SQL_DIR"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = ef_cfg_get_str(c, keys[i]);
+        if (v)
+            setenv(keys[i], v, 1);
+    }
+    ef_config_free(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -308,10 +353,13 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
-    if (strcmp(cmd, "migrate") == 0)
-        return ef_migrate_cli(argc - 2, argv + 2);
-    if (strcmp(cmd, "operator") == 0)
-        return ef_operator_cli(argc - 2, argv + 2);
+    if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "operator") == 0) {
+        int sub_argc = argc - 2;
+        if (apply_config_file(&sub_argc, argv + 2) != 0)
+            return 1;
+        return cmd[0] == 'm' ? ef_migrate_cli(sub_argc, argv + 2)
+                             : ef_operator_cli(sub_argc, argv + 2);
+    }
     if (strcmp(cmd, "nlu") == 0)
         return ef_nlu_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "bot") == 0 && argc > 2 && strcmp(argv[2], "check") == 0)
