@@ -73,8 +73,9 @@ int ef_operator_cli(int argc, char **argv)
     char pw[PASSWORD_MAX + 2];
     int rc = read_password(pw, sizeof(pw));
     if (rc || strlen(pw) < PASSWORD_MIN || !ef_utf8_valid(pw, strlen(pw))) {
-        fprintf(stderr, "easyflow operator: give the password (at least %d characters, one line) "
-                        "on standard input\n",
+        fprintf(stderr,
+                "easyflow operator: give the password (at least %d characters, one line) "
+                "on standard input\n",
                 PASSWORD_MIN);
         return 1;
     }

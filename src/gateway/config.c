@@ -489,8 +489,8 @@ static int check_redis_url(const key_def *k, const char *v, char *err, size_t er
         for (const char *p = db; *p; p++) {
             if (!isdigit((unsigned char)*p)) {
                 ef_errf(err, errlen,
-                       "%s: database \"%s\" is not a number (expected redis://host:port/db)",
-                       k->key, db);
+                        "%s: database \"%s\" is not a number (expected redis://host:port/db)",
+                        k->key, db);
                 return EF_EINVAL;
             }
         }
@@ -507,9 +507,9 @@ static int check_hex_key(const key_def *k, const char *v, char *err, size_t errl
             hex = false;
     if (n != 64 || !hex) {
         ef_errf(err, errlen,
-               "%s: must be 64 hex digits (a 32-byte AES-256-GCM key), e.g. from "
-               "`openssl rand -hex 32`; the value given has %zu characters%s",
-               k->key, n, hex ? "" : " and non-hex ones");
+                "%s: must be 64 hex digits (a 32-byte AES-256-GCM key), e.g. from "
+                "`openssl rand -hex 32`; the value given has %zu characters%s",
+                k->key, n, hex ? "" : " and non-hex ones");
         return EF_EINVAL;
     }
     return 0;
@@ -531,7 +531,7 @@ static int check_log_debug(const key_def *k, const char *v, char *err, size_t er
             char names[128];
             join_values(log_comps, ",", names, sizeof(names));
             ef_errf(err, errlen, "%s: unknown component \"%.*s\" (known: %s)", k->key,
-                   (int)(n > 32 ? 32 : n), p, names);
+                    (int)(n > 32 ? 32 : n), p, names);
             return EF_EINVAL;
         }
         p = e ? e + 1 : NULL;
@@ -547,7 +547,7 @@ static int check_tg_secret(const key_def *k, const char *v, char *err, size_t er
         ok = isalnum((unsigned char)v[i]) || v[i] == '_' || v[i] == '-';
     if (!ok) {
         ef_errf(err, errlen, "%s: must be 1..256 characters of A-Z a-z 0-9 _ - (Telegram's rule)",
-               k->key);
+                k->key);
         return EF_EINVAL;
     }
     return 0;
@@ -563,9 +563,9 @@ static int check_wa_numbers(const key_def *k, const char *v, char *err, size_t e
             ok = isdigit((unsigned char)p[i]);
         if (!ok) {
             ef_errf(err, errlen,
-                   "%s: \"%.*s\" is not a phone number id (digits; several ids separated by "
-                   "commas, no blanks)",
-                   k->key, (int)(n > 64 ? 64 : n), p);
+                    "%s: \"%.*s\" is not a phone number id (digits; several ids separated by "
+                    "commas, no blanks)",
+                    k->key, (int)(n > 64 ? 64 : n), p);
             return EF_EINVAL;
         }
         if (p[n] == '\0')
@@ -599,7 +599,7 @@ static int check_value(const key_def *k, const char *v, char **norm, int64_t *nu
         }
         if (n < k->min || n > k->max) {
             ef_errf(err, errlen, "%s: %lld not in %lld..%lld", k->key, (long long)n,
-                   (long long)k->min, (long long)k->max);
+                    (long long)k->min, (long long)k->max);
             return EF_EINVAL;
         }
         break;
@@ -607,8 +607,8 @@ static int check_value(const key_def *k, const char *v, char **norm, int64_t *nu
         bool b;
         if (!parse_bool(v, &b)) {
             show(k, v, shown, sizeof(shown));
-            ef_errf(err, errlen, "%s: %s is not a boolean (true/false, yes/no, on/off, 1/0)", k->key,
-                   shown);
+            ef_errf(err, errlen, "%s: %s is not a boolean (true/false, yes/no, on/off, 1/0)",
+                    k->key, shown);
             return EF_EINVAL;
         }
         n = b;
@@ -790,9 +790,9 @@ int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen
             break;
         if (r < 0) {
             ef_errf(err, errlen, "%s:%d: %s", path, lineno,
-                   r == EF_ELIMIT ? "line longer than 65536 bytes"
-                   : r == EF_EIO  ? "read error"
-                                  : "line contains a NUL byte");
+                    r == EF_ELIMIT ? "line longer than 65536 bytes"
+                    : r == EF_EIO  ? "read error"
+                                   : "line contains a NUL byte");
             rc = r == EF_EIO ? EF_EIO : EF_EINVAL;
             goto fail;
         }

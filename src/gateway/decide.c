@@ -148,8 +148,8 @@ static const char *button_of(ef_decider *d, const ef_msg *m)
 {
     if (m->kind == EF_MSG_CALLBACK)
         return m->text;
-    if (!m->meta_json || (!strstr(m->meta_json, "\"payload\"") &&
-                          !strstr(m->meta_json, "\"interactive\"")))
+    if (!m->meta_json ||
+        (!strstr(m->meta_json, "\"payload\"") && !strstr(m->meta_json, "\"interactive\"")))
         return NULL;
     json_object *meta = json_tokener_parse(m->meta_json), *v, *id;
     const char *out = NULL;
@@ -196,8 +196,8 @@ static char *entities_json(const ef_nlu_result *r)
             json_object_object_add(o, e->type, val);
         }
     }
-    char *s = ef_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+    char *s = ef_strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     return s;
 }

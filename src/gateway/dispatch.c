@@ -103,9 +103,9 @@ struct flight {
 
 struct ef_dispatcher {
     ef_dispatch_opts opts;
-    char *tg_base;  /* TELEGRAM_API_URL/bot<token> */
-    char *wa_base;  /* WHATSAPP_API_URL */
-    char *wa_auth;  /* "Authorization: Bearer ..." */
+    char *tg_base;          /* TELEGRAM_API_URL/bot<token> */
+    char *wa_base;          /* WHATSAPP_API_URL */
+    char *wa_auth;          /* "Authorization: Bearer ..." */
     char *wa_template_meta; /* {"template":{..}} for closed windows, or NULL */
     pthread_t thread;
     atomic_bool stop;
@@ -243,11 +243,10 @@ static chat *chat_get(ef_dispatcher *d, const ef_outbox_row *r, bool create)
     }
     chat *c = ef_calloc(1, sizeof(*c));
     c->key = key;
-    bool group = r->chat_type && (strcmp(r->chat_type, "group") == 0 ||
-                                  strcmp(r->chat_type, "supergroup") == 0);
+    bool group = r->chat_type &&
+                 (strcmp(r->chat_type, "group") == 0 || strcmp(r->chat_type, "supergroup") == 0);
     if (group && strcmp(r->platform, "telegram") == 0)
-        window_init(&c->group, d->opts.tg_group_per_min > 0 ? d->opts.tg_group_per_min : 20,
-                    60000);
+        window_init(&c->group, d->opts.tg_group_per_min > 0 ? d->opts.tg_group_per_min : 20, 60000);
     c->hnext = d->buckets[b];
     d->buckets[b] = c;
     return c;
@@ -383,7 +382,8 @@ static void start(ef_dispatcher *d, chat *c, int64_t now)
     if (o->r.undeliverable) {
         char why[200];
         snprintf(why, sizeof(why), "undeliverable: %.150s",
-                 o->r.undeliverable_reason ? o->r.undeliverable_reason : "customer blocked the bot");
+                 o->r.undeliverable_reason ? o->r.undeliverable_reason
+                                           : "customer blocked the bot");
         fail_now(d, c, why, false);
         return;
     }
@@ -540,8 +540,9 @@ static void settle(ef_dispatcher *d, flight *f, long status)
             break;
         }
         int64_t wait = backoff_ms(o->r.retry_count);
-        EF_LOG(EF_LOG_WARN, EF_C_PIPE, "reply row=%s chat=%s attempt %d failed (%s), retry in %lld ms",
-               o->r.row_id, c->key, o->r.retry_count, res.reason, (long long)wait);
+        EF_LOG(EF_LOG_WARN, EF_C_PIPE,
+               "reply row=%s chat=%s attempt %d failed (%s), retry in %lld ms", o->r.row_id, c->key,
+               o->r.retry_count, res.reason, (long long)wait);
         o->r.due_ms = ef_wall_ms() + wait;
         c->next_ms = now + wait;
         if (ef_store_outbox_retry(d->store, o->r.row_id, wait, res.reason, true) != 0)

@@ -30,13 +30,13 @@ typedef struct ef_dispatcher ef_dispatcher;
 
 typedef struct ef_dispatch_opts {
     const char *pg_url;
-    const char *tg_api_url; /* TELEGRAM_API_URL */
-    const char *tg_token;   /* NULL: Telegram rows wait until configured */
-    const char *wa_api_url; /* WHATSAPP_API_URL */
-    const char *wa_token;   /* WHATSAPP_ACCESS_TOKEN */
-    int wa_rate_per_sec;    /* per business number */
+    const char *tg_api_url;  /* TELEGRAM_API_URL */
+    const char *tg_token;    /* NULL: Telegram rows wait until configured */
+    const char *wa_api_url;  /* WHATSAPP_API_URL */
+    const char *wa_token;    /* WHATSAPP_ACCESS_TOKEN */
+    int wa_rate_per_sec;     /* per business number */
     const char *wa_template; /* "name:lang" sent outside the 24-hour window; NULL: fail */
-    int tg_rate_per_sec;    /* per bot (default 30) */
+    int tg_rate_per_sec;     /* per bot (default 30) */
     int tg_chat_interval_ms; /* per chat (default 1000) */
     int tg_group_per_min;    /* per group (default 20) */
 } ef_dispatch_opts;

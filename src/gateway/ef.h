@@ -159,15 +159,15 @@ int64_t ef_wall_ms(void);
 
 /* What one platform event asks of the store. */
 typedef enum ef_msg_kind {
-    EF_MSG_NEW = 0,     /* a customer message: insert once */
-    EF_MSG_EDIT,        /* new version of a known message: update, keep history */
-    EF_MSG_CALLBACK,    /* a button press: recorded as an inbound message */
-    EF_MSG_REACTION,    /* a reaction set on a stored message */
-    EF_MSG_BLOCKED,     /* the customer blocked the bot: chat undeliverable */
-    EF_MSG_UNBLOCKED,   /* the customer unblocked the bot */
-    EF_MSG_MIGRATE,     /* the chat moved to a new id (group -> supergroup) */
-    EF_MSG_STATUS,      /* delivery status of one of our outbound messages */
-    EF_MSG_IDENTITY,    /* the customer's platform identity changed */
+    EF_MSG_NEW = 0,   /* a customer message: insert once */
+    EF_MSG_EDIT,      /* new version of a known message: update, keep history */
+    EF_MSG_CALLBACK,  /* a button press: recorded as an inbound message */
+    EF_MSG_REACTION,  /* a reaction set on a stored message */
+    EF_MSG_BLOCKED,   /* the customer blocked the bot: chat undeliverable */
+    EF_MSG_UNBLOCKED, /* the customer unblocked the bot */
+    EF_MSG_MIGRATE,   /* the chat moved to a new id (group -> supergroup) */
+    EF_MSG_STATUS,    /* delivery status of one of our outbound messages */
+    EF_MSG_IDENTITY,  /* the customer's platform identity changed */
     EF_MSG__COUNT
 } ef_msg_kind;
 
@@ -188,7 +188,7 @@ typedef struct ef_msg {
     char *sender_username;
     char *sender_lang; /* IETF language tag the client reported */
     bool sender_is_bot;
-    char *text;        /* text or caption, byte-exact UTF-8 ("" when none) */
+    char *text; /* text or caption, byte-exact UTF-8 ("" when none) */
     size_t text_len;
     char *content_type; /* text, photo, voice, location, callback, ... */
     int64_t date;       /* Unix seconds of the event (edit_date on edits) */

@@ -212,7 +212,8 @@ static void serve_wa_verify(ef_server *srv, struct lws *wsi, req *r)
         respond(r, 200, "text/plain", c, strlen(c));
         return;
     }
-    EF_LOG(EF_LOG_WARN, EF_C_WA, "status=403 path=/webhook/whatsapp reason=\"verification refused\"");
+    EF_LOG(EF_LOG_WARN, EF_C_WA,
+           "status=403 path=/webhook/whatsapp reason=\"verification refused\"");
     respond(r, 403, "text/plain", "forbidden", 9);
 }
 
@@ -295,8 +296,8 @@ static void webhook_body_done(req *r)
     }
     char err[160] = "";
     json_object *root = NULL;
-    int rc = ef_json_parse(r->body.data ? r->body.data : "", r->body.len,
-                           srv->opts.json_max_depth, &root, err, sizeof(err));
+    int rc = ef_json_parse(r->body.data ? r->body.data : "", r->body.len, srv->opts.json_max_depth,
+                           &root, err, sizeof(err));
     if (rc == EF_EUTF8) {
         reject(r, 400, EF_REJ_BAD_UTF8, err[0] ? err : "invalid UTF-8");
         return;
@@ -346,8 +347,7 @@ static void webhook_body_done(req *r)
     srv->in_flight++;
     /* Keep lws from timing the connection out while the commit runs. */
     if (r->wsi)
-        lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK,
-                        srv->opts.request_timeout_ms / 1000 + 5);
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, srv->opts.request_timeout_ms / 1000 + 5);
     ef_pipeline_submit(srv->opts.pipe, r->job);
 }
 
@@ -511,18 +511,16 @@ static int on_writeable(struct lws *wsi, req *r)
         return 0;
     unsigned char hdr[LWS_PRE + 1024];
     unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->ctype, r->resp_len, &p,
-                                    end))
+    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->ctype, r->resp_len, &p, end))
         return -1;
-    if (r->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                                (const unsigned char *)r->allow,
-                                                (int)strlen(r->allow), &p, end))
+    if (r->allow && lws_add_http_header_by_name(
+                        wsi, (const unsigned char *)"allow:", (const unsigned char *)r->allow,
+                        (int)strlen(r->allow), &p, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
-    if (r->resp_len &&
-        lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) !=
-            (int)r->resp_len)
+    if (r->resp_len && lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len,
+                                 LWS_WRITE_HTTP_FINAL) != (int)r->resp_len)
         return -1;
     return 1; /* transaction complete */
 }
@@ -609,15 +607,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols protocols[] = {
-    {"http", callback, sizeof(pss), 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0}};
+static const struct lws_protocols protocols[] = {{"http", callback, sizeof(pss), 0, 0, NULL, 0},
+                                                 {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* lws logs through EF_LOG (component http). */
 static void lws_emit(int level, const char *line)
 {
-    ef_log_level l = level == LLL_ERR ? EF_LOG_ERROR : level == LLL_WARN ? EF_LOG_WARN
-                                                                         : EF_LOG_DEBUG;
+    ef_log_level l = level == LLL_ERR    ? EF_LOG_ERROR
+                     : level == LLL_WARN ? EF_LOG_WARN
+                                         : EF_LOG_DEBUG;
     EF_LOG(l, EF_C_HTTP, "lws: %.*s", (int)strcspn(line, "\n"), line);
 }
 

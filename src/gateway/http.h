@@ -44,7 +44,7 @@ typedef struct ef_server_opts {
     const char *wa_app_secret;   /* WHATSAPP_APP_SECRET: X-Hub-Signature-256 key */
     const char *wa_verify_token; /* WHATSAPP_VERIFY_TOKEN: GET hub.verify_token */
     const char *wa_numbers;      /* WHATSAPP_PHONE_NUMBER_ID: comma-separated ids */
-    ef_pipeline *pipe;      /* borrowed */
+    ef_pipeline *pipe;           /* borrowed */
 } ef_server_opts;
 
 /* Binds the listening socket. NULL with err filled on failure. */

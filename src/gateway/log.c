@@ -23,8 +23,8 @@ int ef_log_levels[EF_C__COUNT] = {EF_LOG_INFO, EF_LOG_INFO, EF_LOG_INFO, EF_LOG_
                                   EF_LOG_INFO, EF_LOG_INFO, EF_LOG_INFO, EF_LOG_INFO,
                                   EF_LOG_INFO, EF_LOG_INFO, EF_LOG_INFO, EF_LOG_INFO};
 
-static const char *const comp_names[EF_C__COUNT] = {
-    "main", "http", "tg", "wa", "nlp", "fsm", "pg", "redis", "curl", "pipe", "poll", "cfg"};
+static const char *const comp_names[EF_C__COUNT] = {"main", "http",  "tg",   "wa",   "nlp",  "fsm",
+                                                    "pg",   "redis", "curl", "pipe", "poll", "cfg"};
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -75,8 +75,8 @@ void ef_log_write(ef_log_level lvl, ef_log_comp comp, const char *file, int line
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000L, level_names[lvl], comp_names[comp]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000L, level_names[lvl], comp_names[comp]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);

@@ -155,8 +155,7 @@ static int cmd_serve(int argc, char **argv)
     char *sql_dir = ef_migrate_default_dir();
     const char *cfg_dir = ef_cfg_get_str(c, "EF_SQL_DIR");
     int pending = 0;
-    if (ef_migrate_pending(pg_url, cfg_dir ? cfg_dir : sql_dir, &pending, err, sizeof(err)) ==
-        0) {
+    if (ef_migrate_pending(pg_url, cfg_dir ? cfg_dir : sql_dir, &pending, err, sizeof(err)) == 0) {
         if (pending > 0) {
             EF_LOG(EF_LOG_ERROR, EF_C_MAIN,
                    "the database schema is %d migration(s) behind: run `easyflow migrate` first",
@@ -166,8 +165,7 @@ static int cmd_serve(int argc, char **argv)
             return 1;
         }
     } else {
-        EF_LOG(EF_LOG_WARN, EF_C_PG, "schema not checked (%s); serving 503 until it answers",
-               err);
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "schema not checked (%s); serving 503 until it answers", err);
     }
     ef_free(sql_dir);
 

@@ -10,12 +10,12 @@ static const char *const platform_names[EF_MP__COUNT] = {"telegram", "whatsapp",
 static const char *const counter_names[EF_M__COUNT] = {"received", "stored", "duplicate",
                                                        "ignored"};
 static const char *const counter_help[EF_M__COUNT] = {
-    "Webhook bodies and polled updates accepted for processing.",
-    "Events committed to PostgreSQL.", "Redeliveries of events already committed.",
+    "Webhook bodies and polled updates accepted for processing.", "Events committed to PostgreSQL.",
+    "Redeliveries of events already committed.",
     "Genuine events with nothing to store (answered 200 and logged)."};
-static const char *const reject_names[EF_REJ__COUNT] = {
-    "bad_secret", "bad_signature", "bad_json",    "bad_utf8", "too_large",
-    "too_deep",   "bad_payload",   "unavailable", "timeout"};
+static const char *const reject_names[EF_REJ__COUNT] = {"bad_secret",  "bad_signature", "bad_json",
+                                                        "bad_utf8",    "too_large",     "too_deep",
+                                                        "bad_payload", "unavailable",   "timeout"};
 
 static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                        0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
@@ -71,8 +71,8 @@ void ef_metrics_commit(double seconds, size_t batch_size)
     atomic_fetch_add(&batch_sum, batch_size);
 }
 
-static int histogram(ef_buf *b, const char *name, const char *help, const double *bounds,
-                     size_t n, atomic_uint_fast64_t *buckets, double sum)
+static int histogram(ef_buf *b, const char *name, const char *help, const double *bounds, size_t n,
+                     atomic_uint_fast64_t *buckets, double sum)
 {
     int rc = ef_buf_appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cum = 0;
@@ -92,21 +92,23 @@ int ef_metrics_render(ef_buf *b)
 {
     int rc = 0;
     for (int c = 0; c < EF_M__COUNT && !rc; c++) {
-        rc = ef_buf_appendf(b, "# HELP ef_updates_%s_total %s\n# TYPE ef_updates_%s_total counter\n",
-                            counter_names[c], counter_help[c], counter_names[c]);
+        rc =
+            ef_buf_appendf(b, "# HELP ef_updates_%s_total %s\n# TYPE ef_updates_%s_total counter\n",
+                           counter_names[c], counter_help[c], counter_names[c]);
         for (int p = 0; p < EF_MP__COUNT && !rc; p++)
-            rc = ef_buf_appendf(b, "ef_updates_%s_total{platform=\"%s\"} %llu\n", counter_names[c],
-                                platform_names[p],
-                                (unsigned long long)atomic_load(&counters[p][c]));
+            rc =
+                ef_buf_appendf(b, "ef_updates_%s_total{platform=\"%s\"} %llu\n", counter_names[c],
+                               platform_names[p], (unsigned long long)atomic_load(&counters[p][c]));
     }
     if (!rc)
         rc = ef_buf_appendf(b, "# HELP ef_updates_rejected_total Requests refused, by reason.\n"
                                "# TYPE ef_updates_rejected_total counter\n");
     for (int p = 0; p < EF_MP__COUNT && !rc; p++)
         for (int r = 0; r < EF_REJ__COUNT && !rc; r++)
-            rc = ef_buf_appendf(b, "ef_updates_rejected_total{platform=\"%s\",reason=\"%s\"} %llu\n",
-                                platform_names[p], reject_names[r],
-                                (unsigned long long)atomic_load(&rejects[p][r]));
+            rc =
+                ef_buf_appendf(b, "ef_updates_rejected_total{platform=\"%s\",reason=\"%s\"} %llu\n",
+                               platform_names[p], reject_names[r],
+                               (unsigned long long)atomic_load(&rejects[p][r]));
     if (!rc)
         rc = ef_buf_appendf(b, "# HELP ef_http_responses_total HTTP responses by status class.\n"
                                "# TYPE ef_http_responses_total counter\n");
@@ -114,11 +116,10 @@ int ef_metrics_render(ef_buf *b)
         rc = ef_buf_appendf(b, "ef_http_responses_total{code=\"%dxx\"} %llu\n", i,
                             (unsigned long long)atomic_load(&http_codes[i]));
     if (!rc)
-        rc = histogram(b, "ef_store_commit_seconds", "Duration of one batch commit.",
-                       commit_bounds, N_COMMIT, commit_buckets,
-                       (double)atomic_load(&commit_sum_us) / 1e6);
+        rc = histogram(b, "ef_store_commit_seconds", "Duration of one batch commit.", commit_bounds,
+                       N_COMMIT, commit_buckets, (double)atomic_load(&commit_sum_us) / 1e6);
     if (!rc)
-        rc = histogram(b, "ef_store_batch_size", "Events per batch commit.", batch_bounds,
-                       N_BATCH, batch_buckets, (double)atomic_load(&batch_sum));
+        rc = histogram(b, "ef_store_batch_size", "Events per batch commit.", batch_bounds, N_BATCH,
+                       batch_buckets, (double)atomic_load(&batch_sum));
     return rc;
 }

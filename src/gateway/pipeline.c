@@ -181,18 +181,15 @@ static char *session_json(const ef_ingest_item *it)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "session_id", json_object_new_string(it->session_id));
     if (it->conversation_id)
-        json_object_object_add(o, "conversation_id",
-                               json_object_new_string(it->conversation_id));
+        json_object_object_add(o, "conversation_id", json_object_new_string(it->conversation_id));
     if (it->user_id)
         json_object_object_add(o, "user_id", json_object_new_string(it->user_id));
     json_object_object_add(o, "platform", json_object_new_string(it->msg->platform));
-    json_object_object_add(o, "chat_id", json_object_new_string(it->msg->chat_id
-                                                                    ? it->msg->chat_id
-                                                                    : ""));
+    json_object_object_add(o, "chat_id",
+                           json_object_new_string(it->msg->chat_id ? it->msg->chat_id : ""));
     json_object_object_add(o, "status",
                            json_object_new_string(it->conv_status ? it->conv_status : "active"));
-    json_object_object_add(o, "state",
-                           json_object_new_string(it->state ? it->state : "initial"));
+    json_object_object_add(o, "state", json_object_new_string(it->state ? it->state : "initial"));
     json_object *ctx = it->context_json ? json_tokener_parse(it->context_json) : NULL;
     json_object_object_add(o, "context", ctx ? ctx : json_object_new_object());
     if (it->created_at)
@@ -224,15 +221,15 @@ static void write_back(worker *w, ef_ingest_item *items, size_t n)
         char *js = session_json(it);
         int rc = ef_kv_session_put(w->kv, it->session_id, js, p->opts.session_ttl);
         if (rc == 0 && it->msg->chat_id)
-            rc = ef_kv_chat_session_put(w->kv, it->msg->platform, it->msg->chat_id,
-                                        it->session_id, p->opts.session_ttl);
+            rc = ef_kv_chat_session_put(w->kv, it->msg->platform, it->msg->chat_id, it->session_id,
+                                        p->opts.session_ttl);
         ef_free(js);
         if (rc) {
             int64_t now = ef_now_ms();
             if (now - w->last_kv_log_ms > 5000) {
                 EF_LOG(EF_LOG_WARN, EF_C_REDIS,
-                       "worker=%d session write-back failed, PostgreSQL keeps the state: %s",
-                       w->id, ef_kv_errmsg(w->kv));
+                       "worker=%d session write-back failed, PostgreSQL keeps the state: %s", w->id,
+                       ef_kv_errmsg(w->kv));
                 w->last_kv_log_ms = now;
             }
             break; /* Redis is down: do not wait on it once per event */

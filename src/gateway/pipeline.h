@@ -35,9 +35,9 @@ typedef void (*ef_job_done_cb)(ef_job *job, void *ud);
 typedef struct ef_pipeline_opts {
     const char *pg_url;
     const char *redis_url;
-    int workers;     /* worker threads, each with its own connections */
-    int batch_max;   /* events per commit at most */
-    int session_ttl; /* seconds a Redis session lives */
+    int workers;       /* worker threads, each with its own connections */
+    int batch_max;     /* events per commit at most */
+    int session_ttl;   /* seconds a Redis session lives */
     const ef_bot *bot; /* borrowed, immutable; NULL = store only, no replies */
     /* Called on a worker thread after a commit that queued replies. */
     void (*on_replies)(void *ud);

@@ -145,8 +145,7 @@ static int commit_batch(ef_poller *p, json_object *result, int64_t *max_id)
         ef_parse_info info;
         memset(&info, 0, sizeof(info));
         json_object *id;
-        if (json_object_object_get_ex(u, "update_id", &id) &&
-            json_object_get_int64(id) > *max_id)
+        if (json_object_object_get_ex(u, "update_id", &id) && json_object_get_int64(id) > *max_id)
             *max_id = json_object_get_int64(id);
         size_t before = msgs.n;
         int rc = ef_platform_parse(&ef_platform_telegram, u, &msgs, &info);
@@ -228,9 +227,10 @@ static void *poll_main(void *arg)
                                (long long)offset, ef_store_errmsg(p->store));
                     backoff = BACKOFF_MIN_MS;
                 } else {
-                    EF_LOG(EF_LOG_WARN, EF_C_POLL,
-                           "batch not committed (store unavailable); retrying offset=%lld in %lld ms",
-                           (long long)offset, (long long)backoff);
+                    EF_LOG(
+                        EF_LOG_WARN, EF_C_POLL,
+                        "batch not committed (store unavailable); retrying offset=%lld in %lld ms",
+                        (long long)offset, (long long)backoff);
                     nap(p, backoff);
                     backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 }
@@ -256,8 +256,7 @@ static void *poll_main(void *arg)
                 if (root && json_object_object_get_ex(root, "parameters", &params) &&
                     json_object_object_get_ex(params, "retry_after", &ra))
                     wait = json_object_get_int64(ra) * 1000;
-                EF_LOG(EF_LOG_WARN, EF_C_POLL, "getUpdates: 429, waiting %lld ms",
-                       (long long)wait);
+                EF_LOG(EF_LOG_WARN, EF_C_POLL, "getUpdates: 429, waiting %lld ms", (long long)wait);
             } else if (status == 0) {
                 EF_LOG(EF_LOG_WARN, EF_C_POLL, "getUpdates failed: %s; retrying in %lld ms", err,
                        (long long)wait);

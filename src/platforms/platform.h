@@ -56,8 +56,8 @@ void ef_msg_list_cleanup(ef_msg_list *l);
 
 /* What parsing one webhook body produced, besides the events. */
 typedef struct ef_parse_info {
-    char what[64];    /* the update/change type seen ("message", "inline_query") */
-    char note[256];   /* why nothing was stored, or which field was bad */
+    char what[64];     /* the update/change type seen ("message", "inline_query") */
+    char note[256];    /* why nothing was stored, or which field was bad */
     int64_t update_id; /* Telegram update_id, 0 when none */
 } ef_parse_info;
 
@@ -81,10 +81,9 @@ typedef struct ef_platform_ops {
      * row cannot be sent at all -- reason in err). parse_send reads the
      * platform's answer (http_status 0 = network error) into res.
      */
-    int (*build_send)(const struct ef_out_msg *m, struct ef_out_req *out, char *err,
-                      size_t errlen);
-    void (*parse_send)(const struct ef_out_msg *m, long http_status, const char *body,
-                       size_t len, struct ef_send_result *res);
+    int (*build_send)(const struct ef_out_msg *m, struct ef_out_req *out, char *err, size_t errlen);
+    void (*parse_send)(const struct ef_out_msg *m, long http_status, const char *body, size_t len,
+                       struct ef_send_result *res);
     /*
      * Signed webhooks (supports has EF_PLAT_SIGNED; NULL otherwise).
      * signature_header is the request header carrying the signature, in
@@ -148,8 +147,8 @@ const ef_platform_ops *ef_platform_find(const char *name);
  * json-c would turn them into U+FFFD), "\u0000" in keys or strings, NaN and
  * Infinity, an empty body and a bare `null` (EF_EPROTO). Any other top-level
  * value (array, number, string) is accepted: the adapter decides. */
-int ef_json_parse(const char *body, size_t len, int max_depth, struct json_object **out,
-                  char *err, size_t errlen);
+int ef_json_parse(const char *body, size_t len, int max_depth, struct json_object **out, char *err,
+                  size_t errlen);
 
 /*
  * Typed field access for adapters. All of these look up `key` in the JSON
@@ -210,8 +209,8 @@ int ef_pj_arr(struct json_object *obj, const char *key, bool required, struct js
  * that are not messages ("answerCallbackQuery" with "callback_query_id"). */
 typedef struct ef_out_msg {
     const char *row_id;
-    const char *chat_id;   /* the conversation's chat key */
-    const char *chat_type; /* private | group | supergroup | channel | NULL */
+    const char *chat_id;    /* the conversation's chat key */
+    const char *chat_type;  /* private | group | supergroup | channel | NULL */
     const char *channel_id; /* business number (WhatsApp); NULL otherwise */
     const char *text;
     const char *meta_json;

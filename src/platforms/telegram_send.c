@@ -94,7 +94,8 @@ int ef_tg__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t er
         int64_t chat_id;
         const char *bcid;
         if (!m->chat_id || split_chat(m->chat_id, &chat_id, &bcid)) {
-            snprintf(err, errlen, "not a Telegram chat id: \"%.64s\"", m->chat_id ? m->chat_id : "");
+            snprintf(err, errlen, "not a Telegram chat id: \"%.64s\"",
+                     m->chat_id ? m->chat_id : "");
             goto fail;
         }
         if (!m->text || !*m->text) {
@@ -105,9 +106,9 @@ int ef_tg__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t er
         json_object_object_add(body, "text", json_object_new_string(m->text));
         if (bcid) {
             const char *at = strchr(bcid, '@');
-            json_object_object_add(body, "business_connection_id",
-                                   json_object_new_string_len(bcid, at ? (int)(at - bcid)
-                                                                       : (int)strlen(bcid)));
+            json_object_object_add(
+                body, "business_connection_id",
+                json_object_new_string_len(bcid, at ? (int)(at - bcid) : (int)strlen(bcid)));
         }
         if (meta && json_object_object_get_ex(meta, "thread_id", &v) &&
             !json_object_is_type(v, json_type_null)) {
@@ -123,8 +124,8 @@ int ef_tg__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t er
         goto fail;
     }
     out->path = ef_asprintf("/%s", method);
-    out->body = ef_strdup(
-        json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    out->body = ef_strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(body);
     json_object_put(meta);
     return 0;

@@ -86,10 +86,12 @@ static json_object *interactive(const char *text, json_object *buttons, const ch
             const char *title = str_of(b, "title");
             const char *payload = str_of(b, "payload");
             json_object *reply = json_object_new_object();
-            json_object_object_add(reply, "id", json_object_new_string(payload ? payload
-                                                                               : title ? title
-                                                                                       : ""));
-            json_object_object_add(reply, "title", utf8_prefix(title ? title : "", WA_BUTTON_TITLE));
+            json_object_object_add(reply, "id",
+                                   json_object_new_string(payload ? payload
+                                                          : title ? title
+                                                                  : ""));
+            json_object_object_add(reply, "title",
+                                   utf8_prefix(title ? title : "", WA_BUTTON_TITLE));
             json_object *btn = json_object_new_object();
             json_object_object_add(btn, "type", json_object_new_string("reply"));
             json_object_object_add(btn, "reply", reply);
@@ -102,17 +104,17 @@ static json_object *interactive(const char *text, json_object *buttons, const ch
          * the one its text is written in. */
         json_object_object_add(ia, "type", json_object_new_string("list"));
         bool ru = lang ? strncmp(lang, "en", 2) != 0 : has_cyrillic(text);
-        json_object_object_add(action, "button",
-                               json_object_new_string(ru ? "Выбрать" : "Choose"));
+        json_object_object_add(action, "button", json_object_new_string(ru ? "Выбрать" : "Choose"));
         json_object *rows = json_object_new_array();
         for (size_t i = 0; i < n && i < WA_MAX_ROWS; i++) {
             json_object *b = json_object_array_get_idx(buttons, i);
             const char *title = str_of(b, "title");
             const char *payload = str_of(b, "payload");
             json_object *row = json_object_new_object();
-            json_object_object_add(row, "id", json_object_new_string(payload ? payload
-                                                                             : title ? title
-                                                                                     : ""));
+            json_object_object_add(row, "id",
+                                   json_object_new_string(payload ? payload
+                                                          : title ? title
+                                                                  : ""));
             json_object_object_add(row, "title", utf8_prefix(title ? title : "", WA_ROW_TITLE));
             json_object_array_add(rows, row);
         }
@@ -183,8 +185,8 @@ int ef_wa__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t er
         }
     }
     out->path = ef_asprintf("/%s/messages", number);
-    out->body = ef_strdup(
-        json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    out->body = ef_strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(body);
     json_object_put(meta);
     ef_free(to);

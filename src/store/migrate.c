@@ -172,9 +172,9 @@ static int scan_dir(const char *dir, mig_set *out, char *err, size_t errlen)
         size_t namelen;
         if (!parse_name(fn, &version, &name, &namelen)) {
             ef_errf(err, errlen,
-                   "%s: not a migration name (expected NNN_name.sql: 3 or more digits, '_', "
-                   "then a-z 0-9 _)",
-                   path);
+                    "%s: not a migration name (expected NNN_name.sql: 3 or more digits, '_', "
+                    "then a-z 0-9 _)",
+                    path);
             ef_free(path);
             rc = EF_EINVAL;
             goto fail;
@@ -202,7 +202,7 @@ static int scan_dir(const char *dir, mig_set *out, char *err, size_t errlen)
     for (size_t i = 1; i < s.n; i++) {
         if (s.files[i].version == s.files[i - 1].version) {
             ef_errf(err, errlen, "%s: number %lld is already used by %s", s.files[i].path,
-                   (long long)s.files[i].version, s.files[i - 1].path);
+                    (long long)s.files[i].version, s.files[i - 1].path);
             rc = EF_EINVAL;
             goto fail;
         }
@@ -436,16 +436,16 @@ static const mig_file *find_file(const mig_set *s, int64_t version)
 static void changed_msg(const mig_file *f, const mig_row *row, char *err, size_t errlen)
 {
     ef_errf(err, errlen,
-           "%s was changed after it was applied (checksum %.12s\u2026 recorded != %.12s\u2026 on "
-           "disk); add a new migration instead",
-           f->path, row->checksum, f->sum);
+            "%s was changed after it was applied (checksum %.12s\u2026 recorded != %.12s\u2026 on "
+            "disk); add a new migration instead",
+            f->path, row->checksum, f->sum);
 }
 
 static void missing_msg(const char *dir, const mig_row *row, char *err, size_t errlen)
 {
     ef_errf(err, errlen,
-           "migration %lld (%s) was applied but %s holds no file numbered %lld; restore it",
-           (long long)row->version, row->name, dir, (long long)row->version);
+            "migration %lld (%s) was applied but %s holds no file numbered %lld; restore it",
+            (long long)row->version, row->name, dir, (long long)row->version);
 }
 
 /* Every applied migration must still be there, byte for byte. */
@@ -526,7 +526,7 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
         long p = pos ? strtol(pos, NULL, 10) : 0;
         if (p > 0)
             ef_errf(err, errlen, "%s: %.*s (line %d)", f->path, first_line_len(msg), msg,
-                   line_of(f->text, p));
+                    line_of(f->text, p));
         else
             ef_errf(err, errlen, "%s: %.*s", f->path, first_line_len(msg), msg);
         rc = EF_EDB;
@@ -536,9 +536,9 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
     r = NULL;
     if (PQtransactionStatus(conn) != PQTRANS_INTRANS) {
         ef_errf(err, errlen,
-               "%s: the file ends the migration's transaction itself (COMMIT or ROLLBACK "
-               "inside a migration); remove it",
-               f->path);
+                "%s: the file ends the migration's transaction itself (COMMIT or ROLLBACK "
+                "inside a migration); remove it",
+                f->path);
         rc = EF_EDB;
         goto fail;
     }
@@ -553,7 +553,7 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
         if (!msg)
             msg = PQerrorMessage(conn);
         ef_errf(err, errlen, "%s: recording it in schema_migrations: %.*s", f->path,
-               first_line_len(msg), msg);
+                first_line_len(msg), msg);
         rc = EF_EDB;
         goto fail;
     }

@@ -57,8 +57,9 @@ static int ensure_conn(ef_store *st)
         PQfinish(st->conn);
         st->conn = NULL;
     }
-    const char *keys[] = {"dbname", "connect_timeout", "application_name", "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
+    const char *keys[] = {
+        "dbname",          "connect_timeout",     "application_name", "keepalives",
+        "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
     const char *vals[] = {st->url, "3", "easyflow", "1", "10", "5", "3", NULL};
     st->conn = PQconnectdbParams(keys, vals, 1);
     if (!st->conn || PQstatus(st->conn) != CONNECTION_OK) {
@@ -231,8 +232,8 @@ static char *dup_field(json_object *o, const char *key)
         return NULL;
     if (json_object_is_type(v, json_type_string))
         return ef_strdup(json_object_get_string(v));
-    return ef_strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+    return ef_strdup(
+        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 static void apply_result(ef_ingest_item *it, json_object *r)
@@ -258,8 +259,8 @@ static void apply_result(ef_ingest_item *it, json_object *r)
         json_object_object_get_ex(r, "messages_count", &v) ? json_object_get_int64(v) : 0;
     it->last_message_at =
         json_object_object_get_ex(r, "last_message_at", &v) ? json_object_get_int64(v) : 0;
-    it->replies_queued = it->status == EF_ING_STORED && it->fsm_json &&
-                         strstr(it->fsm_json, "\"text\"") != NULL;
+    it->replies_queued =
+        it->status == EF_ING_STORED && it->fsm_json && strstr(it->fsm_json, "\"text\"") != NULL;
 }
 
 int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
@@ -267,8 +268,8 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
     json_object *batch = json_object_new_array_ext((int)n);
     for (size_t i = 0; i < n; i++)
         json_object_array_add(batch, event_json(&items[i]));
-    const char *text =
-        json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *text = json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
     const char *vals[1] = {text};
     bool had_conn = st->conn != NULL;
     PGresult *r = exec_params(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
@@ -289,8 +290,7 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
     if (PQntuples(r) == 1)
         res = json_tokener_parse(PQgetvalue(r, 0, 0));
     PQclear(r);
-    if (!res || !json_object_is_type(res, json_type_array) ||
-        json_object_array_length(res) != n) {
+    if (!res || !json_object_is_type(res, json_type_array) || json_object_array_length(res) != n) {
         set_err(st, "ingest", "unexpected result shape from ef_ingest()");
         json_object_put(res);
         for (size_t i = 0; i < n; i++)
@@ -318,8 +318,7 @@ int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
     return rc;
 }
 
-int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id,
-                          char **out_json)
+int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id, char **out_json)
 {
     const char *vals[2] = {platform, chat_id};
     PGresult *r = exec_params(st, "SELECT ef_chat_session($1, $2)", 2, vals);
@@ -342,9 +341,8 @@ int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
         json_object *e = json_object_new_object();
         json_object_object_add(e, "i", json_object_new_int64((int64_t)i));
         json_object_object_add(e, "p", json_object_new_string(msgs[i]->platform));
-        json_object_object_add(e, "id", json_object_new_string(msgs[i]->message_id
-                                                                    ? msgs[i]->message_id
-                                                                    : ""));
+        json_object_object_add(
+            e, "id", json_object_new_string(msgs[i]->message_id ? msgs[i]->message_id : ""));
         json_object_array_add(arr, e);
     }
     const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN)};

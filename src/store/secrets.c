@@ -178,8 +178,8 @@ int ef_password_verify(const char *password, const char *stored)
     if (unb64(salt_s, (size_t)(dollar - salt_s), salt, SALT_LEN) ||
         unb64(dollar + 1, strlen(dollar + 1), want, HASH_LEN))
         return EF_EAUTH;
-    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, SALT_LEN, (int)iter,
-                          EVP_sha256(), HASH_LEN, got) != 1)
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, SALT_LEN, (int)iter, EVP_sha256(),
+                          HASH_LEN, got) != 1)
         return EF_EAUTH;
     int rc = CRYPTO_memcmp(got, want, HASH_LEN) == 0 ? 0 : EF_EAUTH;
     OPENSSL_cleanse(got, sizeof(got));

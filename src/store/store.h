@@ -29,8 +29,7 @@ int ef_migrate_run(const char *pg_url, const char *dir, int *applied, char *err,
 /* Counts migrations in dir not yet applied (EF_EDB when unreachable,
  * EF_ECONFLICT when an applied file changed or is missing, like
  * ef_migrate_run). Takes no lock and creates nothing. */
-int ef_migrate_pending(const char *pg_url, const char *dir, int *pending, char *err,
-                       size_t errlen);
+int ef_migrate_pending(const char *pg_url, const char *dir, int *pending, char *err, size_t errlen);
 /* Where the migrations live: $EF_SQL_DIR, else <exe>/../sql when present
  * (a build tree), else <exe>/../share/easyflow/sql, else the compiled-in
  * default. Owned by the caller. */
@@ -114,8 +113,7 @@ int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
 /* The chat's open conversation as a session JSON (the shape Redis keeps:
  * session_id, conversation_id, user_id, platform, chat_id, status, state,
  * context, created_at, last_message_at); EF_ENOTFOUND when it has none. */
-int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id,
-                          char **out_json);
+int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id, char **out_json);
 /* Marks seen[i] for each inbound event of msgs already stored (same
  * platform_message_id), so redeliveries never reach the bot again. */
 int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen);
