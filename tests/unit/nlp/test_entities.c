@@ -17,30 +17,13 @@
 
 #include <cmocka.h>
 
+#include "nlp_fixture.h"
+
 #define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, Tuesday */
 
 static ef_bot *bot;
 static ef_nlp_scratch *sc;
 static int64_t now = NOW;
-
-static char *path_of(const char *rel)
-{
-    const char *file = __FILE__;
-    const char *slash = strrchr(file, '/');
-    int dirlen = slash ? (int)(slash - file) : 1;
-    return ef_asprintf("%.*s/%s", dirlen, slash ? file : ".", rel);
-}
-
-static ef_bot *load(const char *rel)
-{
-    char *path = path_of(rel);
-    char err[1024];
-    ef_bot *b = NULL;
-    if (ef_bot_load(path, &b, err, sizeof(err)) != 0)
-        fail_msg("%s", err);
-    ef_free(path);
-    return b;
-}
 
 static int setup(void **state)
 {

@@ -19,26 +19,9 @@
 
 #include <cmocka.h>
 
+#include "nlp_fixture.h"
+
 #define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, a Tuesday */
-
-static char *path_of(const char *rel)
-{
-    const char *file = __FILE__;
-    const char *slash = strrchr(file, '/');
-    int dirlen = slash ? (int)(slash - file) : 1;
-    return ef_asprintf("%.*s/%s", dirlen, slash ? file : ".", rel);
-}
-
-static ef_bot *load(const char *rel)
-{
-    char *path = path_of(rel);
-    char err[1024];
-    ef_bot *bot = NULL;
-    if (ef_bot_load(path, &bot, err, sizeof(err)) != 0)
-        fail_msg("%s", err);
-    ef_free(path);
-    return bot;
-}
 
 typedef struct fx {
     ef_bot *bot;
