@@ -62,6 +62,7 @@ struct ef_pipeline {
     pthread_mutex_t mon_lock;
     pthread_cond_t mon_cond;
     bool mon_stop;
+    bool probed; /* the monitor's first probe is done (mon_lock) */
     bool started;
 };
 
@@ -343,6 +344,12 @@ static void *monitor_main(void *arg)
         bool rd = ef_kv_ping(kv) == 0;
         atomic_store(&p->pg_up, pg);
         atomic_store(&p->redis_up, rd);
+        pthread_mutex_lock(&p->mon_lock);
+        if (!p->probed) {
+            p->probed = true;
+            pthread_cond_broadcast(&p->mon_cond);
+        }
+        pthread_mutex_unlock(&p->mon_lock);
         if (pg != pg_was)
             EF_LOG(pg ? EF_LOG_INFO : EF_LOG_WARN, EF_C_PG, "postgres %s%s%s",
                    pg ? "reachable again" : "unreachable", pg ? "" : ": ",
@@ -408,6 +415,16 @@ int ef_pipeline_start(ef_pipeline *p)
     if (pthread_create(&p->monitor, NULL, monitor_main, p) != 0)
         EF_PANIC("cannot start health monitor");
     p->started = true;
+    /* /healthz should tell the truth from the first request: wait (a few
+     * seconds at most) for the first probe of PostgreSQL and Redis. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    pthread_mutex_lock(&p->mon_lock);
+    while (!p->probed)
+        if (pthread_cond_timedwait(&p->mon_cond, &p->mon_lock, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&p->mon_lock);
     return 0;
 }
 
