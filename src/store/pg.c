@@ -303,34 +303,32 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
     return 0;
 }
 
-int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
+/* One row, one column: *out gets a copy of the value; EF_ENOTFOUND when
+ * there is no row or the value is NULL. */
+static int query_value(ef_store *st, const char *sql, int n, const char *const *vals, char **out)
 {
-    const char *vals[1] = {session_id};
-    PGresult *r = exec_params(st, "SELECT ef_session($1)", 1, vals);
+    PGresult *r = exec_params(st, sql, n, vals);
     if (!r)
         return EF_EDB;
     int rc = EF_ENOTFOUND;
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
-        *out_json = ef_strdup(PQgetvalue(r, 0, 0));
+        *out = ef_strdup(PQgetvalue(r, 0, 0));
         rc = 0;
     }
     PQclear(r);
     return rc;
 }
 
+int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
+{
+    const char *vals[1] = {session_id};
+    return query_value(st, "SELECT ef_session($1)", 1, vals, out_json);
+}
+
 int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id, char **out_json)
 {
     const char *vals[2] = {platform, chat_id};
-    PGresult *r = exec_params(st, "SELECT ef_chat_session($1, $2)", 2, vals);
-    if (!r)
-        return EF_EDB;
-    int rc = EF_ENOTFOUND;
-    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
-        *out_json = ef_strdup(PQgetvalue(r, 0, 0));
-        rc = 0;
-    }
-    PQclear(r);
-    return rc;
+    return query_value(st, "SELECT ef_chat_session($1, $2)", 2, vals, out_json);
 }
 
 int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
@@ -366,17 +364,13 @@ int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
 int ef_store_poll_offset_get(ef_store *st, const char *bot_id, int64_t *offset)
 {
     const char *vals[1] = {bot_id};
-    PGresult *r = exec_params(
+    char *v = NULL;
+    int rc = query_value(
         st, "SELECT next_offset FROM poll_offsets WHERE platform = 'telegram' AND bot_id = $1", 1,
-        vals);
-    if (!r)
-        return EF_EDB;
-    int rc = EF_ENOTFOUND;
-    if (PQntuples(r) == 1) {
-        *offset = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        rc = 0;
-    }
-    PQclear(r);
+        vals, &v);
+    if (rc == 0)
+        *offset = strtoll(v, NULL, 10);
+    ef_free(v);
     return rc;
 }
 

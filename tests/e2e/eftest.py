@@ -1198,18 +1198,22 @@ class PrivateRedis:
         return False
 
 
-def fake_telegram(**kw):
-    """A FakeTelegram closed when the test ends."""
-    f = FakeTelegram(**kw)
-
+def closed_at_end(fake):
+    """Registers a fake server (anything with close() and url) to be closed
+    when the test ends; returns it."""
     class _Closer:
         def cleanup(self, ok):
-            f.close()
+            fake.close()
 
         def __repr__(self):
-            return "FakeTelegram(%s)" % f.url
+            return "%s(%s)" % (type(fake).__name__, fake.url)
     _resources.append(_Closer())
-    return f
+    return fake
+
+
+def fake_telegram(**kw):
+    """A FakeTelegram closed when the test ends."""
+    return closed_at_end(FakeTelegram(**kw))
 
 
 def fake_telegram_int(v):

@@ -58,16 +58,7 @@ class LimitedTelegram(FakeTelegram):
 
 def limited_telegram(**kw):
     """A LimitedTelegram closed when the test ends."""
-    f = LimitedTelegram(**kw)
-
-    class _Closer:
-        def cleanup(self, ok):
-            f.close()
-
-        def __repr__(self):
-            return "LimitedTelegram(%s)" % f.url
-    eftest._resources.append(_Closer())
-    return f
+    return eftest.closed_at_end(LimitedTelegram(**kw))
 
 
 def demo_gateway(fake, env=None, **kw):

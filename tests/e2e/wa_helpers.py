@@ -144,16 +144,7 @@ def statuses_payload(sts, pnid=PNID_A):
 
 def fake_graph(**kw):
     """A FakeGraph closed when the test ends."""
-    f = FakeGraph(**kw)
-
-    class _Closer:
-        def cleanup(self, ok):
-            f.close()
-
-        def __repr__(self):
-            return "FakeGraph(%s)" % f.url
-    eftest._resources.append(_Closer())
-    return f
+    return eftest.closed_at_end(FakeGraph(**kw))
 
 
 def wa_env(graph=None, numbers=(PNID_A, PNID_B), bot=None, template=None, extra=None):
