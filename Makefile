@@ -28,7 +28,7 @@ SANITIZER ?=
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-missing-field-initializers
-INCS := -Isrc/gateway -Isrc/platforms -Isrc/store -Isrc/nlp
+INCS := -Isrc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := $(CFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP $(WARN) \
@@ -168,9 +168,9 @@ lint:
 	@scripts/lint.sh
 
 format-check:
-	@clang-format --dry-run --Werror $(SRCS) $(wildcard src/*/*.h)
+	@clang-format --dry-run --Werror $(SRCS) $(wildcard src/*/*.h tests/*/*.c tests/*/*/*.c tests/*/*/*.h)
 
 clean:
 	rm -rf build build-*
 
--include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_BINS:=.d) $(BENCH_BINS:=.d) $(FUZZ_BINS:=.d)

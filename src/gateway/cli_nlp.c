@@ -1,11 +1,11 @@
 /*
  * cli_nlp.c -- `easyflow nlu` and `easyflow bot check` (see cli_nlp.h).
  */
-#include "cli_nlp.h"
+#include "gateway/cli_nlp.h"
 
-#include "ef.h"
-#include "fsm.h"
-#include "nlp.h"
+#include "base/ef.h"
+#include "nlp/fsm.h"
+#include "nlp/nlp.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
 /*
  * cli_operator.c -- operator accounts from the command line. See the header.
  */
-#include "cli_operator.h"
+#include "gateway/cli_operator.h"
 
-#include "ef.h"
-#include "store.h"
+#include "base/ef.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * for int and bool keys. A value that fails its check never replaces the one
  * already held, and the error names the key but never a secret's value.
  */
-#include "config.h"
+#include "gateway/config.h"
 
 #include <ctype.h>
 #include <errno.h>

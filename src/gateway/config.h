@@ -15,7 +15,7 @@
 #ifndef EF_CONFIG_H
 #define EF_CONFIG_H
 
-#include "ef.h"
+#include "base/ef.h"
 
 #include <stdio.h>
 

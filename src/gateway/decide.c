@@ -1,9 +1,9 @@
 /*
  * decide.c -- matcher + FSM for a batch, before its commit. See decide.h.
  */
-#include "decide.h"
+#include "gateway/decide.h"
 
-#include "fsm.h"
+#include "nlp/fsm.h"
 
 #include <json-c/json.h>
 #include <string.h>

@@ -20,9 +20,9 @@
 #ifndef EF_DECIDE_H
 #define EF_DECIDE_H
 
-#include "ef.h"
-#include "nlp.h"
-#include "store.h"
+#include "base/ef.h"
+#include "nlp/nlp.h"
+#include "store/store.h"
 
 typedef struct ef_decider ef_decider;
 

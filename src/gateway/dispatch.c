@@ -20,10 +20,12 @@
  * the platform accepted it) stays in memory with that outcome and is
  * recorded on a later pass; it is never sent twice by one process.
  */
-#include "dispatch.h"
+#include "gateway/dispatch.h"
 
-#include "platform.h"
-#include "store.h"
+#include "base/hash.h"
+
+#include "platforms/platform.h"
+#include "store/store.h"
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -125,14 +127,6 @@ struct ef_dispatcher {
 
 /* ---- small pieces --------------------------------------------------------- */
 
-static uint64_t hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
-}
-
 static void window_init(window *w, int cap, int64_t span_ms)
 {
     w->ts = ef_calloc((size_t)cap, sizeof(int64_t));
@@ -230,7 +224,7 @@ static window *channel_window_for(ef_dispatcher *d, const out_row *row)
 static chat *chat_get(ef_dispatcher *d, const ef_outbox_row *r, bool create)
 {
     char *key = ef_asprintf("%s|%s", r->platform, r->chat_id ? r->chat_id : "");
-    uint64_t b = hash(key) % N_BUCKETS;
+    uint64_t b = ef_fnv1a64(key, EF_FNV1A64_INIT) % N_BUCKETS;
     for (chat *c = d->buckets[b]; c; c = c->hnext) {
         if (strcmp(c->key, key) == 0) {
             ef_free(key);

@@ -24,7 +24,7 @@
 #ifndef EF_DISPATCH_H
 #define EF_DISPATCH_H
 
-#include "ef.h"
+#include "base/ef.h"
 
 typedef struct ef_dispatcher ef_dispatcher;
 

@@ -21,11 +21,12 @@
  * until the job finishes (the commit still happens; the platform's
  * redelivery will then be answered as a duplicate).
  */
-#include "http.h"
+#include "gateway/http.h"
 
-#include "config.h"
-#include "metrics.h"
-#include "platform.h"
+#include "base/crypto.h"
+#include "gateway/config.h"
+#include "gateway/metrics.h"
+#include "platforms/platform.h"
 
 #include <json-c/json.h>
 #include <libwebsockets.h>

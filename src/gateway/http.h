@@ -26,8 +26,8 @@
 #ifndef EF_HTTP_H
 #define EF_HTTP_H
 
-#include "ef.h"
-#include "pipeline.h"
+#include "base/ef.h"
+#include "gateway/pipeline.h"
 
 #include <signal.h>
 

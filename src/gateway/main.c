@@ -6,17 +6,17 @@
  * poller -> HTTP server on the main thread. SIGTERM/SIGINT only set a flag;
  * the server loop sees it, drains what is in flight and returns.
  */
-#include "cli_nlp.h"
-#include "cli_operator.h"
-#include "config.h"
-#include "dispatch.h"
-#include "ef.h"
-#include "http.h"
-#include "nlp.h"
-#include "pipeline.h"
-#include "platform.h"
-#include "poll.h"
-#include "store.h"
+#include "base/ef.h"
+#include "gateway/cli_nlp.h"
+#include "gateway/cli_operator.h"
+#include "gateway/config.h"
+#include "gateway/dispatch.h"
+#include "gateway/http.h"
+#include "gateway/pipeline.h"
+#include "gateway/poll.h"
+#include "nlp/nlp.h"
+#include "platforms/platform.h"
+#include "store/store.h"
 
 #include <curl/curl.h>
 #include <signal.h>

@@ -1,7 +1,7 @@
 /*
  * metrics.c -- counters and histograms for GET /metrics (Prometheus text).
  */
-#include "metrics.h"
+#include "gateway/metrics.h"
 
 #include <stdatomic.h>
 #include <string.h>

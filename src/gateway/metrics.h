@@ -8,7 +8,7 @@
 #ifndef EF_METRICS_H
 #define EF_METRICS_H
 
-#include "ef.h"
+#include "base/ef.h"
 
 typedef enum ef_metric_platform {
     EF_MP_TELEGRAM = 0,

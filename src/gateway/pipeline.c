@@ -6,11 +6,13 @@
  * an atomic count of events still in flight; whichever worker finishes the
  * last one runs the job's callback.
  */
-#include "pipeline.h"
+#include "gateway/pipeline.h"
 
-#include "decide.h"
-#include "metrics.h"
-#include "store.h"
+#include "base/hash.h"
+
+#include "gateway/decide.h"
+#include "gateway/metrics.h"
+#include "store/store.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
@@ -131,13 +133,7 @@ static void job_finish_one(ef_job *job, ef_ingest_status st)
 
 static uint64_t chat_hash(const ef_msg *m)
 {
-    /* FNV-1a over platform and chat id. */
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *s = m->platform; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    for (const char *s = m->chat_id; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return ef_fnv1a64(m->chat_id, ef_fnv1a64(m->platform, EF_FNV1A64_INIT));
 }
 
 static void push(worker *w, ef_job *job, size_t idx)

@@ -22,9 +22,9 @@
 #ifndef EF_PIPELINE_H
 #define EF_PIPELINE_H
 
-#include "ef.h"
-#include "nlp.h"
-#include "platform.h"
+#include "base/ef.h"
+#include "nlp/nlp.h"
+#include "platforms/platform.h"
 
 typedef struct ef_pipeline ef_pipeline;
 typedef struct ef_job ef_job;

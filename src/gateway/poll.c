@@ -1,11 +1,11 @@
 /*
  * poll.c -- Telegram getUpdates long polling. See poll.h.
  */
-#include "poll.h"
+#include "gateway/poll.h"
 
-#include "metrics.h"
-#include "platform.h"
-#include "store.h"
+#include "gateway/metrics.h"
+#include "platforms/platform.h"
+#include "store/store.h"
 
 #include <curl/curl.h>
 #include <json-c/json.h>

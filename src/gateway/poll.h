@@ -14,8 +14,8 @@
 #ifndef EF_POLL_H
 #define EF_POLL_H
 
-#include "ef.h"
-#include "pipeline.h"
+#include "base/ef.h"
+#include "gateway/pipeline.h"
 
 typedef struct ef_poller ef_poller;
 

@@ -13,9 +13,9 @@
  * patterns, then the `fsm` section, compiled by fsm_def.c with the names of
  * every intent and entity type.
  */
-#include "nlp_int.h"
+#include "nlp/nlp_int.h"
 
-#include "fsm.h"
+#include "nlp/fsm.h"
 
 #include <errno.h>
 #include <stdarg.h>

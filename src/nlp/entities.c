@@ -33,7 +33,7 @@
  * Thread model: the keyword table is built once (pthread_once) and read-only
  * afterwards; everything else lives in the caller's scratch.
  */
-#include "nlp_int.h"
+#include "nlp/nlp_int.h"
 
 #include <limits.h>
 #include <pthread.h>

@@ -10,7 +10,7 @@
  * The order in which one message is handled is described in fsm.h and in
  * docs/fsm.md; process() below follows it line by line.
  */
-#include "fsm_int.h"
+#include "nlp/fsm_int.h"
 
 #include <json-c/json.h>
 #include <stdio.h>

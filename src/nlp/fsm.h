@@ -22,7 +22,7 @@
 #ifndef EF_FSM_H
 #define EF_FSM_H
 
-#include "ef.h"
+#include "base/ef.h"
 
 #include <yaml.h>
 

@@ -10,7 +10,7 @@
  * node's start mark). All strings are copied: the document may be deleted as
  * soon as loading returns.
  */
-#include "fsm_int.h"
+#include "nlp/fsm_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 #ifndef EF_FSM_INT_H
 #define EF_FSM_INT_H
 
-#include "fsm.h"
+#include "nlp/fsm.h"
 
 struct json_object;
 

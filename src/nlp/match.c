@@ -29,7 +29,7 @@
  * its confidence reaches bot.fallback_threshold; otherwise the result is
  * "fallback".
  */
-#include "nlp_int.h"
+#include "nlp/nlp_int.h"
 
 #include <math.h>
 #include <stdio.h>

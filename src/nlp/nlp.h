@@ -27,7 +27,7 @@
 #ifndef EF_NLP_H
 #define EF_NLP_H
 
-#include "ef.h"
+#include "base/ef.h"
 
 typedef struct ef_bot ef_bot;
 typedef struct ef_nlp_scratch ef_nlp_scratch;

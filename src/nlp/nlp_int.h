@@ -14,7 +14,7 @@
 #ifndef EF_NLP_INT_H
 #define EF_NLP_INT_H
 
-#include "nlp.h"
+#include "nlp/nlp.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>

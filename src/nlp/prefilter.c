@@ -27,7 +27,7 @@
  * U+1C80-U+1C86). So skipping a pattern never loses a match; the tests and
  * the fuzzer check that results with and without the prefilter are equal.
  */
-#include "nlp_int.h"
+#include "nlp/nlp_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,7 @@
  * Checking happens once at load (ef_fsm__tpl_check); rendering
  * (ef_fsm__tpl_render) trusts that and never fails on syntax.
  */
-#include "fsm_int.h"
+#include "nlp/fsm_int.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -13,7 +13,7 @@
  * lock-free and fast. Europe/Moscow is UTC+3 without DST since 2014, but the
  * same code serves Europe/Berlin or America/New_York.
  */
-#include "nlp_int.h"
+#include "nlp/nlp_int.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -23,7 +23,8 @@
 #ifndef EF_PLATFORM_H
 #define EF_PLATFORM_H
 
-#include "ef.h"
+#include "base/ef.h"
+#include "base/json.h"
 
 struct json_object;
 struct ef_out_msg;
@@ -40,26 +41,6 @@ enum {
     EF_PLAT_TYPING = 1 << 3,
     EF_PLAT_SIGNED = 1 << 4 /* webhook bodies carry an HMAC signature */
 };
-
-/* A growable list of normalized events; owns its ef_msg's. */
-typedef struct ef_msg_list {
-    ef_msg **items;
-    size_t n;
-    size_t cap;
-} ef_msg_list;
-
-void ef_msg_list_init(ef_msg_list *l);
-/* Takes ownership of m. */
-void ef_msg_list_push(ef_msg_list *l, ef_msg *m);
-/* Frees every ef_msg still in the list. */
-void ef_msg_list_cleanup(ef_msg_list *l);
-
-/* What parsing one webhook body produced, besides the events. */
-typedef struct ef_parse_info {
-    char what[64];     /* the update/change type seen ("message", "inline_query") */
-    char note[256];    /* why nothing was stored, or which field was bad */
-    int64_t update_id; /* Telegram update_id, 0 when none */
-} ef_parse_info;
 
 typedef struct ef_platform_ops {
     const char *name; /* "telegram" */
@@ -136,70 +117,6 @@ extern const ef_platform_ops *const ef_platforms[];
  * version; on failure writes the reason into err. */
 int ef_platform_check(const ef_platform_ops *p, char *err, size_t errlen);
 const ef_platform_ops *ef_platform_find(const char *name);
-
-/* ---- JSON helpers shared by adapters (pjson.c) ------------------------- */
-
-/* Parses body as JSON, enforcing: valid UTF-8 everywhere (EF_EUTF8), nesting
- * depth <= max_depth (EF_ELIMIT), no NUL inside strings (EF_EPROTO), one
- * value and nothing but white space after it (EF_EPROTO). On success *out is
- * a new reference owned by the caller. err gets a short reason.
- * Also refused: lone UTF-16 surrogate escapes such as "\ud800" (EF_EUTF8;
- * json-c would turn them into U+FFFD), "\u0000" in keys or strings, NaN and
- * Infinity, an empty body and a bare `null` (EF_EPROTO). Any other top-level
- * value (array, number, string) is accepted: the adapter decides. */
-int ef_json_parse(const char *body, size_t len, int max_depth, struct json_object **out, char *err,
-                  size_t errlen);
-
-/*
- * Typed field access for adapters. All of these look up `key` in the JSON
- * object obj (borrowed) and check its JSON type. A JSON null counts as an
- * absent field. path names obj in notes ("message.chat"), so a bad field is
- * reported in info->note as "message.chat.id: expected integer"; path and
- * info may be NULL.
- *
- * Each returns 1 when the field is present with the right type (*out is
- * written), 0 when it is absent and not required (*out untouched), and
- * EF_EPROTO when it is absent but required, has the wrong type, or (integers)
- * does not fit int64_t. Pointers written to *out are borrowed from obj.
- */
-typedef enum ef_pj_type {
-    EF_PJ_INT64,  /* a JSON integer that fits int64_t (never a double) */
-    EF_PJ_NUMBER, /* any finite JSON number (coordinates) */
-    EF_PJ_STRING,
-    EF_PJ_BOOL,
-    EF_PJ_OBJECT,
-    EF_PJ_ARRAY
-} ef_pj_type;
-
-/* One row of a payload description: see ef_pj_check(). */
-typedef struct ef_pj_field {
-    const char *key;
-    ef_pj_type type;
-    bool required;
-} ef_pj_field;
-
-/* Validates obj against a static table of n fields: every required field is
- * present, every present field has its JSON type. Fields the table does not
- * name are ignored. Returns 0 or EF_EPROTO (info->note names the first bad
- * field); EF_EPROTO too when obj itself is not a JSON object. */
-int ef_pj_check(struct json_object *obj, const ef_pj_field *fields, size_t n, ef_parse_info *info,
-                const char *path);
-
-/* Integers: json-c reads literals beyond int64 as saturated values (big
- * positive ones as uint64, big negative ones clamped to INT64_MIN), so both
- * are refused; INT64_MIN itself is refused for that reason. */
-int ef_pj_int64(struct json_object *obj, const char *key, bool required, int64_t *out,
-                ef_parse_info *info, const char *path);
-/* Strings: *out is the borrowed, NUL-terminated bytes; *len (if len is not
- * NULL) their exact length. */
-int ef_pj_str(struct json_object *obj, const char *key, bool required, const char **out,
-              size_t *len, ef_parse_info *info, const char *path);
-int ef_pj_bool(struct json_object *obj, const char *key, bool required, bool *out,
-               ef_parse_info *info, const char *path);
-int ef_pj_obj(struct json_object *obj, const char *key, bool required, struct json_object **out,
-              ef_parse_info *info, const char *path);
-int ef_pj_arr(struct json_object *obj, const char *key, bool required, struct json_object **out,
-              ef_parse_info *info, const char *path);
 
 /* ---- outbound: replies to the platform's API -------------------------- */
 

@@ -2,7 +2,7 @@
  * registry.c -- the built-in platform adapters and their start-up check.
  * Adding a platform: one line in ef_platforms[] (see platform.h).
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  * Pure functions: no I/O, no globals. The dispatcher prefixes the path with
  * TELEGRAM_API_URL + "/bot<token>" and makes the request.
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #include <json-c/json.h>
 #include <stdio.h>

@@ -29,7 +29,7 @@
  * Thread model: pure functions over a borrowed json-c tree and borrowed
  * bytes; no globals.
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #include <inttypes.h>
 #include <json-c/json.h>

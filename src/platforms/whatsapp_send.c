@@ -12,7 +12,7 @@
  * cannot be reached; any other code is transient on 5xx, a throttle on
  * HTTP 429 and permanent on any other 4xx.
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #include <json-c/json.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
  * block for at most the socket timeout (1 s), and a Redis that is down is
  * retried at most once a second.
  */
-#include "store.h"
+#include "store/store.h"
 
 #include <hiredis.h>
 #include <stdio.h>

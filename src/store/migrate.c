@@ -18,7 +18,7 @@
  * loop. Thread model: no shared state; concurrent calls are safe (each uses
  * its own connection).
  */
-#include "store.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>

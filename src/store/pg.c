@@ -10,7 +10,7 @@
  * A store whose server went away reports EF_EDB and reconnects on the next
  * call; callers answer 503 meanwhile, so nothing acknowledged is lost.
  */
-#include "store.h"
+#include "store/store.h"
 
 #include <json-c/json.h>
 #include <libpq-fe.h>

@@ -14,7 +14,8 @@
 #ifndef EF_STORE_H
 #define EF_STORE_H
 
-#include "ef.h"
+#include "base/crypto.h"
+#include "base/ef.h"
 
 /* ---- migrations (migrate.c) ------------------------------------------- */
 
@@ -164,24 +165,6 @@ int ef_store_outbox_migrate(ef_store *st, const char *row_id, const char *new_ch
 /* Only one dispatcher may send at a time: a session advisory lock.
  * Returns 0 when this store holds it, EF_ECONFLICT when another does. */
 int ef_store_dispatch_lock(ef_store *st);
-
-/* ---- secrets (secrets.c): credentials at rest ------------------------ */
-
-/* EF_SECRET_KEY: 64 hex digits -> the 32-byte AES-256-GCM key. */
-int ef_secret_key_parse(const char *hex, uint8_t key[32]);
-/* Encrypts n bytes with AES-256-GCM under a fresh random nonce. *out
- * (owned by the caller) is "EF1" | nonce | ciphertext | tag. */
-int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t **out,
-                   size_t *outlen);
-/* Decrypts what ef_secret_seal made. EF_EAUTH for the wrong key or an
- * altered blob, EF_EINVAL for something that is not a sealed blob. *plain
- * is NUL-terminated and owned by the caller. */
-int ef_secret_open(const uint8_t key[32], const uint8_t *sealed, size_t n, char **plain,
-                   size_t *plen);
-/* Operator passwords: PBKDF2-HMAC-SHA256, random salt. */
-int ef_password_hash(const char *password, char **out);
-/* 0 when password matches stored, else EF_EAUTH. */
-int ef_password_verify(const char *password, const char *stored);
 
 /* Creates or updates an operator/admin account (users.role), keyed by
  * e-mail. *created tells which. */

@@ -18,7 +18,7 @@
  *   nlp_bot_intents                    intents in the bot
  * The issue's goal is above 1,000,000 messages/s per core with entities.
  */
-#include "nlp.h"
+#include "nlp/nlp.h"
 
 #include <stdio.h>
 #include <stdlib.h>

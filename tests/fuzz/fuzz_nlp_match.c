@@ -22,7 +22,7 @@
  *     <libef.a built with the same sanitizers> \
  *     $(pkg-config --libs libpcre2-8 yaml-0.1 json-c) -lcrypto -lpthread -lm
  */
-#include "nlp.h"
+#include "nlp/nlp.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,7 +20,7 @@
  *     -Isrc/gateway -Isrc/platforms tests/fuzz/fuzz_wa_signature.c \
  *     <libef.a built with the same sanitizers> $(pkg-config --libs json-c) -lcrypto
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

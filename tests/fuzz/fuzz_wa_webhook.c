@@ -23,7 +23,7 @@
  *     tests/fuzz/fuzz_wa_webhook.c <libef.a built with the same sanitizers> \
  *     $(pkg-config --libs json-c) -lcrypto
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "gateway/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #ifndef EF_TEST_NLP_FIXTURE_H
 #define EF_TEST_NLP_FIXTURE_H
 
-#include "nlp.h"
+#include "nlp/nlp.h"
 
 #include <string.h>
 

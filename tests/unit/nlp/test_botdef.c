@@ -6,7 +6,7 @@
  * is a broken bot whose first line says which "line:column: reason" the
  * loader must report; botdef_ok.yaml and botdef_fsm.yaml load.
  */
-#include "nlp.h"
+#include "nlp/nlp.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -6,7 +6,7 @@
  * "Now" is fixed at 2026-03-10T12:00:00+03:00, a Tuesday, in the bots'
  * timezone Europe/Moscow. Fixtures: tests/unit/nlp/fixtures/entities_*.yaml.
  */
-#include "nlp.h"
+#include "nlp/nlp.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -343,8 +343,9 @@ static void test_overlaps(void **state)
     expect_only("1 500 ₽", "money", "1500.00 RUB", "1 500 ₽");
     expect_only("12.03 руб", "money", "12.03 RUB", "12.03 руб");
     /* several entities in one message, in text order, offsets past emoji */
-    const char *t = "🔥 Заказ А-1042 на 1 500 ₽, тел +7 916 123-45-67, завтра в 18:30 "
-                    "📦";
+    const char *t =
+        "🔥 Заказ А-1042 на 1 500 ₽, тел +7 916 123-45-67, завтра в 18:30 "
+        "📦";
     ef_nlu_result r = run(t);
     static const char *const types[] = {"order_number", "money", "phone", "date", "time"};
     assert_int_equal(r.n_entities, 5);

@@ -9,9 +9,9 @@
  * small Russian/English shop bot; each fsm_err_*.yaml is a broken bot whose
  * first line says which "line:column: reason" the loader must report.
  */
-#include "fsm.h"
-#include "fsm_int.h"
-#include "nlp.h"
+#include "nlp/fsm.h"
+#include "nlp/fsm_int.h"
+#include "nlp/nlp.h"
 
 #include <json-c/json.h>
 #include <yaml.h>

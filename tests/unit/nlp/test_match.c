@@ -5,8 +5,8 @@
  * match_strict.yaml (a high fallback threshold) and the demo bot
  * bots/demo.yaml. Run from the repository root, as make does.
  */
-#include "nlp.h"
-#include "nlp_int.h" /* the lowering equivalence test compiles patterns itself */
+#include "nlp/nlp.h"
+#include "nlp/nlp_int.h" /* the lowering equivalence test compiles patterns itself */
 
 #include <math.h>
 #include <pthread.h>

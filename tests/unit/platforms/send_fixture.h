@@ -18,12 +18,13 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "platform.h"
+#include "platforms/platform.h"
 
 #define FX_UNUSED __attribute__((unused))
 
@@ -70,8 +71,12 @@ FX_UNUSED static char *Q(const char *s)
 
 FX_UNUSED static ef_out_msg row(const char *chat_id, const char *text, const char *meta_json)
 {
-    return (ef_out_msg){.row_id = "42", .chat_id = chat_id, .chat_type = "private",
-                        .channel_id = SEND_CHANNEL, .text = text, .meta_json = meta_json};
+    return (ef_out_msg){.row_id = "42",
+                        .chat_id = chat_id,
+                        .chat_type = "private",
+                        .channel_id = SEND_CHANNEL,
+                        .text = text,
+                        .meta_json = meta_json};
 }
 
 /* Runs build_send on m (meta given with single quotes); on success parses

@@ -9,12 +9,13 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "platform.h"
+#include "platforms/platform.h"
 
 /* ---- fixture and helpers ------------------------------------------------ */
 
@@ -229,13 +230,15 @@ static void test_message_private_text(void **state)
 static void test_entities_utf16(void **state)
 {
     fx *f = *state;
-    /* "😀 @anna_smirnova, привет! /help https://пример.рф/путь 👍🏽 конец"
+    /* "😀 @anna_smirnova, привет! /help https://пример.рф/путь 👍🏽
+     * конец"
      */
     ef_msg *m = one(
         f,
         "{\"update_id\":10,\"message\":{\"message_id\":1,\"chat\":{\"id\":42,\"type\":\"private\"},"
         "\"from\":{\"id\":42,\"is_bot\":false,\"first_name\":\"Ivan\"},\"date\":1718000000,"
-        "\"text\":\"😀 @anna_smirnova, привет! /help https://пример.рф/путь 👍🏽 "
+        "\"text\":\"😀 @anna_smirnova, привет! /help https://пример.рф/путь "
+        "👍🏽 "
         "конец\","
         "\"entities\":["
         "{\"offset\":3,\"length\":14,\"type\":\"mention\"},"

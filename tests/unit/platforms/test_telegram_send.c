@@ -7,7 +7,7 @@
  * literals readable, Q() turns the single quotes of a literal into double
  * quotes (no body here contains an apostrophe).
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #define SEND_OPS ef_platform_telegram
 #define SEND_CHANNEL NULL
@@ -22,8 +22,9 @@
 
 /* Cyrillic, emoji (astral: a surrogate pair in UTF-16), a ZWJ sequence,
  * quotes, a backslash, a slash, a tab and a newline. */
-static const char RU_TEXT[] = "Здравствуйте, Анна! 👋 Запись на 12/06 в 15:30 подтверждена ✅\n"
-                              "Адрес: ул. \"Ленина\", д. 5\\2\t👩‍⚕️ врач Иванова";
+static const char RU_TEXT[] =
+    "Здравствуйте, Анна! 👋 Запись на 12/06 в 15:30 подтверждена ✅\n"
+    "Адрес: ул. \"Ленина\", д. 5\\2\t👩‍⚕️ врач Иванова";
 
 static void test_send_private_text(void **state)
 {
@@ -90,8 +91,8 @@ static void test_send_buttons(void **state)
     assert_string_equal(bstr(f, "reply_markup.inline_keyboard[2][0].text"), "Отменить");
     assert_string_equal(bstr(f, "reply_markup.inline_keyboard[2][0].callback_data"), "Отменить");
     /* exactly one action field per button */
-    assert_int_equal(
-        json_object_object_length(jget(f->body, "reply_markup.inline_keyboard[0][0]")), 2);
+    assert_int_equal(json_object_object_length(jget(f->body, "reply_markup.inline_keyboard[0][0]")),
+                     2);
 }
 
 static void test_send_callback_data_64_bytes(void **state)
@@ -130,8 +131,7 @@ static void test_send_callback_data_64_bytes(void **state)
     assert_string_equal(bstr(f, "reply_markup.inline_keyboard[0][0].text"), "Терапия");
 
     /* 4-byte characters: 16 emoji fit exactly, the 17th does not */
-    meta = ef_asprintf("{'buttons':[{'title':'😀','payload':'%s'}]}",
-                       "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀");
+    meta = ef_asprintf("{'buttons':[{'title':'😀','payload':'%s'}]}", "😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀😀");
     built(f, row(ANNA, "Выберите", meta));
     ef_free(meta);
     cd = bstr(f, "reply_markup.inline_keyboard[0][0].callback_data");
@@ -312,9 +312,9 @@ static void test_parse_blocked(void **state)
 static void test_parse_bad_request(void **state)
 {
     fx *f = *state;
-    ef_send_result *r = answer(
-        f, ANNA, 400,
-        "{'ok':false,'error_code':400,'description':'Bad Request: message text is empty'}");
+    ef_send_result *r =
+        answer(f, ANNA, 400,
+               "{'ok':false,'error_code':400,'description':'Bad Request: message text is empty'}");
     assert_int_equal(r->outcome, EF_SEND_FAIL);
     assert_false(r->undeliverable);
     assert_null(r->new_chat_id);
@@ -329,8 +329,8 @@ static void test_parse_bad_request(void **state)
 static void test_parse_transient(void **state)
 {
     fx *f = *state;
-    ef_send_result *r = answer(
-        f, ANNA, 500, "{'ok':false,'error_code':500,'description':'Internal Server Error'}");
+    ef_send_result *r =
+        answer(f, ANNA, 500, "{'ok':false,'error_code':500,'description':'Internal Server Error'}");
     assert_int_equal(r->outcome, EF_SEND_RETRY);
     assert_false(r->undeliverable);
     assert_non_null(strstr(r->reason, "Internal Server Error"));

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -20,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "platform.h"
+#include "platforms/platform.h"
 
 #define PNID "106540352242922"
 #define PNID2 "115168804832001"
@@ -1166,7 +1167,7 @@ static void expect_eproto(const char *payload, const char *want)
 #define ENV_TAIL "},'field':'messages'}]}]}"
 #define MSG_OK                                                                                     \
     "{'from':'" IVAN "','id':'wamid.OK','timestamp':'1717430400','text':{'body':'x'},'type':'"     \
-                     "text'}"
+    "text'}"
 
 static void test_structure_refused(void **state)
 {

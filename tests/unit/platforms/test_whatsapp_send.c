@@ -7,7 +7,7 @@
  * literals readable, Q() turns the single quotes of a literal into double
  * quotes (no body here contains an apostrophe).
  */
-#include "platform.h"
+#include "platforms/platform.h"
 
 #define PNID "106540352242922"
 #define IVAN "79161234567"
@@ -52,8 +52,9 @@ static char *graph_error(int64_t code, const char *message, const char *details)
 
 /* ---- build: text -------------------------------------------------------- */
 
-static const char RU_TEXT[] = "Иван, ваша запись на 12/06 в 15:30 подтверждена ✅ 🦷\n"
-                              "Адрес: ул. \"Ленина\", д. 5\\2 👩‍⚕️";
+static const char RU_TEXT[] =
+    "Иван, ваша запись на 12/06 в 15:30 подтверждена ✅ 🦷\n"
+    "Адрес: ул. \"Ленина\", д. 5\\2 👩‍⚕️";
 
 static void test_send_text(void **state)
 {
@@ -174,11 +175,12 @@ static void test_send_list(void **state)
     /* 30 Cyrillic characters: cut to 24 in a list row */
     static const char longrow[] = "Профессиональная гигиена полости рта";
     assert_true(cps(longrow) > 24);
-    char *meta = ef_asprintf("{'lang':'ru','buttons':[{'title':'Терапия','payload':'svc:1'},"
-                             "{'title':'Хирургия','payload':'svc:2'},"
-                             "{'title':'Ортодонтия','payload':'svc:3'},"
-                             "{'title':'%s','payload':'svc:4'},{'title':'Детский приём 🧒'}]}",
-                             longrow);
+    char *meta =
+        ef_asprintf("{'lang':'ru','buttons':[{'title':'Терапия','payload':'svc:1'},"
+                    "{'title':'Хирургия','payload':'svc:2'},"
+                    "{'title':'Ортодонтия','payload':'svc:3'},"
+                    "{'title':'%s','payload':'svc:4'},{'title':'Детский приём 🧒'}]}",
+                    longrow);
     built(f, row(CHAT, "Выберите услугу", meta));
     ef_free(meta);
     assert_string_equal(f->req.path, "/" PNID "/messages");
@@ -200,7 +202,8 @@ static void test_send_list(void **state)
     assert_cut(t, longrow, 24);
     assert_string_equal(t, "Профессиональная гигиена");
     assert_string_equal(bstr(f, "interactive.action.sections[0].rows[3].id"), "svc:4");
-    assert_string_equal(bstr(f, "interactive.action.sections[0].rows[4].id"), "Детский приём 🧒");
+    assert_string_equal(bstr(f, "interactive.action.sections[0].rows[4].id"),
+                        "Детский приём 🧒");
     assert_string_equal(bstr(f, "interactive.action.sections[0].rows[4].title"),
                         "Детский приём 🧒");
 
@@ -219,9 +222,9 @@ static void test_send_list_at_most_10_rows(void **state)
     char buttons[2048] = "";
     size_t used = 0;
     for (int i = 1; i <= 13; i++) {
-        int n = snprintf(buttons + used, sizeof(buttons) - used,
-                         "%s{'title':'Слот %02d:00','payload':'slot:%d'}", i > 1 ? "," : "",
-                         i + 7, i);
+        int n =
+            snprintf(buttons + used, sizeof(buttons) - used,
+                     "%s{'title':'Слот %02d:00','payload':'slot:%d'}", i > 1 ? "," : "", i + 7, i);
         assert_true(n > 0 && (size_t)n < sizeof(buttons) - used);
         used += (size_t)n;
     }
@@ -345,18 +348,12 @@ static void test_parse_error_codes(void **state)
 {
     fx *f = *state;
     static const code_case cases[] = {
-        {130429, 429, EF_SEND_RATE, 0, false},
-        {131056, 400, EF_SEND_RATE, 6000, false},
-        {80007, 400, EF_SEND_RATE, 0, false},
-        {4, 400, EF_SEND_RATE, 0, false},
-        {131047, 400, EF_SEND_WINDOW, 0, false},
-        {131026, 400, EF_SEND_FAIL, 0, true},
-        {131000, 500, EF_SEND_RETRY, 0, false},
-        {131016, 503, EF_SEND_RETRY, 0, false},
-        {131057, 400, EF_SEND_RETRY, 0, false},
-        {100, 400, EF_SEND_FAIL, 0, false},
-        {131009, 400, EF_SEND_FAIL, 0, false},
-        {131021, 400, EF_SEND_FAIL, 0, false},
+        {130429, 429, EF_SEND_RATE, 0, false},   {131056, 400, EF_SEND_RATE, 6000, false},
+        {80007, 400, EF_SEND_RATE, 0, false},    {4, 400, EF_SEND_RATE, 0, false},
+        {131047, 400, EF_SEND_WINDOW, 0, false}, {131026, 400, EF_SEND_FAIL, 0, true},
+        {131000, 500, EF_SEND_RETRY, 0, false},  {131016, 503, EF_SEND_RETRY, 0, false},
+        {131057, 400, EF_SEND_RETRY, 0, false},  {100, 400, EF_SEND_FAIL, 0, false},
+        {131009, 400, EF_SEND_FAIL, 0, false},   {131021, 400, EF_SEND_FAIL, 0, false},
         {132001, 404, EF_SEND_FAIL, 0, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -415,8 +412,9 @@ static void test_parse_transient(void **state)
     r = answer(f, CHAT, 503, "{}");
     assert_int_equal(r->outcome, EF_SEND_RETRY);
     /* Graph's generic 5xx shape, unknown code */
-    r = answer(f, CHAT, 500, "{'error':{'message':'An unknown error has occurred.','type':"
-                       "'OAuthException','code':999999,'is_transient':true}}");
+    r = answer(f, CHAT, 500,
+               "{'error':{'message':'An unknown error has occurred.','type':"
+               "'OAuthException','code':999999,'is_transient':true}}");
     assert_int_equal(r->outcome, EF_SEND_RETRY);
 
     r = answer(f, CHAT, 0, NULL);
@@ -429,8 +427,9 @@ static void test_parse_transient(void **state)
     r = answer(f, CHAT, 429, "<html><body>Too Many Requests</body></html>");
     assert_int_equal(r->outcome, EF_SEND_RATE);
     assert_false(r->undeliverable);
-    r = answer(f, CHAT, 429, "{'error':{'message':'(#613) Calls to this API have exceeded the rate "
-                       "limit.','type':'OAuthException','code':613}}");
+    r = answer(f, CHAT, 429,
+               "{'error':{'message':'(#613) Calls to this API have exceeded the rate "
+               "limit.','type':'OAuthException','code':613}}");
     assert_int_equal(r->outcome, EF_SEND_RATE);
 }
 
@@ -442,8 +441,9 @@ static void test_parse_garbage(void **state)
     char *bodies[3];
     bodies[0] = Q("{'messaging_product':'whatsapp','contacts':[{'input':'" IVAN "','wa_id':'" IVAN
                   "'}],'messages':[{'id':'" WAMID_OUT "'}]}");
-    bodies[1] = graph_error(131056, "(#131056) (Business Account, Consumer Account) pair rate "
-                                    "limit hit",
+    bodies[1] = graph_error(131056,
+                            "(#131056) (Business Account, Consumer Account) pair rate "
+                            "limit hit",
                             "Message failed to send because there were too many messages");
     bodies[2] = graph_error(131026, "Message undeliverable", "Recipient is not a WhatsApp user");
     static const long statuses[] = {0, 200, 400, 429, 500};

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "migrate.c"
+#include "store/migrate.c"
 
 #include <fcntl.h>
 #include <pthread.h>

@@ -1,6 +1,5 @@
 /*
- * pjson.c -- JSON helpers shared by the platform adapters: the list of
- * normalized events, a strict parser for webhook bodies, and typed field
+ * json.c -- JSON helpers: a strict parser for webhook bodies, and typed field
  * access that names the bad field.
  *
  * json-c facts this file relies on (json-c 0.16, checked by test_pjson.c):
@@ -14,40 +13,15 @@
  *  - integer literals beyond int64 are saturated, not refused: see
  *    ef_pj_int64().
  */
-#include "platform.h"
+#include "base/json.h"
+
+#include "base/ef.h"
 
 #include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* ---- the event list ---------------------------------------------------- */
-
-void ef_msg_list_init(ef_msg_list *l)
-{
-    l->items = NULL;
-    l->n = 0;
-    l->cap = 0;
-}
-
-void ef_msg_list_push(ef_msg_list *l, ef_msg *m)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        l->items = ef_realloc(l->items, cap * sizeof(*l->items));
-        l->cap = cap;
-    }
-    l->items[l->n++] = m;
-}
-
-void ef_msg_list_cleanup(ef_msg_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        ef_msg_free(l->items[i]);
-    ef_free(l->items);
-    ef_msg_list_init(l);
-}
 
 /* ---- strict parsing ---------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /*
- * secrets.c -- credentials at rest (libcrypto): AES-256-GCM sealing of
+ * crypto.c -- constant-time comparison; credentials at rest (libcrypto): AES-256-GCM sealing of
  * platform credentials and PBKDF2 password hashes for operators.
  *
  * Sealed format: "EF1" | 12-byte random nonce | ciphertext | 16-byte tag.
@@ -12,7 +12,10 @@
  *
  * Pure (no globals); any thread. Nothing here logs: callers decide.
  */
-#include "store.h"
+#include "base/crypto.h"
+
+#include "base/err.h"
+#include "base/mem.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -28,6 +31,15 @@
 #define PBKDF2_ITER 310000
 #define SALT_LEN 16
 #define HASH_LEN 32
+
+bool ef_secure_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    if (alen == 0)
+        return true;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
 
 int ef_secret_key_parse(const char *hex, uint8_t key[32])
 {

@@ -8,7 +8,11 @@
  * threads never interleave inside a line. Secrets never reach this file:
  * callers redact URLs with ef_redact_url() and log message text at TRACE only.
  */
-#include "ef.h"
+#include "base/log.h"
+
+#include "base/ef.h"
+
+#include <stdarg.h>
 
 #include <pthread.h>
 #include <stdio.h>

@@ -7,10 +7,11 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+
 #include <json-c/json.h>
 #include <string.h>
 
-#include "platform.h"
+#include "platforms/platform.h"
 
 /* Parses a C string literal (length without the terminating NUL). */
 #define PARSE(lit, depth, out, err)                                                                \
@@ -383,20 +384,13 @@ static void test_msg_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_object),
-        cmocka_unit_test(test_lenient_json_refused),
-        cmocka_unit_test(test_invalid_utf8_body),
-        cmocka_unit_test(test_lone_surrogates),
-        cmocka_unit_test(test_nul_in_strings),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_trailing_garbage),
-        cmocka_unit_test(test_syntax_errors),
-        cmocka_unit_test(test_empty_body),
-        cmocka_unit_test(test_top_level_non_object),
-        cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_pj_int64_range),
-        cmocka_unit_test(test_pj_getters),
-        cmocka_unit_test(test_pj_check_table),
+        cmocka_unit_test(test_valid_object),      cmocka_unit_test(test_lenient_json_refused),
+        cmocka_unit_test(test_invalid_utf8_body), cmocka_unit_test(test_lone_surrogates),
+        cmocka_unit_test(test_nul_in_strings),    cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_trailing_garbage),  cmocka_unit_test(test_syntax_errors),
+        cmocka_unit_test(test_empty_body),        cmocka_unit_test(test_top_level_non_object),
+        cmocka_unit_test(test_duplicate_keys),    cmocka_unit_test(test_pj_int64_range),
+        cmocka_unit_test(test_pj_getters),        cmocka_unit_test(test_pj_check_table),
         cmocka_unit_test(test_msg_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

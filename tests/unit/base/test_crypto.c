@@ -1,13 +1,16 @@
-/* Unit tests for src/store/secrets.c: AES-256-GCM sealing and PBKDF2
+/* Unit tests for src/base/crypto.c: AES-256-GCM sealing and PBKDF2
  * password hashes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <string.h>
 
-#include "store.h"
+#include "base/crypto.h"
+#include "base/ef.h"
 
 static const char *KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
