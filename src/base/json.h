@@ -17,16 +17,44 @@ typedef struct ef_parse_info {
     char what[64];     /* the update/change type seen ("message", "inline_query") */
     char note[256];    /* why nothing was stored, or which field was bad */
     int64_t update_id; /* Telegram update_id, 0 when none */
+    bool unknown_type; /* a genuine payload of a type the adapter does not know
+                          (acknowledged, nothing stored; what names the type) */
+    size_t refused;    /* events of an accepted payload refused one by one
+                          (not stored; note says why) */
 } ef_parse_info;
 
-/* Parses body as JSON, enforcing: valid UTF-8 everywhere (EF_EUTF8), nesting
- * depth <= max_depth (EF_ELIMIT), no NUL inside strings (EF_EPROTO), one
- * value and nothing but white space after it (EF_EPROTO). On success *out is
- * a new reference owned by the caller. err gets a short reason.
+/* Size bounds of one JSON text, checked by a linear scan of the raw bytes
+ * before json-c allocates anything. A zero field takes its default. */
+typedef struct ef_json_limits {
+    int max_depth;     /* nested containers; a top-level object is depth 1 */
+    size_t max_string; /* bytes of one decoded string or object key */
+    size_t max_array;  /* entries of one array */
+    size_t max_keys;   /* members of one object */
+} ef_json_limits;
+
+#define EF_JSON_MAX_DEPTH 64
+#define EF_JSON_MAX_STRING ((size_t)1 << 20)
+#define EF_JSON_MAX_ARRAY ((size_t)10000)
+#define EF_JSON_MAX_KEYS ((size_t)10000)
+
+/* Parses body as JSON, enforcing: valid UTF-8 everywhere (EF_EUTF8); the
+ * limits (EF_ELIMIT: nesting deeper than max_depth, a string or key longer
+ * than max_string bytes once decoded, an array of more than max_array
+ * entries, an object of more than max_keys members); no NUL inside strings
+ * and no object with the same key twice, however escaped (EF_EPROTO,
+ * err `duplicate key "k"`: json-c would silently keep one value); one value
+ * and nothing but white space after it (EF_EPROTO). On success *out is a
+ * new reference owned by the caller. err gets a short reason.
  * Also refused: lone UTF-16 surrogate escapes such as "\ud800" (EF_EUTF8;
  * json-c would turn them into U+FFFD), "\u0000" in keys or strings, NaN and
  * Infinity, an empty body and a bare `null` (EF_EPROTO). Any other top-level
- * value (array, number, string) is accepted: the adapter decides. */
+ * value (array, number, string) is accepted: the adapter decides.
+ * limits may be NULL (all defaults); a negative field is EF_EINVAL. */
+int ef_json_parse_limits(const char *body, size_t len, const ef_json_limits *limits,
+                         struct json_object **out, char *err, size_t errlen);
+
+/* ef_json_parse_limits() with the default limits and this max_depth
+ * (>= 1, else EF_EINVAL). */
 int ef_json_parse(const char *body, size_t len, int max_depth, struct json_object **out, char *err,
                   size_t errlen);
 

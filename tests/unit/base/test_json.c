@@ -235,11 +235,135 @@ static void test_duplicate_keys(void **state)
     (void)state;
     char err[128];
     struct json_object *o = NULL;
-    assert_int_equal(PARSE("{\"a\":{\"x\":[1,2]},\"a\":\"second\",\"a\":3}", 64, &o, err), 0);
-    int64_t v = 0;
-    assert_int_equal(ef_pj_int64(o, "a", true, &v, NULL, NULL), 1);
-    assert_int_equal(v, 3);
+    /* json-c would keep the last value silently: refused, the key named */
+    assert_int_equal(PARSE("{\"a\":{\"x\":[1,2]},\"a\":\"second\",\"a\":3}", 64, &o, err),
+                     EF_EPROTO);
+    assert_string_equal(err, "duplicate key \"a\"");
+    assert_null(o);
+    /* however the key is spelled: an escape decodes to the same key */
+    assert_int_equal(PARSE("{\"id\":1,\"\\u0069d\":2}", 64, &o, err), EF_EPROTO);
+    assert_string_equal(err, "duplicate key \"id\"");
+    /* deep inside, after objects that are fine, inside arrays */
+    assert_int_equal(PARSE("{\"update_id\":1,\"message\":{\"chat\":{\"id\":1,\"type\":\"private\"},"
+                           "\"entities\":[{\"type\":\"a\"},{\"type\":\"b\",\"offset\":0,"
+                           "\"offset\":5}]}}",
+                           64, &o, err),
+                     EF_EPROTO);
+    assert_string_equal(err, "duplicate key \"offset\"");
+    /* a duplicate whose first value held objects: the objects after it
+     * are still matched up correctly (the first mismatch is the culprit) */
+    assert_int_equal(PARSE("[{\"k\":{\"a\":{}},\"k\":{}},{\"z\":1,\"z\":2}]", 64, &o, err),
+                     EF_EPROTO);
+    assert_string_equal(err, "duplicate key \"k\"");
+    assert_int_equal(PARSE("[{\"k\":{\"a\":1,\"b\":2}},{\"z\":1,\"z\":2}]", 64, &o, err),
+                     EF_EPROTO);
+    assert_string_equal(err, "duplicate key \"z\"");
+    /* a value equal to a key, keys in other objects, keys with commas and
+     * braces in them: all fine */
+    assert_int_equal(
+        PARSE("{\"a\":\"a\",\"b\":{\"a\":1,\"b\":[{\"a\":2}]},\"x,}{\":\"y\",\"\":0}", 64, &o, err),
+        0);
+    assert_int_equal(json_object_object_length(o), 4);
     json_object_put(o);
+    assert_int_equal(PARSE("{\"a\\\"\":1,\"a\":2}", 64, &o, err), 0);
+    json_object_put(o);
+    assert_int_equal(PARSE("[{},{},{\"a\":1},[{}]]", 64, &o, err), 0);
+    json_object_put(o);
+}
+
+/* open, then n items "<pre><i><post>" joined by commas, then close. */
+static char *repeated(const char *open, const char *pre, const char *post, size_t n,
+                      const char *close)
+{
+    ef_buf b;
+    ef_buf_init(&b, 1 << 24);
+    assert_int_equal(ef_buf_append(&b, open, strlen(open)), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            assert_int_equal(ef_buf_append(&b, ",", 1), 0);
+        assert_int_equal(ef_buf_appendf(&b, "%s%zu%s", pre, i, post), 0);
+    }
+    assert_int_equal(ef_buf_append(&b, close, strlen(close)), 0);
+    return ef_buf_steal(&b, NULL);
+}
+
+static void test_limits_default(void **state)
+{
+    (void)state;
+    char err[160];
+    /* a batch of 10 000 entries passes, one more is refused before json-c
+     * builds anything */
+    char *ok = repeated("{\"entry\":[", "{\"id\":\"", "\"}", 10000, "]}");
+    char *big = repeated("{\"entry\":[", "{\"id\":\"", "\"}", 10001, "]}");
+    assert_int_equal(parse_rc(ok, strlen(ok), 64, err, sizeof(err)), 0);
+    assert_int_equal(parse_rc(big, strlen(big), 64, err, sizeof(err)), EF_ELIMIT);
+    assert_non_null(strstr(err, "more than 10000 entries"));
+    ef_free(ok);
+    ef_free(big);
+    /* objects: 10 000 keys */
+    ok = repeated("{", "\"k", "\":1", 10000, "}");
+    big = repeated("{", "\"k", "\":1", 10001, "}");
+    assert_int_equal(parse_rc(ok, strlen(ok), 64, err, sizeof(err)), 0);
+    assert_int_equal(parse_rc(big, strlen(big), 64, err, sizeof(err)), EF_ELIMIT);
+    assert_non_null(strstr(err, "more than 10000 keys"));
+    ef_free(ok);
+    ef_free(big);
+    /* strings: 1 MiB once decoded */
+    size_t mib = (size_t)1 << 20;
+    char *s = ef_malloc(mib + 16);
+    memcpy(s, "[\"", 2);
+    memset(s + 2, 'x', mib);
+    memcpy(s + 2 + mib, "\"]", 3);
+    assert_int_equal(parse_rc(s, strlen(s), 64, err, sizeof(err)), 0);
+    s[2 + mib] = 'x';
+    memcpy(s + 3 + mib, "\"]", 3);
+    assert_int_equal(parse_rc(s, strlen(s), 64, err, sizeof(err)), EF_ELIMIT);
+    assert_non_null(strstr(err, "longer than 1048576 bytes"));
+    ef_free(s);
+}
+
+static void test_limits_custom(void **state)
+{
+    (void)state;
+    char err[160];
+    struct json_object *o = NULL;
+    ef_json_limits lim = {.max_depth = 4, .max_string = 4, .max_array = 3, .max_keys = 2};
+#define PARSE_L(lit) ef_json_parse_limits((lit), sizeof(lit) - 1, &lim, &o, err, sizeof(err))
+    assert_int_equal(PARSE_L("[1,2,3]"), 0);
+    json_object_put(o);
+    assert_int_equal(PARSE_L("[1,2,3,4]"), EF_ELIMIT);
+    assert_int_equal(PARSE_L("[[],[],[[1,2,3]]]"), 0);
+    json_object_put(o);
+    assert_int_equal(PARSE_L("[[],[],[[1,2,3,4]]]"), EF_ELIMIT);
+    assert_int_equal(PARSE_L("{\"a\":1,\"b\":2}"), 0);
+    json_object_put(o);
+    assert_int_equal(PARSE_L("{\"a\":1,\"b\":2,\"c\":3}"), EF_ELIMIT);
+    assert_non_null(strstr(err, "more than 2 keys"));
+    /* strings and keys count decoded bytes: "\u00e9" is 2, a pair is 4 */
+    assert_int_equal(PARSE_L("[\"abcd\",\"\\u00e9\\u00e9\",\"\\ud83d\\ude00\"]"), 0);
+    json_object_put(o);
+    assert_int_equal(PARSE_L("[\"abcde\"]"), EF_ELIMIT);
+    assert_int_equal(PARSE_L("[\"\\u00e9\\u00e9x\"]"), EF_ELIMIT);
+    assert_int_equal(PARSE_L("{\"abcde\":1}"), EF_ELIMIT);
+    assert_int_equal(PARSE_L("[\"\\\"\\\\\\n\\t\"]"), 0);
+    json_object_put(o);
+    /* depth as ef_json_parse counts it */
+    assert_int_equal(PARSE_L("[[[[1]]]]"), 0);
+    json_object_put(o);
+    assert_int_equal(PARSE_L("[[[[[1]]]]]"), EF_ELIMIT);
+    assert_string_equal(err, "nesting deeper than 4");
+    /* zero fields take the defaults; NULL limits are all defaults */
+    ef_json_limits zero = {0};
+    assert_int_equal(ef_json_parse_limits("[1]", 3, &zero, &o, err, sizeof(err)), 0);
+    json_object_put(o);
+    assert_int_equal(ef_json_parse_limits("[1]", 3, NULL, &o, err, sizeof(err)), 0);
+    json_object_put(o);
+    ef_json_limits neg = {.max_depth = -1};
+    assert_int_equal(ef_json_parse_limits("[1]", 3, &neg, &o, err, sizeof(err)), EF_EINVAL);
+    /* garbage over a limit is still refused (as over the limit) */
+    assert_int_equal(PARSE_L("[,,,,,,]"), EF_ELIMIT);
+    assert_int_equal(PARSE_L("]]]]"), EF_EPROTO);
+#undef PARSE_L
 }
 
 static void test_pj_int64_range(void **state)
@@ -389,7 +513,8 @@ int main(void)
         cmocka_unit_test(test_nul_in_strings),    cmocka_unit_test(test_depth),
         cmocka_unit_test(test_trailing_garbage),  cmocka_unit_test(test_syntax_errors),
         cmocka_unit_test(test_empty_body),        cmocka_unit_test(test_top_level_non_object),
-        cmocka_unit_test(test_duplicate_keys),    cmocka_unit_test(test_pj_int64_range),
+        cmocka_unit_test(test_duplicate_keys),    cmocka_unit_test(test_limits_default),
+        cmocka_unit_test(test_limits_custom),     cmocka_unit_test(test_pj_int64_range),
         cmocka_unit_test(test_pj_getters),        cmocka_unit_test(test_pj_check_table),
         cmocka_unit_test(test_msg_list),
     };
