@@ -40,6 +40,7 @@ void ef_msg_free(ef_msg *m)
     ef_free(m->callback_id);
     ef_free(m->thread_id);
     ef_free(m->channel_id);
+    ef_free(m->integration_id);
     ef_free(m);
 }
 

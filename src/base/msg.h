@@ -43,16 +43,18 @@ typedef struct ef_msg {
     bool sender_is_bot;
     char *text; /* text or caption, byte-exact UTF-8 ("" when none) */
     size_t text_len;
-    char *content_type; /* text, photo, voice, location, callback, ... */
-    int64_t date;       /* Unix seconds of the event (edit_date on edits) */
-    char *meta_json;    /* JSON object: everything else worth keeping */
-    char *target_id;    /* EDIT/REACTION/STATUS: the message acted upon;
-                           MIGRATE: the new chat id; IDENTITY: new user id */
-    char *status;       /* STATUS: sent|delivered|read|failed; REACTION: emoji list */
-    char *callback_id;  /* CALLBACK: the platform's id to answer the press */
-    char *thread_id;    /* forum topic / thread to reply into */
-    char *channel_id;   /* the business number / bot the event arrived on */
-    int64_t update_id;  /* Telegram update_id (0 when none) */
+    char *content_type;   /* text, photo, voice, location, callback, ... */
+    int64_t date;         /* Unix seconds of the event (edit_date on edits) */
+    char *meta_json;      /* JSON object: everything else worth keeping */
+    char *target_id;      /* EDIT/REACTION/STATUS: the message acted upon;
+                             MIGRATE: the new chat id; IDENTITY: new user id */
+    char *status;         /* STATUS: sent|delivered|read|failed; REACTION: emoji list */
+    char *callback_id;    /* CALLBACK: the platform's id to answer the press */
+    char *thread_id;      /* forum topic / thread to reply into */
+    char *channel_id;     /* the business number / bot the event arrived on */
+    char *integration_id; /* the integrations row it belongs to (set by the gateway) */
+    int64_t update_id;    /* Telegram update_id (0 when none) */
+    bool read_receipt;    /* queue a read receipt before the replies (the platform's policy) */
 } ef_msg;
 
 ef_msg *ef_msg_new(ef_msg_kind kind, const char *platform);
