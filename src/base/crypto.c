@@ -1,6 +1,7 @@
 /*
- * crypto.c -- constant-time comparison; credentials at rest (libcrypto): AES-256-GCM sealing of
- * platform credentials and PBKDF2 password hashes for operators.
+ * crypto.c -- constant-time comparison; HMAC-SHA256 (webhook signatures);
+ * credentials at rest (libcrypto): AES-256-GCM sealing of platform
+ * credentials and PBKDF2 password hashes for operators.
  *
  * Sealed format: "EF1" | 12-byte random nonce | ciphertext | 16-byte tag.
  * The tag authenticates the version and the ciphertext, so a tampered or
@@ -17,8 +18,10 @@
 #include "base/err.h"
 #include "base/mem.h"
 
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,27 +44,61 @@ bool ef_secure_equal(const char *a, size_t alen, const char *b, size_t blen)
     return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-int ef_secret_key_parse(const char *hex, uint8_t key[32])
+static int hexval(char c)
 {
-    if (!hex || strlen(hex) != 64)
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Exactly 2 * n hex digits (either case) at hex -> n bytes. */
+static int hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n)
+{
+    if (!hex || hexlen != 2 * n)
         return EF_EINVAL;
-    for (int i = 0; i < 32; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + k];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                v |= (unsigned)(c - 'A' + 10);
-            else
-                return EF_EINVAL;
-        }
-        key[i] = (uint8_t)v;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(hex[2 * i]);
+        int lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return EF_EINVAL;
+        out[i] = (uint8_t)((hi << 4) | lo);
     }
     return 0;
+}
+
+int ef_hmac_sha256(const void *key, size_t klen, const void *data, size_t n, uint8_t mac[32])
+{
+    static const unsigned char empty[1] = {0};
+    unsigned int len = 0;
+    if ((!key && klen > 0) || (!data && n > 0) || klen > INT_MAX)
+        return EF_EINVAL;
+    if (!HMAC(EVP_sha256(), klen ? key : empty, (int)klen, n ? data : empty, n, mac, &len) ||
+        len != HASH_LEN)
+        return EF_EINVAL;
+    return 0;
+}
+
+bool ef_hmac_sha256_hex_equal(const void *key, size_t klen, const void *data, size_t n,
+                              const char *hex, size_t hexlen)
+{
+    uint8_t want[HASH_LEN], got[HASH_LEN];
+    if (!key || klen == 0 || hex_decode(hex, hexlen, want, HASH_LEN) != 0)
+        return false;
+    bool ok =
+        ef_hmac_sha256(key, klen, data, n, got) == 0 && CRYPTO_memcmp(want, got, HASH_LEN) == 0;
+    OPENSSL_cleanse(got, sizeof(got));
+    return ok;
+}
+
+int ef_secret_key_parse(const char *hex, uint8_t key[32])
+{
+    if (!hex)
+        return EF_EINVAL;
+    return hex_decode(hex, strlen(hex), key, 32);
 }
 
 int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t **out,

@@ -13,6 +13,16 @@
 /* Constant-time comparison of two byte strings (length leaks, content not). */
 bool ef_secure_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/* HMAC-SHA256 of the n bytes at data (NULL only when n is 0) keyed with
+ * klen bytes of key, into mac. 0, or EF_EINVAL (bad arguments). */
+int ef_hmac_sha256(const void *key, size_t klen, const void *data, size_t n, uint8_t mac[32]);
+/* Whether hex -- exactly 64 hex digits, either case, hexlen bytes -- is the
+ * HMAC-SHA256 of data keyed with key. Decoding the (public) hex may branch;
+ * the MACs are compared in constant time. False for malformed hex or an
+ * empty key. */
+bool ef_hmac_sha256_hex_equal(const void *key, size_t klen, const void *data, size_t n,
+                              const char *hex, size_t hexlen);
+
 /* EF_SECRET_KEY: 64 hex digits -> the 32-byte AES-256-GCM key. */
 int ef_secret_key_parse(const char *hex, uint8_t key[32]);
 /* Encrypts n bytes with AES-256-GCM under a fresh random nonce. *out

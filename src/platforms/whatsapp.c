@@ -31,12 +31,10 @@
  */
 #include "platforms/platform.h"
 
+#include "base/crypto.h"
+
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,54 +50,18 @@ static const char OBJECT_NAME[] = "whatsapp_business_account";
 
 #define SIG_PREFIX "sha256="
 #define SIG_PREFIX_LEN (sizeof(SIG_PREFIX) - 1)
-#define SHA256_LEN 32
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 int ef_wa_verify_signature(const char *app_secret, const char *header_value, const char *body,
                            size_t len)
 {
-    static const unsigned char empty[1] = {0};
-    unsigned char want[SHA256_LEN];
-    unsigned char got[EVP_MAX_MD_SIZE];
-    unsigned int got_len = 0;
-
     if (!app_secret || !*app_secret || !header_value || (!body && len > 0))
-        return EF_EAUTH;
-    size_t klen = strlen(app_secret);
-    if (klen > INT_MAX)
         return EF_EAUTH;
     if (strncmp(header_value, SIG_PREFIX, SIG_PREFIX_LEN) != 0)
         return EF_EAUTH;
     const char *hex = header_value + SIG_PREFIX_LEN;
-    if (strnlen(hex, 2 * SHA256_LEN + 1) != 2 * SHA256_LEN)
+    if (!ef_hmac_sha256_hex_equal(app_secret, strlen(app_secret), body, len, hex, strlen(hex)))
         return EF_EAUTH;
-    /* The header is public input: decoding it may branch; only the MAC
-     * comparison below has to be constant-time. */
-    for (size_t i = 0; i < SHA256_LEN; i++) {
-        int hi = hexval(hex[2 * i]);
-        int lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return EF_EAUTH;
-        want[i] = (unsigned char)((hi << 4) | lo);
-    }
-
-    const unsigned char *data = len > 0 ? (const unsigned char *)body : empty;
-    int rc = EF_EAUTH;
-    if (HMAC(EVP_sha256(), app_secret, (int)klen, data, len, got, &got_len) &&
-        got_len == SHA256_LEN && CRYPTO_memcmp(want, got, SHA256_LEN) == 0)
-        rc = 0;
-    OPENSSL_cleanse(got, sizeof(got));
-    return rc;
+    return 0;
 }
 
 /* ---- payload descriptions ---------------------------------------------- */

@@ -103,6 +103,42 @@ static void test_password_hash_and_verify(void **state)
     ef_free(h2);
 }
 
+/* RFC 4231 test cases 1 and 2; the hex compare takes either case and
+ * nothing but exactly 64 hex digits. */
+static void test_hmac_sha256_vectors(void **state)
+{
+    (void)state;
+    uint8_t key1[20], mac[32];
+    memset(key1, 0x0b, sizeof(key1));
+    const char *hex1 = "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7";
+    assert_int_equal(ef_hmac_sha256(key1, sizeof(key1), "Hi There", 8, mac), 0);
+    assert_int_equal(mac[0], 0xb0);
+    assert_int_equal(mac[31], 0xf7);
+    assert_true(ef_hmac_sha256_hex_equal(key1, sizeof(key1), "Hi There", 8, hex1, 64));
+
+    const char *data2 = "what do ya want for nothing?";
+    const char *hex2 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+    const char *upper2 = "5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843";
+    assert_true(ef_hmac_sha256_hex_equal("Jefe", 4, data2, strlen(data2), hex2, 64));
+    assert_true(ef_hmac_sha256_hex_equal("Jefe", 4, data2, strlen(data2), upper2, 64));
+    /* one bit of the data, the key or the MAC changed */
+    assert_false(ef_hmac_sha256_hex_equal("Jefe", 4, data2, strlen(data2) - 1, hex2, 64));
+    assert_false(ef_hmac_sha256_hex_equal("Jeff", 4, data2, strlen(data2), hex2, 64));
+    char bad[65];
+    memcpy(bad, hex2, 65);
+    bad[63] = '2';
+    assert_false(ef_hmac_sha256_hex_equal("Jefe", 4, data2, strlen(data2), bad, 64));
+    /* malformed hex: short, long, not hex; an empty key */
+    assert_false(ef_hmac_sha256_hex_equal("Jefe", 4, data2, strlen(data2), hex2, 63));
+    assert_false(ef_hmac_sha256_hex_equal("Jefe", 4, data2, strlen(data2), hex2, 65));
+    bad[63] = 'g';
+    assert_false(ef_hmac_sha256_hex_equal("Jefe", 4, data2, strlen(data2), bad, 64));
+    assert_false(ef_hmac_sha256_hex_equal("", 0, data2, strlen(data2), hex2, 64));
+    /* an empty message is signable; data may then be NULL */
+    assert_int_equal(ef_hmac_sha256("k", 1, NULL, 0, mac), 0);
+    assert_int_equal(ef_hmac_sha256("k", 1, NULL, 5, mac), EF_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -110,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_seal_round_trip),
         cmocka_unit_test(test_open_refuses_tampering_and_wrong_key),
         cmocka_unit_test(test_password_hash_and_verify),
+        cmocka_unit_test(test_hmac_sha256_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
