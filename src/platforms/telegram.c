@@ -31,13 +31,13 @@
  */
 #include "platforms/platform.h"
 
+#include "platforms/adapter.h"
+
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Entity texts copied into meta_json stop being copied beyond this many
  * bytes per update (start/end still locate them in ef_msg.text): hostile
@@ -313,51 +313,6 @@ static const char *const service_keys[] = {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void note(ef_parse_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void note(ef_parse_info *info, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(info->note, sizeof(info->note), fmt, ap);
-    va_end(ap);
-}
-
-/* Borrowed member, NULL when absent or JSON null. */
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-    struct json_object *v = NULL;
-    if (!json_object_object_get_ex(o, key, &v))
-        return NULL;
-    return v;
-}
-
-/* A string member (already validated), NULL when absent. */
-static const char *jstr(struct json_object *o, const char *key, size_t *len)
-{
-    const char *s = NULL;
-    if (ef_pj_str(o, key, false, &s, len, NULL, NULL) <= 0)
-        return NULL;
-    return s;
-}
-
-/* An int64 member: true when present and exact. */
-static bool jint(struct json_object *o, const char *key, int64_t *out)
-{
-    return ef_pj_int64(o, key, false, out, NULL, NULL) > 0;
-}
-
-static bool jtrue(struct json_object *o, const char *key)
-{
-    bool b = false;
-    return ef_pj_bool(o, key, false, &b, NULL, NULL) > 0 && b;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? ef_strdup(s) : NULL;
-}
-
 static char *i64str(int64_t v)
 {
     return ef_asprintf("%" PRId64, v);
@@ -376,120 +331,26 @@ static char *join_name(const char *first, const char *last)
 {
     if (first && last)
         return ef_asprintf("%s %s", first, last);
-    return dup_or_null(first ? first : last);
-}
-
-/* Looks up parent[key] as an object and validates it against a table; the
- * note path is "<ppath>.<key>". 1 present, 0 absent (optional), or error. */
-static int sub_obj(struct json_object *parent, const char *key, bool required, const ef_pj_field *t,
-                   size_t n, const char *ppath, ef_parse_info *info, struct json_object **out)
-{
-    struct json_object *o = NULL;
-    int rc = ef_pj_obj(parent, key, required, &o, info, ppath);
-    if (rc <= 0)
-        return rc;
-    char path[160];
-    snprintf(path, sizeof(path), "%s.%s", ppath, key);
-    rc = ef_pj_check(o, t, n, info, path);
-    if (rc < 0)
-        return rc;
-    *out = o;
-    return 1;
+    return ef_ad__dup_or_null(first ? first : last);
 }
 
 /* ---- meta_json building ------------------------------------------------- */
 
-static void put_str(struct json_object *dst, const char *key, const char *s, size_t len)
-{
-    json_object_object_add(dst, key, json_object_new_string_len(s, (int)len));
-}
-
-static void put_cstr(struct json_object *dst, const char *key, const char *s)
-{
-    if (s)
-        json_object_object_add(dst, key, json_object_new_string(s));
-}
-
-static void put_int(struct json_object *dst, const char *key, int64_t v)
-{
-    json_object_object_add(dst, key, json_object_new_int64(v));
-}
-
-static void put_id(struct json_object *dst, const char *key, int64_t v)
-{
-    char buf[24];
-    snprintf(buf, sizeof(buf), "%" PRId64, v);
-    json_object_object_add(dst, key, json_object_new_string(buf));
-}
-
-static void copy_str(struct json_object *dst, const char *dkey, struct json_object *src,
-                     const char *skey)
-{
-    size_t len;
-    const char *s = jstr(src, skey, &len);
-    if (s)
-        put_str(dst, dkey, s, len);
-}
-
-static void copy_int(struct json_object *dst, const char *dkey, struct json_object *src,
-                     const char *skey)
-{
-    int64_t v;
-    if (jint(src, skey, &v))
-        put_int(dst, dkey, v);
-}
-
-static void copy_id(struct json_object *dst, const char *dkey, struct json_object *src,
-                    const char *skey)
-{
-    int64_t v;
-    if (jint(src, skey, &v))
-        put_id(dst, dkey, v);
-}
-
-static void copy_bool(struct json_object *dst, const char *dkey, struct json_object *src,
-                      const char *skey)
-{
-    bool b;
-    if (ef_pj_bool(src, skey, false, &b, NULL, NULL) > 0)
-        json_object_object_add(dst, dkey, json_object_new_boolean(b));
-}
-
-/* Numbers (coordinates) keep their source text: deep copy. */
-static void copy_num(struct json_object *dst, const char *dkey, struct json_object *src,
-                     const char *skey)
-{
-    struct json_object *v = jget(src, skey);
-    struct json_object *c = NULL;
-    if (!v || json_object_deep_copy(v, &c, NULL) != 0)
-        return;
-    json_object_object_add(dst, dkey, c);
-}
-
 static struct json_object *chat_meta(struct json_object *chat)
 {
     struct json_object *o = json_object_new_object();
-    copy_id(o, "id", chat, "id");
-    copy_str(o, "type", chat, "type");
-    copy_str(o, "title", chat, "title");
-    copy_str(o, "username", chat, "username");
+    ef_ad__copy_id(o, "id", chat, "id");
+    ef_ad__copy_str(o, "type", chat, "type");
+    ef_ad__copy_str(o, "title", chat, "title");
+    ef_ad__copy_str(o, "username", chat, "username");
     return o;
-}
-
-static char *meta_string(struct json_object *meta)
-{
-    const char *s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (!s)
-        EF_PANIC("json_object_to_json_string_ext failed");
-    return ef_strdup(s);
 }
 
 static struct json_object *meta_new(const upd *u)
 {
     struct json_object *meta = json_object_new_object();
-    put_int(meta, "update_id", u->update_id);
-    put_cstr(meta, "update_type", u->key);
+    ef_ad__put_int(meta, "update_id", u->update_id);
+    ef_ad__put_cstr(meta, "update_type", u->key);
     return meta;
 }
 
@@ -498,24 +359,25 @@ static struct json_object *meta_new(const upd *u)
 static void sender_from_user(ef_msg *m, struct json_object *user)
 {
     int64_t id;
-    if (jint(user, "id", &id))
+    if (ef_ad__jint(user, "id", &id))
         m->sender_id = i64str(id);
-    m->sender_name = join_name(jstr(user, "first_name", NULL), jstr(user, "last_name", NULL));
-    m->sender_username = dup_or_null(jstr(user, "username", NULL));
-    m->sender_lang = dup_or_null(jstr(user, "language_code", NULL));
-    m->sender_is_bot = jtrue(user, "is_bot");
+    m->sender_name =
+        join_name(ef_ad__jstr(user, "first_name", NULL), ef_ad__jstr(user, "last_name", NULL));
+    m->sender_username = ef_ad__dup_or_null(ef_ad__jstr(user, "username", NULL));
+    m->sender_lang = ef_ad__dup_or_null(ef_ad__jstr(user, "language_code", NULL));
+    m->sender_is_bot = ef_ad__jtrue(user, "is_bot");
 }
 
 static void sender_from_chat(ef_msg *m, struct json_object *chat)
 {
     int64_t id;
-    if (jint(chat, "id", &id))
+    if (ef_ad__jint(chat, "id", &id))
         m->sender_id = i64str(id);
-    const char *title = jstr(chat, "title", NULL);
-    m->sender_name = title
-                         ? ef_strdup(title)
-                         : join_name(jstr(chat, "first_name", NULL), jstr(chat, "last_name", NULL));
-    m->sender_username = dup_or_null(jstr(chat, "username", NULL));
+    const char *title = ef_ad__jstr(chat, "title", NULL);
+    m->sender_name = title ? ef_strdup(title)
+                           : join_name(ef_ad__jstr(chat, "first_name", NULL),
+                                       ef_ad__jstr(chat, "last_name", NULL));
+    m->sender_username = ef_ad__dup_or_null(ef_ad__jstr(chat, "username", NULL));
 }
 
 /* ---- entities ----------------------------------------------------------- */
@@ -586,13 +448,13 @@ static void add_command(struct json_object *meta, const char *text, size_t tlen,
     if (at) {
         size_t blen = clen - (size_t)(at - cmd) - 1;
         if (blen > 0)
-            put_str(meta, "command_bot", at + 1, blen);
+            ef_ad__put_str(meta, "command_bot", at + 1, blen);
         clen = (size_t)(at - cmd);
     }
-    put_str(meta, "command", cmd, clen);
+    ef_ad__put_str(meta, "command", cmd, clen);
     const char *sp = memchr(text + end, ' ', tlen - end);
     if (sp && (size_t)(sp + 1 - text) < tlen)
-        put_str(meta, "command_args", sp + 1, tlen - (size_t)(sp + 1 - text));
+        ef_ad__put_str(meta, "command_args", sp + 1, tlen - (size_t)(sp + 1 - text));
 }
 
 /*
@@ -617,15 +479,15 @@ static int add_entities(const upd *u, struct json_object *msg, const char *akey,
         struct json_object *user = NULL;
         e[i].obj = json_object_array_get_idx(arr, i);
         snprintf(path, sizeof(path), "%s.%s[%zu]", u->key, akey, i);
-        rc = ef_pj_check(e[i].obj, entity_fields, COUNT(entity_fields), u->info, path);
+        rc = ef_pj_check(e[i].obj, entity_fields, EF_AD_COUNT(entity_fields), u->info, path);
         if (rc < 0)
             goto fail;
-        rc =
-            sub_obj(e[i].obj, "user", false, user_fields, COUNT(user_fields), path, u->info, &user);
+        rc = ef_ad__sub_obj(e[i].obj, "user", false, user_fields, EF_AD_COUNT(user_fields), path,
+                            u->info, &user);
         if (rc < 0)
             goto fail;
-        jint(e[i].obj, "offset", &e[i].off16);
-        jint(e[i].obj, "length", &e[i].len16);
+        ef_ad__jint(e[i].obj, "offset", &e[i].off16);
+        ef_ad__jint(e[i].obj, "length", &e[i].len16);
     }
     convert_offsets(e, n, text, tlen);
 
@@ -637,24 +499,24 @@ static int add_entities(const upd *u, struct json_object *msg, const char *akey,
             continue;
         }
         struct json_object *item = json_object_new_object();
-        const char *type = jstr(e[i].obj, "type", NULL);
+        const char *type = ef_ad__jstr(e[i].obj, "type", NULL);
         size_t elen = e[i].end - e[i].start;
-        put_cstr(item, "type", type);
-        put_int(item, "offset16", e[i].off16);
-        put_int(item, "length16", e[i].len16);
-        put_int(item, "start", (int64_t)e[i].start);
-        put_int(item, "end", (int64_t)e[i].end);
+        ef_ad__put_cstr(item, "type", type);
+        ef_ad__put_int(item, "offset16", e[i].off16);
+        ef_ad__put_int(item, "length16", e[i].len16);
+        ef_ad__put_int(item, "start", (int64_t)e[i].start);
+        ef_ad__put_int(item, "end", (int64_t)e[i].end);
         if (elen <= *text_budget) {
-            put_str(item, "text", text + e[i].start, elen);
+            ef_ad__put_str(item, "text", text + e[i].start, elen);
             *text_budget -= elen;
         }
-        copy_str(item, "url", e[i].obj, "url");
-        struct json_object *user = jget(e[i].obj, "user");
+        ef_ad__copy_str(item, "url", e[i].obj, "url");
+        struct json_object *user = ef_ad__jget(e[i].obj, "user");
         if (user)
-            copy_id(item, "user_id", user, "id");
-        copy_str(item, "language", e[i].obj, "language");
-        copy_str(item, "custom_emoji_id", e[i].obj, "custom_emoji_id");
-        copy_int(item, "unix_time", e[i].obj, "unix_time");
+            ef_ad__copy_id(item, "user_id", user, "id");
+        ef_ad__copy_str(item, "language", e[i].obj, "language");
+        ef_ad__copy_str(item, "custom_emoji_id", e[i].obj, "custom_emoji_id");
+        ef_ad__copy_int(item, "unix_time", e[i].obj, "unix_time");
         json_object_array_add(list, item);
         if (want_command && !have_command && e[i].off16 == 0 && strcmp(type, "bot_command") == 0) {
             add_command(meta, text, tlen, e[i].start, e[i].end);
@@ -675,15 +537,15 @@ fail:
 
 static const char *classify(struct json_object *msg)
 {
-    for (size_t i = 0; i < COUNT(content_keys); i++)
-        if (jget(msg, content_keys[i]))
+    for (size_t i = 0; i < EF_AD_COUNT(content_keys); i++)
+        if (ef_ad__jget(msg, content_keys[i]))
             return content_keys[i];
     return NULL;
 }
 
 static const char *service_field(struct json_object *msg)
 {
-    for (size_t i = 0; i < COUNT(service_keys); i++) {
+    for (size_t i = 0; i < EF_AD_COUNT(service_keys); i++) {
         struct json_object *v = NULL;
         if (json_object_object_get_ex(msg, service_keys[i], &v))
             return service_keys[i];
@@ -694,8 +556,8 @@ static const char *service_field(struct json_object *msg)
 static int64_t area(struct json_object *size)
 {
     int64_t w = 0, h = 0;
-    jint(size, "width", &w);
-    jint(size, "height", &h);
+    ef_ad__jint(size, "width", &w);
+    ef_ad__jint(size, "height", &h);
     if (w <= 0 || h <= 0)
         return 0;
     if (w > INT64_MAX / h)
@@ -713,7 +575,7 @@ static int pick_photo(const upd *u, struct json_object *photos, struct json_obje
     for (size_t i = 0; i < n; i++) {
         struct json_object *p = json_object_array_get_idx(photos, i);
         snprintf(path, sizeof(path), "%s.photo[%zu]", u->key, i);
-        int rc = ef_pj_check(p, file_fields, COUNT(file_fields), u->info, path);
+        int rc = ef_pj_check(p, file_fields, EF_AD_COUNT(file_fields), u->info, path);
         if (rc < 0)
             return rc;
         int64_t a = area(p);
@@ -729,24 +591,24 @@ static int pick_photo(const upd *u, struct json_object *photos, struct json_obje
 static void add_file_meta(struct json_object *meta, const char *ctype, struct json_object *f)
 {
     struct json_object *o = json_object_new_object();
-    put_cstr(o, "type", ctype);
-    copy_str(o, "file_id", f, "file_id");
-    copy_str(o, "file_unique_id", f, "file_unique_id");
-    copy_str(o, "file_name", f, "file_name");
-    copy_str(o, "mime_type", f, "mime_type");
-    copy_int(o, "file_size", f, "file_size");
-    copy_int(o, "width", f, "width");
-    copy_int(o, "height", f, "height");
-    copy_int(o, "length", f, "length");
-    copy_int(o, "duration", f, "duration");
-    copy_str(o, "performer", f, "performer");
-    copy_str(o, "title", f, "title");
+    ef_ad__put_cstr(o, "type", ctype);
+    ef_ad__copy_str(o, "file_id", f, "file_id");
+    ef_ad__copy_str(o, "file_unique_id", f, "file_unique_id");
+    ef_ad__copy_str(o, "file_name", f, "file_name");
+    ef_ad__copy_str(o, "mime_type", f, "mime_type");
+    ef_ad__copy_int(o, "file_size", f, "file_size");
+    ef_ad__copy_int(o, "width", f, "width");
+    ef_ad__copy_int(o, "height", f, "height");
+    ef_ad__copy_int(o, "length", f, "length");
+    ef_ad__copy_int(o, "duration", f, "duration");
+    ef_ad__copy_str(o, "performer", f, "performer");
+    ef_ad__copy_str(o, "title", f, "title");
     if (strcmp(ctype, "sticker") == 0) {
-        copy_str(o, "emoji", f, "emoji");
-        copy_str(o, "set_name", f, "set_name");
-        copy_str(o, "sticker_type", f, "type");
-        copy_bool(o, "is_animated", f, "is_animated");
-        copy_bool(o, "is_video", f, "is_video");
+        ef_ad__copy_str(o, "emoji", f, "emoji");
+        ef_ad__copy_str(o, "set_name", f, "set_name");
+        ef_ad__copy_str(o, "sticker_type", f, "type");
+        ef_ad__copy_bool(o, "is_animated", f, "is_animated");
+        ef_ad__copy_bool(o, "is_video", f, "is_video");
     }
     json_object_object_add(meta, "media", o);
 }
@@ -754,12 +616,12 @@ static void add_file_meta(struct json_object *meta, const char *ctype, struct js
 static struct json_object *location_meta(struct json_object *loc)
 {
     struct json_object *o = json_object_new_object();
-    copy_num(o, "latitude", loc, "latitude");
-    copy_num(o, "longitude", loc, "longitude");
-    copy_num(o, "horizontal_accuracy", loc, "horizontal_accuracy");
-    copy_int(o, "live_period", loc, "live_period");
-    copy_int(o, "heading", loc, "heading");
-    copy_int(o, "proximity_alert_radius", loc, "proximity_alert_radius");
+    ef_ad__copy_raw(o, "latitude", loc, "latitude");
+    ef_ad__copy_raw(o, "longitude", loc, "longitude");
+    ef_ad__copy_raw(o, "horizontal_accuracy", loc, "horizontal_accuracy");
+    ef_ad__copy_int(o, "live_period", loc, "live_period");
+    ef_ad__copy_int(o, "heading", loc, "heading");
+    ef_ad__copy_int(o, "proximity_alert_radius", loc, "proximity_alert_radius");
     return o;
 }
 
@@ -776,17 +638,17 @@ static int add_content(const upd *u, struct json_object *msg, const char *ctype,
     int rc;
 
     if (strcmp(ctype, "photo") == 0) {
-        rc = pick_photo(u, jget(msg, "photo"), &o);
+        rc = pick_photo(u, ef_ad__jget(msg, "photo"), &o);
         if (rc < 0)
             return rc;
         if (o)
             add_file_meta(meta, ctype, o);
         return 0;
     }
-    for (size_t i = 0; i < COUNT(file_types); i++) {
+    for (size_t i = 0; i < EF_AD_COUNT(file_types); i++) {
         if (strcmp(ctype, file_types[i]) != 0)
             continue;
-        rc = sub_obj(msg, ctype, true, file_fields, COUNT(file_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, ctype, true, file_fields, EF_AD_COUNT(file_fields), P, info, &o);
         if (rc < 0)
             return rc;
         add_file_meta(meta, ctype, o);
@@ -794,97 +656,102 @@ static int add_content(const upd *u, struct json_object *msg, const char *ctype,
     }
 
     /* location (also set on venues, where it duplicates venue.location) */
-    rc = sub_obj(msg, "location", false, location_fields, COUNT(location_fields), P, info, &loc);
+    rc = ef_ad__sub_obj(msg, "location", false, location_fields, EF_AD_COUNT(location_fields), P,
+                        info, &loc);
     if (rc < 0)
         return rc;
     if (strcmp(ctype, "venue") == 0) {
         char path[160];
         struct json_object *vloc = NULL;
-        rc = sub_obj(msg, "venue", true, venue_fields, COUNT(venue_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, "venue", true, venue_fields, EF_AD_COUNT(venue_fields), P, info,
+                            &o);
         if (rc < 0)
             return rc;
         snprintf(path, sizeof(path), "%s.venue", P);
-        rc = sub_obj(o, "location", true, location_fields, COUNT(location_fields), path, info,
-                     &vloc);
+        rc = ef_ad__sub_obj(o, "location", true, location_fields, EF_AD_COUNT(location_fields),
+                            path, info, &vloc);
         if (rc < 0)
             return rc;
         if (!loc)
             loc = vloc;
         struct json_object *v = json_object_new_object();
-        copy_str(v, "title", o, "title");
-        copy_str(v, "address", o, "address");
-        copy_str(v, "foursquare_id", o, "foursquare_id");
-        copy_str(v, "foursquare_type", o, "foursquare_type");
-        copy_str(v, "google_place_id", o, "google_place_id");
-        copy_str(v, "google_place_type", o, "google_place_type");
+        ef_ad__copy_str(v, "title", o, "title");
+        ef_ad__copy_str(v, "address", o, "address");
+        ef_ad__copy_str(v, "foursquare_id", o, "foursquare_id");
+        ef_ad__copy_str(v, "foursquare_type", o, "foursquare_type");
+        ef_ad__copy_str(v, "google_place_id", o, "google_place_id");
+        ef_ad__copy_str(v, "google_place_type", o, "google_place_type");
         json_object_object_add(meta, "venue", v);
     }
     if (loc)
         json_object_object_add(meta, "location", location_meta(loc));
 
     if (strcmp(ctype, "contact") == 0) {
-        rc = sub_obj(msg, "contact", true, contact_fields, COUNT(contact_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, "contact", true, contact_fields, EF_AD_COUNT(contact_fields), P,
+                            info, &o);
         if (rc < 0)
             return rc;
         struct json_object *c = json_object_new_object();
-        copy_str(c, "phone_number", o, "phone_number");
-        copy_str(c, "first_name", o, "first_name");
-        copy_str(c, "last_name", o, "last_name");
-        copy_id(c, "user_id", o, "user_id");
-        copy_str(c, "vcard", o, "vcard");
+        ef_ad__copy_str(c, "phone_number", o, "phone_number");
+        ef_ad__copy_str(c, "first_name", o, "first_name");
+        ef_ad__copy_str(c, "last_name", o, "last_name");
+        ef_ad__copy_id(c, "user_id", o, "user_id");
+        ef_ad__copy_str(c, "vcard", o, "vcard");
         json_object_object_add(meta, "contact", c);
     } else if (strcmp(ctype, "dice") == 0) {
-        rc = sub_obj(msg, "dice", true, dice_fields, COUNT(dice_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, "dice", true, dice_fields, EF_AD_COUNT(dice_fields), P, info, &o);
         if (rc < 0)
             return rc;
         struct json_object *d = json_object_new_object();
-        copy_str(d, "emoji", o, "emoji");
-        copy_int(d, "value", o, "value");
+        ef_ad__copy_str(d, "emoji", o, "emoji");
+        ef_ad__copy_int(d, "value", o, "value");
         json_object_object_add(meta, "dice", d);
     } else if (strcmp(ctype, "poll") == 0) {
-        rc = sub_obj(msg, "poll", true, poll_fields, COUNT(poll_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, "poll", true, poll_fields, EF_AD_COUNT(poll_fields), P, info, &o);
         if (rc < 0)
             return rc;
         struct json_object *p = json_object_new_object();
-        copy_str(p, "id", o, "id");
-        copy_str(p, "question", o, "question");
-        copy_str(p, "type", o, "type");
+        ef_ad__copy_str(p, "id", o, "id");
+        ef_ad__copy_str(p, "question", o, "question");
+        ef_ad__copy_str(p, "type", o, "type");
         json_object_object_add(meta, "poll", p);
     } else if (strcmp(ctype, "story") == 0) {
         char path[160];
         struct json_object *schat = NULL;
-        rc = sub_obj(msg, "story", true, story_fields, COUNT(story_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, "story", true, story_fields, EF_AD_COUNT(story_fields), P, info,
+                            &o);
         if (rc < 0)
             return rc;
         snprintf(path, sizeof(path), "%s.story", P);
-        rc = sub_obj(o, "chat", true, chat_fields, COUNT(chat_fields), path, info, &schat);
+        rc = ef_ad__sub_obj(o, "chat", true, chat_fields, EF_AD_COUNT(chat_fields), path, info,
+                            &schat);
         if (rc < 0)
             return rc;
         struct json_object *s = json_object_new_object();
-        copy_id(s, "chat_id", schat, "id");
-        copy_int(s, "id", o, "id");
+        ef_ad__copy_id(s, "chat_id", schat, "id");
+        ef_ad__copy_int(s, "id", o, "id");
         json_object_object_add(meta, "story", s);
     } else if (strcmp(ctype, "paid_media") == 0) {
-        rc = sub_obj(msg, "paid_media", true, paid_media_fields, COUNT(paid_media_fields), P, info,
-                     &o);
+        rc = ef_ad__sub_obj(msg, "paid_media", true, paid_media_fields,
+                            EF_AD_COUNT(paid_media_fields), P, info, &o);
         if (rc < 0)
             return rc;
         struct json_object *p = json_object_new_object();
-        copy_int(p, "star_count", o, "star_count");
-        struct json_object *items = jget(o, "paid_media");
+        ef_ad__copy_int(p, "star_count", o, "star_count");
+        struct json_object *items = ef_ad__jget(o, "paid_media");
         if (items)
-            put_int(p, "count", (int64_t)json_object_array_length(items));
+            ef_ad__put_int(p, "count", (int64_t)json_object_array_length(items));
         json_object_object_add(meta, "paid_media", p);
     } else if (strcmp(ctype, "checklist") == 0) {
-        rc =
-            sub_obj(msg, "checklist", true, checklist_fields, COUNT(checklist_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, "checklist", true, checklist_fields, EF_AD_COUNT(checklist_fields),
+                            P, info, &o);
         if (rc < 0)
             return rc;
         struct json_object *c = json_object_new_object();
-        copy_str(c, "title", o, "title");
-        struct json_object *tasks = jget(o, "tasks");
+        ef_ad__copy_str(c, "title", o, "title");
+        struct json_object *tasks = ef_ad__jget(o, "tasks");
         if (tasks)
-            put_int(c, "task_count", (int64_t)json_object_array_length(tasks));
+            ef_ad__put_int(c, "task_count", (int64_t)json_object_array_length(tasks));
         json_object_object_add(meta, "checklist", c);
     }
     return 0;
@@ -897,32 +764,33 @@ static int origin_meta(const upd *u, struct json_object *origin, const char *pat
     struct json_object *user = NULL;
     struct json_object *schat = NULL;
     struct json_object *chat = NULL;
-    int rc = ef_pj_check(origin, origin_fields, COUNT(origin_fields), u->info, path);
+    int rc = ef_pj_check(origin, origin_fields, EF_AD_COUNT(origin_fields), u->info, path);
     if (rc < 0)
         return rc;
-    rc = sub_obj(origin, "sender_user", false, user_fields, COUNT(user_fields), path, u->info,
-                 &user);
+    rc = ef_ad__sub_obj(origin, "sender_user", false, user_fields, EF_AD_COUNT(user_fields), path,
+                        u->info, &user);
     if (rc < 0)
         return rc;
-    rc = sub_obj(origin, "sender_chat", false, chat_fields, COUNT(chat_fields), path, u->info,
-                 &schat);
+    rc = ef_ad__sub_obj(origin, "sender_chat", false, chat_fields, EF_AD_COUNT(chat_fields), path,
+                        u->info, &schat);
     if (rc < 0)
         return rc;
-    rc = sub_obj(origin, "chat", false, chat_fields, COUNT(chat_fields), path, u->info, &chat);
+    rc = ef_ad__sub_obj(origin, "chat", false, chat_fields, EF_AD_COUNT(chat_fields), path, u->info,
+                        &chat);
     if (rc < 0)
         return rc;
     struct json_object *o = json_object_new_object();
-    copy_str(o, "type", origin, "type");
-    copy_int(o, "date", origin, "date");
+    ef_ad__copy_str(o, "type", origin, "type");
+    ef_ad__copy_int(o, "date", origin, "date");
     if (user)
-        copy_id(o, "sender_user_id", user, "id");
-    copy_str(o, "sender_user_name", origin, "sender_user_name");
+        ef_ad__copy_id(o, "sender_user_id", user, "id");
+    ef_ad__copy_str(o, "sender_user_name", origin, "sender_user_name");
     if (schat)
-        copy_id(o, "sender_chat_id", schat, "id");
+        ef_ad__copy_id(o, "sender_chat_id", schat, "id");
     if (chat)
-        copy_id(o, "chat_id", chat, "id");
-    copy_int(o, "message_id", origin, "message_id");
-    copy_str(o, "author_signature", origin, "author_signature");
+        ef_ad__copy_id(o, "chat_id", chat, "id");
+    ef_ad__copy_int(o, "message_id", origin, "message_id");
+    ef_ad__copy_str(o, "author_signature", origin, "author_signature");
     *out = o;
     return 0;
 }
@@ -938,54 +806,56 @@ static int add_context(const upd *u, struct json_object *msg, const char *chat_i
     struct json_object *sub = NULL;
     int rc;
 
-    rc = sub_obj(msg, "reply_to_message", false, reply_fields, COUNT(reply_fields), P, info, &o);
+    rc = ef_ad__sub_obj(msg, "reply_to_message", false, reply_fields, EF_AD_COUNT(reply_fields), P,
+                        info, &o);
     if (rc < 0)
         return rc;
     if (rc > 0) {
         int64_t rid = 0;
-        jint(o, "message_id", &rid);
+        ef_ad__jint(o, "message_id", &rid);
         struct json_object *r = json_object_new_object();
-        put_int(r, "message_id", rid);
+        ef_ad__put_int(r, "message_id", rid);
         char *pmid = ef_asprintf("%s:%" PRId64, chat_id, rid);
-        put_cstr(r, "platform_message_id", pmid);
+        ef_ad__put_cstr(r, "platform_message_id", pmid);
         ef_free(pmid);
         json_object_object_add(meta, "reply_to", r);
     }
 
-    rc = sub_obj(msg, "external_reply", false, external_reply_fields, COUNT(external_reply_fields),
-                 P, info, &o);
+    rc = ef_ad__sub_obj(msg, "external_reply", false, external_reply_fields,
+                        EF_AD_COUNT(external_reply_fields), P, info, &o);
     if (rc < 0)
         return rc;
     if (rc > 0) {
         struct json_object *chat = NULL;
         snprintf(path, sizeof(path), "%s.external_reply", P);
-        rc = sub_obj(o, "chat", false, chat_fields, COUNT(chat_fields), path, info, &chat);
+        rc = ef_ad__sub_obj(o, "chat", false, chat_fields, EF_AD_COUNT(chat_fields), path, info,
+                            &chat);
         if (rc < 0)
             return rc;
         snprintf(path, sizeof(path), "%s.external_reply.origin", P);
-        rc = origin_meta(u, jget(o, "origin"), path, &sub);
+        rc = origin_meta(u, ef_ad__jget(o, "origin"), path, &sub);
         if (rc < 0)
             return rc;
         struct json_object *x = json_object_new_object();
         json_object_object_add(x, "origin", sub);
         if (chat)
-            copy_id(x, "chat_id", chat, "id");
-        copy_int(x, "message_id", o, "message_id");
+            ef_ad__copy_id(x, "chat_id", chat, "id");
+        ef_ad__copy_int(x, "message_id", o, "message_id");
         json_object_object_add(meta, "external_reply", x);
     }
 
-    rc = sub_obj(msg, "quote", false, quote_fields, COUNT(quote_fields), P, info, &o);
+    rc = ef_ad__sub_obj(msg, "quote", false, quote_fields, EF_AD_COUNT(quote_fields), P, info, &o);
     if (rc < 0)
         return rc;
     if (rc > 0) {
         struct json_object *q = json_object_new_object();
-        copy_str(q, "text", o, "text");
-        copy_int(q, "position", o, "position");
-        copy_bool(q, "is_manual", o, "is_manual");
+        ef_ad__copy_str(q, "text", o, "text");
+        ef_ad__copy_int(q, "position", o, "position");
+        ef_ad__copy_bool(q, "is_manual", o, "is_manual");
         json_object_object_add(meta, "quote", q);
     }
 
-    o = jget(msg, "forward_origin");
+    o = ef_ad__jget(msg, "forward_origin");
     if (o) {
         snprintf(path, sizeof(path), "%s.forward_origin", P);
         rc = origin_meta(u, o, path, &sub);
@@ -994,17 +864,17 @@ static int add_context(const upd *u, struct json_object *msg, const char *chat_i
         json_object_object_add(meta, "forward_origin", sub);
     }
 
-    rc = sub_obj(msg, "via_bot", false, user_fields, COUNT(user_fields), P, info, &o);
+    rc = ef_ad__sub_obj(msg, "via_bot", false, user_fields, EF_AD_COUNT(user_fields), P, info, &o);
     if (rc < 0)
         return rc;
     if (rc > 0) {
         struct json_object *b = json_object_new_object();
-        copy_id(b, "id", o, "id");
-        copy_str(b, "username", o, "username");
+        ef_ad__copy_id(b, "id", o, "id");
+        ef_ad__copy_str(b, "username", o, "username");
         json_object_object_add(meta, "via_bot", b);
     }
 
-    o = jget(msg, "sender_chat"); /* validated by the caller */
+    o = ef_ad__jget(msg, "sender_chat"); /* validated by the caller */
     if (o)
         json_object_object_add(meta, "sender_chat", chat_meta(o));
     return 0;
@@ -1022,18 +892,18 @@ static ef_msg *migrate_msg(const upd *u, struct json_object *msg, struct json_ob
     struct json_object *meta = meta_new(u);
     m->chat_id = i64str(from_form ? other : chat_id);
     m->target_id = i64str(from_form ? chat_id : other);
-    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->chat_type = ef_ad__dup_or_null(ef_ad__jstr(chat, "type", NULL));
     m->message_id = ef_asprintf("%" PRId64 ":%" PRId64, chat_id, msg_id);
     m->text = ef_strdup("");
     m->content_type = ef_strdup("migrate");
     m->date = date;
     m->update_id = u->update_id;
-    struct json_object *from = jget(msg, "from");
+    struct json_object *from = ef_ad__jget(msg, "from");
     if (from)
         sender_from_user(m, from);
     json_object_object_add(meta, "chat", chat_meta(chat));
-    put_id(meta, from_form ? "migrate_from_chat_id" : "migrate_to_chat_id", other);
-    m->meta_json = meta_string(meta);
+    ef_ad__put_id(meta, from_form ? "migrate_from_chat_id" : "migrate_to_chat_id", other);
+    m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     return m;
 }
@@ -1055,32 +925,33 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
     int64_t chat_id = 0, msg_id = 0, date = 0, v;
     int rc;
 
-    rc = ef_pj_check(msg, message_fields, COUNT(message_fields), info, P);
+    rc = ef_pj_check(msg, message_fields, EF_AD_COUNT(message_fields), info, P);
     if (rc < 0)
         return rc;
-    rc = sub_obj(msg, "chat", true, chat_fields, COUNT(chat_fields), P, info, &chat);
+    rc = ef_ad__sub_obj(msg, "chat", true, chat_fields, EF_AD_COUNT(chat_fields), P, info, &chat);
     if (rc < 0)
         return rc;
-    rc = sub_obj(msg, "from", false, user_fields, COUNT(user_fields), P, info, &from);
+    rc = ef_ad__sub_obj(msg, "from", false, user_fields, EF_AD_COUNT(user_fields), P, info, &from);
     if (rc < 0)
         return rc;
-    rc = sub_obj(msg, "sender_chat", false, chat_fields, COUNT(chat_fields), P, info, &schat);
+    rc = ef_ad__sub_obj(msg, "sender_chat", false, chat_fields, EF_AD_COUNT(chat_fields), P, info,
+                        &schat);
     if (rc < 0)
         return rc;
-    jint(chat, "id", &chat_id);
-    jint(msg, "message_id", &msg_id);
-    jint(msg, "date", &date);
-    const char *bcid = jstr(msg, "business_connection_id", NULL);
+    ef_ad__jint(chat, "id", &chat_id);
+    ef_ad__jint(msg, "message_id", &msg_id);
+    ef_ad__jint(msg, "date", &date);
+    const char *bcid = ef_ad__jstr(msg, "business_connection_id", NULL);
     if (is_business_key(P) && !bcid) {
-        note(info, "%s.business_connection_id: missing", P);
+        ef_ad__note(info, "%s.business_connection_id: missing", P);
         return EF_EPROTO;
     }
 
-    if (jint(msg, "migrate_to_chat_id", &v)) {
+    if (ef_ad__jint(msg, "migrate_to_chat_id", &v)) {
         *out = migrate_msg(u, msg, chat, chat_id, msg_id, date, false, v);
         return 0;
     }
-    if (jint(msg, "migrate_from_chat_id", &v)) {
+    if (ef_ad__jint(msg, "migrate_from_chat_id", &v)) {
         *out = migrate_msg(u, msg, chat, chat_id, msg_id, date, true, v);
         return 0;
     }
@@ -1089,7 +960,7 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
     if (!ctype) {
         const char *svc = service_field(msg);
         if (svc) {
-            note(info, "service message %s", svc);
+            ef_ad__note(info, "service message %s", svc);
             *out = NULL;
             return 0;
         }
@@ -1100,11 +971,11 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
     meta = meta_new(u);
     m->update_id = u->update_id;
     m->chat_id = chat_key(chat_id, bcid);
-    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->chat_type = ef_ad__dup_or_null(ef_ad__jstr(chat, "type", NULL));
     m->message_id = ef_asprintf("%s:%" PRId64, m->chat_id, msg_id);
     if (u->kind == EF_MSG_EDIT)
         m->target_id = ef_strdup(m->message_id);
-    m->channel_id = dup_or_null(bcid);
+    m->channel_id = ef_ad__dup_or_null(bcid);
     if (from)
         sender_from_user(m, from);
     else if (schat)
@@ -1113,10 +984,10 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
         sender_from_chat(m, chat);
 
     size_t tlen = 0;
-    const char *text = jstr(msg, "text", &tlen);
+    const char *text = ef_ad__jstr(msg, "text", &tlen);
     bool is_caption = false;
     if (!text) {
-        text = jstr(msg, "caption", &tlen);
+        text = ef_ad__jstr(msg, "caption", &tlen);
         is_caption = text != NULL;
     }
     if (!text) {
@@ -1127,20 +998,20 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
     m->text_len = tlen;
     m->content_type = ef_strdup(ctype);
     m->date = date;
-    if (u->kind == EF_MSG_EDIT && jint(msg, "edit_date", &v)) {
+    if (u->kind == EF_MSG_EDIT && ef_ad__jint(msg, "edit_date", &v)) {
         m->date = v;
-        put_int(meta, "edit_date", v);
+        ef_ad__put_int(meta, "edit_date", v);
     }
-    if (jint(msg, "message_thread_id", &v)) {
+    if (ef_ad__jint(msg, "message_thread_id", &v)) {
         m->thread_id = i64str(v);
-        put_int(meta, "message_thread_id", v);
+        ef_ad__put_int(meta, "message_thread_id", v);
     }
 
     json_object_object_add(meta, "chat", chat_meta(chat));
-    copy_bool(meta, "is_topic_message", msg, "is_topic_message");
-    copy_str(meta, "media_group_id", msg, "media_group_id");
+    ef_ad__copy_bool(meta, "is_topic_message", msg, "is_topic_message");
+    ef_ad__copy_str(meta, "media_group_id", msg, "media_group_id");
     if (bcid)
-        put_cstr(meta, "business_connection_id", bcid);
+        ef_ad__put_cstr(meta, "business_connection_id", bcid);
 
     rc = add_content(u, msg, ctype, meta);
     if (rc < 0)
@@ -1154,20 +1025,20 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
     int64_t dropped = 0;
     size_t budget = ENTITY_TEXT_BUDGET;
     size_t len;
-    const char *s = jstr(msg, "text", &len);
+    const char *s = ef_ad__jstr(msg, "text", &len);
     rc = add_entities(u, msg, "entities", s ? s : "", s ? len : 0, !is_caption, meta, &dropped,
                       &budget);
     if (rc < 0)
         goto fail;
-    s = jstr(msg, "caption", &len);
+    s = ef_ad__jstr(msg, "caption", &len);
     rc = add_entities(u, msg, "caption_entities", s ? s : "", s ? len : 0, is_caption, meta,
                       &dropped, &budget);
     if (rc < 0)
         goto fail;
     if (dropped > 0)
-        put_int(meta, "entities_dropped", dropped);
+        ef_ad__put_int(meta, "entities_dropped", dropped);
 
-    m->meta_json = meta_string(meta);
+    m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     *out = m;
     return 0;
@@ -1190,26 +1061,27 @@ static int on_callback(const upd *u, struct json_object *cb, ef_msg **out)
     struct json_object *chat = NULL;
     int rc;
 
-    rc = ef_pj_check(cb, callback_fields, COUNT(callback_fields), info, P);
+    rc = ef_pj_check(cb, callback_fields, EF_AD_COUNT(callback_fields), info, P);
     if (rc < 0)
         return rc;
-    rc = sub_obj(cb, "from", true, user_fields, COUNT(user_fields), P, info, &from);
+    rc = ef_ad__sub_obj(cb, "from", true, user_fields, EF_AD_COUNT(user_fields), P, info, &from);
     if (rc < 0)
         return rc;
-    rc = sub_obj(cb, "message", false, callback_message_fields, COUNT(callback_message_fields), P,
-                 info, &msg);
+    rc = ef_ad__sub_obj(cb, "message", false, callback_message_fields,
+                        EF_AD_COUNT(callback_message_fields), P, info, &msg);
     if (rc < 0)
         return rc;
     if (msg) {
         snprintf(path, sizeof(path), "%s.message", P);
-        rc = sub_obj(msg, "chat", true, chat_fields, COUNT(chat_fields), path, info, &chat);
+        rc = ef_ad__sub_obj(msg, "chat", true, chat_fields, EF_AD_COUNT(chat_fields), path, info,
+                            &chat);
         if (rc < 0)
             return rc;
     }
 
     ef_msg *m = ef_msg_new(EF_MSG_CALLBACK, PLATFORM);
     struct json_object *meta = meta_new(u);
-    const char *id = jstr(cb, "id", NULL);
+    const char *id = ef_ad__jstr(cb, "id", NULL);
     int64_t v = 0;
     m->update_id = u->update_id;
     m->callback_id = ef_strdup(id);
@@ -1218,33 +1090,33 @@ static int on_callback(const upd *u, struct json_object *cb, ef_msg **out)
     sender_from_user(m, from);
     if (msg) {
         int64_t chat_id = 0, msg_id = 0, date = 0;
-        jint(chat, "id", &chat_id);
-        jint(msg, "message_id", &msg_id);
-        jint(msg, "date", &date);
-        const char *bcid = jstr(msg, "business_connection_id", NULL);
+        ef_ad__jint(chat, "id", &chat_id);
+        ef_ad__jint(msg, "message_id", &msg_id);
+        ef_ad__jint(msg, "date", &date);
+        const char *bcid = ef_ad__jstr(msg, "business_connection_id", NULL);
         m->chat_id = chat_key(chat_id, bcid);
-        m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+        m->chat_type = ef_ad__dup_or_null(ef_ad__jstr(chat, "type", NULL));
         m->target_id = ef_asprintf("%s:%" PRId64, m->chat_id, msg_id);
-        m->channel_id = dup_or_null(bcid);
-        if (jint(msg, "message_thread_id", &v))
+        m->channel_id = ef_ad__dup_or_null(bcid);
+        if (ef_ad__jint(msg, "message_thread_id", &v))
             m->thread_id = i64str(v);
-        put_int(meta, "message_id", msg_id);
+        ef_ad__put_int(meta, "message_id", msg_id);
         if (date == 0)
             json_object_object_add(meta, "inaccessible", json_object_new_boolean(1));
         json_object_object_add(meta, "chat", chat_meta(chat));
         if (bcid)
-            put_cstr(meta, "business_connection_id", bcid);
+            ef_ad__put_cstr(meta, "business_connection_id", bcid);
     } else {
         /* An inline message: the user's private chat has the user's id. */
-        jint(from, "id", &v);
+        ef_ad__jint(from, "id", &v);
         m->chat_id = i64str(v);
         m->chat_type = ef_strdup("private");
     }
 
     size_t len = 0;
-    const char *text = jstr(cb, "data", &len);
+    const char *text = ef_ad__jstr(cb, "data", &len);
     if (!text)
-        text = jstr(cb, "game_short_name", &len);
+        text = ef_ad__jstr(cb, "game_short_name", &len);
     if (!text) {
         text = "";
         len = 0;
@@ -1252,11 +1124,11 @@ static int on_callback(const upd *u, struct json_object *cb, ef_msg **out)
     m->text = ef_strndup(text, len);
     m->text_len = len;
 
-    copy_str(meta, "data", cb, "data");
-    copy_str(meta, "game_short_name", cb, "game_short_name");
-    copy_str(meta, "chat_instance", cb, "chat_instance");
-    copy_str(meta, "inline_message_id", cb, "inline_message_id");
-    m->meta_json = meta_string(meta);
+    ef_ad__copy_str(meta, "data", cb, "data");
+    ef_ad__copy_str(meta, "game_short_name", cb, "game_short_name");
+    ef_ad__copy_str(meta, "chat_instance", cb, "chat_instance");
+    ef_ad__copy_str(meta, "inline_message_id", cb, "inline_message_id");
+    m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     *out = m;
     return 0;
@@ -1282,31 +1154,33 @@ static int on_my_chat_member(const upd *u, struct json_object *cmu, ef_msg **out
     struct json_object *chat = NULL, *from = NULL, *oldm = NULL, *newm = NULL;
     int rc;
 
-    rc = ef_pj_check(cmu, member_update_fields, COUNT(member_update_fields), info, P);
+    rc = ef_pj_check(cmu, member_update_fields, EF_AD_COUNT(member_update_fields), info, P);
     if (rc < 0)
         return rc;
-    rc = sub_obj(cmu, "chat", true, chat_fields, COUNT(chat_fields), P, info, &chat);
+    rc = ef_ad__sub_obj(cmu, "chat", true, chat_fields, EF_AD_COUNT(chat_fields), P, info, &chat);
     if (rc < 0)
         return rc;
-    rc = sub_obj(cmu, "from", true, user_fields, COUNT(user_fields), P, info, &from);
+    rc = ef_ad__sub_obj(cmu, "from", true, user_fields, EF_AD_COUNT(user_fields), P, info, &from);
     if (rc < 0)
         return rc;
-    rc = sub_obj(cmu, "old_chat_member", true, member_fields, COUNT(member_fields), P, info, &oldm);
+    rc = ef_ad__sub_obj(cmu, "old_chat_member", true, member_fields, EF_AD_COUNT(member_fields), P,
+                        info, &oldm);
     if (rc < 0)
         return rc;
-    rc = sub_obj(cmu, "new_chat_member", true, member_fields, COUNT(member_fields), P, info, &newm);
+    rc = ef_ad__sub_obj(cmu, "new_chat_member", true, member_fields, EF_AD_COUNT(member_fields), P,
+                        info, &newm);
     if (rc < 0)
         return rc;
 
-    const char *old_status = jstr(oldm, "status", NULL);
-    const char *new_status = jstr(newm, "status", NULL);
+    const char *old_status = ef_ad__jstr(oldm, "status", NULL);
+    const char *new_status = ef_ad__jstr(newm, "status", NULL);
     ef_msg_kind kind;
     if (status_gone(new_status)) {
         kind = EF_MSG_BLOCKED;
     } else if (status_present(new_status) && status_gone(old_status)) {
         kind = EF_MSG_UNBLOCKED;
     } else {
-        note(info, "my_chat_member: %s -> %s changes nothing", old_status, new_status);
+        ef_ad__note(info, "my_chat_member: %s -> %s changes nothing", old_status, new_status);
         *out = NULL;
         return 0;
     }
@@ -1314,20 +1188,20 @@ static int on_my_chat_member(const upd *u, struct json_object *cmu, ef_msg **out
     ef_msg *m = ef_msg_new(kind, PLATFORM);
     struct json_object *meta = meta_new(u);
     int64_t chat_id = 0, date = 0;
-    jint(chat, "id", &chat_id);
-    jint(cmu, "date", &date);
+    ef_ad__jint(chat, "id", &chat_id);
+    ef_ad__jint(cmu, "date", &date);
     m->update_id = u->update_id;
     m->chat_id = i64str(chat_id);
-    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->chat_type = ef_ad__dup_or_null(ef_ad__jstr(chat, "type", NULL));
     m->text = ef_strdup("");
     m->content_type = ef_strdup("member_status");
     m->date = date;
     sender_from_user(m, from);
-    put_cstr(meta, "old_status", old_status);
-    put_cstr(meta, "new_status", new_status);
-    copy_str(meta, "chat_type", chat, "type");
+    ef_ad__put_cstr(meta, "old_status", old_status);
+    ef_ad__put_cstr(meta, "new_status", new_status);
+    ef_ad__copy_str(meta, "chat_type", chat, "type");
     json_object_object_add(meta, "chat", chat_meta(chat));
-    m->meta_json = meta_string(meta);
+    m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     *out = m;
     return 0;
@@ -1347,30 +1221,31 @@ static int on_reaction(const upd *u, struct json_object *r, ef_msg **out)
     ef_msg *m = NULL;
     int rc;
 
-    rc = ef_pj_check(r, reaction_update_fields, COUNT(reaction_update_fields), info, P);
+    rc = ef_pj_check(r, reaction_update_fields, EF_AD_COUNT(reaction_update_fields), info, P);
     if (rc < 0)
         return rc;
-    rc = sub_obj(r, "chat", true, chat_fields, COUNT(chat_fields), P, info, &chat);
+    rc = ef_ad__sub_obj(r, "chat", true, chat_fields, EF_AD_COUNT(chat_fields), P, info, &chat);
     if (rc < 0)
         return rc;
-    rc = sub_obj(r, "user", false, user_fields, COUNT(user_fields), P, info, &user);
+    rc = ef_ad__sub_obj(r, "user", false, user_fields, EF_AD_COUNT(user_fields), P, info, &user);
     if (rc < 0)
         return rc;
-    rc = sub_obj(r, "actor_chat", false, chat_fields, COUNT(chat_fields), P, info, &actor);
+    rc = ef_ad__sub_obj(r, "actor_chat", false, chat_fields, EF_AD_COUNT(chat_fields), P, info,
+                        &actor);
     if (rc < 0)
         return rc;
 
     /* status: the new reactions as a compact JSON array of strings. */
     status = json_object_new_array();
-    struct json_object *arr = jget(r, "new_reaction");
+    struct json_object *arr = ef_ad__jget(r, "new_reaction");
     size_t n = json_object_array_length(arr);
     for (size_t i = 0; i < n; i++) {
         struct json_object *it = json_object_array_get_idx(arr, i);
         snprintf(path, sizeof(path), "%s.new_reaction[%zu]", P, i);
-        rc = ef_pj_check(it, reaction_type_fields, COUNT(reaction_type_fields), info, path);
+        rc = ef_pj_check(it, reaction_type_fields, EF_AD_COUNT(reaction_type_fields), info, path);
         if (rc < 0)
             goto fail;
-        const char *type = jstr(it, "type", NULL);
+        const char *type = ef_ad__jstr(it, "type", NULL);
         const char *s;
         size_t len;
         if (strcmp(type, "emoji") == 0) {
@@ -1394,29 +1269,29 @@ static int on_reaction(const upd *u, struct json_object *r, ef_msg **out)
     m = ef_msg_new(EF_MSG_REACTION, PLATFORM);
     meta = meta_new(u);
     int64_t chat_id = 0, msg_id = 0, date = 0;
-    jint(chat, "id", &chat_id);
-    jint(r, "message_id", &msg_id);
-    jint(r, "date", &date);
+    ef_ad__jint(chat, "id", &chat_id);
+    ef_ad__jint(r, "message_id", &msg_id);
+    ef_ad__jint(r, "date", &date);
     m->update_id = u->update_id;
     m->chat_id = i64str(chat_id);
-    m->chat_type = dup_or_null(jstr(chat, "type", NULL));
+    m->chat_type = ef_ad__dup_or_null(ef_ad__jstr(chat, "type", NULL));
     m->target_id = ef_asprintf("%s:%" PRId64, m->chat_id, msg_id);
     m->text = ef_strdup("");
     m->content_type = ef_strdup("reaction");
     m->date = date;
-    m->status = meta_string(status);
+    m->status = ef_ad__meta_string(status);
     if (user)
         sender_from_user(m, user);
     else if (actor)
         sender_from_chat(m, actor);
-    put_int(meta, "message_id", msg_id);
+    ef_ad__put_int(meta, "message_id", msg_id);
     json_object_object_add(meta, "chat", chat_meta(chat));
-    if (json_object_deep_copy(jget(r, "old_reaction"), &copy, NULL) == 0)
+    if (json_object_deep_copy(ef_ad__jget(r, "old_reaction"), &copy, NULL) == 0)
         json_object_object_add(meta, "old_reaction", copy);
     copy = NULL;
     if (json_object_deep_copy(arr, &copy, NULL) == 0)
         json_object_object_add(meta, "new_reaction", copy);
-    m->meta_json = meta_string(meta);
+    m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     json_object_put(status);
     *out = m;
@@ -1468,7 +1343,7 @@ static const struct route {
 
 static const struct route *find_route(const char *key)
 {
-    for (size_t i = 0; i < COUNT(routes); i++)
+    for (size_t i = 0; i < EF_AD_COUNT(routes); i++)
         if (strcmp(routes[i].key, key) == 0)
             return &routes[i];
     return NULL;
@@ -1481,11 +1356,11 @@ static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
         info = &scratch;
     memset(info, 0, sizeof(*info));
     if (!out) {
-        note(info, "no output list");
+        ef_ad__note(info, "no output list");
         return EF_EINVAL;
     }
     if (!json_object_is_type(root, json_type_object)) {
-        note(info, "update: expected object");
+        ef_ad__note(info, "update: expected object");
         return EF_EPROTO;
     }
     int64_t update_id = 0;
@@ -1493,7 +1368,7 @@ static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
     if (rc < 0)
         return rc;
     if (update_id <= 0) {
-        note(info, "update_id: must be positive");
+        ef_ad__note(info, "update_id: must be positive");
         return EF_EPROTO;
     }
     info->update_id = update_id;
@@ -1517,28 +1392,28 @@ static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
         }
         if (r) {
             snprintf(info->what, sizeof(info->what), "%s", r->key);
-            note(info, "update carries both %s and %s", r->key, f->key);
+            ef_ad__note(info, "update carries both %s and %s", r->key, f->key);
             return EF_EPROTO;
         }
         r = f;
     }
     if (payloads == 0) {
-        note(info, "no payload");
+        ef_ad__note(info, "no payload");
         return 0;
     }
     if (!r) {
         snprintf(info->what, sizeof(info->what), "%s", unknown);
-        note(info, "%s: unknown update type", unknown);
+        ef_ad__note(info, "%s: unknown update type", unknown);
         return 0;
     }
     snprintf(info->what, sizeof(info->what), "%s", r->key);
-    struct json_object *payload = jget(root, r->key);
+    struct json_object *payload = ef_ad__jget(root, r->key);
     if (!json_object_is_type(payload, json_type_object)) {
-        note(info, "%s: expected object", r->key);
+        ef_ad__note(info, "%s: expected object", r->key);
         return EF_EPROTO;
     }
     if (!r->fn) {
-        note(info, "%s: %s", r->key, r->skip);
+        ef_ad__note(info, "%s: %s", r->key, r->skip);
         return 0;
     }
 

@@ -31,14 +31,14 @@
  */
 #include "platforms/platform.h"
 
+#include "platforms/adapter.h"
+
 #include "base/crypto.h"
 
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char PLATFORM[] = "whatsapp";
 static const char OBJECT_NAME[] = "whatsapp_business_account";
@@ -238,38 +238,6 @@ typedef struct wctx {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void note(ef_parse_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_note(ef_parse_info *info, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Replaces the note (errors). */
-static void note(ef_parse_info *info, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(info->note, sizeof(info->note), fmt, ap);
-    va_end(ap);
-}
-
-/* Appends to the note (things accepted but not stored), "; "-separated,
- * as far as it has room. */
-static void add_note(ef_parse_info *info, const char *fmt, ...)
-{
-    size_t used = strlen(info->note);
-    size_t room = sizeof(info->note) - used;
-    if (used > 0) {
-        if (room <= 3)
-            return;
-        memcpy(info->note + used, "; ", 3);
-        used += 2;
-        room -= 2;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(info->note + used, room, fmt, ap);
-    va_end(ap);
-}
-
 /* Field paths for notes ("entry[0].changes[1].value.messages[2]"); a path
  * too long for its buffer is cut, which only shortens a note. */
 static void path_fmt(char *dst, size_t n, const char *fmt, ...)
@@ -286,51 +254,8 @@ static void path_fmt(char *dst, size_t n, const char *fmt, ...)
 /* "path.key: what", EF_EPROTO. */
 static int refuse(ef_parse_info *info, const char *path, const char *key, const char *what)
 {
-    note(info, "%s.%s: %s", path, key, what);
+    ef_ad__note(info, "%s.%s: %s", path, key, what);
     return EF_EPROTO;
-}
-
-/* Borrowed member, NULL when absent or JSON null. */
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-    struct json_object *v = NULL;
-    if (!o || !json_object_object_get_ex(o, key, &v))
-        return NULL;
-    return v;
-}
-
-/* A string member (already validated), NULL when absent. */
-static const char *jstr(struct json_object *o, const char *key, size_t *len)
-{
-    const char *s = NULL;
-    if (!o || ef_pj_str(o, key, false, &s, len, NULL, NULL) <= 0)
-        return NULL;
-    return s;
-}
-
-static bool nonempty(const char *s)
-{
-    return s && *s;
-}
-
-/*
- * Looks up parent[key] as an object and validates it against a table; the
- * note path is "<ppath>.<key>". 1 present, 0 absent (optional), or error.
- */
-static int sub_obj(struct json_object *parent, const char *key, bool required, const ef_pj_field *t,
-                   size_t n, const char *ppath, ef_parse_info *info, struct json_object **out)
-{
-    struct json_object *o = NULL;
-    int rc = ef_pj_obj(parent, key, required, &o, info, ppath);
-    if (rc <= 0)
-        return rc;
-    char path[192];
-    path_fmt(path, sizeof(path), "%s.%s", ppath, key);
-    rc = ef_pj_check(o, t, n, info, path);
-    if (rc < 0)
-        return rc;
-    *out = o;
-    return 1;
 }
 
 /* Strict Unix seconds: one or more ASCII digits, nothing else, fits int64. */
@@ -356,7 +281,7 @@ static int need_str(struct json_object *o, const char *key, const char *path, ef
                     const char **out, size_t *len)
 {
     size_t l = 0;
-    const char *s = jstr(o, key, &l);
+    const char *s = ef_ad__jstr(o, key, &l);
     if (!s)
         return refuse(info, path, key, "missing");
     if (l == 0)
@@ -369,64 +294,12 @@ static int need_str(struct json_object *o, const char *key, const char *path, ef
 
 /* ---- meta_json building ------------------------------------------------- */
 
-static void put_str(struct json_object *dst, const char *key, const char *s, size_t len)
-{
-    json_object_object_add(dst, key, json_object_new_string_len(s, (int)len));
-}
-
-static void put_cstr(struct json_object *dst, const char *key, const char *s)
-{
-    if (s)
-        json_object_object_add(dst, key, json_object_new_string(s));
-}
-
-static void copy_str(struct json_object *dst, const char *dkey, struct json_object *src,
-                     const char *skey)
-{
-    size_t len;
-    const char *s = jstr(src, skey, &len);
-    if (s)
-        put_str(dst, dkey, s, len);
-}
-
-static void copy_bool(struct json_object *dst, const char *dkey, struct json_object *src,
-                      const char *skey)
-{
-    bool b;
-    if (src && ef_pj_bool(src, skey, false, &b, NULL, NULL) > 0)
-        json_object_object_add(dst, dkey, json_object_new_boolean(b));
-}
-
-/* dst[dkey] = a deep copy of v (numbers keep their source text). */
-static void put_raw(struct json_object *dst, const char *dkey, struct json_object *v)
-{
-    struct json_object *c = NULL;
-    if (!v || json_object_deep_copy(v, &c, NULL) != 0)
-        return;
-    json_object_object_add(dst, dkey, c);
-}
-
-static void copy_raw(struct json_object *dst, const char *dkey, struct json_object *src,
-                     const char *skey)
-{
-    put_raw(dst, dkey, jget(src, skey));
-}
-
-static char *meta_string(struct json_object *meta)
-{
-    const char *s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
-    if (!s)
-        EF_PANIC("json_object_to_json_string_ext failed");
-    return ef_strdup(s);
-}
-
 static struct json_object *meta_new(const wctx *c)
 {
     struct json_object *meta = json_object_new_object();
-    put_cstr(meta, "phone_number_id", c->pnid);
-    put_cstr(meta, "display_phone_number", c->display);
-    put_cstr(meta, "waba_id", c->waba_id);
+    ef_ad__put_cstr(meta, "phone_number_id", c->pnid);
+    ef_ad__put_cstr(meta, "display_phone_number", c->display);
+    ef_ad__put_cstr(meta, "waba_id", c->waba_id);
     return meta;
 }
 
@@ -441,11 +314,11 @@ static struct json_object *find_contact(const wctx *c, const char *wa_id, const 
     size_t n = json_object_array_length(c->contacts);
     for (size_t i = 0; i < n; i++) {
         struct json_object *ct = json_object_array_get_idx(c->contacts, i);
-        const char *cw = jstr(ct, "wa_id", NULL);
-        const char *cu = jstr(ct, "user_id", NULL);
-        if (nonempty(wa_id) && nonempty(cw) && strcmp(cw, wa_id) == 0)
+        const char *cw = ef_ad__jstr(ct, "wa_id", NULL);
+        const char *cu = ef_ad__jstr(ct, "user_id", NULL);
+        if (ef_ad__nonempty(wa_id) && ef_ad__nonempty(cw) && strcmp(cw, wa_id) == 0)
             return ct;
-        if (nonempty(user_id) && nonempty(cu) && strcmp(cu, user_id) == 0)
+        if (ef_ad__nonempty(user_id) && ef_ad__nonempty(cu) && strcmp(cu, user_id) == 0)
             return ct;
     }
     return NULL;
@@ -458,13 +331,13 @@ static struct json_object *find_contact(const wctx *c, const char *wa_id, const 
 static void set_party(ef_msg *m, const wctx *c, const char *id, const char *group_id,
                       struct json_object *contact, struct json_object *meta)
 {
-    struct json_object *profile = jget(contact, "profile");
-    const char *name = jstr(profile, "name", NULL);
-    const char *username = jstr(profile, "username", NULL);
+    struct json_object *profile = ef_ad__jget(contact, "profile");
+    const char *name = ef_ad__jstr(profile, "name", NULL);
+    const char *username = ef_ad__jstr(profile, "username", NULL);
 
     m->sender_id = ef_strdup(id);
-    m->sender_name = ef_strdup(nonempty(name) ? name : id);
-    m->sender_username = nonempty(username) ? ef_strdup(username) : NULL;
+    m->sender_name = ef_strdup(ef_ad__nonempty(name) ? name : id);
+    m->sender_username = ef_ad__nonempty(username) ? ef_strdup(username) : NULL;
     m->chat_type = ef_strdup(group_id ? "group" : "private");
     m->chat_id = ef_asprintf("%s@%s", group_id ? group_id : id, c->pnid);
     m->channel_id = ef_strdup(c->pnid);
@@ -472,15 +345,15 @@ static void set_party(ef_msg *m, const wctx *c, const char *id, const char *grou
     if (!contact)
         return;
     struct json_object *o = json_object_new_object();
-    copy_str(o, "wa_id", contact, "wa_id");
-    copy_str(o, "user_id", contact, "user_id");
-    copy_str(o, "parent_user_id", contact, "parent_user_id");
-    copy_str(o, "country_code", contact, "country_code");
-    copy_str(o, "identity_key_hash", contact, "identity_key_hash");
-    copy_str(o, "name", profile, "name");
-    copy_str(o, "username", profile, "username");
-    if (!jget(o, "country_code"))
-        copy_str(o, "country_code", profile, "country_code");
+    ef_ad__copy_str(o, "wa_id", contact, "wa_id");
+    ef_ad__copy_str(o, "user_id", contact, "user_id");
+    ef_ad__copy_str(o, "parent_user_id", contact, "parent_user_id");
+    ef_ad__copy_str(o, "country_code", contact, "country_code");
+    ef_ad__copy_str(o, "identity_key_hash", contact, "identity_key_hash");
+    ef_ad__copy_str(o, "name", profile, "name");
+    ef_ad__copy_str(o, "username", profile, "username");
+    if (!ef_ad__jget(o, "country_code"))
+        ef_ad__copy_str(o, "country_code", profile, "country_code");
     json_object_object_add(meta, "contact", o);
 }
 
@@ -488,7 +361,7 @@ static void set_party(ef_msg *m, const wctx *c, const char *id, const char *grou
 
 static bool is_media(const char *type)
 {
-    for (size_t i = 0; i < COUNT(media_types); i++)
+    for (size_t i = 0; i < EF_AD_COUNT(media_types); i++)
         if (strcmp(type, media_types[i]) == 0)
             return true;
     return false;
@@ -497,11 +370,11 @@ static bool is_media(const char *type)
 /* "a, b" from the non-empty ones of a and b ("" when neither). */
 static char *join2(const char *a, const char *b)
 {
-    if (nonempty(a) && nonempty(b))
+    if (ef_ad__nonempty(a) && ef_ad__nonempty(b))
         return ef_asprintf("%s, %s", a, b);
-    if (nonempty(a))
+    if (ef_ad__nonempty(a))
         return ef_strdup(a);
-    if (nonempty(b))
+    if (ef_ad__nonempty(b))
         return ef_strdup(b);
     return ef_strdup("");
 }
@@ -510,21 +383,22 @@ static int content_media(const wctx *c, struct json_object *msg, const char *typ
                          struct json_object *meta, char **text, size_t *tlen)
 {
     struct json_object *o = NULL;
-    int rc = sub_obj(msg, type, false, media_fields, COUNT(media_fields), path, c->info, &o);
+    int rc = ef_ad__sub_obj(msg, type, false, media_fields, EF_AD_COUNT(media_fields), path,
+                            c->info, &o);
     if (rc <= 0)
         return rc;
     struct json_object *md = json_object_new_object();
-    put_cstr(md, "type", type);
-    copy_str(md, "id", o, "id");
-    copy_str(md, "mime_type", o, "mime_type");
-    copy_str(md, "sha256", o, "sha256");
-    copy_str(md, "filename", o, "filename");
-    copy_bool(md, "voice", o, "voice");
-    copy_bool(md, "animated", o, "animated");
-    copy_str(md, "url", o, "url");
+    ef_ad__put_cstr(md, "type", type);
+    ef_ad__copy_str(md, "id", o, "id");
+    ef_ad__copy_str(md, "mime_type", o, "mime_type");
+    ef_ad__copy_str(md, "sha256", o, "sha256");
+    ef_ad__copy_str(md, "filename", o, "filename");
+    ef_ad__copy_bool(md, "voice", o, "voice");
+    ef_ad__copy_bool(md, "animated", o, "animated");
+    ef_ad__copy_str(md, "url", o, "url");
     json_object_object_add(meta, "media", md);
     size_t len = 0;
-    const char *caption = jstr(o, "caption", &len);
+    const char *caption = ef_ad__jstr(o, "caption", &len);
     if (caption) {
         *text = ef_strndup(caption, len);
         *tlen = len;
@@ -536,18 +410,18 @@ static int content_location(const wctx *c, struct json_object *msg, const char *
                             struct json_object *meta, char **text, size_t *tlen)
 {
     struct json_object *o = NULL;
-    int rc =
-        sub_obj(msg, "location", false, location_fields, COUNT(location_fields), path, c->info, &o);
+    int rc = ef_ad__sub_obj(msg, "location", false, location_fields, EF_AD_COUNT(location_fields),
+                            path, c->info, &o);
     if (rc <= 0)
         return rc;
     struct json_object *l = json_object_new_object();
-    copy_raw(l, "latitude", o, "latitude");
-    copy_raw(l, "longitude", o, "longitude");
-    copy_str(l, "name", o, "name");
-    copy_str(l, "address", o, "address");
-    copy_str(l, "url", o, "url");
+    ef_ad__copy_raw(l, "latitude", o, "latitude");
+    ef_ad__copy_raw(l, "longitude", o, "longitude");
+    ef_ad__copy_str(l, "name", o, "name");
+    ef_ad__copy_str(l, "address", o, "address");
+    ef_ad__copy_str(l, "url", o, "url");
     json_object_object_add(meta, "location", l);
-    *text = join2(jstr(o, "name", NULL), jstr(o, "address", NULL));
+    *text = join2(ef_ad__jstr(o, "name", NULL), ef_ad__jstr(o, "address", NULL));
     *tlen = strlen(*text);
     return 1;
 }
@@ -566,27 +440,27 @@ static int content_contacts(const wctx *c, struct json_object *msg, const char *
         struct json_object *card = json_object_array_get_idx(arr, i);
         struct json_object *name = NULL;
         path_fmt(p, sizeof(p), "%s.contacts[%zu]", path, i);
-        rc = ef_pj_check(card, card_fields, COUNT(card_fields), c->info, p);
+        rc = ef_pj_check(card, card_fields, EF_AD_COUNT(card_fields), c->info, p);
         if (rc < 0)
             return rc;
-        rc = sub_obj(card, "name", false, card_name_fields, COUNT(card_name_fields), p, c->info,
-                     &name);
+        rc = ef_ad__sub_obj(card, "name", false, card_name_fields, EF_AD_COUNT(card_name_fields), p,
+                            c->info, &name);
         if (rc < 0)
             return rc;
     }
     ef_buf b;
     ef_buf_init(&b, JOIN_MAX);
     for (size_t i = 0; i < n; i++) {
-        struct json_object *name = jget(json_object_array_get_idx(arr, i), "name");
-        const char *fn = jstr(name, "formatted_name", NULL);
-        if (!nonempty(fn))
+        struct json_object *name = ef_ad__jget(json_object_array_get_idx(arr, i), "name");
+        const char *fn = ef_ad__jstr(name, "formatted_name", NULL);
+        if (!ef_ad__nonempty(fn))
             continue;
         /* All or nothing per name, so the text never ends mid-character. */
         if (ef_buf_appendf(&b, "%s%s", b.len ? ", " : "", fn) < 0)
             break;
     }
     *text = ef_buf_steal(&b, tlen);
-    put_raw(meta, "contacts", arr);
+    ef_ad__put_raw(meta, "contacts", arr);
     return 1;
 }
 
@@ -596,51 +470,53 @@ static int content_interactive(const wctx *c, struct json_object *msg, const cha
     struct json_object *o = NULL;
     struct json_object *r = NULL;
     char p[192];
-    int rc = sub_obj(msg, "interactive", false, interactive_fields, COUNT(interactive_fields), path,
-                     c->info, &o);
+    int rc = ef_ad__sub_obj(msg, "interactive", false, interactive_fields,
+                            EF_AD_COUNT(interactive_fields), path, c->info, &o);
     if (rc <= 0)
         return rc;
     path_fmt(p, sizeof(p), "%s.interactive", path);
-    const char *itype = jstr(o, "type", NULL);
+    const char *itype = ef_ad__jstr(o, "type", NULL);
     const char *s = NULL;
     if (!itype)
         return refuse(c->info, p, "type", "missing");
     size_t len = 0;
 
     if (strcmp(itype, "button_reply") == 0 || strcmp(itype, "list_reply") == 0) {
-        rc = sub_obj(o, itype, false, reply_fields, COUNT(reply_fields), p, c->info, &r);
+        rc = ef_ad__sub_obj(o, itype, false, reply_fields, EF_AD_COUNT(reply_fields), p, c->info,
+                            &r);
         if (rc < 0)
             return rc;
         struct json_object *im = json_object_new_object();
-        put_cstr(im, "type", itype);
+        ef_ad__put_cstr(im, "type", itype);
         if (r) {
-            copy_str(im, "id", r, "id");
-            copy_str(im, "title", r, "title");
-            copy_str(im, "description", r, "description");
-            copy_str(meta, "payload", r, "id");
-            s = jstr(r, "title", &len);
+            ef_ad__copy_str(im, "id", r, "id");
+            ef_ad__copy_str(im, "title", r, "title");
+            ef_ad__copy_str(im, "description", r, "description");
+            ef_ad__copy_str(meta, "payload", r, "id");
+            s = ef_ad__jstr(r, "title", &len);
         } else {
             json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
         }
         json_object_object_add(meta, "interactive", im);
     } else if (strcmp(itype, "nfm_reply") == 0) {
-        rc = sub_obj(o, "nfm_reply", false, nfm_fields, COUNT(nfm_fields), p, c->info, &r);
+        rc = ef_ad__sub_obj(o, "nfm_reply", false, nfm_fields, EF_AD_COUNT(nfm_fields), p, c->info,
+                            &r);
         if (rc < 0)
             return rc;
         struct json_object *im = json_object_new_object();
-        put_cstr(im, "type", itype);
+        ef_ad__put_cstr(im, "type", itype);
         if (r) {
-            copy_str(im, "name", r, "name");
-            copy_str(im, "body", r, "body");
-            copy_str(im, "response_json", r, "response_json");
-            s = jstr(r, "body", &len);
+            ef_ad__copy_str(im, "name", r, "name");
+            ef_ad__copy_str(im, "body", r, "body");
+            ef_ad__copy_str(im, "response_json", r, "response_json");
+            s = ef_ad__jstr(r, "body", &len);
         } else {
             json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
         }
         json_object_object_add(meta, "interactive", im);
     } else {
         /* A newer interactive kind: keep it whole. */
-        put_raw(meta, "interactive", o);
+        ef_ad__put_raw(meta, "interactive", o);
     }
     if (s) {
         *text = ef_strndup(s, len);
@@ -655,16 +531,17 @@ static int content_button(const wctx *c, struct json_object *msg, const char *pa
                           struct json_object *meta, char **text, size_t *tlen)
 {
     struct json_object *o = NULL;
-    int rc = sub_obj(msg, "button", false, button_fields, COUNT(button_fields), path, c->info, &o);
+    int rc = ef_ad__sub_obj(msg, "button", false, button_fields, EF_AD_COUNT(button_fields), path,
+                            c->info, &o);
     if (rc <= 0)
         return rc;
     struct json_object *b = json_object_new_object();
-    copy_str(b, "payload", o, "payload");
-    copy_str(b, "text", o, "text");
+    ef_ad__copy_str(b, "payload", o, "payload");
+    ef_ad__copy_str(b, "text", o, "text");
     json_object_object_add(meta, "button", b);
-    copy_str(meta, "payload", o, "payload");
+    ef_ad__copy_str(meta, "payload", o, "payload");
     size_t len = 0;
-    const char *s = jstr(o, "text", &len);
+    const char *s = ef_ad__jstr(o, "text", &len);
     if (s) {
         *text = ef_strndup(s, len);
         *tlen = len;
@@ -676,12 +553,13 @@ static int content_order(const wctx *c, struct json_object *msg, const char *pat
                          struct json_object *meta, char **text, size_t *tlen)
 {
     struct json_object *o = NULL;
-    int rc = sub_obj(msg, "order", false, order_fields, COUNT(order_fields), path, c->info, &o);
+    int rc = ef_ad__sub_obj(msg, "order", false, order_fields, EF_AD_COUNT(order_fields), path,
+                            c->info, &o);
     if (rc <= 0)
         return rc;
-    put_raw(meta, "order", o);
+    ef_ad__put_raw(meta, "order", o);
     size_t len = 0;
-    const char *s = jstr(o, "text", &len);
+    const char *s = ef_ad__jstr(o, "text", &len);
     if (s) {
         *text = ef_strndup(s, len);
         *tlen = len;
@@ -705,10 +583,11 @@ static int add_content(const wctx *c, struct json_object *msg, const char *type,
     *text = NULL;
     *tlen = 0;
     if (strcmp(type, "text") == 0) {
-        rc = sub_obj(msg, "text", false, text_fields, COUNT(text_fields), path, info, &o);
+        rc = ef_ad__sub_obj(msg, "text", false, text_fields, EF_AD_COUNT(text_fields), path, info,
+                            &o);
         if (rc > 0) {
             size_t len = 0;
-            const char *s = jstr(o, "body", &len);
+            const char *s = ef_ad__jstr(o, "body", &len);
             if (s) {
                 *text = ef_strndup(s, len);
                 *tlen = len;
@@ -729,12 +608,13 @@ static int add_content(const wctx *c, struct json_object *msg, const char *type,
     } else if (strcmp(type, "revoke") == 0) {
         /* The customer deleted a message; what to do with the stored copy
          * is the store's decision: record which one. */
-        rc = sub_obj(msg, "revoke", false, revoke_fields, COUNT(revoke_fields), path, info, &o);
+        rc = ef_ad__sub_obj(msg, "revoke", false, revoke_fields, EF_AD_COUNT(revoke_fields), path,
+                            info, &o);
         if (rc > 0)
-            copy_str(meta, "original_message_id", o, "original_message_id");
+            ef_ad__copy_str(meta, "original_message_id", o, "original_message_id");
     } else {
         /* unsupported, unknown, and types newer than this file. */
-        put_raw(meta, "raw", msg);
+        ef_ad__put_raw(meta, "raw", msg);
         rc = 1;
     }
     if (rc < 0) {
@@ -755,17 +635,17 @@ static int add_content(const wctx *c, struct json_object *msg, const char *type,
 static void add_context(struct json_object *ctx, struct json_object *meta)
 {
     struct json_object *o = json_object_new_object();
-    copy_str(o, "from", ctx, "from");
-    copy_str(o, "id", ctx, "id");
-    copy_bool(o, "forwarded", ctx, "forwarded");
-    copy_bool(o, "frequently_forwarded", ctx, "frequently_forwarded");
-    copy_raw(o, "referred_product", ctx, "referred_product");
+    ef_ad__copy_str(o, "from", ctx, "from");
+    ef_ad__copy_str(o, "id", ctx, "id");
+    ef_ad__copy_bool(o, "forwarded", ctx, "forwarded");
+    ef_ad__copy_bool(o, "frequently_forwarded", ctx, "frequently_forwarded");
+    ef_ad__copy_raw(o, "referred_product", ctx, "referred_product");
     json_object_object_add(meta, "context", o);
     size_t len = 0;
-    const char *id = jstr(ctx, "id", &len);
-    if (nonempty(id)) {
+    const char *id = ef_ad__jstr(ctx, "id", &len);
+    if (ef_ad__nonempty(id)) {
         struct json_object *r = json_object_new_object();
-        put_str(r, "platform_message_id", id, len);
+        ef_ad__put_str(r, "platform_message_id", id, len);
         json_object_object_add(meta, "reply_to", r);
     }
 }
@@ -790,7 +670,7 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
     int64_t date = 0;
     int rc;
 
-    rc = ef_pj_check(msg, message_fields, COUNT(message_fields), info, path);
+    rc = ef_pj_check(msg, message_fields, EF_AD_COUNT(message_fields), info, path);
     if (rc < 0)
         return rc;
     size_t tslen = 0;
@@ -800,46 +680,48 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
     rc = need_str(msg, "type", path, info, &type, NULL);
     if (rc < 0)
         return rc;
-    ts = jstr(msg, "timestamp", &tslen);
+    ts = ef_ad__jstr(msg, "timestamp", &tslen);
     if (!parse_ts(ts, tslen, &date))
         return refuse(info, path, "timestamp", "not a decimal number of seconds");
-    rc = sub_obj(msg, "context", false, context_fields, COUNT(context_fields), path, info, &ctx);
+    rc = ef_ad__sub_obj(msg, "context", false, context_fields, EF_AD_COUNT(context_fields), path,
+                        info, &ctx);
     if (rc < 0)
         return rc;
 
-    const char *from = jstr(msg, "from", NULL);
-    const char *from_uid = jstr(msg, "from_user_id", NULL);
-    const char *group_id = jstr(msg, "group_id", NULL);
-    const char *sender = nonempty(from) ? from : nonempty(from_uid) ? from_uid : NULL;
+    const char *from = ef_ad__jstr(msg, "from", NULL);
+    const char *from_uid = ef_ad__jstr(msg, "from_user_id", NULL);
+    const char *group_id = ef_ad__jstr(msg, "group_id", NULL);
+    const char *sender = ef_ad__nonempty(from) ? from : ef_ad__nonempty(from_uid) ? from_uid : NULL;
     const char *target = NULL;
     ef_msg_kind kind = EF_MSG_NEW;
 
     if (strcmp(type, "system") == 0) {
-        rc = sub_obj(msg, "system", false, system_fields, COUNT(system_fields), path, info, &sys);
+        rc = ef_ad__sub_obj(msg, "system", false, system_fields, EF_AD_COUNT(system_fields), path,
+                            info, &sys);
         if (rc < 0)
             return rc;
-        const char *stype = jstr(sys, "type", NULL);
+        const char *stype = ef_ad__jstr(sys, "type", NULL);
         if (streq(stype, "user_changed_number") || streq(stype, "customer_changed_number")) {
             /* old number -> new number (legacy payloads: new_wa_id) */
-            target = jstr(sys, "wa_id", NULL);
-            if (!nonempty(target))
-                target = jstr(sys, "new_wa_id", NULL);
+            target = ef_ad__jstr(sys, "wa_id", NULL);
+            if (!ef_ad__nonempty(target))
+                target = ef_ad__jstr(sys, "new_wa_id", NULL);
         } else if (streq(stype, "user_changed_user_id")) {
             /* old BSUID -> new BSUID; such payloads may carry no `from`. */
-            target = jstr(sys, "user_id", NULL);
-            const char *prev = jstr(sys, "previous_user_id", NULL);
-            if (nonempty(prev))
+            target = ef_ad__jstr(sys, "user_id", NULL);
+            const char *prev = ef_ad__jstr(sys, "previous_user_id", NULL);
+            if (ef_ad__nonempty(prev))
                 sender = prev;
-            else if (nonempty(from_uid))
+            else if (ef_ad__nonempty(from_uid))
                 sender = from_uid;
         }
-        if (nonempty(target))
+        if (ef_ad__nonempty(target))
             kind = EF_MSG_IDENTITY;
         else
             target = NULL;
     } else if (strcmp(type, "reaction") == 0) {
-        rc = sub_obj(msg, "reaction", false, reaction_fields, COUNT(reaction_fields), path, info,
-                     &react);
+        rc = ef_ad__sub_obj(msg, "reaction", false, reaction_fields, EF_AD_COUNT(reaction_fields),
+                            path, info, &react);
         if (rc < 0)
             return rc;
         if (react) {
@@ -850,7 +732,8 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
             kind = EF_MSG_REACTION;
         }
     } else if (strcmp(type, "edit") == 0) {
-        rc = sub_obj(msg, "edit", false, edit_fields, COUNT(edit_fields), path, info, &edit);
+        rc = ef_ad__sub_obj(msg, "edit", false, edit_fields, EF_AD_COUNT(edit_fields), path, info,
+                            &edit);
         if (rc < 0)
             return rc;
         if (edit) {
@@ -858,8 +741,8 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
             rc = need_str(edit, "original_message_id", p, info, &target, NULL);
             if (rc < 0)
                 return rc;
-            rc =
-                sub_obj(edit, "message", false, inner_fields, COUNT(inner_fields), p, info, &inner);
+            rc = ef_ad__sub_obj(edit, "message", false, inner_fields, EF_AD_COUNT(inner_fields), p,
+                                info, &inner);
             if (rc < 0)
                 return rc;
             kind = EF_MSG_EDIT;
@@ -873,35 +756,35 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
     m->message_id = ef_strndup(id, idlen);
     m->date = date;
     m->target_id = target ? ef_strdup(target) : NULL;
-    set_party(m, c, sender, nonempty(group_id) ? group_id : NULL, find_contact(c, from, from_uid),
-              meta);
-    put_cstr(meta, "type", type);
-    if (nonempty(from_uid))
-        put_cstr(meta, "from_user_id", from_uid);
-    if (nonempty(group_id))
-        put_cstr(meta, "group_id", group_id);
+    set_party(m, c, sender, ef_ad__nonempty(group_id) ? group_id : NULL,
+              find_contact(c, from, from_uid), meta);
+    ef_ad__put_cstr(meta, "type", type);
+    if (ef_ad__nonempty(from_uid))
+        ef_ad__put_cstr(meta, "from_user_id", from_uid);
+    if (ef_ad__nonempty(group_id))
+        ef_ad__put_cstr(meta, "group_id", group_id);
     if (ctx)
         add_context(ctx, meta);
-    copy_raw(meta, "referral", msg, "referral");
-    copy_raw(meta, "identity", msg, "identity");
-    if (jget(msg, "errors"))
-        copy_raw(meta, "errors", msg, "errors");
+    ef_ad__copy_raw(meta, "referral", msg, "referral");
+    ef_ad__copy_raw(meta, "identity", msg, "identity");
+    if (ef_ad__jget(msg, "errors"))
+        ef_ad__copy_raw(meta, "errors", msg, "errors");
     else if (c->value_errors)
-        put_raw(meta, "errors", c->value_errors);
+        ef_ad__put_raw(meta, "errors", c->value_errors);
 
     switch (kind) {
     case EF_MSG_REACTION: {
         /* status: the reaction now set, [] when it was removed. */
         struct json_object *st = json_object_new_array();
         size_t elen = 0;
-        const char *emoji = jstr(react, "emoji", &elen);
-        if (nonempty(emoji))
+        const char *emoji = ef_ad__jstr(react, "emoji", &elen);
+        if (ef_ad__nonempty(emoji))
             json_object_array_add(st, json_object_new_string_len(emoji, (int)elen));
-        m->status = meta_string(st);
+        m->status = ef_ad__meta_string(st);
         json_object_put(st);
         struct json_object *r = json_object_new_object();
-        copy_str(r, "message_id", react, "message_id");
-        copy_str(r, "emoji", react, "emoji");
+        ef_ad__copy_str(r, "message_id", react, "message_id");
+        ef_ad__copy_str(r, "emoji", react, "emoji");
         json_object_object_add(meta, "reaction", r);
         text = ef_strdup("");
         m->content_type = ef_strdup("reaction");
@@ -909,12 +792,12 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
     }
     case EF_MSG_EDIT: {
         /* The stored message takes the new version's type and text. */
-        const char *itype = jstr(inner, "type", NULL);
+        const char *itype = ef_ad__jstr(inner, "type", NULL);
         struct json_object *e = json_object_new_object();
-        copy_str(e, "original_message_id", edit, "original_message_id");
-        put_cstr(e, "type", itype);
+        ef_ad__copy_str(e, "original_message_id", edit, "original_message_id");
+        ef_ad__put_cstr(e, "type", itype);
         json_object_object_add(meta, "edit", e);
-        if (nonempty(itype)) {
+        if (ef_ad__nonempty(itype)) {
             path_fmt(p, sizeof(p), "%s.edit.message", path);
             rc = add_content(c, inner, itype, p, meta, &text, &tlen);
             if (rc < 0)
@@ -922,19 +805,19 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
         } else {
             json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
         }
-        m->content_type = ef_strdup(nonempty(itype) ? itype : "edit");
+        m->content_type = ef_strdup(ef_ad__nonempty(itype) ? itype : "edit");
         break;
     }
     default:
         if (strcmp(type, "system") == 0) {
             size_t blen = 0;
-            const char *body = jstr(sys, "body", &blen);
+            const char *body = ef_ad__jstr(sys, "body", &blen);
             if (body) {
                 text = ef_strndup(body, blen);
                 tlen = blen;
             }
             if (sys)
-                put_raw(meta, "system", sys);
+                ef_ad__put_raw(meta, "system", sys);
             else
                 json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
         } else {
@@ -951,7 +834,7 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
     }
     m->text = text;
     m->text_len = tlen;
-    m->meta_json = meta_string(meta);
+    m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     *out = m;
     return 0;
@@ -973,7 +856,7 @@ static int on_status(const wctx *c, struct json_object *st, const char *path, ef
     int64_t date = 0;
     int rc;
 
-    rc = ef_pj_check(st, status_fields, COUNT(status_fields), info, path);
+    rc = ef_pj_check(st, status_fields, EF_AD_COUNT(status_fields), info, path);
     if (rc < 0)
         return rc;
     rc = need_str(st, "id", path, info, &id, &idlen);
@@ -982,15 +865,15 @@ static int on_status(const wctx *c, struct json_object *st, const char *path, ef
     rc = need_str(st, "status", path, info, &status, &slen);
     if (rc < 0)
         return rc;
-    ts = jstr(st, "timestamp", &tslen);
+    ts = ef_ad__jstr(st, "timestamp", &tslen);
     if (!parse_ts(ts, tslen, &date))
         return refuse(info, path, "timestamp", "not a decimal number of seconds");
-    const char *rid = jstr(st, "recipient_id", NULL);
-    const char *ruid = jstr(st, "recipient_user_id", NULL);
-    const char *who = nonempty(rid) ? rid : nonempty(ruid) ? ruid : NULL;
+    const char *rid = ef_ad__jstr(st, "recipient_id", NULL);
+    const char *ruid = ef_ad__jstr(st, "recipient_user_id", NULL);
+    const char *who = ef_ad__nonempty(rid) ? rid : ef_ad__nonempty(ruid) ? ruid : NULL;
     if (!who)
         return refuse(info, path, "recipient_id", "missing or empty, and no recipient_user_id");
-    bool group = streq(jstr(st, "recipient_type", NULL), "group");
+    bool group = streq(ef_ad__jstr(st, "recipient_type", NULL), "group");
 
     ef_msg *m = ef_msg_new(EF_MSG_STATUS, PLATFORM);
     struct json_object *meta = meta_new(c);
@@ -1003,14 +886,14 @@ static int on_status(const wctx *c, struct json_object *st, const char *path, ef
     m->text_len = 0;
     m->content_type = ef_strdup("status");
     set_party(m, c, who, group ? who : NULL, find_contact(c, rid, ruid), meta);
-    copy_raw(meta, "errors", st, "errors");
-    copy_raw(meta, "pricing", st, "pricing");
-    copy_raw(meta, "conversation", st, "conversation");
-    copy_str(meta, "recipient_id", st, "recipient_id");
-    copy_str(meta, "recipient_user_id", st, "recipient_user_id");
-    copy_str(meta, "recipient_type", st, "recipient_type");
-    copy_str(meta, "biz_opaque_callback_data", st, "biz_opaque_callback_data");
-    m->meta_json = meta_string(meta);
+    ef_ad__copy_raw(meta, "errors", st, "errors");
+    ef_ad__copy_raw(meta, "pricing", st, "pricing");
+    ef_ad__copy_raw(meta, "conversation", st, "conversation");
+    ef_ad__copy_str(meta, "recipient_id", st, "recipient_id");
+    ef_ad__copy_str(meta, "recipient_user_id", st, "recipient_user_id");
+    ef_ad__copy_str(meta, "recipient_type", st, "recipient_type");
+    ef_ad__copy_str(meta, "biz_opaque_callback_data", st, "biz_opaque_callback_data");
+    m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     *out = m;
     return 0;
@@ -1027,9 +910,9 @@ static void note_errors(ef_parse_info *info, const char *path, struct json_objec
     if (json_object_is_type(e, json_type_object)) {
         if (ef_pj_int64(e, "code", false, &code, NULL, NULL) <= 0)
             code = 0;
-        title = jstr(e, "title", NULL);
+        title = ef_ad__jstr(e, "title", NULL);
     }
-    add_note(info, "%s: errors only: %" PRId64 " %.96s", path, code, title ? title : "");
+    ef_ad__add_note(info, "%s: errors only: %" PRId64 " %.96s", path, code, title ? title : "");
 }
 
 static int on_value(wctx *c, struct json_object *value, const char *path, ef_msg_list *tmp)
@@ -1039,26 +922,26 @@ static int on_value(wctx *c, struct json_object *value, const char *path, ef_msg
     char p[192];
     int rc;
 
-    rc = ef_pj_check(value, value_fields, COUNT(value_fields), info, path);
+    rc = ef_pj_check(value, value_fields, EF_AD_COUNT(value_fields), info, path);
     if (rc < 0)
         return rc;
-    rc =
-        sub_obj(value, "metadata", false, metadata_fields, COUNT(metadata_fields), path, info, &md);
+    rc = ef_ad__sub_obj(value, "metadata", false, metadata_fields, EF_AD_COUNT(metadata_fields),
+                        path, info, &md);
     if (rc < 0)
         return rc;
-    struct json_object *msgs = jget(value, "messages");
-    struct json_object *sts = jget(value, "statuses");
+    struct json_object *msgs = ef_ad__jget(value, "messages");
+    struct json_object *sts = ef_ad__jget(value, "statuses");
     size_t nm = msgs ? json_object_array_length(msgs) : 0;
     size_t ns = sts ? json_object_array_length(sts) : 0;
-    c->pnid = jstr(md, "phone_number_id", NULL);
-    c->display = jstr(md, "display_phone_number", NULL);
-    c->contacts = jget(value, "contacts");
-    c->value_errors = jget(value, "errors");
+    c->pnid = ef_ad__jstr(md, "phone_number_id", NULL);
+    c->display = ef_ad__jstr(md, "display_phone_number", NULL);
+    c->contacts = ef_ad__jget(value, "contacts");
+    c->value_errors = ef_ad__jget(value, "errors");
     if (nm + ns > 0) {
         /* Events are routed by the business number they arrived on. */
         if (!md)
             return refuse(info, path, "metadata", "missing");
-        if (!nonempty(c->pnid)) {
+        if (!ef_ad__nonempty(c->pnid)) {
             path_fmt(p, sizeof(p), "%s.metadata", path);
             return refuse(info, p, "phone_number_id", "empty");
         }
@@ -1068,11 +951,11 @@ static int on_value(wctx *c, struct json_object *value, const char *path, ef_msg
         struct json_object *ct = json_object_array_get_idx(c->contacts, i);
         struct json_object *profile = NULL;
         path_fmt(p, sizeof(p), "%s.contacts[%zu]", path, i);
-        rc = ef_pj_check(ct, contact_fields, COUNT(contact_fields), info, p);
+        rc = ef_pj_check(ct, contact_fields, EF_AD_COUNT(contact_fields), info, p);
         if (rc < 0)
             return rc;
-        rc =
-            sub_obj(ct, "profile", false, profile_fields, COUNT(profile_fields), p, info, &profile);
+        rc = ef_ad__sub_obj(ct, "profile", false, profile_fields, EF_AD_COUNT(profile_fields), p,
+                            info, &profile);
         if (rc < 0)
             return rc;
     }
@@ -1097,7 +980,7 @@ static int on_value(wctx *c, struct json_object *value, const char *path, ef_msg
         if (c->value_errors && json_object_array_length(c->value_errors) > 0)
             note_errors(info, path, c->value_errors);
         else
-            add_note(info, "%s: no messages or statuses", path);
+            ef_ad__add_note(info, "%s: no messages or statuses", path);
     }
     return 0;
 }
@@ -1113,45 +996,45 @@ static int wa_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
         info = &scratch;
     memset(info, 0, sizeof(*info));
     if (!out) {
-        note(info, "no output list");
+        ef_ad__note(info, "no output list");
         return EF_EINVAL;
     }
     if (!json_object_is_type(root, json_type_object)) {
-        note(info, "payload: expected object");
+        ef_ad__note(info, "payload: expected object");
         return EF_EPROTO;
     }
-    rc = ef_pj_check(root, root_fields, COUNT(root_fields), info, NULL);
+    rc = ef_pj_check(root, root_fields, EF_AD_COUNT(root_fields), info, NULL);
     if (rc < 0)
         return rc;
-    const char *object = jstr(root, "object", NULL);
+    const char *object = ef_ad__jstr(root, "object", NULL);
     if (!object || strcmp(object, OBJECT_NAME) != 0) {
-        note(info, "object: \"%.64s\" is not %s", object ? object : "", OBJECT_NAME);
+        ef_ad__note(info, "object: \"%.64s\" is not %s", object ? object : "", OBJECT_NAME);
         return EF_EPROTO;
     }
 
     ef_msg_list_init(&tmp);
-    struct json_object *entries = jget(root, "entry");
+    struct json_object *entries = ef_ad__jget(root, "entry");
     size_t ne = json_object_array_length(entries);
     if (ne == 0)
-        add_note(info, "entry: empty");
+        ef_ad__add_note(info, "entry: empty");
     for (size_t i = 0; i < ne; i++) {
         struct json_object *entry = json_object_array_get_idx(entries, i);
         path_fmt(path, sizeof(path), "entry[%zu]", i);
-        rc = ef_pj_check(entry, entry_fields, COUNT(entry_fields), info, path);
+        rc = ef_pj_check(entry, entry_fields, EF_AD_COUNT(entry_fields), info, path);
         if (rc < 0)
             goto fail;
-        struct json_object *changes = jget(entry, "changes");
+        struct json_object *changes = ef_ad__jget(entry, "changes");
         size_t nch = json_object_array_length(changes);
         if (nch == 0)
-            add_note(info, "%s.changes: empty", path);
+            ef_ad__add_note(info, "%s.changes: empty", path);
         for (size_t j = 0; j < nch; j++) {
             struct json_object *change = json_object_array_get_idx(changes, j);
             struct json_object *value = NULL;
             path_fmt(path, sizeof(path), "entry[%zu].changes[%zu]", i, j);
-            rc = ef_pj_check(change, change_fields, COUNT(change_fields), info, path);
+            rc = ef_pj_check(change, change_fields, EF_AD_COUNT(change_fields), info, path);
             if (rc < 0)
                 goto fail;
-            const char *field = jstr(change, "field", NULL);
+            const char *field = ef_ad__jstr(change, "field", NULL);
             if (!field) {
                 rc = refuse(info, path, "field", "missing");
                 goto fail;
@@ -1161,13 +1044,13 @@ static int wa_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
             if (strcmp(field, "messages") != 0) {
                 /* account_update, message_template_status_update,
                  * user_preferences, calls, ...: acknowledged, not stored. */
-                add_note(info, "%s: field %.48s not handled", path, field);
+                ef_ad__add_note(info, "%s: field %.48s not handled", path, field);
                 continue;
             }
             rc = ef_pj_obj(change, "value", true, &value, info, path);
             if (rc < 0)
                 goto fail;
-            wctx c = {.info = info, .waba_id = jstr(entry, "id", NULL)};
+            wctx c = {.info = info, .waba_id = ef_ad__jstr(entry, "id", NULL)};
             path_fmt(path, sizeof(path), "entry[%zu].changes[%zu].value", i, j);
             rc = on_value(&c, value, path, &tmp);
             if (rc < 0)
