@@ -219,18 +219,18 @@ int ef_kv_session_get(ef_kv *kv, const char *session_id, char **out)
     return rc;
 }
 
-int ef_kv_chat_session_put(ef_kv *kv, const char *platform, const char *chat_id,
+int ef_kv_chat_session_put(ef_kv *kv, const char *scope, const char *chat_id,
                            const char *session_id, int ttl)
 {
-    char *key = ef_asprintf("chat:%s:%s", platform, chat_id);
+    char *key = ef_asprintf("chat:%s:%s", scope, chat_id);
     int rc = set_ex(kv, key, session_id, ttl);
     ef_free(key);
     return rc;
 }
 
-int ef_kv_chat_session_get(ef_kv *kv, const char *platform, const char *chat_id, char **out)
+int ef_kv_chat_session_get(ef_kv *kv, const char *scope, const char *chat_id, char **out)
 {
-    char *key = ef_asprintf("chat:%s:%s", platform, chat_id);
+    char *key = ef_asprintf("chat:%s:%s", scope, chat_id);
     int rc = get(kv, key, out);
     ef_free(key);
     return rc;

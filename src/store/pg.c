@@ -1,30 +1,29 @@
 /*
- * pg.c -- PostgreSQL through libpq: the batch commit, session rebuild and
- * long-poll offsets.
+ * pg.c -- PostgreSQL through libpq: the connection, error classification,
+ * the batch commit, session rebuild, long-poll cursors and the outbox.
  *
  * One ef_store is one connection owned by one thread (a pipeline worker or
  * the poller). The batch commit is a single statement, SELECT ef_ingest($1),
  * whose function (sql/003_ingest.sql) applies every event in order inside
  * one transaction: one round trip per batch whatever its size.
  *
- * A store whose server went away reports EF_EDB and reconnects on the next
- * call; callers answer 503 meanwhile, so nothing acknowledged is lost.
+ * Every failed statement is classified by its SQLSTATE (ef_store_classify):
+ * an outage (EF_EDB) marks the store down and the caller answers 503, so
+ * nothing acknowledged is lost; an error in the data (EF_EINVAL) is that
+ * data's fault, leaves the store up, and is reported without the data
+ * (PostgreSQL's DETAIL line and quoted values may carry customer text).
  */
-#include "store/store.h"
+#include "store/store_int.h"
+
+#include "base/utf8.h"
 
 #include <json-c/json.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct ef_store {
-    char *url;
-    PGconn *conn;
-    bool ok;
-    int64_t next_connect_ms; /* do not hammer a server that is down */
-    char errmsg[512];
-};
+/* The longest reason the outbox keeps (failed_reason, undeliverable_reason). */
+#define OUTBOX_REASON_MAX 1000
 
 static void set_err(ef_store *st, const char *what, const char *detail)
 {
@@ -44,7 +43,7 @@ static void notice_to_log(void *arg, const char *message)
     EF_LOG(EF_LOG_DEBUG, EF_C_PG, "notice msg=\"%.*s\"", (int)strcspn(message, "\n"), message);
 }
 
-static int ensure_conn(ef_store *st)
+int ef_store__connect(ef_store *st)
 {
     if (st->conn && PQstatus(st->conn) == CONNECTION_OK)
         return 0;
@@ -57,6 +56,7 @@ static int ensure_conn(ef_store *st)
         PQfinish(st->conn);
         st->conn = NULL;
     }
+    st->listening = false; /* a new session listens to nothing */
     const char *keys[] = {
         "dbname",          "connect_timeout",     "application_name", "keepalives",
         "keepalives_idle", "keepalives_interval", "keepalives_count", NULL};
@@ -106,18 +106,113 @@ bool ef_store_ok(const ef_store *st)
     return st->ok;
 }
 
-/* Runs one statement; returns the result for the caller to PQclear, or NULL
- * with the error recorded (the connection is dropped when it broke). */
-static PGresult *exec_params(ef_store *st, const char *sql, int n, const char *const *vals)
+int ef_store_classify(const char *sqlstate)
 {
-    if (ensure_conn(st))
+    if (!sqlstate || strlen(sqlstate) != 5)
+        return EF_EDB; /* no result at all: the connection is gone */
+    /* Within classes otherwise about the statement: a read-only session (a
+     * standby after failover) and a lock or object that is busy pass. */
+    if (strcmp(sqlstate, "25006") == 0 || strcmp(sqlstate, "55P03") == 0 ||
+        strcmp(sqlstate, "55006") == 0)
+        return EF_EDB;
+    static const char *const outage[] = {"08", "40", "53", "57", "58", "72", "F0", "XX"};
+    for (size_t i = 0; i < sizeof(outage) / sizeof(outage[0]); i++)
+        if (strncmp(sqlstate, outage[i], 2) == 0)
+            return EF_EDB;
+    /* 00 success, 01 warning, 02 no data: not failures. */
+    if (sqlstate[0] == '0' && (sqlstate[1] == '0' || sqlstate[1] == '1' || sqlstate[1] == '2'))
+        return 0;
+    return EF_EINVAL;
+}
+
+/* PostgreSQL's primary message without the values it quotes: whatever
+ * follows `: "` (invalid input syntax for type uuid: "...") is cut, and a
+ * quoted span that is not an SQL identifier (value "..." is out of range)
+ * becomes "...". Identifiers (column, constraint and type names) stay. */
+static void reason_without_data(const char *msg, char *out, size_t outlen)
+{
+    size_t n = strcspn(msg, "\n");
+    const char *cut = strstr(msg, ": \"");
+    if (cut && (size_t)(cut - msg) < n)
+        n = (size_t)(cut - msg);
+    size_t o = 0;
+    size_t i = 0;
+    while (i < n && o + 1 < outlen) {
+        if (msg[i] != '"') {
+            out[o++] = msg[i] == '\t' ? ' ' : msg[i];
+            i++;
+            continue;
+        }
+        size_t j = i + 1; /* the quoted span is msg[i+1 .. j) */
+        bool ident = j < n && (msg[j] == '_' || (msg[j] >= 'a' && msg[j] <= 'z'));
+        for (; j < n && msg[j] != '"'; j++) {
+            char c = msg[j];
+            if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+                ident = false;
+        }
+        if (j >= n) /* no closing quote: drop the rest */
+            break;
+        const char *span = ident ? msg + i : "\"...\"";
+        size_t len = ident ? j + 1 - i : 5;
+        for (size_t k = 0; k < len && o + 1 < outlen; k++)
+            out[o++] = span[k];
+        i = j + 1;
+    }
+    out[o] = '\0';
+}
+
+/* dst gets as much of src as fits, never cutting a UTF-8 character. */
+static void copy_clipped(char *dst, size_t dstlen, const char *src)
+{
+    char *c = ef_store__clip_utf8(src, dstlen - 1);
+    memcpy(dst, c, strlen(c) + 1);
+    ef_free(c);
+}
+
+/* Fills last_error, sqlstate, reason and errmsg from a failed result (NULL
+ * or without SQLSTATE: the connection is gone). */
+static void record_failure(ef_store *st, PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    st->last_error = ef_store_classify(state);
+    if (st->last_error == 0)
+        st->last_error = EF_EINVAL; /* a failure nonetheless */
+    if (state && primary) {
+        snprintf(st->sqlstate, sizeof(st->sqlstate), "%s", state);
+        char clean[160];
+        reason_without_data(primary, clean, sizeof(clean));
+        char full[sizeof(clean) + 32];
+        snprintf(full, sizeof(full), "SQLSTATE %s: %s", state, clean);
+        copy_clipped(st->reason, sizeof(st->reason), full);
+        set_err(st, "query", st->reason);
+        return;
+    }
+    st->sqlstate[0] = '\0';
+    /* libpq's own message (connection lost, out of memory): no data. */
+    const char *msg = r ? PQresultErrorMessage(r) : "";
+    if (!msg[0] && st->conn)
+        msg = PQerrorMessage(st->conn);
+    set_err(st, "query", msg[0] ? msg : "no result");
+    copy_clipped(st->reason, sizeof(st->reason), st->errmsg);
+}
+
+PGresult *ef_store__exec(ef_store *st, const char *sql, int n, const char *const *vals)
+{
+    if (ef_store__connect(st)) {
+        st->last_error = EF_EDB;
+        st->sqlstate[0] = '\0';
+        copy_clipped(st->reason, sizeof(st->reason), st->errmsg);
         return NULL;
+    }
     PGresult *r = NULL;
     for (int attempt = 0;; attempt++) {
         r = PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
         ExecStatusType s = PQresultStatus(r);
-        if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK)
+        if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
+            st->ok = true;
             return r;
+        }
         /* A deadlock or serialization failure rolled the statement back:
          * run it again (every statement here is idempotent). */
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -128,28 +223,76 @@ static PGresult *exec_params(ef_store *st, const char *sql, int n, const char *c
         }
         break;
     }
-    set_err(st, "query", PQresultErrorMessage(r));
+    record_failure(st, r);
     PQclear(r);
     if (PQstatus(st->conn) != CONNECTION_OK) {
-        st->ok = false;
+        st->last_error = EF_EDB;
         PQfinish(st->conn);
         st->conn = NULL;
+        st->listening = false;
     }
+    /* Only an outage takes the store down: a refused value is the data's
+     * fault, and the server answered. */
+    st->ok = st->last_error != EF_EDB;
     return NULL;
 }
 
-static int exec_simple(ef_store *st, const char *sql, int n, const char *const *vals)
+int ef_store__exec_simple(ef_store *st, const char *sql, int n, const char *const *vals)
 {
-    PGresult *r = exec_params(st, sql, n, vals);
+    PGresult *r = ef_store__exec(st, sql, n, vals);
     if (!r)
-        return EF_EDB;
+        return st->last_error;
     PQclear(r);
     return 0;
 }
 
+void ef_store__lost(ef_store *st, const char *what)
+{
+    set_err(st, what, st->conn ? PQerrorMessage(st->conn) : "not connected");
+    if (st->conn)
+        PQfinish(st->conn);
+    st->conn = NULL;
+    st->listening = false;
+    st->ok = false;
+}
+
+char *ef_store__clip_utf8(const char *s, size_t max)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *out = ef_malloc((n < max ? n : max) + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = 0;
+        for (size_t k = 1; k <= 4 && i + k <= n; k++)
+            if (ef_utf8_valid(s + i, k)) {
+                len = k;
+                break;
+            }
+        if (o + (len ? len : 1) > max)
+            break;
+        if (len) {
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            out[o++] = '?';
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *ef_store__col_str(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : ef_strdup(PQgetvalue(r, row, col));
+}
+
 int ef_store_ping(ef_store *st)
 {
-    return exec_simple(st, "SELECT 1", 0, NULL);
+    return ef_store__exec_simple(st, "SELECT 1", 0, NULL);
 }
 
 void ef_ingest_item_cleanup(ef_ingest_item *it)
@@ -187,6 +330,9 @@ static json_object *event_json(const ef_ingest_item *it)
     const ef_msg *m = it->msg;
     json_object *ev = json_object_new_object();
     add_str(ev, "kind", ef_msg_kind_name(m->kind));
+    add_str(ev, "integration_id", m->integration_id);
+    if (m->read_receipt)
+        json_object_object_add(ev, "read_receipt", json_object_new_boolean(true));
     add_str(ev, "platform", m->platform);
     add_str(ev, "chat_id", m->chat_id);
     add_str(ev, "chat_type", m->chat_type);
@@ -263,7 +409,9 @@ static void apply_result(ef_ingest_item *it, json_object *r)
         it->status == EF_ING_STORED && it->fsm_json && strstr(it->fsm_json, "\"text\"") != NULL;
 }
 
-int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
+/* One ef_ingest() statement over items[0..n): 0 with every item's result
+ * applied, else st->last_error (items untouched). */
+static int ingest_once(ef_store *st, ef_ingest_item *items, size_t n)
 {
     json_object *batch = json_object_new_array_ext((int)n);
     for (size_t i = 0; i < n; i++)
@@ -272,20 +420,17 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
     const char *vals[1] = {text};
     bool had_conn = st->conn != NULL;
-    PGresult *r = exec_params(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+    PGresult *r = ef_store__exec(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
     if (!r && had_conn && !st->conn) {
         /* The connection went stale (e.g. the server restarted since the
          * last batch): reconnect once at once. Safe to repeat: ef_ingest()
          * deduplicates, and the failed attempt committed nothing. */
         st->next_connect_ms = 0;
-        r = exec_params(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+        r = ef_store__exec(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
     }
     json_object_put(batch);
-    if (!r) {
-        for (size_t i = 0; i < n; i++)
-            items[i].status = EF_ING_FAILED;
-        return EF_EDB;
-    }
+    if (!r)
+        return st->last_error;
     json_object *res = NULL;
     if (PQntuples(r) == 1)
         res = json_tokener_parse(PQgetvalue(r, 0, 0));
@@ -293,8 +438,7 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
     if (!res || !json_object_is_type(res, json_type_array) || json_object_array_length(res) != n) {
         set_err(st, "ingest", "unexpected result shape from ef_ingest()");
         json_object_put(res);
-        for (size_t i = 0; i < n; i++)
-            items[i].status = EF_ING_FAILED;
+        st->last_error = EF_EDB;
         return EF_EDB;
     }
     for (size_t i = 0; i < n; i++)
@@ -303,13 +447,72 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
     return 0;
 }
 
+/* A refusal that is the item's fault (its data), not the statement's or
+ * the schema's: class 42 (syntax, undefined function or table, privilege)
+ * means the database is not what this code expects, e.g. migrations not
+ * applied, and no event is to blame. */
+static bool item_fault(const ef_store *st)
+{
+    return st->last_error == EF_EINVAL && strncmp(st->sqlstate, "42", 2) != 0;
+}
+
+static void reject(ef_store *st, ef_ingest_item *it)
+{
+    ef_ingest_item_cleanup(it);
+    it->status = EF_ING_REJECTED;
+    snprintf(it->error, sizeof(it->error), "%s", st->reason);
+}
+
+static void fail_from(ef_ingest_item *items, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++)
+        items[i].status = EF_ING_FAILED;
+}
+
+/* The batch was refused for its data: each item in its own transaction,
+ * in order, so only the bad ones are rejected. An outage on the way stops
+ * there: what committed keeps its status (a retry finds it duplicate). */
+static int ingest_one_by_one(ef_store *st, ef_ingest_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = ingest_once(st, &items[i], 1);
+        if (rc == 0)
+            continue;
+        if (!item_fault(st)) {
+            fail_from(items, i, n);
+            return EF_EDB;
+        }
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "ingest item=%zu refused reason=\"%s\"", i, st->reason);
+        reject(st, &items[i]);
+    }
+    return 0;
+}
+
+int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = ingest_once(st, items, n);
+    if (rc == 0)
+        return 0;
+    if (!item_fault(st)) {
+        fail_from(items, 0, n);
+        return EF_EDB;
+    }
+    if (n == 1) {
+        reject(st, &items[0]);
+        return 0;
+    }
+    return ingest_one_by_one(st, items, n);
+}
+
 /* One row, one column: *out gets a copy of the value; EF_ENOTFOUND when
  * there is no row or the value is NULL. */
 static int query_value(ef_store *st, const char *sql, int n, const char *const *vals, char **out)
 {
-    PGresult *r = exec_params(st, sql, n, vals);
+    PGresult *r = ef_store__exec(st, sql, n, vals);
     if (!r)
-        return EF_EDB;
+        return st->last_error;
     int rc = EF_ENOTFOUND;
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
         *out = ef_strdup(PQgetvalue(r, 0, 0));
@@ -325,10 +528,11 @@ int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
     return query_value(st, "SELECT ef_session($1)", 1, vals, out_json);
 }
 
-int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id, char **out_json)
+int ef_store_chat_session(ef_store *st, const char *integration_id, const char *platform,
+                          const char *chat_id, char **out_json)
 {
-    const char *vals[2] = {platform, chat_id};
-    return query_value(st, "SELECT ef_chat_session($1, $2)", 2, vals, out_json);
+    const char *vals[3] = {integration_id, platform, chat_id};
+    return query_value(st, "SELECT ef_chat_session($1, $2, $3)", 3, vals, out_json);
 }
 
 int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
@@ -339,19 +543,22 @@ int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
         json_object *e = json_object_new_object();
         json_object_object_add(e, "i", json_object_new_int64((int64_t)i));
         json_object_object_add(e, "p", json_object_new_string(msgs[i]->platform));
+        add_str(e, "g", msgs[i]->integration_id);
         json_object_object_add(
             e, "id", json_object_new_string(msgs[i]->message_id ? msgs[i]->message_id : ""));
         json_object_array_add(arr, e);
     }
     const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN)};
-    PGresult *r = exec_params(st,
-                              "SELECT (e->>'i')::int FROM jsonb_array_elements($1::jsonb) e "
-                              "WHERE EXISTS (SELECT 1 FROM messages m WHERE m.platform = e->>'p' "
-                              "AND m.platform_message_id = e->>'id' AND m.direction = 'inbound')",
-                              1, vals);
+    PGresult *r =
+        ef_store__exec(st,
+                       "SELECT (e->>'i')::int FROM jsonb_array_elements($1::jsonb) e "
+                       "WHERE EXISTS (SELECT 1 FROM messages m WHERE m.platform = e->>'p' "
+                       "AND m.platform_message_id = e->>'id' AND m.direction = 'inbound' "
+                       "AND m.integration_id IS NOT DISTINCT FROM (e->>'g')::uuid)",
+                       1, vals);
     json_object_put(arr);
     if (!r)
-        return EF_EDB;
+        return st->last_error;
     for (int k = 0; k < PQntuples(r); k++) {
         long i = strtol(PQgetvalue(r, k, 0), NULL, 10);
         if (i >= 0 && (size_t)i < n)
@@ -361,35 +568,21 @@ int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
     return 0;
 }
 
-int ef_store_poll_offset_get(ef_store *st, const char *bot_id, int64_t *offset)
+int ef_store_cursor_get(ef_store *st, const char *integration_id, char **cursor)
 {
-    const char *vals[1] = {bot_id};
-    char *v = NULL;
-    int rc = query_value(
-        st, "SELECT next_offset FROM poll_offsets WHERE platform = 'telegram' AND bot_id = $1", 1,
-        vals, &v);
-    if (rc == 0)
-        *offset = strtoll(v, NULL, 10);
-    ef_free(v);
-    return rc;
+    const char *vals[1] = {integration_id};
+    return query_value(st, "SELECT cursor FROM poll_cursors WHERE integration_id = $1::uuid", 1,
+                       vals, cursor);
 }
 
-int ef_store_poll_offset_set(ef_store *st, const char *bot_id, int64_t offset)
+int ef_store_cursor_set(ef_store *st, const char *integration_id, const char *cursor)
 {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld", (long long)offset);
-    const char *vals[2] = {bot_id, buf};
-    PGresult *r = exec_params(st,
-                              "INSERT INTO poll_offsets (platform, bot_id, next_offset) "
-                              "VALUES ('telegram', $1, $2::bigint) "
-                              "ON CONFLICT (platform, bot_id) DO UPDATE "
-                              "SET next_offset = GREATEST(poll_offsets.next_offset, "
-                              "EXCLUDED.next_offset), updated_at = now()",
-                              2, vals);
-    if (!r)
-        return EF_EDB;
-    PQclear(r);
-    return 0;
+    const char *vals[2] = {integration_id, cursor};
+    return ef_store__exec_simple(st,
+                                 "INSERT INTO poll_cursors (integration_id, cursor) "
+                                 "VALUES ($1::uuid, $2) ON CONFLICT (integration_id) DO UPDATE "
+                                 "SET cursor = EXCLUDED.cursor, updated_at = now()",
+                                 2, vals);
 }
 
 /* ---- the outbox ----------------------------------------------------------- */
@@ -399,28 +592,25 @@ static int64_t col_int64(PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-static char *col_str(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : ef_strdup(PQgetvalue(r, row, col));
-}
+#define col_str ef_store__col_str
 
 int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n)
 {
     char lim[32];
     snprintf(lim, sizeof(lim), "%zu", limit);
     const char *vals[1] = {lim};
-    PGresult *r = exec_params(
+    PGresult *r = ef_store__exec(
         st,
         "SELECT m.id, m.conversation_id, c.platform, c.chat_id, c.chat_type, m.content, "
         "m.metadata::text, m.retry_count, c.undeliverable, c.undeliverable_reason, "
         "(extract(epoch FROM coalesce(m.next_attempt_at, m.created_at)) * 1000)::bigint, "
-        "(extract(epoch FROM c.last_inbound_at) * 1000)::bigint "
+        "(extract(epoch FROM c.last_inbound_at) * 1000)::bigint, c.integration_id "
         "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
         "WHERE m.direction = 'outbound' AND m.delivery_status = 'queued' "
         "ORDER BY m.created_at LIMIT $1::int",
         1, vals);
     if (!r)
-        return EF_EDB;
+        return st->last_error;
     size_t cnt = (size_t)PQntuples(r);
     ef_outbox_row *out = ef_calloc(cnt ? cnt : 1, sizeof(*out));
     for (size_t i = 0; i < cnt; i++) {
@@ -437,6 +627,7 @@ int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size
         out[i].undeliverable_reason = col_str(r, k, 9);
         out[i].due_ms = col_int64(r, k, 10);
         out[i].last_inbound_ms = col_int64(r, k, 11);
+        out[i].integration_id = col_str(r, k, 12);
     }
     PQclear(r);
     *rows = out;
@@ -448,6 +639,7 @@ void ef_outbox_row_cleanup(ef_outbox_row *r)
 {
     ef_free(r->row_id);
     ef_free(r->conversation_id);
+    ef_free(r->integration_id);
     ef_free(r->platform);
     ef_free(r->chat_id);
     ef_free(r->chat_type);
@@ -468,13 +660,14 @@ int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_
                          bool as_template)
 {
     const char *vals[3] = {row_id, platform_message_id, as_template ? "t" : "f"};
-    return exec_simple(st,
-                       "UPDATE messages SET delivery_status = 'sent', platform_message_id = $2, "
-                       "sent_at = now(), updated_at = now(), failed_reason = NULL, "
-                       "metadata = CASE WHEN $3::bool THEN metadata || "
-                       "'{\"sent_as\": \"template\"}'::jsonb ELSE metadata END "
-                       "WHERE id = $1 AND delivery_status = 'queued'",
-                       3, vals);
+    return ef_store__exec_simple(
+        st,
+        "UPDATE messages SET delivery_status = 'sent', platform_message_id = $2, "
+        "sent_at = now(), updated_at = now(), failed_reason = NULL, "
+        "metadata = CASE WHEN $3::bool THEN metadata || "
+        "'{\"sent_as\": \"template\"}'::jsonb ELSE metadata END "
+        "WHERE id = $1 AND delivery_status = 'queued'",
+        3, vals);
 }
 
 int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, const char *reason,
@@ -482,52 +675,65 @@ int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, co
 {
     char delay[32];
     snprintf(delay, sizeof(delay), "%lld", (long long)delay_ms);
-    const char *vals[4] = {row_id, delay, reason, count_attempt ? "1" : "0"};
-    return exec_simple(st,
-                       "UPDATE messages SET next_attempt_at = now() + ($2::bigint * interval "
-                       "'1 millisecond'), retry_count = retry_count + $4::int, "
-                       "failed_reason = $3, updated_at = now() "
-                       "WHERE id = $1 AND delivery_status = 'queued'",
-                       4, vals);
+    char *why = ef_store__clip_utf8(reason, OUTBOX_REASON_MAX);
+    const char *vals[4] = {row_id, delay, why, count_attempt ? "1" : "0"};
+    int rc = ef_store__exec_simple(
+        st,
+        "UPDATE messages SET next_attempt_at = now() + ($2::bigint * interval "
+        "'1 millisecond'), retry_count = retry_count + $4::int, "
+        "failed_reason = $3, updated_at = now() "
+        "WHERE id = $1 AND delivery_status = 'queued'",
+        4, vals);
+    ef_free(why);
+    return rc;
 }
 
 int ef_store_outbox_failed(ef_store *st, const char *row_id, const char *reason,
                            bool mark_undeliverable)
 {
-    const char *vals[3] = {row_id, reason, mark_undeliverable ? "t" : "f"};
-    return exec_simple(st,
-                       "WITH m AS (UPDATE messages SET delivery_status = 'failed', "
-                       "failed_reason = $2, failed_at = now(), updated_at = now() "
-                       "WHERE id = $1 AND delivery_status = 'queued' RETURNING conversation_id) "
-                       "UPDATE conversations SET undeliverable = true, "
-                       "undeliverable_reason = $2, updated_at = now() "
-                       "WHERE $3::bool AND id IN (SELECT conversation_id FROM m)",
-                       3, vals);
+    /* The reason is cut to valid UTF-8 the columns take, so that failing a
+     * row cannot itself fail on the reason's data. */
+    char *why = ef_store__clip_utf8(reason, OUTBOX_REASON_MAX);
+    const char *vals[3] = {row_id, why, mark_undeliverable ? "t" : "f"};
+    int rc = ef_store__exec_simple(
+        st,
+        "WITH m AS (UPDATE messages SET delivery_status = 'failed', "
+        "failed_reason = $2, failed_at = now(), updated_at = now() "
+        "WHERE id = $1 AND delivery_status = 'queued' RETURNING conversation_id) "
+        "UPDATE conversations SET undeliverable = true, "
+        "undeliverable_reason = $2, updated_at = now() "
+        "WHERE $3::bool AND id IN (SELECT conversation_id FROM m)",
+        3, vals);
+    ef_free(why);
+    return rc;
 }
 
 int ef_store_outbox_migrate(ef_store *st, const char *row_id, const char *new_chat_id)
 {
     const char *vals[2] = {row_id, new_chat_id};
-    return exec_simple(st,
-                       "UPDATE conversations o SET chat_id = $2, chat_type = 'supergroup', "
-                       "updated_at = now() "
-                       "WHERE o.id = (SELECT conversation_id FROM messages WHERE id = $1) "
-                       "AND NOT EXISTS (SELECT 1 FROM conversations n WHERE n.platform = "
-                       "o.platform AND n.chat_id = $2 AND n.status <> 'closed')",
-                       2, vals);
+    return ef_store__exec_simple(
+        st,
+        "UPDATE conversations o SET chat_id = $2, chat_type = 'supergroup', "
+        "updated_at = now() "
+        "WHERE o.id = (SELECT conversation_id FROM messages WHERE id = $1) "
+        "AND NOT EXISTS (SELECT 1 FROM conversations n WHERE n.integration_id "
+        "IS NOT DISTINCT FROM o.integration_id AND n.platform = o.platform "
+        "AND n.chat_id = $2 AND n.status <> 'closed')",
+        2, vals);
 }
 
 int ef_store_dispatch_lock(ef_store *st)
 {
     /* Held locks survive while the session does; after a reconnect it is
      * taken again. This connection takes no other advisory lock. */
-    PGresult *r = exec_params(st,
-                              "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-                              "AND pid = pg_backend_pid()) "
-                              "OR pg_try_advisory_lock(7310553102881624771)",
-                              0, NULL);
+    PGresult *r =
+        ef_store__exec(st,
+                       "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                       "AND pid = pg_backend_pid()) "
+                       "OR pg_try_advisory_lock(7310553102881624771)",
+                       0, NULL);
     if (!r)
-        return EF_EDB;
+        return st->last_error;
     bool got = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
     return got ? 0 : EF_ECONFLICT;
@@ -537,16 +743,16 @@ int ef_store_operator_upsert(ef_store *st, const char *email, const char *name, 
                              const char *password_hash, bool *created)
 {
     const char *vals[4] = {email, name, role, password_hash};
-    PGresult *r = exec_params(st,
-                              "INSERT INTO users AS u (email, name, role, password_hash) "
-                              "VALUES (lower($1), $2, $3::user_role, $4) "
-                              "ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, "
-                              "role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, "
-                              "updated_at = now() "
-                              "RETURNING (xmax = 0)",
-                              4, vals);
+    PGresult *r = ef_store__exec(st,
+                                 "INSERT INTO users AS u (email, name, role, password_hash) "
+                                 "VALUES (lower($1), $2, $3::user_role, $4) "
+                                 "ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, "
+                                 "role = EXCLUDED.role, password_hash = EXCLUDED.password_hash, "
+                                 "updated_at = now() "
+                                 "RETURNING (xmax = 0)",
+                                 4, vals);
     if (!r)
-        return EF_EDB;
+        return st->last_error;
     *created = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
     return 0;
