@@ -625,16 +625,14 @@ static struct json_object *location_meta(struct json_object *loc)
     return o;
 }
 
-/* meta.media / location / venue / contact / dice / poll / ... */
-static int add_content(const upd *u, struct json_object *msg, const char *ctype,
-                       struct json_object *meta)
+/* meta.media: a photo (its largest size) or one file object. 1 when ctype
+ * is one of these, 0 when not, or EF_EPROTO. */
+static int content_file(const upd *u, struct json_object *msg, const char *ctype,
+                        struct json_object *meta)
 {
     static const char *const file_types[] = {"animation", "video",    "video_note", "voice",
                                              "audio",     "document", "sticker"};
-    const char *P = u->key;
-    ef_parse_info *info = u->info;
     struct json_object *o = NULL;
-    struct json_object *loc = NULL;
     int rc;
 
     if (strcmp(ctype, "photo") == 0) {
@@ -643,17 +641,30 @@ static int add_content(const upd *u, struct json_object *msg, const char *ctype,
             return rc;
         if (o)
             add_file_meta(meta, ctype, o);
-        return 0;
+        return 1;
     }
     for (size_t i = 0; i < EF_AD_COUNT(file_types); i++) {
         if (strcmp(ctype, file_types[i]) != 0)
             continue;
-        rc = ef_ad__sub_obj(msg, ctype, true, file_fields, EF_AD_COUNT(file_fields), P, info, &o);
+        rc = ef_ad__sub_obj(msg, ctype, true, file_fields, EF_AD_COUNT(file_fields), u->key,
+                            u->info, &o);
         if (rc < 0)
             return rc;
         add_file_meta(meta, ctype, o);
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+/* meta.location and meta.venue. */
+static int content_place(const upd *u, struct json_object *msg, const char *ctype,
+                         struct json_object *meta)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    struct json_object *o = NULL;
+    struct json_object *loc = NULL;
+    int rc;
 
     /* location (also set on venues, where it duplicates venue.location) */
     rc = ef_ad__sub_obj(msg, "location", false, location_fields, EF_AD_COUNT(location_fields), P,
@@ -685,6 +696,17 @@ static int add_content(const upd *u, struct json_object *msg, const char *ctype,
     }
     if (loc)
         json_object_object_add(meta, "location", location_meta(loc));
+    return 0;
+}
+
+/* meta.contact / dice / poll. */
+static int content_card(const upd *u, struct json_object *msg, const char *ctype,
+                        struct json_object *meta)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    struct json_object *o = NULL;
+    int rc;
 
     if (strcmp(ctype, "contact") == 0) {
         rc = ef_ad__sub_obj(msg, "contact", true, contact_fields, EF_AD_COUNT(contact_fields), P,
@@ -715,7 +737,20 @@ static int add_content(const upd *u, struct json_object *msg, const char *ctype,
         ef_ad__copy_str(p, "question", o, "question");
         ef_ad__copy_str(p, "type", o, "type");
         json_object_object_add(meta, "poll", p);
-    } else if (strcmp(ctype, "story") == 0) {
+    }
+    return 0;
+}
+
+/* meta.story / paid_media / checklist. */
+static int content_post(const upd *u, struct json_object *msg, const char *ctype,
+                        struct json_object *meta)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
+    struct json_object *o = NULL;
+    int rc;
+
+    if (strcmp(ctype, "story") == 0) {
         char path[160];
         struct json_object *schat = NULL;
         rc = ef_ad__sub_obj(msg, "story", true, story_fields, EF_AD_COUNT(story_fields), P, info,
@@ -755,6 +790,21 @@ static int add_content(const upd *u, struct json_object *msg, const char *ctype,
         json_object_object_add(meta, "checklist", c);
     }
     return 0;
+}
+
+/* meta.media / location / venue / contact / dice / poll / ... */
+static int add_content(const upd *u, struct json_object *msg, const char *ctype,
+                       struct json_object *meta)
+{
+    int rc = content_file(u, msg, ctype, meta);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    rc = content_place(u, msg, ctype, meta);
+    if (rc == 0)
+        rc = content_card(u, msg, ctype, meta);
+    if (rc == 0)
+        rc = content_post(u, msg, ctype, meta);
+    return rc;
 }
 
 /* A MessageOrigin (forward_origin, external_reply.origin) for meta. */
@@ -913,82 +963,73 @@ static bool is_business_key(const char *key)
     return strcmp(key, "business_message") == 0 || strcmp(key, "edited_business_message") == 0;
 }
 
-static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
+/* What every event built from one message needs (borrowed from the tree). */
+typedef struct msg_head {
+    struct json_object *chat, *from, *schat;
+    int64_t chat_id, msg_id, date;
+    const char *bcid; /* business_connection_id or NULL */
+} msg_head;
+
+/* Step 1, header: the message's shape, its chat and sender objects, ids. */
+static int msg_header(const upd *u, struct json_object *msg, msg_head *h)
 {
     const char *P = u->key;
     ef_parse_info *info = u->info;
-    ef_msg *m = NULL;
-    struct json_object *meta = NULL;
-    struct json_object *chat = NULL;
-    struct json_object *from = NULL;
-    struct json_object *schat = NULL;
-    int64_t chat_id = 0, msg_id = 0, date = 0, v;
     int rc;
 
+    *h = (msg_head){0};
     rc = ef_pj_check(msg, message_fields, EF_AD_COUNT(message_fields), info, P);
     if (rc < 0)
         return rc;
-    rc = ef_ad__sub_obj(msg, "chat", true, chat_fields, EF_AD_COUNT(chat_fields), P, info, &chat);
+    rc =
+        ef_ad__sub_obj(msg, "chat", true, chat_fields, EF_AD_COUNT(chat_fields), P, info, &h->chat);
     if (rc < 0)
         return rc;
-    rc = ef_ad__sub_obj(msg, "from", false, user_fields, EF_AD_COUNT(user_fields), P, info, &from);
+    rc = ef_ad__sub_obj(msg, "from", false, user_fields, EF_AD_COUNT(user_fields), P, info,
+                        &h->from);
     if (rc < 0)
         return rc;
     rc = ef_ad__sub_obj(msg, "sender_chat", false, chat_fields, EF_AD_COUNT(chat_fields), P, info,
-                        &schat);
+                        &h->schat);
     if (rc < 0)
         return rc;
-    ef_ad__jint(chat, "id", &chat_id);
-    ef_ad__jint(msg, "message_id", &msg_id);
-    ef_ad__jint(msg, "date", &date);
-    const char *bcid = ef_ad__jstr(msg, "business_connection_id", NULL);
-    if (is_business_key(P) && !bcid) {
+    ef_ad__jint(h->chat, "id", &h->chat_id);
+    ef_ad__jint(msg, "message_id", &h->msg_id);
+    ef_ad__jint(msg, "date", &h->date);
+    h->bcid = ef_ad__jstr(msg, "business_connection_id", NULL);
+    if (is_business_key(P) && !h->bcid) {
         ef_ad__note(info, "%s.business_connection_id: missing", P);
         return EF_EPROTO;
     }
+    return 0;
+}
 
-    if (ef_ad__jint(msg, "migrate_to_chat_id", &v)) {
-        *out = migrate_msg(u, msg, chat, chat_id, msg_id, date, false, v);
-        return 0;
-    }
-    if (ef_ad__jint(msg, "migrate_from_chat_id", &v)) {
-        *out = migrate_msg(u, msg, chat, chat_id, msg_id, date, true, v);
-        return 0;
-    }
-
-    const char *ctype = classify(msg);
-    if (!ctype) {
-        const char *svc = service_field(msg);
-        if (svc) {
-            ef_ad__note(info, "service message %s", svc);
-            *out = NULL;
-            return 0;
-        }
-        ctype = "unknown";
-    }
-
-    m = ef_msg_new(u->kind, PLATFORM);
-    meta = meta_new(u);
+/* Step 2, the event: keys, sender, text (or caption), date, thread. */
+static ef_msg *msg_event(const upd *u, struct json_object *msg, const msg_head *h,
+                         const char *ctype, struct json_object *meta, bool *is_caption)
+{
+    ef_msg *m = ef_msg_new(u->kind, PLATFORM);
+    int64_t v;
     m->update_id = u->update_id;
-    m->chat_id = chat_key(chat_id, bcid);
-    m->chat_type = ef_ad__dup_or_null(ef_ad__jstr(chat, "type", NULL));
-    m->message_id = ef_asprintf("%s:%" PRId64, m->chat_id, msg_id);
+    m->chat_id = chat_key(h->chat_id, h->bcid);
+    m->chat_type = ef_ad__dup_or_null(ef_ad__jstr(h->chat, "type", NULL));
+    m->message_id = ef_asprintf("%s:%" PRId64, m->chat_id, h->msg_id);
     if (u->kind == EF_MSG_EDIT)
         m->target_id = ef_strdup(m->message_id);
-    m->channel_id = ef_ad__dup_or_null(bcid);
-    if (from)
-        sender_from_user(m, from);
-    else if (schat)
-        sender_from_chat(m, schat);
+    m->channel_id = ef_ad__dup_or_null(h->bcid);
+    if (h->from)
+        sender_from_user(m, h->from);
+    else if (h->schat)
+        sender_from_chat(m, h->schat);
     else
-        sender_from_chat(m, chat);
+        sender_from_chat(m, h->chat);
 
     size_t tlen = 0;
     const char *text = ef_ad__jstr(msg, "text", &tlen);
-    bool is_caption = false;
+    *is_caption = false;
     if (!text) {
         text = ef_ad__jstr(msg, "caption", &tlen);
-        is_caption = text != NULL;
+        *is_caption = text != NULL;
     }
     if (!text) {
         text = "";
@@ -997,7 +1038,7 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
     m->text = ef_strndup(text, tlen);
     m->text_len = tlen;
     m->content_type = ef_strdup(ctype);
-    m->date = date;
+    m->date = h->date;
     if (u->kind == EF_MSG_EDIT && ef_ad__jint(msg, "edit_date", &v)) {
         m->date = v;
         ef_ad__put_int(meta, "edit_date", v);
@@ -1006,47 +1047,90 @@ static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
         m->thread_id = i64str(v);
         ef_ad__put_int(meta, "message_thread_id", v);
     }
+    return m;
+}
 
-    json_object_object_add(meta, "chat", chat_meta(chat));
+/* Step 3, meta: the chat and the message's own flags. */
+static void msg_meta(struct json_object *msg, const msg_head *h, struct json_object *meta)
+{
+    json_object_object_add(meta, "chat", chat_meta(h->chat));
     ef_ad__copy_bool(meta, "is_topic_message", msg, "is_topic_message");
     ef_ad__copy_str(meta, "media_group_id", msg, "media_group_id");
-    if (bcid)
-        ef_ad__put_cstr(meta, "business_connection_id", bcid);
+    if (h->bcid)
+        ef_ad__put_cstr(meta, "business_connection_id", h->bcid);
+}
 
-    rc = add_content(u, msg, ctype, meta);
-    if (rc < 0)
-        goto fail;
-    rc = add_context(u, msg, m->chat_id, meta);
-    if (rc < 0)
-        goto fail;
-
-    /* Entities index their own string: entities -> text, caption_entities
-     * -> caption. A command counts only in the string we store. */
+/* Step 4, entities: each indexes its own string (entities -> text,
+ * caption_entities -> caption); a command counts only in the string the
+ * event stores. */
+static int msg_entities(const upd *u, struct json_object *msg, bool is_caption,
+                        struct json_object *meta)
+{
     int64_t dropped = 0;
     size_t budget = ENTITY_TEXT_BUDGET;
     size_t len;
     const char *s = ef_ad__jstr(msg, "text", &len);
-    rc = add_entities(u, msg, "entities", s ? s : "", s ? len : 0, !is_caption, meta, &dropped,
-                      &budget);
+    int rc = add_entities(u, msg, "entities", s ? s : "", s ? len : 0, !is_caption, meta, &dropped,
+                          &budget);
     if (rc < 0)
-        goto fail;
+        return rc;
     s = ef_ad__jstr(msg, "caption", &len);
     rc = add_entities(u, msg, "caption_entities", s ? s : "", s ? len : 0, is_caption, meta,
                       &dropped, &budget);
     if (rc < 0)
-        goto fail;
+        return rc;
     if (dropped > 0)
         ef_ad__put_int(meta, "entities_dropped", dropped);
+    return 0;
+}
 
+/* message, edited_message, channel_post, business and guest messages:
+ * header, then a migration or a service message (nothing to store), else
+ * the event with its content, context and entities. */
+static int on_message(const upd *u, struct json_object *msg, ef_msg **out)
+{
+    msg_head h;
+    int64_t v;
+    int rc = msg_header(u, msg, &h);
+    if (rc < 0)
+        return rc;
+    if (ef_ad__jint(msg, "migrate_to_chat_id", &v)) {
+        *out = migrate_msg(u, msg, h.chat, h.chat_id, h.msg_id, h.date, false, v);
+        return 0;
+    }
+    if (ef_ad__jint(msg, "migrate_from_chat_id", &v)) {
+        *out = migrate_msg(u, msg, h.chat, h.chat_id, h.msg_id, h.date, true, v);
+        return 0;
+    }
+    const char *ctype = classify(msg);
+    if (!ctype) {
+        const char *svc = service_field(msg);
+        if (svc) {
+            ef_ad__note(u->info, "service message %s", svc);
+            *out = NULL;
+            return 0;
+        }
+        ctype = "unknown";
+    }
+
+    bool is_caption = false;
+    struct json_object *meta = meta_new(u);
+    ef_msg *m = msg_event(u, msg, &h, ctype, meta, &is_caption);
+    msg_meta(msg, &h, meta);
+    rc = add_content(u, msg, ctype, meta);
+    if (rc >= 0)
+        rc = add_context(u, msg, m->chat_id, meta);
+    if (rc >= 0)
+        rc = msg_entities(u, msg, is_caption, meta);
+    if (rc < 0) {
+        json_object_put(meta);
+        ef_msg_free(m);
+        return rc;
+    }
     m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     *out = m;
     return 0;
-
-fail:
-    json_object_put(meta);
-    ef_msg_free(m);
-    return rc;
 }
 
 /* ---- callback_query ----------------------------------------------------- */

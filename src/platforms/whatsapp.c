@@ -657,176 +657,216 @@ static bool streq(const char *a, const char *b)
     return a && strcmp(a, b) == 0;
 }
 
-static int on_message(const wctx *c, struct json_object *msg, const char *path, ef_msg **out)
+/* One messages[] item as the steps below read it (borrowed from the tree). */
+typedef struct wmsg {
+    const char *id, *type;
+    size_t idlen;
+    int64_t date;
+    const char *from, *from_uid, *group_id; /* non-empty or NULL */
+    const char *sender;                     /* from, else from_user_id */
+    ef_msg_kind kind;
+    const char *target; /* REACTION/EDIT/IDENTITY: what the event acts on */
+    struct json_object *ctx, *sys, *react, *edit, *inner;
+} wmsg;
+
+static const char *nonempty_or_null(const char *s)
+{
+    return ef_ad__nonempty(s) ? s : NULL;
+}
+
+/* Step 1, header: shape, id, type, timestamp, context and the sender. */
+static int msg_header(const wctx *c, struct json_object *msg, const char *path, wmsg *w)
 {
     ef_parse_info *info = c->info;
-    struct json_object *ctx = NULL, *sys = NULL, *react = NULL, *edit = NULL, *inner = NULL;
-    struct json_object *meta = NULL;
-    char p[192];
-    ef_msg *m = NULL;
-    char *text = NULL;
-    size_t tlen = 0, idlen = 0;
-    const char *id, *type, *ts;
-    int64_t date = 0;
+    size_t tslen = 0;
     int rc;
 
+    *w = (wmsg){.kind = EF_MSG_NEW};
     rc = ef_pj_check(msg, message_fields, EF_AD_COUNT(message_fields), info, path);
     if (rc < 0)
         return rc;
-    size_t tslen = 0;
-    rc = need_str(msg, "id", path, info, &id, &idlen);
+    rc = need_str(msg, "id", path, info, &w->id, &w->idlen);
     if (rc < 0)
         return rc;
-    rc = need_str(msg, "type", path, info, &type, NULL);
+    rc = need_str(msg, "type", path, info, &w->type, NULL);
     if (rc < 0)
         return rc;
-    ts = ef_ad__jstr(msg, "timestamp", &tslen);
-    if (!parse_ts(ts, tslen, &date))
+    const char *ts = ef_ad__jstr(msg, "timestamp", &tslen);
+    if (!parse_ts(ts, tslen, &w->date))
         return refuse(info, path, "timestamp", "not a decimal number of seconds");
     rc = ef_ad__sub_obj(msg, "context", false, context_fields, EF_AD_COUNT(context_fields), path,
-                        info, &ctx);
+                        info, &w->ctx);
     if (rc < 0)
         return rc;
+    w->from = nonempty_or_null(ef_ad__jstr(msg, "from", NULL));
+    w->from_uid = nonempty_or_null(ef_ad__jstr(msg, "from_user_id", NULL));
+    w->group_id = nonempty_or_null(ef_ad__jstr(msg, "group_id", NULL));
+    w->sender = w->from ? w->from : w->from_uid;
+    return 0;
+}
 
-    const char *from = ef_ad__jstr(msg, "from", NULL);
-    const char *from_uid = ef_ad__jstr(msg, "from_user_id", NULL);
-    const char *group_id = ef_ad__jstr(msg, "group_id", NULL);
-    const char *sender = ef_ad__nonempty(from) ? from : ef_ad__nonempty(from_uid) ? from_uid : NULL;
+/* A system message: a customer changing number or BSUID is an IDENTITY
+ * event old -> new; any other is stored as a message. */
+static int msg_system(const wctx *c, struct json_object *msg, const char *path, wmsg *w)
+{
+    int rc = ef_ad__sub_obj(msg, "system", false, system_fields, EF_AD_COUNT(system_fields), path,
+                            c->info, &w->sys);
+    if (rc < 0)
+        return rc;
+    const char *stype = ef_ad__jstr(w->sys, "type", NULL);
     const char *target = NULL;
-    ef_msg_kind kind = EF_MSG_NEW;
+    if (streq(stype, "user_changed_number") || streq(stype, "customer_changed_number")) {
+        /* old number -> new number (legacy payloads: new_wa_id) */
+        target = ef_ad__jstr(w->sys, "wa_id", NULL);
+        if (!ef_ad__nonempty(target))
+            target = ef_ad__jstr(w->sys, "new_wa_id", NULL);
+    } else if (streq(stype, "user_changed_user_id")) {
+        /* old BSUID -> new BSUID; such payloads may carry no `from`. */
+        target = ef_ad__jstr(w->sys, "user_id", NULL);
+        const char *prev = ef_ad__jstr(w->sys, "previous_user_id", NULL);
+        if (ef_ad__nonempty(prev))
+            w->sender = prev;
+        else if (w->from_uid)
+            w->sender = w->from_uid;
+    }
+    if (ef_ad__nonempty(target)) {
+        w->kind = EF_MSG_IDENTITY;
+        w->target = target;
+    }
+    return 0;
+}
 
-    if (strcmp(type, "system") == 0) {
-        rc = ef_ad__sub_obj(msg, "system", false, system_fields, EF_AD_COUNT(system_fields), path,
-                            info, &sys);
-        if (rc < 0)
-            return rc;
-        const char *stype = ef_ad__jstr(sys, "type", NULL);
-        if (streq(stype, "user_changed_number") || streq(stype, "customer_changed_number")) {
-            /* old number -> new number (legacy payloads: new_wa_id) */
-            target = ef_ad__jstr(sys, "wa_id", NULL);
-            if (!ef_ad__nonempty(target))
-                target = ef_ad__jstr(sys, "new_wa_id", NULL);
-        } else if (streq(stype, "user_changed_user_id")) {
-            /* old BSUID -> new BSUID; such payloads may carry no `from`. */
-            target = ef_ad__jstr(sys, "user_id", NULL);
-            const char *prev = ef_ad__jstr(sys, "previous_user_id", NULL);
-            if (ef_ad__nonempty(prev))
-                sender = prev;
-            else if (ef_ad__nonempty(from_uid))
-                sender = from_uid;
-        }
-        if (ef_ad__nonempty(target))
-            kind = EF_MSG_IDENTITY;
-        else
-            target = NULL;
-    } else if (strcmp(type, "reaction") == 0) {
+/* Step 2, kind: system (identity), reaction and edit act on something
+ * else; everything else is a NEW message. */
+static int msg_kind(const wctx *c, struct json_object *msg, const char *path, wmsg *w)
+{
+    ef_parse_info *info = c->info;
+    char p[192];
+    int rc = 0;
+
+    if (strcmp(w->type, "system") == 0) {
+        rc = msg_system(c, msg, path, w);
+    } else if (strcmp(w->type, "reaction") == 0) {
         rc = ef_ad__sub_obj(msg, "reaction", false, reaction_fields, EF_AD_COUNT(reaction_fields),
-                            path, info, &react);
-        if (rc < 0)
-            return rc;
-        if (react) {
+                            path, info, &w->react);
+        if (rc > 0) {
             path_fmt(p, sizeof(p), "%s.reaction", path);
-            rc = need_str(react, "message_id", p, info, &target, NULL);
-            if (rc < 0)
-                return rc;
-            kind = EF_MSG_REACTION;
+            rc = need_str(w->react, "message_id", p, info, &w->target, NULL);
+            w->kind = EF_MSG_REACTION;
         }
-    } else if (strcmp(type, "edit") == 0) {
+    } else if (strcmp(w->type, "edit") == 0) {
         rc = ef_ad__sub_obj(msg, "edit", false, edit_fields, EF_AD_COUNT(edit_fields), path, info,
-                            &edit);
-        if (rc < 0)
-            return rc;
-        if (edit) {
+                            &w->edit);
+        if (rc > 0) {
             path_fmt(p, sizeof(p), "%s.edit", path);
-            rc = need_str(edit, "original_message_id", p, info, &target, NULL);
-            if (rc < 0)
-                return rc;
-            rc = ef_ad__sub_obj(edit, "message", false, inner_fields, EF_AD_COUNT(inner_fields), p,
-                                info, &inner);
-            if (rc < 0)
-                return rc;
-            kind = EF_MSG_EDIT;
+            rc = need_str(w->edit, "original_message_id", p, info, &w->target, NULL);
+            if (rc == 0)
+                rc = ef_ad__sub_obj(w->edit, "message", false, inner_fields,
+                                    EF_AD_COUNT(inner_fields), p, info, &w->inner);
+            w->kind = EF_MSG_EDIT;
         }
     }
-    if (!sender)
+    if (rc < 0)
+        return rc;
+    if (!w->sender)
         return refuse(info, path, "from", "missing or empty, and no from_user_id");
+    return 0;
+}
 
-    m = ef_msg_new(kind, PLATFORM);
-    meta = meta_new(c);
-    m->message_id = ef_strndup(id, idlen);
-    m->date = date;
-    m->target_id = target ? ef_strdup(target) : NULL;
-    set_party(m, c, sender, ef_ad__nonempty(group_id) ? group_id : NULL,
-              find_contact(c, from, from_uid), meta);
-    ef_ad__put_cstr(meta, "type", type);
-    if (ef_ad__nonempty(from_uid))
-        ef_ad__put_cstr(meta, "from_user_id", from_uid);
-    if (ef_ad__nonempty(group_id))
-        ef_ad__put_cstr(meta, "group_id", group_id);
-    if (ctx)
-        add_context(ctx, meta);
+/* Step 3, the event: ids, party, and the meta every kind carries. */
+static ef_msg *msg_event(const wctx *c, struct json_object *msg, const wmsg *w,
+                         struct json_object *meta)
+{
+    ef_msg *m = ef_msg_new(w->kind, PLATFORM);
+    m->message_id = ef_strndup(w->id, w->idlen);
+    m->date = w->date;
+    m->target_id = w->target ? ef_strdup(w->target) : NULL;
+    set_party(m, c, w->sender, w->group_id, find_contact(c, w->from, w->from_uid), meta);
+    ef_ad__put_cstr(meta, "type", w->type);
+    ef_ad__put_cstr(meta, "from_user_id", w->from_uid);
+    ef_ad__put_cstr(meta, "group_id", w->group_id);
+    if (w->ctx)
+        add_context(w->ctx, meta);
     ef_ad__copy_raw(meta, "referral", msg, "referral");
     ef_ad__copy_raw(meta, "identity", msg, "identity");
     if (ef_ad__jget(msg, "errors"))
         ef_ad__copy_raw(meta, "errors", msg, "errors");
     else if (c->value_errors)
         ef_ad__put_raw(meta, "errors", c->value_errors);
+    return m;
+}
 
-    switch (kind) {
-    case EF_MSG_REACTION: {
-        /* status: the reaction now set, [] when it was removed. */
-        struct json_object *st = json_object_new_array();
-        size_t elen = 0;
-        const char *emoji = ef_ad__jstr(react, "emoji", &elen);
-        if (ef_ad__nonempty(emoji))
-            json_object_array_add(st, json_object_new_string_len(emoji, (int)elen));
-        m->status = ef_ad__meta_string(st);
-        json_object_put(st);
-        struct json_object *r = json_object_new_object();
-        ef_ad__copy_str(r, "message_id", react, "message_id");
-        ef_ad__copy_str(r, "emoji", react, "emoji");
-        json_object_object_add(meta, "reaction", r);
-        text = ef_strdup("");
-        m->content_type = ef_strdup("reaction");
-        break;
+/* A reaction's status: the reaction now set, [] when it was removed. */
+static void body_reaction(const wmsg *w, ef_msg *m, struct json_object *meta, char **text)
+{
+    struct json_object *st = json_object_new_array();
+    size_t elen = 0;
+    const char *emoji = ef_ad__jstr(w->react, "emoji", &elen);
+    if (ef_ad__nonempty(emoji))
+        json_object_array_add(st, json_object_new_string_len(emoji, (int)elen));
+    m->status = ef_ad__meta_string(st);
+    json_object_put(st);
+    struct json_object *r = json_object_new_object();
+    ef_ad__copy_str(r, "message_id", w->react, "message_id");
+    ef_ad__copy_str(r, "emoji", w->react, "emoji");
+    json_object_object_add(meta, "reaction", r);
+    *text = ef_strdup("");
+    m->content_type = ef_strdup("reaction");
+}
+
+/* An edit: the stored message takes the new version's type and text. */
+static int body_edit(const wctx *c, const wmsg *w, const char *path, ef_msg *m,
+                     struct json_object *meta, char **text, size_t *tlen)
+{
+    char p[192];
+    const char *itype = ef_ad__jstr(w->inner, "type", NULL);
+    struct json_object *e = json_object_new_object();
+    ef_ad__copy_str(e, "original_message_id", w->edit, "original_message_id");
+    ef_ad__put_cstr(e, "type", itype);
+    json_object_object_add(meta, "edit", e);
+    if (ef_ad__nonempty(itype)) {
+        path_fmt(p, sizeof(p), "%s.edit.message", path);
+        int rc = add_content(c, w->inner, itype, p, meta, text, tlen);
+        if (rc < 0)
+            return rc;
+    } else {
+        json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
     }
-    case EF_MSG_EDIT: {
-        /* The stored message takes the new version's type and text. */
-        const char *itype = ef_ad__jstr(inner, "type", NULL);
-        struct json_object *e = json_object_new_object();
-        ef_ad__copy_str(e, "original_message_id", edit, "original_message_id");
-        ef_ad__put_cstr(e, "type", itype);
-        json_object_object_add(meta, "edit", e);
-        if (ef_ad__nonempty(itype)) {
-            path_fmt(p, sizeof(p), "%s.edit.message", path);
-            rc = add_content(c, inner, itype, p, meta, &text, &tlen);
-            if (rc < 0)
-                goto fail;
-        } else {
+    m->content_type = ef_strdup(ef_ad__nonempty(itype) ? itype : "edit");
+    return 0;
+}
+
+/* Step 4, content: text, content_type and the kind's own meta. */
+static int msg_body(const wctx *c, struct json_object *msg, const char *path, const wmsg *w,
+                    ef_msg *m, struct json_object *meta)
+{
+    char *text = NULL;
+    size_t tlen = 0;
+    int rc = 0;
+
+    if (w->kind == EF_MSG_REACTION) {
+        body_reaction(w, m, meta, &text);
+    } else if (w->kind == EF_MSG_EDIT) {
+        rc = body_edit(c, w, path, m, meta, &text, &tlen);
+    } else if (strcmp(w->type, "system") == 0) {
+        size_t blen = 0;
+        const char *body = ef_ad__jstr(w->sys, "body", &blen);
+        if (body) {
+            text = ef_strndup(body, blen);
+            tlen = blen;
+        }
+        if (w->sys)
+            ef_ad__put_raw(meta, "system", w->sys);
+        else
             json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
-        }
-        m->content_type = ef_strdup(ef_ad__nonempty(itype) ? itype : "edit");
-        break;
+        m->content_type = ef_strdup(w->type);
+    } else {
+        rc = add_content(c, msg, w->type, path, meta, &text, &tlen);
+        m->content_type = ef_strdup(w->type);
     }
-    default:
-        if (strcmp(type, "system") == 0) {
-            size_t blen = 0;
-            const char *body = ef_ad__jstr(sys, "body", &blen);
-            if (body) {
-                text = ef_strndup(body, blen);
-                tlen = blen;
-            }
-            if (sys)
-                ef_ad__put_raw(meta, "system", sys);
-            else
-                json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
-        } else {
-            rc = add_content(c, msg, type, path, meta, &text, &tlen);
-            if (rc < 0)
-                goto fail;
-        }
-        m->content_type = ef_strdup(type);
-        break;
+    if (rc < 0) {
+        ef_free(text);
+        return rc;
     }
     if (!text) {
         text = ef_strdup("");
@@ -834,16 +874,30 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
     }
     m->text = text;
     m->text_len = tlen;
+    return 0;
+}
+
+/* One messages[] item: header, kind, event, content. */
+static int on_message(const wctx *c, struct json_object *msg, const char *path, ef_msg **out)
+{
+    wmsg w;
+    int rc = msg_header(c, msg, path, &w);
+    if (rc == 0)
+        rc = msg_kind(c, msg, path, &w);
+    if (rc < 0)
+        return rc;
+    struct json_object *meta = meta_new(c);
+    ef_msg *m = msg_event(c, msg, &w, meta);
+    rc = msg_body(c, msg, path, &w, m, meta);
+    if (rc < 0) {
+        json_object_put(meta);
+        ef_msg_free(m);
+        return rc;
+    }
     m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     *out = m;
     return 0;
-
-fail:
-    ef_free(text);
-    json_object_put(meta);
-    ef_msg_free(m);
-    return rc;
 }
 
 /* ---- statuses[] --------------------------------------------------------- */
