@@ -1,5 +1,12 @@
 /*
- * base/utf8.h -- UTF-8 encoding, strict validation and UTF-16 offsets.
+ * base/utf8.h -- UTF-8 decoding, encoding, strict validation, UTF-16
+ * offsets, and the one character fold every layer shares.
+ *
+ * What it must never do: allocate, or accept what is not strict UTF-8
+ * (overlong forms, surrogates, code points above U+10FFFF, truncated
+ * sequences).
+ *
+ * Thread model: pure functions, callable from any thread.
  */
 #ifndef EF_BASE_UTF8_H
 #define EF_BASE_UTF8_H
@@ -8,14 +15,66 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Decodes the character at byte offset *i of s (n bytes), strictly. On
+ * success stores it in *cp, advances *i past it and returns 0. Returns
+ * EF_EINVAL, leaving *i and *cp untouched, when *i >= n or the bytes at *i
+ * are not one valid UTF-8 character (overlong, surrogate, above U+10FFFF,
+ * stray continuation byte, or cut short by the end of s). */
+int ef_utf8_decode(const char *s, size_t n, size_t *i, uint32_t *cp);
 /* Writes code point cp (<= U+10FFFF) as UTF-8 into out (room for 4 bytes);
  * returns the number of bytes written. */
 size_t ef_utf8_encode(uint32_t cp, char *out);
-/* Strict UTF-8 check: no overlongs, no surrogates, nothing above U+10FFFF. */
+/* Strict UTF-8 check (the rules of ef_utf8_decode) over all n bytes. */
 bool ef_utf8_valid(const char *s, size_t n);
 /* Converts a UTF-16 code unit offset into a byte offset within the UTF-8
  * string s of n bytes. Returns EF_EINVAL when off lies beyond the string or
  * in the middle of a surrogate pair. */
 int ef_utf16_to_byte(const char *s, size_t n, int64_t off16, size_t *out);
+
+/* ---- the fold ------------------------------------------------------------
+ *
+ * How text is compared: the matcher folds every message character with
+ * ef_utf8_fold, and pattern text goes through the same table, so a pattern
+ * and a message that differ only in folded characters match alike. The
+ * fold is (everything not listed maps to itself):
+ *   - case: ASCII A-Z and basic Cyrillic U+0400-U+042F to lower case
+ *     (ef_utf8_lower), and the code points PCRE2 treats as case variants of
+ *     them: KELVIN SIGN U+212A -> k, LONG S U+017F -> s, the old Cyrillic
+ *     letter forms U+1C80-U+1C86 -> в д о с т т ъ;
+ *   - ё and Ё -> е;
+ *   - typographic quotes U+2018/U+2019 -> ', dashes U+2010-U+2015 and the
+ *     minus sign U+2212 -> -;
+ *   - whitespace -> EF_UTF8_SPACE: ASCII space and \t \n \v \f \r, U+0085,
+ *     NBSP U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F,
+ *     U+3000;
+ *   - invisible characters -> EF_UTF8_DROP: soft hyphen U+00AD, zero width
+ *     space U+200B, word joiner U+2060, BOM U+FEFF.
+ * The fold is idempotent: ef_utf8_fold(ef_utf8_fold(c)) == ef_utf8_fold(c)
+ * for every code point (markers aside). */
+
+/* Returned by ef_utf8_fold instead of a code point; both lie above U+10FFFF
+ * so they never collide with a character. */
+#define EF_UTF8_SPACE 0x110000u /* whitespace: part of one space */
+#define EF_UTF8_DROP 0x110001u  /* invisible: remove it */
+
+/* The fold of a code point above U+007F (ef_utf8_fold calls it). */
+uint32_t ef_utf8__fold_wide(uint32_t cp);
+
+/* The folded form of code point cp, or EF_UTF8_SPACE / EF_UTF8_DROP.
+ * Inline for ASCII, which is most of every message. */
+static inline uint32_t ef_utf8_fold(uint32_t cp)
+{
+    if (cp >= 0x80)
+        return ef_utf8__fold_wide(cp);
+    if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
+        return EF_UTF8_SPACE;
+    if (cp >= 'A' && cp <= 'Z')
+        return cp + 32;
+    return cp;
+}
+/* The case part of the fold alone: ASCII A-Z and U+0400-U+042F to their
+ * lower case twins, every other code point unchanged (Ё -> ё, not е). The
+ * pattern compiler uses it where it must lower case without folding. */
+uint32_t ef_utf8_lower(uint32_t cp);
 
 #endif /* EF_BASE_UTF8_H */

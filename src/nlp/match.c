@@ -2,11 +2,12 @@
  * match.c -- one message in, intent + confidence + entities out.
  *
  * The steps, all in memory the per-thread scratch already holds:
- *  1. Normalize: lowercase ASCII and Cyrillic, ё -> е (also the rarer code
- *     points PCRE2 treats as case variants: K-sign, long s, old Cyrillic
- *     letter forms), typographic quotes and dashes to ASCII, every run of
- *     whitespace (NBSP and thin spaces included) to one space, zero-width
- *     characters dropped, ends trimmed. Every normalized byte remembers the
+ *  1. Normalize with the one fold of base/utf8.h (ef_utf8_fold), which
+ *     pattern text goes through too: lowercase ASCII and Cyrillic, ё -> е
+ *     (also the rarer code points PCRE2 treats as case variants: K-sign,
+ *     long s, old Cyrillic letter forms), typographic quotes and dashes to
+ *     ASCII, every run of whitespace (NBSP and thin spaces included) to one
+ *     space, zero-width characters dropped, ends trimmed. Every normalized byte remembers the
  *     byte range of the original text it came from, so entity offsets point
  *     into the message exactly as the customer sent it.
  *  2. Prefilter (prefilter.c): one pass over the normalized text finds the
@@ -30,6 +31,8 @@
  * "fallback".
  */
 #include "nlp/nlp_int.h"
+
+#include "base/utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -116,68 +119,6 @@ static void grow(ef_nlp_scratch *sc, size_t n)
     sc->cap = cap;
 }
 
-enum { F_KEEP = 0, F_SPACE, F_DROP };
-
-/* Folds one non-ASCII code point of a message. Returns F_SPACE for
- * whitespace, F_DROP for invisible characters, else F_KEEP with *cp
- * possibly replaced. */
-static int fold_cp(uint32_t *cp)
-{
-    uint32_t c = *cp;
-    if (c >= 0x0400 && c <= 0x040F)
-        c += 0x50;
-    else if (c >= 0x0410 && c <= 0x042F)
-        c += 0x20;
-    if (c == 0x0451) {
-        *cp = 0x0435;
-        return F_KEEP;
-    }
-    if (c >= 0x1C80 && c <= 0x1C86) {
-        static const uint32_t old[7] = {0x0432, 0x0434, 0x043E, 0x0441, 0x0442, 0x0442, 0x044A};
-        *cp = old[c - 0x1C80];
-        return F_KEEP;
-    }
-    switch (c) {
-    case 0x212A:
-        *cp = 'k';
-        return F_KEEP;
-    case 0x017F:
-        *cp = 's';
-        return F_KEEP;
-    case 0x2018:
-    case 0x2019:
-        *cp = '\'';
-        return F_KEEP;
-    case 0x2212:
-        *cp = '-';
-        return F_KEEP;
-    case 0x00A0:
-    case 0x1680:
-    case 0x2028:
-    case 0x2029:
-    case 0x202F:
-    case 0x205F:
-    case 0x3000:
-    case 0x0085:
-        return F_SPACE;
-    case 0x00AD:
-    case 0x200B:
-    case 0x2060:
-    case 0xFEFF:
-        return F_DROP;
-    default:
-        break;
-    }
-    if (c >= 0x2000 && c <= 0x200A)
-        return F_SPACE;
-    if (c >= 0x2010 && c <= 0x2015) {
-        *cp = '-';
-        return F_KEEP;
-    }
-    *cp = c;
-    return F_KEEP;
-}
-
 /* Letters and digits, for coverage: ASCII alnum and the letter blocks of
  * the BMP and beyond (emoji, symbols and punctuation do not count). */
 static bool cp_alnum(uint32_t c)
@@ -207,39 +148,6 @@ static bool cp_alnum(uint32_t c)
     return c >= 0x20000;
 }
 
-/* Decodes one non-ASCII character, strictly (no overlongs, surrogates or
- * code points above U+10FFFF). Returns its length, 0 when invalid. */
-static size_t decode(const unsigned char *s, size_t avail, uint32_t *cp)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t v;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > avail)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[k] & 0x3F);
-    }
-    if ((len == 3 && v < 0x800) || (len == 4 && v < 0x10000) || v > 0x10FFFF ||
-        (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
-
 /* May this character be a decimal digit for PCRE2's \d (UCP)? ASCII
  * digits, and every other Unicode decimal digit lies at or above U+0660
  * outside the symbol and emoji blocks (checked against PCRE2). */
@@ -251,129 +159,112 @@ static inline bool maybe_digit(uint32_t cp)
            !(cp >= 0x1F000 && cp <= 0x1FAFF);
 }
 
-/* Normalizes text into sc->norm, validating it as UTF-8 on the way (false
- * when it is not valid); counts Cyrillic and Latin letters for the language
- * guess. */
+/* The normalizer's running state over one message. */
+typedef struct nz {
+    ef_nlp_scratch *sc;
+    size_t n;                  /* normalized bytes written */
+    uint32_t acnt;             /* letters and digits written */
+    bool pending;              /* a space is owed before the next character */
+    uint32_t sp_start, sp_end; /* the original bytes of that space */
+    size_t ncyr, nlat;
+    bool digit, ascii_digit, at, sign;
+} nz;
+
+/* Whitespace at original bytes [i, end): remembered, written as one space
+ * before the next character (never at the start, dropped at the end). */
+static inline void nz_space(nz *z, size_t i, size_t end)
+{
+    if (z->n == 0)
+        return;
+    if (!z->pending)
+        z->sp_start = (uint32_t)i;
+    z->pending = true;
+    z->sp_end = (uint32_t)end;
+}
+
+/* Updates the letter counts and the cheap entity gates for folded
+ * character f; returns whether it is a letter or digit. */
+static inline bool nz_classify(nz *z, uint32_t f)
+{
+    if (f < 0x80) {
+        bool lower = f >= 'a' && f <= 'z', dig = f >= '0' && f <= '9';
+        z->nlat += lower;
+        z->ascii_digit = z->ascii_digit || dig;
+        z->at = z->at || f == '@';
+        z->sign = z->sign || f == '$';
+        return lower || dig;
+    }
+    bool alnum = cp_alnum(f);
+    if (alnum && f >= 0x0400 && f <= 0x04FF)
+        z->ncyr++;
+    z->digit = z->digit || maybe_digit(f);
+    z->sign = z->sign || (f >= 0x20A0 && f <= 0x20BF);
+    return alnum;
+}
+
+/* Writes folded character f, which stands for original bytes [i, end). */
+static inline void nz_put(nz *z, uint32_t f, size_t i, size_t end)
+{
+    ef_nlp_scratch *sc = z->sc;
+    if (z->pending) {
+        sc->norm[z->n] = ' ';
+        sc->src[z->n] = z->sp_start;
+        sc->srcend[z->n] = z->sp_end;
+        sc->alnum[z->n] = z->acnt;
+        z->n++;
+        z->pending = false;
+    }
+    bool alnum = nz_classify(z, f);
+    size_t bl = 1;
+    if (f < 0x80)
+        sc->norm[z->n] = (char)f;
+    else
+        bl = ef_utf8_encode(f, sc->norm + z->n);
+    for (size_t k = 0; k < bl; k++) {
+        sc->src[z->n + k] = (uint32_t)i;
+        sc->srcend[z->n + k] = (uint32_t)end;
+        sc->alnum[z->n + k] = z->acnt;
+    }
+    z->n += bl;
+    z->acnt += alnum;
+}
+
+/* Normalizes text into sc->norm with the fold of base/utf8.h, validating
+ * it as UTF-8 on the way (false when it is not valid); counts Cyrillic and
+ * Latin letters for the language guess. A folded character is never longer
+ * than the original, so len + 1 bytes always suffice. */
 static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *cyr, size_t *lat)
 {
     const unsigned char *s = (const unsigned char *)text;
     grow(sc, len);
-    char *o = sc->norm;
-    uint32_t *src = sc->src, *srcend = sc->srcend, *an = sc->alnum;
-    size_t n = 0, i = 0, ncyr = 0, nlat = 0;
-    uint32_t acnt = 0;
-    bool pending = false, digit = false, ascii_digit = false, at = false, sign = false;
-    uint32_t sp_start = 0, sp_end = 0;
+    nz z = {.sc = sc};
+    size_t i = 0;
     while (i < len) {
-        unsigned c = s[i];
-        char b[4];
-        size_t l, bl;
+        size_t start = i;
         uint32_t cp;
-        bool alnum;
-        if (c < 0x80) {
-            l = 1;
-            if (c == ' ' || (c >= '\t' && c <= '\r')) {
-                if (n > 0) {
-                    if (!pending)
-                        sp_start = (uint32_t)i;
-                    pending = true;
-                    sp_end = (uint32_t)(i + 1);
-                }
-                i++;
-                continue;
-            }
-            if (c >= 'A' && c <= 'Z')
-                c += 32;
-            b[0] = (char)c;
-            bl = 1;
-            cp = c;
-            alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-            if (alnum && c >= 'a')
-                nlat++;
-            ascii_digit = ascii_digit || (c >= '0' && c <= '9');
-            at = at || c == '@';
-            sign = sign || c == '$';
-        } else if ((c == 0xD0 || c == 0xD1) && i + 1 < len && (s[i + 1] & 0xC0) == 0x80) {
-            /* basic Cyrillic, the common case: fold case and ё in place */
-            unsigned c2 = s[i + 1];
-            l = 2;
-            bl = 2;
-            if (c == 0xD0 && (c2 == 0x81)) { /* Ё */
-                c2 = 0xB5;
-            } else if (c == 0xD1 && c2 == 0x91) { /* ё */
-                c = 0xD0;
-                c2 = 0xB5;
-            } else if (c == 0xD0 && c2 < 0x90) { /* Ѐ..Џ -> ѐ..џ */
-                c = 0xD1;
-                c2 += 0x10;
-            } else if (c == 0xD0 && c2 < 0xA0) { /* А..П -> а..п */
-                c2 += 0x20;
-            } else if (c == 0xD0 && c2 < 0xB0) { /* Р..Я -> р..я */
-                c = 0xD1;
-                c2 -= 0x20;
-            }
-            b[0] = (char)c;
-            b[1] = (char)c2;
-            cp = 0x0400; /* any Cyrillic letter: for the counts below */
-            alnum = true;
-            ncyr++;
-        } else {
-            l = decode(s + i, len - i, &cp);
-            if (l == 0)
-                return false;
-            int kind = fold_cp(&cp);
-            if (kind == F_DROP) {
-                i += l;
-                continue;
-            }
-            if (kind == F_SPACE) {
-                if (n > 0) {
-                    if (!pending)
-                        sp_start = (uint32_t)i;
-                    pending = true;
-                    sp_end = (uint32_t)(i + l);
-                }
-                i += l;
-                continue;
-            }
-            bl = ef_utf8_encode(cp, b);
-            alnum = cp_alnum(cp);
-            if (alnum && cp >= 0x0400 && cp <= 0x04FF)
-                ncyr++;
-            else if (alnum && cp >= 'a' && cp <= 'z')
-                nlat++;
-            digit = digit || maybe_digit(cp);
-            sign = sign || (cp >= 0x20A0 && cp <= 0x20BF);
-        }
-        if (pending) {
-            o[n] = ' ';
-            src[n] = sp_start;
-            srcend[n] = sp_end;
-            an[n] = acnt;
-            n++;
-            pending = false;
-        }
-        for (size_t k = 0; k < bl; k++) {
-            o[n + k] = b[k];
-            src[n + k] = (uint32_t)i;
-            srcend[n + k] = (uint32_t)(i + l);
-            an[n + k] = acnt;
-        }
-        n += bl;
-        acnt += alnum;
-        i += l;
+        if (s[i] < 0x80)
+            cp = s[i++];
+        else if (ef_utf8_decode(text, len, &i, &cp) != 0)
+            return false;
+        uint32_t f = ef_utf8_fold(cp);
+        if (f == EF_UTF8_DROP)
+            continue;
+        if (f == EF_UTF8_SPACE)
+            nz_space(&z, start, i);
+        else
+            nz_put(&z, f, start, i);
     }
-    o[n] = '\0';
-    an[n] = acnt;
-    src[n] = (uint32_t)len;
-    srcend[n] = (uint32_t)len;
-    sc->n = n;
-    sc->maybe_digit = digit || ascii_digit;
-    sc->has_digit = ascii_digit;
-    sc->has_at = at;
-    sc->has_sign = sign;
-    *cyr = ncyr;
-    *lat = nlat;
+    sc->norm[z.n] = '\0';
+    sc->alnum[z.n] = z.acnt;
+    sc->src[z.n] = (uint32_t)len;
+    sc->srcend[z.n] = (uint32_t)len;
+    sc->n = z.n;
+    sc->maybe_digit = z.digit || z.ascii_digit;
+    sc->has_digit = z.ascii_digit;
+    sc->has_at = z.at;
+    sc->has_sign = z.sign;
+    *cyr = z.ncyr;
+    *lat = z.nlat;
     return true;
 }
 

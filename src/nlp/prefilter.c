@@ -22,54 +22,45 @@
  * The analysis is conservative: anything it does not follow (backreferences,
  * inline options, \Q..\E, verbs, escapes that produce characters) makes the
  * pattern "always run", and every literal is folded exactly as the matcher
- * folds the message (ASCII and Cyrillic to lower case, ё -> е, plus the few
- * code points PCRE2 also treats as case variants of them: U+212A, U+017F,
- * U+1C80-U+1C86). So skipping a pattern never loses a match; the tests and
- * the fuzzer check that results with and without the prefilter are equal.
+ * folds the message: both use ef_utf8_fold (base/utf8.h; ASCII and Cyrillic
+ * to lower case, ё -> е, the few code points PCRE2 also treats as case
+ * variants of them, quotes, dashes, spaces, invisible characters). So
+ * skipping a pattern never loses a match; the tests and the fuzzer check
+ * that results with and without the prefilter are equal.
  */
 #include "nlp/nlp_int.h"
+
+#include "base/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- UTF-8 ------------------------------------------------------------ */
+/* ---- UTF-8 and the fold ------------------------------------------------ */
 
+/* The character at s (n > 0 bytes left) and its length. A byte that does
+ * not start valid UTF-8 stands for itself (pcre2_compile rejects the
+ * pattern later with a precise offset). */
 static uint32_t dec(const unsigned char *s, size_t n, size_t *len)
 {
-    unsigned c = s[0];
-    size_t l = ef_nlp__u8len((unsigned char)c);
-    if (l > n) {
+    size_t i = 0;
+    uint32_t cp;
+    if (ef_utf8_decode((const char *)s, n, &i, &cp) != 0) {
         *len = 1;
-        return c;
+        return s[0];
     }
-    *len = l;
-    switch (l) {
-    case 1:
-        return c;
-    case 2:
-        return ((c & 0x1Fu) << 6) | (s[1] & 0x3Fu);
-    case 3:
-        return ((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-    default:
-        return ((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) |
-               (s[3] & 0x3Fu);
-    }
+    *len = i;
+    return cp;
 }
 
-/* The character folds that pattern text and message text share (see
- * ef_nlp__pattern_rewrite). Returns the replacement code point, or cp. */
-static uint32_t text_fold(uint32_t cp)
+/* The fold of base/utf8.h (the one messages go through) as pattern text
+ * needs it: everything ef_utf8_fold does except plain case, which stays for
+ * PCRE2_CASELESS or ef_nlp__pattern_lower (lowering letters here would turn
+ * a range like [Ѐ-Я] into the invalid [ѐ-я]). Returns a code point,
+ * EF_UTF8_SPACE or EF_UTF8_DROP. */
+static uint32_t pattern_fold(uint32_t cp)
 {
-    if (cp == 0x0401 || cp == 0x0451)
-        return 0x0435; /* Ё ё -> е */
-    if (cp == 0x2018 || cp == 0x2019)
-        return '\'';
-    if ((cp >= 0x2010 && cp <= 0x2015) || cp == 0x2212)
-        return '-';
-    if (cp == 0x00A0 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F || cp == 0x205F ||
-        cp == 0x3000)
-        return ' ';
-    return cp;
+    uint32_t f = ef_utf8_fold(cp);
+    return f == ef_utf8_lower(cp) ? cp : f;
 }
 
 /* ---- rewriting -------------------------------------------------------- */
@@ -94,20 +85,37 @@ static void rw_put(rw *w, const char *p, size_t n, uint32_t from)
     w->n += n;
 }
 
-/* Copies one (folded) character of src at *i. */
-static void rw_char(rw *w, const char *src, size_t n, size_t *i)
+/* Copies one character of src at *i, folded like message text. Invisible
+ * characters disappear, except inside a class (where dropping one could
+ * make a range of its neighbours; as a member it can never match a folded
+ * message anyway); whitespace becomes a space. An escaped character
+ * (escaped: a backslash before it, not yet written) keeps its backslash
+ * unless it folds to an ASCII letter or digit, where "\k" would mean
+ * something else. */
+static void rw_char(rw *w, const char *src, size_t n, size_t *i, bool in_class, bool escaped)
 {
-    size_t len;
-    uint32_t cp = dec((const unsigned char *)src + *i, n - *i, &len);
-    if (len > 1) {
-        char b[4];
-        uint32_t f = text_fold(cp);
-        size_t bl = ef_utf8_encode(f, b);
-        rw_put(w, b, bl, (uint32_t)*i);
-    } else {
-        rw_put(w, src + *i, 1, (uint32_t)*i);
-    }
+    size_t at = *i, len;
+    uint32_t cp = dec((const unsigned char *)src + at, n - at, &len);
     *i += len;
+    if (len == 1) {
+        if (escaped)
+            rw_put(w, "\\", 1, (uint32_t)at);
+        rw_put(w, src + at, 1, (uint32_t)at);
+        return;
+    }
+    uint32_t f = pattern_fold(cp);
+    if (f == EF_UTF8_DROP) {
+        if (!in_class)
+            return;
+        f = cp;
+    }
+    if (f == EF_UTF8_SPACE)
+        f = ' ';
+    bool alnum = (f >= 'a' && f <= 'z') || (f >= 'A' && f <= 'Z') || (f >= '0' && f <= '9');
+    if (escaped && !alnum)
+        rw_put(w, "\\", 1, (uint32_t)at);
+    char b[4];
+    rw_put(w, b, ef_utf8_encode(f, b), (uint32_t)at);
 }
 
 char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_t **map)
@@ -123,18 +131,19 @@ char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_
                 rw_put(&w, src + i, 2, (uint32_t)i);
                 i += 2;
             } else {
-                rw_char(&w, src, n, &i);
+                rw_char(&w, src, n, &i, in_class, false);
             }
             continue;
         }
         if (c == '\\') {
-            rw_put(&w, src + i, 1, (uint32_t)i);
             i++;
-            if (i < n) {
-                if (src[i] == 'Q' && !in_class)
-                    quoted = true;
-                rw_char(&w, src, n, &i);
+            if (i >= n) {
+                rw_put(&w, "\\", 1, (uint32_t)(i - 1));
+                continue;
             }
+            if (src[i] == 'Q' && !in_class)
+                quoted = true;
+            rw_char(&w, src, n, &i, in_class, true);
             continue;
         }
         if (in_class) {
@@ -154,7 +163,7 @@ char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_
             }
             if (c == ']')
                 in_class = false;
-            rw_char(&w, src, n, &i);
+            rw_char(&w, src, n, &i, true, false);
             continue;
         }
         if (c == '[') {
@@ -176,7 +185,7 @@ char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_
             i++;
             continue;
         }
-        rw_char(&w, src, n, &i);
+        rw_char(&w, src, n, &i, false, false);
     }
     rw_put(&w, "", 0, (uint32_t)n);
     if (!w.out) {
@@ -219,17 +228,6 @@ static bool no_case(uint32_t cp)
 static bool folded_letter(uint32_t cp)
 {
     return (cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') || (cp >= 0x0400 && cp <= 0x045F);
-}
-
-static uint32_t lower_cp(uint32_t cp)
-{
-    if (cp >= 'A' && cp <= 'Z')
-        return cp + 32;
-    if (cp >= 0x0400 && cp <= 0x040F)
-        return cp + 0x50;
-    if (cp >= 0x0410 && cp <= 0x042F)
-        return cp + 0x20;
-    return cp;
 }
 
 typedef struct lw {
@@ -278,7 +276,7 @@ static void lw_twins(lw *w, uint32_t lo, uint32_t hi)
         uint32_t a = lo > upper[k][0] ? lo : upper[k][0];
         uint32_t b = hi < upper[k][1] ? hi : upper[k][1];
         if (a <= b)
-            lw_range(w, lower_cp(a), lower_cp(b));
+            lw_range(w, ef_utf8_lower(a), ef_utf8_lower(b));
     }
 }
 
@@ -467,7 +465,7 @@ char *ef_nlp__pattern_lower(const char *pat, size_t n, size_t *outlen)
                     break;
                 }
                 put(&w, "\\", 1);
-                lw_cp(&w, lower_cp(cp));
+                lw_cp(&w, ef_utf8_lower(cp));
                 continue;
             }
             w.p++;
@@ -532,7 +530,7 @@ char *ef_nlp__pattern_lower(const char *pat, size_t n, size_t *outlen)
             w.bad = true;
             break;
         }
-        lw_cp(&w, lower_cp(cp));
+        lw_cp(&w, ef_utf8_lower(cp));
     }
     if (w.bad) {
         ef_buf_cleanup(&w.b);
@@ -700,32 +698,25 @@ static info alt(info a, info b)
     return a;
 }
 
-/* Folds a literal code point as the matcher folds message text; returns 0
- * when the character is outside the alphabet literals are made of (ASCII
- * and basic Cyrillic), so it cannot be part of a literal. */
+/* Folds a literal code point as the matcher folds message text
+ * (ef_utf8_fold); returns 0 when the folded character is outside the
+ * alphabet literals are made of (ASCII and basic Cyrillic), so it cannot be
+ * part of a literal. */
 static uint32_t lit_fold(uint32_t cp)
 {
-    if (cp < 0x80) {
-        if (cp < 0x20 || cp == 0x7F)
-            return 0;
-        if (cp >= 'A' && cp <= 'Z')
-            return cp + 32;
-        return cp;
-    }
-    if (cp >= 0x0400 && cp <= 0x040F)
-        cp += 0x50;
-    else if (cp >= 0x0410 && cp <= 0x042F)
-        cp += 0x20;
-    if (cp == 0x0451)
-        return 0x0435;
-    if (cp >= 0x0430 && cp <= 0x045F)
-        return cp;
+    if (cp < 0x20 || cp == 0x7F)
+        return 0;
+    if (cp == ' ')
+        return ' ';
+    uint32_t f = ef_utf8_fold(cp); /* the markers fall through to 0 */
+    if (f < 0x80 || (f >= 0x0430 && f <= 0x045F))
+        return f;
     /* symbols and emoji: no case variants, untouched by the matcher's folds
      * (checked against PCRE2's caseless tables) */
-    if ((cp >= 0x20A0 && cp <= 0x20CF) || cp == 0x2116 || (cp >= 0x2190 && cp <= 0x21FF) ||
-        (cp >= 0x2300 && cp <= 0x23FF) || (cp >= 0x2500 && cp <= 0x27BF) ||
-        (cp >= 0x2B00 && cp <= 0x2BFF) || (cp >= 0x1F000 && cp <= 0x1FAFF))
-        return cp;
+    if ((f >= 0x20A0 && f <= 0x20CF) || f == 0x2116 || (f >= 0x2190 && f <= 0x21FF) ||
+        (f >= 0x2300 && f <= 0x23FF) || (f >= 0x2500 && f <= 0x27BF) ||
+        (f >= 0x2B00 && f <= 0x2BFF) || (f >= 0x1F000 && f <= 0x1FAFF))
+        return f;
     return 0;
 }
 

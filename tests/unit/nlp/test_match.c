@@ -319,6 +319,54 @@ static bool same_result(const ef_nlu_result *a, const ef_nlu_result *b)
     return true;
 }
 
+/* Pattern text goes through the same fold as message text (base/utf8.c):
+ * a pattern written with U+2028, a soft hyphen, the Kelvin sign, a long s or
+ * an old Cyrillic letter form matches what its plain form matches, with and
+ * without the prefilter. */
+static void test_patterns_fold_like_messages(void **state)
+{
+    (void)state;
+    ef_bot *bot = load("fixtures/match_fold.yaml");
+    ef_nlp_scratch *fast = ef_nlp_scratch_new(bot), *slow = ef_nlp_scratch_new(bot);
+    ef_nlp_scratch_set_options(slow, EF_NLP_NO_PREFILTER);
+    static const char *const cases[][2] = {
+        {"где мой трек", "line_sep"},
+        {"Где\xE2\x80\xA8мой\tтрек", "line_sep"}, /* U+2028 in the message too */
+        {"где\xC2\xA0мой трек?", "line_sep"},
+        {"гдемой трек", EF_NLP_FALLBACK},
+        {"доставка", "shy"},
+        {"ДО\xC2\xADСТАВКОЙ", "shy"}, /* soft hyphen in the message too */
+        {"до ставка", EF_NLP_FALLBACK},
+        {"kiwi", "kelvin"},
+        {"KIWI", "kelvin"},
+        {"\xE2\x84\xAAiwi", "kelvin"}, /* Kelvin sign in the message too */
+        {"basket", "long_s"},
+        {"BA\xC5\xBFKET", "long_s"},
+        {"ковер", "old_cyr"},
+        {"КОВЁР", "old_cyr"},
+        {"зел ёный", "in_class"},
+        {"зел_еный", "in_class"},
+        {"зелёный", EF_NLP_FALLBACK},
+        {"промо-код", "escaped"},
+        {"промо+код", "escaped"},
+        {"про\xC2\xADмо\xE2\x80\x90код", "escaped"},
+        {"промокод", EF_NLP_FALLBACK},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *t = cases[i][0];
+        ef_nlu_result a, b;
+        assert_int_equal(ef_nlp_match(bot, fast, t, strlen(t), NOW, &a), 0);
+        assert_int_equal(ef_nlp_match(bot, slow, t, strlen(t), NOW, &b), 0);
+        if (strcmp(a.intent, cases[i][1]) != 0)
+            fail_msg("\"%s\": want %s, got %s", t, cases[i][1], a.intent);
+        if (!same_result(&a, &b))
+            fail_msg("prefilter changed the result of \"%s\"", t);
+    }
+    ef_nlp_scratch_free(fast);
+    ef_nlp_scratch_free(slow);
+    ef_bot_free(bot);
+}
+
 static const char *const extra_texts[] = {
     "Здравствуйте! Где мой заказ А-1042? Жду с 12.03, тел +7 916 123-45-67",
     "верните 1 500 ₽ на карту, списали дважды 😡",
@@ -617,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_text_is_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
         cmocka_unit_test(test_prefilter_changes_nothing),
+        cmocka_unit_test(test_patterns_fold_like_messages),
         cmocka_unit_test(test_threads_share_a_bot),
         cmocka_unit_test_setup_teardown(test_lowering_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_demo_patterns_lowering_is_exact, setup, teardown),
