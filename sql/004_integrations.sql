@@ -120,29 +120,34 @@ CREATE FUNCTION ef_integration_upsert_default(p_platform text, p_name text, p_ex
                                               p_key_id text,
                                               OUT o_id uuid, OUT o_created boolean)
 LANGUAGE plpgsql AS $$
+DECLARE
+    v_old_external text;
 BEGIN
     LOOP
-        UPDATE integrations i
-           SET status = CASE WHEN i.credentials_encrypted IS DISTINCT FROM p_sealed
-                               OR i.encryption_key_id IS DISTINCT FROM p_key_id
-                               OR i.external_id IS DISTINCT FROM p_external
-                             THEN 'pending'::integration_status ELSE i.status END,
-               status_message = CASE WHEN i.credentials_encrypted IS DISTINCT FROM p_sealed
-                                       OR i.external_id IS DISTINCT FROM p_external
-                                     THEN NULL ELSE i.status_message END,
-               credentials_encrypted = p_sealed,
-               encryption_key_id = p_key_id,
-               settings = coalesce(p_settings, '{}'::jsonb),
-               source = p_source,
-               external_id = p_external,
-               updated_at = now()
-         WHERE i.platform_id = p_platform AND i.is_default
-        RETURNING i.id INTO o_id;
+        SELECT id, external_id INTO o_id, v_old_external FROM integrations
+         WHERE platform_id = p_platform AND is_default
+         FOR UPDATE;
         IF FOUND THEN
-            -- Another bot behind the same default: its cursor means nothing.
-            DELETE FROM poll_cursors pc USING integrations i
-             WHERE pc.integration_id = o_id AND i.id = o_id
-               AND i.external_id IS DISTINCT FROM p_external;
+            UPDATE integrations i
+               SET status = CASE WHEN i.credentials_encrypted IS DISTINCT FROM p_sealed
+                                   OR i.encryption_key_id IS DISTINCT FROM p_key_id
+                                   OR i.external_id IS DISTINCT FROM p_external
+                                 THEN 'pending'::integration_status ELSE i.status END,
+                   status_message = CASE WHEN i.credentials_encrypted IS DISTINCT FROM p_sealed
+                                           OR i.encryption_key_id IS DISTINCT FROM p_key_id
+                                           OR i.external_id IS DISTINCT FROM p_external
+                                         THEN NULL ELSE i.status_message END,
+                   credentials_encrypted = p_sealed,
+                   encryption_key_id = p_key_id,
+                   settings = coalesce(p_settings, '{}'::jsonb),
+                   source = p_source,
+                   external_id = p_external,
+                   updated_at = now()
+             WHERE i.id = o_id;
+            IF v_old_external IS DISTINCT FROM p_external THEN
+                -- Another bot behind the same default: its cursor means nothing.
+                DELETE FROM poll_cursors WHERE integration_id = o_id;
+            END IF;
             o_created := false;
             RETURN;
         END IF;

@@ -482,7 +482,6 @@ static int ingest_one_by_one(ef_store *st, ef_ingest_item *items, size_t n)
             fail_from(items, i, n);
             return EF_EDB;
         }
-        EF_LOG(EF_LOG_WARN, EF_C_PG, "ingest item=%zu refused reason=\"%s\"", i, st->reason);
         reject(st, &items[i]);
     }
     return 0;

@@ -1,0 +1,556 @@
+/*
+ * test_pg.c -- the store against a real PostgreSQL (pg.c, integrations.c,
+ * sql/004_integrations.sql).
+ *
+ * With EF_TEST_DATABASE_URL (scripts/run-unit.sh points it at a fresh
+ * database); skipped without. Each test migrates sql/ into a schema of its
+ * own, so tests never see each other's rows and can run again.
+ *
+ * Covers: events scoped by integration (the same chat id under two bots is
+ * two conversations, duplicates per integration, seen, chat sessions, read
+ * receipts), a batch with one value too long (only that item rejected, the
+ * store stays up, the reason carries no data), outages (EF_EDB), cursors,
+ * the outbox's data errors, integrations (add, conflicts, list, get,
+ * enable, status, reseal), the default's adoption of legacy rows, and
+ * LISTEN/NOTIFY.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct fixture {
+    const char *base;
+    char *schema;
+    char *url;
+    PGconn *admin; /* search_path = schema */
+    ef_store *st;
+} fixture;
+
+static void admin_exec(fixture *fx, const char *sql)
+{
+    PGresult *r = PQexec(fx->admin, sql);
+    ExecStatusType s = PQresultStatus(r);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+/* The single value of a query, as an owned string ("" for NULL). */
+static char *admin_value(fixture *fx, const char *sql)
+{
+    PGresult *r = PQexec(fx->admin, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fail_msg("%s: %s (%d rows)", sql, PQresultErrorMessage(r), PQntuples(r));
+    char *v = ef_strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static long admin_count(fixture *fx, const char *sql)
+{
+    char *v = admin_value(fx, sql);
+    long n = strtol(v, NULL, 10);
+    ef_free(v);
+    return n;
+}
+
+static int setup(void **state)
+{
+    const char *base = getenv("EF_TEST_DATABASE_URL");
+    if (!base || !*base) {
+        *state = NULL;
+        return 0;
+    }
+    static int seq;
+    fixture *fx = ef_calloc(1, sizeof(*fx));
+    fx->base = base;
+    fx->schema = ef_asprintf("ef_pgtest_%ld_%ld_%d", (long)getpid(), (long)time(NULL), ++seq);
+    PGconn *c = PQconnectdb(base);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to EF_TEST_DATABASE_URL: %s", PQerrorMessage(c));
+    char *sql = ef_asprintf("CREATE SCHEMA %s", fx->schema);
+    PQclear(PQexec(c, sql));
+    ef_free(sql);
+    PQfinish(c);
+    fx->url = ef_asprintf("%s%soptions=-csearch_path%%3D%s", base, strchr(base, '?') ? "&" : "?",
+                          fx->schema);
+    const char *dir = getenv("EF_SQL_DIR") ? getenv("EF_SQL_DIR") : "sql";
+    int applied = 0;
+    char err[512] = "";
+    if (ef_migrate_run(fx->url, dir, &applied, err, sizeof(err)) != 0)
+        fail_msg("migrate: %s", err);
+    fx->admin = PQconnectdb(fx->url);
+    assert_int_equal(PQstatus(fx->admin), CONNECTION_OK);
+    fx->st = ef_store_new(fx->url);
+    *state = fx;
+    return 0;
+}
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    if (!fx)
+        return 0;
+    ef_store_free(fx->st);
+    PQfinish(fx->admin);
+    PGconn *c = PQconnectdb(fx->base);
+    PQsetNoticeProcessor(c, quiet, NULL); /* "drop cascades to ..." */
+    char *sql = ef_asprintf("DROP SCHEMA %s CASCADE", fx->schema);
+    PQclear(PQexec(c, sql));
+    ef_free(sql);
+    PQfinish(c);
+    ef_free(fx->schema);
+    ef_free(fx->url);
+    ef_free(fx);
+    return 0;
+}
+
+#define NEED_DB(fx)                                                                                \
+    fixture *fx = *state;                                                                          \
+    do {                                                                                           \
+        if (!fx) {                                                                                 \
+            print_message("EF_TEST_DATABASE_URL not set: skipped\n");                              \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char *add_integration(fixture *fx, const char *name, const char *external_id)
+{
+    ef_integration_in in = {
+        .platform = "telegram", .name = name, .external_id = external_id, .source = "cli"};
+    char *id = NULL;
+    assert_int_equal(ef_store_integration_add(fx->st, &in, &id), 0);
+    assert_non_null(id);
+    return id;
+}
+
+static ef_msg *new_msg(const char *integration_id, const char *chat_id, const char *message_id)
+{
+    ef_msg *m = ef_msg_new(EF_MSG_NEW, "telegram");
+    m->integration_id = integration_id ? ef_strdup(integration_id) : NULL;
+    m->chat_id = ef_strdup(chat_id);
+    m->chat_type = ef_strdup("private");
+    m->message_id = ef_strdup(message_id);
+    m->sender_id = ef_strdup("42");
+    m->sender_name = ef_strdup("Ann");
+    m->text = ef_strdup("hello");
+    m->text_len = 5;
+    m->date = 1700000000;
+    return m;
+}
+
+static void items_cleanup(ef_ingest_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ef_ingest_item_cleanup(&items[i]);
+        ef_msg_free((ef_msg *)items[i].msg);
+    }
+}
+
+/* ---- ingest ------------------------------------------------------------- */
+
+static void same_chat_in_two_integrations_is_two_conversations(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    char *b = add_integration(fx, "b", "1002");
+    ef_msg *ma = new_msg(a, "42", "42:1");
+    ma->read_receipt = true;
+    ef_ingest_item items[3] = {
+        {.msg = ma, .fsm_json = "{\"state\":\"s1\",\"replies\":[{\"text\":\"hi\"}]}"},
+        {.msg = new_msg(b, "42", "42:1")},
+        {.msg = new_msg(a, "42", "42:1")},
+    };
+    assert_int_equal(ef_store_ingest(fx->st, items, 3), 0);
+    assert_int_equal(items[0].status, EF_ING_STORED);
+    assert_int_equal(items[1].status, EF_ING_STORED);
+    assert_int_equal(items[2].status, EF_ING_DUPLICATE);
+    assert_string_not_equal(items[0].conversation_id, items[1].conversation_id);
+    assert_string_equal(items[0].conversation_id, items[2].conversation_id);
+    assert_true(items[0].replies_queued);
+
+    /* Every row records its integration; the read receipt is queued
+     * because the event asked for it, not because of the platform. */
+    assert_int_equal(admin_count(fx, "SELECT count(DISTINCT integration_id) FROM conversations "
+                                     "WHERE chat_id = '42'"),
+                     2);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE integration_id IS NULL"),
+                     0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages "
+                                     "WHERE metadata->>'method' = 'markRead'"),
+                     1);
+
+    /* Sessions and seen, per integration. */
+    char *json = NULL;
+    assert_int_equal(ef_store_chat_session(fx->st, b, "telegram", "42", &json), 0);
+    assert_non_null(strstr(json, b));
+    ef_free(json);
+    assert_int_equal(ef_store_chat_session(fx->st, a, "telegram", "43", &json), EF_ENOTFOUND);
+    assert_int_equal(ef_store_chat_session(fx->st, "not-a-uuid", "telegram", "42", &json),
+                     EF_EINVAL);
+    assert_true(ef_store_ok(fx->st));
+
+    char *c = add_integration(fx, "c", "1003");
+    ef_msg *probe[2] = {new_msg(a, "42", "42:1"), new_msg(c, "42", "42:1")};
+    bool seen[2];
+    assert_int_equal(ef_store_seen(fx->st, (const ef_msg *const *)probe, 2, seen), 0);
+    assert_true(seen[0]);
+    assert_false(seen[1]);
+    ef_msg_free(probe[0]);
+    ef_msg_free(probe[1]);
+
+    /* The outbox knows which integration sends each row. */
+    ef_outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_store_outbox_fetch(fx->st, 10, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(rows[i].integration_id, a);
+    ef_outbox_rows_free(rows, n);
+
+    items_cleanup(items, 3);
+    ef_free(a);
+    ef_free(b);
+    ef_free(c);
+}
+
+static void a_value_too_long_rejects_only_its_item(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    char long_chat[300];
+    memset(long_chat, '7', sizeof(long_chat) - 1);
+    long_chat[sizeof(long_chat) - 1] = '\0';
+    ef_ingest_item items[4] = {
+        {.msg = new_msg(a, "1", "1:1")},
+        {.msg = new_msg(a, long_chat, "x:1")},
+        {.msg = new_msg(a, "2", "2:1")},
+        {.msg = new_msg(a, "1", "1:1")},
+    };
+    assert_int_equal(ef_store_ingest(fx->st, items, 4), 0);
+    assert_int_equal(items[0].status, EF_ING_STORED);
+    assert_int_equal(items[1].status, EF_ING_REJECTED);
+    assert_int_equal(items[2].status, EF_ING_STORED);
+    assert_int_equal(items[3].status, EF_ING_DUPLICATE);
+    assert_non_null(strstr(items[1].error, "22001"));
+    assert_null(strstr(items[1].error, "777"));
+    assert_null(strchr(items[1].error, '\n'));
+    assert_true(ef_store_ok(fx->st));
+    assert_int_equal(ef_store_ping(fx->st), 0);
+
+    /* A lone event without a chat id: a NULL key, rejected (23502). */
+    ef_msg *m = new_msg(a, "3", "3:1");
+    ef_free(m->chat_id);
+    m->chat_id = NULL;
+    ef_ingest_item one = {.msg = m};
+    assert_int_equal(ef_store_ingest(fx->st, &one, 1), 0);
+    assert_int_equal(one.status, EF_ING_REJECTED);
+    assert_non_null(strstr(one.error, "23502"));
+    items_cleanup(&one, 1);
+
+    /* Invalid input syntax quotes the value: the reason does not. */
+    ef_msg *bad = new_msg("not-a-uuid-but-customer-text", "4", "4:1");
+    ef_ingest_item two = {.msg = bad};
+    assert_int_equal(ef_store_ingest(fx->st, &two, 1), 0);
+    assert_int_equal(two.status, EF_ING_REJECTED);
+    assert_null(strstr(two.error, "customer"));
+    assert_null(strstr(ef_store_errmsg(fx->st), "customer"));
+    items_cleanup(&two, 1);
+
+    items_cleanup(items, 4);
+    ef_free(a);
+}
+
+static void an_outage_fails_every_item(void **state)
+{
+    NEED_DB(fx);
+    ef_store *down = ef_store_new("postgresql://127.0.0.1:1/nothing");
+    ef_ingest_item items[2] = {{.msg = new_msg(NULL, "1", "1:1")},
+                               {.msg = new_msg(NULL, "2", "2:1")}};
+    assert_int_equal(ef_store_ingest(down, items, 2), EF_EDB);
+    assert_int_equal(items[0].status, EF_ING_FAILED);
+    assert_int_equal(items[1].status, EF_ING_FAILED);
+    assert_false(ef_store_ok(down));
+    assert_int_equal(
+        ef_store_outbox_failed(down, "00000000-0000-0000-0000-000000000000", "x", false), EF_EDB);
+    items_cleanup(items, 2);
+    ef_store_free(down);
+}
+
+/* ---- cursors and the outbox ------------------------------------------- */
+
+static void cursors_per_integration(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    char *b = add_integration(fx, "b", "1002");
+    char *cur = NULL;
+    assert_int_equal(ef_store_cursor_get(fx->st, a, &cur), EF_ENOTFOUND);
+    assert_int_equal(ef_store_cursor_set(fx->st, a, "17"), 0);
+    assert_int_equal(ef_store_cursor_set(fx->st, b, "5"), 0);
+    assert_int_equal(ef_store_cursor_set(fx->st, a, "18"), 0);
+    assert_int_equal(ef_store_cursor_get(fx->st, a, &cur), 0);
+    assert_string_equal(cur, "18");
+    ef_free(cur);
+    assert_int_equal(ef_store_cursor_get(fx->st, b, &cur), 0);
+    assert_string_equal(cur, "5");
+    ef_free(cur);
+    assert_int_equal(ef_store_cursor_set(fx->st, "nope", "1"), EF_EINVAL);
+    assert_true(ef_store_ok(fx->st));
+    ef_free(a);
+    ef_free(b);
+}
+
+static void outbox_data_errors_are_einval(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    ef_ingest_item it = {.msg = new_msg(a, "1", "1:1"),
+                         .fsm_json = "{\"replies\":[{\"text\":\"r1\"},{\"text\":\"r2\"}]}"};
+    assert_int_equal(ef_store_ingest(fx->st, &it, 1), 0);
+    ef_outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_store_outbox_fetch(fx->st, 10, &rows, &n), 0);
+    assert_int_equal(n, 2);
+
+    /* An id longer than the column: the data's fault, the store stays up. */
+    char long_id[400];
+    memset(long_id, 'w', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    assert_int_equal(ef_store_outbox_sent(fx->st, rows[0].row_id, long_id, false), EF_EINVAL);
+    assert_true(ef_store_ok(fx->st));
+    assert_int_equal(ef_store_outbox_retry(fx->st, "not-a-uuid", 10, "x", true), EF_EINVAL);
+
+    /* failed cannot fail on its reason: invalid UTF-8 and any length. */
+    char *reason = ef_calloc(1, 5001);
+    memset(reason, 'e', 5000);
+    memcpy(reason, "\xff\xfe bad \xe2\x82", 10);
+    memcpy(reason + 996, "\xd0\xb6\xd0\xb6", 4); /* a 2-byte char across the cut */
+    assert_int_equal(ef_store_outbox_failed(fx->st, rows[0].row_id, reason, true), 0);
+    ef_free(reason);
+    char *stored = admin_value(fx, "SELECT failed_reason FROM messages WHERE "
+                                   "delivery_status = 'failed'");
+    assert_true(strlen(stored) <= 1000);
+    assert_int_equal(strncmp(stored, "?? bad ??", 9), 0);
+    ef_free(stored);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM conversations WHERE undeliverable"), 1);
+    ef_outbox_rows_free(rows, n);
+    ef_ingest_item_cleanup(&it);
+    ef_msg_free((ef_msg *)it.msg);
+    ef_free(a);
+}
+
+/* ---- integrations ------------------------------------------------------- */
+
+static void integrations_add_list_get_change(void **state)
+{
+    NEED_DB(fx);
+    const uint8_t sealed[4] = {0x00, 0xff, 0x10, 0x5c};
+    ef_integration_in in = {.platform = "telegram",
+                            .name = "shop",
+                            .external_id = "555",
+                            .settings_json = "{\"mode\":\"poll\"}",
+                            .source = "cli",
+                            .sealed = sealed,
+                            .sealed_len = sizeof(sealed),
+                            .key_id = "k1"};
+    char *id = NULL;
+    assert_int_equal(ef_store_integration_add(fx->st, &in, &id), 0);
+    char *id2 = NULL;
+    assert_int_equal(ef_store_integration_add(fx->st, &in, &id2), EF_ECONFLICT); /* name */
+    in.name = "shop2";
+    assert_int_equal(ef_store_integration_add(fx->st, &in, &id2), EF_ECONFLICT); /* external */
+    in.external_id = NULL;
+    in.source = "elsewhere";
+    assert_int_equal(ef_store_integration_add(fx->st, &in, &id2), EF_EINVAL); /* CHECK */
+    in.source = "api";
+    in.platform = "no-such-platform";
+    assert_int_equal(ef_store_integration_add(fx->st, &in, &id2), EF_EINVAL); /* FK */
+    in.platform = "webchat";
+    in.sealed = NULL;
+    assert_int_equal(ef_store_integration_add(fx->st, &in, &id2), 0);
+    assert_true(ef_store_ok(fx->st));
+
+    ef_integration_row row;
+    assert_int_equal(ef_store_integration_get(fx->st, id, &row), 0);
+    assert_string_equal(row.platform, "telegram");
+    assert_string_equal(row.name, "shop");
+    assert_string_equal(row.external_id, "555");
+    assert_string_equal(row.status, "pending");
+    assert_string_equal(row.source, "cli");
+    assert_non_null(strstr(row.settings_json, "poll"));
+    assert_true(row.enabled);
+    assert_false(row.is_default);
+    assert_int_equal(row.sealed_len, sizeof(sealed));
+    assert_memory_equal(row.sealed, sealed, sizeof(sealed));
+    assert_string_equal(row.key_id, "k1");
+    ef_integration_row_cleanup(&row);
+    assert_int_equal(ef_store_integration_get(fx->st, "nope", &row), EF_EINVAL);
+    assert_int_equal(ef_store_integration_get(fx->st, "00000000-0000-0000-0000-000000000000", &row),
+                     EF_ENOTFOUND);
+
+    assert_int_equal(ef_store_integration_set_enabled(fx->st, id2, false), 0);
+    assert_int_equal(
+        ef_store_integration_set_enabled(fx->st, "00000000-0000-0000-0000-000000000000", true),
+        EF_ENOTFOUND);
+    ef_integration_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_store_integrations_list(fx->st, false, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    ef_integration_rows_free(rows, n);
+    assert_int_equal(ef_store_integrations_list(fx->st, true, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[1].status, "disconnected");
+    assert_null(rows[1].sealed);
+    ef_integration_rows_free(rows, n);
+
+    assert_int_equal(ef_store_integration_set_status(fx->st, id, "error", "401 Unauthorized"), 0);
+    assert_int_equal(ef_store_integration_set_status(fx->st, id, "nonsense", NULL), EF_EINVAL);
+    const uint8_t resealed[2] = {1, 2};
+    assert_int_equal(ef_store_integration_reseal(fx->st, id, resealed, 2, "k2"), 0);
+    assert_int_equal(ef_store_integration_get(fx->st, id, &row), 0);
+    assert_string_equal(row.status, "error");
+    assert_string_equal(row.status_message, "401 Unauthorized");
+    assert_int_equal(row.sealed_len, 2);
+    assert_string_equal(row.key_id, "k2");
+    ef_integration_row_cleanup(&row);
+    ef_free(id);
+    ef_free(id2);
+}
+
+static void default_adopts_legacy_rows_once(void **state)
+{
+    NEED_DB(fx);
+    /* Stored before integrations existed: no integration_id. */
+    ef_ingest_item it = {.msg = new_msg(NULL, "9", "9:1")};
+    assert_int_equal(ef_store_ingest(fx->st, &it, 1), 0);
+    assert_int_equal(it.status, EF_ING_STORED);
+    items_cleanup(&it, 1);
+    admin_exec(fx, "INSERT INTO poll_offsets (platform, bot_id, next_offset) "
+                   "VALUES ('telegram', '123456', 777)");
+
+    ef_integration_in in = {.platform = "telegram",
+                            .name = "default",
+                            .external_id = "123456",
+                            .settings_json = "{\"mode\":\"poll\"}",
+                            .source = "config",
+                            .is_default = true};
+    char *id = NULL;
+    assert_int_equal(ef_store_integration_upsert_default(fx->st, &in, &id), 0);
+    assert_int_equal(
+        admin_count(fx, "SELECT count(*) FROM conversations WHERE integration_id IS NULL"), 0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE integration_id IS NULL"),
+                     0);
+    char *cur = NULL;
+    assert_int_equal(ef_store_cursor_get(fx->st, id, &cur), 0);
+    assert_string_equal(cur, "777");
+    ef_free(cur);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM poll_offsets"), 0);
+
+    /* The old chat continues in the adopted conversation. */
+    ef_ingest_item next = {.msg = new_msg(id, "9", "9:2")};
+    assert_int_equal(ef_store_ingest(fx->st, &next, 1), 0);
+    assert_int_equal(next.messages_count, 2);
+    items_cleanup(&next, 1);
+
+    /* Again (a restart): the same row, updated in place. */
+    in.settings_json = "{\"mode\":\"webhook\"}";
+    char *again = NULL;
+    assert_int_equal(ef_store_integration_upsert_default(fx->st, &in, &again), 0);
+    assert_string_equal(again, id);
+    assert_int_equal(ef_store_cursor_get(fx->st, id, &cur), 0);
+    ef_free(cur);
+    /* Another bot behind the default: its old cursor is dropped. */
+    in.external_id = "654321";
+    assert_int_equal(ef_store_integration_set_status(fx->st, id, "connected", NULL), 0);
+    ef_free(again);
+    assert_int_equal(ef_store_integration_upsert_default(fx->st, &in, &again), 0);
+    assert_string_equal(again, id);
+    assert_int_equal(ef_store_cursor_get(fx->st, id, &cur), EF_ENOTFOUND);
+    ef_integration_row row;
+    assert_int_equal(ef_store_integration_get(fx->st, id, &row), 0);
+    assert_true(row.is_default);
+    assert_string_equal(row.status, "pending");
+    assert_string_equal(row.external_id, "654321");
+    assert_non_null(strstr(row.settings_json, "webhook"));
+    ef_integration_row_cleanup(&row);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM integrations WHERE is_default"), 1);
+    ef_free(again);
+    ef_free(id);
+}
+
+static void changes_notify_listeners(void **state)
+{
+    NEED_DB(fx);
+    ef_store *ls = ef_store_new(fx->url);
+    assert_int_equal(ef_store_wait_notify(ls, 0), EF_EDB); /* not listening yet */
+    assert_int_equal(ef_store_integrations_listen(ls), 0);
+    assert_int_equal(ef_store_wait_notify(ls, 0), 0);
+
+    char *id = add_integration(fx, "a", "1001");
+    assert_int_equal(ef_store_wait_notify(ls, 2000), 1);
+    assert_int_equal(ef_store_wait_notify(ls, 50), 0);
+
+    /* A status that is already so: no notification. */
+    assert_int_equal(ef_store_integration_set_status(fx->st, id, "connected", NULL), 0);
+    assert_int_equal(ef_store_wait_notify(ls, 2000), 1);
+    assert_int_equal(ef_store_integration_set_status(fx->st, id, "connected", NULL), 0);
+    assert_int_equal(ef_store_wait_notify(ls, 100), 0);
+
+    /* Several changes: one wake-up consumes them all. */
+    assert_int_equal(ef_store_integration_set_enabled(fx->st, id, false), 0);
+    assert_int_equal(ef_store_integration_set_enabled(fx->st, id, true), 0);
+    usleep(100 * 1000);
+    assert_int_equal(ef_store_wait_notify(ls, 2000), 1);
+    assert_int_equal(ef_store_wait_notify(ls, 50), 0);
+
+    /* The listening session is killed: EF_EDB, then LISTEN again. */
+    char *sql = ef_asprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                            "query LIKE 'LISTEN%%' AND pid <> pg_backend_pid() AND "
+                            "datname = current_database()");
+    admin_exec(fx, sql);
+    ef_free(sql);
+    int rc = ef_store_wait_notify(ls, 2000);
+    assert_int_equal(rc, EF_EDB);
+    assert_int_equal(ef_store_integrations_listen(ls), 0);
+    assert_int_equal(ef_store_integration_set_enabled(fx->st, id, false), 0);
+    assert_int_equal(ef_store_wait_notify(ls, 2000), 1);
+    ef_store_free(ls);
+    ef_free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(same_chat_in_two_integrations_is_two_conversations, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_value_too_long_rejects_only_its_item, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_outage_fails_every_item, setup, teardown),
+        cmocka_unit_test_setup_teardown(cursors_per_integration, setup, teardown),
+        cmocka_unit_test_setup_teardown(outbox_data_errors_are_einval, setup, teardown),
+        cmocka_unit_test_setup_teardown(integrations_add_list_get_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(default_adopts_legacy_rows_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(changes_notify_listeners, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
