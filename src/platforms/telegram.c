@@ -11,6 +11,10 @@
  *    (EF_EPROTO, field path in info->note) and leaves no partial event;
  *    payloads we do not store (inline queries, polls, unknown new types)
  *    are accepted with a note, so Telegram is never asked to retry them;
+ *    an update type this file does not know also sets info->unknown_type
+ *    (info->what names it) for the gateway's metrics;
+ *  - no event leaves with a NULL key the store needs (ef_ad__check_keys):
+ *    a reaction with neither user nor actor_chat is EF_EPROTO;
  *  - entity offsets are UTF-16 code units; bad ones are dropped, counted,
  *    and never fail the update.
  *
@@ -1293,16 +1297,58 @@ static int on_my_chat_member(const upd *u, struct json_object *cmu, ef_msg **out
 
 /* ---- message_reaction --------------------------------------------------- */
 
-static int on_reaction(const upd *u, struct json_object *r, ef_msg **out)
+/* A reaction's status: the new reactions (arr, validated here) as a
+ * compact JSON array of strings: the emoji, "custom:<id>", or the type's
+ * name ("paid"). *out is a new array owned by the caller. */
+static int reaction_status(const upd *u, struct json_object *arr, struct json_object **out)
 {
     const char *P = u->key;
     ef_parse_info *info = u->info;
     char path[160];
+    int rc = 0;
+    struct json_object *status = json_object_new_array();
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *it = json_object_array_get_idx(arr, i);
+        snprintf(path, sizeof(path), "%s.new_reaction[%zu]", P, i);
+        rc = ef_pj_check(it, reaction_type_fields, EF_AD_COUNT(reaction_type_fields), info, path);
+        if (rc < 0)
+            break;
+        const char *type = ef_ad__jstr(it, "type", NULL);
+        const char *s;
+        size_t len;
+        if (strcmp(type, "emoji") == 0) {
+            rc = ef_pj_str(it, "emoji", true, &s, &len, info, path);
+            if (rc < 0)
+                break;
+            json_object_array_add(status, json_object_new_string_len(s, (int)len));
+        } else if (strcmp(type, "custom_emoji") == 0) {
+            rc = ef_pj_str(it, "custom_emoji_id", true, &s, &len, info, path);
+            if (rc < 0)
+                break;
+            char *c = ef_asprintf("custom:%s", s);
+            json_object_array_add(status, json_object_new_string(c));
+            ef_free(c);
+        } else {
+            /* "paid", and any type added later, by name. */
+            json_object_array_add(status, json_object_new_string(type));
+        }
+    }
+    if (rc < 0) {
+        json_object_put(status);
+        return rc;
+    }
+    *out = status;
+    return 0;
+}
+
+static int on_reaction(const upd *u, struct json_object *r, ef_msg **out)
+{
+    const char *P = u->key;
+    ef_parse_info *info = u->info;
     struct json_object *chat = NULL, *user = NULL, *actor = NULL;
     struct json_object *status = NULL;
-    struct json_object *meta = NULL;
     struct json_object *copy = NULL;
-    ef_msg *m = NULL;
     int rc;
 
     rc = ef_pj_check(r, reaction_update_fields, EF_AD_COUNT(reaction_update_fields), info, P);
@@ -1319,39 +1365,17 @@ static int on_reaction(const upd *u, struct json_object *r, ef_msg **out)
     if (rc < 0)
         return rc;
 
-    /* status: the new reactions as a compact JSON array of strings. */
-    status = json_object_new_array();
-    struct json_object *arr = ef_ad__jget(r, "new_reaction");
-    size_t n = json_object_array_length(arr);
-    for (size_t i = 0; i < n; i++) {
-        struct json_object *it = json_object_array_get_idx(arr, i);
-        snprintf(path, sizeof(path), "%s.new_reaction[%zu]", P, i);
-        rc = ef_pj_check(it, reaction_type_fields, EF_AD_COUNT(reaction_type_fields), info, path);
-        if (rc < 0)
-            goto fail;
-        const char *type = ef_ad__jstr(it, "type", NULL);
-        const char *s;
-        size_t len;
-        if (strcmp(type, "emoji") == 0) {
-            rc = ef_pj_str(it, "emoji", true, &s, &len, info, path);
-            if (rc < 0)
-                goto fail;
-            json_object_array_add(status, json_object_new_string_len(s, (int)len));
-        } else if (strcmp(type, "custom_emoji") == 0) {
-            rc = ef_pj_str(it, "custom_emoji_id", true, &s, &len, info, path);
-            if (rc < 0)
-                goto fail;
-            char *c = ef_asprintf("custom:%s", s);
-            json_object_array_add(status, json_object_new_string(c));
-            ef_free(c);
-        } else {
-            /* "paid", and any type added later, by name. */
-            json_object_array_add(status, json_object_new_string(type));
-        }
+    rc = reaction_status(u, ef_ad__jget(r, "new_reaction"), &status);
+    if (rc < 0)
+        return rc;
+    if (!user && !actor) {
+        /* The store keys reactions on who reacted. */
+        ef_ad__note(info, "%s: neither user nor actor_chat", P);
+        json_object_put(status);
+        return EF_EPROTO;
     }
-
-    m = ef_msg_new(EF_MSG_REACTION, PLATFORM);
-    meta = meta_new(u);
+    ef_msg *m = ef_msg_new(EF_MSG_REACTION, PLATFORM);
+    struct json_object *meta = meta_new(u);
     int64_t chat_id = 0, msg_id = 0, date = 0;
     ef_ad__jint(chat, "id", &chat_id);
     ef_ad__jint(r, "message_id", &msg_id);
@@ -1373,19 +1397,13 @@ static int on_reaction(const upd *u, struct json_object *r, ef_msg **out)
     if (json_object_deep_copy(ef_ad__jget(r, "old_reaction"), &copy, NULL) == 0)
         json_object_object_add(meta, "old_reaction", copy);
     copy = NULL;
-    if (json_object_deep_copy(arr, &copy, NULL) == 0)
+    if (json_object_deep_copy(ef_ad__jget(r, "new_reaction"), &copy, NULL) == 0)
         json_object_object_add(meta, "new_reaction", copy);
     m->meta_json = ef_ad__meta_string(meta);
     json_object_put(meta);
     json_object_put(status);
     *out = m;
     return 0;
-
-fail:
-    json_object_put(meta);
-    json_object_put(status);
-    ef_msg_free(m);
-    return rc;
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -1488,6 +1506,7 @@ static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
     if (!r) {
         snprintf(info->what, sizeof(info->what), "%s", unknown);
         ef_ad__note(info, "%s: unknown update type", unknown);
+        info->unknown_type = true;
         return 0;
     }
     snprintf(info->what, sizeof(info->what), "%s", r->key);
@@ -1506,6 +1525,10 @@ static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
     rc = r->fn(&u, payload, &m);
     if (rc < 0)
         return rc;
+    if (m && ef_ad__check_keys(m, info, r->key) < 0) {
+        ef_msg_free(m);
+        return EF_EPROTO;
+    }
     if (m)
         ef_msg_list_push(out, m);
     return 0;

@@ -10,15 +10,20 @@
  *    re-serialized copy would fail); it is compared in constant time, and
  *    the caller checks it before anything is parsed;
  *  - every entry, change, message and status is normalized, in payload
- *    order; one message or one status gives exactly one event, so nothing
- *    is ever skipped silently;
+ *    order; one message or one status gives exactly one event, or is
+ *    refused with a note, so nothing is ever skipped silently;
  *  - ids (wamid, wa_id, BSUID, phone_number_id, WABA id) stay strings;
  *    timestamps are decimal strings and must be exactly that;
  *  - a structurally broken payload (wrong JSON types, a message without id,
  *    sender or type) is refused with EF_EPROTO (field path in info->note)
- *    and leaves nothing in out; other `field`s, unknown message types and
- *    missing content objects are accepted (a note, or a placeholder event),
- *    because Meta retries any non-2xx answer for days.
+ *    and leaves nothing in out; other `field`s and unknown message types
+ *    are accepted (a note, or an event keeping the raw body), because Meta
+ *    retries any non-2xx answer for days;
+ *  - a message whose type names an object that is missing ("type":"text"
+ *    without "text", an interactive button_reply without its object, an
+ *    edit without a new type) is refused by itself: not stored, counted in
+ *    info->refused, the reason appended to info->note; the other messages
+ *    of the webhook still go through.
  *
  * Conversation key: "<customer>@<phone_number_id>" -- a customer writing to
  * two of the business's numbers has two conversations. The customer is the
@@ -292,6 +297,32 @@ static int need_str(struct json_object *o, const char *key, const char *path, ef
     return 0;
 }
 
+/* A message refused by itself: not stored, the others of the webhook
+ * still are. Positive, unlike the EF_E* codes, and distinct from the 1
+ * ("present") of the content_ functions. */
+#define REFUSED 2
+
+/* Message types whose content sits in an object named like the type. */
+static const char *const object_types[] = {
+    "text",        "image",  "video", "audio",  "document", "sticker", "location", "contacts",
+    "interactive", "button", "order", "revoke", "reaction", "edit",    "system",
+};
+
+static bool names_object(const char *type)
+{
+    for (size_t i = 0; i < EF_AD_COUNT(object_types); i++)
+        if (strcmp(type, object_types[i]) == 0)
+            return true;
+    return false;
+}
+
+/* "path: type T without its T object, not stored"; REFUSED. */
+static int missing_object(ef_parse_info *info, const char *path, const char *type)
+{
+    ef_ad__add_note(info, "%s: type %.32s without its %.32s object, not stored", path, type, type);
+    return REFUSED;
+}
+
 /* ---- meta_json building ------------------------------------------------- */
 
 static struct json_object *meta_new(const wctx *c)
@@ -486,33 +517,29 @@ static int content_interactive(const wctx *c, struct json_object *msg, const cha
                             &r);
         if (rc < 0)
             return rc;
+        if (!r)
+            return missing_object(c->info, p, itype);
         struct json_object *im = json_object_new_object();
         ef_ad__put_cstr(im, "type", itype);
-        if (r) {
-            ef_ad__copy_str(im, "id", r, "id");
-            ef_ad__copy_str(im, "title", r, "title");
-            ef_ad__copy_str(im, "description", r, "description");
-            ef_ad__copy_str(meta, "payload", r, "id");
-            s = ef_ad__jstr(r, "title", &len);
-        } else {
-            json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
-        }
+        ef_ad__copy_str(im, "id", r, "id");
+        ef_ad__copy_str(im, "title", r, "title");
+        ef_ad__copy_str(im, "description", r, "description");
+        ef_ad__copy_str(meta, "payload", r, "id");
+        s = ef_ad__jstr(r, "title", &len);
         json_object_object_add(meta, "interactive", im);
     } else if (strcmp(itype, "nfm_reply") == 0) {
         rc = ef_ad__sub_obj(o, "nfm_reply", false, nfm_fields, EF_AD_COUNT(nfm_fields), p, c->info,
                             &r);
         if (rc < 0)
             return rc;
+        if (!r)
+            return missing_object(c->info, p, itype);
         struct json_object *im = json_object_new_object();
         ef_ad__put_cstr(im, "type", itype);
-        if (r) {
-            ef_ad__copy_str(im, "name", r, "name");
-            ef_ad__copy_str(im, "body", r, "body");
-            ef_ad__copy_str(im, "response_json", r, "response_json");
-            s = ef_ad__jstr(r, "body", &len);
-        } else {
-            json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
-        }
+        ef_ad__copy_str(im, "name", r, "name");
+        ef_ad__copy_str(im, "body", r, "body");
+        ef_ad__copy_str(im, "response_json", r, "response_json");
+        s = ef_ad__jstr(r, "body", &len);
         json_object_object_add(meta, "interactive", im);
     } else {
         /* A newer interactive kind: keep it whole. */
@@ -570,8 +597,8 @@ static int content_order(const wctx *c, struct json_object *msg, const char *pat
 /*
  * The text and meta of a message body of `type` (a customer message, or an
  * edit's new version). *text is owned by the caller ("" when the type has
- * none). A known type whose object is missing becomes a placeholder with
- * meta.content_missing; an unknown type keeps the whole body as meta.raw.
+ * none). A known type whose object is missing is REFUSED (noted, *text
+ * NULL); an unknown type keeps the whole body as meta.raw.
  */
 static int add_content(const wctx *c, struct json_object *msg, const char *type, const char *path,
                        struct json_object *meta, char **text, size_t *tlen)
@@ -617,13 +644,13 @@ static int add_content(const wctx *c, struct json_object *msg, const char *type,
         ef_ad__put_raw(meta, "raw", msg);
         rc = 1;
     }
-    if (rc < 0) {
+    if (rc == 0)
+        rc = missing_object(info, path, type);
+    if (rc < 0 || rc == REFUSED) {
         ef_free(*text);
         *text = NULL;
         return rc;
     }
-    if (rc == 0)
-        json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
     if (!*text) {
         *text = ef_strdup("");
         *tlen = 0;
@@ -824,15 +851,16 @@ static int body_edit(const wctx *c, const wmsg *w, const char *path, ef_msg *m,
     ef_ad__copy_str(e, "original_message_id", w->edit, "original_message_id");
     ef_ad__put_cstr(e, "type", itype);
     json_object_object_add(meta, "edit", e);
-    if (ef_ad__nonempty(itype)) {
-        path_fmt(p, sizeof(p), "%s.edit.message", path);
-        int rc = add_content(c, w->inner, itype, p, meta, text, tlen);
-        if (rc < 0)
-            return rc;
-    } else {
-        json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
+    if (!ef_ad__nonempty(itype)) {
+        /* Storing it would blank the stored message's text. */
+        ef_ad__add_note(c->info, "%s.edit: no message type, not stored", path);
+        return REFUSED;
     }
-    m->content_type = ef_strdup(ef_ad__nonempty(itype) ? itype : "edit");
+    path_fmt(p, sizeof(p), "%s.edit.message", path);
+    int rc = add_content(c, w->inner, itype, p, meta, text, tlen);
+    if (rc != 0)
+        return rc;
+    m->content_type = ef_strdup(itype);
     return 0;
 }
 
@@ -855,16 +883,13 @@ static int msg_body(const wctx *c, struct json_object *msg, const char *path, co
             text = ef_strndup(body, blen);
             tlen = blen;
         }
-        if (w->sys)
-            ef_ad__put_raw(meta, "system", w->sys);
-        else
-            json_object_object_add(meta, "content_missing", json_object_new_boolean(1));
+        ef_ad__put_raw(meta, "system", w->sys);
         m->content_type = ef_strdup(w->type);
     } else {
         rc = add_content(c, msg, w->type, path, meta, &text, &tlen);
         m->content_type = ef_strdup(w->type);
     }
-    if (rc < 0) {
+    if (rc != 0) {
         ef_free(text);
         return rc;
     }
@@ -877,7 +902,9 @@ static int msg_body(const wctx *c, struct json_object *msg, const char *path, co
     return 0;
 }
 
-/* One messages[] item: header, kind, event, content. */
+/* One messages[] item: header, kind, event, content. 0 with *out set,
+ * REFUSED (this message is not stored: info->note says why), or EF_EPROTO
+ * (the payload is broken). */
 static int on_message(const wctx *c, struct json_object *msg, const char *path, ef_msg **out)
 {
     wmsg w;
@@ -886,10 +913,14 @@ static int on_message(const wctx *c, struct json_object *msg, const char *path, 
         rc = msg_kind(c, msg, path, &w);
     if (rc < 0)
         return rc;
+    if (names_object(w.type) && !ef_ad__jget(msg, w.type))
+        return missing_object(c->info, path, w.type);
     struct json_object *meta = meta_new(c);
     ef_msg *m = msg_event(c, msg, &w, meta);
     rc = msg_body(c, msg, path, &w, m, meta);
-    if (rc < 0) {
+    if (rc == 0)
+        rc = ef_ad__check_keys(m, c->info, path);
+    if (rc != 0) {
         json_object_put(meta);
         ef_msg_free(m);
         return rc;
@@ -1020,6 +1051,10 @@ static int on_value(wctx *c, struct json_object *value, const char *path, ef_msg
         rc = on_message(c, json_object_array_get_idx(msgs, i), p, &m);
         if (rc < 0)
             return rc;
+        if (rc == REFUSED) {
+            c->info->refused++;
+            continue;
+        }
         ef_msg_list_push(tmp, m);
     }
     for (size_t i = 0; i < ns; i++) {

@@ -4,9 +4,12 @@
  *
  * Besides "no crash, no leak, no sanitizer report", it checks the adapter's
  * contract on every input and aborts when one breaks:
- *  - on error nothing was appended; at most one event per update;
+ *  - on error nothing was appended; at most one event per update; an
+ *    update of an unknown type (info.unknown_type) appends nothing and
+ *    names its type in info.what;
  *  - every event has platform, chat_id, text (byte length text_len, valid
- *    UTF-8, no NUL) and content_type;
+ *    UTF-8, no NUL) and content_type, and every key the store reads for
+ *    its kind (sender of messages and reactions, message id, target);
  *  - meta_json (and a reaction's status) is itself strict JSON that
  *    ef_json_parse accepts.
  *
@@ -41,6 +44,28 @@ static void check_msg(const ef_msg *m)
         abort();
     if (m->kind < 0 || m->kind >= EF_MSG__COUNT)
         abort();
+    bool has_sender = m->sender_id && *m->sender_id;
+    switch (m->kind) {
+    case EF_MSG_NEW:
+    case EF_MSG_CALLBACK:
+        if (!has_sender || !m->message_id)
+            abort();
+        break;
+    case EF_MSG_EDIT:
+        if (!has_sender || !m->message_id || !m->target_id)
+            abort();
+        break;
+    case EF_MSG_REACTION:
+        if (!has_sender || !m->target_id)
+            abort();
+        break;
+    case EF_MSG_MIGRATE:
+        if (!m->target_id)
+            abort();
+        break;
+    default:
+        break;
+    }
     check_json(m->meta_json);
     if (m->status)
         check_json(m->status);
@@ -60,6 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc < 0 && out.n != 0)
         abort();
     if (out.n > 1)
+        abort();
+    if (info.unknown_type && (rc != 0 || out.n != 0 || !info.what[0]))
         abort();
     for (size_t i = 0; i < out.n; i++)
         check_msg(out.items[i]);

@@ -5,9 +5,11 @@
  * Besides "no crash, no leak, no sanitizer report", it checks the adapter's
  * contract on every input and aborts when one breaks:
  *  - on error nothing was appended;
- *  - on success nothing was skipped: one event per messages[] and
+ *  - on success nothing was skipped silently: one event per messages[] and
  *    statuses[] item of every "messages" change, counted here independently
- *    of the adapter;
+ *    of the adapter, less the messages refused one by one (info.refused,
+ *    with a note); every message whose type names a missing object
+ *    ("type":"text" without "text") is among those refused;
  *  - every event has platform "whatsapp", a channel_id (the business
  *    number), chat_id "<someone>@<channel_id>", message_id, sender_id,
  *    content_type, and text (byte length text_len, valid UTF-8, no NUL);
@@ -100,11 +102,44 @@ static size_t arr_len(struct json_object *o, const char *key)
     return json_object_array_length(v);
 }
 
+/* Message types whose content sits in an object named like the type. */
+static bool names_object(const char *type)
+{
+    static const char *const types[] = {
+        "text",        "image",  "video", "audio",  "document", "sticker", "location", "contacts",
+        "interactive", "button", "order", "revoke", "reaction", "edit",    "system"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(type, types[i]) == 0)
+            return true;
+    return false;
+}
+
+/* messages[] items whose type names an object they lack. */
+static size_t missing_objects(struct json_object *value)
+{
+    struct json_object *msgs = NULL;
+    size_t n = 0;
+    if (!json_object_object_get_ex(value, "messages", &msgs) ||
+        !json_object_is_type(msgs, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+        struct json_object *m = json_object_array_get_idx(msgs, i), *type = NULL, *obj = NULL;
+        if (json_object_object_get_ex(m, "type", &type) &&
+            json_object_is_type(type, json_type_string) &&
+            names_object(json_object_get_string(type)) &&
+            (!json_object_object_get_ex(m, json_object_get_string(type), &obj) || !obj))
+            n++;
+    }
+    return n;
+}
+
 /* messages[] + statuses[] of every "messages" change, counted the plain
- * way; only meaningful when parse succeeded (the shape is then valid). */
-static size_t expected_events(struct json_object *root)
+ * way, and (*missing) the messages among them that lack their type's
+ * object; only meaningful when parse succeeded (the shape is then valid). */
+static size_t expected_events(struct json_object *root, size_t *missing)
 {
     size_t total = 0;
+    *missing = 0;
     struct json_object *entries = NULL;
     if (!json_object_object_get_ex(root, "entry", &entries))
         return 0;
@@ -120,6 +155,7 @@ static size_t expected_events(struct json_object *root)
                 !json_object_object_get_ex(ch, "value", &value))
                 continue;
             total += arr_len(value, "messages") + arr_len(value, "statuses");
+            *missing += missing_objects(value);
         }
     }
     return total;
@@ -138,7 +174,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = ef_platform_parse(&ef_platform_whatsapp, root, &out, &info);
     if (rc < 0 && out.n != 0)
         abort();
-    if (rc == 0 && out.n != expected_events(root))
+    size_t missing = 0, expected = expected_events(root, &missing);
+    if (rc == 0 && (info.refused < missing || info.refused > expected ||
+                    out.n != expected - info.refused || (info.refused > 0 && !info.note[0])))
         abort();
     if (memchr(info.note, '\0', sizeof(info.note)) == NULL ||
         memchr(info.what, '\0', sizeof(info.what)) == NULL)

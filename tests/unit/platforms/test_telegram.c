@@ -682,6 +682,18 @@ static void test_reaction(void **state)
             "\"type\":\"private\"},\"message_id\":8,\"date\":1,\"old_reaction\":[],"
             "\"new_reaction\":[{\"type\":\"emoji\"}]}}",
             "message_reaction.new_reaction[0].emoji: missing");
+
+    /* neither user nor actor_chat: the store could not key the reaction */
+    refused(f,
+            "{\"update_id\":912345694,\"message_reaction\":{\"chat\":{\"id\":1,"
+            "\"type\":\"private\"},\"message_id\":8,\"date\":1,\"old_reaction\":[],"
+            "\"new_reaction\":[{\"type\":\"emoji\",\"emoji\":\"👍\"}]}}",
+            "message_reaction: neither user nor actor_chat");
+    refused(f,
+            "{\"update_id\":912345695,\"message_reaction\":{\"chat\":{\"id\":1,"
+            "\"type\":\"private\"},\"message_id\":8,\"date\":1,\"user\":null,"
+            "\"actor_chat\":null,\"old_reaction\":[],\"new_reaction\":[]}}",
+            "message_reaction: neither user nor actor_chat");
 }
 
 /* ---- updates that store nothing ------------------------------------------ */
@@ -714,6 +726,7 @@ static void test_ignored_update_types(void **state)
                  i + 100, keys[i]);
         none(f, buf);
         assert_string_equal(f->info.what, keys[i]);
+        assert_false(f->info.unknown_type);
         assert_int_equal(f->info.update_id, (int64_t)(i + 100));
     }
     none(f, "{\"update_id\":912345693,\"inline_query\":{\"id\":\"3456789012345678901\","
@@ -729,14 +742,24 @@ static void test_unknown_update_type(void **state)
     assert_string_equal(f->info.what, "rich_story_reply");
     assert_string_equal(f->info.note, "rich_story_reply: unknown update type");
     assert_int_equal(f->info.update_id, 912345700);
+    assert_true(f->info.unknown_type);
 
     /* not even an object: still a genuine update of a type we do not know */
     none(f, "{\"update_id\":912345701,\"future_flag\":true}");
     assert_string_equal(f->info.what, "future_flag");
+    assert_true(f->info.unknown_type);
 
     none(f, "{\"update_id\":912345702}");
     assert_string_equal(f->info.note, "no payload");
     assert_string_equal(f->info.what, "");
+    assert_false(f->info.unknown_type);
+
+    /* known types that store nothing are not unknown (see
+     * test_ignored_update_types), nor is a stored one */
+    none(f, "{\"update_id\":912345703,\"purchased_paid_media\":{\"from\":{\"id\":1,"
+            "\"is_bot\":false,\"first_name\":\"A\"},\"paid_media_payload\":\"p\"}}");
+    assert_false(f->info.unknown_type);
+    assert_string_equal(f->info.what, "purchased_paid_media");
 }
 
 static void test_service_messages(void **state)

@@ -108,6 +108,23 @@ static ef_msg *one(char *body)
 }
 
 /* Value at a dotted path ("errors.0.code") in o, NULL when absent. */
+/* A payload whose messages are all refused one by one: accepted (0),
+ * nothing stored, `n` refusals counted, the note naming the reason. */
+static void refused(char *body, size_t n, const char *note_has)
+{
+    ef_msg_list l;
+    ef_parse_info info;
+    ef_msg_list_init(&l);
+    int rc = parse_into(body, &l, &info);
+    if (rc != 0)
+        fail_msg("parse failed (%d): %s", rc, info.note);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(info.refused, n);
+    if (!strstr(info.note, note_has))
+        fail_msg("note \"%s\" lacks \"%s\"", info.note, note_has);
+    ef_free(body);
+}
+
 static struct json_object *jpath(struct json_object *o, const char *path)
 {
     char buf[256];
@@ -635,22 +652,15 @@ static void test_interactive_without_object(void **state)
 {
     (void)state;
     /* Meta's "Unsupported webhook payload": no interactive object, the
-     * error in value.errors. A placeholder, never a failure. */
+     * error in value.errors. This message is refused (not stored, noted),
+     * the webhook still accepted. */
     char *b = wa_value(IVAN_CONTACTS ",'messages':[{'context':{'from':'" DISPLAY "','id':"
                                      "'wamid.gvwe=='},'from':'" IVAN "','id':'" WAMID
                                      "','timestamp':'1700505494','type':'interactive'}],'errors':[{"
                                      "'code':131000,'title':'Something went wrong','message':"
                                      "'Something went wrong','error_data':{'details':'Unsupported "
                                      "webhook payload'}}]");
-    ef_msg *m = one(b);
-    assert_int_equal(m->kind, EF_MSG_NEW);
-    assert_string_equal(m->content_type, "interactive");
-    assert_string_equal(m->text, "");
-    assert_true(meta_bool(m, "content_missing"));
-    assert_int_equal(meta_int(m, "errors.0.code"), 131000);
-    assert_meta_str(m, "errors.0.error_data.details", "Unsupported webhook payload");
-    assert_meta_str(m, "reply_to.platform_message_id", "wamid.gvwe==");
-    ef_msg_free(m);
+    refused(b, 1, "messages[0]: type interactive without its interactive object, not stored");
 }
 
 static void test_button_order(void **state)
@@ -713,11 +723,72 @@ static void test_unsupported_and_unknown(void **state)
     assert_meta_str(m, "raw.type", "hologram");
     ef_msg_free(m);
 
-    /* a known type whose object is missing */
-    m = one(wa_msg("{'from':'" IVAN "','id':'" WAMID "','timestamp':'1797044706','type':'image'}"));
-    assert_string_equal(m->content_type, "image");
-    assert_string_equal(m->text, "");
-    assert_true(meta_bool(m, "content_missing"));
+    /* a known type whose object is missing: refused (see
+     * test_missing_object_refused_per_message) */
+    refused(wa_msg("{'from':'" IVAN "','id':'" WAMID "','timestamp':'1797044706','type':'image'}"),
+            1, "type image without its image object");
+}
+
+/* A message whose type names an object that is missing is refused by
+ * itself: the other messages of the same webhook are stored. */
+static void test_missing_object_refused_per_message(void **state)
+{
+    (void)state;
+    char *b =
+        wa_value(IVAN_CONTACTS ",'messages':[{'from':'" IVAN "','id':'wamid.A','timestamp':"
+                               "'1','type':'text','text':{'body':'one'}},{'from':'" IVAN
+                               "','id':'wamid.B','timestamp':'2','type':'text'},{'from':'" IVAN
+                               "','id':'wamid.C','timestamp':'3','type':'text','text':null},"
+                               "{'from':'" IVAN "','id':'wamid.D','timestamp':'4','type':"
+                               "'text','text':{'body':'four'}}]");
+    ef_msg_list l;
+    ef_parse_info info;
+    ef_msg_list_init(&l);
+    assert_int_equal(parse_into(b, &l, &info), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.items[0]->message_id, "wamid.A");
+    assert_string_equal(l.items[1]->message_id, "wamid.D");
+    assert_string_equal(l.items[1]->text, "four");
+    assert_int_equal(info.refused, 2);
+    assert_non_null(strstr(info.note, "messages[1]: type text without its text object"));
+    assert_non_null(strstr(info.note, "messages[2]: type text without its text object"));
+    ef_msg_list_cleanup(&l);
+    ef_free(b);
+
+    static const char *const types[] = {
+        "image",       "video",  "audio", "document", "sticker",  "location", "contacts",
+        "interactive", "button", "order", "revoke",   "reaction", "edit",     "system"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        char *msg = ef_asprintf("{'from':'" IVAN "','id':'" WAMID "','timestamp':'1','type':'%s'}",
+                                types[i]);
+        char *want = ef_asprintf("type %s without its %s object", types[i], types[i]);
+        refused(wa_msg(msg), 1, want);
+        ef_free(msg);
+        ef_free(want);
+    }
+    /* inside: an interactive reply, an edit's new version */
+    refused(wa_msg("{'from':'" IVAN "','id':'" WAMID "','timestamp':'1','type':'interactive',"
+                   "'interactive':{'type':'button_reply'}}"),
+            1, "messages[0].interactive: type button_reply without its button_reply object");
+    refused(wa_msg("{'from':'" IVAN "','id':'" WAMID "','timestamp':'1','type':'interactive',"
+                   "'interactive':{'type':'nfm_reply'}}"),
+            1, "type nfm_reply without its nfm_reply object");
+    refused(wa_msg("{'from':'" IVAN "','id':'wamid.E','timestamp':'1','type':'edit','edit':{"
+                   "'original_message_id':'" WAMID "','message':{'type':'text'}}}"),
+            1, "messages[0].edit.message: type text without its text object");
+    refused(wa_msg("{'from':'" IVAN "','id':'wamid.E','timestamp':'1','type':'edit','edit':{"
+                   "'original_message_id':'" WAMID "'}}"),
+            1, "messages[0].edit: no message type");
+    /* structural faults still refuse the whole payload */
+    b = wa_msg("{'id':'" WAMID "','timestamp':'1','type':'text'}");
+    ef_msg_list_init(&l);
+    assert_int_equal(parse_into(b, &l, &info), EF_EPROTO);
+    assert_int_equal(l.n, 0);
+    ef_free(b);
+    /* a type from the future names no known object: still stored raw */
+    ef_msg *m =
+        one(wa_msg("{'from':'" IVAN "','id':'" WAMID "','timestamp':'1','type':'hologram'}"));
+    assert_string_equal(m->content_type, "hologram");
     ef_msg_free(m);
 }
 
@@ -1310,6 +1381,7 @@ int main(void)
         cmocka_unit_test(test_reaction),
         cmocka_unit_test(test_system_identity),
         cmocka_unit_test(test_edit_and_revoke),
+        cmocka_unit_test(test_missing_object_refused_per_message),
         cmocka_unit_test(test_bsuid_customers),
         cmocka_unit_test(test_group_message),
         cmocka_unit_test(test_statuses),
