@@ -14,11 +14,11 @@
  * every intent and entity type.
  */
 #include "nlp/nlp_int.h"
+#include "nlp/yaml_int.h"
 
 #include "nlp/fsm.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +33,8 @@
 #define DEFAULT_THRESHOLD 0.5
 
 typedef struct ld {
-    const char *path;
-    yaml_document_t *doc;
-    char *err;
-    size_t errlen;
-    int rc;
+    ef_nlp__yaml y; /* the document, messages, visits */
     ef_bot *bot;
-    size_t visits;
     size_t cap_pats, cap_examples;
     ef_nlp__lits *lits; /* per pattern, until the prefilter is built */
     bool *has_lits;
@@ -55,84 +50,7 @@ bool ef_nlp__lang_cyrillic(const char *lang)
     return false;
 }
 
-/* ---- errors ---------------------------------------------------------------- */
-
-static int fail_at(ld *l, size_t line, size_t col, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail_at(ld *l, size_t line, size_t col, const char *fmt, ...)
-{
-    if (l->rc)
-        return l->rc;
-    l->rc = EF_EINVAL;
-    if (l->errlen == 0)
-        return l->rc;
-    int n = snprintf(l->err, l->errlen, "%s:%zu:%zu: ", l->path, line, col);
-    if (n >= 0 && (size_t)n < l->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(l->err + n, l->errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    return l->rc;
-}
-
-#define LINE(n) ((size_t)(n)->start_mark.line + 1)
-#define COL(n) ((size_t)(n)->start_mark.column + 1)
-#define fail(l, node, ...) fail_at((l), LINE(node), COL(node), __VA_ARGS__)
-
-/* ---- node helpers ----------------------------------------------------------- */
-
-static yaml_node_t *node(ld *l, int id)
-{
-    l->visits++;
-    return yaml_document_get_node(l->doc, id);
-}
-
-static const char *kind_name(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        return "a string";
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    default:
-        return "nothing";
-    }
-}
-
-static const char *sval(const yaml_node_t *n)
-{
-    return (const char *)n->data.scalar.value;
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    const char *v = sval(n);
-    return !v[0] || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
-           strcmp(v, "NULL") == 0;
-}
-
-/* A scalar that must be a non-empty string without NUL bytes. */
-static int want_string(ld *l, const yaml_node_t *n, const char *what)
-{
-    if (n->type != YAML_SCALAR_NODE)
-        return fail(l, n, "%s: expected a string, got %s%s", what, kind_name(n),
-                    n->type == YAML_MAPPING_NODE
-                        ? " (quote it: a plain YAML string cannot contain ': ')"
-                    : n->type == YAML_SEQUENCE_NODE
-                        ? " (quote it: a plain YAML string cannot start with '[')"
-                        : "");
-    if (n->data.scalar.length == 0 || is_null(n))
-        return fail(l, n, "%s: must not be empty", what);
-    if (strlen(sval(n)) != n->data.scalar.length)
-        return fail(l, n, "%s: contains a NUL character", what);
-    return 0;
-}
+/* ---- names ------------------------------------------------------------------ */
 
 static bool name_ok(const char *s)
 {
@@ -147,58 +65,13 @@ static bool name_ok(const char *s)
     return true;
 }
 
-/* Checks that mapping n has only keys from allowed (NULL-terminated) and no
- * key twice; what names the mapping in messages. */
-static int check_keys(ld *l, const yaml_node_t *n, const char *const *allowed, const char *what)
-{
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(l, p->key);
-        if (!k || k->type != YAML_SCALAR_NODE)
-            return fail(l, k ? k : n, "%s: keys must be plain strings", what);
-        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-            yaml_node_t *k2 = node(l, q->key);
-            if (k2 && k2->type == YAML_SCALAR_NODE && strcmp(sval(k2), sval(k)) == 0)
-                return fail(l, k, "%s: duplicate key '%s' (first at line %zu)", what, sval(k),
-                            LINE(k2));
-        }
-        if (!allowed)
-            continue;
-        bool ok = false;
-        for (size_t i = 0; allowed[i]; i++)
-            ok = ok || strcmp(allowed[i], sval(k)) == 0;
-        if (!ok) {
-            char list[256] = "";
-            size_t off = 0;
-            for (size_t i = 0; allowed[i] && off < sizeof(list); i++) {
-                int w = snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "", allowed[i]);
-                if (w < 0)
-                    break;
-                off += (size_t)w;
-            }
-            return fail(l, k, "%s: unknown key '%s' (expected one of: %s)", what, sval(k), list);
-        }
-    }
-    return 0;
-}
-
-static yaml_node_t *get(ld *l, const yaml_node_t *map, const char *key)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = node(l, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && strcmp(sval(k), key) == 0)
-            return node(l, p->value);
-    }
-    return NULL;
-}
-
 /* ---- patterns ------------------------------------------------------------------ */
 
 /* Column (1-based) of byte off of a scalar's value, when the scalar sits on
  * one line in plain or quoted style; else the scalar's own column. */
 static size_t value_column(const yaml_node_t *n, const char *v, size_t off)
 {
-    size_t col = COL(n);
+    size_t col = EF_NLP__YAML_COL(n);
     if (!n || n->start_mark.line != n->end_mark.line)
         return col;
     yaml_scalar_style_t st = n->data.scalar.style;
@@ -289,7 +162,8 @@ static int add_pattern(ld *l, const yaml_node_t *n, const char *src, size_t len,
 {
     ef_bot *bot = l->bot;
     if (len > MAX_PATTERN_LEN)
-        return fail(l, n, "%s: pattern longer than %d bytes", what, MAX_PATTERN_LEN);
+        return ef_nlp__yaml_fail(&l->y, n, "%s: pattern longer than %d bytes", what,
+                                 MAX_PATTERN_LEN);
     size_t rl;
     uint32_t *map;
     char *rw = ef_nlp__pattern_rewrite(src, len, &rl, &map);
@@ -303,9 +177,11 @@ static int add_pattern(ld *l, const yaml_node_t *n, const char *src, size_t len,
         ef_free(rw);
         ef_free(map);
         if (!n)
-            return fail_at(l, 1, 1, "%s: bad pattern: %s at offset %zu", what, (char *)msg, off);
-        return fail_at(l, LINE(n), value_column(n, src, off),
-                       "%s: bad pattern: %s at offset %zu in '%s'", what, (char *)msg, off, src);
+            return ef_nlp__yaml_fail_at(&l->y, 1, 1, "%s: bad pattern: %s at offset %zu", what,
+                                        (char *)msg, off);
+        return ef_nlp__yaml_fail_at(&l->y, EF_NLP__YAML_LINE(n), value_column(n, src, off),
+                                    "%s: bad pattern: %s at offset %zu in '%s'", what, (char *)msg,
+                                    off, src);
     }
     ef_free(map);
     if (kind == EF_NLP__PAT_INTENT) {
@@ -315,14 +191,15 @@ static int add_pattern(ld *l, const yaml_node_t *n, const char *src, size_t len,
         if (mrc >= 0) {
             pcre2_code_free(code);
             ef_free(rw);
-            return fail(l, n,
-                        "%s: pattern '%s' matches an empty message, so it would match every "
-                        "message",
-                        what, src);
+            return ef_nlp__yaml_fail(
+                &l->y, n,
+                "%s: pattern '%s' matches an empty message, so it would match every "
+                "message",
+                what, src);
         }
     }
     char *source = ef_strndup(src, len);
-    int line = n ? (int)LINE(n) : 0;
+    int line = n ? (int)EF_NLP__YAML_LINE(n) : 0;
     uint32_t group = (uint32_t)bot->n_pats;
     size_t off[MAX_BRANCHES], blen[MAX_BRANCHES];
     size_t nb =
@@ -365,45 +242,47 @@ typedef int (*item_fn)(ld *l, const yaml_node_t *item, const char *lang, void *u
 
 static int each_string(ld *l, const yaml_node_t *n, const char *what, item_fn fn, void *ud)
 {
-    if (is_null(n))
+    if (ef_nlp__yaml_is_null(n))
         return 0;
     if (n->type == YAML_SEQUENCE_NODE) {
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++) {
-            yaml_node_t *item = node(l, *it);
-            if (!item || want_string(l, item, what) || fn(l, item, NULL, ud))
-                return l->rc ? l->rc : EF_EINVAL;
-            if (l->visits > MAX_NODE_VISITS)
-                return fail(l, item, "too many nodes (aliases expanding?)");
+            yaml_node_t *item = ef_nlp__yaml_node(&l->y, *it);
+            if (!item || ef_nlp__yaml_want_string(&l->y, item, what) || fn(l, item, NULL, ud))
+                return l->y.rc ? l->y.rc : EF_EINVAL;
+            if (l->y.visits > MAX_NODE_VISITS)
+                return ef_nlp__yaml_fail(&l->y, item, "too many nodes (aliases expanding?)");
         }
         return 0;
     }
     if (n->type != YAML_MAPPING_NODE)
-        return fail(l, n, "%s: expected a list of strings or a mapping language -> list, got %s",
-                    what, kind_name(n));
-    if (check_keys(l, n, NULL, what))
-        return l->rc;
+        return ef_nlp__yaml_fail(
+            &l->y, n, "%s: expected a list of strings or a mapping language -> list, got %s", what,
+            ef_nlp__yaml_kind(n));
+    if (ef_nlp__yaml_check_keys(&l->y, n, NULL, what))
+        return l->y.rc;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
         const char *lang = NULL;
         for (size_t i = 0; i < l->bot->n_langs; i++)
-            if (strcmp(l->bot->langs[i], sval(k)) == 0)
+            if (strcmp(l->bot->langs[i], ef_nlp__yaml_sval(k)) == 0)
                 lang = l->bot->langs[i];
         if (!lang)
-            return fail(l, k, "%s: language '%s' is not listed in bot.languages", what, sval(k));
+            return ef_nlp__yaml_fail(&l->y, k, "%s: language '%s' is not listed in bot.languages",
+                                     what, ef_nlp__yaml_sval(k));
         if (!v || v->type != YAML_SEQUENCE_NODE) {
-            if (v && is_null(v))
+            if (v && ef_nlp__yaml_is_null(v))
                 continue;
-            return fail(l, v ? v : k, "%s.%s: expected a list of strings, got %s", what, lang,
-                        v ? kind_name(v) : "nothing");
+            return ef_nlp__yaml_fail(&l->y, v ? v : k, "%s.%s: expected a list of strings, got %s",
+                                     what, lang, v ? ef_nlp__yaml_kind(v) : "nothing");
         }
         for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
              it++) {
-            yaml_node_t *item = node(l, *it);
-            if (!item || want_string(l, item, what) || fn(l, item, lang, ud))
-                return l->rc ? l->rc : EF_EINVAL;
-            if (l->visits > MAX_NODE_VISITS)
-                return fail(l, item, "too many nodes (aliases expanding?)");
+            yaml_node_t *item = ef_nlp__yaml_node(&l->y, *it);
+            if (!item || ef_nlp__yaml_want_string(&l->y, item, what) || fn(l, item, lang, ud))
+                return l->y.rc ? l->y.rc : EF_EINVAL;
+            if (l->y.visits > MAX_NODE_VISITS)
+                return ef_nlp__yaml_fail(&l->y, item, "too many nodes (aliases expanding?)");
         }
     }
     return 0;
@@ -428,39 +307,40 @@ static int load_bot_section(ld *l, const yaml_node_t *n, yaml_node_t **order_nod
         "name", "languages", "timezone", "fallback_threshold", "order_number_pattern", NULL};
     ef_bot *bot = l->bot;
     if (n->type != YAML_MAPPING_NODE)
-        return fail(l, n, "bot: expected a mapping, got %s", kind_name(n));
-    if (check_keys(l, n, keys, "bot"))
-        return l->rc;
-    yaml_node_t *v = get(l, n, "name");
+        return ef_nlp__yaml_fail(&l->y, n, "bot: expected a mapping, got %s", ef_nlp__yaml_kind(n));
+    if (ef_nlp__yaml_check_keys(&l->y, n, keys, "bot"))
+        return l->y.rc;
+    yaml_node_t *v = ef_nlp__yaml_get(&l->y, n, "name", NULL);
     if (!v)
-        return fail(l, n, "bot: missing key 'name'");
-    if (want_string(l, v, "bot.name"))
-        return l->rc;
-    bot->name = ef_strdup(sval(v));
+        return ef_nlp__yaml_fail(&l->y, n, "bot: missing key 'name'");
+    if (ef_nlp__yaml_want_string(&l->y, v, "bot.name"))
+        return l->y.rc;
+    bot->name = ef_strdup(ef_nlp__yaml_sval(v));
 
-    v = get(l, n, "languages");
+    v = ef_nlp__yaml_get(&l->y, n, "languages", NULL);
     if (v) {
         if (v->type != YAML_SEQUENCE_NODE ||
             v->data.sequence.items.top == v->data.sequence.items.start)
-            return fail(l, v, "bot.languages: expected a non-empty list of language codes, got %s",
-                        kind_name(v));
+            return ef_nlp__yaml_fail(
+                &l->y, v, "bot.languages: expected a non-empty list of language codes, got %s",
+                ef_nlp__yaml_kind(v));
         size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
         bot->langs = ef_calloc(cnt, sizeof(char *));
         for (size_t i = 0; i < cnt; i++) {
-            yaml_node_t *it = node(l, v->data.sequence.items.start[i]);
-            if (!it || want_string(l, it, "bot.languages"))
-                return l->rc ? l->rc : EF_EINVAL;
-            const char *c = sval(it);
+            yaml_node_t *it = ef_nlp__yaml_node(&l->y, v->data.sequence.items.start[i]);
+            if (!it || ef_nlp__yaml_want_string(&l->y, it, "bot.languages"))
+                return l->y.rc ? l->y.rc : EF_EINVAL;
+            const char *c = ef_nlp__yaml_sval(it);
             size_t cl = strlen(c);
             bool ok = cl >= 2 && cl <= 3;
             for (size_t k = 0; k < cl; k++)
                 ok = ok && c[k] >= 'a' && c[k] <= 'z';
             if (!ok)
-                return fail(l, it, "bot.languages: '%s' is not a language code such as ru or en",
-                            c);
+                return ef_nlp__yaml_fail(
+                    &l->y, it, "bot.languages: '%s' is not a language code such as ru or en", c);
             for (size_t k = 0; k < bot->n_langs; k++)
                 if (strcmp(bot->langs[k], c) == 0)
-                    return fail(l, it, "bot.languages: '%s' is listed twice", c);
+                    return ef_nlp__yaml_fail(&l->y, it, "bot.languages: '%s' is listed twice", c);
             bot->langs[bot->n_langs++] = ef_strdup(c);
         }
     } else {
@@ -473,30 +353,33 @@ static int load_bot_section(ld *l, const yaml_node_t *n, yaml_node_t **order_nod
         if (ef_nlp__lang_cyrillic(bot->langs[i]))
             bot->cyr_lang = (int)i;
 
-    v = get(l, n, "timezone");
-    if (v && want_string(l, v, "bot.timezone"))
-        return l->rc;
-    bot->tz_name = ef_strdup(v ? sval(v) : DEFAULT_TIMEZONE);
+    v = ef_nlp__yaml_get(&l->y, n, "timezone", NULL);
+    if (v && ef_nlp__yaml_want_string(&l->y, v, "bot.timezone"))
+        return l->y.rc;
+    bot->tz_name = ef_strdup(v ? ef_nlp__yaml_sval(v) : DEFAULT_TIMEZONE);
     char why[256];
     if (ef_nlp__tz_load(&bot->tz, bot->tz_name, why, sizeof(why)) != 0) {
         if (v)
-            return fail(l, v, "bot.timezone: unknown timezone '%s' (%s)", bot->tz_name, why);
-        return fail(l, n, "bot: the default timezone %s cannot be loaded (%s)", bot->tz_name, why);
+            return ef_nlp__yaml_fail(&l->y, v, "bot.timezone: unknown timezone '%s' (%s)",
+                                     bot->tz_name, why);
+        return ef_nlp__yaml_fail(&l->y, n, "bot: the default timezone %s cannot be loaded (%s)",
+                                 bot->tz_name, why);
     }
 
     bot->threshold = DEFAULT_THRESHOLD;
-    v = get(l, n, "fallback_threshold");
+    v = ef_nlp__yaml_get(&l->y, n, "fallback_threshold", NULL);
     if (v) {
         double t;
         if (v->type != YAML_SCALAR_NODE || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
-            parse_number(sval(v), &t) || !(t >= 0 && t <= 1))
-            return fail(l, v, "bot.fallback_threshold: expected a number between 0 and 1, got %s",
-                        v->type == YAML_SCALAR_NODE ? sval(v) : kind_name(v));
+            parse_number(ef_nlp__yaml_sval(v), &t) || !(t >= 0 && t <= 1))
+            return ef_nlp__yaml_fail(
+                &l->y, v, "bot.fallback_threshold: expected a number between 0 and 1, got %s",
+                v->type == YAML_SCALAR_NODE ? ef_nlp__yaml_sval(v) : ef_nlp__yaml_kind(v));
         bot->threshold = t;
     }
-    v = get(l, n, "order_number_pattern");
-    if (v && want_string(l, v, "bot.order_number_pattern"))
-        return l->rc;
+    v = ef_nlp__yaml_get(&l->y, n, "order_number_pattern", NULL);
+    if (v && ef_nlp__yaml_want_string(&l->y, v, "bot.order_number_pattern"))
+        return l->y.rc;
     *order_node = v;
     return 0;
 }
@@ -512,8 +395,8 @@ typedef struct intent_ctx {
 static int on_intent_pattern(ld *l, const yaml_node_t *item, const char *lang, void *ud)
 {
     const intent_ctx *ic = ud;
-    return add_pattern(l, item, sval(item), item->data.scalar.length, EF_NLP__PAT_INTENT, ic->index,
-                       lang, ic->what);
+    return add_pattern(l, item, ef_nlp__yaml_sval(item), item->data.scalar.length,
+                       EF_NLP__PAT_INTENT, ic->index, lang, ic->what);
 }
 
 static int on_example(ld *l, const yaml_node_t *item, const char *lang, void *ud)
@@ -526,11 +409,11 @@ static int on_example(ld *l, const yaml_node_t *item, const char *lang, void *ud
     }
     ef_nlp__example *e = &bot->examples[bot->n_examples++];
     e->intent = ic->index;
-    e->text = ef_strdup(sval(item));
+    e->text = ef_strdup(ef_nlp__yaml_sval(item));
     e->lang = lang;
     e->negative = ic->negative;
-    e->line = (int)LINE(item);
-    e->column = (int)COL(item);
+    e->line = (int)EF_NLP__YAML_LINE(item);
+    e->column = (int)EF_NLP__YAML_COL(item);
     return 0;
 }
 
@@ -540,71 +423,77 @@ static int load_intents(ld *l, const yaml_node_t *n)
                                        "examples",    "negative_examples", NULL};
     ef_bot *bot = l->bot;
     if (n->type != YAML_MAPPING_NODE)
-        return fail(l, n, "intents: expected a mapping of intent names, got %s", kind_name(n));
-    if (check_keys(l, n, NULL, "intents"))
-        return l->rc;
+        return ef_nlp__yaml_fail(&l->y, n, "intents: expected a mapping of intent names, got %s",
+                                 ef_nlp__yaml_kind(n));
+    if (ef_nlp__yaml_check_keys(&l->y, n, NULL, "intents"))
+        return l->y.rc;
     size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     if (cnt == 0)
-        return fail(l, n, "intents: the bot defines no intent");
+        return ef_nlp__yaml_fail(&l->y, n, "intents: the bot defines no intent");
     bot->intents = ef_calloc(cnt, sizeof(ef_nlp__intent));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
-        const char *name = sval(k);
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
+        const char *name = ef_nlp__yaml_sval(k);
         if (!name_ok(name))
-            return fail(l, k,
-                        "intent '%s': names are lowercase letters, digits and _, starting with a "
-                        "letter, at most %d characters",
-                        name, MAX_NAME_LEN);
+            return ef_nlp__yaml_fail(
+                &l->y, k,
+                "intent '%s': names are lowercase letters, digits and _, starting with a "
+                "letter, at most %d characters",
+                name, MAX_NAME_LEN);
         if (strcmp(name, EF_NLP_FALLBACK) == 0)
-            return fail(l, k,
-                        "intent 'fallback' is reserved: it is what the matcher answers "
-                        "when no intent matches");
+            return ef_nlp__yaml_fail(
+                &l->y, k,
+                "intent 'fallback' is reserved: it is what the matcher answers "
+                "when no intent matches");
         char what[MAX_NAME_LEN + 16];
         snprintf(what, sizeof(what), "intent '%s'", name);
         if (!v || v->type != YAML_MAPPING_NODE)
-            return fail(l, v ? v : k, "%s: expected a mapping with patterns, got %s", what,
-                        v ? kind_name(v) : "nothing");
-        if (check_keys(l, v, keys, what))
-            return l->rc;
+            return ef_nlp__yaml_fail(&l->y, v ? v : k,
+                                     "%s: expected a mapping with patterns, got %s", what,
+                                     v ? ef_nlp__yaml_kind(v) : "nothing");
+        if (ef_nlp__yaml_check_keys(&l->y, v, keys, what))
+            return l->y.rc;
         ef_nlp__intent *in = &bot->intents[bot->n_intents];
         in->name = ef_strdup(name);
         in->first_pat = (uint32_t)bot->n_pats;
         bot->n_intents++;
-        yaml_node_t *f = get(l, v, "description");
+        yaml_node_t *f = ef_nlp__yaml_get(&l->y, v, "description", NULL);
         if (f && f->type != YAML_SCALAR_NODE)
-            return fail(l, f, "%s.description: expected a string, got %s", what, kind_name(f));
-        f = get(l, v, "priority");
+            return ef_nlp__yaml_fail(&l->y, f, "%s.description: expected a string, got %s", what,
+                                     ef_nlp__yaml_kind(f));
+        f = ef_nlp__yaml_get(&l->y, v, "priority", NULL);
         if (f) {
             char *end;
             long pr = 0;
             bool ok = f->type == YAML_SCALAR_NODE &&
-                      f->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && sval(f)[0];
+                      f->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && ef_nlp__yaml_sval(f)[0];
             if (ok) {
                 errno = 0;
-                pr = strtol(sval(f), &end, 10);
+                pr = strtol(ef_nlp__yaml_sval(f), &end, 10);
                 ok = !errno && *end == '\0' && pr >= -10 && pr <= 10;
             }
             if (!ok)
-                return fail(l, f, "%s.priority: expected a whole number from -10 to 10, got %s",
-                            what, f->type == YAML_SCALAR_NODE ? sval(f) : kind_name(f));
+                return ef_nlp__yaml_fail(
+                    &l->y, f, "%s.priority: expected a whole number from -10 to 10, got %s", what,
+                    f->type == YAML_SCALAR_NODE ? ef_nlp__yaml_sval(f) : ef_nlp__yaml_kind(f));
             in->priority = (int)pr;
         }
         intent_ctx ic = {(uint32_t)(bot->n_intents - 1), what, false};
-        f = get(l, v, "patterns");
+        f = ef_nlp__yaml_get(&l->y, v, "patterns", NULL);
         if (!f)
-            return fail(l, v, "%s: missing key 'patterns'", what);
+            return ef_nlp__yaml_fail(&l->y, v, "%s: missing key 'patterns'", what);
         if (each_string(l, f, what, on_intent_pattern, &ic))
-            return l->rc;
+            return l->y.rc;
         in->n_pats = (uint32_t)(bot->n_pats - in->first_pat);
         if (in->n_pats == 0)
-            return fail(l, f, "%s: has no patterns", what);
-        f = get(l, v, "examples");
+            return ef_nlp__yaml_fail(&l->y, f, "%s: has no patterns", what);
+        f = ef_nlp__yaml_get(&l->y, v, "examples", NULL);
         if (f && each_string(l, f, what, on_example, &ic))
-            return l->rc;
+            return l->y.rc;
         ic.negative = true;
-        f = get(l, v, "negative_examples");
+        f = ef_nlp__yaml_get(&l->y, v, "negative_examples", NULL);
         if (f && each_string(l, f, what, on_example, &ic))
-            return l->rc;
+            return l->y.rc;
     }
     bot->n_intent_pats = bot->n_pats;
     return 0;
@@ -616,8 +505,8 @@ static int on_entity_regex(ld *l, const yaml_node_t *item, const char *lang, voi
 {
     const intent_ctx *ic = ud;
     (void)lang;
-    return add_pattern(l, item, sval(item), item->data.scalar.length, EF_NLP__PAT_ENTITY, ic->index,
-                       NULL, ic->what);
+    return add_pattern(l, item, ef_nlp__yaml_sval(item), item->data.scalar.length,
+                       EF_NLP__PAT_ENTITY, ic->index, NULL, ic->what);
 }
 
 /* Appends a synonym variant to the regex being built: literal text (regex
@@ -658,7 +547,7 @@ static int add_variant(ld *l, const yaml_node_t *node_of, const char *text, size
     int rc = ef_buf_append(&b, tail, sizeof(tail) - 1);
     if (rc) {
         ef_buf_cleanup(&b);
-        return fail(l, node_of, "%s.synonyms: variant too long", what);
+        return ef_nlp__yaml_fail(&l->y, node_of, "%s.synonyms: variant too long", what);
     }
     rc = add_pattern(l, node_of, b.data, b.len, EF_NLP__PAT_SYNONYMS, entity, NULL, what);
     ef_buf_cleanup(&b);
@@ -671,38 +560,40 @@ static int load_synonyms(ld *l, const yaml_node_t *n, ef_nlp__entity *ent, uint3
                          const char *what)
 {
     if (n->type != YAML_MAPPING_NODE)
-        return fail(l, n,
-                    "%s.synonyms: expected a mapping canonical value -> list of variants, "
-                    "got %s",
-                    what, kind_name(n));
-    if (check_keys(l, n, NULL, what))
-        return l->rc;
+        return ef_nlp__yaml_fail(
+            &l->y, n,
+            "%s.synonyms: expected a mapping canonical value -> list of variants, "
+            "got %s",
+            what, ef_nlp__yaml_kind(n));
+    if (ef_nlp__yaml_check_keys(&l->y, n, NULL, what))
+        return l->y.rc;
     size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     if (cnt == 0)
-        return fail(l, n, "%s.synonyms: is empty", what);
+        return ef_nlp__yaml_fail(&l->y, n, "%s.synonyms: is empty", what);
     ent->canon = ef_calloc(cnt, sizeof(char *));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
-        if (want_string(l, k, what))
-            return l->rc;
-        if (v && !is_null(v) && v->type != YAML_SEQUENCE_NODE)
-            return fail(l, v, "%s.synonyms.%s: expected a list of variants, got %s", what, sval(k),
-                        kind_name(v));
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
+        if (ef_nlp__yaml_want_string(&l->y, k, what))
+            return l->y.rc;
+        if (v && !ef_nlp__yaml_is_null(v) && v->type != YAML_SEQUENCE_NODE)
+            return ef_nlp__yaml_fail(&l->y, v,
+                                     "%s.synonyms.%s: expected a list of variants, got %s", what,
+                                     ef_nlp__yaml_sval(k), ef_nlp__yaml_kind(v));
         uint32_t ci = (uint32_t)ent->n_canon;
-        ent->canon[ent->n_canon++] = ef_strdup(sval(k));
-        if (add_variant(l, k, sval(k), k->data.scalar.length, index, ci, what))
-            return l->rc;
+        ent->canon[ent->n_canon++] = ef_strdup(ef_nlp__yaml_sval(k));
+        if (add_variant(l, k, ef_nlp__yaml_sval(k), k->data.scalar.length, index, ci, what))
+            return l->y.rc;
         size_t nitems = v && v->type == YAML_SEQUENCE_NODE
                             ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start)
                             : 0;
         for (size_t i = 0; i < nitems; i++) {
-            yaml_node_t *it = node(l, v->data.sequence.items.start[i]);
-            if (!it || want_string(l, it, what))
-                return l->rc ? l->rc : EF_EINVAL;
-            if (strcmp(sval(it), sval(k)) == 0)
+            yaml_node_t *it = ef_nlp__yaml_node(&l->y, v->data.sequence.items.start[i]);
+            if (!it || ef_nlp__yaml_want_string(&l->y, it, what))
+                return l->y.rc ? l->y.rc : EF_EINVAL;
+            if (strcmp(ef_nlp__yaml_sval(it), ef_nlp__yaml_sval(k)) == 0)
                 continue; /* the canonical value is a variant already */
-            if (add_variant(l, it, sval(it), it->data.scalar.length, index, ci, what))
-                return l->rc;
+            if (add_variant(l, it, ef_nlp__yaml_sval(it), it->data.scalar.length, index, ci, what))
+                return l->y.rc;
         }
     }
     return 0;
@@ -712,62 +603,67 @@ static int load_entities(ld *l, const yaml_node_t *n)
 {
     static const char *const keys[] = {"description", "regex", "synonyms", NULL};
     ef_bot *bot = l->bot;
-    if (is_null(n))
+    if (ef_nlp__yaml_is_null(n))
         return 0;
     if (n->type != YAML_MAPPING_NODE)
-        return fail(l, n, "entities: expected a mapping of entity names, got %s", kind_name(n));
-    if (check_keys(l, n, NULL, "entities"))
-        return l->rc;
+        return ef_nlp__yaml_fail(&l->y, n, "entities: expected a mapping of entity names, got %s",
+                                 ef_nlp__yaml_kind(n));
+    if (ef_nlp__yaml_check_keys(&l->y, n, NULL, "entities"))
+        return l->y.rc;
     size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     bot->entities = ef_calloc(cnt ? cnt : 1, sizeof(ef_nlp__entity));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(l, p->key), *v = node(l, p->value);
-        const char *name = sval(k);
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
+        const char *name = ef_nlp__yaml_sval(k);
         if (!name_ok(name))
-            return fail(l, k,
-                        "entity '%s': names are lowercase letters, digits and _, starting with a "
-                        "letter, at most %d characters",
-                        name, MAX_NAME_LEN);
+            return ef_nlp__yaml_fail(
+                &l->y, k,
+                "entity '%s': names are lowercase letters, digits and _, starting with a "
+                "letter, at most %d characters",
+                name, MAX_NAME_LEN);
         for (size_t i = 0; i < EF_NLP__ENT__BUILTIN; i++)
             if (strcmp(name, ef_nlp__builtin_names[i]) == 0)
-                return fail(l, k, "entity '%s' is built in%s", name,
-                            i == EF_NLP__ENT_ORDER
-                                ? " (change its pattern with bot.order_number_pattern)"
-                                : "");
+                return ef_nlp__yaml_fail(&l->y, k, "entity '%s' is built in%s", name,
+                                         i == EF_NLP__ENT_ORDER
+                                             ? " (change its pattern with bot.order_number_pattern)"
+                                             : "");
         char what[MAX_NAME_LEN + 16];
         snprintf(what, sizeof(what), "entity '%s'", name);
         if (!v || v->type != YAML_MAPPING_NODE)
-            return fail(l, v ? v : k, "%s: expected a mapping with regex or synonyms, got %s", what,
-                        v ? kind_name(v) : "nothing");
-        if (check_keys(l, v, keys, what))
-            return l->rc;
+            return ef_nlp__yaml_fail(&l->y, v ? v : k,
+                                     "%s: expected a mapping with regex or synonyms, got %s", what,
+                                     v ? ef_nlp__yaml_kind(v) : "nothing");
+        if (ef_nlp__yaml_check_keys(&l->y, v, keys, what))
+            return l->y.rc;
         ef_nlp__entity *ent = &bot->entities[bot->n_entities];
         ent->name = ef_strdup(name);
         ent->first_pat = (uint32_t)bot->n_pats;
         bot->n_entities++;
-        yaml_node_t *re = get(l, v, "regex"), *syn = get(l, v, "synonyms");
+        yaml_node_t *re = ef_nlp__yaml_get(&l->y, v, "regex", NULL),
+                    *syn = ef_nlp__yaml_get(&l->y, v, "synonyms", NULL);
         if ((re != NULL) == (syn != NULL))
-            return fail(l, v, "%s: needs exactly one of regex or synonyms", what);
+            return ef_nlp__yaml_fail(&l->y, v, "%s: needs exactly one of regex or synonyms", what);
         intent_ctx ic = {(uint32_t)(bot->n_entities - 1), what, false};
         if (re) {
             if (re->type == YAML_SCALAR_NODE) {
-                if (want_string(l, re, what) || on_entity_regex(l, re, NULL, &ic))
-                    return l->rc;
+                if (ef_nlp__yaml_want_string(&l->y, re, what) || on_entity_regex(l, re, NULL, &ic))
+                    return l->y.rc;
             } else if (re->type == YAML_SEQUENCE_NODE) {
                 if (each_string(l, re, what, on_entity_regex, &ic))
-                    return l->rc;
+                    return l->y.rc;
             } else {
-                return fail(l, re, "%s.regex: expected a string or a list of strings, got %s", what,
-                            kind_name(re));
+                return ef_nlp__yaml_fail(&l->y, re,
+                                         "%s.regex: expected a string or a list of strings, got %s",
+                                         what, ef_nlp__yaml_kind(re));
             }
         } else {
             ent->synonyms = true;
             if (load_synonyms(l, syn, ent, ic.index, what))
-                return l->rc;
+                return l->y.rc;
         }
         ent->n_pats = (uint32_t)(bot->n_pats - ent->first_pat);
         if (ent->n_pats == 0)
-            return fail(l, re ? re : v, "%s: has no regex", what);
+            return ef_nlp__yaml_fail(&l->y, re ? re : v, "%s: has no regex", what);
     }
     return 0;
 }
@@ -809,9 +705,10 @@ static int read_document(ld *l, FILE *f, yaml_document_t *doc, bool *have_doc)
         if (parser.context)
             snprintf(where, sizeof(where), " (which started at %zu:%zu)",
                      parser.context_mark.line + 1, parser.context_mark.column + 1);
-        rc = fail_at(l, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                     "YAML: %s%s%s%s", parser.problem ? parser.problem : "syntax error",
-                     parser.context ? " " : "", parser.context ? parser.context : "", where);
+        rc = ef_nlp__yaml_fail_at(
+            &l->y, parser.problem_mark.line + 1, parser.problem_mark.column + 1, "YAML: %s%s%s%s",
+            parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
+            parser.context ? parser.context : "", where);
         yaml_parser_delete(&parser);
         return rc;
     }
@@ -820,7 +717,7 @@ static int read_document(ld *l, FILE *f, yaml_document_t *doc, bool *have_doc)
     if (yaml_parser_load(&parser, &extra)) {
         yaml_node_t *r = yaml_document_get_root_node(&extra);
         if (r)
-            rc = fail(l, r, "the file holds more than one YAML document");
+            rc = ef_nlp__yaml_fail(&l->y, r, "the file holds more than one YAML document");
         yaml_document_delete(&extra);
     }
     yaml_parser_delete(&parser);
@@ -832,29 +729,32 @@ static int load(ld *l, yaml_node_t *root)
     static const char *const keys[] = {"bot", "intents", "entities", "fsm", NULL};
     ef_bot *bot = l->bot;
     if (root->type != YAML_MAPPING_NODE)
-        return fail(l, root,
-                    "the bot file must be a mapping with the keys bot, intents, "
-                    "entities and fsm; got %s",
-                    kind_name(root));
-    if (check_keys(l, root, keys, "bot file"))
-        return l->rc;
-    yaml_node_t *b = get(l, root, "bot"), *in = get(l, root, "intents");
-    yaml_node_t *en = get(l, root, "entities"), *fsm = get(l, root, "fsm");
+        return ef_nlp__yaml_fail(&l->y, root,
+                                 "the bot file must be a mapping with the keys bot, intents, "
+                                 "entities and fsm; got %s",
+                                 ef_nlp__yaml_kind(root));
+    if (ef_nlp__yaml_check_keys(&l->y, root, keys, "bot file"))
+        return l->y.rc;
+    yaml_node_t *b = ef_nlp__yaml_get(&l->y, root, "bot", NULL),
+                *in = ef_nlp__yaml_get(&l->y, root, "intents", NULL);
+    yaml_node_t *en = ef_nlp__yaml_get(&l->y, root, "entities", NULL),
+                *fsm = ef_nlp__yaml_get(&l->y, root, "fsm", NULL);
     if (!b)
-        return fail_at(l, 1, 1, "missing top-level key 'bot'");
+        return ef_nlp__yaml_fail_at(&l->y, 1, 1, "missing top-level key 'bot'");
     if (!in)
-        return fail_at(l, 1, 1, "missing top-level key 'intents'");
+        return ef_nlp__yaml_fail_at(&l->y, 1, 1, "missing top-level key 'intents'");
     yaml_node_t *order_node = NULL;
     if (load_bot_section(l, b, &order_node) || load_intents(l, in))
-        return l->rc;
+        return l->y.rc;
     if (en && load_entities(l, en))
-        return l->rc;
+        return l->y.rc;
     bot->order_pat = UINT32_MAX;
     if (order_node) {
         bot->order_pat = (uint32_t)bot->n_pats;
-        if (add_pattern(l, order_node, sval(order_node), order_node->data.scalar.length,
-                        EF_NLP__PAT_ORDER, 0, NULL, "bot.order_number_pattern"))
-            return l->rc;
+        if (add_pattern(l, order_node, ef_nlp__yaml_sval(order_node),
+                        order_node->data.scalar.length, EF_NLP__PAT_ORDER, 0, NULL,
+                        "bot.order_number_pattern"))
+            return l->y.rc;
     }
     build_prefilter(l);
 
@@ -870,11 +770,11 @@ static int load(ld *l, yaml_node_t *root)
         bot->entity_types[EF_NLP__ENT__BUILTIN + i] = bot->entities[i].name;
 
     if (fsm) {
-        int rc = ef_fsm_def_from_yaml(l->doc, fsm, l->path, bot->intent_names, bot->n_intents + 1,
-                                      bot->entity_types, bot->n_entity_types, &bot->fsm, l->err,
-                                      l->errlen);
+        int rc = ef_fsm_def_from_yaml(l->y.doc, fsm, l->y.path, bot->intent_names,
+                                      bot->n_intents + 1, bot->entity_types, bot->n_entity_types,
+                                      &bot->fsm, l->y.err, l->y.errlen);
         if (rc) {
-            l->rc = rc;
+            l->y.rc = rc;
             return rc;
         }
     }
@@ -908,22 +808,22 @@ int ef_bot_load(const char *path, ef_bot **out, char *err, size_t errlen)
     }
     ld l;
     memset(&l, 0, sizeof(l));
-    l.path = path;
-    l.err = err;
-    l.errlen = errlen;
+    l.y.path = path;
+    l.y.err = err;
+    l.y.errlen = errlen;
     l.bot = ef_calloc(1, sizeof(ef_bot));
     l.bot->path = ef_strdup(path);
     l.bot->cyr_lang = -1;
     yaml_document_t doc;
     bool have_doc = false;
-    l.doc = &doc;
+    l.y.doc = &doc;
     int rc = read_document(&l, f, &doc, &have_doc);
     fclose(f);
     if (!rc) {
         yaml_node_t *root = yaml_document_get_root_node(&doc);
-        rc = root ? load(&l, root) : fail_at(&l, 1, 1, "the file is empty");
+        rc = root ? load(&l, root) : ef_nlp__yaml_fail_at(&l.y, 1, 1, "the file is empty");
     }
-    if (!rc && l.visits > MAX_NODE_VISITS) {
+    if (!rc && l.y.visits > MAX_NODE_VISITS) {
         snprintf(err, errlen, "%s: too many nodes (aliases expanding?)", path);
         rc = EF_ELIMIT;
     }

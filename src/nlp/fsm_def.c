@@ -11,8 +11,8 @@
  * soon as loading returns.
  */
 #include "nlp/fsm_int.h"
+#include "nlp/yaml_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,14 +29,11 @@ typedef struct used_button {
 } used_button;
 
 typedef struct ld {
-    yaml_document_t *doc;
-    const char *path;
+    ef_nlp__yaml y; /* the document, messages */
     const char *const *intents;
     size_t n_intents;
     const char *const *etypes;
     size_t n_etypes;
-    char *err;
-    size_t errlen;
     ef_fsm_def *def;
     bool langs_declared;
     yaml_node_t **state_keys; /* per state: its key node, for messages */
@@ -45,91 +42,16 @@ typedef struct ld {
     size_t cap_used;
 } ld;
 
-/* ---- errors and small YAML helpers --------------------------------------- */
-
-__attribute__((format(printf, 3, 4))) static int fail(ld *l, const yaml_node_t *n, const char *fmt,
-                                                      ...)
-{
-    if (!l->err || l->errlen == 0)
-        return EF_EINVAL;
-    int k = snprintf(l->err, l->errlen, "%s:%zu:%zu: ", l->path ? l->path : "<bot>",
-                     n ? n->start_mark.line + 1 : 1, n ? n->start_mark.column + 1 : 1);
-    if (k >= 0 && (size_t)k < l->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(l->err + k, l->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return EF_EINVAL;
-}
-
-static yaml_node_t *nd(ld *l, int idx)
-{
-    return yaml_document_get_node(l->doc, idx);
-}
-
-static bool is_scalar(const yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE;
-}
-
-static bool is_map(const yaml_node_t *n)
-{
-    return n && n->type == YAML_MAPPING_NODE;
-}
-
-static bool is_seq(const yaml_node_t *n)
-{
-    return n && n->type == YAML_SEQUENCE_NODE;
-}
-
-static const char *sval(const yaml_node_t *n)
-{
-    return (const char *)n->data.scalar.value;
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-    if (!is_scalar(n) || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    const char *v = sval(n);
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
-}
-
-static size_t map_len(const yaml_node_t *n)
-{
-    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-}
-
-static size_t seq_len(const yaml_node_t *n)
-{
-    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-}
+/* ---- small helpers (the YAML ones are in yaml.c) ------------------------ */
 
 /* A non-empty string scalar without NUL bytes. */
 static int get_str(ld *l, yaml_node_t *n, const char *what, const char **out)
 {
-    if (!is_scalar(n) || is_null(n))
-        return fail(l, n, "%s must be a non-empty string", what);
-    if (strlen(sval(n)) != n->data.scalar.length)
-        return fail(l, n, "%s contains a NUL byte", what);
-    *out = sval(n);
+    int rc = ef_nlp__yaml_want_string(&l->y, n, what);
+    if (rc)
+        return rc;
+    *out = ef_nlp__yaml_sval(n);
     return 0;
-}
-
-/* The value of key in a mapping, or NULL. Keys are checked elsewhere. */
-static yaml_node_t *map_get(ld *l, yaml_node_t *map, const char *key, yaml_node_t **keynode)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = nd(l, p->key);
-        if (is_scalar(k) && !strcmp(sval(k), key)) {
-            if (keynode)
-                *keynode = k;
-            return nd(l, p->value);
-        }
-    }
-    return NULL;
 }
 
 static bool in_list(const char *s, const char *const *list, size_t n)
@@ -139,44 +61,6 @@ static bool in_list(const char *s, const char *const *list, size_t n)
             return true;
     }
     return false;
-}
-
-static void join_list(char *buf, size_t len, const char *const *list, size_t n)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n && used < len; i++) {
-        int k = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", list[i]);
-        if (k < 0)
-            break;
-        used += (size_t)k;
-    }
-}
-
-/* Every key a string, none twice, each in allowed (when allowed is given). */
-static int check_keys(ld *l, yaml_node_t *map, const char *const *allowed, size_t n_allowed,
-                      const char *what)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = nd(l, p->key);
-        const char *key;
-        int rc = get_str(l, k, "a key", &key);
-        if (rc)
-            return rc;
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-            yaml_node_t *k2 = nd(l, q->key);
-            if (!strcmp(sval(k2), key))
-                return fail(l, k, "duplicate key '%s' in %s (first at line %zu)", key, what,
-                            k2->start_mark.line + 1);
-        }
-        if (allowed && !in_list(key, allowed, n_allowed)) {
-            char exp[256];
-            join_list(exp, sizeof(exp), allowed, n_allowed);
-            return fail(l, k, "unknown key '%s' in %s (expected: %s)", key, what, exp);
-        }
-    }
-    return 0;
 }
 
 static long find_state(const ef_fsm_def *def, const char *name)
@@ -201,13 +85,15 @@ typedef int (*name_check_fn)(ld *l, yaml_node_t *n, const char *v);
 static int check_ctx_key(ld *l, yaml_node_t *n, const char *v)
 {
     if (v[0] == '_')
-        return fail(l, n, "context key '%s': keys starting with '_' belong to the FSM", v);
+        return ef_nlp__yaml_fail(&l->y, n,
+                                 "context key '%s': keys starting with '_' belong to the FSM", v);
     for (const char *c = v; *c; c++) {
         if (!key_char(*c))
-            return fail(l, n,
-                        "context key '%s': use letters, digits, '_' and '-' so templates "
-                        "can refer to it",
-                        v);
+            return ef_nlp__yaml_fail(
+                &l->y, n,
+                "context key '%s': use letters, digits, '_' and '-' so templates "
+                "can refer to it",
+                v);
     }
     return 0;
 }
@@ -215,33 +101,36 @@ static int check_ctx_key(ld *l, yaml_node_t *n, const char *v)
 static int check_intent(ld *l, yaml_node_t *n, const char *v)
 {
     if (!strcmp(v, "fallback"))
-        return fail(l, n,
-                    "'fallback' is what the matcher says when nothing matched: use the "
-                    "`fallback:` key of the state or of fsm instead");
+        return ef_nlp__yaml_fail(
+            &l->y, n,
+            "'fallback' is what the matcher says when nothing matched: use the "
+            "`fallback:` key of the state or of fsm instead");
     if (!in_list(v, l->intents, l->n_intents))
-        return fail(l, n, "unknown intent '%s' (the bot file defines no such intent)", v);
+        return ef_nlp__yaml_fail(&l->y, n,
+                                 "unknown intent '%s' (the bot file defines no such intent)", v);
     return 0;
 }
 
 static int check_entity(ld *l, yaml_node_t *n, const char *v)
 {
     if (!in_list(v, l->etypes, l->n_etypes))
-        return fail(l, n, "unknown entity type '%s'", v);
+        return ef_nlp__yaml_fail(&l->y, n, "unknown entity type '%s'", v);
     return 0;
 }
 
 static int check_payload(ld *l, yaml_node_t *n, const char *v)
 {
     if (strlen(v) > EF_FSM__PAYLOAD_MAX)
-        return fail(l, n, "button payload '%s' is longer than %d bytes (Telegram's limit)", v,
-                    EF_FSM__PAYLOAD_MAX);
+        return ef_nlp__yaml_fail(&l->y, n,
+                                 "button payload '%s' is longer than %d bytes (Telegram's limit)",
+                                 v, EF_FSM__PAYLOAD_MAX);
     return 0;
 }
 
 static int check_action(ld *l, yaml_node_t *n, const char *v)
 {
     if (strcmp(v, "escalate") && strcmp(v, "close"))
-        return fail(l, n, "unknown action '%s' (expected: escalate, close)", v);
+        return ef_nlp__yaml_fail(&l->y, n, "unknown action '%s' (expected: escalate, close)", v);
     return 0;
 }
 
@@ -268,7 +157,7 @@ static bool lang_ok(const char *s)
 static int parse_names(ld *l, yaml_node_t *n, const char *what, name_check_fn check, char ***out,
                        size_t *nout)
 {
-    if (is_scalar(n)) {
+    if (ef_nlp__yaml_is_scalar(n)) {
         const char *v;
         int rc = get_str(l, n, what, &v);
         if (!rc && check)
@@ -280,12 +169,12 @@ static int parse_names(ld *l, yaml_node_t *n, const char *what, name_check_fn ch
         *nout = 1;
         return 0;
     }
-    if (!is_seq(n) || seq_len(n) == 0)
-        return fail(l, n, "%s must be a name or a non-empty list of names", what);
-    *out = ef_calloc(seq_len(n), sizeof(char *));
+    if (!ef_nlp__yaml_is_seq(n) || ef_nlp__yaml_seq_len(n) == 0)
+        return ef_nlp__yaml_fail(&l->y, n, "%s must be a name or a non-empty list of names", what);
+    *out = ef_calloc(ef_nlp__yaml_seq_len(n), sizeof(char *));
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = nd(l, *it);
+        yaml_node_t *item = ef_nlp__yaml_node(&l->y, *it);
         const char *v;
         int rc = get_str(l, item, what, &v);
         if (!rc && check)
@@ -294,7 +183,7 @@ static int parse_names(ld *l, yaml_node_t *n, const char *what, name_check_fn ch
             return rc;
         for (size_t i = 0; i < *nout; i++) {
             if (!strcmp((*out)[i], v))
-                return fail(l, item, "'%s' is listed twice in %s", v, what);
+                return ef_nlp__yaml_fail(&l->y, item, "'%s' is listed twice in %s", v, what);
         }
         (*out)[(*nout)++] = ef_strdup(v);
     }
@@ -314,7 +203,8 @@ static int check_tpl(ld *l, yaml_node_t *n, const char *tpl, const char *what)
         size_t ch = 0; /* characters, not bytes: "Заказ {x}" is at character 7 */
         for (size_t i = 0; i < at; i++)
             ch += ((unsigned char)tpl[i] & 0xC0) != 0x80;
-        return fail(l, n, "%s: %s (at character %zu of the text)", what, why, ch + 1);
+        return ef_nlp__yaml_fail(&l->y, n, "%s: %s (at character %zu of the text)", what, why,
+                                 ch + 1);
     }
     return 0;
 }
@@ -333,7 +223,7 @@ static void add_lang(ef_fsm_def *d, const char *code)
 static int parse_text(ld *l, yaml_node_t *n, ef_fsm__text *t, const char *what)
 {
     ef_fsm_def *d = l->def;
-    if (is_scalar(n)) {
+    if (ef_nlp__yaml_is_scalar(n)) {
         const char *v;
         int rc = get_str(l, n, what, &v);
         if (!rc)
@@ -346,26 +236,27 @@ static int parse_text(ld *l, yaml_node_t *n, ef_fsm__text *t, const char *what)
         t->n = 1;
         return 0;
     }
-    if (!is_map(n) || map_len(n) == 0)
-        return fail(l, n, "%s must be a text or a map of language -> text (ru: ..., en: ...)",
-                    what);
-    int rc = check_keys(l, n, NULL, 0, what);
+    if (!ef_nlp__yaml_is_map(n) || ef_nlp__yaml_map_len(n) == 0)
+        return ef_nlp__yaml_fail(
+            &l->y, n, "%s must be a text or a map of language -> text (ru: ..., en: ...)", what);
+    int rc = ef_nlp__yaml_check_keys(&l->y, n, NULL, what);
     if (rc)
         return rc;
-    size_t cnt = map_len(n);
+    size_t cnt = ef_nlp__yaml_map_len(n);
     t->lang = ef_calloc(cnt, sizeof(char *));
     t->tpl = ef_calloc(cnt, sizeof(char *));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = nd(l, p->key);
-        yaml_node_t *v = nd(l, p->value);
-        const char *code = sval(k);
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key);
+        yaml_node_t *v = ef_nlp__yaml_node(&l->y, p->value);
+        const char *code = ef_nlp__yaml_sval(k);
         if (!lang_ok(code))
-            return fail(l, k, "'%s' in %s is neither a known key nor a language code", code, what);
+            return ef_nlp__yaml_fail(
+                &l->y, k, "'%s' in %s is neither a known key nor a language code", code, what);
         if (l->langs_declared && !in_list(code, (const char *const *)d->langs, d->n_langs)) {
             char langs[128];
-            join_list(langs, sizeof(langs), (const char *const *)d->langs, d->n_langs);
-            return fail(l, k, "'%s' in %s is not one of the bot's languages (%s)", code, what,
-                        langs);
+            ef_nlp__yaml_join(langs, sizeof(langs), (const char *const *)d->langs, d->n_langs);
+            return ef_nlp__yaml_fail(&l->y, k, "'%s' in %s is not one of the bot's languages (%s)",
+                                     code, what, langs);
         }
         const char *s;
         rc = get_str(l, v, what, &s);
@@ -380,7 +271,8 @@ static int parse_text(ld *l, yaml_node_t *n, ef_fsm__text *t, const char *what)
         t->n++;
     }
     if (!in_list(d->langs[0], (const char *const *)t->lang, t->n))
-        return fail(l, n, "%s has no '%s' version (the bot's default language)", what, d->langs[0]);
+        return ef_nlp__yaml_fail(&l->y, n, "%s has no '%s' version (the bot's default language)",
+                                 what, d->langs[0]);
     return 0;
 }
 
@@ -418,9 +310,9 @@ static bool has_any_key(ld *l, yaml_node_t *map, const char *const *extra, size_
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = nd(l, p->key);
-        if (is_scalar(k) &&
-            (in_list(sval(k), block_keys, N_BLOCK_KEYS) || in_list(sval(k), extra, n_extra)))
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key);
+        if (ef_nlp__yaml_is_scalar(k) && (in_list(ef_nlp__yaml_sval(k), block_keys, N_BLOCK_KEYS) ||
+                                          in_list(ef_nlp__yaml_sval(k), extra, n_extra)))
             return true;
     }
     return false;
@@ -428,13 +320,14 @@ static bool has_any_key(ld *l, yaml_node_t *map, const char *const *extra, size_
 
 static int parse_replies(ld *l, yaml_node_t *n, ef_fsm__block *b, const char *what)
 {
-    if (is_seq(n)) {
-        if (seq_len(n) == 0)
-            return fail(l, n, "%s: reply list is empty", what);
-        b->replies = ef_calloc(seq_len(n), sizeof(ef_fsm__text));
+    if (ef_nlp__yaml_is_seq(n)) {
+        if (ef_nlp__yaml_seq_len(n) == 0)
+            return ef_nlp__yaml_fail(&l->y, n, "%s: reply list is empty", what);
+        b->replies = ef_calloc(ef_nlp__yaml_seq_len(n), sizeof(ef_fsm__text));
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++) {
-            int rc = parse_text(l, nd(l, *it), &b->replies[b->n_replies++], what);
+            int rc =
+                parse_text(l, ef_nlp__yaml_node(&l->y, *it), &b->replies[b->n_replies++], what);
             if (rc)
                 return rc;
         }
@@ -458,25 +351,25 @@ static void note_used_button(ld *l, const char *payload, yaml_node_t *n)
 
 static int parse_buttons(ld *l, yaml_node_t *n, ef_fsm__block *b)
 {
-    static const char *const keys[] = {"title", "payload"};
-    if (!is_seq(n) || seq_len(n) == 0)
-        return fail(l, n, "buttons must be a non-empty list of {title, payload}");
-    b->buttons = ef_calloc(seq_len(n), sizeof(ef_fsm__button));
+    static const char *const keys[] = {"title", "payload", NULL};
+    if (!ef_nlp__yaml_is_seq(n) || ef_nlp__yaml_seq_len(n) == 0)
+        return ef_nlp__yaml_fail(&l->y, n, "buttons must be a non-empty list of {title, payload}");
+    b->buttons = ef_calloc(ef_nlp__yaml_seq_len(n), sizeof(ef_fsm__button));
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        yaml_node_t *bn = nd(l, *it);
-        if (!is_map(bn))
-            return fail(l, bn, "a button must be a mapping {title, payload}");
-        int rc = check_keys(l, bn, keys, 2, "button");
+        yaml_node_t *bn = ef_nlp__yaml_node(&l->y, *it);
+        if (!ef_nlp__yaml_is_map(bn))
+            return ef_nlp__yaml_fail(&l->y, bn, "a button must be a mapping {title, payload}");
+        int rc = ef_nlp__yaml_check_keys(&l->y, bn, keys, "button");
         if (rc)
             return rc;
         ef_fsm__button *btn = &b->buttons[b->n_buttons++];
-        yaml_node_t *title = map_get(l, bn, "title", NULL);
-        yaml_node_t *payload = map_get(l, bn, "payload", NULL);
+        yaml_node_t *title = ef_nlp__yaml_get(&l->y, bn, "title", NULL);
+        yaml_node_t *payload = ef_nlp__yaml_get(&l->y, bn, "payload", NULL);
         if (!title)
-            return fail(l, bn, "button has no title");
+            return ef_nlp__yaml_fail(&l->y, bn, "button has no title");
         if (!payload)
-            return fail(l, bn, "button has no payload");
+            return ef_nlp__yaml_fail(&l->y, bn, "button has no payload");
         rc = parse_text(l, title, &btn->title, "button title");
         if (rc)
             return rc;
@@ -494,25 +387,26 @@ static int parse_buttons(ld *l, yaml_node_t *n, ef_fsm__block *b)
 
 static int parse_set(ld *l, yaml_node_t *n, ef_fsm__block *b)
 {
-    if (!is_map(n) || map_len(n) == 0)
-        return fail(l, n, "set must be a mapping of context key -> text");
-    int rc = check_keys(l, n, NULL, 0, "set");
+    if (!ef_nlp__yaml_is_map(n) || ef_nlp__yaml_map_len(n) == 0)
+        return ef_nlp__yaml_fail(&l->y, n, "set must be a mapping of context key -> text");
+    int rc = ef_nlp__yaml_check_keys(&l->y, n, NULL, "set");
     if (rc)
         return rc;
-    b->set = ef_calloc(map_len(n), sizeof(ef_fsm__kv));
+    b->set = ef_calloc(ef_nlp__yaml_map_len(n), sizeof(ef_fsm__kv));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = nd(l, p->key);
-        yaml_node_t *v = nd(l, p->value);
-        rc = check_ctx_key(l, k, sval(k));
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key);
+        yaml_node_t *v = ef_nlp__yaml_node(&l->y, p->value);
+        rc = check_ctx_key(l, k, ef_nlp__yaml_sval(k));
         if (rc)
             return rc;
-        if (!is_scalar(v) || strlen(sval(v)) != v->data.scalar.length)
-            return fail(l, v, "set: the value of '%s' must be a text", sval(k));
-        rc = check_tpl(l, v, sval(v), "set");
+        if (!ef_nlp__yaml_is_scalar(v) || strlen(ef_nlp__yaml_sval(v)) != v->data.scalar.length)
+            return ef_nlp__yaml_fail(&l->y, v, "set: the value of '%s' must be a text",
+                                     ef_nlp__yaml_sval(k));
+        rc = check_tpl(l, v, ef_nlp__yaml_sval(v), "set");
         if (rc)
             return rc;
-        b->set[b->n_set].key = ef_strdup(sval(k));
-        b->set[b->n_set].tpl = ef_strdup(sval(v));
+        b->set[b->n_set].key = ef_strdup(ef_nlp__yaml_sval(k));
+        b->set[b->n_set].tpl = ef_strdup(ef_nlp__yaml_sval(v));
         b->n_set++;
     }
     return 0;
@@ -532,7 +426,7 @@ static int parse_actions(ld *l, yaml_node_t *n, ef_fsm__block *b)
     }
     ef_free(acts);
     if (!rc && b->escalate && b->close)
-        return fail(l, n, "actions escalate and close exclude each other");
+        return ef_nlp__yaml_fail(&l->y, n, "actions escalate and close exclude each other");
     return rc;
 }
 
@@ -544,24 +438,26 @@ static int parse_block(ld *l, yaml_node_t *n, ef_fsm__block *b, unsigned flags,
     block_init(b);
     b->present = true;
     b->line = (int)n->start_mark.line + 1;
-    if ((flags & B_SHORT) && ((is_scalar(n) && !is_null(n)) ||
-                              (is_map(n) && map_len(n) && !has_any_key(l, n, extra, n_extra)))) {
+    if ((flags & B_SHORT) && ((ef_nlp__yaml_is_scalar(n) && !ef_nlp__yaml_is_null(n)) ||
+                              (ef_nlp__yaml_is_map(n) && ef_nlp__yaml_map_len(n) &&
+                               !has_any_key(l, n, extra, n_extra)))) {
         b->replies = ef_calloc(1, sizeof(ef_fsm__text));
         b->n_replies = 1;
         return parse_text(l, n, &b->replies[0], what);
     }
-    if (!is_map(n))
-        return fail(l, n, "%s must be a mapping (reply, buttons, goto, set, clear, incr, actions)",
-                    what);
+    if (!ef_nlp__yaml_is_map(n))
+        return ef_nlp__yaml_fail(
+            &l->y, n, "%s must be a mapping (reply, buttons, goto, set, clear, incr, actions)",
+            what);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = nd(l, p->key);
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key);
         const char *key;
         int rc = get_str(l, k, "a key", &key);
         if (rc)
             return rc;
         for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-            if (!strcmp(sval(nd(l, q->key)), key))
-                return fail(l, k, "duplicate key '%s' in %s", key, what);
+            if (!strcmp(ef_nlp__yaml_sval(ef_nlp__yaml_node(&l->y, q->key)), key))
+                return ef_nlp__yaml_fail(&l->y, k, "duplicate key '%s' in %s", key, what);
         }
         if (in_list(key, extra, n_extra))
             continue;
@@ -575,12 +471,13 @@ static int parse_block(ld *l, yaml_node_t *n, ef_fsm__block *b, unsigned flags,
                     expected[n_expected++] = block_keys[i];
             }
             char exp[256];
-            join_list(exp, sizeof(exp), expected, n_expected);
-            return fail(l, k, "unknown key '%s' in %s (expected: %s)", key, what, exp);
+            ef_nlp__yaml_join(exp, sizeof(exp), expected, n_expected);
+            return ef_nlp__yaml_fail(&l->y, k, "unknown key '%s' in %s (expected: %s)", key, what,
+                                     exp);
         }
         if (!key_permitted(key, flags))
-            return fail(l, k, "'%s' is not allowed in %s", key, what);
-        yaml_node_t *v = nd(l, p->value);
+            return ef_nlp__yaml_fail(&l->y, k, "'%s' is not allowed in %s", key, what);
+        yaml_node_t *v = ef_nlp__yaml_node(&l->y, p->value);
         if (!strcmp(key, "reply")) {
             rc = parse_replies(l, v, b, "reply");
         } else if (!strcmp(key, "buttons")) {
@@ -591,7 +488,7 @@ static int parse_block(ld *l, yaml_node_t *n, ef_fsm__block *b, unsigned flags,
             if (!rc) {
                 b->go = find_state(l->def, target);
                 if (b->go < 0)
-                    rc = fail(l, v, "goto: unknown state '%s'", target);
+                    rc = ef_nlp__yaml_fail(&l->y, v, "goto: unknown state '%s'", target);
             }
         } else if (!strcmp(key, "set")) {
             rc = parse_set(l, v, b);
@@ -606,7 +503,7 @@ static int parse_block(ld *l, yaml_node_t *n, ef_fsm__block *b, unsigned flags,
             return rc;
     }
     if (b->n_buttons && !b->n_replies)
-        return fail(l, n, "%s has buttons but no reply to attach them to", what);
+        return ef_nlp__yaml_fail(&l->y, n, "%s has buttons but no reply to attach them to", what);
     return 0;
 }
 
@@ -631,9 +528,11 @@ static int parse_duration(ld *l, yaml_node_t *n, const char *what, int64_t *out)
         i++;
     }
     if (i == 0 || s[i] != '\0' || !(s[0] >= '0' && s[0] <= '9'))
-        return fail(l, n, "%s: '%s' is not a duration (e.g. 90, 90s, 30m, 2h, 1d)", what, s);
+        return ef_nlp__yaml_fail(&l->y, n, "%s: '%s' is not a duration (e.g. 90, 90s, 30m, 2h, 1d)",
+                                 what, s);
     if (v <= 0 || v > MAX_TIMEOUT_SECS || v * mul > MAX_TIMEOUT_SECS)
-        return fail(l, n, "%s: '%s' must be between 1 second and 366 days", what, s);
+        return ef_nlp__yaml_fail(&l->y, n, "%s: '%s' must be between 1 second and 366 days", what,
+                                 s);
     *out = v * mul;
     return 0;
 }
@@ -651,7 +550,7 @@ static int parse_int(ld *l, yaml_node_t *n, const char *what, int lo, int hi, in
         i++;
     }
     if (i == 0 || s[i] != '\0' || v < lo || v > hi)
-        return fail(l, n, "%s must be a whole number from %d to %d", what, lo, hi);
+        return ef_nlp__yaml_fail(&l->y, n, "%s must be a whole number from %d to %d", what, lo, hi);
     *out = (int)v;
     return 0;
 }
@@ -670,20 +569,22 @@ static int parse_bool(ld *l, yaml_node_t *n, const char *what, bool *out)
         *out = false;
         return 0;
     }
-    return fail(l, n, "%s must be true or false", what);
+    return ef_nlp__yaml_fail(&l->y, n, "%s must be true or false", what);
 }
 
 static int parse_timeout(ld *l, yaml_node_t *n, ef_fsm__timeout *t, const char *what)
 {
     static const char *const extra[] = {"after"};
-    if (!is_map(n))
-        return fail(l, n, "%s must be a mapping with 'after' (e.g. after: 30m)", what);
+    if (!ef_nlp__yaml_is_map(n))
+        return ef_nlp__yaml_fail(&l->y, n, "%s must be a mapping with 'after' (e.g. after: 30m)",
+                                 what);
     int rc = parse_block(l, n, &t->blk, B_GOTO | B_CTX, extra, 1, what);
     if (rc)
         return rc;
-    yaml_node_t *after = map_get(l, n, "after", NULL);
+    yaml_node_t *after = ef_nlp__yaml_get(&l->y, n, "after", NULL);
     if (!after)
-        return fail(l, n, "%s needs 'after' (seconds of inactivity, e.g. 30m)", what);
+        return ef_nlp__yaml_fail(&l->y, n, "%s needs 'after' (seconds of inactivity, e.g. 30m)",
+                                 what);
     return parse_duration(l, after, "after", &t->after);
 }
 
@@ -693,69 +594,71 @@ static int parse_transitions(ld *l, yaml_node_t *n, ef_fsm__trans **out, size_t 
                              const char *what)
 {
     static const char *const triggers[] = {"intent", "entity", "button"};
-    if (!is_seq(n))
-        return fail(l, n, "%s must be a list of transitions (- intent: ..., goto: ...)", what);
-    *out = ef_calloc(seq_len(n) ? seq_len(n) : 1, sizeof(ef_fsm__trans));
+    if (!ef_nlp__yaml_is_seq(n))
+        return ef_nlp__yaml_fail(
+            &l->y, n, "%s must be a list of transitions (- intent: ..., goto: ...)", what);
+    *out = ef_calloc(ef_nlp__yaml_seq_len(n) ? ef_nlp__yaml_seq_len(n) : 1, sizeof(ef_fsm__trans));
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        yaml_node_t *tn = nd(l, *it);
+        yaml_node_t *tn = ef_nlp__yaml_node(&l->y, *it);
         ef_fsm__trans *t = &(*out)[(*nout)++];
         block_init(&t->blk);
-        if (!is_map(tn))
-            return fail(l, tn,
-                        "a transition must be a mapping (intent/entity/button: ..., "
-                        "reply, goto, ...)");
+        if (!ef_nlp__yaml_is_map(tn))
+            return ef_nlp__yaml_fail(&l->y, tn,
+                                     "a transition must be a mapping (intent/entity/button: ..., "
+                                     "reply, goto, ...)");
         int rc = parse_block(l, tn, &t->blk, B_GOTO | B_ACTIONS | B_CTX, triggers, 3, "transition");
         if (rc)
             return rc;
-        yaml_node_t *v = map_get(l, tn, "intent", NULL);
+        yaml_node_t *v = ef_nlp__yaml_get(&l->y, tn, "intent", NULL);
         if (v) {
             rc = parse_names(l, v, "intent", check_intent, &t->intents, &t->n_intents);
             if (rc)
                 return rc;
         }
-        v = map_get(l, tn, "entity", NULL);
+        v = ef_nlp__yaml_get(&l->y, tn, "entity", NULL);
         if (v) {
             rc = parse_names(l, v, "entity", check_entity, &t->entities, &t->n_entities);
             if (rc)
                 return rc;
         }
-        v = map_get(l, tn, "button", NULL);
+        v = ef_nlp__yaml_get(&l->y, tn, "button", NULL);
         if (v) {
             rc = parse_names(l, v, "button", check_payload, &t->buttons, &t->n_buttons);
             if (rc)
                 return rc;
         }
         if (!t->n_intents && !t->n_entities && !t->n_buttons)
-            return fail(l, tn, "transition needs a trigger: intent, entity or button");
+            return ef_nlp__yaml_fail(&l->y, tn,
+                                     "transition needs a trigger: intent, entity or button");
     }
     return 0;
 }
 
 static int parse_slot(ld *l, yaml_node_t *n, ef_fsm__slot *s, const ef_fsm__state *st)
 {
-    static const char *const keys[] = {"name",    "entity", "prompt", "reprompt",
-                                       "retries", "keep",   "on_fail"};
+    static const char *const keys[] = {"name",    "entity", "prompt",  "reprompt",
+                                       "retries", "keep",   "on_fail", NULL};
     block_init(&s->prompt);
     block_init(&s->reprompt);
     block_init(&s->on_fail);
     s->retries = DEFAULT_SLOT_RETRIES;
-    if (!is_map(n))
-        return fail(l, n, "a slot must be a mapping {name, entity, prompt}");
-    int rc = check_keys(l, n, keys, sizeof(keys) / sizeof(keys[0]), "slot");
+    if (!ef_nlp__yaml_is_map(n))
+        return ef_nlp__yaml_fail(&l->y, n, "a slot must be a mapping {name, entity, prompt}");
+    int rc = ef_nlp__yaml_check_keys(&l->y, n, keys, "slot");
     if (rc)
         return rc;
-    yaml_node_t *v = map_get(l, n, "entity", NULL);
+    yaml_node_t *v = ef_nlp__yaml_get(&l->y, n, "entity", NULL);
     const char *str;
     if (!v)
-        return fail(l, n, "slot needs 'entity' (the entity type that fills it)");
+        return ef_nlp__yaml_fail(&l->y, n, "slot needs 'entity' (the entity type that fills it)");
     rc = get_str(l, v, "entity", &str);
     if (!rc)
         rc = check_entity(l, v, str);
     if (rc)
         return rc;
     s->entity = ef_strdup(str);
-    v = map_get(l, n, "name", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "name", NULL);
     if (v) {
         rc = get_str(l, v, "slot name", &str);
         if (rc)
@@ -769,38 +672,40 @@ static int parse_slot(ld *l, yaml_node_t *n, ef_fsm__slot *s, const ef_fsm__stat
         return rc;
     for (size_t i = 0; st->slots + i < s; i++) {
         if (!strcmp(st->slots[i].name, str))
-            return fail(l, v, "slot '%s' appears twice in state '%s'", str, st->name);
+            return ef_nlp__yaml_fail(&l->y, v, "slot '%s' appears twice in state '%s'", str,
+                                     st->name);
     }
     s->name = ef_strdup(str);
-    v = map_get(l, n, "prompt", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "prompt", NULL);
     if (!v)
-        return fail(l, n, "slot '%s' has no prompt (what to ask until it is filled)", s->name);
+        return ef_nlp__yaml_fail(
+            &l->y, n, "slot '%s' has no prompt (what to ask until it is filled)", s->name);
     rc = parse_block(l, v, &s->prompt, B_SHORT, NULL, 0, "prompt");
     if (!rc && !s->prompt.n_replies)
-        rc = fail(l, v, "prompt of slot '%s' has no reply", s->name);
+        rc = ef_nlp__yaml_fail(&l->y, v, "prompt of slot '%s' has no reply", s->name);
     if (rc)
         return rc;
-    v = map_get(l, n, "reprompt", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "reprompt", NULL);
     if (v) {
         rc = parse_block(l, v, &s->reprompt, B_SHORT, NULL, 0, "reprompt");
         if (!rc && !s->reprompt.n_replies)
-            rc = fail(l, v, "reprompt of slot '%s' has no reply", s->name);
+            rc = ef_nlp__yaml_fail(&l->y, v, "reprompt of slot '%s' has no reply", s->name);
         if (rc)
             return rc;
     }
-    v = map_get(l, n, "retries", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "retries", NULL);
     if (v) {
         rc = parse_int(l, v, "retries", 0, MAX_SLOT_RETRIES, &s->retries);
         if (rc)
             return rc;
     }
-    v = map_get(l, n, "keep", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "keep", NULL);
     if (v) {
         rc = parse_bool(l, v, "keep", &s->keep);
         if (rc)
             return rc;
     }
-    v = map_get(l, n, "on_fail", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "on_fail", NULL);
     if (v) {
         rc = parse_block(l, v, &s->on_fail, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, NULL, 0,
                          "on_fail");
@@ -812,61 +717,63 @@ static int parse_slot(ld *l, yaml_node_t *n, ef_fsm__slot *s, const ef_fsm__stat
 
 static int parse_state(ld *l, yaml_node_t *n, ef_fsm__state *st)
 {
-    static const char *const keys[] = {"on_enter",  "transitions", "slots",
-                                       "on_filled", "fallback",    "timeout"};
-    if (is_null(n))
+    static const char *const keys[] = {"on_enter", "transitions", "slots", "on_filled",
+                                       "fallback", "timeout",     NULL};
+    if (ef_nlp__yaml_is_null(n))
         return 0;
-    if (!is_map(n))
-        return fail(l, n, "state '%s' must be a mapping (on_enter, transitions, slots, ...)",
-                    st->name);
-    int rc = check_keys(l, n, keys, sizeof(keys) / sizeof(keys[0]), "state");
+    if (!ef_nlp__yaml_is_map(n))
+        return ef_nlp__yaml_fail(
+            &l->y, n, "state '%s' must be a mapping (on_enter, transitions, slots, ...)", st->name);
+    int rc = ef_nlp__yaml_check_keys(&l->y, n, keys, "state");
     if (rc)
         return rc;
-    yaml_node_t *v = map_get(l, n, "on_enter", NULL);
+    yaml_node_t *v = ef_nlp__yaml_get(&l->y, n, "on_enter", NULL);
     if (v) {
         rc = parse_block(l, v, &st->on_enter, B_CTX | B_SHORT, NULL, 0, "on_enter");
         if (rc)
             return rc;
     }
-    v = map_get(l, n, "transitions", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "transitions", NULL);
     if (v) {
         rc = parse_transitions(l, v, &st->trans, &st->n_trans, "transitions");
         if (rc)
             return rc;
     }
-    yaml_node_t *slots = map_get(l, n, "slots", NULL);
+    yaml_node_t *slots = ef_nlp__yaml_get(&l->y, n, "slots", NULL);
     if (slots) {
-        if (!is_seq(slots) || seq_len(slots) == 0)
-            return fail(l, slots, "slots must be a non-empty list of {name, entity, prompt}");
-        st->slots = ef_calloc(seq_len(slots), sizeof(ef_fsm__slot));
+        if (!ef_nlp__yaml_is_seq(slots) || ef_nlp__yaml_seq_len(slots) == 0)
+            return ef_nlp__yaml_fail(&l->y, slots,
+                                     "slots must be a non-empty list of {name, entity, prompt}");
+        st->slots = ef_calloc(ef_nlp__yaml_seq_len(slots), sizeof(ef_fsm__slot));
         for (yaml_node_item_t *it = slots->data.sequence.items.start;
              it < slots->data.sequence.items.top; it++) {
             ef_fsm__slot *s = &st->slots[st->n_slots++];
-            rc = parse_slot(l, nd(l, *it), s, st);
+            rc = parse_slot(l, ef_nlp__yaml_node(&l->y, *it), s, st);
             if (rc)
                 return rc;
         }
     }
-    v = map_get(l, n, "on_filled", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "on_filled", NULL);
     if (v && !slots)
-        return fail(l, v, "on_filled in state '%s', which has no slots", st->name);
+        return ef_nlp__yaml_fail(&l->y, v, "on_filled in state '%s', which has no slots", st->name);
     if (slots && !v)
-        return fail(l, slots, "state '%s' has slots but no on_filled (what to do once filled)",
-                    st->name);
+        return ef_nlp__yaml_fail(&l->y, slots,
+                                 "state '%s' has slots but no on_filled (what to do once filled)",
+                                 st->name);
     if (v) {
         rc = parse_block(l, v, &st->on_filled, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, NULL, 0,
                          "on_filled");
         if (rc)
             return rc;
     }
-    v = map_get(l, n, "fallback", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "fallback", NULL);
     if (v) {
         rc = parse_block(l, v, &st->fallback, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, NULL, 0,
                          "fallback");
         if (rc)
             return rc;
     }
-    v = map_get(l, n, "timeout", NULL);
+    v = ef_nlp__yaml_get(&l->y, n, "timeout", NULL);
     if (v) {
         rc = parse_timeout(l, v, &st->timeout, "timeout");
         if (rc)
@@ -880,22 +787,23 @@ static int parse_state(ld *l, yaml_node_t *n, ef_fsm__state *st)
 static int collect_states(ld *l, yaml_node_t *states)
 {
     ef_fsm_def *d = l->def;
-    if (!is_map(states) || map_len(states) == 0)
-        return fail(l, states, "states must be a non-empty mapping of state name -> state");
-    int rc = check_keys(l, states, NULL, 0, "states");
+    if (!ef_nlp__yaml_is_map(states) || ef_nlp__yaml_map_len(states) == 0)
+        return ef_nlp__yaml_fail(&l->y, states,
+                                 "states must be a non-empty mapping of state name -> state");
+    int rc = ef_nlp__yaml_check_keys(&l->y, states, NULL, "states");
     if (rc)
         return rc;
-    d->states = ef_calloc(map_len(states), sizeof(ef_fsm__state));
-    l->state_keys = ef_calloc(map_len(states), sizeof(yaml_node_t *));
+    d->states = ef_calloc(ef_nlp__yaml_map_len(states), sizeof(ef_fsm__state));
+    l->state_keys = ef_calloc(ef_nlp__yaml_map_len(states), sizeof(yaml_node_t *));
     for (yaml_node_pair_t *p = states->data.mapping.pairs.start; p < states->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = nd(l, p->key);
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key);
         ef_fsm__state *st = &d->states[d->n_states];
         block_init(&st->on_enter);
         block_init(&st->on_filled);
         block_init(&st->fallback);
         block_init(&st->timeout.blk);
-        st->name = ef_strdup(sval(k));
+        st->name = ef_strdup(ef_nlp__yaml_sval(k));
         l->state_keys[d->n_states] = k;
         d->n_states++;
     }
@@ -909,23 +817,25 @@ static void collect_slot_names(ld *l, yaml_node_t *states)
     ef_fsm_def *d = l->def;
     for (yaml_node_pair_t *p = states->data.mapping.pairs.start; p < states->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *st = nd(l, p->value);
-        yaml_node_t *slots = is_map(st) ? map_get(l, st, "slots", NULL) : NULL;
-        if (!is_seq(slots))
+        yaml_node_t *st = ef_nlp__yaml_node(&l->y, p->value);
+        yaml_node_t *slots =
+            ef_nlp__yaml_is_map(st) ? ef_nlp__yaml_get(&l->y, st, "slots", NULL) : NULL;
+        if (!ef_nlp__yaml_is_seq(slots))
             continue;
         for (yaml_node_item_t *it = slots->data.sequence.items.start;
              it < slots->data.sequence.items.top; it++) {
-            yaml_node_t *sn = nd(l, *it);
-            if (!is_map(sn))
+            yaml_node_t *sn = ef_nlp__yaml_node(&l->y, *it);
+            if (!ef_nlp__yaml_is_map(sn))
                 continue;
-            yaml_node_t *name = map_get(l, sn, "name", NULL);
+            yaml_node_t *name = ef_nlp__yaml_get(&l->y, sn, "name", NULL);
             if (!name)
-                name = map_get(l, sn, "entity", NULL);
-            if (!is_scalar(name) || is_null(name) ||
-                in_list(sval(name), (const char *const *)d->slot_names, d->n_slot_names))
+                name = ef_nlp__yaml_get(&l->y, sn, "entity", NULL);
+            if (!ef_nlp__yaml_is_scalar(name) || ef_nlp__yaml_is_null(name) ||
+                in_list(ef_nlp__yaml_sval(name), (const char *const *)d->slot_names,
+                        d->n_slot_names))
                 continue;
             d->slot_names = ef_realloc(d->slot_names, (d->n_slot_names + 1) * sizeof(char *));
-            d->slot_names[d->n_slot_names++] = ef_strdup(sval(name));
+            d->slot_names[d->n_slot_names++] = ef_strdup(ef_nlp__yaml_sval(name));
         }
     }
 }
@@ -934,9 +844,11 @@ static void collect_slot_names(ld *l, yaml_node_t *states)
  * [ru, en]}` (docs/bot-definition.md); the first is the default. */
 static int collect_langs(ld *l)
 {
-    yaml_node_t *root = yaml_document_get_root_node(l->doc);
-    yaml_node_t *bot = is_map(root) ? map_get(l, root, "bot", NULL) : NULL;
-    yaml_node_t *v = is_map(bot) ? map_get(l, bot, "languages", NULL) : NULL;
+    yaml_node_t *root = yaml_document_get_root_node(l->y.doc);
+    yaml_node_t *bot =
+        ef_nlp__yaml_is_map(root) ? ef_nlp__yaml_get(&l->y, root, "bot", NULL) : NULL;
+    yaml_node_t *v =
+        ef_nlp__yaml_is_map(bot) ? ef_nlp__yaml_get(&l->y, bot, "languages", NULL) : NULL;
     if (!v)
         return 0;
     char **codes = NULL;
@@ -944,8 +856,8 @@ static int collect_langs(ld *l)
     int rc = parse_names(l, v, "languages", NULL, &codes, &n);
     for (size_t i = 0; !rc && i < n; i++) {
         if (!lang_ok(codes[i]))
-            rc =
-                fail(l, v, "languages: '%s' is not a language code (ru, en, pt-BR, ...)", codes[i]);
+            rc = ef_nlp__yaml_fail(
+                &l->y, v, "languages: '%s' is not a language code (ru, en, pt-BR, ...)", codes[i]);
     }
     if (rc) {
         for (size_t i = 0; i < n; i++)
@@ -979,10 +891,11 @@ static int check_buttons_handled(ld *l)
         for (size_t s = 0; !ok && s < d->n_states; s++)
             ok = trans_handles(d->states[s].trans, d->states[s].n_trans, p);
         if (!ok)
-            return fail(l, l->used[u].node,
-                        "button payload '%s' is handled by no transition (add `- button: %s` "
-                        "to a state or to global)",
-                        p, p);
+            return ef_nlp__yaml_fail(
+                &l->y, l->used[u].node,
+                "button payload '%s' is handled by no transition (add `- button: %s` "
+                "to a state or to global)",
+                p, p);
     }
     return 0;
 }
@@ -1029,10 +942,11 @@ static int check_reachable(ld *l)
     int rc = 0;
     for (size_t s = 0; s < d->n_states && !rc; s++) {
         if (!seen[s])
-            rc = fail(l, l->state_keys[s],
-                      "state '%s' is unreachable: no goto leads to it from the initial "
-                      "state '%s'",
-                      d->states[s].name, d->states[d->initial].name);
+            rc =
+                ef_nlp__yaml_fail(&l->y, l->state_keys[s],
+                                  "state '%s' is unreachable: no goto leads to it from the initial "
+                                  "state '%s'",
+                                  d->states[s].name, d->states[d->initial].name);
     }
     ef_free(seen);
     ef_free(done);
@@ -1053,10 +967,11 @@ static int check_filled_loops(ld *l)
                 break;
             cur = (size_t)b->go;
             if (cur == s)
-                return fail(l, l->state_keys[s],
-                            "on_filled gotos starting at state '%s' lead back to it: one "
-                            "message could loop through them forever",
-                            d->states[s].name);
+                return ef_nlp__yaml_fail(
+                    &l->y, l->state_keys[s],
+                    "on_filled gotos starting at state '%s' lead back to it: one "
+                    "message could loop through them forever",
+                    d->states[s].name);
         }
     }
     return 0;
@@ -1069,21 +984,18 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
                          const char *const *entity_types, size_t n_entity_types, ef_fsm_def **out,
                          char *err, size_t errlen)
 {
-    static const char *const top_keys[] = {"initial",           "states", "global", "fallback",
-                                           "repeated_fallback", "timeout"};
+    static const char *const top_keys[] = {"initial",           "states",  "global", "fallback",
+                                           "repeated_fallback", "timeout", NULL};
     static const char *const after_key[] = {"after"};
     if (err && errlen)
         err[0] = '\0';
-    ld l = {.doc = doc,
-            .path = path,
+    ld l = {.y = {.doc = doc, .path = path, .err = err, .errlen = errlen},
             .intents = intent_names,
             .n_intents = intent_names ? n_intents : 0,
             .etypes = entity_types,
-            .n_etypes = entity_types ? n_entity_types : 0,
-            .err = err,
-            .errlen = errlen};
+            .n_etypes = entity_types ? n_entity_types : 0};
     if (!doc || !fsm_node || !out)
-        return fail(&l, fsm_node, "no fsm section given");
+        return ef_nlp__yaml_fail(&l.y, fsm_node, "no fsm section given");
     ef_fsm_def *d = ef_calloc(1, sizeof(*d));
     l.def = d;
     block_init(&d->fallback);
@@ -1092,19 +1004,20 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
     d->repeated_after = DEFAULT_REPEATED_AFTER;
     int rc = 0;
     yaml_node_t *v;
-    if (!is_map(fsm_node)) {
-        rc = fail(&l, fsm_node, "fsm must be a mapping (initial, states, global, fallback, ...)");
+    if (!ef_nlp__yaml_is_map(fsm_node)) {
+        rc = ef_nlp__yaml_fail(&l.y, fsm_node,
+                               "fsm must be a mapping (initial, states, global, fallback, ...)");
         goto fail;
     }
-    rc = check_keys(&l, fsm_node, top_keys, sizeof(top_keys) / sizeof(top_keys[0]), "fsm");
+    rc = ef_nlp__yaml_check_keys(&l.y, fsm_node, top_keys, "fsm");
     if (rc)
         goto fail;
     rc = collect_langs(&l);
     if (rc)
         goto fail;
-    yaml_node_t *states = map_get(&l, fsm_node, "states", NULL);
+    yaml_node_t *states = ef_nlp__yaml_get(&l.y, fsm_node, "states", NULL);
     if (!states) {
-        rc = fail(&l, fsm_node, "fsm has no states");
+        rc = ef_nlp__yaml_fail(&l.y, fsm_node, "fsm has no states");
         goto fail;
     }
     rc = collect_states(&l, states);
@@ -1113,7 +1026,7 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
     collect_slot_names(&l, states);
 
     const char *initial = DEFAULT_INITIAL;
-    yaml_node_t *initial_node = map_get(&l, fsm_node, "initial", NULL);
+    yaml_node_t *initial_node = ef_nlp__yaml_get(&l.y, fsm_node, "initial", NULL);
     if (initial_node) {
         rc = get_str(&l, initial_node, "initial", &initial);
         if (rc)
@@ -1121,10 +1034,11 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
     }
     long init_idx = find_state(d, initial);
     if (init_idx < 0) {
-        rc = initial_node
-                 ? fail(&l, initial_node, "initial state '%s' is not among the states", initial)
-                 : fail(&l, states,
-                        "no initial state: add a state named 'initial' or set fsm.initial");
+        rc = initial_node ? ef_nlp__yaml_fail(&l.y, initial_node,
+                                              "initial state '%s' is not among the states", initial)
+                          : ef_nlp__yaml_fail(
+                                &l.y, states,
+                                "no initial state: add a state named 'initial' or set fsm.initial");
         goto fail;
     }
     d->initial = (size_t)init_idx;
@@ -1134,8 +1048,8 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
      * the default language is the one the first text starts with. */
     for (yaml_node_pair_t *p = fsm_node->data.mapping.pairs.start;
          p < fsm_node->data.mapping.pairs.top; p++) {
-        const char *key = sval(nd(&l, p->key));
-        v = nd(&l, p->value);
+        const char *key = ef_nlp__yaml_sval(ef_nlp__yaml_node(&l.y, p->key));
+        v = ef_nlp__yaml_node(&l.y, p->value);
         if (!strcmp(key, "global")) {
             rc = parse_transitions(&l, v, &d->global, &d->n_global, "global");
         } else if (!strcmp(key, "fallback")) {
@@ -1144,7 +1058,8 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
         } else if (!strcmp(key, "repeated_fallback")) {
             rc = parse_block(&l, v, &d->repeated, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, after_key,
                              1, "repeated_fallback");
-            yaml_node_t *after = is_map(v) ? map_get(&l, v, "after", NULL) : NULL;
+            yaml_node_t *after =
+                ef_nlp__yaml_is_map(v) ? ef_nlp__yaml_get(&l.y, v, "after", NULL) : NULL;
             if (!rc && after)
                 rc = parse_int(&l, after, "repeated_fallback.after", 1, MAX_REPEATED_AFTER,
                                &d->repeated_after);
@@ -1154,24 +1069,27 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
             size_t i = 0;
             for (yaml_node_pair_t *sp = v->data.mapping.pairs.start;
                  sp < v->data.mapping.pairs.top && !rc; sp++, i++)
-                rc = parse_state(&l, nd(&l, sp->value), &d->states[i]);
+                rc = parse_state(&l, ef_nlp__yaml_node(&l.y, sp->value), &d->states[i]);
         }
         if (rc)
             goto fail;
     }
     if (!d->fallback.present) {
-        rc = fail(&l, fsm_node, "fsm has no fallback (what to say when nothing matched)");
+        rc = ef_nlp__yaml_fail(&l.y, fsm_node,
+                               "fsm has no fallback (what to say when nothing matched)");
         goto fail;
     }
     if (!d->repeated.present) {
-        rc = fail(&l, fsm_node,
-                  "fsm has no repeated_fallback (what to do after %d fallbacks in a row, "
-                  "e.g. offer an operator)",
-                  DEFAULT_REPEATED_AFTER);
+        rc = ef_nlp__yaml_fail(
+            &l.y, fsm_node,
+            "fsm has no repeated_fallback (what to do after %d fallbacks in a row, "
+            "e.g. offer an operator)",
+            DEFAULT_REPEATED_AFTER);
         goto fail;
     }
     if (d->n_langs == 0) {
-        rc = fail(&l, fsm_node, "the bot has no language: add `bot: {languages: [ru, en]}`");
+        rc = ef_nlp__yaml_fail(&l.y, fsm_node,
+                               "the bot has no language: add `bot: {languages: [ru, en]}`");
         goto fail;
     }
     rc = check_buttons_handled(&l);
