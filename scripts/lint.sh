@@ -127,6 +127,110 @@ for root, _, files in os.walk(src):
                                     "and configuration bootstrap" % (shown, ln, mm.group(0)))
                     break
 
+# ---- file-level cycles inside a layer (ARCHITECTURE.md 3.4) ----------------
+# File A of a layer depends on file B of the same layer when A's object uses
+# a global symbol B's object defines (nm -A). A dependency cycle of any
+# length between files of one layer is a problem. The objects come from the
+# build folder EF_LINT_BUILD (default "build"); when none are built the check
+# is skipped with a note. Objects whose source is gone are ignored.
+def layer_cycles():
+    import glob
+    import subprocess
+    build = os.environ.get("EF_LINT_BUILD", "build")
+    bdir = build if os.path.isabs(build) else os.path.join(repo, build)
+    found, n_objs = [], 0
+    for layer in sorted(ALLOW):
+        objs = sorted(o for o in glob.glob(os.path.join(bdir, "src", layer, "*.o"))
+                      if os.path.exists(os.path.join(src, layer, os.path.basename(o)[:-2] + ".c")))
+        if not objs:
+            continue
+        n_objs += len(objs)
+        stale = [o for o in objs if os.path.getmtime(o) <
+                 os.path.getmtime(os.path.join(src, layer, os.path.basename(o)[:-2] + ".c"))]
+        if stale:
+            print("lint: %d object(s) in %s/src/%s are older than their sources; the cycle check "
+                  "reads them as built" % (len(stale), build, layer), file=sys.stderr)
+        try:
+            out = subprocess.run(["nm", "-A"] + objs, capture_output=True, text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as e:
+            print("lint: cycle check skipped (nm: %s)" % e, file=sys.stderr)
+            return None
+        defs, uses = {}, {}
+        for line in out.splitlines():
+            path, _, rest = line.partition(":")
+            f = os.path.basename(path)[:-2] + ".c"
+            tok = rest.split()
+            if len(tok) < 2:
+                continue
+            kind, sym = tok[-2], tok[-1]
+            if kind == "U":
+                uses.setdefault(f, set()).add(sym)
+            elif kind.isupper():
+                defs[sym] = f
+        graph = {}
+        for f, syms in uses.items():
+            for sym in syms:
+                g = defs.get(sym)
+                if g and g != f:
+                    graph.setdefault(f, {}).setdefault(g, sym)
+        found += [(layer, c, graph) for c in strongly_connected(graph)]
+    if n_objs == 0:
+        print("lint: no objects under %s/src/: file-level cycle check skipped (build first, or set "
+              "EF_LINT_BUILD)" % build, file=sys.stderr)
+    return found
+
+def strongly_connected(graph):
+    """Tarjan: the components of more than one file, each sorted."""
+    index, low, stack, on, comps = {}, {}, [], set(), []
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, {})):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                comps.append(sorted(comp))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return comps
+
+def cycle_path(graph, comp):
+    """One cycle through the first file of comp, as 'a.c -(sym)-> b.c ...'."""
+    start, inside = comp[0], set(comp)
+    prev, queue = {start: None}, [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(graph.get(v, {})):
+            if w == start:
+                hops = [v]
+                while prev[hops[-1]] is not None:
+                    hops.append(prev[hops[-1]])
+                hops.reverse()
+                hops.append(start)
+                return " ".join("%s -(%s)->" % (a, graph[a][b]) for a, b in zip(hops, hops[1:])) + " " + start
+            if w in inside and w not in prev:
+                prev[w] = v
+                queue.append(w)
+    return " ".join(comp)
+
+cycles = layer_cycles()
+for layer, comp, graph in cycles or []:
+    problems.append("src/%s: file-level cycle among %s: %s" %
+                    (layer, ", ".join(comp), cycle_path(graph, comp)))
+
 for p in problems:
     print(p)
 if problems:

@@ -1,8 +1,9 @@
 /*
  * nlp_int.h -- the compiled bot definition and the matcher's working memory,
  * shared by botdef.c (which builds a bot), prefilter.c (pattern rewriting and
- * the literal index), match.c (normalizing, matching, scoring), entities.c
- * (entity extraction) and tz.c (the bot's timezone). Private to these files.
+ * the literal index), match.c (normalizing, matching, scoring), scratch.c
+ * (the per-thread scratch), entities.c (entity extraction), lang.c
+ * (language tags) and tz.c (the bot's timezone). Private to these files.
  *
  * What it must never do: be included outside src/nlp/ and its unit tests
  * (the FSM files have their own fsm_int.h), or hold anything mutable that a
@@ -308,6 +309,8 @@ struct ef_nlp_scratch {
     size_t n_cands;
 };
 
+/* ---- scratch.c: what match.c and entities.c share on the scratch ------- */
+
 /* Runs a compiled pattern on the normalized text from offset `from`; returns
  * the pcre2 result (> 0 on a match, ovector in sc->md). */
 int ef_nlp__exec(ef_nlp_scratch *sc, const ef_nlp__pat *p, size_t from);
@@ -327,7 +330,8 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
  * occurs. */
 const char *ef_nlp__gate_word(size_t i);
 
-/* True for languages written in Cyrillic script ("ru", "uk", "kk", ...). */
+/* True for languages written in Cyrillic script ("ru", "uk", "kk", ...)
+ * (lang.c). */
 bool ef_nlp__lang_cyrillic(const char *lang);
 
 /* UTF-8 helpers shared by the nlp files. */
