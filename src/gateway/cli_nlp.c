@@ -4,6 +4,7 @@
 #include "gateway/cli_nlp.h"
 
 #include "base/ef.h"
+#include "base/time.h"
 #include "nlp/fsm.h"
 #include "nlp/nlp.h"
 
@@ -35,15 +36,6 @@ static void check_usage(void)
 }
 
 /* ---- --now ---------------------------------------------------------------------- */
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;
-    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
 
 /* Reads exactly n digits at *s. */
 static bool digits(const char **s, int n, int *out)
@@ -114,7 +106,8 @@ static int parse_now(const char *s, const ef_bot *bot, int64_t *out)
     }
     if (*s)
         return EF_EINVAL;
-    int64_t naive = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+    int64_t naive =
+        ef_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
     if (local) {
         int64_t guess = naive - ef_bot_utc_offset(bot, naive);
         *out = naive - ef_bot_utc_offset(bot, guess);

@@ -35,6 +35,8 @@
  */
 #include "nlp/nlp_int.h"
 
+#include "base/time.h"
+
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -470,7 +472,7 @@ static int64_t current_year(scan *x)
 {
     int64_t y;
     unsigned m, d;
-    ef_nlp__civil_from_days(today(x), &y, &m, &d);
+    ef_civil_from_days(today(x), &y, &m, &d);
     return y;
 }
 
@@ -503,7 +505,7 @@ static void add_days(scan *x, size_t s, size_t e, int64_t days)
 {
     int64_t y;
     unsigned m, d;
-    ef_nlp__civil_from_days(days, &y, &m, &d);
+    ef_civil_from_days(days, &y, &m, &d);
     add_date(x, s, e, y, (int)m, (int)d);
 }
 

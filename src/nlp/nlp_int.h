@@ -72,10 +72,6 @@ int32_t ef_nlp__tz_offset(const ef_nlp__tz *tz, int64_t t);
 /* Parses a POSIX TZ string such as "CET-1CEST,M3.5.0,M10.5.0/3". */
 int ef_nlp__tzrule_parse(const char *s, ef_nlp__tzrule *out);
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
-int64_t ef_nlp__days_from_civil(int64_t y, unsigned m, unsigned d);
-void ef_nlp__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
-
 /* ---- patterns and the prefilter (prefilter.c) ------------------------- */
 
 typedef enum ef_nlp__pat_kind {

@@ -15,35 +15,14 @@
  */
 #include "nlp/nlp_int.h"
 
+#include "base/time.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TZ_FILE_MAX (1 << 20)
-
-int64_t ef_nlp__days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const int64_t yoe = y - era * 400;
-    const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-void ef_nlp__civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const int64_t doe = z - era * 146097;
-    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const int64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static bool leap(int64_t y)
 {
@@ -198,12 +177,12 @@ int ef_nlp__tzrule_parse(const char *s, ef_nlp__tzrule *out)
 /* Days since the epoch of the rule's day in year y. */
 static int64_t rule_day(char kind, int a, int b, int c, int64_t y)
 {
-    int64_t jan1 = ef_nlp__days_from_civil(y, 1, 1);
+    int64_t jan1 = ef_days_from_civil(y, 1, 1);
     if (kind == 'J')
         return jan1 + a - 1 + (leap(y) && a >= 60 ? 1 : 0);
     if (kind == 'D')
         return jan1 + a;
-    int64_t first = ef_nlp__days_from_civil(y, (unsigned)a, 1);
+    int64_t first = ef_days_from_civil(y, (unsigned)a, 1);
     int wday = (int)(((first % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
     int64_t day = 1 + (c - wday + 7) % 7 + (int64_t)(b - 1) * 7;
     if (day > month_days(y, (unsigned)a))
@@ -218,7 +197,7 @@ static int32_t rule_offset(const ef_nlp__tzrule *r, int64_t t)
     int64_t y;
     unsigned m, d;
     int64_t days = (t + r->std_off) / 86400 - ((t + r->std_off) % 86400 < 0 ? 1 : 0);
-    ef_nlp__civil_from_days(days, &y, &m, &d);
+    ef_civil_from_days(days, &y, &m, &d);
     int64_t start = rule_day(r->start.kind, r->start.a, r->start.b, r->start.c, y) * 86400 +
                     r->start.time - r->std_off;
     int64_t end =
