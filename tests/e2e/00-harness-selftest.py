@@ -134,6 +134,27 @@ def test_fake_telegram_wire_format():
         assert_eq(tg.calls("sendmessage")[1].params["text"], "два")
 
 
+def test_fake_telegram_two_bots_and_a_revoked_token():
+    with eftest.FakeTelegram() as tg:
+        other = tg.add_bot("987654321:BBHsecond-Bot_token_for_easyflow_tests_99")
+        for tok in (tg.token, other):
+            st, body = _call("%s/bot%s/sendMessage" % (tg.url, tok),
+                             params={"chat_id": 5000000002, "text": "привет"})
+            assert_eq((st, body["result"]["message_id"], body["result"]["from"]["id"]),
+                      (200, 1, int(tok.split(":")[0])), "each bot numbers its own messages")
+        tg.push_update({"message": {"text": "to the second bot"}}, token=other)
+        st, body = _call("%s/bot%s/getUpdates" % (tg.url, tg.token))
+        assert_eq((st, body["result"]), (200, []), "the first bot's queue")
+        st, body = _call("%s/bot%s/getUpdates" % (tg.url, other))
+        assert_eq(len(body["result"]), 1, "the second bot's queue")
+        tg.revoke(other)
+        st, body = _call("%s/bot%s/getMe" % (tg.url, other))
+        assert_eq((st, body), (401, {"ok": False, "error_code": 401,
+                                     "description": "Unauthorized"}), "a revoked token")
+        assert_eq(_call("%s/bot%s/getMe" % (tg.url, tg.token))[0], 200, "the other bot")
+        assert_eq(len(tg.calls("getMe", token=other)), 1, "calls with the revoked token")
+
+
 def test_fake_telegram_global_rate_limit():
     with eftest.FakeTelegram(global_per_sec=5) as tg:
         base = "%s/bot%s" % (tg.url, tg.token)

@@ -7,8 +7,8 @@ import threading
 import time
 
 import eftest
-from eftest import (Gateway, assert_eq, assert_status, count, fail, raw_http, status_of,
-                    tg_message, tg_user)
+from eftest import (Gateway, assert_eq, assert_status, count, fail, nothing_stored, raw_http,
+                    status_of, tg_message, tg_user)
 
 PLAT = {"platform": "telegram"}
 
@@ -26,12 +26,6 @@ def _still_serves(gw, mid, uid=6900000001):
     gw.wait_healthy(5)
 
 
-def _nothing_stored(gw):
-    assert_eq(count(gw.db, "messages"), 0, "messages stored from bad input")
-    assert_eq(count(gw.db, "users WHERE platform = 'telegram'"), 0, "users created by bad input")
-    assert_eq(count(gw.db, "conversations"), 0, "conversations created by bad input")
-
-
 def test_secret_token_checked():
     good = tg_message(1, "с неправильным секретом", user=tg_user(uid=6900000002))
     with Gateway() as gw:
@@ -45,7 +39,7 @@ def test_secret_token_checked():
             else:
                 r = gw.post_update(good, secret=s)
             assert_status(r, 401, "secret %r" % (s,))
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         assert_eq(_rejected(gw, "bad_secret"), len(bad), "rejected{reason=bad_secret}")
         # Header names are case-insensitive in HTTP.
         r = gw.post("/webhook/telegram", good,
@@ -72,7 +66,7 @@ def test_invalid_json_400():
                 wrong.append((b, st))
         if wrong:
             fail("invalid JSON not answered 400: %r" % wrong)
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         assert_eq(_rejected(gw, "bad_json"), len(bodies), "rejected{reason=bad_json}")
         _still_serves(gw, 1)
 
@@ -88,7 +82,7 @@ def test_invalid_utf8_400():
     with Gateway() as gw:
         for b in bad:
             assert_status(gw.post_update(body(b)), 400, "text bytes %r" % b)
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         assert_eq(_rejected(gw, "bad_utf8"), len(bad), "rejected{reason=bad_utf8}")
         # The same body with valid UTF-8 is stored.
         assert_status(gw.post_update(body("Привет".encode())), 200)
@@ -130,7 +124,7 @@ def test_body_too_large_413():
         assert len(body) > 2 * 1024 * 1024
         assert_status(gw.post_update(body), 413, "2 MiB body")
         # Declared length within limits but more bytes than that: never stored beyond.
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         assert_eq(_rejected(gw, "too_large"), 1, "rejected{reason=too_large}")
         # Just under 1 MiB of valid update is fine.
         ok = _big_update(1024 * 1024 - 2048)
@@ -179,7 +173,7 @@ def test_chunked_oversized_body_refused():
         st = status_of(resp)
         if st is not None and not 400 <= st < 500:
             fail("chunked 2.5 MiB body answered %s" % st)
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         _still_serves(gw, 3)
 
 
@@ -194,7 +188,7 @@ def test_nesting_too_deep_400():
             r = gw.post_update(b)
             assert_status(r, 400, "nesting, %d bytes" % len(b))
         assert_eq(_rejected(gw, "too_deep") >= 3, True, "rejected{reason=too_deep} counted")
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         _still_serves(gw, 4)
 
 
@@ -245,7 +239,7 @@ def test_not_an_update_400():
             fail("not answered 400: %r" % wrong)
         # JSON null is no Update either (counted as bad JSON or bad payload).
         assert_status(gw.post_update(b"null"), 400, "null")
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         assert_eq(_rejected(gw, "bad_payload"), len(cases) + len(overflow),
                   "rejected{reason=bad_payload}")
         # The largest int64 itself is a fine update_id.
@@ -263,7 +257,7 @@ def test_methods_and_paths():
                      "/webhook/", "/webhook/viber"):
             assert_status(gw.post(path, upd, h), 404, "POST %s" % path)
         assert_status(gw.get("/definitely/not/here"), 404, "GET unknown path")
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         _still_serves(gw, 6)
 
 
@@ -286,7 +280,7 @@ def test_garbage_requests_do_not_wedge():
                 fail("junk %r answered %d" % (j[:30], st))
             time.sleep(0.1)
             gw.assert_alive("junk %r" % j[:30])
-        _nothing_stored(gw)
+        nothing_stored(gw.db)
         _still_serves(gw, 7)
 
 

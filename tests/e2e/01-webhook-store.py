@@ -5,19 +5,13 @@ the right customer, int64 ids intact, one open conversation per chat."""
 import json
 
 import eftest
-from eftest import (Gateway, assert_eq, assert_status, content_bytes, conversations, count,
-                    entity, fail, lit, message_by_pmid, psql, psql1, tg_message, tg_user)
+from eftest import (Gateway, assert_eq, assert_status, content_bytes, conversations, count, entity,
+                    fail, lit, message_by_pmid, post_ok, psql, psql1, tg_message, tg_user)
 
 
 def _cmd(c):
     """'/start@bot' and 'start' name the same command."""
     return (c or "").lstrip("/").split("@")[0]
-
-
-def _post_ok(gw, upd, what="update"):
-    r = gw.post_update(upd)
-    assert_status(r, 200, what)
-    return r
 
 
 def _user_row(url, platform_user_id):
@@ -57,7 +51,7 @@ def test_text_message_stored_byte_exact():
     ents = [entity(text, "/help", "bot_command")]
     upd = tg_message(101, text, user=user, entities=ents)
     with Gateway() as gw:
-        _post_ok(gw, upd)
+        post_ok(gw, upd)
         # Answered 200 => committed: the row is there without waiting.
         pmid = "7712345678:101"
         row = message_by_pmid(gw.db, pmid)
@@ -99,14 +93,14 @@ def test_commands_and_deep_links():
     with Gateway() as gw:
         for mid, text, cmd, args in cases:
             cmdtext = text.split(" ")[0]
-            _post_ok(gw, tg_message(mid, text, user=user,
+            post_ok(gw, tg_message(mid, text, user=user,
                                     entities=[entity(text, cmdtext, "bot_command")]))
             meta = message_by_pmid(gw.db, "5100000001:%d" % mid)["metadata"]
             assert_eq(_cmd(meta.get("command")), cmd, "command of %r" % text)
             assert_eq(meta.get("command_args") or None, args, "command_args of %r" % text)
         # A command entity not at the start is not the message's command.
         text = "скажите /help пожалуйста"
-        _post_ok(gw, tg_message(4, text, user=user,
+        post_ok(gw, tg_message(4, text, user=user,
                                 entities=[entity(text, "/help", "bot_command")]))
         meta = message_by_pmid(gw.db, "5100000001:4")["metadata"]
         if meta.get("command"):
@@ -122,7 +116,7 @@ def test_entities_utf16_offsets():
             entity(text, "#скидка", "hashtag"),
             entity(text, "Семья", "bold")]
     with Gateway() as gw:
-        _post_ok(gw, tg_message(7, text, user=user, entities=ents))
+        post_ok(gw, tg_message(7, text, user=user, entities=ents))
         meta = message_by_pmid(gw.db, "5100000002:7")["metadata"]
         _check_entities(meta, text, [("mention", "@ivan_petrov"), ("email", "ivan@example.ru"),
                                      ("url", "https://пример.рф"), ("hashtag", "#скидка"),
@@ -179,7 +173,7 @@ def test_media_messages():
             extra = {field: value}
             if caption is not None:
                 extra["caption"] = caption
-            _post_ok(gw, tg_message(mid, None, user=user, **extra), field)
+            post_ok(gw, tg_message(mid, None, user=user, **extra), field)
             pmid = "5100000003:%d" % mid
             row = message_by_pmid(gw.db, pmid)
             assert_eq(content_bytes(gw.db, pmid), (caption or "").encode("utf-8"),
@@ -194,7 +188,7 @@ def test_media_messages():
         anim = {"file_id": "CgACAgIAAxkBanim", "file_unique_id": "AgADanim", "width": 320,
                 "height": 240, "duration": 3, "file_name": "cat.mp4", "mime_type": "video/mp4",
                 "file_size": 77777}
-        _post_ok(gw, tg_message(mid, None, user=user, animation=anim, document=anim,
+        post_ok(gw, tg_message(mid, None, user=user, animation=anim, document=anim,
                                 caption="кот 🐈"))
         meta = message_by_pmid(gw.db, "5100000003:%d" % mid)["metadata"]
         assert_eq(meta.get("content_type"), "animation", "animation content_type")
@@ -213,9 +207,9 @@ def test_location_venue_contact():
     contact = {"phone_number": "+79161234567", "first_name": "Мария", "last_name": "Смирнова",
                "user_id": 6987654321}
     with Gateway() as gw:
-        _post_ok(gw, tg_message(1, None, user=user, location=loc))
-        _post_ok(gw, tg_message(2, None, user=user, venue=venue, location=venue["location"]))
-        _post_ok(gw, tg_message(3, None, user=user, contact=contact))
+        post_ok(gw, tg_message(1, None, user=user, location=loc))
+        post_ok(gw, tg_message(2, None, user=user, venue=venue, location=venue["location"]))
+        post_ok(gw, tg_message(3, None, user=user, contact=contact))
         m1 = message_by_pmid(gw.db, "5100000004:1")
         assert_eq(m1["content"], "", "location content")
         assert_eq(m1["metadata"].get("content_type"), "location")
@@ -241,10 +235,10 @@ def test_reply_forward_thread_album():
     with Gateway() as gw:
         first = tg_message(10, "Какой у вас график?", user=user, chat_id=chat,
                            message_thread_id=77, is_topic_message=True)
-        _post_ok(gw, first)
+        post_ok(gw, first)
         reply = tg_message(11, "И ещё вопрос", user=user, chat_id=chat, message_thread_id=77,
                            reply_to_message=first["message"])
-        _post_ok(gw, reply)
+        post_ok(gw, reply)
         meta = message_by_pmid(gw.db, "%d:11" % chat)["metadata"]
         rt = meta.get("reply_to") or {}
         assert_eq(str(rt.get("message_id")), "10", "reply_to.message_id")
@@ -252,12 +246,12 @@ def test_reply_forward_thread_album():
         assert_eq(str(meta.get("message_thread_id")), "77", "message_thread_id")
         fwd = {"type": "user", "sender_user": tg_user(uid=6000000001, first="Олег", last=None),
                "date": 1700000000}
-        _post_ok(gw, tg_message(12, "пересланное сообщение", user=user, chat_id=chat,
+        post_ok(gw, tg_message(12, "пересланное сообщение", user=user, chat_id=chat,
                                 forward_origin=fwd))
         meta = message_by_pmid(gw.db, "%d:12" % chat)["metadata"]
         assert_eq((meta.get("forward_origin") or {}).get("type"), "user", "forward_origin.type")
         hidden = {"type": "hidden_user", "sender_user_name": "Тайный Друг", "date": 1700000001}
-        _post_ok(gw, tg_message(13, "ещё одно", user=user, chat_id=chat, forward_origin=hidden))
+        post_ok(gw, tg_message(13, "ещё одно", user=user, chat_id=chat, forward_origin=hidden))
         meta = message_by_pmid(gw.db, "%d:13" % chat)["metadata"]
         assert_eq((meta.get("forward_origin") or {}).get("sender_user_name"), "Тайный Друг")
         # An album: three updates sharing media_group_id, one caption.
@@ -265,7 +259,7 @@ def test_reply_forward_thread_album():
             extra = {"photo": PHOTO, "media_group_id": "13579246801357"}
             if cap:
                 extra["caption"] = cap
-            _post_ok(gw, tg_message(i, None, user=user, chat_id=chat, **extra))
+            post_ok(gw, tg_message(i, None, user=user, chat_id=chat, **extra))
         for i in (14, 15, 16):
             meta = message_by_pmid(gw.db, "%d:%d" % (chat, i))["metadata"]
             assert_eq(meta.get("media_group_id"), "13579246801357", "media_group_id")
@@ -278,10 +272,10 @@ def test_int64_ids_survive():
     big_user = tg_user(uid=8123456789012, first="Big", last="Id")  # < 2^53 as Telegram promises
     with Gateway() as gw:
         sg = -1002233445566
-        _post_ok(gw, tg_message(2147483647, "в супергруппе", user=big_user, chat_id=sg,
+        post_ok(gw, tg_message(2147483647, "в супергруппе", user=big_user, chat_id=sg,
                                 update_id=9007199254740000))
-        _post_ok(gw, tg_message(5, "в группе", user=big_user, chat_id=-4012345678))
-        _post_ok(gw, tg_message(6, "лично", user=big_user))
+        post_ok(gw, tg_message(5, "в группе", user=big_user, chat_id=-4012345678))
+        post_ok(gw, tg_message(6, "лично", user=big_user))
         message_by_pmid(gw.db, "-1002233445566:2147483647")
         message_by_pmid(gw.db, "-4012345678:5")
         message_by_pmid(gw.db, "8123456789012:6")
@@ -298,9 +292,9 @@ def test_user_reused_one_open_conversation_counts():
     group = -4055555555
     with Gateway() as gw:
         for mid in range(1, 6):
-            _post_ok(gw, tg_message(mid, "сообщение %d" % mid, user=anna))
+            post_ok(gw, tg_message(mid, "сообщение %d" % mid, user=anna))
         for mid in range(1, 4):
-            _post_ok(gw, tg_message(mid, "в группе %d" % mid, user=anna if mid % 2 else boris,
+            post_ok(gw, tg_message(mid, "в группе %d" % mid, user=anna if mid % 2 else boris,
                                     chat_id=group))
         assert_eq(count(gw.db, "users WHERE platform = 'telegram'"), 2, "users")
         convs = {c["chat_id"]: c for c in conversations(gw.db)}
@@ -321,7 +315,7 @@ def test_user_reused_one_open_conversation_counts():
             fail("created_at does not follow arrival order: %r" % times)
         assert_eq(len(rows), 5)
         before = convs["5200000001"]["updated_at"]
-        _post_ok(gw, tg_message(6, "ещё", user=anna))
+        post_ok(gw, tg_message(6, "ещё", user=anna))
         after = conversations(gw.db, "chat_id = '5200000001'")[0]
         assert_eq(after["messages_count"], 6)
         if psql1(gw.db, "SELECT %s::timestamptz <= %s::timestamptz" %
@@ -329,7 +323,7 @@ def test_user_reused_one_open_conversation_counts():
             fail("updated_at went backwards: %s -> %s" % (before, after["updated_at"]))
         # The user's changed name is the one kept.
         renamed = dict(anna, first_name="Анна-Мария")
-        _post_ok(gw, tg_message(7, "я сменила имя", user=renamed))
+        post_ok(gw, tg_message(7, "я сменила имя", user=renamed))
         assert_eq(_user_row(gw.db, "5200000001")["name"], "Анна-Мария К", "renamed user")
         assert_eq(count(gw.db, "users WHERE platform = 'telegram'"), 2, "still two users")
 
@@ -337,8 +331,8 @@ def test_user_reused_one_open_conversation_counts():
 def test_business_messages_are_their_own_conversation():
     user = tg_user(uid=5300000001)
     with Gateway() as gw:
-        _post_ok(gw, tg_message(10, "в чат бота", user=user))
-        _post_ok(gw, tg_message(10, "в бизнес-чат", user=user, kind="business_message",
+        post_ok(gw, tg_message(10, "в чат бота", user=user))
+        post_ok(gw, tg_message(10, "в бизнес-чат", user=user, kind="business_message",
                                 business_connection_id="BCxyz-777"))
         convs = {c["chat_id"]: c for c in conversations(gw.db)}
         assert_eq(sorted(convs), ["5300000001", "5300000001@BCxyz-777"], "chat ids")
@@ -392,14 +386,14 @@ def test_types_not_stored_still_answer_200():
         assert_eq(count(gw.db, "messages"), 0, "nothing stored")
         assert_eq(count(gw.db, "conversations"), 0, "no conversation")
         # ... and the gateway still stores the next real message.
-        _post_ok(gw, tg_message(1, "обычное сообщение", user=user))
+        post_ok(gw, tg_message(1, "обычное сообщение", user=user))
         assert_eq(count(gw.db, "messages"), 1)
 
 
 def test_session_written_to_redis():
     user = tg_user(uid=5500000001)
     with Gateway(env={"EF_SESSION_TTL": "300"}) as gw:
-        _post_ok(gw, tg_message(1, "привет", user=user))
+        post_ok(gw, tg_message(1, "привет", user=user))
         c = conversations(gw.db)[0]
         key = "session:" + c["session_id"]
         raw = eftest.wait_until(lambda: eftest.redis(gw.redis_url, "GET", key), timeout=5,

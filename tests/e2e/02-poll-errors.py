@@ -6,12 +6,7 @@ act on, and the token itself never appears in the log."""
 import time
 
 import eftest
-from eftest import Gateway, assert_eq, count, fail, tg_message, tg_user
-
-
-def poll_env(tg, token=None):
-    return {"TELEGRAM_MODE": "poll", "TELEGRAM_BOT_TOKEN": token or tg.token,
-            "TELEGRAM_API_URL": tg.url}
+from eftest import Gateway, assert_eq, count, fail, poll_env, tg_message, tg_user
 
 
 def wait_stored(gw, n, timeout=60):

@@ -6,20 +6,11 @@ import random
 import time
 
 import eftest
-from eftest import Gateway, assert_eq, count, fail, psql, tg_message, tg_user
-
-
-def poll_env(tg):
-    return {"TELEGRAM_MODE": "poll", "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url}
+from eftest import Gateway, assert_eq, count, fail, poll_env, psql, tg_message, tg_user, wait_offset
 
 
 def offsets(tg, since=0.0):
     return [eftest.fake_telegram_offset(r) for r in tg.calls("getUpdates") if r.time >= since]
-
-
-def wait_offset(tg, offset, timeout=30):
-    tg.wait_for(lambda: any(o >= offset for o in offsets(tg)), timeout=timeout,
-                what="getUpdates with offset >= %d" % offset)
 
 
 def handed_out(tg, since=0.0):

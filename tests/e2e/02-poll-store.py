@@ -3,20 +3,12 @@ with getUpdates are stored like webhook ones, and the offset confirms a batch
 only after it was committed."""
 
 import eftest
-from eftest import Gateway, assert_eq, count, fail, lit, psql1, tg_message, tg_user
+from eftest import (Gateway, assert_eq, count, fail, lit, poll_env, psql1, tg_message, tg_user,
+                    wait_offset)
 
 
 def poll_gateway(tg, **env):
-    e = {"TELEGRAM_MODE": "poll", "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url}
-    e.update(env)
-    return Gateway(env=e)
-
-
-def wait_offset(tg, offset, timeout=20):
-    """Until getUpdates was called with offset >= the given one."""
-    return tg.wait_for(lambda: [r for r in tg.calls("getUpdates")
-                                if eftest.fake_telegram_offset(r) >= offset],
-                       timeout=timeout, what="getUpdates with offset >= %d" % offset)
+    return Gateway(env=poll_env(tg, **env))
 
 
 def test_polled_updates_are_stored():

@@ -3,24 +3,14 @@ over the Telegram webhook and get the right answers, in their language, in
 order, through a fake Bot API; a conversation handed to a human gets no more
 bot replies; every decision is on the stored rows."""
 
-from eftest import (assert_eq, assert_status, fail, next_update_id, psql1, tg_message,
-                    tg_user)
+from eftest import (assert_contains, assert_eq, fail, next_update_id, post_ok,
+                    psql1, tg_message, tg_user)
 from reply_helpers import (assert_quiet, conversation, inbound_row, limited_telegram,
                            demo_gateway, markup, replies, sends, texts, wait_texts)
 
 MENU = [("Статус заказа", "menu_order_status"), ("Доставка", "menu_delivery"),
         ("Возврат", "menu_returns"), ("Отменить заказ", "menu_cancel"),
         ("Оператор", "operator")]
-
-
-def _post(gw, upd, what="update"):
-    assert_status(gw.post_update(upd), 200, what)
-
-
-def _has(text, *parts, what="reply"):
-    for p in parts:
-        if p not in (text or ""):
-            fail("%s: expected %r in %r" % (what, p, text))
 
 
 def _callback(user, sent_msg, data, qid):
@@ -64,21 +54,21 @@ def test_russian_and_english_conversations():
         # Both customers write at once; each chat's answers keep its order.
         for i in range(max(len(ru_script), len(en_script))):
             if i < len(ru_script):
-                _post(gw, tg_message(10 + i, ru_script[i], user=ru))
+                post_ok(gw, tg_message(10 + i, ru_script[i], user=ru))
             if i < len(en_script):
-                _post(gw, tg_message(20 + i, en_script[i], user=en))
+                post_ok(gw, tg_message(20 + i, en_script[i], user=en))
         got_ru = wait_texts(fake, ru["id"], 4)
         got_en = wait_texts(fake, en["id"], 5)
 
-        _has(got_ru[0], "Здравствуйте! 👋", "Чем могу помочь?", what="ru greeting")
-        _has(got_ru[1], "номер заказа", "A-1042", what="ru order number prompt")
-        _has(got_ru[2], "Заказ A-1042", "служб", what="ru order answer")
-        _has(got_ru[3], "оператор", what="ru operator")
-        _has(got_en[0], "Hello! 👋", "How can I help?", what="en greeting")
-        _has(got_en[1], "order number", what="en order number prompt")
-        _has(got_en[2], "Order 87654321-0012-1", what="en order answer")
-        _has(got_en[3], "You're welcome", what="en thanks")
-        _has(got_en[4], "operator", what="en operator")
+        assert_contains(got_ru[0], "Здравствуйте! 👋", "Чем могу помочь?", what="ru greeting")
+        assert_contains(got_ru[1], "номер заказа", "A-1042", what="ru order number prompt")
+        assert_contains(got_ru[2], "Заказ A-1042", "служб", what="ru order answer")
+        assert_contains(got_ru[3], "оператор", what="ru operator")
+        assert_contains(got_en[0], "Hello! 👋", "How can I help?", what="en greeting")
+        assert_contains(got_en[1], "order number", what="en order number prompt")
+        assert_contains(got_en[2], "Order 87654321-0012-1", what="en order answer")
+        assert_contains(got_en[3], "You're welcome", what="en thanks")
+        assert_contains(got_en[4], "operator", what="en operator")
         for t in got_ru:
             if "Hello" in t or "order number" in t:
                 fail("an English reply in the Russian chat: %r" % t)
@@ -100,9 +90,9 @@ def test_russian_and_english_conversations():
         for u in (ru, en):
             c = conversation(gw.db, u["id"])
             assert_eq(c["status"], "escalated", "conversation status of %s" % u["id"])
-        _post(gw, tg_message(14, "алло, вы тут?", user=ru))
-        _post(gw, tg_message(15, "где мой заказ A-1042", user=ru))
-        _post(gw, tg_message(25, "hello?", user=en))
+        post_ok(gw, tg_message(14, "алло, вы тут?", user=ru))
+        post_ok(gw, tg_message(15, "где мой заказ A-1042", user=ru))
+        post_ok(gw, tg_message(25, "hello?", user=en))
         assert_quiet(fake, ru["id"], 4, 2.5)
         assert_eq(len(texts(fake, en["id"])), 5, "English chat after escalation")
         assert_eq(conversation(gw.db, ru["id"])["status"], "escalated", "still escalated")
@@ -135,13 +125,13 @@ def test_button_presses_answered_and_move_the_fsm():
     chat = u["id"]
     fake = limited_telegram()
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(1, "Добрый день", user=u))
+        post_ok(gw, tg_message(1, "Добрый день", user=u))
         wait_texts(fake, chat, 1)
         menu = sends(fake, chat)[0].result
         # "Статус заказа" on the menu: the same as asking in words.
-        _post(gw, _callback(u, menu, "menu_order_status", "4382bfdwdsb323b2d9"))
+        post_ok(gw, _callback(u, menu, "menu_order_status", "4382bfdwdsb323b2d9"))
         got = wait_texts(fake, chat, 2)
-        _has(got[1], "номер заказа", what="prompt after the button")
+        assert_contains(got[1], "номер заказа", what="prompt after the button")
         fake.wait_for(lambda: fake.calls("answerCallbackQuery"), timeout=10,
                       what="answerCallbackQuery")
         acq = fake.calls("answerCallbackQuery")
@@ -150,24 +140,24 @@ def test_button_presses_answered_and_move_the_fsm():
         assert_eq(acq[0].status, 200, "answerCallbackQuery accepted")
         assert_eq(conversation(gw.db, chat)["state"], "ask_order", "state after the press")
 
-        _post(gw, tg_message(2, "87654321-0012-1", user=u))
+        post_ok(gw, tg_message(2, "87654321-0012-1", user=u))
         got = wait_texts(fake, chat, 3)
-        _has(got[2], "87654321-0012-1", what="answer with the Ozon number")
+        assert_contains(got[2], "87654321-0012-1", what="answer with the Ozon number")
 
         # Cancelling: the confirmation's Yes / No are buttons; Yes confirms.
-        _post(gw, tg_message(3, "хочу отменить заказ", user=u))
-        _post(gw, tg_message(4, "A-2077", user=u))
+        post_ok(gw, tg_message(3, "хочу отменить заказ", user=u))
+        post_ok(gw, tg_message(4, "A-2077", user=u))
         got = wait_texts(fake, chat, 5)
-        _has(got[3], "Какой заказ нужно отменить", what="cancel prompt")
-        _has(got[4], "Отменить заказ A-2077?", what="cancel confirmation")
+        assert_contains(got[3], "Какой заказ нужно отменить", what="cancel prompt")
+        assert_contains(got[4], "Отменить заказ A-2077?", what="cancel confirmation")
         confirm = sends(fake, chat)[4]
         flat = [b for row in markup(confirm)["inline_keyboard"] for b in row]
         assert_eq([b["callback_data"] for b in flat], ["cancel_yes", "cancel_no"],
                   "confirmation buttons")
         assert_eq(conversation(gw.db, chat)["state"], "cancel_confirm", "state before the press")
-        _post(gw, _callback(u, confirm.result, "cancel_yes", "4382bfdwdsb323b2e0"))
+        post_ok(gw, _callback(u, confirm.result, "cancel_yes", "4382bfdwdsb323b2e0"))
         got = wait_texts(fake, chat, 6)
-        _has(got[5], "A-2077", "отмен", what="cancellation done")
+        assert_contains(got[5], "A-2077", "отмен", what="cancellation done")
         c = conversation(gw.db, chat)
         assert_eq(c["state"], "initial", "state after the confirmation")
         assert_eq(c["context"].get("cancelled_order"), "A-2077", "context.cancelled_order")
@@ -177,7 +167,7 @@ def test_button_presses_answered_and_move_the_fsm():
                   "4382bfdwdsb323b2e0", "second press answered")
 
         # A press redelivered by Telegram is one press: no second answer.
-        _post(gw, _callback(u, confirm.result, "cancel_yes", "4382bfdwdsb323b2e0"))
+        post_ok(gw, _callback(u, confirm.result, "cancel_yes", "4382bfdwdsb323b2e0"))
         assert_quiet(fake, chat, 6, 2.0)
         assert_eq(len(fake.calls("answerCallbackQuery")), 2,
                   "answerCallbackQuery after a redelivery")
@@ -197,16 +187,16 @@ def test_goodbye_closes_and_next_message_opens_a_new_conversation():
     chat = u["id"]
     fake = limited_telegram()
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(1, "здравствуйте", user=u))
-        _post(gw, tg_message(2, "спасибо, пока", user=u))
+        post_ok(gw, tg_message(1, "здравствуйте", user=u))
+        post_ok(gw, tg_message(2, "спасибо, пока", user=u))
         got = wait_texts(fake, chat, 2)
-        _has(got[1], "Хорошего дня", what="goodbye")
+        assert_contains(got[1], "Хорошего дня", what="goodbye")
         n = int(psql1(gw.db, "SELECT count(*) FROM conversations WHERE chat_id = '%d' AND "
                              "status = 'closed'" % chat))
         assert_eq(n, 1, "closed conversations")
-        _post(gw, tg_message(3, "Привет снова", user=u))
+        post_ok(gw, tg_message(3, "Привет снова", user=u))
         got = wait_texts(fake, chat, 3)
-        _has(got[2], "Здравствуйте! 👋", what="greeting in the new conversation")
+        assert_contains(got[2], "Здравствуйте! 👋", what="greeting in the new conversation")
         n = int(psql1(gw.db, "SELECT count(*) FROM conversations WHERE chat_id = '%d'" % chat))
         assert_eq(n, 2, "conversations of the chat")
         assert_eq(conversation(gw.db, chat)["status"], "active", "the new conversation")
@@ -216,11 +206,11 @@ def test_private_topic_reply_keeps_the_thread():
     u = tg_user(uid=8100000005, first="Ivan", last=None, username="ivan", lang="en")
     fake = limited_telegram()
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(7, "what are your opening hours", user=u, message_thread_id=4242,
+        post_ok(gw, tg_message(7, "what are your opening hours", user=u, message_thread_id=4242,
                              is_topic_message=True))
         wait_texts(fake, u["id"], 1)
         req = sends(fake, u["id"])[0]
-        _has(req.params.get("text"), "9:00", "21:00", what="opening hours")
+        assert_contains(req.params.get("text"), "9:00", "21:00", what="opening hours")
         assert_eq(str(req.params.get("message_thread_id")), "4242", "message_thread_id kept")
         assert_eq(inbound_row(gw.db, "%d:7" % u["id"])["intent"], "opening_hours", "intent")
 
@@ -230,16 +220,16 @@ def test_fallback_twice_offers_a_human():
     chat = u["id"]
     fake = limited_telegram()
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(1, "фыва олдж", user=u))
-        _post(gw, tg_message(2, "кукареку трам пам", user=u))
+        post_ok(gw, tg_message(1, "фыва олдж", user=u))
+        post_ok(gw, tg_message(2, "кукареку трам пам", user=u))
         got = wait_texts(fake, chat, 2)
-        _has(got[0], "не совсем понял", what="first fallback")
-        _has(got[1], "Позвать оператора?", what="second fallback offers a human")
+        assert_contains(got[0], "не совсем понял", what="first fallback")
+        assert_contains(got[1], "Позвать оператора?", what="second fallback offers a human")
         flat = [b for row in markup(sends(fake, chat)[1])["inline_keyboard"] for b in row]
         assert_eq([b["callback_data"] for b in flat], ["operator", "offer_no"], "offer buttons")
         r = inbound_row(gw.db, "%d:1" % chat)
         assert_eq(r["intent"], "fallback", "intent of gibberish")
-        _post(gw, tg_message(3, "да", user=u))
+        post_ok(gw, tg_message(3, "да", user=u))
         got = wait_texts(fake, chat, 3)
-        _has(got[2], "Соединяю вас с оператором", what="yes -> operator")
+        assert_contains(got[2], "Соединяю вас с оператором", what="yes -> operator")
         assert_eq(conversation(gw.db, chat)["status"], "escalated", "status after yes")

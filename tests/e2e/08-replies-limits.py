@@ -10,14 +10,9 @@ received (accepted or not), not on how many 429s it answered."""
 import time
 
 import eftest
-from eftest import (assert_eq, assert_status, fail, lit, parallel, psql, tg_message,
-                    tg_user)
+from eftest import assert_eq, fail, lit, parallel, post_ok, psql, tg_message, tg_user
 from reply_helpers import (JITTER, assert_quiet, check_limits, conversation, demo_gateway,
                            limited_telegram, outbound_rows, replies, sends, texts, wait_texts)
-
-
-def _post(gw, upd, what="update"):
-    assert_status(gw.post_update(upd), 200, what)
 
 
 def _script(n):
@@ -45,7 +40,7 @@ def _queue_group_announcements(gw, n):
     """The bot answers no group itself: an operator's announcements queued
     for a group (n rows put in the outbox, as the console would)."""
     admin = tg_user(uid=8200005001, first="Админ", last=None, username=None, lang="ru")
-    _post(gw, tg_message(1, "Всем привет", user=admin, chat_id=GROUP))
+    post_ok(gw, tg_message(1, "Всем привет", user=admin, chat_id=GROUP))
     conv = psql(gw.db, "SELECT id, session_id, user_id, chat_type FROM conversations WHERE "
                        "chat_id = %s" % lit(str(GROUP)))
     assert_eq(len(conv), 1, "group conversation")
@@ -121,14 +116,14 @@ def test_retry_after_is_honoured_for_that_chat_only():
     other = tg_user(uid=8200001002, first="Другой", last=None, username=None, lang="ru")
     fake.force_429(slow["id"], 2)
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(1, "Привет", user=slow))
-        _post(gw, tg_message(2, "где мой заказ", user=slow))
+        post_ok(gw, tg_message(1, "Привет", user=slow))
+        post_ok(gw, tg_message(2, "где мой заказ", user=slow))
         first = fake.wait_for(lambda: fake.calls("sendMessage"), timeout=15,
                               what="the first attempt")[0]
         assert_eq((first.status, str(first.params["chat_id"])), (429, str(slow["id"])),
                   "the first attempt is refused with 429")
         # Another customer is answered meanwhile.
-        _post(gw, tg_message(1, "Добрый вечер", user=other))
+        post_ok(gw, tg_message(1, "Добрый вечер", user=other))
         wait_texts(fake, other["id"], 1, timeout=10)
         got = wait_texts(fake, slow["id"], 2, timeout=15)
         _check_chat(fake, slow["id"], ["Здравствуйте! 👋", "номер заказа"])
@@ -168,8 +163,8 @@ def test_server_errors_and_network_drops_are_retried():
     fake.fail_next(1, status=502, method="sendMessage")
     fake.fail_next(2, status="drop", method="sendMessage")
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(1, "Здравствуйте", user=u))
-        _post(gw, tg_message(2, "где мой заказ", user=u))
+        post_ok(gw, tg_message(1, "Здравствуйте", user=u))
+        post_ok(gw, tg_message(2, "где мой заказ", user=u))
         wait_texts(fake, u["id"], 2, timeout=25)
         assert_quiet(fake, u["id"], 2, 0.6)
         _check_chat(fake, u["id"], ["Здравствуйте! 👋", "номер заказа"])
@@ -199,9 +194,9 @@ def test_blocked_customer_fails_with_reason_and_is_undeliverable():
     fine = tg_user(uid=8200003002, first="Нормальный", last=None, username=None, lang="ru")
     fake.blocked_chats.add(str(blocked["id"]))
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(1, "Привет", user=blocked))
-        _post(gw, tg_message(2, "где мой заказ", user=blocked))
-        _post(gw, tg_message(1, "Привет", user=fine))
+        post_ok(gw, tg_message(1, "Привет", user=blocked))
+        post_ok(gw, tg_message(2, "где мой заказ", user=blocked))
+        post_ok(gw, tg_message(1, "Привет", user=fine))
         wait_texts(fake, fine["id"], 1)
 
         def settled():
@@ -224,7 +219,7 @@ def test_blocked_customer_fails_with_reason_and_is_undeliverable():
         assert_eq(conversation(gw.db, fine["id"])["undeliverable"], False, "other chat")
         # While undeliverable, new replies fail without a request.
         before = len(fake.calls("sendMessage"))
-        _post(gw, tg_message(3, "спасибо", user=blocked))
+        post_ok(gw, tg_message(3, "спасибо", user=blocked))
 
         def later_failed():
             rows = replies(gw.db, blocked["id"])[2:]
@@ -240,8 +235,8 @@ def test_bad_request_fails_the_reply_and_the_next_one_goes_on():
     u = tg_user(uid=8200003501, first="Bad", last=None, username=None, lang="ru")
     fake.fail_next(1, status=400, method="sendMessage")
     with demo_gateway(fake) as gw:
-        _post(gw, tg_message(1, "Привет", user=u))
-        _post(gw, tg_message(2, "где мой заказ", user=u))
+        post_ok(gw, tg_message(1, "Привет", user=u))
+        post_ok(gw, tg_message(2, "где мой заказ", user=u))
         wait_texts(fake, u["id"], 1, timeout=10)
         assert_quiet(fake, u["id"], 1, 1.5)
         _check_chat(fake, u["id"], ["номер заказа"])

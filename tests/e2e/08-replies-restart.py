@@ -5,12 +5,8 @@ flight per chat. The restarted dispatcher stays within the limits too."""
 
 import time
 
-from eftest import assert_eq, assert_status, fail, psql1, tg_message, tg_user
+from eftest import assert_eq, fail, post_ok, psql1, tg_message, tg_user
 from reply_helpers import check_limits, demo_gateway, limited_telegram, replies, sends, texts
-
-
-def _post(gw, upd, what="update"):
-    assert_status(gw.post_update(upd), 200, what)
 
 
 def _restart_case(kill):
@@ -22,7 +18,7 @@ def _restart_case(kill):
     with demo_gateway(fake) as gw:
         for u in users:
             for k, text in enumerate(script):
-                _post(gw, tg_message(k + 1, text, user=u))
+                post_ok(gw, tg_message(k + 1, text, user=u))
         # 15 replies, at most one per second per chat: about 2 s. Stop early.
         fake.wait_for(lambda: len(sends(fake)) >= 4, timeout=15, what="the first replies")
         if kill:

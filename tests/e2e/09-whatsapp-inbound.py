@@ -7,26 +7,14 @@ bodies and payloads for other numbers store nothing and never get a 5xx."""
 import json
 import threading
 
-from eftest import (assert_eq, assert_status, count, fail, lit, parallel, psql, psql1)
-from wa_helpers import (APP_SECRET, DISPLAY_A, PNID_A, PNID_B, PNID_UNKNOWN, VERIFY_TOKEN,
-                        WABA_ID, change, chat_key, contact, entry, inbound, message, meta_bytes,
-                        payload, post_wa, sign, status, text, value, wa_count, wa_gateway, wa_row,
-                        wa_rows, wamid)
+from eftest import assert_eq, assert_status, count, fail, lit, nothing_stored, parallel, psql, psql1
+from wa_helpers import (APP_SECRET, DISPLAY_A, PNID_A, PNID_B, PNID_UNKNOWN, VERIFY_TOKEN, WABA_ID,
+                        change, chat_key, contact, entry, inbound, message, meta_bytes, payload,
+                        post_wa, post_wa_ok, sign, status, text, value, wa_count, wa_gateway,
+                        wa_row, wa_rows, wamid)
 
 ANNA = "79161234567"
 ANNA_NAME = "Анна Иванова"
-
-
-def _ok(gw, body, what="webhook"):
-    r = post_wa(gw, body)
-    assert_status(r, 200, what)
-    return r
-
-
-def _nothing_stored(gw, what):
-    n = (count(gw.db, "messages"), count(gw.db, "users WHERE role = 'customer'"),
-         count(gw.db, "conversations"))
-    assert_eq(n, (0, 0, 0), "%s: (messages, customers, conversations)" % what)
 
 
 def _media_url(mid):
@@ -91,7 +79,7 @@ def test_bad_signatures_are_refused_and_nothing_is_stored():
         for sig, data, what in cases:
             r = post_wa(gw, data, signature=sig)
             assert_status(r, 401, what)
-        _nothing_stored(gw, "after bad signatures")
+        nothing_stored(gw.db, "after bad signatures")
         if APP_SECRET in gw.log_text():
             fail("the app secret appears in the log")
         # The genuine delivery is accepted and stored, byte-exact.
@@ -115,7 +103,7 @@ def test_every_message_type_is_stored_with_its_fields():
         m = message(mtype, ANNA, obj, **kw)
         mids[key] = m["id"]
         sent[key] = m
-        _ok(gw, inbound([m], c), key)
+        post_wa_ok(gw, inbound([m], c), key)
         return wa_row(gw.db, m["id"])
 
     with wa_gateway() as gw:
@@ -222,7 +210,7 @@ def test_every_message_type_is_stored_with_its_fields():
             "code": 131051, "title": "Message type unknown", "message": "Message type unknown",
             "error_data": {"details": "Message type is currently not supported."}}])
         mids["unsupported"] = m["id"]
-        _ok(gw, inbound([m], c), "unsupported")
+        post_wa_ok(gw, inbound([m], c), "unsupported")
         r = wa_row(gw.db, m["id"])
         assert_eq(r["content"], "", "unsupported content")
         errs = r["metadata"].get("errors") or []
@@ -236,14 +224,14 @@ def test_every_message_type_is_stored_with_its_fields():
         # Reactions: recorded on the message reacted to, removal too.
         target = mids["text"]
         before = wa_count(gw.db)
-        _ok(gw, inbound([message("reaction", ANNA, {"message_id": target, "emoji": "❤️"})], c))
+        post_wa_ok(gw, inbound([message("reaction", ANNA, {"message_id": target, "emoji": "❤️"})], c))
         reactions = wa_row(gw.db, target)["metadata"].get("reactions")
         assert_eq(reactions, {ANNA: ["❤️"]}, "reaction recorded on its message")
-        _ok(gw, inbound([message("reaction", ANNA, {"message_id": target, "emoji": ""})], c))
+        post_wa_ok(gw, inbound([message("reaction", ANNA, {"message_id": target, "emoji": ""})], c))
         assert_eq(wa_row(gw.db, target)["metadata"].get("reactions"), {ANNA: []},
                   "reaction removed")
-        _ok(gw, inbound([message("reaction", ANNA, {"message_id": target, "emoji": "👍"})], c))
-        _ok(gw, inbound([message("reaction", ANNA, {"message_id": target})], c))
+        post_wa_ok(gw, inbound([message("reaction", ANNA, {"message_id": target, "emoji": "👍"})], c))
+        post_wa_ok(gw, inbound([message("reaction", ANNA, {"message_id": target})], c))
         assert_eq(wa_row(gw.db, target)["metadata"].get("reactions"), {ANNA: []},
                   "reaction removed (no emoji)")
         assert_eq(wa_count(gw.db), before, "reactions are not messages of their own")
@@ -259,14 +247,14 @@ def test_changed_number_remaps_the_customer():
     old, new = "79160000001", "79160000002"
     with wa_gateway() as gw:
         m1 = text(old, "Здравствуйте, это мой старый номер")
-        _ok(gw, inbound([m1], [contact(old, "Ольга")]))
+        post_wa_ok(gw, inbound([m1], [contact(old, "Ольга")]))
         sysmsg = message("system", old, {"body": "\u200eUser A changed from \u200e%s to \u200e%s"
                                                  % (old, new), "wa_id": new,
                                          "type": "user_changed_number"})
         # System messages come without a contacts array.
-        _ok(gw, payload([entry([change(value(PNID_A, messages=[sysmsg]))])]), "system message")
+        post_wa_ok(gw, payload([entry([change(value(PNID_A, messages=[sysmsg]))])]), "system message")
         m2 = text(new, "А теперь пишу с нового")
-        _ok(gw, inbound([m2], [contact(new, "Ольга")]))
+        post_wa_ok(gw, inbound([m2], [contact(new, "Ольга")]))
         users = psql(gw.db, "SELECT platform_user_id FROM users WHERE platform = 'whatsapp'")
         assert_eq(users, [[new]], "the customer now has the new number")
         convs = psql(gw.db, "SELECT chat_id FROM conversations")
@@ -293,7 +281,7 @@ def test_batches_of_entries_changes_messages_and_statuses():
               waba="102290129340399"),
     ])
     with wa_gateway() as gw:
-        _ok(gw, body, "the batch")
+        post_wa_ok(gw, body, "the batch")
         rows = wa_rows(gw.db)
         assert_eq(sorted(r["pmid"] for r in rows), sorted(m["id"] for m in ms + mb),
                   "every message of the batch stored")
@@ -306,7 +294,7 @@ def test_batches_of_entries_changes_messages_and_statuses():
         assert_eq(a_rows, ["первое от A", "второе от A"], "A's messages in order")
         assert_eq(count(gw.db, "conversations"), 3, "conversations")
         # The same batch again: nothing new.
-        _ok(gw, body, "the batch redelivered")
+        post_wa_ok(gw, body, "the batch redelivered")
         assert_eq(wa_count(gw.db), 4, "rows after the redelivery")
 
 
@@ -315,7 +303,7 @@ def test_duplicates_sequential_and_concurrent_are_stored_once():
     body = inbound([m], [contact(ANNA, ANNA_NAME)])
     with wa_gateway() as gw:
         for i in range(3):
-            _ok(gw, body, "delivery %d" % (i + 1))
+            post_wa_ok(gw, body, "delivery %d" % (i + 1))
         assert_eq(wa_count(gw.db, "platform_message_id = %s" % lit(m["id"])), 1, "rows")
         # Ten concurrent redeliveries of a new message.
         m2 = text(ANNA, "одновременно")
@@ -329,7 +317,7 @@ def test_duplicates_sequential_and_concurrent_are_stored_once():
         assert_eq(wa_count(gw.db, "platform_message_id = %s" % lit(m2["id"])), 1, "rows")
         # A later batch carrying an old message and a new one.
         m3 = text(ANNA, "новое")
-        _ok(gw, inbound([m, m3], [contact(ANNA, ANNA_NAME)]))
+        post_wa_ok(gw, inbound([m, m3], [contact(ANNA, ANNA_NAME)]))
         assert_eq(wa_count(gw.db), 3, "rows")
         assert_eq(psql1(gw.db, "SELECT messages_count FROM conversations"), "3", "messages_count")
 
@@ -339,9 +327,9 @@ def test_bsuid_customers_are_keyed_on_the_bsuid_and_never_merged():
     m1 = text("", "Привет, я без номера", from_user_id=u1)
     m2 = text("", "И я тоже", from_user_id=u2)
     with wa_gateway() as gw:
-        _ok(gw, inbound([m1, m2], [contact("", "Первый", user_id=u1, username="first.user"),
+        post_wa_ok(gw, inbound([m1, m2], [contact("", "Первый", user_id=u1, username="first.user"),
                                    contact("", "Второй", user_id=u2, username="second.user")]))
-        _ok(gw, inbound([text("", "ещё раз", from_user_id=u1)],
+        post_wa_ok(gw, inbound([text("", "ещё раз", from_user_id=u1)],
                         [contact("", "Первый", user_id=u1, username="first.user")]))
         users = psql(gw.db, "SELECT platform_user_id, name, username FROM users WHERE "
                             "platform = 'whatsapp' ORDER BY platform_user_id")
@@ -358,7 +346,7 @@ def test_bsuid_customers_are_keyed_on_the_bsuid_and_never_merged():
 
 def test_unknown_number_and_other_fields_are_acknowledged_not_stored():
     with wa_gateway() as gw:
-        _ok(gw, inbound([text(ANNA, "на чужой номер")], [contact(ANNA, ANNA_NAME)],
+        post_wa_ok(gw, inbound([text(ANNA, "на чужой номер")], [contact(ANNA, ANNA_NAME)],
                         pnid=PNID_UNKNOWN), "unknown number")
         gw.wait_log(PNID_UNKNOWN, timeout=5)
         others = [
@@ -379,15 +367,15 @@ def test_unknown_number_and_other_fields_are_acknowledged_not_stored():
                             "error_data": {"details": "Unsupported webhook payload"}}]}),
         ]
         for ch in others:
-            _ok(gw, payload([entry([ch])]), "field %s" % ch["field"])
-        _nothing_stored(gw, "after other numbers and fields")
+            post_wa_ok(gw, payload([entry([ch])]), "field %s" % ch["field"])
+        nothing_stored(gw.db, "after other numbers and fields")
         # A batch mixing an unknown number and ours: only ours is stored.
         mine = text(ANNA, "на наш номер")
         body = payload([entry([change(value(PNID_UNKNOWN, contacts=[contact(ANNA)],
                                             messages=[text(ANNA, "чужой")])),
                                change(value(PNID_B, contacts=[contact(ANNA)],
                                             messages=[mine]))])])
-        _ok(gw, body, "mixed batch")
+        post_wa_ok(gw, body, "mixed batch")
         rows = wa_rows(gw.db)
         assert_eq([(r["pmid"], r["chat_id"]) for r in rows], [(mine["id"], chat_key(ANNA, PNID_B))],
                   "only our number's message")
@@ -424,8 +412,8 @@ def test_hostile_bodies_get_4xx_never_5xx():
                 fail("%s: expected 4xx, got %d %r" % (what, r.status, r.body[:200]))
         r = post_wa(gw, big)
         assert_status(r, 413, "over 1 MiB")
-        _nothing_stored(gw, "after hostile bodies")
+        nothing_stored(gw.db, "after hostile bodies")
         assert_status(gw.healthz(), 200, "healthz after hostile bodies")
         m = text(ANNA, "а это нормальное сообщение")
-        _ok(gw, inbound([m], [contact(ANNA)]), "a genuine body afterwards")
+        post_wa_ok(gw, inbound([m], [contact(ANNA)]), "a genuine body afterwards")
         wa_row(gw.db, m["id"])

@@ -7,7 +7,7 @@ answered with the re-engagement template as WhatsApp requires, and the
 
 import time
 
-from eftest import assert_eq, assert_status, fail, lit, psql, psql1
+from eftest import assert_contains, assert_eq, assert_status, fail, lit, psql, psql1
 from reply_helpers import DEMO_BOT, JITTER, max_in_window
 from wa_helpers import (DISPLAY_A, PNID_A, PNID_B, chat_key, contact, fake_graph, inbound,
                         message, post_wa, text, wa_gateway, wa_outbound)
@@ -48,12 +48,6 @@ def _wait_msgs(graph, to, n, timeout=15):
     return graph.messages(to=to)
 
 
-def _has(t, *parts, what="reply"):
-    for p in parts:
-        if p not in (t or ""):
-            fail("%s: expected %r in %r" % (what, p, t))
-
-
 def test_demo_bot_conversation_over_whatsapp_on_two_numbers():
     graph = fake_graph(numbers=[PNID_A, PNID_B])
     with wa_gateway(graph, bot=DEMO_BOT) as gw:
@@ -66,12 +60,12 @@ def test_demo_bot_conversation_over_whatsapp_on_two_numbers():
         got = _wait_msgs(graph, ANNA, 4)
         jgot = _wait_msgs(graph, JOHN, 2)
         texts = [_body_text(r) for r in got]
-        _has(texts[0], "Здравствуйте! 👋", what="greeting")
-        _has(texts[1], "номер заказа", what="order number prompt")
-        _has(texts[2], "Заказ A-1042", what="order answer")
-        _has(texts[3], "оператор", what="operator")
-        _has(_body_text(jgot[0]), "Hello! 👋", what="English greeting")
-        _has(_body_text(jgot[1]), "order number", what="English prompt")
+        assert_contains(texts[0], "Здравствуйте! 👋", what="greeting")
+        assert_contains(texts[1], "номер заказа", what="order number prompt")
+        assert_contains(texts[2], "Заказ A-1042", what="order answer")
+        assert_contains(texts[3], "оператор", what="operator")
+        assert_contains(_body_text(jgot[0]), "Hello! 👋", what="English greeting")
+        assert_contains(_body_text(jgot[1]), "order number", what="English prompt")
         assert_eq({r.number for r in got}, {PNID_A}, "Anna's replies leave from number A")
         assert_eq({r.number for r in jgot}, {PNID_B}, "John's replies leave from number B")
         assert_eq({r.version for r in got + jgot}, {"v25.0"}, "Graph API version")
@@ -132,13 +126,13 @@ def test_buttons_and_list_choices_move_the_fsm():
         # A list choice is a button press.
         _tap(gw, ANNA, "list_reply", "menu_delivery", "Доставка", menu.wamid)
         got = _wait_msgs(graph, ANNA, 2)
-        _has(_body_text(got[1]), "доставляем", what="delivery answer to the list choice")
+        assert_contains(_body_text(got[1]), "доставляем", what="delivery answer to the list choice")
         _say(gw, ANNA, "хочу отменить заказ")
         _say(gw, ANNA, "A-2077")
         got = _wait_msgs(graph, ANNA, 4)
-        _has(_body_text(got[2]), "Какой заказ нужно отменить", what="cancel prompt")
+        assert_contains(_body_text(got[2]), "Какой заказ нужно отменить", what="cancel prompt")
         confirm = got[3].body
-        _has(_body_text(got[3]), "Отменить заказ A-2077?", what="confirmation")
+        assert_contains(_body_text(got[3]), "Отменить заказ A-2077?", what="confirmation")
         assert_eq(confirm["interactive"]["type"], "button", "two choices are reply buttons")
         btns = confirm["interactive"]["action"]["buttons"]
         assert_eq([(b["type"], b["reply"]["id"], b["reply"]["title"]) for b in btns],
@@ -147,7 +141,7 @@ def test_buttons_and_list_choices_move_the_fsm():
                   "reply buttons")
         _tap(gw, ANNA, "button_reply", "cancel_yes", "Да, отменить", got[3].wamid)
         got = _wait_msgs(graph, ANNA, 5)
-        _has(_body_text(got[4]), "A-2077", "отмен", what="cancellation confirmed")
+        assert_contains(_body_text(got[4]), "A-2077", "отмен", what="cancellation confirmed")
         ctx = psql1(gw.db, "SELECT context_data->>'cancelled_order' FROM conversations")
         assert_eq(ctx, "A-2077", "context.cancelled_order")
 
@@ -163,8 +157,8 @@ def test_rate_limit_errors_are_retried_then_delivered():
         graph.fail_next(131056, to=ANNA)
         _say(gw, ANNA, "где мой заказ")
         got = _wait_msgs(graph, ANNA, 2, timeout=20)
-        _has(_body_text(got[0]), "Здравствуйте", what="first reply")
-        _has(_body_text(got[1]), "номер заказа", what="second reply")
+        assert_contains(_body_text(got[0]), "Здравствуйте", what="first reply")
+        assert_contains(_body_text(got[1]), "номер заказа", what="second reply")
         calls = graph.calls("message", to=ANNA)
         assert_eq([(c.status, c.error_code) for c in calls],
                   [(400, 130429), (400, 80007), (500, 131000), (200, None), (400, 131056),
@@ -209,7 +203,7 @@ def test_reengagement_error_fails_with_reason_or_sends_the_template():
                     rows = [r for r in wa_outbound(gw.db) if r["role"] == "assistant"]
                     return rows and rows[0]["delivery_status"] == "failed" and rows[0]
                 row = graph.wait_for(failed, timeout=15, what="the reply failed")
-                _has(row["failed_reason"], "131047", "24 hours", what="failed_reason")
+                assert_contains(row["failed_reason"], "131047", "24 hours", what="failed_reason")
                 time.sleep(1.0)
                 assert_eq(len(graph.calls("message", to=ANNA)), 1, "131047 is not retried")
             else:
@@ -235,10 +229,10 @@ def test_undeliverable_customer():
             rows = [r for r in wa_outbound(gw.db) if r["role"] == "assistant"]
             return rows and rows[0]["delivery_status"] == "failed" and rows[0]
         row = graph.wait_for(failed, timeout=15, what="the reply failed")
-        _has(row["failed_reason"], "131026", what="failed_reason")
+        assert_contains(row["failed_reason"], "131026", what="failed_reason")
         und = psql(gw.db, "SELECT undeliverable, undeliverable_reason FROM conversations")
         assert_eq(und[0][0], "t", "conversation undeliverable")
-        _has(und[0][1], "131026", what="undeliverable_reason")
+        assert_contains(und[0][1], "131026", what="undeliverable_reason")
         n = len(graph.calls("message", to=ANNA))
         _say(gw, ANNA, "где мой заказ")
         graph.wait_for(lambda: all(r["delivery_status"] == "failed" for r in wa_outbound(gw.db)
@@ -275,7 +269,7 @@ def test_24_hour_window_closed_no_free_form_reply():
             late = graph.messages(to=ANNA)[1:]
             if template is None:
                 assert_eq(row["delivery_status"], "failed", "outside the window")
-                _has(row["failed_reason"], "24-hour", what="failed_reason")
+                assert_contains(row["failed_reason"], "24-hour", what="failed_reason")
                 time.sleep(0.5)
                 assert_eq(len(graph.calls("message", to=ANNA)), 1, "no free-form send")
             else:
@@ -288,7 +282,7 @@ def test_24_hour_window_closed_no_free_form_reply():
             _say(gw, ANNA, "где мой заказ")
             got = _wait_msgs(graph, ANNA, have + 1)
             assert_eq(got[-1].body.get("type"), "text", "a reply once the customer wrote again")
-            _has(_body_text(got[-1]), "номер заказа", what="reply after the window reopened")
+            assert_contains(_body_text(got[-1]), "номер заказа", what="reply after the window reopened")
 
 
 def test_bsuid_customer_gets_replies_by_bsuid():
@@ -296,5 +290,5 @@ def test_bsuid_customer_gets_replies_by_bsuid():
     with wa_gateway(graph, bot=DEMO_BOT) as gw:
         _say(gw, "", "Привет", name="Безномерный", user_id=BSUID)
         got = _wait_msgs(graph, BSUID, 1)
-        _has(_body_text(got[0]), "Здравствуйте", what="reply to a BSUID customer")
+        assert_contains(_body_text(got[0]), "Здравствуйте", what="reply to a BSUID customer")
         assert_eq(got[0].response["contacts"][0].get("user_id"), BSUID, "sent to the BSUID")

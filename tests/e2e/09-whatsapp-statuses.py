@@ -4,10 +4,10 @@ failed -- out of order, duplicated, batched) move a reply's delivery_status
 forward only; a failure keeps "code title: details"; a status for a message
 we never sent is acknowledged and logged."""
 
-from eftest import assert_eq, assert_status, count, fail
+from eftest import assert_eq, count, fail
 from reply_helpers import DEMO_BOT
-from wa_helpers import (PNID_A, PNID_UNKNOWN, chat_key, contact, fake_graph, inbound, post_wa,
-                        status, statuses_payload, text, wa_gateway, wa_outbound, wamid)
+from wa_helpers import (PNID_A, PNID_UNKNOWN, chat_key, contact, fake_graph, inbound,
+                        post_wa_ok, status, statuses_payload, text, wa_gateway, wa_outbound, wamid)
 
 ANNA = "79161234567"
 
@@ -16,10 +16,6 @@ REENGAGE = {"code": 131047, "title": "Re-engagement message", "message": "Re-eng
                                       "passed since the customer last replied to this number."},
             "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/"
                     "error-codes/"}
-
-
-def _ok(gw, body, what="webhook"):
-    assert_status(post_wa(gw, body), 200, what)
 
 
 def _replies(gw):
@@ -38,7 +34,7 @@ def _three_replies(gw, graph):
     the fake Graph API accepted them."""
     c = [contact(ANNA, "Анна")]
     for t in ("Привет", "где мой заказ", "A-1042"):
-        _ok(gw, inbound([text(ANNA, t)], c), t)
+        post_wa_ok(gw, inbound([text(ANNA, t)], c), t)
     graph.wait_for(lambda: len(graph.messages(to=ANNA)) >= 3, timeout=20, what="three replies")
     rows = []
 
@@ -64,39 +60,39 @@ def test_replies_carry_their_wamid_and_statuses_only_move_forward():
         inbound_before = count(gw.db, "messages WHERE direction = 'inbound'")
 
         # m1: sent (again), delivered, read, then a late delivered and a duplicate read.
-        _ok(gw, statuses_payload([status(m1, "sent", ANNA, ts="1731705700")]))
+        post_wa_ok(gw, statuses_payload([status(m1, "sent", ANNA, ts="1731705700")]))
         assert_eq(_state(gw, m1)["delivery_status"], "sent", "m1 after sent")
-        _ok(gw, statuses_payload([status(m1, "delivered", ANNA, ts="1731705701")]))
+        post_wa_ok(gw, statuses_payload([status(m1, "delivered", ANNA, ts="1731705701")]))
         assert_eq(_state(gw, m1)["delivery_status"], "delivered", "m1 after delivered")
-        _ok(gw, statuses_payload([status(m1, "read", ANNA, ts="1731705702")]))
+        post_wa_ok(gw, statuses_payload([status(m1, "read", ANNA, ts="1731705702")]))
         read = _state(gw, m1)
         assert_eq(read["delivery_status"], "read", "m1 after read")
-        _ok(gw, statuses_payload([status(m1, "delivered", ANNA, ts="1731705703")]))
-        _ok(gw, statuses_payload([status(m1, "read", ANNA, ts="1731705709")]))
-        _ok(gw, statuses_payload([status(m1, "sent", ANNA, ts="1731705710")]))
+        post_wa_ok(gw, statuses_payload([status(m1, "delivered", ANNA, ts="1731705703")]))
+        post_wa_ok(gw, statuses_payload([status(m1, "read", ANNA, ts="1731705709")]))
+        post_wa_ok(gw, statuses_payload([status(m1, "sent", ANNA, ts="1731705710")]))
         after = _state(gw, m1)
         assert_eq(after["delivery_status"], "read", "m1 after a late delivered, read, sent")
         assert_eq(after["metadata"], read["metadata"], "m1 unchanged by the late statuses")
         assert_eq(after["failed_reason"], None, "m1 failed_reason")
 
         # m2: one batch, out of order: read, sent, delivered -> read.
-        _ok(gw, statuses_payload([status(m2, "read", ANNA, ts="1731705722"),
+        post_wa_ok(gw, statuses_payload([status(m2, "read", ANNA, ts="1731705722"),
                                   status(m2, "sent", ANNA, ts="1731705720"),
                                   status(m2, "delivered", ANNA, ts="1731705721")]))
         assert_eq(_state(gw, m2)["delivery_status"], "read", "m2 after read, sent, delivered")
 
         # m3: failed keeps code, title and details; duplicates and a late sent change nothing.
-        _ok(gw, statuses_payload([status(m3, "failed", ANNA, ts="1731705730",
+        post_wa_ok(gw, statuses_payload([status(m3, "failed", ANNA, ts="1731705730",
                                          errors=[REENGAGE])]))
         failed = _state(gw, m3)
         assert_eq(failed["delivery_status"], "failed", "m3 after failed")
         want = "131047 Re-engagement message: Message failed to send because more than 24 hours " \
                "have passed since the customer last replied to this number."
         assert_eq(failed["failed_reason"], want, "failed_reason = code title: details")
-        _ok(gw, statuses_payload([status(m3, "failed", ANNA, ts="1731705731",
+        post_wa_ok(gw, statuses_payload([status(m3, "failed", ANNA, ts="1731705731",
                                          errors=[dict(REENGAGE, code=131026,
                                                       title="Message undeliverable")])]))
-        _ok(gw, statuses_payload([status(m3, "sent", ANNA, ts="1731705732")]))
+        post_wa_ok(gw, statuses_payload([status(m3, "sent", ANNA, ts="1731705732")]))
         again = _state(gw, m3)
         assert_eq((again["delivery_status"], again["failed_reason"]), ("failed", want),
                   "m3 after a second failed and a late sent")
@@ -109,22 +105,22 @@ def test_statuses_for_unknown_messages_are_acknowledged_and_logged():
     graph = fake_graph()
     with wa_gateway(graph, bot=DEMO_BOT) as gw:
         stranger = wamid("15550783881")
-        _ok(gw, statuses_payload([status(stranger, "delivered", ANNA)]), "unknown wamid")
+        post_wa_ok(gw, statuses_payload([status(stranger, "delivered", ANNA)]), "unknown wamid")
         gw.wait_log(r"ignored.*" + stranger.replace("+", r"\+").replace(".", r"\."), timeout=5)
         # A BSUID recipient (empty recipient_id), and another number's status.
         bs = wamid("0")
-        _ok(gw, statuses_payload([status(bs, "read", "",
+        post_wa_ok(gw, statuses_payload([status(bs, "read", "",
                                          recipient_user_id="US.13491208655302741918")]),
             "BSUID recipient")
-        _ok(gw, statuses_payload([status(wamid(), "read", ANNA)], pnid=PNID_UNKNOWN),
+        post_wa_ok(gw, statuses_payload([status(wamid(), "read", ANNA)], pnid=PNID_UNKNOWN),
             "another number")
         assert_eq(count(gw.db, "messages"), 0, "nothing stored")
         # A real reply and an unknown status in one batch: the real one applies.
-        _ok(gw, inbound([text(ANNA, "спасибо")], [contact(ANNA, "Анна")]))
+        post_wa_ok(gw, inbound([text(ANNA, "спасибо")], [contact(ANNA, "Анна")]))
         graph.wait_for(lambda: graph.messages(to=ANNA), timeout=15, what="the reply")
         mid = graph.messages(to=ANNA)[0].wamid
         graph.wait_for(lambda: _replies(gw) and _replies(gw)[0]["platform_message_id"] == mid,
                        timeout=10, what="the reply's wamid stored")
-        _ok(gw, statuses_payload([status(stranger, "read", ANNA), status(mid, "delivered", ANNA)]))
+        post_wa_ok(gw, statuses_payload([status(stranger, "read", ANNA), status(mid, "delivered", ANNA)]))
         assert_eq(_state(gw, mid)["delivery_status"], "delivered", "the known one applied")
         assert_eq(_state(gw, mid)["chat_id"], chat_key(ANNA, PNID_A), "the reply's conversation")

@@ -17,8 +17,7 @@ import math
 import time
 
 import eftest
-from eftest import Gateway, fail, psql
-from fake_telegram import FakeTelegram
+from eftest import FakeTelegram, Gateway, fail, outbound_rows, psql  # noqa: F401 (re-exported)
 
 DEMO_BOT = "bots/demo.yaml"
 
@@ -34,7 +33,7 @@ class LimitedTelegram(FakeTelegram):
         with self.cond:
             self.forced.setdefault(str(chat_id), []).extend([retry_after] * n)
 
-    def _m_sendmessage(self, params):
+    def _m_sendmessage(self, params, bot):
         chat_key = str(params.get("chat_id"))
         with self.cond:
             q = self.forced.get(chat_key)
@@ -50,7 +49,7 @@ class LimitedTelegram(FakeTelegram):
                     retry = max(1, int(math.ceil(60.0 - (now - times[0]))))
                     return self._error(429, "Too Many Requests: retry after %d" % retry,
                                        {"retry_after": retry})
-            status, body = super()._m_sendmessage(params)
+            status, body = super()._m_sendmessage(params, bot)
             if status == 200 and chat_key.startswith("-"):
                 self.group_sends.setdefault(chat_key, []).append(time.monotonic())
             return status, body
@@ -156,26 +155,6 @@ def check_limits(fake, per_chat=1.0, global_per_sec=30, group_per_min=20):
 
 
 # ---- what the store holds ------------------------------------------------------------
-
-
-def outbound_rows(url, chat_id=None, platform="telegram"):
-    """Outbound rows (oldest first) as dicts, metadata parsed."""
-    where = "m.direction = 'outbound' AND m.platform = %s" % eftest.lit(platform)
-    if chat_id is not None:
-        where += " AND c.chat_id = %s" % eftest.lit(str(chat_id))
-    rows = psql(url, "SELECT m.id, m.role, m.content, m.delivery_status, m.platform_message_id, "
-                     "m.retry_count, m.failed_reason, m.metadata, c.chat_id, m.sent_at "
-                     "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                     "WHERE %s ORDER BY m.created_at, m.id" % where)
-    keys = ["id", "role", "content", "delivery_status", "platform_message_id", "retry_count",
-            "failed_reason", "metadata", "chat_id", "sent_at"]
-    out = []
-    for r in rows:
-        d = dict(zip(keys, r))
-        d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
-        d["retry_count"] = int(d["retry_count"])
-        out.append(d)
-    return out
 
 
 def replies(url, chat_id=None, platform="telegram"):

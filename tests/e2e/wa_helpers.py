@@ -16,9 +16,7 @@ import json
 import os
 import time
 
-import eftest
-from eftest import Gateway, fail, lit, psql
-from fake_graph import FakeGraph
+from eftest import Gateway, assert_status, fail, fake_graph, lit, outbound_rows, psql  # noqa: F401
 
 APP_SECRET = "e2e-wa-App-Secret-5f0c2a9d7e3b41c8a6"
 VERIFY_TOKEN = "e2e-wa-verify-Token-7731"
@@ -142,11 +140,6 @@ def statuses_payload(sts, pnid=PNID_A):
 # ---- the gateway -------------------------------------------------------------------
 
 
-def fake_graph(**kw):
-    """A FakeGraph closed when the test ends."""
-    return eftest.closed_at_end(FakeGraph(**kw))
-
-
 def wa_env(graph=None, numbers=(PNID_A, PNID_B), bot=None, template=None, extra=None):
     e = {"WHATSAPP_APP_SECRET": APP_SECRET, "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
          "WHATSAPP_PHONE_NUMBER_ID": ",".join(numbers)}
@@ -179,6 +172,13 @@ def post_wa(gw, body, signature=True, secret=APP_SECRET, headers=None, timeout=3
         h["X-Hub-Signature-256"] = signature
     h.update(headers or {})
     return gw.post("/webhook/whatsapp", bytes(raw), h, timeout)
+
+
+def post_wa_ok(gw, body, what="webhook"):
+    """post_wa, which must be answered 200."""
+    r = post_wa(gw, body)
+    assert_status(r, 200, what)
+    return r
 
 
 # ---- what the store holds -------------------------------------------------------------
@@ -215,22 +215,7 @@ def wa_count(url, where="true"):
 
 def wa_outbound(url, chat_id=None):
     """Outbound WhatsApp rows (oldest first), metadata parsed."""
-    where = "m.platform = 'whatsapp' AND m.direction = 'outbound'"
-    if chat_id is not None:
-        where += " AND c.chat_id = %s" % lit(chat_id)
-    rows = psql(url, "SELECT m.id, m.role, m.content, m.delivery_status, m.platform_message_id, "
-                     "m.retry_count, m.failed_reason, m.metadata, c.chat_id "
-                     "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-                     "WHERE %s ORDER BY m.created_at, m.id" % where)
-    keys = ["id", "role", "content", "delivery_status", "platform_message_id", "retry_count",
-            "failed_reason", "metadata", "chat_id"]
-    out = []
-    for r in rows:
-        d = dict(zip(keys, r))
-        d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
-        d["retry_count"] = int(d["retry_count"])
-        out.append(d)
-    return out
+    return outbound_rows(url, chat_id, "whatsapp")
 
 
 def chat_key(customer, pnid=PNID_A):

@@ -1,4 +1,4 @@
-"""fake_graph.py -- a WhatsApp Cloud API (Meta Graph API) server on loopback,
+"""lib/fake_graph.py -- a WhatsApp Cloud API (Meta Graph API) server on loopback,
 for end-to-end tests.
 
 Speaks the real wire format (PLATFORMS.md B1, B7, B8, B10):
@@ -40,10 +40,9 @@ guarded by one Condition.
 import itertools
 import json
 import os
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .fakes import FakeHandler, FakeServer
 
 DEFAULT_VERSION = "v25.0"
 DEFAULT_TOKEN = "EAAGfakeWhatsAppAccessToken0123456789abcdefZZ"
@@ -124,18 +123,8 @@ def _chars(s):
     return len(s) if isinstance(s, str) else 0
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "FakeGraph/1.0"
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    def do_POST(self):
-        self._handle("POST")
-
-    def do_GET(self):
-        self._handle("GET")
 
     def _handle(self, http_method):
         fake = self.server.fake
@@ -151,25 +140,16 @@ class _Handler(BaseHTTPRequestHandler):
                 req.error_code = body["error"].get("code")
             fake.cond.notify_all()
         if status == 0:
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self.close_connection = True
+            self.drop()
             return
-        data = json.dumps(body).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            self.close_connection = True
+        self.send_json(status, body, "application/json; charset=UTF-8", ensure_ascii=True)
 
 
-class FakeGraph:
+class FakeGraph(FakeServer):
     """A scriptable WhatsApp Cloud API. Use as a context manager or close()."""
+
+    handler = _Handler
+    label = "fake Graph API"
 
     def __init__(self, token=DEFAULT_TOKEN, version=DEFAULT_VERSION, numbers=None,
                  rate_per_sec=80):
@@ -177,33 +157,11 @@ class FakeGraph:
         self.version = version
         self.numbers = set(numbers) if numbers else None  # None: any number
         self.rate_per_sec = rate_per_sec
-        self.cond = threading.Condition()
-        self.requests = []
         self.failures = []  # dicts, consumed in order
         self.window = {}  # number -> [times of accepted calls within the last second]
         self._seq = itertools.count(1)
         self._tag = os.urandom(3).hex().upper()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        self.server.fake = self
-        self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d/%s" % (self.port, version)  # WHATSAPP_API_URL
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-graph",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    # ---- lifecycle -----------------------------------------------------
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
+        super().__init__(path="/" + version)  # url: WHATSAPP_API_URL
 
     # ---- scripting -----------------------------------------------------
 
@@ -234,16 +192,8 @@ class FakeGraph:
         """Accepted mark-as-read calls."""
         return [r for r in self.calls("read", None, number) if r.ok]
 
-    def wait_for(self, predicate, timeout=10.0, what="condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            v = predicate()
-            if v:
-                return v
-            if time.monotonic() > deadline:
-                raise AssertionError("fake Graph API: timed out after %.1fs waiting for %s; "
-                                     "requests: %r" % (timeout, what, self.calls()[-10:]))
-            time.sleep(0.02)
+    def _wait_context(self):
+        return "; requests: %r" % (self.calls()[-10:],)
 
     # ---- the server side -------------------------------------------------
 

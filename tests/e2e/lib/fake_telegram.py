@@ -1,4 +1,4 @@
-"""fake_telegram.py -- a Telegram Bot API server on loopback, for end-to-end tests.
+"""lib/fake_telegram.py -- a Telegram Bot API server on loopback, for end-to-end tests.
 
 Speaks the real wire format (PLATFORMS.md A1, A3, A10, A11):
   GET or POST /bot<TOKEN>/<method>, parameters in the query string, as
@@ -22,15 +22,23 @@ What it implements:
                obeys a per-chat (default 1 msg/s) and a global (default 30
                msg/s) limit, answering 429 with parameters.retry_after beyond.
 
+Several bots: one fake serves every token given to add_bot() besides its
+own (`token`); each bot has its own update queue, long poll, message ids and
+rate limits; any other token is answered 401 Unauthorized.
+
 Scripting:
-  push_update(dict) / push_updates(list)   queue updates (update_id assigned
-                                           when absent)
+  push_update(dict, token=None) / push_updates(list)   queue updates
+                                           (update_id assigned when absent)
+  add_bot(token)                           serve one more bot
+  revoke(token=None)                       the token is revoked: every call
+                                           with it now answers 401
+                                           Unauthorized, as Telegram does
   fail_next(n, status=502|500|..|"drop", method=None)  the next n matching
                                            calls fail (HTTP error or the
                                            connection dropped unanswered)
   set_webhook_active(url)                  getUpdates now answers 409
   blocked_chats / kicked_chats             sends to them answer 403
-  requests / calls(method)                 everything received, for asserts
+  requests / calls(method, token=None)     everything received, for asserts
   wait_for(predicate, timeout)             poll until predicate() is true
 
 Thread model: one thread per connection (ThreadingHTTPServer); all state is
@@ -38,13 +46,12 @@ guarded by one Condition.
 """
 
 import json
-import socket
-import threading
 import time
 import urllib.parse
 from email.parser import BytesParser
 from email.policy import HTTP as HTTP_POLICY
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .fakes import FakeHandler, FakeServer
 
 DEFAULT_TOKEN = "123456789:AAHfake-Token_for_easyflow_tests_0123456"
 
@@ -52,8 +59,9 @@ DEFAULT_TOKEN = "123456789:AAHfake-Token_for_easyflow_tests_0123456"
 class Request:
     """One recorded API call."""
 
-    def __init__(self, method, http_method, path, params, status, t):
+    def __init__(self, method, http_method, path, params, status, t, token=None):
         self.method = method  # Bot API method name, lower case
+        self.token = token  # the bot token of the path
         self.http_method = http_method
         self.path = path  # the raw path (contains the token)
         self.params = params  # dict of parameters, JSON-decoded where sent as JSON
@@ -88,18 +96,8 @@ def _json_param(params, name):
     return v
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(FakeHandler):
     server_version = "FakeTelegram/1.0"
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    def do_GET(self):
-        self._handle("GET")
-
-    def do_POST(self):
-        self._handle("POST")
 
     def _read_params(self):
         parsed = urllib.parse.urlsplit(self.path)
@@ -138,44 +136,46 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             path, params = self._read_params()
         except (ValueError, UnicodeDecodeError) as e:
-            self._reply(400, {"ok": False, "error_code": 400, "description": "Bad Request: %s" % e})
+            self.send_json(400, {"ok": False, "error_code": 400, "description": "Bad Request: %s" % e})
             return
         parts = path.split("/")
         # ['', 'bot<TOKEN>', '<method>']
         if len(parts) != 3 or not parts[1].startswith("bot"):
-            self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            self.send_json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
             return
         token = parts[1][3:]
         method = parts[2].lower()
-        req = fake._record(method, http_method, self.path, params)
+        req = fake._record(method, http_method, self.path, params, token)
         status, body = fake._dispatch(req, token, params)
         req.status = status
         if status == 0:
-            # A network drop: close without an answer.
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            self.close_connection = True
+            self.drop()  # a network drop: close without an answer
             return
         if body.get("ok"):
             req.result = body.get("result")
-        self._reply(status, body)
-
-    def _reply(self, status, obj):
-        data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            self.close_connection = True
+        self.send_json(status, body)
 
 
-class FakeTelegram:
+class _Bot:
+    """What the Bot API keeps per bot."""
+
+    def __init__(self, token, username):
+        self.token = token
+        self.id = int(token.split(":", 1)[0])
+        self.username = username
+        self.revoked = False
+        self.updates = []  # queued, unconfirmed, ascending update_id
+        self.poll_generation = 0
+        self.next_message_id = {}  # chat key -> next message_id
+        self.chat_last_send = {}
+        self.global_sends = []
+
+
+class FakeTelegram(FakeServer):
     """A scriptable Bot API server. Use as a context manager or call close()."""
+
+    handler = _Handler
+    label = "fake Telegram"
 
     def __init__(self, token=DEFAULT_TOKEN, per_chat_per_sec=1.0, global_per_sec=30.0,
                  enforce_limits=True, max_long_poll=None, first_update_id=700000000, port=0):
@@ -185,34 +185,26 @@ class FakeTelegram:
         self.enforce_limits = enforce_limits
         # Tests may cap how long a long poll really waits (None: as asked).
         self.max_long_poll = max_long_poll
-        self.cond = threading.Condition()
-        self.updates = []  # queued, unconfirmed, ascending update_id
+        self.bots = {token: _Bot(token, "easyflow_test_bot")}
         self.next_update_id = first_update_id
-        self.requests = []
         self.failures = []  # [status_or_drop, method_or_None] consumed in order
         self.webhook_url = ""
         self.blocked_chats = set()
         self.kicked_chats = set()
-        self.sent = []  # every Message the bot sent, in order
-        self.next_message_id = {}  # chat_id -> next message_id
-        self.chat_last_send = {}
-        self.global_sends = []
-        self.poll_generation = 0
+        self.sent = []  # every Message the bots sent, in order
         self.highest_offset = None  # the largest offset getUpdates was called with
         self.allowed_updates = None  # the last allowed_updates asked for
         self._closed = False
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self.server.daemon_threads = True
-        self.server.fake = self
-        self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-telegram",
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        super().__init__(port)
 
     @property
     def bot_id(self):
         return self.token.split(":", 1)[0]
+
+    @property
+    def updates(self):
+        """The default bot's queued, unconfirmed updates."""
+        return self.bots[self.token].updates
 
     # ---- lifecycle -----------------------------------------------------
 
@@ -220,33 +212,40 @@ class FakeTelegram:
         with self.cond:
             self._closed = True
             self.cond.notify_all()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
+        super().close()
 
     # ---- scripting -----------------------------------------------------
 
-    def push_update(self, update):
-        """Queues one update (a dict without update_id gets the next one).
-        Returns the update_id."""
+    def add_bot(self, token):
+        """Serves one more bot (its token: "<bot id>:<secret part>")."""
         with self.cond:
+            bot_id = token.split(":", 1)[0]
+            self.bots[token] = _Bot(token, "easyflow_test_bot_%s" % bot_id)
+        return token
+
+    def revoke(self, token=None):
+        """Revokes a bot's token (default: the fake's own): every later call
+        with it answers 401 Unauthorized."""
+        with self.cond:
+            self.bots[token or self.token].revoked = True
+            self.cond.notify_all()  # a long poll in progress ends with 401
+
+    def push_update(self, update, token=None):
+        """Queues one update for a bot (default: the fake's own; a dict
+        without update_id gets the next one). Returns the update_id."""
+        with self.cond:
+            q = self.bots[token or self.token].updates
             u = dict(update)
             if "update_id" not in u:
                 u["update_id"] = self.next_update_id
             self.next_update_id = max(self.next_update_id, u["update_id"]) + 1
-            self.updates.append(u)
-            self.updates.sort(key=lambda x: x["update_id"])
+            q.append(u)
+            q.sort(key=lambda x: x["update_id"])
             self.cond.notify_all()
             return u["update_id"]
 
-    def push_updates(self, updates):
-        return [self.push_update(u) for u in updates]
+    def push_updates(self, updates, token=None):
+        return [self.push_update(u, token) for u in updates]
 
     def fail_next(self, n, status=502, method=None):
         """The next n calls (of `method` when given) fail with HTTP `status`,
@@ -259,34 +258,23 @@ class FakeTelegram:
         with self.cond:
             self.webhook_url = url
 
-    def pending(self):
-        """Updates not yet confirmed."""
+    def pending(self, token=None):
+        """A bot's updates not yet confirmed."""
         with self.cond:
-            return list(self.updates)
+            return list(self.bots[token or self.token].updates)
 
-    def calls(self, method=None):
+    def calls(self, method=None, token=None):
+        """Recorded calls (of one method, with one token, when given)."""
+        m = method.lower() if method else None
         with self.cond:
-            if method is None:
-                return list(self.requests)
-            m = method.lower()
-            return [r for r in self.requests if r.method == m]
-
-    def wait_for(self, predicate, timeout=10.0, what="condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            v = predicate()
-            if v:
-                return v
-            if time.monotonic() > deadline:
-                raise AssertionError("fake Telegram: timed out after %.1fs waiting for %s" %
-                                     (timeout, what))
-            time.sleep(0.02)
+            return [r for r in self.requests
+                    if (m is None or r.method == m) and (token is None or r.token == token)]
 
     # ---- the server side -------------------------------------------------
 
-    def _record(self, method, http_method, path, params):
+    def _record(self, method, http_method, path, params, token):
         with self.cond:
-            r = Request(method, http_method, path, params, None, time.monotonic())
+            r = Request(method, http_method, path, params, None, time.monotonic(), token)
             self.requests.append(r)
             return r
 
@@ -306,8 +294,10 @@ class FakeTelegram:
         return code, body
 
     def _dispatch(self, req, token, params):
-        if token != self.token:
-            return self._error(401, "Unauthorized")
+        with self.cond:
+            bot = self.bots.get(token)
+            if bot is None or bot.revoked:
+                return self._error(401, "Unauthorized")
         failure = self._take_failure(req.method)
         if failure == "drop":
             return 0, {}
@@ -319,17 +309,17 @@ class FakeTelegram:
         if handler is None:
             return self._error(404, "Not Found: method not found")
         try:
-            return handler(params)
+            return handler(params, bot)
         except (ValueError, TypeError, KeyError) as e:
             return self._error(400, "Bad Request: %s" % e)
 
-    def _m_getme(self, params):
+    def _m_getme(self, params, bot):
         return 200, {"ok": True, "result": {
-            "id": int(self.bot_id), "is_bot": True, "first_name": "Easyflow Test Bot",
-            "username": "easyflow_test_bot", "can_join_groups": True,
+            "id": bot.id, "is_bot": True, "first_name": "Easyflow Test Bot",
+            "username": bot.username, "can_join_groups": True,
             "can_read_all_group_messages": False, "supports_inline_queries": False}}
 
-    def _m_getupdates(self, params):
+    def _m_getupdates(self, params, bot):
         offset = _int_param(params, "offset", 0)
         limit = _int_param(params, "limit", 100)
         timeout = _int_param(params, "timeout", 0)
@@ -348,65 +338,67 @@ class FakeTelegram:
                 self.highest_offset = offset
             # Confirm: everything below offset is forgotten.
             if offset > 0:
-                self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
             elif offset < 0:
-                self.updates = self.updates[offset:]
-            self.poll_generation += 1
-            gen = self.poll_generation
+                bot.updates = bot.updates[offset:]
+            bot.poll_generation += 1
+            gen = bot.poll_generation
             self.cond.notify_all()  # an older long poll ends with 409
             wait = float(timeout)
             if self.max_long_poll is not None:
                 wait = min(wait, self.max_long_poll)
             deadline = time.monotonic() + wait
-            while not self.updates and not self._closed:
+            while not bot.updates and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self.cond.wait(left)
-                if self.poll_generation != gen:
+                if bot.revoked:
+                    return self._error(401, "Unauthorized")
+                if bot.poll_generation != gen:
                     return self._error(409, "Conflict: terminated by other getUpdates request; "
                                             "make sure that only one bot instance is running")
                 if self.webhook_url:
                     return self._error(409, "Conflict: can't use getUpdates method while webhook "
                                             "is active; use deleteWebhook to delete the webhook "
                                             "first")
-            batch = self.updates[:limit]
+            batch = bot.updates[:limit]
             return 200, {"ok": True, "result": batch}
 
-    def _m_setwebhook(self, params):
+    def _m_setwebhook(self, params, bot):
         with self.cond:
             self.webhook_url = params.get("url") or ""
             self.cond.notify_all()
         return 200, {"ok": True, "result": True, "description": "Webhook was set"}
 
-    def _m_deletewebhook(self, params):
+    def _m_deletewebhook(self, params, bot):
         drop = str(params.get("drop_pending_updates", "")).lower() in ("true", "1")
         with self.cond:
             self.webhook_url = ""
             if drop:
-                self.updates = []
+                bot.updates = []
         return 200, {"ok": True, "result": True, "description": "Webhook was deleted"}
 
-    def _m_getwebhookinfo(self, params):
+    def _m_getwebhookinfo(self, params, bot):
         with self.cond:
             return 200, {"ok": True, "result": {
                 "url": self.webhook_url, "has_custom_certificate": False,
-                "pending_update_count": len(self.updates) if self.webhook_url else 0}}
+                "pending_update_count": len(bot.updates) if self.webhook_url else 0}}
 
-    def _rate_check(self, chat_key):
+    def _rate_check(self, bot, chat_key):
         """429 when the per-chat or the global limit is exceeded."""
         if not self.enforce_limits:
             return None
         now = time.monotonic()
-        last = self.chat_last_send.get(chat_key)
+        last = bot.chat_last_send.get(chat_key)
         if last is not None and self.per_chat_per_sec and now - last < 1.0 / self.per_chat_per_sec:
             retry = max(1, int(1.0 / self.per_chat_per_sec - (now - last) + 0.999))
             return retry
-        self.global_sends = [t for t in self.global_sends if now - t < 1.0]
-        if self.global_per_sec and len(self.global_sends) >= self.global_per_sec:
+        bot.global_sends = [t for t in bot.global_sends if now - t < 1.0]
+        if self.global_per_sec and len(bot.global_sends) >= self.global_per_sec:
             return 1
-        self.chat_last_send[chat_key] = now
-        self.global_sends.append(now)
+        bot.chat_last_send[chat_key] = now
+        bot.global_sends.append(now)
         return None
 
     def _chat_check(self, chat_key):
@@ -416,7 +408,7 @@ class FakeTelegram:
             return self._error(403, "Forbidden: bot was kicked from the group chat")
         return None
 
-    def _m_sendmessage(self, params):
+    def _m_sendmessage(self, params, bot):
         if "chat_id" not in params:
             raise ValueError("chat_id is empty")
         text = params.get("text")
@@ -429,20 +421,20 @@ class FakeTelegram:
             err = self._chat_check(chat_key)
             if err:
                 return err
-            retry = self._rate_check(chat_key)
+            retry = self._rate_check(bot, chat_key)
             if retry is not None:
                 return self._error(429, "Too Many Requests: retry after %d" % retry,
                                    {"retry_after": retry})
-            mid = self.next_message_id.get(chat_key, 1)
-            self.next_message_id[chat_key] = mid + 1
+            mid = bot.next_message_id.get(chat_key, 1)
+            bot.next_message_id[chat_key] = mid + 1
             try:
                 chat_id = int(chat_key)
             except ValueError:
                 chat_id = chat_key
             msg = {
                 "message_id": mid,
-                "from": {"id": int(self.bot_id), "is_bot": True, "first_name": "Easyflow Test Bot",
-                         "username": "easyflow_test_bot"},
+                "from": {"id": bot.id, "is_bot": True, "first_name": "Easyflow Test Bot",
+                         "username": bot.username},
                 "chat": {"id": chat_id, "type": "private" if isinstance(chat_id, int) and
                          chat_id > 0 else "supergroup"},
                 "date": int(time.time()),
@@ -457,26 +449,27 @@ class FakeTelegram:
             self.sent.append(msg)
             return 200, {"ok": True, "result": msg}
 
-    def _m_editmessagetext(self, params):
+    def _m_editmessagetext(self, params, bot):
         if "inline_message_id" in params:
             return 200, {"ok": True, "result": True}
         chat_key = str(params["chat_id"])
         mid = int(params["message_id"])
         with self.cond:
             for m in self.sent:
-                if str(m["chat"]["id"]) == chat_key and m["message_id"] == mid:
+                if str(m["chat"]["id"]) == chat_key and m["message_id"] == mid and \
+                        m["from"]["id"] == bot.id:
                     m["text"] = params.get("text")
                     m["edit_date"] = int(time.time())
                     return 200, {"ok": True, "result": m}
         return self._error(400, "Bad Request: message to edit not found")
 
-    def _m_answercallbackquery(self, params):
+    def _m_answercallbackquery(self, params, bot):
         if not params.get("callback_query_id"):
             raise ValueError("callback_query_id is empty")
         return 200, {"ok": True, "result": True}
 
-    def _m_sendchataction(self, params):
+    def _m_sendchataction(self, params, bot):
         return 200, {"ok": True, "result": True}
 
-    def _m_deletemessage(self, params):
+    def _m_deletemessage(self, params, bot):
         return 200, {"ok": True, "result": True}

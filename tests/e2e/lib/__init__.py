@@ -1,0 +1,1 @@
+"""The end-to-end harness, split by concern; tests import it through eftest.py."""
