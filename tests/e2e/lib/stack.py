@@ -44,6 +44,8 @@ LOG_ROOT = HERE / ".logs"
 SERVICES_SH = REPO / "scripts" / "services.sh"
 SQL_DIR = REPO / "sql"
 DEFAULT_SECRET = "e2e-Secret_token-0123456789"
+# EF_SECRET_KEY of every gateway a test starts (credentials at rest).
+TEST_SECRET_KEY = "5e1f0c2a9d7e3b41c8a6f00d1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5"
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 
 # Set by run.py before each test: "<file stem>/<test name>".
@@ -254,6 +256,17 @@ def _parse_psql(out):
     return rows
 
 
+def pg_dump(url, timeout=120):
+    """The whole database of url as SQL text (pg_dump, data included)."""
+    exe = Path(_psql_bin()).with_name("pg_dump")
+    p = subprocess.run([str(exe) if exe.exists() else "pg_dump", "--no-owner", "-d", url],
+                       capture_output=True, timeout=timeout,
+                       env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+    if p.returncode != 0:
+        raise SQLError("pg_dump failed (%d): %s" % (p.returncode, p.stderr.decode()[-2000:]))
+    return p.stdout.decode("utf-8", "replace")
+
+
 def psql1(url, sql):
     """The single value of a one-row, one-column query (None for NULL or no row)."""
     rows = psql(url, sql)
@@ -291,14 +304,37 @@ def file_lock(path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+class Run:
+    """A finished command: code, out (stdout text), err (stderr text)."""
+
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self):
+        return "Run(code=%d, out=%r, err=%r)" % (self.code, self.out[-500:], self.err[-500:])
+
+
+def run_cli(args, env=None, stdin=None, timeout=120, cwd=None):
+    """Runs $EF_BIN with args (stdin: text or bytes fed to it; env: added,
+    None values remove a variable); returns a Run."""
+    e = _clean_env()
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = str(v)
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+    p = subprocess.run(wrap_cmd() + [ef_bin()] + list(args), capture_output=True, env=e,
+                       input=data if data is not None else b"", timeout=timeout,
+                       cwd=cwd or str(REPO))
+    return Run(p.returncode, p.stdout.decode("utf-8", "replace"),
+               p.stderr.decode("utf-8", "replace"))
+
+
 def run_bin(args, env=None, timeout=120, cwd=None):
     """Runs $EF_BIN with args; returns (exit code, stdout+stderr text)."""
-    e = _clean_env()
-    e.update(env or {})
-    p = subprocess.run(wrap_cmd() + [ef_bin()] + list(args), capture_output=True, env=e,
-                       timeout=timeout, cwd=cwd or str(REPO))
-    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
-    return p.returncode, out
+    r = run_cli(args, env=env, timeout=timeout, cwd=cwd)
+    return r.code, r.out + r.err
 
 
 def migrate(url, sql_dir=None, timeout=120):
@@ -709,6 +745,7 @@ class Gateway:
             "EF_REDIS_URL": self.redis_url,
             "EF_LISTEN": "127.0.0.1:%d" % self.port,
             "EF_SQL_DIR": str(SQL_DIR),
+            "EF_SECRET_KEY": TEST_SECRET_KEY,
         })
         if self.secret is not None:
             e["TELEGRAM_SECRET_TOKEN"] = self.secret
