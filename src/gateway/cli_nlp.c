@@ -298,18 +298,22 @@ static unsigned check_fsm(const ef_bot *bot)
     return 0;
 }
 
-int ef_bot_check_cli(int argc, char **argv)
+/* The path bot check reads (argument, else $EF_BOT_FILE), or NULL with
+ * *code set: 0 after --help, 2 after a usage error. */
+static const char *check_args(int argc, char **argv, int *code)
 {
     const char *path = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             check_usage();
-            return 0;
+            *code = 0;
+            return NULL;
         }
         if (argv[i][0] == '-' || path) {
             fprintf(stderr, "easyflow bot check: unexpected argument %s\n", argv[i]);
             check_usage();
-            return 2;
+            *code = 2;
+            return NULL;
         }
         path = argv[i];
     }
@@ -318,93 +322,111 @@ int ef_bot_check_cli(int argc, char **argv)
         if (!path || !path[0]) {
             fprintf(stderr, "easyflow bot check: no bot file given\n");
             check_usage();
-            return 2;
+            *code = 2;
+            return NULL;
         }
     }
-    char err[ERR_MAX];
-    ef_bot *bot = NULL;
-    if (ef_bot_load(path, &bot, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    size_t n_int = ef_bot_intent_count(bot);
+    return path;
+}
+
+static void print_bot_header(const ef_bot *bot, const char *path)
+{
     printf("bot check: %s: bot '%s', %zu intents, %zu entity types, languages", path,
-           ef_bot_name(bot), n_int, ef_bot_entity_type_count(bot));
+           ef_bot_name(bot), ef_bot_intent_count(bot), ef_bot_entity_type_count(bot));
     for (size_t i = 0; i < ef_bot_language_count(bot); i++)
         printf("%s%s", i ? ", " : " ", ef_bot_language(bot, i));
     printf(", timezone %s, fallback threshold %.2f\n", ef_bot_timezone(bot),
            ef_bot_fallback_threshold(bot));
+}
 
-    stats *st = ef_calloc(n_int + 1, sizeof(stats));
-    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
-    int64_t now = ef_wall_ms() / 1000;
-    size_t n_ex = ef_bot_example_count(bot);
-    unsigned failed = 0, passed = 0, n_pos = 0, n_neg = 0;
-    ef_buf conf;
-    ef_buf_init(&conf, 64 * 1024 * 1024);
+/* One run of bot check over the examples. */
+typedef struct check_run {
+    const ef_bot *bot;
+    const char *path;
+    ef_nlp_scratch *sc;
+    int64_t now;
+    size_t n_int;
+    stats *st; /* per intent, then one for the fallback */
+    unsigned failed, passed, n_pos, n_neg;
+    ef_buf conf; /* the confusion lines */
+} check_run;
+
+static size_t intent_index(const check_run *cr, const char *name)
+{
+    size_t k = 0;
+    while (k < cr->n_int && strcmp(ef_bot_intent_name(cr->bot, k), name) != 0)
+        k++;
+    return k; /* n_int: the fallback */
+}
+
+/* Counts example ex, whose intent is want and which matched r; a failure
+ * adds a confusion line. */
+static void score_example(check_run *cr, const ef_bot_example *ex, size_t want,
+                          const ef_nlu_result *r)
+{
+    size_t got = intent_index(cr, r->intent);
+    stats *st = cr->st;
+    if (!ex->negative) {
+        cr->n_pos++;
+        st[want].examples++;
+        if (got == want) {
+            st[want].tp++;
+            cr->passed++;
+            return;
+        }
+        st[want].fn++;
+        st[got].fp++;
+        ef_buf_appendf(&cr->conf, "  %s:%d:%d: %s -> %s (%.2f): \"%s\"", cr->path, ex->line,
+                       ex->column, ex->intent, r->intent, r->confidence, ex->text);
+    } else {
+        cr->n_neg++;
+        st[want].negatives++;
+        if (got != want) {
+            cr->passed++;
+            return;
+        }
+        st[want].fp++;
+        st[want].neg_fail++;
+        ef_buf_appendf(&cr->conf, "  %s:%d:%d: not %s -> %s (%.2f): \"%s\"", cr->path, ex->line,
+                       ex->column, ex->intent, r->intent, r->confidence, ex->text);
+    }
+    cr->failed++;
+    if (r->n_ranked > 0 && strcmp(r->ranked[0].intent, r->intent) == 0)
+        ef_buf_appendf(&cr->conf, "  [pattern at line %d: %s]\n", r->ranked[0].line,
+                       r->ranked[0].pattern);
+    else
+        ef_buf_appendf(&cr->conf, "  [no pattern matched]\n");
+}
+
+static void run_examples(check_run *cr)
+{
+    size_t n_ex = ef_bot_example_count(cr->bot);
     for (size_t i = 0; i < n_ex; i++) {
         ef_bot_example ex;
         ef_nlu_result r;
-        ef_bot_example_get(bot, i, &ex);
-        size_t want = 0;
-        while (want < n_int && strcmp(ef_bot_intent_name(bot, want), ex.intent) != 0)
-            want++;
-        if (ef_nlp_match(bot, sc, ex.text, strlen(ex.text), now, &r) != 0) {
-            ef_buf_appendf(&conf, "  %s:%d:%d: %s: the example is not valid UTF-8\n", path, ex.line,
-                           ex.column, ex.intent);
-            failed++;
+        ef_bot_example_get(cr->bot, i, &ex);
+        size_t want = intent_index(cr, ex.intent);
+        if (ef_nlp_match(cr->bot, cr->sc, ex.text, strlen(ex.text), cr->now, &r) != 0) {
+            ef_buf_appendf(&cr->conf, "  %s:%d:%d: %s: the example is not valid UTF-8\n", cr->path,
+                           ex.line, ex.column, ex.intent);
+            cr->failed++;
             continue;
         }
-        size_t got = n_int; /* fallback */
-        for (size_t k = 0; k < n_int; k++)
-            if (strcmp(ef_bot_intent_name(bot, k), r.intent) == 0)
-                got = k;
-        const char *why_pat = NULL;
-        int why_line = 0;
-        if (r.n_ranked > 0 && strcmp(r.ranked[0].intent, r.intent) == 0) {
-            why_pat = r.ranked[0].pattern;
-            why_line = r.ranked[0].line;
-        }
-        if (!ex.negative) {
-            n_pos++;
-            st[want].examples++;
-            if (got == want) {
-                st[want].tp++;
-                passed++;
-                continue;
-            }
-            st[want].fn++;
-            st[got].fp++;
-            failed++;
-            ef_buf_appendf(&conf, "  %s:%d:%d: %s -> %s (%.2f): \"%s\"", path, ex.line, ex.column,
-                           ex.intent, r.intent, r.confidence, ex.text);
-        } else {
-            n_neg++;
-            st[want].negatives++;
-            if (got != want) {
-                passed++;
-                continue;
-            }
-            st[want].fp++;
-            st[want].neg_fail++;
-            failed++;
-            ef_buf_appendf(&conf, "  %s:%d:%d: not %s -> %s (%.2f): \"%s\"", path, ex.line,
-                           ex.column, ex.intent, r.intent, r.confidence, ex.text);
-        }
-        if (why_pat)
-            ef_buf_appendf(&conf, "  [pattern at line %d: %s]\n", why_line, why_pat);
-        else
-            ef_buf_appendf(&conf, "  [no pattern matched]\n");
+        score_example(cr, &ex, want, &r);
     }
+}
 
+/* The precision/recall table, one line per intent and a macro average. */
+static void print_table(const check_run *cr)
+{
     printf("\n%-24s %8s %8s %5s %5s %5s  %9s  %9s  %9s\n", "intent", "examples", "negative", "tp",
            "fn", "fp", "precision", "recall", "f1");
     double sum_p = 0, sum_r = 0, sum_f = 0;
     unsigned n_rated = 0;
-    for (size_t k = 0; k <= n_int; k++) {
-        const stats *s = &st[k];
-        const char *name = k < n_int ? ef_bot_intent_name(bot, k) : EF_NLP_FALLBACK;
-        if (k == n_int && s->fp == 0)
+    for (size_t k = 0; k <= cr->n_int; k++) {
+        const stats *s = &cr->st[k];
+        const char *name = k < cr->n_int ? ef_bot_intent_name(cr->bot, k) : EF_NLP_FALLBACK;
+        if (k == cr->n_int && s->fp == 0)
             continue;
         printf("%-24s %8u %8u %5u %5u %5u", name, s->examples, s->negatives, s->tp, s->fn, s->fp);
         print_ratio(s->tp, s->tp + s->fp);
@@ -424,23 +446,43 @@ int ef_bot_check_cli(int argc, char **argv)
         }
     }
     if (n_rated)
-        printf("%-24s %8u %8u %5s %5s %5s  %9.3f  %9.3f  %9.3f\n", "(macro average)", n_pos, n_neg,
-               "", "", "", sum_p / n_rated, sum_r / n_rated, sum_f / n_rated);
+        printf("%-24s %8u %8u %5s %5s %5s  %9.3f  %9.3f  %9.3f\n", "(macro average)", cr->n_pos,
+               cr->n_neg, "", "", "", sum_p / n_rated, sum_r / n_rated, sum_f / n_rated);
+}
 
-    if (conf.len) {
+int ef_bot_check_cli(int argc, char **argv)
+{
+    int code = 0;
+    const char *path = check_args(argc, argv, &code);
+    if (!path)
+        return code;
+    char err[ERR_MAX];
+    ef_bot *bot = NULL;
+    if (ef_bot_load(path, &bot, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    print_bot_header(bot, path);
+    check_run cr = {.bot = bot, .path = path, .now = ef_wall_ms() / 1000};
+    cr.n_int = ef_bot_intent_count(bot);
+    cr.st = ef_calloc(cr.n_int + 1, sizeof(stats));
+    cr.sc = ef_nlp_scratch_new(bot);
+    ef_buf_init(&cr.conf, 64 * 1024 * 1024);
+    run_examples(&cr);
+    print_table(&cr);
+    if (cr.conf.len) {
         printf("\nconfusions (expected -> got):\n");
-        fwrite(conf.data, 1, conf.len, stdout);
+        fwrite(cr.conf.data, 1, cr.conf.len, stdout);
     }
     printf("\n");
     unsigned fsm_failed = check_fsm(bot);
-    printf("summary: %u examples, %u negative examples: %u passed, %u failed%s\n", n_pos, n_neg,
-           passed, failed, fsm_failed ? "; fsm checks failed" : "");
-    if (n_pos + n_neg == 0)
+    printf("summary: %u examples, %u negative examples: %u passed, %u failed%s\n", cr.n_pos,
+           cr.n_neg, cr.passed, cr.failed, fsm_failed ? "; fsm checks failed" : "");
+    if (cr.n_pos + cr.n_neg == 0)
         printf("note: the bot has no examples; add some under each intent's examples:\n");
-
-    ef_buf_cleanup(&conf);
-    ef_nlp_scratch_free(sc);
-    ef_free(st);
+    ef_buf_cleanup(&cr.conf);
+    ef_nlp_scratch_free(cr.sc);
+    ef_free(cr.st);
     ef_bot_free(bot);
-    return failed || fsm_failed ? 1 : 0;
+    return cr.failed || fsm_failed ? 1 : 0;
 }

@@ -979,6 +979,108 @@ static int check_filled_loops(ld *l)
 
 /* ---- entry point -------------------------------------------------------------- */
 
+/* The languages, the states (names first, so that any goto can be
+ * resolved) and the initial state. */
+static int load_states(ld *l, yaml_node_t *fsm_node)
+{
+    ef_fsm_def *d = l->def;
+    int rc = collect_langs(l);
+    if (rc)
+        return rc;
+    yaml_node_t *states = ef_nlp__yaml_get(&l->y, fsm_node, "states", NULL);
+    if (!states)
+        return ef_nlp__yaml_fail(&l->y, fsm_node, "fsm has no states");
+    rc = collect_states(l, states);
+    if (rc)
+        return rc;
+    collect_slot_names(l, states);
+    const char *initial = DEFAULT_INITIAL;
+    yaml_node_t *initial_node = ef_nlp__yaml_get(&l->y, fsm_node, "initial", NULL);
+    if (initial_node) {
+        rc = get_str(l, initial_node, "initial", &initial);
+        if (rc)
+            return rc;
+    }
+    long init_idx = find_state(d, initial);
+    if (init_idx < 0)
+        return initial_node
+                   ? ef_nlp__yaml_fail(&l->y, initial_node,
+                                       "initial state '%s' is not among the states", initial)
+                   : ef_nlp__yaml_fail(
+                         &l->y, states,
+                         "no initial state: add a state named 'initial' or set fsm.initial");
+    d->initial = (size_t)init_idx;
+    return 0;
+}
+
+/* One top-level section of fsm (key: its name, v: its value). */
+static int parse_section(ld *l, const char *key, yaml_node_t *v)
+{
+    static const char *const after_key[] = {"after"};
+    ef_fsm_def *d = l->def;
+    int rc = 0;
+    if (!strcmp(key, "global")) {
+        rc = parse_transitions(l, v, &d->global, &d->n_global, "global");
+    } else if (!strcmp(key, "fallback")) {
+        rc = parse_block(l, v, &d->fallback, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, NULL, 0,
+                         "fallback");
+    } else if (!strcmp(key, "repeated_fallback")) {
+        rc = parse_block(l, v, &d->repeated, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, after_key, 1,
+                         "repeated_fallback");
+        yaml_node_t *after =
+            ef_nlp__yaml_is_map(v) ? ef_nlp__yaml_get(&l->y, v, "after", NULL) : NULL;
+        if (!rc && after)
+            rc = parse_int(l, after, "repeated_fallback.after", 1, MAX_REPEATED_AFTER,
+                           &d->repeated_after);
+    } else if (!strcmp(key, "timeout")) {
+        rc = parse_timeout(l, v, &d->timeout, "timeout");
+    } else if (!strcmp(key, "states")) {
+        size_t i = 0;
+        for (yaml_node_pair_t *sp = v->data.mapping.pairs.start;
+             sp < v->data.mapping.pairs.top && !rc; sp++, i++)
+            rc = parse_state(l, ef_nlp__yaml_node(&l->y, sp->value), &d->states[i]);
+    }
+    return rc;
+}
+
+/* Texts are checked in file order so the first error is the first one a
+ * reader meets. Languages declared nowhere are learnt from the texts, so
+ * the default language is the one the first text starts with. */
+static int parse_sections(ld *l, yaml_node_t *fsm_node)
+{
+    for (yaml_node_pair_t *p = fsm_node->data.mapping.pairs.start;
+         p < fsm_node->data.mapping.pairs.top; p++) {
+        const char *key = ef_nlp__yaml_sval(ef_nlp__yaml_node(&l->y, p->key));
+        int rc = parse_section(l, key, ef_nlp__yaml_node(&l->y, p->value));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* What the whole definition must have once every section is read. */
+static int check_complete(ld *l, yaml_node_t *fsm_node)
+{
+    const ef_fsm_def *d = l->def;
+    if (!d->fallback.present)
+        return ef_nlp__yaml_fail(&l->y, fsm_node,
+                                 "fsm has no fallback (what to say when nothing matched)");
+    if (!d->repeated.present)
+        return ef_nlp__yaml_fail(&l->y, fsm_node,
+                                 "fsm has no repeated_fallback (what to do after %d fallbacks in "
+                                 "a row, e.g. offer an operator)",
+                                 DEFAULT_REPEATED_AFTER);
+    if (d->n_langs == 0)
+        return ef_nlp__yaml_fail(&l->y, fsm_node,
+                                 "the bot has no language: add `bot: {languages: [ru, en]}`");
+    int rc = check_buttons_handled(l);
+    if (!rc)
+        rc = check_reachable(l);
+    if (!rc)
+        rc = check_filled_loops(l);
+    return rc;
+}
+
 int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char *path,
                          const char *const *intent_names, size_t n_intents,
                          const char *const *entity_types, size_t n_entity_types, ef_fsm_def **out,
@@ -986,7 +1088,6 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
 {
     static const char *const top_keys[] = {"initial",           "states",  "global", "fallback",
                                            "repeated_fallback", "timeout", NULL};
-    static const char *const after_key[] = {"after"};
     if (err && errlen)
         err[0] = '\0';
     ld l = {.y = {.doc = doc, .path = path, .err = err, .errlen = errlen},
@@ -1002,112 +1103,26 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
     block_init(&d->repeated);
     block_init(&d->timeout.blk);
     d->repeated_after = DEFAULT_REPEATED_AFTER;
-    int rc = 0;
-    yaml_node_t *v;
-    if (!ef_nlp__yaml_is_map(fsm_node)) {
+    int rc;
+    if (!ef_nlp__yaml_is_map(fsm_node))
         rc = ef_nlp__yaml_fail(&l.y, fsm_node,
                                "fsm must be a mapping (initial, states, global, fallback, ...)");
-        goto fail;
-    }
-    rc = ef_nlp__yaml_check_keys(&l.y, fsm_node, top_keys, "fsm");
-    if (rc)
-        goto fail;
-    rc = collect_langs(&l);
-    if (rc)
-        goto fail;
-    yaml_node_t *states = ef_nlp__yaml_get(&l.y, fsm_node, "states", NULL);
-    if (!states) {
-        rc = ef_nlp__yaml_fail(&l.y, fsm_node, "fsm has no states");
-        goto fail;
-    }
-    rc = collect_states(&l, states);
-    if (rc)
-        goto fail;
-    collect_slot_names(&l, states);
-
-    const char *initial = DEFAULT_INITIAL;
-    yaml_node_t *initial_node = ef_nlp__yaml_get(&l.y, fsm_node, "initial", NULL);
-    if (initial_node) {
-        rc = get_str(&l, initial_node, "initial", &initial);
-        if (rc)
-            goto fail;
-    }
-    long init_idx = find_state(d, initial);
-    if (init_idx < 0) {
-        rc = initial_node ? ef_nlp__yaml_fail(&l.y, initial_node,
-                                              "initial state '%s' is not among the states", initial)
-                          : ef_nlp__yaml_fail(
-                                &l.y, states,
-                                "no initial state: add a state named 'initial' or set fsm.initial");
-        goto fail;
-    }
-    d->initial = (size_t)init_idx;
-
-    /* Texts are checked in file order so the first error is the first one a
-     * reader meets. Languages declared nowhere are learnt from the texts, so
-     * the default language is the one the first text starts with. */
-    for (yaml_node_pair_t *p = fsm_node->data.mapping.pairs.start;
-         p < fsm_node->data.mapping.pairs.top; p++) {
-        const char *key = ef_nlp__yaml_sval(ef_nlp__yaml_node(&l.y, p->key));
-        v = ef_nlp__yaml_node(&l.y, p->value);
-        if (!strcmp(key, "global")) {
-            rc = parse_transitions(&l, v, &d->global, &d->n_global, "global");
-        } else if (!strcmp(key, "fallback")) {
-            rc = parse_block(&l, v, &d->fallback, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, NULL, 0,
-                             "fallback");
-        } else if (!strcmp(key, "repeated_fallback")) {
-            rc = parse_block(&l, v, &d->repeated, B_GOTO | B_ACTIONS | B_CTX | B_SHORT, after_key,
-                             1, "repeated_fallback");
-            yaml_node_t *after =
-                ef_nlp__yaml_is_map(v) ? ef_nlp__yaml_get(&l.y, v, "after", NULL) : NULL;
-            if (!rc && after)
-                rc = parse_int(&l, after, "repeated_fallback.after", 1, MAX_REPEATED_AFTER,
-                               &d->repeated_after);
-        } else if (!strcmp(key, "timeout")) {
-            rc = parse_timeout(&l, v, &d->timeout, "timeout");
-        } else if (!strcmp(key, "states")) {
-            size_t i = 0;
-            for (yaml_node_pair_t *sp = v->data.mapping.pairs.start;
-                 sp < v->data.mapping.pairs.top && !rc; sp++, i++)
-                rc = parse_state(&l, ef_nlp__yaml_node(&l.y, sp->value), &d->states[i]);
-        }
-        if (rc)
-            goto fail;
-    }
-    if (!d->fallback.present) {
-        rc = ef_nlp__yaml_fail(&l.y, fsm_node,
-                               "fsm has no fallback (what to say when nothing matched)");
-        goto fail;
-    }
-    if (!d->repeated.present) {
-        rc = ef_nlp__yaml_fail(
-            &l.y, fsm_node,
-            "fsm has no repeated_fallback (what to do after %d fallbacks in a row, "
-            "e.g. offer an operator)",
-            DEFAULT_REPEATED_AFTER);
-        goto fail;
-    }
-    if (d->n_langs == 0) {
-        rc = ef_nlp__yaml_fail(&l.y, fsm_node,
-                               "the bot has no language: add `bot: {languages: [ru, en]}`");
-        goto fail;
-    }
-    rc = check_buttons_handled(&l);
+    else
+        rc = ef_nlp__yaml_check_keys(&l.y, fsm_node, top_keys, "fsm");
     if (!rc)
-        rc = check_reachable(&l);
+        rc = load_states(&l, fsm_node);
     if (!rc)
-        rc = check_filled_loops(&l);
-    if (rc)
-        goto fail;
+        rc = parse_sections(&l, fsm_node);
+    if (!rc)
+        rc = check_complete(&l, fsm_node);
     ef_free(l.used);
     ef_free(l.state_keys);
+    if (rc) {
+        ef_fsm_def_free(d);
+        return rc;
+    }
     *out = d;
     return 0;
-fail:
-    ef_free(l.used);
-    ef_free(l.state_keys);
-    ef_fsm_def_free(d);
-    return rc;
 }
 
 /* ---- freeing and accessors ------------------------------------------------ */
