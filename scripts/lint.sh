@@ -77,9 +77,6 @@ ALLOW = {"base": {"base"}, "nlp": {"nlp", "base"}, "platforms": {"platforms", "b
 # The only gateway files that may name a platform: the compiled-in adapter
 # list and the configuration bootstrap (environment -> default integrations).
 PLATFORM_FILES = set(os.environ.get("EF_PLATFORM_FILES", "config.c bootstrap.c").split())
-# Files still being moved behind the platform interface (issue 7); this set
-# only shrinks.
-PLATFORM_FILES |= {"dispatch.c", "http.c", "metrics.c", "metrics.h", "poll.c"}
 PLATFORM_NAMES = re.compile(r"(?i)telegram|whatsapp|wildberries|ozon|webchat")
 CHECK_PLATFORM_NAMES = os.environ.get("EF_LINT_PLATFORM_NAMES", "1") == "1"
 

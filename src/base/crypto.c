@@ -234,3 +234,81 @@ int ef_password_verify(const char *password, const char *stored)
     OPENSSL_cleanse(got, sizeof(got));
     return rc;
 }
+
+void ef_secret_key_id(const uint8_t key[32], char out[20])
+{
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(key, 32, md, &mdlen, EVP_sha256(), NULL);
+    snprintf(out, 20, "k1:");
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 3 + 2 * i, 3, "%02x", md[i]);
+}
+
+static int keyring_add(ef_keyring *kr, const char *hex, const char *what, char *err, size_t errlen)
+{
+    if (kr->n == EF_KEYRING_MAX) {
+        ef_errf(err, errlen, "%s: more than %d keys", what, EF_KEYRING_MAX);
+        return EF_EINVAL;
+    }
+    if (ef_secret_key_parse(hex, kr->keys[kr->n]) != 0) {
+        ef_errf(err, errlen, "%s: a key is not 64 hex digits", what);
+        return EF_EINVAL;
+    }
+    ef_secret_key_id(kr->keys[kr->n], kr->ids[kr->n]);
+    kr->n++;
+    return 0;
+}
+
+int ef_keyring_parse(ef_keyring *kr, const char *current, const char *old, char *err, size_t errlen)
+{
+    memset(kr, 0, sizeof(*kr));
+    if (!current || !*current) {
+        if (old && *old) {
+            ef_errf(err, errlen, "EF_SECRET_KEY_OLD is set but EF_SECRET_KEY is not");
+            return EF_EINVAL;
+        }
+        return 0;
+    }
+    if (keyring_add(kr, current, "EF_SECRET_KEY", err, errlen) != 0)
+        return EF_EINVAL;
+    const char *p = old;
+    while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char hex[80];
+        if (len >= sizeof(hex)) {
+            ef_keyring_cleanup(kr);
+            ef_errf(err, errlen, "EF_SECRET_KEY_OLD: a key is not 64 hex digits");
+            return EF_EINVAL;
+        }
+        memcpy(hex, p, len);
+        hex[len] = '\0';
+        int rc = len ? keyring_add(kr, hex, "EF_SECRET_KEY_OLD", err, errlen) : 0;
+        OPENSSL_cleanse(hex, sizeof(hex));
+        if (rc) {
+            ef_keyring_cleanup(kr);
+            return rc;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+int ef_keyring_open(const ef_keyring *kr, const char *key_id, const uint8_t *sealed, size_t n,
+                    char **plain, size_t *plen)
+{
+    for (int i = 0; key_id && i < kr->n; i++)
+        if (strcmp(kr->ids[i], key_id) == 0 &&
+            ef_secret_open(kr->keys[i], sealed, n, plain, plen) == 0)
+            return 0;
+    for (int i = 0; i < kr->n; i++)
+        if (ef_secret_open(kr->keys[i], sealed, n, plain, plen) == 0)
+            return 0;
+    return EF_EAUTH;
+}
+
+void ef_keyring_cleanup(ef_keyring *kr)
+{
+    OPENSSL_cleanse(kr, sizeof(*kr));
+}

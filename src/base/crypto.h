@@ -25,6 +25,10 @@ bool ef_hmac_sha256_hex_equal(const void *key, size_t klen, const void *data, si
 
 /* EF_SECRET_KEY: 64 hex digits -> the 32-byte AES-256-GCM key. */
 int ef_secret_key_parse(const char *hex, uint8_t key[32]);
+/* The key's public fingerprint, stored as integrations.encryption_key_id so
+ * that rotation knows which key sealed which row: "k1:" and the first 8
+ * bytes of SHA-256(key) in hex (out needs 20 bytes). */
+void ef_secret_key_id(const uint8_t key[32], char out[20]);
 /* Encrypts n bytes with AES-256-GCM under a fresh random nonce. *out
  * (owned by the caller) is "EF1" | nonce | ciphertext | tag. */
 int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t **out,
@@ -38,5 +42,25 @@ int ef_secret_open(const uint8_t key[32], const uint8_t *sealed, size_t n, char 
 int ef_password_hash(const char *password, char **out);
 /* 0 when password matches stored, else EF_EAUTH. */
 int ef_password_verify(const char *password, const char *stored);
+
+/* The keys credentials may be sealed under: keys[0] (EF_SECRET_KEY) seals,
+ * the others (EF_SECRET_KEY_OLD, during a rotation) only open. */
+#define EF_KEYRING_MAX 8
+typedef struct ef_keyring {
+    uint8_t keys[EF_KEYRING_MAX][32];
+    char ids[EF_KEYRING_MAX][20];
+    int n; /* 0: no key configured */
+} ef_keyring;
+
+/* current: 64 hex digits or NULL/""; old: comma-separated, may be NULL.
+ * EF_EINVAL naming the bad key (never printing it). */
+int ef_keyring_parse(ef_keyring *kr, const char *current, const char *old, char *err,
+                     size_t errlen);
+/* Opens a blob with the key named key_id, else with each key in turn.
+ * EF_EAUTH when none opens it; *plain as ef_secret_open. */
+int ef_keyring_open(const ef_keyring *kr, const char *key_id, const uint8_t *sealed, size_t n,
+                    char **plain, size_t *plen);
+/* Wipes the keys. */
+void ef_keyring_cleanup(ef_keyring *kr);
 
 #endif /* EF_BASE_CRYPTO_H */

@@ -87,6 +87,12 @@ static const key_def keys[] = {
      .flags = F_SECRET,
      .check = check_hex_key,
      .help = "64 hex digits: the AES-256-GCM key encrypting platform credentials at rest"},
+    {.key = "EF_SECRET_KEY_OLD",
+     .type = T_STR,
+     .def = "",
+     .flags = F_SECRET,
+     .help = "Previous EF_SECRET_KEY value(s), comma-separated, during a key rotation: they only "
+             "open credentials (`easyflow integration rotate-key` re-seals them)"},
     {.key = "EF_SQL_DIR",
      .type = T_STR,
      .def = "",

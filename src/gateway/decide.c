@@ -11,7 +11,7 @@
 
 /* A chat's session as the batch goes along. */
 typedef struct chat_state {
-    const char *platform;
+    const char *scope;   /* the integration id ("-" for none) */
     const char *chat_id; /* borrowed from the batch's messages */
     char *state;
     ef_fsm_status status;
@@ -19,23 +19,42 @@ typedef struct chat_state {
     int64_t last_message_at; /* Unix seconds; -1 = none */
 } chat_state;
 
-struct ef_decider {
+/* A matcher scratch per bot seen in the batch (bots differ per channel). */
+typedef struct bot_scratch {
     const ef_bot *bot;
     ef_nlp_scratch *scratch;
+} bot_scratch;
+
+struct ef_decider {
     /* Per batch. */
+    bot_scratch *scratch;
+    size_t n_scratch, cap_scratch;
     chat_state *chats;
     size_t n_chats, cap_chats;
     char **owned;
     size_t n_owned, cap_owned;
 };
 
-ef_decider *ef_decider_new(const ef_bot *bot)
+ef_decider *ef_decider_new(void)
 {
-    ef_decider *d = ef_calloc(1, sizeof(*d));
-    d->bot = bot;
-    if (bot)
-        d->scratch = ef_nlp_scratch_new(bot);
-    return d;
+    return ef_calloc(1, sizeof(ef_decider));
+}
+
+/* The batch's scratch for bot. A bot's channel may be replaced between
+ * batches, so scratches live for one batch only. */
+static ef_nlp_scratch *scratch_for(ef_decider *d, const ef_bot *bot)
+{
+    for (size_t i = 0; i < d->n_scratch; i++)
+        if (d->scratch[i].bot == bot)
+            return d->scratch[i].scratch;
+    if (d->n_scratch == d->cap_scratch) {
+        d->cap_scratch = d->cap_scratch ? d->cap_scratch * 2 : 4;
+        d->scratch = ef_realloc(d->scratch, d->cap_scratch * sizeof(*d->scratch));
+    }
+    bot_scratch *b = &d->scratch[d->n_scratch++];
+    b->bot = bot;
+    b->scratch = ef_nlp_scratch_new(bot);
+    return b->scratch;
 }
 
 void ef_decider_reset(ef_decider *d)
@@ -45,6 +64,9 @@ void ef_decider_reset(ef_decider *d)
         json_object_put(d->chats[i].context);
     }
     d->n_chats = 0;
+    for (size_t i = 0; i < d->n_scratch; i++)
+        ef_nlp_scratch_free(d->scratch[i].scratch);
+    d->n_scratch = 0;
     for (size_t i = 0; i < d->n_owned; i++)
         ef_free(d->owned[i]);
     d->n_owned = 0;
@@ -57,7 +79,7 @@ void ef_decider_free(ef_decider *d)
     ef_decider_reset(d);
     ef_free(d->chats);
     ef_free(d->owned);
-    ef_nlp_scratch_free(d->scratch);
+    ef_free(d->scratch);
     ef_free(d);
 }
 
@@ -99,9 +121,9 @@ static void session_from_json(chat_state *cs, const char *json)
 /* The chat's state: from this batch, else Redis, else PostgreSQL. */
 static chat_state *chat_for(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg *m, int *rc)
 {
+    const char *scope = m->integration_id ? m->integration_id : "-";
     for (size_t i = 0; i < d->n_chats; i++)
-        if (strcmp(d->chats[i].platform, m->platform) == 0 &&
-            strcmp(d->chats[i].chat_id, m->chat_id) == 0)
+        if (strcmp(d->chats[i].scope, scope) == 0 && strcmp(d->chats[i].chat_id, m->chat_id) == 0)
             return &d->chats[i];
     if (d->n_chats == d->cap_chats) {
         d->cap_chats = d->cap_chats ? d->cap_chats * 2 : 32;
@@ -109,17 +131,17 @@ static chat_state *chat_for(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg
     }
     chat_state *cs = &d->chats[d->n_chats];
     memset(cs, 0, sizeof(*cs));
-    cs->platform = m->platform;
+    cs->scope = scope;
     cs->chat_id = m->chat_id;
     cs->status = EF_FSM_ACTIVE;
     cs->last_message_at = -1;
 
     char *sid = NULL, *json = NULL;
-    if (ef_kv_chat_session_get(kv, m->platform, m->chat_id, &sid) == 0 &&
+    if (ef_kv_chat_session_get(kv, scope, m->chat_id, &sid) == 0 &&
         ef_kv_session_get(kv, sid, &json) == 0) {
         session_from_json(cs, json);
     } else {
-        int r = ef_store_chat_session(st, m->platform, m->chat_id, &json);
+        int r = ef_store_chat_session(st, m->integration_id, m->platform, m->chat_id, &json);
         if (r == 0) {
             session_from_json(cs, json);
         } else if (r != EF_ENOTFOUND) {
@@ -229,16 +251,17 @@ static char *decision_json(const ef_fsm_output *out, const ef_nlu_result *nlu)
     return s;
 }
 
-static int decide_one(ef_decider *d, chat_state *cs, ef_ingest_item *it, int64_t now)
+static int decide_one(ef_decider *d, const ef_bot *bot, chat_state *cs, ef_ingest_item *it,
+                      int64_t now)
 {
     const ef_msg *m = it->msg;
-    const ef_fsm_def *def = ef_bot_fsm(d->bot);
+    const ef_fsm_def *def = ef_bot_fsm(bot);
     const char *button = button_of(d, m);
     ef_nlu_result nlu;
     memset(&nlu, 0, sizeof(nlu));
     bool understood = false;
     if (m->kind != EF_MSG_CALLBACK && m->text && m->text_len > 0 &&
-        ef_nlp_match(d->bot, d->scratch, m->text, m->text_len, now, &nlu) == 0)
+        ef_nlp_match(bot, scratch_for(d, bot), m->text, m->text_len, now, &nlu) == 0)
         understood = true;
 
     ef_fsm_entity ents[EF_NLU_MAX_ENTITIES];
@@ -301,15 +324,23 @@ static int decide_one(ef_decider *d, chat_state *cs, ef_ingest_item *it, int64_t
     return 0;
 }
 
-int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items, size_t n)
+static bool same_scope(const ef_msg *a, const ef_msg *b)
 {
-    if (!d->bot || n == 0)
+    return a->integration_id && b->integration_id
+               ? strcmp(a->integration_id, b->integration_id) == 0
+               : a->integration_id == b->integration_id;
+}
+
+int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items,
+                   const ef_bot *const *bots, size_t n)
+{
+    if (n == 0)
         return 0;
     const ef_msg **msgs = ef_calloc(n, sizeof(*msgs));
     bool *seen = ef_calloc(n, sizeof(bool));
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (eligible(items[i].msg))
+        if (bots[i] && eligible(items[i].msg))
             msgs[k++] = items[i].msg;
     int rc = 0;
     if (k > 0 && ef_store_seen(st, msgs, k, seen) != 0)
@@ -318,20 +349,20 @@ int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items
     size_t j = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const ef_msg *m = items[i].msg;
-        if (!eligible(m))
+        if (!bots[i] || !eligible(m))
             continue;
         bool dup = seen[j++];
         /* The same message twice in one batch: only the first counts. */
         for (size_t p = 0; p < i && !dup; p++)
             dup = items[p].msg->message_id && m->message_id &&
                   strcmp(items[p].msg->message_id, m->message_id) == 0 &&
-                  strcmp(items[p].msg->platform, m->platform) == 0;
+                  strcmp(items[p].msg->platform, m->platform) == 0 && same_scope(items[p].msg, m);
         if (dup)
             continue;
         chat_state *cs = chat_for(d, st, kv, m, &rc);
         if (!cs)
             break;
-        rc = decide_one(d, cs, &items[i], now);
+        rc = decide_one(d, bots[i], cs, &items[i], now);
     }
     ef_free(msgs);
     ef_free(seen);

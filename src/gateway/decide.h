@@ -14,8 +14,8 @@
  * its decision (when the session cannot be loaded the batch fails and the
  * platform redelivers).
  *
- * Thread model: one ef_decider per pipeline worker; the bot is shared and
- * immutable.
+ * Thread model: one ef_decider per pipeline worker; bots are shared and
+ * immutable (the pipeline holds their channels for the batch).
  */
 #ifndef EF_DECIDE_H
 #define EF_DECIDE_H
@@ -26,14 +26,16 @@
 
 typedef struct ef_decider ef_decider;
 
-/* bot may be NULL: then nothing is decided (store-only gateway). */
-ef_decider *ef_decider_new(const ef_bot *bot);
+ef_decider *ef_decider_new(void);
 void ef_decider_free(ef_decider *d);
 
-/* Decides for every eligible item. Strings written into items are owned by
- * the decider until ef_decider_reset(). Returns 0, or EF_EDB when a
- * session could not be loaded (nothing should be committed then). */
-int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items, size_t n);
+/* Decides for every eligible item with its channel's bot (bots[i]; NULL:
+ * nothing is decided, the event is only stored). Strings written into
+ * items are owned by the decider until ef_decider_reset(). Returns 0, or
+ * EF_EDB when a session could not be loaded (nothing should be committed
+ * then). */
+int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items,
+                   const ef_bot *const *bots, size_t n);
 void ef_decider_reset(ef_decider *d);
 
 #endif /* EF_DECIDE_H */

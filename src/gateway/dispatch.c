@@ -43,7 +43,6 @@
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define RESP_MAX (1 << 20)
-#define WA_WINDOW_MS (24LL * 3600 * 1000)
 #define STOP_GRACE_MS 5000
 #define START_HOLD_MS 1000 /* the per-second windows of a previous instance */
 
@@ -71,7 +70,7 @@ typedef struct window {
 
 typedef struct chat chat;
 struct chat {
-    char *key; /* platform|chat_id */
+    char *key; /* integration|chat_id */
     out_row *head, *tail;
     bool in_flight;
     int64_t next_ms; /* earliest time of this chat's next send */
@@ -80,7 +79,7 @@ struct chat {
 };
 
 typedef struct channel_window {
-    char *key; /* platform|channel */
+    char *key; /* the channel's integration id: its per-account limit */
     window w;
     struct channel_window *next;
 } channel_window;
@@ -93,22 +92,15 @@ struct flight {
     CURL *easy;
     struct curl_slist *hdrs;
     ef_buf resp;
-    char *url;
-    char *body;
-    const ef_platform_ops *ops;
+    ef_out_req rq;
+    ef_channel *ch; /* referenced while in flight */
     ef_out_msg m;
-    char *channel; /* owned copy for m.channel_id */
-    bool counted;  /* charged to the windows below until answered */
-    bool tg;       /* ... and to the bot's window */
-    window *cw;    /* the business number's window, or NULL */
+    bool counted; /* charged to the windows below until answered */
+    window *cw;   /* the channel's per-account window, or NULL */
 };
 
 struct ef_dispatcher {
     ef_dispatch_opts opts;
-    char *tg_base;          /* TELEGRAM_API_URL/bot<token> */
-    char *wa_base;          /* WHATSAPP_API_URL */
-    char *wa_auth;          /* "Authorization: Bearer ..." */
-    char *wa_template_meta; /* {"template":{..}} for closed windows, or NULL */
     pthread_t thread;
     atomic_bool stop;
     atomic_bool woken;
@@ -116,7 +108,6 @@ struct ef_dispatcher {
     ef_store *store;
     chat *buckets[N_BUCKETS];
     channel_window *channels;
-    window tg_global;
     flight *flist;
     size_t flights;
     bool leader;
@@ -183,17 +174,6 @@ static void window_done(window *w, int64_t now)
     }
 }
 
-static const char *channel_of(const char *chat_id)
-{
-    const char *at = chat_id ? strchr(chat_id, '@') : NULL;
-    return at ? at + 1 : NULL;
-}
-
-static bool is_telegram(const out_row *row)
-{
-    return strcmp(row->r.platform, "telegram") == 0;
-}
-
 static bool is_method_call(const out_row *row)
 {
     /* API calls that are not messages (answerCallbackQuery) do not count
@@ -201,29 +181,40 @@ static bool is_method_call(const out_row *row)
     return row->r.meta_json && strstr(row->r.meta_json, "\"method\"") != NULL;
 }
 
-static window *channel_window_for(ef_dispatcher *d, const out_row *row)
+/* The channel's per-account window (its policy's rate; a new policy
+ * resizes it), or NULL when it has no such limit. */
+static window *channel_window_for(ef_dispatcher *d, const ef_channel *ch)
 {
-    if (strcmp(row->r.platform, "whatsapp") != 0)
+    ef_rate rate = ch->policy.per_account;
+    if (rate.n <= 0 || rate.per_ms <= 0)
         return NULL;
-    const char *ch = channel_of(row->r.chat_id);
-    char *key = ef_asprintf("%s|%s", row->r.platform, ch ? ch : "");
-    for (channel_window *c = d->channels; c; c = c->next) {
-        if (strcmp(c->key, key) == 0) {
-            ef_free(key);
-            return &c->w;
-        }
+    channel_window *c = d->channels;
+    while (c && strcmp(c->key, ch->id) != 0)
+        c = c->next;
+    if (c && (c->w.cap != rate.n || c->w.span_ms != rate.per_ms) && c->w.pending == 0) {
+        window_cleanup(&c->w);
+        window_init(&c->w, rate.n, rate.per_ms);
     }
-    channel_window *c = ef_calloc(1, sizeof(*c));
-    c->key = key;
-    window_init(&c->w, d->opts.wa_rate_per_sec > 0 ? d->opts.wa_rate_per_sec : 80, 1000);
+    if (c)
+        return &c->w;
+    c = ef_calloc(1, sizeof(*c));
+    c->key = ef_strdup(ch->id);
+    window_init(&c->w, rate.n, rate.per_ms);
     c->next = d->channels;
     d->channels = c;
     return &c->w;
 }
 
+static bool is_group(const ef_outbox_row *r)
+{
+    return r->chat_type &&
+           (strcmp(r->chat_type, "group") == 0 || strcmp(r->chat_type, "supergroup") == 0);
+}
+
 static chat *chat_get(ef_dispatcher *d, const ef_outbox_row *r, bool create)
 {
-    char *key = ef_asprintf("%s|%s", r->platform, r->chat_id ? r->chat_id : "");
+    char *key = ef_asprintf("%s|%s", r->integration_id ? r->integration_id : r->platform,
+                            r->chat_id ? r->chat_id : "");
     uint64_t b = ef_fnv1a64(key, EF_FNV1A64_INIT) % N_BUCKETS;
     for (chat *c = d->buckets[b]; c; c = c->hnext) {
         if (strcmp(c->key, key) == 0) {
@@ -237,10 +228,6 @@ static chat *chat_get(ef_dispatcher *d, const ef_outbox_row *r, bool create)
     }
     chat *c = ef_calloc(1, sizeof(*c));
     c->key = key;
-    bool group = r->chat_type &&
-                 (strcmp(r->chat_type, "group") == 0 || strcmp(r->chat_type, "supergroup") == 0);
-    if (group && strcmp(r->platform, "telegram") == 0)
-        window_init(&c->group, d->opts.tg_group_per_min > 0 ? d->opts.tg_group_per_min : 20, 60000);
     c->hnext = d->buckets[b];
     d->buckets[b] = c;
     return c;
@@ -364,81 +351,61 @@ static void fail_now(ef_dispatcher *d, chat *c, const char *reason, bool undeliv
     record(d, c);
 }
 
-/* Starts the head row of chat c, or settles it without a request. */
-static void start(ef_dispatcher *d, chat *c, int64_t now)
+/* The row's channel (a reference), or NULL after arranging for the row to
+ * wait: its integration is disabled, unknown or failed. Nothing is spent. */
+static ef_channel *channel_for(ef_dispatcher *d, chat *c, int64_t now)
 {
     out_row *o = c->head;
-    const ef_platform_ops *ops = ef_platform_find(o->r.platform);
-    if (!ops || !ops->build_send || !ops->parse_send) {
-        fail_now(d, c, "this platform cannot send replies", false);
-        return;
+    ef_channel *ch = ef_channels_get(d->opts.channels, o->r.integration_id);
+    if (ch && !ef_channel_failed(ch) && (ch->ops->supports & EF_PLAT_SEND) &&
+        !ch->policy.receive_only)
+        return ch;
+    if (now - d->last_token_log_ms > 30000) {
+        EF_LOG(EF_LOG_WARN, EF_C_PIPE, "replies for %s integration=%s wait: %s", o->r.platform,
+               o->r.integration_id ? o->r.integration_id : "-",
+               !ch                       ? "no enabled integration serves them"
+               : ef_channel_failed(ch)   ? "its credentials were refused (status error)"
+               : ch->policy.receive_only ? "no API credentials configured"
+                                         : "this platform cannot send replies");
+        d->last_token_log_ms = now;
     }
-    if (o->r.undeliverable) {
-        char why[200];
-        snprintf(why, sizeof(why), "undeliverable: %.150s",
-                 o->r.undeliverable_reason ? o->r.undeliverable_reason
-                                           : "customer blocked the bot");
-        fail_now(d, c, why, false);
-        return;
-    }
-    const char *base = is_telegram(o) ? d->tg_base : d->wa_base;
-    if (!base) {
-        if (now - d->last_token_log_ms > 30000) {
-            EF_LOG(EF_LOG_WARN, EF_C_PIPE, "replies for %s wait: no API credentials configured",
-                   o->r.platform);
-            d->last_token_log_ms = now;
-        }
-        c->next_ms = now + 5000;
-        return;
-    }
-    const char *meta = o->r.meta_json;
-    if (!is_telegram(o) && o->r.last_inbound_ms && !o->as_template &&
-        ef_wall_ms() - o->r.last_inbound_ms > WA_WINDOW_MS && !is_method_call(o)) {
-        if (!d->wa_template_meta) {
-            fail_now(d, c,
-                     "outside the 24-hour customer service window: the customer has not written "
-                     "for more than 24 hours and no re-engagement template is configured",
-                     false);
-            return;
-        }
-        EF_LOG(EF_LOG_INFO, EF_C_PIPE,
-               "reply row=%s chat=%s: 24-hour window closed, sending the template instead",
-               o->r.row_id, c->key);
-        o->as_template = true;
-    }
-    if (o->as_template)
-        meta = d->wa_template_meta;
+    ef_channel_unref(ch);
+    c->next_ms = now + 5000;
+    return NULL;
+}
 
-    flight *f = ef_calloc(1, sizeof(*f));
-    f->c = c;
-    f->row = o;
-    f->ops = ops;
-    f->channel = ef_strdup(channel_of(o->r.chat_id));
-    f->m = (ef_out_msg){.row_id = o->r.row_id,
-                        .chat_id = o->r.chat_id,
-                        .chat_type = o->r.chat_type,
-                        .channel_id = f->channel,
-                        .text = o->r.text,
-                        .meta_json = meta};
-    ef_out_req req = {0};
-    char err[256] = "";
-    if (ops->build_send(&f->m, &req, err, sizeof(err)) != 0) {
-        ef_free(f->channel);
-        ef_free(f);
-        fail_now(d, c, err[0] ? err : "cannot build the request", false);
-        return;
+/* The channel's reply window closed: its template goes instead, or the
+ * row fails. Returns false when the row was settled. */
+static bool window_open_or_template(ef_dispatcher *d, chat *c, const ef_channel *ch)
+{
+    out_row *o = c->head;
+    int64_t win = ch->policy.reply_window_ms;
+    if (!win || !o->r.last_inbound_ms || o->as_template || is_method_call(o) ||
+        ef_wall_ms() - o->r.last_inbound_ms <= win)
+        return true;
+    if (!ch->policy.window_template) {
+        fail_now(d, c,
+                 "outside the 24-hour customer service window: the customer has not written "
+                 "for more than 24 hours and no re-engagement template is configured",
+                 false);
+        return false;
     }
-    f->url = ef_asprintf("%s%s", base, req.path);
-    f->body = req.body;
-    req.body = NULL;
-    ef_out_req_cleanup(&req);
+    EF_LOG(EF_LOG_INFO, EF_C_PIPE,
+           "reply row=%s chat=%s: reply window closed, sending the template instead", o->r.row_id,
+           c->key);
+    o->as_template = true;
+    return true;
+}
+
+static void flight_begin(ef_dispatcher *d, flight *f)
+{
     ef_buf_init(&f->resp, RESP_MAX);
     f->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    if (!is_telegram(o) && d->wa_auth)
-        f->hdrs = curl_slist_append(f->hdrs, d->wa_auth);
+    if (f->rq.header)
+        f->hdrs = curl_slist_append(f->hdrs, f->rq.header);
     f->easy = curl_easy_init();
-    curl_easy_setopt(f->easy, CURLOPT_URL, f->url);
-    curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, f->body);
+    curl_easy_setopt(f->easy, CURLOPT_URL, f->rq.url);
+    curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, f->rq.body ? f->rq.body : "");
     curl_easy_setopt(f->easy, CURLOPT_HTTPHEADER, f->hdrs);
     curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
@@ -452,18 +419,72 @@ static void start(ef_dispatcher *d, chat *c, int64_t now)
     if (d->flist)
         d->flist->prev = f;
     d->flist = f;
-    c->in_flight = true;
+    f->c->in_flight = true;
     d->flights++;
-    if (!is_method_call(o)) {
+    if (f->rq.counted) {
         f->counted = true;
-        f->tg = is_telegram(o);
-        f->cw = channel_window_for(d, o);
-        if (f->tg)
-            window_start(&d->tg_global);
-        window_start(&c->group);
+        f->cw = channel_window_for(d, f->ch);
+        window_start(&f->c->group);
         if (f->cw)
             window_start(f->cw);
     }
+}
+
+/* Starts the head row of chat c through its channel, or settles it
+ * without a request. Takes over the reference on ch. */
+static void start(ef_dispatcher *d, chat *c, ef_channel *ch)
+{
+    out_row *o = c->head;
+    if (o->r.undeliverable) {
+        char why[200];
+        snprintf(why, sizeof(why), "undeliverable: %.150s",
+                 o->r.undeliverable_reason ? o->r.undeliverable_reason
+                                           : "customer blocked the bot");
+        ef_channel_unref(ch);
+        fail_now(d, c, why, false);
+        return;
+    }
+    if (!window_open_or_template(d, c, ch)) {
+        ef_channel_unref(ch);
+        return;
+    }
+    flight *f = ef_calloc(1, sizeof(*f));
+    f->c = c;
+    f->row = o;
+    f->ch = ch;
+    f->m = (ef_out_msg){.row_id = o->r.row_id,
+                        .chat_id = o->r.chat_id,
+                        .chat_type = o->r.chat_type,
+                        .channel_id = ch->key,
+                        .text = o->r.text,
+                        .meta_json = o->r.meta_json,
+                        .as_template = o->as_template};
+    char err[256] = "";
+    if (ch->ops->build_send(ch->cfg, &f->m, &f->rq, err, sizeof(err)) != 0) {
+        ef_out_req_cleanup(&f->rq);
+        ef_channel_unref(ch);
+        ef_free(f);
+        fail_now(d, c, err[0] ? err : "cannot build the request", false);
+        return;
+    }
+    flight_begin(d, f);
+}
+
+/* Whether the chat's head row may start now under its channel's limits. */
+static bool limits_allow(ef_dispatcher *d, chat *c, const ef_channel *ch, int64_t now)
+{
+    out_row *o = c->head;
+    if (is_method_call(o))
+        return true;
+    if (now < d->hold_until_ms)
+        return false;
+    ef_rate g = ch->policy.per_group;
+    if (!c->group.ts && g.n > 0 && is_group(&o->r))
+        window_init(&c->group, g.n, g.per_ms);
+    if (window_ready_at(&c->group, now) > now)
+        return false;
+    window *cw = channel_window_for(d, ch);
+    return !cw || window_ready_at(cw, now) <= now;
 }
 
 static void start_ready(ef_dispatcher *d, int64_t now)
@@ -479,18 +500,14 @@ static void start_ready(ef_dispatcher *d, int64_t now)
             }
             if (o->r.due_ms > ef_wall_ms() || c->next_ms > now)
                 continue;
-            if (!is_method_call(o)) {
-                if (now < d->hold_until_ms)
-                    continue;
-                if (window_ready_at(&c->group, now) > now)
-                    continue;
-                if (is_telegram(o) && window_ready_at(&d->tg_global, now) > now)
-                    continue;
-                window *cw = channel_window_for(d, o);
-                if (cw && window_ready_at(cw, now) > now)
-                    continue;
+            ef_channel *ch = channel_for(d, c, now);
+            if (!ch)
+                continue;
+            if (!limits_allow(d, c, ch, now)) {
+                ef_channel_unref(ch);
+                continue;
             }
-            start(d, c, now);
+            start(d, c, ch);
         }
     }
 }
@@ -501,10 +518,16 @@ static void settle(ef_dispatcher *d, flight *f, long status)
     out_row *o = f->row;
     int64_t now = ef_now_ms();
     ef_send_result res;
-    f->ops->parse_send(&f->m, status, f->resp.data, f->resp.len, &res);
-    bool method = is_method_call(o);
-    int interval = is_telegram(o) && !method ? d->opts.tg_chat_interval_ms : 0;
+    f->ch->ops->parse_send(f->ch->cfg, &f->m, status, f->resp.data, f->resp.len, &res);
+    ef_rate pc = f->ch->policy.per_chat;
+    int64_t interval = f->counted && pc.n > 0 ? pc.per_ms / pc.n : 0;
     switch (res.outcome) {
+    case EF_SEND_AUTH:
+        /* The channel's credentials, not this row: it stays queued, its
+         * attempts untouched, until the integration is fixed. */
+        ef_channels_fail(f->ch, d->store, res.reason);
+        c->next_ms = now + 5000;
+        break;
     case EF_SEND_OK:
         EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "reply row=%s chat=%s sent id=%s", o->r.row_id, c->key,
                res.platform_message_id ? res.platform_message_id : "-");
@@ -556,7 +579,7 @@ static void settle(ef_dispatcher *d, flight *f, long status)
     case EF_SEND_WINDOW:
         /* WhatsApp says the window is closed (131047) although our clock
          * thought it open: the template, when there is one, goes instead. */
-        if (d->wa_template_meta && !o->as_template) {
+        if (f->ch->policy.window_template && !o->as_template) {
             EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s chat=%s: %s; sending the template instead",
                    o->r.row_id, c->key, res.reason);
             o->as_template = true;
@@ -584,9 +607,8 @@ static void flight_free(ef_dispatcher *d, flight *f)
     curl_easy_cleanup(f->easy);
     curl_slist_free_all(f->hdrs);
     ef_buf_cleanup(&f->resp);
-    ef_free(f->url);
-    ef_free(f->body);
-    ef_free(f->channel);
+    ef_out_req_cleanup(&f->rq);
+    ef_channel_unref(f->ch);
     ef_free(f);
 }
 
@@ -606,8 +628,6 @@ static void reap(ef_dispatcher *d)
         d->flights--;
         if (f->counted) {
             int64_t now = ef_now_ms();
-            if (f->tg)
-                window_done(&d->tg_global, now);
             window_done(&f->c->group, now);
             if (f->cw)
                 window_done(f->cw, now);
@@ -648,49 +668,11 @@ static void *dispatch_main(void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-static char *trim_slash(const char *s)
-{
-    char *t = ef_strdup(s);
-    size_t n = strlen(t);
-    while (n && t[n - 1] == '/')
-        t[--n] = '\0';
-    return t;
-}
-
 ef_dispatcher *ef_dispatch_start(const ef_dispatch_opts *opts)
 {
     ef_dispatcher *d = ef_calloc(1, sizeof(*d));
     d->opts = *opts;
-    if (d->opts.tg_chat_interval_ms <= 0)
-        d->opts.tg_chat_interval_ms = 1000;
-    if (opts->tg_api_url && opts->tg_token && *opts->tg_token) {
-        char *api = trim_slash(opts->tg_api_url);
-        d->tg_base = ef_asprintf("%s/bot%s", api, opts->tg_token);
-        ef_free(api);
-    }
-    if (opts->wa_api_url && opts->wa_token && *opts->wa_token) {
-        d->wa_base = trim_slash(opts->wa_api_url);
-        d->wa_auth = ef_asprintf("Authorization: Bearer %s", opts->wa_token);
-    }
-    if (opts->wa_template && *opts->wa_template) {
-        const char *colon = strchr(opts->wa_template, ':');
-        char *name = colon ? ef_strndup(opts->wa_template, (size_t)(colon - opts->wa_template))
-                           : ef_strdup(opts->wa_template);
-        json_object *lang = json_object_new_object();
-        json_object_object_add(lang, "code",
-                               json_object_new_string(colon && colon[1] ? colon + 1 : "ru"));
-        json_object *t = json_object_new_object();
-        json_object_object_add(t, "name", json_object_new_string(name));
-        json_object_object_add(t, "language", lang);
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "template", t);
-        d->wa_template_meta = ef_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
-        ef_free(name);
-    }
     d->opts.pg_url = NULL; /* borrowed strings are not kept */
-    d->opts.tg_api_url = d->opts.tg_token = d->opts.wa_api_url = d->opts.wa_token = NULL;
-    window_init(&d->tg_global, opts->tg_rate_per_sec > 0 ? opts->tg_rate_per_sec : 30, 1000);
     d->hold_until_ms = ef_now_ms() + START_HOLD_MS;
     d->store = ef_store_new(opts->pg_url);
     d->multi = curl_multi_init();
@@ -739,12 +721,7 @@ void ef_dispatch_stop(ef_dispatcher *d)
         ef_free(d->channels);
         d->channels = n;
     }
-    window_cleanup(&d->tg_global);
     curl_multi_cleanup(d->multi);
     ef_store_free(d->store);
-    ef_free(d->tg_base);
-    ef_free(d->wa_base);
-    ef_free(d->wa_auth);
-    ef_free(d->wa_template_meta);
     ef_free(d);
 }

@@ -11,8 +11,11 @@
  * or failed with failed_reason (400/403, undeliverable chats). A restart
  * resumes from the rows still queued. Delivery is at least once.
  *
- * Limits: Telegram ~30 messages/s per bot, 1 per second per chat, 20 per
- * minute per group; WhatsApp WHATSAPP_RATE_LIMIT per business number.
+ * Limits are each channel's policy (platforms/platform.h): per account (a
+ * bot, a number), per chat, per group; a reply window after which the
+ * channel's template goes instead, or the row fails. Rows of a channel
+ * that is disabled, unknown or failed (credentials refused) wait, queued,
+ * without spending attempts; a 401 puts the channel in error.
  *
  * Must never: run on the event loop (it has its own thread, its own
  * PostgreSQL connection and a curl multi handle), send two rows of one chat
@@ -25,20 +28,13 @@
 #define EF_DISPATCH_H
 
 #include "base/ef.h"
+#include "gateway/channels.h"
 
 typedef struct ef_dispatcher ef_dispatcher;
 
 typedef struct ef_dispatch_opts {
     const char *pg_url;
-    const char *tg_api_url;  /* TELEGRAM_API_URL */
-    const char *tg_token;    /* NULL: Telegram rows wait until configured */
-    const char *wa_api_url;  /* WHATSAPP_API_URL */
-    const char *wa_token;    /* WHATSAPP_ACCESS_TOKEN */
-    int wa_rate_per_sec;     /* per business number */
-    const char *wa_template; /* "name:lang" sent outside the 24-hour window; NULL: fail */
-    int tg_rate_per_sec;     /* per bot (default 30) */
-    int tg_chat_interval_ms; /* per chat (default 1000) */
-    int tg_group_per_min;    /* per group (default 20) */
+    ef_channels *channels; /* borrowed: each row's channel (adapter, credentials, policy) */
 } ef_dispatch_opts;
 
 ef_dispatcher *ef_dispatch_start(const ef_dispatch_opts *opts);

@@ -24,6 +24,7 @@
 #include "gateway/http.h"
 
 #include "base/crypto.h"
+#include "gateway/channels.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
 #include "platforms/platform.h"
@@ -35,16 +36,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TG_SECRET_HEADER "x-telegram-bot-api-secret-token:"
 #define TICK_US (100 * LWS_US_PER_MS)
 
 typedef enum route {
     R_NONE = 0,
     R_HEALTHZ,
     R_METRICS,
-    R_TG_WEBHOOK,
-    R_WA_WEBHOOK,
-    R_WA_VERIFY,
+    R_WEBHOOK,   /* POST on an adapter's webhook path */
+    R_HANDSHAKE, /* GET on it: the platform's subscription check */
     R_NOT_FOUND,
     R_BAD_METHOD
 } route;
@@ -55,6 +54,9 @@ struct req {
     struct lws *wsi; /* NULL once the connection closed */
     route route;
     const ef_platform_ops *platform;
+    ef_channel *ch; /* the channel the route names (a reference), or NULL */
+    char *auth;     /* the value of platform->auth_header */
+    char sub[128];  /* what follows the webhook path ("" or "/<integration id>") */
     ef_buf body;
     bool too_large;
     bool rejected;      /* status decided before the body (drained, then answered) */
@@ -76,7 +78,6 @@ struct req {
     int64_t update_id;
     req *next_done;
     req *prev_wait, *next_wait;
-    char *signature; /* the signature header's value, checked after the body */
 };
 
 typedef struct pss {
@@ -85,10 +86,6 @@ typedef struct pss {
 
 struct ef_server {
     ef_server_opts opts;
-    char *tg_secret;
-    char *wa_app_secret;
-    char *wa_verify_token;
-    char **wa_numbers; /* NULL-terminated */
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     int port;
@@ -122,7 +119,8 @@ static void req_free(req *r)
         return;
     ef_buf_cleanup(&r->body);
     ef_free(r->resp);
-    ef_free(r->signature);
+    ef_free(r->auth);
+    ef_channel_unref(r->ch);
     ef_free(r);
 }
 
@@ -163,7 +161,8 @@ static void reject(req *r, int status, ef_reject_reason reason, const char *why)
 {
     char body[320];
     const char *path = r->platform ? r->platform->webhook_path : "-";
-    EF_LOG(EF_LOG_WARN, EF_C_HTTP, "status=%d path=%s reason=\"%s\"", status, path, why);
+    EF_LOG(EF_LOG_WARN, EF_C_HTTP, "status=%d path=%s%.100s reason=\"%s\"", status, path, r->sub,
+           why);
     if (r->platform)
         ef_metrics_reject(ef_metrics_platform(r->platform->name), reason);
     json_object *o = json_object_new_object();
@@ -199,23 +198,37 @@ static void serve_metrics(req *r)
     ef_buf_cleanup(&b);
 }
 
-/* Meta's subscription check: GET ?hub.mode=subscribe&hub.verify_token=..
- * &hub.challenge=.. answered with the challenge as text/plain. */
-static void serve_wa_verify(ef_server *srv, struct lws *wsi, req *r)
+static const char *query_arg(void *ud, const char *name, char *buf, size_t buflen)
 {
-    char mode[64], token[300], challenge[300];
-    const char *m = lws_get_urlarg_by_name(wsi, "hub.mode=", mode, sizeof(mode));
-    const char *t = lws_get_urlarg_by_name(wsi, "hub.verify_token=", token, sizeof(token));
-    const char *c = lws_get_urlarg_by_name(wsi, "hub.challenge=", challenge, sizeof(challenge));
-    if (m && t && c && strcmp(m, "subscribe") == 0 && srv->wa_verify_token &&
-        ef_secure_equal(t, strlen(t), srv->wa_verify_token, strlen(srv->wa_verify_token))) {
-        EF_LOG(EF_LOG_INFO, EF_C_WA, "webhook verification accepted");
-        respond(r, 200, "text/plain", c, strlen(c));
-        return;
+    char key[80];
+    snprintf(key, sizeof(key), "%s=", name);
+    return lws_get_urlarg_by_name((struct lws *)ud, key, buf, (int)buflen);
+}
+
+/* A GET on a webhook path: the platform's subscription check, answered by
+ * whichever of its channels recognizes it. */
+static void serve_handshake(ef_server *srv, struct lws *wsi, req *r)
+{
+    ef_http_req hr = {.post = false, .arg = query_arg, .arg_ud = wsi};
+    ef_channel **list = NULL;
+    size_t n = ef_channels_list(srv->opts.channels, r->platform, &list);
+    ef_buf out;
+    ef_buf_init(&out, 4096);
+    bool ok = false;
+    for (size_t i = 0; i < n && !ok; i++) {
+        ef_buf_reset(&out);
+        ok = r->platform->handshake(list[i]->cfg, &hr, &out) == 0;
     }
-    EF_LOG(EF_LOG_WARN, EF_C_WA,
-           "status=403 path=/webhook/whatsapp reason=\"verification refused\"");
-    respond(r, 403, "text/plain", "forbidden", 9);
+    ef_channels_list_free(list, n);
+    if (ok) {
+        EF_LOG(EF_LOG_INFO, EF_C_HTTP, "%s webhook verification accepted", r->platform->name);
+        respond(r, 200, "text/plain", out.data ? out.data : "", out.len);
+    } else {
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP, "status=403 path=%s reason=\"verification refused\"",
+               r->platform->webhook_path);
+        respond(r, 403, "text/plain", "forbidden", 9);
+    }
+    ef_buf_cleanup(&out);
 }
 
 static void job_done(ef_job *job, void *ud)
@@ -234,7 +247,19 @@ static void finish_webhook(req *r)
 {
     const ef_job_result *res = ef_job_get_result(r->job);
     int64_t ms = ef_now_ms() - r->started_ms;
-    if (res->status == 0) {
+    if (res->status == 0 && res->rejected) {
+        if (r->platform)
+            ef_metrics_reject(ef_metrics_platform(r->platform->name), EF_REJ_UNSTORABLE);
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP,
+               "status=422 update=%lld what=%s stored=%zu rejected=%zu reason=\"%s\" ms=%lld",
+               (long long)r->update_id, r->what, res->stored, res->rejected, res->reason,
+               (long long)ms);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "ok", json_object_new_boolean(0));
+        json_object_object_add(o, "error", json_object_new_string(res->reason));
+        respond_json(r, 422, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else if (res->status == 0) {
         EF_LOG(EF_LOG_DEBUG, EF_C_HTTP,
                "status=200 update=%lld what=%s stored=%zu duplicate=%zu ignored=%zu ms=%lld",
                (long long)r->update_id, r->what, res->stored, res->duplicate, res->ignored,
@@ -250,30 +275,59 @@ static void finish_webhook(req *r)
     }
 }
 
-static bool number_served(const ef_server *srv, const char *id)
+/* Whether channel c's webhook secret also verifies this body (the events
+ * of one app's webhook must belong to that app's channels). */
+static bool same_app(const req *r, const ef_channel *c)
 {
-    for (char **n = srv->wa_numbers; n && *n; n++)
-        if (id && strcmp(*n, id) == 0)
-            return true;
-    return false;
+    if (c == r->ch || !r->platform->verify_needs_body)
+        return true;
+    ef_http_req hr = {.post = true, .auth = r->auth, .body = r->body.data, .len = r->body.len};
+    return ef_platform_verify(c->ops, c->cfg, &hr) == 0;
 }
 
-/* Events that arrived for a business number this gateway does not serve
- * are acknowledged and logged, never stored. */
-static void drop_unserved(ef_server *srv, ef_msg_list *msgs)
+/* Stamps every event with its integration: the route's channel, or for a
+ * platform whose one URL serves many channels, the channel each event
+ * names. Returns false (with why) when an event names a channel nobody
+ * serves here: the request is refused, never acknowledged and dropped. */
+static bool route_events(ef_server *srv, req *r, ef_msg_list *msgs, char *why, size_t whylen)
 {
-    size_t k = 0;
     for (size_t i = 0; i < msgs->n; i++) {
         ef_msg *m = msgs->items[i];
-        if (strcmp(m->platform, "whatsapp") == 0 && !number_served(srv, m->channel_id)) {
-            EF_LOG(EF_LOG_WARN, EF_C_WA, "phone_number_id=%s is not served here; %s event dropped",
-                   m->channel_id ? m->channel_id : "-", ef_msg_kind_name(m->kind));
-            ef_msg_free(m);
-            continue;
+        ef_channel *c = r->platform->policy.route_by_key
+                            ? ef_channels_by_key(srv->opts.channels, r->platform, m->channel_id)
+                            : ef_channel_ref(r->ch);
+        if (!c || !same_app(r, c)) {
+            snprintf(why, whylen,
+                     "%s %.64s is not configured here (add it with `easyflow "
+                     "integration add %s`)",
+                     r->platform->name, m->channel_id ? m->channel_id : "(none)",
+                     r->platform->name);
+            ef_channel_unref(c);
+            return false;
         }
-        msgs->items[k++] = m;
+        ef_free(m->integration_id);
+        m->integration_id = ef_strdup(c->id);
+        m->read_receipt = c->policy.read_receipts;
+        ef_channel_unref(c);
     }
-    msgs->n = k;
+    return true;
+}
+
+/* Verification that needs the raw body (an HMAC): the route's channel,
+ * else (one URL for many channels) the first channel whose secret signs
+ * it; r->ch gets that channel. */
+static bool verify_body(ef_server *srv, req *r)
+{
+    ef_http_req hr = {.post = true, .auth = r->auth, .body = r->body.data, .len = r->body.len};
+    if (r->ch)
+        return ef_platform_verify(r->platform, r->ch->cfg, &hr) == 0;
+    ef_channel **list = NULL;
+    size_t n = ef_channels_list(srv->opts.channels, r->platform, &list);
+    for (size_t i = 0; i < n && !r->ch; i++)
+        if (ef_platform_verify(r->platform, list[i]->cfg, &hr) == 0)
+            r->ch = ef_channel_ref(list[i]);
+    ef_channels_list_free(list, n);
+    return r->ch != NULL;
 }
 
 static void webhook_body_done(req *r)
@@ -287,12 +341,11 @@ static void webhook_body_done(req *r)
     }
     /* Signed platforms: the signature covers the raw bytes as received, so
      * it is checked before anything is parsed. */
-    if ((p->supports & EF_PLAT_SIGNED) &&
-        ef_platform_verify(p, srv->wa_app_secret, r->signature, r->body.data ? r->body.data : "",
-                           r->body.len) != 0) {
-        reject(r, 401, EF_REJ_BAD_SIGNATURE,
-               r->signature ? "X-Hub-Signature-256 does not match the body"
-                            : "missing X-Hub-Signature-256");
+    if (p->verify_needs_body && !verify_body(srv, r)) {
+        char why[160];
+        snprintf(why, sizeof(why), "%s %s", r->auth ? "the body does not match" : "missing",
+                 p->auth_header);
+        reject(r, 401, EF_REJ_BAD_SIGNATURE, why);
         return;
     }
     char err[160] = "";
@@ -304,7 +357,7 @@ static void webhook_body_done(req *r)
         return;
     }
     if (rc == EF_ELIMIT) {
-        reject(r, 400, EF_REJ_TOO_DEEP, err[0] ? err : "JSON nested too deep");
+        reject(r, 413, EF_REJ_TOO_DEEP, err[0] ? err : "JSON larger than the limits");
         return;
     }
     if (rc) {
@@ -325,13 +378,27 @@ static void webhook_body_done(req *r)
         ef_msg_list_cleanup(&msgs);
         return;
     }
+    char why[300];
+    if (!route_events(srv, r, &msgs, why, sizeof(why))) {
+        reject(r, 422, EF_REJ_NO_CHANNEL, why);
+        ef_msg_list_cleanup(&msgs);
+        return;
+    }
     ef_buf_cleanup(&r->body);
-    drop_unserved(srv, &msgs);
     snprintf(r->what, sizeof(r->what), "%s", info.what[0] ? info.what : "-");
     r->update_id = info.update_id;
     ef_metrics_add(mp, EF_M_RECEIVED, 1);
+    if (msgs.n == 0 && info.refused) {
+        snprintf(why, sizeof(why), "%zu event(s) refused: %.200s", info.refused, info.note);
+        reject(r, 422, EF_REJ_BAD_PAYLOAD, why);
+        ef_msg_list_cleanup(&msgs);
+        return;
+    }
+    if (info.refused)
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP, "update=%lld %zu event(s) refused, the others go on: %s",
+               (long long)info.update_id, info.refused, info.note);
     if (msgs.n == 0) {
-        ef_metrics_add(mp, EF_M_IGNORED, 1);
+        ef_metrics_add(mp, info.unknown_type ? EF_M_UNKNOWN_TYPE : EF_M_IGNORED, 1);
         EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=200 update=%lld what=%s ignored: %s",
                (long long)info.update_id, r->what, info.note[0] ? info.note : "nothing to store");
         ef_msg_list_cleanup(&msgs);
@@ -399,38 +466,77 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 
 /* ---- the lws callback --------------------------------------------------- */
 
-static route find_route(ef_server *srv, int method, const char *uri, const ef_platform_ops **pl)
+/* The adapter whose webhook path uri is (or starts, with "/<id>"). */
+static const ef_platform_ops *webhook_platform(const char *uri, const char **sub)
 {
-    *pl = NULL;
+    for (const ef_platform_ops *const *p = ef_platforms; *p; p++) {
+        if (!((*p)->supports & EF_PLAT_WEBHOOK))
+            continue;
+        size_t n = strlen((*p)->webhook_path);
+        if (strncmp(uri, (*p)->webhook_path, n) == 0 && (uri[n] == '\0' || uri[n] == '/')) {
+            *sub = uri + n;
+            return *p;
+        }
+    }
+    return NULL;
+}
+
+static route find_route(ef_server *srv, int method, const char *uri, req *r)
+{
+    (void)srv;
     if (strcmp(uri, "/healthz") == 0)
         return method == LWSHUMETH_GET ? R_HEALTHZ : R_BAD_METHOD;
     if (strcmp(uri, "/metrics") == 0)
         return method == LWSHUMETH_GET ? R_METRICS : R_BAD_METHOD;
-    if (srv->opts.tg_webhook && strcmp(uri, ef_platform_telegram.webhook_path) == 0) {
-        *pl = &ef_platform_telegram;
-        return method == LWSHUMETH_POST ? R_TG_WEBHOOK : R_BAD_METHOD;
-    }
-    if (srv->wa_app_secret && strcmp(uri, ef_platform_whatsapp.webhook_path) == 0) {
-        *pl = &ef_platform_whatsapp;
-        if (method == LWSHUMETH_GET)
-            return R_WA_VERIFY;
-        return method == LWSHUMETH_POST ? R_WA_WEBHOOK : R_BAD_METHOD;
-    }
-    return R_NOT_FOUND;
+    const char *sub = "";
+    r->platform = webhook_platform(uri, &sub);
+    if (!r->platform)
+        return R_NOT_FOUND;
+    snprintf(r->sub, sizeof(r->sub), "%s", strcmp(sub, "/") == 0 ? "" : sub);
+    if (method == LWSHUMETH_GET && r->platform->handshake && !r->sub[0])
+        return R_HANDSHAKE;
+    return method == LWSHUMETH_POST ? R_WEBHOOK : R_BAD_METHOD;
 }
 
-static bool secret_ok(ef_server *srv, struct lws *wsi)
+/* The request header the adapter verifies, as a new string (NULL: absent). */
+static char *auth_header(struct lws *wsi, const char *name)
 {
-    if (!srv->tg_secret)
-        return true;
-    char got[300];
-    int n = lws_hdr_custom_length(wsi, TG_SECRET_HEADER, (int)strlen(TG_SECRET_HEADER));
-    if (n <= 0 || n >= (int)sizeof(got))
-        return false;
-    if (lws_hdr_custom_copy(wsi, got, sizeof(got), TG_SECRET_HEADER,
-                            (int)strlen(TG_SECRET_HEADER)) < 0)
-        return false;
-    return ef_secure_equal(got, strlen(got), srv->tg_secret, strlen(srv->tg_secret));
+    char hname[80], val[512];
+    snprintf(hname, sizeof(hname), "%s:", name);
+    int n = lws_hdr_custom_length(wsi, hname, (int)strlen(hname));
+    if (n <= 0 || n >= (int)sizeof(val) ||
+        lws_hdr_custom_copy(wsi, val, sizeof(val), hname, (int)strlen(hname)) < 0)
+        return NULL;
+    return ef_strdup(val);
+}
+
+/* The channel a webhook request is for, and the checks that need no body:
+ * 0, or the status it was refused with (answered already). */
+static int webhook_begin(ef_server *srv, struct lws *wsi, req *r)
+{
+    const ef_platform_ops *p = r->platform;
+    r->auth = auth_header(wsi, p->auth_header);
+    if (!p->policy.route_by_key || r->sub[0]) {
+        r->ch = ef_channels_route(srv->opts.channels, p, r->sub);
+        if (!r->ch || !r->ch->policy.receive_webhook) {
+            r->rejected = true;
+            reject(r, 404, EF_REJ_NO_CHANNEL,
+                   r->ch ? "this integration long-polls: its webhook is not served"
+                         : "no enabled integration serves this webhook URL");
+            return 404;
+        }
+    }
+    if (!p->verify_needs_body) {
+        ef_http_req hr = {.post = true, .auth = r->auth};
+        if (ef_platform_verify(p, r->ch->cfg, &hr) != 0) {
+            r->rejected = true;
+            char why[160];
+            snprintf(why, sizeof(why), "missing or wrong %s", p->auth_header);
+            reject(r, 401, EF_REJ_BAD_SECRET, why);
+            return 401;
+        }
+    }
+    return 0;
 }
 
 static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
@@ -443,7 +549,7 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
 
     req *r = req_new(srv, wsi);
     ps->r = r;
-    r->route = find_route(srv, method, uri, &r->platform);
+    r->route = find_route(srv, method, uri, r);
     char cl[32];
     unsigned long long clen = 0;
     if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
@@ -460,8 +566,8 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
     case R_METRICS:
         serve_metrics(r);
         return 0;
-    case R_WA_VERIFY:
-        serve_wa_verify(srv, wsi, r);
+    case R_HANDSHAKE:
+        serve_handshake(srv, wsi, r);
         return 0;
     case R_NOT_FOUND:
         EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=404 path=\"%.100s\"", uri);
@@ -470,9 +576,9 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
         return 0;
     case R_BAD_METHOD:
         EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=405 path=\"%.100s\"", uri);
-        r->allow = r->platform == &ef_platform_whatsapp ? "GET, POST"
-                   : r->platform                        ? "POST"
-                                                        : "GET";
+        r->allow = r->platform && r->platform->handshake ? "GET, POST"
+                   : r->platform                         ? "POST"
+                                                         : "GET";
         r->rejected = true;
         respond_json(r, 405, "{\"ok\":false,\"error\":\"method not allowed\"}");
         return 0;
@@ -480,20 +586,8 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
         break;
     }
     /* A webhook. Checks that need no body come first. */
-    if (r->route == R_WA_WEBHOOK) {
-        const char *h = ef_platform_whatsapp.signature_header;
-        char hname[64];
-        snprintf(hname, sizeof(hname), "%s:", h);
-        char sig[200];
-        int n = lws_hdr_custom_length(wsi, hname, (int)strlen(hname));
-        if (n > 0 && n < (int)sizeof(sig) &&
-            lws_hdr_custom_copy(wsi, sig, sizeof(sig), hname, (int)strlen(hname)) >= 0)
-            r->signature = ef_strdup(sig);
-    } else if (!secret_ok(srv, wsi)) {
-        r->rejected = true;
-        reject(r, 401, EF_REJ_BAD_SECRET, "missing or wrong X-Telegram-Bot-Api-Secret-Token");
+    if (webhook_begin(srv, wsi, r) != 0)
         return 0;
-    }
     if (srv->draining) {
         r->rejected = true;
         reject(r, 503, EF_REJ_UNAVAILABLE, "shutting down");
@@ -574,7 +668,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_callback_on_writable(wsi);
             return 0;
         }
-        if (ps->r->route == R_TG_WEBHOOK || ps->r->route == R_WA_WEBHOOK)
+        if (ps->r->route == R_WEBHOOK)
             webhook_body_done(ps->r);
         return 0;
 
@@ -622,33 +716,6 @@ static void lws_emit(int level, const char *line)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static char **split_csv(const char *csv)
-{
-    size_t n = 0, cap = 4;
-    char **out = ef_calloc(cap, sizeof(char *));
-    const char *p = csv;
-    while (p && *p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && (*p == ' ')) {
-            p++;
-            len--;
-        }
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len) {
-            if (n + 1 >= cap) {
-                cap *= 2;
-                out = ef_realloc(out, cap * sizeof(char *));
-            }
-            out[n++] = ef_strndup(p, len);
-        }
-        p = e ? e + 1 : NULL;
-    }
-    out[n] = NULL;
-    return out;
-}
-
 ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
 {
     char host[128];
@@ -661,14 +728,6 @@ ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
 
     ef_server *srv = ef_calloc(1, sizeof(*srv));
     srv->opts = *opts;
-    srv->tg_secret = opts->tg_secret && *opts->tg_secret ? ef_strdup(opts->tg_secret) : NULL;
-    srv->opts.tg_secret = srv->tg_secret;
-    srv->wa_app_secret =
-        opts->wa_app_secret && *opts->wa_app_secret ? ef_strdup(opts->wa_app_secret) : NULL;
-    srv->wa_verify_token =
-        opts->wa_verify_token && *opts->wa_verify_token ? ef_strdup(opts->wa_verify_token) : NULL;
-    srv->wa_numbers = split_csv(opts->wa_numbers);
-    srv->opts.wa_app_secret = srv->opts.wa_verify_token = srv->opts.wa_numbers = NULL;
     pthread_mutex_init(&srv->done_lock, NULL);
 
     struct lws_context_creation_info info;
@@ -748,11 +807,5 @@ void ef_server_free(ef_server *srv)
      * finished requests whose connections are gone. */
     drain_done(srv);
     pthread_mutex_destroy(&srv->done_lock);
-    ef_free(srv->tg_secret);
-    ef_free(srv->wa_app_secret);
-    ef_free(srv->wa_verify_token);
-    for (char **n = srv->wa_numbers; n && *n; n++)
-        ef_free(*n);
-    ef_free(srv->wa_numbers);
     ef_free(srv);
 }

@@ -2,16 +2,22 @@
  * http.h -- the HTTP server (libwebsockets): webhooks, /healthz, /metrics.
  *
  * Routes:
- *   POST /webhook/telegram   secret header check, body limit, strict JSON,
+ *   POST <adapter webhook path>[/<integration id>]
+ *                            for every compiled-in adapter that receives
+ *                            webhooks: the route names the channel (the
+ *                            bare path: the platform's default one; an
+ *                            adapter whose one URL serves many channels
+ *                            routes each event by the channel it names).
+ *                            The adapter's verify (a secret header before
+ *                            the body, or an HMAC over the raw body before
+ *                            any parsing), body limit, strict JSON,
  *                            normalization, then the pipeline; answered 200
  *                            only once the update is committed (or known
  *                            to be a duplicate), 503 while PostgreSQL is
- *                            unreachable.
- *   GET  /webhook/whatsapp   hub.challenge verification (403 otherwise).
- *   POST /webhook/whatsapp   X-Hub-Signature-256 over the raw body (401
- *                            before anything is parsed), then as above;
- *                            events for business numbers we do not serve
- *                            are acknowledged and logged, never stored.
+ *                            unreachable, 422 for data that cannot be
+ *                            stored or an event for a channel not served.
+ *   GET  <webhook path>      the adapter's subscription handshake (403
+ *                            otherwise), when it has one.
  *   GET  /healthz            200 when PostgreSQL and Redis answer, else 503
  *                            with a JSON reason.
  *   GET  /metrics            Prometheus text.
@@ -27,6 +33,7 @@
 #define EF_HTTP_H
 
 #include "base/ef.h"
+#include "gateway/channels.h"
 #include "gateway/pipeline.h"
 
 #include <signal.h>
@@ -38,13 +45,8 @@ typedef struct ef_server_opts {
     size_t max_body;        /* bytes; larger bodies get 413 */
     int json_max_depth;     /* deeper JSON gets 400 */
     int request_timeout_ms; /* a commit slower than this gets 503 */
-    const char *tg_secret;  /* TELEGRAM_SECRET_TOKEN; NULL = not checked */
-    bool tg_webhook;        /* serve /webhook/telegram (false in poll mode) */
-    /* WhatsApp: served when wa_app_secret is set. */
-    const char *wa_app_secret;   /* WHATSAPP_APP_SECRET: X-Hub-Signature-256 key */
-    const char *wa_verify_token; /* WHATSAPP_VERIFY_TOKEN: GET hub.verify_token */
-    const char *wa_numbers;      /* WHATSAPP_PHONE_NUMBER_ID: comma-separated ids */
-    ef_pipeline *pipe;           /* borrowed */
+    ef_channels *channels;  /* borrowed: who serves which webhook */
+    ef_pipeline *pipe;      /* borrowed */
 } ef_server_opts;
 
 /* Binds the listening socket. NULL with err filled on failure. */

@@ -3,19 +3,21 @@
  */
 #include "gateway/metrics.h"
 
+#include "platforms/platform.h"
+
 #include <stdatomic.h>
 #include <string.h>
 
-static const char *const platform_names[EF_MP__COUNT] = {"telegram", "whatsapp", "webchat"};
-static const char *const counter_names[EF_M__COUNT] = {"received", "stored", "duplicate",
-                                                       "ignored"};
+static const char *const counter_names[EF_M__COUNT] = {"received", "stored", "duplicate", "ignored",
+                                                       "unknown_type"};
 static const char *const counter_help[EF_M__COUNT] = {
     "Webhook bodies and polled updates accepted for processing.", "Events committed to PostgreSQL.",
     "Redeliveries of events already committed.",
-    "Genuine events with nothing to store (answered 200 and logged)."};
-static const char *const reject_names[EF_REJ__COUNT] = {"bad_secret",  "bad_signature", "bad_json",
-                                                        "bad_utf8",    "too_large",     "too_deep",
-                                                        "bad_payload", "unavailable",   "timeout"};
+    "Genuine events with nothing to store (answered 200 and logged).",
+    "Genuine updates of a type the adapter does not know (answered 200, not stored)."};
+static const char *const reject_names[EF_REJ__COUNT] = {
+    "bad_secret",  "bad_signature", "bad_json", "bad_utf8",   "too_large", "too_deep",
+    "bad_payload", "unavailable",   "timeout",  "unstorable", "no_channel"};
 
 static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                        0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
@@ -23,20 +25,35 @@ static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 #define N_BATCH (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
 
-static atomic_uint_fast64_t counters[EF_MP__COUNT][EF_M__COUNT];
-static atomic_uint_fast64_t rejects[EF_MP__COUNT][EF_REJ__COUNT];
+static atomic_uint_fast64_t counters[EF_MP_MAX][EF_M__COUNT];
+static atomic_uint_fast64_t rejects[EF_MP_MAX][EF_REJ__COUNT];
 static atomic_uint_fast64_t http_codes[6];
 static atomic_uint_fast64_t commit_buckets[N_COMMIT + 1];
 static atomic_uint_fast64_t commit_sum_us;
 static atomic_uint_fast64_t batch_buckets[N_BATCH + 1];
 static atomic_uint_fast64_t batch_sum;
 
+/* Slots: the registry's adapters, then "other". */
+static int n_platforms(void)
+{
+    int n = 0;
+    while (ef_platforms[n] && n < EF_MP_MAX - 1)
+        n++;
+    return n;
+}
+
+static const char *platform_name(int i)
+{
+    return i < n_platforms() ? ef_platforms[i]->name : "other";
+}
+
 ef_metric_platform ef_metrics_platform(const char *name)
 {
-    for (int i = 0; i < EF_MP__COUNT; i++)
-        if (name && strcmp(name, platform_names[i]) == 0)
-            return (ef_metric_platform)i;
-    return EF_MP_WEBCHAT;
+    int n = n_platforms();
+    for (int i = 0; i < n; i++)
+        if (name && strcmp(name, ef_platforms[i]->name) == 0)
+            return i;
+    return n;
 }
 
 void ef_metrics_add(ef_metric_platform p, ef_metric_counter c, uint64_t n)
@@ -95,20 +112,18 @@ int ef_metrics_render(ef_buf *b)
         rc =
             ef_buf_appendf(b, "# HELP ef_updates_%s_total %s\n# TYPE ef_updates_%s_total counter\n",
                            counter_names[c], counter_help[c], counter_names[c]);
-        for (int p = 0; p < EF_MP__COUNT && !rc; p++)
-            rc =
-                ef_buf_appendf(b, "ef_updates_%s_total{platform=\"%s\"} %llu\n", counter_names[c],
-                               platform_names[p], (unsigned long long)atomic_load(&counters[p][c]));
+        for (int p = 0; p <= n_platforms() && !rc; p++)
+            rc = ef_buf_appendf(b, "ef_updates_%s_total{platform=\"%s\"} %llu\n", counter_names[c],
+                                platform_name(p), (unsigned long long)atomic_load(&counters[p][c]));
     }
     if (!rc)
         rc = ef_buf_appendf(b, "# HELP ef_updates_rejected_total Requests refused, by reason.\n"
                                "# TYPE ef_updates_rejected_total counter\n");
-    for (int p = 0; p < EF_MP__COUNT && !rc; p++)
+    for (int p = 0; p <= n_platforms() && !rc; p++)
         for (int r = 0; r < EF_REJ__COUNT && !rc; r++)
-            rc =
-                ef_buf_appendf(b, "ef_updates_rejected_total{platform=\"%s\",reason=\"%s\"} %llu\n",
-                               platform_names[p], reject_names[r],
-                               (unsigned long long)atomic_load(&rejects[p][r]));
+            rc = ef_buf_appendf(
+                b, "ef_updates_rejected_total{platform=\"%s\",reason=\"%s\"} %llu\n",
+                platform_name(p), reject_names[r], (unsigned long long)atomic_load(&rejects[p][r]));
     if (!rc)
         rc = ef_buf_appendf(b, "# HELP ef_http_responses_total HTTP responses by status class.\n"
                                "# TYPE ef_http_responses_total counter\n");

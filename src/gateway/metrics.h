@@ -3,25 +3,24 @@
  * text on GET /metrics.
  *
  * Every function is lock-free (C11 atomics) and may be called from any
- * thread. Platforms are few and fixed, so counters are plain arrays.
+ * thread. Platforms are the compiled-in adapters (platforms/registry.c),
+ * few and fixed, so counters are plain arrays indexed by registry position.
  */
 #ifndef EF_METRICS_H
 #define EF_METRICS_H
 
 #include "base/ef.h"
 
-typedef enum ef_metric_platform {
-    EF_MP_TELEGRAM = 0,
-    EF_MP_WHATSAPP,
-    EF_MP_WEBCHAT,
-    EF_MP__COUNT
-} ef_metric_platform;
+/* A platform's position in ef_platforms[] (see ef_metrics_platform). */
+typedef int ef_metric_platform;
+#define EF_MP_MAX 16
 
 typedef enum ef_metric_counter {
     EF_M_RECEIVED = 0, /* webhook bodies / polled updates accepted for processing */
     EF_M_STORED,       /* events committed */
     EF_M_DUPLICATE,    /* redeliveries of committed events */
     EF_M_IGNORED,      /* genuine events with nothing to store (200 + log) */
+    EF_M_UNKNOWN_TYPE, /* genuine updates of a type the adapter does not know (200) */
     EF_M__COUNT
 } ef_metric_counter;
 
@@ -35,10 +34,13 @@ typedef enum ef_reject_reason {
     EF_REJ_BAD_PAYLOAD,
     EF_REJ_UNAVAILABLE,
     EF_REJ_TIMEOUT,
+    EF_REJ_UNSTORABLE, /* the data cannot be stored (too long, NULL key): 422 */
+    EF_REJ_NO_CHANNEL, /* no integration serves this route, number or key */
     EF_REJ__COUNT
 } ef_reject_reason;
 
-/* "telegram" -> EF_MP_TELEGRAM; unknown names count as webchat. */
+/* A platform name -> its registry position; unknown names count under the
+ * last slot ("other"). */
 ef_metric_platform ef_metrics_platform(const char *name);
 void ef_metrics_add(ef_metric_platform p, ef_metric_counter c, uint64_t n);
 void ef_metrics_reject(ef_metric_platform p, ef_reject_reason r);

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -106,10 +107,14 @@ const ef_msg *ef_job_msg(const ef_job *job, size_t i)
     return i < job->msgs.n ? job->msgs.items[i] : NULL;
 }
 
-static void job_finish_one(ef_job *job, ef_ingest_status st)
+static void job_finish_one(ef_job *job, ef_ingest_status st, const char *why)
 {
     pthread_mutex_lock(&job->lock);
     switch (st) {
+    case EF_ING_REJECTED:
+        if (!job->result.rejected++)
+            snprintf(job->result.reason, sizeof(job->result.reason), "%s", why);
+        break;
     case EF_ING_STORED:
         job->result.stored++;
         break;
@@ -133,7 +138,7 @@ static void job_finish_one(ef_job *job, ef_ingest_status st)
 
 static uint64_t chat_hash(const ef_msg *m)
 {
-    return ef_fnv1a64(m->chat_id, ef_fnv1a64(m->platform, EF_FNV1A64_INIT));
+    return ef_fnv1a64(m->chat_id, ef_fnv1a64(m->integration_id, EF_FNV1A64_INIT));
 }
 
 static void push(worker *w, ef_job *job, size_t idx)
@@ -182,6 +187,9 @@ static char *session_json(const ef_ingest_item *it)
     if (it->user_id)
         json_object_object_add(o, "user_id", json_object_new_string(it->user_id));
     json_object_object_add(o, "platform", json_object_new_string(it->msg->platform));
+    if (it->msg->integration_id)
+        json_object_object_add(o, "integration_id",
+                               json_object_new_string(it->msg->integration_id));
     json_object_object_add(o, "chat_id",
                            json_object_new_string(it->msg->chat_id ? it->msg->chat_id : ""));
     json_object_object_add(o, "status",
@@ -218,8 +226,9 @@ static void write_back(worker *w, ef_ingest_item *items, size_t n)
         char *js = session_json(it);
         int rc = ef_kv_session_put(w->kv, it->session_id, js, p->opts.session_ttl);
         if (rc == 0 && it->msg->chat_id)
-            rc = ef_kv_chat_session_put(w->kv, it->msg->platform, it->msg->chat_id, it->session_id,
-                                        p->opts.session_ttl);
+            rc = ef_kv_chat_session_put(w->kv,
+                                        it->msg->integration_id ? it->msg->integration_id : "-",
+                                        it->msg->chat_id, it->session_id, p->opts.session_ttl);
         ef_free(js);
         if (rc) {
             int64_t now = ef_now_ms();
@@ -237,18 +246,36 @@ static void write_back(worker *w, ef_ingest_item *items, size_t n)
                                 (long long)stored);
 }
 
+/* Each event's channel (a reference held for the batch) and its bot. */
+static ef_channel **batch_channels(worker *w, ef_ingest_item *items, size_t n, const ef_bot **bots)
+{
+    ef_channel **chs = ef_calloc(n, sizeof(*chs));
+    for (size_t i = 0; i < n; i++) {
+        const char *id = items[i].msg->integration_id;
+        for (size_t j = 0; j < i && !chs[i]; j++)
+            if (chs[j] && id && strcmp(chs[j]->id, id) == 0)
+                chs[i] = ef_channel_ref(chs[j]);
+        if (!chs[i])
+            chs[i] = ef_channels_get(w->p->opts.channels, id);
+        bots[i] = chs[i] ? chs[i]->bot : NULL;
+    }
+    return chs;
+}
+
 static void process_batch(worker *w, entry *batch, size_t n)
 {
     ef_ingest_item *items = ef_calloc(n, sizeof(*items));
     for (size_t i = 0; i < n; i++)
         items[i].msg = batch[i].job->msgs.items[batch[i].idx];
+    const ef_bot **bots = ef_calloc(n, sizeof(*bots));
+    ef_channel **chs = batch_channels(w, items, n, bots);
 
     int64_t t0 = ef_now_ms();
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     /* The bot decides before the commit, so that the message, the
      * conversation's new state and the replies are committed together. */
-    int rc = ef_decider_run(w->decider, w->store, w->kv, items, n);
+    int rc = ef_decider_run(w->decider, w->store, w->kv, items, bots, n);
     if (rc == 0)
         rc = ef_store_ingest(w->store, items, n);
     else
@@ -281,6 +308,10 @@ static void process_batch(worker *w, entry *batch, size_t n)
             ef_metrics_add(mp, EF_M_STORED, 1);
         else if (items[i].status == EF_ING_DUPLICATE)
             ef_metrics_add(mp, EF_M_DUPLICATE, 1);
+        else if (items[i].status == EF_ING_REJECTED)
+            EF_LOG(EF_LOG_WARN, EF_C_PIPE, "%s %s event chat=%s refused, not stored: %s",
+                   items[i].msg->platform, ef_msg_kind_name(items[i].msg->kind),
+                   items[i].msg->chat_id ? items[i].msg->chat_id : "-", items[i].error);
         else if (items[i].status == EF_ING_IGNORED) {
             ef_metrics_add(mp, EF_M_IGNORED, 1);
             /* A status, reaction or remap for something never stored here
@@ -292,10 +323,15 @@ static void process_batch(worker *w, entry *batch, size_t n)
                    m->chat_id ? m->chat_id : "-");
         }
         ef_ingest_status st = items[i].status;
+        char why[sizeof(items[i].error)];
+        snprintf(why, sizeof(why), "%s", items[i].error);
         ef_ingest_item_cleanup(&items[i]);
+        ef_channel_unref(chs[i]);
         atomic_fetch_sub(&w->p->pending, 1);
-        job_finish_one(batch[i].job, st);
+        job_finish_one(batch[i].job, st, why);
     }
+    ef_free(chs);
+    ef_free(bots);
     ef_free(items);
 }
 
@@ -393,7 +429,7 @@ ef_pipeline *ef_pipeline_new(const ef_pipeline_opts *opts)
         pthread_cond_init(&w->cond, NULL);
         w->store = ef_store_new(p->pg_url);
         w->kv = ef_kv_new(p->redis_url);
-        w->decider = ef_decider_new(opts->bot);
+        w->decider = ef_decider_new();
     }
     atomic_init(&p->pending, 0);
     atomic_init(&p->pg_up, false);

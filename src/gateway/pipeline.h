@@ -3,7 +3,7 @@
  *
  * A job is what one webhook request (or one getUpdates response) carried:
  * zero or more ef_msg events. Each event goes to the worker that owns its
- * chat (hash of platform + chat id), so one chat's events are handled in
+ * chat (hash of integration + chat id), so one chat's events are handled in
  * arrival order while different chats proceed in parallel. A worker takes
  * everything queued for it (up to EF_BATCH_MAX) and commits it in ONE
  * PostgreSQL transaction; the busier the gateway, the bigger the batches.
@@ -23,6 +23,7 @@
 #define EF_PIPELINE_H
 
 #include "base/ef.h"
+#include "gateway/channels.h"
 #include "nlp/nlp.h"
 #include "platforms/platform.h"
 
@@ -35,10 +36,10 @@ typedef void (*ef_job_done_cb)(ef_job *job, void *ud);
 typedef struct ef_pipeline_opts {
     const char *pg_url;
     const char *redis_url;
-    int workers;       /* worker threads, each with its own connections */
-    int batch_max;     /* events per commit at most */
-    int session_ttl;   /* seconds a Redis session lives */
-    const ef_bot *bot; /* borrowed, immutable; NULL = store only, no replies */
+    int workers;           /* worker threads, each with its own connections */
+    int batch_max;         /* events per commit at most */
+    int session_ttl;       /* seconds a Redis session lives */
+    ef_channels *channels; /* borrowed: each event's integration, and its bot */
     /* Called on a worker thread after a commit that queued replies. */
     void (*on_replies)(void *ud);
     void *on_replies_ud;
@@ -46,11 +47,13 @@ typedef struct ef_pipeline_opts {
 
 /* Outcome counts of one job, valid in and after its done callback. */
 typedef struct ef_job_result {
-    int status; /* 0, or EF_EDB when any event could not be committed */
+    int status; /* 0, or EF_EDB when any event could not be committed (retry) */
     size_t stored;
     size_t duplicate;
     size_t ignored;
     size_t failed;
+    size_t rejected;  /* events whose data cannot be stored (permanent) */
+    char reason[200]; /* the first rejected event's reason */
 } ef_job_result;
 
 ef_pipeline *ef_pipeline_new(const ef_pipeline_opts *opts);

@@ -31,22 +31,106 @@ struct ef_out_msg;
 struct ef_out_req;
 struct ef_send_result;
 
-#define EF_PLATFORM_API_VERSION 1
+#define EF_PLATFORM_API_VERSION 2
 
 /* Capability bits: check these, never compare names. */
 enum {
-    EF_PLAT_WEBHOOK = 1 << 0,
-    EF_PLAT_POLL = 1 << 1,
+    EF_PLAT_WEBHOOK = 1 << 0, /* receives webhooks (webhook_path, verify, parse) */
+    EF_PLAT_POLL = 1 << 1,    /* can long-poll (poll_request, poll_response) */
     EF_PLAT_BUTTONS = 1 << 2,
     EF_PLAT_TYPING = 1 << 3,
-    EF_PLAT_SIGNED = 1 << 4 /* webhook bodies carry an HMAC signature */
+    EF_PLAT_SIGNED = 1 << 4, /* webhook bodies carry an HMAC signature */
+    EF_PLAT_SEND = 1 << 5    /* sends replies (build_send, parse_send) */
 };
 
+/* n requests per per_ms milliseconds; {0, 0}: no limit. */
+typedef struct ef_rate {
+    int n;
+    int per_ms;
+} ef_rate;
+
+/*
+ * What one channel (a bot, a number) may do and must respect: data, not
+ * code. ops->policy holds the platform's defaults; open() copies them into
+ * the channel's policy and may change them from the integration's settings
+ * (a lower rate, a template, the receive mode).
+ */
+typedef struct ef_platform_policy {
+    ef_rate per_account;     /* one bot / number: Telegram 30/s, WhatsApp 80/s */
+    ef_rate per_chat;        /* one chat: Telegram 1/s */
+    ef_rate per_group;       /* one group chat: Telegram 20/min */
+    size_t text_max;         /* longest text one message may carry (bytes of UTF-8); 0: none */
+    int64_t reply_window_ms; /* after the customer's last message, free-form replies
+                                stop (WhatsApp 24 h); 0: no window */
+    bool window_template;    /* a template may be sent once the window closed */
+    bool read_receipts;      /* mark each handled inbound message as read */
+    bool route_by_key;       /* one webhook URL serves every channel of an app: each
+                                event names its channel (ef_msg.channel_id = channel_key) */
+    bool receive_webhook;    /* this channel receives on its webhook URL */
+    bool receive_poll;       /* ... or long-polls (EF_PLAT_POLL) */
+    bool receive_only;       /* no credentials to send with: replies wait, queued */
+} ef_platform_policy;
+
+/* One webhook request as an adapter sees it: no lws, no sockets. */
+typedef struct ef_http_req {
+    bool post;        /* POST (else GET) */
+    const char *auth; /* the value of ops->auth_header; NULL when absent */
+    const char *body; /* raw bytes as received (POST, after the body) */
+    size_t len;
+    /* A URL query argument, decoded, into buf (NULL when absent). */
+    const char *(*arg)(void *ud, const char *name, char *buf, size_t buflen);
+    void *arg_ud;
+} ef_http_req;
+
+/* One HTTP request an adapter wants made (a send, a getUpdates). */
+typedef struct ef_out_req {
+    char *path;   /* build_send's part: appended to the channel's API base */
+    char *url;    /* the full URL (the channel's base, credentials' place) */
+    char *body;   /* JSON */
+    char *header; /* one extra "Name: value" (authorization), or NULL */
+    bool counted; /* counts against the message rate limits */
+} ef_out_req;
+
+/* What one long-poll answer meant. */
+typedef struct ef_poll_result {
+    char next_cursor[64]; /* "" when unchanged */
+    int fault;            /* 0; EF_EAUTH credentials revoked (channel error);
+                             EF_ECONFLICT another consumer (webhook set);
+                             EF_EIO transient; EF_EPROTO an answer that is not the API's */
+    int64_t retry_after_ms;
+    size_t skipped;   /* updates that could not be normalized (recorded, skipped) */
+    char reason[256]; /* for the log and the channel's status_message */
+} ef_poll_result;
+
 typedef struct ef_platform_ops {
-    const char *name; /* "telegram" */
+    const char *name; /* "telegram": the platforms row id */
     int api_version;  /* EF_PLATFORM_API_VERSION */
     unsigned supports;
-    const char *webhook_path; /* "/webhook/telegram" */
+    ef_platform_policy policy; /* the platform's defaults */
+
+    /* A channel from its integration row: credentials JSON (opened) and
+     * settings JSON. Checks what it needs (missing or short secrets are
+     * refused: a webhook that cannot be verified is never served) and
+     * fills *policy (from ops->policy and the settings). 0, or EF_EINVAL
+     * with the reason in err. */
+    int (*open)(const char *creds_json, const char *settings_json, void **cfg,
+                ef_platform_policy *policy, char *err, size_t errlen);
+    void (*close)(void *cfg);
+    /* The channel's public key among its platform's channels (Telegram bot
+     * id, WhatsApp phone_number_id): integrations.external_id; "" when it
+     * has none (a receive-only channel). */
+    const char *(*channel_key)(const void *cfg);
+
+    /* Webhooks (EF_PLAT_WEBHOOK). auth_header: the lower-case request
+     * header verify needs. verify_needs_body: verify runs after the body
+     * (an HMAC over it), else before any body byte is read. */
+    const char *webhook_path; /* "/webhook/telegram"; "/<id>" may follow */
+    const char *auth_header;
+    bool verify_needs_body;
+    int (*verify)(const void *cfg, const ef_http_req *rq); /* 0 | EF_EAUTH */
+    /* A GET on the webhook URL (subscription handshake), optional: 0 with
+     * the text to answer in resp, or EF_EAUTH (403). */
+    int (*handshake)(const void *cfg, const ef_http_req *rq, ef_buf *resp);
     /*
      * Normalizes one parsed webhook body (or one getUpdates result item)
      * into zero or more events appended to out.
@@ -56,25 +140,22 @@ typedef struct ef_platform_ops {
      * names the field). On error nothing is appended to out.
      */
     int (*parse)(struct json_object *root, ef_msg_list *out, ef_parse_info *info);
-    /*
-     * Outbound (optional: NULL for receive-only adapters). build_send turns
-     * one queued row into the HTTP request to make (0, or EF_EINVAL when the
-     * row cannot be sent at all -- reason in err). parse_send reads the
-     * platform's answer (http_status 0 = network error) into res.
-     */
-    int (*build_send)(const struct ef_out_msg *m, struct ef_out_req *out, char *err, size_t errlen);
-    void (*parse_send)(const struct ef_out_msg *m, long http_status, const char *body, size_t len,
-                       struct ef_send_result *res);
-    /*
-     * Signed webhooks (supports has EF_PLAT_SIGNED; NULL otherwise).
-     * signature_header is the request header carrying the signature, in
-     * lower case ("x-hub-signature-256"). verify checks that header's value
-     * against the raw body bytes exactly as received, keyed with the
-     * platform's secret: 0, or EF_EAUTH (missing, malformed or wrong). The
-     * gateway calls it before parsing anything and answers 401 on failure.
-     */
-    const char *signature_header;
-    int (*verify)(const char *secret, const char *header_value, const char *body, size_t len);
+
+    /* Long polling (EF_PLAT_POLL): the cursor is opaque text ("" at first),
+     * saved only after the batch it returned is committed. */
+    int (*poll_request)(const void *cfg, const char *cursor, int timeout_s, ef_out_req *rq);
+    void (*poll_response)(const void *cfg, long http_status, const char *body, size_t len,
+                          int max_depth, ef_msg_list *out, ef_poll_result *res);
+
+    /* Outbound (EF_PLAT_SEND). build_send turns one queued row into the
+     * request to make (0, or EF_EINVAL when the row cannot be sent at all:
+     * reason in err). parse_send reads the platform's answer (http_status
+     * 0 = network error) into res; EF_SEND_AUTH means the channel's
+     * credentials were refused. */
+    int (*build_send)(const void *cfg, const struct ef_out_msg *m, ef_out_req *rq, char *err,
+                      size_t errlen);
+    void (*parse_send)(const void *cfg, const struct ef_out_msg *m, long http_status,
+                       const char *body, size_t len, struct ef_send_result *res);
 } ef_platform_ops;
 
 static inline int ef_platform_parse(const ef_platform_ops *p, struct json_object *root,
@@ -83,14 +164,14 @@ static inline int ef_platform_parse(const ef_platform_ops *p, struct json_object
     return p->parse(root, out, info);
 }
 
-/* The signature check of a signed platform (see the verify slot). Fails
- * closed: an adapter without a verify slot refuses every body. */
-static inline int ef_platform_verify(const ef_platform_ops *p, const char *secret,
-                                     const char *header_value, const char *body, size_t len)
+/* The webhook check of one channel. Fails closed: an adapter without a
+ * verify slot refuses every request. */
+static inline int ef_platform_verify(const ef_platform_ops *p, const void *cfg,
+                                     const ef_http_req *rq)
 {
-    if (!p->verify)
+    if (!p->verify || !cfg)
         return EF_EAUTH;
-    return p->verify(secret, header_value, body, len);
+    return p->verify(cfg, rq);
 }
 
 extern const ef_platform_ops ef_platform_telegram;
@@ -131,15 +212,8 @@ typedef struct ef_out_msg {
     const char *channel_id; /* business number (WhatsApp); NULL otherwise */
     const char *text;
     const char *meta_json;
+    bool as_template; /* the reply window closed: send the channel's template instead */
 } ef_out_msg;
-
-/* The HTTP request an adapter wants made. path is appended to the
- * platform's API base (which holds the credentials' place: the dispatcher
- * adds the token); body is JSON. Both owned by the request. */
-typedef struct ef_out_req {
-    char *path;
-    char *body;
-} ef_out_req;
 
 void ef_out_req_cleanup(ef_out_req *r);
 
@@ -149,7 +223,8 @@ typedef enum ef_send_outcome {
     EF_SEND_RATE,     /* rate limited: wait retry_after_ms before this chat's next send */
     EF_SEND_FAIL,     /* permanent: reason says why */
     EF_SEND_MIGRATED, /* the chat moved: resend to new_chat_id */
-    EF_SEND_WINDOW    /* outside the platform's reply window (WhatsApp 24 h) */
+    EF_SEND_WINDOW,   /* outside the platform's reply window (WhatsApp 24 h) */
+    EF_SEND_AUTH      /* the channel's credentials were refused (token revoked) */
 } ef_send_outcome;
 
 typedef struct ef_send_result {
@@ -164,6 +239,8 @@ typedef struct ef_send_result {
 void ef_send_result_cleanup(ef_send_result *r);
 
 /* Module-private: adapter halves that live in separate files. */
+int ef_tg__parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info);
+int ef_wa__parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info);
 int ef_tg__build_send(const ef_out_msg *m, ef_out_req *out, char *err, size_t errlen);
 void ef_tg__parse_send(const ef_out_msg *m, long http_status, const char *body, size_t len,
                        ef_send_result *res);

@@ -13,30 +13,39 @@ const ef_platform_ops *const ef_platforms[] = {
     NULL,
 };
 
+/* The first mandatory slot p lacks for what it says it supports, or NULL. */
+static const char *missing_slot(const ef_platform_ops *p)
+{
+    if (!p->name || !*p->name)
+        return "name";
+    if (!p->parse)
+        return "parse";
+    if (!p->open || !p->close || !p->channel_key)
+        return !p->open ? "open" : !p->close ? "close" : "channel_key";
+    if ((p->supports & EF_PLAT_WEBHOOK) &&
+        (!p->webhook_path || p->webhook_path[0] != '/' || !p->verify || !p->auth_header))
+        return !p->verify ? "verify" : !p->auth_header ? "auth_header" : "webhook_path";
+    if ((p->supports & EF_PLAT_POLL) && (!p->poll_request || !p->poll_response))
+        return p->poll_request ? "poll_response" : "poll_request";
+    if ((p->supports & EF_PLAT_SEND) && (!p->build_send || !p->parse_send))
+        return p->build_send ? "parse_send" : "build_send";
+    return NULL;
+}
+
 int ef_platform_check(const ef_platform_ops *p, char *err, size_t errlen)
 {
-    const char *slot = NULL;
     if (!p) {
         snprintf(err, errlen, "platform adapter is NULL");
         return EF_EINVAL;
     }
-    const char *name = p->name ? p->name : "(unnamed)";
-    if (!p->name || !*p->name)
-        slot = "name";
-    else if (!p->parse)
-        slot = "parse";
-    else if ((p->supports & EF_PLAT_WEBHOOK) && (!p->webhook_path || p->webhook_path[0] != '/'))
-        slot = "webhook_path";
-    else if ((p->supports & EF_PLAT_SIGNED) && (!p->verify || !p->signature_header))
-        slot = "verify";
-    else if ((p->build_send == NULL) != (p->parse_send == NULL))
-        slot = p->build_send ? "parse_send" : "build_send";
+    const char *slot = missing_slot(p);
     if (slot) {
-        snprintf(err, errlen, "platform %s: mandatory slot %s is missing", name, slot);
+        snprintf(err, errlen, "platform %s: mandatory slot %s is missing",
+                 p->name ? p->name : "(unnamed)", slot);
         return EF_EINVAL;
     }
     if (p->api_version != EF_PLATFORM_API_VERSION) {
-        snprintf(err, errlen, "platform %s: api_version %d, expected %d", name, p->api_version,
+        snprintf(err, errlen, "platform %s: api_version %d, expected %d", p->name, p->api_version,
                  EF_PLATFORM_API_VERSION);
         return EF_EINVAL;
     }

@@ -1451,7 +1451,7 @@ static const struct route *find_route(const char *key)
     return NULL;
 }
 
-static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info)
+int ef_tg__parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info)
 {
     ef_parse_info scratch;
     if (!info)
@@ -1533,13 +1533,3 @@ static int tg_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
         ef_msg_list_push(out, m);
     return 0;
 }
-
-const ef_platform_ops ef_platform_telegram = {
-    .name = "telegram",
-    .api_version = EF_PLATFORM_API_VERSION,
-    .supports = EF_PLAT_WEBHOOK | EF_PLAT_POLL | EF_PLAT_BUTTONS | EF_PLAT_TYPING,
-    .webhook_path = "/webhook/telegram",
-    .parse = tg_parse,
-    .build_send = ef_tg__build_send,
-    .parse_send = ef_tg__parse_send,
-};

@@ -13,13 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ef_out_req_cleanup(ef_out_req *r)
-{
-    ef_free(r->path);
-    ef_free(r->body);
-    r->path = r->body = NULL;
-}
-
 void ef_send_result_cleanup(ef_send_result *r)
 {
     ef_free(r->platform_message_id);

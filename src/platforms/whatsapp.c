@@ -1074,7 +1074,7 @@ static int on_value(wctx *c, struct json_object *value, const char *path, ef_msg
     return 0;
 }
 
-static int wa_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info)
+int ef_wa__parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info)
 {
     ef_parse_info scratch;
     ef_msg_list tmp;
@@ -1157,15 +1157,3 @@ fail:
     ef_msg_list_cleanup(&tmp);
     return rc;
 }
-
-const ef_platform_ops ef_platform_whatsapp = {
-    .name = "whatsapp",
-    .api_version = EF_PLATFORM_API_VERSION,
-    .supports = EF_PLAT_WEBHOOK | EF_PLAT_BUTTONS | EF_PLAT_TYPING | EF_PLAT_SIGNED,
-    .webhook_path = "/webhook/whatsapp",
-    .parse = wa_parse,
-    .build_send = ef_wa__build_send,
-    .parse_send = ef_wa__parse_send,
-    .signature_header = "x-hub-signature-256",
-    .verify = ef_wa_verify_signature,
-};

@@ -190,6 +190,27 @@ int ef_store_integration_upsert_default(ef_store *st, const ef_integration_in *i
     return rc;
 }
 
+int ef_store_integration_upsert_config(ef_store *st, const ef_integration_in *in, char **id_out)
+{
+    char *sealed = hex_param(in->sealed, in->sealed_len);
+    const char *vals[6] = {in->platform,      in->name, in->external_id,
+                           in->settings_json, sealed,   in->key_id};
+    int rc = exec_returning_id(
+        st,
+        "WITH i AS (INSERT INTO integrations (platform_id, name, external_id, settings, source, "
+        "credentials_encrypted, encryption_key_id, is_default, status, enabled) "
+        "VALUES ($1, $2, $3, coalesce($4::jsonb, '{}'::jsonb), 'config', $5::bytea, $6, false, "
+        "'pending', true) "
+        "ON CONFLICT (platform_id, external_id) DO UPDATE SET "
+        "settings = EXCLUDED.settings, credentials_encrypted = EXCLUDED.credentials_encrypted, "
+        "encryption_key_id = EXCLUDED.encryption_key_id, updated_at = now() "
+        "RETURNING id) "
+        "SELECT id::text, pg_notify('" NOTIFY_CHANNEL "', id::text) FROM i",
+        6, vals, id_out);
+    ef_free(sealed);
+    return rc;
+}
+
 int ef_store_integration_set_enabled(ef_store *st, const char *id, bool enabled)
 {
     const char *vals[2] = {id, enabled ? "t" : "f"};

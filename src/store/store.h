@@ -58,7 +58,9 @@ typedef enum ef_ingest_status {
     EF_ING_STORED,    /* committed now */
     EF_ING_DUPLICATE, /* already committed before */
     EF_ING_IGNORED,   /* nothing to do (e.g. reaction on an unknown message) */
-    EF_ING_FAILED     /* the store could not commit: retry later (503) */
+    EF_ING_FAILED,    /* the store could not commit: retry later (503) */
+    EF_ING_REJECTED   /* the data cannot be stored (too long, NULL key, ...): permanent,
+                         this item only; error says why (4xx to the sender) */
 } ef_ingest_status;
 
 /* One event going into a batch, with what the bot decided (issue 3) and,
@@ -85,6 +87,7 @@ typedef struct ef_ingest_item {
     int64_t messages_count;
     int64_t last_message_at; /* Unix seconds of the conversation's last update */
     bool replies_queued;     /* the commit put replies into the outbox */
+    char error[200];         /* EF_ING_REJECTED: the database's reason, one line, no data */
 } ef_ingest_item;
 
 void ef_ingest_item_cleanup(ef_ingest_item *it);
@@ -100,28 +103,58 @@ bool ef_store_ok(const ef_store *st);
 int ef_store_ping(ef_store *st);
 
 /* Commits a batch in ONE transaction, in order: user + conversation upsert,
- * the inbound row (deduplicated on (platform, platform_message_id)), edits,
- * reactions, blocks, migrations, conversation counters. Each item gets its
- * status and the conversation's committed state. On EF_EDB nothing was
- * committed and every item is EF_ING_FAILED. */
+ * the inbound row (deduplicated on (integration, platform,
+ * platform_message_id)), edits, reactions, blocks, migrations, conversation
+ * counters. Each item gets its status and the conversation's committed
+ * state. Every event is scoped by its msg->integration_id.
+ * Errors are classified (ef_store_classify): when the database refuses the
+ * batch for its DATA (a value too long, a NULL key, a check or syntax
+ * error), the batch is retried one item per transaction, in order, so only
+ * the bad items end EF_ING_REJECTED (with item->error) and the others
+ * commit; the call then returns 0. On an outage (connection lost, server
+ * shutting down, too many connections, deadlock retries exhausted) it
+ * returns EF_EDB: nothing was committed and every item is EF_ING_FAILED.
+ * A class 42 error (undefined function or table, privilege: the schema is
+ * not what this code expects, e.g. migrations not applied) is no item's
+ * fault either: EF_EDB and EF_ING_FAILED, though ef_store_ok() stays true.
+ * An outage during the item-by-item retry returns EF_EDB too: the items
+ * before it keep their status (committed; a redelivery finds them
+ * duplicate), the rest are EF_ING_FAILED. */
 int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n);
+
+/* What a failed statement means, from its SQLSTATE (NULL: no result at all,
+ * i.e. the connection is gone): EF_EDB for an outage worth retrying
+ * (classes 08 connection, 53 resources, 57 operator intervention incl.
+ * admin shutdown, 58 system, 40 transaction rollback incl. deadlock and
+ * serialization, XX internal, 72 snapshot, F0 config file, and 25006
+ * read-only session, 55P03 lock timeout, 55006 object in use), EF_EINVAL
+ * for an error in the data or the statement that repeating cannot fix (22
+ * data exception, 23 integrity constraint, 42 syntax/access, 2x others,
+ * anything else), 0 for classes 00-02 (not failures). Pure; unit-tested. */
+int ef_store_classify(const char *sqlstate);
 
 /* The conversation behind a session, for rebuilding a lost Redis session:
  * *out_json is {"session_id","conversation_id","user_id","platform",
  * "chat_id","status","state","context","created_at"} or EF_ENOTFOUND. */
 int ef_store_session_load(ef_store *st, const char *session_id, char **out_json);
 
-/* The chat's open conversation as a session JSON (the shape Redis keeps:
- * session_id, conversation_id, user_id, platform, chat_id, status, state,
- * context, created_at, last_message_at); EF_ENOTFOUND when it has none. */
-int ef_store_chat_session(ef_store *st, const char *platform, const char *chat_id, char **out_json);
+/* The chat's open conversation under one integration as a session JSON (the
+ * shape Redis keeps: session_id, conversation_id, user_id, integration_id,
+ * platform, chat_id, status, state, context, created_at, last_message_at);
+ * EF_ENOTFOUND when it has none; EF_EINVAL when integration_id is not a
+ * UUID. A NULL integration_id means rows stored before integrations. */
+int ef_store_chat_session(ef_store *st, const char *integration_id, const char *platform,
+                          const char *chat_id, char **out_json);
 /* Marks seen[i] for each inbound event of msgs already stored (same
- * platform_message_id), so redeliveries never reach the bot again. */
+ * integration, platform and platform_message_id), so redeliveries never
+ * reach the bot again. */
 int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen);
 
-/* Long-poll offset persistence: the next update_id to ask for. */
-int ef_store_poll_offset_get(ef_store *st, const char *bot_id, int64_t *offset);
-int ef_store_poll_offset_set(ef_store *st, const char *bot_id, int64_t offset);
+/* Long-poll cursor of one integration (Telegram: the next update_id, as
+ * text), advanced only after the batch it follows committed.
+ * EF_ENOTFOUND when none was saved; *cursor owned by the caller. */
+int ef_store_cursor_get(ef_store *st, const char *integration_id, char **cursor);
+int ef_store_cursor_set(ef_store *st, const char *integration_id, const char *cursor);
 
 /* ---- the outbox (pg.c): queued outbound rows and their delivery -------- */
 
@@ -130,6 +163,7 @@ int ef_store_poll_offset_set(ef_store *st, const char *bot_id, int64_t offset);
 typedef struct ef_outbox_row {
     char *row_id;
     char *conversation_id;
+    char *integration_id; /* the conversation's integration (NULL: legacy row) */
     char *platform;
     char *chat_id;
     char *chat_type;
@@ -141,6 +175,13 @@ typedef struct ef_outbox_row {
     int64_t due_ms;          /* next_attempt_at, Unix ms */
     int64_t last_inbound_ms; /* the customer's last message, Unix ms (0 = never) */
 } ef_outbox_row;
+
+/* Every call below returns EF_EINVAL when the database refuses the data (a
+ * row id that is not a UUID, a platform message id longer than its column):
+ * the caller fails the row instead of retrying it; EF_EDB on an outage.
+ * outbox_retry and outbox_failed cut reason to at most 1000 bytes of valid
+ * UTF-8 (a byte that is not UTF-8 becomes '?'), so failing a row cannot
+ * fail on its reason. */
 
 /* Queued outbound rows, oldest first, at most limit. */
 int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n);
@@ -166,6 +207,79 @@ int ef_store_outbox_migrate(ef_store *st, const char *row_id, const char *new_ch
  * Returns 0 when this store holds it, EF_ECONFLICT when another does. */
 int ef_store_dispatch_lock(ef_store *st);
 
+/* ---- integrations (integrations.c): connected bots, numbers, shops ------ */
+
+/* One integrations row. Credentials stay sealed here: the gateway opens
+ * them with its key ring (base/crypto.h). All strings owned. */
+typedef struct ef_integration_row {
+    char *id;
+    char *platform;
+    char *name;
+    char *external_id; /* the channel key: bot id, phone_number_id, ... (NULL: none) */
+    char *status;      /* pending | connected | error | disconnected */
+    char *status_message;
+    char *settings_json; /* JSON object ("{}" when none) */
+    char *source;        /* config | cli | api */
+    bool enabled;
+    bool is_default; /* the platform's default (served on its bare webhook path) */
+    uint8_t *sealed; /* credentials_encrypted; NULL when none */
+    size_t sealed_len;
+    char *key_id; /* encryption_key_id: the sealing key's fingerprint */
+} ef_integration_row;
+
+/* What a new or updated integration is made of; strings borrowed. */
+typedef struct ef_integration_in {
+    const char *platform;
+    const char *name;
+    const char *external_id;
+    const char *settings_json; /* NULL: "{}" */
+    const char *source;        /* config | cli | api */
+    bool is_default;
+    const uint8_t *sealed;
+    size_t sealed_len;
+    const char *key_id;
+} ef_integration_in;
+
+/* Every integration (disabled ones too when include_disabled), default
+ * ones first, then by creation time. */
+int ef_store_integrations_list(ef_store *st, bool include_disabled, ef_integration_row **rows,
+                               size_t *n);
+void ef_integration_rows_free(ef_integration_row *rows, size_t n);
+/* One row by id: EF_ENOTFOUND, or EF_EINVAL when id is not a UUID. */
+int ef_store_integration_get(ef_store *st, const char *id, ef_integration_row *row);
+void ef_integration_row_cleanup(ef_integration_row *row);
+/* Inserts a new row (status pending, enabled) and NOTIFYs; *id_out owned.
+ * EF_ECONFLICT when the platform already has that external_id or that name. */
+int ef_store_integration_add(ef_store *st, const ef_integration_in *in, char **id_out);
+/* The platform's configuration-sourced default (environment variables):
+ * created, or updated in place (credentials, settings, external_id;
+ * status back to pending when the credentials changed), and NOTIFYs. The
+ * first time it also adopts what was stored before integrations existed:
+ * conversations, messages and poll cursors of that platform with no
+ * integration get this one. *id_out owned. */
+int ef_store_integration_upsert_default(ef_store *st, const ef_integration_in *in, char **id_out);
+/* A further configuration-sourced row (a second WhatsApp number of the
+ * environment): created, or its credentials and settings updated, keyed by
+ * (platform, external_id). NOTIFYs. */
+int ef_store_integration_upsert_config(ef_store *st, const ef_integration_in *in, char **id_out);
+/* enabled=false: status disconnected, not served; true: status pending. NOTIFYs.
+ * EF_ENOTFOUND for an unknown id. */
+int ef_store_integration_set_enabled(ef_store *st, const char *id, bool enabled);
+/* Health as the gateway sees it (connected after a good call, error with a
+ * readable message after e.g. a 401). Changes nothing and sends no NOTIFY
+ * when status and message are already those. */
+int ef_store_integration_set_status(ef_store *st, const char *id, const char *status,
+                                    const char *message);
+/* Replaces one row's sealed credentials (key rotation). NOTIFYs. */
+int ef_store_integration_reseal(ef_store *st, const char *id, const uint8_t *sealed, size_t n,
+                                const char *key_id);
+/* LISTEN on the channel every change above NOTIFYs ("ef_integrations",
+ * payload: the integration id), then wait: 1 when a notification came
+ * (all pending ones are consumed), 0 after timeout_ms, EF_EDB when the
+ * connection is lost (LISTEN again after a reconnect). */
+int ef_store_integrations_listen(ef_store *st);
+int ef_store_wait_notify(ef_store *st, int timeout_ms);
+
 /* Creates or updates an operator/admin account (users.role), keyed by
  * e-mail. *created tells which. */
 int ef_store_operator_upsert(ef_store *st, const char *email, const char *name, const char *role,
@@ -186,10 +300,11 @@ int ef_kv_ping(ef_kv *kv);
 int ef_kv_session_put(ef_kv *kv, const char *session_id, const char *json, int ttl);
 /* EF_ENOTFOUND when absent; *out owned by the caller. */
 int ef_kv_session_get(ef_kv *kv, const char *session_id, char **out);
-/* chat:{platform}:{chat_id} -> session_id, same TTL as the session. */
-int ef_kv_chat_session_put(ef_kv *kv, const char *platform, const char *chat_id,
+/* chat:{scope}:{chat_id} -> session_id, same TTL as the session. scope is
+ * the integration id (a chat id under two bots is two conversations). */
+int ef_kv_chat_session_put(ef_kv *kv, const char *scope, const char *chat_id,
                            const char *session_id, int ttl);
-int ef_kv_chat_session_get(ef_kv *kv, const char *platform, const char *chat_id, char **out);
+int ef_kv_chat_session_get(ef_kv *kv, const char *scope, const char *chat_id, char **out);
 /* HINCRBY metrics:{platform}:{YYYY-MM-DD}:{HH} field by. */
 int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by);
 

@@ -79,6 +79,20 @@ FX_UNUSED static ef_out_msg row(const char *chat_id, const char *text, const cha
                         .meta_json = meta_json};
 }
 
+/* The channel the requests are built for: SEND_CREDS and SEND_SETTINGS
+ * opened once by the adapter (reachable from a static: not a leak). */
+FX_UNUSED static void *fx_cfg(void)
+{
+    static void *cfg;
+    if (!cfg) {
+        ef_platform_policy pol;
+        char err[300];
+        if (SEND_OPS.open(SEND_CREDS, SEND_SETTINGS, &cfg, &pol, err, sizeof(err)) != 0)
+            fail_msg("the test channel does not open: %s", err);
+    }
+    return cfg;
+}
+
 /* Runs build_send on m (meta given with single quotes); on success parses
  * the body strictly (valid UTF-8 everywhere, one JSON object). */
 FX_UNUSED static int build(fx *f, ef_out_msg m)
@@ -86,7 +100,7 @@ FX_UNUSED static int build(fx *f, ef_out_msg m)
     reset(f);
     char *meta = m.meta_json ? Q(m.meta_json) : NULL;
     m.meta_json = meta;
-    int rc = SEND_OPS.build_send(&m, &f->req, f->err, sizeof(f->err));
+    int rc = SEND_OPS.build_send(fx_cfg(), &m, &f->req, f->err, sizeof(f->err));
     ef_free(meta);
     if (rc != 0)
         return rc;
@@ -197,7 +211,7 @@ FX_UNUSED static ef_send_result *answer(fx *f, const char *chat_id, long status,
         memcpy(copy, q, len);
     ef_free(q);
     memset(&f->res, 0x5a, sizeof(f->res)); /* parse_send must write every field */
-    SEND_OPS.parse_send(&m, status, copy, len, &f->res);
+    SEND_OPS.parse_send(fx_cfg(), &m, status, copy, len, &f->res);
     ef_free(copy);
     assert_non_null(memchr(f->res.reason, '\0', sizeof(f->res.reason)));
     return &f->res;

@@ -11,6 +11,8 @@
 
 #define SEND_OPS ef_platform_telegram
 #define SEND_CHANNEL NULL
+#define SEND_CREDS "{\"bot_token\":\"123456:TEST-token\",\"secret_token\":\"0123456789abcdef\"}"
+#define SEND_SETTINGS "{\"api_url\":\"http://127.0.0.1:9\"}"
 #include "send_fixture.h"
 
 #define ANNA "5012345678"              /* a private chat id beyond 2^32 */
@@ -344,9 +346,10 @@ static void test_parse_transient(void **state)
     assert_false(r->undeliverable);
     assert_true(r->reason[0] != '\0');
 
-    /* a rejected token is the operator's problem: the message stays queued */
+    /* a rejected token is the channel's problem, not the message's: the
+     * channel goes to error, the message stays queued */
     r = answer(f, ANNA, 401, "{'ok':false,'error_code':401,'description':'Unauthorized'}");
-    assert_int_equal(r->outcome, EF_SEND_RETRY);
+    assert_int_equal(r->outcome, EF_SEND_AUTH);
     assert_false(r->undeliverable);
     assert_non_null(strstr(r->reason, "401"));
 }
@@ -370,7 +373,7 @@ static void test_parse_garbage(void **state)
             char *part = ef_strndup(bodies[b], cut);
             for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
                 ef_send_result *r = answer(f, ANNA, statuses[s], part);
-                assert_true(r->outcome <= EF_SEND_WINDOW);
+                assert_true(r->outcome <= EF_SEND_AUTH);
                 if (statuses[s] == 429)
                     assert_int_equal(r->outcome, EF_SEND_RATE);
                 if (statuses[s] == 0 || statuses[s] == 500)
@@ -400,7 +403,7 @@ static void test_parse_garbage(void **state)
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
         for (size_t s = 0; s < sizeof(statuses) / sizeof(statuses[0]); s++) {
             ef_send_result *r = answer(f, ANNA, statuses[s], odd[i]);
-            assert_true(r->outcome <= EF_SEND_WINDOW);
+            assert_true(r->outcome <= EF_SEND_AUTH);
             if (statuses[s] == 429)
                 assert_int_equal(r->outcome, EF_SEND_RATE);
         }

@@ -290,10 +290,22 @@ static void test_signature_over_raw_escaped_bytes(void **state)
     assert_int_equal(ef_wa_verify_signature(SECRET, hdr2, SIGNED_BODY, len), EF_EAUTH);
     json_object_put(root);
 
-    /* The verify slot is this function. */
-    assert_int_equal(ef_platform_verify(&ef_platform_whatsapp, SECRET, hdr, SIGNED_BODY, len), 0);
-    assert_int_equal(ef_platform_verify(&ef_platform_whatsapp, SECRET, hdr2, SIGNED_BODY, len),
-                     EF_EAUTH);
+    /* The verify slot checks this signature with the channel's app secret. */
+    char creds[256];
+    snprintf(creds, sizeof(creds),
+             "{\"access_token\":\"EAAG-test\",\"app_secret\":\"%s\",\"phone_number_id\":\"1065\"}",
+             SECRET);
+    void *cfg = NULL;
+    ef_platform_policy pol;
+    char why[200];
+    assert_int_equal(ef_platform_whatsapp.open(creds, NULL, &cfg, &pol, why, sizeof(why)), 0);
+    ef_http_req rq = {.post = true, .auth = hdr, .body = SIGNED_BODY, .len = len};
+    assert_int_equal(ef_platform_verify(&ef_platform_whatsapp, cfg, &rq), 0);
+    rq.auth = hdr2;
+    assert_int_equal(ef_platform_verify(&ef_platform_whatsapp, cfg, &rq), EF_EAUTH);
+    rq.auth = NULL;
+    assert_int_equal(ef_platform_verify(&ef_platform_whatsapp, cfg, &rq), EF_EAUTH);
+    ef_platform_whatsapp.close(cfg);
 }
 
 static void test_signature_tampering(void **state)
@@ -436,8 +448,9 @@ static void test_ops(void **state)
     assert_true(p->supports & EF_PLAT_BUTTONS);
     assert_true(p->supports & EF_PLAT_TYPING);
     assert_false(p->supports & EF_PLAT_POLL);
-    assert_string_equal(p->signature_header, "x-hub-signature-256");
-    assert_ptr_equal(p->verify, ef_wa_verify_signature);
+    assert_string_equal(p->auth_header, "x-hub-signature-256");
+    assert_true(p->verify_needs_body);
+    assert_true(p->policy.route_by_key);
 }
 
 static void test_text_russian(void **state)

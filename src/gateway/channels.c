@@ -1,0 +1,479 @@
+/*
+ * channels.c -- the live set of channels. See channels.h.
+ *
+ * The set is an array of referenced channels swapped whole under one
+ * mutex; readers take a reference and drop the lock at once. The watch
+ * thread owns one PostgreSQL connection for LISTEN and rebuilds.
+ */
+#include "gateway/channels.h"
+
+#include "base/hash.h"
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define SAFETY_RELOAD_MS 30000
+#define WAIT_SLICE_MS 500
+
+typedef struct mem_creds {
+    char *id;
+    char *json;
+    struct mem_creds *next;
+} mem_creds;
+
+struct ef_channels {
+    char *pg_url;
+    char *default_bot_file;
+    ef_keyring keys;
+    void (*on_change)(void *ud);
+    void *on_change_ud;
+    char *(*settings_defaults)(void *ud, const ef_platform_ops *ops);
+    void *settings_ud;
+
+    pthread_mutex_t lock; /* guards set, n, mem */
+    ef_channel **set;
+    size_t n;
+    mem_creds *mem;
+
+    pthread_mutex_t reload_lock; /* one rebuild at a time */
+    ef_store *st;                /* the watch thread's (and reload's) connection */
+    pthread_t thread;
+    bool watching;
+    atomic_bool stop;
+    atomic_bool want_reload;
+};
+
+/* ---- one channel --------------------------------------------------------- */
+
+ef_channel *ef_channel_ref(ef_channel *ch)
+{
+    if (ch)
+        atomic_fetch_add(&ch->refs, 1);
+    return ch;
+}
+
+void ef_channel_unref(ef_channel *ch)
+{
+    if (!ch || atomic_fetch_sub(&ch->refs, 1) != 1)
+        return;
+    if (ch->cfg)
+        ch->ops->close(ch->cfg);
+    ef_bot_free(ch->bot);
+    ef_free(ch->id);
+    ef_free(ch->name);
+    ef_free(ch->key);
+    ef_free(ch);
+}
+
+bool ef_channel_failed(const ef_channel *ch)
+{
+    return atomic_load(&((ef_channel *)ch)->failed);
+}
+
+void ef_channels_fail(ef_channel *ch, ef_store *st, const char *reason)
+{
+    if (!atomic_exchange(&ch->failed, true))
+        EF_LOG(EF_LOG_ERROR, EF_C_MAIN,
+               "integration=%s name=\"%s\" %s: %s; its sends and polls "
+               "stop until `easyflow integration enable %s`",
+               ch->id, ch->name, ch->ops->name, reason, ch->id);
+    if (ef_store_integration_set_status(st, ch->id, "error", reason) != 0)
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "integration=%s status not recorded: %s", ch->id,
+               ef_store_errmsg(st));
+}
+
+/* What a row builds: a change in any of it rebuilds the channel. */
+static uint64_t row_version(const ef_integration_row *r, const char *mem)
+{
+    uint64_t h = EF_FNV1A64_INIT;
+    h = ef_fnv1a64(r->platform, h);
+    h = ef_fnv1a64(r->name, h);
+    h = ef_fnv1a64(r->settings_json, h);
+    h = ef_fnv1a64(r->key_id, h);
+    h = ef_fnv1a64(r->is_default ? "d" : "-", h);
+    h = ef_fnv1a64(mem, h);
+    for (size_t i = 0; i < r->sealed_len; i++)
+        h = (h ^ r->sealed[i]) * 1099511628211ULL;
+    return h;
+}
+
+static const char *mem_creds_of(ef_channels *cs, const char *id)
+{
+    for (mem_creds *m = cs->mem; m; m = m->next)
+        if (strcmp(m->id, id) == 0)
+            return m->json;
+    return NULL;
+}
+
+/* The row's credentials in clear (owned), from its sealed blob or memory. */
+static int open_creds(ef_channels *cs, const ef_integration_row *r, const char *mem, char **out,
+                      char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!r->sealed) {
+        if (mem) {
+            *out = ef_strdup(mem);
+            return 0;
+        }
+        ef_errf(err, errlen, "no credentials stored");
+        return EF_EINVAL;
+    }
+    if (cs->keys.n == 0) {
+        ef_errf(err, errlen, "credentials are sealed but EF_SECRET_KEY is not set");
+        return EF_EAUTH;
+    }
+    size_t len = 0;
+    if (ef_keyring_open(&cs->keys, r->key_id, r->sealed, r->sealed_len, out, &len) != 0) {
+        ef_errf(err, errlen,
+                "credentials do not open with EF_SECRET_KEY (key %s; set the key "
+                "that sealed them in EF_SECRET_KEY_OLD and run `easyflow integration rotate-key`)",
+                r->key_id ? r->key_id : "?");
+        return EF_EAUTH;
+    }
+    return 0;
+}
+
+/* settings.bot_file, else EF_BOT_FILE; NULL: no bot. */
+static int load_bot(ef_channels *cs, const ef_integration_row *r, ef_bot **bot, char *err,
+                    size_t errlen)
+{
+    *bot = NULL;
+    json_object *settings = NULL;
+    char why[160];
+    const char *file = cs->default_bot_file;
+    if (r->settings_json && ef_json_parse(r->settings_json, strlen(r->settings_json), 16, &settings,
+                                          why, sizeof(why)) == 0) {
+        json_object *v;
+        if (json_object_object_get_ex(settings, "bot_file", &v) &&
+            json_object_is_type(v, json_type_string) && *json_object_get_string(v))
+            file = json_object_get_string(v);
+    }
+    int rc = 0;
+    if (file && *file) {
+        char berr[400];
+        rc = ef_bot_load(file, bot, berr, sizeof(berr));
+        if (rc)
+            ef_errf(err, errlen, "bot definition refused: %s", berr);
+    }
+    json_object_put(settings);
+    return rc;
+}
+
+/* The platform's defaults with the row's own settings over them (owned). */
+static char *merged_settings(ef_channels *cs, const ef_integration_row *r,
+                             const ef_platform_ops *ops)
+{
+    char *defaults = cs->settings_defaults ? cs->settings_defaults(cs->settings_ud, ops) : NULL;
+    json_object *d = NULL, *own = NULL;
+    char why[160];
+    if (!defaults || ef_json_parse(defaults, strlen(defaults), 16, &d, why, sizeof(why)) != 0 ||
+        !r->settings_json ||
+        ef_json_parse(r->settings_json, strlen(r->settings_json), 16, &own, why, sizeof(why)) !=
+            0 ||
+        !json_object_is_type(own, json_type_object)) {
+        json_object_put(d);
+        json_object_put(own);
+        char *s = ef_strdup(r->settings_json ? r->settings_json : (defaults ? defaults : "{}"));
+        ef_free(defaults);
+        return s;
+    }
+    json_object_object_foreach(own, key, val)
+    {
+        json_object_object_add(d, key, json_object_get(val));
+    }
+    char *s = ef_strdup(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+    json_object_put(d);
+    json_object_put(own);
+    ef_free(defaults);
+    return s;
+}
+
+static ef_channel *build(ef_channels *cs, const ef_integration_row *r, const ef_platform_ops *ops,
+                         const char *mem, char *err, size_t errlen)
+{
+    char *creds = NULL;
+    if (open_creds(cs, r, mem, &creds, err, errlen) != 0)
+        return NULL;
+    ef_channel *ch = ef_calloc(1, sizeof(*ch));
+    ch->ops = ops;
+    char *settings = merged_settings(cs, r, ops);
+    int rc = ops->open(creds, settings, &ch->cfg, &ch->policy, err, errlen);
+    ef_free(settings);
+    if (creds) {
+        memset(creds, 0, strlen(creds));
+        ef_free(creds);
+    }
+    if (rc == 0)
+        rc = load_bot(cs, r, &ch->bot, err, errlen);
+    ch->id = ef_strdup(r->id);
+    ch->name = ef_strdup(r->name);
+    atomic_init(&ch->refs, 1);
+    atomic_init(&ch->failed, strcmp(r->status, "error") == 0);
+    if (rc) {
+        ef_channel_unref(ch);
+        return NULL;
+    }
+    ch->key = ef_strdup(ops->channel_key(ch->cfg));
+    ch->is_default = r->is_default;
+    ch->version = row_version(r, mem);
+    return ch;
+}
+
+/* ---- the set ------------------------------------------------------------- */
+
+static ef_channel *find_in(ef_channel **set, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(set[i]->id, id) == 0)
+            return set[i];
+    return NULL;
+}
+
+/* The channel for one row: the current one when nothing changed, else a
+ * new one (NULL when it cannot be built: its row gets the reason). */
+static ef_channel *channel_for_row(ef_channels *cs, ef_channel **old, size_t n_old,
+                                   const ef_integration_row *r, bool *changed)
+{
+    const ef_platform_ops *ops = ef_platform_find(r->platform);
+    if (!ops)
+        return NULL; /* a platform this build has no adapter for */
+    pthread_mutex_lock(&cs->lock);
+    const char *m = mem_creds_of(cs, r->id);
+    char *mem = m ? ef_strdup(m) : NULL;
+    pthread_mutex_unlock(&cs->lock);
+    ef_channel *cur = find_in(old, n_old, r->id);
+    uint64_t v = row_version(r, mem);
+    if (cur && cur->version == v) {
+        atomic_store(&cur->failed, strcmp(r->status, "error") == 0);
+        ef_free(mem);
+        return ef_channel_ref(cur);
+    }
+    *changed = true;
+    char err[512] = "";
+    ef_channel *ch = build(cs, r, ops, mem, err, sizeof(err));
+    ef_free(mem);
+    if (!ch) {
+        EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "integration=%s name=\"%s\" %s not served: %s", r->id,
+               r->name, r->platform, err);
+        if (ef_store_integration_set_status(cs->st, r->id, "error", err) != 0)
+            EF_LOG(EF_LOG_WARN, EF_C_PG, "integration=%s status not recorded", r->id);
+        return NULL;
+    }
+    if (strcmp(r->status, "pending") == 0 &&
+        ef_store_integration_set_status(cs->st, r->id, "connected", NULL) != 0)
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "integration=%s status not recorded", r->id);
+    EF_LOG(EF_LOG_INFO, EF_C_MAIN, "integration=%s name=\"%s\" %s key=%s serving%s%s", ch->id,
+           ch->name, ops->name, ch->key, ch->policy.receive_poll ? " (long polling)" : "",
+           ch->bot ? "" : " (no bot: store only)");
+    return ch;
+}
+
+/* Swaps in the new set; the old one's references are dropped. */
+static void swap_set(ef_channels *cs, ef_channel **set, size_t n)
+{
+    pthread_mutex_lock(&cs->lock);
+    ef_channel **old = cs->set;
+    size_t n_old = cs->n;
+    cs->set = set;
+    cs->n = n;
+    pthread_mutex_unlock(&cs->lock);
+    ef_channels_list_free(old, n_old);
+}
+
+int ef_channels_reload(ef_channels *cs)
+{
+    pthread_mutex_lock(&cs->reload_lock);
+    ef_integration_row *rows = NULL;
+    size_t n = 0;
+    if (ef_store_integrations_list(cs->st, false, &rows, &n) != 0) {
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "integrations not reloaded: %s", ef_store_errmsg(cs->st));
+        pthread_mutex_unlock(&cs->reload_lock);
+        return EF_EDB;
+    }
+    ef_channel **old = NULL;
+    size_t n_old = ef_channels_list(cs, NULL, &old);
+    ef_channel **set = ef_calloc(n + 1, sizeof(*set));
+    size_t k = 0;
+    bool changed = false;
+    for (size_t i = 0; i < n; i++) {
+        ef_channel *ch = channel_for_row(cs, old, n_old, &rows[i], &changed);
+        if (ch)
+            set[k++] = ch;
+    }
+    for (size_t i = 0; i < n_old && !changed; i++)
+        changed = !find_in(set, k, old[i]->id);
+    ef_channels_list_free(old, n_old);
+    ef_integration_rows_free(rows, n);
+    swap_set(cs, set, k);
+    pthread_mutex_unlock(&cs->reload_lock);
+    if (changed && cs->on_change)
+        cs->on_change(cs->on_change_ud);
+    return 0;
+}
+
+/* ---- lookups ------------------------------------------------------------- */
+
+ef_channel *ef_channels_get(ef_channels *cs, const char *id)
+{
+    if (!id)
+        return NULL;
+    pthread_mutex_lock(&cs->lock);
+    ef_channel *ch = ef_channel_ref(find_in(cs->set, cs->n, id));
+    pthread_mutex_unlock(&cs->lock);
+    return ch;
+}
+
+ef_channel *ef_channels_route(ef_channels *cs, const ef_platform_ops *ops, const char *sub)
+{
+    const char *id = sub && *sub == '/' ? sub + 1 : sub;
+    ef_channel *ch = NULL;
+    pthread_mutex_lock(&cs->lock);
+    for (size_t i = 0; i < cs->n && !ch; i++) {
+        ef_channel *c = cs->set[i];
+        if (c->ops != ops)
+            continue;
+        if (id && *id ? strcmp(c->id, id) == 0 : c->is_default)
+            ch = ef_channel_ref(c);
+    }
+    pthread_mutex_unlock(&cs->lock);
+    return ch;
+}
+
+ef_channel *ef_channels_by_key(ef_channels *cs, const ef_platform_ops *ops, const char *key)
+{
+    if (!key)
+        return NULL;
+    ef_channel *ch = NULL;
+    pthread_mutex_lock(&cs->lock);
+    for (size_t i = 0; i < cs->n && !ch; i++)
+        if (cs->set[i]->ops == ops && strcmp(cs->set[i]->key, key) == 0)
+            ch = ef_channel_ref(cs->set[i]);
+    pthread_mutex_unlock(&cs->lock);
+    return ch;
+}
+
+size_t ef_channels_list(ef_channels *cs, const ef_platform_ops *ops, ef_channel ***out)
+{
+    pthread_mutex_lock(&cs->lock);
+    ef_channel **list = ef_calloc(cs->n + 1, sizeof(*list));
+    size_t k = 0;
+    for (size_t i = 0; i < cs->n; i++)
+        if (!ops || cs->set[i]->ops == ops)
+            list[k++] = ef_channel_ref(cs->set[i]);
+    pthread_mutex_unlock(&cs->lock);
+    *out = list;
+    return k;
+}
+
+void ef_channels_list_free(ef_channel **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ef_channel_unref(list[i]);
+    ef_free(list);
+}
+
+/* ---- the watch thread ---------------------------------------------------- */
+
+static void *watch_main(void *arg)
+{
+    ef_channels *cs = arg;
+    bool listening = false;
+    int64_t next_reload = ef_now_ms() + SAFETY_RELOAD_MS;
+    while (!atomic_load(&cs->stop)) {
+        if (!listening) {
+            listening = ef_store_integrations_listen(cs->st) == 0;
+            if (listening)
+                atomic_store(&cs->want_reload, true); /* changes missed while away */
+        }
+        int rc = listening ? ef_store_wait_notify(cs->st, WAIT_SLICE_MS) : 0;
+        if (rc < 0)
+            listening = false;
+        if (!listening && !atomic_load(&cs->stop)) {
+            struct timespec ts = {0, WAIT_SLICE_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        int64_t now = ef_now_ms();
+        if (rc == 1 || atomic_exchange(&cs->want_reload, false) || now >= next_reload) {
+            if (ef_channels_reload(cs) != 0)
+                listening = false;
+            next_reload = now + SAFETY_RELOAD_MS;
+        }
+    }
+    return NULL;
+}
+
+void ef_channels_watch(ef_channels *cs)
+{
+    if (cs->watching)
+        return;
+    if (pthread_create(&cs->thread, NULL, watch_main, cs) != 0)
+        EF_PANIC("cannot start the integrations watch thread");
+    cs->watching = true;
+}
+
+void ef_channels_request_reload(ef_channels *cs)
+{
+    atomic_store(&cs->want_reload, true);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+ef_channels *ef_channels_new(const ef_channels_opts *opts)
+{
+    ef_channels *cs = ef_calloc(1, sizeof(*cs));
+    cs->pg_url = ef_strdup(opts->pg_url);
+    cs->default_bot_file = opts->default_bot_file && *opts->default_bot_file
+                               ? ef_strdup(opts->default_bot_file)
+                               : NULL;
+    if (opts->keys)
+        cs->keys = *opts->keys;
+    cs->on_change = opts->on_change;
+    cs->on_change_ud = opts->on_change_ud;
+    cs->settings_defaults = opts->settings_defaults;
+    cs->settings_ud = opts->settings_ud;
+    pthread_mutex_init(&cs->lock, NULL);
+    pthread_mutex_init(&cs->reload_lock, NULL);
+    cs->st = ef_store_new(cs->pg_url);
+    atomic_init(&cs->stop, false);
+    atomic_init(&cs->want_reload, false);
+    return cs;
+}
+
+void ef_channels_set_memory_creds(ef_channels *cs, const char *id, const char *creds_json)
+{
+    mem_creds *m = ef_calloc(1, sizeof(*m));
+    m->id = ef_strdup(id);
+    m->json = ef_strdup(creds_json);
+    pthread_mutex_lock(&cs->lock);
+    m->next = cs->mem;
+    cs->mem = m;
+    pthread_mutex_unlock(&cs->lock);
+}
+
+void ef_channels_free(ef_channels *cs)
+{
+    if (!cs)
+        return;
+    atomic_store(&cs->stop, true);
+    if (cs->watching)
+        pthread_join(cs->thread, NULL);
+    swap_set(cs, NULL, 0);
+    while (cs->mem) {
+        mem_creds *m = cs->mem;
+        cs->mem = m->next;
+        memset(m->json, 0, strlen(m->json));
+        ef_free(m->id);
+        ef_free(m->json);
+        ef_free(m);
+    }
+    ef_store_free(cs->st);
+    ef_keyring_cleanup(&cs->keys);
+    pthread_mutex_destroy(&cs->lock);
+    pthread_mutex_destroy(&cs->reload_lock);
+    ef_free(cs->pg_url);
+    ef_free(cs->default_bot_file);
+    ef_free(cs);
+}

@@ -1,0 +1,409 @@
+/*
+ * serve.c -- `easyflow serve`: configuration -> integrations (bootstrap from
+ * the environment, then the live channel set) -> dispatcher -> pipeline
+ * (worker threads with their PostgreSQL/Redis connections) -> pollers for
+ * the channels that long-poll -> HTTP server on the main thread.
+ * SIGTERM/SIGINT only set a flag; the server loop sees it, drains what is
+ * in flight and returns. SIGHUP reloads the integrations.
+ */
+#include "gateway/serve.h"
+
+#include "gateway/bootstrap.h"
+#include "gateway/channels.h"
+#include "gateway/config.h"
+#include "gateway/dispatch.h"
+#include "gateway/http.h"
+#include "gateway/pipeline.h"
+#include "gateway/poll.h"
+#include "nlp/nlp.h"
+#include "platforms/platform.h"
+#include "store/store.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BOOTSTRAP_WAIT_MS 30000
+
+static volatile sig_atomic_t stop_flag = 0;
+static ef_channels *reload_target; /* for SIGHUP */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    if (reload_target)
+        ef_channels_request_reload(reload_target);
+}
+
+static void wake_dispatcher(void *ud)
+{
+    ef_dispatch_wake(ud);
+}
+
+/* defaults < --config file < environment < --KEY value */
+static ef_config *load_config(int argc, char **argv, bool *print_only)
+{
+    char err[512];
+    ef_config *c = ef_config_new();
+    const char *file = NULL;
+    *print_only = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "easyflow: --config needs a file\n");
+                goto fail;
+            }
+            file = argv[++i];
+        }
+    }
+    if (file && ef_config_load_file(c, file, err, sizeof(err))) {
+        fprintf(stderr, "easyflow: %s\n", err);
+        goto fail;
+    }
+    if (ef_config_load_env(c, err, sizeof(err))) {
+        fprintf(stderr, "easyflow: %s\n", err);
+        goto fail;
+    }
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+        } else if (strcmp(argv[i], "--print-config") == 0) {
+            *print_only = true;
+        } else if (strncmp(argv[i], "--", 2) == 0 && i + 1 < argc) {
+            if (ef_config_set(c, argv[i] + 2, argv[i + 1], err, sizeof(err))) {
+                fprintf(stderr, "easyflow: %s\n", err);
+                goto fail;
+            }
+            i++;
+        } else {
+            fprintf(stderr, "easyflow serve: unexpected argument \"%s\" (see easyflow --help)\n",
+                    argv[i]);
+            goto fail;
+        }
+    }
+    if (ef_config_validate(c, err, sizeof(err))) {
+        fprintf(stderr, "easyflow: %s\n", err);
+        goto fail;
+    }
+    return c;
+fail:
+    ef_config_free(c);
+    return NULL;
+}
+
+static int apply_logging(const ef_config *c)
+{
+    ef_log_level lvl = EF_LOG_INFO;
+    const char *s = ef_cfg_get_str(c, "EF_LOG_LEVEL");
+    if (s && ef_log_parse_level(s, &lvl) == 0)
+        ef_log_set_level(lvl);
+    s = ef_cfg_get_str(c, "EF_LOG_DEBUG");
+    if (s && ef_log_set_debug(s) != 0)
+        return EF_EINVAL;
+    return 0;
+}
+
+/* ---- pollers: one per channel that long-polls ----------------------------- */
+
+typedef struct pollers {
+    pthread_mutex_t lock;
+    ef_poller **list;
+    size_t n;
+    ef_poller_opts opts;
+    ef_channels *channels;
+    bool stopped;
+} pollers;
+
+static bool wants_poller(const ef_channel *ch)
+{
+    return ch->policy.receive_poll && (ch->ops->supports & EF_PLAT_POLL) && !ef_channel_failed(ch);
+}
+
+/* Starts a poller for each channel that polls and has none; stops those
+ * whose channel was replaced, removed or failed. Runs on the watch thread
+ * (after a reload) and once at start. */
+static void reconcile(void *ud)
+{
+    pollers *ps = ud;
+    ef_channel **chs = NULL;
+    size_t n = ef_channels_list(ps->channels, NULL, &chs);
+    pthread_mutex_lock(&ps->lock);
+    size_t k = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        const ef_channel *pc = ef_poller_channel(ps->list[i]);
+        bool found = false;
+        for (size_t j = 0; j < n && !found; j++)
+            found = chs[j] == pc;
+        if (found && !ps->stopped && !ef_poller_done(ps->list[i]) && wants_poller(pc))
+            ps->list[k++] = ps->list[i];
+        else
+            ef_poller_stop(ps->list[i]);
+    }
+    ps->n = k;
+    for (size_t j = 0; j < n && !ps->stopped; j++) {
+        bool has = false;
+        for (size_t i = 0; i < ps->n && !has; i++)
+            has = ef_poller_channel(ps->list[i]) == chs[j];
+        if (has || !wants_poller(chs[j]))
+            continue;
+        ps->list = ef_realloc(ps->list, (ps->n + 1) * sizeof(*ps->list));
+        ps->list[ps->n++] = ef_poller_start(chs[j], &ps->opts);
+    }
+    pthread_mutex_unlock(&ps->lock);
+    ef_channels_list_free(chs, n);
+}
+
+static void pollers_stop(pollers *ps)
+{
+    pthread_mutex_lock(&ps->lock);
+    ps->stopped = true;
+    for (size_t i = 0; i < ps->n; i++)
+        ef_poller_stop(ps->list[i]);
+    ef_free(ps->list);
+    ps->list = NULL;
+    ps->n = 0;
+    pthread_mutex_unlock(&ps->lock);
+}
+
+/* ---- start-up steps ---------------------------------------------------- */
+
+static int check_adapters(void)
+{
+    char err[512];
+    for (const ef_platform_ops *const *p = ef_platforms; *p; p++) {
+        if (ef_platform_check(*p, err, sizeof(err))) {
+            EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "platform adapter refused: %s", err);
+            return EF_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Refuses to serve an outdated schema; a server that is down is fine (we
+ * answer 503 until it is back). */
+static int check_schema(const ef_config *c)
+{
+    char err[512];
+    char *sql_dir = ef_migrate_default_dir();
+    const char *cfg_dir = ef_cfg_get_str(c, "EF_SQL_DIR");
+    int pending = 0, rc = 0;
+    if (ef_migrate_pending(ef_cfg_get_str(c, "EF_DATABASE_URL"), cfg_dir ? cfg_dir : sql_dir,
+                           &pending, err, sizeof(err)) == 0) {
+        if (pending > 0) {
+            EF_LOG(EF_LOG_ERROR, EF_C_MAIN,
+                   "the database schema is %d migration(s) behind: run `easyflow migrate` first",
+                   pending);
+            rc = EF_EINVAL;
+        }
+    } else {
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "schema not checked (%s); serving 503 until it answers", err);
+    }
+    ef_free(sql_dir);
+    return rc;
+}
+
+/* The default bot is refused at start with file:line:column when wrong
+ * (each channel loads its own copy). */
+static int check_default_bot(const ef_config *c)
+{
+    const char *file = ef_cfg_get_str(c, "EF_BOT_FILE");
+    if (!file || !*file) {
+        EF_LOG(EF_LOG_WARN, EF_C_NLP,
+               "EF_BOT_FILE is not set: messages are stored, no replies "
+               "(unless an integration names its own --bot)");
+        return 0;
+    }
+    ef_bot *bot = NULL;
+    char err[512];
+    if (ef_bot_load(file, &bot, err, sizeof(err)) != 0) {
+        EF_LOG(EF_LOG_ERROR, EF_C_NLP, "bot definition refused: %s", err);
+        return EF_EINVAL;
+    }
+    EF_LOG(EF_LOG_INFO, EF_C_NLP, "bot \"%s\" loaded from %s: %zu intents", ef_bot_name(bot), file,
+           ef_bot_intent_count(bot));
+    ef_bot_free(bot);
+    return 0;
+}
+
+static char *settings_defaults(void *ud, const ef_platform_ops *ops)
+{
+    return ef_bootstrap_platform_defaults(ud, ops);
+}
+
+/* The environment's default integrations, waiting a while for a
+ * PostgreSQL that is still starting. EF_EINVAL: refuse to start. */
+static int bootstrap(const ef_config *c, const ef_keyring *keys, ef_channels *cs)
+{
+    ef_store *st = ef_store_new(ef_cfg_get_str(c, "EF_DATABASE_URL"));
+    ef_bootstrap_ctx bc = {.cfg = c, .st = st, .keys = keys, .channels = cs};
+    char err[512] = "";
+    int64_t until = ef_now_ms() + BOOTSTRAP_WAIT_MS;
+    int rc;
+    while ((rc = ef_bootstrap_defaults(&bc, err, sizeof(err))) == EF_EDB && ef_now_ms() < until &&
+           !stop_flag) {
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc == EF_EDB)
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "integrations not bootstrapped (%s); serving what is stored",
+               err);
+    else if (rc)
+        EF_LOG(EF_LOG_ERROR, EF_C_CFG, "%s", err);
+    ef_store_free(st);
+    return rc == EF_EDB ? 0 : rc;
+}
+
+/* ---- the parts, started and stopped in order ---------------------------- */
+
+typedef struct serve_parts {
+    ef_keyring keys;
+    ef_channels *channels;
+    ef_dispatcher *disp;
+    ef_pipeline *pipe;
+    ef_server *srv;
+    pollers polls;
+} serve_parts;
+
+static int start_channels(const ef_config *c, serve_parts *sp)
+{
+    char err[300];
+    if (ef_keyring_parse(&sp->keys, ef_cfg_get_str(c, "EF_SECRET_KEY"),
+                         ef_cfg_get_str(c, "EF_SECRET_KEY_OLD"), err, sizeof(err)) != 0) {
+        EF_LOG(EF_LOG_ERROR, EF_C_CFG, "%s", err);
+        return EF_EINVAL;
+    }
+    pthread_mutex_init(&sp->polls.lock, NULL);
+    ef_channels_opts co = {.pg_url = ef_cfg_get_str(c, "EF_DATABASE_URL"),
+                           .keys = &sp->keys,
+                           .default_bot_file = ef_cfg_get_str(c, "EF_BOT_FILE"),
+                           .settings_defaults = settings_defaults,
+                           .settings_ud = (void *)c,
+                           .on_change = reconcile,
+                           .on_change_ud = &sp->polls};
+    sp->channels = ef_channels_new(&co);
+    sp->polls.channels = sp->channels;
+    return bootstrap(c, &sp->keys, sp->channels);
+}
+
+static int start_parts(const ef_config *c, serve_parts *sp)
+{
+    const char *pg_url = ef_cfg_get_str(c, "EF_DATABASE_URL");
+    ef_dispatch_opts dop = {.pg_url = pg_url, .channels = sp->channels};
+    sp->disp = ef_dispatch_start(&dop);
+    ef_pipeline_opts po = {
+        .pg_url = pg_url,
+        .redis_url = ef_cfg_get_str(c, "EF_REDIS_URL"),
+        .workers = (int)ef_cfg_get_int(c, "EF_STORE_WORKERS"),
+        .batch_max = (int)ef_cfg_get_int(c, "EF_BATCH_MAX"),
+        .session_ttl = (int)ef_cfg_get_int(c, "EF_SESSION_TTL"),
+        .channels = sp->channels,
+        .on_replies = wake_dispatcher,
+        .on_replies_ud = sp->disp,
+    };
+    sp->pipe = ef_pipeline_new(&po);
+    ef_pipeline_start(sp->pipe);
+    sp->polls.opts = (ef_poller_opts){
+        .pg_url = pg_url,
+        .timeout_s = (int)ef_cfg_get_int(c, "TELEGRAM_POLL_TIMEOUT"),
+        .json_max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
+        .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
+        .pipe = sp->pipe,
+    };
+    ef_server_opts so = {
+        .listen = ef_cfg_get_str(c, "EF_LISTEN"),
+        .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
+        .json_max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
+        .request_timeout_ms = (int)ef_cfg_get_int(c, "EF_REQUEST_TIMEOUT_MS"),
+        .channels = sp->channels,
+        .pipe = sp->pipe,
+    };
+    char err[512];
+    sp->srv = ef_server_new(&so, err, sizeof(err));
+    if (!sp->srv) {
+        EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "%s", err);
+        return EF_EINVAL;
+    }
+    ef_channels_reload(sp->channels);
+    reconcile(&sp->polls);
+    ef_channels_watch(sp->channels);
+    return 0;
+}
+
+static void stop_parts(serve_parts *sp)
+{
+    if (sp->polls.channels)
+        pollers_stop(&sp->polls);
+    if (sp->pipe)
+        ef_pipeline_stop(sp->pipe);
+    ef_server_free(sp->srv);
+    ef_pipeline_free(sp->pipe);
+    ef_dispatch_stop(sp->disp);
+    reload_target = NULL;
+    ef_channels_free(sp->channels);
+    if (sp->polls.channels)
+        pthread_mutex_destroy(&sp->polls.lock);
+    ef_keyring_cleanup(&sp->keys);
+}
+
+static void install_signals(ef_channels *cs)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    reload_target = cs;
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int ef_serve_cli(int argc, char **argv)
+{
+    bool print_only;
+    ef_config *c = load_config(argc, argv, &print_only);
+    if (!c)
+        return 1;
+    if (print_only) {
+        ef_config_print(c, stdout);
+        ef_config_free(c);
+        return 0;
+    }
+    apply_logging(c);
+    if (check_adapters() || check_schema(c) || check_default_bot(c)) {
+        ef_config_free(c);
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    serve_parts sp;
+    memset(&sp, 0, sizeof(sp));
+    int rc = start_channels(c, &sp);
+    if (!rc)
+        rc = start_parts(c, &sp);
+    if (!rc) {
+        install_signals(sp.channels);
+        char *redacted = ef_redact_url(ef_cfg_get_str(c, "EF_DATABASE_URL"));
+        EF_LOG(EF_LOG_INFO, EF_C_MAIN,
+               "easyflow %s listening on http://%s workers=%d batch_max=%d db=%s", EF_VERSION,
+               ef_cfg_get_str(c, "EF_LISTEN"), (int)ef_cfg_get_int(c, "EF_STORE_WORKERS"),
+               (int)ef_cfg_get_int(c, "EF_BATCH_MAX"), redacted);
+        ef_free(redacted);
+        ef_server_run(sp.srv, &stop_flag, (int)ef_cfg_get_int(c, "EF_DRAIN_TIMEOUT_MS"));
+    }
+    stop_parts(&sp);
+    ef_config_free(c);
+    curl_global_cleanup();
+    if (!rc)
+        EF_LOG(EF_LOG_INFO, EF_C_MAIN, "stopped");
+    return rc ? 1 : 0;
+}
