@@ -32,6 +32,11 @@ typedef struct ef_fsm_def ef_fsm_def;
 
 /* ---- loading (fsm_def.c) ---------------------------------------------- */
 
+/* The longest state name, in characters: conversations.current_state is
+ * VARCHAR(100) (sql/001_seed_schema.sql), so loading refuses a bot with a
+ * longer one rather than failing on the first conversation that enters it. */
+#define EF_FSM_STATE_NAME_MAX 100
+
 /* Compiles the `fsm:` section of a bot definition.
  *
  * doc is the whole parsed bot file (borrowed; nothing of it is kept, so it may

@@ -784,6 +784,26 @@ static int parse_state(ld *l, yaml_node_t *n, ef_fsm__state *st)
 
 /* ---- first pass: names ------------------------------------------------------ */
 
+/* A state name must fit conversations.current_state (EF_FSM_STATE_NAME_MAX
+ * characters; PostgreSQL counts characters, not bytes). */
+static int check_state_name(ld *l, yaml_node_t *k)
+{
+    const unsigned char *name = (const unsigned char *)ef_nlp__yaml_sval(k);
+    size_t chars = 0, shown = 0; /* bytes of the first 40 characters */
+    for (size_t i = 0; name[i]; i++) {
+        if ((name[i] & 0xC0) == 0x80)
+            continue;
+        if (chars++ == 40)
+            shown = i;
+    }
+    if (chars <= EF_FSM_STATE_NAME_MAX)
+        return 0;
+    return ef_nlp__yaml_fail(&l->y, k,
+                             "state name '%.*s...' is %zu characters long; conversations store "
+                             "at most %d (conversations.current_state)",
+                             (int)shown, (const char *)name, chars, EF_FSM_STATE_NAME_MAX);
+}
+
 static int collect_states(ld *l, yaml_node_t *states)
 {
     ef_fsm_def *d = l->def;
@@ -798,6 +818,9 @@ static int collect_states(ld *l, yaml_node_t *states)
     for (yaml_node_pair_t *p = states->data.mapping.pairs.start; p < states->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key);
+        rc = check_state_name(l, k);
+        if (rc)
+            return rc;
         ef_fsm__state *st = &d->states[d->n_states];
         block_init(&st->on_enter);
         block_init(&st->on_filled);

@@ -6,6 +6,7 @@
  * is a broken bot whose first line says which "line:column: reason" the
  * loader must report; botdef_ok.yaml and botdef_fsm.yaml load.
  */
+#include "nlp/fsm.h"
 #include "nlp/nlp.h"
 
 #include <setjmp.h>
@@ -103,6 +104,72 @@ static void test_fsm_section_is_compiled(void **state)
     ef_bot *bot = load_ok("botdef_fsm.yaml");
     assert_non_null(ef_bot_fsm(bot));
     ef_bot_free(bot);
+}
+
+/* A bot with one extra state named name (reachable from initial), written
+ * to a temporary file; returns ef_bot_load's code, err gets the message. */
+static int load_with_state(const char *name, char *err, size_t errlen, char **path_out)
+{
+    char *path = ef_strdup("/tmp/ef_test_botdef_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "bot: {name: long-state, languages: [ru]}\n"
+            "intents:\n"
+            "  greeting: {patterns: ['\\bпривет']}\n"
+            "fsm:\n"
+            "  fallback: \"Не понял.\"\n"
+            "  repeated_fallback: \"Позвать оператора?\"\n"
+            "  states:\n"
+            "    initial:\n"
+            "      transitions:\n"
+            "        - {intent: greeting, reply: \"Здравствуйте!\", goto: %s}\n"
+            "    %s: {}\n",
+            name, name);
+    fclose(f);
+    ef_bot *bot = NULL;
+    int rc = ef_bot_load(path, &bot, err, errlen);
+    ef_bot_free(bot);
+    unlink(path);
+    *path_out = path;
+    return rc;
+}
+
+/* conversations.current_state is VARCHAR(100) (sql/001_seed_schema.sql):
+ * a state name that cannot be stored is refused at load, where it is
+ * written; the limit counts characters, as PostgreSQL does. */
+static void test_state_name_must_fit_the_database(void **state)
+{
+    (void)state;
+    char err[1024], name[512];
+    char *path;
+    memset(name, 'a', EF_FSM_STATE_NAME_MAX);
+    name[EF_FSM_STATE_NAME_MAX] = '\0';
+    assert_int_equal(EF_FSM_STATE_NAME_MAX, 100);
+    if (load_with_state(name, err, sizeof(err), &path) != 0)
+        fail_msg("a %d-character state name must load: %s", EF_FSM_STATE_NAME_MAX, err);
+    ef_free(path);
+
+    /* 100 Cyrillic letters are 200 bytes but 100 characters: they fit */
+    for (int i = 0; i < EF_FSM_STATE_NAME_MAX; i++)
+        memcpy(name + 2 * i, "я", 2);
+    name[2 * EF_FSM_STATE_NAME_MAX] = '\0';
+    if (load_with_state(name, err, sizeof(err), &path) != 0)
+        fail_msg("100 Cyrillic letters must load: %s", err);
+    ef_free(path);
+
+    memset(name, 'a', EF_FSM_STATE_NAME_MAX + 1);
+    name[EF_FSM_STATE_NAME_MAX + 1] = '\0';
+    assert_int_equal(load_with_state(name, err, sizeof(err), &path), EF_EINVAL);
+    char *want = ef_asprintf("%s:11:5: state name 'aaaa", path);
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("want %s..., got %s", want, err);
+    assert_non_null(strstr(err, "101 characters"));
+    assert_non_null(strstr(err, "at most 100"));
+    ef_free(want);
+    ef_free(path);
 }
 
 static void test_demo_bot_loads(void **state)
@@ -261,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_ok_defaults_and_accessors),
         cmocka_unit_test(test_fsm_section_is_compiled),
         cmocka_unit_test(test_demo_bot_loads),
+        cmocka_unit_test(test_state_name_must_fit_the_database),
         cmocka_unit_test(test_errors_from_fixtures),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_timezone_with_dst),
