@@ -15,15 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/err.h"
+
 /* Decodes the character at byte offset *i of s (n bytes), strictly. On
  * success stores it in *cp, advances *i past it and returns 0. Returns
  * EF_EINVAL, leaving *i and *cp untouched, when *i >= n or the bytes at *i
  * are not one valid UTF-8 character (overlong, surrogate, above U+10FFFF,
  * stray continuation byte, or cut short by the end of s). */
-int ef_utf8_decode(const char *s, size_t n, size_t *i, uint32_t *cp);
+static inline int ef_utf8_decode(const char *s, size_t n, size_t *i, uint32_t *cp);
 /* Writes code point cp (<= U+10FFFF) as UTF-8 into out (room for 4 bytes);
  * returns the number of bytes written. */
-size_t ef_utf8_encode(uint32_t cp, char *out);
+static inline size_t ef_utf8_encode(uint32_t cp, char *out);
 /* Strict UTF-8 check (the rules of ef_utf8_decode) over all n bytes. */
 bool ef_utf8_valid(const char *s, size_t n);
 /* Converts a UTF-16 code unit offset into a byte offset within the UTF-8
@@ -57,24 +59,108 @@ int ef_utf16_to_byte(const char *s, size_t n, int64_t off16, size_t *out);
 #define EF_UTF8_SPACE 0x110000u /* whitespace: part of one space */
 #define EF_UTF8_DROP 0x110001u  /* invisible: remove it */
 
-/* The fold of a code point above U+007F (ef_utf8_fold calls it). */
-uint32_t ef_utf8__fold_wide(uint32_t cp);
-
-/* The folded form of code point cp, or EF_UTF8_SPACE / EF_UTF8_DROP.
- * Inline for ASCII, which is most of every message. */
-static inline uint32_t ef_utf8_fold(uint32_t cp)
-{
-    if (cp >= 0x80)
-        return ef_utf8__fold_wide(cp);
-    if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
-        return EF_UTF8_SPACE;
-    if (cp >= 'A' && cp <= 'Z')
-        return cp + 32;
-    return cp;
-}
+/* The folded form of code point cp, or EF_UTF8_SPACE / EF_UTF8_DROP
+ * (inline: the matcher calls it once per character). */
+static inline uint32_t ef_utf8_fold(uint32_t cp);
 /* The case part of the fold alone: ASCII A-Z and U+0400-U+042F to their
  * lower case twins, every other code point unchanged (Ё -> ё, not е). The
  * pattern compiler uses it where it must lower case without folding. */
-uint32_t ef_utf8_lower(uint32_t cp);
+static inline uint32_t ef_utf8_lower(uint32_t cp);
+
+/* ---- inline definitions: the matcher's hot path --------------------------- */
+
+/* The fold of code points outside ASCII and U+0400-U+045F (utf8.c). */
+uint32_t ef_utf8__fold_rare(uint32_t cp);
+
+static inline int ef_utf8_decode(const char *str, size_t n, size_t *i, uint32_t *cp)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t at = *i;
+    if (at >= n)
+        return EF_EINVAL;
+    unsigned c = s[at];
+    if (c < 0x80) {
+        *cp = c;
+        *i = at + 1;
+        return 0;
+    }
+    size_t len;
+    uint32_t v;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        v = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        v = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        v = c & 0x07;
+    } else {
+        return EF_EINVAL;
+    }
+    if (len > n - at)
+        return EF_EINVAL;
+    for (size_t k = 1; k < len; k++) {
+        unsigned b = s[at + k];
+        if ((b & 0xC0) != 0x80)
+            return EF_EINVAL;
+        v = (v << 6) | (b & 0x3F);
+    }
+    if ((len == 3 && v < 0x800) || (len == 4 && v < 0x10000) || v > 0x10FFFF ||
+        (v >= 0xD800 && v <= 0xDFFF))
+        return EF_EINVAL;
+    *cp = v;
+    *i = at + len;
+    return 0;
+}
+
+static inline size_t ef_utf8_encode(uint32_t cp, char *o)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static inline uint32_t ef_utf8_lower(uint32_t cp)
+{
+    if (cp >= 'A' && cp <= 'Z')
+        return cp + 32;
+    if (cp >= 0x0400 && cp <= 0x040F) /* Ѐ..Џ -> ѐ..џ */
+        return cp + 0x50;
+    if (cp >= 0x0410 && cp <= 0x042F) /* А..Я -> а..я */
+        return cp + 0x20;
+    return cp;
+}
+
+static inline uint32_t ef_utf8_fold(uint32_t cp)
+{
+    if (cp < 0x80) {
+        if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
+            return EF_UTF8_SPACE;
+        return ef_utf8_lower(cp);
+    }
+    if (cp >= 0x0400 && cp <= 0x045F) {
+        uint32_t l = ef_utf8_lower(cp);
+        return l == 0x0451 ? 0x0435 : l; /* ё -> е */
+    }
+    return ef_utf8__fold_rare(cp);
+}
 
 #endif /* EF_BASE_UTF8_H */
