@@ -164,8 +164,10 @@ install: $(BIN)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/easyflow
 	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/easyflow/sql/
 
-lint:
-	@scripts/lint.sh
+# The include and name rules read the sources; the cycle check reads the
+# objects, so they are built first.
+lint: $(LIB_OBJS)
+	@EF_LINT_BUILD=$(BUILD) scripts/lint.sh
 
 format-check:
 	@clang-format --dry-run --Werror $(SRCS) $(wildcard src/*/*.h tests/*/*.c tests/*/*/*.c tests/*/*/*.h)

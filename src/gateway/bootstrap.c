@@ -133,7 +133,8 @@ static int whatsapp_defaults(const ef_bootstrap_ctx *bc, char *err, size_t errle
     const ef_config *c = bc->cfg;
     const char *token = ef_cfg_get_str(c, "WHATSAPP_ACCESS_TOKEN");
     const char *numbers = ef_cfg_get_str(c, "WHATSAPP_PHONE_NUMBER_ID");
-    if (!token || !*token || !numbers || !*numbers)
+    const char *secret = ef_cfg_get_str(c, "WHATSAPP_APP_SECRET");
+    if (!numbers || !*numbers || ((!token || !*token) && (!secret || !*secret)))
         return 0;
     if (check_secret(c, "WHATSAPP_APP_SECRET", err, errlen))
         return EF_EINVAL;
@@ -149,7 +150,7 @@ static int whatsapp_defaults(const ef_bootstrap_ctx *bc, char *err, size_t errle
             continue;
         json_object *cr = json_object_new_object();
         put_str(cr, "access_token", token);
-        put_str(cr, "app_secret", ef_cfg_get_str(c, "WHATSAPP_APP_SECRET"));
+        put_str(cr, "app_secret", secret);
         put_str(cr, "verify_token", ef_cfg_get_str(c, "WHATSAPP_VERIFY_TOKEN"));
         put_str(cr, "phone_number_id", number);
         json_object *st = json_object_new_object();

@@ -44,6 +44,9 @@ struct ef_channels {
     bool watching;
     atomic_bool stop;
     atomic_bool want_reload;
+    atomic_bool ready;
+    int (*bootstrap)(void *ud); /* NULL once done */
+    void *bootstrap_ud;
 };
 
 /* ---- one channel --------------------------------------------------------- */
@@ -283,9 +286,29 @@ static void swap_set(ef_channels *cs, ef_channel **set, size_t n)
     ef_channels_list_free(old, n_old);
 }
 
+void ef_channels_set_bootstrap(ef_channels *cs, int (*fn)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&cs->reload_lock);
+    cs->bootstrap = fn;
+    cs->bootstrap_ud = ud;
+    pthread_mutex_unlock(&cs->reload_lock);
+}
+
+bool ef_channels_ready(ef_channels *cs)
+{
+    return atomic_load(&cs->ready);
+}
+
 int ef_channels_reload(ef_channels *cs)
 {
     pthread_mutex_lock(&cs->reload_lock);
+    if (cs->bootstrap) {
+        if (cs->bootstrap(cs->bootstrap_ud) == EF_EDB) {
+            pthread_mutex_unlock(&cs->reload_lock);
+            return EF_EDB;
+        }
+        cs->bootstrap = NULL;
+    }
     ef_integration_row *rows = NULL;
     size_t n = 0;
     if (ef_store_integrations_list(cs->st, false, &rows, &n) != 0) {
@@ -308,6 +331,7 @@ int ef_channels_reload(ef_channels *cs)
     ef_channels_list_free(old, n_old);
     ef_integration_rows_free(rows, n);
     swap_set(cs, set, k);
+    atomic_store(&cs->ready, true);
     pthread_mutex_unlock(&cs->reload_lock);
     if (changed && cs->on_change)
         cs->on_change(cs->on_change_ud);
@@ -439,6 +463,7 @@ ef_channels *ef_channels_new(const ef_channels_opts *opts)
     cs->st = ef_store_new(cs->pg_url);
     atomic_init(&cs->stop, false);
     atomic_init(&cs->want_reload, false);
+    atomic_init(&cs->ready, false);
     return cs;
 }
 

@@ -61,6 +61,14 @@ typedef struct ef_channels_opts {
     void *on_change_ud;
 } ef_channels_opts;
 
+/* Work that must succeed once before the first rebuild (the environment's
+ * default integrations when PostgreSQL was down at start): called before
+ * each rebuild until it returns something other than EF_EDB. */
+void ef_channels_set_bootstrap(ef_channels *cs, int (*fn)(void *ud), void *ud);
+/* True once a rebuild succeeded: before that, webhooks cannot be verified
+ * and are answered 503 (retry), never 404. */
+bool ef_channels_ready(ef_channels *cs);
+
 ef_channels *ef_channels_new(const ef_channels_opts *opts);
 /* Stops the watch thread and drops the set (channels still referenced
  * elsewhere live on until their last unref). */

@@ -176,6 +176,12 @@ static int store_new(const add_args *a, const char *creds, const ef_keyring *kr)
         fprintf(stderr, "easyflow integration add: %s\n", err);
         return 1;
     }
+    if (pol.receive_only) {
+        a->ops->close(cfg);
+        fprintf(stderr, "easyflow integration add: credentials: no API token to answer with "
+                        "(the bot token / access token is missing)\n");
+        return 1;
+    }
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
     ef_secret_seal(kr->keys[0], creds, strlen(creds), &sealed, &sealed_len);

@@ -23,6 +23,7 @@
 #include "gateway/dispatch.h"
 
 #include "base/hash.h"
+#include "gateway/ratelimit.h"
 
 #include "platforms/platform.h"
 #include "store/store.h"
@@ -59,28 +60,19 @@ struct out_row {
     bool rec_undeliverable;
 };
 
-typedef struct window {
-    int64_t *ts; /* ring of answer times, oldest first */
-    int cap;
-    int head;
-    int count;
-    int pending; /* requests started, not answered yet */
-    int64_t span_ms;
-} window;
-
 typedef struct chat chat;
 struct chat {
     char *key; /* integration|chat_id */
     out_row *head, *tail;
     bool in_flight;
     int64_t next_ms; /* earliest time of this chat's next send */
-    window group;    /* groups only */
+    ef_window group; /* groups only */
     chat *hnext;
 };
 
 typedef struct channel_window {
     char *key; /* the channel's integration id: its per-account limit */
-    window w;
+    ef_window w;
     struct channel_window *next;
 } channel_window;
 
@@ -95,8 +87,8 @@ struct flight {
     ef_out_req rq;
     ef_channel *ch; /* referenced while in flight */
     ef_out_msg m;
-    bool counted; /* charged to the windows below until answered */
-    window *cw;   /* the channel's per-account window, or NULL */
+    bool counted;  /* charged to the windows below until answered */
+    ef_window *cw; /* the channel's per-account window, or NULL */
 };
 
 struct ef_dispatcher {
@@ -118,62 +110,6 @@ struct ef_dispatcher {
 
 /* ---- small pieces --------------------------------------------------------- */
 
-static void window_init(window *w, int cap, int64_t span_ms)
-{
-    w->ts = ef_calloc((size_t)cap, sizeof(int64_t));
-    w->cap = cap;
-    w->head = 0;
-    w->count = 0;
-    w->pending = 0;
-    w->span_ms = span_ms;
-}
-
-static void window_cleanup(window *w)
-{
-    ef_free(w->ts);
-    w->ts = NULL;
-}
-
-/*
- * When the window admits one more request (now, the time it will, or
- * INT64_MAX while only answers can free it): the requests in flight plus
- * those answered within the last span must stay below the cap.
- */
-static int64_t window_ready_at(const window *w, int64_t now)
-{
-    if (!w->ts)
-        return now;
-    int k = w->cap - w->pending; /* answers the span may still hold, plus this one */
-    if (k <= 0)
-        return INT64_MAX;
-    if (w->count < k)
-        return now;
-    int64_t t = w->ts[(w->head + w->count - k) % w->cap]; /* the k-th newest answer */
-    return t + w->span_ms > now ? t + w->span_ms : now;
-}
-
-static void window_start(window *w)
-{
-    if (w->ts)
-        w->pending++;
-}
-
-/* The request started with window_start() was answered (or failed) at now. */
-static void window_done(window *w, int64_t now)
-{
-    if (!w->ts)
-        return;
-    if (w->pending > 0)
-        w->pending--;
-    if (w->count < w->cap) {
-        w->ts[(w->head + w->count) % w->cap] = now;
-        w->count++;
-    } else {
-        w->ts[w->head] = now;
-        w->head = (w->head + 1) % w->cap;
-    }
-}
-
 static bool is_method_call(const out_row *row)
 {
     /* API calls that are not messages (answerCallbackQuery) do not count
@@ -183,7 +119,7 @@ static bool is_method_call(const out_row *row)
 
 /* The channel's per-account window (its policy's rate; a new policy
  * resizes it), or NULL when it has no such limit. */
-static window *channel_window_for(ef_dispatcher *d, const ef_channel *ch)
+static ef_window *channel_window_for(ef_dispatcher *d, const ef_channel *ch)
 {
     ef_rate rate = ch->policy.per_account;
     if (rate.n <= 0 || rate.per_ms <= 0)
@@ -192,14 +128,14 @@ static window *channel_window_for(ef_dispatcher *d, const ef_channel *ch)
     while (c && strcmp(c->key, ch->id) != 0)
         c = c->next;
     if (c && (c->w.cap != rate.n || c->w.span_ms != rate.per_ms) && c->w.pending == 0) {
-        window_cleanup(&c->w);
-        window_init(&c->w, rate.n, rate.per_ms);
+        ef_window_cleanup(&c->w);
+        ef_window_init(&c->w, rate.n, rate.per_ms);
     }
     if (c)
         return &c->w;
     c = ef_calloc(1, sizeof(*c));
     c->key = ef_strdup(ch->id);
-    window_init(&c->w, rate.n, rate.per_ms);
+    ef_window_init(&c->w, rate.n, rate.per_ms);
     c->next = d->channels;
     d->channels = c;
     return &c->w;
@@ -424,9 +360,9 @@ static void flight_begin(ef_dispatcher *d, flight *f)
     if (f->rq.counted) {
         f->counted = true;
         f->cw = channel_window_for(d, f->ch);
-        window_start(&f->c->group);
+        ef_window_start(&f->c->group);
         if (f->cw)
-            window_start(f->cw);
+            ef_window_start(f->cw);
     }
 }
 
@@ -480,11 +416,11 @@ static bool limits_allow(ef_dispatcher *d, chat *c, const ef_channel *ch, int64_
         return false;
     ef_rate g = ch->policy.per_group;
     if (!c->group.ts && g.n > 0 && is_group(&o->r))
-        window_init(&c->group, g.n, g.per_ms);
-    if (window_ready_at(&c->group, now) > now)
+        ef_window_init(&c->group, g.n, g.per_ms);
+    if (ef_window_ready_at(&c->group, now) > now)
         return false;
-    window *cw = channel_window_for(d, ch);
-    return !cw || window_ready_at(cw, now) <= now;
+    ef_window *cw = channel_window_for(d, ch);
+    return !cw || ef_window_ready_at(cw, now) <= now;
 }
 
 static void start_ready(ef_dispatcher *d, int64_t now)
@@ -628,9 +564,9 @@ static void reap(ef_dispatcher *d)
         d->flights--;
         if (f->counted) {
             int64_t now = ef_now_ms();
-            window_done(&f->c->group, now);
+            ef_window_done(&f->c->group, now);
             if (f->cw)
-                window_done(f->cw, now);
+                ef_window_done(f->cw, now);
         }
         settle(d, f, status);
         flight_free(d, f);
@@ -708,7 +644,7 @@ void ef_dispatch_stop(ef_dispatcher *d)
             chat *next = c->hnext;
             while (c->head)
                 pop_head(c);
-            window_cleanup(&c->group);
+            ef_window_cleanup(&c->group);
             ef_free(c->key);
             ef_free(c);
             c = next;
@@ -716,7 +652,7 @@ void ef_dispatch_stop(ef_dispatcher *d)
     }
     while (d->channels) {
         channel_window *n = d->channels->next;
-        window_cleanup(&d->channels->w);
+        ef_window_cleanup(&d->channels->w);
         ef_free(d->channels->key);
         ef_free(d->channels);
         d->channels = n;

@@ -357,7 +357,7 @@ static void webhook_body_done(req *r)
         return;
     }
     if (rc == EF_ELIMIT) {
-        reject(r, 413, EF_REJ_TOO_DEEP, err[0] ? err : "JSON larger than the limits");
+        reject(r, 400, EF_REJ_TOO_DEEP, err[0] ? err : "JSON beyond the size limits");
         return;
     }
     if (rc) {
@@ -516,6 +516,12 @@ static int webhook_begin(ef_server *srv, struct lws *wsi, req *r)
 {
     const ef_platform_ops *p = r->platform;
     r->auth = auth_header(wsi, p->auth_header);
+    if (!ef_channels_ready(srv->opts.channels)) {
+        r->rejected = true;
+        reject(r, 503, EF_REJ_UNAVAILABLE,
+               "integrations not loaded yet (PostgreSQL unavailable), retry later");
+        return 503;
+    }
     if (!p->policy.route_by_key || r->sub[0]) {
         r->ch = ef_channels_route(srv->opts.channels, p, r->sub);
         if (!r->ch || !r->ch->policy.receive_webhook) {

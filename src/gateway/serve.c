@@ -25,9 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define BOOTSTRAP_WAIT_MS 30000
 
 static volatile sig_atomic_t stop_flag = 0;
 static ef_channels *reload_target; /* for SIGHUP */
@@ -240,33 +237,35 @@ static char *settings_defaults(void *ud, const ef_platform_ops *ops)
     return ef_bootstrap_platform_defaults(ud, ops);
 }
 
-/* The environment's default integrations, waiting a while for a
- * PostgreSQL that is still starting. EF_EINVAL: refuse to start. */
-static int bootstrap(const ef_config *c, const ef_keyring *keys, ef_channels *cs)
+/* The environment's default integrations. A PostgreSQL that does not
+ * answer yet is no reason to wait: the channel set retries before its
+ * rebuilds (webhooks get 503 until then). EF_EINVAL: refuse to start. */
+typedef struct boot {
+    const ef_config *cfg;
+    const ef_keyring *keys;
+    ef_channels *channels;
+} boot;
+
+static int bootstrap_once(void *ud)
 {
-    ef_store *st = ef_store_new(ef_cfg_get_str(c, "EF_DATABASE_URL"));
-    ef_bootstrap_ctx bc = {.cfg = c, .st = st, .keys = keys, .channels = cs};
+    boot *b = ud;
+    ef_store *st = ef_store_new(ef_cfg_get_str(b->cfg, "EF_DATABASE_URL"));
+    ef_bootstrap_ctx bc = {.cfg = b->cfg, .st = st, .keys = b->keys, .channels = b->channels};
     char err[512] = "";
-    int64_t until = ef_now_ms() + BOOTSTRAP_WAIT_MS;
-    int rc;
-    while ((rc = ef_bootstrap_defaults(&bc, err, sizeof(err))) == EF_EDB && ef_now_ms() < until &&
-           !stop_flag) {
-        struct timespec ts = {0, 500 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    int rc = ef_bootstrap_defaults(&bc, err, sizeof(err));
     if (rc == EF_EDB)
-        EF_LOG(EF_LOG_WARN, EF_C_PG, "integrations not bootstrapped (%s); serving what is stored",
-               err);
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "integrations not bootstrapped yet: %s", err);
     else if (rc)
         EF_LOG(EF_LOG_ERROR, EF_C_CFG, "%s", err);
     ef_store_free(st);
-    return rc == EF_EDB ? 0 : rc;
+    return rc;
 }
 
 /* ---- the parts, started and stopped in order ---------------------------- */
 
 typedef struct serve_parts {
     ef_keyring keys;
+    boot boot;
     ef_channels *channels;
     ef_dispatcher *disp;
     ef_pipeline *pipe;
@@ -292,7 +291,11 @@ static int start_channels(const ef_config *c, serve_parts *sp)
                            .on_change_ud = &sp->polls};
     sp->channels = ef_channels_new(&co);
     sp->polls.channels = sp->channels;
-    return bootstrap(c, &sp->keys, sp->channels);
+    sp->boot = (boot){.cfg = c, .keys = &sp->keys, .channels = sp->channels};
+    int rc = bootstrap_once(&sp->boot);
+    if (rc == EF_EDB)
+        ef_channels_set_bootstrap(sp->channels, bootstrap_once, &sp->boot);
+    return rc == EF_EDB ? 0 : rc;
 }
 
 static int start_parts(const ef_config *c, serve_parts *sp)

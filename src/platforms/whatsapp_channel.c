@@ -6,7 +6,8 @@
  * whatsapp_send.c.
  *
  * Credentials: {"access_token", "app_secret", "verify_token",
- * "phone_number_id"}. Every number of one Meta app shares one webhook URL:
+ * "phone_number_id"} (without access_token a number only receives: its
+ * replies wait, queued). Every number of one Meta app shares one webhook URL:
  * events name their number (metadata.phone_number_id = channel_key), and
  * the gateway routes each to its channel (policy.route_by_key).
  * Settings: "api_url" (default the public Graph API), "rate_per_sec" (80),
@@ -83,7 +84,7 @@ static wa_cfg *cfg_new(json_object *creds, json_object *settings, const char *to
     wa_cfg *c = ef_calloc(1, sizeof(*c));
     c->number = ef_strdup(number);
     c->api = ef_chan__base_url(ef_chan__str(settings, "api_url"), WA_DEFAULT_API);
-    c->auth = ef_asprintf("Authorization: Bearer %s", token);
+    c->auth = token && *token ? ef_asprintf("Authorization: Bearer %s", token) : NULL;
     c->app_secret = ef_strdup(app_secret);
     const char *vt = ef_chan__str(creds, "verify_token");
     c->verify_token = vt && *vt ? ef_strdup(vt) : NULL;
@@ -100,8 +101,7 @@ static int wa_open(const char *creds_json, const char *settings_json, void **out
     int rc = ef_chan__object(creds_json, "credentials", &creds, err, errlen);
     if (!rc)
         rc = ef_chan__object(settings_json, "settings", &settings, err, errlen);
-    if (!rc)
-        rc = ef_chan__need(creds, "credentials", "access_token", &token, err, errlen);
+    token = ef_chan__str(creds, "access_token");
     if (!rc)
         rc = ef_chan__need(creds, "credentials", "phone_number_id", &number, err, errlen);
     if (!rc)
@@ -115,6 +115,7 @@ static int wa_open(const char *creds_json, const char *settings_json, void **out
     if (!rc) {
         wa_cfg *c = cfg_new(creds, settings, token, number, app_secret);
         policy->window_template = c->template_meta != NULL;
+        policy->receive_only = !token || !*token;
         *out = c;
     }
     json_object_put(creds);
@@ -161,6 +162,10 @@ static int wa_build_send(const void *cfg, const ef_out_msg *m, ef_out_req *rq, c
             return EF_EINVAL;
         }
         mm.meta_json = c->template_meta;
+    }
+    if (!c->auth) {
+        ef_errf(err, errlen, "no access_token: this number only receives");
+        return EF_EINVAL;
     }
     int rc = ef_wa__build_send(&mm, rq, err, errlen);
     if (rc)

@@ -79,9 +79,10 @@ def test_offset_persisted_after_commit():
     ids = tg.push_updates([tg_message(i, "сообщение %d" % i, user=user) for i in range(1, 8)])
     with poll_gateway(tg) as gw:
         wait_offset(tg, ids[-1] + 1)
-        stored = psql1(gw.db, "SELECT next_offset FROM poll_offsets WHERE platform = 'telegram' "
-                              "AND bot_id = %s" % lit(tg.bot_id))
-        assert_eq(stored, str(ids[-1] + 1), "poll_offsets.next_offset")
+        stored = psql1(gw.db, "SELECT c.cursor FROM poll_cursors c JOIN integrations i "
+                              "ON i.id = c.integration_id WHERE i.platform_id = 'telegram' "
+                              "AND i.external_id = %s" % lit(tg.bot_id))
+        assert_eq(stored, str(ids[-1] + 1), "poll_cursors.cursor of the bot's integration")
         assert_eq(count(gw.db, "messages WHERE direction = 'inbound'"), 7)
         if tg.pending():
             fail("updates left unconfirmed: %r" % [u["update_id"] for u in tg.pending()])

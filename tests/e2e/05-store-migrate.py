@@ -164,7 +164,8 @@ def test_concurrent_runs_apply_each_file_once():
                  (codes, [o[-300:] for _, o in results]))
         rows = psql(url, "SELECT version, count(*) FROM schema_migrations GROUP BY 1 ORDER BY 1")
         assert_eq([int(n) for _, n in rows], [1] * len(sql_files()), "rows per version")
-        assert_eq(psql1(url, "SELECT count(*) FROM platforms"), "4", "seed rows inserted once")
+        # the seed's four platforms and 004's webchat, each once
+        assert_eq(psql1(url, "SELECT count(*) FROM platforms"), "5", "seed rows inserted once")
 
 
 def test_unreachable_database_fails_fast():

@@ -344,10 +344,14 @@ def test_bsuid_customers_are_keyed_on_the_bsuid_and_never_merged():
 # ---- what is acknowledged but not stored ----------------------------------------------------
 
 
-def test_unknown_number_and_other_fields_are_acknowledged_not_stored():
+def test_unknown_number_is_refused_other_fields_are_acknowledged_not_stored():
     with wa_gateway() as gw:
-        post_wa_ok(gw, inbound([text(ANNA, "на чужой номер")], [contact(ANNA, ANNA_NAME)],
-                        pnid=PNID_UNKNOWN), "unknown number")
+        # An event for a number no integration serves is refused (never
+        # acknowledged and dropped): Meta redelivers it once the number is
+        # connected.
+        r = post_wa(gw, inbound([text(ANNA, "на чужой номер")], [contact(ANNA, ANNA_NAME)],
+                                pnid=PNID_UNKNOWN))
+        assert_status(r, 422, "unknown number refused")
         gw.wait_log(PNID_UNKNOWN, timeout=5)
         others = [
             change({"event": "FLAGGED", "phone_number": "15550783881"}, field="account_update"),
@@ -369,16 +373,16 @@ def test_unknown_number_and_other_fields_are_acknowledged_not_stored():
         for ch in others:
             post_wa_ok(gw, payload([entry([ch])]), "field %s" % ch["field"])
         nothing_stored(gw.db, "after other numbers and fields")
-        # A batch mixing an unknown number and ours: only ours is stored.
+        # A batch mixing an unknown number and ours is refused whole: nothing
+        # of it is stored, so its redelivery stores each message once.
         mine = text(ANNA, "на наш номер")
         body = payload([entry([change(value(PNID_UNKNOWN, contacts=[contact(ANNA)],
                                             messages=[text(ANNA, "чужой")])),
                                change(value(PNID_B, contacts=[contact(ANNA)],
                                             messages=[mine]))])])
-        post_wa_ok(gw, body, "mixed batch")
-        rows = wa_rows(gw.db)
-        assert_eq([(r["pmid"], r["chat_id"]) for r in rows], [(mine["id"], chat_key(ANNA, PNID_B))],
-                  "only our number's message")
+        r = post_wa(gw, body)
+        assert_status(r, 422, "mixed batch refused")
+        nothing_stored(gw.db, "after the mixed batch")
 
 
 def test_hostile_bodies_get_4xx_never_5xx():

@@ -4,10 +4,11 @@ failed -- out of order, duplicated, batched) move a reply's delivery_status
 forward only; a failure keeps "code title: details"; a status for a message
 we never sent is acknowledged and logged."""
 
-from eftest import assert_eq, count, fail
+from eftest import assert_eq, assert_status, count, fail
 from reply_helpers import DEMO_BOT
 from wa_helpers import (PNID_A, PNID_UNKNOWN, chat_key, contact, fake_graph, inbound,
-                        post_wa_ok, status, statuses_payload, text, wa_gateway, wa_outbound, wamid)
+                        post_wa, post_wa_ok, status, statuses_payload, text, wa_gateway, wa_outbound,
+                        wamid)
 
 ANNA = "79161234567"
 
@@ -112,8 +113,9 @@ def test_statuses_for_unknown_messages_are_acknowledged_and_logged():
         post_wa_ok(gw, statuses_payload([status(bs, "read", "",
                                          recipient_user_id="US.13491208655302741918")]),
             "BSUID recipient")
-        post_wa_ok(gw, statuses_payload([status(wamid(), "read", ANNA)], pnid=PNID_UNKNOWN),
-            "another number")
+        # another number's status: refused (no integration serves it), not dropped
+        assert_status(post_wa(gw, statuses_payload([status(wamid(), "read", ANNA)],
+                                                   pnid=PNID_UNKNOWN)), 422, "another number")
         assert_eq(count(gw.db, "messages"), 0, "nothing stored")
         # A real reply and an unknown status in one batch: the real one applies.
         post_wa_ok(gw, inbound([text(ANNA, "спасибо")], [contact(ANNA, "Анна")]))
