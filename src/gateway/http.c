@@ -350,8 +350,8 @@ static void webhook_body_done(req *r)
     }
     char err[160] = "";
     json_object *root = NULL;
-    int rc = ef_json_parse(r->body.data ? r->body.data : "", r->body.len, srv->opts.json_max_depth,
-                           &root, err, sizeof(err));
+    int rc = ef_json_parse_limits(r->body.data ? r->body.data : "", r->body.len, &srv->opts.json,
+                                  &root, err, sizeof(err));
     if (rc == EF_EUTF8) {
         reject(r, 400, EF_REJ_BAD_UTF8, err[0] ? err : "invalid UTF-8");
         return;

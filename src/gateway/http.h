@@ -33,6 +33,7 @@
 #define EF_HTTP_H
 
 #include "base/ef.h"
+#include "base/json.h"
 #include "gateway/channels.h"
 #include "gateway/pipeline.h"
 
@@ -43,7 +44,7 @@ typedef struct ef_server ef_server;
 typedef struct ef_server_opts {
     const char *listen;     /* "127.0.0.1:8080" */
     size_t max_body;        /* bytes; larger bodies get 413 */
-    int json_max_depth;     /* deeper JSON gets 400 */
+    ef_json_limits json;    /* deeper or larger JSON gets 400 */
     int request_timeout_ms; /* a commit slower than this gets 503 */
     ef_channels *channels;  /* borrowed: who serves which webhook */
     ef_pipeline *pipe;      /* borrowed */

@@ -325,7 +325,10 @@ static int start_parts(const ef_config *c, serve_parts *sp)
     ef_server_opts so = {
         .listen = ef_cfg_get_str(c, "EF_LISTEN"),
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
-        .json_max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
+        .json = {.max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
+                 .max_string = (size_t)ef_cfg_get_int(c, "EF_JSON_MAX_STRING"),
+                 .max_array = (size_t)ef_cfg_get_int(c, "EF_JSON_MAX_ARRAY"),
+                 .max_keys = (size_t)ef_cfg_get_int(c, "EF_JSON_MAX_KEYS")},
         .request_timeout_ms = (int)ef_cfg_get_int(c, "EF_REQUEST_TIMEOUT_MS"),
         .channels = sp->channels,
         .pipe = sp->pipe,
