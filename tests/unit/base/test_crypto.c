@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/crypto.h"
@@ -103,6 +104,50 @@ static void test_password_hash_and_verify(void **state)
     ef_free(h2);
 }
 
+/* A known answer made by an independent AES-256-GCM implementation (Python's
+ * cryptography package): key 00..1f, nonce cafebabefacedbaddecaf888,
+ * associated data "EF1" (the format's version, authenticated), laid out as
+ * "EF1" | nonce | ciphertext | tag. It must open to the exact plaintext;
+ * every single-bit change anywhere, a cut and the wrong key are refused. */
+static const char KAT_BLOB[] =
+    "454631cafebabefacedbaddecaf888f181c249de253b742d6e33ff413fb80d3e14f567e558283763bb61179ca54"
+    "78cc833b323b58b3d0d4d3e464a08a153563a26cc258ebab9e210a6440a89dc8e601c68f9fb223fe8b63ffa8894"
+    "db62ed09ef";
+static const char KAT_PLAIN[] =
+    "{\"bot_token\":\"123456:ABC-def\",\"secret_token\":\"s3cret-0123456789\"}";
+
+static void test_seal_known_answer(void **state)
+{
+    (void)state;
+    uint8_t key[32], blob[96];
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)i;
+    assert_int_equal(strlen(KAT_BLOB), 2 * sizeof(blob));
+    for (size_t i = 0; i < sizeof(blob); i++) {
+        unsigned v;
+        assert_int_equal(sscanf(KAT_BLOB + 2 * i, "%2x", &v), 1);
+        blob[i] = (uint8_t)v;
+    }
+    char *plain = NULL;
+    size_t plen = 0;
+    assert_int_equal(ef_secret_open(key, blob, sizeof(blob), &plain, &plen), 0);
+    assert_int_equal(plen, strlen(KAT_PLAIN));
+    assert_memory_equal(plain, KAT_PLAIN, plen);
+    ef_free(plain);
+    for (size_t i = 0; i < sizeof(blob) * 8; i++) {
+        blob[i / 8] ^= (uint8_t)(1u << (i % 8));
+        plain = NULL;
+        int rc = ef_secret_open(key, blob, sizeof(blob), &plain, &plen);
+        assert_true(rc == EF_EAUTH || rc == EF_EINVAL);
+        assert_null(plain);
+        blob[i / 8] ^= (uint8_t)(1u << (i % 8));
+    }
+    plain = NULL;
+    assert_int_not_equal(ef_secret_open(key, blob, sizeof(blob) - 1, &plain, &plen), 0);
+    key[31] ^= 1;
+    assert_int_equal(ef_secret_open(key, blob, sizeof(blob), &plain, &plen), EF_EAUTH);
+}
+
 /* RFC 4231 test cases 1 and 2; the hex compare takes either case and
  * nothing but exactly 64 hex digits. */
 static void test_hmac_sha256_vectors(void **state)
@@ -147,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_open_refuses_tampering_and_wrong_key),
         cmocka_unit_test(test_password_hash_and_verify),
         cmocka_unit_test(test_hmac_sha256_vectors),
+        cmocka_unit_test(test_seal_known_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
