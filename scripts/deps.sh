@@ -17,6 +17,7 @@ PACKAGES=(
     libpcre2-dev libssl-dev libyaml-dev libcmocka-dev
     postgresql redis-server
     python3 curl ca-certificates
+    wrk
     clang clang-format
 )
 
