@@ -14,6 +14,7 @@
  * Pure (no globals); any thread. Nothing here logs: callers decide.
  */
 #include "base/crypto.h"
+#include "base/hex.h"
 
 #include "base/err.h"
 #include "base/mem.h"
@@ -44,25 +45,14 @@ bool ef_secure_equal(const char *a, size_t alen, const char *b, size_t blen)
     return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Exactly 2 * n hex digits (either case) at hex -> n bytes. */
 static int hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n)
 {
     if (!hex || hexlen != 2 * n)
         return EF_EINVAL;
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]);
-        int lo = hexval(hex[2 * i + 1]);
+        int hi = ef_hexval(hex[2 * i]);
+        int lo = ef_hexval(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return EF_EINVAL;
         out[i] = (uint8_t)((hi << 4) | lo);

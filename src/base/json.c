@@ -14,6 +14,7 @@
  *    ef_pj_int64().
  */
 #include "base/json.h"
+#include "base/hex.h"
 
 #include "base/ef.h"
 
@@ -30,17 +31,6 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads 4 hex digits at s[0..3] (n bytes available). */
 static bool hex4(const char *s, size_t n, unsigned *out)
 {
@@ -48,7 +38,7 @@ static bool hex4(const char *s, size_t n, unsigned *out)
         return false;
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(s[i]);
+        int h = ef_hexval(s[i]);
         if (h < 0)
             return false;
         v = (v << 4) | (unsigned)h;
