@@ -51,6 +51,16 @@ else
 fi
 export TELEGRAM_SECRET_TOKEN
 
+# The key sealing integration credentials at rest: yours, else one generated
+# on the first run and kept (losing it means re-adding the integrations).
+if [ -z "${EF_SECRET_KEY:-}" ]; then
+    if [ ! -s "$STATE/secret_key" ]; then
+        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$STATE/secret_key")
+    fi
+    EF_SECRET_KEY=$(cat "$STATE/secret_key")
+fi
+export EF_SECRET_KEY
+
 "$BIN" migrate
 
 host=${EF_LISTEN%:*}
@@ -84,6 +94,11 @@ Connect a real bot (token from @BotFather):
            -d url=https://<your-host>/webhook/telegram \\
            -d secret_token=$secret_ref
       TELEGRAM_BOT_TOKEN=<token> make run
+Connect a second bot while this runs (credentials sealed under the key kept in
+$STATE/secret_key; see README "Connecting a second bot"):
+  echo '{"bot_token":"<token>","secret_token":"<16+ characters>"}' |
+    EF_DATABASE_URL='${EF_DATABASE_URL}' EF_SECRET_KEY=\$(cat $STATE/secret_key) \\
+    $BIN integration add telegram --name second-bot
 Stop with Ctrl-C; stop the database and Redis with: make services-stop
 (Telegram mode: $mode)
 

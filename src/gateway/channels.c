@@ -269,7 +269,10 @@ static ef_channel *channel_for_row(ef_channels *cs, ef_channel **old, size_t n_o
         ef_store_integration_set_status(cs->st, r->id, "connected", NULL) != 0)
         EF_LOG(EF_LOG_WARN, EF_C_PG, "integration=%s status not recorded", r->id);
     EF_LOG(EF_LOG_INFO, EF_C_MAIN, "integration=%s name=\"%s\" %s key=%s serving%s%s", ch->id,
-           ch->name, ops->name, ch->key, ch->policy.receive_poll ? " (long polling)" : "",
+           ch->name, ops->name, ch->key[0] ? ch->key : "-",
+           ch->policy.receive_poll   ? " (long polling)"
+           : ch->policy.receive_only ? " (receive only: no API token to reply with)"
+                                     : "",
            ch->bot ? "" : " (no bot: store only)");
     return ch;
 }
