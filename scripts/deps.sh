@@ -14,7 +14,8 @@ set -euo pipefail
 PACKAGES=(
     build-essential pkg-config
     libwebsockets-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libjson-c-dev
-    libpcre2-dev libssl-dev libyaml-dev libcmocka-dev
+    libpcre2-dev libssl-dev libyaml-dev libsodium-dev libcmocka-dev
+    libhunspell-dev hunspell-ru
     postgresql redis-server
     python3 curl ca-certificates
     wrk

@@ -1,6 +1,7 @@
 /*
- * base/crypto.h -- everything cryptographic, on libcrypto: constant-time
- * comparison, credentials sealed with AES-256-GCM, password hashes.
+ * base/crypto.h -- everything cryptographic, on libcrypto and libsodium:
+ * constant-time comparison, HMAC and HKDF, credentials sealed with
+ * AES-256-GCM, password hashes (Argon2id), base64url.
  * Pure (no globals); any thread. Nothing here logs: callers decide.
  */
 #ifndef EF_BASE_CRYPTO_H
@@ -38,10 +39,37 @@ int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t *
  * is NUL-terminated and owned by the caller. */
 int ef_secret_open(const uint8_t key[32], const uint8_t *sealed, size_t n, char **plain,
                    size_t *plen);
-/* Operator passwords: PBKDF2-HMAC-SHA256, random salt. */
+/* Operator passwords: Argon2id (libsodium's crypto_pwhash_str, random
+ * salt), *out the self-describing "$argon2id$v=19$m=...,t=...,p=1$..."
+ * string with its parameters inside, owned by the caller. Memory-hard on
+ * purpose (tens of MiB, ~0.1 s): call it off the event loop. EF_EIO when
+ * the hash cannot be computed (out of memory). */
 int ef_password_hash(const char *password, char **out);
-/* 0 when password matches stored, else EF_EAUTH. */
+/* 0 when password matches stored, else EF_EAUTH (also for anything that
+ * is no hash this code knows). Accepts Argon2id hashes and the older
+ * "pbkdf2_sha256$<iterations>$<salt>$<hash>" ones. Slow like the hash. */
 int ef_password_verify(const char *password, const char *stored);
+/* Whether stored should be replaced by a fresh ef_password_hash after a
+ * successful verify: an older scheme (PBKDF2) or Argon2id with other
+ * parameters than today's. */
+bool ef_password_needs_rehash(const char *stored);
+
+/* HKDF-SHA256 (RFC 5869): outlen (1..255*32) bytes of key material derived
+ * from ikm under salt and info (both may be NULL/empty). 0 or EF_EINVAL. */
+int ef_hkdf_sha256(const void *ikm, size_t ikmlen, const char *salt, const char *info, uint8_t *out,
+                   size_t outlen);
+/* n random bytes from the system's CSPRNG. 0 or EF_EIO. */
+int ef_random_bytes(void *buf, size_t n);
+/* SHA-256 of n bytes as 64 lower-case hex digits (out needs 65 bytes). */
+void ef_sha256_hex(const void *data, size_t n, char out[65]);
+/* base64url without padding (RFC 4648 section 5): the encoding of n bytes,
+ * owned by the caller. */
+char *ef_base64url_encode(const void *data, size_t n);
+/* The strict decoding of len characters of base64url without padding into
+ * at most max bytes: 0 with *n set, EF_EINVAL for any other character,
+ * padding or a length that is no encoding, EF_ELIMIT when it would exceed
+ * max. */
+int ef_base64url_decode(const char *s, size_t len, uint8_t *out, size_t max, size_t *n);
 
 /* The keys credentials may be sealed under: keys[0] (EF_SECRET_KEY) seals,
  * the others (EF_SECRET_KEY_OLD, during a rotation) only open. */

@@ -1,6 +1,6 @@
 """05-store-operator: `easyflow operator add` creates the accounts operators
 log into the console with: the password comes on standard input and is kept
-only as a salted PBKDF2 hash; bad input gets a message and a non-zero exit
+only as an Argon2id hash; bad input gets a message and a non-zero exit
 with nothing stored; `--config FILE` works for operator and migrate as for
 serve."""
 
@@ -39,8 +39,8 @@ def test_add_then_update_operator():
     assert_eq(email, "olga@shop.example", "e-mail is stored lowercased")
     assert_eq(name, "Ольга Смирнова", "name")
     assert_eq(role, "operator", "default role")
-    if not hash1.startswith("pbkdf2_sha256$") or "пароль" in hash1:
-        fail("password not stored as a PBKDF2 hash: %r" % hash1)
+    if not hash1.startswith("$argon2id$") or "пароль" in hash1:
+        fail("password not stored as an Argon2id hash: %r" % hash1)
     if "пароль" in out:
         fail("the password was echoed: %r" % out)
 
