@@ -5,7 +5,9 @@
 #                   migrate, serve the demo bot
 #   make test       the same set-up, then unit tests and end-to-end tests on an
 #                   ASan+UBSan build
-#   make bench      throughput figures (printed, never asserted)
+#   make bench      figures of the -O2 build against a stack of its own (durable
+#                   PostgreSQL, Redis, fake Bot API, wrk), each printed with its
+#                   verification, never asserted (docs/performance.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # SANITIZER=address builds into build-address/ (ASan+UBSan); SANITIZER=thread
@@ -132,7 +134,10 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory bench-run
 
+# The figures describe what users run: the -O2 build, never a sanitizer one.
 bench-run: $(BIN) $(BENCH_BINS)
+	@if [ -n "$(SANITIZER)$(FUZZ)" ]; then \
+	  echo "make bench measures the -O2 build: run it without SANITIZER/FUZZ" >&2; exit 2; fi
 	@EF_BIN=$(abspath $(BIN)) scripts/bench.sh $(BENCH_BINS)
 
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))

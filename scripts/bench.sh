@@ -1,130 +1,39 @@
 #!/usr/bin/env bash
-# bench.sh -- throughput figures, printed and never asserted.
+# bench.sh -- the figures of `make bench`: printed with their verification,
+# never asserted, never part of `make test`.
 #
 #   EF_BIN=/abs/build/easyflow scripts/bench.sh [bench binaries...]
 #
-# Runs each bench binary (they print `name value unit` lines), then measures
-# the webhook end to end: the test services (.state/test), a fresh migrated
-# database, `$EF_BIN serve`, and BENCH_UPDATES (default 20000) distinct
-# Telegram updates posted over BENCH_CONNS (default 64) keep-alive connections
-# to 127.0.0.1, for at most BENCH_SECONDS (default 60). Prints
-#   webhook_updates_per_sec <n> msg/s
-#   webhook_latency_p50 <ms> ms
-#   webhook_latency_p99 <ms> ms
-# and how many updates were answered other than 200.
-set -uo pipefail
+# `make bench` installs what is missing (scripts/deps.sh, wrk among it),
+# builds build/ (-O2, no sanitizer) and calls this. tests/bench/bench.py
+# runs the bench binaries (bench_nlp: the matcher), then starts a stack of
+# its own under .state/bench/ -- a private PostgreSQL with durable settings
+# and pg_stat_statements, Redis, a fake Telegram Bot API on loopback, and
+# `$EF_BIN serve` with bots/demo.yaml configured by the environment -- and
+# drives it with wrk (tests/bench/updates.lua). Every figure is printed as
+#   RESULT <name> <value> <unit>
+#     verify: <what it was checked against>
+# followed by where the time went (CPU per process, pg_stat_statements).
+# The report and the logs stay in .state/bench/last/. docs/performance.md
+# explains each figure.
+#
+# Environment: BENCH_SECS (default 30, the peak run; the other load phases
+# last half of it; the default run takes about 2-3 minutes), BENCH_CONNS,
+# BENCH_THREADS, BENCH_CHATS, BENCH_RATE, BENCH_PG_BATCH, BENCH_PG_CLIENTS,
+# SOAK=<seconds> (adds the RSS soak), BENCH_KEEP=1 (keep the database).
+set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-for b in "$@"; do
-    echo "# $(basename "$b")"
-    "$b" || echo "# $(basename "$b") exited with $?"
+if [ -z "${EF_BIN:-}" ]; then
+    echo "bench.sh: set EF_BIN to the easyflow binary (make bench does)" >&2
+    exit 2
+fi
+for tool in wrk redis-server python3; do
+    command -v "$tool" >/dev/null || {
+        echo "bench.sh: $tool not found: run scripts/deps.sh" >&2
+        exit 2
+    }
 done
 
-if [ -z "${EF_BIN:-}" ]; then
-    echo "bench.sh: EF_BIN not set: skipping the webhook figure" >&2
-    exit 0
-fi
-
-exec python3 - "$REPO" <<'EOF'
-import asyncio
-import json
-import os
-import sys
-import time
-
-repo = sys.argv[1]
-sys.path.insert(0, os.path.join(repo, "tests", "e2e"))
-import eftest  # noqa: E402
-
-N = int(os.environ.get("BENCH_UPDATES", "20000"))
-CONNS = int(os.environ.get("BENCH_CONNS", "64"))
-LIMIT = float(os.environ.get("BENCH_SECONDS", "60"))
-CHATS = int(os.environ.get("BENCH_CHATS", "2000"))
-
-eftest.services_acquire()
-eftest.begin_test("bench/webhook")
-
-
-def request_bytes(i, secret):
-    chat = 7000000000 + (i % CHATS)
-    upd = {"update_id": 500000000 + i, "message": {
-        "message_id": i // CHATS + 1, "date": 1700000000 + i,
-        "from": {"id": chat, "is_bot": False, "first_name": "Бенч", "last_name": str(i % CHATS),
-                 "language_code": "ru"},
-        "chat": {"id": chat, "type": "private", "first_name": "Бенч"},
-        "text": "Здравствуйте! Хочу узнать статус заказа №%d 📦" % i}}
-    body = json.dumps(upd, ensure_ascii=False).encode()
-    return (b"POST /webhook/telegram HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nX-Telegram-Bot-Api-Secret-Token: " +
-            secret.encode() + b"\r\nContent-Length: " + str(len(body)).encode() +
-            b"\r\n\r\n" + body)
-
-
-async def conn_worker(port, reqs, lat, statuses, deadline):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for data in reqs:
-            if time.monotonic() > deadline:
-                return
-            t0 = time.monotonic()
-            writer.write(data)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            clen = 0
-            close = False
-            for line in head.split(b"\r\n")[1:]:
-                k, _, v = line.partition(b":")
-                k = k.strip().lower()
-                if k == b"content-length":
-                    clen = int(v.strip())
-                elif k == b"connection" and v.strip().lower() == b"close":
-                    close = True
-            if clen:
-                await reader.readexactly(clen)
-            lat.append(time.monotonic() - t0)
-            statuses[status] = statuses.get(status, 0) + 1
-            if close:
-                writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    finally:
-        writer.close()
-
-
-async def load(port, secret):
-    # Chat c always goes over connection c % CONNS: per-chat order is kept.
-    per_conn = [[] for _ in range(CONNS)]
-    for i in range(N):
-        per_conn[(i % CHATS) % CONNS].append(request_bytes(i, secret))
-    lat, statuses = [], {}
-    t0 = time.monotonic()
-    deadline = t0 + LIMIT
-    results = await asyncio.gather(*(conn_worker(port, r, lat, statuses, deadline)
-                                     for r in per_conn), return_exceptions=True)
-    elapsed = time.monotonic() - t0
-    errors = [r for r in results if isinstance(r, BaseException)]
-    return lat, statuses, elapsed, errors
-
-
-ok = False
-try:
-    gw = eftest.Gateway(env={"EF_LOG_LEVEL": "warn"})
-    lat, statuses, elapsed, errors = asyncio.run(load(gw.port, gw.secret))
-    stored = eftest.count(gw.db, "messages WHERE direction = 'inbound'")
-    gw.stop()
-    lat.sort()
-    done = len(lat)
-
-    def pct(p):
-        return lat[min(done - 1, int(p * done))] * 1000 if done else float("nan")
-    print("webhook_updates_per_sec %.0f msg/s" % (done / elapsed if elapsed else 0))
-    print("webhook_latency_p50 %.2f ms" % pct(0.50))
-    print("webhook_latency_p99 %.2f ms" % pct(0.99))
-    print("# %d updates answered in %.1fs over %d connections; statuses %s; %d rows stored%s" % (
-        done, elapsed, CONNS, json.dumps(statuses, sort_keys=True), stored,
-        "; %d connection errors (first: %r)" % (len(errors), errors[0]) if errors else ""))
-    ok = True
-finally:
-    eftest.end_test(ok)
-    eftest.services_release()
-EOF
+exec python3 "$REPO/tests/bench/bench.py" "$@"
