@@ -366,6 +366,14 @@ static json_object *event_json(const ef_ingest_item *it)
     }
     if (it->fsm_json)
         json_object_object_add(ev, "fsm", parse_obj(it->fsm_json));
+    if (it->fsm_json && it->has_base) {
+        json_object *b = json_object_new_object();
+        json_object_object_add(
+            b, "conversation_id",
+            it->base_conversation_id ? json_object_new_string(it->base_conversation_id) : NULL);
+        json_object_object_add(b, "version", json_object_new_int64(it->base_version));
+        json_object_object_add(ev, "base", b);
+    }
     return ev;
 }
 
@@ -388,6 +396,8 @@ static void apply_result(ef_ingest_item *it, json_object *r)
         it->status = EF_ING_STORED;
     else if (strcmp(res, "duplicate") == 0)
         it->status = EF_ING_DUPLICATE;
+    else if (strcmp(res, "stale") == 0)
+        it->status = EF_ING_STALE;
     else
         it->status = EF_ING_IGNORED;
     ef_ingest_item_cleanup(it);
@@ -403,8 +413,10 @@ static void apply_result(ef_ingest_item *it, json_object *r)
         json_object_object_get_ex(r, "messages_count", &v) ? json_object_get_int64(v) : 0;
     it->last_message_at =
         json_object_object_get_ex(r, "last_message_at", &v) ? json_object_get_int64(v) : 0;
-    it->replies_queued =
-        it->status == EF_ING_STORED && it->fsm_json && strstr(it->fsm_json, "\"text\"") != NULL;
+    it->version = json_object_object_get_ex(r, "version", &v) ? json_object_get_int64(v) : 0;
+    bool skipped = json_object_object_get_ex(r, "skipped", &v) && json_object_get_boolean(v);
+    it->replies_queued = it->status == EF_ING_STORED && !skipped && it->fsm_json &&
+                         strstr(it->fsm_json, "\"text\"") != NULL;
 }
 
 /* One ef_ingest() statement over items[0..n): 0 with every item's result
@@ -467,12 +479,39 @@ static void fail_from(ef_ingest_item *items, size_t from, size_t n)
         items[i].status = EF_ING_FAILED;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* Whether a and b are events of one chat (as ef_ingest() keys them). */
+static bool same_chat(const ef_msg *a, const ef_msg *b)
+{
+    return same_str(a->integration_id, b->integration_id) && same_str(a->platform, b->platform) &&
+           same_str(a->chat_id, b->chat_id);
+}
+
+/* Whether an earlier item of it's chat came back stale: then it is stale
+ * too, as ef_ingest() has it within one call. */
+static bool after_stale(const ef_ingest_item *items, size_t i)
+{
+    for (size_t k = 0; k < i; k++)
+        if (items[k].status == EF_ING_STALE && same_chat(items[k].msg, items[i].msg))
+            return true;
+    return false;
+}
+
 /* The batch was refused for its data: each item in its own transaction,
  * in order, so only the bad ones are rejected. An outage on the way stops
  * there: what committed keeps its status (a retry finds it duplicate). */
 static int ingest_one_by_one(ef_store *st, ef_ingest_item *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        if (after_stale(items, i)) {
+            ef_ingest_item_cleanup(&items[i]);
+            items[i].status = EF_ING_STALE;
+            continue;
+        }
         int rc = ingest_once(st, &items[i], 1);
         if (rc == 0)
             continue;
@@ -485,10 +524,42 @@ static int ingest_one_by_one(ef_store *st, ef_ingest_item *items, size_t n)
     return 0;
 }
 
-int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
+/* The rejected items into dead_letters, in one statement (one
+ * transaction); each written one gets dead_lettered. A failure leaves them
+ * all false: the caller logs them as lost. */
+static void write_dead_letters(ef_store *st, ef_ingest_item *items, size_t n)
 {
-    if (n == 0)
-        return 0;
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        ef_ingest_item *it = &items[i];
+        if (it->status != EF_ING_REJECTED)
+            continue;
+        json_object *ev = event_json(it);
+        json_object *d = json_object_new_object();
+        add_str(d, "integration_id", it->msg->integration_id);
+        add_str(d, "platform", it->msg->platform);
+        json_object_object_add(d, "payload",
+                               json_object_new_string(json_object_to_json_string_ext(
+                                   ev, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)));
+        add_str(d, "error", it->error);
+        json_object_array_add(arr, d);
+        json_object_put(ev);
+    }
+    const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN)};
+    PGresult *r = json_object_array_length(arr) > 0
+                      ? ef_store__exec(st, "SELECT ef_dead_letters_add($1::jsonb)", 1, vals)
+                      : NULL;
+    json_object_put(arr);
+    if (!r)
+        return;
+    PQclear(r);
+    for (size_t i = 0; i < n; i++)
+        if (items[i].status == EF_ING_REJECTED)
+            items[i].dead_lettered = true;
+}
+
+static int ingest_items(ef_store *st, ef_ingest_item *items, size_t n)
+{
     int rc = ingest_once(st, items, n);
     if (rc == 0)
         return 0;
@@ -501,6 +572,21 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
         return 0;
     }
     return ingest_one_by_one(st, items, n);
+}
+
+int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        items[i].dead_lettered = false;
+    int rc = ingest_items(st, items, n);
+    bool rejected = false;
+    for (size_t i = 0; i < n && !rejected; i++)
+        rejected = items[i].status == EF_ING_REJECTED;
+    if (rejected)
+        write_dead_letters(st, items, n);
+    return rc;
 }
 
 /* One row, one column: *out gets a copy of the value; EF_ENOTFOUND when

@@ -59,8 +59,12 @@ typedef enum ef_ingest_status {
     EF_ING_DUPLICATE, /* already committed before */
     EF_ING_IGNORED,   /* nothing to do (e.g. reaction on an unknown message) */
     EF_ING_FAILED,    /* the store could not commit: retry later (503) */
-    EF_ING_REJECTED   /* the data cannot be stored (too long, NULL key, ...): permanent,
-                         this item only; error says why (4xx to the sender) */
+    EF_ING_REJECTED,  /* the data cannot be stored (too long, NULL key, ...): permanent,
+                         this item only; error says why (4xx to the sender); written to
+                         dead_letters (dead_lettered) */
+    EF_ING_STALE      /* the decision was made from a stale session (the conversation's
+                         id or version in PostgreSQL differs from base_*): nothing of the
+                         event was written; decide again from PostgreSQL and resubmit */
 } ef_ingest_status;
 
 /* One event going into a batch, with what the bot decided (issue 3) and,
@@ -73,6 +77,12 @@ typedef struct ef_ingest_item {
     const char *entities_json; /* JSON object */
     double confidence;
     const char *fsm_json; /* {"state":..,"context":{..},"status":..,"replies":[..]} */
+    /* The session the decision was made from, checked against the locked
+     * conversation row when has_base (else not checked): its conversation
+     * (NULL: none yet, the decision starts a new one) and version. */
+    bool has_base;
+    const char *base_conversation_id;
+    int64_t base_version;
 
     /* Results, owned by the item (ef_ingest_item_cleanup). */
     ef_ingest_status status;
@@ -86,8 +96,10 @@ typedef struct ef_ingest_item {
     char *created_at; /* conversation created_at, ISO 8601 */
     int64_t messages_count;
     int64_t last_message_at; /* Unix seconds of the conversation's last update */
+    int64_t version;         /* the conversation's version after the commit (sessions keep it) */
     bool replies_queued;     /* the commit put replies into the outbox */
     char error[200];         /* EF_ING_REJECTED: the database's reason, one line, no data */
+    bool dead_lettered;      /* EF_ING_REJECTED: the event is in dead_letters */
 } ef_ingest_item;
 
 void ef_ingest_item_cleanup(ef_ingest_item *it);
@@ -119,7 +131,18 @@ int ef_store_ping(ef_store *st);
  * fault either: EF_EDB and EF_ING_FAILED, though ef_store_ok() stays true.
  * An outage during the item-by-item retry returns EF_EDB too: the items
  * before it keep their status (committed; a redelivery finds them
- * duplicate), the rest are EF_ING_FAILED. */
+ * duplicate), the rest are EF_ING_FAILED.
+ * Rejected items are then written to dead_letters (integration, platform,
+ * the event as JSON, the reason) in one transaction of their own; an item
+ * that could not be (outage) keeps dead_lettered false and the call still
+ * returns 0.
+ * PostgreSQL is the truth for a conversation: a decision (fsm_json) is
+ * applied only to an active conversation (escalated or paused: the inbound
+ * row is stored with its intent, no reply, state or status change, and
+ * metadata.decision.skipped says why); an item with has_base whose base
+ * differs from the locked row ends EF_ING_STALE with nothing written, and
+ * so does every later item of the same chat (integration, platform, chat
+ * id) in the call. */
 int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n);
 
 /* What a failed statement means, from its SQLSTATE (NULL: no result at all,
@@ -135,12 +158,14 @@ int ef_store_classify(const char *sqlstate);
 
 /* The conversation behind a session, for rebuilding a lost Redis session:
  * *out_json is {"session_id","conversation_id","user_id","platform",
- * "chat_id","status","state","context","created_at"} or EF_ENOTFOUND. */
+ * "chat_id","status","state","context","created_at","version"} or
+ * EF_ENOTFOUND. */
 int ef_store_session_load(ef_store *st, const char *session_id, char **out_json);
 
 /* The chat's open conversation under one integration as a session JSON (the
  * shape Redis keeps: session_id, conversation_id, user_id, integration_id,
- * platform, chat_id, status, state, context, created_at, last_message_at);
+ * platform, chat_id, status, state, context, created_at, last_message_at,
+ * version);
  * EF_ENOTFOUND when it has none; EF_EINVAL when integration_id is not a
  * UUID. A NULL integration_id means rows stored before integrations. */
 int ef_store_chat_session(ef_store *st, const char *integration_id, const char *platform,

@@ -11,8 +11,11 @@
  * receipts), a batch with one value too long (only that item rejected, the
  * store stays up, the reason carries no data), outages (EF_EDB), cursors,
  * the outbox's data errors, integrations (add, conflicts, list, get,
- * enable, status, reseal), the default's adoption of legacy rows, and
- * LISTEN/NOTIFY.
+ * enable, status, reseal), the default's adoption of legacy rows,
+ * LISTEN/NOTIFY, and issue 8's ingest rules (sql/005_dead_letters.sql):
+ * rejected items in dead_letters, no bot replies to a conversation that is
+ * not active, stale sessions refused, undeliverable cleared by the
+ * customer's next message.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -178,6 +181,220 @@ static void a_value_too_long_rejects_only_its_item(void **state)
     items_cleanup(&two, 1);
 
     items_cleanup(items, 4);
+    ef_free(a);
+}
+
+static void rejected_items_are_dead_letters(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    char long_state[160];
+    memset(long_state, 's', sizeof(long_state) - 1);
+    long_state[sizeof(long_state) - 1] = '\0';
+    char *fsm = ef_asprintf("{\"state\":\"%s\",\"replies\":[{\"text\":\"r\"}]}", long_state);
+    char long_chat[300];
+    memset(long_chat, '7', sizeof(long_chat) - 1);
+    long_chat[sizeof(long_chat) - 1] = '\0';
+    ef_ingest_item items[4] = {
+        {.msg = new_msg(a, "1", "1:1")},
+        {.msg = new_msg(a, "2", "2:1"), .fsm_json = fsm}, /* a state name too long */
+        {.msg = new_msg(a, long_chat, "x:1")},            /* a chat id too long */
+        {.msg = new_msg("not-a-uuid", "3", "3:1")},       /* an integration id no UUID */
+    };
+    assert_int_equal(ef_store_ingest(fx->st, items, 4), 0);
+    assert_int_equal(items[0].status, EF_ING_STORED);
+    assert_false(items[0].dead_lettered);
+    for (size_t i = 1; i < 4; i++) {
+        assert_int_equal(items[i].status, EF_ING_REJECTED);
+        assert_true(items[i].dead_lettered);
+    }
+    assert_true(ef_store_ok(fx->st));
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM dead_letters"), 3);
+    /* The payload is the event; the reason carries no data. */
+    char *sql = ef_asprintf("SELECT count(*) FROM dead_letters WHERE integration_id = '%s' AND "
+                            "platform = 'telegram' AND error LIKE '%%22001%%' AND "
+                            "error NOT LIKE '%%sss%%' AND error NOT LIKE '%%777%%' AND "
+                            "payload->>'message_id' IN ('2:1', 'x:1') AND "
+                            "payload->'sender'->>'id' = '42'",
+                            a);
+    assert_int_equal(admin_count(fx, sql), 2);
+    ef_free(sql);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM dead_letters WHERE integration_id IS "
+                                     "NULL AND payload->>'integration_id' = 'not-a-uuid'"),
+                     1);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM dead_letters WHERE "
+                                     "payload->'fsm'->>'state' LIKE 'sss%'"),
+                     1);
+    /* Nothing of the rejected items was stored; the good one was. */
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages"), 1);
+    /* A lone rejected item is a dead letter too. */
+    ef_ingest_item one = {.msg = new_msg(a, long_chat, "x:2")};
+    assert_int_equal(ef_store_ingest(fx->st, &one, 1), 0);
+    assert_int_equal(one.status, EF_ING_REJECTED);
+    assert_true(one.dead_lettered);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM dead_letters"), 4);
+    items_cleanup(&one, 1);
+    items_cleanup(items, 4);
+    ef_free(fsm);
+    ef_free(a);
+}
+
+/* PostgreSQL is the truth: a decision reaches only an active conversation,
+ * whatever the session said. */
+static void a_conversation_not_active_gets_no_bot_replies(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    const char *fsm = "{\"state\":\"next\",\"status\":\"closed\",\"why\":\"w\","
+                      "\"context_patch\":{\"k\":\"v\"},\"replies\":[{\"text\":\"bot\"}]}";
+    ef_ingest_item first = {.msg = new_msg(a, "1", "1:1"),
+                            .intent = "greeting",
+                            .fsm_json = "{\"state\":\"s1\",\"replies\":[{\"text\":\"hi\"}]}"};
+    assert_int_equal(ef_store_ingest(fx->st, &first, 1), 0);
+    assert_int_equal(first.version, 1);
+    admin_exec(fx, "UPDATE conversations SET status = 'escalated'"); /* an operator has it */
+    assert_int_equal(admin_count(fx, "SELECT version FROM conversations"), 2);
+
+    ef_ingest_item it = {.msg = new_msg(a, "1", "1:2"), .intent = "order_status", .fsm_json = fsm};
+    assert_int_equal(ef_store_ingest(fx->st, &it, 1), 0);
+    assert_int_equal(it.status, EF_ING_STORED);
+    assert_false(it.replies_queued);
+    assert_string_equal(it.conv_status, "escalated");
+    assert_string_equal(it.state, "s1");
+    assert_int_equal(it.version, 3);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE role = 'assistant'"), 1);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE platform_message_id = "
+                                     "'1:2' AND intent = 'order_status' AND "
+                                     "metadata->'decision'->>'skipped' = "
+                                     "'conversation escalated'"),
+                     1);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM conversations WHERE status = "
+                                     "'escalated' AND NOT context_data ? 'k'"),
+                     1);
+    /* Handed back in PostgreSQL: the next decision applies. */
+    admin_exec(fx, "UPDATE conversations SET status = 'active'");
+    ef_ingest_item back = {.msg = new_msg(a, "1", "1:3"),
+                           .fsm_json = "{\"state\":\"s2\",\"replies\":[{\"text\":\"ok\"}]}"};
+    assert_int_equal(ef_store_ingest(fx->st, &back, 1), 0);
+    assert_true(back.replies_queued);
+    assert_string_equal(back.state, "s2");
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE role = 'assistant'"), 2);
+    items_cleanup(&first, 1);
+    items_cleanup(&it, 1);
+    items_cleanup(&back, 1);
+    ef_free(a);
+}
+
+/* A decision made from a stale session is refused with nothing written,
+ * and so is every later event of its chat in the call. */
+static void a_stale_session_is_refused(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    const char *fsm = "{\"state\":\"s\",\"replies\":[{\"text\":\"r\"}]}";
+    ef_ingest_item first = {.msg = new_msg(a, "1", "1:1"), .fsm_json = fsm, .has_base = true};
+    assert_int_equal(ef_store_ingest(fx->st, &first, 1), 0); /* a new chat: (NULL, 0) */
+    assert_int_equal(first.status, EF_ING_STORED);
+    assert_int_equal(first.version, 1);
+    char *conv = ef_strdup(first.conversation_id);
+
+    char *json = NULL;
+    assert_int_equal(ef_store_chat_session(fx->st, a, "telegram", "1", &json), 0);
+    assert_non_null(strstr(json, "\"version\": 1"));
+    ef_free(json);
+
+    /* Two messages decided from version 0 (Redis missed the write-back),
+     * another chat's in between, and one more of chat 1 without a decision. */
+    ef_ingest_item items[4] = {
+        {.msg = new_msg(a, "1", "1:2"),
+         .fsm_json = fsm,
+         .has_base = true,
+         .base_conversation_id = conv,
+         .base_version = 0},
+        {.msg = new_msg(a, "2", "2:1"), .fsm_json = fsm, .has_base = true},
+        {.msg = new_msg(a, "1", "1:3"),
+         .fsm_json = fsm,
+         .has_base = true,
+         .base_conversation_id = conv,
+         .base_version = 1}, /* would match alone: stale after a stale one */
+        {.msg = new_msg(a, "1", "1:4")},
+    };
+    assert_int_equal(ef_store_ingest(fx->st, items, 4), 0);
+    assert_int_equal(items[0].status, EF_ING_STALE);
+    assert_int_equal(items[1].status, EF_ING_STORED);
+    assert_int_equal(items[2].status, EF_ING_STALE);
+    assert_int_equal(items[3].status, EF_ING_STALE);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE direction = 'inbound'"),
+                     2);
+    /* Decided again from the right version: stored. */
+    items[0].base_version = 1;
+    items[2].base_version = 2;
+    assert_int_equal(ef_store_ingest(fx->st, &items[0], 1), 0);
+    assert_int_equal(items[0].status, EF_ING_STORED);
+    assert_int_equal(ef_store_ingest(fx->st, &items[2], 2), 0);
+    assert_int_equal(items[2].status, EF_ING_STORED);
+    assert_int_equal(items[3].status, EF_ING_STORED);
+    assert_int_equal(items[3].version, 3);
+
+    /* Another conversation than the session's (closed meanwhile): stale. */
+    admin_exec(fx, "UPDATE conversations SET status = 'closed' WHERE chat_id = '1'");
+    ef_ingest_item old = {.msg = new_msg(a, "1", "1:5"),
+                          .fsm_json = fsm,
+                          .has_base = true,
+                          .base_conversation_id = conv,
+                          .base_version = 4};
+    assert_int_equal(ef_store_ingest(fx->st, &old, 1), 0);
+    assert_int_equal(old.status, EF_ING_STALE);
+    assert_string_not_equal(old.conversation_id, conv);
+    assert_int_equal(old.version, 0);
+
+    /* In the item-by-item retry (a bad item in the batch) the rule holds. */
+    char long_chat[300];
+    memset(long_chat, '7', sizeof(long_chat) - 1);
+    long_chat[sizeof(long_chat) - 1] = '\0';
+    ef_ingest_item mixed[3] = {
+        {.msg = new_msg(a, "1", "1:6"),
+         .fsm_json = fsm,
+         .has_base = true,
+         .base_conversation_id = conv,
+         .base_version = 4},
+        {.msg = new_msg(a, long_chat, "x:1")},
+        {.msg = new_msg(a, "1", "1:7"), .fsm_json = fsm, .has_base = true, .base_version = 0},
+    };
+    assert_int_equal(ef_store_ingest(fx->st, mixed, 3), 0);
+    assert_int_equal(mixed[0].status, EF_ING_STALE);
+    assert_int_equal(mixed[1].status, EF_ING_REJECTED);
+    assert_int_equal(mixed[2].status, EF_ING_STALE);
+    items_cleanup(mixed, 3);
+    items_cleanup(&old, 1);
+    items_cleanup(items, 4);
+    items_cleanup(&first, 1);
+    ef_free(conv);
+    ef_free(a);
+}
+
+static void a_customer_who_writes_is_deliverable_again(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    ef_ingest_item first = {.msg = new_msg(a, "1", "1:1")};
+    assert_int_equal(ef_store_ingest(fx->st, &first, 1), 0);
+    admin_exec(fx, "UPDATE conversations SET undeliverable = true, "
+                   "undeliverable_reason = 'blocked'");
+    /* Another bot in the chat is not the customer. */
+    ef_msg *bot = new_msg(a, "1", "1:2");
+    bot->sender_is_bot = true;
+    ef_ingest_item by_bot = {.msg = bot};
+    assert_int_equal(ef_store_ingest(fx->st, &by_bot, 1), 0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM conversations WHERE undeliverable"), 1);
+    ef_ingest_item again = {.msg = new_msg(a, "1", "1:3")};
+    assert_int_equal(ef_store_ingest(fx->st, &again, 1), 0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM conversations WHERE NOT undeliverable "
+                                     "AND undeliverable_reason IS NULL"),
+                     1);
+    items_cleanup(&first, 1);
+    items_cleanup(&by_bot, 1);
+    items_cleanup(&again, 1);
     ef_free(a);
 }
 
@@ -445,6 +662,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(same_chat_in_two_integrations_is_two_conversations, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_value_too_long_rejects_only_its_item, setup, teardown),
+        cmocka_unit_test_setup_teardown(rejected_items_are_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_conversation_not_active_gets_no_bot_replies, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_stale_session_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_customer_who_writes_is_deliverable_again, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(an_outage_fails_every_item, setup, teardown),
         cmocka_unit_test_setup_teardown(cursors_per_integration, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_data_errors_are_einval, setup, teardown),
