@@ -20,10 +20,16 @@
  * A request whose connection closes while its job is in flight is kept
  * until the job finishes (the commit still happens; the platform's
  * redelivery will then be answered as a duplicate).
+ *
+ * /api/v1 requests (api.h) take the same path: headers and query copied
+ * into an ef_api_call on LWS_CALLBACK_HTTP, the bounded body read, then
+ * ef_api_call_start(); work that blocks runs on the API's work pool, whose
+ * done callback queues the request on the same done list.
  */
 #include "gateway/http.h"
 
 #include "base/crypto.h"
+#include "gateway/api.h"
 #include "gateway/channels.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
@@ -44,6 +50,7 @@ typedef enum route {
     R_METRICS,
     R_WEBHOOK,   /* POST on an adapter's webhook path */
     R_HANDSHAKE, /* GET on it: the platform's subscription check */
+    R_API,       /* anything under /api/v1 */
     R_NOT_FOUND,
     R_BAD_METHOD
 } route;
@@ -65,12 +72,14 @@ struct req {
     /* The response, once decided. */
     int status;
     const char *ctype;
-    const char *allow; /* Allow: header for 405 */
-    char *resp;        /* LWS_PRE bytes of headroom, then resp_len bytes */
+    const char *allow;                /* Allow: header for 405 */
+    const char *hdr_name, *hdr_value; /* one more header (API: Retry-After, ...) */
+    char *resp;                       /* LWS_PRE bytes of headroom, then resp_len bytes */
     size_t resp_len;
     bool ready;
-    /* Pipeline state. */
+    /* Pipeline state (webhooks) or the API call. */
     ef_job *job;
+    ef_api_call *call;
     bool job_pending;
     int64_t deadline_ms;
     int64_t started_ms;
@@ -120,6 +129,7 @@ static void req_free(req *r)
     ef_buf_cleanup(&r->body);
     ef_free(r->resp);
     ef_free(r->auth);
+    ef_api_call_free(r->call);
     ef_channel_unref(r->ch);
     ef_free(r);
 }
@@ -419,6 +429,122 @@ static void webhook_body_done(req *r)
     ef_pipeline_submit(srv->opts.pipe, r->job);
 }
 
+/* ---- /api/v1 ------------------------------------------------------------ */
+
+static void finish_api(req *r)
+{
+    ef_api_out o = ef_api_call_result(r->call);
+    r->hdr_name = o.header_name;
+    r->hdr_value = o.header_value;
+    respond(r, o.status, "application/json", o.body, o.len);
+}
+
+/* Runs on a work-pool thread: like job_done. */
+static void api_done(void *ud)
+{
+    req *r = ud;
+    ef_server *srv = r->srv;
+    pthread_mutex_lock(&srv->done_lock);
+    r->next_done = srv->done_head;
+    srv->done_head = r;
+    pthread_mutex_unlock(&srv->done_lock);
+    lws_cancel_service(srv->ctx);
+}
+
+/* The body is complete (or there is none): the API decides now, or later
+ * through api_done. */
+static void api_start(req *r)
+{
+    ef_server *srv = r->srv;
+    if (srv->draining) {
+        r->rejected = true;
+        respond_json(r, 503, "{\"error\":\"shutting down\"}");
+        return;
+    }
+    if (ef_api_call_start(r->call, r->body.data ? r->body.data : "", r->body.len, r->too_large,
+                          api_done, r) == 1) {
+        finish_api(r);
+        return;
+    }
+    r->job_pending = true;
+    r->deadline_ms = ef_now_ms() + srv->opts.request_timeout_ms;
+    r->next_wait = srv->wait_head;
+    if (srv->wait_head)
+        srv->wait_head->prev_wait = r;
+    srv->wait_head = r;
+    srv->in_flight++;
+    if (r->wsi)
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, srv->opts.request_timeout_ms / 1000 + 5);
+}
+
+static const char *method_name(int method)
+{
+    switch (method) {
+    case LWSHUMETH_GET:
+        return "GET";
+    case LWSHUMETH_POST:
+        return "POST";
+    case LWSHUMETH_PUT:
+        return "PUT";
+    case LWSHUMETH_PATCH:
+        return "PATCH";
+    case LWSHUMETH_DELETE:
+        return "DELETE";
+    case LWSHUMETH_OPTIONS:
+        return "OPTIONS";
+    case LWSHUMETH_HEAD:
+        return "HEAD";
+    default:
+        return "OTHER";
+    }
+}
+
+/* A header's value as a new string (NULL: absent or longer than max). */
+static char *header_dup(struct lws *wsi, enum lws_token_indexes h, int max)
+{
+    int n = lws_hdr_total_length(wsi, h);
+    if (n <= 0 || n > max)
+        return NULL;
+    char *v = ef_malloc((size_t)n + 1);
+    if (lws_hdr_copy(wsi, v, n + 1, h) < 0) {
+        ef_free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Copies what the API needs of the request into r->call. */
+static void api_begin(ef_server *srv, struct lws *wsi, req *r, int method, const char *uri)
+{
+    char frags[16][512];
+    const char *args[16];
+    size_t nargs = 0;
+    for (int i = 0; nargs < 16; i++) {
+        int n =
+            lws_hdr_copy_fragment(wsi, frags[nargs], sizeof(frags[0]), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        args[nargs] = frags[nargs];
+        nargs++;
+    }
+    char ip[64] = "";
+    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    char *authz = header_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, 2048);
+    char *ua = header_dup(wsi, WSI_TOKEN_HTTP_USER_AGENT, 512);
+    ef_api_in in = {.method = method_name(method),
+                    .path = uri,
+                    .args = args,
+                    .nargs = nargs,
+                    .authorization = authz,
+                    .ip = ip,
+                    .user_agent = ua};
+    r->call = ef_api_call_new(srv->opts.api, &in);
+    ef_free(authz);
+    ef_free(ua);
+    ef_buf_cleanup(&r->body);
+    ef_buf_init(&r->body, EF_API_MAX_BODY);
+}
+
 /* Runs on the service thread: hands finished jobs to their connections. */
 static void drain_done(ef_server *srv)
 {
@@ -432,7 +558,9 @@ static void drain_done(ef_server *srv)
         r->job_pending = false;
         wait_unlink(srv, r);
         srv->in_flight--;
-        if (r->wsi && !r->ready)
+        if (r->wsi && !r->ready && r->call)
+            finish_api(r);
+        else if (r->wsi && !r->ready)
             finish_webhook(r);
         ef_job_free(r->job);
         r->job = NULL;
@@ -483,11 +611,14 @@ static const ef_platform_ops *webhook_platform(const char *uri, const char **sub
 
 static route find_route(ef_server *srv, int method, const char *uri, req *r)
 {
-    (void)srv;
     if (strcmp(uri, "/healthz") == 0)
         return method == LWSHUMETH_GET ? R_HEALTHZ : R_BAD_METHOD;
     if (strcmp(uri, "/metrics") == 0)
         return method == LWSHUMETH_GET ? R_METRICS : R_BAD_METHOD;
+    size_t api_len = strlen(EF_API_PREFIX);
+    if (srv->opts.api && strncmp(uri, EF_API_PREFIX, api_len) == 0 &&
+        (uri[api_len] == '\0' || uri[api_len] == '/'))
+        return R_API;
     const char *sub = "";
     r->platform = webhook_platform(uri, &sub);
     if (!r->platform)
@@ -575,6 +706,13 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
     case R_HANDSHAKE:
         serve_handshake(srv, wsi, r);
         return 0;
+    case R_API:
+        api_begin(srv, wsi, r, method, uri);
+        if (clen > EF_API_MAX_BODY)
+            r->too_large = true;
+        if (!r->body_expected)
+            api_start(r);
+        return 0;
     case R_NOT_FOUND:
         EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=404 path=\"%.100s\"", uri);
         r->rejected = true;
@@ -617,6 +755,11 @@ static int on_writeable(struct lws *wsi, req *r)
     if (r->allow && lws_add_http_header_by_name(
                         wsi, (const unsigned char *)"allow:", (const unsigned char *)r->allow,
                         (int)strlen(r->allow), &p, end))
+        return -1;
+    if (r->hdr_name && r->hdr_value && r->hdr_value[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)r->hdr_name,
+                                    (const unsigned char *)r->hdr_value, (int)strlen(r->hdr_value),
+                                    &p, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
@@ -676,6 +819,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         if (ps->r->route == R_WEBHOOK)
             webhook_body_done(ps->r);
+        else if (ps->r->route == R_API)
+            api_start(ps->r);
         return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE: {

@@ -21,6 +21,7 @@
  *   GET  /healthz            200 when PostgreSQL and Redis answer, else 503
  *                            with a JSON reason.
  *   GET  /metrics            Prometheus text.
+ *   *    /api/v1/...         the operator API (api.h), when opts.api is set.
  *
  * Must never: block the event loop (PostgreSQL/Redis work happens on the
  * pipeline's threads), answer 2xx before the commit, or log a secret.
@@ -48,6 +49,7 @@ typedef struct ef_server_opts {
     int request_timeout_ms; /* a commit slower than this gets 503 */
     ef_channels *channels;  /* borrowed: who serves which webhook */
     ef_pipeline *pipe;      /* borrowed */
+    struct ef_api *api;     /* borrowed; NULL: no /api/v1 */
 } ef_server_opts;
 
 /* Binds the listening socket. NULL with err filled on failure. */

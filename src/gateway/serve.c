@@ -2,12 +2,14 @@
  * serve.c -- `easyflow serve`: configuration -> integrations (bootstrap from
  * the environment, then the live channel set) -> dispatcher -> pipeline
  * (worker threads with their PostgreSQL/Redis connections) -> pollers for
- * the channels that long-poll -> HTTP server on the main thread.
+ * the channels that long-poll -> the operator API's work pool -> HTTP
+ * server on the main thread.
  * SIGTERM/SIGINT only set a flag; the server loop sees it, drains what is
  * in flight and returns. SIGHUP reloads the integrations.
  */
 #include "gateway/serve.h"
 
+#include "gateway/api.h"
 #include "gateway/bootstrap.h"
 #include "gateway/channels.h"
 #include "gateway/config.h"
@@ -15,6 +17,7 @@
 #include "gateway/http.h"
 #include "gateway/pipeline.h"
 #include "gateway/poll.h"
+#include "gateway/work.h"
 #include "nlp/nlp.h"
 #include "platforms/platform.h"
 #include "store/store.h"
@@ -269,9 +272,25 @@ typedef struct serve_parts {
     ef_channels *channels;
     ef_dispatcher *disp;
     ef_pipeline *pipe;
+    ef_work *work; /* the API's blocking work */
+    ef_api *api;
     ef_server *srv;
     pollers polls;
 } serve_parts;
+
+/* The operator API: API_WORKERS threads with their own connections. */
+#define API_WORKERS 2
+static void start_api(const ef_config *c, serve_parts *sp)
+{
+    ef_work_opts wo = {.pg_url = ef_cfg_get_str(c, "EF_DATABASE_URL"),
+                       .redis_url = ef_cfg_get_str(c, "EF_REDIS_URL"),
+                       .threads = API_WORKERS,
+                       .max_queue = 1024};
+    sp->work = ef_work_new(&wo);
+    ef_api_opts ao = {
+        .keys = &sp->keys, .work = sp->work, .wake = wake_dispatcher, .wake_ud = sp->disp};
+    sp->api = ef_api_new(&ao);
+}
 
 static int start_channels(const ef_config *c, serve_parts *sp)
 {
@@ -324,6 +343,7 @@ static int start_parts(const ef_config *c, serve_parts *sp)
     };
     ef_server_opts so = {
         .listen = ef_cfg_get_str(c, "EF_LISTEN"),
+    start_api(c, sp);
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
         .json = {.max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
                  .max_string = (size_t)ef_cfg_get_int(c, "EF_JSON_MAX_STRING"),
@@ -334,6 +354,7 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .pipe = sp->pipe,
     };
     char err[512];
+        .api = sp->api,
     sp->srv = ef_server_new(&so, err, sizeof(err));
     if (!sp->srv) {
         EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "%s", err);
@@ -353,7 +374,10 @@ static void stop_parts(serve_parts *sp)
         ef_pipeline_stop(sp->pipe);
     ef_server_free(sp->srv);
     ef_pipeline_free(sp->pipe);
+    ef_work_stop(sp->work); /* before the server: its tasks end on its done list */
     ef_dispatch_stop(sp->disp);
+    ef_work_free(sp->work);
+    ef_api_free(sp->api);
     reload_target = NULL;
     ef_channels_free(sp->channels);
     if (sp->polls.channels)

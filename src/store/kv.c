@@ -219,6 +219,18 @@ int ef_kv_session_get(ef_kv *kv, const char *session_id, char **out)
     return rc;
 }
 
+int ef_kv_session_del(ef_kv *kv, const char *session_id)
+{
+    char *key = ef_asprintf("session:%s", session_id);
+    const char *argv[2] = {"DEL", key};
+    redisReply *r = command(kv, 2, argv, NULL);
+    ef_free(key);
+    if (!r)
+        return EF_EIO;
+    freeReplyObject(r);
+    return 0;
+}
+
 int ef_kv_chat_session_put(ef_kv *kv, const char *scope, const char *chat_id,
                            const char *session_id, int ttl)
 {

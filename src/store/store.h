@@ -334,3 +334,67 @@ int ef_kv_chat_session_get(ef_kv *kv, const char *scope, const char *chat_id, ch
 int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by);
 
 #endif /* EF_STORE_H */
+/* ---- operators and the console API (operators.c) ------------------------ */
+
+/* An operator or admin account as the login sees it. Strings owned
+ * (ef_operator_cleanup, which also wipes the hash). */
+typedef struct ef_operator {
+    char *id;
+    char *name;
+    char *email;
+    char *role; /* operator | admin */
+    char *password_hash;
+    bool active;
+} ef_operator;
+
+void ef_operator_cleanup(ef_operator *op);
+/* The operator or admin with this e-mail (compared lower-cased): 0, or
+ * EF_ENOTFOUND (customers have no login). */
+int ef_store_operator_by_email(ef_store *st, const char *email, ef_operator *out);
+/* A successful login: stores a new refresh token family (token_hash: the
+ * SHA-256 hex of the token; ip may be NULL; expiry now + ttl_s), sets
+ * last_login_at, and replaces the password hash by rehash when not NULL. */
+int ef_store_login_ok(ef_store *st, const char *user_id, const char *token_hash, const char *ip,
+                      const char *user_agent, int ttl_s, const char *rehash);
+/* Rotates refresh token old_hash to new_hash (same family, expiry now +
+ * ttl_s). *out_json: {"result":"ok","user_id","role","name"} or result
+ * unknown | expired | revoked | inactive | reuse (a token already rotated
+ * away came back: its whole family is revoked by this call). */
+int ef_store_refresh_rotate(ef_store *st, const char *old_hash, const char *new_hash,
+                            const char *ip, const char *user_agent, int ttl_s, char **out_json);
+/* Logout: revokes the family of the user's token token_hash; *n (may be
+ * NULL) gets how many tokens were revoked (0: unknown token). */
+int ef_store_refresh_revoke(ef_store *st, const char *user_id, const char *token_hash, long *n);
+/* Logout everywhere: revokes every token of the user. */
+int ef_store_refresh_revoke_all(ef_store *st, const char *user_id, long *n);
+/* Every operator and admin, by e-mail: {"operators":[{"id","email","name",
+ * "role","active","last_login_at","created_at"}]} (never a hash). */
+int ef_store_operators_list(ef_store *st, char **out_json);
+
+/* The console's list, newest activity first: status (NULL: any), q
+ * (NULL/"": no search; matched in names, chat ids and message texts),
+ * at most limit rows before the cursor (NULL: the top). *out_json:
+ * {"conversations":[...],"next_before":cursor|null}. EF_EINVAL for a bad
+ * status or cursor. */
+int ef_store_conversations_list(ef_store *st, const char *status, const char *q, int limit,
+                                const char *before, char **out_json);
+/* One conversation with its last msg_limit messages (without the
+ * platform-internal 'system' rows) and its events; EF_ENOTFOUND, or
+ * EF_EINVAL when id is not a UUID. */
+int ef_store_conversation_get(ef_store *st, const char *id, int msg_limit, char **out_json);
+/* claim | release | close | escalate by the operator, audited in
+ * conversation_events when the status or owner changes. admin: may act on
+ * a conversation another operator holds (except claim). *out_json:
+ * {"result":"ok","changed","session_id","conversation"} or result
+ * notfound | closed | held (with "holder"). */
+int ef_store_conversation_act(ef_store *st, const char *id, const char *operator_id,
+                              const char *action, bool admin, char **out_json);
+/* The operator's reply, queued in the outbox (role operator, outbound,
+ * delivery_status queued); takes the conversation over first when nobody
+ * holds it. Results as ef_store_conversation_act plus "message". */
+int ef_store_conversation_reply(ef_store *st, const char *id, const char *operator_id,
+                                const char *text, bool admin, char **out_json);
+
+/* Deletes session:{session_id} (a status changed in PostgreSQL: the next
+ * message reads the truth from there). 0 also when it was absent. */
+int ef_kv_session_del(ef_kv *kv, const char *session_id);

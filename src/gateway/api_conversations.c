@@ -1,0 +1,237 @@
+/*
+ * api_conversations.c -- /api/v1/conversations: the console's list and
+ * view, and what an operator does to a conversation (claim, reply,
+ * release, close, escalate).
+ *
+ * PostgreSQL is the truth for a conversation's status: every change is
+ * made (and audited in conversation_events) there, in one statement that
+ * locks the row; then the conversation's Redis session is deleted, so the
+ * pipeline reads the new status from PostgreSQL on the next message. An
+ * operator's reply is a queued outbox row (role operator); the dispatcher
+ * is woken to send it through the conversation's integration.
+ */
+#include "gateway/api_int.h"
+
+#include "base/json.h"
+#include "base/utf8.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 200
+#define Q_MAX 200
+#define MESSAGES_MAX 500
+#define REPLY_MAX_CHARS 4096
+
+void ef_api__conv_list(ef_api_call *c, ef_work_conn *conn)
+{
+    const char *status = ef_api__arg(c, "status");
+    const char *q = ef_api__arg(c, "q");
+    const char *lim = ef_api__arg(c, "limit");
+    const char *before = ef_api__arg(c, "before");
+    if (status && strcmp(status, "escalated") != 0 && strcmp(status, "active") != 0 &&
+        strcmp(status, "closed") != 0 && strcmp(status, "paused") != 0) {
+        ef_api__error(c, 400, "status must be escalated, active, paused or closed");
+        return;
+    }
+    long limit = LIST_DEFAULT;
+    if (lim) {
+        char *end = NULL;
+        limit = strtol(lim, &end, 10);
+        if (!*lim || *end || limit < 1 || limit > LIST_MAX) {
+            ef_api__error(c, 400, "limit must be 1..200");
+            return;
+        }
+    }
+    if ((q && strlen(q) > Q_MAX) || (before && strlen(before) > 80)) {
+        ef_api__error(c, 400, "q or before too long");
+        return;
+    }
+    char *json = NULL;
+    int rc = ef_store_conversations_list(conn->st, status, q && *q ? q : NULL, (int)limit,
+                                         before && *before ? before : NULL, &json);
+    if (rc != 0) {
+        ef_api__store_error(c, rc, "list query (status, before)", ef_store_errmsg(conn->st));
+        return;
+    }
+    ef_api__reply_text(c, 200, json);
+}
+
+void ef_api__conv_get(ef_api_call *c, ef_work_conn *conn)
+{
+    char *json = NULL;
+    int rc = ef_store_conversation_get(conn->st, c->id, MESSAGES_MAX, &json);
+    if (rc != 0) {
+        ef_api__store_error(c, rc, "conversation", ef_store_errmsg(conn->st));
+        return;
+    }
+    ef_api__reply_text(c, 200, json);
+}
+
+/* The conversation's Redis session goes: the next message reads the
+ * status from PostgreSQL. */
+static void forget_session(ef_api_call *c, ef_work_conn *conn, json_object *res)
+{
+    const char *sid = NULL;
+    if (ef_pj_str(res, "session_id", false, &sid, NULL, NULL, NULL) != 1 || !sid)
+        return;
+    if (ef_kv_session_del(conn->kv, sid) != 0)
+        EF_LOG(EF_LOG_WARN, EF_C_REDIS, "conversation=%s session not deleted: %s", c->id,
+               ef_kv_errmsg(conn->kv));
+}
+
+/* Answers a store result that is not "ok"; true when it was. */
+static bool answer_refusal(ef_api_call *c, json_object *res)
+{
+    const char *result = NULL;
+    ef_pj_str(res, "result", true, &result, NULL, NULL, NULL);
+    if (result && strcmp(result, "ok") == 0)
+        return false;
+    if (result && strcmp(result, "notfound") == 0) {
+        ef_api__error(c, 404, "conversation not found");
+    } else if (result && strcmp(result, "closed") == 0) {
+        ef_api__error(c, 409, "the conversation is closed");
+    } else if (result && strcmp(result, "held") == 0) {
+        json_object *holder = NULL;
+        json_object_object_get_ex(res, "holder", &holder);
+        ef_api__error(c, 409, "another operator holds this conversation");
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "error",
+                               json_object_new_string("another operator holds this conversation"));
+        if (holder)
+            json_object_object_add(o, "holder", json_object_get(holder));
+        ef_free(c->out);
+        c->out = ef_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else {
+        ef_api__error(c, 500, "unexpected store answer");
+    }
+    return true;
+}
+
+/* The store's JSON answer, parsed; NULL with the error answered. */
+static json_object *parse_result(ef_api_call *c, ef_work_conn *conn, int rc, char *text)
+{
+    if (rc != 0) {
+        ef_api__store_error(c, rc, "conversation", ef_store_errmsg(conn->st));
+        ef_free(text);
+        return NULL;
+    }
+    json_object *res = NULL;
+    char err[80];
+    if (ef_json_parse(text, strlen(text), 16, &res, err, sizeof(err)) != 0) {
+        EF_LOG(EF_LOG_ERROR, EF_C_PG, "unreadable store answer: %s", err);
+        ef_api__error(c, 500, "unreadable store answer");
+    }
+    ef_free(text);
+    return res;
+}
+
+/* {"changed": bool, "conversation": {...}} plus extra (may be NULL). */
+static void reply_result(ef_api_call *c, int status, json_object *res, const char *extra)
+{
+    json_object *o = json_object_new_object(), *v = NULL;
+    if (json_object_object_get_ex(res, "changed", &v))
+        json_object_object_add(o, "changed", json_object_get(v));
+    if (extra && json_object_object_get_ex(res, extra, &v))
+        json_object_object_add(o, extra, json_object_get(v));
+    if (json_object_object_get_ex(res, "conversation", &v))
+        json_object_object_add(o, "conversation", json_object_get(v));
+    ef_api__reply(c, status, o);
+}
+
+static bool is_admin(const ef_api_call *c)
+{
+    return strcmp(c->who.role, "admin") == 0;
+}
+
+static void act(ef_api_call *c, ef_work_conn *conn, const char *action)
+{
+    char *text = NULL;
+    int rc = ef_store_conversation_act(conn->st, c->id, c->who.sub, action, is_admin(c), &text);
+    json_object *res = parse_result(c, conn, rc, text);
+    if (!res)
+        return;
+    if (!answer_refusal(c, res)) {
+        json_object *v = NULL;
+        if (json_object_object_get_ex(res, "changed", &v) && json_object_get_boolean(v)) {
+            forget_session(c, conn, res);
+            EF_LOG(EF_LOG_INFO, EF_C_HTTP, "conversation=%s %s by operator=%s", c->id, action,
+                   c->who.sub);
+        }
+        reply_result(c, 200, res, NULL);
+    }
+    json_object_put(res);
+}
+
+void ef_api__conv_claim(ef_api_call *c, ef_work_conn *conn)
+{
+    act(c, conn, "claim");
+}
+
+void ef_api__conv_release(ef_api_call *c, ef_work_conn *conn)
+{
+    act(c, conn, "release");
+}
+
+void ef_api__conv_close(ef_api_call *c, ef_work_conn *conn)
+{
+    act(c, conn, "close");
+}
+
+void ef_api__conv_escalate(ef_api_call *c, ef_work_conn *conn)
+{
+    act(c, conn, "escalate");
+}
+
+/* The reply text: 0, or answered 400/422. */
+static int check_text(ef_api_call *c, const char *text)
+{
+    if (!text) {
+        ef_api__error(c, 400, "\"text\" string is required");
+        return 400;
+    }
+    size_t n = strlen(text), chars = 0;
+    bool blank = true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        chars += (ch & 0xC0) != 0x80;
+        if (ch != ' ' && ch != '\n' && ch != '\r' && ch != '\t')
+            blank = false;
+    }
+    if (blank) {
+        ef_api__error(c, 422, "the text is empty");
+        return 422;
+    }
+    if (chars > REPLY_MAX_CHARS || !ef_utf8_valid(text, n)) {
+        ef_api__error(c, 422, "the text is longer than 4096 characters");
+        return 422;
+    }
+    return 0;
+}
+
+void ef_api__conv_reply(ef_api_call *c, ef_work_conn *conn)
+{
+    const char *text = ef_api__body_str(c, "text");
+    if (check_text(c, text) != 0)
+        return;
+    char *out = NULL;
+    int rc = ef_store_conversation_reply(conn->st, c->id, c->who.sub, text, is_admin(c), &out);
+    json_object *res = parse_result(c, conn, rc, out);
+    if (!res)
+        return;
+    if (!answer_refusal(c, res)) {
+        json_object *v = NULL;
+        if (json_object_object_get_ex(res, "changed", &v) && json_object_get_boolean(v))
+            forget_session(c, conn, res);
+        if (c->api->opts.wake)
+            c->api->opts.wake(c->api->opts.wake_ud);
+        EF_LOG(EF_LOG_INFO, EF_C_HTTP, "conversation=%s operator reply queued operator=%s", c->id,
+               c->who.sub);
+        reply_result(c, 201, res, "message");
+    }
+    json_object_put(res);
+}

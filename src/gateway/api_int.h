@@ -1,0 +1,108 @@
+/*
+ * api_int.h -- what api.c, api_auth.c and api_conversations.c share:
+ * the call, the route table's row, the reply helpers. Private to the API.
+ *
+ * Thread model: a call belongs to the lws thread until it is submitted to
+ * the work pool, then to one worker until done(); never both at once.
+ */
+#ifndef EF_GATEWAY_API_INT_H
+#define EF_GATEWAY_API_INT_H
+
+#include "gateway/api.h"
+#include "gateway/api_token.h"
+
+#include <pthread.h>
+
+struct json_object;
+
+#define API_ACCESS_TTL_S (15 * 60)
+#define API_REFRESH_TTL_S (30 * 24 * 3600)
+#define API_ARGS_MAX 16
+
+typedef enum api_role {
+    API_PUBLIC = 0, /* no token (login, refresh) */
+    API_OPERATOR,   /* an operator or an admin */
+    API_ADMIN
+} api_role;
+
+/* Runs on a work-pool thread; c->conn is NULL when the pool is stopping. */
+typedef void (*api_handler)(ef_api_call *c, ef_work_conn *conn);
+/* Runs on the lws thread before the handler is queued: may answer (then
+ * the handler never runs). */
+typedef void (*api_precheck)(ef_api_call *c);
+
+typedef struct api_route {
+    const char *method;
+    const char *pattern; /* after EF_API_PREFIX; "{id}" matches one segment */
+    api_handler handler;
+    api_role role;
+    bool json_body; /* the body must be a JSON object */
+    api_precheck precheck;
+} api_route;
+
+typedef struct api_throttle api_throttle;
+
+struct ef_api {
+    ef_api_opts opts;
+    uint8_t key[32]; /* token signing key */
+    api_throttle *throttle;
+};
+
+struct ef_api_call {
+    ef_api *api;
+    const api_route *route;
+    char method[8];
+    char path[256];
+    char id[64]; /* the {id} segment */
+    char *args[API_ARGS_MAX];
+    size_t nargs;
+    char *authorization;
+    char ip[64];
+    char *user_agent;
+    struct json_object *json; /* the parsed body (json_body routes) */
+    ef_api_claims who;        /* the token's claims (non-public routes) */
+    void (*done)(void *ud);
+    void *done_ud;
+    /* The answer. */
+    int status;
+    char *out;
+    size_t out_len;
+    const char *header_name;
+    char header_value[64];
+    int64_t started_ms;
+};
+
+/* The value of query argument name (NULL when absent); borrowed. */
+const char *ef_api__arg(const ef_api_call *c, const char *name);
+/* A string member of the JSON body (NULL when absent or not a string). */
+const char *ef_api__body_str(const ef_api_call *c, const char *key);
+/* Answers with o (takes the reference) serialized. */
+void ef_api__reply(ef_api_call *c, int status, struct json_object *o);
+/* Answers with JSON text made elsewhere (takes ownership of text). */
+void ef_api__reply_text(ef_api_call *c, int status, char *text);
+/* Answers {"error": why} and logs one line. */
+void ef_api__error(ef_api_call *c, int status, const char *why);
+/* 503 for a store error (the reason logged, not returned), 400 for data
+ * the database refused (a malformed id), 404 for EF_ENOTFOUND. */
+void ef_api__store_error(ef_api_call *c, int rc, const char *what, const char *detail);
+
+/* api_auth.c */
+api_throttle *ef_api__throttle_new(void);
+void ef_api__throttle_free(api_throttle *t);
+void ef_api__login_precheck(ef_api_call *c);
+void ef_api__login(ef_api_call *c, ef_work_conn *conn);
+void ef_api__refresh(ef_api_call *c, ef_work_conn *conn);
+void ef_api__logout(ef_api_call *c, ef_work_conn *conn);
+void ef_api__logout_all(ef_api_call *c, ef_work_conn *conn);
+void ef_api__operators(ef_api_call *c, ef_work_conn *conn);
+
+/* api_conversations.c */
+void ef_api__conv_list(ef_api_call *c, ef_work_conn *conn);
+void ef_api__conv_get(ef_api_call *c, ef_work_conn *conn);
+void ef_api__conv_claim(ef_api_call *c, ef_work_conn *conn);
+void ef_api__conv_release(ef_api_call *c, ef_work_conn *conn);
+void ef_api__conv_close(ef_api_call *c, ef_work_conn *conn);
+void ef_api__conv_escalate(ef_api_call *c, ef_work_conn *conn);
+void ef_api__conv_reply(ef_api_call *c, ef_work_conn *conn);
+
+#endif /* EF_GATEWAY_API_INT_H */
