@@ -17,6 +17,10 @@ typedef struct chat_state {
     ef_fsm_status status;
     json_object *context;
     int64_t last_message_at; /* Unix seconds; -1 = none */
+    /* The session's conversation (NULL: none yet) and version, which the
+     * commit checks; -1 when the session did not say (never matches). */
+    char *conversation_id;
+    int64_t version;
 } chat_state;
 
 /* A matcher scratch per bot seen in the batch (bots differ per channel). */
@@ -33,6 +37,7 @@ struct ef_decider {
     size_t n_chats, cap_chats;
     char **owned;
     size_t n_owned, cap_owned;
+    bool pg_only; /* sessions come from PostgreSQL, not Redis (a rerun) */
 };
 
 ef_decider *ef_decider_new(void)
@@ -57,12 +62,29 @@ static ef_nlp_scratch *scratch_for(ef_decider *d, const ef_bot *bot)
     return b->scratch;
 }
 
+static void chat_state_cleanup(chat_state *cs)
+{
+    ef_free(cs->state);
+    json_object_put(cs->context);
+    ef_free(cs->conversation_id);
+    cs->state = NULL;
+    cs->context = NULL;
+    cs->conversation_id = NULL;
+}
+
+/* The chat starts over: a new conversation, nothing decided on it yet. */
+static void chat_state_fresh(chat_state *cs)
+{
+    chat_state_cleanup(cs);
+    cs->status = EF_FSM_ACTIVE;
+    cs->last_message_at = -1;
+    cs->version = 0;
+}
+
 void ef_decider_reset(ef_decider *d)
 {
-    for (size_t i = 0; i < d->n_chats; i++) {
-        ef_free(d->chats[i].state);
-        json_object_put(d->chats[i].context);
-    }
+    for (size_t i = 0; i < d->n_chats; i++)
+        chat_state_cleanup(&d->chats[i]);
     d->n_chats = 0;
     for (size_t i = 0; i < d->n_scratch; i++)
         ef_nlp_scratch_free(d->scratch[i].scratch);
@@ -115,7 +137,38 @@ static void session_from_json(chat_state *cs, const char *json)
         cs->context = json_object_get(v);
     if (o && json_object_object_get_ex(o, "last_message_at", &v))
         cs->last_message_at = json_object_get_int64(v);
+    if (o && json_object_object_get_ex(o, "conversation_id", &v) &&
+        json_object_is_type(v, json_type_string))
+        cs->conversation_id = ef_strdup(json_object_get_string(v));
+    /* A session without a version (written by an older gateway) cannot be
+     * trusted: -1 never matches, so the commit sends us to PostgreSQL. */
+    cs->version =
+        o && json_object_object_get_ex(o, "version", &v) && json_object_is_type(v, json_type_int)
+            ? json_object_get_int64(v)
+            : -1;
     json_object_put(o);
+}
+
+/* The chat's session into cs: from Redis unless pg_only, else from
+ * PostgreSQL; a chat without one keeps cs fresh. EF_EDB when PostgreSQL
+ * cannot tell. */
+static int load_session(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg *m, chat_state *cs)
+{
+    char *sid = NULL, *json = NULL;
+    int rc = 0;
+    if (!d->pg_only && ef_kv_chat_session_get(kv, cs->scope, m->chat_id, &sid) == 0 &&
+        ef_kv_session_get(kv, sid, &json) == 0) {
+        session_from_json(cs, json);
+    } else {
+        int r = ef_store_chat_session(st, m->integration_id, m->platform, m->chat_id, &json);
+        if (r == 0)
+            session_from_json(cs, json);
+        else if (r != EF_ENOTFOUND)
+            rc = EF_EDB;
+    }
+    ef_free(sid);
+    ef_free(json);
+    return rc;
 }
 
 /* The chat's state: from this batch, else Redis, else PostgreSQL. */
@@ -133,35 +186,31 @@ static chat_state *chat_for(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg
     memset(cs, 0, sizeof(*cs));
     cs->scope = scope;
     cs->chat_id = m->chat_id;
-    cs->status = EF_FSM_ACTIVE;
-    cs->last_message_at = -1;
-
-    char *sid = NULL, *json = NULL;
-    if (ef_kv_chat_session_get(kv, scope, m->chat_id, &sid) == 0 &&
-        ef_kv_session_get(kv, sid, &json) == 0) {
-        session_from_json(cs, json);
-    } else {
-        int r = ef_store_chat_session(st, m->integration_id, m->platform, m->chat_id, &json);
-        if (r == 0) {
-            session_from_json(cs, json);
-        } else if (r != EF_ENOTFOUND) {
-            ef_free(sid);
-            *rc = EF_EDB;
-            return NULL;
-        }
+    chat_state_fresh(cs);
+    if (load_session(d, st, kv, m, cs) != 0) {
+        chat_state_cleanup(cs);
+        *rc = EF_EDB;
+        return NULL;
     }
-    ef_free(sid);
-    ef_free(json);
-    if (cs->status == EF_FSM_CLOSED) { /* the next message opens a new conversation */
-        ef_free(cs->state);
-        cs->state = NULL;
-        json_object_put(cs->context);
-        cs->context = NULL;
-        cs->status = EF_FSM_ACTIVE;
-        cs->last_message_at = -1;
-    }
+    if (cs->status == EF_FSM_CLOSED) /* the next message opens a new conversation */
+        chat_state_fresh(cs);
     d->n_chats++;
     return cs;
+}
+
+/* Drops what the decider knew of m's chat, so that the next chat_for()
+ * loads it again. */
+static void forget_chat(ef_decider *d, const ef_msg *m)
+{
+    const char *scope = m->integration_id ? m->integration_id : "-";
+    for (size_t i = 0; i < d->n_chats; i++) {
+        chat_state *cs = &d->chats[i];
+        if (strcmp(cs->scope, scope) != 0 || strcmp(cs->chat_id, m->chat_id) != 0)
+            continue;
+        chat_state_cleanup(cs);
+        d->chats[i] = d->chats[--d->n_chats];
+        return;
+    }
 }
 
 /* The payload of a pressed button: Telegram callback data, or WhatsApp's
@@ -304,6 +353,11 @@ static int decide_one(ef_decider *d, const ef_bot *bot, chat_state *cs, ef_inges
            m->chat_id, in.intent ? in.intent : "-", in.confidence, out.n_replies,
            out.why ? out.why : "");
     it->fsm_json = own(d, decision_json(&out, understood ? &nlu : NULL));
+    /* The commit checks that the conversation is still what we decided
+     * from; each stored decision moves its version on by one. */
+    it->has_base = true;
+    it->base_conversation_id = cs->conversation_id ? own(d, ef_strdup(cs->conversation_id)) : NULL;
+    it->base_version = cs->version;
 
     /* The next message of this chat in the batch starts from here. */
     ef_free(cs->state);
@@ -312,14 +366,9 @@ static int decide_one(ef_decider *d, const ef_bot *bot, chat_state *cs, ef_inges
         cs->status = out.status;
     apply_patch(cs, out.context_patch);
     cs->last_message_at = now;
-    if (cs->status == EF_FSM_CLOSED) {
-        ef_free(cs->state);
-        cs->state = NULL;
-        json_object_put(cs->context);
-        cs->context = NULL;
-        cs->status = EF_FSM_ACTIVE;
-        cs->last_message_at = -1;
-    }
+    cs->version = cs->version >= 0 ? cs->version + 1 : -1;
+    if (cs->status == EF_FSM_CLOSED)
+        chat_state_fresh(cs);
     ef_fsm_output_cleanup(&out);
     return 0;
 }
@@ -331,11 +380,9 @@ static bool same_scope(const ef_msg *a, const ef_msg *b)
                : a->integration_id == b->integration_id;
 }
 
-int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items,
-                   const ef_bot *const *bots, size_t n)
+static int run_items(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items,
+                     const ef_bot *const *bots, size_t n)
 {
-    if (n == 0)
-        return 0;
     const ef_msg **msgs = ef_calloc(n, sizeof(*msgs));
     bool *seen = ef_calloc(n, sizeof(bool));
     size_t k = 0;
@@ -366,5 +413,37 @@ int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items
     }
     ef_free(msgs);
     ef_free(seen);
+    return rc;
+}
+
+int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items,
+                   const ef_bot *const *bots, size_t n)
+{
+    if (n == 0)
+        return 0;
+    d->pg_only = false;
+    return run_items(d, st, kv, items, bots, n);
+}
+
+int ef_decider_rerun(ef_decider *d, ef_store *st, ef_ingest_item *items, const ef_bot *const *bots,
+                     size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        ef_ingest_item *it = &items[i];
+        it->intent = NULL;
+        it->entities_json = NULL;
+        it->confidence = 0;
+        it->fsm_json = NULL;
+        it->has_base = false;
+        it->base_conversation_id = NULL;
+        it->base_version = 0;
+        if (it->msg->chat_id)
+            forget_chat(d, it->msg);
+    }
+    d->pg_only = true;
+    int rc = run_items(d, st, NULL, items, bots, n);
+    d->pg_only = false;
     return rc;
 }

@@ -9,6 +9,12 @@
  * conversation's new state and the replies are committed together
  * (invariant 5). Messages of one chat in one batch see each other's state.
  *
+ * PostgreSQL is the truth: each decision carries the session it was made
+ * from (conversation id and version, kept in the Redis session), the commit
+ * refuses it when the row moved on (a failed write-back, an operator's
+ * change) and the pipeline decides those items again from PostgreSQL
+ * (ef_decider_rerun).
+ *
  * Must never: reply in group chats or channels (the bot answers customers
  * in private chats), reply to bots, or let a message be committed without
  * its decision (when the session cannot be loaded the batch fails and the
@@ -36,6 +42,14 @@ void ef_decider_free(ef_decider *d);
  * then). */
 int ef_decider_run(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items,
                    const ef_bot *const *bots, size_t n);
+/* The commit refused these items' decisions as made from a stale session
+ * (EF_ING_STALE; items[] holds only those, in their batch order): decides
+ * them again from their chats' sessions in PostgreSQL, never Redis, and
+ * replaces each item's decision (an item no longer eligible, e.g. stored
+ * meanwhile, is left without one). Chats of the batch not named here keep
+ * what the decider knew. Returns 0 or EF_EDB like ef_decider_run(). */
+int ef_decider_rerun(ef_decider *d, ef_store *st, ef_ingest_item *items, const ef_bot *const *bots,
+                     size_t n);
 void ef_decider_reset(ef_decider *d);
 
 #endif /* EF_DECIDE_H */

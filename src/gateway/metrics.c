@@ -27,6 +27,7 @@ static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 102
 
 static atomic_uint_fast64_t counters[EF_MP_MAX][EF_M__COUNT];
 static atomic_uint_fast64_t rejects[EF_MP_MAX][EF_REJ__COUNT];
+static atomic_uint_fast64_t dead_letters[EF_MP_MAX];
 static atomic_uint_fast64_t http_codes[6];
 static atomic_uint_fast64_t commit_buckets[N_COMMIT + 1];
 static atomic_uint_fast64_t commit_sum_us;
@@ -64,6 +65,11 @@ void ef_metrics_add(ef_metric_platform p, ef_metric_counter c, uint64_t n)
 void ef_metrics_reject(ef_metric_platform p, ef_reject_reason r)
 {
     atomic_fetch_add(&rejects[p][r], 1);
+}
+
+void ef_metrics_dead_letter(ef_metric_platform p)
+{
+    atomic_fetch_add(&dead_letters[p], 1);
 }
 
 void ef_metrics_http(int status)
@@ -124,6 +130,13 @@ int ef_metrics_render(ef_buf *b)
             rc = ef_buf_appendf(
                 b, "ef_updates_rejected_total{platform=\"%s\",reason=\"%s\"} %llu\n",
                 platform_name(p), reject_names[r], (unsigned long long)atomic_load(&rejects[p][r]));
+    if (!rc)
+        rc = ef_buf_appendf(b, "# HELP ef_dead_letters_total Events the database refused for "
+                               "their data, kept in dead_letters.\n"
+                               "# TYPE ef_dead_letters_total counter\n");
+    for (int p = 0; p <= n_platforms() && !rc; p++)
+        rc = ef_buf_appendf(b, "ef_dead_letters_total{platform=\"%s\"} %llu\n", platform_name(p),
+                            (unsigned long long)atomic_load(&dead_letters[p]));
     if (!rc)
         rc = ef_buf_appendf(b, "# HELP ef_http_responses_total HTTP responses by status class.\n"
                                "# TYPE ef_http_responses_total counter\n");

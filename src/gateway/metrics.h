@@ -44,6 +44,8 @@ typedef enum ef_reject_reason {
 ef_metric_platform ef_metrics_platform(const char *name);
 void ef_metrics_add(ef_metric_platform p, ef_metric_counter c, uint64_t n);
 void ef_metrics_reject(ef_metric_platform p, ef_reject_reason r);
+/* One event written to dead_letters (the database refused its data). */
+void ef_metrics_dead_letter(ef_metric_platform p);
 /* HTTP responses by status code class, for the request counter. */
 void ef_metrics_http(int status);
 /* One batch commit: its duration and its number of events. */

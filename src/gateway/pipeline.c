@@ -200,6 +200,8 @@ static char *session_json(const ef_ingest_item *it)
     if (it->created_at)
         json_object_object_add(o, "created_at", json_object_new_string(it->created_at));
     json_object_object_add(o, "last_message_at", json_object_new_int64(it->last_message_at));
+    /* The commit checks a decision's session against the row by this. */
+    json_object_object_add(o, "version", json_object_new_int64(it->version));
     char *s = ef_strdup(
         json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
@@ -262,6 +264,89 @@ static ef_channel **batch_channels(worker *w, ef_ingest_item *items, size_t n, c
     return chs;
 }
 
+/* Attempts at committing a batch whose decisions were made from stale
+ * sessions; the last one is not checked (the commit still refuses replies
+ * to a conversation that is not active). */
+#define COMMIT_ATTEMPTS 3
+
+/* Indices of items[0..n) that came back EF_ING_STALE; returns how many. */
+static size_t stale_items(const ef_ingest_item *items, size_t n, size_t *idx)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (items[i].status == EF_ING_STALE)
+            idx[k++] = i;
+    return k;
+}
+
+/* Decides the stale items again from PostgreSQL and commits them: each
+ * attempt on a copy of just those items (in batch order), copied back. */
+static int commit_again(worker *w, ef_ingest_item *items, const ef_bot **bots, size_t n,
+                        int attempt)
+{
+    size_t *idx = ef_calloc(n, sizeof(*idx));
+    size_t k = stale_items(items, n, idx);
+    int rc = 0;
+    if (k > 0) {
+        ef_ingest_item *sub = ef_calloc(k, sizeof(*sub));
+        const ef_bot **sub_bots = ef_calloc(k, sizeof(*sub_bots));
+        for (size_t i = 0; i < k; i++) {
+            sub[i] = items[idx[i]];
+            sub_bots[i] = bots[idx[i]];
+        }
+        EF_LOG(EF_LOG_INFO, EF_C_PIPE,
+               "worker=%d %zu event(s) decided from a stale session, deciding again from "
+               "PostgreSQL (attempt %d)",
+               w->id, k, attempt + 1);
+        rc = ef_decider_rerun(w->decider, w->store, sub, sub_bots, k);
+        if (rc == 0 && attempt == COMMIT_ATTEMPTS - 1)
+            for (size_t i = 0; i < k; i++)
+                sub[i].has_base = false;
+        if (rc == 0)
+            rc = ef_store_ingest(w->store, sub, k);
+        else
+            for (size_t i = 0; i < k; i++)
+                sub[i].status = EF_ING_FAILED;
+        for (size_t i = 0; i < k; i++)
+            items[idx[i]] = sub[i];
+        ef_free(sub_bots);
+        ef_free(sub);
+    }
+    ef_free(idx);
+    return rc;
+}
+
+/* The decided batch into PostgreSQL; decisions the commit found stale are
+ * made again from PostgreSQL and committed (at most COMMIT_ATTEMPTS in
+ * all). 0, or EF_EDB. */
+static int commit(worker *w, ef_ingest_item *items, const ef_bot **bots, size_t n)
+{
+    int rc = ef_store_ingest(w->store, items, n);
+    for (int attempt = 1; rc == 0 && attempt < COMMIT_ATTEMPTS; attempt++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            k += items[i].status == EF_ING_STALE;
+        if (k == 0)
+            break;
+        rc = commit_again(w, items, bots, n, attempt);
+    }
+    return rc;
+}
+
+/* One WARN line per event the database refused for its data; counted
+ * once it is in dead_letters. */
+static void log_rejected(ef_metric_platform mp, const ef_ingest_item *it)
+{
+    const ef_msg *m = it->msg;
+    if (it->dead_lettered)
+        ef_metrics_dead_letter(mp);
+    EF_LOG(EF_LOG_WARN, EF_C_PIPE, "%s %s event integration=%s chat=%s refused, %s: %s",
+           m->platform, ef_msg_kind_name(m->kind), m->integration_id ? m->integration_id : "-",
+           m->chat_id ? m->chat_id : "-",
+           it->dead_lettered ? "kept in dead_letters" : "not stored (dead_letters unavailable)",
+           it->error);
+}
+
 static void process_batch(worker *w, entry *batch, size_t n)
 {
     ef_ingest_item *items = ef_calloc(n, sizeof(*items));
@@ -277,7 +362,7 @@ static void process_batch(worker *w, entry *batch, size_t n)
      * conversation's new state and the replies are committed together. */
     int rc = ef_decider_run(w->decider, w->store, w->kv, items, bots, n);
     if (rc == 0)
-        rc = ef_store_ingest(w->store, items, n);
+        rc = commit(w, items, bots, n);
     else
         for (size_t i = 0; i < n; i++)
             items[i].status = EF_ING_FAILED;
@@ -309,9 +394,7 @@ static void process_batch(worker *w, entry *batch, size_t n)
         else if (items[i].status == EF_ING_DUPLICATE)
             ef_metrics_add(mp, EF_M_DUPLICATE, 1);
         else if (items[i].status == EF_ING_REJECTED)
-            EF_LOG(EF_LOG_WARN, EF_C_PIPE, "%s %s event chat=%s refused, not stored: %s",
-                   items[i].msg->platform, ef_msg_kind_name(items[i].msg->kind),
-                   items[i].msg->chat_id ? items[i].msg->chat_id : "-", items[i].error);
+            log_rejected(mp, &items[i]);
         else if (items[i].status == EF_ING_IGNORED) {
             ef_metrics_add(mp, EF_M_IGNORED, 1);
             /* A status, reaction or remap for something never stored here
