@@ -222,8 +222,40 @@ class Postgres:
 
     def cpu(self):
         """CPU seconds of the postmaster, its live children and its exited ones."""
+        return sum(self.cpu_by_pid().values())
+
+    def cpu_by_pid(self):
+        """{pid: CPU seconds} of the live children; key 0: the postmaster
+        and the children it has reaped (autovacuum workers, ...)."""
         pm = self.pid()
-        return proc_ticks(pm, children=True) + sum(proc_ticks(c) for c in children_of(pm))
+        out = {c: proc_ticks(c) for c in children_of(pm)}
+        out[0] = proc_ticks(pm, children=True)
+        return out
+
+    def cpu_split(self, before, after):
+        """Lines: who in PostgreSQL used the CPU between two cpu_by_pid()s,
+        client backends named by their connection's last statement."""
+        rows = psql(self.url, "SELECT pid, backend_type, coalesce(datname, ''), "
+                              "regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_activity")
+        label = {}
+        for pid, btype, db, q in rows:
+            q = q or ""
+            if btype != "client backend":
+                label[int(pid)] = btype
+            elif "ef_ingest" in q or "ef_chat_session" in q:
+                label[int(pid)] = "store workers' connections"
+            elif "delivery_status" in q or "advisory" in q:
+                label[int(pid)] = "the dispatcher's connection"
+            else:
+                label[int(pid)] = "other connections (%s: %s)" % (db, q[:50])
+        groups = {}
+        for pid, t in after.items():
+            d = t - before.get(pid, 0.0)
+            name = "postmaster and exited children (autovacuum, ...)" if pid == 0 else \
+                label.get(pid, "processes gone since")
+            n, total = groups.get(name, (0, 0.0))
+            groups[name] = (n + (pid != 0), total + d)
+        return sorted(((k, n, t) for k, (n, t) in groups.items()), key=lambda x: -x[2])
 
     def settings(self):
         rows = psql(self.url, "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
@@ -404,7 +436,8 @@ class Snapshot:
     def __init__(self, stack):
         self.wall = time.monotonic()
         self.gw = {g.name: g.cpu() for g in stack.gateways}
-        self.pg = stack.pg.cpu()
+        self.pg_pids = stack.pg.cpu_by_pid()
+        self.pg = sum(self.pg_pids.values())
         self.redis = stack.redis.cpu()
         ch = resource.getrusage(resource.RUSAGE_CHILDREN)
         me = resource.getrusage(resource.RUSAGE_SELF)
@@ -594,7 +627,7 @@ class LoadRun:
         self.wal0 = sql1(self.pg_url, "SELECT pg_current_wal_lsn()")
         self.gets0 = {g.name: g.gets for g, _, _ in targets}
         self.m0 = {g.name: g.metrics() for g, _, _ in targets}
-        snap0 = Snapshot(stack)
+        snap0 = self.snap0 = Snapshot(stack)
         n = len(targets)
         runs = []
         for k, (g, conns, threads) in enumerate(targets):
@@ -602,7 +635,8 @@ class LoadRun:
                            stride=n, slot=k)
             runs.append(Wrk("%s-%d" % (name, k), g.url, secs, conns, threads, env))
         self.w = [r.wait() for r in runs]
-        self.cpu = snap0.delta(Snapshot(stack))
+        self.snap1 = Snapshot(stack)
+        self.cpu = snap0.delta(self.snap1)
         self.rows1 = settle(stack)
         # Our own GETs from the first /metrics (counted once answered) up to
         # the last (not yet counted when it renders).
@@ -686,6 +720,12 @@ class LoadRun:
                 ", ".join("%s %s" % kv for kv in out.items()) or "none",
                 ", ".join("%s %s" % kv for kv in conv.items())),
         ]
+
+    def pg_cpu_lines(self):
+        n = max(1, self.ok2xx)
+        split = self.stack.pg.cpu_split(self.snap0.pg_pids, self.snap1.pg_pids)
+        return ["PostgreSQL CPU by process: " + "; ".join(
+            "%s (%d) %.0f us/update" % (name, k, t / n * 1e6) for name, k, t in split if t > 0)]
 
     def cpu_lines(self):
         c, n = self.cpu, max(1, self.ok2xx)
@@ -777,6 +817,7 @@ def phase_ingest(stack, gw, texts_path, expected, ceilings):
     run = LoadRun(stack, "ingest", [(gw, CONNS, THREADS)], SECS, 100000001,
                   texts_path=texts_path)
     updates = run.rows1 - run.rows0
+    pgss = pgss_report(stack, updates)
     m = lambda k: run.mdelta(k)  # noqa: E731
     batches = m("ef_store_batch_size_count")
     result("ingest_updates_per_s", run.rate, "updates/s",
@@ -795,8 +836,7 @@ def phase_ingest(stack, gw, texts_path, expected, ceilings):
     result("ingest_p99_ms", run.lat(99), "ms", lat)
     result("gateway_cpu_cores", run.cpu["gateway"] / run.cpu["wall"], "cores",
            *run.cpu_lines())
-    cpu_lines = run.cpu_lines()
-    return run, pgss_report(stack, updates), cpu_lines
+    return run, pgss, run.cpu_lines() + run.pg_cpu_lines()
 
 
 def phase_paced(stack, gw, texts_path, expected):
