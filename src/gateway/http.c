@@ -80,6 +80,7 @@ struct req {
     /* Pipeline state (webhooks) or the API call. */
     ef_job *job;
     ef_api_call *call;
+    bool api_started; /* lws may still report a body completion for an empty body */
     bool job_pending;
     int64_t deadline_ms;
     int64_t started_ms;
@@ -456,6 +457,9 @@ static void api_done(void *ud)
 static void api_start(req *r)
 {
     ef_server *srv = r->srv;
+    if (r->api_started)
+        return;
+    r->api_started = true;
     if (srv->draining) {
         r->rejected = true;
         respond_json(r, 503, "{\"error\":\"shutting down\"}");
