@@ -168,6 +168,13 @@ static const key_def keys[] = {
      .min = 0,
      .max = 600000,
      .help = "Milliseconds shutdown waits for work in flight"},
+    {.key = "EF_REPLY_TTL_S",
+     .type = T_INT,
+     .def = "3600",
+     .min = 0,
+     .max = 604800,
+     .help = "Seconds a reply may wait in the outbox (an outage, a channel in error): one not "
+             "sent by then fails as expired instead of going out late; 0: never expires"},
     {.key = "TELEGRAM_BOT_TOKEN",
      .type = T_STR,
      .def = "",

@@ -1,24 +1,38 @@
 /*
  * dispatch.c -- the outbox dispatcher. See dispatch.h for the contract.
  *
- * One thread. In memory: a hash table of chats, each with the FIFO of its
- * queued rows (oldest first) and at most one request in flight; sliding
- * windows for the per-bot, per-group and per-number limits. Requests go
- * through one curl multi handle, so slow answers for one chat do not hold
- * up the others. PostgreSQL is the source of truth: the periodic fetch
- * picks up rows committed since, and a restart starts from what is queued.
+ * Two threads. The sending thread (dispatch_main) owns what is in memory:
+ * a hash table of chats, each with the FIFO of its queued rows (oldest
+ * first) and at most one request in flight; every row it holds, by id
+ * (rows); sliding windows for the per-bot, per-group and per-number
+ * limits. Requests go through one curl multi handle, so slow answers for
+ * one chat do not hold up the others. It never calls PostgreSQL: each
+ * decided outcome becomes a job for the store thread (store_main), which
+ * owns the connection, records jobs in order, takes and renews the sending
+ * lease and fetches the rows that are due, handing results back through a
+ * second queue. PostgreSQL is the source of truth: a restart starts from
+ * what is queued.
+ *
+ * A row leaves memory only once its outcome is recorded, so the fetch never
+ * hands it out again to this process while the record waits (the rows set
+ * skips what is known); a row whose outcome could not be recorded at all
+ * (a data error, even failing it) stays in memory, dead, never sent again.
+ * A retry keeps its chat waiting until it is recorded: the due rows of the
+ * chat must not overtake it in the database either.
+ *
+ * The fetch walks the due rows with a cursor ((next_attempt_at,
+ * created_at) of the last row read), so a backlog held in memory is not
+ * read again on every wake; it starts again from the first due row every
+ * RESCAN_EVERY_MS (a row whose transaction committed after the cursor had
+ * passed its time), after a chat migration and when the lease was regained.
  *
  * The platforms count requests when they arrive, which is some time after
  * we start them (connection set-up, curl's scheduling). So a window counts
  * a request as in flight from its start and then by the time its answer
  * came back: a new request starts only when the window's limit holds even
- * if every earlier one arrived at the very end of its flight. After a
- * start, message sends wait one window length: a previous instance may
+ * if every earlier one arrived at the very end of its flight. After taking
+ * the lease, message sends wait one window length: a previous instance may
  * have sent to the same chats a moment ago.
- *
- * A row whose outcome could not be recorded (PostgreSQL down right after
- * the platform accepted it) stays in memory with that outcome and is
- * recorded on a later pass; it is never sent twice by one process.
  */
 #include "gateway/dispatch.h"
 
@@ -35,11 +49,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define N_BUCKETS 4096
-#define FETCH_LIMIT 2000
-#define FETCH_EVERY_MS 1000
-#define STANDBY_EVERY_MS 5000
+#define ROW_BUCKETS 4096
+#define FETCH_LIMIT 500
+#define MEM_MAX 20000         /* rows held in memory: the fetch pauses above */
+#define FETCH_EVERY_MS 1000   /* rows of other gateways, rows coming due */
+#define FETCH_GAP_MS 20       /* wakes closer together share one fetch */
+#define RESCAN_EVERY_MS 10000 /* the cursor starts again from the first due row */
+#define STANDBY_EVERY_MS 2000
+#define LEASE_MS 5000
+#define RENEW_EVERY_MS 1500
+#define DB_RETRY_MS 1000
 #define MAX_ATTEMPTS 12
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -47,20 +70,22 @@
 #define STOP_GRACE_MS 5000
 #define START_HOLD_MS 1000 /* the per-second windows of a previous instance */
 
-typedef enum record_state { REC_NONE = 0, REC_SENT, REC_FAILED } record_state;
+typedef struct chat chat;
 
+/* A row in memory: queued in its chat's FIFO, or (pending) out of it with
+ * its outcome handed to the store thread, or dead. Sending thread. */
 typedef struct out_row out_row;
 struct out_row {
     ef_outbox_row r;
-    out_row *next;
-    record_state rec; /* an outcome still to be written to PostgreSQL */
-    bool as_template; /* WhatsApp window closed: send the re-engagement template */
-    char *rec_pmid;
-    char rec_reason[256];
-    bool rec_undeliverable;
+    out_row *next;      /* in the chat's FIFO */
+    out_row *rnext;     /* in the rows set */
+    chat *c;            /* NULL once out of the FIFO */
+    bool recording;     /* a retry is being recorded: the chat waits */
+    bool dead;          /* its outcome could not be recorded: never sent again */
+    bool as_template;   /* WhatsApp window closed: send the re-engagement template */
+    int64_t expires_ms; /* monotonic; 0: never */
 };
 
-typedef struct chat chat;
 struct chat {
     char *key; /* integration|chat_id */
     out_row *head, *tail;
@@ -91,21 +116,71 @@ struct flight {
     ef_window *cw; /* the channel's per-account window, or NULL */
 };
 
+/* An outcome to record, from the sending thread to the store thread and
+ * back (with result). */
+typedef enum job_kind { JOB_SENT, JOB_FAILED, JOB_RETRY, JOB_MIGRATE, JOB_AUTH } job_kind;
+typedef enum job_result { RES_RECORDED = 0, RES_FAILED_INSTEAD, RES_GAVE_UP } job_result;
+
+typedef struct job job;
+struct job {
+    job *next;
+    job_kind kind; /* what is written now (JOB_FAILED after a data error) */
+    job_kind orig; /* what the sending thread asked for */
+    char *row_id;
+    char *pmid;
+    char *new_chat_id;
+    ef_channel *ch; /* JOB_AUTH: referenced */
+    bool as_template, undeliverable, count_attempt;
+    bool fallback; /* already the failure that replaces an unrecordable outcome */
+    int64_t delay_ms;
+    job_result result;
+    char reason[512];
+};
+
+/* From the store thread to the sending thread. */
+typedef enum back_kind { BACK_DONE, BACK_ROWS, BACK_LEAD } back_kind;
+typedef struct back back;
+struct back {
+    back *next;
+    back_kind kind;
+    job *j;              /* BACK_DONE */
+    ef_outbox_row *rows; /* BACK_ROWS */
+    size_t n;
+    int64_t at_ms; /* BACK_ROWS: when fetched (monotonic) */
+    bool leader;   /* BACK_LEAD */
+};
+
 struct ef_dispatcher {
     ef_dispatch_opts opts;
-    pthread_t thread;
+    pthread_t thread, db_thread;
     atomic_bool stop;
-    atomic_bool woken;
     CURLM *multi;
-    ef_store *store;
+    /* sending thread */
     chat *buckets[N_BUCKETS];
+    out_row *rows[ROW_BUCKETS];
+    size_t nrows;
     channel_window *channels;
     flight *flist;
     size_t flights;
     bool leader;
     int64_t hold_until_ms; /* no message sends before (START_HOLD_MS) */
-    int64_t last_db_log_ms;
     int64_t last_token_log_ms;
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *jobs, *jobs_tail;
+    back *backs, *backs_tail;
+    bool db_stop;
+    bool woken;
+    atomic_llong lease_until; /* monotonic ms: sends may start before it */
+    atomic_size_t in_memory;
+    /* store thread */
+    ef_store *store;
+    char holder[96];
+    bool db_leader;
+    int64_t epoch;
+    ef_outbox_cursor cursor;
+    int64_t last_db_log_ms;
 };
 
 /* ---- small pieces --------------------------------------------------------- */
@@ -169,32 +244,135 @@ static chat *chat_get(ef_dispatcher *d, const ef_outbox_row *r, bool create)
     return c;
 }
 
-static bool row_known(ef_dispatcher *d, const ef_outbox_row *r)
+/* ---- pure pieces (dispatch.h) ---------------------------------------------- */
+
+size_t ef_dispatch_copy_reason(char *dst, size_t n, const char *src)
 {
-    chat *c = chat_get(d, r, false);
-    for (out_row *o = c ? c->head : NULL; o; o = o->next)
-        if (strcmp(o->r.row_id, r->row_id) == 0)
-            return true;
-    return false;
+    if (!n)
+        return 0;
+    size_t len = src ? strlen(src) : 0;
+    if (len > n - 1)
+        len = n - 1;
+    memcpy(dst, src ? src : "", len);
+    /* A cut (ours or the adapter's, which cut by bytes) may end inside a
+     * character: drop the incomplete tail. */
+    size_t k = len;
+    for (size_t t = 1; t <= 4 && t <= len; t++) {
+        unsigned char c = (unsigned char)dst[len - t];
+        if ((c & 0xC0) == 0x80)
+            continue; /* a continuation byte: look further back */
+        size_t need = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+        if (c >= 0x80 && need > t)
+            k = len - t;
+        break;
+    }
+    dst[k] = '\0';
+    return k;
 }
 
-static void row_free(out_row *o)
+int64_t ef_dispatch_expires_at(int64_t fetched_ms, int64_t age_ms, int ttl_s)
 {
+    if (ttl_s <= 0)
+        return 0;
+    int64_t at = fetched_ms - (age_ms > 0 ? age_ms : 0) + (int64_t)ttl_s * 1000;
+    return at ? at : 1;
+}
+
+/* ---- the rows in memory (sending thread) ------------------------------------ */
+
+static size_t row_bucket(const char *id)
+{
+    return (size_t)(ef_fnv1a64(id, EF_FNV1A64_INIT) % ROW_BUCKETS);
+}
+
+static out_row *row_find(ef_dispatcher *d, const char *id)
+{
+    for (out_row *o = d->rows[row_bucket(id)]; o; o = o->rnext)
+        if (strcmp(o->r.row_id, id) == 0)
+            return o;
+    return NULL;
+}
+
+static void row_add(ef_dispatcher *d, out_row *o)
+{
+    size_t b = row_bucket(o->r.row_id);
+    o->rnext = d->rows[b];
+    d->rows[b] = o;
+    d->nrows++;
+    atomic_store(&d->in_memory, d->nrows);
+}
+
+/* Takes o out of the rows set and frees it (it is in no FIFO). */
+static void row_forget(ef_dispatcher *d, out_row *o)
+{
+    out_row **p = &d->rows[row_bucket(o->r.row_id)];
+    while (*p && *p != o)
+        p = &(*p)->rnext;
+    if (*p) {
+        *p = o->rnext;
+        d->nrows--;
+        atomic_store(&d->in_memory, d->nrows);
+    }
     ef_outbox_row_cleanup(&o->r);
-    ef_free(o->rec_pmid);
     ef_free(o);
 }
 
-/* Removes the chat's head row (it is done). */
-static void pop_head(chat *c)
+/* Takes o out of its chat's FIFO (it stays in the rows set). */
+static void unlink_row(out_row *o)
 {
-    out_row *o = c->head;
-    if (!o)
+    chat *c = o->c;
+    if (!c)
         return;
-    c->head = o->next;
-    if (!c->head)
-        c->tail = NULL;
-    row_free(o);
+    out_row **p = &c->head, *prev = NULL;
+    while (*p && *p != o) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    if (*p) {
+        *p = o->next;
+        if (c->tail == o)
+            c->tail = prev;
+    }
+    o->next = NULL;
+    o->c = NULL;
+}
+
+static void append_row(ef_dispatcher *d, ef_outbox_row *src, int64_t fetched_ms)
+{
+    if (row_find(d, src->row_id))
+        return; /* in memory already: queued, in flight or being recorded */
+    chat *c = chat_get(d, src, true);
+    out_row *o = ef_calloc(1, sizeof(*o));
+    o->r = *src;
+    memset(src, 0, sizeof(*src)); /* moved */
+    o->c = c;
+    o->expires_ms = ef_dispatch_expires_at(fetched_ms, o->r.age_ms, d->opts.reply_ttl_s);
+    if (c->tail)
+        c->tail->next = o;
+    else
+        c->head = o;
+    c->tail = o;
+    row_add(d, o);
+}
+
+/* The lease was lost or regained after a gap: what is queued in memory
+ * may have been sent by another gateway meanwhile. Rows in flight or
+ * being recorded stay (their outcome still gets written). */
+static void forget_queued(ef_dispatcher *d)
+{
+    for (size_t b = 0; b < N_BUCKETS; b++) {
+        for (chat *c = d->buckets[b]; c; c = c->hnext) {
+            out_row *o = c->head;
+            if (o && (c->in_flight || o->recording))
+                o = o->next;
+            while (o) {
+                out_row *next = o->next;
+                unlink_row(o);
+                row_forget(d, o);
+                o = next;
+            }
+        }
+    }
 }
 
 static int64_t backoff_ms(int attempts)
@@ -207,6 +385,115 @@ static int64_t backoff_ms(int attempts)
     return ms + (int64_t)(rand() % 250);
 }
 
+/* ---- handing over (any thread, under mu) ------------------------------------- */
+
+static job *job_new(job_kind kind, const out_row *o)
+{
+    job *j = ef_calloc(1, sizeof(*j));
+    j->kind = j->orig = kind;
+    j->row_id = o ? ef_strdup(o->r.row_id) : NULL;
+    return j;
+}
+
+static void job_free(job *j)
+{
+    ef_free(j->row_id);
+    ef_free(j->pmid);
+    ef_free(j->new_chat_id);
+    ef_channel_unref(j->ch);
+    ef_free(j);
+}
+
+static void post_job(ef_dispatcher *d, job *j)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->jobs_tail)
+        d->jobs_tail->next = j;
+    else
+        d->jobs = j;
+    d->jobs_tail = j;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void post_back(ef_dispatcher *d, back *b)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->backs_tail)
+        d->backs_tail->next = b;
+    else
+        d->backs = b;
+    d->backs_tail = b;
+    pthread_mutex_unlock(&d->mu);
+    curl_multi_wakeup(d->multi);
+}
+
+static void back_free(back *b)
+{
+    if (b->j)
+        job_free(b->j);
+    ef_outbox_rows_free(b->rows, b->n);
+    ef_free(b);
+}
+
+/* The head row of c is done sending: out of the FIFO, its outcome to the
+ * store thread; it stays in memory until recorded. */
+static void finish_head(ef_dispatcher *d, chat *c, job *j)
+{
+    out_row *o = c->head;
+    unlink_row(o);
+    post_job(d, j);
+}
+
+/* ---- what the store thread sent back (sending thread) --------------------------- */
+
+static void on_done(ef_dispatcher *d, job *j)
+{
+    out_row *o = j->row_id ? row_find(d, j->row_id) : NULL;
+    if (!o)
+        return;
+    if (j->orig == JOB_RETRY) {
+        o->recording = false;
+        if (j->result == RES_RECORDED)
+            return;
+        unlink_row(o); /* failed instead: the chat goes on with its next row */
+    }
+    if (j->result == RES_GAVE_UP)
+        o->dead = true; /* still queued in the database: never ours to send again */
+    else
+        row_forget(d, o);
+}
+
+static void drain_back(ef_dispatcher *d)
+{
+    pthread_mutex_lock(&d->mu);
+    back *b = d->backs;
+    d->backs = d->backs_tail = NULL;
+    pthread_mutex_unlock(&d->mu);
+    while (b) {
+        back *next = b->next;
+        switch (b->kind) {
+        case BACK_DONE:
+            on_done(d, b->j);
+            break;
+        case BACK_ROWS:
+            for (size_t i = 0; i < b->n; i++)
+                append_row(d, &b->rows[i], b->at_ms);
+            break;
+        case BACK_LEAD:
+            forget_queued(d);
+            d->leader = b->leader;
+            if (b->leader)
+                d->hold_until_ms = ef_now_ms() + START_HOLD_MS;
+            break;
+        }
+        back_free(b);
+        b = next;
+    }
+}
+
+/* ---- the store thread -------------------------------------------------------- */
+
 static void db_warn(ef_dispatcher *d, const char *what)
 {
     int64_t now = ef_now_ms();
@@ -217,55 +504,270 @@ static void db_warn(ef_dispatcher *d, const char *what)
     }
 }
 
-/* Writes a decided outcome; on success the row leaves memory. */
-static void record(ef_dispatcher *d, chat *c)
+static const char *job_what(job_kind k)
 {
-    out_row *o = c->head;
-    int rc;
-    if (o->rec == REC_SENT)
-        rc = ef_store_outbox_sent(d->store, o->r.row_id, o->rec_pmid, o->as_template);
-    else
-        rc = ef_store_outbox_failed(d->store, o->r.row_id, o->rec_reason, o->rec_undeliverable);
-    if (rc) {
-        db_warn(d, "delivery outcome");
-        return;
+    switch (k) {
+    case JOB_SENT:
+        return "sent";
+    case JOB_RETRY:
+        return "retry";
+    case JOB_MIGRATE:
+        return "chat migration";
+    case JOB_AUTH:
+        return "credentials refused";
+    case JOB_FAILED:
+        break;
     }
-    pop_head(c);
+    return "failure";
 }
 
-/* ---- fetching --------------------------------------------------------------- */
-
-static void fetch(ef_dispatcher *d)
+/* An outcome the database refuses for its data can never be written: the
+ * row fails instead, with why (and what happened to it). */
+static void fail_instead(ef_dispatcher *d, job *j)
 {
-    if (ef_store_dispatch_lock(d->store) != 0) {
-        if (d->leader)
-            EF_LOG(EF_LOG_WARN, EF_C_PIPE, "dispatcher: standing by (another instance sends)");
-        d->leader = false;
-        return;
+    char why[sizeof(j->reason)], err[301], was[151];
+    ef_dispatch_copy_reason(err, sizeof(err), ef_store_errmsg(d->store));
+    ef_dispatch_copy_reason(was, sizeof(was), j->reason);
+    if (j->kind == JOB_SENT)
+        snprintf(why, sizeof(why), "delivered (platform id %.80s%s) but not recordable: %s",
+                 j->pmid ? j->pmid : "-", j->pmid && strlen(j->pmid) > 80 ? "..." : "", err);
+    else if (j->kind == JOB_MIGRATE)
+        snprintf(why, sizeof(why), "the chat moved but the move is not recordable: %s", err);
+    else if (j->kind == JOB_RETRY)
+        snprintf(why, sizeof(why), "%s; the retry is not recordable: %s", was, err);
+    else
+        snprintf(why, sizeof(why), "the reason is not recordable: %s", err);
+    EF_LOG(EF_LOG_WARN, EF_C_PIPE,
+           "reply row=%s: %s outcome refused by the database, failing it: %s", j->row_id,
+           job_what(j->kind), err);
+    ef_dispatch_copy_reason(j->reason, sizeof(j->reason), why);
+    j->kind = JOB_FAILED;
+    j->fallback = true;
+    j->undeliverable = false;
+}
+
+/* Writes one job: 0 (result set), or EF_EDB (an outage: try again later). */
+static int record_one(ef_dispatcher *d, job *j)
+{
+    for (;;) {
+        int rc = 0;
+        switch (j->kind) {
+        case JOB_SENT:
+            rc = ef_store_outbox_sent(d->store, j->row_id, j->pmid, j->as_template);
+            break;
+        case JOB_FAILED:
+            rc = ef_store_outbox_failed(d->store, j->row_id, j->reason, j->undeliverable);
+            break;
+        case JOB_RETRY:
+            rc = ef_store_outbox_retry(d->store, j->row_id, j->delay_ms, j->reason,
+                                       j->count_attempt);
+            break;
+        case JOB_MIGRATE:
+            rc = ef_store_outbox_migrate(d->store, j->row_id, j->new_chat_id);
+            if (rc == 0)
+                memset(&d->cursor, 0, sizeof(d->cursor)); /* it comes back under its new chat */
+            break;
+        case JOB_AUTH:
+            ef_channels_fail(j->ch, d->store, j->reason);
+            break;
+        }
+        if (rc == 0) {
+            j->result = j->fallback ? RES_FAILED_INSTEAD : RES_RECORDED;
+            return 0;
+        }
+        if (rc == EF_EDB) {
+            db_warn(d, job_what(j->kind));
+            return EF_EDB;
+        }
+        if (j->fallback) {
+            EF_LOG(EF_LOG_ERROR, EF_C_PIPE,
+                   "reply row=%s: no outcome can be recorded (%s); it stays queued in the "
+                   "database and this process will not send it again",
+                   j->row_id, ef_store_errmsg(d->store));
+            j->result = RES_GAVE_UP;
+            return 0;
+        }
+        fail_instead(d, j);
     }
-    if (!d->leader)
-        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "dispatcher: sending queued replies");
-    d->leader = true;
+}
+
+/* Records the jobs in order; on an outage puts the rest back in front. */
+static bool record_jobs(ef_dispatcher *d, job *list)
+{
+    while (list) {
+        job *j = list;
+        if (record_one(d, j) == EF_EDB) {
+            pthread_mutex_lock(&d->mu);
+            job *last = list;
+            while (last->next)
+                last = last->next;
+            last->next = d->jobs;
+            if (!d->jobs)
+                d->jobs_tail = last;
+            d->jobs = list;
+            pthread_mutex_unlock(&d->mu);
+            return false;
+        }
+        list = j->next;
+        j->next = NULL;
+        if (j->orig == JOB_AUTH) {
+            job_free(j);
+            continue;
+        }
+        back *b = ef_calloc(1, sizeof(*b));
+        b->kind = BACK_DONE;
+        b->j = j;
+        post_back(d, b);
+    }
+    return true;
+}
+
+static void lead_changed(ef_dispatcher *d, bool leader)
+{
+    d->db_leader = leader;
+    memset(&d->cursor, 0, sizeof(d->cursor));
+    back *b = ef_calloc(1, sizeof(*b));
+    b->kind = BACK_LEAD;
+    b->leader = leader;
+    post_back(d, b);
+    if (leader)
+        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "dispatcher: sending queued replies (lease epoch %lld)",
+               (long long)d->epoch);
+    else
+        EF_LOG(EF_LOG_WARN, EF_C_PIPE, "dispatcher: standing by (another instance sends)");
+}
+
+/* Takes or renews the lease. Returns whether this process leads. */
+static bool hold_lease(ef_dispatcher *d)
+{
+    int64_t t0 = ef_now_ms();
+    int64_t epoch = 0;
+    int rc = ef_store_outbox_lease(d->store, d->holder, LEASE_MS, &epoch);
+    if (rc == 0) {
+        atomic_store(&d->lease_until, t0 + LEASE_MS);
+        if (!d->db_leader || epoch != d->epoch) {
+            d->epoch = epoch;
+            lead_changed(d, true);
+        }
+    } else if (rc == EF_ECONFLICT) {
+        atomic_store(&d->lease_until, 0);
+        if (d->db_leader)
+            lead_changed(d, false);
+    } else {
+        db_warn(d, "sending lease"); /* the sends stop when it runs out */
+    }
+    return rc == 0;
+}
+
+/* Hands the next due rows to the sending thread; returns how many. */
+static size_t fetch(ef_dispatcher *d)
+{
+    if (atomic_load(&d->in_memory) >= MEM_MAX)
+        return 0;
     ef_outbox_row *rows = NULL;
     size_t n = 0;
-    if (ef_store_outbox_fetch(d->store, FETCH_LIMIT, &rows, &n) != 0) {
+    if (ef_store_outbox_fetch_due(d->store, &d->cursor, FETCH_LIMIT, &rows, &n) != 0) {
         db_warn(d, "outbox fetch");
-        return;
+        return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (row_known(d, &rows[i]))
+    if (!n) {
+        ef_outbox_rows_free(rows, n);
+        return 0;
+    }
+    back *b = ef_calloc(1, sizeof(*b));
+    b->kind = BACK_ROWS;
+    b->rows = rows;
+    b->n = n;
+    b->at_ms = ef_now_ms();
+    post_back(d, b);
+    return n;
+}
+
+typedef struct store_clock {
+    int64_t next_fetch, last_fetch, last_lease, last_rescan, retry_at;
+} store_clock;
+
+/* Waits for jobs (unless the database is down), a wake, the next planned
+ * fetch or the stop. Returns the jobs taken; *stopping says whether to end. */
+static job *store_wait(ef_dispatcher *d, store_clock *k, bool *stopping)
+{
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        int64_t now = ef_now_ms();
+        if (d->woken) {
+            d->woken = false;
+            int64_t gap = d->db_leader ? FETCH_GAP_MS : RENEW_EVERY_MS;
+            if (k->last_fetch + gap < k->next_fetch)
+                k->next_fetch = k->last_fetch + gap;
+        }
+        bool jobs_ready = d->jobs && now >= k->retry_at;
+        if (jobs_ready || d->db_stop || now >= k->next_fetch)
+            break;
+        int64_t until = k->next_fetch;
+        if (d->jobs && k->retry_at < until)
+            until = k->retry_at;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (until - now) * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
+    job *list = NULL;
+    if (ef_now_ms() >= k->retry_at) {
+        list = d->jobs;
+        d->jobs = d->jobs_tail = NULL;
+    }
+    *stopping = d->db_stop;
+    pthread_mutex_unlock(&d->mu);
+    return list;
+}
+
+static void *store_main(void *arg)
+{
+    ef_dispatcher *d = arg;
+    store_clock k = {0};
+    int64_t stop_deadline = 0;
+    for (;;) {
+        bool stopping = false;
+        job *list = store_wait(d, &k, &stopping);
+        int64_t now = ef_now_ms();
+        if (list && !record_jobs(d, list))
+            k.retry_at = now + DB_RETRY_MS;
+        if (stopping) {
+            if (!stop_deadline)
+                stop_deadline = now + STOP_GRACE_MS;
+            pthread_mutex_lock(&d->mu);
+            bool left = d->jobs != NULL;
+            pthread_mutex_unlock(&d->mu);
+            if (!left || now > stop_deadline)
+                break;
             continue;
-        chat *c = chat_get(d, &rows[i], true);
-        out_row *o = ef_calloc(1, sizeof(*o));
-        o->r = rows[i];
-        memset(&rows[i], 0, sizeof(rows[i])); /* moved */
-        if (c->tail)
-            c->tail->next = o;
-        else
-            c->head = o;
-        c->tail = o;
+        }
+        if (now < k.next_fetch)
+            continue;
+        k.last_fetch = now;
+        bool lead = d->db_leader;
+        if (!lead || now - k.last_lease >= RENEW_EVERY_MS) {
+            k.last_lease = now;
+            lead = hold_lease(d);
+        }
+        size_t got = 0;
+        if (lead) {
+            if (now - k.last_rescan >= RESCAN_EVERY_MS) {
+                memset(&d->cursor, 0, sizeof(d->cursor));
+                k.last_rescan = now;
+            }
+            got = fetch(d);
+        }
+        /* A full page: more are due behind it. */
+        k.next_fetch = now + (got == FETCH_LIMIT ? FETCH_GAP_MS
+                              : d->db_leader     ? FETCH_EVERY_MS
+                                                 : STANDBY_EVERY_MS);
     }
-    ef_outbox_rows_free(rows, n);
+    if (d->db_leader && ef_store_outbox_lease_release(d->store, d->holder) != 0)
+        db_warn(d, "lease release");
+    return NULL;
 }
 
 /* ---- sending ---------------------------------------------------------------- */
@@ -277,14 +779,31 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     return ef_buf_append(&f->resp, ptr, n) == 0 ? n : 0;
 }
 
+/* The head row of c fails for good with reason. */
 static void fail_now(ef_dispatcher *d, chat *c, const char *reason, bool undeliverable)
 {
     out_row *o = c->head;
-    o->rec = REC_FAILED;
-    snprintf(o->rec_reason, sizeof(o->rec_reason), "%s", reason);
-    o->rec_undeliverable = undeliverable;
+    job *j = job_new(JOB_FAILED, o);
+    ef_dispatch_copy_reason(j->reason, sizeof(j->reason), reason);
+    j->undeliverable = undeliverable;
     EF_LOG(EF_LOG_WARN, EF_C_PIPE, "reply row=%s chat=%s failed: %s", o->r.row_id, c->key, reason);
-    record(d, c);
+    finish_head(d, c, j);
+}
+
+/* The head row stays queued, next attempt after wait_ms; the chat waits
+ * for the record. */
+static void retry_later(ef_dispatcher *d, chat *c, int64_t wait_ms, const char *reason,
+                        bool count_attempt)
+{
+    out_row *o = c->head;
+    job *j = job_new(JOB_RETRY, o);
+    j->delay_ms = wait_ms;
+    j->count_attempt = count_attempt;
+    ef_dispatch_copy_reason(j->reason, sizeof(j->reason), reason);
+    o->r.due_ms = ef_wall_ms() + wait_ms;
+    c->next_ms = ef_now_ms() + wait_ms;
+    o->recording = true;
+    post_job(d, j);
 }
 
 /* The row's channel (a reference), or NULL after arranging for the row to
@@ -372,10 +891,11 @@ static void start(ef_dispatcher *d, chat *c, ef_channel *ch)
 {
     out_row *o = c->head;
     if (o->r.undeliverable) {
-        char why[200];
-        snprintf(why, sizeof(why), "undeliverable: %.150s",
-                 o->r.undeliverable_reason ? o->r.undeliverable_reason
-                                           : "customer blocked the bot");
+        char was[151], why[200];
+        ef_dispatch_copy_reason(was, sizeof(was),
+                                o->r.undeliverable_reason ? o->r.undeliverable_reason
+                                                          : "customer blocked the bot");
+        snprintf(why, sizeof(why), "undeliverable: %s", was);
         ef_channel_unref(ch);
         fail_now(d, c, why, false);
         return;
@@ -423,17 +943,31 @@ static bool limits_allow(ef_dispatcher *d, chat *c, const ef_channel *ch, int64_
     return !cw || ef_window_ready_at(cw, now) <= now;
 }
 
+/* A reply older than the TTL is worse than none: it fails as expired. */
+static bool expired(ef_dispatcher *d, chat *c, int64_t now)
+{
+    out_row *o = c->head;
+    if (!o->expires_ms || now < o->expires_ms)
+        return false;
+    char why[160];
+    snprintf(why, sizeof(why),
+             "expired: not sent within %d s of being queued (EF_REPLY_TTL_S), not sent late",
+             d->opts.reply_ttl_s);
+    fail_now(d, c, why, false);
+    return true;
+}
+
 static void start_ready(ef_dispatcher *d, int64_t now)
 {
+    if (now >= atomic_load(&d->lease_until))
+        return; /* the lease is not confirmed: another gateway may take over */
     for (size_t b = 0; b < N_BUCKETS; b++) {
         for (chat *c = d->buckets[b]; c; c = c->hnext) {
-            if (!c->head || c->in_flight)
+            while (c->head && !c->in_flight && !c->head->recording && expired(d, c, now))
+                ;
+            if (!c->head || c->in_flight || c->head->recording)
                 continue;
             out_row *o = c->head;
-            if (o->rec != REC_NONE) {
-                record(d, c);
-                continue;
-            }
             if (o->r.due_ms > ef_wall_ms() || c->next_ms > now)
                 continue;
             ef_channel *ch = channel_for(d, c, now);
@@ -448,6 +982,38 @@ static void start_ready(ef_dispatcher *d, int64_t now)
     }
 }
 
+static void settle_ok(ef_dispatcher *d, flight *f, ef_send_result *res, int64_t interval)
+{
+    chat *c = f->c;
+    out_row *o = f->row;
+    EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "reply row=%s chat=%s sent id=%s", o->r.row_id, c->key,
+           res->platform_message_id ? res->platform_message_id : "-");
+    job *j = job_new(JOB_SENT, o);
+    j->pmid = res->platform_message_id;
+    res->platform_message_id = NULL;
+    j->as_template = o->as_template;
+    c->next_ms = ef_now_ms() + interval;
+    finish_head(d, c, j);
+}
+
+static void settle_retry(ef_dispatcher *d, flight *f, ef_send_result *res)
+{
+    chat *c = f->c;
+    out_row *o = f->row;
+    o->r.retry_count++;
+    if (o->r.retry_count >= MAX_ATTEMPTS) {
+        char was[181], why[256];
+        ef_dispatch_copy_reason(was, sizeof(was), res->reason);
+        snprintf(why, sizeof(why), "gave up after %d attempts: %s", o->r.retry_count, was);
+        fail_now(d, c, why, false);
+        return;
+    }
+    int64_t wait = backoff_ms(o->r.retry_count);
+    EF_LOG(EF_LOG_WARN, EF_C_PIPE, "reply row=%s chat=%s attempt %d failed (%s), retry in %lld ms",
+           o->r.row_id, c->key, o->r.retry_count, res->reason, (long long)wait);
+    retry_later(d, c, wait, res->reason, true);
+}
+
 static void settle(ef_dispatcher *d, flight *f, long status)
 {
     chat *c = f->c;
@@ -458,60 +1024,38 @@ static void settle(ef_dispatcher *d, flight *f, long status)
     ef_rate pc = f->ch->policy.per_chat;
     int64_t interval = f->counted && pc.n > 0 ? pc.per_ms / pc.n : 0;
     switch (res.outcome) {
-    case EF_SEND_AUTH:
+    case EF_SEND_AUTH: {
         /* The channel's credentials, not this row: it stays queued, its
          * attempts untouched, until the integration is fixed. */
-        ef_channels_fail(f->ch, d->store, res.reason);
+        job *j = job_new(JOB_AUTH, NULL);
+        j->ch = ef_channel_ref(f->ch);
+        ef_dispatch_copy_reason(j->reason, sizeof(j->reason), res.reason);
+        post_job(d, j);
         c->next_ms = now + 5000;
         break;
+    }
     case EF_SEND_OK:
-        EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "reply row=%s chat=%s sent id=%s", o->r.row_id, c->key,
-               res.platform_message_id ? res.platform_message_id : "-");
-        o->rec = REC_SENT;
-        o->rec_pmid = res.platform_message_id;
-        res.platform_message_id = NULL;
-        c->next_ms = now + interval;
-        record(d, c);
+        settle_ok(d, f, &res, interval);
         break;
     case EF_SEND_RATE: {
         int64_t wait = res.retry_after_ms > 0 ? res.retry_after_ms : backoff_ms(1);
         EF_LOG(EF_LOG_WARN, EF_C_PIPE, "reply row=%s chat=%s rate limited, waiting %lld ms",
                o->r.row_id, c->key, (long long)wait);
-        c->next_ms = now + wait;
-        o->r.due_ms = ef_wall_ms() + wait;
-        if (ef_store_outbox_retry(d->store, o->r.row_id, wait, res.reason, false) != 0)
-            db_warn(d, "retry time");
+        retry_later(d, c, wait, res.reason, false);
         break;
     }
-    case EF_SEND_RETRY: {
-        o->r.retry_count++;
-        if (o->r.retry_count >= MAX_ATTEMPTS) {
-            char why[256];
-            snprintf(why, sizeof(why), "gave up after %d attempts: %.180s", o->r.retry_count,
-                     res.reason);
-            fail_now(d, c, why, false);
-            break;
-        }
-        int64_t wait = backoff_ms(o->r.retry_count);
-        EF_LOG(EF_LOG_WARN, EF_C_PIPE,
-               "reply row=%s chat=%s attempt %d failed (%s), retry in %lld ms", o->r.row_id, c->key,
-               o->r.retry_count, res.reason, (long long)wait);
-        o->r.due_ms = ef_wall_ms() + wait;
-        c->next_ms = now + wait;
-        if (ef_store_outbox_retry(d->store, o->r.row_id, wait, res.reason, true) != 0)
-            db_warn(d, "retry time");
+    case EF_SEND_RETRY:
+        settle_retry(d, f, &res);
         break;
-    }
-    case EF_SEND_MIGRATED:
+    case EF_SEND_MIGRATED: {
         EF_LOG(EF_LOG_INFO, EF_C_PIPE, "chat=%s migrated to %s; resending there", c->key,
                res.new_chat_id);
-        if (ef_store_outbox_migrate(d->store, o->r.row_id, res.new_chat_id) != 0) {
-            db_warn(d, "chat migration");
-            c->next_ms = now + 1000;
-        } else {
-            pop_head(c); /* comes back under its new chat at the next fetch */
-        }
+        job *j = job_new(JOB_MIGRATE, o);
+        j->new_chat_id = res.new_chat_id;
+        res.new_chat_id = NULL;
+        finish_head(d, c, j); /* comes back under its new chat at the next fetch */
         break;
+    }
     case EF_SEND_WINDOW:
         /* WhatsApp says the window is closed (131047) although our clock
          * thought it open: the template, when there is one, goes instead. */
@@ -576,23 +1120,17 @@ static void reap(ef_dispatcher *d)
 static void *dispatch_main(void *arg)
 {
     ef_dispatcher *d = arg;
-    int64_t next_fetch = 0;
     int64_t stop_deadline = 0;
     for (;;) {
         int64_t now = ef_now_ms();
-        bool stopping = atomic_load(&d->stop);
-        if (stopping) {
+        drain_back(d);
+        if (atomic_load(&d->stop)) {
             if (!stop_deadline)
                 stop_deadline = now + STOP_GRACE_MS;
             if (d->flights == 0 || now > stop_deadline)
                 break;
-        } else {
-            if (atomic_exchange(&d->woken, false) || now >= next_fetch) {
-                fetch(d);
-                next_fetch = now + (d->leader ? FETCH_EVERY_MS : STANDBY_EVERY_MS);
-            }
-            if (d->leader)
-                start_ready(d, now);
+        } else if (d->leader) {
+            start_ready(d, now);
         }
         int running = 0;
         curl_multi_perform(d->multi, &running);
@@ -612,10 +1150,18 @@ ef_dispatcher *ef_dispatch_start(const ef_dispatch_opts *opts)
     d->hold_until_ms = ef_now_ms() + START_HOLD_MS;
     d->store = ef_store_new(opts->pg_url);
     d->multi = curl_multi_init();
+    char host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(d->holder, sizeof(d->holder), "%.63s:%ld:%08x", host, (long)getpid(),
+             (unsigned)(ef_now_ms() ^ (int64_t)(uintptr_t)d) & 0xffffffffu);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
     atomic_init(&d->stop, false);
-    atomic_init(&d->woken, true);
-    if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
-        EF_PANIC("cannot start the dispatcher thread");
+    atomic_init(&d->lease_until, 0);
+    atomic_init(&d->in_memory, 0);
+    if (pthread_create(&d->db_thread, NULL, store_main, d) != 0 ||
+        pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
+        EF_PANIC("cannot start the dispatcher threads");
     return d;
 }
 
@@ -623,27 +1169,29 @@ void ef_dispatch_wake(ef_dispatcher *d)
 {
     if (!d)
         return;
-    atomic_store(&d->woken, true);
-    curl_multi_wakeup(d->multi);
+    pthread_mutex_lock(&d->mu);
+    d->woken = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
 }
 
-void ef_dispatch_stop(ef_dispatcher *d)
+static void free_memory(ef_dispatcher *d)
 {
-    if (!d)
-        return;
-    atomic_store(&d->stop, true);
-    curl_multi_wakeup(d->multi);
-    pthread_join(d->thread, NULL);
-    /* Requests still in flight after the grace period are abandoned; their
-     * rows stay queued and go out after the restart (at least once). */
     while (d->flist)
         flight_free(d, d->flist);
+    for (size_t b = 0; b < ROW_BUCKETS; b++) {
+        out_row *o = d->rows[b];
+        while (o) {
+            out_row *next = o->rnext;
+            ef_outbox_row_cleanup(&o->r);
+            ef_free(o);
+            o = next;
+        }
+    }
     for (size_t b = 0; b < N_BUCKETS; b++) {
         chat *c = d->buckets[b];
         while (c) {
             chat *next = c->hnext;
-            while (c->head)
-                pop_head(c);
             ef_window_cleanup(&c->group);
             ef_free(c->key);
             ef_free(c);
@@ -657,6 +1205,37 @@ void ef_dispatch_stop(ef_dispatcher *d)
         ef_free(d->channels);
         d->channels = n;
     }
+    while (d->jobs) {
+        job *n = d->jobs->next;
+        job_free(d->jobs);
+        d->jobs = n;
+    }
+    while (d->backs) {
+        back *n = d->backs->next;
+        back_free(d->backs);
+        d->backs = n;
+    }
+}
+
+void ef_dispatch_stop(ef_dispatcher *d)
+{
+    if (!d)
+        return;
+    /* The sends first (bounded), then the store thread records what they
+     * decided (bounded) and gives the lease up. */
+    atomic_store(&d->stop, true);
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->thread, NULL);
+    pthread_mutex_lock(&d->mu);
+    d->db_stop = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->db_thread, NULL);
+    /* Requests still in flight after the grace period are abandoned; their
+     * rows stay queued and go out after the restart (at least once). */
+    free_memory(d);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
     curl_multi_cleanup(d->multi);
     ef_store_free(d->store);
     ef_free(d);

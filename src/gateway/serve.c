@@ -320,7 +320,9 @@ static int start_channels(const ef_config *c, serve_parts *sp)
 static int start_parts(const ef_config *c, serve_parts *sp)
 {
     const char *pg_url = ef_cfg_get_str(c, "EF_DATABASE_URL");
-    ef_dispatch_opts dop = {.pg_url = pg_url, .channels = sp->channels};
+    ef_dispatch_opts dop = {.pg_url = pg_url,
+                            .channels = sp->channels,
+                            .reply_ttl_s = (int)ef_cfg_get_int(c, "EF_REPLY_TTL_S")};
     sp->disp = ef_dispatch_start(&dop);
     ef_pipeline_opts po = {
         .pg_url = pg_url,

@@ -1,7 +1,7 @@
 /*
  * outbox.c -- queued outbound rows (messages, direction outbound, status
- * queued) and their delivery outcomes, for the dispatcher; and the advisory
- * lock that lets one dispatcher send at a time. See store.h.
+ * queued) and their delivery outcomes, for the dispatcher; and the lease
+ * that lets one dispatcher send at a time (sql/006). See store.h.
  *
  * Every outcome is written so that it cannot fail on its data: reasons are
  * cut to what the column keeps, UTF-8-safe (ef_store__clip_utf8); a data
@@ -24,45 +24,67 @@ static int64_t col_int64(PGresult *r, int row, int col)
 
 #define col_str ef_store__col_str
 
-int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n)
+/* Served by idx_messages_outbox (sql/006 names this query there). With no
+ * cursor, $2 IS NULL folds away in the plan made for these parameters. */
+static const char FETCH_DUE_SQL[] =
+    "SELECT m.id, m.conversation_id, c.platform, c.chat_id, c.chat_type, m.content, "
+    "m.metadata::text, m.retry_count, c.undeliverable, c.undeliverable_reason, "
+    "(extract(epoch FROM m.next_attempt_at) * 1000)::bigint, "
+    "(extract(epoch FROM c.last_inbound_at) * 1000)::bigint, c.integration_id, "
+    "greatest(0, (extract(epoch FROM now() - m.created_at) * 1000)::bigint), "
+    "m.next_attempt_at::text, m.created_at::text "
+    "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+    "WHERE m.direction = 'outbound' AND m.delivery_status = 'queued' "
+    "AND m.next_attempt_at <= now() "
+    "AND ($2::timestamptz IS NULL OR (m.next_attempt_at, m.created_at) > "
+    "($2::timestamptz, $3::timestamptz)) "
+    "ORDER BY m.next_attempt_at, m.created_at LIMIT $1::int";
+
+static void read_row(PGresult *r, int k, ef_outbox_row *o)
+{
+    o->row_id = col_str(r, k, 0);
+    o->conversation_id = col_str(r, k, 1);
+    o->platform = col_str(r, k, 2);
+    o->chat_id = col_str(r, k, 3);
+    o->chat_type = col_str(r, k, 4);
+    o->text = col_str(r, k, 5);
+    o->meta_json = col_str(r, k, 6);
+    o->retry_count = (int)col_int64(r, k, 7);
+    o->undeliverable = PQgetvalue(r, k, 8)[0] == 't';
+    o->undeliverable_reason = col_str(r, k, 9);
+    o->due_ms = col_int64(r, k, 10);
+    o->last_inbound_ms = col_int64(r, k, 11);
+    o->integration_id = col_str(r, k, 12);
+    o->age_ms = col_int64(r, k, 13);
+}
+
+int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
+                              ef_outbox_row **rows, size_t *n)
 {
     char lim[32];
     snprintf(lim, sizeof(lim), "%zu", limit);
-    const char *vals[1] = {lim};
-    PGresult *r = ef_store__exec(
-        st,
-        "SELECT m.id, m.conversation_id, c.platform, c.chat_id, c.chat_type, m.content, "
-        "m.metadata::text, m.retry_count, c.undeliverable, c.undeliverable_reason, "
-        "(extract(epoch FROM coalesce(m.next_attempt_at, m.created_at)) * 1000)::bigint, "
-        "(extract(epoch FROM c.last_inbound_at) * 1000)::bigint, c.integration_id "
-        "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE m.direction = 'outbound' AND m.delivery_status = 'queued' "
-        "ORDER BY m.created_at LIMIT $1::int",
-        1, vals);
+    bool from_start = !cur || !cur->at[0] || !cur->created[0];
+    const char *vals[3] = {lim, from_start ? NULL : cur->at, from_start ? NULL : cur->created};
+    PGresult *r = ef_store__exec(st, FETCH_DUE_SQL, 3, vals);
     if (!r)
         return st->last_error;
     size_t cnt = (size_t)PQntuples(r);
     ef_outbox_row *out = ef_calloc(cnt ? cnt : 1, sizeof(*out));
-    for (size_t i = 0; i < cnt; i++) {
-        int k = (int)i;
-        out[i].row_id = col_str(r, k, 0);
-        out[i].conversation_id = col_str(r, k, 1);
-        out[i].platform = col_str(r, k, 2);
-        out[i].chat_id = col_str(r, k, 3);
-        out[i].chat_type = col_str(r, k, 4);
-        out[i].text = col_str(r, k, 5);
-        out[i].meta_json = col_str(r, k, 6);
-        out[i].retry_count = (int)col_int64(r, k, 7);
-        out[i].undeliverable = PQgetvalue(r, k, 8)[0] == 't';
-        out[i].undeliverable_reason = col_str(r, k, 9);
-        out[i].due_ms = col_int64(r, k, 10);
-        out[i].last_inbound_ms = col_int64(r, k, 11);
-        out[i].integration_id = col_str(r, k, 12);
+    for (size_t i = 0; i < cnt; i++)
+        read_row(r, (int)i, &out[i]);
+    if (cnt && cur) {
+        snprintf(cur->at, sizeof(cur->at), "%s", PQgetvalue(r, (int)cnt - 1, 14));
+        snprintf(cur->created, sizeof(cur->created), "%s", PQgetvalue(r, (int)cnt - 1, 15));
     }
     PQclear(r);
     *rows = out;
     *n = cnt;
     return 0;
+}
+
+int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n)
+{
+    return ef_store_outbox_fetch_due(st, NULL, limit, rows, n);
 }
 
 void ef_outbox_row_cleanup(ef_outbox_row *r)
@@ -107,12 +129,19 @@ int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, co
     snprintf(delay, sizeof(delay), "%lld", (long long)delay_ms);
     char *why = ef_store__clip_utf8(reason, OUTBOX_REASON_MAX);
     const char *vals[4] = {row_id, delay, why, count_attempt ? "1" : "0"};
+    /* The chat's later rows may not become due before this one: the due
+     * fetch would hand them out first. */
     int rc = ef_store__exec_simple(
         st,
-        "UPDATE messages SET next_attempt_at = now() + ($2::bigint * interval "
+        "WITH r AS (UPDATE messages SET next_attempt_at = now() + ($2::bigint * interval "
         "'1 millisecond'), retry_count = retry_count + $4::int, "
         "failed_reason = $3, updated_at = now() "
-        "WHERE id = $1 AND delivery_status = 'queued'",
+        "WHERE id = $1 AND delivery_status = 'queued' "
+        "RETURNING conversation_id, created_at, next_attempt_at) "
+        "UPDATE messages m SET next_attempt_at = r.next_attempt_at FROM r "
+        "WHERE m.conversation_id = r.conversation_id AND m.direction = 'outbound' "
+        "AND m.delivery_status = 'queued' AND m.created_at > r.created_at "
+        "AND m.next_attempt_at < r.next_attempt_at",
         4, vals);
     ef_free(why);
     return rc;
@@ -152,19 +181,35 @@ int ef_store_outbox_migrate(ef_store *st, const char *row_id, const char *new_ch
         2, vals);
 }
 
-int ef_store_dispatch_lock(ef_store *st)
+int ef_store_outbox_lease(ef_store *st, const char *holder, int64_t lease_ms, int64_t *epoch)
 {
-    /* Held locks survive while the session does; after a reconnect it is
-     * taken again. This connection takes no other advisory lock. */
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%lld", (long long)lease_ms);
+    const char *vals[2] = {holder, ms};
+    /* SET reads the row as it was: the epoch moves when the lease changes
+     * hands or had lapsed, even for the same holder. */
     PGresult *r =
         ef_store__exec(st,
-                       "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
-                       "AND pid = pg_backend_pid()) "
-                       "OR pg_try_advisory_lock(7310553102881624771)",
-                       0, NULL);
+                       "UPDATE outbox_lease SET epoch = CASE WHEN holder = $1 AND until > now() "
+                       "THEN epoch ELSE epoch + 1 END, holder = $1, "
+                       "until = now() + $2::bigint * interval '1 millisecond' "
+                       "WHERE id AND (holder = $1 OR until <= now()) RETURNING epoch",
+                       2, vals);
     if (!r)
         return st->last_error;
-    bool got = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    int rc = EF_ECONFLICT;
+    if (PQntuples(r) == 1) {
+        *epoch = col_int64(r, 0, 0);
+        rc = 0;
+    }
     PQclear(r);
-    return got ? 0 : EF_ECONFLICT;
+    return rc;
+}
+
+int ef_store_outbox_lease_release(ef_store *st, const char *holder)
+{
+    const char *vals[1] = {holder};
+    return ef_store__exec_simple(
+        st, "UPDATE outbox_lease SET until = now() WHERE id AND holder = $1 AND until > now()", 1,
+        vals);
 }

@@ -181,7 +181,7 @@ int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
 int ef_store_cursor_get(ef_store *st, const char *integration_id, char **cursor);
 int ef_store_cursor_set(ef_store *st, const char *integration_id, const char *cursor);
 
-/* ---- the outbox (pg.c): queued outbound rows and their delivery -------- */
+/* ---- the outbox (outbox.c): queued outbound rows and their delivery ---- */
 
 /* One queued outbound row with what the dispatcher needs of its
  * conversation. All strings owned (ef_outbox_rows_free). */
@@ -199,7 +199,16 @@ typedef struct ef_outbox_row {
     char *undeliverable_reason;
     int64_t due_ms;          /* next_attempt_at, Unix ms */
     int64_t last_inbound_ms; /* the customer's last message, Unix ms (0 = never) */
+    int64_t age_ms;          /* how long ago it was queued, by the database's clock */
 } ef_outbox_row;
+
+/* Where a walk through the due rows stands: the (next_attempt_at,
+ * created_at) of the last row read, as the database wrote them. Zeroed:
+ * from the first due row. */
+typedef struct ef_outbox_cursor {
+    char at[64];
+    char created[64];
+} ef_outbox_cursor;
 
 /* Every call below returns EF_EINVAL when the database refuses the data (a
  * row id that is not a UUID, a platform message id longer than its column):
@@ -208,7 +217,14 @@ typedef struct ef_outbox_row {
  * UTF-8 (a byte that is not UTF-8 becomes '?'), so failing a row cannot
  * fail on its reason. */
 
-/* Queued outbound rows, oldest first, at most limit. */
+/* Queued rows that are due (next_attempt_at <= now()), in the order of
+ * (next_attempt_at, created_at) -- a chat's rows in the order they were
+ * queued, since a retry moves the chat's later rows along with it -- after
+ * *cur, at most limit; *cur moves to the last row returned. Served by
+ * idx_messages_outbox (sql/006): nothing due costs one index probe. */
+int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
+                              ef_outbox_row **rows, size_t *n);
+/* The same from the first due row. */
 int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n);
 void ef_outbox_rows_free(ef_outbox_row *rows, size_t n);
 /* Frees one row's strings (the struct itself is the caller's). */
@@ -218,7 +234,9 @@ void ef_outbox_row_cleanup(ef_outbox_row *r);
  * metadata.sent_as so operators can see it). */
 int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id,
                          bool as_template);
-/* Stays queued, next attempt after delay_ms; counts an attempt when asked. */
+/* Stays queued, next attempt after delay_ms; counts an attempt when asked.
+ * The later queued rows of its conversation are moved to no earlier than
+ * that, so that the due rows keep each chat's order. */
 int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, const char *reason,
                           bool count_attempt);
 /* queued -> failed with the reason; mark_undeliverable also flags the
@@ -228,9 +246,18 @@ int ef_store_outbox_failed(ef_store *st, const char *row_id, const char *reason,
 /* The chat moved (Telegram group -> supergroup): the row's conversation
  * follows it. */
 int ef_store_outbox_migrate(ef_store *st, const char *row_id, const char *new_chat_id);
-/* Only one dispatcher may send at a time: a session advisory lock.
- * Returns 0 when this store holds it, EF_ECONFLICT when another does. */
-int ef_store_dispatch_lock(ef_store *st);
+
+/* The sending lease (sql/006 outbox_lease): one dispatcher sends at a time
+ * across gateways. Takes or renews it for holder (a name unique to the
+ * process) for lease_ms from the database's now(): 0 with *epoch, which
+ * changes whenever the lease changed hands or lapsed since (then what the
+ * holder kept in memory may be stale: re-read the outbox);
+ * EF_ECONFLICT while another holder's lease runs. The holder must stop
+ * starting sends lease_ms after it SENT this call (its clock), which is
+ * never later than the lease's end in the database. */
+int ef_store_outbox_lease(ef_store *st, const char *holder, int64_t lease_ms, int64_t *epoch);
+/* Gives the lease up now (shutdown), when holder has it. */
+int ef_store_outbox_lease_release(ef_store *st, const char *holder);
 
 /* ---- integrations (integrations.c): connected bots, numbers, shops ------ */
 

@@ -38,6 +38,7 @@ static const char *const all_keys[] = {
     "EF_SESSION_TTL",
     "EF_REQUEST_TIMEOUT_MS",
     "EF_DRAIN_TIMEOUT_MS",
+    "EF_REPLY_TTL_S",
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_SECRET_TOKEN",
     "TELEGRAM_MODE",
