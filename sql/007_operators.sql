@@ -153,8 +153,12 @@ CREATE FUNCTION ef_api_conversations(p_status text, p_q text, p_limit int, p_bef
     RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    -- Case-insensitive for every script (the database's collation may be
+    -- "C", whose lower() folds ASCII only): ICU's root locale folds both
+    -- sides. % and _ in the text are literal.
     v_pat text := CASE WHEN p_q IS NULL OR p_q = '' THEN NULL
-                       ELSE '%' || replace(replace(replace(p_q, '\', '\\'), '%', '\%'), '_', '\_')
+                       ELSE '%' || replace(replace(replace(lower(p_q COLLATE "und-x-icu"), '\',
+                                                           '\\'), '%', '\%'), '_', '\_')
                             || '%' END;
     v_us bigint;
     v_id uuid;
@@ -174,11 +178,13 @@ BEGIN
            AND (v_us IS NULL
                 OR (floor(extract(epoch FROM c.updated_at) * 1000000)::bigint, c.id) < (v_us, v_id))
            AND (v_pat IS NULL
-                OR c.chat_id ILIKE v_pat
+                OR c.chat_id LIKE v_pat
                 OR EXISTS (SELECT 1 FROM users u WHERE u.id = c.user_id
-                              AND (u.name ILIKE v_pat OR u.username ILIKE v_pat))
+                              AND (lower(u.name COLLATE "und-x-icu") LIKE v_pat
+                                   OR lower(u.username COLLATE "und-x-icu") LIKE v_pat))
                 OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id
-                              AND m.role <> 'system' AND m.content ILIKE v_pat))
+                              AND m.role <> 'system'
+                              AND lower(m.content COLLATE "und-x-icu") LIKE v_pat))
          ORDER BY c.updated_at DESC, c.id DESC
          LIMIT p_limit)
     SELECT jsonb_build_object(
