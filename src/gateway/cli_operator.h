@@ -4,7 +4,7 @@
  *
  * Creates the account an operator logs into the console with, or updates
  * it (name, role, password) when the e-mail exists. The password is stored
- * as a PBKDF2 hash, never echoed, never logged.
+ * as an Argon2id hash (base/crypto.h), never echoed, never logged.
  */
 #ifndef EF_CLI_OPERATOR_H
 #define EF_CLI_OPERATOR_H
