@@ -217,9 +217,16 @@ def test_blocked_customer_fails_with_reason_and_is_undeliverable():
         if n > 2:
             fail("%d attempts for the blocked chat's 2 replies: a 403 was retried" % n)
         assert_eq(conversation(gw.db, fine["id"])["undeliverable"], False, "other chat")
-        # While undeliverable, new replies fail without a request.
+        # While undeliverable, a reply queued for the chat (an operator's, a
+        # late one) fails without a request.
         before = len(fake.calls("sendMessage"))
-        post_ok(gw, tg_message(3, "спасибо", user=blocked))
+        cid, sid, uid = psql(gw.db, "SELECT id, session_id, user_id FROM conversations WHERE "
+                                    "chat_id = %s" % lit(str(blocked["id"])))[0]
+        psql(gw.db, "INSERT INTO messages (conversation_id, session_id, user_id, content, role, "
+                    "direction, platform, metadata, delivery_status, next_attempt_at, "
+                    "created_at) VALUES (%s, %s, %s, 'Заказ в пути', 'assistant', 'outbound', "
+                    "'telegram', '{}', 'queued', now(), clock_timestamp())" %
+             (lit(cid), lit(sid), lit(uid)))
 
         def later_failed():
             rows = replies(gw.db, blocked["id"])[2:]
@@ -228,6 +235,11 @@ def test_blocked_customer_fails_with_reason_and_is_undeliverable():
             if "undeliverable" not in (r["failed_reason"] or ""):
                 fail("later reply's failed_reason %r" % r["failed_reason"])
         assert_eq(len(fake.calls("sendMessage")), before, "requests for an undeliverable chat")
+        # The customer writes again: deliverable again (who can write has
+        # unblocked the bot), so the answer is tried (this fake still refuses).
+        post_ok(gw, tg_message(3, "спасибо", user=blocked))
+        fake.wait_for(lambda: len(fake.calls("sendMessage")) > before, timeout=10,
+                      what="a request after the customer wrote")
 
 
 def test_bad_request_fails_the_reply_and_the_next_one_goes_on():

@@ -234,12 +234,20 @@ def test_undeliverable_customer():
         assert_eq(und[0][0], "t", "conversation undeliverable")
         assert_contains(und[0][1], "131026", what="undeliverable_reason")
         n = len(graph.calls("message", to=ANNA))
-        _say(gw, ANNA, "где мой заказ")
+        # While undeliverable, a reply queued for the chat (an operator's, a
+        # late one) fails without a request.
+        _queue_reply(gw, chat_key(ANNA), "Ваш заказ A-1042 прибыл")
         graph.wait_for(lambda: all(r["delivery_status"] == "failed" for r in wa_outbound(gw.db)
                                    if r["role"] == "assistant") and
                        len([r for r in wa_outbound(gw.db) if r["role"] == "assistant"]) == 2,
-                       timeout=10, what="the next reply failed too")
+                       timeout=10, what="the queued reply failed too")
         assert_eq(len(graph.calls("message", to=ANNA)), n, "no request for an undeliverable chat")
+        # The customer writes again: deliverable again, the bot's answer goes out.
+        _say(gw, ANNA, "где мой заказ")
+        graph.wait_for(lambda: len(graph.calls("message", to=ANNA)) > n, timeout=10,
+                       what="a request after the customer wrote")
+        und = psql(gw.db, "SELECT undeliverable, undeliverable_reason FROM conversations")
+        assert_eq((und[0][0], und[0][1]), ("f", None), "deliverable again after writing")
 
 
 def _queue_reply(gw, chat, content):
