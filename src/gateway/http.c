@@ -580,6 +580,12 @@ static void sweep_timeouts(ef_server *srv)
         if (!r->ready && r->wsi && now > r->deadline_ms) {
             if (r->platform)
                 ef_metrics_reject(ef_metrics_platform(r->platform->name), EF_REJ_TIMEOUT);
+            if (r->call) {
+                EF_LOG(EF_LOG_WARN, EF_C_HTTP, "status=503 api reason=\"no answer within %d ms\"",
+                       srv->opts.request_timeout_ms);
+                respond_json(r, 503, "{\"error\":\"store too slow, retry later\"}");
+                continue;
+            }
             EF_LOG(EF_LOG_WARN, EF_C_HTTP,
                    "status=503 update=%lld reason=\"commit took longer than %d ms\"",
                    (long long)r->update_id, srv->opts.request_timeout_ms);
