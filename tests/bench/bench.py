@@ -244,7 +244,7 @@ class Postgres:
                 label[int(pid)] = btype
             elif "ef_ingest" in q or "ef_chat_session" in q:
                 label[int(pid)] = "store workers' connections"
-            elif "delivery_status" in q or "advisory" in q:
+            elif any(k in q for k in ("delivery_status", "advisory", "outbox", "next_attempt_at")):
                 label[int(pid)] = "the dispatcher's connection"
             else:
                 label[int(pid)] = "other connections (%s: %s)" % (db, q[:50])
