@@ -174,6 +174,7 @@ struct ef_dispatcher {
     bool woken;
     atomic_llong lease_until; /* monotonic ms: sends may start before it */
     atomic_size_t in_memory;
+    atomic_bool rescan; /* the sending thread misses a row behind the cursor */
     /* store thread */
     ef_store *store;
     char holder[96];
@@ -341,6 +342,16 @@ static void append_row(ef_dispatcher *d, ef_outbox_row *src, int64_t fetched_ms)
 {
     if (row_find(d, src->row_id))
         return; /* in memory already: queued, in flight or being recorded */
+    if (src->prev_row_id && !row_find(d, src->prev_row_id)) {
+        /* Its chat's previous reply is not here: not due yet (this one
+         * comes again with the next walk from the start), or committed
+         * after the cursor passed its time (walk again now). */
+        if (src->prev_due) {
+            atomic_store(&d->rescan, true);
+            ef_dispatch_wake(d);
+        }
+        return;
+    }
     chat *c = chat_get(d, src, true);
     out_row *o = ef_calloc(1, sizeof(*o));
     o->r = *src;
@@ -754,7 +765,7 @@ static void *store_main(void *arg)
         }
         size_t got = 0;
         if (lead) {
-            if (now - k.last_rescan >= RESCAN_EVERY_MS) {
+            if (atomic_exchange(&d->rescan, false) || now - k.last_rescan >= RESCAN_EVERY_MS) {
                 memset(&d->cursor, 0, sizeof(d->cursor));
                 k.last_rescan = now;
             }
@@ -1159,6 +1170,7 @@ ef_dispatcher *ef_dispatch_start(const ef_dispatch_opts *opts)
     atomic_init(&d->stop, false);
     atomic_init(&d->lease_until, 0);
     atomic_init(&d->in_memory, 0);
+    atomic_init(&d->rescan, false);
     if (pthread_create(&d->db_thread, NULL, store_main, d) != 0 ||
         pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
         EF_PANIC("cannot start the dispatcher threads");

@@ -25,15 +25,21 @@ static int64_t col_int64(PGresult *r, int row, int col)
 #define col_str ef_store__col_str
 
 /* Served by idx_messages_outbox (sql/006 names this query there). With no
- * cursor, $2 IS NULL folds away in the plan made for these parameters. */
+ * cursor, $2 IS NULL folds away in the plan made for these parameters. The
+ * row queued before each in its conversation (idx_messages_conversation_id)
+ * lets the dispatcher keep the chat's order when that one is missing. */
 static const char FETCH_DUE_SQL[] =
     "SELECT m.id, m.conversation_id, c.platform, c.chat_id, c.chat_type, m.content, "
     "m.metadata::text, m.retry_count, c.undeliverable, c.undeliverable_reason, "
     "(extract(epoch FROM m.next_attempt_at) * 1000)::bigint, "
     "(extract(epoch FROM c.last_inbound_at) * 1000)::bigint, c.integration_id, "
     "greatest(0, (extract(epoch FROM now() - m.created_at) * 1000)::bigint), "
-    "m.next_attempt_at::text, m.created_at::text "
+    "m.next_attempt_at::text, m.created_at::text, p.id, p.next_attempt_at <= now() "
     "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+    "LEFT JOIN LATERAL (SELECT q.id, q.next_attempt_at FROM messages q "
+    "WHERE q.conversation_id = m.conversation_id AND q.direction = 'outbound' "
+    "AND q.delivery_status = 'queued' AND q.created_at < m.created_at "
+    "ORDER BY q.created_at DESC LIMIT 1) p ON true "
     "WHERE m.direction = 'outbound' AND m.delivery_status = 'queued' "
     "AND m.next_attempt_at <= now() "
     "AND ($2::timestamptz IS NULL OR (m.next_attempt_at, m.created_at) > "
@@ -56,6 +62,8 @@ static void read_row(PGresult *r, int k, ef_outbox_row *o)
     o->last_inbound_ms = col_int64(r, k, 11);
     o->integration_id = col_str(r, k, 12);
     o->age_ms = col_int64(r, k, 13);
+    o->prev_row_id = col_str(r, k, 16);
+    o->prev_due = PQgetvalue(r, k, 17)[0] == 't';
 }
 
 int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
@@ -98,6 +106,7 @@ void ef_outbox_row_cleanup(ef_outbox_row *r)
     ef_free(r->text);
     ef_free(r->meta_json);
     ef_free(r->undeliverable_reason);
+    ef_free(r->prev_row_id);
     memset(r, 0, sizeof(*r));
 }
 

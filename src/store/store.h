@@ -200,6 +200,9 @@ typedef struct ef_outbox_row {
     int64_t due_ms;          /* next_attempt_at, Unix ms */
     int64_t last_inbound_ms; /* the customer's last message, Unix ms (0 = never) */
     int64_t age_ms;          /* how long ago it was queued, by the database's clock */
+    char *prev_row_id;       /* the row queued just before it in its conversation, still
+                                queued (NULL: none): it must go first */
+    bool prev_due;           /* that row is due too */
 } ef_outbox_row;
 
 /* Where a walk through the due rows stands: the (next_attempt_at,
