@@ -16,7 +16,7 @@
 PKGS := libwebsockets libcurl libpq hiredis json-c libpcre2-8 libcrypto yaml-0.1 libsodium hunspell
 DEBIAN_PKGS := libwebsockets-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libjson-c-dev \
                libpcre2-dev libssl-dev libyaml-dev libsodium-dev libcmocka-dev \
-               libhunspell-dev hunspell-ru
+               libhunspell-dev hunspell-ru hunspell-en-us
 
 ifneq ($(MAKECMDGOALS),deps)
 ifneq ($(shell pkg-config --exists $(PKGS) && echo yes),yes)

@@ -15,7 +15,7 @@ PACKAGES=(
     build-essential pkg-config
     libwebsockets-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libjson-c-dev
     libpcre2-dev libssl-dev libyaml-dev libsodium-dev libcmocka-dev
-    libhunspell-dev hunspell-ru
+    libhunspell-dev hunspell-ru hunspell-en-us
     postgresql redis-server
     python3 curl ca-certificates
     wrk

@@ -8,6 +8,7 @@
 #include "nlp/fsm.h"
 #include "nlp/nlp.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,19 @@ static void nlu_usage(void)
 
 static void check_usage(void)
 {
-    fprintf(stderr, "usage: easyflow bot check [FILE]\n"
-                    "  Loads the bot definition (default: $EF_BOT_FILE), runs every example\n"
-                    "  and negative example, prints precision/recall per intent and the\n"
-                    "  confusions; exits 1 when any example fails.\n");
+    fprintf(stderr,
+            "usage: easyflow bot check [--eval FILE.jsonl] [--now ISO8601] [--no-repair] [FILE]\n"
+            "  Loads the bot definition (default: $EF_BOT_FILE), runs every example\n"
+            "  and negative example, prints precision/recall per intent and the\n"
+            "  confusions; exits 1 when any example fails.\n"
+            "  --eval FILE  also evaluate the bot on a tagged set: one JSON object a\n"
+            "               line, {\"text\", \"intent\" (or \"fallback\", or null for\n"
+            "               entities only), \"family\", \"entities\": [{\"type\", \"value\"}]};\n"
+            "               prints intent accuracy, fallback precision and entity\n"
+            "               recall by family (never changes the exit status)\n"
+            "  --now TIME   the current time for relative dates (as for nlu)\n"
+            "  --no-repair  read messages only as written: no layout, transliteration\n"
+            "               or spelling repair (to measure what the repairs bring)\n");
 }
 
 /* ---- --now ---------------------------------------------------------------------- */
@@ -298,35 +308,50 @@ static unsigned check_fsm(const ef_bot *bot)
     return 0;
 }
 
-/* The path bot check reads (argument, else $EF_BOT_FILE), or NULL with
- * *code set: 0 after --help, 2 after a usage error. */
-static const char *check_args(int argc, char **argv, int *code)
+/* bot check's arguments. */
+typedef struct check_opts {
+    const char *path, *eval, *now;
+    bool no_repair;
+} check_opts;
+
+/* Reads bot check's arguments into *o (the path: argument, else
+ * $EF_BOT_FILE). Returns -1 when the command should go on, else the exit
+ * status: 0 after --help, 2 after a usage error. */
+static int check_args(int argc, char **argv, check_opts *o)
 {
-    const char *path = NULL;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             check_usage();
-            *code = 0;
-            return NULL;
+            return 0;
         }
-        if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "easyflow bot check: unexpected argument %s\n", argv[i]);
+        if (strcmp(a, "--no-repair") == 0) {
+            o->no_repair = true;
+            continue;
+        }
+        if ((strcmp(a, "--eval") == 0 || strcmp(a, "--now") == 0) && i + 1 < argc) {
+            if (a[2] == 'e')
+                o->eval = argv[++i];
+            else
+                o->now = argv[++i];
+            continue;
+        }
+        if (a[0] == '-' || o->path) {
+            fprintf(stderr, "easyflow bot check: unexpected argument %s\n", a);
             check_usage();
-            *code = 2;
-            return NULL;
+            return 2;
         }
-        path = argv[i];
+        o->path = a;
     }
-    if (!path) {
-        path = getenv("EF_BOT_FILE");
-        if (!path || !path[0]) {
+    if (!o->path) {
+        o->path = getenv("EF_BOT_FILE");
+        if (!o->path || !o->path[0]) {
             fprintf(stderr, "easyflow bot check: no bot file given\n");
             check_usage();
-            *code = 2;
-            return NULL;
+            return 2;
         }
     }
-    return path;
+    return -1;
 }
 
 static void print_bot_header(const ef_bot *bot, const char *path)
@@ -450,12 +475,188 @@ static void print_table(const check_run *cr)
                cr->n_neg, "", "", "", sum_p / n_rated, sum_r / n_rated, sum_f / n_rated);
 }
 
+/* ---- bot check --eval: a tagged evaluation set ----------------------------------- */
+
+#define EVAL_FAMILIES 32
+
+/* The figures of one family (or of all). */
+typedef struct fam_stats {
+    char name[32];
+    unsigned n, hits;          /* lines with an intent, understood right */
+    unsigned answered, good;   /* answered (not fallback), of which deserved it */
+    unsigned oos, oos_ok;      /* lines that must fall back, which did */
+    unsigned ents, ents_found; /* entities wanted, found with their value */
+    unsigned repaired;         /* lines the normalizer repaired */
+} fam_stats;
+
+typedef struct eval_run {
+    fam_stats fam[EVAL_FAMILIES + 1]; /* the last: all families */
+    size_t n_fam;
+    ef_buf miss;
+} eval_run;
+
+static fam_stats *eval_family(eval_run *ev, const char *name)
+{
+    for (size_t i = 0; i < ev->n_fam; i++)
+        if (strcmp(ev->fam[i].name, name) == 0)
+            return &ev->fam[i];
+    if (ev->n_fam == EVAL_FAMILIES)
+        return &ev->fam[EVAL_FAMILIES - 1];
+    fam_stats *f = &ev->fam[ev->n_fam++];
+    snprintf(f->name, sizeof(f->name), "%s", name);
+    return f;
+}
+
+static bool has_entity(const ef_nlu_result *r, const char *type, const char *value)
+{
+    for (size_t i = 0; i < r->n_entities; i++)
+        if (strcmp(r->entities[i].type, type) == 0 && strcmp(r->entities[i].value, value) == 0)
+            return true;
+    return false;
+}
+
+/* Counts one line's intent into f and all. */
+static void eval_intent(eval_run *ev, fam_stats *f, unsigned lineno, const char *text,
+                        const char *want, const ef_nlu_result *r)
+{
+    fam_stats *all = &ev->fam[EVAL_FAMILIES];
+    bool ok = strcmp(r->intent, want) == 0;
+    bool want_fb = strcmp(want, EF_NLP_FALLBACK) == 0;
+    bool answered = strcmp(r->intent, EF_NLP_FALLBACK) != 0;
+    for (fam_stats *s = f; s; s = s == all ? NULL : all) {
+        s->n++;
+        s->hits += ok;
+        s->answered += answered;
+        s->good += answered && !want_fb;
+        s->oos += want_fb;
+        s->oos_ok += want_fb && !answered;
+        s->repaired += r->n_repairs > 0;
+    }
+    if (!ok)
+        ef_buf_appendf(&ev->miss, "  line %u [%s]: want %s, got %s (%.2f): \"%s\"\n", lineno,
+                       f->name, want, r->intent, r->confidence, text);
+}
+
+/* Counts one line's wanted entities. */
+static void eval_entities(eval_run *ev, fam_stats *f, unsigned lineno, const char *text,
+                          json_object *ents, const ef_nlu_result *r)
+{
+    fam_stats *all = &ev->fam[EVAL_FAMILIES];
+    size_t n =
+        ents && json_object_is_type(ents, json_type_array) ? json_object_array_length(ents) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(ents, i), *t, *v;
+        if (!json_object_object_get_ex(e, "type", &t) || !json_object_object_get_ex(e, "value", &v))
+            continue;
+        bool found = has_entity(r, json_object_get_string(t), json_object_get_string(v));
+        f->ents++;
+        all->ents++;
+        f->ents_found += found;
+        all->ents_found += found;
+        if (!found)
+            ef_buf_appendf(&ev->miss, "  line %u [%s]: entity %s=%s not found: \"%s\"\n", lineno,
+                           f->name, json_object_get_string(t), json_object_get_string(v), text);
+    }
+}
+
+/* Evaluates one line of the set; false when it is not a JSON object with a
+ * text. */
+static bool eval_line(eval_run *ev, check_run *cr, unsigned lineno, const char *line)
+{
+    json_object *o = json_tokener_parse(line), *t, *in, *fa, *en;
+    if (!o || !json_object_object_get_ex(o, "text", &t) ||
+        !json_object_is_type(t, json_type_string)) {
+        json_object_put(o);
+        return false;
+    }
+    const char *text = json_object_get_string(t);
+    const char *fam = "untagged";
+    if (json_object_object_get_ex(o, "family", &fa) && json_object_is_type(fa, json_type_string))
+        fam = json_object_get_string(fa);
+    fam_stats *f = eval_family(ev, fam);
+    ef_nlu_result r;
+    if (ef_nlp_match(cr->bot, cr->sc, text, strlen(text), cr->now, &r) != 0) {
+        json_object_put(o);
+        return false;
+    }
+    if (json_object_object_get_ex(o, "intent", &in) && json_object_is_type(in, json_type_string))
+        eval_intent(ev, f, lineno, text, json_object_get_string(in), &r);
+    en = NULL;
+    json_object_object_get_ex(o, "entities", &en);
+    eval_entities(ev, f, lineno, text, en, &r);
+    json_object_put(o);
+    return true;
+}
+
+static void print_fraction(unsigned num, unsigned den)
+{
+    if (den == 0)
+        printf("  %15s", "-");
+    else
+        printf("  %5.1f%% %3u/%-4u", 100.0 * num / den, num, den);
+}
+
+static void print_family(const fam_stats *f)
+{
+    printf("%-14s", f->name);
+    print_fraction(f->hits, f->n);
+    print_fraction(f->good, f->answered);
+    print_fraction(f->oos_ok, f->oos);
+    print_fraction(f->ents_found, f->ents);
+    printf("  %8u\n", f->repaired);
+}
+
+/* Runs the set at path and prints the figures by family; returns 0, or 1
+ * when the file cannot be read or a line is not understood. */
+static int eval_set(check_run *cr, const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        fprintf(stderr, "easyflow bot check: %s: cannot read\n", path);
+        return 1;
+    }
+    eval_run *ev = ef_calloc(1, sizeof(*ev));
+    snprintf(ev->fam[EVAL_FAMILIES].name, sizeof(ev->fam[0].name), "all");
+    ef_buf_init(&ev->miss, 64 * 1024 * 1024);
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned lineno = 0, bad = 0;
+    while (getline(&line, &cap, fp) >= 0) {
+        lineno++;
+        if (line[strspn(line, " \t\r\n")] == '\0')
+            continue;
+        if (!eval_line(ev, cr, lineno, line)) {
+            fprintf(stderr, "%s:%u: not a JSON object with a valid UTF-8 \"text\"\n", path, lineno);
+            bad++;
+        }
+    }
+    free(line); /* getline() allocated it with malloc */
+    fclose(fp);
+    printf("\nevaluation: %s\n%-14s  %15s  %15s  %15s  %15s  %8s\n", path, "family",
+           "intent accuracy", "fallback prec.", "out-of-scope", "entity recall", "repaired");
+    for (size_t i = 0; i < ev->n_fam; i++)
+        print_family(&ev->fam[i]);
+    print_family(&ev->fam[EVAL_FAMILIES]);
+    if (ev->miss.len) {
+        printf("\nmisses:\n");
+        fwrite(ev->miss.data, 1, ev->miss.len, stdout);
+    }
+    const fam_stats *a = &ev->fam[EVAL_FAMILIES];
+    printf("eval: intent_accuracy %.4f fallback_precision %.4f entity_recall %.4f\n",
+           a->n ? (double)a->hits / a->n : 1.0, a->answered ? (double)a->good / a->answered : 1.0,
+           a->ents ? (double)a->ents_found / a->ents : 1.0);
+    ef_buf_cleanup(&ev->miss);
+    ef_free(ev);
+    return bad ? 1 : 0;
+}
+
 int ef_bot_check_cli(int argc, char **argv)
 {
-    int code = 0;
-    const char *path = check_args(argc, argv, &code);
-    if (!path)
+    check_opts o = {0};
+    int code = check_args(argc, argv, &o);
+    if (code >= 0)
         return code;
+    const char *path = o.path;
     char err[ERR_MAX];
     ef_bot *bot = NULL;
     if (ef_bot_load(path, &bot, err, sizeof(err)) != 0) {
@@ -464,9 +665,16 @@ int ef_bot_check_cli(int argc, char **argv)
     }
     print_bot_header(bot, path);
     check_run cr = {.bot = bot, .path = path, .now = ef_wall_ms() / 1000};
+    if (o.now && parse_now(o.now, bot, &cr.now) != 0) {
+        fprintf(stderr, "easyflow bot check: --now: '%s' is not an ISO 8601 time\n", o.now);
+        ef_bot_free(bot);
+        return 2;
+    }
     cr.n_int = ef_bot_intent_count(bot);
     cr.st = ef_calloc(cr.n_int + 1, sizeof(stats));
     cr.sc = ef_nlp_scratch_new(bot);
+    if (o.no_repair)
+        ef_nlp_scratch_set_options(cr.sc, EF_NLP_NO_REPAIR);
     ef_buf_init(&cr.conf, 64 * 1024 * 1024);
     run_examples(&cr);
     print_table(&cr);
@@ -480,9 +688,10 @@ int ef_bot_check_cli(int argc, char **argv)
            cr.n_neg, cr.passed, cr.failed, fsm_failed ? "; fsm checks failed" : "");
     if (cr.n_pos + cr.n_neg == 0)
         printf("note: the bot has no examples; add some under each intent's examples:\n");
+    int eval_failed = o.eval ? eval_set(&cr, o.eval) : 0;
     ef_buf_cleanup(&cr.conf);
     ef_nlp_scratch_free(cr.sc);
     ef_free(cr.st);
     ef_bot_free(bot);
-    return cr.failed || fsm_failed ? 1 : 0;
+    return cr.failed || fsm_failed || eval_failed ? 1 : 0;
 }

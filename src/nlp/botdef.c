@@ -38,6 +38,7 @@ typedef struct ld {
     size_t cap_pats, cap_examples;
     ef_nlp__lits *lits; /* per pattern, until the prefilter is built */
     bool *has_lits;
+    yaml_node_t *dict_node; /* bot.dictionary, or NULL */
 } ld;
 
 /* ---- names ------------------------------------------------------------------ */
@@ -294,7 +295,8 @@ static int parse_number(const char *s, double *out)
 static int load_bot_section(ld *l, const yaml_node_t *n, yaml_node_t **order_node)
 {
     static const char *const keys[] = {
-        "name", "languages", "timezone", "fallback_threshold", "order_number_pattern", NULL};
+        "name",       "languages", "timezone", "fallback_threshold", "order_number_pattern",
+        "dictionary", NULL};
     ef_bot *bot = l->bot;
     if (n->type != YAML_MAPPING_NODE)
         return ef_nlp__yaml_fail(&l->y, n, "bot: expected a mapping, got %s", ef_nlp__yaml_kind(n));
@@ -367,6 +369,7 @@ static int load_bot_section(ld *l, const yaml_node_t *n, yaml_node_t **order_nod
                 v->type == YAML_SCALAR_NODE ? ef_nlp__yaml_sval(v) : ef_nlp__yaml_kind(v));
         bot->threshold = t;
     }
+    l->dict_node = ef_nlp__yaml_get(&l->y, n, "dictionary", NULL);
     v = ef_nlp__yaml_get(&l->y, n, "order_number_pattern", NULL);
     if (v && ef_nlp__yaml_want_string(&l->y, v, "bot.order_number_pattern"))
         return l->y.rc;
@@ -714,6 +717,31 @@ static int read_document(ld *l, FILE *f, yaml_document_t *doc, bool *have_doc)
     return rc;
 }
 
+/* bot.dictionary: one hunspell dictionary name or a list of them. */
+static int load_dictionaries(ld *l, yaml_node_t *n)
+{
+    char why[512];
+    if (n->type == YAML_SCALAR_NODE) {
+        if (ef_nlp__vocab_dictionary(&l->bot->vocab, ef_nlp__yaml_sval(n), why, sizeof(why)))
+            return ef_nlp__yaml_fail(&l->y, n, "bot.dictionary: %s", why);
+        return 0;
+    }
+    if (n->type != YAML_SEQUENCE_NODE)
+        return ef_nlp__yaml_fail(&l->y, n,
+                                 "bot.dictionary: expected a name such as ru_RU or a "
+                                 "list of names, got %s",
+                                 ef_nlp__yaml_kind(n));
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        yaml_node_t *d = ef_nlp__yaml_node(&l->y, *it);
+        if (!d || ef_nlp__yaml_want_string(&l->y, d, "bot.dictionary"))
+            return l->y.rc ? l->y.rc : EF_EINVAL;
+        if (ef_nlp__vocab_dictionary(&l->bot->vocab, ef_nlp__yaml_sval(d), why, sizeof(why)))
+            return ef_nlp__yaml_fail(&l->y, d, "bot.dictionary: %s", why);
+    }
+    return 0;
+}
+
 static int load(ld *l, yaml_node_t *root)
 {
     static const char *const keys[] = {"bot", "intents", "entities", "fsm", NULL};
@@ -747,6 +775,9 @@ static int load(ld *l, yaml_node_t *root)
             return l->y.rc;
     }
     build_prefilter(l);
+    ef_nlp__vocab_build(bot);
+    if (l->dict_node && load_dictionaries(l, l->dict_node))
+        return l->y.rc;
 
     bot->intent_names = ef_calloc(bot->n_intents + 1, sizeof(char *));
     for (size_t i = 0; i < bot->n_intents; i++)
@@ -863,6 +894,7 @@ void ef_bot_free(ef_bot *bot)
     ef_free(bot->intent_names);
     ef_free(bot->entity_types);
     ef_nlp__pf_cleanup(&bot->pf);
+    ef_nlp__vocab_cleanup(&bot->vocab);
     ef_nlp__tz_cleanup(&bot->tz);
     ef_free(bot->tz_name);
     ef_free(bot->name);

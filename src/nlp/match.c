@@ -104,6 +104,7 @@ static inline bool maybe_digit(uint32_t cp)
 /* The normalizer's running state over one message. */
 typedef struct nz {
     ef_nlp_scratch *sc;
+    const uint32_t *ms, *me;   /* when set: original ranges per input byte */
     size_t n;                  /* normalized bytes written */
     uint32_t acnt;             /* letters and digits written */
     bool pending;              /* a space is owed before the next character */
@@ -119,9 +120,9 @@ static inline void nz_space(nz *z, size_t i, size_t end)
     if (z->n == 0)
         return;
     if (!z->pending)
-        z->sp_start = (uint32_t)i;
+        z->sp_start = z->ms ? z->ms[i] : (uint32_t)i;
     z->pending = true;
-    z->sp_end = (uint32_t)end;
+    z->sp_end = z->me ? z->me[end - 1] : (uint32_t)end;
 }
 
 /* Updates the letter counts and the cheap entity gates for folded
@@ -162,9 +163,10 @@ static inline void nz_put(nz *z, uint32_t f, size_t i, size_t end)
         sc->norm[z->n] = (char)f;
     else
         bl = ef_utf8_encode(f, sc->norm + z->n);
+    uint32_t os = z->ms ? z->ms[i] : (uint32_t)i, oe = z->me ? z->me[end - 1] : (uint32_t)end;
     for (size_t k = 0; k < bl; k++) {
-        sc->src[z->n + k] = (uint32_t)i;
-        sc->srcend[z->n + k] = (uint32_t)end;
+        sc->src[z->n + k] = os;
+        sc->srcend[z->n + k] = oe;
         sc->alnum[z->n + k] = z->acnt;
     }
     z->n += bl;
@@ -175,11 +177,12 @@ static inline void nz_put(nz *z, uint32_t f, size_t i, size_t end)
  * it as UTF-8 on the way (false when it is not valid); counts Cyrillic and
  * Latin letters for the language guess. A folded character is never longer
  * than the original, so len + 1 bytes always suffice. */
-static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *cyr, size_t *lat)
+static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, const uint32_t *ms,
+                      const uint32_t *me, size_t *cyr, size_t *lat)
 {
     const unsigned char *s = (const unsigned char *)text;
     grow(sc, len);
-    nz z = {.sc = sc};
+    nz z = {.sc = sc, .ms = ms, .me = me};
     size_t i = 0;
     while (i < len) {
         size_t start = i;
@@ -198,8 +201,9 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, size_t *
     }
     sc->norm[z.n] = '\0';
     sc->alnum[z.n] = z.acnt;
-    sc->src[z.n] = (uint32_t)len;
-    sc->srcend[z.n] = (uint32_t)len;
+    uint32_t olen = ms ? (len ? me[len - 1] : 0) : (uint32_t)len;
+    sc->src[z.n] = olen;
+    sc->srcend[z.n] = olen;
     sc->n = z.n;
     sc->maybe_digit = z.digit || z.ascii_digit;
     sc->has_digit = z.ascii_digit;
@@ -321,22 +325,11 @@ static void record(ef_nlp_scratch *sc, const ef_bot *bot, uint32_t group, uint32
     }
 }
 
-int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t len,
-                 int64_t now_unix, ef_nlu_result *out)
+/* Matches the normalized message in sc (text: the message as sent, for
+ * entity values) into *out. */
+static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *text,
+                             int64_t now_unix, size_t cyr, size_t lat, ef_nlu_result *out)
 {
-    if (!bot || !sc || !out || (!text && len) || sc->bot != bot)
-        return EF_EINVAL;
-    if (!text)
-        text = "";
-    if (len > EF_NLP_MAX_TEXT) {
-        len = EF_NLP_MAX_TEXT;
-        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
-            len--;
-    }
-    size_t cyr, lat;
-    if (!normalize(sc, text, len, &cyr, &lat))
-        return EF_EUTF8;
-
     const ef_nlp__prefilter *pf = &bot->pf;
     if (sc->options & EF_NLP_NO_PREFILTER) {
         memset(sc->cand, 0xFF, pf->n_words * sizeof(uint64_t));
@@ -433,6 +426,7 @@ int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t
         out->lang = guess_lang(bot, cyr, lat);
     }
 
+    out->n_repairs = 0;
     out->n_entities = 0;
     for (size_t k = 0; k < sc->n_cands && k < EF_NLU_MAX_ENTITIES; k++) {
         const ef_nlp__cand *c = &sc->cands[k];
@@ -442,6 +436,58 @@ int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t
         e->end = sc->srcend[c->end - 1];
         memcpy(e->value, c->value, sizeof(e->value));
     }
+}
+
+/* A first reading below this confidence (one pattern explaining less than
+ * two thirds of the message) gets a second, repaired reading. */
+#define REPAIR_BELOW 0.77
+
+/* The second reading: the message with its unknown words repaired
+ * (normalize.c), kept when it understands the message better. */
+static void match_repaired(const ef_bot *bot, ef_nlp_scratch *sc, const char *text,
+                           int64_t now_unix, size_t cyr, size_t lat, ef_nlu_result *out)
+{
+    if (ef_nlp__repair(bot, sc) == 0)
+        return;
+    size_t c2, l2;
+    if (!normalize(sc, sc->rbuf, sc->rn, sc->rsrc, sc->rsrcend, &c2, &l2))
+        return;
+    ef_nlu_result *alt = &sc->alt;
+    match_normalized(bot, sc, text, now_unix, cyr, lat, alt);
+    bool first_fb = strcmp(out->intent, EF_NLP_FALLBACK) == 0;
+    bool alt_fb = strcmp(alt->intent, EF_NLP_FALLBACK) == 0;
+    if (alt_fb || (!first_fb && alt->confidence <= out->confidence))
+        return;
+    /* the entities of the reading that found more (a repair may have
+     * turned a currency word into something else) */
+    if (alt->n_entities < out->n_entities) {
+        alt->n_entities = out->n_entities;
+        memcpy(alt->entities, out->entities, out->n_entities * sizeof(ef_nlu_entity));
+    }
+    *out = *alt;
+    out->n_repairs = sc->n_repairs;
+    memcpy(out->repairs, sc->repairs, sc->n_repairs * sizeof(ef_nlu_repair));
+}
+
+int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t len,
+                 int64_t now_unix, ef_nlu_result *out)
+{
+    if (!bot || !sc || !out || (!text && len) || sc->bot != bot)
+        return EF_EINVAL;
+    if (!text)
+        text = "";
+    if (len > EF_NLP_MAX_TEXT) {
+        len = EF_NLP_MAX_TEXT;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+            len--;
+    }
+    size_t cyr, lat;
+    if (!normalize(sc, text, len, NULL, NULL, &cyr, &lat))
+        return EF_EUTF8;
+    match_normalized(bot, sc, text, now_unix, cyr, lat, out);
+    bool weak = strcmp(out->intent, EF_NLP_FALLBACK) == 0 || out->confidence < REPAIR_BELOW;
+    if (weak && bot->vocab.n && !(sc->options & EF_NLP_NO_REPAIR))
+        match_repaired(bot, sc, text, now_unix, cyr, lat, out);
     return 0;
 }
 
@@ -454,6 +500,7 @@ void ef_nlu_result_cleanup(ef_nlu_result *r)
     r->lang = NULL;
     r->n_ranked = 0;
     r->n_entities = 0;
+    r->n_repairs = 0;
 }
 
 const ef_nlu_entity *ef_nlu_result_entity(const ef_nlu_result *r, const char *type)
@@ -529,7 +576,20 @@ char *ef_nlu_result_json(const ef_nlu_result *r)
         rc = rc ? rc : json_conf(&b, r->ranked[i].confidence);
         rc = rc ? rc : ef_buf_append(&b, "}", 1);
     }
-    rc = rc ? rc : ef_buf_append(&b, "]}", 2);
+    rc = rc ? rc : ef_buf_append(&b, "]", 1);
+    for (size_t i = 0; !rc && i < r->n_repairs; i++) {
+        const ef_nlu_repair *p = &r->repairs[i];
+        const char *open = i ? ", {\"from\": " : ", \"repairs\": [{\"from\": ";
+        rc = ef_buf_append(&b, open, strlen(open));
+        rc = rc ? rc : json_str(&b, p->from);
+        rc = rc ? rc : ef_buf_append(&b, ", \"to\": ", 8);
+        rc = rc ? rc : json_str(&b, p->to);
+        rc = rc ? rc : ef_buf_append(&b, ", \"kind\": ", 10);
+        rc = rc ? rc : json_str(&b, p->kind);
+        rc = rc ? rc : ef_buf_appendf(&b, ", \"start\": %zu, \"end\": %zu}", p->start, p->end);
+        rc = rc ? rc : (i + 1 == r->n_repairs ? ef_buf_append(&b, "]", 1) : 0);
+    }
+    rc = rc ? rc : ef_buf_append(&b, "}", 1);
     if (rc) {
         ef_buf_cleanup(&b);
         return NULL;

@@ -135,6 +135,20 @@ typedef struct ef_nlu_ranked {
     int line;            /* its line in the bot file */
 } ef_nlu_ranked;
 
+/* How many repairs a result lists, and bytes (with the NUL) a repaired word
+ * may show. */
+#define EF_NLU_MAX_REPAIRS 8
+#define EF_NLU_WORD_MAX 64
+
+/* One word the normalizer repaired before matching (normalize.c): the
+ * customer's word, what it was read as, and why. */
+typedef struct ef_nlu_repair {
+    const char *kind;           /* static: "layout", "translit" or "spelling" */
+    size_t start, end;          /* byte offsets of the word in the message as given */
+    char from[EF_NLU_WORD_MAX]; /* the word as written (folded), cut to fit */
+    char to[EF_NLU_WORD_MAX];   /* what it was read as */
+} ef_nlu_repair;
+
 /* What the matcher understood. Plain data with no pointer into the message
  * and no heap memory: it may be copied with memcpy or assignment, and is
  * valid as long as the bot it came from. */
@@ -156,6 +170,11 @@ typedef struct ef_nlu_result {
     /* Non-overlapping entities in text order. */
     size_t n_entities;
     ef_nlu_entity entities[EF_NLU_MAX_ENTITIES];
+    /* The words read otherwise than written (a keyboard layout left on
+     * Latin, transliteration, a typo), in text order; the intent and the
+     * entities come from the repaired text. */
+    size_t n_repairs;
+    ef_nlu_repair repairs[EF_NLU_MAX_REPAIRS];
 } ef_nlu_result;
 
 /* Creates the working memory one thread needs to match messages against bot:
@@ -171,6 +190,9 @@ enum {
     EF_NLP_NO_ENTITIES = 1 << 0,  /* skip entity extraction (intents only) */
     EF_NLP_NO_PREFILTER = 1 << 1, /* run every pattern on every message; the
                                      result must be identical (tests, fuzzing) */
+    EF_NLP_NO_REPAIR = 1 << 2,    /* no second, repaired reading (layout,
+                                     transliteration, spelling): the message
+                                     only as written (measurements) */
 };
 void ef_nlp_scratch_set_options(ef_nlp_scratch *sc, unsigned options);
 

@@ -19,6 +19,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <pthread.h>
 
 /* ---- built-in entity types ------------------------------------------- */
 
@@ -193,6 +194,38 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
                       uint64_t *bits);
 void ef_nlp__pf_cleanup(ef_nlp__prefilter *pf);
 
+/* ---- the repair vocabulary (normalize.c) ------------------------------- */
+
+/* One word or stem the bot knows, folded, with its code points. */
+typedef struct ef_nlp__ventry {
+    char *w;
+    uint8_t flags; /* 1 word, 2 stem (any ending), 4 Latin script */
+    uint8_t ncp;
+    uint32_t mask; /* which of the letters а..я it has: a cheap bound on the distance */
+    uint32_t cp[40];
+} ef_nlp__ventry;
+
+typedef struct ef_nlp__vocab {
+    ef_nlp__ventry *e; /* sorted by w */
+    size_t n, cap;
+    void *spellers[4]; /* Hunhandles of bot.dictionary */
+    size_t n_spellers;
+    pthread_mutex_t lock; /* serializes the spellers (they keep state per check) */
+} ef_nlp__vocab;
+
+/* Builds bot->vocab from the bot's examples, patterns and synonyms. */
+void ef_nlp__vocab_build(ef_bot *bot);
+/* Loads hunspell dictionary `name` (e.g. "ru_RU", "en_US") for the repair
+ * stage. Returns 0, or EF_ENOTFOUND / EF_EINVAL / EF_ELIMIT with why set. */
+int ef_nlp__vocab_dictionary(ef_nlp__vocab *v, const char *name, char *why, size_t whylen);
+void ef_nlp__vocab_cleanup(ef_nlp__vocab *v);
+
+/* Reads sc->norm again with each unknown word repaired (layout,
+ * transliteration, spelling: normalize.c) into sc->rbuf / rsrc / rsrcend
+ * (sc->rn bytes, original byte ranges per byte) and lists the repairs in
+ * sc->repairs. Returns their number (0: nothing to repair). */
+size_t ef_nlp__repair(const ef_bot *bot, ef_nlp_scratch *sc);
+
 /* ---- the bot ---------------------------------------------------------- */
 
 typedef struct ef_nlp__intent {
@@ -252,6 +285,7 @@ struct ef_bot {
     size_t n_entity_types;
 
     ef_fsm_def *fsm;
+    ef_nlp__vocab vocab; /* for the repair stage (normalize.c) */
 };
 
 /* ---- the scratch ------------------------------------------------------ */
@@ -303,6 +337,14 @@ struct ef_nlp_scratch {
 
     ef_nlp__cand *cands;
     size_t n_cands;
+
+    /* the repaired reading (normalize.c) and the second result */
+    char *rbuf;
+    uint32_t *rsrc, *rsrcend;
+    size_t rn, rcap;
+    size_t n_repairs;
+    ef_nlu_repair repairs[EF_NLU_MAX_REPAIRS];
+    ef_nlu_result alt;
 };
 
 /* ---- scratch.c: what match.c and entities.c share on the scratch ------- */

@@ -49,6 +49,9 @@ void ef_nlp_scratch_free(ef_nlp_scratch *sc)
     ef_free(sc->acc);
     ef_free(sc->touched);
     ef_free(sc->cands);
+    ef_free(sc->rbuf);
+    ef_free(sc->rsrc);
+    ef_free(sc->rsrcend);
     ef_free(sc);
 }
 

@@ -1,0 +1,800 @@
+/*
+ * normalize.c -- the repair stage: words read otherwise than written.
+ *
+ * After the fold (base/utf8.h, applied by match.c to messages and by
+ * prefilter.c to patterns) a message that no rule understands well is given
+ * a second reading in which each word may be repaired:
+ *  - layout: a Latin-letter word typed with the keyboard left on English
+ *    ("ljcnfdrf", "cgfcb,j") is mapped key by key through ЙЦУКЕН and kept
+ *    when the result is a known Russian word ("доставка", "спасибо");
+ *  - translit: a Latin word that is not in the bot's Latin vocabulary is
+ *    transliterated (the common schemes: zh/ch/sh/shch/sch, kh/h, ya/ja/ia,
+ *    yu/ju/iu, yo/jo, ts/tz, y as ы or й, ' as ь) and kept when the result,
+ *    or its nearest spelling, is a word of the bot's vocabulary;
+ *  - spelling: a Cyrillic word of four letters or more that neither the bot
+ *    nor the Russian dictionary knows is replaced by the nearest word or
+ *    stem of the bot's vocabulary, by an edit distance where a keyboard
+ *    neighbour, a reduced vowel (а/о, е/и) or a doubled letter costs less
+ *    than an arbitrary edit, within a bound that grows with the word's
+ *    length; a handful of spoken forms ("када", "скока") are read directly.
+ * The vocabulary is built at load from the bot itself: the words of every
+ * example, pattern (a word followed by ~ is a stem: any ending) and synonym.
+ * The dictionaries (hunspell, bot.dictionary: ru_RU, en_US) only say
+ * whether a word exists, so that a correct word the bot does not know, in
+ * Russian or in English, is never "repaired".
+ *
+ * The matcher runs this only when the first reading fell back or explained
+ * little of the message, and keeps the second reading only when it is
+ * better; clean messages never get here.
+ *
+ * Thread model: the vocabulary is immutable after load; hunspell's checker
+ * keeps state while it checks a word, so the one handle of a bot is used
+ * under the bot's lock.
+ */
+#include "nlp/nlp_int.h"
+
+#include "base/utf8.h"
+
+#include <hunspell.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CP 40    /* longer words are left alone */
+#define MIN_SPELL 4  /* shortest Cyrillic word spelling repair touches */
+#define MIN_STEM 4   /* shortest stem that makes a word known */
+#define MIN_LAYOUT 3 /* shortest Latin word read through the layout */
+
+enum { V_WORD = 1, V_STEM = 2, V_LATIN = 4 };
+
+/* ---- the vocabulary ---------------------------------------------------------- */
+
+static int ventry_cmp(const void *a, const void *b)
+{
+    const ef_nlp__ventry *x = a, *y = b;
+    int c = strcmp(x->w, y->w);
+    return c ? c : (int)x->flags - (int)y->flags;
+}
+
+static bool is_cyr(uint32_t c)
+{
+    return c >= 0x0430 && c <= 0x044F;
+}
+
+static bool is_lat(uint32_t c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static uint32_t letter_mask(const uint32_t *cp, size_t n)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cp[i] >= 0x0430 && cp[i] <= 0x044F)
+            m |= 1u << (cp[i] - 0x0430);
+    return m;
+}
+
+static void vocab_push(ef_nlp__vocab *v, const char *w, size_t n, unsigned flags)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 1024;
+        v->e = ef_realloc(v->e, v->cap * sizeof(*v->e));
+    }
+    ef_nlp__ventry *e = &v->e[v->n++];
+    e->w = ef_malloc(n + 1);
+    memcpy(e->w, w, n);
+    e->w[n] = '\0';
+    e->flags = (uint8_t)flags;
+    e->ncp = 0;
+    size_t i = 0;
+    uint32_t cp;
+    while (i < n && e->ncp < MAX_CP && ef_utf8_decode(w, n, &i, &cp) == 0)
+        e->cp[e->ncp++] = cp;
+    e->mask = letter_mask(e->cp, e->ncp);
+}
+
+/* Adds the words of plain text (an example, a synonym): folded runs of one
+ * script's letters, two letters or more. */
+static void vocab_add_text(ef_nlp__vocab *v, const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    char w[MAX_CP * 2 + 4];
+    size_t wl = 0, ncp = 0;
+    int script = 0; /* 1 Cyrillic, 2 Latin */
+    for (;;) {
+        uint32_t cp = 0;
+        bool end = i >= n;
+        if (!end && ef_utf8_decode(s, n, &i, &cp) != 0)
+            return;
+        uint32_t f = end ? ' ' : ef_utf8_fold(cp);
+        int sc = is_cyr(f) ? 1 : is_lat(f) ? 2 : 0;
+        if (sc && sc == script && ncp < MAX_CP) {
+            wl += ef_utf8_encode(f, w + wl);
+            ncp++;
+            continue;
+        }
+        if (script && ncp >= 2)
+            vocab_push(v, w, wl, V_WORD | (script == 2 ? V_LATIN : 0));
+        wl = ncp = 0;
+        script = sc;
+        if (sc) {
+            wl = ef_utf8_encode(f, w);
+            ncp = 1;
+        }
+        if (end)
+            return;
+    }
+}
+
+/* Adds the literal words of a pattern as written: a run of letters followed
+ * by ~, ( or [ is a stem, one after a quantifier or a group is a fragment
+ * (skipped), a letter after a backslash is an escape. */
+static void vocab_add_pattern(ef_nlp__vocab *v, const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    char w[MAX_CP * 2 + 4];
+    size_t wl = 0, ncp = 0;
+    int script = 0;
+    uint32_t before = 0, prev = 0;
+    for (;;) {
+        uint32_t cp = 0;
+        bool end = i >= n;
+        if (!end && ef_utf8_decode(s, n, &i, &cp) != 0)
+            return;
+        uint32_t f = end ? ' ' : ef_utf8_fold(cp);
+        if (prev == '\\') { /* an escape: \b, \p{L}, \d, ... */
+            prev = f == '\\' ? 0 : 1;
+            script = 0;
+            wl = ncp = 0;
+            continue;
+        }
+        int sc = is_cyr(f) ? 1 : is_lat(f) ? 2 : 0;
+        if (sc && sc == script && ncp < MAX_CP) {
+            wl += ef_utf8_encode(f, w + wl);
+            ncp++;
+            prev = f;
+            continue;
+        }
+        bool fragment = before == ')' || before == ']' || before == '?' || before == '*' ||
+                        before == '+' || before == '}' || before == 1;
+        bool stem = f == '~' || f == '(' || f == '[';
+        if (script && !fragment && ncp >= (stem ? MIN_STEM : 2))
+            vocab_push(v, w, wl, (stem ? V_STEM : V_WORD) | (script == 2 ? V_LATIN : 0));
+        wl = ncp = 0;
+        script = sc;
+        if (sc) {
+            before = prev;
+            wl = ef_utf8_encode(f, w);
+            ncp = 1;
+        }
+        prev = f;
+        if (end)
+            return;
+    }
+}
+
+/* Loads hunspell dictionary `name` from $EF_DICT_DIR or /usr/share/hunspell. */
+int ef_nlp__vocab_dictionary(ef_nlp__vocab *v, const char *name, char *why, size_t whylen)
+{
+    if (v->n_spellers == sizeof(v->spellers) / sizeof(v->spellers[0])) {
+        snprintf(why, whylen, "at most 4 dictionaries");
+        return EF_ELIMIT;
+    }
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == '-')) {
+            snprintf(why, whylen, "not a dictionary name such as ru_RU");
+            return EF_EINVAL;
+        }
+    const char *dir = getenv("EF_DICT_DIR");
+    if (!dir || !dir[0])
+        dir = "/usr/share/hunspell";
+    char aff[1024], dic[1024];
+    snprintf(aff, sizeof(aff), "%s/%s.aff", dir, name);
+    snprintf(dic, sizeof(dic), "%s/%s.dic", dir, name);
+    FILE *f = fopen(dic, "rb");
+    if (!f) {
+        snprintf(why, whylen, "no hunspell dictionary %s (install hunspell-ru)", dic);
+        return EF_ENOTFOUND;
+    }
+    fclose(f);
+    Hunhandle *h = Hunspell_create(aff, dic);
+    if (!h) {
+        snprintf(why, whylen, "cannot load %s", dic);
+        return EF_EINVAL;
+    }
+    if (v->n_spellers == 0)
+        pthread_mutex_init(&v->lock, NULL);
+    v->spellers[v->n_spellers++] = h;
+    return 0;
+}
+
+void ef_nlp__vocab_build(ef_bot *bot)
+{
+    ef_nlp__vocab *v = &bot->vocab;
+    for (size_t i = 0; i < bot->n_examples; i++)
+        vocab_add_text(v, bot->examples[i].text);
+    for (size_t i = 0; i < bot->n_pats; i++)
+        if (bot->pats[i].group == i)
+            vocab_add_pattern(v, bot->pats[i].source);
+    for (size_t i = 0; i < bot->n_entities; i++)
+        for (size_t k = 0; k < bot->entities[i].n_canon; k++)
+            vocab_add_text(v, bot->entities[i].canon[k]);
+    if (v->n)
+        qsort(v->e, v->n, sizeof(*v->e), ventry_cmp);
+    size_t o = 0; /* drop duplicates */
+    for (size_t i = 0; i < v->n; i++) {
+        if (o && strcmp(v->e[o - 1].w, v->e[i].w) == 0 && v->e[o - 1].flags == v->e[i].flags) {
+            ef_free(v->e[i].w);
+            continue;
+        }
+        v->e[o++] = v->e[i];
+    }
+    v->n = o;
+}
+
+void ef_nlp__vocab_cleanup(ef_nlp__vocab *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        ef_free(v->e[i].w);
+    ef_free(v->e);
+    for (size_t i = 0; i < v->n_spellers; i++)
+        Hunspell_destroy(v->spellers[i]);
+    if (v->n_spellers)
+        pthread_mutex_destroy(&v->lock);
+    memset(v, 0, sizeof(*v));
+}
+
+/* The entry with exactly this text and some of these flags, or NULL. */
+static const ef_nlp__ventry *vocab_find(const ef_nlp__vocab *v, const char *w, unsigned flags)
+{
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(v->e[mid].w, w);
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < v->n && strcmp(v->e[i].w, w) == 0; i++)
+        if (v->e[i].flags & flags)
+            return &v->e[i];
+    return NULL;
+}
+
+/* Is the word (UTF-8, folded) a word or starts with a stem of the bot? */
+static bool bot_knows(const ef_nlp__vocab *v, const char *w, size_t n, bool latin)
+{
+    unsigned script = latin ? V_LATIN : 0;
+    if (vocab_find(v, w, V_WORD)) {
+        const ef_nlp__ventry *e = vocab_find(v, w, V_WORD);
+        if ((e->flags & V_LATIN) == script)
+            return true;
+    }
+    char buf[MAX_CP * 4 + 1];
+    size_t min = latin ? MIN_STEM : MIN_STEM * 2;
+    for (size_t k = n; k >= min; k--) {
+        if (k < n && ((unsigned char)w[k] & 0xC0) == 0x80)
+            continue;
+        memcpy(buf, w, k);
+        buf[k] = '\0';
+        const ef_nlp__ventry *e = vocab_find(v, buf, V_STEM);
+        if (e && (e->flags & V_LATIN) == script)
+            return true;
+    }
+    return false;
+}
+
+static bool dict_knows(const ef_bot *bot, const char *w)
+{
+    ef_nlp__vocab *v = (ef_nlp__vocab *)&bot->vocab;
+    if (!v->n_spellers)
+        return false;
+    /* also as a name: "москву" is known as "Москву" */
+    char cap[MAX_CP * 4 + 1];
+    snprintf(cap, sizeof(cap), "%s", w);
+    unsigned char *u = (unsigned char *)cap;
+    if (u[0] == 0xD0 && u[1] >= 0xB0 && u[1] <= 0xBF)
+        u[1] -= 0x20; /* а..п -> А..П */
+    else if (u[0] == 0xD1 && u[1] >= 0x80 && u[1] <= 0x8F) {
+        u[0] = 0xD0; /* р..я -> Р..Я */
+        u[1] += 0x20;
+    }
+    int ok = 0;
+    pthread_mutex_lock(&v->lock);
+    for (size_t i = 0; i < v->n_spellers && !ok; i++)
+        ok = Hunspell_spell(v->spellers[i], w) ||
+             (u[0] == 0xD0 && Hunspell_spell(v->spellers[i], cap));
+    pthread_mutex_unlock(&v->lock);
+    return ok != 0;
+}
+
+/* ---- spoken forms, layout, transliteration ----------------------------------- */
+
+static const char *const spoken[][2] = {
+    {"када", "когда"},      {"кагда", "когда"},      {"скока", "сколько"},  {"скоко", "сколько"},
+    {"сколька", "сколько"}, {"щас", "сейчас"},       {"щаз", "сейчас"},     {"тока", "только"},
+    {"ваще", "вообще"},     {"пжлст", "пожалуйста"}, {"пжл", "пожалуйста"}, {"плиз", "пожалуйста"},
+    {"чо", "что"},          {"че", "что"},           {"шо", "что"},         {"оч", "очень"},
+};
+
+static const char *spoken_form(const char *w)
+{
+    for (size_t i = 0; i < sizeof(spoken) / sizeof(spoken[0]); i++)
+        if (strcmp(spoken[i][0], w) == 0)
+            return spoken[i][1];
+    return NULL;
+}
+
+/* The Cyrillic letter on the key of ASCII c in ЙЦУКЕН, or 0. */
+static uint32_t layout_key(uint32_t c)
+{
+    static const char en[] = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`";
+    static const uint16_t ru[] = {0x439, 0x446, 0x443, 0x43A, 0x435, 0x43D, 0x433, 0x448, 0x449,
+                                  0x437, 0x445, 0x44A, 0x444, 0x44B, 0x432, 0x430, 0x43F, 0x440,
+                                  0x43E, 0x43B, 0x434, 0x436, 0x44D, 0x44F, 0x447, 0x441, 0x43C,
+                                  0x438, 0x442, 0x44C, 0x431, 0x44E, 0x435};
+    const char *p = c && c < 0x80 ? strchr(en, (int)c) : NULL;
+    return p ? ru[p - en] : 0;
+}
+
+typedef struct tl_rule {
+    const char *lat;
+    const char *cyr;
+} tl_rule;
+
+/* Longest first; y, i and e are decided in translit() by their context. */
+static const tl_rule tl_rules[] = {
+    {"shch", "щ"}, {"sch", "щ"}, {"zh", "ж"},  {"kh", "х"}, {"ch", "ч"},  {"sh", "ш"},
+    {"ts", "ц"},   {"tz", "ц"},  {"ya", "я"},  {"ja", "я"}, {"yu", "ю"},  {"ju", "ю"},
+    {"yo", "е"},   {"jo", "е"},  {"ye", "е"},  {"je", "е"}, {"iy", "ий"}, {"yy", "ый"},
+    {"yi", "ый"},  {"ij", "ий"}, {"ii", "ий"}, {"a", "а"},  {"b", "б"},   {"c", "ц"},
+    {"d", "д"},    {"f", "ф"},   {"g", "г"},   {"h", "х"},  {"j", "й"},   {"k", "к"},
+    {"l", "л"},    {"m", "м"},   {"n", "н"},   {"o", "о"},  {"p", "п"},   {"q", "к"},
+    {"r", "р"},    {"s", "с"},   {"t", "т"},   {"u", "у"},  {"v", "в"},   {"w", "в"},
+    {"x", "кс"},   {"z", "з"},   {"'", "ь"},
+};
+
+static bool lat_vowel(char c)
+{
+    return c && strchr("aeiouy", c) != NULL;
+}
+
+/* Transliterates the ASCII word w[0..n) into out (room for 4n+1 bytes). */
+static size_t translit(const char *w, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        char c = w[i];
+        bool start = i == 0, vow_before = i > 0 && lat_vowel(w[i - 1]);
+        if (c == 'e') { /* э at the start of a word, е elsewhere */
+            o += (size_t)sprintf(out + o, "%s", start ? "э" : "е");
+            i++;
+            continue;
+        }
+        if ((c == 'y' || c == 'i') && i + 1 < n && w[i + 1] == 'a' && start) {
+            o += (size_t)sprintf(out + o, "я");
+            i += 2;
+            continue;
+        }
+        if (c == 'y' && !(i + 1 < n && strchr("aueoi", w[i + 1]))) {
+            o += (size_t)sprintf(out + o, "%s", vow_before ? "й" : "ы");
+            i++;
+            continue;
+        }
+        if (c == 'i') {
+            o += (size_t)sprintf(out + o, "и");
+            i++;
+            continue;
+        }
+        size_t k = 0, best = 0;
+        for (; k < sizeof(tl_rules) / sizeof(tl_rules[0]); k++) {
+            size_t l = strlen(tl_rules[k].lat);
+            if (l <= n - i && memcmp(w + i, tl_rules[k].lat, l) == 0) {
+                best = k;
+                break;
+            }
+        }
+        if (k == sizeof(tl_rules) / sizeof(tl_rules[0])) {
+            i++; /* not a letter we read */
+            continue;
+        }
+        o += (size_t)sprintf(out + o, "%s", tl_rules[best].cyr);
+        i += strlen(tl_rules[best].lat);
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* ---- spelling: a weighted edit distance ----------------------------------------- */
+
+/* Letters customers swap for one another: reduced vowels, voiced and
+ * voiceless pairs, soft and hard signs. */
+static bool similar(uint32_t a, uint32_t b)
+{
+    static const uint16_t pairs[][2] = {
+        {0x430, 0x43E}, {0x435, 0x438}, {0x438, 0x44B}, {0x435, 0x44D}, {0x44F, 0x430},
+        {0x44E, 0x443}, {0x437, 0x441}, {0x434, 0x442}, {0x431, 0x43F}, {0x432, 0x444},
+        {0x433, 0x43A}, {0x436, 0x448}, {0x448, 0x449}, {0x44C, 0x44A}, {0x439, 0x438},
+        {0x446, 0x441}, {0x447, 0x449}};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+        if ((pairs[i][0] == a && pairs[i][1] == b) || (pairs[i][0] == b && pairs[i][1] == a))
+            return true;
+    return false;
+}
+
+/* Row and column of a Cyrillic letter on the ЙЦУКЕН keyboard. */
+static bool key_pos(uint32_t c, int *row, int *col)
+{
+    static const char *const rows[] = {"йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю"};
+    char u[4];
+    size_t l = ef_utf8_encode(c, u);
+    for (int r = 0; r < 3; r++) {
+        const char *p = rows[r];
+        for (int k = 0; *p; k++, p += 2)
+            if (l == 2 && p[0] == u[0] && p[1] == u[1]) {
+                *row = r;
+                *col = k;
+                return true;
+            }
+    }
+    return false;
+}
+
+static bool adjacent(uint32_t a, uint32_t b)
+{
+    int ra, ca, rb, cb;
+    if (!key_pos(a, &ra, &ca) || !key_pos(b, &rb, &cb))
+        return false;
+    if (ra == rb)
+        return ca - cb == 1 || cb - ca == 1;
+    if (ra - rb != 1 && rb - ra != 1)
+        return false;
+    int d = ca - cb;
+    return d >= -1 && d <= 1;
+}
+
+/* sub_cost of the 32 letters а..я, computed once. */
+static float cyr_cost[32][32];
+static pthread_once_t cyr_once = PTHREAD_ONCE_INIT;
+
+static void cyr_cost_init(void)
+{
+    for (uint32_t a = 0; a < 32; a++)
+        for (uint32_t b = 0; b < 32; b++) {
+            uint32_t x = 0x430 + a, y = 0x430 + b;
+            cyr_cost[a][b] = a == b ? 0 : similar(x, y) ? 0.5f : adjacent(x, y) ? 0.6f : 1.0f;
+        }
+}
+
+static inline float sub_cost(uint32_t a, uint32_t b)
+{
+    if (a == b)
+        return 0;
+    if (is_cyr(a) && is_cyr(b))
+        return cyr_cost[a - 0x430][b - 0x430];
+    return 1.0f;
+}
+
+/* The cost of inserting or deleting c next to its neighbours: a doubled
+ * letter or a soft/hard sign is a cheap slip. */
+static float indel_cost(const uint32_t *s, size_t n, size_t i)
+{
+    uint32_t c = s[i];
+    if (c == 0x44C || c == 0x44A)
+        return 0.5f;
+    if ((i > 0 && s[i - 1] == c) || (i + 1 < n && s[i + 1] == c))
+        return 0.5f;
+    return 1.0f;
+}
+
+/* The weighted Damerau-Levenshtein table of a (the message's word) against
+ * b; returns D[na][nb], and in *best_prefix the cheapest D[j][nb] over
+ * prefixes a[0..j) when prefix_j is not NULL (for stems). */
+static float distance(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, float limit,
+                      size_t *prefix_j, float *prefix_cost)
+{
+    float d[MAX_CP + 1][MAX_CP + 1];
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = i ? d[i - 1][0] + indel_cost(a, na, i - 1) : 0;
+    for (size_t j = 1; j <= nb; j++)
+        d[0][j] = d[0][j - 1] + indel_cost(b, nb, j - 1);
+    for (size_t i = 1; i <= na; i++) {
+        float row_min = d[i][0];
+        for (size_t j = 1; j <= nb; j++) {
+            float v = d[i - 1][j - 1] + sub_cost(a[i - 1], b[j - 1]);
+            float del = d[i - 1][j] + indel_cost(a, na, i - 1);
+            float ins = d[i][j - 1] + indel_cost(b, nb, j - 1);
+            v = del < v ? del : v;
+            v = ins < v ? ins : v;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 0.7f < v)
+                v = d[i - 2][j - 2] + 0.7f;
+            d[i][j] = v;
+            row_min = v < row_min ? v : row_min;
+        }
+        /* costs never decrease down the table: past the limit, give up
+         * (the transposition looks two rows back, so allow one row) */
+        if (row_min > limit + 0.7f) {
+            if (prefix_j)
+                *prefix_cost = 1e9f;
+            return 1e9f;
+        }
+    }
+    if (prefix_j) {
+        *prefix_j = 0;
+        *prefix_cost = 1e9f;
+        for (size_t i = nb > 2 ? nb - 2 : 1; i <= na && i <= nb + 2; i++)
+            if (d[i][nb] < *prefix_cost) {
+                *prefix_cost = d[i][nb];
+                *prefix_j = i;
+            }
+    }
+    return d[na][nb];
+}
+
+/* The most a repair of a word of n letters may cost. */
+static float bound(size_t n, bool have_dict)
+{
+    if (n < MIN_SPELL)
+        return 0;
+    if (!have_dict || n <= 5)
+        return 1.0f;
+    return n <= 7 ? 1.5f : 2.0f;
+}
+
+/* Finds the bot's nearest Cyrillic word or stem to a[0..na) within limit;
+ * writes the repaired word (UTF-8) into out and returns true. */
+static bool spell_fix(const ef_nlp__vocab *v, const uint32_t *a, size_t na, float limit, char *out,
+                      size_t outlen)
+{
+    pthread_once(&cyr_once, cyr_cost_init);
+    uint32_t am = letter_mask(a, na);
+    float best = limit + 0.001f;
+    const ef_nlp__ventry *be = NULL;
+    size_t bj = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const ef_nlp__ventry *e = &v->e[i];
+        if ((e->flags & V_LATIN) || e->ncp < MIN_SPELL)
+            continue;
+        /* customers rarely miss the first letter: the same, a similar one
+         * or its keyboard neighbour */
+        if (sub_cost(e->cp[0], a[0]) >= 1.0f)
+            continue;
+        /* every letter of the word the entry lacks costs at least half an
+         * edit (a stem may lack the word's ending: only for words) */
+        if ((e->flags & V_WORD) && 0.5f * (float)__builtin_popcount(am & ~e->mask) > limit)
+            continue;
+        if (0.5f * (float)__builtin_popcount(e->mask & ~am) > limit)
+            continue;
+        float c;
+        size_t j = na;
+        if (e->flags & V_WORD) {
+            if ((size_t)e->ncp + 2 < na || na + 2 < e->ncp)
+                continue;
+            c = distance(a, na, e->cp, e->ncp, limit, NULL, NULL);
+        } else {
+            if (e->ncp > na + 2)
+                continue;
+            distance(a, na, e->cp, e->ncp, limit, &j, &c);
+        }
+        if (c < best || (c == best && be && (be->flags & V_STEM) && (e->flags & V_WORD))) {
+            best = c;
+            be = e;
+            bj = j;
+        }
+    }
+    if (!be || best <= 0)
+        return false;
+    size_t o = (size_t)snprintf(out, outlen, "%s", be->w);
+    if (be->flags & V_STEM)
+        for (size_t k = bj; k < na && o + 4 < outlen; k++)
+            o += ef_utf8_encode(a[k], out + o);
+    out[o < outlen ? o : outlen - 1] = '\0';
+    return true;
+}
+
+/* ---- one word -------------------------------------------------------------------- */
+
+typedef struct word {
+    uint32_t cp[MAX_CP];
+    size_t n;
+    bool latin, cyr, punct; /* scripts seen; layout punctuation inside */
+    char u8[MAX_CP * 4 + 1];
+} word;
+
+/* Decides how to read word w; writes the repaired text into out and returns
+ * the repair's kind, or NULL to keep the word. */
+static const char *repair_word(const ef_bot *bot, const word *w, bool force_layout, char *out,
+                               size_t outlen)
+{
+    const ef_nlp__vocab *v = &bot->vocab;
+    bool dict = v->n_spellers > 0;
+    if (w->cyr && !w->latin) {
+        const char *sp = spoken_form(w->u8);
+        if (sp) {
+            snprintf(out, outlen, "%s", sp);
+            return "spelling";
+        }
+        if (w->n < MIN_SPELL || bot_knows(v, w->u8, strlen(w->u8), false) || dict_knows(bot, w->u8))
+            return NULL;
+        return spell_fix(v, w->cp, w->n, bound(w->n, dict), out, outlen) ? "spelling" : NULL;
+    }
+    if (!w->latin || w->cyr || bot->cyr_lang < 0)
+        return NULL;
+    if (!w->punct && bot_knows(v, w->u8, strlen(w->u8), true))
+        return NULL;
+    /* layout: a word of the bot's wins over an English word ("utl" is
+     * "где"); then English words stay; then any Russian word. In a message
+     * whose other words were all typed in the wrong layout, every word is. */
+    char lay[MAX_CP * 4 + 1];
+    size_t o = 0;
+    bool all = true;
+    for (size_t i = 0; i < w->n && all; i++) {
+        uint32_t k = layout_key(w->cp[i]);
+        all = k != 0;
+        if (all)
+            o += ef_utf8_encode(k, lay + o);
+    }
+    lay[o] = '\0';
+    const char *sp = all ? spoken_form(lay) : NULL;
+    bool english = !w->punct && dict_knows(bot, w->u8);
+    if (all && (force_layout || (w->n >= MIN_LAYOUT && (bot_knows(v, lay, o, false) || sp ||
+                                                        (!english && dict_knows(bot, lay)))))) {
+        snprintf(out, outlen, "%s", sp ? sp : lay);
+        return "layout";
+    }
+    if (w->punct || w->n < 2 || english)
+        return NULL;
+    /* transliteration */
+    char tl[MAX_CP * 4 + 1];
+    size_t tn = translit(w->u8, strlen(w->u8), tl);
+    if (tn == 0)
+        return NULL;
+    if (bot_knows(v, tl, tn, false) || spoken_form(tl)) {
+        snprintf(out, outlen, "%s", tl);
+        return "translit";
+    }
+    word t = {.n = 0};
+    size_t i = 0;
+    uint32_t cp;
+    while (i < tn && t.n < MAX_CP && ef_utf8_decode(tl, tn, &i, &cp) == 0)
+        t.cp[t.n++] = cp;
+    if (spell_fix(v, t.cp, t.n, bound(t.n, false), out, outlen))
+        return "translit";
+    if (dict && t.n >= MIN_SPELL && dict_knows(bot, tl)) {
+        snprintf(out, outlen, "%s", tl);
+        return "translit";
+    }
+    return NULL;
+}
+
+/* ---- the pass over a message ---------------------------------------------------- */
+
+static bool layout_punct(uint32_t c)
+{
+    return c == ',' || c == '.' || c == ';' || c == '\'' || c == '[' || c == ']' || c == '`';
+}
+
+/* Appends bytes with the original range [s, e) to the repaired text. */
+static void emit(ef_nlp_scratch *sc, const char *b, size_t n, uint32_t s, uint32_t e)
+{
+    for (size_t k = 0; k < n; k++) {
+        sc->rbuf[sc->rn] = b[k];
+        sc->rsrc[sc->rn] = s;
+        sc->rsrcend[sc->rn] = e;
+        sc->rn++;
+    }
+}
+
+static void rgrow(ef_nlp_scratch *sc, size_t need)
+{
+    if (need <= sc->rcap)
+        return;
+    size_t cap = sc->rcap ? sc->rcap : 256;
+    while (cap < need)
+        cap *= 2;
+    sc->rbuf = ef_realloc(sc->rbuf, cap);
+    sc->rsrc = ef_realloc(sc->rsrc, cap * sizeof(uint32_t));
+    sc->rsrcend = ef_realloc(sc->rsrcend, cap * sizeof(uint32_t));
+    sc->rcap = cap;
+}
+
+/* Reads the word of sc->norm starting at byte i into w; returns its end. */
+static size_t read_word(const ef_nlp_scratch *sc, size_t i, word *w)
+{
+    const char *s = sc->norm;
+    size_t n = sc->n, end = i;
+    memset(w, 0, offsetof(word, u8));
+    while (end < n) {
+        size_t at = end;
+        uint32_t c;
+        if (ef_utf8_decode(s, n, &at, &c) != 0)
+            break;
+        bool letter = is_cyr(c) || is_lat(c);
+        if (!letter && layout_punct(c) && w->latin && !w->cyr && at < n && is_lat((uint8_t)s[at]))
+            w->punct = true;
+        else if (!letter)
+            break;
+        if (w->n < MAX_CP)
+            w->cp[w->n] = c;
+        w->n++;
+        w->latin = w->latin || is_lat(c);
+        w->cyr = w->cyr || is_cyr(c);
+        end = at;
+    }
+    size_t len = end - i < sizeof(w->u8) - 1 ? end - i : 0;
+    memcpy(w->u8, s + i, len);
+    w->u8[len] = '\0';
+    if (w->n > MAX_CP || len == 0)
+        w->n = 0;
+    return end;
+}
+
+static void note_repair(ef_nlp_scratch *sc, const char *kind, const word *w, const char *to,
+                        uint32_t s, uint32_t e)
+{
+    if (sc->n_repairs >= EF_NLU_MAX_REPAIRS)
+        return;
+    ef_nlu_repair *r = &sc->repairs[sc->n_repairs++];
+    r->kind = kind;
+    r->start = s;
+    r->end = e;
+    snprintf(r->from, sizeof(r->from), "%s", w->u8);
+    snprintf(r->to, sizeof(r->to), "%s", to);
+}
+
+/* One pass over sc->norm; counts Latin words and layout repairs. */
+static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout, size_t *n_latin,
+                        size_t *n_layout, bool *cyr)
+{
+    sc->n_repairs = 0;
+    sc->rn = 0;
+    rgrow(sc, sc->n * 4 + 16);
+    size_t i = 0;
+    while (i < sc->n) {
+        unsigned char c = (unsigned char)sc->norm[i];
+        bool start = c >= 0x80 || (c >= 'a' && c <= 'z');
+        if (!start) {
+            emit(sc, sc->norm + i, 1, sc->src[i], sc->srcend[i]);
+            i++;
+            continue;
+        }
+        word w;
+        size_t end = read_word(sc, i, &w);
+        if (end == i) { /* another character: copy it whole */
+            size_t l = ef_nlp__u8len(c);
+            emit(sc, sc->norm + i, l, sc->src[i], sc->srcend[i]);
+            i += l;
+            continue;
+        }
+        *n_latin += w.latin && !w.cyr;
+        *cyr = *cyr || w.cyr;
+        char to[MAX_CP * 4 + 8];
+        const char *kind = w.n ? repair_word(bot, &w, force_layout, to, sizeof(to)) : NULL;
+        uint32_t s = sc->src[i], e = sc->srcend[end - 1];
+        if (kind) {
+            *n_layout += kind[0] == 'l';
+            rgrow(sc, sc->rn + strlen(to) + (sc->n - end) * 4 + 16);
+            emit(sc, to, strlen(to), s, e);
+            note_repair(sc, kind, &w, to, s, e);
+        } else {
+            for (size_t k = i; k < end; k++)
+                emit(sc, sc->norm + k, 1, sc->src[k], sc->srcend[k]);
+        }
+        i = end;
+    }
+}
+
+size_t ef_nlp__repair(const ef_bot *bot, ef_nlp_scratch *sc)
+{
+    size_t n_latin = 0, n_layout = 0;
+    bool cyr = false;
+    repair_pass(bot, sc, false, &n_latin, &n_layout, &cyr);
+    if (!cyr && n_layout > 0 && n_layout < n_latin && 3 * n_layout >= n_latin) {
+        size_t a = 0, b = 0;
+        repair_pass(bot, sc, true, &a, &b, &cyr);
+    }
+    return sc->n_repairs;
+}
