@@ -123,10 +123,11 @@ function request()
     local chat = chat_base + j % chats
     -- A multiplicative step through the texts: a chat's messages differ.
     local text = texts[(j * 7919) % #texts + 1]
-    local body = '{"update_id":' .. id .. ',"message":{"message_id":' .. id .. ',"date":' .. date ..
-                     ',"from":{"id":' .. chat ..
-                     ',"is_bot":false,"first_name":"Клиент","language_code":"ru"},"chat":{"id":' ..
-                     chat .. ',"first_name":"Клиент","type":"private"},"text":' .. text .. '}}'
+    local body = '{"update_id":' .. id .. ',"message":{"message_id":' .. id ..
+                     ',"date":' .. date .. ',"from":{"id":' .. chat ..
+                     ',"is_bot":false,"first_name":"Клиент","language_code":"ru"},' ..
+                     '"chat":{"id":' .. chat .. ',"first_name":"Клиент","type":"private"},' ..
+                     '"text":' .. text .. '}}'
     sent = sent + 1
     return wrk.format("POST", "/webhook/telegram", headers, body)
 end
