@@ -361,6 +361,14 @@ static bool lat_vowel(char c)
     return c && strchr("aeiouy", c) != NULL;
 }
 
+/* Appends the NUL-terminated s at out + o; returns its length. */
+static size_t put(char *out, size_t o, const char *s)
+{
+    size_t l = strlen(s);
+    memcpy(out + o, s, l);
+    return l;
+}
+
 /* Transliterates the ASCII word w[0..n) into out (room for 4n+1 bytes). */
 static size_t translit(const char *w, size_t n, char *out)
 {
@@ -369,22 +377,22 @@ static size_t translit(const char *w, size_t n, char *out)
         char c = w[i];
         bool start = i == 0, vow_before = i > 0 && lat_vowel(w[i - 1]);
         if (c == 'e') { /* э at the start of a word, е elsewhere */
-            o += (size_t)sprintf(out + o, "%s", start ? "э" : "е");
+            o += put(out, o, start ? "э" : "е");
             i++;
             continue;
         }
         if ((c == 'y' || c == 'i') && i + 1 < n && w[i + 1] == 'a' && start) {
-            o += (size_t)sprintf(out + o, "я");
+            o += put(out, o, "я");
             i += 2;
             continue;
         }
         if (c == 'y' && !(i + 1 < n && strchr("aueoi", w[i + 1]))) {
-            o += (size_t)sprintf(out + o, "%s", vow_before ? "й" : "ы");
+            o += put(out, o, vow_before ? "й" : "ы");
             i++;
             continue;
         }
         if (c == 'i') {
-            o += (size_t)sprintf(out + o, "и");
+            o += put(out, o, "и");
             i++;
             continue;
         }
@@ -400,7 +408,7 @@ static size_t translit(const char *w, size_t n, char *out)
             i++; /* not a letter we read */
             continue;
         }
-        o += (size_t)sprintf(out + o, "%s", tl_rules[best].cyr);
+        o += put(out, o, tl_rules[best].cyr);
         i += strlen(tl_rules[best].lat);
     }
     out[o] = '\0';
