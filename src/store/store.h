@@ -340,30 +340,6 @@ int ef_store_wait_notify(ef_store *st, int timeout_ms);
 int ef_store_operator_upsert(ef_store *st, const char *email, const char *name, const char *role,
                              const char *password_hash, bool *created);
 
-/* ---- Redis (kv.c) ------------------------------------------------------ */
-
-typedef struct ef_kv ef_kv;
-
-/* redis://host:port/db. Connects lazily with a short timeout; a kv that is
- * down reports EF_EIO and retries the connection at most once a second. */
-ef_kv *ef_kv_new(const char *redis_url);
-void ef_kv_free(ef_kv *kv);
-const char *ef_kv_errmsg(const ef_kv *kv);
-int ef_kv_ping(ef_kv *kv);
-
-/* session:{session_id} = JSON, with a TTL in seconds. */
-int ef_kv_session_put(ef_kv *kv, const char *session_id, const char *json, int ttl);
-/* EF_ENOTFOUND when absent; *out owned by the caller. */
-int ef_kv_session_get(ef_kv *kv, const char *session_id, char **out);
-/* chat:{scope}:{chat_id} -> session_id, same TTL as the session. scope is
- * the integration id (a chat id under two bots is two conversations). */
-int ef_kv_chat_session_put(ef_kv *kv, const char *scope, const char *chat_id,
-                           const char *session_id, int ttl);
-int ef_kv_chat_session_get(ef_kv *kv, const char *scope, const char *chat_id, char **out);
-/* HINCRBY metrics:{platform}:{YYYY-MM-DD}:{HH} field by. */
-int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by);
-
-#endif /* EF_STORE_H */
 /* ---- operators and the console API (operators.c) ------------------------ */
 
 /* An operator or admin account as the login sees it. Strings owned
@@ -425,6 +401,30 @@ int ef_store_conversation_act(ef_store *st, const char *id, const char *operator
 int ef_store_conversation_reply(ef_store *st, const char *id, const char *operator_id,
                                 const char *text, bool admin, char **out_json);
 
+/* ---- Redis (kv.c) ------------------------------------------------------ */
+
+typedef struct ef_kv ef_kv;
+
+/* redis://host:port/db. Connects lazily with a short timeout; a kv that is
+ * down reports EF_EIO and retries the connection at most once a second. */
+ef_kv *ef_kv_new(const char *redis_url);
+void ef_kv_free(ef_kv *kv);
+const char *ef_kv_errmsg(const ef_kv *kv);
+int ef_kv_ping(ef_kv *kv);
+
+/* session:{session_id} = JSON, with a TTL in seconds. */
+int ef_kv_session_put(ef_kv *kv, const char *session_id, const char *json, int ttl);
+/* EF_ENOTFOUND when absent; *out owned by the caller. */
+int ef_kv_session_get(ef_kv *kv, const char *session_id, char **out);
+/* chat:{scope}:{chat_id} -> session_id, same TTL as the session. scope is
+ * the integration id (a chat id under two bots is two conversations). */
+int ef_kv_chat_session_put(ef_kv *kv, const char *scope, const char *chat_id,
+                           const char *session_id, int ttl);
+int ef_kv_chat_session_get(ef_kv *kv, const char *scope, const char *chat_id, char **out);
 /* Deletes session:{session_id} (a status changed in PostgreSQL: the next
  * message reads the truth from there). 0 also when it was absent. */
 int ef_kv_session_del(ef_kv *kv, const char *session_id);
+/* HINCRBY metrics:{platform}:{YYYY-MM-DD}:{HH} field by. */
+int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by);
+
+#endif /* EF_STORE_H */
