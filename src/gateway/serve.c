@@ -343,9 +343,9 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
         .pipe = sp->pipe,
     };
+    start_api(c, sp);
     ef_server_opts so = {
         .listen = ef_cfg_get_str(c, "EF_LISTEN"),
-    start_api(c, sp);
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
         .json = {.max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
                  .max_string = (size_t)ef_cfg_get_int(c, "EF_JSON_MAX_STRING"),
@@ -354,9 +354,9 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .request_timeout_ms = (int)ef_cfg_get_int(c, "EF_REQUEST_TIMEOUT_MS"),
         .channels = sp->channels,
         .pipe = sp->pipe,
+        .api = sp->api,
     };
     char err[512];
-        .api = sp->api,
     sp->srv = ef_server_new(&so, err, sizeof(err));
     if (!sp->srv) {
         EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "%s", err);
@@ -374,12 +374,12 @@ static void stop_parts(serve_parts *sp)
         pollers_stop(&sp->polls);
     if (sp->pipe)
         ef_pipeline_stop(sp->pipe);
-    ef_server_free(sp->srv);
-    ef_pipeline_free(sp->pipe);
     ef_work_stop(sp->work); /* before the server: its tasks end on its done list */
-    ef_dispatch_stop(sp->disp);
+    ef_server_free(sp->srv);
     ef_work_free(sp->work);
     ef_api_free(sp->api);
+    ef_pipeline_free(sp->pipe);
+    ef_dispatch_stop(sp->disp);
     reload_target = NULL;
     ef_channels_free(sp->channels);
     if (sp->polls.channels)
