@@ -630,7 +630,7 @@ static int eval_set(check_run *cr, const char *path)
             bad++;
         }
     }
-    free(line); /* getline() allocated it with malloc */
+    ef_free(line); /* getline() allocated it with malloc; ef_free is free() */
     fclose(fp);
     printf("\nevaluation: %s\n%-14s  %15s  %15s  %15s  %15s  %8s\n", path, "family",
            "intent accuracy", "fallback prec.", "out-of-scope", "entity recall", "repaired");
