@@ -193,6 +193,10 @@ enum {
     EF_NLP_NO_REPAIR = 1 << 2,    /* no second, repaired reading (layout,
                                      transliteration, spelling): the message
                                      only as written (measurements) */
+    EF_NLP_NO_WORD_MEMO = 1 << 3, /* ask the dictionaries about every word
+                                     instead of remembering their answers in
+                                     the scratch: same results, the cost of
+                                     words never seen before (measurements) */
 };
 void ef_nlp_scratch_set_options(ef_nlp_scratch *sc, unsigned options);
 

@@ -205,13 +205,61 @@ typedef struct ef_nlp__ventry {
     uint32_t cp[40];
 } ef_nlp__ventry;
 
+/* A deletion index (vindex.c): key (a hash of a string of letters) ->
+ * postings, each entry << 3 | letters deleted from the entry. */
+typedef struct ef_nlp__dslot {
+    uint64_t key; /* 0: empty */
+    uint32_t off, cnt;
+} ef_nlp__dslot;
+
+typedef struct ef_nlp__dindex {
+    ef_nlp__dslot *slot; /* open addressing: one cache line a probe */
+    size_t mask;
+    uint32_t *post;
+    size_t n_post;
+} ef_nlp__dindex;
+
+#define EF_NLP__DEL_MAX 4      /* most deletions indexed: a cost bound of 2.0 */
+#define EF_NLP__IDX_MAXCP 16   /* longer entries are always candidates */
+#define EF_NLP__QUERY_MAXCP 24 /* longer words are compared with every entry */
+#define EF_NLP__STEM_KEY 4     /* stem keys: the first letters of a deletion */
+
 typedef struct ef_nlp__vocab {
     ef_nlp__ventry *e; /* sorted by w */
     size_t n, cap;
+    /* built once at load (vindex.c), read-only afterwards */
+    uint64_t *kslot; /* known-word table: 24 bits of hash, the flags of the
+                      * text's entries, its first entry + 1; 0 empty */
+    size_t kmask;
+    size_t stem_maxb;            /* the longest stem, bytes */
+    uint64_t stem_lens;          /* bit k: a stem of k bytes (63: longer) */
+    uint64_t stem_head[64];      /* bit: a stem starts with these four bytes */
+    ef_nlp__dindex words, stems; /* Cyrillic words and stems by deletions */
+    uint32_t *longe;             /* Cyrillic entries too long to index */
+    size_t n_long;
     void *spellers[4]; /* Hunhandles of bot.dictionary */
     size_t n_spellers;
     pthread_mutex_t lock; /* serializes the spellers (they keep state per check) */
 } ef_nlp__vocab;
+
+/* Builds the known-word table and the deletion indexes of v (vindex.c);
+ * v->e must be sorted and final. */
+void ef_nlp__vocab_index(ef_nlp__vocab *v);
+void ef_nlp__vocab_index_cleanup(ef_nlp__vocab *v);
+/* The flags of every entry whose text is exactly w[0..n), ORed; 0 when the
+ * bot has no such word or stem. */
+unsigned ef_nlp__vocab_flags(const ef_nlp__vocab *v, const char *w, size_t n);
+/* Is w[0..n) (folded UTF-8 of one script) a word of the bot in that script,
+ * or does it start with one of its stems (at least min_stem bytes long)? */
+bool ef_nlp__vocab_knows(const ef_nlp__vocab *v, const char *w, size_t n, bool latin,
+                         size_t min_stem);
+/* Lists in out (room for v->n) each Cyrillic entry that may lie within e
+ * edits of the word a[0..na) (a word) or of a prefix of it (a stem), once:
+ * entries already stamped `now` in stamp[] (v->n of them) are skipped and
+ * listed ones are stamped. Returns how many, or SIZE_MAX when the word is
+ * too long for the index (compare with every entry instead). */
+size_t ef_nlp__vocab_candidates(const ef_nlp__vocab *v, const uint32_t *a, size_t na, unsigned e,
+                                uint32_t *stamp, uint32_t now, uint32_t *out);
 
 /* Builds bot->vocab from the bot's examples, patterns and synonyms. */
 void ef_nlp__vocab_build(ef_bot *bot);
@@ -345,7 +393,15 @@ struct ef_nlp_scratch {
     size_t n_repairs;
     ef_nlu_repair repairs[EF_NLU_MAX_REPAIRS];
     ef_nlu_result alt;
+    /* spelling candidates (vindex.c): stamps and list, bot->vocab.n each */
+    uint32_t *vstamp, *vcand;
+    uint32_t vnow;
+    /* this thread's memo of dictionary answers (normalize.c) */
+    uint64_t *dmemo; /* EF_NLP__DMEMO slots: word hash | answer bit, 0 empty */
+    size_t dmemo_n;
 };
+
+#define EF_NLP__DMEMO 4096
 
 /* ---- scratch.c: what match.c and entities.c share on the scratch ------- */
 

@@ -231,6 +231,7 @@ void ef_nlp__vocab_build(ef_bot *bot)
         v->e[o++] = v->e[i];
     }
     v->n = o;
+    ef_nlp__vocab_index(v);
 }
 
 void ef_nlp__vocab_cleanup(ef_nlp__vocab *v)
@@ -238,6 +239,7 @@ void ef_nlp__vocab_cleanup(ef_nlp__vocab *v)
     for (size_t i = 0; i < v->n; i++)
         ef_free(v->e[i].w);
     ef_free(v->e);
+    ef_nlp__vocab_index_cleanup(v);
     for (size_t i = 0; i < v->n_spellers; i++)
         Hunspell_destroy(v->spellers[i]);
     if (v->n_spellers)
@@ -245,52 +247,19 @@ void ef_nlp__vocab_cleanup(ef_nlp__vocab *v)
     memset(v, 0, sizeof(*v));
 }
 
-/* The entry with exactly this text and some of these flags, or NULL. */
-static const ef_nlp__ventry *vocab_find(const ef_nlp__vocab *v, const char *w, unsigned flags)
-{
-    size_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(v->e[mid].w, w);
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < v->n && strcmp(v->e[i].w, w) == 0; i++)
-        if (v->e[i].flags & flags)
-            return &v->e[i];
-    return NULL;
-}
-
-/* Is the word (UTF-8, folded) a word or starts with a stem of the bot? */
+/* Is the word (UTF-8, folded) a word or starts with a stem of the bot? One
+ * pass over its bytes and a probe of the known-word table (vindex.c) per
+ * prefix that may be a stem. */
 static bool bot_knows(const ef_nlp__vocab *v, const char *w, size_t n, bool latin)
 {
-    unsigned script = latin ? V_LATIN : 0;
-    if (vocab_find(v, w, V_WORD)) {
-        const ef_nlp__ventry *e = vocab_find(v, w, V_WORD);
-        if ((e->flags & V_LATIN) == script)
-            return true;
-    }
-    char buf[MAX_CP * 4 + 1];
-    size_t min = latin ? MIN_STEM : MIN_STEM * 2;
-    for (size_t k = n; k >= min; k--) {
-        if (k < n && ((unsigned char)w[k] & 0xC0) == 0x80)
-            continue;
-        memcpy(buf, w, k);
-        buf[k] = '\0';
-        const ef_nlp__ventry *e = vocab_find(v, buf, V_STEM);
-        if (e && (e->flags & V_LATIN) == script)
-            return true;
-    }
-    return false;
+    return ef_nlp__vocab_knows(v, w, n, latin, latin ? MIN_STEM : MIN_STEM * 2);
 }
 
-static bool dict_knows(const ef_bot *bot, const char *w)
+/* Asks the dictionaries (under the bot's lock: hunspell keeps state while
+ * it checks a word). */
+static bool dict_ask(const ef_bot *bot, const char *w)
 {
     ef_nlp__vocab *v = (ef_nlp__vocab *)&bot->vocab;
-    if (!v->n_spellers)
-        return false;
     /* also as a name: "москву" is known as "Москву" */
     char cap[MAX_CP * 4 + 1];
     snprintf(cap, sizeof(cap), "%s", w);
@@ -310,6 +279,43 @@ static bool dict_knows(const ef_bot *bot, const char *w)
     return ok != 0;
 }
 
+/* Does a dictionary know the word? The answers are remembered in the
+ * scratch, which belongs to one thread, so a word seen before costs one
+ * probe and no lock. Why not the alternatives (measured on this machine):
+ * a hunspell check costs 1-12 us (ru_RU + en_US), more than a whole clean
+ * message, so a hunspell handle per scratch (18 MB and 120 ms for ru_RU,
+ * 7 MB and 60 ms for en_US, per worker thread and bot) would remove the
+ * lock but not the cost; and a read-only set of every word form the
+ * dictionaries accept cannot be built (hunspell does not list the forms its
+ * affix rules make, Russian has millions). Customers' words repeat, so the
+ * memo answers nearly every check; a miss takes the lock as before. The
+ * memo is emptied when three quarters full. */
+static bool dict_knows(const ef_bot *bot, ef_nlp_scratch *sc, const char *w)
+{
+    if (!bot->vocab.n_spellers)
+        return false;
+    if (sc->options & EF_NLP_NO_WORD_MEMO)
+        return dict_ask(bot, w);
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = w; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h ^= h >> 29;
+    h = (h | 2) & ~(uint64_t)1; /* bit 0: the answer; never 0 */
+    size_t s = (h >> 2) & (EF_NLP__DMEMO - 1);
+    for (; sc->dmemo[s]; s = (s + 1) & (EF_NLP__DMEMO - 1))
+        if ((sc->dmemo[s] & ~(uint64_t)1) == h)
+            return sc->dmemo[s] & 1;
+    bool ok = dict_ask(bot, w);
+    if (sc->dmemo_n >= EF_NLP__DMEMO * 3 / 4) {
+        memset(sc->dmemo, 0, EF_NLP__DMEMO * sizeof(uint64_t));
+        sc->dmemo_n = 0;
+        s = (h >> 2) & (EF_NLP__DMEMO - 1);
+    }
+    sc->dmemo[s] = h | ok;
+    sc->dmemo_n++;
+    return ok;
+}
+
 /* ---- spoken forms, layout, transliteration ----------------------------------- */
 
 static const char *const spoken[][2] = {
@@ -321,8 +327,12 @@ static const char *const spoken[][2] = {
 
 static const char *spoken_form(const char *w)
 {
+    /* every spoken form is 2 to 7 Cyrillic letters: most words are not */
+    size_t n = strnlen(w, 16);
+    if (n < 4 || n > 14 || ((unsigned char)w[0] & 0xFE) != 0xD0)
+        return NULL;
     for (size_t i = 0; i < sizeof(spoken) / sizeof(spoken[0]); i++)
-        if (strcmp(spoken[i][0], w) == 0)
+        if (spoken[i][0][1] == w[1] && strcmp(spoken[i][0], w) == 0)
             return spoken[i][1];
     return NULL;
 }
@@ -503,21 +513,29 @@ static float indel_cost(const uint32_t *s, size_t n, size_t i)
 static float distance(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, float limit,
                       size_t *prefix_j, float *prefix_cost)
 {
-    float d[MAX_CP + 1][MAX_CP + 1];
+    float d[MAX_CP + 1][MAX_CP + 1], ia[MAX_CP], ib[MAX_CP];
+    for (size_t i = 0; i < na; i++)
+        ia[i] = indel_cost(a, na, i);
+    for (size_t j = 0; j < nb; j++)
+        ib[j] = indel_cost(b, nb, j);
     for (size_t i = 0; i <= na; i++)
-        d[i][0] = i ? d[i - 1][0] + indel_cost(a, na, i - 1) : 0;
+        d[i][0] = i ? d[i - 1][0] + ia[i - 1] : 0;
     for (size_t j = 1; j <= nb; j++)
-        d[0][j] = d[0][j - 1] + indel_cost(b, nb, j - 1);
+        d[0][j] = d[0][j - 1] + ib[j - 1];
     for (size_t i = 1; i <= na; i++) {
         float row_min = d[i][0];
+        uint32_t ai = a[i - 1];
+        float del_i = ia[i - 1];
+        const float *row = is_cyr(ai) ? cyr_cost[ai - 0x430] : NULL;
         for (size_t j = 1; j <= nb; j++) {
-            float v = d[i - 1][j - 1] + sub_cost(a[i - 1], b[j - 1]);
-            float del = d[i - 1][j] + indel_cost(a, na, i - 1);
-            float ins = d[i][j - 1] + indel_cost(b, nb, j - 1);
+            uint32_t bj = b[j - 1];
+            float sc = row && is_cyr(bj) ? row[bj - 0x430] : sub_cost(ai, bj);
+            float v = d[i - 1][j - 1] + sc;
+            float del = d[i - 1][j] + del_i;
+            float ins = d[i][j - 1] + ib[j - 1];
             v = del < v ? del : v;
             v = ins < v ? ins : v;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 0.7f < v)
+            if (i > 1 && j > 1 && ai == b[j - 2] && a[i - 2] == bj && d[i - 2][j - 2] + 0.7f < v)
                 v = d[i - 2][j - 2] + 0.7f;
             d[i][j] = v;
             row_min = v < row_min ? v : row_min;
@@ -552,52 +570,88 @@ static float bound(size_t n, bool have_dict)
     return n <= 7 ? 1.5f : 2.0f;
 }
 
-/* Finds the bot's nearest Cyrillic word or stem to a[0..na) within limit;
- * writes the repaired word (UTF-8) into out and returns true. */
-static bool spell_fix(const ef_nlp__vocab *v, const uint32_t *a, size_t na, float limit, char *out,
-                      size_t outlen)
+/* The pick so far: the cheapest entry; at equal cost a word before a stem,
+ * then the first in vocabulary order (what one pass over the sorted
+ * vocabulary keeping the first strictly cheaper entry would pick). */
+typedef struct pick {
+    float cost;
+    const ef_nlp__ventry *e;
+    size_t idx, j;
+} pick;
+
+/* Ranks vocabulary entry idx against a[0..na) with the filters and the
+ * weighted distance, and keeps it in *p when it is a better pick. */
+static void spell_try(const ef_nlp__vocab *v, size_t idx, const uint32_t *a, size_t na, uint32_t am,
+                      float limit, pick *p)
 {
+    const ef_nlp__ventry *e = &v->e[idx];
+    if ((e->flags & V_LATIN) || e->ncp < MIN_SPELL)
+        return;
+    /* customers rarely miss the first letter: the same, a similar one or its
+     * keyboard neighbour */
+    if (sub_cost(e->cp[0], a[0]) >= 1.0f)
+        return;
+    /* every letter of the word the entry lacks costs at least half an edit
+     * (a stem may lack the word's ending: only for words) */
+    if ((e->flags & V_WORD) && 0.5f * (float)__builtin_popcount(am & ~e->mask) > limit)
+        return;
+    if (0.5f * (float)__builtin_popcount(e->mask & ~am) > limit)
+        return;
+    float c;
+    size_t j = na;
+    if (e->flags & V_WORD) {
+        if ((size_t)e->ncp + 2 < na || na + 2 < e->ncp)
+            return;
+        c = distance(a, na, e->cp, e->ncp, limit, NULL, NULL);
+    } else {
+        if (e->ncp > na + 2)
+            return;
+        distance(a, na, e->cp, e->ncp, limit, &j, &c);
+    }
+    bool word = (e->flags & V_WORD) != 0;
+    bool better = c < p->cost;
+    if (c == p->cost && p->e) {
+        bool pword = (p->e->flags & V_WORD) != 0;
+        better = (word && !pword) || (word == pword && idx < p->idx);
+    }
+    if (better) {
+        p->cost = c;
+        p->e = e;
+        p->idx = idx;
+        p->j = j;
+    }
+}
+
+/* Finds the bot's nearest Cyrillic word or stem to a[0..na) within limit;
+ * writes the repaired word (UTF-8) into out and returns true. The deletion
+ * index (vindex.c) names the few entries that can be within the limit
+ * (every edit costs at least 0.5), so only those are ranked. */
+static bool spell_fix(const ef_nlp__vocab *v, ef_nlp_scratch *sc, const uint32_t *a, size_t na,
+                      float limit, char *out, size_t outlen)
+{
+    if (limit < 0.5f || na == 0)
+        return false; /* nothing but the word itself is that close */
     pthread_once(&cyr_once, cyr_cost_init);
     uint32_t am = letter_mask(a, na);
-    float best = limit + 0.001f;
-    const ef_nlp__ventry *be = NULL;
-    size_t bj = 0;
-    for (size_t i = 0; i < v->n; i++) {
-        const ef_nlp__ventry *e = &v->e[i];
-        if ((e->flags & V_LATIN) || e->ncp < MIN_SPELL)
-            continue;
-        /* customers rarely miss the first letter: the same, a similar one
-         * or its keyboard neighbour */
-        if (sub_cost(e->cp[0], a[0]) >= 1.0f)
-            continue;
-        /* every letter of the word the entry lacks costs at least half an
-         * edit (a stem may lack the word's ending: only for words) */
-        if ((e->flags & V_WORD) && 0.5f * (float)__builtin_popcount(am & ~e->mask) > limit)
-            continue;
-        if (0.5f * (float)__builtin_popcount(e->mask & ~am) > limit)
-            continue;
-        float c;
-        size_t j = na;
-        if (e->flags & V_WORD) {
-            if ((size_t)e->ncp + 2 < na || na + 2 < e->ncp)
-                continue;
-            c = distance(a, na, e->cp, e->ncp, limit, NULL, NULL);
-        } else {
-            if (e->ncp > na + 2)
-                continue;
-            distance(a, na, e->cp, e->ncp, limit, &j, &c);
-        }
-        if (c < best || (c == best && be && (be->flags & V_STEM) && (e->flags & V_WORD))) {
-            best = c;
-            be = e;
-            bj = j;
-        }
+    pick p = {.cost = limit + 0.001f};
+    if (++sc->vnow == 0) { /* the stamps wrapped: forget them */
+        memset(sc->vstamp, 0, (v->n ? v->n : 1) * sizeof(uint32_t));
+        sc->vnow = 1;
     }
-    if (!be || best <= 0)
+    unsigned edits = (unsigned)((limit + 0.001f) / 0.5f);
+    size_t n = ef_nlp__vocab_candidates(v, a, na, edits, sc->vstamp, sc->vnow, sc->vcand);
+    if (n == SIZE_MAX) {
+        for (size_t i = 0; i < v->n; i++)
+            spell_try(v, i, a, na, am, limit, &p);
+    } else {
+        for (size_t k = 0; k < n; k++)
+            spell_try(v, sc->vcand[k], a, na, am, limit, &p);
+    }
+    if (!p.e || p.cost <= 0)
         return false;
-    size_t o = (size_t)snprintf(out, outlen, "%s", be->w);
-    if (be->flags & V_STEM)
-        for (size_t k = bj; k < na && o + 4 < outlen; k++)
+    size_t o = (size_t)snprintf(out, outlen, "%s", p.e->w);
+    if (p.e->flags & V_STEM)
+        for (size_t k = p.j; k < na && o + 4 < outlen; k++)
             o += ef_utf8_encode(a[k], out + o);
     out[o < outlen ? o : outlen - 1] = '\0';
     return true;
@@ -609,13 +663,14 @@ typedef struct word {
     uint32_t cp[MAX_CP];
     size_t n;
     bool latin, cyr, punct; /* scripts seen; layout punctuation inside */
+    size_t u8n;             /* bytes of u8 */
     char u8[MAX_CP * 4 + 1];
 } word;
 
 /* Decides how to read word w; writes the repaired text into out and returns
  * the repair's kind, or NULL to keep the word. */
-static const char *repair_word(const ef_bot *bot, const word *w, bool force_layout, char *out,
-                               size_t outlen)
+static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w,
+                               bool force_layout, char *out, size_t outlen)
 {
     const ef_nlp__vocab *v = &bot->vocab;
     bool dict = v->n_spellers > 0;
@@ -625,13 +680,13 @@ static const char *repair_word(const ef_bot *bot, const word *w, bool force_layo
             snprintf(out, outlen, "%s", sp);
             return "spelling";
         }
-        if (w->n < MIN_SPELL || bot_knows(v, w->u8, strlen(w->u8), false) || dict_knows(bot, w->u8))
+        if (w->n < MIN_SPELL || bot_knows(v, w->u8, w->u8n, false) || dict_knows(bot, sc, w->u8))
             return NULL;
-        return spell_fix(v, w->cp, w->n, bound(w->n, dict), out, outlen) ? "spelling" : NULL;
+        return spell_fix(v, sc, w->cp, w->n, bound(w->n, dict), out, outlen) ? "spelling" : NULL;
     }
     if (!w->latin || w->cyr || bot->cyr_lang < 0)
         return NULL;
-    if (!w->punct && bot_knows(v, w->u8, strlen(w->u8), true))
+    if (!w->punct && bot_knows(v, w->u8, w->u8n, true))
         return NULL;
     /* layout: a word of the bot's wins over an English word ("utl" is
      * "где"); then English words stay; then any Russian word. In a message
@@ -647,9 +702,9 @@ static const char *repair_word(const ef_bot *bot, const word *w, bool force_layo
     }
     lay[o] = '\0';
     const char *sp = all ? spoken_form(lay) : NULL;
-    bool english = !w->punct && dict_knows(bot, w->u8);
+    bool english = !w->punct && dict_knows(bot, sc, w->u8);
     if (all && (force_layout || (w->n >= MIN_LAYOUT && (bot_knows(v, lay, o, false) || sp ||
-                                                        (!english && dict_knows(bot, lay)))))) {
+                                                        (!english && dict_knows(bot, sc, lay)))))) {
         snprintf(out, outlen, "%s", sp ? sp : lay);
         return "layout";
     }
@@ -657,7 +712,7 @@ static const char *repair_word(const ef_bot *bot, const word *w, bool force_layo
         return NULL;
     /* transliteration */
     char tl[MAX_CP * 4 + 1];
-    size_t tn = translit(w->u8, strlen(w->u8), tl);
+    size_t tn = translit(w->u8, w->u8n, tl);
     if (tn == 0)
         return NULL;
     if (bot_knows(v, tl, tn, false) || spoken_form(tl)) {
@@ -669,9 +724,9 @@ static const char *repair_word(const ef_bot *bot, const word *w, bool force_layo
     uint32_t cp;
     while (i < tn && t.n < MAX_CP && ef_utf8_decode(tl, tn, &i, &cp) == 0)
         t.cp[t.n++] = cp;
-    if (spell_fix(v, t.cp, t.n, bound(t.n, false), out, outlen))
+    if (spell_fix(v, sc, t.cp, t.n, bound(t.n, false), out, outlen))
         return "translit";
-    if (dict && t.n >= MIN_SPELL && dict_knows(bot, tl)) {
+    if (dict && t.n >= MIN_SPELL && dict_knows(bot, sc, tl)) {
         snprintf(out, outlen, "%s", tl);
         return "translit";
     }
@@ -735,6 +790,7 @@ static size_t read_word(const ef_nlp_scratch *sc, size_t i, word *w)
     size_t len = end - i < sizeof(w->u8) - 1 ? end - i : 0;
     memcpy(w->u8, s + i, len);
     w->u8[len] = '\0';
+    w->u8n = len;
     if (w->n > MAX_CP || len == 0)
         w->n = 0;
     return end;
@@ -749,19 +805,19 @@ static void note_repair(ef_nlp_scratch *sc, const char *kind, const word *w, con
     r->kind = kind;
     r->start = s;
     r->end = e;
-    snprintf(r->from, sizeof(r->from), "%s", w->u8);
+    size_t n = w->u8n < sizeof(r->from) - 1 ? w->u8n : sizeof(r->from) - 1;
+    memcpy(r->from, w->u8, n); /* cut as snprintf would */
+    r->from[n] = '\0';
     snprintf(r->to, sizeof(r->to), "%s", to);
 }
 
-/* One pass over sc->norm; counts Latin words and layout repairs. */
-static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout, size_t *n_latin,
-                        size_t *n_layout, bool *cyr)
+/* Copies sc->norm[from..to), which holds no repaired word, to the repaired
+ * text as repair_pass() would have: word bytes with their own ranges,
+ * another character's bytes with the range of its first byte. */
+static void copy_plain(ef_nlp_scratch *sc, size_t from, size_t to)
 {
-    sc->n_repairs = 0;
-    sc->rn = 0;
-    rgrow(sc, sc->n * 4 + 16);
-    size_t i = 0;
-    while (i < sc->n) {
+    size_t i = from;
+    while (i < to) {
         unsigned char c = (unsigned char)sc->norm[i];
         bool start = c >= 0x80 || (c >= 'a' && c <= 'z');
         if (!start) {
@@ -771,23 +827,63 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
         }
         word w;
         size_t end = read_word(sc, i, &w);
-        if (end == i) { /* another character: copy it whole */
+        if (end == i) {
             size_t l = ef_nlp__u8len(c);
             emit(sc, sc->norm + i, l, sc->src[i], sc->srcend[i]);
+            i += l;
+            continue;
+        }
+        for (size_t k = i; k < end; k++)
+            emit(sc, sc->norm + k, 1, sc->src[k], sc->srcend[k]);
+        i = end;
+    }
+}
+
+/* One pass over sc->norm; counts Latin words and layout repairs. The
+ * repaired text is written only from the first repair on (what precedes it
+ * is copied then): a message without an unknown word costs the reading of
+ * its words and nothing else. */
+static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout, size_t *n_latin,
+                        size_t *n_layout, bool *cyr)
+{
+    sc->n_repairs = 0;
+    sc->rn = 0;
+    bool writing = false;
+    size_t i = 0;
+    while (i < sc->n) {
+        unsigned char c = (unsigned char)sc->norm[i];
+        bool start = c >= 0x80 || (c >= 'a' && c <= 'z');
+        if (!start) {
+            if (writing)
+                emit(sc, sc->norm + i, 1, sc->src[i], sc->srcend[i]);
+            i++;
+            continue;
+        }
+        word w;
+        size_t end = read_word(sc, i, &w);
+        if (end == i) { /* another character: copy it whole */
+            size_t l = ef_nlp__u8len(c);
+            if (writing)
+                emit(sc, sc->norm + i, l, sc->src[i], sc->srcend[i]);
             i += l;
             continue;
         }
         *n_latin += w.latin && !w.cyr;
         *cyr = *cyr || w.cyr;
         char to[MAX_CP * 4 + 8];
-        const char *kind = w.n ? repair_word(bot, &w, force_layout, to, sizeof(to)) : NULL;
+        const char *kind = w.n ? repair_word(bot, sc, &w, force_layout, to, sizeof(to)) : NULL;
         uint32_t s = sc->src[i], e = sc->srcend[end - 1];
+        if (kind && !writing) {
+            writing = true;
+            rgrow(sc, sc->n * 4 + 16);
+            copy_plain(sc, 0, i);
+        }
         if (kind) {
             *n_layout += kind[0] == 'l';
             rgrow(sc, sc->rn + strlen(to) + (sc->n - end) * 4 + 16);
             emit(sc, to, strlen(to), s, e);
             note_repair(sc, kind, &w, to, s, e);
-        } else {
+        } else if (writing) {
             for (size_t k = i; k < end; k++)
                 emit(sc, sc->norm + k, 1, sc->src[k], sc->srcend[k]);
         }

@@ -31,6 +31,10 @@ ef_nlp_scratch *ef_nlp_scratch_new(const ef_bot *bot)
     sc->acc = ef_calloc(bot->n_intents ? bot->n_intents : 1, sizeof(ef_nlp__acc));
     sc->touched = ef_calloc(bot->n_intents ? bot->n_intents : 1, sizeof(uint32_t));
     sc->cands = ef_calloc(EF_NLP__MAX_CANDS, sizeof(ef_nlp__cand));
+    size_t nv = bot->vocab.n ? bot->vocab.n : 1;
+    sc->vstamp = ef_calloc(nv, sizeof(uint32_t));
+    sc->vcand = ef_calloc(nv, sizeof(uint32_t));
+    sc->dmemo = ef_calloc(EF_NLP__DMEMO, sizeof(uint64_t));
     return sc;
 }
 
@@ -52,6 +56,9 @@ void ef_nlp_scratch_free(ef_nlp_scratch *sc)
     ef_free(sc->rbuf);
     ef_free(sc->rsrc);
     ef_free(sc->rsrcend);
+    ef_free(sc->vstamp);
+    ef_free(sc->vcand);
+    ef_free(sc->dmemo);
     ef_free(sc);
 }
 
