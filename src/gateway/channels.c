@@ -259,11 +259,15 @@ static ef_channel *channel_for_row(ef_channels *cs, ef_channel **old, size_t n_o
     ef_channel *ch = build(cs, r, ops, mem, err, sizeof(err));
     ef_free(mem);
     if (!ch) {
-        EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "integration=%s name=\"%s\" %s not served: %s", r->id,
-               r->name, r->platform, err);
+        /* A changed row that does not build (credentials sealed under a key
+         * this process lacks, settings the adapter refuses) does not take a
+         * working channel away: the one built before goes on serving. */
+        EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "integration=%s name=\"%s\" %s %s: %s", r->id, r->name,
+               r->platform, cur ? "change not applied, the previous one goes on" : "not served",
+               err);
         if (ef_store_integration_set_status(cs->st, r->id, "error", err) != 0)
             EF_LOG(EF_LOG_WARN, EF_C_PG, "integration=%s status not recorded", r->id);
-        return NULL;
+        return ef_channel_ref(cur);
     }
     if (strcmp(r->status, "pending") == 0 &&
         ef_store_integration_set_status(cs->st, r->id, "connected", NULL) != 0)

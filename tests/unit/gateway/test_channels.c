@@ -166,6 +166,36 @@ static void test_reload_keeps_unchanged_and_rebuilds_changed(void **state)
     ef_free(b);
 }
 
+static void test_a_change_that_does_not_open_keeps_the_running_channel(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_bot(fx, "a", "1001:AAA", SECRET_A, NULL);
+    ef_keyring kr;
+    ef_channels *cs = channels(fx, &kr);
+    ef_channel *a1 = ef_channels_get(cs, a);
+    /* re-sealed under a key this process does not have (a rotation done
+     * before the gateway got the new key) */
+    char *sql = ef_asprintf("UPDATE integrations SET credentials_encrypted = "
+                            "'\\x454631000000000000000000000000'::bytea, encryption_key_id = "
+                            "'k1:ffffffffffffffff' WHERE id = '%s'",
+                            a);
+    admin_exec(fx, sql);
+    ef_free(sql);
+    assert_int_equal(ef_channels_reload(cs), 0);
+    ef_channel *a2 = ef_channels_get(cs, a);
+    assert_ptr_equal(a1, a2); /* still served by the channel it had */
+    assert_int_equal(verify(a2, SECRET_A), 0);
+    ef_integration_row row;
+    assert_int_equal(ef_store_integration_get(fx->st, a, &row), 0);
+    assert_string_equal(row.status, "error");
+    assert_non_null(strstr(row.status_message, "EF_SECRET_KEY"));
+    ef_integration_row_cleanup(&row);
+    ef_channel_unref(a1);
+    ef_channel_unref(a2);
+    ef_channels_free(cs);
+    ef_free(a);
+}
+
 static void test_refused_token_fails_only_its_channel(void **state)
 {
     NEED_DB(fx);
@@ -234,6 +264,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reload_keeps_unchanged_and_rebuilds_changed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_change_that_does_not_open_keeps_the_running_channel,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_token_fails_only_its_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_credentials_of_a_default, setup, teardown),
     };
