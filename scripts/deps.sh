@@ -20,7 +20,13 @@ PACKAGES=(
     python3 curl ca-certificates
     wrk
     clang clang-format
+    # The console's browser test (tests/e2e/16-console-browser.py): headless
+    # Chromium driven by playwright-core from npm (tests/browser).
+    # (npm only when no npm is on PATH: NodeSource's nodejs ships its own
+    # and conflicts with Debian's npm package.)
+    chromium nodejs
 )
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 missing=()
 # One dpkg-query for all packages; absent ones are reported on stderr.
@@ -31,8 +37,20 @@ for p in "${PACKAGES[@]}"; do
     fi
 done
 
+# playwright-core for the browser test, pinned by tests/browser/package-lock.json.
+browser_modules() {
+    local dir
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+    if [ ! -d "$dir/node_modules/playwright-core" ] && command -v npm >/dev/null; then
+        echo "deps: npm ci --prefix tests/browser"
+        npm ci --no-audit --no-fund --prefix "$dir" ||
+            echo "deps: npm ci failed: the console's browser test will be skipped" >&2
+    fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all ${#PACKAGES[@]} packages installed"
+    browser_modules
     exit 0
 fi
 
@@ -49,4 +67,5 @@ echo "deps: installing ${missing[*]}"
 apt-get update
 # shellcheck disable=SC2086
 apt-get install -y --no-install-recommends "${missing[@]}"
+browser_modules
 echo "deps: done"

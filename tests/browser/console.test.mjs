@@ -1,0 +1,117 @@
+// console.test.mjs -- the operator console in headless Chromium (Debian's
+// chromium, driven by playwright-core): log in, see the escalated
+// conversation in the queue, open it, claim, reply (the reply appears with
+// a delivery tick), hand it back. Run by tests/e2e/16-console-browser.py.
+//
+// Environment: EF_URL (the gateway), EF_EMAIL, EF_PASSWORD, EF_CID (the
+// escalated conversation), EF_REPLY (the text to send), EF_SHOT_DIR (where
+// screenshots go), CHROMIUM (the browser binary). Exit 0 on success; on a
+// failure one line "FAIL: ..." on stderr and a screenshot *-failure.png.
+import { chromium } from "playwright-core";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const url = env("EF_URL");
+const cid = env("EF_CID");
+const reply = env("EF_REPLY");
+const shots = env("EF_SHOT_DIR");
+const T = 15000;
+
+function step(what) {
+  process.stderr.write(`step: ${what}\n`);
+}
+
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM"),
+  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+});
+const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US" });
+const page = await ctx.newPage();
+const problems = [];
+page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+// The refused login (401) and claim (409) are expected answers, not errors.
+const expected = /Failed to load resource: .* (401|409) /;
+page.on("console", (m) => {
+  if (m.type() === "error" && !expected.test(m.text())) problems.push(`console: ${m.text()}`);
+});
+
+let ok = false;
+try {
+  step("open /console");
+  await page.goto(url + "/console", { waitUntil: "load" });
+  await page.locator("#login-form").waitFor({ state: "visible", timeout: T });
+
+  step("log in");
+  await page.fill("#login-email", env("EF_EMAIL"));
+  await page.fill("#login-password", "wrong password");
+  await page.press("#login-password", "Enter");
+  await page.locator("#login-error", { hasText: "Wrong" }).waitFor({ timeout: T });
+  await page.fill("#login-password", env("EF_PASSWORD"));
+  await page.press("#login-password", "Enter");
+  await page.locator("#app").waitFor({ state: "visible", timeout: T });
+
+  step("the queue shows the escalated conversation with its waiting time");
+  const inQueue = page.locator(`#queue button[data-id="${cid}"]`);
+  await inQueue.waitFor({ timeout: T });
+  const wait = await inQueue.locator(".wait").textContent();
+  if (!/\d/.test(wait || "")) throw new Error(`no waiting time in the queue item: ${wait}`);
+
+  step("open it: history with roles and intents");
+  await inQueue.click();
+  await page.locator("#conv").waitFor({ state: "visible", timeout: T });
+  await page.locator("#messages .msg.user .intent", { hasText: "operator" }).first()
+    .waitFor({ timeout: T });
+  await page.locator("#messages .msg.assistant").first().waitFor({ timeout: T });
+
+  step("claim");
+  await page.click("#btn-claim");
+  await page.locator("#conv-holder", { hasText: "Held by you" }).waitFor({ timeout: T });
+  if (!(await page.locator("#btn-claim").isDisabled())) throw new Error("claim still enabled");
+
+  step("reply with Enter: it appears with a tick");
+  await page.fill("#reply", reply);
+  await page.press("#reply", "Enter");
+  const mine = page.locator("#messages .msg.operator", { hasText: reply });
+  await mine.waitFor({ timeout: T });
+  if ((await page.inputValue("#reply")) !== "") throw new Error("the reply box was not cleared");
+  // The fake Bot API accepts it: the tick turns from queued to sent.
+  await mine.locator('.tick[data-status="sent"], .tick[data-status="delivered"], .tick[data-status="read"]')
+    .waitFor({ timeout: T });
+  await page.screenshot({ path: `${shots}/16-console-claimed.png` });
+
+  step("switch to Russian and back");
+  await page.selectOption("#app .lang-select", "ru");
+  await page.locator("#btn-release", { hasText: "Вернуть боту" }).waitFor({ timeout: T });
+  await page.screenshot({ path: `${shots}/16-console-ru.png` });
+  await page.selectOption("#app .lang-select", "en");
+
+  step("hand back to the bot");
+  await page.click("#btn-release");
+  await page.locator("#conv-meta .status.active").waitFor({ timeout: T });
+  await inQueue.waitFor({ state: "detached", timeout: T });
+
+  const taken = process.env.EF_CID_TAKEN;
+  if (taken) {
+    step("a conversation another operator holds: claim says who has it");
+    await page.locator(`#queue button[data-id="${taken}"]`).click();
+    await page.locator("#conv-holder", { hasText: "Taken by" }).waitFor({ timeout: T });
+    await page.click("#btn-claim");
+    await page.locator("#toast", { hasText: "Taken by" }).waitFor({ timeout: T });
+    await page.screenshot({ path: `${shots}/16-console-taken.png` });
+  }
+
+  step("log out");
+  await page.click("#logout");
+  await page.locator("#login-form").waitFor({ state: "visible", timeout: T });
+  if (problems.length) throw new Error(problems.join("; "));
+  ok = true;
+} catch (e) {
+  process.stderr.write(`FAIL: ${e.message.split("\n")[0]}\n`);
+  await page.screenshot({ path: `${shots}/16-console-failure.png` }).catch(() => {});
+} finally {
+  await browser.close();
+}
+process.exit(ok ? 0 : 1);
