@@ -17,9 +17,14 @@
  *                                for a writable callback
  *   LWS_CALLBACK_HTTP_WRITEABLE  headers + body, transaction completed
  *
- * A request whose connection closes while its job is in flight is kept
- * until the job finishes (the commit still happens; the platform's
- * redelivery will then be answered as a duplicate).
+ * A request whose connection closes, or that the timeout sweep answers
+ * 503, while its job is in flight is kept until the job finishes; the job
+ * is abandoned (ef_job_abandon): events no worker has taken yet are
+ * dropped, a commit under way completes (the platform's redelivery is then
+ * answered as a duplicate). Nothing answered 2xx is ever dropped.
+ *
+ * Backpressure: while the pipeline holds EF_QUEUE_MAX events, webhooks are
+ * answered 503 with Retry-After: 1 at once, before their bodies are parsed.
  *
  * /api/v1 requests (api.h) take the same path: headers and query copied
  * into an ef_api_call on LWS_CALLBACK_HTTP, the bounded body read, then
@@ -108,6 +113,10 @@ struct ef_server {
     size_t in_flight; /* webhooks whose commit is under way */
     size_t active;    /* requests on open connections not answered yet */
     bool draining;
+    /* Webhooks refused because the pipeline was saturated, not logged yet
+     * (one line a second at most). */
+    size_t saturated_unlogged;
+    int64_t saturated_log_ms;
 };
 
 /* ---- request lifetime --------------------------------------------------- */
@@ -182,6 +191,34 @@ static void reject(req *r, int status, ef_reject_reason reason, const char *why)
     snprintf(body, sizeof(body), "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     respond_json(r, status, body);
+}
+
+/* The pipeline holds EF_QUEUE_MAX events: refuse at once, before the
+ * body is parsed, with Retry-After so the platform comes back soon. One
+ * log line a second at most (a saturated gateway gets many of these). */
+static bool refuse_if_saturated(req *r)
+{
+    ef_server *srv = r->srv;
+    if (!ef_pipeline_saturated(srv->opts.pipe))
+        return false;
+    srv->saturated_unlogged++;
+    int64_t now = ef_now_ms();
+    if (now - srv->saturated_log_ms >= 1000) {
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP,
+               "status=503 path=%s reason=\"pipeline saturated (%zu events pending)\" "
+               "refused=%zu",
+               r->platform ? r->platform->webhook_path : "-", ef_pipeline_pending(srv->opts.pipe),
+               srv->saturated_unlogged);
+        srv->saturated_unlogged = 0;
+        srv->saturated_log_ms = now;
+    }
+    if (r->platform)
+        ef_metrics_reject(ef_metrics_platform(r->platform->name), EF_REJ_SATURATED);
+    r->rejected = true;
+    r->hdr_name = "retry-after:";
+    r->hdr_value = "1";
+    respond_json(r, 503, "{\"ok\":false,\"error\":\"overloaded, retry later\"}");
+    return true;
 }
 
 /* ---- routes ------------------------------------------------------------- */
@@ -350,6 +387,8 @@ static void webhook_body_done(req *r)
         reject(r, 413, EF_REJ_TOO_LARGE, "body larger than the limit");
         return;
     }
+    if (refuse_if_saturated(r))
+        return;
     /* Signed platforms: the signature covers the raw bytes as received, so
      * it is checked before anything is parsed. */
     if (p->verify_needs_body && !verify_body(srv, r)) {
@@ -589,6 +628,11 @@ static void sweep_timeouts(ef_server *srv)
             EF_LOG(EF_LOG_WARN, EF_C_HTTP,
                    "status=503 update=%lld reason=\"commit took longer than %d ms\"",
                    (long long)r->update_id, srv->opts.request_timeout_ms);
+            /* Nobody will be acknowledged for this job any more: events no
+             * worker has taken yet are dropped, not committed for nothing. */
+            ef_job_abandon(r->job);
+            r->hdr_name = "retry-after:";
+            r->hdr_value = "1";
             respond_json(r, 503, "{\"ok\":false,\"error\":\"store too slow, retry later\"}");
         }
     }
@@ -747,6 +791,8 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
         reject(r, 503, EF_REJ_UNAVAILABLE, "shutting down");
         return 0;
     }
+    if (refuse_if_saturated(r))
+        return 0;
     if (clen > srv->opts.max_body)
         r->too_large = true;
     if (!r->body_expected)
@@ -789,6 +835,10 @@ static void detach(ef_server *srv, pss *ps)
         return;
     r->wsi = NULL;
     srv->active--;
+    /* A webhook whose connection closed before its answer: nobody can be
+     * acknowledged, so its untaken events are dropped (redelivered). */
+    if (r->job_pending && r->job)
+        ef_job_abandon(r->job);
     if (!r->job_pending)
         req_free(r);
 }

@@ -15,7 +15,11 @@
  *                            only once the update is committed (or known
  *                            to be a duplicate), 503 while PostgreSQL is
  *                            unreachable, 422 for data that cannot be
- *                            stored or an event for a channel not served.
+ *                            stored or an event for a channel not served,
+ *                            503 + Retry-After: 1 at once while the
+ *                            pipeline is saturated (EF_QUEUE_MAX) and when
+ *                            the commit outlasts the request timeout (the
+ *                            job's untaken events are then dropped).
  *   GET  <webhook path>      the adapter's subscription handshake (403
  *                            otherwise), when it has one.
  *   GET  /healthz            200 when PostgreSQL and Redis answer, else 503

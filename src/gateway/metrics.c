@@ -16,8 +16,9 @@ static const char *const counter_help[EF_M__COUNT] = {
     "Genuine events with nothing to store (answered 200 and logged).",
     "Genuine updates of a type the adapter does not know (answered 200, not stored)."};
 static const char *const reject_names[EF_REJ__COUNT] = {
-    "bad_secret",  "bad_signature", "bad_json", "bad_utf8",   "too_large", "too_deep",
-    "bad_payload", "unavailable",   "timeout",  "unstorable", "no_channel"};
+    "bad_secret", "bad_signature", "bad_json",    "bad_utf8", "too_large",
+    "too_deep",   "bad_payload",   "unavailable", "timeout",  "unstorable",
+    "no_channel", "saturated",     "abandoned"};
 
 static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                        0.1,   0.25,   0.5,   1.0,  2.5,   5.0};

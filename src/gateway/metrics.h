@@ -36,6 +36,9 @@ typedef enum ef_reject_reason {
     EF_REJ_TIMEOUT,
     EF_REJ_UNSTORABLE, /* the data cannot be stored (too long, NULL key): 422 */
     EF_REJ_NO_CHANNEL, /* no integration serves this route, number or key */
+    EF_REJ_SATURATED,  /* the pipeline's queue is full: 503 + Retry-After at once */
+    EF_REJ_ABANDONED,  /* an event dropped before its commit: its request had been
+                          answered 503 (timeout) or closed; the platform redelivers */
     EF_REJ__COUNT
 } ef_reject_reason;
 

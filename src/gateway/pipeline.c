@@ -26,7 +26,8 @@ struct ef_job {
     ef_job_done_cb cb;
     void *ud;
     atomic_size_t remaining;
-    pthread_mutex_t lock; /* guards result */
+    atomic_bool abandoned; /* the request is answered or gone: drop untaken events */
+    pthread_mutex_t lock;  /* guards result */
     ef_job_result result;
 };
 
@@ -50,6 +51,8 @@ typedef struct worker {
     ef_decider *decider;
     int64_t last_pg_log_ms;
     int64_t last_kv_log_ms;
+    int64_t last_drop_log_ms;
+    size_t dropped_unlogged; /* events dropped since the last drop log line */
 } worker;
 
 struct ef_pipeline {
@@ -79,6 +82,7 @@ ef_job *ef_job_new(ef_msg_list *msgs, ef_job_done_cb cb, void *ud)
     job->cb = cb;
     job->ud = ud;
     atomic_init(&job->remaining, job->msgs.n);
+    atomic_init(&job->abandoned, false);
     pthread_mutex_init(&job->lock, NULL);
     return job;
 }
@@ -90,6 +94,12 @@ void ef_job_free(ef_job *job)
     ef_msg_list_cleanup(&job->msgs);
     pthread_mutex_destroy(&job->lock);
     ef_free(job);
+}
+
+void ef_job_abandon(ef_job *job)
+{
+    if (job)
+        atomic_store(&job->abandoned, true);
 }
 
 const ef_job_result *ef_job_get_result(const ef_job *job)
@@ -347,8 +357,43 @@ static void log_rejected(ef_metric_platform mp, const ef_ingest_item *it)
            it->error);
 }
 
+/* Drops the entries whose job was abandoned (their request was answered
+ * 503 or closed before this worker took them): nobody can be acknowledged
+ * for them, the platform redelivers. Returns how many entries are left,
+ * kept in order at the front of batch. */
+static size_t drop_abandoned(worker *w, entry *batch, size_t n)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        ef_job *job = batch[i].job;
+        if (!atomic_load(&job->abandoned)) {
+            batch[kept++] = batch[i];
+            continue;
+        }
+        const ef_msg *m = job->msgs.items[batch[i].idx];
+        ef_metrics_reject(ef_metrics_platform(m->platform), EF_REJ_ABANDONED);
+        atomic_fetch_sub(&w->p->pending, 1);
+        dropped++;
+        job_finish_one(job, EF_ING_FAILED, "abandoned");
+    }
+    w->dropped_unlogged += dropped;
+    int64_t now = ef_now_ms();
+    if (w->dropped_unlogged && now - w->last_drop_log_ms > 1000) {
+        EF_LOG(EF_LOG_WARN, EF_C_PIPE,
+               "worker=%d dropped %zu event(s) whose request was already answered 503 or "
+               "closed (the platform redelivers them)",
+               w->id, w->dropped_unlogged);
+        w->dropped_unlogged = 0;
+        w->last_drop_log_ms = now;
+    }
+    return kept;
+}
+
 static void process_batch(worker *w, entry *batch, size_t n)
 {
+    n = drop_abandoned(w, batch, n);
+    if (n == 0)
+        return;
     ef_ingest_item *items = ef_calloc(n, sizeof(*items));
     for (size_t i = 0; i < n; i++)
         items[i].msg = batch[i].job->msgs.items[batch[i].idx];
@@ -584,6 +629,12 @@ void ef_pipeline_free(ef_pipeline *p)
     ef_free(p->pg_url);
     ef_free(p->redis_url);
     ef_free(p);
+}
+
+bool ef_pipeline_saturated(const ef_pipeline *p)
+{
+    size_t max = p->opts.queue_max;
+    return max > 0 && atomic_load(&((ef_pipeline *)p)->pending) >= max;
 }
 
 bool ef_pipeline_pg_up(const ef_pipeline *p)

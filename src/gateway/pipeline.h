@@ -15,6 +15,12 @@
  * acknowledge anything not committed, or lose an event it accepted (a failed
  * commit reports EF_EDB to the job; the platform redelivers).
  *
+ * Backpressure: the queues are bounded by opts.queue_max events (the HTTP
+ * server refuses webhooks at once while ef_pipeline_saturated()), and a
+ * job abandoned by its request (ef_job_abandon) has its untaken events
+ * dropped, so a slow PostgreSQL never makes the gateway do work nobody
+ * waits for, nor grow without bound.
+ *
  * Thread model: ef_pipeline_submit() may be called from any thread. Done
  * callbacks run on a worker thread; they must only hand the job back to its
  * owner's thread (e.g. queue it and wake the event loop).
@@ -39,6 +45,8 @@ typedef struct ef_pipeline_opts {
     int workers;           /* worker threads, each with its own connections */
     int batch_max;         /* events per commit at most */
     int session_ttl;       /* seconds a Redis session lives */
+    size_t queue_max;      /* events waiting for their commit at most (0: no bound);
+                              see ef_pipeline_saturated() */
     ef_channels *channels; /* borrowed: each event's integration, and its bot */
     /* Called on a worker thread after a commit that queued replies. */
     void (*on_replies)(void *ud);
@@ -75,6 +83,20 @@ const ef_msg *ef_job_msg(const ef_job *job, size_t i);
  * runs on the calling thread). After this call the job belongs to the
  * pipeline until its callback runs. */
 void ef_pipeline_submit(ef_pipeline *p, ef_job *job);
+
+/* Marks the job abandoned: its request was answered (503) or its
+ * connection closed, so nobody can be acknowledged for it any more. Events
+ * a worker has not taken yet are dropped (the platform redelivers them);
+ * a batch already being committed completes. Any thread. The job's
+ * callback still runs exactly once (its result is EF_EDB if anything was
+ * dropped). */
+void ef_job_abandon(ef_job *job);
+
+/* Whether the queues hold queue_max events or more: new webhooks should be
+ * refused (503 + Retry-After) before their bodies are parsed. The bound is
+ * checked on admission, so it can be exceeded by the events of requests
+ * admitted at the same moment, never by an unbounded amount. */
+bool ef_pipeline_saturated(const ef_pipeline *p);
 
 /* Health as last seen by the monitor thread (pings every second). */
 bool ef_pipeline_pg_up(const ef_pipeline *p);

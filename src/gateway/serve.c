@@ -320,6 +320,7 @@ static int start_channels(const ef_config *c, serve_parts *sp)
 static int start_parts(const ef_config *c, serve_parts *sp)
 {
     const char *pg_url = ef_cfg_get_str(c, "EF_DATABASE_URL");
+    ef_kv_set_timeout_ms((int)ef_cfg_get_int(c, "EF_REDIS_TIMEOUT_MS"));
     ef_dispatch_opts dop = {.pg_url = pg_url,
                             .channels = sp->channels,
                             .reply_ttl_s = (int)ef_cfg_get_int(c, "EF_REPLY_TTL_S")};
@@ -330,6 +331,7 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .workers = (int)ef_cfg_get_int(c, "EF_STORE_WORKERS"),
         .batch_max = (int)ef_cfg_get_int(c, "EF_BATCH_MAX"),
         .session_ttl = (int)ef_cfg_get_int(c, "EF_SESSION_TTL"),
+        .queue_max = (size_t)ef_cfg_get_int(c, "EF_QUEUE_MAX"),
         .channels = sp->channels,
         .on_replies = wake_dispatcher,
         .on_replies_ud = sp->disp,

@@ -4,20 +4,27 @@
  *
  * Redis is a cache here, never the only copy: PostgreSQL holds every
  * conversation, so a Redis that lost its data or is down costs latency, not
- * correctness. One ef_kv is one connection owned by one thread; commands
- * block for at most the socket timeout (1 s), and a Redis that is down is
- * retried at most once a second.
+ * correctness. One ef_kv is one connection owned by one thread; connects
+ * and commands block for at most the timeout (EF_REDIS_TIMEOUT_MS, 200 ms by
+ * default), and after any failure the kv stays down for a backoff (1 s,
+ * doubling to 4 s while failures go on) during which calls fail at once:
+ * a hung Redis that still accepts connections costs one timeout per
+ * backoff, not one per call.
  */
 #include "store/store.h"
 
 #include <hiredis.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define KV_TIMEOUT_MS 1000
+#define KV_TIMEOUT_MS_DEFAULT 200
 #define KV_RETRY_MS 1000
+#define KV_RETRY_MAX_MS 4000
+
+static atomic_int kv_timeout_ms = KV_TIMEOUT_MS_DEFAULT;
 #define KV_METRICS_TTL (8 * 24 * 3600)
 
 struct ef_kv {
@@ -27,6 +34,7 @@ struct ef_kv {
     char *password;
     redisContext *c;
     int64_t next_connect_ms;
+    int64_t backoff_ms; /* the next failure's backoff; reset by a success */
     char errmsg[640];
 };
 
@@ -96,6 +104,20 @@ const char *ef_kv_errmsg(const ef_kv *kv)
     return kv->errmsg;
 }
 
+void ef_kv_set_timeout_ms(int ms)
+{
+    atomic_store(&kv_timeout_ms, ms > 0 ? ms : KV_TIMEOUT_MS_DEFAULT);
+}
+
+/* Down until the backoff ends: calls fail fast until then. */
+static void back_off(ef_kv *kv)
+{
+    if (kv->backoff_ms < KV_RETRY_MS)
+        kv->backoff_ms = KV_RETRY_MS;
+    kv->next_connect_ms = ef_now_ms() + kv->backoff_ms;
+    kv->backoff_ms = kv->backoff_ms * 2 > KV_RETRY_MAX_MS ? KV_RETRY_MAX_MS : kv->backoff_ms * 2;
+}
+
 static void drop(ef_kv *kv, const char *why)
 {
     snprintf(kv->errmsg, sizeof(kv->errmsg), "%s", why);
@@ -103,12 +125,42 @@ static void drop(ef_kv *kv, const char *why)
         redisFree(kv->c);
         kv->c = NULL;
     }
-    kv->next_connect_ms = ef_now_ms() + KV_RETRY_MS;
+    back_off(kv);
 }
 
 /* Runs a command; on success returns the reply (caller frees), else NULL
  * with the connection dropped when it broke. */
 static redisReply *command(ef_kv *kv, int argc, const char **argv, const size_t *lens);
+
+/* AUTH and SELECT on a new connection; a refusal drops it (never a
+ * connection left in the wrong database or unauthenticated). */
+static int handshake(ef_kv *kv)
+{
+    const char *argv[2] = {"AUTH", kv->password};
+    char db[16];
+    for (int step = 0; step < 2; step++) {
+        if (step == 0 && !kv->password)
+            continue;
+        if (step == 1) {
+            if (!kv->db)
+                continue;
+            snprintf(db, sizeof(db), "%d", kv->db);
+            argv[0] = "SELECT";
+            argv[1] = db;
+        }
+        redisReply *r = command(kv, 2, argv, NULL);
+        if (!r) {
+            if (kv->c) {
+                char why[sizeof(kv->errmsg)];
+                snprintf(why, sizeof(why), "%s", kv->errmsg);
+                drop(kv, why);
+            }
+            return EF_EIO;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
 
 static int ensure_conn(ef_kv *kv)
 {
@@ -118,35 +170,20 @@ static int ensure_conn(ef_kv *kv)
         return EF_EINVAL;
     if (ef_now_ms() < kv->next_connect_ms)
         return EF_EIO;
-    struct timeval tv = {KV_TIMEOUT_MS / 1000, (KV_TIMEOUT_MS % 1000) * 1000};
+    int ms = atomic_load(&kv_timeout_ms);
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(kv->host, kv->port, tv);
     if (!c || c->err) {
         snprintf(kv->errmsg, sizeof(kv->errmsg), "connect %.255s:%d: %.300s", kv->host, kv->port,
                  c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
-        kv->next_connect_ms = ef_now_ms() + KV_RETRY_MS;
+        back_off(kv);
         return EF_EIO;
     }
     redisSetTimeout(c, tv);
     kv->c = c;
-    if (kv->password) {
-        const char *argv[2] = {"AUTH", kv->password};
-        redisReply *r = command(kv, 2, argv, NULL);
-        if (!r)
-            return EF_EIO;
-        freeReplyObject(r);
-    }
-    if (kv->db) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", kv->db);
-        const char *argv[2] = {"SELECT", db};
-        redisReply *r = command(kv, 2, argv, NULL);
-        if (!r)
-            return EF_EIO;
-        freeReplyObject(r);
-    }
-    return 0;
+    return handshake(kv);
 }
 
 static redisReply *command(ef_kv *kv, int argc, const char **argv, const size_t *lens)
@@ -158,6 +195,7 @@ static redisReply *command(ef_kv *kv, int argc, const char **argv, const size_t 
         drop(kv, kv->c->errstr[0] ? kv->c->errstr : "connection lost");
         return NULL;
     }
+    kv->backoff_ms = 0; /* Redis answered: the next failure starts a short backoff */
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(kv->errmsg, sizeof(kv->errmsg), "%.32s: %.500s", argv[0], r->str);
         freeReplyObject(r);

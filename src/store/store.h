@@ -405,9 +405,16 @@ int ef_store_conversation_reply(ef_store *st, const char *id, const char *operat
 
 typedef struct ef_kv ef_kv;
 
-/* redis://host:port/db. Connects lazily with a short timeout; a kv that is
- * down reports EF_EIO and retries the connection at most once a second. */
+/* redis://host:port/db. Connects lazily; every connect and command is
+ * bounded by the timeout below. After a failure (refused, timed out, the
+ * connection lost) the kv is down: calls fail at once with EF_EIO, without
+ * touching the network, for a backoff of 1 s that doubles while Redis stays
+ * down (4 s at most), so a slow or hung Redis costs each thread one
+ * timeout per backoff, never one per call. */
 ef_kv *ef_kv_new(const char *redis_url);
+/* The connect and command timeout of every kv, process-wide (default
+ * 200 ms; EF_REDIS_TIMEOUT_MS). Set it before the kvs connect. */
+void ef_kv_set_timeout_ms(int ms);
 void ef_kv_free(ef_kv *kv);
 const char *ef_kv_errmsg(const ef_kv *kv);
 int ef_kv_ping(ef_kv *kv);
