@@ -214,6 +214,8 @@ typedef struct ef_nlp__dslot {
 
 typedef struct ef_nlp__dindex {
     ef_nlp__dslot *slot; /* open addressing: one cache line a probe */
+    uint64_t *bloom;     /* a bit per key (by its high half): most misses stop here */
+    size_t bloom_bits;
     size_t mask;
     uint32_t *post;
     size_t n_post;
@@ -222,18 +224,19 @@ typedef struct ef_nlp__dindex {
 #define EF_NLP__DEL_MAX 4      /* most deletions indexed: a cost bound of 2.0 */
 #define EF_NLP__IDX_MAXCP 16   /* longer entries are always candidates */
 #define EF_NLP__QUERY_MAXCP 24 /* longer words are compared with every entry */
-#define EF_NLP__STEM_KEY 4     /* stem keys: the first letters of a deletion */
+#define EF_NLP__STEM_KEY 3     /* stem keys: the first letters of a deletion */
 
 typedef struct ef_nlp__vocab {
     ef_nlp__ventry *e; /* sorted by w */
     size_t n, cap;
     /* built once at load (vindex.c), read-only afterwards */
     uint64_t *kslot; /* known-word table: 24 bits of hash, the flags of the
-                      * text's entries, its first entry + 1; 0 empty */
+                      * text's entries, its length in bytes (255: longer),
+                      * its first entry + 1 (24 bits); 0 empty */
     size_t kmask;
     size_t stem_maxb;            /* the longest stem, bytes */
     uint64_t stem_lens;          /* bit k: a stem of k bytes (63: longer) */
-    uint64_t stem_head[64];      /* bit: a stem starts with these four bytes */
+    uint64_t stem_head[64];      /* bit: a stem starts with this head (vindex.c) */
     ef_nlp__dindex words, stems; /* Cyrillic words and stems by deletions */
     uint32_t *longe;             /* Cyrillic entries too long to index */
     size_t n_long;

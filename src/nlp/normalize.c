@@ -296,10 +296,14 @@ static bool dict_knows(const ef_bot *bot, ef_nlp_scratch *sc, const char *w)
         return false;
     if (sc->options & EF_NLP_NO_WORD_MEMO)
         return dict_ask(bot, w);
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = w; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h ^= h >> 29;
+    size_t n = strlen(w);
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    for (size_t i = 0; i < n; i += 8) { /* eight bytes at a time */
+        uint64_t x = 0;
+        memcpy(&x, w + i, n - i < 8 ? n - i : 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
     h = (h | 2) & ~(uint64_t)1; /* bit 0: the answer; never 0 */
     size_t s = (h >> 2) & (EF_NLP__DMEMO - 1);
     for (; sc->dmemo[s]; s = (s + 1) & (EF_NLP__DMEMO - 1))
@@ -318,35 +322,71 @@ static bool dict_knows(const ef_bot *bot, ef_nlp_scratch *sc, const char *w)
 
 /* ---- spoken forms, layout, transliteration ----------------------------------- */
 
-static const char *const spoken[][2] = {
-    {"када", "когда"},      {"кагда", "когда"},      {"скока", "сколько"},  {"скоко", "сколько"},
-    {"сколька", "сколько"}, {"щас", "сейчас"},       {"щаз", "сейчас"},     {"тока", "только"},
-    {"ваще", "вообще"},     {"пжлст", "пожалуйста"}, {"пжл", "пожалуйста"}, {"плиз", "пожалуйста"},
-    {"чо", "что"},          {"че", "что"},           {"шо", "что"},         {"оч", "очень"},
-};
+typedef struct spoken_word {
+    const char *from, *to;
+    size_t len; /* bytes of from */
+} spoken_word;
 
-static const char *spoken_form(const char *w)
+#define SPOKEN(a, b)                                                                               \
+    {                                                                                              \
+        a, b, sizeof(a) - 1                                                                        \
+    }
+static const spoken_word spoken[] = {
+    SPOKEN("када", "когда"),       SPOKEN("кагда", "когда"),     SPOKEN("скока", "сколько"),
+    SPOKEN("скоко", "сколько"),    SPOKEN("сколька", "сколько"), SPOKEN("щас", "сейчас"),
+    SPOKEN("щаз", "сейчас"),       SPOKEN("тока", "только"),     SPOKEN("ваще", "вообще"),
+    SPOKEN("пжлст", "пожалуйста"), SPOKEN("пжл", "пожалуйста"),  SPOKEN("плиз", "пожалуйста"),
+    SPOKEN("чо", "что"),           SPOKEN("че", "что"),          SPOKEN("шо", "что"),
+    SPOKEN("оч", "очень"),
+};
+#undef SPOKEN
+
+/* Which lengths (bytes) and first letters (а..я: second UTF-8 byte + 0x10,
+ * five bits) the spoken forms have. */
+static uint32_t spoken_lens, spoken_firsts;
+static pthread_once_t spoken_once = PTHREAD_ONCE_INIT;
+
+static void spoken_init(void)
 {
-    /* every spoken form is 2 to 7 Cyrillic letters: most words are not */
-    size_t n = strnlen(w, 16);
-    if (n < 4 || n > 14 || ((unsigned char)w[0] & 0xFE) != 0xD0)
+    for (size_t i = 0; i < sizeof(spoken) / sizeof(spoken[0]); i++) {
+        spoken_lens |= 1u << spoken[i].len;
+        spoken_firsts |= 1u << (((unsigned char)spoken[i].from[1] + 0x10) & 0x1F);
+    }
+}
+
+/* The word a spoken form w[0..n) stands for, or NULL. */
+static const char *spoken_form(const char *w, size_t n)
+{
+    /* a quick no for most words: the lengths and first letters in the table */
+    pthread_once(&spoken_once, spoken_init);
+    if (n < 2 || n > 31 || !(spoken_lens >> n & 1) ||
+        !(spoken_firsts >> (((unsigned char)w[1] + 0x10) & 0x1F) & 1))
         return NULL;
     for (size_t i = 0; i < sizeof(spoken) / sizeof(spoken[0]); i++)
-        if (spoken[i][0][1] == w[1] && strcmp(spoken[i][0], w) == 0)
-            return spoken[i][1];
+        if (spoken[i].len == n && memcmp(spoken[i].from, w, n) == 0)
+            return spoken[i].to;
     return NULL;
 }
 
 /* The Cyrillic letter on the key of ASCII c in ЙЦУКЕН, or 0. */
-static uint32_t layout_key(uint32_t c)
+static uint16_t layout_table[128];
+static pthread_once_t layout_once = PTHREAD_ONCE_INIT;
+
+static void layout_init(void)
 {
     static const char en[] = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`";
     static const uint16_t ru[] = {0x439, 0x446, 0x443, 0x43A, 0x435, 0x43D, 0x433, 0x448, 0x449,
                                   0x437, 0x445, 0x44A, 0x444, 0x44B, 0x432, 0x430, 0x43F, 0x440,
                                   0x43E, 0x43B, 0x434, 0x436, 0x44D, 0x44F, 0x447, 0x441, 0x43C,
                                   0x438, 0x442, 0x44C, 0x431, 0x44E, 0x435};
-    const char *p = c && c < 0x80 ? strchr(en, (int)c) : NULL;
-    return p ? ru[p - en] : 0;
+    for (size_t i = 0; en[i]; i++)
+        layout_table[(unsigned char)en[i]] = ru[i];
+}
+
+static uint32_t layout_key(uint32_t c)
+{
+    pthread_once(&layout_once, layout_init);
+    return c < 0x80 ? layout_table[c] : 0;
 }
 
 typedef struct tl_rule {
@@ -408,6 +448,8 @@ static size_t translit(const char *w, size_t n, char *out)
         }
         size_t k = 0, best = 0;
         for (; k < sizeof(tl_rules) / sizeof(tl_rules[0]); k++) {
+            if (tl_rules[k].lat[0] != c)
+                continue; /* most rules: no need to measure them */
             size_t l = strlen(tl_rules[k].lat);
             if (l <= n - i && memcmp(w + i, tl_rules[k].lat, l) == 0) {
                 best = k;
@@ -675,7 +717,7 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
     const ef_nlp__vocab *v = &bot->vocab;
     bool dict = v->n_spellers > 0;
     if (w->cyr && !w->latin) {
-        const char *sp = spoken_form(w->u8);
+        const char *sp = spoken_form(w->u8, w->u8n);
         if (sp) {
             snprintf(out, outlen, "%s", sp);
             return "spelling";
@@ -701,7 +743,7 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
             o += ef_utf8_encode(k, lay + o);
     }
     lay[o] = '\0';
-    const char *sp = all ? spoken_form(lay) : NULL;
+    const char *sp = all ? spoken_form(lay, o) : NULL;
     bool english = !w->punct && dict_knows(bot, sc, w->u8);
     if (all && (force_layout || (w->n >= MIN_LAYOUT && (bot_knows(v, lay, o, false) || sp ||
                                                         (!english && dict_knows(bot, sc, lay)))))) {
@@ -715,7 +757,7 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
     size_t tn = translit(w->u8, w->u8n, tl);
     if (tn == 0)
         return NULL;
-    if (bot_knows(v, tl, tn, false) || spoken_form(tl)) {
+    if (bot_knows(v, tl, tn, false) || spoken_form(tl, tn)) {
         snprintf(out, outlen, "%s", tl);
         return "translit";
     }
@@ -769,12 +811,22 @@ static size_t read_word(const ef_nlp_scratch *sc, size_t i, word *w)
 {
     const char *s = sc->norm;
     size_t n = sc->n, end = i;
-    memset(w, 0, offsetof(word, u8));
+    w->n = 0;
+    w->latin = w->cyr = w->punct = false;
     while (end < n) {
         size_t at = end;
         uint32_t c;
-        if (ef_utf8_decode(s, n, &at, &c) != 0)
+        unsigned char b = (unsigned char)s[at];
+        if (b < 0x80) { /* the two common cases inline: ASCII, а..я */
+            c = b;
+            at++;
+        } else if ((b == 0xD0 || b == 0xD1) && at + 1 < n &&
+                   ((unsigned char)s[at + 1] & 0xC0) == 0x80) {
+            c = (uint32_t)(b & 0x1F) << 6 | ((unsigned char)s[at + 1] & 0x3F);
+            at += 2;
+        } else if (ef_utf8_decode(s, n, &at, &c) != 0) {
             break;
+        }
         bool letter = is_cyr(c) || is_lat(c);
         if (!letter && layout_punct(c) && w->latin && !w->cyr && at < n && is_lat((uint8_t)s[at]))
             w->punct = true;

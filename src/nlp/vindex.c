@@ -59,11 +59,21 @@ static uint64_t cp_key(const uint32_t *cp, size_t n, unsigned tag)
     return h ? h : 1;
 }
 
+/* Eight bytes at a time: a word costs two or three multiplications. */
 static uint64_t bytes_hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t x;
+        memcpy(&x, s, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    if (n) {
+        uint64_t x = 0;
+        memcpy(&x, s, n);
+        h = (h ^ x) * 0xff51afd7ed558ccdULL;
+    }
     return mix(h);
 }
 
@@ -77,17 +87,26 @@ static size_t pow2_above(size_t n)
 
 /* ---- the known-word table ---------------------------------------------------- */
 
-/* A bit of the stem filter for the first four bytes of a text. */
-static uint32_t head4(const char *w)
+/* A bit of the stem filter for the head of a text: its first four bytes
+ * when Latin, six (three letters) when Cyrillic; every stem has that many
+ * (MIN_STEM letters), so a word shorter than its head has no stem. */
+static size_t head_len(const char *w)
 {
-    uint32_t x;
-    memcpy(&x, w, 4);
-    x *= 0x9E3779B1u;
-    return x >> (32 - 12); /* 4096 bits */
+    return (unsigned char)w[0] < 0x80 ? 4 : 6;
+}
+
+static uint32_t head_bit(const char *w)
+{
+    uint64_t x = 0;
+    memcpy(&x, w, head_len(w));
+    x *= 0x9E3779B97F4A7C15ULL;
+    return (uint32_t)(x >> (64 - 12)); /* 4096 bits */
 }
 
 static void known_build(ef_nlp__vocab *v)
 {
+    if (v->n >= 0xFFFFFF)
+        return; /* 16M entries: no table (every lookup says unknown) */
     v->kmask = pow2_above(v->n) - 1;
     v->kslot = ef_calloc(v->kmask + 1, sizeof(uint64_t));
     for (size_t i = 0; i < v->n; i++) {
@@ -103,12 +122,13 @@ static void known_build(ef_nlp__vocab *v)
             f |= v->e[k].flags;
         if ((f & V_STEM) && len > v->stem_maxb)
             v->stem_maxb = len;
-        if ((f & V_STEM) && len >= 4) {
-            uint32_t h4 = head4(v->e[i].w);
-            v->stem_head[h4 / 64] |= 1ull << (h4 % 64);
+        if ((f & V_STEM) && len >= head_len(v->e[i].w)) {
+            uint32_t hb = head_bit(v->e[i].w);
+            v->stem_head[hb / 64] |= 1ull << (hb % 64);
             v->stem_lens |= 1ull << (len < 63 ? len : 63);
         }
-        v->kslot[s] = (h >> 40) << 40 | (uint64_t)f << 32 | ((uint64_t)i + 1);
+        v->kslot[s] = (h >> 40) << 40 | (uint64_t)f << 32 |
+                      (uint64_t)(len < 255 ? len : 255) << 24 | ((uint64_t)i + 1);
     }
 }
 
@@ -117,10 +137,10 @@ static unsigned flags_h(const ef_nlp__vocab *v, const char *w, size_t n, uint64_
 {
     for (size_t s = h & v->kmask; v->kslot[s]; s = (s + 1) & v->kmask) {
         uint64_t k = v->kslot[s];
-        if (k >> 40 != h >> 40)
+        if (k >> 40 != h >> 40 || ((k >> 24) & 0xFF) != (n < 255 ? n : 255))
             continue;
-        const char *t = v->e[(uint32_t)k - 1].w;
-        if (strncmp(t, w, n) == 0 && t[n] == '\0')
+        const char *t = v->e[(k & 0xFFFFFF) - 1].w;
+        if (memcmp(t, w, n) == 0 && t[n] == '\0')
             return (unsigned)(k >> 32) & 0xFF;
     }
     return 0;
@@ -140,18 +160,18 @@ bool ef_nlp__vocab_knows(const ef_nlp__vocab *v, const char *w, size_t n, bool l
     unsigned f = ef_nlp__vocab_flags(v, w, n);
     if ((f & V_LATIN) == script && ((f & V_WORD) || ((f & V_STEM) && n >= min_stem)))
         return true;
-    /* then every prefix that may be a stem, hashed in one pass; most words
-     * start with no stem's first four bytes */
-    if (n < 4 || !(v->stem_head[head4(w) / 64] >> (head4(w) % 64) & 1))
+    /* then every prefix that may be a stem; most words start with no stem's
+     * head */
+    if (n < head_len(w))
         return false;
-    uint64_t h = 1469598103934665603ULL;
+    uint32_t hb = head_bit(w);
+    if (!(v->stem_head[hb / 64] >> (hb % 64) & 1))
+        return false;
     size_t last = n < v->stem_maxb ? n : v->stem_maxb;
-    for (size_t k = 0; k < last; k++) {
-        h = (h ^ (unsigned char)w[k]) * 1099511628211ULL;
-        if (k + 1 < min_stem || k + 1 == n || ((unsigned char)w[k + 1] & 0xC0) == 0x80 ||
-            !(v->stem_lens >> (k + 1 < 63 ? k + 1 : 63) & 1))
+    for (size_t k = min_stem; k <= last && k < n; k++) {
+        if (((unsigned char)w[k] & 0xC0) == 0x80 || !(v->stem_lens >> (k < 63 ? k : 63) & 1))
             continue;
-        f = flags_h(v, w, k + 1, mix(h));
+        f = flags_h(v, w, k, bytes_hash(w, k));
         if ((f & V_STEM) && (f & V_LATIN) == script)
             return true;
     }
@@ -224,6 +244,13 @@ static void dindex_pack(ef_nlp__dindex *ix, gen *g)
     ix->post = ef_malloc((o ? o : 1) * sizeof(uint32_t));
     ix->mask = pow2_above(n_keys) - 1;
     ix->slot = ef_calloc(ix->mask + 1, sizeof(*ix->slot));
+    /* one bit per key in a bitmap of 8-16 bits a key: a word no entry is
+     * near (most of the keys a query tries) is told by a bitmap that stays
+     * in cache, not by the slot table (megabytes) */
+    ix->bloom_bits = 64;
+    while (ix->bloom_bits < n_keys * 8)
+        ix->bloom_bits *= 2;
+    ix->bloom = ef_calloc(ix->bloom_bits / 64, sizeof(uint64_t));
     for (size_t i = 0; i < o;) {
         size_t j = i;
         while (j < o && g->p[j].key == g->p[i].key) {
@@ -234,6 +261,8 @@ static void dindex_pack(ef_nlp__dindex *ix, gen *g)
         while (ix->slot[s].key)
             s = (s + 1) & ix->mask;
         ix->slot[s].key = g->p[i].key;
+        size_t b = (g->p[i].key >> 32) & (ix->bloom_bits - 1);
+        ix->bloom[b / 64] |= 1ull << (b % 64);
         ix->slot[s].off = (uint32_t)i;
         ix->slot[s].cnt = (uint32_t)(j - i);
         i = j;
@@ -270,6 +299,7 @@ void ef_nlp__vocab_index(ef_nlp__vocab *v)
 static void dindex_cleanup(ef_nlp__dindex *ix)
 {
     ef_free(ix->slot);
+    ef_free(ix->bloom);
     ef_free(ix->post);
 }
 
@@ -295,6 +325,9 @@ typedef struct query {
 static void probe(query *q, uint64_t key)
 {
     const ef_nlp__dindex *ix = q->ix;
+    size_t b = (key >> 32) & (ix->bloom_bits - 1);
+    if (!(ix->bloom[b / 64] >> (b % 64) & 1))
+        return;
     for (size_t s = key & ix->mask; ix->slot[s].key; s = (s + 1) & ix->mask) {
         if (ix->slot[s].key != key)
             continue;
@@ -318,8 +351,9 @@ static void probe_deletions(query *q, const uint32_t *cp, size_t n, size_t from,
                             unsigned tag, size_t keep)
 {
     /* an entry (MIN_ENTRY letters or more) never shrinks below
-     * MIN_ENTRY - e letters within e deletions */
-    if (n + q->e < MIN_ENTRY)
+     * MIN_ENTRY - e letters within e deletions; n < keep: cp is all of the
+     * word, not a head cut at keep + e letters */
+    if (n < keep && n + q->e < MIN_ENTRY)
         return;
     probe(q, cp_key(cp, n < keep ? n : keep, tag));
     if (!left)

@@ -141,6 +141,43 @@ static void test_no_repair_option(void **state)
     ef_nlp_scratch_set_options(f->sc, 0);
 }
 
+/* The dictionary answers a scratch remembers (and forgets when its memo
+ * fills up) change nothing: every message reads as it does when the
+ * dictionaries are asked each time. */
+static void test_word_memo_same_results(void **state)
+{
+    fx *f = *state;
+    ef_nlp_scratch *cold = ef_nlp_scratch_new(f->bot);
+    ef_nlp_scratch_set_options(cold, EF_NLP_NO_WORD_MEMO);
+    static const char *const texts[] = {
+        "ljcnfdrf",
+        "vernite dengi",
+        "где пасылка",
+        "атмените заказ",
+        "хочу аформить вазврат",
+        "не праходит аплата",
+        "asdfgh",
+        "а вы с какого города отправляете",
+        "tomorrow at 6pm works",
+    };
+    char text[128];
+    for (int round = 0; round < 3000; round++) {
+        /* made-up words fill the memo past its size (it empties itself) */
+        if (round % 2)
+            snprintf(text, sizeof(text), "закак%d привет%d qwe%d", round, round * 7, round * 3);
+        else
+            snprintf(text, sizeof(text), "%s", texts[round % 9]);
+        ef_nlu_result a, b;
+        assert_int_equal(ef_nlp_match(f->bot, f->sc, text, strlen(text), NOW, &a), 0);
+        assert_int_equal(ef_nlp_match(f->bot, cold, text, strlen(text), NOW, &b), 0);
+        char *ja = ef_nlu_result_json(&a), *jb = ef_nlu_result_json(&b);
+        assert_string_equal(ja, jb);
+        ef_free(ja);
+        ef_free(jb);
+    }
+    ef_nlp_scratch_free(cold);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_left_alone),
         cmocka_unit_test(test_json_lists_repairs),
         cmocka_unit_test(test_no_repair_option),
+        cmocka_unit_test(test_word_memo_same_results),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
