@@ -38,6 +38,7 @@
 #include "gateway/channels.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
+#include "gateway/static.h"
 #include "platforms/platform.h"
 
 #include <json-c/json.h>
@@ -56,6 +57,7 @@ typedef enum route {
     R_WEBHOOK,   /* POST on an adapter's webhook path */
     R_HANDSHAKE, /* GET on it: the platform's subscription check */
     R_API,       /* anything under /api/v1 */
+    R_STATIC,    /* GET under /console: static.h */
     R_NOT_FOUND,
     R_BAD_METHOD
 } route;
@@ -85,6 +87,8 @@ struct req {
     /* Pipeline state (webhooks) or the API call. */
     ef_job *job;
     ef_api_call *call;
+    /* R_STATIC: the file, for its ETag and caching headers. */
+    const ef_static_file *file;
     bool api_started; /* lws may still report a body completion for an empty body */
     bool job_pending;
     int64_t deadline_ms;
@@ -646,6 +650,45 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(srv->ctx, 0, &srv->tick, on_tick, TICK_US);
 }
 
+/* ---- /console (static.h) ------------------------------------------------ */
+
+static void serve_static(ef_server *srv, struct lws *wsi, req *r, const char *uri)
+{
+    const ef_static_file *f = ef_static_find(srv->opts.web, uri);
+    if (!f) {
+        EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=404 path=\"%.100s\"", uri);
+        respond(r, 404, "text/plain; charset=utf-8", "not found\n", 10);
+        return;
+    }
+    r->file = f;
+    char inm[256];
+    if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 &&
+        ef_static_not_modified(f, inm)) {
+        respond(r, 304, f->ctype, "", 0);
+        return;
+    }
+    respond(r, 200, f->ctype, f->body, f->len);
+}
+
+static int static_headers(struct lws *wsi, const ef_static_file *f, unsigned char **p,
+                          unsigned char *end)
+{
+    static const char *const fixed[][2] = {
+        {"cache-control:", "no-cache"},
+        {"x-content-type-options:", "nosniff"},
+        {"content-security-policy:", "default-src 'self'; frame-ancestors 'none'"},
+        {"referrer-policy:", "no-referrer"}};
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"etag:",
+                                    (const unsigned char *)f->etag, (int)strlen(f->etag), p, end))
+        return -1;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)fixed[i][0],
+                                        (const unsigned char *)fixed[i][1],
+                                        (int)strlen(fixed[i][1]), p, end))
+            return -1;
+    return 0;
+}
+
 /* ---- the lws callback --------------------------------------------------- */
 
 /* The adapter whose webhook path uri is (or starts, with "/<id>"). */
@@ -673,6 +716,8 @@ static route find_route(ef_server *srv, int method, const char *uri, req *r)
     if (srv->opts.api && strncmp(uri, EF_API_PREFIX, api_len) == 0 &&
         (uri[api_len] == '\0' || uri[api_len] == '/'))
         return R_API;
+    if (srv->opts.web && ef_static_handles(uri))
+        return method == LWSHUMETH_GET ? R_STATIC : R_BAD_METHOD;
     const char *sub = "";
     r->platform = webhook_platform(uri, &sub);
     if (!r->platform)
@@ -760,6 +805,9 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
     case R_HANDSHAKE:
         serve_handshake(srv, wsi, r);
         return 0;
+    case R_STATIC:
+        serve_static(srv, wsi, r, uri);
+        return 0;
     case R_API:
         api_begin(srv, wsi, r, method, uri);
         if (clen > EF_API_MAX_BODY)
@@ -816,6 +864,8 @@ static int on_writeable(struct lws *wsi, req *r)
         lws_add_http_header_by_name(wsi, (const unsigned char *)r->hdr_name,
                                     (const unsigned char *)r->hdr_value, (int)strlen(r->hdr_value),
                                     &p, end))
+        return -1;
+    if (r->file && static_headers(wsi, r->file, &p, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;

@@ -54,6 +54,8 @@ typedef struct ef_server_opts {
     ef_channels *channels;  /* borrowed: who serves which webhook */
     ef_pipeline *pipe;      /* borrowed */
     struct ef_api *api;     /* borrowed; NULL: no /api/v1 */
+    /* Borrowed; NULL: no /console (static.h: GET only, from memory). */
+    const struct ef_static *web;
 } ef_server_opts;
 
 /* Binds the listening socket. NULL with err filled on failure. */

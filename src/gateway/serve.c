@@ -17,6 +17,7 @@
 #include "gateway/http.h"
 #include "gateway/pipeline.h"
 #include "gateway/poll.h"
+#include "gateway/static.h"
 #include "gateway/work.h"
 #include "nlp/nlp.h"
 #include "platforms/platform.h"
@@ -274,6 +275,7 @@ typedef struct serve_parts {
     ef_pipeline *pipe;
     ef_work *work; /* the API's blocking work */
     ef_api *api;
+    ef_static *web; /* the console's files; NULL: not served */
     ef_server *srv;
     pollers polls;
 } serve_parts;
@@ -290,6 +292,21 @@ static void start_api(const ef_config *c, serve_parts *sp)
     ef_api_opts ao = {
         .keys = &sp->keys, .work = sp->work, .wake = wake_dispatcher, .wake_ud = sp->disp};
     sp->api = ef_api_new(&ao);
+}
+
+/* The console's files (static.h), read once; without them /console is 404
+ * and the gateway still serves everything else. */
+static void start_web(const ef_config *c, serve_parts *sp)
+{
+    char *dir = ef_static_default_dir(ef_cfg_get_str(c, "EF_WEB_DIR"));
+    char err[512];
+    sp->web = ef_static_load(dir, err, sizeof(err));
+    if (sp->web)
+        EF_LOG(EF_LOG_INFO, EF_C_MAIN, "console: %zu files from %s at /console",
+               ef_static_count(sp->web), dir);
+    else
+        EF_LOG(EF_LOG_WARN, EF_C_MAIN, "console not served: %s (set EF_WEB_DIR)", err);
+    ef_free(dir);
 }
 
 static int start_channels(const ef_config *c, serve_parts *sp)
@@ -346,6 +363,7 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .pipe = sp->pipe,
     };
     start_api(c, sp);
+    start_web(c, sp);
     ef_server_opts so = {
         .listen = ef_cfg_get_str(c, "EF_LISTEN"),
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
@@ -357,6 +375,7 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .channels = sp->channels,
         .pipe = sp->pipe,
         .api = sp->api,
+        .web = sp->web,
     };
     char err[512];
     sp->srv = ef_server_new(&so, err, sizeof(err));
@@ -380,6 +399,7 @@ static void stop_parts(serve_parts *sp)
     ef_server_free(sp->srv);
     ef_work_free(sp->work);
     ef_api_free(sp->api);
+    ef_static_free(sp->web);
     ef_pipeline_free(sp->pipe);
     ef_dispatch_stop(sp->disp);
     reload_target = NULL;

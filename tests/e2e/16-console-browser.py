@@ -1,0 +1,112 @@
+"""16-console-browser: the operator console at /console. The gateway serves
+its files from memory with the right types, ETags (304 on a match) and no
+way out of web/console; then headless Chromium (Debian's chromium, driven
+by playwright-core from tests/browser) logs in as an operator, finds the
+escalated conversation in the queue, claims it, replies (the reply shows
+with a delivery tick and reaches the customer's Telegram chat), sees a
+conversation another operator holds refused with the holder's name, and
+hands the first one back to the bot.
+
+Without chromium, node or npm on this machine the browser part is skipped
+with a message on stderr (scripts/deps.sh installs them)."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from api_helpers import PASSWORD, add_operator, call, escalated_chat, expect, login
+from eftest import assert_eq, fail, psql1
+from reply_helpers import demo_gateway, limited_telegram, wait_texts
+
+HERE = Path(__file__).resolve().parent
+BROWSER_DIR = HERE.parent / "browser"
+SHOTS = HERE / ".logs"
+
+
+def test_static_files_types_etags_and_no_traversal():
+    fake = limited_telegram()
+    with demo_gateway(fake) as gw:
+        r = gw.get("/console")
+        assert_eq(r.status, 200, "GET /console")
+        assert_eq(r.headers.get("content-type"), "text/html; charset=utf-8", "html type")
+        if b"/console/app.js" not in r.body:
+            fail("index.html does not load app.js: %r" % r.body[:200])
+        etag = r.headers.get("etag", "")
+        if not (etag.startswith('"') and len(etag) == 18):
+            fail("no strong ETag: %r" % r.headers)
+        assert_eq(r.headers.get("cache-control"), "no-cache", "cache-control")
+        assert_eq(r.headers.get("x-content-type-options"), "nosniff", "nosniff")
+        assert_eq(gw.get("/console/").status, 200, "GET /console/")
+        again = gw.get("/console", headers={"If-None-Match": etag})
+        assert_eq((again.status, again.body), (304, b""), "If-None-Match: the same ETag")
+        assert_eq(gw.get("/console", headers={"If-None-Match": 'W/"x", ' + etag}).status, 304,
+                  "a list holding the ETag")
+        assert_eq(gw.get("/console", headers={"If-None-Match": '"other"'}).status, 200,
+                  "another ETag")
+        for name, ctype in (("app.js", "text/javascript; charset=utf-8"),
+                            ("style.css", "text/css; charset=utf-8")):
+            r = gw.get("/console/" + name)
+            assert_eq((r.status, r.headers.get("content-type")), (200, ctype), name)
+            on_disk = (HERE.parents[1] / "web" / "console" / name).read_bytes()
+            assert_eq(r.body == on_disk, True, "%s served as on disk" % name)
+        for bad in ("/console/../sql/001_init.sql", "/console/..%2fREADME.md",
+                    "/console/%2e%2e/README.md", "/console/.hidden.js", "/console/nope.js",
+                    "/console/app.js/x", "/console/README", "/consoles", "/console//etc/passwd"):
+            r = gw.get(bad)
+            if r.status != 404:
+                fail("%s: expected 404, got %d %r" % (bad, r.status, r.body[:100]))
+        assert_eq(gw.post("/console", {}).status, 405, "POST /console")
+
+
+def _tools():
+    """(chromium, npm) or None with the reason printed."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    node, npm = shutil.which("node"), shutil.which("npm")
+    missing = [n for n, p in (("chromium", chromium), ("node", node), ("npm", npm)) if not p]
+    if missing:
+        print("SKIP 16-console-browser: %s not installed (run scripts/deps.sh as root)" %
+              ", ".join(missing), file=sys.stderr)
+        return None
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefix", str(BROWSER_DIR)],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            print("SKIP 16-console-browser: `npm ci --prefix tests/browser` failed (no registry "
+                  "access?): %s" % r.stderr.strip()[-300:], file=sys.stderr)
+            return None
+    return chromium, node
+
+
+def test_console_in_headless_chromium():
+    tools = _tools()
+    if not tools:
+        return
+    chromium, node = tools
+    fake = limited_telegram()
+    with demo_gateway(fake) as gw:
+        add_operator(gw.db, "olga@shop.example", "Ольга")
+        add_operator(gw.db, "ivan@shop.example", "Иван")
+        u, cid = escalated_chat(gw, fake, 8160000001, first="Анна")
+        _, taken = escalated_chat(gw, fake, 8160000002, first="Борис")
+        ivan = login(gw, "ivan@shop.example")["access_token"]
+        expect(call(gw, "POST", "/conversations/%s/claim" % taken, token=ivan), 200, "ivan claims")
+        SHOTS.mkdir(exist_ok=True)
+        text = "Здравствуйте, я Ольга. Чем помочь?"
+        env = dict(os.environ, EF_URL=gw.base, EF_EMAIL="olga@shop.example",
+                   EF_PASSWORD=PASSWORD, EF_CID=cid, EF_CID_TAKEN=taken, EF_REPLY=text,
+                   EF_SHOT_DIR=str(SHOTS), CHROMIUM=chromium)
+        r = subprocess.run([node, str(BROWSER_DIR / "console.test.mjs")], env=env,
+                           capture_output=True, text=True, timeout=180)
+        sys.stderr.write(r.stderr)
+        if r.returncode != 0:
+            fail("console.test.mjs failed (screenshot in tests/e2e/.logs/):\n%s" %
+                 r.stderr.strip()[-2000:])
+        # What the browser did reached the store and the customer.
+        got = wait_texts(fake, u["id"], 3)
+        assert_eq(got[2], text, "the operator's reply delivered to Telegram")
+        assert_eq(psql1(gw.db, "SELECT status FROM conversations WHERE id = '%s'" % cid),
+                  "active", "handed back to the bot")
+        assert_eq(psql1(gw.db, "SELECT assigned_operator_id FROM conversations WHERE id = '%s'"
+                        % taken) is not None, True, "ivan still holds the other one")
