@@ -27,9 +27,15 @@
  * little of the message, and keeps the second reading only when it is
  * better; clean messages never get here.
  *
- * Thread model: the vocabulary is immutable after load; hunspell's checker
- * keeps state while it checks a word, so the one handle of a bot is used
- * under the bot's lock.
+ * Cost: the vocabulary is indexed at load (vindex.c: a known-word table,
+ * deletion indexes for the spelling search), so a known word is a probe or
+ * two and a spelling repair ranks a handful of candidates; nothing is
+ * written for a message until a word is repaired.
+ *
+ * Thread model: the vocabulary and its indexes are immutable after load;
+ * hunspell's checker keeps state while it checks a word, so the one handle
+ * of a bot is used under the bot's lock, and only for a word the scratch
+ * (one per thread) has not asked about before (dict_knows).
  */
 #include "nlp/nlp_int.h"
 
