@@ -52,6 +52,7 @@
 
 typedef enum route {
     R_NONE = 0,
+    R_LIVEZ,
     R_HEALTHZ,
     R_METRICS,
     R_WEBHOOK,   /* POST on an adapter's webhook path */
@@ -227,17 +228,23 @@ static bool refuse_if_saturated(req *r)
 
 /* ---- routes ------------------------------------------------------------- */
 
+/* Readiness (/readyz, /healthz): PostgreSQL answering and not draining.
+ * Redis is a cache: down, it makes the answer "degraded", still 200. */
 static void serve_healthz(req *r)
 {
     ef_server *srv = r->srv;
     bool pg = ef_pipeline_pg_up(srv->opts.pipe);
     bool rd = ef_pipeline_redis_up(srv->opts.pipe);
-    char body[256];
-    bool ok = pg && rd && !srv->draining;
+    char body[320];
+    bool ok = pg && !srv->draining;
+    const char *status = !ok ? "unavailable" : rd ? "ok" : "degraded";
+    const char *reason = srv->draining ? ",\"reason\":\"draining\""
+                         : !pg         ? ",\"reason\":\"postgres down\""
+                                       : "";
     snprintf(body, sizeof(body),
-             "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\",\"pending\":%zu%s}",
-             ok ? "ok" : "unavailable", pg ? "ok" : "down", rd ? "ok" : "down",
-             ef_pipeline_pending(srv->opts.pipe), srv->draining ? ",\"draining\":true" : "");
+             "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\",\"pending\":%zu%s%s}", status,
+             pg ? "ok" : "down", rd ? "ok" : "down", ef_pipeline_pending(srv->opts.pipe), reason,
+             srv->draining ? ",\"draining\":true" : "");
     respond_json(r, ok ? 200 : 503, body);
 }
 
@@ -708,7 +715,9 @@ static const ef_platform_ops *webhook_platform(const char *uri, const char **sub
 
 static route find_route(ef_server *srv, int method, const char *uri, req *r)
 {
-    if (strcmp(uri, "/healthz") == 0)
+    if (strcmp(uri, "/livez") == 0)
+        return method == LWSHUMETH_GET ? R_LIVEZ : R_BAD_METHOD;
+    if (strcmp(uri, "/healthz") == 0 || strcmp(uri, "/readyz") == 0)
         return method == LWSHUMETH_GET ? R_HEALTHZ : R_BAD_METHOD;
     if (strcmp(uri, "/metrics") == 0)
         return method == LWSHUMETH_GET ? R_METRICS : R_BAD_METHOD;
@@ -796,6 +805,9 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
     }
     r->body_expected = clen > 0;
     switch (r->route) {
+    case R_LIVEZ:
+        respond_json(r, 200, "{\"status\":\"ok\"}");
+        return 0;
     case R_HEALTHZ:
         serve_healthz(r);
         return 0;

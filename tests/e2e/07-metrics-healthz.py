@@ -1,6 +1,7 @@
-"""07-metrics-healthz: what an operator's monitoring sees: /healthz as JSON and
-/metrics in the Prometheus text format, with counters that add up to what was
-sent."""
+"""07-metrics-healthz: what an operator's monitoring sees: /livez (the process
+runs), /readyz and /healthz (the same readiness: PostgreSQL answers; Redis down
+is "degraded", still 200) as JSON, and /metrics in the Prometheus text format,
+with counters that add up to what was sent."""
 
 import json
 import re
@@ -27,6 +28,36 @@ def test_healthz_ok():
                   ("ok", "ok", "ok"), "healthz body %r" % body)
 
 
+def test_livez_and_readyz():
+    with Gateway() as gw:
+        _healthy(gw)
+        r = gw.get("/livez")
+        assert_status(r, 200, "/livez")
+        assert_eq(r.json().get("status"), "ok", "/livez body")
+        r = gw.get("/readyz")
+        assert_status(r, 200, "/readyz")
+        body = r.json()
+        assert_eq((body.get("status"), body.get("postgres"), body.get("redis")),
+                  ("ok", "ok", "ok"), "readyz body %r" % body)
+        for path in ("/livez", "/readyz", "/healthz"):
+            assert_status(gw.request("POST", path, b"{}"), 405, "POST " + path)
+
+
+def test_redis_down_is_degraded_not_unready():
+    """Redis is a cache: a load balancer must not pull an instance whose
+    webhooks still work."""
+    with Gateway(redis_url="redis://127.0.0.1:%d/0" % eftest.free_port()) as gw:
+        for path in ("/readyz", "/healthz"):
+            r = eftest.wait_until(
+                lambda p=path: (lambda x: x if x.status == 200 and
+                                x.json().get("redis") == "down" else None)(gw.get(p)),
+                timeout=5, what="%s 200 with redis down" % path)
+            body = r.json()
+            assert_eq((body.get("status"), body.get("postgres"), body.get("redis")),
+                      ("degraded", "ok", "down"), "%s body %r" % (path, body))
+        assert_status(gw.get("/livez"), 200, "/livez with Redis down")
+
+
 def test_healthz_names_what_is_down():
     with Gateway(db="postgresql://easyflow@127.0.0.1:%d/nowhere?connect_timeout=2" %
                  eftest.free_port(),
@@ -34,6 +65,11 @@ def test_healthz_names_what_is_down():
         body = gw.stays_unhealthy()
         if body.get("postgres") == "ok" or body.get("redis") == "ok" or body.get("status") == "ok":
             fail("healthz with nothing reachable: %r" % body)
+        if "postgres" not in body.get("reason", ""):
+            fail("healthz 503 without a reason naming PostgreSQL: %r" % body)
+        r = gw.get("/readyz")
+        assert_status(r, 503, "/readyz with PostgreSQL down")
+        assert_status(gw.get("/livez"), 200, "/livez with PostgreSQL down")
 
 
 def _metric_text(gw):
