@@ -15,7 +15,8 @@
  * "pbkdf2_sha256$<iterations>$<salt b64>$<hash b64>" is still verified
  * (constant time in the hash comparison) and always needs a rehash.
  *
- * Pure (no globals); any thread. Nothing here logs: callers decide.
+ * Pure but for ef_secure_equal's per-process random key (set once,
+ * thread-safe); any thread. Nothing here logs: callers decide.
  */
 #include "base/crypto.h"
 #include "base/hex.h"
@@ -29,6 +30,7 @@
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,13 +49,31 @@
 #define ARGON_PREFIX "$argon2id$"
 #define PBKDF2_PREFIX "pbkdf2_sha256$"
 
+/* The per-process key under which ef_secure_equal MACs both sides: set
+ * once from the CSPRNG (pthread_once), never leaves this file. */
+static uint8_t equal_key[HASH_LEN];
+static pthread_once_t equal_once = PTHREAD_ONCE_INIT;
+
+static void equal_key_init(void)
+{
+    if (RAND_bytes(equal_key, (int)sizeof(equal_key)) != 1)
+        abort(); /* no CSPRNG: nothing secret can be compared safely */
+}
+
+/* HMAC-SHA256 of each side under equal_key, then CRYPTO_memcmp of the two
+ * MACs: the comparison itself is fixed-size, so neither where the strings
+ * differ nor whether their lengths match shows in its time; hashing a side
+ * costs one SHA-256 block per 64 bytes of that side only. */
 bool ef_secure_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
-    if (alen != blen)
-        return false;
-    if (alen == 0)
-        return true;
-    return CRYPTO_memcmp(a, b, alen) == 0;
+    pthread_once(&equal_once, equal_key_init);
+    uint8_t ma[HASH_LEN], mb[HASH_LEN];
+    int ra = ef_hmac_sha256(equal_key, sizeof(equal_key), a, alen, ma);
+    int rb = ef_hmac_sha256(equal_key, sizeof(equal_key), b, blen, mb);
+    bool eq = CRYPTO_memcmp(ma, mb, HASH_LEN) == 0;
+    OPENSSL_cleanse(ma, sizeof(ma));
+    OPENSSL_cleanse(mb, sizeof(mb));
+    return ra == 0 && rb == 0 && eq && alen == blen;
 }
 
 /* Exactly 2 * n hex digits (either case) at hex -> n bytes. */

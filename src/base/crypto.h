@@ -2,7 +2,8 @@
  * base/crypto.h -- everything cryptographic, on libcrypto and libsodium:
  * constant-time comparison, HMAC and HKDF, credentials sealed with
  * AES-256-GCM, password hashes (Argon2id), base64url.
- * Pure (no globals); any thread. Nothing here logs: callers decide.
+ * Pure but for ef_secure_equal's per-process key; any thread. Nothing here
+ * logs: callers decide.
  */
 #ifndef EF_BASE_CRYPTO_H
 #define EF_BASE_CRYPTO_H
@@ -11,7 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Constant-time comparison of two byte strings (length leaks, content not). */
+/* Whether two byte strings are equal, in a time that depends neither on
+ * where they differ nor on whether their lengths match: both sides are
+ * HMAC-SHA256'd under a per-process random key and the MACs compared in
+ * constant time (so the secret's length does not leak through an early
+ * length check). NULL only with length 0. */
 bool ef_secure_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* HMAC-SHA256 of the n bytes at data (NULL only when n is 0) keyed with

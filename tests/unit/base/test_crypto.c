@@ -184,10 +184,38 @@ static void test_hmac_sha256_vectors(void **state)
     assert_int_equal(ef_hmac_sha256("k", 1, NULL, 5, mac), EF_EINVAL);
 }
 
+/* Results only (the timing property is by construction: fixed-size MACs). */
+static void test_secure_equal(void **state)
+{
+    (void)state;
+    assert_true(ef_secure_equal("secret-token", 12, "secret-token", 12));
+    assert_true(ef_secure_equal("", 0, "", 0));
+    assert_true(ef_secure_equal(NULL, 0, "", 0));
+    assert_false(ef_secure_equal("secret-token", 12, "secret-tokeN", 12));
+    assert_false(ef_secure_equal("secret-token", 12, "Secret-token", 12));
+    /* A prefix, a longer string, the empty string: never equal. */
+    assert_false(ef_secure_equal("secret-token", 12, "secret", 6));
+    assert_false(ef_secure_equal("secret", 6, "secret-token", 12));
+    assert_false(ef_secure_equal("", 0, "x", 1));
+    assert_false(ef_secure_equal("x", 1, "", 0));
+    /* Embedded NUL bytes count; lengths are what is compared, not C strings. */
+    assert_true(ef_secure_equal("a\0b", 3, "a\0b", 3));
+    assert_false(ef_secure_equal("a\0b", 3, "a\0c", 3));
+    assert_false(ef_secure_equal("a\0", 2, "a", 1));
+    /* Long inputs (several SHA-256 blocks), differing only in the last byte. */
+    char x[1000], y[1000];
+    memset(x, 'q', sizeof(x));
+    memcpy(y, x, sizeof(y));
+    assert_true(ef_secure_equal(x, sizeof(x), y, sizeof(y)));
+    y[999] = 'r';
+    assert_false(ef_secure_equal(x, sizeof(x), y, sizeof(y)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_parse),
+        cmocka_unit_test(test_secure_equal),
         cmocka_unit_test(test_seal_round_trip),
         cmocka_unit_test(test_open_refuses_tampering_and_wrong_key),
         cmocka_unit_test(test_password_hash_and_verify),
