@@ -8,6 +8,10 @@
 # migrates, and replaces itself with `easyflow serve` serving bots/demo.yaml.
 # Every EF_* / TELEGRAM_* / WHATSAPP_* variable you set is honoured; the
 # Telegram webhook secret is generated once and kept in .state/dev/telegram_secret.
+# The demo operator (demo@easyflow.local, admin) gets a password generated on the
+# first run and kept in .state/dev/operator_password (mode 600); each run makes
+# sure the account exists with that password. EF_STATE_DIR moves the state folder
+# (the tests point it at a temporary one).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,27 +67,53 @@ export EF_SECRET_KEY
 
 "$BIN" migrate
 
+# The demo operator: a password generated on the first run and kept (never a
+# fixed default); the account is (re)made with it on every run, so a fresh
+# database gets it too.
+DEMO_EMAIL=demo@easyflow.local
+pw_file=$STATE/operator_password
+if [ ! -s "$pw_file" ]; then
+    (umask 077 && od -An -N15 -tx1 /dev/urandom | tr -d ' \n' >"$pw_file")
+fi
+chmod 600 "$pw_file"
+"$BIN" operator add "$DEMO_EMAIL" --name Demo --role admin <"$pw_file" >/dev/null
+
+# The "Try it" update id: one more each time the printed command runs, so a
+# second try is a new message and not a duplicate of the first.
+try_file=$STATE/try_update_id
+[ -s "$try_file" ] || echo 1000 >"$try_file"
+
 host=${EF_LISTEN%:*}
 port=${EF_LISTEN##*:}
 case "$host" in "" | 0.0.0.0 | "[::]" | "::") host=127.0.0.1 ;; esac
 base="http://$host:$port"
 mode=${TELEGRAM_MODE:-webhook}
 
+db_url=${EF_DATABASE_URL%%\?*}
 cat <<EOF
 
 easyflow is starting ($(basename "$BIN") serve)
-  database      ${EF_DATABASE_URL%%\?*}
+  database      $db_url
   redis         $EF_REDIS_URL
   bot           ${EF_BOT_FILE:-(none)}
+  console       $base/console
+  operator      $DEMO_EMAIL (admin), password in $pw_file
   webhook       POST $base/webhook/telegram   (header X-Telegram-Bot-Api-Secret-Token)
   health        $base/healthz
   metrics       $base/metrics
   secret        $secret_where
 
-Try it without Telegram:
+Try it without Telegram (each run of this sends a new update id, kept in
+$try_file; the same update id sent again is a duplicate: answered
+{"ok":true}, stored and answered once, counted as duplicate in /metrics):
+  n=\$((\$(cat $try_file) + 1)); echo \$n >$try_file
   curl -s -H 'X-Telegram-Bot-Api-Secret-Token: '"$secret_ref" \\
        -H 'Content-Type: application/json' $base/webhook/telegram \\
-       -d '{"update_id":1,"message":{"message_id":1,"date":1700000000,"chat":{"id":42,"type":"private"},"from":{"id":42,"is_bot":false,"first_name":"Test"},"text":"Привет"}}'
+       -d '{"update_id":'\$n',"message":{"message_id":'\$n',"date":1700000000,"chat":{"id":42,"type":"private"},"from":{"id":42,"is_bot":false,"first_name":"Test"},"text":"Привет"}}'
+What the bot understood and answered (the reply stays queued without a bot token):
+  psql '$db_url' -c "SELECT * FROM (SELECT created_at, role, left(content, 40) AS text, intent, metadata->'decision'->>'why' AS why, delivery_status FROM messages ORDER BY created_at DESC LIMIT 6) m ORDER BY created_at, role <> 'user'"
+Ask for a human (text "позовите оператора"), then open $base/console and log in
+as $DEMO_EMAIL with the password in $pw_file.
 
 Connect a real bot (token from @BotFather):
   - long polling, no public URL needed:

@@ -68,9 +68,18 @@
 #define BACKOFF_MAX_MS 60000
 #define RESP_MAX (1 << 20)
 #define STOP_GRACE_MS 5000
-#define START_HOLD_MS 1000 /* the per-second windows of a previous instance */
+#define START_HOLD_MS 1000  /* the per-second windows of a previous instance */
+#define WAIT_NOTE_MS 600000 /* "replies wait" is said once per integration, then this often */
+#define LOG_TEXT_CHARS 40   /* the start of a sent reply's text in its log line */
 
 typedef struct chat chat;
+
+/* When "replies for this integration wait" was last said. */
+typedef struct wait_note {
+    char *key; /* the integration id ("-": a legacy row) */
+    int64_t said_ms;
+    struct wait_note *next;
+} wait_note;
 
 /* A row in memory: queued in its chat's FIFO, or (pending) out of it with
  * its outcome handed to the store thread, or dead. Sending thread. */
@@ -164,7 +173,7 @@ struct ef_dispatcher {
     size_t flights;
     bool leader;
     int64_t hold_until_ms; /* no message sends before (START_HOLD_MS) */
-    int64_t last_token_log_ms;
+    wait_note *waits;
     /* shared, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -817,6 +826,26 @@ static void retry_later(ef_dispatcher *d, chat *c, int64_t wait_ms, const char *
     post_job(d, j);
 }
 
+/* True when "replies wait" is to be said for this integration now: the
+ * first time, then at most every WAIT_NOTE_MS. */
+static bool wait_note_due(ef_dispatcher *d, const char *integration_id, int64_t now)
+{
+    const char *key = integration_id ? integration_id : "-";
+    wait_note *w = d->waits;
+    while (w && strcmp(w->key, key) != 0)
+        w = w->next;
+    if (!w) {
+        w = ef_calloc(1, sizeof(*w));
+        w->key = ef_strdup(key);
+        w->next = d->waits;
+        d->waits = w;
+    } else if (now - w->said_ms < WAIT_NOTE_MS) {
+        return false;
+    }
+    w->said_ms = now;
+    return true;
+}
+
 /* The row's channel (a reference), or NULL after arranging for the row to
  * wait: its integration is disabled, unknown or failed. Nothing is spent. */
 static ef_channel *channel_for(ef_dispatcher *d, chat *c, int64_t now)
@@ -826,15 +855,13 @@ static ef_channel *channel_for(ef_dispatcher *d, chat *c, int64_t now)
     if (ch && !ef_channel_failed(ch) && (ch->ops->supports & EF_PLAT_SEND) &&
         !ch->policy.receive_only)
         return ch;
-    if (now - d->last_token_log_ms > 30000) {
+    if (wait_note_due(d, o->r.integration_id, now))
         EF_LOG(EF_LOG_WARN, EF_C_PIPE, "replies for %s integration=%s wait: %s", o->r.platform,
                o->r.integration_id ? o->r.integration_id : "-",
                !ch                       ? "no enabled integration serves them"
                : ef_channel_failed(ch)   ? "its credentials were refused (status error)"
                : ch->policy.receive_only ? "no API credentials configured"
                                          : "this platform cannot send replies");
-        d->last_token_log_ms = now;
-    }
     ef_channel_unref(ch);
     c->next_ms = now + 5000;
     return NULL;
@@ -993,12 +1020,33 @@ static void start_ready(ef_dispatcher *d, int64_t now)
     }
 }
 
+/* The first LOG_TEXT_CHARS characters of text (whole UTF-8 sequences) into
+ * head; returns how many bytes of text they are. */
+static size_t text_head(const char *text, char *head, size_t n)
+{
+    size_t len = 0, chars = 0;
+    if (text)
+        while (text[len] && len + 4 < n && chars < LOG_TEXT_CHARS) {
+            len++;
+            for (int k = 0; k < 3 && ((unsigned char)text[len] & 0xC0) == 0x80; k++)
+                len++;
+            chars++;
+        }
+    if (len > n - 1)
+        len = n - 1;
+    return ef_dispatch_copy_reason(head, len + 1, text);
+}
+
 static void settle_ok(ef_dispatcher *d, flight *f, ef_send_result *res, int64_t interval)
 {
     chat *c = f->c;
     out_row *o = f->row;
-    EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "reply row=%s chat=%s sent id=%s", o->r.row_id, c->key,
-           res->platform_message_id ? res->platform_message_id : "-");
+    char head[LOG_TEXT_CHARS * 4 + 1];
+    size_t cut = text_head(o->r.text, head, sizeof(head));
+    EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s chat=%s sent id=%s text=\"%s%s\"", o->r.row_id,
+           o->r.chat_id ? o->r.chat_id : "-",
+           res->platform_message_id ? res->platform_message_id : "-", head,
+           o->r.text && o->r.text[cut] ? "..." : "");
     job *j = job_new(JOB_SENT, o);
     j->pmid = res->platform_message_id;
     res->platform_message_id = NULL;
@@ -1209,6 +1257,12 @@ static void free_memory(ef_dispatcher *d)
             ef_free(c);
             c = next;
         }
+    }
+    while (d->waits) {
+        wait_note *n = d->waits->next;
+        ef_free(d->waits->key);
+        ef_free(d->waits);
+        d->waits = n;
     }
     while (d->channels) {
         channel_window *n = d->channels->next;
