@@ -101,8 +101,18 @@ typedef struct ef_nlp__pat {
     int line;
 } ef_nlp__pat;
 
+/* What an unescaped `~` (a stem's ending) becomes: any letters, unless the
+ * word they end is an adjective or adverb made of the stem with -ск- or
+ * -ивн- and an ending (a different word: оператор~ does not match
+ * "операторский", операт~ not "оперативно", курьер~ not "курьерская").
+ * Inflections, verb forms and nouns stay (заказ~: заказа, заказать,
+ * заказывала, заказчик; пропуск~: пропуска). A lookahead, so the literal
+ * prefilter and the lowering see no new required text. */
+#define EF_NLP__STEM_ENDING "(?!\\p{L}*?(?:ск|ивн)[аеиоуыя]\\p{L}{0,2}+(?!\\p{L}))\\p{L}*"
+
 /* Rewrites a pattern as written into what PCRE2 compiles: an unescaped `~`
- * outside a character class becomes \p{L}* (the stem syntax), ё/Ё become е,
+ * outside a character class becomes EF_NLP__STEM_ENDING (the stem syntax,
+ * word-boundary aware), ё/Ё become е,
  * typographic apostrophes ’‘ become ', dashes ‐‑‒–—― and − become -, and
  * Unicode spaces become a plain space -- the same folds the matcher applies
  * to messages. Returns the new pattern (NUL-terminated, ef_free) with its

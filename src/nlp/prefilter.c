@@ -181,7 +181,7 @@ char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_
             continue;
         }
         if (c == '~') {
-            rw_put(&w, "\\p{L}*", 6, (uint32_t)i);
+            rw_put(&w, EF_NLP__STEM_ENDING, sizeof EF_NLP__STEM_ENDING - 1, (uint32_t)i);
             i++;
             continue;
         }

@@ -20,9 +20,9 @@ DATA = str(eftest.HERE / "data" / "nlu_heldout_v2.jsonl")
 BOT = str(eftest.REPO / "bots" / "demo.yaml")
 NOW = "2026-03-10T12:00:00+03:00"
 
-MIN_ALL = {"intent_accuracy": 0.80, "fallback_precision": 0.92, "entity_recall": 0.21}
+MIN_ALL = {"intent_accuracy": 0.814, "fallback_precision": 0.933, "entity_recall": 0.21}
 MIN_FAMILY_ACCURACY = {"typo": 0.89, "layout": 0.95, "translit": 0.95, "long": 1.0,
-                       "situation": 0.5, "out_of_scope": 0.59}
+                       "situation": 0.5, "out_of_scope": 0.63}
 
 
 def test_heldout_v2_by_family():
@@ -36,7 +36,7 @@ def test_heldout_v2_by_family():
         fail("no eval: line in %s" % out[-2000:])
     got = dict(zip(("intent_accuracy", "fallback_precision", "entity_recall"),
                    map(float, m.groups())))
-    problems = ["%s %.4f < %.2f" % (k, got[k], v) for k, v in MIN_ALL.items() if got[k] < v]
+    problems = ["%s %.4f < %.3f" % (k, got[k], v) for k, v in MIN_ALL.items() if got[k] < v]
     for fam, floor in MIN_FAMILY_ACCURACY.items():
         fm = re.search(r"^%s\s+([\d.]+)%%" % re.escape(fam), out, re.M)
         if not fm:

@@ -101,6 +101,23 @@ static void test_stems(void **state)
     expect_intent(f, "за каз", EF_NLP_FALLBACK);
 }
 
+/* A stem's ending is an inflection, not the adjective or adverb another word
+ * makes of it with -ск- / -ивн- (the "оператор" stems of a bot must not fire
+ * on "оперативно" or "операторский"). */
+static void test_stems_stay_in_their_word(void **state)
+{
+    fx *f = *state;
+    const char *same[] = {"оператор", "оператора", "Операторы", "с оператором", "операторов"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+        expect_intent(f, same[i], "human");
+    const char *other[] = {"оперативно", "Оперативный ответ", "операторский факультет",
+                           "операторская", "оперативных"};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+        expect_intent(f, other[i], EF_NLP_FALLBACK);
+    /* a noun ending in -ск- after the stem is still the stem's word */
+    expect_intent(f, "заказчик", "order");
+}
+
 static void test_whitespace_and_invisible_characters(void **state)
 {
     fx *f = *state;
@@ -653,6 +670,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cyrillic_caseless_and_boundaries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_yo_and_ye_are_one_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stems, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stems_stay_in_their_word, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whitespace_and_invisible_characters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confidence, setup, teardown),
         cmocka_unit_test(test_fallback_threshold),
