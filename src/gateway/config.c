@@ -12,9 +12,11 @@
  */
 #include "gateway/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,6 +25,10 @@
 #define LINE_MAX_BYTES 65536
 /* How much of a bad (non-secret) value an error message repeats. */
 #define SHOW_MAX 80
+/* Most bytes a KEY_FILE may hold (a secret, not a document). */
+#define SECRET_FILE_MAX 65536
+/* The suffix naming a secret's file: TELEGRAM_BOT_TOKEN_FILE=path. */
+#define FILE_SUFFIX "_FILE"
 
 typedef enum key_type { T_STR, T_INT, T_BOOL, T_ENUM, T_LISTEN, T_URL } key_type;
 
@@ -53,6 +59,7 @@ static int check_hex_key(const key_def *k, const char *v, char *err, size_t errl
 static int check_log_debug(const key_def *k, const char *v, char *err, size_t errlen);
 static int check_tg_secret(const key_def *k, const char *v, char *err, size_t errlen);
 static int check_wa_numbers(const key_def *k, const char *v, char *err, size_t errlen);
+static int check_api_url(const key_def *k, const char *v, char *err, size_t errlen);
 
 static const char *const pg_schemes[] = {"postgresql", "postgres", NULL};
 static const char *const redis_schemes[] = {"redis", NULL};
@@ -214,7 +221,8 @@ static const key_def keys[] = {
      .type = T_URL,
      .def = "https://api.telegram.org",
      .values = http_schemes,
-     .help = "Telegram Bot API base URL"},
+     .check = check_api_url,
+     .help = "Telegram Bot API base URL (https://; http:// only on a loopback address)"},
     {.key = "TELEGRAM_POLL_TIMEOUT",
      .type = T_INT,
      .def = "25",
@@ -245,7 +253,8 @@ static const key_def keys[] = {
      .type = T_URL,
      .def = "https://graph.facebook.com/v25.0",
      .values = http_schemes,
-     .help = "WhatsApp Graph API base URL"},
+     .check = check_api_url,
+     .help = "WhatsApp Graph API base URL (https://; http:// only on a loopback address)"},
     {.key = "WHATSAPP_TEMPLATE",
      .type = T_STR,
      .def = "",
@@ -624,6 +633,50 @@ static int check_wa_numbers(const key_def *k, const char *v, char *err, size_t e
     }
 }
 
+/* Whether the host of url (scheme://[user@]host[:port]/...) is loopback:
+ * localhost, 127.0.0.0/8 or ::1. */
+static bool loopback_host(const char *url)
+{
+    const char *a = strstr(url, "://");
+    if (!a)
+        return false;
+    a += 3;
+    size_t n = strcspn(a, "/?#");
+    for (size_t i = n; i > 0; i--) { /* skip user:password@ */
+        if (a[i - 1] == '@') {
+            n -= i;
+            a += i;
+            break;
+        }
+    }
+    bool br = a[0] == '[';
+    size_t hl = br ? strcspn(a + 1, "]") : strcspn(a, ":/?#");
+    char host[256];
+    if (hl >= sizeof(host) || hl > n)
+        return false;
+    memcpy(host, br ? a + 1 : a, hl);
+    host[hl] = '\0';
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, host, ip) == 1)
+        return ip[0] == 127;
+    if (inet_pton(AF_INET6, host, ip) == 1)
+        return memcmp(ip, &in6addr_loopback, 16) == 0;
+    return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0;
+}
+
+/* Platform API URLs carry tokens: https://, or http:// on loopback (tests,
+ * a local proxy). */
+static int check_api_url(const key_def *k, const char *v, char *err, size_t errlen)
+{
+    if (strncasecmp(v, "https://", 8) == 0 || loopback_host(v))
+        return 0;
+    ef_errf(err, errlen,
+            "%s: must be https:// (plain http:// only on a loopback address: 127.0.0.0/8, ::1, "
+            "localhost)",
+            k->key);
+    return EF_EINVAL;
+}
+
 /* Type check and normalization of a non-empty value. On success *norm receives
  * a new string to keep and *num the parsed number (INT/BOOL). */
 static int check_value(const key_def *k, const char *v, char **norm, int64_t *num, char *err,
@@ -748,10 +801,82 @@ void ef_config_free(ef_config *c)
     ef_free(c);
 }
 
+/* The secret key whose file `name` (KEY_FILE) names, else NULL. */
+static const key_def *file_key(const char *name)
+{
+    size_t n = strlen(name), sl = strlen(FILE_SUFFIX);
+    if (n <= sl || strcmp(name + n - sl, FILE_SUFFIX) != 0)
+        return NULL;
+    for (size_t i = 0; i < NKEYS; i++)
+        if ((keys[i].flags & F_SECRET) && strlen(keys[i].key) == n - sl &&
+            strncmp(keys[i].key, name, n - sl) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+bool ef_config_is_secret(const char *key)
+{
+    const key_def *k = find_key(key, NULL);
+    return k && (k->flags & F_SECRET);
+}
+
+int ef_config_read_secret_file(const char *var, const char *path, char **out, char *err,
+                               size_t errlen)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        ef_errf(err, errlen, "%s: cannot read %.200s: %s", var, path, strerror(errno));
+        return EF_EIO;
+    }
+    char *buf = ef_malloc(SECRET_FILE_MAX + 2);
+    size_t n = fread(buf, 1, SECRET_FILE_MAX + 1, f);
+    int rc = ferror(f) ? EF_EIO : 0;
+    fclose(f);
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    if (rc)
+        ef_errf(err, errlen, "%s: cannot read %.200s: read error", var, path);
+    else if (n > SECRET_FILE_MAX)
+        ef_errf(err, errlen, "%s: %.200s is larger than %d bytes", var, path, SECRET_FILE_MAX);
+    else if (n == 0)
+        ef_errf(err, errlen, "%s: %.200s is empty", var, path);
+    if (rc || n == 0 || n > SECRET_FILE_MAX) {
+        explicit_bzero(buf, SECRET_FILE_MAX + 2);
+        ef_free(buf);
+        return rc ? rc : EF_EINVAL;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* KEY_FILE=path: the secret KEY read from path ("" puts KEY back to its
+ * default). The value read is wiped once copied. */
+static int set_from_file(ef_config *c, const key_def *k, const char *name, const char *path,
+                         char *err, size_t errlen)
+{
+    if (!path || !*path)
+        return ef_config_set(c, k->key, NULL, err, errlen);
+    char *v = NULL;
+    int rc = ef_config_read_secret_file(name, path, &v, err, errlen);
+    if (rc)
+        return rc;
+    rc = ef_config_set(c, k->key, v, err, errlen);
+    explicit_bzero(v, strlen(v));
+    ef_free(v);
+    return rc;
+}
+
 int ef_config_set(ef_config *c, const char *key, const char *value, char *err, size_t errlen)
 {
     size_t i;
     const key_def *k = find_key(key, &i);
+    const key_def *fk = k ? NULL : file_key(key);
+    if (fk)
+        return set_from_file(c, fk, key, value, err, errlen);
     if (!k) {
         ef_errf(err, errlen, "unknown key \"%.64s\"", key);
         return EF_EINVAL;
@@ -773,13 +898,32 @@ int ef_config_set(ef_config *c, const char *key, const char *value, char *err, s
     return 0;
 }
 
+int ef_config_load_env_key(ef_config *c, const char *key, char *err, size_t errlen)
+{
+    const key_def *k = find_key(key, NULL);
+    if (!k) {
+        ef_errf(err, errlen, "unknown key \"%.64s\"", key);
+        return EF_EINVAL;
+    }
+    const char *v = getenv(key);
+    if (!(k->flags & F_SECRET))
+        return v ? ef_config_set(c, key, v, err, errlen) : 0;
+    char name[96];
+    snprintf(name, sizeof(name), "%s" FILE_SUFFIX, key);
+    const char *path = getenv(name);
+    if (v && *v && path && *path) {
+        ef_errf(err, errlen, "%s and %s are both set: keep one", key, name);
+        return EF_EINVAL;
+    }
+    if (path && *path)
+        return set_from_file(c, k, name, path, err, errlen);
+    return v ? ef_config_set(c, key, v, err, errlen) : 0;
+}
+
 int ef_config_load_env(ef_config *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < NKEYS; i++) {
-        const char *v = getenv(keys[i].key);
-        if (!v)
-            continue;
-        int rc = ef_config_set(c, keys[i].key, v, err, errlen);
+        int rc = ef_config_load_env_key(c, keys[i].key, err, errlen);
         if (rc)
             return rc;
     }
@@ -960,6 +1104,13 @@ void ef_config_print(const ef_config *c, FILE *out)
     }
 }
 
+/* What --help and the README table say below the keys. */
+#define SECRET_FILE_NOTE                                                                           \
+    "Each [secret] key can be read from a file instead: KEY_FILE=path (e.g. "                      \
+    "TELEGRAM_BOT_TOKEN_FILE=/run/secrets/tg_token; one trailing newline removed). Setting both "  \
+    "KEY and KEY_FILE is an error, and secret keys are refused as --KEY value on the command "     \
+    "line (they would show in ps)."
+
 /* The help text plus what the table knows: range, choices, secrecy. */
 static void describe(const key_def *k, char *out, size_t outlen)
 {
@@ -994,6 +1145,7 @@ void ef_config_help(FILE *out)
         fprintf(out, "  %-*s  %-*s  %s\n", kw, keys[i].key, dw, *keys[i].def ? keys[i].def : "-",
                 meaning);
     }
+    fprintf(out, "\n  %s\n", SECRET_FILE_NOTE);
 }
 
 /* Markdown table cells: '|' would end the cell. */
@@ -1022,4 +1174,5 @@ void ef_config_markdown(FILE *out)
         md_cell(out, meaning);
         fprintf(out, " |\n");
     }
+    fprintf(out, "\n%s\n", SECRET_FILE_NOTE);
 }

@@ -28,19 +28,35 @@ void ef_config_free(ef_config *c);
 /* Reads KEY = value lines (blanks around '=' optional; whole-line `#`
  * comments and blank lines skipped; a value may be wrapped in double
  * quotes, which are removed; a key given twice: the later line wins).
+ * A secret's KEY_FILE = path line reads the secret from that file.
  * Unknown keys, bad lines and bad values fail with EF_EINVAL and
  * "path:line: reason" in err; a missing file is EF_ENOTFOUND, an unreadable
  * one EF_EIO ("path: reason"). Lines before a bad one stay applied. */
 int ef_config_load_file(ef_config *c, const char *path, char *err, size_t errlen);
 /* Takes every known key present in the environment (other variables are
- * ignored). The first bad value fails with EF_EINVAL ("KEY: reason"). */
+ * ignored). The first bad value fails with EF_EINVAL ("KEY: reason").
+ * A secret KEY may come from a file named by KEY_FILE (see
+ * ef_config_read_secret_file); KEY and KEY_FILE both set (non-empty) is
+ * EF_EINVAL naming both. */
 int ef_config_load_env(ef_config *c, char *err, size_t errlen);
+/* The same for one known key (KEY, or KEY_FILE for a secret). */
+int ef_config_load_env_key(ef_config *c, const char *key, char *err, size_t errlen);
+/* Whether key is a known secret key (never on the command line). */
+bool ef_config_is_secret(const char *key);
+/* The secret in the file at path: its bytes with one trailing newline
+ * ("\n" or "\r\n") removed, *out owned by the caller (wipe it when done).
+ * Errors name var (e.g. "EF_SECRET_KEY_FILE") and the path, never the
+ * content: EF_EIO when it cannot be read, EF_EINVAL when it is empty or
+ * larger than 64 KiB. */
+int ef_config_read_secret_file(const char *var, const char *path, char **out, char *err,
+                               size_t errlen);
 /* Sets one key; validates the value's type and range ("EF_LISTEN: port
  * 70000 not in 1..65535"). Errors name the key and never repeat a secret's
  * value (URLs are shown redacted). A refused value leaves the key as it
  * was; "" or NULL puts the key back to its default. Values are normalized:
  * enum values to their canonical spelling, API URLs without a trailing '/'.
- * An unknown key is EF_EINVAL ("unknown key ..."). */
+ * An unknown key is EF_EINVAL ("unknown key ..."). KEY_FILE for a secret
+ * KEY reads KEY's value from the file named by value. */
 int ef_config_set(ef_config *c, const char *key, const char *value, char *err, size_t errlen);
 /* Cross-key checks (e.g. TELEGRAM_MODE=poll needs TELEGRAM_BOT_TOKEN). */
 int ef_config_validate(const ef_config *c, char *err, size_t errlen);

@@ -42,11 +42,36 @@ static void usage(FILE *out)
 }
 
 /*
- * `migrate` and `operator` take their settings from the environment. A
- * `--config FILE` among their arguments is honoured the same way as for
- * serve (file < environment): the keys they use are exported, and the two
- * arguments are removed before the subcommand sees its argv.
+ * `migrate`, `operator` and `integration` take their settings from the
+ * environment. A `--config FILE` among their arguments is honoured the same
+ * way as for serve (file < environment), and so is EF_SECRET_KEY_FILE (and
+ * EF_SECRET_KEY_OLD_FILE) with or without a file: the keys they use are
+ * exported (a secret read from its file replaces the _FILE variable), and
+ * --config FILE is removed before the subcommand sees its argv.
  */
+static const char *const exported_keys[] = {"EF_DATABASE_URL", "EF_SQL_DIR", "EF_SECRET_KEY",
+                                            "EF_SECRET_KEY_OLD", "EF_LISTEN"};
+#define NEXPORTED (sizeof(exported_keys) / sizeof(exported_keys[0]))
+
+/* Without --config only the secrets given as KEY_FILE are read. */
+static int load_exported(ef_config *c, const char *file, char *err, size_t errlen)
+{
+    if (file) {
+        int rc = ef_config_load_file(c, file, err, errlen);
+        return rc ? rc : ef_config_load_env(c, err, errlen);
+    }
+    for (size_t i = 0; i < NEXPORTED; i++) {
+        char name[96];
+        snprintf(name, sizeof(name), "%s_FILE", exported_keys[i]);
+        if (!ef_config_is_secret(exported_keys[i]) || !getenv(name))
+            continue;
+        int rc = ef_config_load_env_key(c, exported_keys[i], err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int apply_config_file(int *argc, char **argv)
 {
     int out = 0;
@@ -63,24 +88,24 @@ static int apply_config_file(int *argc, char **argv)
         argv[out++] = argv[i];
     }
     *argc = out;
-    if (!file)
-        return 0;
     char err[512];
     ef_config *c = ef_config_new();
-    int rc = ef_config_load_file(c, file, err, sizeof(err));
-    if (rc == 0)
-        rc = ef_config_load_env(c, err, sizeof(err));
+    int rc = load_exported(c, file, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "easyflow: %s\n", err);
         ef_config_free(c);
         return rc;
     }
-    static const char *const keys[] = {"EF_DATABASE_URL", "EF_SQL_DIR", "EF_SECRET_KEY",
-                                       "EF_SECRET_KEY_OLD", "EF_LISTEN"};
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const char *v = ef_cfg_get_str(c, keys[i]);
-        if (v)
-            setenv(keys[i], v, 1);
+    for (size_t i = 0; i < NEXPORTED; i++) {
+        bool secret = ef_config_is_secret(exported_keys[i]);
+        const char *v = ef_cfg_get_str(c, exported_keys[i]);
+        if (v && (file || secret)) /* without a file, only secrets were read */
+            setenv(exported_keys[i], v, 1);
+        if (secret) {
+            char name[96];
+            snprintf(name, sizeof(name), "%s_FILE", exported_keys[i]);
+            unsetenv(name);
+        }
     }
     ef_config_free(c);
     return 0;

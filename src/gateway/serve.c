@@ -80,6 +80,12 @@ static ef_config *load_config(int argc, char **argv, bool *print_only)
             i++;
         } else if (strcmp(argv[i], "--print-config") == 0) {
             *print_only = true;
+        } else if (strncmp(argv[i], "--", 2) == 0 && ef_config_is_secret(argv[i] + 2)) {
+            fprintf(stderr,
+                    "easyflow: %s is a secret: not on the command line (it shows in ps); set "
+                    "%s_FILE=path or the environment variable %s\n",
+                    argv[i] + 2, argv[i] + 2, argv[i] + 2);
+            goto fail;
         } else if (strncmp(argv[i], "--", 2) == 0 && i + 1 < argc) {
             if (ef_config_set(c, argv[i] + 2, argv[i + 1], err, sizeof(err))) {
                 fprintf(stderr, "easyflow: %s\n", err);

@@ -226,6 +226,15 @@ static void test_validation_errors(void **state)
         {"TELEGRAM_API_URL", "ftp://example.org",
          "TELEGRAM_API_URL: \"ftp://example.org\" does not start with https://, http://"},
         {"TELEGRAM_API_URL", "http://", "TELEGRAM_API_URL: missing host after http://"},
+        {"TELEGRAM_API_URL", "http://api.telegram.org",
+         "TELEGRAM_API_URL: must be https:// (plain http:// only on a loopback address: "
+         "127.0.0.0/8, ::1, localhost)"},
+        {"WHATSAPP_API_URL", "http://10.1.2.3:8080/v25.0",
+         "WHATSAPP_API_URL: must be https:// (plain http:// only on a loopback address: "
+         "127.0.0.0/8, ::1, localhost)"},
+        {"WHATSAPP_API_URL", "http://127.0.0.1.example.org",
+         "WHATSAPP_API_URL: must be https:// (plain http:// only on a loopback address: "
+         "127.0.0.0/8, ::1, localhost)"},
         {"WHATSAPP_API_URL", "https://graph example",
          "WHATSAPP_API_URL: \"https://graph "
          "example\" contains a blank"},
@@ -275,6 +284,10 @@ static void test_valid_values(void **state)
         {"TELEGRAM_SECRET_TOKEN", "Abc_09-z"},
         {"EF_SECRET_KEY", hexkey},
         {"TELEGRAM_POLL_TIMEOUT", "0"},
+        {"TELEGRAM_API_URL", "https://tg-proxy.example.org/"},
+        {"TELEGRAM_API_URL", "http://127.0.0.2:8081"},
+        {"WHATSAPP_API_URL", "http://[::1]:9/v25.0"},
+        {"WHATSAPP_API_URL", "http://localhost:9"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         if (ef_config_set(c, ok[i][0], ok[i][1], err, sizeof(err)) != 0)
@@ -577,10 +590,91 @@ static void test_help_and_markdown(void **state)
                                "(poll: getUpdates long polling) (webhook\\|poll) |\n"));
     size_t lines = 0;
     for (const char *p = md; *p; p++)
-        lines += *p == '\n';
+        lines += *p == '|' && (p == md || p[-1] == '\n');
     assert_int_equal(lines, NALL + 2);
+    /* Below the table and --help: how to read a secret from a file. */
+    assert_non_null(strstr(md, "\nEach [secret] key can be read from a file instead: KEY_FILE="));
+    assert_non_null(strstr(help, "KEY_FILE=path"));
     ef_free(help);
     ef_free(md);
+}
+
+/* KEY_FILE: read from a file, one trailing newline removed, errors name
+ * the variable and the path but never the content. */
+static void test_secret_files(void **state)
+{
+    (void)state;
+    clear_env();
+    char err[512] = "";
+    char *tok = write_tmp("123456:ABC-token-from-a-file\n");
+    char *crlf = write_tmp("s3cr3t-value\r\n");
+    char *two = write_tmp("line-one\n\n");
+    char *empty = write_tmp("");
+    char *only_nl = write_tmp("\n");
+    char *hex = write_tmp(hexkey);
+    ef_config *c = ef_config_new();
+    /* Through the environment. */
+    setenv("TELEGRAM_BOT_TOKEN_FILE", tok, 1);
+    setenv("EF_SECRET_KEY_FILE", hex, 1);
+    setenv("WHATSAPP_APP_SECRET_FILE", crlf, 1);
+    assert_int_equal(ef_config_load_env(c, err, sizeof(err)), 0);
+    assert_string_equal(ef_cfg_get_str(c, "TELEGRAM_BOT_TOKEN"), "123456:ABC-token-from-a-file");
+    assert_string_equal(ef_cfg_get_str(c, "EF_SECRET_KEY"), hexkey);
+    assert_string_equal(ef_cfg_get_str(c, "WHATSAPP_APP_SECRET"), "s3cr3t-value");
+    /* Both KEY and KEY_FILE: an error naming both. */
+    setenv("TELEGRAM_BOT_TOKEN", "123456:from-env", 1);
+    assert_int_equal(ef_config_load_env(c, err, sizeof(err)), EF_EINVAL);
+    assert_string_equal(err,
+                        "TELEGRAM_BOT_TOKEN and TELEGRAM_BOT_TOKEN_FILE are both set: keep one");
+    clear_env();
+    unsetenv("TELEGRAM_BOT_TOKEN_FILE");
+    unsetenv("EF_SECRET_KEY_FILE");
+    unsetenv("WHATSAPP_APP_SECRET_FILE");
+    /* Only one newline goes: a second one is a control character. */
+    assert_int_equal(ef_config_set(c, "WHATSAPP_VERIFY_TOKEN_FILE", two, err, sizeof(err)),
+                     EF_EINVAL);
+    assert_string_equal(err, "WHATSAPP_VERIFY_TOKEN: contains a control character");
+    /* Empty, missing: clear errors naming the variable. */
+    char want[512];
+    assert_int_equal(ef_config_set(c, "TELEGRAM_SECRET_TOKEN_FILE", empty, err, sizeof(err)),
+                     EF_EINVAL);
+    snprintf(want, sizeof(want), "TELEGRAM_SECRET_TOKEN_FILE: %s is empty", empty);
+    assert_string_equal(err, want);
+    assert_int_equal(ef_config_set(c, "TELEGRAM_SECRET_TOKEN_FILE", only_nl, err, sizeof(err)),
+                     EF_EINVAL);
+    assert_int_equal(
+        ef_config_set(c, "EF_SECRET_KEY_OLD_FILE", "/nonexistent/ef-key", err, sizeof(err)),
+        EF_EIO);
+    assert_string_equal(
+        err, "EF_SECRET_KEY_OLD_FILE: cannot read /nonexistent/ef-key: No such file or directory");
+    /* A bad secret read from a file: the value is never repeated. */
+    assert_int_equal(ef_config_set(c, "EF_SECRET_KEY_FILE", tok, err, sizeof(err)), EF_EINVAL);
+    assert_null(strstr(err, "ABC-token"));
+    assert_string_equal(ef_cfg_get_str(c, "EF_SECRET_KEY"), hexkey);
+    /* Only secret keys have a _FILE form. */
+    assert_int_equal(ef_config_set(c, "EF_LISTEN_FILE", tok, err, sizeof(err)), EF_EINVAL);
+    assert_string_equal(err, "unknown key \"EF_LISTEN_FILE\"");
+    assert_true(ef_config_is_secret("TELEGRAM_BOT_TOKEN"));
+    assert_true(ef_config_is_secret("EF_SECRET_KEY_OLD"));
+    assert_false(ef_config_is_secret("EF_LISTEN"));
+    assert_false(ef_config_is_secret("TELEGRAM_BOT_TOKEN_FILE"));
+    /* In a config file. */
+    char line[512];
+    snprintf(line, sizeof(line), "WHATSAPP_ACCESS_TOKEN_FILE = %s\n", tok);
+    char *cfg = write_tmp(line);
+    assert_int_equal(ef_config_load_file(c, cfg, err, sizeof(err)), 0);
+    assert_string_equal(ef_cfg_get_str(c, "WHATSAPP_ACCESS_TOKEN"), "123456:ABC-token-from-a-file");
+    /* The read helper itself. */
+    char *v = NULL;
+    assert_int_equal(ef_config_read_secret_file("X_FILE", crlf, &v, err, sizeof(err)), 0);
+    assert_string_equal(v, "s3cr3t-value");
+    ef_free(v);
+    const char *paths[] = {tok, crlf, two, empty, only_nl, hex, cfg};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        unlink(paths[i]);
+        ef_free((char *)paths[i]);
+    }
+    ef_config_free(c);
 }
 
 int main(void)
@@ -599,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_help_and_markdown),
+        cmocka_unit_test(test_secret_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
