@@ -1221,6 +1221,34 @@ static void test_ops_and_registry(void **state)
     assert_int_equal(ef_platform_check(NULL, err, sizeof(err)), EF_EINVAL);
 }
 
+/* api_url carries the bot token: https://, or http:// on loopback only. */
+static void test_api_url_https_or_loopback(void **state)
+{
+    (void)state;
+    static const char creds[] = "{\"bot_token\":\"123456:ABC-DEF\",\"secret_token\":"
+                                "\"a-long-enough-secret-token\"}";
+    static const char *const ok[] = {"https://api.telegram.org", "http://127.0.0.1:9",
+                                     "http://[::1]:9", "http://localhost"};
+    static const char *const bad[] = {"http://api.telegram.org", "http://192.168.1.5:8081"};
+    char settings[256], why[256];
+    ef_platform_policy pol;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        void *cfg = NULL;
+        snprintf(settings, sizeof(settings), "{\"api_url\":\"%s\"}", ok[i]);
+        if (ef_platform_telegram.open(creds, settings, &cfg, &pol, why, sizeof(why)) != 0)
+            fail_msg("api_url %s refused: %s", ok[i], why);
+        ef_platform_telegram.close(cfg);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        void *cfg = NULL;
+        snprintf(settings, sizeof(settings), "{\"api_url\":\"%s\"}", bad[i]);
+        assert_int_equal(ef_platform_telegram.open(creds, settings, &cfg, &pol, why, sizeof(why)),
+                         EF_EINVAL);
+        assert_null(cfg);
+        assert_non_null(strstr(why, "\"api_url\" must be https://"));
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1255,6 +1283,7 @@ int main(void)
         T(test_text_byte_exact),
         T(test_malformed),
         T(test_ops_and_registry),
+        T(test_api_url_https_or_loopback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1371,6 +1371,56 @@ static void test_timestamps(void **state)
     ef_msg_free(m);
 }
 
+/* api_url carries the access token: https://, or http:// on loopback only
+ * (the same rule for every adapter: channel.c). */
+static void test_api_url_https_or_loopback(void **state)
+{
+    (void)state;
+    static const char creds[] = "{\"access_token\":\"EAAG-test\",\"app_secret\":\"" SECRET
+                                "\",\"phone_number_id\":\"1065\"}";
+    static const char *const ok[] = {
+        "https://graph.example.org/v25.0",
+        "HTTPS://graph.example.org",
+        "http://127.0.0.1:9",
+        "http://127.3.2.1/v1",
+        "http://[::1]:8080/v25.0",
+        "http://localhost:9",
+        "http://LocalHost/x",
+        "http://user:pw@127.0.0.1:9",
+        "",
+    };
+    static const char *const bad[] = {
+        "http://graph.facebook.com/v25.0",
+        "http://10.0.0.1:9",
+        "http://128.0.0.1",
+        "http://[::2]:80",
+        "http://localhost.evil.example",
+        "http://127.0.0.1.evil.example",
+        "http://127.0.0.1@evil.example",
+        "ftp://127.0.0.1",
+        "graph.facebook.com",
+        "http://",
+    };
+    char settings[256], why[256];
+    ef_platform_policy pol;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        void *cfg = NULL;
+        snprintf(settings, sizeof(settings), "{\"api_url\":\"%s\"}", ok[i]);
+        if (ef_platform_whatsapp.open(creds, settings, &cfg, &pol, why, sizeof(why)) != 0)
+            fail_msg("api_url %s refused: %s", ok[i], why);
+        ef_platform_whatsapp.close(cfg);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        void *cfg = NULL;
+        snprintf(settings, sizeof(settings), "{\"api_url\":\"%s\"}", bad[i]);
+        if (ef_platform_whatsapp.open(creds, settings, &cfg, &pol, why, sizeof(why)) != EF_EINVAL)
+            fail_msg("api_url %s accepted", bad[i]);
+        assert_null(cfg);
+        assert_string_equal(why, "settings: \"api_url\" must be https:// (plain http:// only on a "
+                                 "loopback address: 127.0.0.0/8, ::1, localhost)");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1382,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_signature_uppercase_hex),
         cmocka_unit_test(test_signature_binary_body),
         cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_api_url_https_or_loopback),
         cmocka_unit_test(test_text_russian),
         cmocka_unit_test(test_reply_forward_referral),
         cmocka_unit_test(test_media),
