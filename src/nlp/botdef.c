@@ -410,10 +410,25 @@ static int on_example(ld *l, const yaml_node_t *item, const char *lang, void *ud
     return 0;
 }
 
+/* An intent's negative_patterns: compiled like its patterns, after them,
+ * and marked negative (a match takes the intent out of the candidates). */
+static int load_negative_patterns(ld *l, const yaml_node_t *v, const intent_ctx *ic)
+{
+    ef_bot *bot = l->bot;
+    yaml_node_t *f = ef_nlp__yaml_get(&l->y, v, "negative_patterns", NULL);
+    size_t first = bot->n_pats;
+    if (f && each_string(l, f, ic->what, on_intent_pattern, (void *)ic))
+        return l->y.rc;
+    for (size_t i = first; i < bot->n_pats; i++)
+        bot->pats[i].negative = true;
+    return 0;
+}
+
 static int load_intents(ld *l, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"description", "priority",          "patterns",
-                                       "examples",    "negative_examples", NULL};
+    static const char *const keys[] = {
+        "description", "priority",          "patterns", "negative_patterns",
+        "examples",    "negative_examples", NULL};
     ef_bot *bot = l->bot;
     if (n->type != YAML_MAPPING_NODE)
         return ef_nlp__yaml_fail(&l->y, n, "intents: expected a mapping of intent names, got %s",
@@ -487,7 +502,37 @@ static int load_intents(ld *l, const yaml_node_t *n)
         f = ef_nlp__yaml_get(&l->y, v, "negative_examples", NULL);
         if (f && each_string(l, f, what, on_example, &ic))
             return l->y.rc;
+        if (load_negative_patterns(l, v, &ic))
+            return l->y.rc;
     }
+    bot->n_intent_pats = bot->n_pats;
+    return 0;
+}
+
+/* The bot-level out_of_scope section: patterns and examples of messages
+ * that are not for the bot. Its patterns join the intent patterns under
+ * the hidden owner n_intents (match.c scores them like an intent's); its
+ * examples are examples of fallback for `bot check`. */
+static int load_out_of_scope(ld *l, const yaml_node_t *n)
+{
+    static const char *const keys[] = {"description", "patterns", "examples", NULL};
+    ef_bot *bot = l->bot;
+    const char *what = "out_of_scope";
+    if (n->type != YAML_MAPPING_NODE)
+        return ef_nlp__yaml_fail(&l->y, n,
+                                 "%s: expected a mapping with patterns and examples, got %s", what,
+                                 ef_nlp__yaml_kind(n));
+    if (ef_nlp__yaml_check_keys(&l->y, n, keys, what))
+        return l->y.rc;
+    intent_ctx ic = {(uint32_t)bot->n_intents, what, false};
+    size_t first = bot->n_pats;
+    yaml_node_t *f = ef_nlp__yaml_get(&l->y, n, "patterns", NULL);
+    if (f && each_string(l, f, what, on_intent_pattern, &ic))
+        return l->y.rc;
+    bot->n_oos_pats = (uint32_t)(bot->n_pats - first);
+    f = ef_nlp__yaml_get(&l->y, n, "examples", NULL);
+    if (f && each_string(l, f, what, on_example, &ic))
+        return l->y.rc;
     bot->n_intent_pats = bot->n_pats;
     return 0;
 }
@@ -744,7 +789,7 @@ static int load_dictionaries(ld *l, yaml_node_t *n)
 
 static int load(ld *l, yaml_node_t *root)
 {
-    static const char *const keys[] = {"bot", "intents", "entities", "fsm", NULL};
+    static const char *const keys[] = {"bot", "intents", "out_of_scope", "entities", "fsm", NULL};
     ef_bot *bot = l->bot;
     if (root->type != YAML_MAPPING_NODE)
         return ef_nlp__yaml_fail(&l->y, root,
@@ -763,6 +808,9 @@ static int load(ld *l, yaml_node_t *root)
         return ef_nlp__yaml_fail_at(&l->y, 1, 1, "missing top-level key 'intents'");
     yaml_node_t *order_node = NULL;
     if (load_bot_section(l, b, &order_node) || load_intents(l, in))
+        return l->y.rc;
+    yaml_node_t *oos = ef_nlp__yaml_get(&l->y, root, "out_of_scope", NULL);
+    if (oos && load_out_of_scope(l, oos))
         return l->y.rc;
     if (en && load_entities(l, en))
         return l->y.rc;
@@ -974,7 +1022,7 @@ int ef_bot_example_get(const ef_bot *bot, size_t i, ef_bot_example *out)
     if (!bot || !out || i >= bot->n_examples)
         return EF_EINVAL;
     const ef_nlp__example *e = &bot->examples[i];
-    out->intent = bot->intents[e->intent].name;
+    out->intent = e->intent < bot->n_intents ? bot->intents[e->intent].name : EF_NLP_FALLBACK;
     out->text = e->text;
     out->lang = e->lang;
     out->negative = e->negative;

@@ -313,6 +313,10 @@ static void record(ef_nlp_scratch *sc, const ef_bot *bot, uint32_t group, uint32
         memset(a, 0, sizeof(*a));
         sc->touched[sc->n_touched++] = owner;
     }
+    if (bot->pats[group].negative) {
+        a->vetoed = true;
+        return;
+    }
     if (a->n_matched == 0 || e - s > a->best_len) {
         a->best_pat = group;
         a->best_len = e - s;
@@ -323,6 +327,19 @@ static void record(ef_nlp_scratch *sc, const ef_bot *bot, uint32_t group, uint32
         a->span[a->n_spans][1] = e;
         a->n_spans++;
     }
+}
+
+/* An intent's confidence from what its patterns explain (see
+ * docs/bot-definition.md, "How a message is scored"). */
+static double confidence(const ef_nlp_scratch *sc, const ef_nlp__acc *a, int priority)
+{
+    uint32_t total = sc->alnum[sc->n];
+    double coverage = total ? (double)covered(sc, a) / total : 1.0;
+    if (coverage > 1.0)
+        coverage = 1.0;
+    uint32_t extra = a->n_matched - 1 > 2 ? 2 : a->n_matched - 1;
+    double conf = 0.5 + 0.4 * coverage + 0.05 * extra + 0.05 * priority;
+    return conf < 0 ? 0 : conf > 1 ? 1 : conf;
 }
 
 /* Matches the normalized message in sc (text: the message as sent, for
@@ -382,19 +399,21 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
         record(sc, bot, group, gs, ge);
 
     /* score and rank */
-    uint32_t total = sc->alnum[sc->n];
     scored top[EF_NLU_MAX_RANKED];
     size_t n_top = 0;
+    double oos = -1; /* out_of_scope's confidence, -1: it did not match */
     for (size_t k = 0; k < sc->n_touched; k++) {
         uint32_t ii = sc->touched[k];
         const ef_nlp__acc *a = &sc->acc[ii];
-        double coverage = total ? (double)covered(sc, a) / total : 1.0;
-        if (coverage > 1.0)
-            coverage = 1.0;
-        uint32_t extra = a->n_matched - 1 > 2 ? 2 : a->n_matched - 1;
-        double conf = 0.5 + 0.4 * coverage + 0.05 * extra + 0.05 * bot->intents[ii].priority;
-        conf = conf < 0 ? 0 : conf > 1 ? 1 : conf;
-        scored cur = {ii, conf, bot->intents[ii].priority, a->n_matched};
+        if (a->vetoed || a->n_matched == 0)
+            continue;
+        int prio = ii < bot->n_intents ? bot->intents[ii].priority : 0;
+        double conf = confidence(sc, a, prio);
+        if (ii == bot->n_intents) {
+            oos = conf;
+            continue;
+        }
+        scored cur = {ii, conf, prio, a->n_matched};
         size_t pos = n_top;
         while (pos > 0 && before(&cur, &top[pos - 1]))
             pos--;
@@ -415,14 +434,15 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
         out->ranked[k].pattern = p->source;
         out->ranked[k].line = p->line;
     }
-    if (n_top > 0 && top[0].conf >= bot->threshold) {
+    sc->oos = n_top > 0 && oos >= top[0].conf;
+    if (n_top > 0 && top[0].conf >= bot->threshold && !sc->oos) {
         out->intent = bot->intents[top[0].intent].name;
         out->confidence = top[0].conf;
         const ef_nlp__pat *p = &bot->pats[sc->acc[top[0].intent].best_pat];
         out->lang = p->lang ? p->lang : guess_lang(bot, cyr, lat);
     } else {
         out->intent = EF_NLP_FALLBACK;
-        out->confidence = n_top > 0 ? 1.0 - top[0].conf : 1.0;
+        out->confidence = sc->oos ? oos : n_top > 0 ? 1.0 - top[0].conf : 1.0;
         out->lang = guess_lang(bot, cyr, lat);
     }
 
@@ -485,7 +505,8 @@ int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t
     if (!normalize(sc, text, len, NULL, NULL, &cyr, &lat))
         return EF_EUTF8;
     match_normalized(bot, sc, text, now_unix, cyr, lat, out);
-    bool weak = strcmp(out->intent, EF_NLP_FALLBACK) == 0 || out->confidence < REPAIR_BELOW;
+    bool weak =
+        !sc->oos && (strcmp(out->intent, EF_NLP_FALLBACK) == 0 || out->confidence < REPAIR_BELOW);
     if (weak && bot->vocab.n && !(sc->options & EF_NLP_NO_REPAIR))
         match_repaired(bot, sc, text, now_unix, cyr, lat, out);
     return 0;

@@ -96,6 +96,9 @@ typedef struct ef_nlp__pat {
      * entry per branch (ef_nlp__top_branches); all of them carry the index
      * of the first branch here and share its source. Else the own index. */
     uint32_t group;
+    /* An intent's negative pattern: when it matches, the intent is no
+     * candidate (its owner is the intent; never counted as a match). */
+    bool negative;
     const char *lang; /* borrowed from the bot's languages, or NULL */
     char *source;     /* as written in the file; owned by pats[group] */
     int line;
@@ -327,6 +330,11 @@ struct ef_bot {
 
     ef_nlp__intent *intents;
     size_t n_intents;
+    /* bot-level out_of_scope patterns: intent patterns whose owner is
+     * n_intents (a hidden candidate scored like an intent; when it explains
+     * the message at least as well as the best intent, the answer is
+     * fallback). Its examples are examples of intent n_intents (fallback). */
+    uint32_t n_oos_pats;
     ef_nlp__entity *entities; /* custom */
     size_t n_entities;
     ef_nlp__pat *pats;
@@ -365,6 +373,7 @@ typedef struct ef_nlp__cand {
 #define EF_NLP__MAX_SPANS 4
 
 typedef struct ef_nlp__acc {
+    bool vetoed; /* a negative pattern of the intent matched */
     uint32_t n_matched;
     uint32_t best_pat, best_len;
     uint32_t n_spans;
@@ -392,7 +401,8 @@ struct ef_nlp_scratch {
 
     uint64_t *cand; /* candidate patterns, pf.n_words words */
 
-    ef_nlp__acc *acc; /* per intent */
+    ef_nlp__acc *acc; /* per intent, and one for out_of_scope (n_intents) */
+    bool oos;         /* the last reading fell back as out of scope */
     uint32_t *touched;
     size_t n_touched;
 

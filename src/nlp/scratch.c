@@ -28,8 +28,8 @@ ef_nlp_scratch *ef_nlp_scratch_new(const ef_bot *bot)
     pcre2_set_match_limit(sc->mctx, MATCH_LIMIT);
     pcre2_jit_stack_assign(sc->mctx, NULL, sc->jit_stack);
     sc->cand = ef_calloc(bot->pf.n_words ? bot->pf.n_words : 1, sizeof(uint64_t));
-    sc->acc = ef_calloc(bot->n_intents ? bot->n_intents : 1, sizeof(ef_nlp__acc));
-    sc->touched = ef_calloc(bot->n_intents ? bot->n_intents : 1, sizeof(uint32_t));
+    sc->acc = ef_calloc(bot->n_intents + 1, sizeof(ef_nlp__acc));
+    sc->touched = ef_calloc(bot->n_intents + 1, sizeof(uint32_t));
     sc->cands = ef_calloc(EF_NLP__MAX_CANDS, sizeof(ef_nlp__cand));
     size_t nv = bot->vocab.n ? bot->vocab.n : 1;
     sc->vstamp = ef_calloc(nv, sizeof(uint32_t));

@@ -118,6 +118,39 @@ static void test_stems_stay_in_their_word(void **state)
     expect_intent(f, "заказчик", "order");
 }
 
+static void test_negative_patterns(void **state)
+{
+    fx *f = *state;
+    expect_intent(f, "доставка завтра будет?", "ship");
+    expect_intent(f, "доставка пиццы", EF_NLP_FALLBACK);
+    expect_intent(f, "Доставка цветов есть?", EF_NLP_FALLBACK);
+}
+
+static void test_out_of_scope(void **state)
+{
+    fx *f = *state;
+    expect_intent(f, "отмените пожалуйста", "cancel");
+    /* out_of_scope explains the whole message, cancel only "отменили" */
+    ef_nlu_result r = run(f, "электричку опять отменили");
+    assert_string_equal(r.intent, EF_NLP_FALLBACK);
+    assert_true(fabs(r.confidence - 0.9) < 1e-9); /* out_of_scope's own confidence */
+    assert_int_equal(r.n_ranked, 1);              /* the intent it beat is still listed */
+    assert_string_equal(r.ranked[0].intent, "cancel");
+    expect_intent(f, "электричка", EF_NLP_FALLBACK);
+    /* its examples are examples of fallback for `bot check` */
+    bool found = false;
+    for (size_t i = 0; i < ef_bot_example_count(f->bot); i++) {
+        ef_bot_example ex;
+        assert_int_equal(ef_bot_example_get(f->bot, i, &ex), 0);
+        if (strcmp(ex.text, "электричку отменили") == 0) {
+            assert_string_equal(ex.intent, EF_NLP_FALLBACK);
+            assert_false(ex.negative);
+            found = true;
+        }
+    }
+    assert_true(found);
+}
+
 static void test_whitespace_and_invisible_characters(void **state)
 {
     fx *f = *state;
@@ -671,6 +704,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_yo_and_ye_are_one_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stems, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stems_stay_in_their_word, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_negative_patterns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_whitespace_and_invisible_characters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confidence, setup, teardown),
         cmocka_unit_test(test_fallback_threshold),
