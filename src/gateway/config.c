@@ -12,11 +12,11 @@
  */
 #include "gateway/config.h"
 
-#include <arpa/inet.h>
+#include "base/url.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -633,42 +633,11 @@ static int check_wa_numbers(const key_def *k, const char *v, char *err, size_t e
     }
 }
 
-/* Whether the host of url (scheme://[user@]host[:port]/...) is loopback:
- * localhost, 127.0.0.0/8 or ::1. */
-static bool loopback_host(const char *url)
-{
-    const char *a = strstr(url, "://");
-    if (!a)
-        return false;
-    a += 3;
-    size_t n = strcspn(a, "/?#");
-    for (size_t i = n; i > 0; i--) { /* skip user:password@ */
-        if (a[i - 1] == '@') {
-            n -= i;
-            a += i;
-            break;
-        }
-    }
-    bool br = a[0] == '[';
-    size_t hl = br ? strcspn(a + 1, "]") : strcspn(a, ":/?#");
-    char host[256];
-    if (hl >= sizeof(host) || hl > n)
-        return false;
-    memcpy(host, br ? a + 1 : a, hl);
-    host[hl] = '\0';
-    unsigned char ip[16];
-    if (inet_pton(AF_INET, host, ip) == 1)
-        return ip[0] == 127;
-    if (inet_pton(AF_INET6, host, ip) == 1)
-        return memcmp(ip, &in6addr_loopback, 16) == 0;
-    return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0;
-}
-
 /* Platform API URLs carry tokens: https://, or http:// on loopback (tests,
  * a local proxy). */
 static int check_api_url(const key_def *k, const char *v, char *err, size_t errlen)
 {
-    if (strncasecmp(v, "https://", 8) == 0 || loopback_host(v))
+    if (ef_url_https_or_loopback(v))
         return 0;
     ef_errf(err, errlen,
             "%s: must be https:// (plain http:// only on a loopback address: 127.0.0.0/8, ::1, "

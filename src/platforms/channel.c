@@ -3,9 +3,9 @@
  */
 #include "platforms/channel_int.h"
 
-#include <arpa/inet.h>
+#include "base/url.h"
+
 #include <json-c/json.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,44 +90,11 @@ char *ef_chan__base_url(const char *url, const char *dflt)
     return t;
 }
 
-/* Whether the host of url (scheme://[user@]host[:port]/...) is loopback:
- * localhost, 127.0.0.0/8 or ::1. */
-static bool loopback_host(const char *url)
-{
-    const char *a = strstr(url, "://");
-    if (!a)
-        return false;
-    a += 3;
-    size_t n = strcspn(a, "/?#");
-    for (size_t i = n; i > 0; i--) { /* skip user:password@ */
-        if (a[i - 1] == '@') {
-            n -= i;
-            a += i;
-            break;
-        }
-    }
-    bool br = a[0] == '[';
-    size_t hl = br ? strcspn(a + 1, "]") : strcspn(a, ":/?#");
-    char host[256];
-    if (hl >= sizeof(host) || hl > n)
-        return false;
-    memcpy(host, br ? a + 1 : a, hl);
-    host[hl] = '\0';
-    unsigned char ip[16];
-    if (inet_pton(AF_INET, host, ip) == 1)
-        return ip[0] == 127;
-    if (inet_pton(AF_INET6, host, ip) == 1)
-        return memcmp(ip, &in6addr_loopback, 16) == 0;
-    return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0;
-}
-
 /* The api_url setting carries the token to the platform: https://, or
  * http:// only on loopback (tests, a local proxy). */
 static int check_api_url(const char *url, char *err, size_t errlen)
 {
-    if (!url || !*url || strncasecmp(url, "https://", 8) == 0)
-        return 0;
-    if (strncasecmp(url, "http://", 7) == 0 && url[7] && loopback_host(url))
+    if (!url || !*url || ef_url_https_or_loopback(url))
         return 0;
     ef_errf(err, errlen,
             "settings: \"api_url\" must be https:// (plain http:// only on a loopback address: "
