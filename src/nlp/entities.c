@@ -458,6 +458,37 @@ static bool word_before(const scan *x, size_t i, size_t *ws, size_t *we)
     return true;
 }
 
+/* What says that the digits at i are an order number: CUE_ORDER for
+ * "заказ" in any form, "№" or "#" just before (one space allowed);
+ * CUE_NUMBER for "номер"/"номера" (also a phone's word); else CUE_NONE. */
+enum { CUE_NONE = 0, CUE_NUMBER, CUE_ORDER };
+
+static bool word_is(const scan *x, size_t s, size_t e, const char *const *list)
+{
+    for (; *list; list++)
+        if (strlen(*list) == e - s && memcmp(x->s + s, *list, e - s) == 0)
+            return true;
+    return false;
+}
+
+static int order_cue(const scan *x, size_t i)
+{
+    static const char *const order_words[] = {"заказ",   "заказа",  "заказу", "заказе",
+                                              "заказом", "заказик", NULL};
+    static const char *const number_words[] = {"номер", "номера", "номеру", "номером", NULL};
+    size_t k = i > 0 && x->s[i - 1] == ' ' ? i - 1 : i;
+    if (k > 0 && x->s[k - 1] == '#')
+        return CUE_ORDER;
+    if (k >= 3 && memcmp(x->s + k - 3, "\xE2\x84\x96", 3) == 0) /* № */
+        return CUE_ORDER;
+    size_t ws, we;
+    if (!word_before(x, i, &ws, &we))
+        return CUE_NONE;
+    if (word_is(x, ws, we, order_words))
+        return CUE_ORDER;
+    return word_is(x, ws, we, number_words) ? CUE_NUMBER : CUE_NONE;
+}
+
 static int64_t today(scan *x)
 {
     if (!x->have_today) {
@@ -571,6 +602,13 @@ static void phone_at(scan *x, size_t i)
         v[0] = '+';
         memcpy(v + 1, d, nd);
         vl = nd + 1;
+    } else if (!plus && nd == 10 && d[0] == '9' && order_cue(x, i) != CUE_ORDER) {
+        /* a Russian mobile number without +7 or 8: 9xx xxx xx xx (after
+         * "заказ" or "№" the digits are an order number) */
+        v[0] = '+';
+        v[1] = '7';
+        memcpy(v + 2, d, 10);
+        vl = 12;
     } else {
         return;
     }
@@ -1220,6 +1258,22 @@ static size_t order_letter_before(const scan *x, size_t k)
     return 0;
 }
 
+/* Digits [i, e) alone after "заказ", "№", "#" or "номер": 3 to 12 digits,
+ * not the start of a decimal, date or posting number ("заказ 1042",
+ * "заказ № 58213", "номер заказа 5512093"). The value is the digits. */
+static bool bare_order_at(scan *x, size_t i, size_t e)
+{
+    size_t nd = e - i;
+    if (nd < 3 || nd > 12 || !order_start_ok(x, i) || !order_end_ok(x, e))
+        return false;
+    if (e + 1 < x->n && (x->s[e] == '.' || x->s[e] == ',' || x->s[e] == '/') && dig(x, e + 1))
+        return false;
+    if (order_cue(x, i) == CUE_NONE)
+        return false;
+    add(x, EF_NLP__ENT_ORDER, RANK_ORDER, i, e, (const char *)x->s + i, nd);
+    return true;
+}
+
 static void order_at(scan *x, size_t i)
 {
     size_t e = digits_end(x, i), nd = e - i;
@@ -1239,6 +1293,8 @@ static void order_at(scan *x, size_t i)
         add(x, EF_NLP__ENT_ORDER, RANK_ORDER, k, e, v, vl);
         return;
     }
+    if (bare_order_at(x, i, e))
+        return;
     /* 6..10 digits - 4 digits [- 1..2 digits] */
     if (nd < 6 || nd > 10 || !order_start_ok(x, i) || e >= x->n || x->s[e] != '-')
         return;

@@ -122,6 +122,15 @@ static void test_phone(void **state)
     expect_none("+1234567890123456", "phone");
     expect_none("12345678901", "phone");
     expect_none("80012345678", "phone"); /* 8 0.. is no Russian area code */
+    /* a Russian mobile number without +7 or 8 */
+    expect_only("мой номер 9161234567", "phone", "+79161234567", "9161234567");
+    expect_only("перезвоните 916 123 45 67", "phone", "+79161234567", "916 123 45 67");
+    expect_only("тел. 916-123-45-67", "phone", "+79161234567", "916-123-45-67");
+    expect_none("4951234567", "phone");  /* not a mobile number: a number */
+    expect_none("91612345678", "phone"); /* 11 digits without 7 or 8 */
+    expect_none("916123456", "phone");   /* 9 digits */
+    /* after "заказ" or "№" ten digits are an order number */
+    expect_only("заказ 9161234567", "order_number", "9161234567", "9161234567");
 }
 
 /* ---- email -------------------------------------------------------------------- */
@@ -154,6 +163,19 @@ static void test_order_number(void **state)
     expect_none("A-12", "order_number");
     expect_none("ABC-1042", "order_number");
     expect_none("87654321-0012-123", "order_number");
+    /* bare digits after заказ (any form), №, # or номер */
+    expect_only("Где мой заказ 123456?", "order_number", "123456", "123456");
+    expect_only("заказ 1042 где он", "order_number", "1042", "1042");
+    expect_only("по заказу № 44190 вопрос", "order_number", "44190", "44190");
+    expect_only("где мой №58213", "order_number", "58213", "58213");
+    expect_only("заказ номер 7734521 не пришел", "order_number", "7734521", "7734521");
+    expect_only("номер заказа 5512093", "order_number", "5512093", "5512093");
+    expect_only("заказ #123456", "order_number", "123456", "123456");
+    expect_none("заказ 42", "order_number");           /* too short */
+    expect_none("заказ 12.03 пришел", "order_number"); /* a date */
+    expect_none("заказ на 500 рублей", "order_number");
+    expect_none("купил 123456 штук", "order_number");   /* no cue */
+    expect_none("заказ 1234567890123", "order_number"); /* too long */
 
     /* bot.order_number_pattern replaces the default */
     ef_bot *custom = load("fixtures/entities_order.yaml");
