@@ -408,11 +408,13 @@ typedef struct ent {
 } ent;
 
 /*
- * Converts every entity's UTF-16 start and end to byte offsets in one sweep:
- * the positions are sorted, and ef_utf16_to_byte() resumes from the last
- * converted position (a character boundary), so the work is linear in the
- * text however many entities there are. A position that is out of range or
- * splits a surrogate pair stays !ok.
+ * Converts every entity's UTF-16 start and end to byte offsets in one walk
+ * of the text: the positions are sorted once, then a single cursor moves
+ * forward through the text and never back, so the work is O(text + n log n)
+ * however the offsets are chosen. A position that splits a surrogate pair
+ * stays !ok and the cursor stays where it is; once the cursor reaches the
+ * end of the text every remaining (larger) position is out of range and
+ * stays !ok at O(1) each. Character lengths follow ef_utf16_to_byte().
  */
 static void convert_offsets(ent *e, size_t n, const char *text, size_t tlen)
 {
@@ -425,17 +427,24 @@ static void convert_offsets(ent *e, size_t n, const char *text, size_t tlen)
         pos[np++] = (epos){e[i].off16 + e[i].len16, &e[i].end, &e[i].end_ok};
     }
     qsort(pos, np, sizeof(*pos), epos_cmp);
-    size_t base = 0;   /* byte offset of the last converted position */
+    const unsigned char *s = (const unsigned char *)text;
+    size_t at = 0;     /* byte offset of the cursor, a character boundary */
     int64_t units = 0; /* its UTF-16 offset */
     for (size_t i = 0; i < np; i++) {
-        size_t rel;
-        if (ef_utf16_to_byte(text + base, tlen - base, pos[i].off16 - units, &rel) < 0)
-            continue;
-        base += rel;
-        units = pos[i].off16;
-        *pos[i].slot = base;
+        while (units < pos[i].off16) {
+            unsigned c = at < tlen ? s[at] : 0;
+            size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+            if (at >= tlen || len > tlen - at)
+                goto done; /* this position and all after it are past the end */
+            units += len == 4 ? 2 : 1;
+            at += len;
+        }
+        if (units != pos[i].off16)
+            continue; /* splits a surrogate pair */
+        *pos[i].slot = at;
         *pos[i].ok = true;
     }
+done:
     ef_free(pos);
 }
 

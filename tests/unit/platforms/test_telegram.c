@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "platforms/platform.h"
 
@@ -267,6 +268,74 @@ static void test_entities_utf16(void **state)
     assert_int_equal(mint(f, "entities_dropped"), 5);
     /* a bot_command that is not at offset 0 is no command */
     assert_null(mget(f, "command"));
+}
+
+/* Monotonic seconds, for the complexity bound below. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * A hostile body: 100,000 emoji (200,000 UTF-16 units, 400 KB) and 9,999
+ * entities (ef_json_parse caps an array at 10,000 entries), a third valid, a
+ * third splitting a surrogate pair, a third past the end. The conversion used
+ * to rescan the text from the last good position for every bad one (~6,700
+ * scans of up to 400 KB: seconds of CPU); it is one walk of the text now.
+ * The 2 s bound is generous (ASan, a shared machine): the point is the
+ * complexity, the linear walk takes milliseconds.
+ */
+static void test_entities_hostile_linear(void **state)
+{
+    fx *f = *state;
+    enum { EMOJI = 100000, ENTS = 9999 };
+    size_t cap = 256 + (size_t)EMOJI * 4 + (size_t)ENTS * 64;
+    char *body = ef_calloc(cap, 1);
+    size_t n = (size_t)snprintf(body, cap,
+                                "{\"update_id\":11,\"message\":{\"message_id\":1,"
+                                "\"chat\":{\"id\":42,\"type\":\"private\"},\"date\":1718000000,"
+                                "\"text\":\"");
+    for (int i = 0; i < EMOJI; i++) {
+        memcpy(body + n, "\xF0\x9F\x98\x80", 4);
+        n += 4;
+    }
+    n += (size_t)snprintf(body + n, cap - n, "\",\"entities\":[");
+    for (int i = 0; i < ENTS; i++) {
+        int64_t off;
+        if (i % 3 == 0)
+            off = 2 * (int64_t)(i % EMOJI); /* valid: one emoji */
+        else if (i % 3 == 1)
+            off = 2 * (int64_t)(i % EMOJI) + 1; /* inside a surrogate pair */
+        else
+            off = 2 * (int64_t)EMOJI + (int64_t)i; /* past the end */
+        n += (size_t)snprintf(body + n, cap - n,
+                              "%s{\"offset\":%lld,\"length\":2,\"type\":\"bold\"}", i ? "," : "",
+                              (long long)off);
+    }
+    n += (size_t)snprintf(body + n, cap - n, "]}}");
+    assert_true(n < cap);
+    double t0 = now_s();
+    int rc = run(f, body);
+    double dt = now_s() - t0;
+    ef_free(body);
+    assert_int_equal(rc, 0);
+    assert_int_equal(f->out.n, 1);
+    ef_msg *m = f->out.items[0];
+    char err[128];
+    assert_int_equal(
+        ef_json_parse(m->meta_json, strlen(m->meta_json), 64, &f->meta, err, sizeof(err)), 0);
+    assert_int_equal(m->text_len, (size_t)EMOJI * 4);
+    size_t valid = (ENTS + 2) / 3;
+    assert_int_equal(json_object_array_length(mget(f, "entities")), valid);
+    assert_int_equal(mint(f, "entities_dropped"), ENTS - (int64_t)valid);
+    /* entity 3 is the 4th emoji: bytes 12..16 */
+    assert_int_equal(mint(f, "entities[1].offset16"), 6);
+    assert_int_equal(mint(f, "entities[1].start"), 12);
+    assert_int_equal(mint(f, "entities[1].end"), 16);
+    if (dt > 2.0)
+        fail_msg("100,000 entities took %.2f s: the offset conversion is not linear", dt);
 }
 
 static void test_ids_beyond_32_bits(void **state)
@@ -1256,6 +1325,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_message_private_text),
         T(test_entities_utf16),
+        T(test_entities_hostile_linear),
         T(test_ids_beyond_32_bits),
         T(test_ids_overflow_refused),
         T(test_channel_post_without_from),
