@@ -4,22 +4,34 @@
  *   2026-11-22T16:53:12.123Z WARN tg chat=42 update=7 msg="retry" (telegram.c:120)
  *
  * Levels are per component so one area can be raised to DEBUG without
- * drowning the rest. Lines are written with a single fwrite under a lock so
- * threads never interleave inside a line. Secrets never reach this file:
- * callers redact URLs with ef_redact_url() and log message text at TRACE only.
+ * drowning the rest. A line is formatted on the caller's stack with no lock
+ * held and written with one write(2) of the whole line: there is no global
+ * mutex, so a thread that logs never waits for another one's formatting.
+ * POSIX makes a write of at most PIPE_BUF bytes (4096 on Linux) to a pipe
+ * atomic, and a line is at most LOG_LINE_MAX (= 4096) bytes, so lines from
+ * several threads never interleave on a pipe (journald, docker); on a
+ * regular file opened O_APPEND Linux also writes each call whole.
+ *
+ * A log line is always one line: control characters and bytes that are not
+ * strict UTF-8 in the message are escaped (\n, \r, \t, \xNN), so a value
+ * that carries a newline cannot forge a second line. Backslashes are kept
+ * as they are. Secrets never reach this file: callers redact URLs with
+ * ef_redact_url() and log message text at TRACE only.
  */
 #include "base/log.h"
 
 #include "base/ef.h"
+#include "base/utf8.h"
 
 #include <stdarg.h>
 
-#include <pthread.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_LINE_MAX 4096
 
@@ -30,8 +42,6 @@ int ef_log_levels[EF_C__COUNT] = {EF_LOG_INFO, EF_LOG_INFO, EF_LOG_INFO, EF_LOG_
 static const char *const comp_names[EF_C__COUNT] = {"main", "http",  "tg",   "wa",   "nlp",  "fsm",
                                                     "pg",   "redis", "curl", "pipe", "poll", "cfg"};
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void ef_log_set_level(ef_log_level lvl)
 {
@@ -70,9 +80,62 @@ int ef_log_set_debug(const char *csv)
     return 0;
 }
 
+/* Appends raw[0..n) to out at *len (capacity cap) with control characters
+ * and invalid UTF-8 escaped; stops before an escape or a character that
+ * would not fit whole, so a truncated line never ends mid-character. */
+static void append_escaped(char *out, size_t *len, size_t cap, const char *raw, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t at = *len;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)raw[i];
+        size_t next = i;
+        uint32_t cp;
+        char esc[4];
+        size_t elen = 0;
+        if (c == '\n' || c == '\r' || c == '\t') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            elen = 2;
+            next = i + 1;
+        } else if (c < 0x20 || c == 0x7f || ef_utf8_decode(raw, n, &next, &cp) != 0) {
+            esc[0] = '\\';
+            esc[1] = 'x';
+            esc[2] = hex[c >> 4];
+            esc[3] = hex[c & 0xf];
+            elen = 4;
+            next = i + 1;
+        }
+        size_t w = elen ? elen : next - i;
+        if (w > cap - at)
+            break;
+        memcpy(out + at, elen ? esc : raw + i, w);
+        at += w;
+        i = next;
+    }
+    *len = at;
+}
+
+/* Writes the whole line with one write(2); retries only what an
+ * interrupted or short write left (rare: stderr is a pipe or a file). */
+static void write_line(const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(STDERR_FILENO, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* nowhere to report a failing stderr */
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
 void ef_log_write(ef_log_level lvl, ef_log_comp comp, const char *file, int line, const char *fmt,
                   ...)
 {
+    char raw[LOG_LINE_MAX];
     char buf[LOG_LINE_MAX];
     struct timespec ts;
     struct tm tm;
@@ -83,25 +146,21 @@ void ef_log_write(ef_log_level lvl, ef_log_comp comp, const char *file, int line
                      ts.tv_nsec / 1000000L, level_names[lvl], comp_names[comp]);
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+    int m = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m > 0 ? (size_t)m : 0);
-    if (len >= sizeof(buf) - 64)
-        len = sizeof(buf) - 64; /* truncated: still one line */
-    /* A log line is one line: fold any newline the message carried. */
-    for (size_t i = (size_t)n; i < len; i++)
-        if (buf[i] == '\n' || buf[i] == '\r')
-            buf[i] = ' ';
+    size_t rlen = m < 0 ? 0 : (size_t)m < sizeof(raw) ? (size_t)m : sizeof(raw) - 1;
+    size_t len = (size_t)n;
+    /* 64 bytes stay free for " (file:line)" and the newline */
+    append_escaped(buf, &len, sizeof(buf) - 64, raw, rlen);
     if (lvl == EF_LOG_ERROR || lvl >= EF_LOG_DEBUG) {
         const char *base = strrchr(file, '/');
-        len += (size_t)snprintf(buf + len, sizeof(buf) - len, " (%s:%d)", base ? base + 1 : file,
-                                line);
+        int k =
+            snprintf(buf + len, sizeof(buf) - 1 - len, " (%s:%d)", base ? base + 1 : file, line);
+        if (k > 0)
+            len += (size_t)k < sizeof(buf) - 1 - len ? (size_t)k : sizeof(buf) - 2 - len;
     }
     buf[len++] = '\n';
-    pthread_mutex_lock(&log_lock);
-    fwrite(buf, 1, len, stderr);
-    fflush(stderr);
-    pthread_mutex_unlock(&log_lock);
+    write_line(buf, len);
 }
 
 /* Masks "bot<token>" path segments (Telegram puts the token in the URL),
