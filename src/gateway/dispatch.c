@@ -1043,10 +1043,12 @@ static void settle_ok(ef_dispatcher *d, flight *f, ef_send_result *res, int64_t 
     out_row *o = f->row;
     char head[LOG_TEXT_CHARS * 4 + 1];
     size_t cut = text_head(o->r.text, head, sizeof(head));
-    EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s chat=%s sent id=%s text=\"%s%s\"", o->r.row_id,
-           o->r.chat_id ? o->r.chat_id : "-",
-           res->platform_message_id ? res->platform_message_id : "-", head,
-           o->r.text && o->r.text[cut] ? "..." : "");
+    /* Personal data (the chat id is a phone number on WhatsApp, the text
+     * the conversation) only at DEBUG; INFO says that a reply went out. */
+    EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s sent id=%s", o->r.row_id,
+           res->platform_message_id ? res->platform_message_id : "-");
+    EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "reply row=%s chat=%s text=\"%s%s\"", o->r.row_id,
+           o->r.chat_id ? o->r.chat_id : "-", head, o->r.text && o->r.text[cut] ? "..." : "");
     job *j = job_new(JOB_SENT, o);
     j->pmid = res->platform_message_id;
     res->platform_message_id = NULL;

@@ -3,6 +3,7 @@
  * integration, nlu, bot check, help, version.
  */
 #include "base/ef.h"
+#include "gateway/cli_customer.h"
 #include "gateway/cli_integration.h"
 #include "gateway/cli_nlp.h"
 #include "gateway/cli_operator.h"
@@ -33,6 +34,8 @@ static void usage(FILE *out)
             "  easyflow integration add PLATFORM --name NAME [--bot FILE] [--setting K=V ...]\n"
             "                                  connect a bot / number (credentials JSON on stdin)\n"
             "  easyflow integration list | enable ID | disable ID | rotate-key\n"
+            "  easyflow customer forget PLATFORM USER_ID [--integration ID]\n"
+            "                                  erase one customer's messages and identity\n"
             "  easyflow help config            the configuration keys as a Markdown table\n"
             "  easyflow --help | --version\n"
             "\n"
@@ -142,6 +145,8 @@ int main(int argc, char **argv)
                : cmd[0] == 'o' ? ef_operator_cli(sub_argc, argv + 2)
                                : ef_integration_cli(sub_argc, argv + 2);
     }
+    if (strcmp(cmd, "customer") == 0)
+        return ef_customer_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "nlu") == 0)
         return ef_nlu_cli(argc - 2, argv + 2);
     if (strcmp(cmd, "bot") == 0 && argc > 2 && strcmp(argv[2], "check") == 0)

@@ -17,6 +17,7 @@
 #include "gateway/http.h"
 #include "gateway/pipeline.h"
 #include "gateway/poll.h"
+#include "gateway/retention.h"
 #include "gateway/static.h"
 #include "gateway/work.h"
 #include "nlp/nlp.h"
@@ -284,6 +285,7 @@ typedef struct serve_parts {
     ef_static *web; /* the console's files; NULL: not served */
     ef_server *srv;
     pollers polls;
+    ef_retention *retention; /* NULL: EF_RETENTION_DAYS=0 */
 } serve_parts;
 
 /* The operator API: API_WORKERS threads with their own connections. */
@@ -368,6 +370,10 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
         .pipe = sp->pipe,
     };
+    sp->retention = ef_retention_start(&(ef_retention_opts){
+        .pg_url = pg_url,
+        .days = (int)ef_cfg_get_int(c, "EF_RETENTION_DAYS"),
+        .interval_s = (int)ef_cfg_get_int(c, "EF_RETENTION_INTERVAL_S")});
     start_api(c, sp);
     start_web(c, sp);
     ef_server_opts so = {
@@ -401,6 +407,7 @@ static void stop_parts(serve_parts *sp)
         pollers_stop(&sp->polls);
     if (sp->pipe)
         ef_pipeline_stop(sp->pipe);
+    ef_retention_stop(sp->retention);
     ef_work_stop(sp->work); /* before the server: its tasks end on its done list */
     ef_server_free(sp->srv);
     ef_work_free(sp->work);

@@ -286,6 +286,18 @@ int ef_kv_chat_session_get(ef_kv *kv, const char *scope, const char *chat_id, ch
     return rc;
 }
 
+int ef_kv_chat_session_del(ef_kv *kv, const char *scope, const char *chat_id)
+{
+    char *key = ef_asprintf("chat:%s:%s", scope, chat_id);
+    const char *argv[2] = {"DEL", key};
+    redisReply *r = command(kv, 2, argv, NULL);
+    ef_free(key);
+    if (!r)
+        return EF_EIO;
+    freeReplyObject(r);
+    return 0;
+}
+
 int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by)
 {
     time_t now = time(NULL);

@@ -401,6 +401,23 @@ int ef_store_conversation_act(ef_store *st, const char *id, const char *operator
 int ef_store_conversation_reply(ef_store *st, const char *id, const char *operator_id,
                                 const char *text, bool admin, char **out_json);
 
+/* ---- personal data (personal.c) --------------------------------------- */
+
+/* Erases one customer (platform, platform user id; integration_id NULL:
+ * every integration) in one transaction and records it in data_erasures
+ * (sql/008_personal_data.sql). *out_json: {"result":"erased","erased":{counts},
+ * "sessions":[session ids],"chats":[[scope, chat id]]} (the Redis keys to
+ * delete). EF_ENOTFOUND when no such customer, EF_EINVAL for an
+ * integration id that is not a UUID. */
+int ef_store_customer_forget(ef_store *st, const char *platform, const char *platform_user_id,
+                             const char *integration_id, char **out_json);
+/* One retention batch (at most limit rows of one kind deleted, one
+ * transaction, lock waits bounded by lock_timeout_ms): *out_json
+ * {"messages","conversations","users","dead_letters"} deleted; all zero
+ * when nothing older than days is left. */
+int ef_store_retention_batch(ef_store *st, int days, int limit, int lock_timeout_ms,
+                             char **out_json);
+
 /* ---- Redis (kv.c) ------------------------------------------------------ */
 
 typedef struct ef_kv ef_kv;
@@ -431,6 +448,9 @@ int ef_kv_chat_session_get(ef_kv *kv, const char *scope, const char *chat_id, ch
 /* Deletes session:{session_id} (a status changed in PostgreSQL: the next
  * message reads the truth from there). 0 also when it was absent. */
 int ef_kv_session_del(ef_kv *kv, const char *session_id);
+/* Deletes chat:{scope}:{chat_id} (a customer's data erased). 0 also when
+ * it was absent. */
+int ef_kv_chat_session_del(ef_kv *kv, const char *scope, const char *chat_id);
 /* HINCRBY metrics:{platform}:{YYYY-MM-DD}:{HH} field by. */
 int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by);
 

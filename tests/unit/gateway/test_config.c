@@ -42,6 +42,8 @@ static const char *const all_keys[] = {
     "EF_REDIS_TIMEOUT_MS",
     "EF_DRAIN_TIMEOUT_MS",
     "EF_REPLY_TTL_S",
+    "EF_RETENTION_DAYS",
+    "EF_RETENTION_INTERVAL_S",
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_SECRET_TOKEN",
     "TELEGRAM_MODE",
