@@ -370,10 +370,10 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
         .pipe = sp->pipe,
     };
-    sp->retention = ef_retention_start(&(ef_retention_opts){
-        .pg_url = pg_url,
-        .days = (int)ef_cfg_get_int(c, "EF_RETENTION_DAYS"),
-        .interval_s = (int)ef_cfg_get_int(c, "EF_RETENTION_INTERVAL_S")});
+    sp->retention = ef_retention_start(
+        &(ef_retention_opts){.pg_url = pg_url,
+                             .days = (int)ef_cfg_get_int(c, "EF_RETENTION_DAYS"),
+                             .interval_s = (int)ef_cfg_get_int(c, "EF_RETENTION_INTERVAL_S")});
     start_api(c, sp);
     start_web(c, sp);
     ef_server_opts so = {
