@@ -14,6 +14,18 @@
  * Each pending file runs in its own transaction together with its
  * schema_migrations row: a file is either applied and recorded, or neither.
  *
+ * A live database: every statement waits at most lock_timeout for a lock
+ * (EF_MIGRATE_LOCK_TIMEOUT_MS, default 5000; set after the advisory lock so
+ * a second migrator still queues behind the first). A migration that would
+ * queue behind traffic (an ALTER TABLE waiting for a long SELECT, with every
+ * later query queued behind the ALTER) fails instead, naming the file: "could
+ * not get a lock in N ms: the table is busy; retry when traffic is low".
+ *
+ * A file whose first line is "-- ef:no-transaction" runs its statements one
+ * by one outside any transaction (CREATE INDEX CONCURRENTLY cannot run in
+ * one), then records its row. Such a file must be safe to run again (IF NOT
+ * EXISTS): when statement k fails, the ones before it stay applied.
+ *
  * Synchronous libpq: this runs from the command line, never on the event
  * loop. Thread model: no shared state; concurrent calls are safe (each uses
  * its own connection).
@@ -40,6 +52,11 @@
 /* A migration file larger than this is refused (bounded reads). */
 #define MIG_FILE_MAX (16u * 1024u * 1024u)
 #define MIG_DEFAULT_URL "postgresql://127.0.0.1:5432/easyflow"
+/* lock_timeout of every migration statement, in ms (EF_MIGRATE_LOCK_TIMEOUT_MS). */
+#define MIG_LOCK_TIMEOUT_DEFAULT_MS 5000
+#define MIG_LOCK_TIMEOUT_MAX_MS 3600000
+/* The first line of a file whose statements run outside a transaction. */
+#define MIG_NO_TX_MARKER "-- ef:no-transaction"
 
 typedef struct mig_file {
     int64_t version;
@@ -501,9 +518,257 @@ static void end_copy(PGconn *conn, ExecStatusType st)
         PQclear(r);
 }
 
+/* ---- lock waits and statements outside a transaction ------------------ */
+
+/* EF_MIGRATE_LOCK_TIMEOUT_MS, or the default; EF_EINVAL for anything but
+ * a whole number of milliseconds in 1..MIG_LOCK_TIMEOUT_MAX_MS. */
+static int lock_timeout_ms(int *out, char *err, size_t errlen)
+{
+    const char *v = getenv("EF_MIGRATE_LOCK_TIMEOUT_MS");
+    if (!v || !*v) {
+        *out = MIG_LOCK_TIMEOUT_DEFAULT_MS;
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    long ms = strtol(v, &end, 10);
+    if (errno || *end != '\0' || ms < 1 || ms > MIG_LOCK_TIMEOUT_MAX_MS) {
+        ef_errf(err, errlen, "EF_MIGRATE_LOCK_TIMEOUT_MS=\"%.32s\": expected 1..%d (milliseconds)",
+                v, MIG_LOCK_TIMEOUT_MAX_MS);
+        return EF_EINVAL;
+    }
+    *out = (int)ms;
+    return 0;
+}
+
+/* SQLSTATE 55P03 lock_not_available: lock_timeout ran out. */
+static bool lock_timed_out(const PGresult *r)
+{
+    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return st && strcmp(st, "55P03") == 0;
+}
+
+/* err = "<path>: <what went wrong> (line N)" for the failed result r of
+ * a statement that starts at byte `base` of f's text. */
+static void stmt_error(PGconn *conn, const PGresult *r, const mig_file *f, size_t base, int lock_ms,
+                       char *err, size_t errlen)
+{
+    if (lock_timed_out(r)) {
+        ef_errf(err, errlen,
+                "%s: could not get a lock in %d ms: the table is busy; retry when traffic is low",
+                f->path, lock_ms);
+        return;
+    }
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *pos = r ? PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION) : NULL;
+    if (!msg)
+        msg = PQerrorMessage(conn);
+    long p = pos ? strtol(pos, NULL, 10) : 0;
+    if (p > 0) {
+        int line = line_of(f->text + base, p);
+        for (size_t i = 0; i < base; i++)
+            line += f->text[i] == '\n';
+        ef_errf(err, errlen, "%s: %.*s (line %d)", f->path, first_line_len(msg), msg, line);
+    } else {
+        ef_errf(err, errlen, "%s: %.*s", f->path, first_line_len(msg), msg);
+    }
+}
+
+/* True when f's first line is the no-transaction marker. */
+static bool no_transaction(const mig_file *f)
+{
+    size_t m = strlen(MIG_NO_TX_MARKER);
+    if (f->len < m || strncmp(f->text, MIG_NO_TX_MARKER, m) != 0)
+        return false;
+    const char *p = f->text + m;
+    while (*p == ' ' || *p == '\t' || *p == '\r')
+        p++;
+    return *p == '\n' || *p == '\0';
+}
+
+static bool ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           (unsigned char)c >= 0x80;
+}
+
+/* At s[i] == '$': the length of a dollar-quote tag ("$$", "$body$"), or 0
+ * when this '$' opens none ($1 parameters, "a$b" identifiers). */
+static size_t dollar_tag(const char *s, size_t n, size_t i)
+{
+    if (i > 0 && ident_char(s[i - 1]))
+        return 0;
+    size_t j = i + 1;
+    if (j < n && s[j] >= '0' && s[j] <= '9')
+        return 0;
+    while (j < n && ident_char(s[j]) && s[j] != '$')
+        j++;
+    return j < n && s[j] == '$' ? j + 1 - i : 0;
+}
+
+/* The end of the quoted or commented token that starts at s[i], or i when
+ * none starts there: '...' (E'' with backslashes), "...", $tag$...$tag$,
+ * -- to the end of the line, nested slash-star comments. An unterminated
+ * one runs to n (the server reports the error). */
+static size_t skip_token(const char *s, size_t n, size_t i)
+{
+    char c = s[i];
+    if (c == '-' && i + 1 < n && s[i + 1] == '-') {
+        const char *nl = memchr(s + i, '\n', n - i);
+        return nl ? (size_t)(nl - s) + 1 : n;
+    }
+    if (c == '/' && i + 1 < n && s[i + 1] == '*') {
+        int depth = 0;
+        for (size_t j = i; j + 1 < n; j++) {
+            if (s[j] == '/' && s[j + 1] == '*') {
+                depth++;
+                j++;
+            } else if (s[j] == '*' && s[j + 1] == '/') {
+                j++;
+                if (--depth == 0)
+                    return j + 1;
+            }
+        }
+        return n;
+    }
+    if (c == '\'' || c == '"') {
+        bool esc = c == '\'' && i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+                   (i < 2 || !ident_char(s[i - 2]));
+        for (size_t j = i + 1; j < n; j++) {
+            if (esc && s[j] == '\\')
+                j++;
+            else if (s[j] == c)
+                return j + 1; /* a doubled quote re-enters as a new token */
+        }
+        return n;
+    }
+    size_t tag = c == '$' ? dollar_tag(s, n, i) : 0;
+    if (tag) {
+        for (size_t j = i + tag; j + tag <= n; j++)
+            if (s[j] == '$' && memcmp(s + j, s + i, tag) == 0)
+                return j + tag;
+        return n;
+    }
+    return i;
+}
+
+/* The next statement of s[*at..n): its bounds in [*start, *end) (the ';'
+ * excluded); *at moves past it. False when only blanks and comments are
+ * left. */
+static bool next_statement(const char *s, size_t n, size_t *at, size_t *start, size_t *end)
+{
+    size_t i = *at;
+    bool found = false;
+    while (i < n) {
+        if (s[i] == ';') {
+            if (found)
+                break;
+            i++; /* an empty statement */
+            continue;
+        }
+        size_t j = skip_token(s, n, i);
+        bool comment = j > i && (s[i] == '-' || s[i] == '/');
+        if (!found && !comment && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
+            found = true;
+            *start = i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    *end = i;
+    *at = i < n ? i + 1 : n;
+    return found;
+}
+
+/* Runs one statement of a no-transaction file; err as stmt_error(). */
+static int exec_statement(PGconn *conn, const mig_file *f, size_t start, size_t end, int lock_ms,
+                          char *err, size_t errlen)
+{
+    char *sql = ef_strndup(f->text + start, end - start);
+    PGresult *r = PQexec(conn, sql);
+    ef_free(sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT) {
+        end_copy(conn, st);
+        ef_errf(err, errlen, "%s: COPY from stdin / to stdout cannot run in a migration", f->path);
+        rc = EF_EDB;
+    } else if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+        stmt_error(conn, r, f, start, lock_ms, err, errlen);
+        rc = EF_EDB;
+    } else if (PQtransactionStatus(conn) != PQTRANS_IDLE) {
+        ef_errf(err, errlen,
+                "%s: BEGIN in a %s file; remove the marker to run the file in one transaction",
+                f->path, MIG_NO_TX_MARKER);
+        rc = EF_EDB;
+    }
+    PQclear(r);
+    if (rc && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
+        PQclear(PQexec(conn, "ROLLBACK"));
+    return rc;
+}
+
+/* Appends to err that statements before the failing one stayed applied. */
+static void note_partial(int done, char *err, size_t errlen)
+{
+    if (done == 0)
+        return;
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n,
+             "; the %d statement%s before it stayed applied (no transaction): make the file safe "
+             "to run again (IF NOT EXISTS) and retry",
+             done, done == 1 ? "" : "s");
+}
+
+/* The schema_migrations row of f, in the current transaction if any. */
+static int record_row(PGconn *conn, const mig_file *f, int lock_ms, char *err, size_t errlen)
+{
+    char version[24];
+    snprintf(version, sizeof(version), "%lld", (long long)f->version);
+    const char *params[3] = {version, f->name, f->sum};
+    PGresult *r = PQexecParams(
+        conn, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", 3,
+        NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        PQclear(r);
+        return 0;
+    }
+    if (lock_timed_out(r)) {
+        stmt_error(conn, r, f, 0, lock_ms, err, errlen);
+    } else {
+        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        if (!msg)
+            msg = PQerrorMessage(conn);
+        ef_errf(err, errlen, "%s: recording it in schema_migrations: %.*s", f->path,
+                first_line_len(msg), msg);
+    }
+    PQclear(r);
+    return EF_EDB;
+}
+
+/* A "-- ef:no-transaction" file: each statement on its own, then its row. */
+static int apply_no_tx(PGconn *conn, const mig_file *f, int lock_ms, char *err, size_t errlen)
+{
+    size_t at = 0;
+    size_t start = 0;
+    size_t end = 0;
+    int done = 0;
+    while (next_statement(f->text, f->len, &at, &start, &end)) {
+        int rc = exec_statement(conn, f, start, end, lock_ms, err, errlen);
+        if (rc) {
+            note_partial(done, err, errlen);
+            return rc;
+        }
+        done++;
+    }
+    int rc = record_row(conn, f, lock_ms, err, errlen);
+    if (rc)
+        note_partial(done, err, errlen);
+    return rc;
+}
+
 /* BEGIN; the file; its schema_migrations row; COMMIT. On failure the
  * transaction is rolled back and err names the file and the line. */
-static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
+static int apply_one(PGconn *conn, const mig_file *f, int lock_ms, char *err, size_t errlen)
 {
     int rc = exec_simple(conn, "BEGIN", f->path, err, errlen);
     if (rc)
@@ -519,16 +784,7 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
         goto fail;
     }
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
-        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-        const char *pos = r ? PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION) : NULL;
-        if (!msg)
-            msg = PQerrorMessage(conn);
-        long p = pos ? strtol(pos, NULL, 10) : 0;
-        if (p > 0)
-            ef_errf(err, errlen, "%s: %.*s (line %d)", f->path, first_line_len(msg), msg,
-                    line_of(f->text, p));
-        else
-            ef_errf(err, errlen, "%s: %.*s", f->path, first_line_len(msg), msg);
+        stmt_error(conn, r, f, 0, lock_ms, err, errlen);
         rc = EF_EDB;
         goto fail;
     }
@@ -542,22 +798,9 @@ static int apply_one(PGconn *conn, const mig_file *f, char *err, size_t errlen)
         rc = EF_EDB;
         goto fail;
     }
-    char version[24];
-    snprintf(version, sizeof(version), "%lld", (long long)f->version);
-    const char *params[3] = {version, f->name, f->sum};
-    r = PQexecParams(conn,
-                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                     3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        if (!msg)
-            msg = PQerrorMessage(conn);
-        ef_errf(err, errlen, "%s: recording it in schema_migrations: %.*s", f->path,
-                first_line_len(msg), msg);
-        rc = EF_EDB;
+    rc = record_row(conn, f, lock_ms, err, errlen);
+    if (rc)
         goto fail;
-    }
-    PQclear(r);
     r = PQexec(conn, "COMMIT");
     /* COMMIT of a failed transaction answers "ROLLBACK" with COMMAND_OK. */
     if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT") != 0) {
@@ -591,7 +834,11 @@ static int run(const char *pg_url, const char *dir, mig_report *rep, char *err, 
     PGconn *conn = NULL;
     bool locked = false;
     char lock_sql[96];
-    int rc = load_set(dir, &s, err, errlen);
+    int lock_ms = 0;
+    int rc = lock_timeout_ms(&lock_ms, err, errlen);
+    if (rc)
+        return rc;
+    rc = load_set(dir, &s, err, errlen);
     if (rc)
         return rc;
     conn = connect_db(pg_url, err, errlen);
@@ -607,6 +854,11 @@ static int run(const char *pg_url, const char *dir, mig_report *rep, char *err, 
     rc = exec_simple(conn, create_table_sql, "creating schema_migrations", err, errlen);
     if (rc)
         goto fail;
+    /* After the advisory lock: a second migrator queues behind the first. */
+    snprintf(lock_sql, sizeof(lock_sql), "SET lock_timeout = %d", lock_ms);
+    rc = exec_simple(conn, lock_sql, "setting lock_timeout", err, errlen);
+    if (rc)
+        goto fail;
     rc = read_rows(conn, &rows, err, errlen);
     if (rc)
         goto fail;
@@ -619,7 +871,8 @@ static int run(const char *pg_url, const char *dir, mig_report *rep, char *err, 
         if (find_row(&rows, f->version))
             continue;
         int64_t t0 = ef_now_ms();
-        rc = apply_one(conn, f, err, errlen);
+        rc = no_transaction(f) ? apply_no_tx(conn, f, lock_ms, err, errlen)
+                               : apply_one(conn, f, lock_ms, err, errlen);
         if (rc)
             goto fail;
         EF_LOG(EF_LOG_DEBUG, EF_C_PG, "migrate applied file=%s ms=%lld", f->file,
@@ -768,7 +1021,11 @@ static const char usage[] =
     "  Applies the pending sql/NNN_name.sql migrations to EF_DATABASE_URL.\n"
     "  --sql-dir DIR  where the migrations are (default: $EF_SQL_DIR, else\n"
     "                 the sql/ next to the binary, else the installed copy)\n"
-    "  --status       list each migration as applied, pending or changed\n";
+    "  --status       list each migration as applied, pending or changed\n"
+    "  Each statement waits at most EF_MIGRATE_LOCK_TIMEOUT_MS (default 5000) for\n"
+    "  a lock, then the run fails rather than queue behind traffic. A file whose\n"
+    "  first line is \"" MIG_NO_TX_MARKER "\" runs its statements one by one\n"
+    "  outside a transaction (CREATE INDEX CONCURRENTLY).\n";
 
 /* One line per file (and per applied version whose file is gone). Returns
  * the number of changed or missing migrations. */
@@ -788,7 +1045,8 @@ static int print_status(const char *dir, const mig_set *s, const mig_rows *rows,
         const mig_file *f = &s->files[i];
         const mig_row *row = find_row(rows, f->version);
         if (!row) {
-            fprintf(out, "%-*s  pending\n", width, f->stem);
+            fprintf(out, "%-*s  pending%s\n", width, f->stem,
+                    no_transaction(f) ? "  (statements one by one, outside a transaction)" : "");
         } else if (strcmp(row->checksum, f->sum) != 0) {
             fprintf(out, "%-*s  changed  (checksum %.12s\u2026 recorded != %.12s\u2026 on disk)\n",
                     width, f->stem, row->checksum, f->sum);

@@ -1,6 +1,8 @@
 """05-store-migrate: `easyflow migrate` brings an empty database to the schema,
 is a no-op when up to date, refuses a changed applied file, applies new files,
-and is safe when two deployments run it at once."""
+is safe when two deployments run it at once, gives up on a
+busy table within EF_MIGRATE_LOCK_TIMEOUT_MS, and runs "-- ef:no-transaction"
+files (CREATE INDEX CONCURRENTLY) outside a transaction."""
 
 import re
 import shutil
@@ -192,3 +194,101 @@ def test_default_sql_dir_next_to_the_binary():
     rc, out = eftest.run_bin(["migrate"], env={"EF_DATABASE_URL": url})
     assert_eq(rc, 0, "migrate without EF_SQL_DIR (%r)" % out[-300:])
     assert_eq(len(applied(url)), len(sql_files()))
+
+
+def _hold_lock(url, sql):
+    """A psql session that runs sql in an open transaction and keeps it
+    open (traffic holding a lock) until the returned process's stdin is
+    closed."""
+    import os
+    import subprocess
+    env = dict(os.environ, PGCLIENTENCODING="UTF8", PGCONNECT_TIMEOUT="10")
+    p = subprocess.Popen([eftest._psql_bin(), "-X", "-q", "-A", "-t", "-d", url],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, env=env, text=True)
+    p.stdin.write("BEGIN;\n%s;\nSELECT 'e2e-locked';\n" % sql)
+    p.stdin.flush()
+    seen = []
+    for _ in range(20):  # the output of sql, then the marker
+        line = p.stdout.readline()
+        seen.append(line)
+        if "e2e-locked" in line or not line:
+            break
+    if "e2e-locked" not in seen[-1]:
+        p.kill()
+        fail("the lock holder did not start: %r" % seen)
+    return p
+
+
+def _release(p):
+    p.stdin.write("COMMIT;\n")
+    p.stdin.close()
+    p.wait(30)
+
+
+def test_held_lock_fails_fast_with_a_clear_message():
+    """Traffic holds a lock on a table: the migration that needs it fails
+    within EF_MIGRATE_LOCK_TIMEOUT_MS naming the file, instead of queueing
+    behind the traffic (and every later query behind it)."""
+    import time
+    url = fresh_db(migrated=False)
+    d = copy_sql()
+    rc, _ = migrate(url, sql_dir=d)
+    assert_eq(rc, 0)
+    last = max(int(p.name.split("_", 1)[0]) for p in d.glob("*.sql"))
+    new = d / ("%03d_e2e_alter_users.sql" % (last + 1))
+    new.write_text("ALTER TABLE users ADD COLUMN e2e_flag int;\n")
+    holder = _hold_lock(url, "SELECT count(*) FROM users")
+    try:
+        env = {"EF_DATABASE_URL": url, "EF_SQL_DIR": str(d), "EF_MIGRATE_LOCK_TIMEOUT_MS": "400"}
+        t0 = time.monotonic()
+        rc, out = eftest.run_bin(["migrate"], env=env, timeout=60)
+        dt = time.monotonic() - t0
+        if rc == 0:
+            fail("migrate succeeded while the table was locked: %r" % out)
+        want = ("%s: could not get a lock in 400 ms: the table is busy; "
+                "retry when traffic is low" % new.name)
+        if want not in out:
+            fail("the message does not say what happened: %r" % out[-500:])
+        if dt > 10:
+            fail("migrate took %.1fs to give up on the lock" % dt)
+        assert_eq(len(applied(url)), last, "the blocked file is not recorded")
+        rc, out = eftest.run_bin(["migrate", "--status"], env=env, timeout=60)
+        assert_eq(rc, 0, "--status (%r)" % out[-300:])
+        if not re.search(r"%s\s+pending" % re.escape(new.stem), out):
+            fail("--status does not list the blocked file as pending: %r" % out[-500:])
+    finally:
+        _release(holder)
+    rc, out = migrate(url, sql_dir=d)
+    assert_eq(rc, 0, "migrate once the traffic is gone (%r)" % out[-300:])
+    assert_eq(psql1(url, "SELECT count(*) FROM information_schema.columns "
+                         "WHERE table_name = 'users' AND column_name = 'e2e_flag'"), "1")
+
+
+def test_no_transaction_file_builds_an_index_concurrently():
+    url = fresh_db(migrated=False)
+    d = copy_sql()
+    rc, _ = migrate(url, sql_dir=d)
+    assert_eq(rc, 0)
+    last = max(int(p.name.split("_", 1)[0]) for p in d.glob("*.sql"))
+    new = d / ("%03d_e2e_index.sql" % (last + 1))
+    new.write_text("-- ef:no-transaction\n"
+                   "CREATE INDEX CONCURRENTLY IF NOT EXISTS e2e_users_created "
+                   "ON users (created_at);\n"
+                   "COMMENT ON INDEX e2e_users_created IS 'built; concurrently';\n")
+    env = {"EF_DATABASE_URL": url, "EF_SQL_DIR": str(d)}
+    rc, out = eftest.run_bin(["migrate", "--status"], env=env, timeout=60)
+    assert_eq(rc, 0, "--status (%r)" % out[-300:])
+    if not re.search(r"%s\s+pending\s+\(statements one by one, outside a transaction\)" %
+                     re.escape(new.stem), out):
+        fail("--status does not say the file runs outside a transaction: %r" % out[-500:])
+    rc, out = migrate(url, sql_dir=d)
+    assert_eq(rc, 0, "migrate with a CONCURRENTLY file (%r)" % out[-300:])
+    assert_eq(psql1(url, "SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                         "ON c.oid = i.indexrelid WHERE c.relname = 'e2e_users_created'"), "t")
+    assert_eq(psql1(url, "SELECT obj_description('e2e_users_created'::regclass)"),
+              "built; concurrently")
+    rc, out = migrate(url, sql_dir=d)
+    assert_eq(rc, 0)
+    if not UP_TO_DATE.search(out):
+        fail("not up to date after the no-transaction file: %r" % out)

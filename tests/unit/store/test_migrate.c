@@ -370,6 +370,98 @@ static void test_cli_usage_and_unreachable(void **state)
     ef_free(dir);
 }
 
+/* The statements next_statement() finds in text, joined by " | ". */
+static char *split_all(const char *text)
+{
+    ef_buf b;
+    ef_buf_init(&b, 1 << 16);
+    size_t at = 0;
+    size_t start = 0;
+    size_t end = 0;
+    size_t n = strlen(text);
+    while (next_statement(text, n, &at, &start, &end)) {
+        if (b.len)
+            ef_buf_append(&b, " | ", 3);
+        ef_buf_append(&b, text + start, end - start);
+    }
+    ef_buf_append(&b, "", 1);
+    return ef_buf_steal(&b, NULL);
+}
+
+static void test_split_statements(void **state)
+{
+    (void)state;
+    char *got =
+        split_all("-- ef:no-transaction\n"
+                  "CREATE INDEX CONCURRENTLY IF NOT EXISTS i1 ON t (a);\n"
+                  ";; -- only a comment; here\n"
+                  "/* a /* nested ; */ comment */ SELECT 'a;b', 'it''s;', E'x\\';y';\n"
+                  "SELECT \"we;ird\" FROM t;"
+                  "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;\n"
+                  "DO $$ BEGIN PERFORM 1; END $$;\n"
+                  "PREPARE p AS SELECT $1::int; SELECT a$b FROM t\n"
+                  "-- trailing comment without a semicolon\n");
+    assert_string_equal(got, "CREATE INDEX CONCURRENTLY IF NOT EXISTS i1 ON t (a) | "
+                             "SELECT 'a;b', 'it''s;', E'x\\';y' | "
+                             "SELECT \"we;ird\" FROM t | "
+                             "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ "
+                             "LANGUAGE sql | "
+                             "DO $$ BEGIN PERFORM 1; END $$ | "
+                             "PREPARE p AS SELECT $1::int | "
+                             "SELECT a$b FROM t\n-- trailing comment without a semicolon\n");
+    ef_free(got);
+    got = split_all("  \n-- nothing\n/* at all */ ;\n");
+    assert_string_equal(got, "");
+    ef_free(got);
+    got = split_all("SELECT 'unterminated; string");
+    assert_string_equal(got, "SELECT 'unterminated; string");
+    ef_free(got);
+}
+
+static void test_no_transaction_marker(void **state)
+{
+    (void)state;
+    mig_file f = {0};
+    const char *yes[] = {"-- ef:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n",
+                         "-- ef:no-transaction  \r\nSELECT 1;", "-- ef:no-transaction"};
+    const char *no[] = {"SELECT 1;\n-- ef:no-transaction\n", " -- ef:no-transaction\n",
+                        "-- ef:no-transactions\n", "-- ef:no-transaction please\n", ""};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        f.text = (char *)yes[i];
+        f.len = strlen(yes[i]);
+        assert_true(no_transaction(&f));
+    }
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        f.text = (char *)no[i];
+        f.len = strlen(no[i]);
+        assert_false(no_transaction(&f));
+    }
+}
+
+static void test_lock_timeout_env(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    int ms = 0;
+    unsetenv("EF_MIGRATE_LOCK_TIMEOUT_MS");
+    assert_int_equal(lock_timeout_ms(&ms, err, sizeof(err)), 0);
+    assert_int_equal(ms, 5000);
+    setenv("EF_MIGRATE_LOCK_TIMEOUT_MS", "250", 1);
+    assert_int_equal(lock_timeout_ms(&ms, err, sizeof(err)), 0);
+    assert_int_equal(ms, 250);
+    const char *bad[] = {"0", "-5", "5s", "99999999999", "3600001"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("EF_MIGRATE_LOCK_TIMEOUT_MS", bad[i], 1);
+        assert_int_equal(lock_timeout_ms(&ms, err, sizeof(err)), EF_EINVAL);
+        assert_non_null(strstr(err, "EF_MIGRATE_LOCK_TIMEOUT_MS"));
+    }
+    /* a bad value stops the run before it touches anything */
+    assert_int_equal(
+        ef_migrate_run("postgresql://127.0.0.1:1/x", "/nonexistent", NULL, err, sizeof(err)),
+        EF_EINVAL);
+    unsetenv("EF_MIGRATE_LOCK_TIMEOUT_MS");
+}
+
 /* ---- against PostgreSQL (EF_TEST_DATABASE_URL) ------------------------- */
 
 typedef struct dbfix {
@@ -747,6 +839,133 @@ static void test_db_concurrent(void **state)
     ef_free(schema2);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A table busy with traffic: a migration that needs its lock fails within
+ * lock_timeout naming the file, instead of queueing (and making every later
+ * query queue behind it); once the traffic is gone the same run applies. */
+static void test_db_lock_timeout(void **state)
+{
+    dbfix *fx = *state;
+    NEED_DB(fx);
+    char err[1024] = "";
+    put_file(fx->dir, "001_a.sql", mig_a);
+    int applied = -1;
+    if (ef_migrate_run(fx->url, fx->dir, &applied, err, sizeof(err)) != 0)
+        fail_msg("migrate: %s", err);
+    put_file(fx->dir, "002_alter.sql", "ALTER TABLE t1 ADD COLUMN y int;\n");
+    PGconn *traffic = admin_conn(fx->url);
+    PQclear(PQexec(traffic, "BEGIN"));
+    PGresult *r = PQexec(traffic, "SELECT count(*) FROM t1");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+
+    setenv("EF_MIGRATE_LOCK_TIMEOUT_MS", "300", 1);
+    double t0 = mono_s();
+    int rc = ef_migrate_run(fx->url, fx->dir, &applied, err, sizeof(err));
+    double dt = mono_s() - t0;
+    assert_int_equal(rc, EF_EDB);
+    if (!strstr(err, "002_alter.sql: could not get a lock in 300 ms: the table is busy; retry "
+                     "when traffic is low"))
+        fail_msg("unexpected error: %s", err);
+    assert_true(dt < 3.0);
+    assert_value(fx, "SELECT count(*) FROM schema_migrations", "1");
+
+    /* The command line says the same, and --status still lists it pending. */
+    char *out;
+    char *errout;
+    setenv("EF_DATABASE_URL", fx->url, 1);
+    char *a1[] = {"--sql-dir", fx->dir};
+    assert_int_equal(run_cli(&out, &errout, 2, a1), 1);
+    assert_non_null(strstr(errout, "could not get a lock in 300 ms: the table is busy"));
+    ef_free(out);
+    ef_free(errout);
+    char *a2[] = {"--status", "--sql-dir", fx->dir};
+    assert_int_equal(run_cli(&out, &errout, 3, a2), 0);
+    assert_non_null(strstr(out, "002_alter  pending\n"));
+    ef_free(out);
+    ef_free(errout);
+
+    PQclear(PQexec(traffic, "COMMIT"));
+    PQfinish(traffic);
+    if (ef_migrate_run(fx->url, fx->dir, &applied, err, sizeof(err)) != 0)
+        fail_msg("migrate after the traffic: %s", err);
+    assert_int_equal(applied, 1);
+    unsetenv("EF_MIGRATE_LOCK_TIMEOUT_MS");
+    unsetenv("EF_DATABASE_URL");
+}
+
+/* "-- ef:no-transaction": CREATE INDEX CONCURRENTLY runs (it cannot in a
+ * transaction), statement by statement; --status says so before it runs;
+ * a failing statement names the file and says what stayed applied. */
+static void test_db_no_transaction(void **state)
+{
+    dbfix *fx = *state;
+    NEED_DB(fx);
+    char err[1024] = "";
+    put_file(fx->dir, "001_a.sql", "CREATE TABLE t1 (id int, note text);\n");
+    put_file(fx->dir, "002_idx.sql",
+             "-- ef:no-transaction\n"
+             "CREATE INDEX CONCURRENTLY IF NOT EXISTS t1_id ON t1 (id);\n"
+             "INSERT INTO t1 VALUES (1, 'a;b');\n"
+             "CREATE OR REPLACE FUNCTION f1() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n");
+    char *out;
+    char *errout;
+    setenv("EF_DATABASE_URL", fx->url, 1);
+    char *a1[] = {"--status", "--sql-dir", fx->dir};
+    assert_int_equal(run_cli(&out, &errout, 3, a1), 0);
+    assert_non_null(strstr(out, "001_a    pending\n"));
+    assert_non_null(
+        strstr(out, "002_idx  pending  (statements one by one, outside a transaction)\n"));
+    ef_free(out);
+    ef_free(errout);
+
+    int applied = -1;
+    if (ef_migrate_run(fx->url, fx->dir, &applied, err, sizeof(err)) != 0)
+        fail_msg("migrate: %s", err);
+    assert_int_equal(applied, 2);
+    assert_value(fx,
+                 "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                 " WHERE c.relname = 't1_id' AND c.relnamespace = current_schema()::regnamespace",
+                 "t");
+    assert_value(fx, "SELECT note FROM t1", "a;b");
+    assert_value(fx, "SELECT f1()", "1");
+    assert_value(fx, "SELECT count(*) FROM schema_migrations", "2");
+
+    /* Without the marker the same index cannot be built. */
+    put_file(fx->dir, "003_in_tx.sql", "CREATE INDEX CONCURRENTLY t1_note ON t1 (note);\n");
+    assert_int_equal(ef_migrate_run(fx->url, fx->dir, &applied, err, sizeof(err)), EF_EDB);
+    assert_non_null(strstr(err, "003_in_tx.sql: CREATE INDEX CONCURRENTLY cannot run inside a "
+                                "transaction block"));
+    drop_file(fx->dir, "003_in_tx.sql");
+
+    /* Statement 2 fails: the first stayed, the file is not recorded. */
+    put_file(fx->dir, "004_bad.sql",
+             "-- ef:no-transaction\n"
+             "CREATE TABLE IF NOT EXISTS t4 (x int);\n"
+             "\n"
+             "INSERT INTO nope VALUES (1);\n");
+    assert_int_equal(ef_migrate_run(fx->url, fx->dir, &applied, err, sizeof(err)), EF_EDB);
+    if (!strstr(err, "004_bad.sql: relation \"nope\" does not exist (line 4); the 1 statement "
+                     "before it stayed applied"))
+        fail_msg("unexpected error: %s", err);
+    assert_value(fx, "SELECT to_regclass('t4') IS NOT NULL", "t");
+    assert_value(fx, "SELECT count(*) FROM schema_migrations", "2");
+
+    /* BEGIN in a no-transaction file is refused and rolled back. */
+    put_file(fx->dir, "004_bad.sql",
+             "-- ef:no-transaction\nBEGIN;\nCREATE TABLE t5 (x int);\nCOMMIT;\n");
+    assert_int_equal(ef_migrate_run(fx->url, fx->dir, &applied, err, sizeof(err)), EF_EDB);
+    assert_non_null(strstr(err, "004_bad.sql: BEGIN in a -- ef:no-transaction file"));
+    assert_value(fx, "SELECT to_regclass('t5') IS NULL", "t");
+    unsetenv("EF_DATABASE_URL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,9 +977,14 @@ int main(void)
         cmocka_unit_test(test_line_of),
         cmocka_unit_test(test_default_dir),
         cmocka_unit_test(test_cli_usage_and_unreachable),
+        cmocka_unit_test(test_split_statements),
+        cmocka_unit_test(test_no_transaction_marker),
+        cmocka_unit_test(test_lock_timeout_env),
         cmocka_unit_test_setup_teardown(test_db_lifecycle, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_db_cli_output_and_notices, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_db_concurrent, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_db_lock_timeout, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_db_no_transaction, db_setup, db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
