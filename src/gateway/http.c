@@ -74,9 +74,11 @@ struct req {
     char sub[128];  /* what follows the webhook path ("" or "/<integration id>") */
     ef_buf body;
     bool too_large;
-    bool rejected;      /* status decided before the body (drained, then answered) */
+    bool rejected;      /* status decided before the body (answered unread, then closed) */
     bool body_expected; /* a POST with a body: answer only after reading it */
     bool body_done;
+    bool close_after;   /* answered before its body was read: Connection: close */
+    int64_t read_by_ms; /* headers and body complete by then, or 408 */
     /* The response, once decided. */
     int status;
     const char *ctype;
@@ -100,9 +102,30 @@ struct req {
     req *prev_wait, *next_wait;
 };
 
+/* Per HTTP transaction state (lws session data, bound at the first
+ * request's headers). */
 typedef struct pss {
-    req *r;
+    req *r; /* the request under way; NULL: the connection is idle */
 } pss;
+
+/* One per accepted connection, from its accept to its close (lws opaque
+ * user data: lws binds session data only once headers are complete). */
+typedef struct conn conn;
+struct conn {
+    struct lws *wsi;
+    pss *ps;           /* NULL until the first request, and once dropped */
+    conn *prev, *next; /* the server's connections, oldest first */
+    bool counted;      /* in srv->conns and its address's count */
+    bool requested;    /* the first request's headers arrived */
+    bool killed;       /* closed for its deadline, lws closes it soon */
+    int64_t accepted_ms;
+    char ip[48];
+};
+
+typedef struct ip_count {
+    char ip[48];
+    size_t n;
+} ip_count;
 
 struct ef_server {
     ef_server_opts opts;
@@ -117,6 +140,11 @@ struct ef_server {
     req *wait_head;
     size_t in_flight; /* webhooks whose commit is under way */
     size_t active;    /* requests on open connections not answered yet */
+    /* Open connections, oldest first, and how many per client address. */
+    conn *conn_head, *conn_tail;
+    size_t conns;
+    ip_count *ips;
+    size_t nips;
     bool draining;
     /* Webhooks refused because the pipeline was saturated, not logged yet
      * (one line a second at most). */
@@ -172,7 +200,11 @@ static void respond(req *r, int status, const char *ctype, const char *body, siz
     r->resp_len = len;
     r->ready = true;
     ef_metrics_http(status);
-    if (r->wsi && (!r->body_expected || r->body_done))
+    /* Decided before its body was read (401, 404, 405, 413, 503, 408...):
+     * answered now and the connection closed, the body never read. */
+    if (r->body_expected && !r->body_done)
+        r->close_after = true;
+    if (r->wsi)
         lws_callback_on_writable(r->wsi);
 }
 
@@ -649,11 +681,14 @@ static void sweep_timeouts(ef_server *srv)
     }
 }
 
+static void sweep_deadlines(ef_server *srv);
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     ef_server *srv = lws_container_of(sul, ef_server, tick);
     drain_done(srv);
     sweep_timeouts(srv);
+    sweep_deadlines(srv);
     lws_sul_schedule(srv->ctx, 0, &srv->tick, on_tick, TICK_US);
 }
 
@@ -694,6 +729,149 @@ static int static_headers(struct lws *wsi, const ef_static_file *f, unsigned cha
                                         (int)strlen(fixed[i][1]), p, end))
             return -1;
     return 0;
+}
+
+/* ---- connections: caps and the request deadline ------------------------ */
+
+static ip_count *ip_find(ef_server *srv, const char *ip)
+{
+    for (size_t i = 0; i < srv->nips; i++)
+        if (strcmp(srv->ips[i].ip, ip) == 0)
+            return &srv->ips[i];
+    return NULL;
+}
+
+/* Forgets a counted connection (closed, or being closed for the cap). */
+static void conn_uncount(ef_server *srv, conn *c)
+{
+    if (!c->counted)
+        return;
+    c->counted = false;
+    srv->conns--;
+    ip_count *n = ip_find(srv, c->ip);
+    if (n && --n->n == 0)
+        *n = srv->ips[--srv->nips];
+}
+
+/* The total cap is reached: the oldest idle connection (no request under
+ * way: between keep-alive requests, or its headers not complete yet) is
+ * closed to make room. true when one was found. */
+static bool evict_oldest_idle(ef_server *srv)
+{
+    for (conn *o = srv->conn_head; o; o = o->next) {
+        if (o->counted && (!o->ps || !o->ps->r)) {
+            conn_uncount(srv, o);
+            lws_set_timeout(o->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A new connection, just accepted. Caps: beyond EF_MAX_CONNECTIONS_PER_IP
+ * from its address, the new connection is closed at once (nothing was read
+ * yet, so there is nothing to answer); at EF_MAX_CONNECTIONS in total, the
+ * oldest idle connection is closed first, and only when every connection
+ * has a request under way is the new one closed. */
+static int conn_open(ef_server *srv, struct lws *wsi)
+{
+    char ip[48] = "";
+    lws_get_peer_simple(wsi, ip, sizeof(ip));
+    ip_count *n = ip_find(srv, ip);
+    if (n && n->n >= srv->opts.max_conns_per_ip) {
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP, "connection refused: %zu open from this address", n->n);
+        return -1;
+    }
+    if (srv->conns >= srv->opts.max_conns && !evict_oldest_idle(srv)) {
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP, "connection refused: %zu open, none idle", srv->conns);
+        return -1;
+    }
+    if (!n) {
+        srv->ips = ef_realloc(srv->ips, (srv->nips + 1) * sizeof(*srv->ips));
+        n = &srv->ips[srv->nips++];
+        snprintf(n->ip, sizeof(n->ip), "%s", ip);
+        n->n = 0;
+    }
+    n->n++;
+    srv->conns++;
+    conn *c = ef_calloc(1, sizeof(*c));
+    c->wsi = wsi;
+    c->counted = true;
+    c->accepted_ms = ef_now_ms();
+    snprintf(c->ip, sizeof(c->ip), "%s", ip);
+    c->prev = srv->conn_tail;
+    if (srv->conn_tail)
+        srv->conn_tail->next = c;
+    else
+        srv->conn_head = c;
+    srv->conn_tail = c;
+    lws_set_opaque_user_data(wsi, c);
+    return 0;
+}
+
+static void conn_close(ef_server *srv, struct lws *wsi)
+{
+    conn *c = lws_get_opaque_user_data(wsi);
+    if (!c)
+        return;
+    lws_set_opaque_user_data(wsi, NULL);
+    conn_uncount(srv, c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conn_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        srv->conn_tail = c->prev;
+    ef_free(c);
+}
+
+/* The session data lws binds (ps) or drops (NULL) for a connection. */
+static void conn_bind(struct lws *wsi, pss *ps)
+{
+    conn *c = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    if (c)
+        c->ps = ps;
+}
+
+/* When a new request's headers and body must be complete: its
+ * connection's accept plus the deadline for the first request; for a later
+ * one on a kept-alive connection, its headers' arrival plus the deadline
+ * (the headers then are bounded by lws's keep-alive timeout, the same
+ * number of seconds). */
+static void request_deadline(ef_server *srv, struct lws *wsi, req *r)
+{
+    conn *c = lws_get_opaque_user_data(wsi);
+    int64_t from = c && !c->requested ? c->accepted_ms : r->started_ms;
+    if (c)
+        c->requested = true;
+    r->read_by_ms = from + srv->opts.request_deadline_ms;
+}
+
+/* One deadline per request, not per read (request_deadline): a
+ * connection whose first request's headers have not arrived by then is
+ * closed; a body not complete by then gets 408 and the connection is
+ * closed. */
+static void sweep_deadlines(ef_server *srv)
+{
+    int64_t now = ef_now_ms();
+    for (conn *c = srv->conn_head; c; c = c->next) {
+        if (!c->requested && !c->killed && now - c->accepted_ms > srv->opts.request_deadline_ms) {
+            EF_LOG(EF_LOG_INFO, EF_C_HTTP, "closed: no request headers within %d ms",
+                   srv->opts.request_deadline_ms);
+            c->killed = true;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        req *r = c->ps ? c->ps->r : NULL;
+        if (!r || r->ready || !r->body_expected || r->body_done || now <= r->read_by_ms)
+            continue;
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP, "status=408 reason=\"body not complete within %d ms\"",
+               srv->opts.request_deadline_ms);
+        r->rejected = true;
+        respond_json(r, 408, "{\"ok\":false,\"error\":\"request not complete in time\"}");
+    }
 }
 
 /* ---- the lws callback --------------------------------------------------- */
@@ -784,6 +962,40 @@ static int webhook_begin(ef_server *srv, struct lws *wsi, req *r)
     return 0;
 }
 
+/* How the body is framed: a Content-Length (*clen; 0: no body) or
+ * nothing. Chunked or otherwise encoded bodies are refused with 411 (the
+ * platforms send Content-Length), a malformed length with 400: true when
+ * refused, answered at once and closed since the body cannot be skipped. */
+static bool refuse_framing(struct lws *wsi, req *r, unsigned long long *clen)
+{
+    char cl[32];
+    *clen = 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        r->body_expected = true;
+        r->rejected = true;
+        EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=411 reason=\"Transfer-Encoding body\"");
+        respond_json(r, 411,
+                     "{\"ok\":false,\"error\":\"chunked or encoded request bodies are not "
+                     "accepted: send the body with a Content-Length\"}");
+        return true;
+    }
+    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n == 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) == 0)
+        return false;
+    char *end = NULL;
+    if (n > 0 && cl[0] >= '0' && cl[0] <= '9')
+        *clen = strtoull(cl, &end, 10);
+    if (n <= 0 || !end || *end != '\0') {
+        r->body_expected = true;
+        r->rejected = true;
+        EF_LOG(EF_LOG_INFO, EF_C_HTTP, "status=400 reason=\"malformed Content-Length\"");
+        respond_json(r, 400, "{\"ok\":false,\"error\":\"malformed Content-Length\"}");
+        return true;
+    }
+    r->body_expected = *clen > 0;
+    return false;
+}
+
 static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
 {
     char *uri_ptr = NULL;
@@ -794,16 +1006,11 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
 
     req *r = req_new(srv, wsi);
     ps->r = r;
+    request_deadline(srv, wsi, r);
     r->route = find_route(srv, method, uri, r);
-    char cl[32];
     unsigned long long clen = 0;
-    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-        char *end;
-        clen = strtoull(cl, &end, 10);
-        if (*end != '\0')
-            clen = 0;
-    }
-    r->body_expected = clen > 0;
+    if (refuse_framing(wsi, r, &clen))
+        return 0;
     switch (r->route) {
     case R_LIVEZ:
         respond_json(r, 200, "{\"status\":\"ok\"}");
@@ -823,8 +1030,8 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
     case R_API:
         api_begin(srv, wsi, r, method, uri);
         if (clen > EF_API_MAX_BODY)
-            r->too_large = true;
-        if (!r->body_expected)
+            r->too_large = true; /* 413 at once, the body unread */
+        if (!r->body_expected || r->too_large)
             api_start(r);
         return 0;
     case R_NOT_FOUND:
@@ -853,8 +1060,12 @@ static int on_http(ef_server *srv, struct lws *wsi, pss *ps)
     }
     if (refuse_if_saturated(r))
         return 0;
-    if (clen > srv->opts.max_body)
+    if (clen > srv->opts.max_body) {
         r->too_large = true;
+        r->rejected = true;
+        webhook_body_done(r); /* 413 at once, the body unread */
+        return 0;
+    }
     if (!r->body_expected)
         webhook_body_done(r); /* empty body: refused as invalid JSON */
     return 0;
@@ -878,6 +1089,9 @@ static int on_writeable(struct lws *wsi, req *r)
                                     &p, end))
         return -1;
     if (r->file && static_headers(wsi, r->file, &p, end))
+        return -1;
+    if (r->close_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+                                                      (const unsigned char *)"close", 5, &p, end))
         return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
@@ -918,11 +1132,26 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         if (ps->r) /* keep-alive: the previous transaction's leftovers */
             detach(srv, ps);
+        conn_bind(wsi, ps);
         return on_http(srv, wsi, ps);
+
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return srv ? conn_open(srv, wsi) : 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (srv)
+            conn_close(srv, wsi);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (srv && ps)
+            detach(srv, ps);
+        conn_bind(wsi, NULL);
+        break;
 
     case LWS_CALLBACK_HTTP_BODY:
         if (!ps || !ps->r || ps->r->rejected || ps->r->ready)
-            return 0; /* draining a refused body */
+            return 0; /* answered already: the connection closes */
         if (ps->r->too_large)
             return 0;
         if (ef_buf_append(&ps->r->body, in, len) == EF_ELIMIT) {
@@ -952,8 +1181,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (rc < 0)
             return -1;
         if (rc == 1) {
+            bool close_now = ps->r->close_after;
             detach(srv, ps);
-            if (lws_http_transaction_completed(wsi))
+            /* An unread body: close (lws shuts the socket down for
+             * writing after the answer, then closes it). */
+            if (close_now || lws_http_transaction_completed(wsi))
                 return -1;
         }
         return 0;
@@ -962,6 +1194,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLOSED_HTTP:
         if (srv)
             detach(srv, ps);
+        conn_bind(wsi, NULL);
         return 0;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -1012,8 +1245,10 @@ ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.max_http_header_data = 8192;
     info.max_http_header_pool = 1024;
-    info.timeout_secs = 20;
-    info.keepalive_timeout = 75;
+    /* lws's own timeouts (headers, per read) no longer than the request
+     * deadline, which sweep_deadlines enforces for the body as a whole. */
+    info.timeout_secs = (unsigned int)(opts->request_deadline_ms + 999) / 1000;
+    info.keepalive_timeout = (int)info.timeout_secs;
     srv->ctx = lws_create_context(&info);
     if (!srv->ctx) {
         snprintf(err, errlen, "cannot create the HTTP server context");
@@ -1080,5 +1315,6 @@ void ef_server_free(ef_server *srv)
      * finished requests whose connections are gone. */
     drain_done(srv);
     pthread_mutex_destroy(&srv->done_lock);
+    ef_free(srv->ips);
     ef_free(srv);
 }

@@ -47,13 +47,16 @@
 typedef struct ef_server ef_server;
 
 typedef struct ef_server_opts {
-    const char *listen;     /* "127.0.0.1:8080" */
-    size_t max_body;        /* bytes; larger bodies get 413 */
-    ef_json_limits json;    /* deeper or larger JSON gets 400 */
-    int request_timeout_ms; /* a commit slower than this gets 503 */
-    ef_channels *channels;  /* borrowed: who serves which webhook */
-    ef_pipeline *pipe;      /* borrowed */
-    struct ef_api *api;     /* borrowed; NULL: no /api/v1 */
+    const char *listen;      /* "127.0.0.1:8080" */
+    size_t max_body;         /* bytes; larger bodies get 413 */
+    ef_json_limits json;     /* deeper or larger JSON gets 400 */
+    int request_timeout_ms;  /* a commit slower than this gets 503 */
+    int request_deadline_ms; /* headers + body not received by then: 408, closed */
+    size_t max_conns;        /* open connections; beyond: closed at accept */
+    size_t max_conns_per_ip; /* the same, per client address */
+    ef_channels *channels;   /* borrowed: who serves which webhook */
+    ef_pipeline *pipe;       /* borrowed */
+    struct ef_api *api;      /* borrowed; NULL: no /api/v1 */
     /* Borrowed; NULL: no /console (static.h: GET only, from memory). */
     const struct ef_static *web;
 } ef_server_opts;

@@ -118,11 +118,40 @@ def _big_update(size):
                       ensure_ascii=False).encode()
 
 
+def _post_declared(gw, body):
+    """POSTs body with its Content-Length over a raw socket. The gateway
+    answers a declared length beyond its limit at once and closes without
+    reading the body, so the send may break: the answer is what counts."""
+    head = ("POST /webhook/telegram HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "X-Telegram-Bot-Api-Secret-Token: %s\r\nContent-Length: %d\r\n\r\n"
+            % (gw.secret, len(body))).encode()
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    resp = b""
+    try:
+        try:
+            s.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while b"\r\n\r\n" not in resp:
+                c = s.recv(65536)
+                if not c:
+                    break
+                resp += c
+        except (ConnectionResetError, socket.timeout):
+            pass
+    finally:
+        s.close()
+    return status_of(resp)
+
+
 def test_body_too_large_413():
     with Gateway() as gw:
         body = _big_update(2 * 1024 * 1024)
         assert len(body) > 2 * 1024 * 1024
-        assert_status(gw.post_update(body), 413, "2 MiB body")
+        # (The contract changed with 18-http-surface: the 413 comes before the
+        # body is read, and the connection is closed.)
+        assert_eq(_post_declared(gw, body), 413, "2 MiB body")
         # Declared length within limits but more bytes than that: never stored beyond.
         nothing_stored(gw.db)
         assert_eq(_rejected(gw, "too_large"), 1, "rejected{reason=too_large}")
@@ -137,7 +166,7 @@ def test_body_too_large_413():
 
 def test_max_body_is_configurable():
     with Gateway(env={"EF_MAX_BODY": "4096"}) as gw:
-        assert_status(gw.post_update(_big_update(5000)), 413, "5000 bytes > EF_MAX_BODY")
+        assert_eq(_post_declared(gw, _big_update(5000)), 413, "5000 bytes > EF_MAX_BODY")
         assert_status(gw.post_update(_big_update(3000)), 200, "3000 bytes < EF_MAX_BODY")
 
 
