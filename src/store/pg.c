@@ -35,6 +35,21 @@ static void set_err(ef_store *st, const char *what, const char *detail)
             st->errmsg[i] = ' ';
 }
 
+static void reason_without_data(const char *msg, char *out, size_t outlen);
+
+/* errmsg from a libpq message that may hold a server error (the
+ * connection's last error, a result without its fields): only what
+ * reason_without_data() keeps of its first line. DETAIL, HINT and CONTEXT
+ * come on later lines and may quote customer data; they never reach
+ * errmsg, reason or the log. */
+static void set_err_libpq(ef_store *st, const char *what, const char *msg)
+{
+    char clean[200];
+    reason_without_data(msg ? msg : "", clean, sizeof(clean));
+    set_err(st, what, clean);
+}
+
+/* The first line of a server NOTICE only: its DETAIL may carry data. */
 static void notice_to_log(void *arg, const char *message)
 {
     (void)arg;
@@ -61,7 +76,11 @@ int ef_store__connect(ef_store *st)
     const char *vals[] = {st->url, "3", "easyflow", "1", "10", "5", "3", NULL};
     st->conn = PQconnectdbParams(keys, vals, 1);
     if (!st->conn || PQstatus(st->conn) != CONNECTION_OK) {
-        set_err(st, "connect", st->conn ? PQerrorMessage(st->conn) : "out of memory");
+        /* connection errors carry no data; the first line says it all */
+        const char *msg = st->conn ? PQerrorMessage(st->conn) : "out of memory";
+        char first[200];
+        snprintf(first, sizeof(first), "%.*s", (int)strcspn(msg, "\n"), msg);
+        set_err(st, "connect", first);
         if (st->conn) {
             PQfinish(st->conn);
             st->conn = NULL;
@@ -187,11 +206,13 @@ static void record_failure(ef_store *st, PGresult *r)
         return;
     }
     st->sqlstate[0] = '\0';
-    /* libpq's own message (connection lost, out of memory): no data. */
+    /* libpq's own message (connection lost, out of memory), or with no
+     * result the connection's last error, which may be a server error with
+     * its DETAIL: the first line without data only. */
     const char *msg = r ? PQresultErrorMessage(r) : "";
     if (!msg[0] && st->conn)
         msg = PQerrorMessage(st->conn);
-    set_err(st, "query", msg[0] ? msg : "no result");
+    set_err_libpq(st, "query", msg[0] ? msg : "no result");
     copy_clipped(st->reason, sizeof(st->reason), st->errmsg);
 }
 
@@ -246,7 +267,7 @@ int ef_store__exec_simple(ef_store *st, const char *sql, int n, const char *cons
 
 void ef_store__lost(ef_store *st, const char *what)
 {
-    set_err(st, what, st->conn ? PQerrorMessage(st->conn) : "not connected");
+    set_err_libpq(st, what, st->conn ? PQerrorMessage(st->conn) : "not connected");
     if (st->conn)
         PQfinish(st->conn);
     st->conn = NULL;
