@@ -67,30 +67,14 @@ int ef_store_login_ok(ef_store *st, const char *user_id, const char *token_hash,
                                  vals);
 }
 
-/* One JSON text value of a one-row, one-column statement into *out
- * (owned); EF_ENOTFOUND for SQL NULL or no row. */
-static int json_value(ef_store *st, const char *sql, int n, const char *const *vals, char **out)
-{
-    PGresult *r = ef_store__exec(st, sql, n, vals);
-    if (!r)
-        return st->last_error;
-    int rc = EF_ENOTFOUND;
-    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
-        *out = ef_store__col_str(r, 0, 0);
-        rc = 0;
-    }
-    PQclear(r);
-    return rc;
-}
-
 int ef_store_refresh_rotate(ef_store *st, const char *old_hash, const char *new_hash,
                             const char *ip, const char *user_agent, int ttl_s, char **out_json)
 {
     char ttl[16];
     snprintf(ttl, sizeof(ttl), "%d", ttl_s);
     const char *vals[5] = {old_hash, new_hash, ip, user_agent, ttl};
-    return json_value(st, "SELECT ef_api_refresh($1, $2, $3, $4, $5::int)::text", 5, vals,
-                      out_json);
+    return ef_store__value(st, "SELECT ef_api_refresh($1, $2, $3, $4, $5::int)::text", 5, vals,
+                           out_json);
 }
 
 static int count_result(ef_store *st, const char *sql, int n, const char *const *vals, long *count)
@@ -130,8 +114,8 @@ int ef_store_conversations_list(ef_store *st, const char *status, const char *q,
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", limit);
     const char *vals[4] = {status, q, lim, before};
-    return json_value(st, "SELECT ef_api_conversations($1, $2, $3::int, $4)::text", 4, vals,
-                      out_json);
+    return ef_store__value(st, "SELECT ef_api_conversations($1, $2, $3::int, $4)::text", 4, vals,
+                           out_json);
 }
 
 int ef_store_conversation_get(ef_store *st, const char *id, int msg_limit, char **out_json)
@@ -139,30 +123,31 @@ int ef_store_conversation_get(ef_store *st, const char *id, int msg_limit, char 
     char lim[16];
     snprintf(lim, sizeof(lim), "%d", msg_limit);
     const char *vals[2] = {id, lim};
-    return json_value(st, "SELECT ef_api_conversation($1::uuid, $2::int)::text", 2, vals, out_json);
+    return ef_store__value(st, "SELECT ef_api_conversation($1::uuid, $2::int)::text", 2, vals,
+                           out_json);
 }
 
 int ef_store_conversation_act(ef_store *st, const char *id, const char *operator_id,
                               const char *action, bool admin, char **out_json)
 {
     const char *vals[4] = {id, operator_id, action, admin ? "true" : "false"};
-    return json_value(st,
-                      "SELECT ef_api_conversation_act($1::uuid, $2::uuid, $3, $4::boolean)::text",
-                      4, vals, out_json);
+    return ef_store__value(
+        st, "SELECT ef_api_conversation_act($1::uuid, $2::uuid, $3, $4::boolean)::text", 4, vals,
+        out_json);
 }
 
 int ef_store_conversation_reply(ef_store *st, const char *id, const char *operator_id,
                                 const char *text, bool admin, char **out_json)
 {
     const char *vals[4] = {id, operator_id, text, admin ? "true" : "false"};
-    return json_value(st,
-                      "SELECT ef_api_conversation_reply($1::uuid, $2::uuid, $3, $4::boolean)::text",
-                      4, vals, out_json);
+    return ef_store__value(
+        st, "SELECT ef_api_conversation_reply($1::uuid, $2::uuid, $3, $4::boolean)::text", 4, vals,
+        out_json);
 }
 
 int ef_store_operators_list(ef_store *st, char **out_json)
 {
-    return json_value(
+    return ef_store__value(
         st,
         "SELECT jsonb_build_object('operators', coalesce(jsonb_agg(jsonb_build_object("
         "'id', id, 'email', email, 'name', name, 'role', role, "

@@ -610,9 +610,7 @@ int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n)
     return rc;
 }
 
-/* One row, one column: *out gets a copy of the value; EF_ENOTFOUND when
- * there is no row or the value is NULL. */
-static int query_value(ef_store *st, const char *sql, int n, const char *const *vals, char **out)
+int ef_store__value(ef_store *st, const char *sql, int n, const char *const *vals, char **out)
 {
     PGresult *r = ef_store__exec(st, sql, n, vals);
     if (!r)
@@ -629,14 +627,14 @@ static int query_value(ef_store *st, const char *sql, int n, const char *const *
 int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
 {
     const char *vals[1] = {session_id};
-    return query_value(st, "SELECT ef_session($1)", 1, vals, out_json);
+    return ef_store__value(st, "SELECT ef_session($1)", 1, vals, out_json);
 }
 
 int ef_store_chat_session(ef_store *st, const char *integration_id, const char *platform,
                           const char *chat_id, char **out_json)
 {
     const char *vals[3] = {integration_id, platform, chat_id};
-    return query_value(st, "SELECT ef_chat_session($1, $2, $3)", 3, vals, out_json);
+    return ef_store__value(st, "SELECT ef_chat_session($1, $2, $3)", 3, vals, out_json);
 }
 
 int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
@@ -675,8 +673,8 @@ int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
 int ef_store_cursor_get(ef_store *st, const char *integration_id, char **cursor)
 {
     const char *vals[1] = {integration_id};
-    return query_value(st, "SELECT cursor FROM poll_cursors WHERE integration_id = $1::uuid", 1,
-                       vals, cursor);
+    return ef_store__value(st, "SELECT cursor FROM poll_cursors WHERE integration_id = $1::uuid", 1,
+                           vals, cursor);
 }
 
 int ef_store_cursor_set(ef_store *st, const char *integration_id, const char *cursor)

@@ -44,5 +44,8 @@ void ef_store__lost(ef_store *st, const char *what);
 char *ef_store__clip_utf8(const char *s, size_t max);
 /* Column value as an owned string, NULL for SQL NULL. */
 char *ef_store__col_str(PGresult *r, int row, int col);
+/* One row, one column: *out gets a copy of the value (owned); EF_ENOTFOUND
+ * when there is no row or the value is NULL; else the classified error. */
+int ef_store__value(ef_store *st, const char *sql, int n, const char *const *vals, char **out);
 
 #endif /* EF_STORE_INT_H */

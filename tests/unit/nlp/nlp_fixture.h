@@ -32,4 +32,46 @@ __attribute__((unused)) static ef_bot *load(const char *rel)
     return b;
 }
 
+/* A bot and its scratch, for a test group: FX_BOT names the bot file
+ * (relative to tests/unit/nlp/) before this header is included, and the
+ * group runs with fx_setup/fx_teardown. */
+#ifdef FX_BOT
+#ifndef FX_NOW
+#define FX_NOW 1773133200 /* 2026-03-10T12:00:00+03:00, a Tuesday */
+#endif
+
+typedef struct fx {
+    ef_bot *bot;
+    ef_nlp_scratch *sc;
+} fx;
+
+__attribute__((unused)) static int fx_setup(void **state)
+{
+    fx *f = ef_calloc(1, sizeof(*f));
+    f->bot = load(FX_BOT);
+    f->sc = ef_nlp_scratch_new(f->bot);
+    *state = f;
+    return 0;
+}
+
+__attribute__((unused)) static int fx_teardown(void **state)
+{
+    fx *f = *state;
+    ef_nlp_scratch_free(f->sc);
+    ef_bot_free(f->bot);
+    ef_free(f);
+    return 0;
+}
+
+/* What the bot makes of text at FX_NOW; the test fails on an error. */
+__attribute__((unused)) static ef_nlu_result fx_run(fx *f, const char *text)
+{
+    ef_nlu_result r;
+    int rc = ef_nlp_match(f->bot, f->sc, text, strlen(text), FX_NOW, &r);
+    if (rc)
+        fail_msg("ef_nlp_match(%s) = %d", text, rc);
+    return r;
+}
+#endif
+
 #endif /* EF_TEST_NLP_FIXTURE_H */

@@ -19,52 +19,21 @@
 
 #include <cmocka.h>
 
+#define FX_BOT "fixtures/match_bot.yaml"
 #include "nlp_fixture.h"
 
-#define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, a Tuesday */
-
-typedef struct fx {
-    ef_bot *bot;
-    ef_nlp_scratch *sc;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = ef_calloc(1, sizeof(*f));
-    f->bot = load("fixtures/match_bot.yaml");
-    f->sc = ef_nlp_scratch_new(f->bot);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    ef_nlp_scratch_free(f->sc);
-    ef_bot_free(f->bot);
-    ef_free(f);
-    return 0;
-}
-
-static ef_nlu_result run(fx *f, const char *text)
-{
-    ef_nlu_result r;
-    int rc = ef_nlp_match(f->bot, f->sc, text, strlen(text), NOW, &r);
-    if (rc)
-        fail_msg("ef_nlp_match(%s) = %d", text, rc);
-    return r;
-}
+#define NOW FX_NOW
 
 static void expect_intent(fx *f, const char *text, const char *intent)
 {
-    ef_nlu_result r = run(f, text);
+    ef_nlu_result r = fx_run(f, text);
     if (strcmp(r.intent, intent) != 0)
         fail_msg("\"%s\": want %s, got %s (%.4f)", text, intent, r.intent, r.confidence);
 }
 
 static void expect_conf(fx *f, const char *text, const char *intent, double conf)
 {
-    ef_nlu_result r = run(f, text);
+    ef_nlu_result r = fx_run(f, text);
     if (strcmp(r.intent, intent) != 0 || fabs(r.confidence - conf) > 1e-9)
         fail_msg("\"%s\": want %s %.4f, got %s %.4f", text, intent, conf, r.intent, r.confidence);
 }
@@ -131,7 +100,7 @@ static void test_out_of_scope(void **state)
     fx *f = *state;
     expect_intent(f, "отмените пожалуйста", "cancel");
     /* out_of_scope explains the whole message, cancel only "отменили" */
-    ef_nlu_result r = run(f, "электричку опять отменили");
+    ef_nlu_result r = fx_run(f, "электричку опять отменили");
     assert_string_equal(r.intent, EF_NLP_FALLBACK);
     assert_true(fabs(r.confidence - 0.9) < 1e-9); /* out_of_scope's own confidence */
     assert_int_equal(r.n_ranked, 1);              /* the intent it beat is still listed */
@@ -176,11 +145,11 @@ static void test_confidence(void **state)
     expect_conf(f, "красный синий зеленый", "colors", 1.0);
     expect_conf(f, "привет", "hello", 0.85); /* priority -1 */
     /* nothing understood */
-    ef_nlu_result r = run(f, "абракадабра");
+    ef_nlu_result r = fx_run(f, "абракадабра");
     assert_string_equal(r.intent, EF_NLP_FALLBACK);
     assert_true(r.confidence == 1.0);
     assert_int_equal(r.n_ranked, 0);
-    r = run(f, "");
+    r = fx_run(f, "");
     assert_string_equal(r.intent, EF_NLP_FALLBACK);
 }
 
@@ -207,7 +176,7 @@ static void test_fallback_threshold(void **state)
 static void test_ranked(void **state)
 {
     fx *f = *state;
-    ef_nlu_result r = run(f, "альфа бета гамма дельта эпсилон дзета омега");
+    ef_nlu_result r = fx_run(f, "альфа бета гамма дельта эпсилон дзета омега");
     assert_int_equal(r.n_ranked, EF_NLU_MAX_RANKED);
     assert_string_equal(r.intent, r.ranked[0].intent);
     for (size_t i = 1; i < r.n_ranked; i++)
@@ -222,32 +191,32 @@ static void test_ranked(void **state)
 static void test_priority_and_ties(void **state)
 {
     fx *f = *state;
-    ef_nlu_result r = run(f, "ничья");
+    ef_nlu_result r = fx_run(f, "ничья");
     assert_string_equal(r.intent, "tie_a"); /* equal: file order */
     assert_int_equal(r.n_ranked, 2);
     assert_string_equal(r.ranked[1].intent, "tie_b");
     assert_true(r.ranked[0].confidence == r.ranked[1].confidence);
-    r = run(f, "супер");
+    r = fx_run(f, "супер");
     assert_string_equal(r.intent, "cap_hi"); /* both 1.0: priority 2 beats 0 */
     assert_string_equal(r.ranked[1].intent, "cap_lo");
     assert_true(r.ranked[0].confidence == 1.0 && r.ranked[1].confidence == 1.0);
     /* a negative priority loses against a real topic in the same message */
-    r = run(f, "привет, заказ");
+    r = fx_run(f, "привет, заказ");
     assert_string_equal(r.intent, "order");
 }
 
 static void test_language(void **state)
 {
     fx *f = *state;
-    ef_nlu_result r = run(f, "привет");
+    ef_nlu_result r = fx_run(f, "привет");
     assert_string_equal(r.lang, "ru");
-    r = run(f, "hello");
+    r = fx_run(f, "hello");
     assert_string_equal(r.lang, "en"); /* the pattern is listed under en */
-    r = run(f, "bonjour tout le monde");
+    r = fx_run(f, "bonjour tout le monde");
     assert_string_equal(r.lang, "en"); /* fallback: Latin script */
-    r = run(f, "абракадабра");
+    r = fx_run(f, "абракадабра");
     assert_string_equal(r.lang, "ru");
-    r = run(f, "👍");
+    r = fx_run(f, "👍");
     assert_string_equal(r.lang, "ru"); /* no letters: the first language */
 }
 
@@ -261,7 +230,7 @@ static void test_always_pattern(void **state)
 static void test_json(void **state)
 {
     fx *f = *state;
-    ef_nlu_result r = run(f, "Привет 👋 заказ A-1042");
+    ef_nlu_result r = fx_run(f, "Привет 👋 заказ A-1042");
     char *json = ef_nlu_result_json(&r);
     /* letters and digits: привет 6, заказ 5, A1042 5 = 16; order covers
      * 5 + 5 (the entity), hello 6 + 5 with priority -1 */
@@ -271,7 +240,7 @@ static void test_json(void **state)
                         "\"ranked\": [{\"intent\": \"order\", \"confidence\": 0.75}, {\"intent\": "
                         "\"hello\", \"confidence\": 0.725}]}");
     ef_free(json);
-    r = run(f, "\"quoted\" \\ text");
+    r = fx_run(f, "\"quoted\" \\ text");
     json = ef_nlu_result_json(&r);
     assert_string_equal(json, "{\"intent\": \"fallback\", \"confidence\": 1.0, \"entities\": [], "
                               "\"ranked\": []}");
@@ -329,17 +298,17 @@ static void test_long_text_is_cut(void **state)
 static void test_options(void **state)
 {
     fx *f = *state;
-    ef_nlu_result r = run(f, "заказ A-1042");
+    ef_nlu_result r = fx_run(f, "заказ A-1042");
     assert_int_equal(r.n_entities, 1);
     ef_nlp_scratch_set_options(f->sc, EF_NLP_NO_ENTITIES);
-    r = run(f, "заказ A-1042");
+    r = fx_run(f, "заказ A-1042");
     assert_int_equal(r.n_entities, 0);
     assert_string_equal(r.intent, "order");
     ef_nlp_scratch_set_options(f->sc, 0);
     ef_nlu_result empty;
     memset(&empty, 0, sizeof(empty));
     assert_null(ef_nlu_result_entity(&empty, "x"));
-    r = run(f, "заказ A-1042");
+    r = fx_run(f, "заказ A-1042");
     const ef_nlu_entity *e = ef_nlu_result_entity(&r, "order_number");
     assert_non_null(e);
     assert_string_equal(e->value, "A-1042");
@@ -700,28 +669,31 @@ static void test_demo_patterns_lowering_is_exact(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_cyrillic_caseless_and_boundaries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_yo_and_ye_are_one_letter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stems, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stems_stay_in_their_word, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_negative_patterns, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_out_of_scope, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_whitespace_and_invisible_characters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_confidence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cyrillic_caseless_and_boundaries, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_yo_and_ye_are_one_letter, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stems, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stems_stay_in_their_word, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_negative_patterns, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_scope, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_whitespace_and_invisible_characters, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_confidence, fx_setup, fx_teardown),
         cmocka_unit_test(test_fallback_threshold),
-        cmocka_unit_test_setup_teardown(test_ranked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_priority_and_ties, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_language, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_always_pattern, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_text_is_cut, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ranked, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_priority_and_ties, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_language, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_always_pattern, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_json, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_long_text_is_cut, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_options, fx_setup, fx_teardown),
         cmocka_unit_test(test_prefilter_changes_nothing),
         cmocka_unit_test(test_patterns_fold_like_messages),
         cmocka_unit_test(test_threads_share_a_bot),
-        cmocka_unit_test_setup_teardown(test_lowering_is_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_demo_patterns_lowering_is_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lowering_is_exact, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_demo_patterns_lowering_is_exact, fx_setup,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

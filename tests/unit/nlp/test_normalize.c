@@ -20,48 +20,17 @@
 
 #include <cmocka.h>
 
+#define FX_BOT "../../../bots/demo.yaml"
 #include "nlp_fixture.h"
 
-#define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, a Tuesday */
-
-typedef struct fx {
-    ef_bot *bot;
-    ef_nlp_scratch *sc;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = ef_calloc(1, sizeof(*f));
-    f->bot = load("../../../bots/demo.yaml");
-    f->sc = ef_nlp_scratch_new(f->bot);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    ef_nlp_scratch_free(f->sc);
-    ef_bot_free(f->bot);
-    ef_free(f);
-    return 0;
-}
-
-static ef_nlu_result run(fx *f, const char *text)
-{
-    ef_nlu_result r;
-    int rc = ef_nlp_match(f->bot, f->sc, text, strlen(text), NOW, &r);
-    if (rc)
-        fail_msg("ef_nlp_match(%s) = %d", text, rc);
-    return r;
-}
+#define NOW FX_NOW
 
 /* text is understood as intent, and its first repair reads `from` as `to`
  * for reason `kind`. */
 static void expect_repair(fx *f, const char *text, const char *intent, const char *from,
                           const char *to, const char *kind)
 {
-    ef_nlu_result r = run(f, text);
+    ef_nlu_result r = fx_run(f, text);
     if (strcmp(r.intent, intent) != 0)
         fail_msg("'%s': want %s, got %s", text, intent, r.intent);
     for (size_t i = 0; i < r.n_repairs; i++)
@@ -80,7 +49,7 @@ static void test_layout(void **state)
     expect_repair(f, "cgfcb,j", "thanks", "cgfcb,j", "спасибо", "layout");
     expect_repair(f, "ult vjq pfrfp", "order_status", "ult", "где", "layout");
     /* the repair's offsets are those of the word in the message as sent */
-    ef_nlu_result r = run(f, "  ljcnfdrf");
+    ef_nlu_result r = fx_run(f, "  ljcnfdrf");
     assert_int_equal(r.n_repairs, 1);
     assert_int_equal(r.repairs[0].start, 2);
     assert_int_equal(r.repairs[0].end, 10);
@@ -105,14 +74,14 @@ static void test_left_alone(void **state)
 {
     fx *f = *state;
     /* English words and correct Russian words are never repaired */
-    ef_nlu_result r = run(f, "it cost 20 dollars");
+    ef_nlu_result r = fx_run(f, "it cost 20 dollars");
     for (size_t i = 0; i < r.n_repairs; i++)
         fail_msg("repaired '%s' -> '%s'", r.repairs[i].from, r.repairs[i].to);
-    r = run(f, "у меня кот заболел");
+    r = fx_run(f, "у меня кот заболел");
     assert_string_equal(r.intent, "fallback");
     assert_int_equal(r.n_repairs, 0);
     /* a clean message is matched once, as written */
-    r = run(f, "где мой заказ");
+    r = fx_run(f, "где мой заказ");
     assert_string_equal(r.intent, "order_status");
     assert_int_equal(r.n_repairs, 0);
 }
@@ -120,12 +89,12 @@ static void test_left_alone(void **state)
 static void test_json_lists_repairs(void **state)
 {
     fx *f = *state;
-    ef_nlu_result r = run(f, "ljcnfdrf");
+    ef_nlu_result r = fx_run(f, "ljcnfdrf");
     char *j = ef_nlu_result_json(&r);
     assert_non_null(strstr(j, "\"repairs\": [{\"from\": \"ljcnfdrf\", \"to\": \"доставка\", "
                               "\"kind\": \"layout\", \"start\": 0, \"end\": 8}]"));
     ef_free(j);
-    r = run(f, "где мой заказ");
+    r = fx_run(f, "где мой заказ");
     j = ef_nlu_result_json(&r);
     assert_null(strstr(j, "repairs"));
     ef_free(j);
@@ -135,7 +104,7 @@ static void test_no_repair_option(void **state)
 {
     fx *f = *state;
     ef_nlp_scratch_set_options(f->sc, EF_NLP_NO_REPAIR);
-    ef_nlu_result r = run(f, "ljcnfdrf");
+    ef_nlu_result r = fx_run(f, "ljcnfdrf");
     assert_string_equal(r.intent, "fallback");
     assert_int_equal(r.n_repairs, 0);
     ef_nlp_scratch_set_options(f->sc, 0);
@@ -189,5 +158,5 @@ int main(void)
         cmocka_unit_test(test_no_repair_option),
         cmocka_unit_test(test_word_memo_same_results),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
