@@ -946,8 +946,15 @@ class Gateway:
         h.update(headers or {})
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            c.request(method, path, body=data if (body is not None or method == "POST") else None,
-                      headers=h)
+            try:
+                c.request(method, path,
+                          body=data if (body is not None or method == "POST") else None,
+                          headers=h)
+            except (BrokenPipeError, ConnectionResetError):
+                # A request refused before its body (413 for a declared length
+                # over the limit, 401...) is answered at once and the
+                # connection closed: the answer is what counts.
+                pass
             r = c.getresponse()
             return Response(r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read())
         finally:
