@@ -213,8 +213,8 @@ static void forget_chat(ef_decider *d, const ef_msg *m)
     }
 }
 
-/* The payload of a pressed button: Telegram callback data, or WhatsApp's
- * interactive reply id / template quick-reply payload. */
+/* The payload of a pressed button: a callback's data, or the reply id /
+ * quick-reply payload an adapter put in the message's meta. */
 static const char *button_of(ef_decider *d, const ef_msg *m)
 {
     if (m->kind == EF_MSG_CALLBACK)

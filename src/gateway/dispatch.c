@@ -91,7 +91,7 @@ struct out_row {
     chat *c;            /* NULL once out of the FIFO */
     bool recording;     /* a retry is being recorded: the chat waits */
     bool dead;          /* its outcome could not be recorded: never sent again */
-    bool as_template;   /* WhatsApp window closed: send the re-engagement template */
+    bool as_template;   /* reply window closed: send the channel's re-engagement template */
     int64_t expires_ms; /* monotonic; 0: never */
 };
 
@@ -1043,8 +1043,8 @@ static void settle_ok(ef_dispatcher *d, flight *f, ef_send_result *res, int64_t 
     out_row *o = f->row;
     char head[LOG_TEXT_CHARS * 4 + 1];
     size_t cut = text_head(o->r.text, head, sizeof(head));
-    /* Personal data (the chat id is a phone number on WhatsApp, the text
-     * the conversation) only at DEBUG; INFO says that a reply went out. */
+    /* Personal data (a chat id may be a phone number, the text is the
+     * conversation) only at DEBUG; INFO says that a reply went out. */
     EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s sent id=%s", o->r.row_id,
            res->platform_message_id ? res->platform_message_id : "-");
     EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "reply row=%s chat=%s text=\"%s%s\"", o->r.row_id,
@@ -1118,7 +1118,7 @@ static void settle(ef_dispatcher *d, flight *f, long status)
         break;
     }
     case EF_SEND_WINDOW:
-        /* WhatsApp says the window is closed (131047) although our clock
+        /* The platform says the reply window is closed although our clock
          * thought it open: the template, when there is one, goes instead. */
         if (f->ch->policy.window_template && !o->as_template) {
             EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s chat=%s: %s; sending the template instead",

@@ -18,7 +18,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "easyflow %s -- messaging bot gateway (Telegram, WhatsApp, web chat)\n"
+            "easyflow %s -- messaging bot gateway (messengers, web chat, marketplaces)\n"
             "\n"
             "usage:\n"
             "  easyflow serve [--config FILE] [--print-config] [--KEY value ...]\n"

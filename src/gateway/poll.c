@@ -100,7 +100,7 @@ static long perform(ef_poller *p, const ef_out_req *rq, ef_buf *out, char *err, 
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, p);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)p->opts.timeout_s + 15L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)p->ch->policy.poll_timeout_s + 15L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "easyflow/" EF_VERSION);
@@ -212,14 +212,15 @@ static void *poll_main(void *arg)
     const ef_platform_ops *ops = p->ch->ops;
     load_cursor(p);
     EF_LOG(EF_LOG_INFO, EF_C_POLL, "integration=%s %s long polling key=%s cursor=%s timeout=%ds",
-           p->ch->id, ops->name, p->ch->key, p->cursor[0] ? p->cursor : "-", p->opts.timeout_s);
+           p->ch->id, ops->name, p->ch->key, p->cursor[0] ? p->cursor : "-",
+           p->ch->policy.poll_timeout_s);
     ef_buf body;
     ef_buf_init(&body, p->opts.max_body * 16);
     bool go = true;
     while (go && !atomic_load(&p->stop) && !ef_channel_failed(p->ch)) {
         char err[CURL_ERROR_SIZE + 64] = "";
         ef_out_req rq;
-        ops->poll_request(p->ch->cfg, p->cursor, p->opts.timeout_s, &rq);
+        ops->poll_request(p->ch->cfg, p->cursor, p->ch->policy.poll_timeout_s, &rq);
         ef_buf_reset(&body);
         long status = perform(p, &rq, &body, err, sizeof(err));
         ef_out_req_cleanup(&rq);

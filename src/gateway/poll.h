@@ -26,7 +26,6 @@ typedef struct ef_poller ef_poller;
 
 typedef struct ef_poller_opts {
     const char *pg_url; /* for the persisted cursor */
-    int timeout_s;      /* long-poll timeout */
     int json_max_depth;
     size_t max_body;
     ef_pipeline *pipe; /* borrowed */

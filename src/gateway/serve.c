@@ -365,7 +365,6 @@ static int start_parts(const ef_config *c, serve_parts *sp)
     ef_pipeline_start(sp->pipe);
     sp->polls.opts = (ef_poller_opts){
         .pg_url = pg_url,
-        .timeout_s = (int)ef_cfg_get_int(c, "TELEGRAM_POLL_TIMEOUT"),
         .json_max_depth = (int)ef_cfg_get_int(c, "EF_JSON_MAX_DEPTH"),
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
         .pipe = sp->pipe,

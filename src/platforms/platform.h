@@ -69,6 +69,7 @@ typedef struct ef_platform_policy {
     bool receive_webhook;    /* this channel receives on its webhook URL */
     bool receive_poll;       /* ... or long-polls (EF_PLAT_POLL) */
     bool receive_only;       /* no credentials to send with: replies wait, queued */
+    int poll_timeout_s;      /* long-poll timeout, seconds (0: short polls) */
 } ef_platform_policy;
 
 /* One webhook request as an adapter sees it: no lws, no sockets. */

@@ -71,6 +71,12 @@ static int tg_settings(json_object *settings, ef_platform_policy *policy, char *
         ef_errf(err, errlen, "settings: group_per_min and chat_interval_ms must be positive");
         return EF_EINVAL;
     }
+    int64_t poll_timeout = ef_chan__int(settings, "poll_timeout", 25);
+    if (poll_timeout < 0 || poll_timeout > 50) {
+        ef_errf(err, errlen, "settings: poll_timeout must be 0..50 seconds");
+        return EF_EINVAL;
+    }
+    policy->poll_timeout_s = (int)poll_timeout;
     if (group > 0)
         policy->per_group = (ef_rate){(int)group, 60000};
     if (interval > 0)
