@@ -60,7 +60,11 @@ def _load(gw, updates, results):
 
 
 def test_slow_postgres_sheds_load_and_loses_nothing():
-    env = {"EF_QUEUE_MAX": "4", "EF_STORE_WORKERS": "2", "EF_REQUEST_TIMEOUT_MS": "1000"}
+    # One event per batch: each worker holds one stuck event, so the others
+    # stay queued (untaken) when their requests time out: they must be
+    # dropped as abandoned (with bigger batches a worker may take them all).
+    env = {"EF_QUEUE_MAX": "4", "EF_STORE_WORKERS": "2", "EF_BATCH_MAX": "1",
+           "EF_REQUEST_TIMEOUT_MS": "1000"}
     with Gateway(env=env) as gw:
         warm = tg_message(1, "разогрев", user=tg_user(uid=7715000000))
         assert_status(gw.post_update(warm), 200)
