@@ -883,9 +883,9 @@ static bool window_open_or_template(ef_dispatcher *d, chat *c, const ef_channel 
                  false);
         return false;
     }
+    /* No chat id at INFO: on some platforms it is the customer's phone. */
     EF_LOG(EF_LOG_INFO, EF_C_PIPE,
-           "reply row=%s chat=%s: reply window closed, sending the template instead", o->r.row_id,
-           c->key);
+           "reply row=%s: reply window closed, sending the template instead", o->r.row_id);
     o->as_template = true;
     return true;
 }
@@ -1109,8 +1109,9 @@ static void settle(ef_dispatcher *d, flight *f, long status)
         settle_retry(d, f, &res);
         break;
     case EF_SEND_MIGRATED: {
-        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "chat=%s migrated to %s; resending there", c->key,
-               res.new_chat_id);
+        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s: the chat moved; resending there",
+               o->r.row_id);
+        EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "chat=%s migrated to %s", c->key, res.new_chat_id);
         job *j = job_new(JOB_MIGRATE, o);
         j->new_chat_id = res.new_chat_id;
         res.new_chat_id = NULL;
@@ -1121,8 +1122,8 @@ static void settle(ef_dispatcher *d, flight *f, long status)
         /* The platform says the reply window is closed although our clock
          * thought it open: the template, when there is one, goes instead. */
         if (f->ch->policy.window_template && !o->as_template) {
-            EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s chat=%s: %s; sending the template instead",
-                   o->r.row_id, c->key, res.reason);
+            EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply row=%s: %s; sending the template instead",
+                   o->r.row_id, res.reason);
             o->as_template = true;
             c->next_ms = now;
             break;

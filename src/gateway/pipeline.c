@@ -445,10 +445,12 @@ static void process_batch(worker *w, entry *batch, size_t n)
             /* A status, reaction or remap for something never stored here
              * (a message sent by another system, a chat we never saw). */
             const ef_msg *m = items[i].msg;
-            EF_LOG(EF_LOG_INFO, EF_C_PIPE,
-                   "%s %s event ignored: nothing stored matches target=%s chat=%s", m->platform,
-                   ef_msg_kind_name(m->kind), m->target_id ? m->target_id : "-",
-                   m->chat_id ? m->chat_id : "-");
+            /* No chat id at INFO: on some platforms it is the customer's
+             * phone (DEBUG has it). */
+            EF_LOG(EF_LOG_INFO, EF_C_PIPE, "%s %s event ignored: nothing stored matches target=%s",
+                   m->platform, ef_msg_kind_name(m->kind), m->target_id ? m->target_id : "-");
+            EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "ignored event target=%s chat=%s",
+                   m->target_id ? m->target_id : "-", m->chat_id ? m->chat_id : "-");
         }
         ef_ingest_status st = items[i].status;
         char why[sizeof(items[i].error)];
