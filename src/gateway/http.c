@@ -322,16 +322,22 @@ static void serve_handshake(ef_server *srv, struct lws *wsi, req *r)
     ef_buf_cleanup(&out);
 }
 
-static void job_done(ef_job *job, void *ud)
+/* Any thread: hands a finished request back to the service thread (the
+ * done list) and wakes it. */
+static void queue_done(req *r)
 {
-    req *r = ud;
-    (void)job;
     ef_server *srv = r->srv;
     pthread_mutex_lock(&srv->done_lock);
     r->next_done = srv->done_head;
     srv->done_head = r;
     pthread_mutex_unlock(&srv->done_lock);
     lws_cancel_service(srv->ctx);
+}
+
+static void job_done(ef_job *job, void *ud)
+{
+    (void)job;
+    queue_done(ud);
 }
 
 static void finish_webhook(req *r)
@@ -525,13 +531,7 @@ static void finish_api(req *r)
 /* Runs on a work-pool thread: like job_done. */
 static void api_done(void *ud)
 {
-    req *r = ud;
-    ef_server *srv = r->srv;
-    pthread_mutex_lock(&srv->done_lock);
-    r->next_done = srv->done_head;
-    srv->done_head = r;
-    pthread_mutex_unlock(&srv->done_lock);
-    lws_cancel_service(srv->ctx);
+    queue_done(ud);
 }
 
 /* The body is complete (or there is none): the API decides now, or later
