@@ -27,6 +27,17 @@ static const api_route routes[] = {
     {"POST", "/auth/logout", ef_api__logout, API_OPERATOR, true, NULL},
     {"POST", "/auth/logout-all", ef_api__logout_all, API_OPERATOR, false, NULL},
     {"GET", "/operators", ef_api__operators, API_ADMIN, false, NULL},
+    {"POST", "/operators", ef_api__operator_add, API_ADMIN, true, NULL},
+    {"POST", "/operators/{id}/disable", ef_api__operator_disable, API_ADMIN, false, NULL},
+    {"POST", "/operators/{id}/enable", ef_api__operator_enable, API_ADMIN, false, NULL},
+    {"GET", "/integrations", ef_api__integrations, API_ADMIN, false, NULL},
+    {"POST", "/integrations", ef_api__integration_add, API_ADMIN, true, NULL},
+    {"POST", "/integrations/{id}/disable", ef_api__integration_disable, API_ADMIN, false, NULL},
+    {"POST", "/integrations/{id}/enable", ef_api__integration_enable, API_ADMIN, false, NULL},
+    {"GET", "/quick-replies", ef_api__quick_list, API_OPERATOR, false, NULL},
+    {"POST", "/quick-replies", ef_api__quick_add, API_ADMIN, true, NULL},
+    {"PUT", "/quick-replies/{id}", ef_api__quick_update, API_ADMIN, true, NULL},
+    {"DELETE", "/quick-replies/{id}", ef_api__quick_delete, API_ADMIN, false, NULL},
     {"GET", "/conversations", ef_api__conv_list, API_OPERATOR, false, NULL},
     {"GET", "/conversations/{id}", ef_api__conv_get, API_OPERATOR, false, NULL},
     {"POST", "/conversations/{id}/claim", ef_api__conv_claim, API_OPERATOR, false, NULL},
@@ -34,6 +45,8 @@ static const api_route routes[] = {
     {"POST", "/conversations/{id}/close", ef_api__conv_close, API_OPERATOR, false, NULL},
     {"POST", "/conversations/{id}/escalate", ef_api__conv_escalate, API_OPERATOR, false, NULL},
     {"POST", "/conversations/{id}/messages", ef_api__conv_reply, API_OPERATOR, true, NULL},
+    {"GET", "/conversations/{id}/notes", ef_api__notes_list, API_OPERATOR, false, NULL},
+    {"POST", "/conversations/{id}/notes", ef_api__notes_add, API_OPERATOR, true, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -1,7 +1,9 @@
 /*
  * api.h -- the operator API under /api/v1 (JSON): login and tokens
- * (api_auth.c), the console's conversations (api_conversations.c). The
- * route table is in api.c: {method, path pattern, handler, role}.
+ * (api_auth.c), the console's conversations (api_conversations.c), notes
+ * and quick replies (api_notes.c), the admins' operators and integrations
+ * (api_admin.c). The route table is in api.c: {method, path pattern,
+ * handler, role}.
  *
  * One request is one ef_api_call. http.c makes it from what lws parsed
  * (ef_api_in, copied), starts it, and takes the answer back (status, JSON
@@ -26,6 +28,8 @@
 #include "base/ef.h"
 #include "gateway/work.h"
 
+struct ef_channels;
+
 #define EF_API_PREFIX "/api/v1"
 #define EF_API_MAX_BODY ((size_t)64 * 1024)
 
@@ -33,10 +37,12 @@ typedef struct ef_api ef_api;
 typedef struct ef_api_call ef_api_call;
 
 typedef struct ef_api_opts {
-    const ef_keyring *keys; /* keys[0] (EF_SECRET_KEY) signs tokens; none: a random
-                               key per process (tokens die with it), with a warning */
-    ef_work *work;          /* borrowed */
-    void (*wake)(void *ud); /* an operator reply was queued: wake the dispatcher */
+    const ef_keyring *keys;       /* keys[0] (EF_SECRET_KEY) signs tokens; none: a random
+                                     key per process (tokens die with it), with a warning */
+    ef_work *work;                /* borrowed */
+    struct ef_channels *channels; /* borrowed; the live set, for a channel's reply window
+                                     and bot (NULL: no window is checked) */
+    void (*wake)(void *ud);       /* an operator reply was queued: wake the dispatcher */
     void *wake_ud;
 } ef_api_opts;
 

@@ -9,11 +9,18 @@
  * pipeline reads the new status from PostgreSQL on the next message. An
  * operator's reply is a queued outbox row (role operator); the dispatcher
  * is woken to send it through the conversation's integration.
+ *
+ * A channel with a reply window (WhatsApp: 24 hours after the customer's
+ * last message) refuses free text once it closed: 422
+ * {"error":"outside_reply_window", "reason", "reply_window"} before
+ * anything is queued; {"template": NAME} then queues the integration's
+ * approved template instead (the dispatcher sends it as one).
  */
 #include "gateway/api_int.h"
 
 #include "base/json.h"
 #include "base/utf8.h"
+#include "store/console.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -63,12 +70,22 @@ void ef_api__conv_list(ef_api_call *c, ef_work_conn *conn)
 void ef_api__conv_get(ef_api_call *c, ef_work_conn *conn)
 {
     char *json = NULL;
-    int rc = ef_store_conversation_get(conn->st, c->id, MESSAGES_MAX, &json);
+    int rc = ef_store_conversation_full(conn->st, c->id, MESSAGES_MAX, &json);
     if (rc != 0) {
         ef_api__store_error(c, rc, "conversation", ef_store_errmsg(conn->st));
         return;
     }
-    ef_api__reply_text(c, 200, json);
+    api_window w;
+    json_object *o = NULL;
+    char err[80];
+    if (ef_api__window(c, conn, c->id, &w) != 0 ||
+        ef_json_parse(json, strlen(json), 32, &o, err, sizeof(err)) != 0) {
+        ef_api__reply_text(c, 200, json); /* the view without its window */
+        return;
+    }
+    ef_free(json);
+    json_object_object_add(o, "reply_window", ef_api__window_json(&w));
+    ef_api__reply(c, 200, o);
 }
 
 /* The conversation's Redis session goes: the next message reads the
@@ -143,15 +160,11 @@ static void reply_result(ef_api_call *c, int status, json_object *res, const cha
     ef_api__reply(c, status, o);
 }
 
-static bool is_admin(const ef_api_call *c)
-{
-    return strcmp(c->who.role, "admin") == 0;
-}
-
 static void act(ef_api_call *c, ef_work_conn *conn, const char *action)
 {
     char *text = NULL;
-    int rc = ef_store_conversation_act(conn->st, c->id, c->who.sub, action, is_admin(c), &text);
+    int rc =
+        ef_store_conversation_act(conn->st, c->id, c->who.sub, action, ef_api__is_admin(c), &text);
     json_object *res = parse_result(c, conn, rc, text);
     if (!res)
         return;
@@ -213,13 +226,64 @@ static int check_text(ef_api_call *c, const char *text)
     return 0;
 }
 
-void ef_api__conv_reply(ef_api_call *c, ef_work_conn *conn)
+/* 422 outside_reply_window with what the console needs to offer the
+ * template. */
+static void refuse_window(ef_api_call *c, const api_window *w)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "error", json_object_new_string("outside_reply_window"));
+    char why[200];
+    snprintf(why, sizeof(why),
+             "the customer's last message is older than %lld hours: this platform accepts "
+             "only an approved template until the customer writes again",
+             (long long)(w->limit_s / 3600));
+    json_object_object_add(o, "reason", json_object_new_string(why));
+    json_object_object_add(o, "reply_window", ef_api__window_json(w));
+    ef_api__error(c, 422, "outside_reply_window"); /* the log line */
+    ef_api__reply(c, 422, o);
+}
+
+/* What to queue: the text, or for a template "[template NAME]" (the
+ * dispatcher sends the channel's template for it). NULL: answered. */
+static char *reply_content(ef_api_call *c, ef_work_conn *conn)
 {
     const char *text = ef_api__body_str(c, "text");
-    if (check_text(c, text) != 0)
+    const char *tmpl = ef_api__body_str(c, "template");
+    if (!tmpl && check_text(c, text) != 0)
+        return NULL;
+    api_window w;
+    int rc = ef_api__window(c, conn, c->id, &w);
+    if (rc != 0) {
+        ef_api__store_error(c, rc, "conversation", ef_store_errmsg(conn->st));
+        return NULL;
+    }
+    if (!tmpl) {
+        if (w.closed) {
+            refuse_window(c, &w);
+            return NULL;
+        }
+        return ef_strdup(text);
+    }
+    if (!w.closed) {
+        ef_api__error(c, 422, "the reply window is open: send text, not a template");
+        return NULL;
+    }
+    if (!w.template_[0] || strcmp(tmpl, w.template_) != 0) {
+        ef_api__error(c, 422, "no such approved template for this conversation's integration");
+        return NULL;
+    }
+    return ef_asprintf("[template %s]", w.template_);
+}
+
+void ef_api__conv_reply(ef_api_call *c, ef_work_conn *conn)
+{
+    char *content = reply_content(c, conn);
+    if (!content)
         return;
     char *out = NULL;
-    int rc = ef_store_conversation_reply(conn->st, c->id, c->who.sub, text, is_admin(c), &out);
+    int rc = ef_store_conversation_reply(conn->st, c->id, c->who.sub, content, ef_api__is_admin(c),
+                                         &out);
+    ef_free(content);
     json_object *res = parse_result(c, conn, rc, out);
     if (!res)
         return;

@@ -105,4 +105,39 @@ void ef_api__conv_close(ef_api_call *c, ef_work_conn *conn);
 void ef_api__conv_escalate(ef_api_call *c, ef_work_conn *conn);
 void ef_api__conv_reply(ef_api_call *c, ef_work_conn *conn);
 
+/* api_notes.c */
+void ef_api__notes_list(ef_api_call *c, ef_work_conn *conn);
+void ef_api__notes_add(ef_api_call *c, ef_work_conn *conn);
+void ef_api__quick_list(ef_api_call *c, ef_work_conn *conn);
+void ef_api__quick_add(ef_api_call *c, ef_work_conn *conn);
+void ef_api__quick_update(ef_api_call *c, ef_work_conn *conn);
+void ef_api__quick_delete(ef_api_call *c, ef_work_conn *conn);
+
+/* api_admin.c */
+void ef_api__operator_add(ef_api_call *c, ef_work_conn *conn);
+void ef_api__operator_disable(ef_api_call *c, ef_work_conn *conn);
+void ef_api__operator_enable(ef_api_call *c, ef_work_conn *conn);
+void ef_api__integrations(ef_api_call *c, ef_work_conn *conn);
+void ef_api__integration_add(ef_api_call *c, ef_work_conn *conn);
+void ef_api__integration_disable(ef_api_call *c, ef_work_conn *conn);
+void ef_api__integration_enable(ef_api_call *c, ef_work_conn *conn);
+
+/* api_window.c: the conversation's channel and its reply window. */
+typedef struct api_window {
+    bool known;          /* the channel is live and was asked */
+    bool closed;         /* the window has a limit and it passed */
+    int64_t limit_s;     /* the window's length (0: none) */
+    int64_t closes_at;   /* Unix seconds (0: no limit or no inbound message yet) */
+    char template_[128]; /* the channel's re-engagement template ("" : none) */
+    char lang[16];       /* its language ("" : the platform's default) */
+    char handoff[512];   /* the bot's hand-off message ("" : none) */
+} api_window;
+/* Reads the conversation's integration and last inbound message, and asks
+ * the live channel: 0, or a store error (EF_ENOTFOUND, EF_EINVAL, EF_EDB). */
+int ef_api__window(ef_api_call *c, ef_work_conn *conn, const char *conv_id, api_window *w);
+/* w as the JSON object "reply_window" (new reference). */
+struct json_object *ef_api__window_json(const api_window *w);
+/* Whether the caller's token says admin. */
+bool ef_api__is_admin(const ef_api_call *c);
+
 #endif /* EF_GATEWAY_API_INT_H */

@@ -74,3 +74,8 @@ const char *ef_api__body_str(const ef_api_call *c, const char *key)
         return NULL;
     return json_object_get_string(v);
 }
+
+bool ef_api__is_admin(const ef_api_call *c)
+{
+    return strcmp(c->who.role, "admin") == 0;
+}

@@ -20,7 +20,7 @@ static int usage(void)
     return 2;
 }
 
-static bool email_ok(const char *e)
+bool ef_operator_email_ok(const char *e)
 {
     size_t n = strlen(e);
     const char *at = strchr(e, '@');
@@ -58,7 +58,7 @@ int ef_operator_cli(int argc, char **argv)
         else
             return usage();
     }
-    if (!email_ok(email)) {
+    if (!ef_operator_email_ok(email)) {
         fprintf(stderr, "easyflow operator: \"%s\" is not an e-mail address\n", email);
         return 2;
     }

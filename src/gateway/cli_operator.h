@@ -13,4 +13,10 @@
  * on failure (message on stderr), 2 on usage errors. */
 int ef_operator_cli(int argc, char **argv);
 
+#include <stdbool.h>
+
+/* Whether e looks like an e-mail address (one '@', a dot after it, no
+ * spaces, 3..255 bytes): the CLI and the admin API take the same ones. */
+bool ef_operator_email_ok(const char *e);
+
 #endif /* EF_CLI_OPERATOR_H */

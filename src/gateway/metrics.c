@@ -4,9 +4,14 @@
 #include "gateway/metrics.h"
 
 #include "platforms/platform.h"
+#include "store/console.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const counter_names[EF_M__COUNT] = {"received", "stored", "duplicate", "ignored",
                                                        "unknown_type"};
@@ -112,6 +117,8 @@ static int histogram(ef_buf *b, const char *name, const char *help, const double
     return rc;
 }
 
+static int render_outbox(ef_buf *b);
+
 int ef_metrics_render(ef_buf *b)
 {
     int rc = 0;
@@ -150,5 +157,126 @@ int ef_metrics_render(ef_buf *b)
     if (!rc)
         rc = histogram(b, "ef_store_batch_size", "Events per batch commit.", batch_bounds, N_BATCH,
                        batch_buckets, (double)atomic_load(&batch_sum));
+    if (!rc)
+        rc = render_outbox(b);
     return rc;
+}
+
+/* ---- the outbox ------------------------------------------------------------ */
+
+static atomic_bool outbox_seen;
+static atomic_llong outbox_queued, outbox_due, outbox_failed, outbox_oldest_s;
+
+size_t ef_metrics_outbox_json(char *buf, size_t n)
+{
+    int k =
+        atomic_load(&outbox_seen)
+            ? snprintf(buf, n,
+                       "{\"queued\":%lld,\"sending\":%lld,\"failed\":%lld,"
+                       "\"oldest_queued_age_s\":%lld}",
+                       (long long)atomic_load(&outbox_queued), (long long)atomic_load(&outbox_due),
+                       (long long)atomic_load(&outbox_failed),
+                       (long long)atomic_load(&outbox_oldest_s))
+            : snprintf(buf, n, "null");
+    return k < 0 ? 0 : (size_t)k < n ? (size_t)k : n - 1;
+}
+
+static int render_outbox(ef_buf *b)
+{
+    if (!atomic_load(&outbox_seen))
+        return 0;
+    static const struct {
+        const char *name, *help;
+        atomic_llong *v;
+    } g[] = {
+        {"ef_outbox_queued", "Outbound rows waiting to be sent.", &outbox_queued},
+        {"ef_outbox_sending", "Queued rows whose time has come (being sent or next in line).",
+         &outbox_due},
+        {"ef_outbox_failed", "Outbound rows the platform refused for good.", &outbox_failed},
+        {"ef_outbox_oldest_queued_age_seconds", "Age of the oldest queued row (0: none).",
+         &outbox_oldest_s},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]) && !rc; i++)
+        rc = ef_buf_appendf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", g[i].name, g[i].help,
+                            g[i].name, g[i].name, (long long)atomic_load(g[i].v));
+    return rc;
+}
+
+struct ef_outbox_sampler {
+    ef_store *st;
+    int interval_ms;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stop; /* under lock */
+};
+
+static void sample(ef_outbox_sampler *s)
+{
+    ef_outbox_figures f;
+    if (ef_store_outbox_figures(s->st, &f) != 0) {
+        EF_LOG(EF_LOG_DEBUG, EF_C_PG, "outbox figures not read: %s", ef_store_errmsg(s->st));
+        return;
+    }
+    atomic_store(&outbox_queued, f.queued);
+    atomic_store(&outbox_due, f.due);
+    atomic_store(&outbox_failed, f.failed);
+    atomic_store(&outbox_oldest_s, f.oldest_queued_s);
+    atomic_store(&outbox_seen, true);
+}
+
+static void *sampler_main(void *ud)
+{
+    ef_outbox_sampler *s = ud;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        pthread_mutex_unlock(&s->lock);
+        sample(s);
+        pthread_mutex_lock(&s->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += s->interval_ms / 1000;
+        until.tv_nsec += (long)(s->interval_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!s->stop && pthread_cond_timedwait(&s->cond, &s->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+ef_outbox_sampler *ef_outbox_sampler_start(const char *pg_url, int interval_ms)
+{
+    ef_outbox_sampler *s = ef_calloc(1, sizeof(*s));
+    s->st = ef_store_new(pg_url);
+    s->interval_ms = interval_ms > 0 ? interval_ms : 5000;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->lock);
+        ef_store_free(s->st);
+        ef_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ef_outbox_sampler_stop(ef_outbox_sampler *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    ef_store_free(s->st);
+    ef_free(s);
 }

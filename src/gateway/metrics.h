@@ -56,4 +56,21 @@ void ef_metrics_commit(double seconds, size_t batch_size);
 /* Appends the Prometheus text exposition to b. */
 int ef_metrics_render(ef_buf *b);
 
+/* ---- the outbox ---------------------------------------------------------
+ * Its figures come from PostgreSQL (store/console.h ef_outbox_figures):
+ * a sampler thread with its own connection reads them every interval, and
+ * /metrics and /healthz show the last reading (never a query on the event
+ * loop). "sending" is the queued rows whose time has come (being sent or
+ * next in line); the rest of "queued" waits for a retry. */
+typedef struct ef_outbox_sampler ef_outbox_sampler;
+/* Starts the sampler (first reading at once); NULL when the thread cannot
+ * start. pg_url is copied. */
+ef_outbox_sampler *ef_outbox_sampler_start(const char *pg_url, int interval_ms);
+/* Stops and frees it; NULL is a no-op. */
+void ef_outbox_sampler_stop(ef_outbox_sampler *s);
+/* {"queued":N,"sending":N,"failed":N,"oldest_queued_age_s":N} into buf
+ * (NUL-terminated), or "null" before the first reading. Returns the
+ * length written. */
+size_t ef_metrics_outbox_json(char *buf, size_t n);
+
 #endif /* EF_METRICS_H */

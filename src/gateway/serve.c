@@ -15,6 +15,7 @@
 #include "gateway/config.h"
 #include "gateway/dispatch.h"
 #include "gateway/http.h"
+#include "gateway/metrics.h"
 #include "gateway/pipeline.h"
 #include "gateway/poll.h"
 #include "gateway/retention.h"
@@ -285,7 +286,8 @@ typedef struct serve_parts {
     ef_static *web; /* the console's files; NULL: not served */
     ef_server *srv;
     pollers polls;
-    ef_retention *retention; /* NULL: EF_RETENTION_DAYS=0 */
+    ef_retention *retention;   /* NULL: EF_RETENTION_DAYS=0 */
+    ef_outbox_sampler *outbox; /* the outbox figures of /metrics */
 } serve_parts;
 
 /* The operator API: API_WORKERS threads with their own connections. */
@@ -297,9 +299,13 @@ static void start_api(const ef_config *c, serve_parts *sp)
                        .threads = API_WORKERS,
                        .max_queue = 1024};
     sp->work = ef_work_new(&wo);
-    ef_api_opts ao = {
-        .keys = &sp->keys, .work = sp->work, .wake = wake_dispatcher, .wake_ud = sp->disp};
+    ef_api_opts ao = {.keys = &sp->keys,
+                      .work = sp->work,
+                      .channels = sp->channels,
+                      .wake = wake_dispatcher,
+                      .wake_ud = sp->disp};
     sp->api = ef_api_new(&ao);
+    sp->outbox = ef_outbox_sampler_start(wo.pg_url, 5000);
 }
 
 /* The console's files (static.h), read once; without them /console is 404
@@ -410,6 +416,7 @@ static void stop_parts(serve_parts *sp)
     if (sp->pipe)
         ef_pipeline_stop(sp->pipe);
     ef_retention_stop(sp->retention);
+    ef_outbox_sampler_stop(sp->outbox);
     ef_work_stop(sp->work); /* before the server: its tasks end on its done list */
     ef_server_free(sp->srv);
     ef_work_free(sp->work);
