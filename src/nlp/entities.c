@@ -75,8 +75,16 @@ enum {
     KW_CUR,  /* 0 RUB, 1 USD, 2 EUR */
     KW_MULT, /* 1000, 1000000 */
     KW_OF,
-    KW_ORD /* ordinal suffix: st nd rd th го е */
+    KW_ORD,   /* ordinal suffix: st nd rd th го е */
+    KW_SHIFT, /* "через" / "спустя" (+1), "назад" (-1) */
+    KW_UNIT, /* a span of days: день 1, неделя 7, месяц 30 (months counted as such) */
+    KW_NUMW, /* a number word: "два" 2, "сто" 100; "полтора" NUMW_HALF */
+    KW_DAYW  /* "числа" after a day of the month */
 };
+
+#define NUMW_HALF (-15) /* "полтора", "полторы": one and a half */
+#define UNIT_MONTH 30
+#define UNIT_YEAR 365
 
 typedef struct kwdef {
     const char *w;
@@ -113,6 +121,24 @@ static const kwdef keywords[] = {
     {"суббота", KW_WEEKDAY, 5},
     {"субботу", KW_WEEKDAY, 5},
     {"воскресенье", KW_WEEKDAY, 6},
+    /* the other cases: "к понедельнику", "до пятницы", "о среде" */
+    {"понедельнику", KW_WEEKDAY, 0},
+    {"понедельника", KW_WEEKDAY, 0},
+    {"понедельнике", KW_WEEKDAY, 0},
+    {"вторнику", KW_WEEKDAY, 1},
+    {"вторника", KW_WEEKDAY, 1},
+    {"вторнике", KW_WEEKDAY, 1},
+    {"среде", KW_WEEKDAY, 2},
+    {"среды", KW_WEEKDAY, 2},
+    {"четвергу", KW_WEEKDAY, 3},
+    {"четверга", KW_WEEKDAY, 3},
+    {"четверге", KW_WEEKDAY, 3},
+    {"пятнице", KW_WEEKDAY, 4},
+    {"пятницы", KW_WEEKDAY, 4},
+    {"субботе", KW_WEEKDAY, 5},
+    {"субботы", KW_WEEKDAY, 5},
+    {"воскресенью", KW_WEEKDAY, 6},
+    {"воскресенья", KW_WEEKDAY, 6},
     {"monday", KW_WEEKDAY, 0},
     {"tuesday", KW_WEEKDAY, 1},
     {"wednesday", KW_WEEKDAY, 2},
@@ -130,6 +156,8 @@ static const kwdef keywords[] = {
     {"прошлую", KW_LAST, 0},
     {"прошлое", KW_LAST, 0},
     {"прошлой", KW_LAST, 0},
+    {"прошедший", KW_LAST, 0},
+    {"прошедшую", KW_LAST, 0},
     {"last", KW_LAST, 0},
     {"этот", KW_THIS, 0},
     {"эту", KW_THIS, 0},
@@ -280,6 +308,14 @@ static const kwdef keywords[] = {
     {"тысяч", KW_MULT, 1000},
     {"тыщ", KW_MULT, 1000},
     {"тыщи", KW_MULT, 1000},
+    {"тыщу", KW_MULT, 1000},
+    {"тыща", KW_MULT, 1000},
+    {"тысячу", KW_MULT, 1000},
+    {"тысячей", KW_MULT, 1000},
+    {"тысячами", KW_MULT, 1000},
+    {"косарь", KW_MULT, 1000},
+    {"косаря", KW_MULT, 1000},
+    {"косарей", KW_MULT, 1000},
     {"k", KW_MULT, 1000},
     {"к", KW_MULT, 1000},
     {"thousand", KW_MULT, 1000},
@@ -298,6 +334,97 @@ static const kwdef keywords[] = {
     {"го", KW_ORD, 0},
     {"е", KW_ORD, 0},
     {"ое", KW_ORD, 0},
+
+    {"через", KW_SHIFT, 1},
+    {"спустя", KW_SHIFT, 1},
+    {"назад", KW_SHIFT, -1},
+    {"день", KW_UNIT, 1},
+    {"дня", KW_UNIT, 1},
+    {"дней", KW_UNIT, 1},
+    {"денек", KW_UNIT, 1},
+    {"денька", KW_UNIT, 1},
+    {"деньков", KW_UNIT, 1},
+    {"сутки", KW_UNIT, 1},
+    {"суток", KW_UNIT, 1},
+    {"неделю", KW_UNIT, 7},
+    {"недели", KW_UNIT, 7},
+    {"недель", KW_UNIT, 7},
+    {"неделька", KW_UNIT, 7},
+    {"недельку", KW_UNIT, 7},
+    {"месяц", KW_UNIT, UNIT_MONTH},
+    {"месяца", KW_UNIT, UNIT_MONTH},
+    {"месяцев", KW_UNIT, UNIT_MONTH},
+    {"год", KW_UNIT, UNIT_YEAR},
+    {"года", KW_UNIT, UNIT_YEAR},
+    {"лет", KW_UNIT, UNIT_YEAR},
+    {"day", KW_UNIT, 1},
+    {"days", KW_UNIT, 1},
+    {"week", KW_UNIT, 7},
+    {"weeks", KW_UNIT, 7},
+    {"month", KW_UNIT, UNIT_MONTH},
+    {"months", KW_UNIT, UNIT_MONTH},
+    {"in", KW_SHIFT, 1},
+    {"ago", KW_SHIFT, -1},
+    {"числа", KW_DAYW, 0},
+
+    {"один", KW_NUMW, 1},
+    {"одна", KW_NUMW, 1},
+    {"одну", KW_NUMW, 1},
+    {"одни", KW_NUMW, 1},
+    {"два", KW_NUMW, 2},
+    {"две", KW_NUMW, 2},
+    {"двух", KW_NUMW, 2},
+    {"пару", KW_NUMW, 2},
+    {"пара", KW_NUMW, 2},
+    {"три", KW_NUMW, 3},
+    {"трех", KW_NUMW, 3},
+    {"четыре", KW_NUMW, 4},
+    {"четырех", KW_NUMW, 4},
+    {"пять", KW_NUMW, 5},
+    {"пяти", KW_NUMW, 5},
+    {"шесть", KW_NUMW, 6},
+    {"шести", KW_NUMW, 6},
+    {"семь", KW_NUMW, 7},
+    {"семи", KW_NUMW, 7},
+    {"восемь", KW_NUMW, 8},
+    {"восьми", KW_NUMW, 8},
+    {"девять", KW_NUMW, 9},
+    {"девяти", KW_NUMW, 9},
+    {"десять", KW_NUMW, 10},
+    {"десяти", KW_NUMW, 10},
+    {"одиннадцать", KW_NUMW, 11},
+    {"двенадцать", KW_NUMW, 12},
+    {"тринадцать", KW_NUMW, 13},
+    {"четырнадцать", KW_NUMW, 14},
+    {"пятнадцать", KW_NUMW, 15},
+    {"шестнадцать", KW_NUMW, 16},
+    {"семнадцать", KW_NUMW, 17},
+    {"восемнадцать", KW_NUMW, 18},
+    {"девятнадцать", KW_NUMW, 19},
+    {"двадцать", KW_NUMW, 20},
+    {"тридцать", KW_NUMW, 30},
+    {"сорок", KW_NUMW, 40},
+    {"пятьдесят", KW_NUMW, 50},
+    {"шестьдесят", KW_NUMW, 60},
+    {"семьдесят", KW_NUMW, 70},
+    {"восемьдесят", KW_NUMW, 80},
+    {"девяносто", KW_NUMW, 90},
+    {"сто", KW_NUMW, 100},
+    {"двести", KW_NUMW, 200},
+    {"триста", KW_NUMW, 300},
+    {"четыреста", KW_NUMW, 400},
+    {"пятьсот", KW_NUMW, 500},
+    {"шестьсот", KW_NUMW, 600},
+    {"семьсот", KW_NUMW, 700},
+    {"восемьсот", KW_NUMW, 800},
+    {"девятьсот", KW_NUMW, 900},
+    {"полтора", KW_NUMW, NUMW_HALF},
+    {"полторы", KW_NUMW, NUMW_HALF},
+    {"one", KW_NUMW, 1},
+    {"two", KW_NUMW, 2},
+    {"three", KW_NUMW, 3},
+    {"four", KW_NUMW, 4},
+    {"five", KW_NUMW, 5},
 };
 
 #define N_KEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
@@ -344,6 +471,12 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
     }
 }
 
+/* Stems that wake the word pass up in a message without a digit: shifts
+ * ("через два дня", "неделю назад") and amounts in words ("пять тысяч",
+ * "тыщу", "сто рублей"). The prefilter finds them anywhere in a word. */
+static const char *const gate_stems[] = {"через", "спустя", "назад",  "тыс", "тыщ",
+                                         "косар", "рубл",   "полтор", NULL};
+
 const char *ef_nlp__gate_word(size_t i)
 {
     pthread_once(&kw_once, kw_build);
@@ -355,6 +488,9 @@ const char *ef_nlp__gate_word(size_t i)
         if (seen++ == i)
             return keywords[k].w;
     }
+    for (size_t k = 0; gate_stems[k]; k++)
+        if (seen++ == i)
+            return gate_stems[k];
     return NULL;
 }
 
@@ -631,11 +767,27 @@ static bool domain_ch(const scan *x, size_t i)
     return (c == 0xD0 || c == 0xD1) && i + 1 < x->n; /* Cyrillic (.рф) */
 }
 
+/* A Cyrillic letter (а-я, ё folded to е) ends just before i: its length. */
+static size_t cyr_before(const scan *x, size_t i)
+{
+    if (i < 2)
+        return 0;
+    unsigned char c = x->s[i - 2], c2 = x->s[i - 1];
+    return (c == 0xD0 && c2 >= 0xB0 && c2 <= 0xBF) || (c == 0xD1 && c2 >= 0x80 && c2 <= 0x8F) ? 2
+                                                                                              : 0;
+}
+
 static void email_at(scan *x, size_t a)
 {
     size_t ls = a;
-    while (ls > 0 && local_ch(x->s[ls - 1]))
-        ls--;
+    for (;;) { /* the local part: ASCII, or Cyrillic as internationalized addresses allow */
+        if (ls > 0 && local_ch(x->s[ls - 1]))
+            ls--;
+        else if (cyr_before(x, ls))
+            ls -= 2;
+        else
+            break;
+    }
     while (ls < a && x->s[ls] == '.')
         ls++;
     if (ls == a || x->s[a - 1] == '.')
@@ -765,6 +917,21 @@ static void add_money(scan *x, size_t s, size_t e, int64_t cents, int64_t mult, 
     add(x, EF_NLP__ENT_MONEY, RANK_MONEY, s, e, v, (size_t)l);
 }
 
+/* An amount at i read with a thousands word that ends at j and no currency
+ * ("3к", "2 тыс", "5 тысяч"): the shop's currency is meant. A lone "к"
+ * after a space is a preposition when a word follows ("2 к пятнице"). */
+static bool thousands_alone(const scan *x, size_t i, size_t j)
+{
+    if (dig(x, j) || letter_at(x, j))
+        return false;
+    size_t ws = j;
+    while (ws > i && x->s[ws - 1] != ' ' && !dig(x, ws - 1))
+        ws--;
+    if (j - ws > 2 || ws == i || dig(x, ws - 1))
+        return true; /* a word ("тыс", "тысяч") or a glued "3к" */
+    return !(j + 1 < x->n && x->s[j] == ' ' && letter_at(x, j + 1));
+}
+
 /* "1 500 ₽", "1500 руб.", "1,5 тыс. рублей", "20$" -- amount at i. */
 static void money_suffix_at(scan *x, size_t i)
 {
@@ -782,13 +949,14 @@ static void money_suffix_at(scan *x, size_t i)
         add_money(x, i, k + sl, cents, mult, cur);
         return;
     }
-    if (!letter_at(x, k))
+    size_t we = letter_at(x, k) ? word_end(x, k) : k;
+    cur = we > k ? kw_at(x, k, we, KW_CUR) : KW_NONE;
+    if (cur != KW_NONE) {
+        add_money(x, i, we, cents, mult, cur);
         return;
-    size_t we = word_end(x, k);
-    cur = kw_at(x, k, we, KW_CUR);
-    if (cur == KW_NONE)
-        return;
-    add_money(x, i, we, cents, mult, cur);
+    }
+    if (mult > 1 && thousands_alone(x, i, j))
+        add_money(x, i, j, cents, mult, 0);
 }
 
 /* "$20", "€15", "₽ 1 500", "$1.5k" -- sign at i. */
@@ -954,6 +1122,100 @@ static void date_month_day_at(scan *x, size_t w, size_t we, int m)
         add_date(x, w, end, y, m, d);
 }
 
+/* ---- tense: is the clause around a date about the past? ------------------------------ */
+
+static bool clause_end(unsigned char c)
+{
+    return c == ',' || c == '.' || c == '!' || c == '?' || c == ';' || c == ':' || c == '(' ||
+           c == ')';
+}
+
+/* The next word at or after p in the same clause, as [*a, *b). */
+static bool next_word(const scan *x, size_t p, size_t *a, size_t *b)
+{
+    while (p < x->n && !letter_at(x, p)) {
+        if (clause_end(x->s[p]))
+            return false;
+        p += ef_nlp__u8len(x->s[p]);
+    }
+    if (p >= x->n)
+        return false;
+    *a = p;
+    *b = word_end(x, p);
+    return true;
+}
+
+/* The word that ends at or before p in the same clause, as [*a, *b). */
+static bool prev_word(const scan *x, size_t p, size_t *a, size_t *b)
+{
+    while (p > 0 && !letter_before(x, p)) {
+        if (clause_end(x->s[p - 1]))
+            return false;
+        p--;
+        while (p > 0 && (x->s[p] & 0xC0) == 0x80)
+            p--;
+    }
+    if (p == 0)
+        return false;
+    *b = p;
+    while (p > 0 && letter_before(x, p)) {
+        p--;
+        while (p > 0 && (x->s[p] & 0xC0) == 0x80)
+            p--;
+    }
+    *a = p;
+    return true;
+}
+
+static bool ends_with(const unsigned char *w, size_t n, const char *suf)
+{
+    size_t l = strlen(suf);
+    return n >= l && memcmp(w + n - l, suf, l) == 0;
+}
+
+/* A Russian past-tense verb: "заказала", "пришел", "привезли", "оплатил",
+ * "потерялась" -- at least four letters ending in -л, -ла, -ло, -ли (or
+ * -лся, -лась, -лось, -лись), not one of the common nouns and particles
+ * that end so. */
+static bool past_verb(const scan *x, size_t a, size_t b)
+{
+    static const char *const endings[] = {"л",    "ла",   "ло",   "ли", "лся",
+                                          "лась", "лось", "лись", NULL};
+    static const char *const not_verbs[] = {
+        "если",  "или",     "модели",  "недели",   "мебели", "цели",   "земли",  "мысли",
+        "числа", "число",   "дела",    "дело",     "тело",   "село",   "масло",  "кресло",
+        "тепло", "мало",    "стол",    "стола",    "угол",   "угла",   "школа",  "школы",
+        "сила",  "правило", "правила", "материал", "журнал", "канал",  "сигнал", "вокзал",
+        "финал", "пола",    "зала",    "весла",    "одеяло", "начала", "начало", NULL};
+    const unsigned char *w = x->s + a;
+    size_t n = b - a;
+    if (n < 8 || (w[0] != 0xD0 && w[0] != 0xD1))
+        return false; /* four Cyrillic letters at least */
+    bool end = false;
+    for (size_t k = 0; endings[k] && !end; k++)
+        end = ends_with(w, n, endings[k]);
+    return end && !word_is(x, a, b, not_verbs);
+}
+
+/* Does the clause around the date at [s, e) speak of the past: a
+ * past-tense verb among the three words before or after it. */
+static bool past_near(const scan *x, size_t s, size_t e)
+{
+    size_t a, b, p = s;
+    for (int k = 0; k < 3 && prev_word(x, p, &a, &b); k++) {
+        if (past_verb(x, a, b))
+            return true;
+        p = a;
+    }
+    p = e;
+    for (int k = 0; k < 3 && next_word(x, p, &a, &b); k++) {
+        if (past_verb(x, a, b))
+            return true;
+        p = b;
+    }
+    return false;
+}
+
 /* "завтра", "в пятницу", "next monday" -- a keyword word at [w, we). */
 static void date_word_at(scan *x, size_t w, size_t we)
 {
@@ -981,11 +1243,225 @@ static void date_word_at(scan *x, size_t w, size_t we)
         }
     }
     int64_t day;
-    if (mode == 0)
+    if (mode == 0 && past_near(x, start, we)) /* "в пятницу заказала": the last one */
+        day = t - ((cur - wd + 6) % 7 + 1);
+    else if (mode == 0)
         day = t + (wd - cur + 7) % 7;
     else /* that weekday in the next (previous) Monday-to-Sunday week */
         day = t - cur + 7 * mode + wd;
     add_days(x, start, we, day);
+}
+
+/* today + sign * n units (days, weeks; months and years by the calendar,
+ * the day clamped to the month's length). */
+static void add_shift(scan *x, size_t s, size_t e, int sign, int64_t n, int unit)
+{
+    if (n <= 0 || n > 1000)
+        return;
+    int64_t t = today(x);
+    if (unit != UNIT_MONTH && unit != UNIT_YEAR) {
+        add_days(x, s, e, t + sign * n * unit);
+        return;
+    }
+    int64_t y;
+    unsigned m, d;
+    ef_civil_from_days(t, &y, &m, &d);
+    int64_t months = y * 12 + (m - 1) + sign * n * (unit == UNIT_YEAR ? 12 : 1);
+    y = months / 12;
+    m = (unsigned)(months % 12) + 1;
+    while (d > 28 && !valid_date(y, (int)m, (int)d))
+        d--;
+    if (valid_date(y, (int)m, (int)d))
+        add_date(x, s, e, y, (int)m, (int)d);
+}
+
+/* A count at [a, ...): digits (up to 3) or number words ("два", "двадцать
+ * пять", "пару"). Returns its end, or a when there is none. */
+static size_t count_at(const scan *x, size_t a, int64_t *n)
+{
+    if (dig(x, a)) {
+        size_t e = digits_end(x, a);
+        if (e - a > 3 || letter_at(x, e))
+            return a;
+        *n = 0;
+        for (size_t k = a; k < e; k++)
+            *n = *n * 10 + (x->s[k] - '0');
+        return e;
+    }
+    size_t e = a, k = a;
+    int64_t v = 0;
+    while (letter_at(x, k)) {
+        size_t we = word_end(x, k);
+        int w = kw_at(x, k, we, KW_NUMW);
+        if (w == KW_NONE || w == NUMW_HALF)
+            break;
+        v += w;
+        e = we;
+        if (we >= x->n || x->s[we] != ' ')
+            break;
+        k = we + 1;
+    }
+    *n = v;
+    return e;
+}
+
+/* "через два дня", "через неделю", "спустя 3 дня", "in 2 days" -- the
+ * shift word at [w, we). */
+static void date_after_at(scan *x, size_t w, size_t we)
+{
+    if (we >= x->n || x->s[we] != ' ')
+        return;
+    int64_t n = 1;
+    size_t k = we + 1, ce = count_at(x, k, &n);
+    if (ce > k) {
+        if (ce >= x->n || x->s[ce] != ' ')
+            return;
+        k = ce + 1;
+    } else {
+        n = 1;
+    }
+    if (!letter_at(x, k))
+        return;
+    size_t ue = word_end(x, k);
+    int unit = kw_at(x, k, ue, KW_UNIT);
+    if (unit != KW_NONE)
+        add_shift(x, w, ue, 1, n, unit);
+}
+
+/* "3 дня назад", "неделю назад", "пять дней назад", "2 days ago" -- the
+ * word "назад" at [w, we): a unit before it, and a count before that. */
+static void date_ago_at(scan *x, size_t w, size_t we)
+{
+    size_t us, ue;
+    if (!word_before(x, w, &us, &ue))
+        return;
+    int unit = kw_at(x, us, ue, KW_UNIT);
+    if (unit == KW_NONE)
+        return;
+    size_t start = us;
+    int64_t n = 1;
+    if (us >= 2 && x->s[us - 1] == ' ' && dig(x, us - 2)) {
+        size_t ds = us - 1;
+        while (ds > 0 && dig(x, ds - 1))
+            ds--;
+        if (ds > 0 && alnum_before(x, ds))
+            return;
+        if (count_at(x, ds, &n) != us - 1)
+            return;
+        start = ds;
+    } else {
+        size_t ns, ne;
+        int64_t v = 0;
+        size_t p = us;
+        while (word_before(x, p, &ns, &ne)) { /* "двадцать пять дней" */
+            int nw = kw_at(x, ns, ne, KW_NUMW);
+            if (nw == KW_NONE || nw == NUMW_HALF)
+                break;
+            v += nw;
+            start = ns;
+            p = ns;
+        }
+        if (v > 0)
+            n = v;
+    }
+    add_shift(x, start, we, -1, n, unit);
+}
+
+/* "15-го", "20 числа", "15-го числа" -- a day of the month alone at i: the
+ * next such day (this month or the next), or the last one when the clause
+ * speaks of the past ("15-го заказала"). */
+static void date_day_only_at(scan *x, size_t i)
+{
+    size_t e1 = digits_end(x, i);
+    if (e1 - i > 2 || alnum_before(x, i))
+        return;
+    int d = e1 - i == 1 ? x->s[i] - '0' : (x->s[i] - '0') * 10 + (x->s[i + 1] - '0');
+    if (d < 1 || d > 31)
+        return;
+    size_t end = ordinal(x, e1);
+    bool ord = end > e1;
+    if (end < x->n && x->s[end] == ' ' && letter_at(x, end + 1)) {
+        size_t we = word_end(x, end + 1);
+        if (kw_is(x, end + 1, we, KW_DAYW)) {
+            end = we;
+            ord = true;
+        }
+    }
+    if (!ord || alnum_at(x, end))
+        return;
+    int64_t y;
+    unsigned m, td;
+    ef_civil_from_days(today(x), &y, &m, &td);
+    int step = past_near(x, i, end) ? -1 : 1;
+    int64_t mm = y * 12 + (m - 1);
+    if ((step > 0 && (unsigned)d < td) || (step < 0 && (unsigned)d > td))
+        mm += step;
+    for (int k = 0; k < 3; k++, mm += step) { /* "31-го" skips a 30-day month */
+        if (valid_date(mm / 12, (int)(mm % 12) + 1, d)) {
+            add_date(x, i, end, mm / 12, (int)(mm % 12) + 1, d);
+            return;
+        }
+    }
+}
+
+/* ---- money in words ----------------------------------------------------------------- */
+
+/* A multiplier written as a word ("тысячи", "тыщу", "млн"), not "к". */
+static int mult_word(const scan *x, size_t a, size_t b)
+{
+    if (b - a < 4)
+        return KW_NONE;
+    return kw_at(x, a, b, KW_MULT);
+}
+
+/* "пять тысяч рублей", "полторы тысячи", "тыщу", "сто рублей", "две тысячи
+ * триста" -- number words from w. Money when a currency word follows or a
+ * thousands word was said (the shop's currency, rubles, is meant). */
+static void money_words_at(scan *x, size_t w)
+{
+    size_t ps, pe;
+    if (word_before(x, w, &ps, &pe) &&
+        (kw_is(x, ps, pe, KW_NUMW) || mult_word(x, ps, pe) != KW_NONE))
+        return; /* not the first word of the amount */
+    if (w >= 2 && x->s[w - 1] == ' ' && dig(x, w - 2))
+        return; /* "2 тысячи": the digits' own reading */
+    int64_t total = 0, cur = 0;
+    bool mult = false;
+    size_t k = w, end = w;
+    while (letter_at(x, k)) {
+        size_t we = word_end(x, k);
+        int v = kw_at(x, k, we, KW_NUMW);
+        int m = v == KW_NONE ? mult_word(x, k, we) : KW_NONE;
+        if (v == KW_NONE && m == KW_NONE)
+            break;
+        if (v == NUMW_HALF)
+            cur += 150;
+        else if (v != KW_NONE)
+            cur += (int64_t)v * 100;
+        else {
+            total += (cur ? cur : 100) * m;
+            cur = 0;
+            mult = true;
+        }
+        end = we;
+        if (we >= x->n || x->s[we] != ' ' || total > (int64_t)1e15)
+            break;
+        k = we + 1;
+    }
+    if (end == w)
+        return;
+    total += cur;
+    size_t c = end < x->n && x->s[end] == ' ' ? end + 1 : end;
+    int curr = KW_NONE;
+    if (letter_at(x, c)) {
+        size_t ce = word_end(x, c);
+        curr = kw_at(x, c, ce, KW_CUR);
+        if (curr != KW_NONE)
+            end = ce;
+    }
+    if (curr == KW_NONE && !mult)
+        return;
+    add_money(x, w, end, total, 1, curr == KW_NONE ? 0 : curr);
 }
 
 /* ---- time ------------------------------------------------------------------------ */
@@ -1377,6 +1853,18 @@ static void on_synonym(scan *x, const ef_nlp__pat *p, const PCRE2_SIZE *ov, int 
     ef_nlp__cand_add(x->sc, ent->name, RANK_CUSTOM, ov[0], ov[1], v, strlen(v));
 }
 
+/* The word-led entities that need no digit: shifts, "назад", amounts. */
+static void word_entities_at(scan *x, size_t w, size_t we)
+{
+    int sh = kw_at(x, w, we, KW_SHIFT);
+    if (sh == 1)
+        date_after_at(x, w, we);
+    else if (sh == -1)
+        date_ago_at(x, w, we);
+    else
+        money_words_at(x, w);
+}
+
 /* ---- overlaps ------------------------------------------------------------------------- */
 
 static int cand_pref(const void *a, const void *b)
@@ -1456,6 +1944,7 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
             phone_at(&x, i);
             date_numeric_at(&x, i);
             date_day_month_at(&x, i);
+            date_day_only_at(&x, i);
             time_at(&x, i);
             money_suffix_at(&x, i);
             number_at(&x, i);
@@ -1476,8 +1965,10 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
                 continue;
             }
             size_t we = word_end(&x, i);
-            if (words)
+            if (words) {
                 date_word_at(&x, i, we);
+                word_entities_at(&x, i, we);
+            }
             if (words && kw_is(&x, i, we, KW_NOON))
                 add_time(&x, i, we, 12, 0);
             else if (words && kw_is(&x, i, we, KW_MIDNIGHT))

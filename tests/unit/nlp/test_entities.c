@@ -230,6 +230,61 @@ static void test_money(void **state)
     expect_none("15 кг", "money");
 }
 
+/* Amounts in words, and thousands without a currency word: rubles. */
+static void test_money_words(void **state)
+{
+    (void)state;
+    expect_only("отдала за платье 4к", "money", "4000.00 RUB", "4к");
+    expect_only("стоит 7k", "money", "7000.00 RUB", "7k");
+    expect_only("вернули 12 тыс", "money", "12000.00 RUB", "12 тыс");
+    expect_only("за пальто отдал косарь", "money", "1000.00 RUB", "косарь");
+    expect_only("дайте скидку хоть тысячу", "money", "1000.00 RUB", "тысячу");
+    expect_only("списали три тысячи", "money", "3000.00 RUB", "три тысячи");
+    expect_only("полторы тысячи за доставку", "money", "1500.00 RUB", "полторы тысячи");
+    expect_only("двести рублей сверху", "money", "200.00 RUB", "двести рублей");
+    expect_only("двадцать две тысячи пятьсот рублей", "money", "22500.00 RUB",
+                "двадцать две тысячи пятьсот рублей");
+    expect_none("приеду к 5 к пятнице", "money"); /* "к" is a preposition here */
+    expect_none("две куртки и три шапки", "money");
+}
+
+/* Relative dates: shifts, the tense of the clause, a day of the month. */
+static void test_date_shifts_and_tense(void **state)
+{
+    (void)state; /* now: Tuesday 2026-03-10 */
+    expect_only("верните через пять дней", "date", "2026-03-15", "через пять дней");
+    expect_only("через 10 дней уже не нужно", "date", "2026-03-20", "через 10 дней");
+    expect_only("через месяц", "date", "2026-04-10", "через месяц");
+    expect_only("спустя две недели", "date", "2026-03-24", "спустя две недели");
+    expect_only("4 дня назад", "date", "2026-03-06", "4 дня назад");
+    expect_only("две недели назад получила", "date", "2026-02-24", "две недели назад");
+    expect_only("месяц назад", "date", "2026-02-10", "месяц назад");
+    expect_only("до среды успеете?", "date", "2026-03-11", "среды");
+    expect_only("к четвергу", "date", "2026-03-12", "четвергу");
+    /* a past-tense verb in the clause: the last such weekday */
+    expect_only("в среду отправили", "date", "2026-03-04", "среду");
+    expect_only("курьер приходил в субботу", "date", "2026-03-07", "субботу");
+    expect_only("во вторник оформил", "date", "2026-03-03", "вторник");
+    expect_only("в среду отправьте", "date", "2026-03-11", "среду");
+    expect_only("в четверг, если можно", "date", "2026-03-12", "четверг");
+    /* ... but not across a clause boundary */
+    expect_only("заказала давно, привезите в субботу", "date", "2026-03-14", "субботу");
+    /* a day of the month alone */
+    expect_only("доставьте 25-го", "date", "2026-03-25", "25-го");
+    expect_only("доставьте 3-го", "date", "2026-04-03", "3-го");
+    expect_only("оплатила 5-го числа", "date", "2026-03-05", "5-го числа");
+    expect_only("получила 28 числа", "date", "2026-02-28", "28 числа");
+    expect_none("мне 25 лет", "date");
+}
+
+/* An e-mail at a Cyrillic domain with a Cyrillic local part. */
+static void test_email_cyrillic(void **state)
+{
+    (void)state;
+    expect_only("пишите: оля.смирнова@магазин.рф", "email", "оля.смирнова@магазин.рф",
+                "оля.смирнова@магазин.рф");
+}
+
 /* ---- date ------------------------------------------------------------------------ */
 
 static void test_date_relative(void **state)
@@ -400,12 +455,21 @@ static void test_custom_entities(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_phone),         cmocka_unit_test(test_email),
-        cmocka_unit_test(test_order_number),  cmocka_unit_test(test_money),
-        cmocka_unit_test(test_date_relative), cmocka_unit_test(test_date_absolute),
-        cmocka_unit_test(test_date_weekdays), cmocka_unit_test(test_date_in_bot_timezone),
-        cmocka_unit_test(test_time),          cmocka_unit_test(test_number),
-        cmocka_unit_test(test_overlaps),      cmocka_unit_test(test_custom_entities),
+        cmocka_unit_test(test_phone),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_order_number),
+        cmocka_unit_test(test_money),
+        cmocka_unit_test(test_money_words),
+        cmocka_unit_test(test_date_shifts_and_tense),
+        cmocka_unit_test(test_email_cyrillic),
+        cmocka_unit_test(test_date_relative),
+        cmocka_unit_test(test_date_absolute),
+        cmocka_unit_test(test_date_weekdays),
+        cmocka_unit_test(test_date_in_bot_timezone),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_number),
+        cmocka_unit_test(test_overlaps),
+        cmocka_unit_test(test_custom_entities),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
