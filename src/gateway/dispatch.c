@@ -923,6 +923,8 @@ static void flight_begin(ef_dispatcher *d, flight *f)
     }
 }
 
+static void settle(ef_dispatcher *d, flight *f, long status);
+
 /* Starts the head row of chat c through its channel, or settles it
  * without a request. Takes over the reference on ch. */
 static void start(ef_dispatcher *d, chat *c, ef_channel *ch)
@@ -959,6 +961,15 @@ static void start(ef_dispatcher *d, chat *c, ef_channel *ch)
         ef_channel_unref(ch);
         ef_free(f);
         fail_now(d, c, err[0] ? err : "cannot build the request", false);
+        return;
+    }
+    if (!f->rq.url) { /* the gateway delivers it itself (EF_PLAT_SOCKET): no request */
+        ef_buf_init(&f->resp, RESP_MAX);
+        settle(d, f, 200);
+        ef_buf_cleanup(&f->resp);
+        ef_out_req_cleanup(&f->rq);
+        ef_channel_unref(f->ch);
+        ef_free(f);
         return;
     }
     flight_begin(d, f);

@@ -39,6 +39,7 @@
 #include "gateway/config.h"
 #include "gateway/metrics.h"
 #include "gateway/static.h"
+#include "gateway/ws.h"
 #include "platforms/platform.h"
 
 #include <json-c/json.h>
@@ -118,6 +119,7 @@ struct conn {
     bool counted;      /* in srv->conns and its address's count */
     bool requested;    /* the first request's headers arrived */
     bool killed;       /* closed for its deadline, lws closes it soon */
+    bool ws;           /* upgraded to a WebSocket (ws.c): never idle, no deadline */
     int64_t accepted_ms;
     char ip[48];
 };
@@ -129,6 +131,7 @@ typedef struct ip_count {
 
 struct ef_server {
     ef_server_opts opts;
+    struct lws_protocols protocols[4]; /* http, then the WebSockets (ws.h) */
     struct lws_context *ctx;
     struct lws_vhost *vhost;
     int port;
@@ -689,6 +692,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     drain_done(srv);
     sweep_timeouts(srv);
     sweep_deadlines(srv);
+    if (srv->opts.ws)
+        ef_ws_tick(srv->opts.ws);
     lws_sul_schedule(srv->ctx, 0, &srv->tick, on_tick, TICK_US);
 }
 
@@ -759,7 +764,7 @@ static void conn_uncount(ef_server *srv, conn *c)
 static bool evict_oldest_idle(ef_server *srv)
 {
     for (conn *o = srv->conn_head; o; o = o->next) {
-        if (o->counted && (!o->ps || !o->ps->r)) {
+        if (o->counted && !o->ws && (!o->ps || !o->ps->r)) {
             conn_uncount(srv, o);
             lws_set_timeout(o->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             return true;
@@ -1202,14 +1207,48 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             drain_done(srv);
         return 0;
 
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return 1; /* an upgrade without one of our subprotocols (ws.h) */
+
     default:
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-static const struct lws_protocols protocols[] = {{"http", callback, sizeof(pss), 0, 0, NULL, 0},
-                                                 {NULL, NULL, 0, 0, 0, NULL, 0}};
+/* The WebSocket protocols (ws.c): the connection bookkeeping stays here,
+ * the rest is ws.c's. */
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+    struct lws_vhost *vh = lws_get_vhost(wsi);
+    ef_server *srv = vh ? lws_get_vhost_user(vh) : NULL;
+    if (!srv || !srv->opts.ws)
+        return reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION ? 1 : 0;
+    if (reason == LWS_CALLBACK_WSI_DESTROY) {
+        conn_close(srv, wsi);
+        return 0;
+    }
+    if (reason == LWS_CALLBACK_ESTABLISHED) {
+        conn *c = lws_get_opaque_user_data(wsi);
+        if (c) {
+            c->requested = true;
+            c->ws = true;
+        }
+    }
+    return ef_ws_callback(srv->opts.ws, wsi, (int)reason, user, in, len);
+}
+
+static void protocols_init(ef_server *srv)
+{
+    srv->protocols[0] = (struct lws_protocols){"http", callback, sizeof(pss), 0, 0, NULL, 0};
+    if (srv->opts.ws) {
+        srv->protocols[1] = (struct lws_protocols){
+            EF_WS_CONSOLE_PROTOCOL, ws_callback, sizeof(void *), EF_WS_FRAME_MAX, 0, NULL, 0};
+        srv->protocols[2] = (struct lws_protocols){
+            EF_WS_CHAT_PROTOCOL, ws_callback, sizeof(void *), EF_WS_FRAME_MAX, 0, NULL, 0};
+    }
+}
 
 /* lws logs through EF_LOG (component http). */
 static void lws_emit(int level, const char *line)
@@ -1240,7 +1279,8 @@ ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
     memset(&info, 0, sizeof(info));
     info.port = port;
     info.iface = host;
-    info.protocols = protocols;
+    protocols_init(srv);
+    info.protocols = srv->protocols;
     info.user = srv;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.max_http_header_data = 8192;
@@ -1261,6 +1301,8 @@ ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
         goto fail;
     }
     srv->port = lws_get_vhost_listen_port(srv->vhost);
+    if (opts->ws)
+        ef_ws_set_context(opts->ws, srv->ctx);
     lws_sul_schedule(srv->ctx, 0, &srv->tick, on_tick, TICK_US);
     return srv;
 fail:
@@ -1308,6 +1350,8 @@ void ef_server_free(ef_server *srv)
 {
     if (!srv)
         return;
+    if (srv->opts.ws)
+        ef_ws_set_context(srv->opts.ws, NULL);
     if (srv->ctx)
         lws_context_destroy(srv->ctx);
     /* Jobs still in flight belong to the pipeline, which the caller stops

@@ -26,6 +26,10 @@
  *                            with a JSON reason.
  *   GET  /metrics            Prometheus text.
  *   *    /api/v1/...         the operator API (api.h), when opts.api is set.
+ *   GET  /console, /chat     the console's and the web chat's pages (static.h).
+ *   GET  /ws/console, /ws/chat (Upgrade: websocket) with the subprotocol
+ *                            ef.console.v1 / ef.chat.v1: ws.h, when opts.ws
+ *                            is set; an upgrade without it is refused.
  *
  * Must never: block the event loop (PostgreSQL/Redis work happens on the
  * pipeline's threads), answer 2xx before the commit, or log a secret.
@@ -59,6 +63,8 @@ typedef struct ef_server_opts {
     struct ef_api *api;      /* borrowed; NULL: no /api/v1 */
     /* Borrowed; NULL: no /console (static.h: GET only, from memory). */
     const struct ef_static *web;
+    /* Borrowed; NULL: no /ws/console, /ws/chat (ws.h). */
+    struct ef_ws *ws;
 } ef_server_opts;
 
 /* Binds the listening socket. NULL with err filled on failure. */

@@ -21,6 +21,7 @@
 #include "gateway/retention.h"
 #include "gateway/static.h"
 #include "gateway/work.h"
+#include "gateway/ws.h"
 #include "nlp/nlp.h"
 #include "platforms/platform.h"
 #include "store/store.h"
@@ -285,6 +286,7 @@ typedef struct serve_parts {
     ef_api *api;
     ef_static *web; /* the console's files; NULL: not served */
     ef_server *srv;
+    ef_ws *ws; /* /ws/console, /ws/chat */
     pollers polls;
     ef_retention *retention;   /* NULL: EF_RETENTION_DAYS=0 */
     ef_outbox_sampler *outbox; /* the outbox figures of /metrics */
@@ -381,6 +383,11 @@ static int start_parts(const ef_config *c, serve_parts *sp)
                              .interval_s = (int)ef_cfg_get_int(c, "EF_RETENTION_INTERVAL_S")});
     start_api(c, sp);
     start_web(c, sp);
+    sp->ws = ef_ws_new(&(ef_ws_opts){.pg_url = pg_url,
+                                     .redis_url = ef_cfg_get_str(c, "EF_REDIS_URL"),
+                                     .channels = sp->channels,
+                                     .pipe = sp->pipe,
+                                     .keys = &sp->keys});
     ef_server_opts so = {
         .listen = ef_cfg_get_str(c, "EF_LISTEN"),
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
@@ -396,6 +403,7 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .pipe = sp->pipe,
         .api = sp->api,
         .web = sp->web,
+        .ws = sp->ws,
     };
     char err[512];
     sp->srv = ef_server_new(&so, err, sizeof(err));
@@ -418,7 +426,9 @@ static void stop_parts(serve_parts *sp)
     ef_retention_stop(sp->retention);
     ef_outbox_sampler_stop(sp->outbox);
     ef_work_stop(sp->work); /* before the server: its tasks end on its done list */
+    ef_ws_stop(sp->ws);
     ef_server_free(sp->srv);
+    ef_ws_free(sp->ws);
     ef_work_free(sp->work);
     ef_api_free(sp->api);
     ef_static_free(sp->web);

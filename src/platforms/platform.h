@@ -40,7 +40,12 @@ enum {
     EF_PLAT_BUTTONS = 1 << 2,
     EF_PLAT_TYPING = 1 << 3,
     EF_PLAT_SIGNED = 1 << 4, /* webhook bodies carry an HMAC signature */
-    EF_PLAT_SEND = 1 << 5    /* sends replies (build_send, parse_send) */
+    EF_PLAT_SEND = 1 << 5,   /* sends replies (build_send, parse_send) */
+    /* Receives on the gateway's own visitor WebSocket (/ws/chat, ws.h):
+     * verify checks a visitor id (auth), handshake issues a new one, parse
+     * reads one visitor frame; a send whose build_send leaves url NULL is
+     * delivered by the gateway itself (pushed to the visitor's sockets). */
+    EF_PLAT_SOCKET = 1 << 6
 };
 
 /* n requests per per_ms milliseconds; {0, 0}: no limit. */
@@ -86,7 +91,9 @@ typedef struct ef_http_req {
 /* One HTTP request an adapter wants made (a send, a getUpdates). */
 typedef struct ef_out_req {
     char *path;   /* build_send's part: appended to the channel's API base */
-    char *url;    /* the full URL (the channel's base, credentials' place) */
+    char *url;    /* the full URL (the channel's base, credentials' place); NULL from
+                     build_send of an EF_PLAT_SOCKET channel: no request, the gateway
+                     delivers the row itself and parse_send gets status 200 */
     char *body;   /* JSON */
     char *header; /* one extra "Name: value" (authorization), or NULL */
     bool counted; /* counts against the message rate limits */
@@ -177,6 +184,7 @@ static inline int ef_platform_verify(const ef_platform_ops *p, const void *cfg,
 
 extern const ef_platform_ops ef_platform_telegram;
 extern const ef_platform_ops ef_platform_whatsapp;
+extern const ef_platform_ops ef_platform_webchat;
 
 /*
  * WhatsApp (whatsapp.c): checks an X-Hub-Signature-256 header value against
