@@ -226,21 +226,28 @@ static int span_cmp(const void *a, const void *b)
     return x->s < y->s ? -1 : x->s > y->s;
 }
 
-/* Letters and digits covered by the intent's spans and the entities. */
-static uint32_t covered(const ef_nlp_scratch *sc, const ef_nlp__acc *a)
+/* Adds [s, e) clipped to the window [ws, we) to sp. */
+static inline void span_add(span *sp, size_t *n, uint32_t s, uint32_t e, uint32_t ws, uint32_t we)
+{
+    s = s < ws ? ws : s;
+    e = e > we ? we : e;
+    if (s < e) {
+        sp[*n].s = s;
+        sp[*n].e = e;
+        (*n)++;
+    }
+}
+
+/* Letters and digits inside the window [ws, we) of the normalized text
+ * covered by the intent's spans and the entities. */
+static uint32_t covered(const ef_nlp_scratch *sc, const ef_nlp__acc *a, uint32_t ws, uint32_t we)
 {
     span sp[EF_NLP__MAX_SPANS + EF_NLU_MAX_ENTITIES];
     size_t n = 0;
-    for (uint32_t i = 0; i < a->n_spans; i++) {
-        sp[n].s = a->span[i][0];
-        sp[n].e = a->span[i][1];
-        n++;
-    }
-    for (size_t i = 0; i < sc->n_cands && i < EF_NLU_MAX_ENTITIES; i++) {
-        sp[n].s = sc->cands[i].start;
-        sp[n].e = sc->cands[i].end;
-        n++;
-    }
+    for (uint32_t i = 0; i < a->n_spans; i++)
+        span_add(sp, &n, a->span[i][0], a->span[i][1], ws, we);
+    for (size_t i = 0; i < sc->n_cands && i < EF_NLU_MAX_ENTITIES; i++)
+        span_add(sp, &n, sc->cands[i].start, sc->cands[i].end, ws, we);
     for (size_t i = 1; i < n; i++) { /* insertion sort: n is tiny */
         span v = sp[i];
         size_t k = i;
@@ -271,7 +278,8 @@ static uint32_t covered(const ef_nlp_scratch *sc, const ef_nlp__acc *a)
 
 typedef struct scored {
     uint32_t intent;
-    double conf;
+    double conf;  /* the better of the whole message's and its best sentence's */
+    double whole; /* over the whole message */
     int priority;
     uint32_t n_matched;
 } scored;
@@ -329,17 +337,101 @@ static void record(ef_nlp_scratch *sc, const ef_bot *bot, uint32_t group, uint32
     }
 }
 
-/* An intent's confidence from what its patterns explain (see
- * docs/bot-definition.md, "How a message is scored"). */
-static double confidence(const ef_nlp_scratch *sc, const ef_nlp__acc *a, int priority)
+/* An intent's confidence from what its patterns explain in the window
+ * [ws, we) of the message (see docs/bot-definition.md, "How a message is
+ * scored"). */
+static double confidence(const ef_nlp_scratch *sc, const ef_nlp__acc *a, int priority, uint32_t ws,
+                         uint32_t we)
 {
-    uint32_t total = sc->alnum[sc->n];
-    double coverage = total ? (double)covered(sc, a) / total : 1.0;
+    uint32_t total = sc->alnum[we] - sc->alnum[ws];
+    double coverage = total ? (double)covered(sc, a, ws, we) / total : 1.0;
     if (coverage > 1.0)
         coverage = 1.0;
     uint32_t extra = a->n_matched - 1 > 2 ? 2 : a->n_matched - 1;
     double conf = 0.5 + 0.4 * coverage + 0.05 * extra + 0.05 * priority;
     return conf < 0 ? 0 : conf > 1 ? 1 : conf;
+}
+
+/* ---- sentences ---------------------------------------------------------------- */
+
+#define MAX_SENTENCES 16
+
+/* The sentences of a long message: [s[k], e[k]) of the normalized text. */
+typedef struct sentences {
+    size_t n;
+    uint32_t s[MAX_SENTENCES], e[MAX_SENTENCES];
+} sentences;
+
+/* Splits the normalized text after '.', '!', '?' (or a run of them, "...",
+ * "?!") followed by a space; a piece without a letter or digit joins the
+ * one before it. One sentence when there is no such break. */
+static void split_sentences(const ef_nlp_scratch *sc, sentences *st)
+{
+    const char *t = sc->norm;
+    uint32_t start = 0;
+    st->n = 0;
+    for (size_t i = 0; i < sc->n; i++) {
+        char c = t[i];
+        if (c != '.' && c != '!' && c != '?')
+            continue;
+        size_t j = i + 1;
+        while (j < sc->n && (t[j] == '.' || t[j] == '!' || t[j] == '?'))
+            j++;
+        if (j >= sc->n || t[j] != ' ')
+            continue;
+        if (sc->alnum[j] > sc->alnum[start] && st->n + 1 < MAX_SENTENCES) {
+            st->s[st->n] = start;
+            st->e[st->n] = (uint32_t)j;
+            st->n++;
+            start = (uint32_t)j + 1;
+        }
+        i = j;
+    }
+    if (st->n > 0 && sc->alnum[sc->n] == sc->alnum[start]) {
+        st->e[st->n - 1] = (uint32_t)sc->n; /* a tail without words */
+        return;
+    }
+    st->s[st->n] = start;
+    st->e[st->n] = (uint32_t)sc->n;
+    st->n++;
+}
+
+/* The intent's best confidence over the sentences its spans touch: in a
+ * long message a request is judged by its own sentence, not diluted by a
+ * greeting or a story around it. */
+static double sentence_confidence(const ef_nlp_scratch *sc, const ef_nlp__acc *a, int prio,
+                                  const sentences *st)
+{
+    double best = 0;
+    for (size_t k = 0; k < st->n; k++) {
+        bool touches = false;
+        for (uint32_t i = 0; i < a->n_spans && !touches; i++)
+            touches = a->span[i][0] < st->e[k] && a->span[i][1] > st->s[k];
+        if (!touches)
+            continue;
+        double c = confidence(sc, a, prio, st->s[k], st->e[k]);
+        if (c > best)
+            best = c;
+    }
+    return best;
+}
+
+/* Small talk (an intent with a negative priority: greeting, thanks,
+ * goodbye) never wins a message of several sentences over a request that
+ * reached the threshold: "Здравствуйте! Где мой заказ?" is about the order.
+ * The small talk stays in the ranking, second. */
+static void request_first(scored *top, size_t n_top, double threshold)
+{
+    if (n_top < 2 || top[0].priority >= 0)
+        return;
+    for (size_t k = 1; k < n_top; k++) {
+        if (top[k].priority >= 0 && top[k].conf >= threshold) {
+            scored req = top[k];
+            memmove(&top[1], &top[0], k * sizeof(scored));
+            top[0] = req;
+            return;
+        }
+    }
 }
 
 /* Matches the normalized message in sc (text: the message as sent, for
@@ -402,18 +494,26 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
     scored top[EF_NLU_MAX_RANKED];
     size_t n_top = 0;
     double oos = -1; /* out_of_scope's confidence, -1: it did not match */
+    sentences st;
+    st.n = 0;
+    if (sc->n_touched > 0)
+        split_sentences(sc, &st);
     for (size_t k = 0; k < sc->n_touched; k++) {
         uint32_t ii = sc->touched[k];
         const ef_nlp__acc *a = &sc->acc[ii];
         if (a->vetoed || a->n_matched == 0)
             continue;
         int prio = ii < bot->n_intents ? bot->intents[ii].priority : 0;
-        double conf = confidence(sc, a, prio);
+        double whole = confidence(sc, a, prio, 0, (uint32_t)sc->n), conf = whole;
         if (ii == bot->n_intents) {
-            oos = conf;
+            oos = whole;
             continue;
         }
-        scored cur = {ii, conf, prio, a->n_matched};
+        if (st.n > 1) {
+            double sent = sentence_confidence(sc, a, prio, &st);
+            conf = sent > conf ? sent : conf;
+        }
+        scored cur = {ii, conf, whole, prio, a->n_matched};
         size_t pos = n_top;
         while (pos > 0 && before(&cur, &top[pos - 1]))
             pos--;
@@ -426,6 +526,9 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
             n_top++;
     }
 
+    if (st.n > 1)
+        request_first(top, n_top, bot->threshold);
+
     out->n_ranked = n_top;
     for (size_t k = 0; k < n_top; k++) {
         const ef_nlp__pat *p = &bot->pats[sc->acc[top[k].intent].best_pat];
@@ -434,7 +537,9 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
         out->ranked[k].pattern = p->source;
         out->ranked[k].line = p->line;
     }
-    sc->oos = n_top > 0 && oos >= top[0].conf;
+    /* out of scope against the whole message: a sentence about something
+     * else does not silence a request in another one */
+    sc->oos = n_top > 0 && oos >= top[0].whole;
     if (n_top > 0 && top[0].conf >= bot->threshold && !sc->oos) {
         out->intent = bot->intents[top[0].intent].name;
         out->confidence = top[0].conf;

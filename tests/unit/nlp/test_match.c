@@ -188,6 +188,31 @@ static void test_ranked(void **state)
     assert_int_equal(r.ranked[0].line, 35);
 }
 
+/* A long message is scored sentence by sentence: a request is judged by its
+ * own sentence, and small talk (negative priority) never wins over it; the
+ * small talk stays in the ranking. */
+static void test_sentences(void **state)
+{
+    fx *f = *state;
+    ef_nlu_result one = fx_run(f, "привет мы тут долго думали и решили что заказ");
+    ef_nlu_result r = fx_run(f, "привет! мы тут долго думали и решили. заказ");
+    assert_string_equal(r.intent, "order");
+    assert_true(r.confidence > one.confidence); /* its sentence is all "заказ" */
+    assert_true(r.confidence == 0.9);
+    assert_int_equal(r.n_ranked, 2);
+    assert_string_equal(r.ranked[1].intent, "hello");
+    /* "привет!" alone explains its sentence fully, yet the request wins */
+    assert_true(r.ranked[1].confidence >= r.ranked[0].confidence - 0.1);
+    r = fx_run(f, "Привет!!! Заказ?");
+    assert_string_equal(r.intent, "order");
+    /* a dot inside a word or a number is no sentence break */
+    r = fx_run(f, "привет.заказ");
+    assert_int_equal(r.n_ranked, 2);
+    /* small talk alone still wins */
+    r = fx_run(f, "Привет! Привет.");
+    assert_string_equal(r.intent, "hello");
+}
+
 static void test_priority_and_ties(void **state)
 {
     fx *f = *state;
@@ -682,6 +707,7 @@ int main(void)
         cmocka_unit_test(test_fallback_threshold),
         cmocka_unit_test_setup_teardown(test_ranked, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_priority_and_ties, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sentences, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_language, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_always_pattern, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_json, fx_setup, fx_teardown),
