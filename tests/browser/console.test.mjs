@@ -1,11 +1,18 @@
 // console.test.mjs -- the operator console in headless Chromium (Debian's
 // chromium, driven by playwright-core): log in, see the escalated
 // conversation in the queue, open it, claim, reply (the reply appears with
-// a delivery tick), hand it back. Run by tests/e2e/16-console-browser.py.
+// a delivery tick), write an internal note (shown in the history, never
+// sent), pick a quick reply, hand it back; then, as an admin, the
+// operators, integrations and quick replies pages. Run by
+// tests/e2e/16-console-browser.py and 23-api-notes-quick.py.
 //
 // Environment: EF_URL (the gateway), EF_EMAIL, EF_PASSWORD, EF_CID (the
 // escalated conversation), EF_REPLY (the text to send), EF_SHOT_DIR (where
-// screenshots go), CHROMIUM (the browser binary). Exit 0 on success; on a
+// screenshots go), CHROMIUM (the browser binary). Optional: EF_NOTE (the
+// note to write), EF_QUICK_TITLE/EF_QUICK_BODY (a quick reply that exists;
+// without it the picker must say there is none), EF_ADMIN_EMAIL (an admin
+// with EF_PASSWORD: the admin pages are walked through), EF_PREFIX (the
+// screenshots' name prefix, default "16"). Exit 0 on success; on a
 // failure one line "FAIL: ..." on stderr and a screenshot *-failure.png.
 import { chromium } from "playwright-core";
 
@@ -19,6 +26,10 @@ const cid = env("EF_CID");
 const reply = env("EF_REPLY");
 const shots = env("EF_SHOT_DIR");
 const T = 15000;
+const prefix = process.env.EF_PREFIX || "16";
+const note = process.env.EF_NOTE || "Проверить склад перед ответом";
+const quickTitle = process.env.EF_QUICK_TITLE;
+const adminEmail = process.env.EF_ADMIN_EMAIL;
 
 function step(what) {
   process.stderr.write(`step: ${what}\n`);
@@ -32,8 +43,9 @@ const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, l
 const page = await ctx.newPage();
 const problems = [];
 page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-// The refused login (401) and claim (409) are expected answers, not errors.
-const expected = /Failed to load resource: .* (401|409) /;
+// The refused login (401) and claim (409) are expected answers, not errors;
+// so is a gateway without /ws/console (the console then polls).
+const expected = /Failed to load resource: .* (401|409) |WebSocket connection to .*\/ws\/console' failed/;
 page.on("console", (m) => {
   if (m.type() === "error" && !expected.test(m.text())) problems.push(`console: ${m.text()}`);
 });
@@ -80,12 +92,39 @@ try {
   // The fake Bot API accepts it: the tick turns from queued to sent.
   await mine.locator('.tick[data-status="sent"], .tick[data-status="delivered"], .tick[data-status="read"]')
     .waitFor({ timeout: T });
-  await page.screenshot({ path: `${shots}/16-console-claimed.png` });
+  await page.screenshot({ path: `${shots}/${prefix}-console-claimed.png` });
+
+  step("an internal note: in the history, marked, not sent");
+  await page.click("#mode-note");
+  await page.locator('#reply-form[data-mode="note"]').waitFor({ timeout: T });
+  await page.fill("#reply", note);
+  await page.press("#reply", "Enter");
+  await page.locator("#messages .msg.note", { hasText: note }).waitFor({ timeout: T });
+  await page.click("#mode-reply");
+
+  step("quick replies in the reply box");
+  if (quickTitle) {
+    await page.fill("#reply", "");
+    await page.type("#reply", "/" + quickTitle.slice(0, 4));
+    await page.locator("#quick-pop .quick-item", { hasText: quickTitle }).waitFor({ timeout: T });
+    await page.screenshot({ path: `${shots}/${prefix}-console-quick.png` });
+    await page.press("#reply", "Enter");
+    const got = await page.inputValue("#reply");
+    const want = (process.env.EF_QUICK_BODY || "").split("{name}")[0];
+    if (!got.startsWith(want) || got.includes("{name}"))
+      throw new Error(`quick reply not inserted (${JSON.stringify(got)})`);
+    await page.fill("#reply", "");
+  } else {
+    await page.click("#quick-btn");
+    await page.locator("#quick-empty").waitFor({ state: "visible", timeout: T });
+    await page.press("#reply", "Escape");
+    await page.locator("#quick-pop").waitFor({ state: "hidden", timeout: T });
+  }
 
   step("switch to Russian and back");
   await page.selectOption("#app .lang-select", "ru");
   await page.locator("#btn-release", { hasText: "Вернуть боту" }).waitFor({ timeout: T });
-  await page.screenshot({ path: `${shots}/16-console-ru.png` });
+  await page.screenshot({ path: `${shots}/${prefix}-console-ru.png` });
   await page.selectOption("#app .lang-select", "en");
 
   step("hand back to the bot");
@@ -100,17 +139,43 @@ try {
     await page.locator("#conv-holder", { hasText: "Taken by" }).waitFor({ timeout: T });
     await page.click("#btn-claim");
     await page.locator("#toast", { hasText: "Taken by" }).waitFor({ timeout: T });
-    await page.screenshot({ path: `${shots}/16-console-taken.png` });
+    await page.screenshot({ path: `${shots}/${prefix}-console-taken.png` });
   }
 
   step("log out");
   await page.click("#logout");
   await page.locator("#login-form").waitFor({ state: "visible", timeout: T });
+
+  if (adminEmail) {
+    step("an admin signs in: operators, integrations, quick replies");
+    await page.fill("#login-email", adminEmail);
+    await page.fill("#login-password", env("EF_PASSWORD"));
+    await page.press("#login-password", "Enter");
+    await page.locator("#admin-nav").waitFor({ state: "visible", timeout: T });
+    await page.click('#admin-nav button[data-page="operators"]');
+    await page.locator("#admin-body table.grid td", { hasText: env("EF_EMAIL") }).waitFor({ timeout: T });
+    await page.screenshot({ path: `${shots}/${prefix}-console-operators.png` });
+    await page.click('#admin-nav button[data-page="integrations"]');
+    await page.locator("#admin-body table.grid .istatus").first().waitFor({ timeout: T });
+    const secret = process.env.EF_SECRET;
+    if (secret && ((await page.content()) || "").includes(secret)) throw new Error("credentials shown");
+    await page.screenshot({ path: `${shots}/${prefix}-console-integrations.png` });
+    await page.click('#admin-nav button[data-page="quick"]');
+    await page.locator("#admin-body form").waitFor({ timeout: T });
+    await page.fill('#admin-body input[name="title"]', "Спасибо");
+    await page.fill('#admin-body textarea[name="body"]', "Спасибо, {name}! Хорошего дня.");
+    await page.click('#admin-body button[type="submit"]');
+    await page.locator("#admin-body table.grid td", { hasText: "Спасибо, {name}!" }).waitFor({ timeout: T });
+    await page.screenshot({ path: `${shots}/${prefix}-console-quick-admin.png` });
+    await page.click("#admin-close");
+    await page.click("#logout");
+    await page.locator("#login-form").waitFor({ state: "visible", timeout: T });
+  }
   if (problems.length) throw new Error(problems.join("; "));
   ok = true;
 } catch (e) {
   process.stderr.write(`FAIL: ${e.message.split("\n")[0]}\n`);
-  await page.screenshot({ path: `${shots}/16-console-failure.png` }).catch(() => {});
+  await page.screenshot({ path: `${shots}/${prefix}-console-failure.png` }).catch(() => {});
 } finally {
   await browser.close();
 }

@@ -195,3 +195,53 @@ def test_metrics_show_the_outbox():
         age = _gauge(body, "ef_outbox_oldest_queued_age_seconds")
         if not 115 <= age <= 200:
             fail("oldest queued age %r, expected about 120 s" % age)
+
+
+def test_console_notes_quick_replies_and_admin_pages_in_chromium():
+    """console.test.mjs with a note, a quick reply and the admin pages
+    (the same browser harness as 16-console-browser)."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    here = Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location("console_browser",
+                                                  here / "16-console-browser.py")
+    cb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cb)
+    tools = cb._tools()
+    if not tools:
+        return
+    chromium, node = tools
+    fake = limited_telegram()
+    with demo_gateway(fake) as gw:
+        add_operator(gw.db, "root@shop.example", "Админ", role="admin")
+        add_operator(gw.db, "olga@shop.example", "Ольга")
+        adm = login(gw, "root@shop.example")["access_token"]
+        expect(call(gw, "POST", "/quick-replies",
+                    {"title": "Доставка", "body": "{name}, доставка занимает 2–5 дней."},
+                    token=adm), 201, "a quick reply")
+        u, cid = escalated_chat(gw, fake, 8230000003, first="Анна")
+        cb.SHOTS.mkdir(exist_ok=True)
+        text = "Здравствуйте, я Ольга."
+        note = "Клиент просит перезвонить"
+        env = dict(os.environ, EF_URL=gw.base, EF_EMAIL="olga@shop.example",
+                   EF_PASSWORD=cb.PASSWORD, EF_CID=cid, EF_REPLY=text, EF_NOTE=note,
+                   EF_QUICK_TITLE="Доставка", EF_QUICK_BODY="{name}, доставка",
+                   EF_ADMIN_EMAIL="root@shop.example", EF_PREFIX="23",
+                   EF_SHOT_DIR=str(cb.SHOTS), CHROMIUM=chromium)
+        r = subprocess.run([node, str(cb.BROWSER_DIR / "console.test.mjs")], env=env,
+                           capture_output=True, text=True, timeout=240)
+        sys.stderr.write(r.stderr)
+        if r.returncode != 0:
+            fail("console.test.mjs failed (screenshot in tests/e2e/.logs/):\n%s" %
+                 r.stderr.strip()[-2000:])
+        assert_eq(psql1(gw.db, "SELECT body FROM conversation_notes WHERE conversation_id = "
+                               "'%s'" % cid), note, "the note stored")
+        time.sleep(0.5)
+        sent = [s.params.get("text") for s in sends(fake, u["id"])]
+        if note in sent:
+            fail("the note was sent to the customer: %r" % sent)
+        assert_eq(psql1(gw.db, "SELECT count(*) FROM quick_replies WHERE title = 'Спасибо'"), "1",
+                  "the admin added a quick reply in the console")

@@ -2,15 +2,20 @@
  *
  * Auth: the access token lives in memory only; the refresh token in
  * sessionStorage (this tab), rotated by /auth/refresh a minute before the
- * access token expires and on any 401. Data: the escalation queue, the
- * list and the open conversation are polled every few seconds (WebSocket
- * push comes later). Every text from the server goes through textContent,
- * never innerHTML. */
+ * access token expires and on any 401. Data: live updates over
+ * /ws/console (docs/websocket.md: ids only, the details fetched from the
+ * API); while the socket is closed, the queue, the list and the open
+ * conversation are polled every few seconds instead (and once in a while
+ * even when live, as a safety net). Every text from the server goes
+ * through textContent, never innerHTML. */
 "use strict";
 
 const API = "/api/v1";
 const POLL_LIST_MS = 4000;
 const POLL_CONV_MS = 2500;
+const LIVE_SAFETY_MS = 30000; /* a reload even while live updates flow */
+const QUICK_POLL_MS = 60000;
+const WS_PROTO = "ef.console.v1";
 const RT_KEY = "easyflow.refresh_token";
 const LANG_KEY = "easyflow.lang";
 
@@ -66,6 +71,62 @@ const TEXTS = {
     "unknown": "unknown reason",
     "customer": "Customer",
     "today": "Today",
+    "live.on": "Live",
+    "live.on.title": "Live updates: new messages appear at once",
+    "live.off": "Polling",
+    "live.off.title": "Live updates unavailable: refreshing every few seconds",
+    "mode.reply": "Reply",
+    "mode.note": "Internal note",
+    "note.ph": "Internal note: only operators see it (Enter saves)",
+    "note.save": "Save note",
+    "note.saved": "Note saved.",
+    "note.label": "Internal note",
+    "note.hint": "Not sent to the customer",
+    "quick.button": "Quick replies",
+    "quick.empty": "No quick replies yet: an admin adds them.",
+    "quick.nomatch": "No quick reply matches.",
+    "quick.hint": "Type / to pick a quick reply",
+    "window.closed": "The customer wrote more than {h} hours ago: this platform accepts only an approved template until they write again. You can still add notes.",
+    "window.notemplate": "No approved template is configured for this channel.",
+    "window.send": "Send template “{name}”",
+    "window.sent": "Template queued.",
+    "window.soon": "Reply window closes in {t}",
+    "window.ph": "Reply window closed: send a template, or switch to an internal note",
+    "admin.operators": "Operators",
+    "admin.integrations": "Integrations",
+    "admin.quick": "Quick replies",
+    "admin.close": "Back to conversations",
+    "admin.add": "Add",
+    "admin.save": "Save",
+    "admin.cancel": "Cancel",
+    "admin.edit": "Edit",
+    "admin.delete": "Delete",
+    "admin.disable": "Disable",
+    "admin.enable": "Enable",
+    "admin.saved": "Saved.",
+    "admin.active": "Active",
+    "admin.disabled": "Disabled",
+    "col.name": "Name",
+    "col.email": "E-mail",
+    "col.role": "Role",
+    "col.status": "Status",
+    "col.last_login": "Last sign-in",
+    "col.platform": "Platform",
+    "col.webhook": "Webhook",
+    "col.title": "Title",
+    "col.body": "Text",
+    "col.lang": "Language",
+    "col.position": "Order",
+    "f.password": "Password (8+ characters)",
+    "f.credentials": "Credentials (JSON)",
+    "f.settings": "Settings (JSON, optional)",
+    "f.lang": "Language (empty: any)",
+    "f.creds_note": "Credentials are write-only: they are encrypted and never shown again.",
+    "f.badjson": "{what} is not a JSON object.",
+    "f.body_hint": "{name} becomes the customer's name.",
+    "role.admin": "Admin",
+    "op.released": "Disabled; {n} conversation(s) went back to the queue.",
+    "empty.rows": "Nothing here yet.",
   },
   ru: {
     "login.title": "Консоль оператора",
@@ -116,6 +177,62 @@ const TEXTS = {
     "unknown": "причина неизвестна",
     "customer": "Клиент",
     "today": "Сегодня",
+    "live.on": "Онлайн",
+    "live.on.title": "Обновления в реальном времени: новые сообщения появляются сразу",
+    "live.off": "Опрос",
+    "live.off.title": "Обновления в реальном времени недоступны: обновляем каждые несколько секунд",
+    "mode.reply": "Ответ",
+    "mode.note": "Заметка",
+    "note.ph": "Внутренняя заметка: её видят только операторы (Enter сохраняет)",
+    "note.save": "Сохранить",
+    "note.saved": "Заметка сохранена.",
+    "note.label": "Внутренняя заметка",
+    "note.hint": "Клиенту не отправляется",
+    "quick.button": "Шаблоны ответов",
+    "quick.empty": "Шаблонов пока нет: их добавляет администратор.",
+    "quick.nomatch": "Подходящих шаблонов нет.",
+    "quick.hint": "Наберите / чтобы выбрать шаблон",
+    "window.closed": "Клиент писал больше {h} ч назад: до его нового сообщения платформа принимает только одобренный шаблон. Заметки добавлять можно.",
+    "window.notemplate": "Для этого канала не настроен одобренный шаблон.",
+    "window.send": "Отправить шаблон «{name}»",
+    "window.sent": "Шаблон поставлен в очередь.",
+    "window.soon": "Окно ответа закроется через {t}",
+    "window.ph": "Окно ответа закрыто: отправьте шаблон или напишите заметку",
+    "admin.operators": "Операторы",
+    "admin.integrations": "Интеграции",
+    "admin.quick": "Шаблоны ответов",
+    "admin.close": "К диалогам",
+    "admin.add": "Добавить",
+    "admin.save": "Сохранить",
+    "admin.cancel": "Отмена",
+    "admin.edit": "Изменить",
+    "admin.delete": "Удалить",
+    "admin.disable": "Отключить",
+    "admin.enable": "Включить",
+    "admin.saved": "Сохранено.",
+    "admin.active": "Активен",
+    "admin.disabled": "Отключён",
+    "col.name": "Имя",
+    "col.email": "Эл. почта",
+    "col.role": "Роль",
+    "col.status": "Статус",
+    "col.last_login": "Последний вход",
+    "col.platform": "Платформа",
+    "col.webhook": "Вебхук",
+    "col.title": "Название",
+    "col.body": "Текст",
+    "col.lang": "Язык",
+    "col.position": "Порядок",
+    "f.password": "Пароль (от 8 символов)",
+    "f.credentials": "Учётные данные (JSON)",
+    "f.settings": "Настройки (JSON, необязательно)",
+    "f.lang": "Язык (пусто: любой)",
+    "f.creds_note": "Учётные данные только записываются: они шифруются и больше не показываются.",
+    "f.badjson": "{what}: это не JSON-объект.",
+    "f.body_hint": "{name} заменяется именем клиента.",
+    "role.admin": "Администратор",
+    "op.released": "Отключён; диалогов возвращено в очередь: {n}.",
+    "empty.rows": "Пока пусто.",
   },
 };
 
@@ -196,6 +313,7 @@ function setTokens(ans) {
   clearTimeout(auth.timer);
   const lead = Math.max(10, (ans.expires_in || 900) - 60);
   auth.timer = setTimeout(() => { refresh().catch(() => {}); }, lead * 1000);
+  liveAuth();
 }
 
 function dropTokens() {
@@ -291,6 +409,7 @@ const view = {
 };
 
 function showLogin() {
+  liveStop();
   for (const id of view.timers) clearInterval(id);
   view.timers = [];
   view.openId = null;
@@ -305,14 +424,25 @@ function showApp() {
   $("login").hidden = true;
   $("app").hidden = false;
   $("me").textContent = auth.user ? (auth.user.name || auth.user.email || "") : "";
+  $("admin-nav").hidden = !isAdmin();
   selectTab(view.status);
   loadLists();
+  loadQuick();
+  liveStart();
   for (const id of view.timers) clearInterval(id);
+  /* Polling: the fallback while the socket is closed, a slow safety net
+   * while it is live. */
+  const stale = (at) => !live.ready || Date.now() - at > LIVE_SAFETY_MS;
   view.timers = [
-    setInterval(loadLists, POLL_LIST_MS),
-    setInterval(() => { if (view.openId) loadConv(false); }, POLL_CONV_MS),
+    setInterval(() => { if (stale(live.lastList)) loadLists(); }, POLL_LIST_MS),
+    setInterval(() => { if (view.openId && stale(live.lastConv)) loadConv(false); }, POLL_CONV_MS),
     setInterval(updateWaits, 1000),
+    setInterval(loadQuick, QUICK_POLL_MS),
   ];
+}
+
+function isAdmin() {
+  return !!(auth.user && auth.user.role === "admin");
 }
 
 function setOnline(ok) {
@@ -323,6 +453,7 @@ function setOnline(ok) {
 
 async function loadLists() {
   if (!auth.access) return;
+  live.lastList = Date.now();
   try {
     const qs = new URLSearchParams();
     if (view.status) qs.set("status", view.status);
@@ -412,6 +543,8 @@ function selectTab(status) {
 /* ---- one conversation ---------------------------------------------------- */
 
 async function openConv(id) {
+  closeAdmin();
+  if (view.openId !== id) setMode("reply");
   view.openId = id;
   view.convKey = "";
   for (const b of document.querySelectorAll(".items button"))
@@ -422,6 +555,7 @@ async function openConv(id) {
 
 async function loadConv(scrollDown) {
   const id = view.openId;
+  live.lastConv = Date.now();
   let r;
   try { r = await api("GET", "/conversations/" + encodeURIComponent(id)); } catch (e) {
     setOnline(false);
@@ -462,19 +596,40 @@ function renderConv(scrollDown) {
   const other = c.assigned_operator && !mine;
   $("btn-release").disabled = closed || c.status !== "escalated" || (other && !admin);
   $("btn-close").disabled = closed;
-  $("reply").disabled = closed;
-  $("reply-send").disabled = closed;
-  $("reply").placeholder = closed ? t("reply.closed") : t("reply.ph");
+  renderWindow(c);
+  renderReplyBox();
 
-  /* Messages: re-rendered only when something changed, keeping the
-   * scroll position unless the operator was already at the bottom. */
-  const key = JSON.stringify(c.messages.map((m) => [m.id, m.delivery_status, m.failed_reason]));
+  /* The history: messages and internal notes by time, re-rendered only
+   * when something changed, keeping the scroll position unless the
+   * operator was already at the bottom. */
+  const notes = c.notes || [];
+  const key = JSON.stringify([c.messages.map((m) => [m.id, m.delivery_status, m.failed_reason]),
+    notes.map((n) => n.id)]);
   if (key === view.convKey && !scrollDown) return;
   view.convKey = key;
+  const rows = c.messages.map((m) => ({ at: Date.parse(m.created_at), node: () => message(c, m) }))
+    .concat(notes.map((n) => ({ at: Date.parse(n.created_at), node: () => noteItem(n) })))
+    .sort((a, b) => a.at - b.at);
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...c.messages.map((m) => message(c, m)));
+  box.replaceChildren(...rows.map((r) => r.node()));
   if (scrollDown || atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function noteItem(n) {
+  const li = el("li", "msg note");
+  li.dataset.id = "note-" + n.id;
+  const b = el("div", "bubble");
+  const who = el("div", "who");
+  who.appendChild(el("b", null, t("note.label")));
+  who.appendChild(el("span", null, (n.author && n.author.name) || ""));
+  b.appendChild(who);
+  b.appendChild(el("div", "text", n.body));
+  const foot = el("div", "foot");
+  foot.appendChild(el("span", null, t("note.hint") + " · " + clock(n.created_at)));
+  b.appendChild(foot);
+  li.appendChild(b);
+  return li;
 }
 
 const TICKS = { queued: "⏱", sending: "⏱", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
@@ -509,6 +664,8 @@ function message(c, m) {
   foot.appendChild(el("span", null, clock(m.created_at)));
   if (m.direction === "outbound") foot.appendChild(tick(m));
   b.appendChild(foot);
+  if (m.delivery_status === "failed")
+    b.appendChild(el("div", "failed-reason", t("tick.failed", { why: m.failed_reason || t("unknown") })));
   li.appendChild(b);
   return li;
 }
@@ -546,13 +703,20 @@ async function sendReply(ev) {
   const box = $("reply");
   const text = box.value.trim();
   if (!text || !view.openId || box.disabled) return;
+  const note = view.mode === "note";
   $("reply-send").disabled = true;
   try {
-    const r = await api("POST", "/conversations/" + encodeURIComponent(view.openId) + "/messages", { text });
+    const path = "/conversations/" + encodeURIComponent(view.openId) + (note ? "/notes" : "/messages");
+    const r = await api("POST", path, note ? { body: text } : { text });
     if (r.status === 201) {
       box.value = "";
+      if (note) toast(t("note.saved"), "info");
       await loadConv(true);
       loadLists();
+    } else if (r.status === 422 && r.body.error === "outside_reply_window") {
+      if (view.conv) view.conv.reply_window = r.body.reply_window;
+      toast(r.body.reason || r.body.error);
+      await loadConv(false);
     } else {
       showError(r);
     }
@@ -562,6 +726,578 @@ async function sendReply(ev) {
     $("reply-send").disabled = box.disabled;
     box.focus();
   }
+}
+
+/* ---- reply box: reply or internal note, the reply window -------------------- */
+
+view.mode = "reply";
+
+function setMode(mode) {
+  view.mode = mode;
+  $("reply-form").dataset.mode = mode;
+  $("mode-reply").setAttribute("aria-selected", mode === "reply" ? "true" : "false");
+  $("mode-note").setAttribute("aria-selected", mode === "note" ? "true" : "false");
+  renderReplyBox();
+}
+
+function windowClosed(c) {
+  return !!(c && c.reply_window && c.reply_window.open === false && c.status !== "closed");
+}
+
+function renderReplyBox() {
+  const c = view.conv;
+  const closed = !c || c.status === "closed";
+  const note = view.mode === "note";
+  const blocked = !note && windowClosed(c);
+  const box = $("reply");
+  box.disabled = closed || blocked;
+  $("reply-send").disabled = box.disabled;
+  $("reply-send").textContent = note ? t("note.save") : t("reply.send");
+  box.placeholder = closed ? t("reply.closed") : note ? t("note.ph") : blocked ? t("window.ph") : t("reply.ph");
+  $("quick-btn").disabled = box.disabled || note;
+  $("reply-hint").textContent = note ? t("note.hint") : box.disabled ? "" : t("quick.hint");
+  if (box.disabled || note) quickClose();
+}
+
+/* The banner over the reply box: the window closed (templates offered)
+ * or closing soon. */
+function renderWindow(c) {
+  const w = c.reply_window;
+  const banner = $("window-banner");
+  const tpl = $("window-templates");
+  tpl.replaceChildren();
+  banner.className = "banner";
+  if (windowClosed(c)) {
+    $("window-text").textContent = t("window.closed", { h: Math.round((w.limit_s || 86400) / 3600) });
+    for (const one of w.templates || []) {
+      const b = el("button", "primary", t("window.send", { name: one.name }));
+      b.type = "button";
+      b.dataset.template = one.name;
+      b.addEventListener("click", () => sendTemplate(one.name, b));
+      tpl.appendChild(b);
+    }
+    if (!(w.templates || []).length) tpl.appendChild(el("span", "muted", t("window.notemplate")));
+    banner.hidden = false;
+    return;
+  }
+  const left = w && w.closes_at ? w.closes_at * 1000 - Date.now() : Infinity;
+  if (c.status !== "closed" && left < 3600 * 1000) {
+    banner.className = "banner soft";
+    $("window-text").textContent = t("window.soon", { t: duration(left) });
+    banner.hidden = false;
+    return;
+  }
+  banner.hidden = true;
+}
+
+async function sendTemplate(name, btn) {
+  if (!view.openId) return;
+  btn.disabled = true;
+  try {
+    const r = await api("POST", "/conversations/" + encodeURIComponent(view.openId) + "/messages",
+      { template: name });
+    if (r.status === 201) {
+      toast(t("window.sent"), "info");
+      await loadConv(true);
+      loadLists();
+    } else {
+      showError(r);
+    }
+  } catch (e) {
+    setOnline(false);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+/* ---- quick replies -------------------------------------------------------------- */
+
+const quick = { rows: [], open: false, filter: "", sel: 0, slash: false };
+
+async function loadQuick() {
+  if (!auth.access) return;
+  try {
+    const r = await api("GET", "/quick-replies");
+    if (r.status === 200) {
+      quick.rows = r.body.quick_replies || [];
+      if (quick.open) renderQuick();
+    }
+  } catch (e) { /* the next poll */ }
+}
+
+function quickMatches() {
+  const f = quick.filter.toLowerCase();
+  const convLang = view.conv && view.conv.customer ? view.conv.customer.language : null;
+  return quick.rows
+    .filter((q) => !f || q.title.toLowerCase().includes(f) || q.body.toLowerCase().includes(f))
+    .sort((a, b) => (!!b.lang && b.lang === convLang) - (!!a.lang && a.lang === convLang));
+}
+
+function renderQuick() {
+  const rows = quickMatches();
+  if (quick.sel >= rows.length) quick.sel = Math.max(0, rows.length - 1);
+  $("quick-list").replaceChildren(...rows.map((q, i) => {
+    const li = el("li");
+    const b = el("button", "quick-item");
+    b.type = "button";
+    b.setAttribute("role", "option");
+    b.setAttribute("aria-selected", i === quick.sel ? "true" : "false");
+    b.dataset.id = q.id;
+    b.appendChild(el("b", null, q.title));
+    if (q.lang) b.appendChild(el("span", "tag", q.lang));
+    b.appendChild(el("span", "quick-body", q.body));
+    b.addEventListener("mousedown", (ev) => ev.preventDefault()); /* keep the box focused */
+    b.addEventListener("click", () => quickInsert(q));
+    li.appendChild(b);
+    return li;
+  }));
+  const empty = $("quick-empty");
+  empty.textContent = quick.rows.length ? t("quick.nomatch") : t("quick.empty");
+  empty.hidden = rows.length > 0;
+}
+
+function quickOpen(filter, slash) {
+  quick.open = true;
+  quick.filter = filter;
+  quick.slash = !!slash;
+  quick.sel = 0;
+  $("quick-pop").hidden = false;
+  $("quick-btn").setAttribute("aria-expanded", "true");
+  renderQuick();
+  loadQuick();
+}
+
+function quickClose() {
+  quick.open = false;
+  $("quick-pop").hidden = true;
+  $("quick-btn").setAttribute("aria-expanded", "false");
+}
+
+/* "{name}" in a quick reply becomes the customer's first name. */
+function fillQuick(body) {
+  const name = view.conv ? customerName(view.conv) : "";
+  return body.split("{name}").join(name);
+}
+
+function quickInsert(q) {
+  const box = $("reply");
+  const text = fillQuick(q.body);
+  if (quick.slash) {
+    box.value = text;
+  } else {
+    const at = box.selectionStart || box.value.length;
+    box.value = box.value.slice(0, at) + text + box.value.slice(box.selectionEnd || at);
+  }
+  quickClose();
+  box.focus();
+  box.setSelectionRange(box.value.length, box.value.length);
+}
+
+/* Typing "/word" into an empty box filters the quick replies. */
+function quickFromBox() {
+  if (view.mode !== "reply") return;
+  const v = $("reply").value;
+  if (/^\/[^\n]*$/.test(v)) quickOpen(v.slice(1), true);
+  else if (quick.open && quick.slash) quickClose();
+}
+
+/* Arrows, Enter and Esc while the list is open; true when handled. */
+function quickKey(ev) {
+  if (!quick.open) return false;
+  const rows = quickMatches();
+  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    quick.sel = Math.min(rows.length - 1, Math.max(0, quick.sel + (ev.key === "ArrowDown" ? 1 : -1)));
+    renderQuick();
+  } else if (ev.key === "Enter" && !ev.shiftKey && rows.length) {
+    quickInsert(rows[quick.sel]);
+  } else if (ev.key === "Escape") {
+    quickClose();
+  } else {
+    return false;
+  }
+  ev.preventDefault();
+  ev.stopPropagation();
+  return true;
+}
+
+/* ---- live updates: /ws/console (docs/websocket.md) ---------------------------- */
+
+const live = { ws: null, ready: false, wanted: false, backoff: 1000, timer: 0,
+  lastList: 0, lastConv: 0, listTimer: 0, convTimer: 0 };
+
+function renderLive() {
+  const b = $("live");
+  b.dataset.state = live.ready ? "live" : "poll";
+  b.textContent = live.ready ? t("live.on") : t("live.off");
+  b.title = live.ready ? t("live.on.title") : t("live.off.title");
+}
+
+function liveStart() {
+  live.wanted = true;
+  live.backoff = 1000;
+  liveConnect();
+}
+
+function liveStop() {
+  live.wanted = false;
+  clearTimeout(live.timer);
+  if (live.ws) {
+    const ws = live.ws;
+    live.ws = null;
+    try { ws.close(1000); } catch (e) { /* closed */ }
+  }
+  live.ready = false;
+  renderLive();
+}
+
+function liveAuth() {
+  if (live.ws && live.ws.readyState === WebSocket.OPEN && auth.access)
+    live.ws.send(JSON.stringify({ type: "auth", token: auth.access }));
+}
+
+function liveConnect() {
+  if (!live.wanted || live.ws || typeof WebSocket === "undefined") return;
+  let ws;
+  try {
+    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+      "/ws/console", WS_PROTO);
+  } catch (e) {
+    liveRetry();
+    return;
+  }
+  live.ws = ws;
+  ws.onopen = liveAuth;
+  ws.onmessage = (ev) => {
+    let f;
+    try { f = JSON.parse(ev.data); } catch (e) { return; }
+    liveFrame(f);
+  };
+  ws.onclose = (ev) => {
+    if (live.ws !== ws) return;
+    live.ws = null;
+    const was = live.ready;
+    live.ready = false;
+    renderLive();
+    if (was) { loadLists(); if (view.openId) loadConv(false); } /* catch up by polling */
+    if (ev.code === 4401) refresh().finally(liveRetry);
+    else liveRetry();
+  };
+  ws.onerror = () => { /* onclose follows */ };
+}
+
+function liveRetry() {
+  if (!live.wanted) return;
+  clearTimeout(live.timer);
+  live.timer = setTimeout(liveConnect, live.backoff);
+  live.backoff = Math.min(30000, live.backoff * 2);
+}
+
+function liveFrame(f) {
+  if (f.type === "ready") {
+    const first = !live.ready;
+    live.ready = true;
+    live.backoff = 1000;
+    renderLive();
+    if (first) { loadLists(); if (view.openId) loadConv(false); } /* what happened meanwhile */
+  } else if (f.type === "conversation" || f.type === "message" || f.type === "delivery") {
+    soon("listTimer", loadLists);
+    if (f.conversation_id && f.conversation_id === view.openId) soon("convTimer", () => loadConv(false));
+    if (f.type === "conversation" && f.status === "escalated" && !f.assigned) flashTitle();
+  }
+}
+
+/* Coalesces a burst of events into one reload. */
+function soon(slot, fn) {
+  if (live[slot]) return;
+  live[slot] = setTimeout(() => { live[slot] = 0; fn(); }, 150);
+}
+
+let flashTimer = 0;
+function flashTitle() {
+  if (!document.hidden) return;
+  clearInterval(flashTimer);
+  let n = 0;
+  const base = document.title;
+  flashTimer = setInterval(() => {
+    document.title = n++ % 2 ? base : "● " + base;
+    if (!document.hidden || n > 20) { clearInterval(flashTimer); document.title = base; }
+  }, 1000);
+}
+
+/* ---- admin pages: operators, integrations, quick replies ------------------------ */
+
+const admin = { page: null };
+
+function openAdmin(page) {
+  admin.page = page;
+  $("placeholder").hidden = true;
+  $("conv").hidden = true;
+  $("admin").hidden = false;
+  for (const b of document.querySelectorAll("#admin-nav button"))
+    b.setAttribute("aria-current", b.dataset.page === page ? "true" : "false");
+  $("admin-title").textContent = t("admin." + page);
+  $("admin-body").replaceChildren();
+  ({ operators: adminOperators, integrations: adminIntegrations, quick: adminQuick })[page]();
+}
+
+function closeAdmin() {
+  if (!admin.page) return;
+  admin.page = null;
+  $("admin").hidden = true;
+  for (const b of document.querySelectorAll("#admin-nav button")) b.setAttribute("aria-current", "false");
+  if (view.conv) $("conv").hidden = false;
+  else $("placeholder").hidden = false;
+}
+
+function table(cols, rows) {
+  const tb = el("table", "grid");
+  const head = el("tr");
+  for (const c of cols) head.appendChild(el("th", null, c));
+  const thead = el("thead");
+  thead.appendChild(head);
+  tb.appendChild(thead);
+  const body = el("tbody");
+  for (const r of rows) body.appendChild(r);
+  tb.appendChild(body);
+  return rows.length ? tb : el("p", "empty", t("empty.rows"));
+}
+
+function cell(tr, content, cls) {
+  const td = el("td", cls);
+  if (content instanceof Node) td.appendChild(content);
+  else td.textContent = content === null || content === undefined ? "" : String(content);
+  tr.appendChild(td);
+  return td;
+}
+
+function button(label, cls, fn) {
+  const b = el("button", cls, label);
+  b.type = "button";
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await fn(); } finally { b.disabled = false; }
+  });
+  return b;
+}
+
+function field(label, input) {
+  const l = el("label", "field");
+  l.appendChild(el("span", null, label));
+  l.appendChild(input);
+  return l;
+}
+
+function input(name, type, value) {
+  const i = el(type === "textarea" ? "textarea" : "input");
+  i.name = name;
+  if (type !== "textarea") i.type = type || "text";
+  if (value !== undefined && value !== null) i.value = value;
+  return i;
+}
+
+function formBox(fields, submitLabel, onSubmit) {
+  const f = el("form", "admin-form");
+  for (const x of fields) f.appendChild(x);
+  const err = el("p", "error");
+  err.setAttribute("role", "alert");
+  const row = el("div", "form-row");
+  const sub = el("button", "primary", submitLabel);
+  sub.type = "submit";
+  row.appendChild(sub);
+  f.appendChild(err);
+  f.appendChild(row);
+  f.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    err.textContent = "";
+    sub.disabled = true;
+    try {
+      const msg = await onSubmit(f);
+      if (msg) err.textContent = msg;
+    } catch (e) {
+      err.textContent = t("app.offline");
+    } finally {
+      sub.disabled = false;
+    }
+  });
+  return f;
+}
+
+function fld(f, name) {
+  return f.elements.namedItem(name);
+}
+
+function errText(r) {
+  return t("err.generic", { status: r.status, error: r.body.error || "" });
+}
+
+async function adminOperators() {
+  const r = await api("GET", "/operators");
+  if (admin.page !== "operators") return;
+  if (r.status !== 200) { toast(errText(r)); return; }
+  const rows = r.body.operators.map((o) => {
+    const tr = el("tr");
+    tr.dataset.id = o.id;
+    cell(tr, o.name);
+    cell(tr, o.email);
+    cell(tr, t("role." + o.role));
+    cell(tr, o.active ? t("admin.active") : t("admin.disabled"), o.active ? "ok" : "off");
+    cell(tr, o.last_login_at ? clock(o.last_login_at) : "—");
+    const self = auth.user && o.id === auth.user.id;
+    cell(tr, self ? "" : button(o.active ? t("admin.disable") : t("admin.enable"), null, async () => {
+      const a = await api("POST", "/operators/" + o.id + (o.active ? "/disable" : "/enable"));
+      if (a.status !== 200) { toast(errText(a)); return; }
+      if (o.active && a.body.released) toast(t("op.released", { n: a.body.released }), "info");
+      openAdmin("operators");
+    }));
+    return tr;
+  });
+  const role = el("select");
+  role.name = "role";
+  for (const v of ["operator", "admin"]) {
+    const o = el("option", null, t("role." + v));
+    o.value = v;
+    role.appendChild(o);
+  }
+  const form = formBox([
+    field(t("col.email"), input("email", "email")),
+    field(t("col.name"), input("name")),
+    field(t("col.role"), role),
+    field(t("f.password"), input("password", "password")),
+  ], t("admin.add"), async (f) => {
+    const body = { email: fld(f, "email").value.trim(), name: fld(f, "name").value.trim(), role: fld(f, "role").value,
+      password: fld(f, "password").value };
+    const a = await api("POST", "/operators", body);
+    if (a.status !== 201) return errText(a);
+    toast(t("admin.saved"), "info");
+    openAdmin("operators");
+    return "";
+  });
+  fld(form, "password").autocomplete = "new-password";
+  $("admin-body").replaceChildren(
+    table([t("col.name"), t("col.email"), t("col.role"), t("col.status"), t("col.last_login"), ""], rows),
+    el("h3", null, t("admin.add")), form);
+}
+
+function parseObject(text, what) {
+  if (!text.trim()) return {};
+  try {
+    const v = JSON.parse(text);
+    if (v && typeof v === "object" && !Array.isArray(v)) return v;
+  } catch (e) { /* below */ }
+  throw new Error(t("f.badjson", { what }));
+}
+
+async function adminIntegrations() {
+  const r = await api("GET", "/integrations");
+  if (admin.page !== "integrations") return;
+  if (r.status !== 200) { toast(errText(r)); return; }
+  const rows = r.body.integrations.map((it) => {
+    const tr = el("tr");
+    tr.dataset.id = it.id;
+    cell(tr, it.name);
+    cell(tr, it.platform);
+    const st = el("span", "istatus " + it.status, it.status);
+    const box = el("div");
+    box.appendChild(st);
+    if (it.status_message) box.appendChild(el("div", "muted small", it.status_message));
+    cell(tr, box);
+    cell(tr, it.webhook_path || "—", "mono small");
+    cell(tr, button(it.enabled ? t("admin.disable") : t("admin.enable"), null, async () => {
+      const a = await api("POST", "/integrations/" + it.id + (it.enabled ? "/disable" : "/enable"));
+      if (a.status !== 200) { toast(errText(a)); return; }
+      openAdmin("integrations");
+    }));
+    return tr;
+  });
+  const plat = input("platform");
+  plat.setAttribute("list", "platforms");
+  const dl = el("datalist");
+  dl.id = "platforms";
+  for (const p of ["telegram", "whatsapp", "webchat"]) {
+    const o = el("option");
+    o.value = p;
+    dl.appendChild(o);
+  }
+  const creds = input("credentials", "textarea");
+  creds.placeholder = '{"bot_token": "…", "secret_token": "…"}';
+  creds.autocomplete = "off";
+  creds.spellcheck = false;
+  const settings = input("settings", "textarea");
+  settings.placeholder = '{"bot_file": "bots/demo.yaml"}';
+  const form = formBox([
+    field(t("col.platform"), plat), dl,
+    field(t("col.name"), input("name")),
+    field(t("f.credentials"), creds),
+    el("p", "muted small", t("f.creds_note")),
+    field(t("f.settings"), settings),
+  ], t("admin.add"), async (f) => {
+    let body;
+    try {
+      body = { platform: fld(f, "platform").value.trim(), name: fld(f, "name").value.trim(),
+        credentials: parseObject(fld(f, "credentials").value, t("f.credentials")),
+        settings: parseObject(fld(f, "settings").value, t("f.settings")) };
+    } catch (e) {
+      return e.message;
+    }
+    const a = await api("POST", "/integrations", body);
+    fld(f, "credentials").value = ""; /* never kept in the page */
+    if (a.status !== 201) return errText(a);
+    toast(t("admin.saved"), "info");
+    openAdmin("integrations");
+    return "";
+  });
+  $("admin-body").replaceChildren(
+    table([t("col.name"), t("col.platform"), t("col.status"), t("col.webhook"), ""], rows),
+    el("h3", null, t("admin.add")), form);
+}
+
+async function adminQuick(editing) {
+  const r = await api("GET", "/quick-replies");
+  if (admin.page !== "quick") return;
+  if (r.status !== 200) { toast(errText(r)); return; }
+  quick.rows = r.body.quick_replies || [];
+  const rows = quick.rows.map((q) => {
+    const tr = el("tr");
+    tr.dataset.id = q.id;
+    cell(tr, q.title);
+    cell(tr, q.lang || "—");
+    cell(tr, q.body, "wrap");
+    cell(tr, q.position);
+    const acts = el("div", "row-actions");
+    acts.appendChild(button(t("admin.edit"), null, async () => adminQuick(q)));
+    acts.appendChild(button(t("admin.delete"), "danger", async () => {
+      const a = await api("DELETE", "/quick-replies/" + q.id);
+      if (a.status !== 200) { toast(errText(a)); return; }
+      adminQuick();
+    }));
+    cell(tr, acts);
+    return tr;
+  });
+  const q = editing || {};
+  const body = input("body", "textarea", q.body);
+  const form = formBox([
+    field(t("col.title"), input("title", "text", q.title)),
+    field(t("col.body"), body),
+    el("p", "muted small", t("f.body_hint")),
+    field(t("f.lang"), input("lang", "text", q.lang || "")),
+    field(t("col.position"), input("position", "number", q.position === undefined ? 0 : q.position)),
+  ], editing ? t("admin.save") : t("admin.add"), async (f) => {
+    const data = { title: fld(f, "title").value.trim(), body: fld(f, "body").value, lang: fld(f, "lang").value.trim(),
+      position: parseInt(fld(f, "position").value || "0", 10) || 0 };
+    const a = editing ? await api("PUT", "/quick-replies/" + editing.id, data)
+      : await api("POST", "/quick-replies", data);
+    if (a.status !== 200 && a.status !== 201) return errText(a);
+    toast(t("admin.saved"), "info");
+    adminQuick();
+    return "";
+  });
+  if (editing) {
+    const row = form.querySelector(".form-row");
+    row.appendChild(button(t("admin.cancel"), null, async () => adminQuick()));
+  }
+  $("admin-body").replaceChildren(
+    table([t("col.title"), t("col.lang"), t("col.body"), t("col.position"), ""], rows),
+    el("h3", null, editing ? t("admin.edit") + ": " + editing.title : t("admin.add")), form);
 }
 
 /* ---- keyboard ------------------------------------------------------------ */
@@ -606,6 +1342,8 @@ function init() {
       renderList();
       view.convKey = ""; /* the messages' labels and times are re-rendered too */
       if (view.conv) renderConv(false);
+      renderLive();
+      if (admin.page) openAdmin(admin.page);
     });
   }
   applyTexts();
@@ -616,8 +1354,16 @@ function init() {
   $("btn-close").addEventListener("click", () => act("close"));
   $("reply-form").addEventListener("submit", sendReply);
   $("reply").addEventListener("keydown", (ev) => {
+    if (quickKey(ev)) return;
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) sendReply(ev);
   });
+  $("reply").addEventListener("input", quickFromBox);
+  $("mode-reply").addEventListener("click", () => setMode("reply"));
+  $("mode-note").addEventListener("click", () => setMode("note"));
+  $("quick-btn").addEventListener("click", () => (quick.open ? quickClose() : quickOpen("")));
+  for (const b of document.querySelectorAll("#admin-nav button"))
+    b.addEventListener("click", () => openAdmin(b.dataset.page));
+  $("admin-close").addEventListener("click", closeAdmin);
   for (const b of document.querySelectorAll(".tabs button"))
     b.addEventListener("click", () => { selectTab(b.dataset.status); loadLists(); });
   let searchTimer = 0;
