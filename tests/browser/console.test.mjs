@@ -11,7 +11,10 @@
 // screenshots go), CHROMIUM (the browser binary). Optional: EF_NOTE (the
 // note to write), EF_QUICK_TITLE/EF_QUICK_BODY (a quick reply that exists;
 // without it the picker must say there is none), EF_ADMIN_EMAIL (an admin
-// with EF_PASSWORD: the admin pages are walked through), EF_PREFIX (the
+// with EF_PASSWORD: the admin pages are walked through), EF_LIVE_CID (with
+// EF_ADMIN_EMAIL: an escalated conversation the admin claims through the
+// API while the console is live; the queue must show it within 3 s, which
+// only a push can do since polling pauses while live), EF_PREFIX (the
 // screenshots' name prefix, default "16"). Exit 0 on success; on a
 // failure one line "FAIL: ..." on stderr and a screenshot *-failure.png.
 import { chromium } from "playwright-core";
@@ -93,6 +96,24 @@ try {
   await mine.locator('.tick[data-status="sent"], .tick[data-status="delivered"], .tick[data-status="read"]')
     .waitFor({ timeout: T });
   await page.screenshot({ path: `${shots}/${prefix}-console-claimed.png` });
+
+  const liveCid = process.env.EF_LIVE_CID;
+  if (liveCid && adminEmail) {
+    step("live: another operator's claim shows at once (/ws/console, polling paused)");
+    await page.locator('#live[data-state="live"]').waitFor({ timeout: T });
+    await page.locator(`#queue button[data-id="${liveCid}"]`).waitFor({ timeout: T });
+    const status = await page.evaluate(async ([u, email, pw, id]) => {
+      const l = await fetch(u + "/api/v1/auth/login", { method: "POST",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password: pw }) });
+      const tok = (await l.json()).access_token;
+      const r = await fetch(u + `/api/v1/conversations/${id}/claim`, { method: "POST",
+        headers: { Authorization: "Bearer " + tok } });
+      return r.status;
+    }, [url, adminEmail, env("EF_PASSWORD"), liveCid]);
+    if (status !== 200) throw new Error(`the admin's claim answered ${status}`);
+    await page.locator(`#queue button[data-id="${liveCid}"]`, { hasText: "Taken by" })
+      .waitFor({ timeout: 3000 });
+  }
 
   step("an internal note: in the history, marked, not sent");
   await page.click("#mode-note");

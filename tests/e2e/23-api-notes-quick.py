@@ -223,13 +223,14 @@ def test_console_notes_quick_replies_and_admin_pages_in_chromium():
                     {"title": "Доставка", "body": "{name}, доставка занимает 2–5 дней."},
                     token=adm), 201, "a quick reply")
         u, cid = escalated_chat(gw, fake, 8230000003, first="Анна")
+        _, other = escalated_chat(gw, fake, 8230000004, first="Борис")
         cb.SHOTS.mkdir(exist_ok=True)
         text = "Здравствуйте, я Ольга."
         note = "Клиент просит перезвонить"
         env = dict(os.environ, EF_URL=gw.base, EF_EMAIL="olga@shop.example",
                    EF_PASSWORD=cb.PASSWORD, EF_CID=cid, EF_REPLY=text, EF_NOTE=note,
                    EF_QUICK_TITLE="Доставка", EF_QUICK_BODY="{name}, доставка",
-                   EF_ADMIN_EMAIL="root@shop.example", EF_PREFIX="23",
+                   EF_ADMIN_EMAIL="root@shop.example", EF_PREFIX="23", EF_LIVE_CID=other,
                    EF_SHOT_DIR=str(cb.SHOTS), CHROMIUM=chromium)
         r = subprocess.run([node, str(cb.BROWSER_DIR / "console.test.mjs")], env=env,
                            capture_output=True, text=True, timeout=240)
