@@ -6,6 +6,7 @@
 
 #include "base/crypto.h"
 #include "base/ef.h"
+#include "gateway/sync.h"
 #include "nlp/nlp.h"
 #include "platforms/platform.h"
 #include "store/store.h"
@@ -367,6 +368,20 @@ static int cmd_rotate(void)
     return rc || failed ? 1 : 0;
 }
 
+/* ---- sync (gateway/sync.c) ---------------------------------------------------- */
+
+static int cmd_sync(const char *id)
+{
+    ef_keyring kr;
+    if (keyring(&kr) != 0)
+        return 1;
+    ef_store *st = connect();
+    int rc = st ? ef_sync_cli(st, &kr, id) : 1;
+    ef_store_free(st);
+    ef_keyring_cleanup(&kr);
+    return rc;
+}
+
 int ef_integration_cli(int argc, char **argv)
 {
     if (argc < 1)
@@ -380,10 +395,7 @@ int ef_integration_cli(int argc, char **argv)
         return cmd_enable(argv[1], sub[0] == 'e');
     if (strcmp(sub, "rotate-key") == 0 && argc == 1)
         return cmd_rotate();
-    if (strcmp(sub, "sync") == 0 && argc == 2) {
-        fprintf(stderr, "easyflow integration sync: no connected platform syncs orders yet "
-                        "(the marketplaces' order sync is not built)\n");
-        return 1;
-    }
+    if (strcmp(sub, "sync") == 0 && argc == 2)
+        return cmd_sync(argv[1]);
     return usage();
 }

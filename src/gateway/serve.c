@@ -20,6 +20,7 @@
 #include "gateway/poll.h"
 #include "gateway/retention.h"
 #include "gateway/static.h"
+#include "gateway/sync.h"
 #include "gateway/work.h"
 #include "gateway/ws.h"
 #include "nlp/nlp.h"
@@ -290,6 +291,7 @@ typedef struct serve_parts {
     pollers polls;
     ef_retention *retention;   /* NULL: EF_RETENTION_DAYS=0 */
     ef_outbox_sampler *outbox; /* the outbox figures of /metrics */
+    ef_sync *sync;             /* marketplace order sync; NULL: no marketplace adapter */
 } serve_parts;
 
 /* The operator API: API_WORKERS threads with their own connections. */
@@ -414,11 +416,13 @@ static int start_parts(const ef_config *c, serve_parts *sp)
     ef_channels_reload(sp->channels);
     reconcile(&sp->polls);
     ef_channels_watch(sp->channels);
+    sp->sync = ef_sync_start(&(ef_sync_opts){.pg_url = pg_url, .channels = sp->channels});
     return 0;
 }
 
 static void stop_parts(serve_parts *sp)
 {
+    ef_sync_stop(sp->sync);
     if (sp->polls.channels)
         pollers_stop(&sp->polls);
     if (sp->pipe)

@@ -4,13 +4,14 @@
  */
 #include "platforms/platform.h"
 
+#include "platforms/market.h"
+
 #include <stdio.h>
 #include <string.h>
 
 const ef_platform_ops *const ef_platforms[] = {
-    &ef_platform_telegram,
-    &ef_platform_whatsapp,
-    NULL,
+    &ef_platform_telegram,    &ef_platform_whatsapp, &ef_platform_webchat,
+    &ef_platform_wildberries, &ef_platform_ozon,     NULL,
 };
 
 /* The first mandatory slot p lacks for what it says it supports, or NULL. */
@@ -59,5 +60,16 @@ const ef_platform_ops *ef_platform_find(const char *name)
     for (size_t i = 0; ef_platforms[i]; i++)
         if (strcmp(ef_platforms[i]->name, name) == 0)
             return ef_platforms[i];
+    return NULL;
+}
+
+/* The marketplaces' order side, beside their platform adapters. */
+static const ef_market_ops *const markets[] = {&ef_market_wildberries, &ef_market_ozon};
+
+const ef_market_ops *ef_market_of(const ef_platform_ops *p)
+{
+    for (size_t i = 0; p && i < sizeof(markets) / sizeof(markets[0]); i++)
+        if (markets[i]->platform == p)
+            return markets[i];
     return NULL;
 }
