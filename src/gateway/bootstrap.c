@@ -39,7 +39,8 @@ char *ef_bootstrap_platform_defaults(const ef_config *c, const ef_platform_ops *
     snprintf(key, sizeof(key), "%s_API_URL", ops->name);
     for (char *p = key; *p; p++)
         *p = (char)toupper((unsigned char)*p);
-    put_str(o, "api_url", ef_cfg_get_str(c, key));
+    if (!(ops->supports & EF_PLAT_SOCKET)) /* the web chat calls no API */
+        put_str(o, "api_url", ef_cfg_get_str(c, key));
     if (strcmp(ops->name, "telegram") == 0)
         put_int(o, "poll_timeout", ef_cfg_get_int(c, "TELEGRAM_POLL_TIMEOUT"));
     return to_json(o);
@@ -168,10 +169,55 @@ static int whatsapp_defaults(const ef_bootstrap_ctx *bc, char *err, size_t errle
     return rc;
 }
 
+/* The web chat (/chat): always there, so that a newcomer can talk to the
+ * bot with no messenger account. Its visitor ids are signed with a key
+ * derived from EF_SECRET_KEY (HKDF), the same in every gateway and across
+ * restarts; without EF_SECRET_KEY, a random key per process (visitors
+ * start over after a restart). */
+static int webchat_default(const ef_bootstrap_ctx *bc, char *err, size_t errlen)
+{
+    static uint8_t random_key[32];
+    static bool have_random;
+    uint8_t key[32];
+    if (bc->keys->n > 0) {
+        if (ef_hkdf_sha256(bc->keys->keys[0], 32, "easyflow", "webchat visitor id v1", key,
+                           sizeof(key)) != 0) {
+            ef_errf(err, errlen, "webchat: cannot derive the visitor key");
+            return EF_EINVAL;
+        }
+    } else {
+        if (!have_random) {
+            if (ef_random_bytes(random_key, sizeof(random_key)) != 0) {
+                ef_errf(err, errlen, "webchat: no random bytes for the visitor key");
+                return EF_EIO;
+            }
+            have_random = true;
+            EF_LOG(EF_LOG_WARN, EF_C_CFG,
+                   "webchat: EF_SECRET_KEY unset, visitor ids are signed with a key of this "
+                   "process only (visitors start over after a restart)");
+        }
+        memcpy(key, random_key, sizeof(key));
+    }
+    char hex[65];
+    for (size_t i = 0; i < sizeof(key); i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    memset(key, 0, sizeof(key));
+    json_object *cr = json_object_new_object();
+    put_str(cr, "visitor_key", hex);
+    memset(hex, 0, sizeof(hex));
+    char *creds = to_json(cr);
+    int rc = upsert(bc, &ef_platform_webchat, "default", creds, "{}", true, err, errlen);
+    memset(creds, 0, strlen(creds));
+    ef_free(creds);
+    return rc;
+}
+
 int ef_bootstrap_defaults(const ef_bootstrap_ctx *bc, char *err, size_t errlen)
 {
     int rc = telegram_default(bc, err, errlen);
     if (!rc)
         rc = whatsapp_defaults(bc, err, errlen);
+    if (!rc)
+        rc = webchat_default(bc, err, errlen);
     return rc;
 }
