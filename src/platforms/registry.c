@@ -10,7 +10,8 @@
 #include <string.h>
 
 const ef_platform_ops *const ef_platforms[] = {
-    &ef_platform_telegram, &ef_platform_whatsapp, &ef_platform_wildberries, &ef_platform_ozon, NULL,
+    &ef_platform_telegram,    &ef_platform_whatsapp, &ef_platform_webchat,
+    &ef_platform_wildberries, &ef_platform_ozon,     NULL,
 };
 
 /* The first mandatory slot p lacks for what it says it supports, or NULL. */
