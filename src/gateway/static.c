@@ -1,5 +1,5 @@
 /*
- * static.c -- the console's files, loaded once, looked up by name. See
+ * static.c -- the console's and the web chat's files, loaded once, looked up by name. See
  * static.h for the contract.
  */
 #include "gateway/static.h"
@@ -20,6 +20,7 @@
 
 struct ef_static {
     ef_static_file files[EF_STATIC_MAX_FILES];
+    unsigned char section[EF_STATIC_MAX_FILES]; /* each file's page (sections[]) */
     size_t n;
 };
 
@@ -156,26 +157,48 @@ static int add_file(ef_static *s, const char *dir, const char *name, char *err, 
     return 0;
 }
 
-ef_static *ef_static_load(const char *dir, char *err, size_t errlen)
+/* The pages served, each from <dir>/<name>/ at its prefix: the console
+ * (required) and the web chat (served when its folder is there). */
+static const struct {
+    const char *prefix;
+    const char *name;
+    bool required;
+} sections[] = {{EF_STATIC_PREFIX, "console", true}, {EF_STATIC_CHAT_PREFIX, "chat", false}};
+
+/* Reads <dir>/<name>/ into s, each file marked as section k's. */
+static int load_section(ef_static *s, const char *dir, size_t k, char *err, size_t errlen)
 {
-    char *sub = ef_asprintf("%s/console", dir);
+    char *sub = ef_asprintf("%s/%s", dir, sections[k].name);
     DIR *d = opendir(sub);
     if (!d) {
-        snprintf(err, errlen, "%s: %s", sub, strerror(errno));
+        int rc = sections[k].required ? EF_ENOTFOUND : 0;
+        if (rc)
+            snprintf(err, errlen, "%s: %s", sub, strerror(errno));
         ef_free(sub);
-        return NULL;
+        return rc;
     }
-    ef_static *s = ef_calloc(1, sizeof(*s));
+    size_t first = s->n;
     int rc = 0;
     struct dirent *de;
     while (rc == 0 && (de = readdir(d)) != NULL)
         rc = add_file(s, sub, de->d_name, err, errlen);
     closedir(d);
-    if (rc == 0 && !ef_static_find(s, EF_STATIC_PREFIX)) {
+    for (size_t i = first; i < s->n; i++)
+        s->section[i] = (unsigned char)k;
+    if (rc == 0 && !ef_static_find(s, sections[k].prefix)) {
         snprintf(err, errlen, "%s: no index.html", sub);
         rc = EF_ENOTFOUND;
     }
     ef_free(sub);
+    return rc;
+}
+
+ef_static *ef_static_load(const char *dir, char *err, size_t errlen)
+{
+    ef_static *s = ef_calloc(1, sizeof(*s));
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k < sizeof(sections) / sizeof(sections[0]); k++)
+        rc = load_section(s, dir, k, err, errlen);
     if (rc != 0) {
         ef_static_free(s);
         return NULL;
@@ -194,17 +217,28 @@ void ef_static_free(ef_static *s)
     ef_free(s);
 }
 
+/* The section uri is under, or -1. */
+static int section_of(const char *uri)
+{
+    for (size_t k = 0; k < sizeof(sections) / sizeof(sections[0]); k++) {
+        size_t n = strlen(sections[k].prefix);
+        if (strncmp(uri, sections[k].prefix, n) == 0 && (uri[n] == '\0' || uri[n] == '/'))
+            return (int)k;
+    }
+    return -1;
+}
+
 bool ef_static_handles(const char *uri)
 {
-    size_t n = strlen(EF_STATIC_PREFIX);
-    return strncmp(uri, EF_STATIC_PREFIX, n) == 0 && (uri[n] == '\0' || uri[n] == '/');
+    return section_of(uri) >= 0;
 }
 
 const ef_static_file *ef_static_find(const ef_static *s, const char *uri)
 {
-    if (!s || !ef_static_handles(uri))
+    int k = s ? section_of(uri) : -1;
+    if (k < 0)
         return NULL;
-    const char *name = uri + strlen(EF_STATIC_PREFIX);
+    const char *name = uri + strlen(sections[k].prefix);
     if (*name == '/')
         name++;
     if (!*name)
@@ -212,7 +246,7 @@ const ef_static_file *ef_static_find(const ef_static *s, const char *uri)
     if (!plain_name(name))
         return NULL;
     for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->files[i].name, name) == 0)
+        if (s->section[i] == (unsigned char)k && strcmp(s->files[i].name, name) == 0)
             return &s->files[i];
     return NULL;
 }

@@ -3,6 +3,9 @@
  * file of <web dir>/console read once at start into memory, served by
  * http.c on the lws thread with no file system access per request.
  *
+ * The web chat's page is served the same way from <web dir>/chat at /chat
+ * (when that folder exists).
+ *
  * URLs: GET /console and /console/ are console/index.html; /console/NAME
  * is console/NAME when NAME is a plain file name (letters, digits, '.',
  * '-', '_'; no leading dot, no "..", no '/') with a known extension.
@@ -24,6 +27,7 @@
 #include "base/ef.h"
 
 #define EF_STATIC_PREFIX "/console"
+#define EF_STATIC_CHAT_PREFIX "/chat" /* web/chat/, when there */
 #define EF_STATIC_MAX_FILE ((size_t)1024 * 1024)
 #define EF_STATIC_MAX_FILES 64
 
