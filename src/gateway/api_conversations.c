@@ -160,24 +160,69 @@ static void reply_result(ef_api_call *c, int status, json_object *res, const cha
     ef_api__reply(c, status, o);
 }
 
-static void act(ef_api_call *c, ef_work_conn *conn, const char *action)
+/* Whether the bot had the conversation (so an operator taking it over
+ * owes the customer the hand-off message). */
+static bool bot_had_it(const api_window *w)
+{
+    return strcmp(w->status, "active") == 0 || strcmp(w->status, "paused") == 0;
+}
+
+/* An operator took the conversation from the bot: the bot's hand-off
+ * message (fsm.handoff) is queued, before anything the operator says. */
+static void handoff(ef_api_call *c, ef_work_conn *conn, const api_window *w, json_object *res)
+{
+    json_object *conv = NULL, *st = NULL;
+    if (!w->handoff[0] || !bot_had_it(w) ||
+        !json_object_object_get_ex(res, "conversation", &conv) ||
+        !json_object_object_get_ex(conv, "status", &st) ||
+        strcmp(json_object_get_string(st), "escalated") != 0)
+        return;
+    if (ef_store_conversation_handoff(conn->st, c->id, w->handoff) != 0) {
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "conversation=%s hand-off message not queued: %s", c->id,
+               ef_store_errmsg(conn->st));
+        return;
+    }
+    if (c->api->opts.wake)
+        c->api->opts.wake(c->api->opts.wake_ud);
+}
+
+/* Runs action; true when it was done (res: the store's answer, owned by
+ * the caller), false when answered already (refused or failed). */
+static bool do_act(ef_api_call *c, ef_work_conn *conn, const char *action, const api_window *w,
+                   json_object **res)
 {
     char *text = NULL;
     int rc =
         ef_store_conversation_act(conn->st, c->id, c->who.sub, action, ef_api__is_admin(c), &text);
-    json_object *res = parse_result(c, conn, rc, text);
-    if (!res)
-        return;
-    if (!answer_refusal(c, res)) {
-        json_object *v = NULL;
-        if (json_object_object_get_ex(res, "changed", &v) && json_object_get_boolean(v)) {
-            forget_session(c, conn, res);
-            EF_LOG(EF_LOG_INFO, EF_C_HTTP, "conversation=%s %s by operator=%s", c->id, action,
-                   c->who.sub);
-        }
-        reply_result(c, 200, res, NULL);
+    *res = parse_result(c, conn, rc, text);
+    if (!*res)
+        return false;
+    if (answer_refusal(c, *res)) {
+        json_object_put(*res);
+        *res = NULL;
+        return false;
     }
-    json_object_put(res);
+    json_object *v = NULL;
+    if (json_object_object_get_ex(*res, "changed", &v) && json_object_get_boolean(v)) {
+        forget_session(c, conn, *res);
+        EF_LOG(EF_LOG_INFO, EF_C_HTTP, "conversation=%s %s by operator=%s", c->id, action,
+               c->who.sub);
+        if (w)
+            handoff(c, conn, w, *res);
+    }
+    return true;
+}
+
+static void act(ef_api_call *c, ef_work_conn *conn, const char *action)
+{
+    api_window w;
+    bool takes_over = strcmp(action, "claim") == 0 || strcmp(action, "escalate") == 0;
+    bool known = takes_over && ef_api__window(c, conn, c->id, &w) == 0;
+    json_object *res = NULL;
+    if (do_act(c, conn, action, known ? &w : NULL, &res)) {
+        reply_result(c, 200, res, NULL);
+        json_object_put(res);
+    }
 }
 
 void ef_api__conv_claim(ef_api_call *c, ef_work_conn *conn)
@@ -245,7 +290,7 @@ static void refuse_window(ef_api_call *c, const api_window *w)
 
 /* What to queue: the text, or for a template "[template NAME]" (the
  * dispatcher sends the channel's template for it). NULL: answered. */
-static char *reply_content(ef_api_call *c, ef_work_conn *conn)
+static char *reply_content(ef_api_call *c, ef_work_conn *conn, api_window *wp)
 {
     const char *text = ef_api__body_str(c, "text");
     const char *tmpl = ef_api__body_str(c, "template");
@@ -253,6 +298,7 @@ static char *reply_content(ef_api_call *c, ef_work_conn *conn)
         return NULL;
     api_window w;
     int rc = ef_api__window(c, conn, c->id, &w);
+    *wp = w;
     if (rc != 0) {
         ef_api__store_error(c, rc, "conversation", ef_store_errmsg(conn->st));
         return NULL;
@@ -277,9 +323,19 @@ static char *reply_content(ef_api_call *c, ef_work_conn *conn)
 
 void ef_api__conv_reply(ef_api_call *c, ef_work_conn *conn)
 {
-    char *content = reply_content(c, conn);
+    api_window w;
+    char *content = reply_content(c, conn, &w);
     if (!content)
         return;
+    if (w.handoff[0] && bot_had_it(&w)) {
+        /* Taken from the bot first, so the hand-off message goes before. */
+        json_object *claimed = NULL;
+        if (!do_act(c, conn, "claim", &w, &claimed)) {
+            ef_free(content);
+            return;
+        }
+        json_object_put(claimed);
+    }
     char *out = NULL;
     int rc = ef_store_conversation_reply(conn->st, c->id, c->who.sub, content, ef_api__is_admin(c),
                                          &out);

@@ -131,6 +131,7 @@ typedef struct api_window {
     char template_[128]; /* the channel's re-engagement template ("" : none) */
     char lang[16];       /* its language ("" : the platform's default) */
     char handoff[512];   /* the bot's hand-off message ("" : none) */
+    char status[16];     /* the conversation's status before the request */
 } api_window;
 /* Reads the conversation's integration and last inbound message, and asks
  * the live channel: 0, or a store error (EF_ENOTFOUND, EF_EINVAL, EF_EDB). */

@@ -3,7 +3,8 @@
  * live channel's policy (platforms/platform.h reply_window_ms: WhatsApp
  * lets a business answer freely for 24 hours after the customer's last
  * message), the integration's re-engagement template (its "template"
- * setting, "name" or "name:lang"), and the bot's hand-off message.
+ * setting, "name" or "name:lang"), and the bot's hand-off message
+ * (fsm.handoff, nlp/fsm.h).
  *
  * The dispatcher checks the window again when it sends (it may have
  * closed meanwhile): this is the up-front answer an operator gets before
@@ -13,6 +14,8 @@
 
 #include "base/json.h"
 #include "gateway/channels.h"
+#include "nlp/fsm.h"
+#include "nlp/nlp.h"
 #include "store/console.h"
 
 #include <json-c/json.h>
@@ -49,14 +52,19 @@ static void read_template(ef_work_conn *conn, const char *integration_id, api_wi
 int ef_api__window(ef_api_call *c, ef_work_conn *conn, const char *conv_id, api_window *w)
 {
     memset(w, 0, sizeof(*w));
-    char *integration_id = NULL;
-    int64_t last_in = 0;
-    int rc = ef_store_conversation_channel(conn->st, conv_id, &integration_id, &last_in);
+    ef_conversation_channel cc;
+    int rc = ef_store_conversation_channel(conn->st, conv_id, &cc);
     if (rc != 0)
         return rc;
+    const char *integration_id = cc.integration_id;
+    int64_t last_in = cc.last_inbound_s;
+    snprintf(w->status, sizeof(w->status), "%s", cc.status);
     ef_channel *ch = integration_id && c->api->opts.channels
                          ? ef_channels_get(c->api->opts.channels, integration_id)
                          : NULL;
+    if (ch && ch->bot && ef_bot_fsm(ch->bot))
+        snprintf(w->handoff, sizeof(w->handoff), "%s",
+                 ef_fsm_def_handoff(ef_bot_fsm(ch->bot), cc.lang[0] ? cc.lang : NULL));
     if (ch) {
         w->known = true;
         w->limit_s = ch->policy.reply_window_ms / 1000;
@@ -68,7 +76,7 @@ int ef_api__window(ef_api_call *c, ef_work_conn *conn, const char *conv_id, api_
             read_template(conn, integration_id, w);
         ef_channel_unref(ch);
     }
-    ef_free(integration_id);
+    ef_conversation_channel_cleanup(&cc);
     return 0;
 }
 

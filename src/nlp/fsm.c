@@ -443,6 +443,14 @@ static void run_block(run *r, const ef_fsm__block *b, int mode)
     if (b->escalate || b->close) {
         if (b->go >= 0)
             r->state = (size_t)b->go;
+        /* Going to an operator with nothing said: the hand-off message. */
+        if (b->escalate && r->n_replies == 0 && r->def->handoff.n) {
+            char *text = render(r, pick(r, &r->def->handoff));
+            if (text && *text)
+                add_reply(r, text, NULL, 0);
+            else
+                ef_free(text);
+        }
         r->escalate = b->escalate;
         r->close = b->close;
         /* Whoever takes over next (an operator handing back, a new

@@ -69,6 +69,13 @@ const char *ef_fsm_def_initial(const ef_fsm_def *def);
 /* The bot's default language (first of `languages`), borrowed from def. */
 const char *ef_fsm_def_default_lang(const ef_fsm_def *def);
 
+/* fsm.handoff in lang (else the default language's): the message a customer
+ * gets when the conversation goes to an operator and nothing else was said
+ * (an `escalate` block without a reply; an operator taking it over).
+ * Default "Передаю вас оператору…" (English for other languages). A plain
+ * text without placeholders; borrowed from def, never NULL. */
+const char *ef_fsm_def_handoff(const ef_fsm_def *def, const char *lang);
+
 /* True when def has a state with this name. */
 bool ef_fsm_def_has_state(const ef_fsm_def *def, const char *name);
 

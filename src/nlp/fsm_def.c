@@ -1037,6 +1037,34 @@ static int load_states(ld *l, yaml_node_t *fsm_node)
 }
 
 /* One top-level section of fsm (key: its name, v: its value). */
+/* fsm.handoff: a text (or language map) without placeholders: an operator
+ * taking a conversation over sends it as is. */
+static int parse_handoff(ld *l, yaml_node_t *v)
+{
+    ef_fsm__text *t = &l->def->handoff;
+    int rc = parse_text(l, v, t, "handoff");
+    for (size_t i = 0; !rc && i < t->n; i++)
+        if (strpbrk(t->tpl[i], "{}"))
+            rc = ef_nlp__yaml_fail(&l->y, v, "handoff is sent as is: no {placeholders}");
+    return rc;
+}
+
+/* No fsm.handoff: the default in each of the bot's languages. */
+static void default_handoff(ef_fsm_def *d)
+{
+    ef_fsm__text *t = &d->handoff;
+    if (t->n)
+        return;
+    t->lang = ef_calloc(d->n_langs ? d->n_langs : 1, sizeof(char *));
+    t->tpl = ef_calloc(d->n_langs ? d->n_langs : 1, sizeof(char *));
+    for (size_t i = 0; i < d->n_langs; i++) {
+        t->lang[i] = ef_strdup(d->langs[i]);
+        t->tpl[i] = ef_strdup(strcmp(d->langs[i], "ru") ? "Transferring you to an operator…"
+                                                        : "Передаю вас оператору…");
+    }
+    t->n = d->n_langs;
+}
+
 static int parse_section(ld *l, const char *key, yaml_node_t *v)
 {
     static const char *const after_key[] = {"after"};
@@ -1057,6 +1085,8 @@ static int parse_section(ld *l, const char *key, yaml_node_t *v)
                            &d->repeated_after);
     } else if (!strcmp(key, "timeout")) {
         rc = parse_timeout(l, v, &d->timeout, "timeout");
+    } else if (!strcmp(key, "handoff")) {
+        rc = parse_handoff(l, v);
     } else if (!strcmp(key, "states")) {
         size_t i = 0;
         for (yaml_node_pair_t *sp = v->data.mapping.pairs.start;
@@ -1109,8 +1139,8 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
                          const char *const *entity_types, size_t n_entity_types, ef_fsm_def **out,
                          char *err, size_t errlen)
 {
-    static const char *const top_keys[] = {"initial",           "states",  "global", "fallback",
-                                           "repeated_fallback", "timeout", NULL};
+    static const char *const top_keys[] = {"initial",           "states",  "global",  "fallback",
+                                           "repeated_fallback", "timeout", "handoff", NULL};
     if (err && errlen)
         err[0] = '\0';
     ld l = {.y = {.doc = doc, .path = path, .err = err, .errlen = errlen},
@@ -1138,6 +1168,8 @@ int ef_fsm_def_from_yaml(yaml_document_t *doc, yaml_node_t *fsm_node, const char
         rc = parse_sections(&l, fsm_node);
     if (!rc)
         rc = check_complete(&l, fsm_node);
+    if (!rc)
+        default_handoff(d);
     ef_free(l.used);
     ef_free(l.state_keys);
     if (rc) {
@@ -1197,6 +1229,7 @@ void ef_fsm_def_free(ef_fsm_def *def)
 {
     if (!def)
         return;
+    free_text(&def->handoff);
     for (size_t s = 0; s < def->n_states; s++) {
         ef_fsm__state *st = &def->states[s];
         ef_free(st->name);
@@ -1237,4 +1270,16 @@ const char *ef_fsm_def_default_lang(const ef_fsm_def *def)
 bool ef_fsm_def_has_state(const ef_fsm_def *def, const char *name)
 {
     return def && name && find_state(def, name) >= 0;
+}
+
+const char *ef_fsm_def_handoff(const ef_fsm_def *def, const char *lang)
+{
+    const ef_fsm__text *t = &def->handoff;
+    for (size_t i = 0; lang && i < t->n; i++)
+        if (t->lang[i] && !strcmp(t->lang[i], lang))
+            return t->tpl[i];
+    for (size_t i = 0; def->n_langs && i < t->n; i++)
+        if (t->lang[i] && !strcmp(t->lang[i], def->langs[0]))
+            return t->tpl[i];
+    return t->n ? t->tpl[0] : "Передаю вас оператору…";
 }

@@ -119,7 +119,9 @@ struct ef_fsm_def {
     ef_fsm__block repeated;
     int repeated_after;
     ef_fsm__timeout timeout;
-    char **slot_names; /* every slot name of every state, for templates */
+    ef_fsm__text handoff; /* fsm.handoff: said when the conversation goes to an
+                             operator with nothing else said (default below) */
+    char **slot_names;    /* every slot name of every state, for templates */
     size_t n_slot_names;
 };
 

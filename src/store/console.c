@@ -33,25 +33,51 @@ int ef_store_conversation_full(ef_store *st, const char *id, int msg_limit, char
                            out_json);
 }
 
-int ef_store_conversation_channel(ef_store *st, const char *id, char **integration_id,
-                                  int64_t *last_inbound_s)
+int ef_store_conversation_channel(ef_store *st, const char *id, ef_conversation_channel *out)
 {
     const char *vals[1] = {id};
-    PGresult *r = ef_store__exec(st,
-                                 "SELECT integration_id, "
-                                 "coalesce(floor(extract(epoch FROM last_inbound_at))::bigint, 0) "
-                                 "FROM conversations WHERE id = $1::uuid",
-                                 1, vals);
+    PGresult *r = ef_store__exec(
+        st,
+        "SELECT c.integration_id, "
+        "coalesce(floor(extract(epoch FROM c.last_inbound_at))::bigint, 0), c.status, "
+        "left(coalesce(c.context_data->>'lang', u.language_code, ''), 15) "
+        "FROM conversations c LEFT JOIN users u ON u.id = c.user_id WHERE c.id = $1::uuid",
+        1, vals);
     if (!r)
         return st->last_error;
     int rc = EF_ENOTFOUND;
+    memset(out, 0, sizeof(*out));
     if (PQntuples(r) == 1) {
-        *integration_id = PQgetisnull(r, 0, 0) ? NULL : ef_store__col_str(r, 0, 0);
-        *last_inbound_s = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        out->integration_id = PQgetisnull(r, 0, 0) ? NULL : ef_store__col_str(r, 0, 0);
+        out->last_inbound_s = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 2));
+        snprintf(out->lang, sizeof(out->lang), "%s", PQgetvalue(r, 0, 3));
         rc = 0;
     }
     PQclear(r);
     return rc;
+}
+
+void ef_conversation_channel_cleanup(ef_conversation_channel *c)
+{
+    if (!c)
+        return;
+    ef_free(c->integration_id);
+    memset(c, 0, sizeof(*c));
+}
+
+int ef_store_conversation_handoff(ef_store *st, const char *id, const char *text)
+{
+    const char *vals[2] = {id, text};
+    return ef_store__exec_simple(
+        st,
+        "WITH c AS (UPDATE conversations SET messages_count = messages_count + 1, "
+        "updated_at = now() WHERE id = $1::uuid RETURNING *) "
+        "INSERT INTO messages (conversation_id, session_id, user_id, integration_id, content, "
+        "role, direction, platform, metadata, delivery_status, next_attempt_at, created_at) "
+        "SELECT id, session_id, user_id, integration_id, $2, 'assistant', 'outbound', platform, "
+        "'{\"handoff\": true}', 'queued', now(), clock_timestamp() FROM c",
+        2, vals);
 }
 
 int ef_store_quick_replies(ef_store *st, char **out_json)

@@ -29,11 +29,21 @@ int ef_store_notes(ef_store *st, const char *id, char **out_json);
  * "notes". */
 int ef_store_conversation_full(ef_store *st, const char *id, int msg_limit, char **out_json);
 
-/* The conversation's integration (*integration_id owned; NULL for a row
- * stored before integrations) and the Unix time of its last inbound
- * message (0: none). EF_ENOTFOUND when there is no such conversation. */
-int ef_store_conversation_channel(ef_store *st, const char *id, char **integration_id,
-                                  int64_t *last_inbound_s);
+/* What the API needs to know about a conversation's channel. */
+typedef struct ef_conversation_channel {
+    char *integration_id;   /* owned; NULL for a row stored before integrations */
+    int64_t last_inbound_s; /* Unix time of the last inbound message (0: none) */
+    char status[16];        /* active | escalated | paused | closed */
+    char lang[16];          /* the conversation's language (context lang, else the
+                               customer's app language; "" : unknown) */
+} ef_conversation_channel;
+/* EF_ENOTFOUND when there is no such conversation; free with
+ * ef_conversation_channel_cleanup. */
+int ef_store_conversation_channel(ef_store *st, const char *id, ef_conversation_channel *out);
+void ef_conversation_channel_cleanup(ef_conversation_channel *c);
+/* Queues the bot's hand-off message (role assistant, metadata handoff)
+ * in the conversation's outbox, before anything queued later. */
+int ef_store_conversation_handoff(ef_store *st, const char *id, const char *text);
 
 /* {"quick_replies":[{"id","title","body","lang","position","updated_at"}]}. */
 int ef_store_quick_replies(ef_store *st, char **out_json);

@@ -175,10 +175,12 @@ def test_reply_takes_over_an_active_conversation():
         cid = conversation_id(gw.db, u["id"])
         expect(call(gw, "POST", "/conversations/%s/messages" % cid, {"text": "Это оператор"},
                     token=tok), 201, "reply to an active conversation")
-        wait_texts(fake, u["id"], 2)
+        # Taken from the bot: its hand-off message (fsm.handoff), then the reply.
+        got = wait_texts(fake, u["id"], 3)
+        assert_eq(got[2], "Это оператор", "the reply after the hand-off message")
         assert_eq(_status(gw.db, cid), "escalated", "taken over")
         post_ok(gw, tg_message(2, "где мой заказ", user=u))
-        assert_quiet(fake, u["id"], 2, 2.0)
+        assert_quiet(fake, u["id"], 3, 2.0)
 
 
 def test_two_operators_claim_at_once_one_wins():

@@ -10,9 +10,10 @@ reason. /metrics shows the outbox."""
 
 import time
 
-from api_helpers import add_operator, call, escalated_chat, expect, login
-from eftest import assert_contains, assert_eq, fail, lit, psql, psql1, wait_until
-from reply_helpers import DEMO_BOT, demo_gateway, limited_telegram, sends
+from api_helpers import add_operator, call, conversation_id, escalated_chat, expect, login
+from eftest import (assert_contains, assert_eq, fail, lit, log_dir, post_ok, psql, psql1,
+                    tg_message, tg_user, wait_until)
+from reply_helpers import DEMO_BOT, demo_gateway, limited_telegram, sends, wait_texts
 from wa_helpers import contact, fake_graph, inbound, post_wa, text, wa_gateway
 
 ANNA = "79161234567"
@@ -158,6 +159,73 @@ def test_whatsapp_24h_window_refused_up_front_template_offered_and_failures_show
         b = graph.messages(to=ANNA)[-1].body
         assert_eq((b.get("type"), b["template"]["name"]), ("template", "reengage"),
                   "sent as the template")
+
+
+_HANDOFF_BOT = """bot:
+  name: handoff-test
+  languages: [ru, en]
+
+intents:
+  human:
+    description: The customer asks for a human
+    patterns:
+      ru: ['\\bчеловек~']
+    examples:
+      ru: [позовите человека]
+
+fsm:
+  fallback: "Не понял"
+  repeated_fallback: "Снова не понял"
+  global:
+    - intent: human
+      actions: [escalate]
+  states:
+    initial: {}
+"""
+
+
+def test_handoff_message_when_an_operator_takes_over_or_an_escalation_says_nothing():
+    fake = limited_telegram()
+    with demo_gateway(fake) as gw:
+        add_operator(gw.db, "olga@shop.example", "Ольга")
+        tok = login(gw, "olga@shop.example")["access_token"]
+        # The bot has it; the operator takes it over: the demo bot's
+        # fsm.handoff goes first, then the operator's words.
+        u = tg_user(uid=8230000010, first="Вера", last=None, username="vera", lang="ru")
+        post_ok(gw, tg_message(1, "Привет", user=u))
+        wait_texts(fake, u["id"], 1)
+        cid = conversation_id(gw.db, u["id"])
+        expect(call(gw, "POST", "/conversations/%s/messages" % cid,
+                    {"text": "Здравствуйте, это Ольга"}, token=tok), 201, "reply to an active one")
+        got = wait_texts(fake, u["id"], 3)
+        assert_eq(got[1:], ["Передаю вас оператору… Он ответит здесь же.",
+                            "Здравствуйте, это Ольга"], "hand-off, then the reply")
+        # Claiming an already escalated one (the bot said its own words): nothing more.
+        _, c2 = escalated_chat(gw, fake, 8230000011)
+        n = len(sends(fake, 8230000011))
+        expect(call(gw, "POST", "/conversations/%s/claim" % c2, token=tok), 200, "claim")
+        time.sleep(1.0)
+        assert_eq(len(sends(fake, 8230000011)), n, "no hand-off for an escalated one")
+        # Escalate by the operator: the hand-off message.
+        u3 = tg_user(uid=8230000012, first="Глеб", last=None, username="gleb", lang="en")
+        post_ok(gw, tg_message(1, "Hello", user=u3))
+        wait_texts(fake, u3["id"], 1)
+        c3 = conversation_id(gw.db, u3["id"])
+        expect(call(gw, "POST", "/conversations/%s/escalate" % c3, token=tok), 200, "escalate")
+        got = wait_texts(fake, u3["id"], 2)
+        assert_eq(got[1], "Transferring you to an operator… They will reply right here.",
+                  "the English hand-off")
+    # A bot whose escalation says nothing: the default hand-off message.
+    path = log_dir() / "handoff-bot.yaml"
+    path.write_text(_HANDOFF_BOT)
+    fake = limited_telegram()
+    with demo_gateway(fake, env={"EF_BOT_FILE": str(path)}) as gw:
+        u = tg_user(uid=8230000013, first="Анна", last=None, username="anna", lang="ru")
+        post_ok(gw, tg_message(1, "позовите человека", user=u))
+        got = wait_texts(fake, u["id"], 1)
+        assert_eq(got[0], "Передаю вас оператору…", "the default hand-off message")
+        assert_eq(psql1(gw.db, "SELECT status FROM conversations WHERE chat_id = '%s'" % u["id"]),
+                  "escalated", "escalated")
 
 
 def _gauge(body, name):
