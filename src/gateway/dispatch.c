@@ -893,9 +893,14 @@ static bool window_open_or_template(ef_dispatcher *d, chat *c, const ef_channel 
 static void flight_begin(ef_dispatcher *d, flight *f)
 {
     ef_buf_init(&f->resp, RESP_MAX);
-    f->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    char ctype[160];
+    snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+             f->rq.content_type ? f->rq.content_type : "application/json");
+    f->hdrs = curl_slist_append(NULL, ctype);
     if (f->rq.header)
         f->hdrs = curl_slist_append(f->hdrs, f->rq.header);
+    if (f->rq.header2)
+        f->hdrs = curl_slist_append(f->hdrs, f->rq.header2);
     f->easy = curl_easy_init();
     curl_easy_setopt(f->easy, CURLOPT_URL, f->rq.url);
     curl_easy_setopt(f->easy, CURLOPT_POSTFIELDS, f->rq.body ? f->rq.body : "");

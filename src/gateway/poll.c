@@ -86,9 +86,14 @@ static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_
 static long perform(ef_poller *p, const ef_out_req *rq, ef_buf *out, char *err, size_t errlen)
 {
     CURL *c = curl_easy_init();
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    char ctype[160];
+    snprintf(ctype, sizeof(ctype), "Content-Type: %s",
+             rq->content_type ? rq->content_type : "application/json");
+    struct curl_slist *hdrs = curl_slist_append(NULL, ctype);
     if (rq->header)
         hdrs = curl_slist_append(hdrs, rq->header);
+    if (rq->header2)
+        hdrs = curl_slist_append(hdrs, rq->header2);
     char curl_err[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_URL, rq->url);
     if (rq->body)
@@ -235,6 +240,9 @@ static void *poll_main(void *arg)
             go = take_fault(p, &res, err);
         else
             take_batch(p, &msgs, &res);
+        /* A short-polling API paces its polls (its rate limit is policy data). */
+        if (!res.fault && res.retry_after_ms > 0)
+            nap(p, res.retry_after_ms);
         ef_msg_list_cleanup(&msgs);
     }
     ef_buf_cleanup(&body);

@@ -145,5 +145,6 @@ void ef_out_req_cleanup(ef_out_req *r)
     ef_free(r->url);
     ef_free(r->body);
     ef_free(r->header);
-    r->path = r->url = r->body = r->header = NULL;
+    ef_free(r->header2);
+    r->path = r->url = r->body = r->header = r->header2 = NULL;
 }

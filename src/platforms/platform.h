@@ -96,6 +96,10 @@ typedef struct ef_out_req {
                      delivers the row itself and parse_send gets status 200 */
     char *body;   /* JSON */
     char *header; /* one extra "Name: value" (authorization), or NULL */
+    /* A second extra header (Ozon: Client-Id and Api-Key), or NULL. */
+    char *header2;
+    /* Static: the body's type (a multipart form); NULL: application/json. */
+    const char *content_type;
     bool counted; /* counts against the message rate limits */
 } ef_out_req;
 

@@ -6,7 +6,9 @@
  * Credentials: {"api_token": "<JWT from the seller's cabinet>"}, sent as
  * "Authorization: Bearer <token>". Settings: "api_url" (replaces every
  * Wildberries host below; WILDBERRIES_API_URL sets it for every shop),
- * "page_size" (orders per page, 1..1000, default 1000),
+ * "page_size" (orders per page, 1..1000, default 1000), "chats" (off: no
+ * buyer-chat polling, for a basic token's 1 request per hour),
+ * "chat_poll_ms" (between event polls when idle, default 2000),
  * "sync_interval_minutes" (read by the gateway's scheduler).
  *
  * Hosts (api_url unset): marketplace-api.wildberries.ru (/ping,
@@ -54,6 +56,9 @@ static int wb_settings(json_object *settings, ef_platform_policy *policy, int *p
     int rc = ef_chan__common(&ef_platform_wildberries, settings, policy, err, errlen);
     if (rc)
         return rc;
+    const char *chats = ef_chan__str(settings, "chats");
+    if (chats && strcmp(chats, "off") == 0)
+        policy->receive_poll = false; /* a basic token: 1 chat request per hour */
     int64_t n = ef_chan__int(settings, "page_size", 1000);
     int64_t every = ef_chan__int(settings, "sync_interval_minutes", 60);
     if (n < 1 || n > 1000) {
@@ -62,6 +67,11 @@ static int wb_settings(json_object *settings, ef_platform_policy *policy, int *p
     }
     if (every < 1 || every > 10080) {
         ef_errf(err, errlen, "settings: sync_interval_minutes must be 1..10080");
+        return EF_EINVAL;
+    }
+    int64_t poll_ms = ef_chan__int(settings, "chat_poll_ms", 2000);
+    if (poll_ms < 100 || poll_ms > 3600000) {
+        ef_errf(err, errlen, "settings: chat_poll_ms must be 100..3600000");
         return EF_EINVAL;
     }
     *page = (int)n;
@@ -92,6 +102,8 @@ static int wb_open(const char *creds_json, const char *settings_json, void **out
         c->chat = ef_chan__base_url(api, WB_CHAT);
         c->auth = ef_asprintf("Authorization: Bearer %s", token);
         c->page = page;
+        c->chat_idle_ms = (int)ef_chan__int(settings, "chat_poll_ms", 2000);
+        c->chat_busy_ms = c->chat_idle_ms < 1000 ? c->chat_idle_ms : 1000;
         *out = c;
     }
     json_object_put(creds);
@@ -272,14 +284,21 @@ const ef_market_ops ef_market_wildberries = {
 const ef_platform_ops ef_platform_wildberries = {
     .name = "wildberries",
     .api_version = EF_PLATFORM_API_VERSION,
-    .supports = 0,
+    .supports = EF_PLAT_POLL | EF_PLAT_SEND,
     .policy =
         {
-            .per_account = {10, 10000},
+            /* 10 chat requests per 10 s per seller: half for replies, the
+             * polls paced at chat_poll_ms (2 s) use the rest. */
+            .per_account = {5, 10000},
             .text_max = 1000,
+            .receive_poll = true,
         },
     .open = wb_open,
     .close = wb_close,
     .channel_key = wb_key,
     .parse = ef_wb__parse,
+    .poll_request = ef_wb__poll_request,
+    .poll_response = ef_wb__poll_response,
+    .build_send = ef_wb__build_send,
+    .parse_send = ef_wb__parse_send,
 };

@@ -4,7 +4,9 @@ and body parameters, pagination (Wildberries' `next`, Ozon's `cursor` and
 `offset`), error bodies and rate-limit answers.
 
   FakeWildberries  GET /ping, GET /api/v3/orders?limit&next&dateFrom&dateTo,
-                   POST /api/v3/orders/status {"orders":[ids]};
+                   POST /api/v3/orders/status {"orders":[ids]}; buyer chats:
+                   GET /api/v1/seller/events?next=<ms>, POST
+                   /api/v1/seller/message (multipart: replySign, message);
                    Authorization: Bearer <token> (else 401 with the API
                    gateway's {"title","detail","code","requestId","origin",
                    "status","statusText"})
@@ -19,6 +21,8 @@ headers and body (`refuse(path, 429, headers={...}, times=1)`).
 """
 
 import datetime
+import email
+import email.policy
 import json
 import threading
 import time
@@ -60,6 +64,7 @@ class _Handler(FakeHandler):
             body = None
         req = Req(http_method, u.path, query, {k.lower(): v for k, v in self.headers.items()},
                   body, time.monotonic())
+        req.raw = raw
         with fake.cond:
             fake.requests.append(req)
             refusal = fake._take_refusal(u.path)
@@ -122,6 +127,11 @@ class FakeWildberries(_Fake):
     def __init__(self, token=WB_TOKEN):
         self.token = token
         self.orders = {}  # id -> {order fields..., "_supplier", "_wb"}
+        self.chats = {}  # chatID -> {"replySign", "client", "rid"}
+        self.events = []  # buyer-chat events, oldest first
+        self.sent_messages = []  # (chatID, text) the seller sent
+        self.chat_seq = 0
+        self.last_ts = 0
         _Fake.__init__(self)
 
     def add_order(self, oid, created=None, supplier="new", wb="waiting", price=129900,
@@ -145,6 +155,77 @@ class FakeWildberries(_Fake):
             self.orders[oid]["_supplier"] = supplier
             self.orders[oid]["_wb"] = wb
 
+    # -- buyer chats (buyer-chat-api) --
+
+    def buyer_says(self, chat, text, client="186132", name="Никита", rid=None):
+        """A buyer's message in chat (created on its first message); returns
+        the event id. rid: the order (srid) the chat was opened from."""
+        with self.cond:
+            self.chat_seq += 1
+            ts = max(int(time.time() * 1000), self.last_ts + 1)
+            self.last_ts = ts
+            new = chat not in self.chats
+            self.chats.setdefault(chat, {"replySign": "%s:sign-%d" % (chat, len(self.chats) + 1),
+                                         "client": client, "rid": rid})
+            msg = {"text": text, "attachments": {}}
+            if rid:
+                msg["attachments"]["goodCard"] = {"date": iso(time.time() - 86400),
+                                                  "needRefund": False, "nmID": 123456789,
+                                                  "price": 1299, "priceCurrency": "RUB",
+                                                  "rid": rid, "size": "0", "statusID": 1}
+            ev = {"chatID": chat, "eventID": "ev-%06d" % self.chat_seq,
+                  "eventType": "message", "isNewChat": new, "message": msg,
+                  "source": "rusite", "addTimestamp": ts, "addTime": iso(ts / 1000),
+                  "replySign": self.chats[chat]["replySign"], "sender": "client",
+                  "clientID": client, "clientName": name}
+            self.events.append(ev)
+            return ev["eventID"]
+
+    def sent(self, chat=None):
+        """Texts the seller sent (accepted), in order: [(chat, text)]."""
+        with self.cond:
+            return [(c, t) for c, t in self.sent_messages if chat is None or c == chat]
+
+    def _events(self, q):
+        try:
+            nxt = int(q.get("next", "0"))
+        except ValueError:
+            return 400, {}, {"result": {}, "errors": ["next: not a number"]}
+        with self.cond:
+            page = [e for e in self.events if e["addTimestamp"] > nxt][:100]
+        return 200, {}, {"result": {"next": page[-1]["addTimestamp"] if page else nxt,
+                                    "newestEventTime": page[-1]["addTime"] if page else None,
+                                    "oldestEventTime": page[0]["addTime"] if page else None,
+                                    "totalEvents": len(page), "events": page},
+                         "errors": []}
+
+    def _message(self, req):
+        ctype = req.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            return 400, {}, {"result": {}, "errors": ["Content-Type must be "
+                                                      "multipart/form-data"]}
+        msg = email.message_from_bytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" +
+                                       req.raw, policy=email.policy.HTTP)
+        fields = {p.get_param("name", header="content-disposition"):
+                  p.get_payload(decode=True).decode("utf-8") for p in msg.iter_parts()}
+        sign, text = fields.get("replySign"), fields.get("message")
+        with self.cond:
+            chat = next((c for c, v in self.chats.items() if v["replySign"] == sign), None)
+            if chat is None:
+                return 400, {}, {"result": {}, "errors": ["replySign: unknown chat"]}
+            if not text or len(text) > 1000:
+                return 400, {}, {"result": {}, "errors": ["message: 1..1000 characters"]}
+            self.sent_messages.append((chat, text))
+            ts = max(int(time.time() * 1000), self.last_ts + 1)
+            self.last_ts = ts
+            self.chat_seq += 1
+            self.events.append({"chatID": chat, "eventID": "ev-%06d" % self.chat_seq,
+                                "eventType": "message", "isNewChat": False,
+                                "message": {"text": text}, "source": "seller-portal",
+                                "addTimestamp": ts, "addTime": iso(ts / 1000),
+                                "sender": "seller"})
+        return 200, {}, {"result": {"addTime": ts, "chatID": chat}, "errors": []}
+
     def answer(self, req):
         if req.headers.get("authorization") != "Bearer " + self.token:
             return 401, {}, {"title": "unauthorized", "detail": "token is malformed: could "
@@ -158,6 +239,10 @@ class FakeWildberries(_Fake):
             return self._orders(req.query)
         if req.path == "/api/v3/orders/status" and req.method == "POST":
             return self._status(req.body)
+        if req.path == "/api/v1/seller/events" and req.method == "GET":
+            return self._events(req.query)
+        if req.path == "/api/v1/seller/message" and req.method == "POST":
+            return self._message(req)
         return 404, {}, {"code": "NotFound", "message": "Not found"}
 
     def _orders(self, q):

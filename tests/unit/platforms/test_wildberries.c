@@ -158,12 +158,81 @@ static void test_errors_and_normalize(void **state)
     ef_platform_wildberries.close(cfg);
 }
 
+static const char *EVENTS =
+    "{'result':{'next':1698045576000,'newestEventTime':'2023-10-23T07:19:36Z',"
+    "'oldestEventTime':'2023-10-23T07:19:35Z','totalEvents':2,'events':[{'chatID':"
+    "'1:1e265a58-a120-b178-008c-60af2460207c','eventID':'4a7b3c2f-9d1e-4f6a-8b5c-2d3e4f5a6b7c',"
+    "'eventType':'message','isNewChat':true,'message':{'attachments':{'goodCard':{'date':"
+    "'2023-10-20T10:00:00Z','needRefund':false,'nmID':12345678,'price':500,'priceCurrency':"
+    "'RUB','rid':'f884001e44e511edb8780242ac120002','size':'0','statusID':1}},'text':"
+    "'Где мой заказ?'},'source':'rusite','addTimestamp':1698045575000,'addTime':"
+    "'2023-10-23T07:19:35Z','replySign':'1:1e265a58:sign','sender':'client','clientID':"
+    "'186132','clientName':'Никита'},{'chatID':'1:1e265a58-a120-b178-008c-60af2460207c',"
+    "'eventID':'5b8c','eventType':'message','isNewChat':false,'message':{'text':'Ответ'},"
+    "'source':'seller-portal','addTimestamp':1698045576000,'sender':'seller'}]},'errors':[]}";
+
+static void test_chat_events_and_reply(void **state)
+{
+    (void)state;
+    void *cfg = open_ok("{\"api_url\":\"http://127.0.0.1:9\"}");
+    ef_out_req rq;
+    assert_int_equal(ef_platform_wildberries.poll_request(cfg, "", 0, &rq), 0);
+    assert_string_equal(rq.url, "http://127.0.0.1:9/api/v1/seller/events");
+    assert_string_equal(rq.header, "Authorization: Bearer " TOKEN);
+    assert_null(rq.body);
+    ef_out_req_cleanup(&rq);
+    ef_msg_list out;
+    ef_msg_list_init(&out);
+    ef_poll_result res;
+    char *ev = Q(EVENTS);
+    ef_platform_wildberries.poll_response(cfg, 200, ev, strlen(ev), 32, &out, &res);
+    assert_int_equal(res.fault, 0);
+    assert_int_equal(out.n, 1); /* the seller's own message is skipped */
+    assert_string_equal(res.next_cursor, "1698045576000");
+    ef_msg *m = out.items[0];
+    assert_string_equal(m->message_id, "4a7b3c2f-9d1e-4f6a-8b5c-2d3e4f5a6b7c");
+    assert_string_equal(m->chat_id, "1:1e265a58-a120-b178-008c-60af2460207c");
+    assert_string_equal(m->sender_id, "186132");
+    assert_string_equal(m->text, "Где мой заказ?");
+    assert_string_equal(m->thread_id, "1:1e265a58:sign");
+    assert_int_equal(m->date, 1698045575);
+    assert_non_null(strstr(m->meta_json, "\"order_ref\":\"f884001e44e511edb8780242ac120002\""));
+    ef_out_msg om = {.row_id = "r1",
+                     .chat_id = m->chat_id,
+                     .text = "Заказ передан в доставку",
+                     .meta_json = "{\"thread_id\":\"1:1e265a58:sign\"}"};
+    char err[200];
+    assert_int_equal(ef_platform_wildberries.build_send(cfg, &om, &rq, err, sizeof(err)), 0);
+    assert_string_equal(rq.url, "http://127.0.0.1:9/api/v1/seller/message");
+    assert_non_null(strstr(rq.content_type, "multipart/form-data; boundary="));
+    assert_non_null(strstr(rq.body, "name=\"replySign\"\r\n\r\n1:1e265a58:sign\r\n"));
+    assert_non_null(strstr(rq.body, "name=\"message\"\r\n\r\nЗаказ передан в доставку\r\n"));
+    ef_out_req_cleanup(&rq);
+    om.meta_json = "{}";
+    assert_int_equal(ef_platform_wildberries.build_send(cfg, &om, &rq, err, sizeof(err)),
+                     EF_EINVAL);
+    assert_non_null(strstr(err, "replySign"));
+    ef_send_result sr;
+    const char *refused = "{\"result\":{},\"errors\":[\"chat is closed\"]}";
+    ef_platform_wildberries.parse_send(cfg, &om, 400, refused, strlen(refused), &sr);
+    assert_int_equal(sr.outcome, EF_SEND_FAIL);
+    assert_non_null(strstr(sr.reason, "chat is closed"));
+    ef_platform_wildberries.parse_send(cfg, &om, 429, "{}", 2, &sr);
+    assert_int_equal(sr.outcome, EF_SEND_RATE);
+    ef_platform_wildberries.poll_response(cfg, 401, "{}", 2, 32, &out, &res);
+    assert_int_equal(res.fault, EF_EAUTH);
+    free(ev);
+    ef_msg_list_cleanup(&out);
+    ef_platform_wildberries.close(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open),
         cmocka_unit_test(test_orders_then_statuses),
         cmocka_unit_test(test_errors_and_normalize),
+        cmocka_unit_test(test_chat_events_and_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

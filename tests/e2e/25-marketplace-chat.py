@@ -1,0 +1,109 @@
+"""25-marketplace-chat: Wildberries buyer chats are a channel like Telegram
+(issue 10): the gateway polls GET /api/v1/seller/events with its `next`
+cursor, stores each buyer message once (its eventID the platform id),
+answers with the integration's bot through POST /api/v1/seller/message
+(multipart, the chat's replySign), skips the seller's own messages that come
+back as events, keeps the order a chat was opened from (goodCard.rid), and a
+restart mid-stream neither loses nor repeats a message. A reply the
+marketplace refuses is `failed` with its reason."""
+
+import json
+
+from eftest import assert_eq, fail, fresh_db, psql, psql1, wait_until
+from integration_helpers import bot_file, cli, integrations_gateway
+from lib.fake_marketplaces import WB_TOKEN, fake_wildberries
+
+
+def add_shop(db, name="wb-shop"):
+    r = cli(db, "add", "wildberries", "--name", name, "--bot", bot_file("магазин"),
+            "--setting", "chat_poll_ms=200", stdin=json.dumps({"api_token": WB_TOKEN}))
+    if r.code != 0:
+        fail("integration add wildberries exited %d: %s%s" % (r.code, r.out, r.err))
+    return r.out.splitlines()[0].strip().lower()
+
+
+def gateway(wb, db):
+    return integrations_gateway(wb, db=db, env={"WILDBERRIES_API_URL": wb.url,
+                                                "TELEGRAM_BOT_TOKEN": None}, secret=None)
+
+
+def inbound(db, iid):
+    return psql(db, "SELECT platform_message_id, content, metadata::text FROM messages "
+                    "WHERE integration_id = '%s' AND direction = 'inbound' AND "
+                    "platform = 'wildberries' ORDER BY created_at" % iid)
+
+
+def wait_sent(wb, chat, n, timeout=30):
+    wait_until(lambda: len(wb.sent(chat)) >= n, timeout=timeout,
+               what="%d replies in chat %s" % (n, chat))
+    return [t for _, t in wb.sent(chat)]
+
+
+def test_a_buyer_message_is_stored_once_and_answered_in_the_chat():
+    wb = fake_wildberries()
+    db = fresh_db()
+    iid = add_shop(db)
+    chat = "1:1e265a58-a120-b178-008c-60af2460207c"
+    with gateway(wb, db):
+        eid = wb.buyer_says(chat, "привет", rid="rid-5001.0.0")
+        texts = wait_sent(wb, chat, 1)
+        assert_eq(texts, ["Здравствуйте, это магазин"], "the bot's answer in the chat")
+        # The answer comes back as a seller event: never stored as the buyer's.
+        wb.buyer_says(chat, "что-то непонятное")
+        texts = wait_sent(wb, chat, 2)
+        assert_eq(texts[1], "магазин: не понял", "the second answer")
+    rows = inbound(db, iid)
+    assert_eq([r[0] for r in rows], [eid, "ev-%06d" % (int(eid[3:]) + 2)],
+              "inbound rows: the buyer's two events, not the seller's")
+    meta = json.loads(rows[0][2])
+    assert_eq(meta.get("order_ref"), "rid-5001.0.0", "the chat's order (goodCard.rid) kept")
+    sends = wb.calls("/api/v1/seller/message")
+    if not sends or not sends[0].headers.get("content-type", "").startswith(
+            "multipart/form-data"):
+        fail("replies are not multipart/form-data: %r" % sends)
+    out = psql1(db, "SELECT count(*) FROM messages WHERE integration_id = '%s' AND direction = "
+                    "'outbound' AND delivery_status IN ('sent', 'delivered')" % iid)
+    assert_eq(out, "2", "outbound rows marked sent")
+
+
+def test_restart_mid_stream_loses_and_repeats_nothing():
+    wb = fake_wildberries()
+    db = fresh_db()
+    iid = add_shop(db)
+    chats = ["1:chat-a", "1:chat-b"]
+    gw = gateway(wb, db)
+    with gw:
+        for i in range(3):
+            wb.buyer_says(chats[i % 2], "привет")
+        wait_until(lambda: len(wb.sent()) >= 3, timeout=30, what="3 replies")
+        gw.stop()
+        for i in range(3, 6):
+            wb.buyer_says(chats[i % 2], "привет")
+        gw.start()
+        wait_until(lambda: len(wb.sent()) >= 6, timeout=30, what="6 replies after the restart")
+    rows = inbound(db, iid)
+    ids = [r[0] for r in rows]
+    assert_eq(len(ids), 6, "inbound rows after the restart")
+    assert_eq(len(set(ids)), 6, "no event stored twice")
+    assert_eq(len(wb.sent()), 6, "one reply per buyer message")
+    cursor = psql1(db, "SELECT cursor FROM poll_cursors WHERE integration_id = '%s'" % iid)
+    if not cursor or not cursor.isdigit():
+        fail("the events cursor (next, ms) is not saved: %r" % cursor)
+
+
+def test_a_refused_reply_is_failed_with_the_marketplace_reason():
+    wb = fake_wildberries()
+    db = fresh_db()
+    iid = add_shop(db)
+    wb.refuse("/api/v1/seller/message", 400,
+              body={"result": {}, "errors": ["Чат закрыт: покупатель не может получить "
+                                             "сообщение"]}, times=5)
+    with gateway(wb, db):
+        wb.buyer_says("1:closed-chat", "привет")
+        wait_until(lambda: psql1(db, "SELECT failed_reason FROM messages WHERE integration_id "
+                                     "= '%s' AND direction = 'outbound' AND delivery_status = "
+                                     "'failed'" % iid), timeout=30, what="a failed reply")
+    reason = psql1(db, "SELECT failed_reason FROM messages WHERE integration_id = '%s' AND "
+                       "direction = 'outbound'" % iid)
+    if "Чат закрыт" not in reason:
+        fail("failed_reason does not carry the marketplace's reason: %r" % reason)
