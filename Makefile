@@ -167,10 +167,11 @@ services-stop:
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/easyflow/sql \
-	  $(DESTDIR)$(PREFIX)/share/easyflow/web/console
+	  $(DESTDIR)$(PREFIX)/share/easyflow/web/console $(DESTDIR)$(PREFIX)/share/easyflow/web/chat
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/easyflow
 	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/easyflow/sql/
 	install -m 644 web/console/* $(DESTDIR)$(PREFIX)/share/easyflow/web/console/
+	install -m 644 web/chat/* $(DESTDIR)$(PREFIX)/share/easyflow/web/chat/
 
 # The include and name rules read the sources; the cycle check reads the
 # objects, so they are built first.

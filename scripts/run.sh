@@ -93,9 +93,15 @@ db_url=${EF_DATABASE_URL%%\?*}
 cat <<EOF
 
 easyflow is starting ($(basename "$BIN") serve)
+
+  Talk to the bot:   open $base/chat in a browser (ask for a human: "позовите оператора")
+  Answer as the operator: open $base/console, log in as $DEMO_EMAIL
+                          with the password in $pw_file
+
   database      $db_url
   redis         $EF_REDIS_URL
   bot           ${EF_BOT_FILE:-(none)}
+  web chat      $base/chat
   console       $base/console
   operator      $DEMO_EMAIL (admin), password in $pw_file
   webhook       POST $base/webhook/telegram   (header X-Telegram-Bot-Api-Secret-Token)
@@ -103,7 +109,7 @@ easyflow is starting ($(basename "$BIN") serve)
   metrics       $base/metrics
   secret        $secret_where
 
-Try it without Telegram (each run of this sends a new update id, kept in
+Or try the Telegram webhook without Telegram (each run of this sends a new update id, kept in
 $try_file; the same update id sent again is a duplicate: answered
 {"ok":true}, stored and answered once, counted as duplicate in /metrics):
   n=\$((\$(cat $try_file) + 1)); echo \$n >$try_file

@@ -135,7 +135,7 @@ def test_demo_operator_console_and_try_it():
     db, rd = fresh_db(), fresh_redis_db()
     run, base = start(state, db, rd, free_port(), 1)
     out = run.output()
-    for want in (base + "/console", DEMO, str(state / "operator_password")):
+    for want in (base + "/chat", base + "/console", DEMO, str(state / "operator_password")):
         if want not in out:
             fail("run.sh's output does not name %r:\n%s" % (want, out))
     pw = password_of(state)
