@@ -31,7 +31,8 @@ static void nlu_usage(void)
 static void check_usage(void)
 {
     fprintf(stderr,
-            "usage: easyflow bot check [--eval FILE.jsonl] [--now ISO8601] [--no-repair] [FILE]\n"
+            "usage: easyflow bot check [--eval FILE.jsonl] [--now ISO8601] [--no-repair]\n"
+            "                          [--no-model] [FILE]\n"
             "  Loads the bot definition (default: $EF_BOT_FILE), runs every example\n"
             "  and negative example, prints precision/recall per intent and the\n"
             "  confusions; exits 1 when any example fails.\n"
@@ -42,7 +43,11 @@ static void check_usage(void)
             "               recall by family (never changes the exit status)\n"
             "  --now TIME   the current time for relative dates (as for nlu)\n"
             "  --no-repair  read messages only as written: no layout, transliteration\n"
-            "               or spelling repair (to measure what the repairs bring)\n");
+            "               or spelling repair (to measure what the repairs bring)\n"
+            "  --no-model   no statistical second opinion on messages no rule\n"
+            "               understood (to measure what the model brings)\n"
+            "  Answers that came from the model are marked [model P] in the\n"
+            "  confusions and misses and counted in the model column.\n");
 }
 
 /* ---- --now ---------------------------------------------------------------------- */
@@ -311,7 +316,7 @@ static unsigned check_fsm(const ef_bot *bot)
 /* bot check's arguments. */
 typedef struct check_opts {
     const char *path, *eval, *now;
-    bool no_repair;
+    bool no_repair, no_model;
 } check_opts;
 
 /* Reads bot check's arguments into *o (the path: argument, else
@@ -325,8 +330,11 @@ static int check_args(int argc, char **argv, check_opts *o)
             check_usage();
             return 0;
         }
-        if (strcmp(a, "--no-repair") == 0) {
-            o->no_repair = true;
+        if (strcmp(a, "--no-repair") == 0 || strcmp(a, "--no-model") == 0) {
+            if (a[5] == 'r')
+                o->no_repair = true;
+            else
+                o->no_model = true;
             continue;
         }
         if ((strcmp(a, "--eval") == 0 || strcmp(a, "--now") == 0) && i + 1 < argc) {
@@ -360,8 +368,8 @@ static void print_bot_header(const ef_bot *bot, const char *path)
            ef_bot_name(bot), ef_bot_intent_count(bot), ef_bot_entity_type_count(bot));
     for (size_t i = 0; i < ef_bot_language_count(bot); i++)
         printf("%s%s", i ? ", " : " ", ef_bot_language(bot, i));
-    printf(", timezone %s, fallback threshold %.2f\n", ef_bot_timezone(bot),
-           ef_bot_fallback_threshold(bot));
+    printf(", timezone %s, fallback threshold %.2f, model threshold %.2f\n", ef_bot_timezone(bot),
+           ef_bot_fallback_threshold(bot), ef_bot_model_threshold(bot));
 }
 
 /* One run of bot check over the examples. */
@@ -373,7 +381,8 @@ typedef struct check_run {
     size_t n_int;
     stats *st; /* per intent, then one for the fallback */
     unsigned failed, passed, n_pos, n_neg;
-    ef_buf conf; /* the confusion lines */
+    unsigned by_model; /* examples the model answered (no rule did) */
+    ef_buf conf;       /* the confusion lines */
 } check_run;
 
 static size_t intent_index(const check_run *cr, const char *name)
@@ -391,6 +400,7 @@ static void score_example(check_run *cr, const ef_bot_example *ex, size_t want,
 {
     size_t got = intent_index(cr, r->intent);
     stats *st = cr->st;
+    cr->by_model += r->by_model;
     if (!ex->negative) {
         cr->n_pos++;
         st[want].examples++;
@@ -416,7 +426,9 @@ static void score_example(check_run *cr, const ef_bot_example *ex, size_t want,
                        ex->column, ex->intent, r->intent, r->confidence, ex->text);
     }
     cr->failed++;
-    if (r->n_ranked > 0 && strcmp(r->ranked[0].intent, r->intent) == 0)
+    if (r->by_model)
+        ef_buf_appendf(&cr->conf, "  [model %.2f: no pattern matched]\n", r->model_confidence);
+    else if (r->n_ranked > 0 && strcmp(r->ranked[0].intent, r->intent) == 0)
         ef_buf_appendf(&cr->conf, "  [pattern at line %d: %s]\n", r->ranked[0].line,
                        r->ranked[0].pattern);
     else
@@ -487,6 +499,7 @@ typedef struct fam_stats {
     unsigned oos, oos_ok;      /* lines that must fall back, which did */
     unsigned ents, ents_found; /* entities wanted, found with their value */
     unsigned repaired;         /* lines the normalizer repaired */
+    unsigned model;            /* lines the model answered (no rule did) */
 } fam_stats;
 
 typedef struct eval_run {
@@ -531,10 +544,11 @@ static void eval_intent(eval_run *ev, fam_stats *f, unsigned lineno, const char 
         s->oos += want_fb;
         s->oos_ok += want_fb && !answered;
         s->repaired += r->n_repairs > 0;
+        s->model += r->by_model;
     }
     if (!ok)
-        ef_buf_appendf(&ev->miss, "  line %u [%s]: want %s, got %s (%.2f): \"%s\"\n", lineno,
-                       f->name, want, r->intent, r->confidence, text);
+        ef_buf_appendf(&ev->miss, "  line %u [%s]: want %s, got %s (%s%.2f): \"%s\"\n", lineno,
+                       f->name, want, r->intent, r->by_model ? "model " : "", r->confidence, text);
 }
 
 /* Counts one line's wanted entities. */
@@ -603,7 +617,7 @@ static void print_family(const fam_stats *f)
     print_fraction(f->good, f->answered);
     print_fraction(f->oos_ok, f->oos);
     print_fraction(f->ents_found, f->ents);
-    printf("  %8u\n", f->repaired);
+    printf("  %8u  %5u\n", f->repaired, f->model);
 }
 
 /* Runs the set at path and prints the figures by family; returns 0, or 1
@@ -632,8 +646,9 @@ static int eval_set(check_run *cr, const char *path)
     }
     ef_free(line); /* getline() allocated it with malloc; ef_free is free() */
     fclose(fp);
-    printf("\nevaluation: %s\n%-14s  %15s  %15s  %15s  %15s  %8s\n", path, "family",
-           "intent accuracy", "fallback prec.", "out-of-scope", "entity recall", "repaired");
+    printf("\nevaluation: %s\n%-14s  %15s  %15s  %15s  %15s  %8s  %5s\n", path, "family",
+           "intent accuracy", "fallback prec.", "out-of-scope", "entity recall", "repaired",
+           "model");
     for (size_t i = 0; i < ev->n_fam; i++)
         print_family(&ev->fam[i]);
     print_family(&ev->fam[EVAL_FAMILIES]);
@@ -673,8 +688,8 @@ int ef_bot_check_cli(int argc, char **argv)
     cr.n_int = ef_bot_intent_count(bot);
     cr.st = ef_calloc(cr.n_int + 1, sizeof(stats));
     cr.sc = ef_nlp_scratch_new(bot);
-    if (o.no_repair)
-        ef_nlp_scratch_set_options(cr.sc, EF_NLP_NO_REPAIR);
+    ef_nlp_scratch_set_options(cr.sc, (o.no_repair ? EF_NLP_NO_REPAIR : 0) |
+                                          (o.no_model ? EF_NLP_NO_MODEL : 0));
     ef_buf_init(&cr.conf, 64 * 1024 * 1024);
     run_examples(&cr);
     print_table(&cr);
@@ -686,6 +701,11 @@ int ef_bot_check_cli(int argc, char **argv)
     unsigned fsm_failed = check_fsm(bot);
     printf("summary: %u examples, %u negative examples: %u passed, %u failed%s\n", cr.n_pos,
            cr.n_neg, cr.passed, cr.failed, fsm_failed ? "; fsm checks failed" : "");
+    if (cr.by_model)
+        printf("model: %u examples answered by the statistical second opinion (no pattern "
+               "matched; it learned from these very examples, so they prove little: "
+               "give those intents patterns)\n",
+               cr.by_model);
     if (cr.n_pos + cr.n_neg == 0)
         printf("note: the bot has no examples; add some under each intent's examples:\n");
     int eval_failed = o.eval ? eval_set(&cr, o.eval) : 0;

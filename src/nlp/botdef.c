@@ -30,6 +30,7 @@
 #define MAX_PATTERN_LEN 8192
 #define MAX_NAME_LEN 64
 #define DEFAULT_TIMEZONE "Europe/Moscow"
+#define DEFAULT_MODEL_THRESHOLD 0.8
 #define DEFAULT_THRESHOLD 0.5
 
 typedef struct ld {
@@ -292,11 +293,27 @@ static int parse_number(const char *s, double *out)
     return 0;
 }
 
+/* bot.<key>: a plain number in [0, 1] into *out, when the key is there. */
+static int read_fraction(ld *l, const yaml_node_t *n, const char *key, double *out)
+{
+    yaml_node_t *v = ef_nlp__yaml_get(&l->y, n, key, NULL);
+    if (!v)
+        return 0;
+    double t;
+    if (v->type != YAML_SCALAR_NODE || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+        parse_number(ef_nlp__yaml_sval(v), &t) || !(t >= 0 && t <= 1))
+        return ef_nlp__yaml_fail(&l->y, v, "bot.%s: expected a number between 0 and 1, got %s", key,
+                                 v->type == YAML_SCALAR_NODE ? ef_nlp__yaml_sval(v)
+                                                             : ef_nlp__yaml_kind(v));
+    *out = t;
+    return 0;
+}
+
 static int load_bot_section(ld *l, const yaml_node_t *n, yaml_node_t **order_node)
 {
     static const char *const keys[] = {
-        "name",       "languages", "timezone", "fallback_threshold", "order_number_pattern",
-        "dictionary", NULL};
+        "name",       "languages",       "timezone", "fallback_threshold", "order_number_pattern",
+        "dictionary", "model_threshold", NULL};
     ef_bot *bot = l->bot;
     if (n->type != YAML_MAPPING_NODE)
         return ef_nlp__yaml_fail(&l->y, n, "bot: expected a mapping, got %s", ef_nlp__yaml_kind(n));
@@ -359,16 +376,10 @@ static int load_bot_section(ld *l, const yaml_node_t *n, yaml_node_t **order_nod
     }
 
     bot->threshold = DEFAULT_THRESHOLD;
-    v = ef_nlp__yaml_get(&l->y, n, "fallback_threshold", NULL);
-    if (v) {
-        double t;
-        if (v->type != YAML_SCALAR_NODE || v->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
-            parse_number(ef_nlp__yaml_sval(v), &t) || !(t >= 0 && t <= 1))
-            return ef_nlp__yaml_fail(
-                &l->y, v, "bot.fallback_threshold: expected a number between 0 and 1, got %s",
-                v->type == YAML_SCALAR_NODE ? ef_nlp__yaml_sval(v) : ef_nlp__yaml_kind(v));
-        bot->threshold = t;
-    }
+    bot->model_threshold = DEFAULT_MODEL_THRESHOLD;
+    if (read_fraction(l, n, "fallback_threshold", &bot->threshold) ||
+        read_fraction(l, n, "model_threshold", &bot->model_threshold))
+        return l->y.rc;
     l->dict_node = ef_nlp__yaml_get(&l->y, n, "dictionary", NULL);
     v = ef_nlp__yaml_get(&l->y, n, "order_number_pattern", NULL);
     if (v && ef_nlp__yaml_want_string(&l->y, v, "bot.order_number_pattern"))
@@ -824,6 +835,7 @@ static int load(ld *l, yaml_node_t *root)
     }
     build_prefilter(l);
     ef_nlp__vocab_build(bot);
+    ef_nlp__model_train(bot);
     if (l->dict_node && load_dictionaries(l, l->dict_node))
         return l->y.rc;
 
@@ -943,6 +955,7 @@ void ef_bot_free(ef_bot *bot)
     ef_free(bot->entity_types);
     ef_nlp__pf_cleanup(&bot->pf);
     ef_nlp__vocab_cleanup(&bot->vocab);
+    ef_nlp__model_cleanup(&bot->model);
     ef_nlp__tz_cleanup(&bot->tz);
     ef_free(bot->tz_name);
     ef_free(bot->name);
@@ -980,6 +993,11 @@ const char *ef_bot_timezone(const ef_bot *bot)
 int32_t ef_bot_utc_offset(const ef_bot *bot, int64_t unix_time)
 {
     return bot ? ef_nlp__tz_offset(&bot->tz, unix_time) : 0;
+}
+
+double ef_bot_model_threshold(const ef_bot *bot)
+{
+    return bot ? bot->model_threshold : DEFAULT_MODEL_THRESHOLD;
 }
 
 double ef_bot_fallback_threshold(const ef_bot *bot)

@@ -577,6 +577,7 @@ static void match_repaired(const ef_bot *bot, ef_nlp_scratch *sc, const char *te
     size_t c2, l2;
     if (!normalize(sc, sc->rbuf, sc->rn, sc->rsrc, sc->rsrcend, &c2, &l2))
         return;
+    sc->read_repaired = true;
     ef_nlu_result *alt = &sc->alt;
     match_normalized(bot, sc, text, now_unix, cyr, lat, alt);
     bool first_fb = strcmp(out->intent, EF_NLP_FALLBACK) == 0;
@@ -594,6 +595,31 @@ static void match_repaired(const ef_bot *bot, ef_nlp_scratch *sc, const char *te
     memcpy(out->repairs, sc->repairs, sc->n_repairs * sizeof(ef_nlu_repair));
 }
 
+/* The second opinion on a message no rule understood (model.c): the
+ * bot's examples as a character n-gram model, read on the repaired text
+ * when there is one (its repairs then explain the answer). Taken from
+ * bot.model_threshold on; a rule's out-of-scope verdict is never
+ * overruled. */
+static void ask_model(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
+{
+    uint32_t cls;
+    double p;
+    if (ef_nlp__model_classify(&bot->model, sc->norm, sc->n, sc->mscore, &cls, &p) != 0)
+        return;
+    bool oos = cls >= bot->n_intents;
+    out->model_intent = oos ? EF_NLP_FALLBACK : bot->intents[cls].name;
+    out->model_confidence = p;
+    if (oos || p < bot->model_threshold)
+        return;
+    out->intent = out->model_intent;
+    out->confidence = p;
+    out->by_model = true;
+    if (sc->read_repaired && out->n_repairs == 0) {
+        out->n_repairs = sc->n_repairs;
+        memcpy(out->repairs, sc->repairs, sc->n_repairs * sizeof(ef_nlu_repair));
+    }
+}
+
 int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t len,
                  int64_t now_unix, ef_nlu_result *out)
 {
@@ -609,11 +635,18 @@ int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t
     size_t cyr, lat;
     if (!normalize(sc, text, len, NULL, NULL, &cyr, &lat))
         return EF_EUTF8;
+    sc->read_repaired = false;
     match_normalized(bot, sc, text, now_unix, cyr, lat, out);
+    out->model_intent = NULL;
+    out->model_confidence = 0;
+    out->by_model = false;
     bool weak =
         !sc->oos && (strcmp(out->intent, EF_NLP_FALLBACK) == 0 || out->confidence < REPAIR_BELOW);
     if (weak && bot->vocab.n && !(sc->options & EF_NLP_NO_REPAIR))
         match_repaired(bot, sc, text, now_unix, cyr, lat, out);
+    if (!sc->oos && strcmp(out->intent, EF_NLP_FALLBACK) == 0 && bot->model.keys &&
+        !(sc->options & EF_NLP_NO_MODEL))
+        ask_model(bot, sc, out);
     return 0;
 }
 
@@ -627,6 +660,9 @@ void ef_nlu_result_cleanup(ef_nlu_result *r)
     r->n_ranked = 0;
     r->n_entities = 0;
     r->n_repairs = 0;
+    r->model_intent = NULL;
+    r->model_confidence = 0;
+    r->by_model = false;
 }
 
 const ef_nlu_entity *ef_nlu_result_entity(const ef_nlu_result *r, const char *type)
@@ -714,6 +750,13 @@ char *ef_nlu_result_json(const ef_nlu_result *r)
         rc = rc ? rc : json_str(&b, p->kind);
         rc = rc ? rc : ef_buf_appendf(&b, ", \"start\": %zu, \"end\": %zu}", p->start, p->end);
         rc = rc ? rc : (i + 1 == r->n_repairs ? ef_buf_append(&b, "]", 1) : 0);
+    }
+    if (!rc && r->model_intent) {
+        rc = ef_buf_append(&b, ", \"model\": {\"intent\": ", 22);
+        rc = rc ? rc : json_str(&b, r->model_intent);
+        rc = rc ? rc : ef_buf_append(&b, ", \"confidence\": ", 16);
+        rc = rc ? rc : json_conf(&b, r->model_confidence);
+        rc = rc ? rc : ef_buf_appendf(&b, ", \"used\": %s}", r->by_model ? "true" : "false");
     }
     rc = rc ? rc : ef_buf_append(&b, "}", 1);
     if (rc) {

@@ -89,6 +89,11 @@ int32_t ef_bot_utc_offset(const ef_bot *bot, int64_t unix_time);
 /* bot.fallback_threshold, default 0.5. */
 double ef_bot_fallback_threshold(const ef_bot *bot);
 
+/* bot.model_threshold, default 0.8: the probability from which the
+ * statistical second opinion's intent is taken on a message no rule
+ * understood. 1 turns the model off in practice. */
+double ef_bot_model_threshold(const ef_bot *bot);
+
 /* The compiled `fsm:` section, or NULL when the file has none (an
  * understanding-only bot). Borrowed: it lives as long as the bot. */
 const ef_fsm_def *ef_bot_fsm(const ef_bot *bot);
@@ -175,6 +180,16 @@ typedef struct ef_nlu_result {
      * entities come from the repaired text. */
     size_t n_repairs;
     ef_nlu_repair repairs[EF_NLU_MAX_REPAIRS];
+    /* The statistical second opinion (the bot's examples as a character
+     * n-gram model), asked only when no rule gave an intent: its best class
+     * (an intent, or EF_NLP_FALLBACK when the message looks like the bot's
+     * out-of-scope examples) and that class's probability; model_intent is
+     * NULL when it was not asked or had nothing to say. by_model: the
+     * intent above is the model's (model_confidence reached
+     * bot.model_threshold; ranked then lists only what patterns matched). */
+    const char *model_intent;
+    double model_confidence;
+    bool by_model;
 } ef_nlu_result;
 
 /* Creates the working memory one thread needs to match messages against bot:
@@ -193,6 +208,8 @@ enum {
     EF_NLP_NO_REPAIR = 1 << 2,    /* no second, repaired reading (layout,
                                      transliteration, spelling): the message
                                      only as written (measurements) */
+    EF_NLP_NO_MODEL = 1 << 4,     /* no statistical second opinion on
+                                     fallbacks: rules only (measurements) */
     EF_NLP_NO_WORD_MEMO = 1 << 3, /* ask the dictionaries about every word
                                      instead of remembering their answers in
                                      the scratch: same results, the cost of
@@ -225,6 +242,9 @@ const ef_nlu_entity *ef_nlu_result_entity(const ef_nlu_result *r, const char *ty
  *   {"intent": "..", "confidence": 0.9, "entities": [{"type": "..",
  *    "value": "..", "start": 0, "end": 6}], "ranked": [{"intent": "..",
  *    "confidence": 0.9}]}
+ * then, when there were any, "repairs": [{"from", "to", "kind", "start",
+ * "end"}], and when the model was asked, "model": {"intent": "..",
+ * "confidence": 0.83, "used": true}
  * (confidences rounded to 4 decimals). Returns a string owned by the caller
  * (ef_free), or NULL when r is NULL or r->intent is NULL. */
 char *ef_nlu_result_json(const ef_nlu_result *r);

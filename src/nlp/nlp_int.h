@@ -314,6 +314,32 @@ typedef struct ef_nlp__example {
     int line, column;
 } ef_nlp__example;
 
+/* The statistical second opinion (model.c): character n-gram naive Bayes
+ * over the bot's examples. Classes: the intents, then out_of_scope
+ * (n_intents). Empty (keys NULL) when the bot has examples of fewer than
+ * two classes. */
+typedef struct ef_nlp__model {
+    uint32_t n_classes;  /* n_intents + 1 */
+    uint32_t mask;       /* slots - 1 */
+    uint32_t n_features; /* distinct n-grams seen in training */
+    uint32_t n_trained;  /* classes with examples */
+    uint32_t *keys;      /* n-gram hash per slot, 0 = empty */
+    float *logp;         /* slots * n_classes: log P(n-gram | class) */
+    bool *trained;       /* per class: it has examples */
+} ef_nlp__model;
+
+/* Trains bot->model from bot->examples (positive ones; out_of_scope's as
+ * their own class). Call once at load, after the examples are read. */
+void ef_nlp__model_train(ef_bot *bot);
+void ef_nlp__model_cleanup(ef_nlp__model *m);
+
+/* Classifies text[0..n) (any UTF-8; folded here): *cls is the best class
+ * (n_intents: out_of_scope) and *p its probability. score holds
+ * m->n_classes doubles of working memory. EF_ENOTFOUND when the model is
+ * empty or knows too few of the message's n-grams to say anything. */
+int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, double *score,
+                           uint32_t *cls, double *p);
+
 /* Gate bits after the patterns in a candidate bitset: set when a date or
  * time keyword stem ("завтр", "понедельн", "noon", ...) occurs. */
 #define EF_NLP__GATE_WORDS(bot) ((uint32_t)(bot)->n_pats)
@@ -327,6 +353,7 @@ struct ef_bot {
     char *tz_name;
     ef_nlp__tz tz;
     double threshold;
+    double model_threshold; /* bot.model_threshold: the model's answer counts from here */
 
     ef_nlp__intent *intents;
     size_t n_intents;
@@ -355,6 +382,7 @@ struct ef_bot {
 
     ef_fsm_def *fsm;
     ef_nlp__vocab vocab; /* for the repair stage (normalize.c) */
+    ef_nlp__model model; /* the second opinion on fallbacks (model.c) */
 };
 
 /* ---- the scratch ------------------------------------------------------ */
@@ -422,6 +450,8 @@ struct ef_nlp_scratch {
     /* this thread's memo of dictionary answers (normalize.c) */
     uint64_t *dmemo; /* EF_NLP__DMEMO slots: word hash | answer bit, 0 empty */
     size_t dmemo_n;
+    bool read_repaired; /* norm holds the repaired reading (match.c) */
+    double *mscore;     /* the model's class scores, bot->model.n_classes */
 };
 
 #define EF_NLP__DMEMO 4096

@@ -20,9 +20,9 @@ DATA = str(eftest.HERE / "data" / "nlu_heldout_v2.jsonl")
 BOT = str(eftest.REPO / "bots" / "demo.yaml")
 NOW = "2026-03-10T12:00:00+03:00"
 
-MIN_ALL = {"intent_accuracy": 0.841, "fallback_precision": 0.965, "entity_recall": 0.94}
-MIN_FAMILY_ACCURACY = {"typo": 0.89, "layout": 0.95, "translit": 0.95, "long": 1.0,
-                       "situation": 0.5, "out_of_scope": 0.818}
+MIN_ALL = {"intent_accuracy": 0.865, "fallback_precision": 0.95, "entity_recall": 0.99}
+MIN_FAMILY_ACCURACY = {"typo": 0.95, "layout": 0.95, "translit": 0.95, "long": 1.0,
+                       "situation": 0.61, "out_of_scope": 0.72}
 
 
 def test_heldout_v2_by_family():

@@ -1,0 +1,261 @@
+/*
+ * model.c -- the statistical second opinion: a character n-gram naive Bayes
+ * classifier trained at load from the bot's own examples.
+ *
+ * What it is for: a customer who describes a situation ("пришла не та
+ * куртка", "шов разошелся") names no keyword a pattern could wait for. The
+ * bot's examples say how such messages look; a linear model over the
+ * characters of the examples generalizes from them a little. The model is
+ * asked only when no rule gave an intent (ef_nlp_match(), after the
+ * repaired reading), and its answer is taken only at or above
+ * bot.model_threshold; an author's pattern always wins.
+ *
+ * Features: the message folded as the matcher folds it (base/utf8.h),
+ * every character that is not a letter or digit read as a space, digits as
+ * '0', one space at both ends; then every run of 3, 4 and 5 characters
+ * (across word boundaries too), hashed (FNV-1a over code points) to 32
+ * bits. Classes: the intents, and one more, "something else": the
+ * out_of_scope examples and every intent's negative examples, so a message
+ * that looks like them stays a fallback.
+ *
+ * Model: multinomial naive Bayes, add-alpha smoothing, uniform class
+ * priors (intents with many examples do not win by their number). Features
+ * never seen in training are ignored, but a message whose n-grams are
+ * mostly unknown (under MIN_COVERAGE of them seen in any example) gets no
+ * opinion: it speaks of something the examples never did. The probability reported is a
+ * softmax of each class's mean log-likelihood per known feature times a
+ * sharpness constant (a calibration, tuned on the dev set, not on the
+ * held-out set): plain naive Bayes posteriors are near 0 or 1 and say
+ * nothing.
+ *
+ * Cost: training is one sort of (feature, class) pairs, milliseconds for a
+ * bot of hundreds of examples. Classifying is one hash probe per n-gram
+ * and a multiply-add per class for the known ones: a few microseconds,
+ * paid only by messages that fell back.
+ *
+ * Thread model: built once at load, read-only afterwards; the scores are
+ * written into the caller's scratch.
+ */
+#include "nlp/nlp_int.h"
+
+#include "base/utf8.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NGRAM_MIN 3
+#define NGRAM_MAX 5
+#define MAX_CHARS 512    /* code points of a message the model reads */
+#define ALPHA 0.1        /* add-alpha smoothing */
+#define SHARPNESS 12.0   /* softmax of mean log-likelihoods times this */
+#define MIN_KNOWN 4      /* fewer known n-grams: no opinion */
+#define MIN_COVERAGE 0.6 /* fewer of the message's n-grams known: no opinion */
+
+static bool model_alnum(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    return (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) || (c >= 0x400 && c <= 0x4FF);
+}
+
+/* The folded characters of s[0..n) as the model reads them, with one space
+ * at both ends and between words; returns their number. */
+static size_t chars_of(const char *s, size_t n, uint32_t *out)
+{
+    size_t k = 0, i = 0;
+    out[k++] = ' ';
+    while (i < n && k < MAX_CHARS - 1) {
+        uint32_t cp;
+        if ((unsigned char)s[i] < 0x80)
+            cp = (unsigned char)s[i++];
+        else if (ef_utf8_decode(s, n, &i, &cp) != 0)
+            break;
+        uint32_t f = ef_utf8_fold(cp);
+        if (f == EF_UTF8_DROP)
+            continue;
+        if (f >= '0' && f <= '9')
+            f = '0';
+        else if (f == EF_UTF8_SPACE || !model_alnum(f))
+            f = ' ';
+        if (f == ' ' && out[k - 1] == ' ')
+            continue;
+        out[k++] = f;
+    }
+    if (out[k - 1] != ' ')
+        out[k++] = ' ';
+    return k;
+}
+
+static inline uint32_t gram_hash(const uint32_t *c, size_t len)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)len;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ c[i]) * 16777619u;
+    return h | 1u; /* 0 marks an empty slot */
+}
+
+/* The n-gram hashes of text into out (at most cap); returns their number. */
+static size_t features(const char *text, size_t n, uint32_t *out, size_t cap)
+{
+    uint32_t c[MAX_CHARS];
+    size_t nc = chars_of(text, n, c), nf = 0;
+    if (nc < 3)
+        return 0; /* nothing but spaces */
+    for (size_t len = NGRAM_MIN; len <= NGRAM_MAX; len++)
+        for (size_t i = 0; i + len <= nc && nf < cap; i++)
+            out[nf++] = gram_hash(c + i, len);
+    return nf;
+}
+
+#define MAX_FEATURES (MAX_CHARS * (NGRAM_MAX - NGRAM_MIN + 1))
+
+static uint32_t slot_of(const ef_nlp__model *m, uint32_t h)
+{
+    uint32_t s = (h * 2654435761u) & m->mask;
+    while (m->keys[s] && m->keys[s] != h)
+        s = (s + 1) & m->mask;
+    return s;
+}
+
+typedef struct pair {
+    uint32_t h, cls;
+} pair;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* Every (feature, class) of the examples, in *out; returns their number. */
+static size_t collect(const ef_bot *bot, pair **out)
+{
+    size_t n = 0, cap = 1024;
+    pair *p = ef_malloc(cap * sizeof(pair));
+    uint32_t *f = ef_malloc(MAX_FEATURES * sizeof(uint32_t));
+    for (size_t i = 0; i < bot->n_examples; i++) {
+        const ef_nlp__example *e = &bot->examples[i];
+        size_t nf = features(e->text, strlen(e->text), f, MAX_FEATURES);
+        if (n + nf > cap) {
+            while (n + nf > cap)
+                cap *= 2;
+            p = ef_realloc(p, cap * sizeof(pair));
+        }
+        for (size_t k = 0; k < nf; k++) {
+            p[n].h = f[k];
+            /* out_of_scope's examples (intent n_intents) and every
+             * negative example ("not this intent") are the other class */
+            p[n].cls = e->negative ? (uint32_t)bot->n_intents : e->intent;
+            n++;
+        }
+    }
+    ef_free(f);
+    *out = p;
+    return n;
+}
+
+/* Counts the pairs into the table and turns the counts into smoothed log
+ * probabilities. */
+static void estimate(ef_nlp__model *m, const pair *p, size_t n, size_t uniq)
+{
+    uint32_t nc = m->n_classes;
+    double *total = ef_calloc(nc, sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        uint32_t s = slot_of(m, p[i].h);
+        m->keys[s] = p[i].h;
+        m->logp[(size_t)s * nc + p[i].cls] += 1.0f;
+        total[p[i].cls] += 1.0;
+    }
+    for (uint32_t c = 0; c < nc; c++) {
+        m->trained[c] = total[c] > 0;
+        m->n_trained += m->trained[c];
+    }
+    for (size_t s = 0; s <= m->mask; s++) {
+        if (!m->keys[s])
+            continue;
+        for (uint32_t c = 0; c < nc; c++) {
+            float *w = &m->logp[s * nc + c];
+            *w = m->trained[c] ? (float)log((*w + ALPHA) / (total[c] + ALPHA * (double)uniq)) : 0;
+        }
+    }
+    ef_free(total);
+}
+
+void ef_nlp__model_train(ef_bot *bot)
+{
+    ef_nlp__model *m = &bot->model;
+    memset(m, 0, sizeof(*m));
+    pair *p = NULL;
+    size_t n = collect(bot, &p);
+    if (n == 0) {
+        ef_free(p);
+        return;
+    }
+    qsort(p, n, sizeof(pair), pair_cmp);
+    size_t uniq = 0;
+    for (size_t i = 0; i < n; i++)
+        uniq += i == 0 || p[i].h != p[i - 1].h;
+    size_t cap = 64;
+    while (cap < 2 * uniq)
+        cap *= 2;
+    m->n_classes = (uint32_t)bot->n_intents + 1;
+    m->mask = (uint32_t)(cap - 1);
+    m->keys = ef_calloc(cap, sizeof(uint32_t));
+    m->logp = ef_calloc(cap * m->n_classes, sizeof(float));
+    m->trained = ef_calloc(m->n_classes, sizeof(bool));
+    m->n_features = (uint32_t)uniq;
+    estimate(m, p, n, uniq);
+    ef_free(p);
+    /* one class is no choice: the model has nothing to say */
+    if (m->n_trained < 2)
+        ef_nlp__model_cleanup(m);
+}
+
+void ef_nlp__model_cleanup(ef_nlp__model *m)
+{
+    ef_free(m->keys);
+    ef_free(m->logp);
+    ef_free(m->trained);
+    memset(m, 0, sizeof(*m));
+}
+
+int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, double *score,
+                           uint32_t *cls, double *p)
+{
+    if (!m->keys)
+        return EF_ENOTFOUND;
+    uint32_t f[MAX_FEATURES];
+    size_t nf = features(text, n, f, MAX_FEATURES), known = 0;
+    uint32_t nc = m->n_classes;
+    for (uint32_t c = 0; c < nc; c++)
+        score[c] = 0;
+    for (size_t i = 0; i < nf; i++) {
+        uint32_t s = slot_of(m, f[i]);
+        if (!m->keys[s])
+            continue;
+        known++;
+        const float *w = &m->logp[(size_t)s * nc];
+        for (uint32_t c = 0; c < nc; c++)
+            score[c] += w[c];
+    }
+    /* a message mostly made of n-grams no example has is about something
+     * the bot was never shown: the model does not guess */
+    if (known < MIN_KNOWN || (double)known < MIN_COVERAGE * (double)nf)
+        return EF_ENOTFOUND;
+    uint32_t best = UINT32_MAX;
+    for (uint32_t c = 0; c < nc; c++) {
+        if (!m->trained[c])
+            continue;
+        score[c] = score[c] / (double)known * SHARPNESS;
+        if (best == UINT32_MAX || score[c] > score[best])
+            best = c;
+    }
+    double sum = 0;
+    for (uint32_t c = 0; c < nc; c++)
+        if (m->trained[c])
+            sum += exp(score[c] - score[best]);
+    *cls = best;
+    *p = 1.0 / sum;
+    return 0;
+}

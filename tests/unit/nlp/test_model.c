@@ -1,0 +1,159 @@
+/*
+ * test_model.c -- the statistical second opinion (src/nlp/model.c and its
+ * use in match.c): a character n-gram model trained at load from the bot's
+ * examples, asked only when no rule gave an intent.
+ *
+ * Uses tests/unit/nlp/fixtures/model_bot.yaml. Run from the repository
+ * root, as make does.
+ */
+#include "nlp/nlp.h"
+#include "nlp/nlp_int.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#define FX_BOT "fixtures/model_bot.yaml"
+#include "nlp_fixture.h"
+
+static ef_nlu_result run(fx *f, const char *text)
+{
+    ef_nlu_result r;
+    if (ef_nlp_match(f->bot, f->sc, text, strlen(text), FX_NOW, &r) != 0)
+        fail_msg("ef_nlp_match(%s) failed", text);
+    return r;
+}
+
+/* A situation no pattern names gets the model's intent, marked as such. */
+static void test_model_answers_a_situation(void **state)
+{
+    fx *f = *state;
+    ef_nlu_result r = run(f, "у куртки оторвалась пуговица");
+    assert_string_equal(r.intent, "refund");
+    assert_true(r.by_model);
+    assert_string_equal(r.model_intent, "refund");
+    assert_true(r.confidence == r.model_confidence);
+    assert_true(r.confidence >= ef_bot_model_threshold(f->bot));
+    assert_int_equal(r.n_ranked, 0); /* no pattern matched */
+    char *js = ef_nlu_result_json(&r);
+    assert_non_null(strstr(js, "\"model\": {\"intent\": \"refund\", \"confidence\": "));
+    assert_non_null(strstr(js, "\"used\": true}"));
+    ef_free(js);
+    r = run(f, "жду посылку уже две недели");
+    assert_string_equal(r.intent, "late");
+    assert_true(r.by_model);
+}
+
+/* Rules always win: a matching pattern is never asked about. */
+static void test_rules_win(void **state)
+{
+    fx *f = *state;
+    ef_nlu_result r = run(f, "где мой заказ, пуговица оторвалась");
+    assert_string_equal(r.intent, "late");
+    assert_false(r.by_model);
+    assert_null(r.model_intent);
+    char *js = ef_nlu_result_json(&r);
+    assert_null(strstr(js, "\"model\""));
+    ef_free(js);
+}
+
+/* Something the bot was never shown, or that looks like its out-of-scope
+ * examples, stays a fallback. */
+static void test_out_of_scope_stays_fallback(void **state)
+{
+    fx *f = *state;
+    ef_nlu_result r = run(f, "какая погода будет завтра");
+    assert_string_equal(r.intent, EF_NLP_FALLBACK);
+    assert_false(r.by_model);
+    r = run(f, "квантовая хромодинамика");
+    assert_string_equal(r.intent, EF_NLP_FALLBACK);
+    assert_null(r.model_intent); /* too little of it is known: no opinion */
+    r = run(f, "");
+    assert_string_equal(r.intent, EF_NLP_FALLBACK);
+}
+
+/* EF_NLP_NO_MODEL: rules only. */
+static void test_option_off(void **state)
+{
+    fx *f = *state;
+    ef_nlp_scratch_set_options(f->sc, EF_NLP_NO_MODEL);
+    ef_nlu_result r = run(f, "у куртки оторвалась пуговица");
+    assert_string_equal(r.intent, EF_NLP_FALLBACK);
+    assert_null(r.model_intent);
+    ef_nlp_scratch_set_options(f->sc, 0);
+}
+
+/* The classifier itself: deterministic, probabilities in (0, 1]. */
+static void test_classify(void **state)
+{
+    fx *f = *state;
+    const ef_bot *bot = f->bot;
+    assert_non_null(bot->model.keys);
+    assert_int_equal(bot->model.n_classes, bot->n_intents + 1);
+    assert_int_equal(bot->model.n_trained, 3);
+    double score[3], p1, p2;
+    uint32_t c1, c2;
+    const char *t = "оторвалась подошва";
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c1, &p1), 0);
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c2, &p2), 0);
+    assert_int_equal(c1, c2);
+    assert_true(p1 == p2 && p1 > 0 && p1 <= 1);
+    assert_int_equal(c1, 0); /* refund */
+    t = "рецепт пирога";
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c1, &p1), 0);
+    assert_int_equal(c1, bot->n_intents); /* the other class */
+    /* invalid UTF-8 is cut where it starts, never read past */
+    assert_int_equal(ef_nlp__model_classify(&bot->model, "\xff\xfe", 2, score, &c1, &p1),
+                     EF_ENOTFOUND);
+}
+
+/* A bot with model_threshold 1 never takes the model's word. */
+static void test_threshold(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ef_model_off_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *fp = fdopen(fd, "w");
+    assert_non_null(fp);
+    fputs("bot: {name: off, languages: [ru], model_threshold: 1}\n"
+          "intents:\n"
+          "  a: {patterns: ['\\bааа\\b'], examples: ['ааа', 'пуговица оторвалась']}\n"
+          "  b: {patterns: ['\\bббб\\b'], examples: ['ббб', 'посылка едет долго']}\n",
+          fp);
+    fclose(fp);
+    char err[1024];
+    ef_bot *bot = NULL;
+    int rc = ef_bot_load(path, &bot, err, sizeof(err));
+    remove(path);
+    if (rc != 0)
+        fail_msg("%s", err);
+    assert_true(ef_bot_model_threshold(bot) == 1.0);
+    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
+    ef_nlu_result r;
+    const char *t = "пуговица оторвалась у пальто";
+    assert_int_equal(ef_nlp_match(bot, sc, t, strlen(t), FX_NOW, &r), 0);
+    assert_string_equal(r.intent, EF_NLP_FALLBACK);
+    assert_false(r.by_model);
+    ef_nlp_scratch_free(sc);
+    ef_bot_free(bot);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_model_answers_a_situation, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rules_win, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_scope_stays_fallback, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_option_off, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_classify, fx_setup, fx_teardown),
+        cmocka_unit_test(test_threshold),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
