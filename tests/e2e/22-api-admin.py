@@ -9,6 +9,8 @@ checked, sealed and never returned; disabled and enabled, which the
 running gateway follows: a disabled bot's webhook is refused)."""
 
 import json
+import re
+from pathlib import Path
 
 from api_helpers import PASSWORD, add_operator, call, escalated_chat, expect, login
 from eftest import assert_eq, fail, psql, psql1, wait_until
@@ -46,7 +48,30 @@ def _no_secret(body, *secrets):
         fail("a password hash came back: %r" % text[:300])
 
 
+def _table_routes():
+    """(method, pattern, role) of every row of api.c's route table."""
+    src = (Path(__file__).resolve().parents[2] / "src" / "gateway" / "api.c").read_text()
+    return re.findall(r'\{"(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", \w+, (API_\w+)', src)
+
+
+def _pattern(path):
+    """The table's pattern of a probed path."""
+    return path.replace(NOID, "{id}").replace("/quick-replies/1", "/quick-replies/{id}")
+
+
 def test_every_route_401_without_or_with_wrong_credentials_and_403_for_operators():
+    # The probe covers the whole table: a new route must be added here too.
+    table = _table_routes()
+    if len(table) < 20:
+        fail("could not read api.c's route table: %r" % table)
+    probed = {(m, _pattern(p)): admin for m, p, admin in ROUTES}
+    for method, pattern, role in table:
+        if role == "API_PUBLIC":
+            continue
+        if (method, pattern) not in probed:
+            fail("route %s %s is not probed by this test" % (method, pattern))
+        assert_eq(probed[(method, pattern)], role == "API_ADMIN",
+                  "admin only: %s %s" % (method, pattern))
     fake = limited_telegram()
     with demo_gateway(fake) as gw:
         add_operator(gw.db, "olga@shop.example", "Ольга")
