@@ -29,6 +29,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define QUEUE_FRAMES 256                  /* per socket, then it is dropped */
@@ -40,6 +41,9 @@
 #define HISTORY_MAX 50
 #define LOOKUP_WORKERS 2
 #define LISTEN_SLICE_MS 500
+/* The kernel's send buffer of a socket, bounded too (autotuning would let it
+ * hold megabytes for a client that does not read). */
+#define SOCKET_SNDBUF (32 * 1024)
 
 enum { K_CONSOLE = 0, K_CHAT = 1 };
 
@@ -797,6 +801,10 @@ static int established(ef_ws *ws, struct lws *wsi, wsconn **slot)
             return -1;
         }
     }
+    int fd = (int)lws_get_socket_fd(wsi);
+    int sndbuf = SOCKET_SNDBUF;
+    if (fd >= 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     wsconn *c = ef_calloc(1, sizeof(*c));
     c->ws = ws;
     c->wsi = wsi;
