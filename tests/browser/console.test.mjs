@@ -15,7 +15,10 @@
 // EF_ADMIN_EMAIL: an escalated conversation the admin claims through the
 // API while the console is live; the queue must show it within 3 s, which
 // only a push can do since polling pauses while live), EF_PREFIX (the
-// screenshots' name prefix, default "16"). Exit 0 on success; on a
+// screenshots' name prefix, default "16"), EF_WINDOW_TEMPLATE (EF_CID is a
+// WhatsApp conversation whose reply window closed: the banner, the closed
+// box and the template button are checked instead of the reply, note and
+// quick reply steps). Exit 0 on success; on a
 // failure one line "FAIL: ..." on stderr and a screenshot *-failure.png.
 import { chromium } from "playwright-core";
 
@@ -86,81 +89,95 @@ try {
   await page.locator("#conv-holder", { hasText: "Held by you" }).waitFor({ timeout: T });
   if (!(await page.locator("#btn-claim").isDisabled())) throw new Error("claim still enabled");
 
-  step("reply with Enter: it appears with a tick");
-  await page.fill("#reply", reply);
-  await page.press("#reply", "Enter");
-  const mine = page.locator("#messages .msg.operator", { hasText: reply });
-  await mine.waitFor({ timeout: T });
-  if ((await page.inputValue("#reply")) !== "") throw new Error("the reply box was not cleared");
-  // The fake Bot API accepts it: the tick turns from queued to sent.
-  await mine.locator('.tick[data-status="sent"], .tick[data-status="delivered"], .tick[data-status="read"]')
-    .waitFor({ timeout: T });
-  await page.screenshot({ path: `${shots}/${prefix}-console-claimed.png` });
-
-  const liveCid = process.env.EF_LIVE_CID;
-  if (liveCid && adminEmail) {
-    step("live: another operator's claim shows at once (/ws/console, polling paused)");
-    await page.locator('#live[data-state="live"]').waitFor({ timeout: T });
-    await page.locator(`#queue button[data-id="${liveCid}"]`).waitFor({ timeout: T });
-    const status = await page.evaluate(async ([u, email, pw, id]) => {
-      const l = await fetch(u + "/api/v1/auth/login", { method: "POST",
-        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password: pw }) });
-      const tok = (await l.json()).access_token;
-      const r = await fetch(u + `/api/v1/conversations/${id}/claim`, { method: "POST",
-        headers: { Authorization: "Bearer " + tok } });
-      return r.status;
-    }, [url, adminEmail, env("EF_PASSWORD"), liveCid]);
-    if (status !== 200) throw new Error(`the admin's claim answered ${status}`);
-    await page.locator(`#queue button[data-id="${liveCid}"]`, { hasText: "Taken by" })
-      .waitFor({ timeout: 3000 });
-  }
-
-  step("an internal note: in the history, marked, not sent");
-  await page.click("#mode-note");
-  await page.locator('#reply-form[data-mode="note"]').waitFor({ timeout: T });
-  await page.fill("#reply", note);
-  await page.press("#reply", "Enter");
-  await page.locator("#messages .msg.note", { hasText: note }).waitFor({ timeout: T });
-  await page.click("#mode-reply");
-
-  step("quick replies in the reply box");
-  if (quickTitle) {
-    await page.fill("#reply", "");
-    await page.type("#reply", "/" + quickTitle.slice(0, 4));
-    await page.locator("#quick-pop .quick-item", { hasText: quickTitle }).waitFor({ timeout: T });
-    await page.screenshot({ path: `${shots}/${prefix}-console-quick.png` });
-    await page.press("#reply", "Enter");
-    const got = await page.inputValue("#reply");
-    const want = (process.env.EF_QUICK_BODY || "").split("{name}")[0];
-    if (!got.startsWith(want) || got.includes("{name}"))
-      throw new Error(`quick reply not inserted (${JSON.stringify(got)})`);
-    await page.fill("#reply", "");
+  const tmpl = process.env.EF_WINDOW_TEMPLATE;
+  if (tmpl) {
+    step("reply window closed: free text refused up front, the template offered");
+    await page.locator("#window-banner", { hasText: "24 hours" }).waitFor({ timeout: T });
+    if (!(await page.locator("#reply").isDisabled())) throw new Error("the reply box is open");
+    await page.screenshot({ path: `${shots}/${prefix}-console-window.png` });
+    await page.click(`#window-templates button[data-template="${tmpl}"]`);
+    await page.locator("#messages .msg.operator", { hasText: `[template ${tmpl}]` })
+      .waitFor({ timeout: T });
+    await page.click("#mode-note");
+    if (await page.locator("#reply").isDisabled()) throw new Error("notes refused too");
+    await page.click("#mode-reply");
   } else {
-    await page.click("#quick-btn");
-    await page.locator("#quick-empty").waitFor({ state: "visible", timeout: T });
-    await page.press("#reply", "Escape");
-    await page.locator("#quick-pop").waitFor({ state: "hidden", timeout: T });
-  }
+    step("reply with Enter: it appears with a tick");
+    await page.fill("#reply", reply);
+    await page.press("#reply", "Enter");
+    const mine = page.locator("#messages .msg.operator", { hasText: reply });
+    await mine.waitFor({ timeout: T });
+    if ((await page.inputValue("#reply")) !== "") throw new Error("the reply box was not cleared");
+    // The fake Bot API accepts it: the tick turns from queued to sent.
+    await mine.locator('.tick[data-status="sent"], .tick[data-status="delivered"], .tick[data-status="read"]')
+      .waitFor({ timeout: T });
+    await page.screenshot({ path: `${shots}/${prefix}-console-claimed.png` });
 
-  step("switch to Russian and back");
-  await page.selectOption("#app .lang-select", "ru");
-  await page.locator("#btn-release", { hasText: "Вернуть боту" }).waitFor({ timeout: T });
-  await page.screenshot({ path: `${shots}/${prefix}-console-ru.png` });
-  await page.selectOption("#app .lang-select", "en");
+    const liveCid = process.env.EF_LIVE_CID;
+    if (liveCid && adminEmail) {
+      step("live: another operator's claim shows at once (/ws/console, polling paused)");
+      await page.locator('#live[data-state="live"]').waitFor({ timeout: T });
+      await page.locator(`#queue button[data-id="${liveCid}"]`).waitFor({ timeout: T });
+      const status = await page.evaluate(async ([u, email, pw, id]) => {
+        const l = await fetch(u + "/api/v1/auth/login", { method: "POST",
+          headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password: pw }) });
+        const tok = (await l.json()).access_token;
+        const r = await fetch(u + `/api/v1/conversations/${id}/claim`, { method: "POST",
+          headers: { Authorization: "Bearer " + tok } });
+        return r.status;
+      }, [url, adminEmail, env("EF_PASSWORD"), liveCid]);
+      if (status !== 200) throw new Error(`the admin's claim answered ${status}`);
+      await page.locator(`#queue button[data-id="${liveCid}"]`, { hasText: "Taken by" })
+        .waitFor({ timeout: 3000 });
+    }
 
-  step("hand back to the bot");
-  await page.click("#btn-release");
-  await page.locator("#conv-meta .status.active").waitFor({ timeout: T });
-  await inQueue.waitFor({ state: "detached", timeout: T });
+    step("an internal note: in the history, marked, not sent");
+    await page.click("#mode-note");
+    await page.locator('#reply-form[data-mode="note"]').waitFor({ timeout: T });
+    await page.fill("#reply", note);
+    await page.press("#reply", "Enter");
+    await page.locator("#messages .msg.note", { hasText: note }).waitFor({ timeout: T });
+    await page.click("#mode-reply");
 
-  const taken = process.env.EF_CID_TAKEN;
-  if (taken) {
-    step("a conversation another operator holds: claim says who has it");
-    await page.locator(`#queue button[data-id="${taken}"]`).click();
-    await page.locator("#conv-holder", { hasText: "Taken by" }).waitFor({ timeout: T });
-    await page.click("#btn-claim");
-    await page.locator("#toast", { hasText: "Taken by" }).waitFor({ timeout: T });
-    await page.screenshot({ path: `${shots}/${prefix}-console-taken.png` });
+    step("quick replies in the reply box");
+    if (quickTitle) {
+      await page.fill("#reply", "");
+      await page.type("#reply", "/" + quickTitle.slice(0, 4));
+      await page.locator("#quick-pop .quick-item", { hasText: quickTitle }).waitFor({ timeout: T });
+      await page.screenshot({ path: `${shots}/${prefix}-console-quick.png` });
+      await page.press("#reply", "Enter");
+      const got = await page.inputValue("#reply");
+      const want = (process.env.EF_QUICK_BODY || "").split("{name}")[0];
+      if (!got.startsWith(want) || got.includes("{name}"))
+        throw new Error(`quick reply not inserted (${JSON.stringify(got)})`);
+      await page.fill("#reply", "");
+    } else {
+      await page.click("#quick-btn");
+      await page.locator("#quick-empty").waitFor({ state: "visible", timeout: T });
+      await page.press("#reply", "Escape");
+      await page.locator("#quick-pop").waitFor({ state: "hidden", timeout: T });
+    }
+
+    step("switch to Russian and back");
+    await page.selectOption("#app .lang-select", "ru");
+    await page.locator("#btn-release", { hasText: "Вернуть боту" }).waitFor({ timeout: T });
+    await page.screenshot({ path: `${shots}/${prefix}-console-ru.png` });
+    await page.selectOption("#app .lang-select", "en");
+
+    step("hand back to the bot");
+    await page.click("#btn-release");
+    await page.locator("#conv-meta .status.active").waitFor({ timeout: T });
+    await inQueue.waitFor({ state: "detached", timeout: T });
+
+    const taken = process.env.EF_CID_TAKEN;
+    if (taken) {
+      step("a conversation another operator holds: claim says who has it");
+      await page.locator(`#queue button[data-id="${taken}"]`).click();
+      await page.locator("#conv-holder", { hasText: "Taken by" }).waitFor({ timeout: T });
+      await page.click("#btn-claim");
+      await page.locator("#toast", { hasText: "Taken by" }).waitFor({ timeout: T });
+      await page.screenshot({ path: `${shots}/${prefix}-console-taken.png` });
+    }
   }
 
   step("log out");

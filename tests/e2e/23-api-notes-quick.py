@@ -8,7 +8,12 @@ with the approved template offered), the template goes instead when
 asked for, and a reply the platform refuses shows as failed with the
 reason. /metrics shows the outbox."""
 
+import importlib.util
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from api_helpers import add_operator, call, conversation_id, escalated_chat, expect, login
 from eftest import (assert_contains, assert_eq, fail, lit, log_dir, post_ok, psql, psql1,
@@ -265,23 +270,62 @@ def test_metrics_show_the_outbox():
             fail("oldest queued age %r, expected about 120 s" % age)
 
 
-def test_console_notes_quick_replies_and_admin_pages_in_chromium():
-    """console.test.mjs with a note, a quick reply and the admin pages
-    (the same browser harness as 16-console-browser)."""
-    import importlib.util
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-    here = Path(__file__).resolve().parent
-    spec = importlib.util.spec_from_file_location("console_browser",
-                                                  here / "16-console-browser.py")
+def _browser():
+    """16-console-browser's harness (its module) and (chromium, node), or
+    None when the browser tools are missing (said on stderr)."""
+    spec = importlib.util.spec_from_file_location(
+        "console_browser", Path(__file__).resolve().parent / "16-console-browser.py")
     cb = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cb)
     tools = cb._tools()
-    if not tools:
+    return (cb, tools) if tools else None
+
+
+def _run_console(cb, env):
+    r = subprocess.run([env["NODE"], str(cb.BROWSER_DIR / "console.test.mjs")], env=env,
+                       capture_output=True, text=True, timeout=240)
+    sys.stderr.write(r.stderr)
+    if r.returncode != 0:
+        fail("console.test.mjs failed (screenshot in tests/e2e/.logs/):\n%s" %
+             r.stderr.strip()[-2000:])
+
+
+def test_console_reply_window_in_chromium():
+    """The console on a WhatsApp conversation past the 24-hour window: the
+    banner, the closed reply box, the template sent from its button."""
+    got = _browser()
+    if not got:
         return
-    chromium, node = tools
+    cb, (chromium, node) = got
+    graph = fake_graph()
+    with wa_gateway(graph, bot=DEMO_BOT, template="reengage:ru") as gw:
+        add_operator(gw.db, "olga@shop.example", "Ольга")
+        _say(gw, ANNA, "позовите оператора")
+        cid = wait_until(lambda: psql1(gw.db, "SELECT id FROM conversations WHERE status = "
+                                              "'escalated'"), timeout=15, what="escalated")
+        graph.wait_for(lambda: len(graph.messages(to=ANNA)) >= 1, timeout=15, what="bot reply")
+        psql(gw.db, "UPDATE conversations SET last_inbound_at = now() - interval '25 hours' "
+                    "WHERE id = %s" % lit(cid))
+        n = len(graph.messages(to=ANNA))
+        cb.SHOTS.mkdir(exist_ok=True)
+        _run_console(cb, dict(os.environ, EF_URL=gw.base, EF_EMAIL="olga@shop.example",
+                              EF_PASSWORD=cb.PASSWORD, EF_CID=cid, EF_REPLY="-",
+                              EF_WINDOW_TEMPLATE="reengage", EF_PREFIX="23w",
+                              EF_SHOT_DIR=str(cb.SHOTS), CHROMIUM=chromium, NODE=node))
+        graph.wait_for(lambda: len(graph.messages(to=ANNA)) > n, timeout=15,
+                       what="the template sent")
+        b = graph.messages(to=ANNA)[-1].body
+        assert_eq((b.get("type"), b["template"]["name"]), ("template", "reengage"),
+                  "the console's template button sent the template")
+
+
+def test_console_notes_quick_replies_and_admin_pages_in_chromium():
+    """console.test.mjs with a note, a quick reply and the admin pages
+    (the same browser harness as 16-console-browser)."""
+    got = _browser()
+    if not got:
+        return
+    cb, (chromium, node) = got
     fake = limited_telegram()
     with demo_gateway(fake) as gw:
         add_operator(gw.db, "root@shop.example", "Админ", role="admin")
@@ -300,12 +344,7 @@ def test_console_notes_quick_replies_and_admin_pages_in_chromium():
                    EF_QUICK_TITLE="Доставка", EF_QUICK_BODY="{name}, доставка",
                    EF_ADMIN_EMAIL="root@shop.example", EF_PREFIX="23", EF_LIVE_CID=other,
                    EF_SHOT_DIR=str(cb.SHOTS), CHROMIUM=chromium)
-        r = subprocess.run([node, str(cb.BROWSER_DIR / "console.test.mjs")], env=env,
-                           capture_output=True, text=True, timeout=240)
-        sys.stderr.write(r.stderr)
-        if r.returncode != 0:
-            fail("console.test.mjs failed (screenshot in tests/e2e/.logs/):\n%s" %
-                 r.stderr.strip()[-2000:])
+        _run_console(cb, dict(env, NODE=node))
         assert_eq(psql1(gw.db, "SELECT body FROM conversation_notes WHERE conversation_id = "
                                "'%s'" % cid), note, "the note stored")
         time.sleep(0.5)
