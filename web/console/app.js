@@ -71,6 +71,7 @@ const TEXTS = {
     "unknown": "unknown reason",
     "customer": "Customer",
     "today": "Today",
+    "unread": "New message from the customer",
     "live.on": "Live",
     "live.on.title": "Live updates: new messages appear at once",
     "live.off": "Polling",
@@ -177,6 +178,7 @@ const TEXTS = {
     "unknown": "причина неизвестна",
     "customer": "Клиент",
     "today": "Сегодня",
+    "unread": "Новое сообщение клиента",
     "live.on": "Онлайн",
     "live.on.title": "Обновления в реальном времени: новые сообщения появляются сразу",
     "live.off": "Опрос",
@@ -478,12 +480,31 @@ async function loadLists() {
   }
 }
 
+/* A new customer message in a conversation this operator opened before
+ * (and is not looking at now): the list marks it. */
+const seen = {};
+
+function markSeen(c) {
+  const last = c.messages && c.messages.length ? c.messages[c.messages.length - 1] : null;
+  seen[c.id] = last ? Date.parse(last.created_at) : 0;
+}
+
+function unread(c) {
+  const m = c.last_message;
+  return c.id !== view.openId && seen[c.id] !== undefined && m && m.role === "user" &&
+    Date.parse(m.created_at) > seen[c.id];
+}
+
 function item(c, inQueue) {
   const li = el("li");
   const b = el("button");
   b.type = "button";
   b.dataset.id = c.id;
   if (c.id === view.openId) b.setAttribute("aria-current", "true");
+  if (unread(c)) {
+    b.classList.add("unread");
+    b.title = t("unread");
+  }
   const name = el("span", "name", customerName(c));
   name.appendChild(el("span", "tag", c.platform));
   b.appendChild(name);
@@ -567,6 +588,7 @@ async function loadConv(scrollDown) {
     return;
   }
   view.conv = r.body;
+  markSeen(r.body);
   renderConv(scrollDown);
 }
 
