@@ -3,6 +3,7 @@
  */
 #include "gateway/decide.h"
 
+#include "gateway/orders_lookup.h"
 #include "nlp/fsm.h"
 
 #include <json-c/json.h>
@@ -300,8 +301,8 @@ static char *decision_json(const ef_fsm_output *out, const ef_nlu_result *nlu)
     return s;
 }
 
-static int decide_one(ef_decider *d, const ef_bot *bot, chat_state *cs, ef_ingest_item *it,
-                      int64_t now)
+static int decide_one(ef_decider *d, ef_store *st, const ef_bot *bot, chat_state *cs,
+                      ef_ingest_item *it, int64_t now)
 {
     const ef_msg *m = it->msg;
     const ef_fsm_def *def = ef_bot_fsm(bot);
@@ -327,6 +328,9 @@ static int decide_one(ef_decider *d, const ef_bot *bot, chat_state *cs, ef_inges
     }
     if (!def)
         return 0;
+    /* The shop's real order the message or its chat names (orders_lookup.h). */
+    ef_orders_lookup_context(st, m, understood ? &nlu : NULL,
+                             understood && nlu.lang ? nlu.lang : m->sender_lang, &cs->context);
     ef_fsm_input in = {
         .state = cs->state,
         .status = cs->status,
@@ -409,7 +413,7 @@ static int run_items(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *ite
         chat_state *cs = chat_for(d, st, kv, m, &rc);
         if (!cs)
             break;
-        rc = decide_one(d, bots[i], cs, &items[i], now);
+        rc = decide_one(d, st, bots[i], cs, &items[i], now);
     }
     ef_free(msgs);
     ef_free(seen);

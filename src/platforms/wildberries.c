@@ -128,19 +128,6 @@ static void wb_check_request(const void *cfg, ef_mkt_req *rq)
     rq->what = "ping";
 }
 
-/* Wildberries' error bodies: {"title","detail",...} (gateway) or
- * {"code","message"} (the methods). */
-const char *ef_wb__message(json_object *root)
-{
-    static const char *const keys[] = {"detail", "message", "title", "errorText"};
-    for (size_t i = 0; root && i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const char *s = ef_chan__str(root, keys[i]);
-        if (s && *s)
-            return s;
-    }
-    return NULL;
-}
-
 static void wb_check_response(long status, const char *body, size_t len, ef_mkt_result *res)
 {
     memset(res, 0, sizeof(*res));

@@ -60,6 +60,19 @@ const char *ef_wb__normalize(const char *supplier, const char *wb)
     return ef_order_rank(b) > ef_order_rank(a) ? b : a;
 }
 
+/* Wildberries' error bodies: {"title","detail",...} (gateway) or
+ * {"code","message"} (the methods). */
+const char *ef_wb__message(json_object *root)
+{
+    static const char *const keys[] = {"detail", "message", "title", "errorText"};
+    for (size_t i = 0; root && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *s = ef_ad__jstr(root, keys[i], NULL);
+        if (s && *s)
+            return s;
+    }
+    return NULL;
+}
+
 static json_object *find_pending(json_object *pending, long long id)
 {
     size_t n = pending ? json_object_array_length(pending) : 0;

@@ -141,10 +141,9 @@ int ef_store_sync_checked(ef_store *st, const char *integration_id, bool ok, con
                                            ok ? NULL : reason);
 }
 
-int ef_store_order_lookup(ef_store *st, const char *integration_ids, const char *number,
-                          char **json)
+int ef_store_order_lookup(ef_store *st, const char *integration_id, const char *number, char **json)
 {
-    const char *vals[2] = {integration_ids, number};
+    const char *vals[2] = {integration_id, number};
     return ef_store__value(
         st,
         "SELECT jsonb_build_object('number', order_number, 'ref', order_ref, "
@@ -152,7 +151,8 @@ int ef_store_order_lookup(ef_store *st, const char *integration_ids, const char 
         "'items', items, 'amount', amount, 'currency', currency, "
         "'ordered_at', floor(extract(epoch FROM ordered_at))::bigint, "
         "'status_changed_at', floor(extract(epoch FROM status_changed_at))::bigint)::text "
-        "FROM orders WHERE integration_id = ANY($1::uuid[]) "
+        "FROM orders WHERE integration_id IN (SELECT b.id FROM integrations a "
+        "JOIN integrations b ON b.user_id IS NOT DISTINCT FROM a.user_id WHERE a.id = $1::uuid) "
         "AND (order_number = $2 OR order_ref = $2) "
         "ORDER BY ordered_at DESC NULLS LAST LIMIT 1",
         2, vals, json);

@@ -61,13 +61,14 @@ int ef_store_sync_due(ef_store *st, const char *platforms, char ***ids, size_t *
  * error with the platform's reason; only when it changed. */
 int ef_store_sync_checked(ef_store *st, const char *integration_id, bool ok, const char *reason);
 
-/* One order of the integrations of one business for the bot's answer: the
- * order whose number or reference is number (number NULL: the newest order
- * whose reference is ref). integration_ids: a PostgreSQL array literal of
- * the business's marketplace integrations. *json: {number, ref,
- * marketplace, status, status_raw, items, amount, currency, ordered_at,
- * status_changed_at} (owned); EF_ENOTFOUND when none. */
-int ef_store_order_lookup(ef_store *st, const char *integration_ids, const char *number,
+/* One order for the bot's answer, among the orders of the business that
+ * owns integration_id (every integration with the same owner: an order of
+ * another shop is never found): the one whose number or reference is
+ * number (the marketplace's order / posting number, or what the buyer
+ * sees). *json: {number, ref, marketplace, status, status_raw, items,
+ * amount, currency, ordered_at, status_changed_at (Unix seconds)} (owned);
+ * EF_ENOTFOUND when none. */
+int ef_store_order_lookup(ef_store *st, const char *integration_id, const char *number,
                           char **json);
 
 #endif /* EF_STORE_ORDERS_H */

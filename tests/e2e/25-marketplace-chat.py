@@ -8,10 +8,13 @@ restart mid-stream neither loses nor repeats a message. A reply the
 marketplace refuses is `failed` with its reason."""
 
 import json
+import time
 
-from eftest import assert_eq, fail, fresh_db, psql, psql1, wait_until
+from eftest import REPO, assert_eq, fail, fresh_db, psql, psql1, wait_until
 from integration_helpers import bot_file, cli, integrations_gateway
 from lib.fake_marketplaces import WB_TOKEN, fake_wildberries
+
+SHOP_BOT = REPO / "bots" / "shop.yaml"
 
 
 def add_shop(db, name="wb-shop"):
@@ -107,3 +110,57 @@ def test_a_refused_reply_is_failed_with_the_marketplace_reason():
                        "direction = 'outbound'" % iid)
     if "Чат закрыт" not in reason:
         fail("failed_reason does not carry the marketplace's reason: %r" % reason)
+
+
+MONTHS = ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
+          "сентября", "октября", "ноября", "декабря"]
+
+
+def msk_date(ts):
+    t = time.gmtime(ts + 3 * 3600)
+    return "%d %s" % (t.tm_mday, MONTHS[t.tm_mon - 1])
+
+
+def test_where_is_my_order_is_answered_from_the_shops_orders():
+    wb = fake_wildberries()
+    created = time.time() - 2 * 86400
+    wb.add_order(5001, supplier="confirm", wb="waiting", created=created)
+    wb.add_order(5002, supplier="confirm", wb="waiting", created=created, rid="rid-5002.0.0")
+    db = fresh_db()
+    r = cli(db, "add", "wildberries", "--name", "wb-shop", "--bot", str(SHOP_BOT), "--setting",
+            "chat_poll_ms=200", stdin=json.dumps({"api_token": WB_TOKEN}))
+    if r.code != 0:
+        fail("integration add exited %d: %s" % (r.code, r.err))
+    iid = r.out.splitlines()[0].strip().lower()
+    # Another business's shop with an order 777: never answered to this one.
+    psql(db, "INSERT INTO users (email, name, role) VALUES ('other@example.com', 'other', 'operator')",
+         "INSERT INTO integrations (user_id, platform_id, name, external_id) SELECT id, "
+         "'wildberries', 'other-shop', NULL FROM users WHERE email = 'other@example.com'",
+         "INSERT INTO orders (integration_id, marketplace, order_number, scheme, status, "
+         "status_rank, status_raw) SELECT id, 'wildberries', '777', 'fbs', 'delivered', 3, "
+         "'complete/sold' FROM integrations WHERE name = 'other-shop'")
+    env = {"WILDBERRIES_API_URL": wb.url}
+    if cli(db, "sync", iid, env=env).code != 0:
+        fail("the first sync failed")
+    wb.set_status(5001, "complete", "sorted")
+    if cli(db, "sync", iid, env=env).code != 0:
+        fail("the second sync failed")
+    today = msk_date(time.time())
+    with gateway(wb, db):
+        wb.buyer_says("1:chat-1", "Где мой заказ 5001?")
+        texts = wait_sent(wb, "1:chat-1", 1)
+        assert_eq(texts[0], "Заказ 5001: передан в доставку %s (shirt-blue-42)." % today,
+                  "the answer from the synced order")
+        # The chat was opened from order 5002 (goodCard.rid): no number needed.
+        wb.buyer_says("1:chat-2", "где мой заказ?", rid="rid-5002.0.0")
+        texts = wait_sent(wb, "1:chat-2", 1)
+        assert_eq(texts[0], "Заказ 5002: собирается, принят %s (shirt-blue-42)." %
+                  msk_date(created), "the answer about the chat's own order")
+        wb.buyer_says("1:chat-3", "Где мой заказ 777?")
+        texts = wait_sent(wb, "1:chat-3", 1)
+        if "не найден" not in texts[0] or "777" not in texts[0]:
+            fail("another business's order was not refused: %r" % texts[0])
+        wb.buyer_says("1:chat-4", "где мой заказ?")
+        texts = wait_sent(wb, "1:chat-4", 1)
+        if "номер заказа" not in texts[0]:
+            fail("without a number the bot should ask for it: %r" % texts[0])
