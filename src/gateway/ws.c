@@ -67,7 +67,6 @@ struct wsconn {
     int close_code;
     char close_reason[64];
     ef_buf rx; /* a frame arriving in fragments */
-    bool rx_bad;
     frame *q_head, *q_tail;
     size_t q_n, q_bytes;
     /* console */

@@ -155,8 +155,8 @@ def test_a_too_long_id_is_refused_alone_and_dead_lettered():
             fail("no batch held more than one event (batches %r, of one %r)" % (total, one))
 
         rows = psql(gw.db, "SELECT d.platform, d.error, d.payload->>'message_id', "
-                           "d.integration_id = i.id FROM dead_letters d "
-                           "LEFT JOIN integrations i ON i.is_default")
+                           "d.integration_id = i.id FROM dead_letters d LEFT JOIN "
+                           "integrations i ON i.is_default AND i.platform_id = d.platform")
         assert_eq(len(rows), 1, "dead letters")
         platform, error, mid, same_integration = rows[0]
         assert_eq((platform, mid, same_integration), ("telegram", "callback:" + LONG_ID, "t"),
