@@ -4,8 +4,11 @@
 #include "gateway/cli_operator.h"
 
 #include "base/ef.h"
+#include "base/json.h"
+#include "store/console.h"
 #include "store/store.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +19,9 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: easyflow operator add EMAIL --name NAME [--role operator|admin]\n"
-                    "       (the password is read from standard input)\n");
+                    "       (the password is read from standard input)\n"
+                    "       easyflow operator list\n"
+                    "       easyflow operator disable|enable EMAIL\n");
     return 2;
 }
 
@@ -45,8 +50,74 @@ static int read_password(char *buf, size_t len)
     return 0;
 }
 
+static ef_store *connect(void)
+{
+    const char *url = getenv("EF_DATABASE_URL");
+    return ef_store_new(url && *url ? url : "postgresql://127.0.0.1:5432/easyflow");
+}
+
+/* One line per account: e-mail, role, active/disabled, name. */
+static int cmd_list(void)
+{
+    ef_store *st = connect();
+    char *text = NULL, err[80];
+    json_object *o = NULL, *arr = NULL;
+    int rc = ef_store_operators_list(st, &text);
+    if (rc == 0 && ef_json_parse(text, strlen(text), 8, &o, err, sizeof(err)) == 0 &&
+        json_object_object_get_ex(o, "operators", &arr)) {
+        printf("EMAIL\tROLE\tSTATUS\tNAME\n");
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            const char *email = NULL, *role = NULL, *name = NULL;
+            bool active = true;
+            json_object *it = json_object_array_get_idx(arr, i), *v = NULL;
+            ef_pj_str(it, "email", false, &email, NULL, NULL, NULL);
+            ef_pj_str(it, "role", false, &role, NULL, NULL, NULL);
+            ef_pj_str(it, "name", false, &name, NULL, NULL, NULL);
+            if (json_object_object_get_ex(it, "active", &v))
+                active = json_object_get_boolean(v);
+            printf("%s\t%s\t%s\t%s\n", email ? email : "", role ? role : "",
+                   active ? "active" : "disabled", name ? name : "");
+        }
+    } else {
+        fprintf(stderr, "easyflow operator list: %s\n", rc ? ef_store_errmsg(st) : "bad answer");
+        rc = rc ? rc : EF_EIO;
+    }
+    if (o)
+        json_object_put(o);
+    ef_free(text);
+    ef_store_free(st);
+    return rc ? 1 : 0;
+}
+
+/* Disabling also revokes the account's refresh tokens and hands its
+ * conversations back to the queue (store/console.h). */
+static int cmd_set_active(const char *email, bool active)
+{
+    ef_store *st = connect();
+    ef_operator op;
+    memset(&op, 0, sizeof(op));
+    char *text = NULL;
+    int rc = ef_store_operator_by_email(st, email, &op);
+    if (rc == 0)
+        rc = ef_store_operator_set_active(st, op.id, active, NULL, &text);
+    if (rc == EF_ENOTFOUND)
+        fprintf(stderr, "easyflow operator: no operator or admin %s\n", email);
+    else if (rc)
+        fprintf(stderr, "easyflow operator: %s\n", ef_store_errmsg(st));
+    else
+        printf("operator %s %s\n", email, active ? "enabled" : "disabled");
+    ef_free(text);
+    ef_operator_cleanup(&op);
+    ef_store_free(st);
+    return rc ? 1 : 0;
+}
+
 int ef_operator_cli(int argc, char **argv)
 {
+    if (argc == 1 && strcmp(argv[0], "list") == 0)
+        return cmd_list();
+    if (argc == 2 && (strcmp(argv[0], "disable") == 0 || strcmp(argv[0], "enable") == 0))
+        return cmd_set_active(argv[1], argv[0][0] == 'e');
     if (argc < 2 || strcmp(argv[0], "add") != 0)
         return usage();
     const char *email = argv[1], *name = NULL, *role = "operator";
@@ -85,8 +156,7 @@ int ef_operator_cli(int argc, char **argv)
         return 1;
     }
     memset(pw, 0, sizeof(pw));
-    const char *url = getenv("EF_DATABASE_URL");
-    ef_store *st = ef_store_new(url && *url ? url : "postgresql://127.0.0.1:5432/easyflow");
+    ef_store *st = connect();
     bool created = false;
     rc = ef_store_operator_upsert(st, email, name, role, hash, &created);
     if (rc) {

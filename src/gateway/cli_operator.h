@@ -1,6 +1,9 @@
 /*
  * cli_operator.h -- `easyflow operator add EMAIL --name NAME
- * [--role operator|admin]`, the password read from standard input.
+ * [--role operator|admin]`, the password read from standard input;
+ * `operator list`; `operator disable|enable EMAIL` (disabling revokes the
+ * account's sessions and hands its conversations back to the queue, as the
+ * admin API does).
  *
  * Creates the account an operator logs into the console with, or updates
  * it (name, role, password) when the e-mail exists. The password is stored

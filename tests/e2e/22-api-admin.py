@@ -12,6 +12,7 @@ import json
 import re
 from pathlib import Path
 
+import eftest
 from api_helpers import PASSWORD, add_operator, call, escalated_chat, expect, login
 from eftest import assert_eq, fail, psql, psql1, wait_until
 from integration_helpers import SECRET_A, TOKEN_A, two_bot_fake
@@ -215,3 +216,34 @@ def test_admin_manages_integrations_credentials_never_returned():
         assert_eq(got["integration"]["enabled"], True, "enabled")
         expect(call(gw, "POST", "/integrations/%s/enable" % NOID, token=tok), 404, "unknown")
         expect(call(gw, "POST", "/integrations/xyz/disable", token=tok), 404, "not a uuid")
+
+
+def test_operator_cli_list_disable_enable():
+    fake = limited_telegram()
+    with demo_gateway(fake) as gw:
+        add_operator(gw.db, "olga@shop.example", "Ольга")
+        add_operator(gw.db, "root@shop.example", "Админ", role="admin")
+        tok = login(gw, "olga@shop.example")
+
+        def cli(*args):
+            return eftest.run_cli(["operator"] + list(args), env={"EF_DATABASE_URL": gw.db})
+        r = cli("list")
+        assert_eq(r.code, 0, "operator list (%s)" % r.err)
+        lines = r.out.strip().splitlines()
+        assert_eq(lines, ["EMAIL\tROLE\tSTATUS\tNAME",
+                          "olga@shop.example\toperator\tactive\tОльга",
+                          "root@shop.example\tadmin\tactive\tАдмин"], "the list")
+        r = cli("disable", "Olga@Shop.example")
+        assert_eq((r.code, r.out.strip()), (0, "operator Olga@Shop.example disabled"), r.err)
+        expect(call(gw, "POST", "/auth/refresh", {"refresh_token": tok["refresh_token"]}), 401,
+               "sessions revoked")
+        expect(call(gw, "POST", "/auth/login", {"email": "olga@shop.example",
+                                                "password": PASSWORD}), 401, "no login")
+        assert_eq(cli("list").out.strip().splitlines()[1],
+                  "olga@shop.example\toperator\tdisabled\tОльга", "listed disabled")
+        assert_eq(cli("enable", "olga@shop.example").code, 0, "enable")
+        login(gw, "olga@shop.example")
+        r = cli("disable", "nobody@shop.example")
+        assert_eq(r.code, 1, "unknown account")
+        if "no operator" not in r.err:
+            fail("unknown account message: %r" % r.err)
