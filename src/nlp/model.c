@@ -21,8 +21,10 @@
  * Model: multinomial naive Bayes, add-alpha smoothing, uniform class
  * priors (intents with many examples do not win by their number). Features
  * never seen in training are ignored, but a message whose n-grams are
- * mostly unknown (under MIN_COVERAGE of them seen in any example) gets no
- * opinion: it speaks of something the examples never did. The probability reported is a
+ * mostly unknown to the intents (under MIN_COVERAGE of them seen in any
+ * intent's example) gets no opinion: it speaks of something the intents'
+ * examples never did (what the out-of-scope examples add makes "something
+ * else" likelier, never an opinion more frequent). The probability reported is a
  * softmax of each class's mean log-likelihood per known feature times a
  * sharpness constant (a calibration, tuned on the dev set, not on the
  * held-out set): plain naive Bayes posteriors are near 0 or 1 and say
@@ -174,6 +176,8 @@ static void estimate(ef_nlp__model *m, const pair *p, size_t n, size_t uniq)
     for (size_t s = 0; s <= m->mask; s++) {
         if (!m->keys[s])
             continue;
+        for (uint32_t c = 0; c + 1 < nc && !m->of_intent[s]; c++)
+            m->of_intent[s] = m->logp[s * nc + c] > 0;
         for (uint32_t c = 0; c < nc; c++) {
             float *w = &m->logp[s * nc + c];
             *w = m->trained[c] ? (float)log((*w + ALPHA) / (total[c] + ALPHA * (double)uniq)) : 0;
@@ -204,6 +208,7 @@ void ef_nlp__model_train(ef_bot *bot)
     m->keys = ef_calloc(cap, sizeof(uint32_t));
     m->logp = ef_calloc(cap * m->n_classes, sizeof(float));
     m->trained = ef_calloc(m->n_classes, sizeof(bool));
+    m->of_intent = ef_calloc(cap, sizeof(bool));
     m->n_features = (uint32_t)uniq;
     estimate(m, p, n, uniq);
     ef_free(p);
@@ -217,6 +222,7 @@ void ef_nlp__model_cleanup(ef_nlp__model *m)
     ef_free(m->keys);
     ef_free(m->logp);
     ef_free(m->trained);
+    ef_free(m->of_intent);
     memset(m, 0, sizeof(*m));
 }
 
@@ -226,7 +232,7 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, d
     if (!m->keys)
         return EF_ENOTFOUND;
     uint32_t f[MAX_FEATURES];
-    size_t nf = features(text, n, f, MAX_FEATURES), known = 0;
+    size_t nf = features(text, n, f, MAX_FEATURES), known = 0, of_intent = 0;
     uint32_t nc = m->n_classes;
     for (uint32_t c = 0; c < nc; c++)
         score[c] = 0;
@@ -235,13 +241,14 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, d
         if (!m->keys[s])
             continue;
         known++;
+        of_intent += m->of_intent[s];
         const float *w = &m->logp[(size_t)s * nc];
         for (uint32_t c = 0; c < nc; c++)
             score[c] += w[c];
     }
     /* a message mostly made of n-grams no example has is about something
      * the bot was never shown: the model does not guess */
-    if (known < MIN_KNOWN || (double)known < MIN_COVERAGE * (double)nf)
+    if (known < MIN_KNOWN || (double)of_intent < MIN_COVERAGE * (double)nf)
         return EF_ENOTFOUND;
     uint32_t best = UINT32_MAX;
     for (uint32_t c = 0; c < nc; c++) {

@@ -326,6 +326,7 @@ typedef struct ef_nlp__model {
     uint32_t *keys;      /* n-gram hash per slot, 0 = empty */
     float *logp;         /* slots * n_classes: log P(n-gram | class) */
     bool *trained;       /* per class: it has examples */
+    bool *of_intent;     /* per slot: the n-gram occurs in an intent's example */
 } ef_nlp__model;
 
 /* Trains bot->model from bot->examples (positive ones; out_of_scope's as
