@@ -234,8 +234,8 @@ static void *poll_main(void *arg)
         ef_msg_list msgs;
         ef_msg_list_init(&msgs);
         ef_poll_result res;
-        ops->poll_response(p->ch->cfg, status, body.data, body.len, p->opts.json_max_depth, &msgs,
-                           &res);
+        ops->poll_response(p->ch->cfg, p->cursor, status, body.data, body.len,
+                           p->opts.json_max_depth, &msgs, &res);
         if (res.fault)
             go = take_fault(p, &res, err);
         else

@@ -3,10 +3,14 @@
  * credentials check, and the order sync (FBS and FBO postings). Postings to
  * ef_order are in ozon_orders.c.
  *
+ * Buyer chats are in ozon_chat.c.
+ *
  * Credentials: {"client_id": "...", "api_key": "..."}, sent as the Client-Id
  * and Api-Key headers. Settings: "api_url" (replaces
  * https://api-seller.ozon.ru; OZON_API_URL sets it for every shop),
- * "page_size" (postings per page, 1..100, default 100),
+ * "page_size" (postings per page, 1..100, default 100), "chats" (off: no
+ * buyer-chat polling, for shops without Premium Plus / Pro),
+ * "chat_poll_ms" (between chat-list polls when idle, default 2000),
  * "sync_interval_minutes" (read by the gateway's scheduler).
  *
  * Check: POST /v1/warehouse/list {} (cheap, every key may call it).
@@ -50,6 +54,14 @@ static int oz_settings(json_object *settings, ef_platform_policy *policy, int *p
     int rc = ef_chan__common(&ef_platform_ozon, settings, policy, err, errlen);
     if (rc)
         return rc;
+    const char *chats = ef_chan__str(settings, "chats");
+    if (chats && strcmp(chats, "off") == 0)
+        policy->receive_poll = false; /* chats need Premium Plus / Pro */
+    int64_t poll_ms = ef_chan__int(settings, "chat_poll_ms", 2000);
+    if (poll_ms < 100 || poll_ms > 3600000) {
+        ef_errf(err, errlen, "settings: chat_poll_ms must be 100..3600000");
+        return EF_EINVAL;
+    }
     int64_t n = ef_chan__int(settings, "page_size", 100);
     int64_t every = ef_chan__int(settings, "sync_interval_minutes", 60);
     if (n < 1 || n > 100) {
@@ -96,6 +108,8 @@ static int oz_open(const char *creds_json, const char *settings_json, void **out
         c->client_id = ef_strdup(id);
         c->api_key = ef_strdup(key);
         c->page = page;
+        c->chat_idle_ms = (int)ef_chan__int(settings, "chat_poll_ms", 2000);
+        c->chat_busy_ms = c->chat_idle_ms < 200 ? c->chat_idle_ms : 200;
         *out = c;
     }
     json_object_put(creds);
@@ -108,19 +122,6 @@ static const char *oz_key(const void *cfg)
 {
     const oz_cfg *c = cfg;
     return c->client_id;
-}
-
-void ef_oz__headers(const oz_cfg *c, ef_mkt_req *rq)
-{
-    rq->headers[0] = ef_asprintf("Client-Id: %s", c->client_id);
-    rq->headers[1] = ef_asprintf("Api-Key: %s", c->api_key);
-}
-
-/* Ozon's error body: {"code": 16, "message": "...", "details": []}. */
-const char *ef_oz__message(json_object *root)
-{
-    const char *m = ef_ad__jstr(root, "message", NULL);
-    return m && *m ? m : NULL;
 }
 
 /* ---- the credentials check ------------------------------------------------ */
@@ -282,15 +283,22 @@ const ef_market_ops ef_market_ozon = {
 const ef_platform_ops ef_platform_ozon = {
     .name = "ozon",
     .api_version = EF_PLATFORM_API_VERSION,
-    .supports = 0,
+    .supports = EF_PLAT_POLL | EF_PLAT_SEND,
     .policy =
         {
-            .per_account = {50, 1000},
+            /* Per Client-Id limits; Ozon enforces its reply windows itself
+             * and its refusal is the reply's failed_reason. */
+            .per_account = {10, 1000},
             .text_max = 1000,
-            .reply_window_ms = 48LL * 3600 * 1000,
+            .read_receipts = true,
+            .receive_poll = true,
         },
     .open = oz_open,
     .close = oz_close,
     .channel_key = oz_key,
     .parse = ef_oz__parse,
+    .poll_request = ef_oz__poll_request,
+    .poll_response = ef_oz__poll_response,
+    .build_send = ef_oz__build_send,
+    .parse_send = ef_oz__parse_send,
 };

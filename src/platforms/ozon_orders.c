@@ -16,6 +16,19 @@
 #include <stdio.h>
 #include <string.h>
 
+void ef_oz__headers(const oz_cfg *c, ef_mkt_req *rq)
+{
+    rq->headers[0] = ef_asprintf("Client-Id: %s", c->client_id);
+    rq->headers[1] = ef_asprintf("Api-Key: %s", c->api_key);
+}
+
+/* Ozon's error body: {"code": 16, "message": "...", "details": []}. */
+const char *ef_oz__message(json_object *root)
+{
+    const char *m = ef_ad__jstr(root, "message", NULL);
+    return m && *m ? m : NULL;
+}
+
 typedef struct status_map {
     const char *raw;
     const char *status;

@@ -154,10 +154,12 @@ typedef struct ef_platform_ops {
     int (*parse)(struct json_object *root, ef_msg_list *out, ef_parse_info *info);
 
     /* Long polling (EF_PLAT_POLL): the cursor is opaque text ("" at first),
-     * saved only after the batch it returned is committed. */
+     * saved only after the batch it returned is committed. poll_response
+     * gets the cursor its request was made with (an answer that does not
+     * restate its key, such as one chat's history, is read with it). */
     int (*poll_request)(const void *cfg, const char *cursor, int timeout_s, ef_out_req *rq);
-    void (*poll_response)(const void *cfg, long http_status, const char *body, size_t len,
-                          int max_depth, ef_msg_list *out, ef_poll_result *res);
+    void (*poll_response)(const void *cfg, const char *cursor, long http_status, const char *body,
+                          size_t len, int max_depth, ef_msg_list *out, ef_poll_result *res);
 
     /* Outbound (EF_PLAT_SEND). build_send turns one queued row into the
      * request to make (0, or EF_EINVAL when the row cannot be sent at all:

@@ -212,10 +212,11 @@ static void poll_items(json_object *result, ef_msg_list *out, ef_poll_result *re
         snprintf(res->next_cursor, sizeof(res->next_cursor), "%lld", (long long)max_id + 1);
 }
 
-static void tg_poll_response(const void *cfg, long status, const char *body, size_t len,
-                             int max_depth, ef_msg_list *out, ef_poll_result *res)
+static void tg_poll_response(const void *cfg, const char *cursor, long status, const char *body,
+                             size_t len, int max_depth, ef_msg_list *out, ef_poll_result *res)
 {
     (void)cfg;
+    (void)cursor;
     memset(res, 0, sizeof(*res));
     if (status == 0) {
         res->fault = EF_EIO;

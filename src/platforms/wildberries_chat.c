@@ -135,9 +135,10 @@ static void poll_events(const wb_cfg *c, json_object *result, ef_msg_list *out, 
     res->retry_after_ms = total > 0 ? c->chat_busy_ms : c->chat_idle_ms;
 }
 
-void ef_wb__poll_response(const void *cfg, long status, const char *body, size_t len, int max_depth,
-                          ef_msg_list *out, ef_poll_result *res)
+void ef_wb__poll_response(const void *cfg, const char *cursor, long status, const char *body,
+                          size_t len, int max_depth, ef_msg_list *out, ef_poll_result *res)
 {
+    (void)cursor;
     memset(res, 0, sizeof(*res));
     json_object *root = NULL;
     char why[128];

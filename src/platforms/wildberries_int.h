@@ -36,8 +36,8 @@ int ef_wb__order_status(struct json_object *item, struct json_object *pending, e
  * and parse_send. */
 int ef_wb__parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info);
 int ef_wb__poll_request(const void *cfg, const char *cursor, int timeout_s, ef_out_req *rq);
-void ef_wb__poll_response(const void *cfg, long status, const char *body, size_t len, int max_depth,
-                          ef_msg_list *out, ef_poll_result *res);
+void ef_wb__poll_response(const void *cfg, const char *cursor, long status, const char *body,
+                          size_t len, int max_depth, ef_msg_list *out, ef_poll_result *res);
 int ef_wb__build_send(const void *cfg, const ef_out_msg *m, ef_out_req *rq, char *err,
                       size_t errlen);
 void ef_wb__parse_send(const void *cfg, const ef_out_msg *m, long status, const char *body,

@@ -1,18 +1,22 @@
-"""25-marketplace-chat: Wildberries buyer chats are a channel like Telegram
+"""25-marketplace-chat: Wildberries and Ozon buyer chats are channels like Telegram
 (issue 10): the gateway polls GET /api/v1/seller/events with its `next`
 cursor, stores each buyer message once (its eventID the platform id),
 answers with the integration's bot through POST /api/v1/seller/message
 (multipart, the chat's replySign), skips the seller's own messages that come
 back as events, keeps the order a chat was opened from (goodCard.rid), and a
 restart mid-stream neither loses nor repeats a message. A reply the
-marketplace refuses is `failed` with its reason."""
+marketplace refuses is `failed` with its reason. "Где мой заказ?" is
+answered from the shop's synced orders (bots/shop.yaml). Ozon: /v3/chat/list
+(unread) then /v3/chat/history, replies through /v1/chat/send/message,
+handled messages marked read (/v2/chat/read)."""
 
 import json
 import time
 
 from eftest import REPO, assert_eq, fail, fresh_db, psql, psql1, wait_until
 from integration_helpers import bot_file, cli, integrations_gateway
-from lib.fake_marketplaces import WB_TOKEN, fake_wildberries
+from lib.fake_marketplaces import (OZON_API_KEY, OZON_CLIENT_ID, WB_TOKEN, fake_ozon,
+                                   fake_wildberries)
 
 SHOP_BOT = REPO / "bots" / "shop.yaml"
 
@@ -164,3 +168,43 @@ def test_where_is_my_order_is_answered_from_the_shops_orders():
         texts = wait_sent(wb, "1:chat-4", 1)
         if "номер заказа" not in texts[0]:
             fail("without a number the bot should ask for it: %r" % texts[0])
+
+
+def test_ozon_buyer_chat_answered_from_its_order_and_marked_read():
+    oz = fake_ozon()
+    oz.add_posting("0123456789-0001-1", status="delivering")
+    oz.set_status("0123456789-0001-1", "delivering")
+    db = fresh_db()
+    r = cli(db, "add", "ozon", "--name", "ozon-shop", "--bot", str(SHOP_BOT), "--setting",
+            "chat_poll_ms=200",
+            stdin=json.dumps({"client_id": OZON_CLIENT_ID, "api_key": OZON_API_KEY}))
+    if r.code != 0:
+        fail("integration add ozon exited %d: %s" % (r.code, r.err))
+    iid = r.out.splitlines()[0].strip().lower()
+    if cli(db, "sync", iid, env={"OZON_API_URL": oz.url}).code != 0:
+        fail("the Ozon sync failed")
+    chat = "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d"
+    env = {"OZON_API_URL": oz.url, "TELEGRAM_BOT_TOKEN": None}
+    with integrations_gateway(oz, db=db, env=env, secret=None) as gw:
+        first = oz.buyer_says(chat, "Где мой заказ?", order_number="0123456789-0001")
+        texts = [t for _, t in oz.wait_for(lambda: oz.sent(chat), timeout=30,
+                                           what="the bot's answer in the Ozon chat")]
+        if not texts[0].startswith("Заказ 0123456789-0001-1: передан в доставку"):
+            fail("the Ozon chat was not answered from its order: %r" % texts)
+        oz.wait_for(lambda: oz.calls("/v2/chat/read"), timeout=30, what="POST /v2/chat/read")
+        second = oz.buyer_says(chat, "привет")
+        oz.wait_for(lambda: len(oz.sent(chat)) >= 2, timeout=30, what="a second answer")
+        gw.stop()
+        third = oz.buyer_says(chat, "Где мой заказ 5555555?")
+        gw.start()
+        oz.wait_for(lambda: len(oz.sent(chat)) >= 3, timeout=30, what="the answer after restart")
+        if "не найден" not in oz.sent(chat)[2][1]:
+            fail("an unknown number was not refused: %r" % oz.sent(chat))
+    rows = psql(db, "SELECT platform_message_id FROM messages WHERE integration_id = '%s' AND "
+                    "direction = 'inbound' ORDER BY created_at" % iid)
+    assert_eq([r[0] for r in rows], [str(first), str(second), str(third)],
+              "each buyer message stored once, the seller's never")
+    sends = oz.calls("/v1/chat/send/message")
+    if any(s.headers.get("client-id") != OZON_CLIENT_ID or
+           s.headers.get("api-key") != OZON_API_KEY for s in sends):
+        fail("a reply without both Client-Id and Api-Key headers")

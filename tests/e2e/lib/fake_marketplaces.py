@@ -12,7 +12,9 @@ and body parameters, pagination (Wildberries' `next`, Ozon's `cursor` and
                    "status","statusText"})
   FakeOzon         POST /v1/warehouse/list, /v4/posting/fbs/list (cursor,
                    filter.last_changed_status_date), /v3/posting/fbo/list
-                   (offset); Client-Id + Api-Key headers (else 403
+                   (offset); buyer chats: /v3/chat/list, /v3/chat/history,
+                   /v1/chat/send/message, /v2/chat/read; Client-Id + Api-Key
+                   headers (else 403
                    {"code":7,"message":...,"details":[]})
 
 Both record every request (method, path, query, headers, JSON body, time)
@@ -284,6 +286,9 @@ class FakeOzon(_Fake):
     def __init__(self, client_id=OZON_CLIENT_ID, api_key=OZON_API_KEY):
         self.client_id, self.api_key = client_id, api_key
         self.postings = {}  # posting_number -> posting (+ "_scheme", "_changed")
+        self.chats = {}  # chat_id -> {"created_at", "messages", "read_upto"}
+        self.sent_messages = []  # (chat_id, text)
+        self.msg_seq = 3000000000817031942
         _Fake.__init__(self)
 
     def add_posting(self, number, scheme="fbs", status="awaiting_packaging", created=None,
@@ -310,6 +315,84 @@ class FakeOzon(_Fake):
             if status == "delivering":
                 self.postings[number]["delivering_date"] = iso(time.time())
 
+    # -- buyer chats --
+
+    def buyer_says(self, chat, text, user="15", order_number=None):
+        """A buyer's message in chat (opened on its first message); returns
+        its message_id (an int, as Ozon sends it)."""
+        with self.cond:
+            self.msg_seq += 1
+            c = self.chats.setdefault(chat, {"created_at": iso(time.time()), "messages": [],
+                                             "read_upto": 0})
+            m = {"message_id": self.msg_seq, "user": {"id": user, "type": "Customer"},
+                 "created_at": iso(time.time()), "data": [text], "is_image": False,
+                 "is_read": False, "moderate_image_status": "",
+                 "context": {"order_number": order_number or "", "sku": ""}}
+            c["messages"].append(m)
+            return m["message_id"]
+
+    def sent(self, chat=None):
+        with self.cond:
+            return [(c, t) for c, t in self.sent_messages if chat is None or c == chat]
+
+    def _unread(self, c):
+        return [m for m in c["messages"]
+                if m["user"]["type"] == "Customer" and m["message_id"] > c["read_upto"]]
+
+    def _chat_list(self, b):
+        only = ((b.get("filter") or {}).get("unread_only")) is True
+        with self.cond:
+            out = []
+            for cid, c in sorted(self.chats.items()):
+                unread = self._unread(c)
+                if only and not unread:
+                    continue
+                out.append({"chat": {"chat_id": cid, "chat_status": "Opened",
+                                     "chat_type": "Buyer_Seller",
+                                     "created_at": c["created_at"]},
+                            "first_unread_message_id": unread[0]["message_id"] if unread else 0,
+                            "last_message_id": c["messages"][-1]["message_id"],
+                            "unread_count": len(unread)})
+        return 200, {}, {"chats": out, "total_unread_count": sum(o["unread_count"] for o in out),
+                         "cursor": "", "has_next": False}
+
+    def _chat_history(self, b):
+        cid, frm, limit = b.get("chat_id"), b.get("from_message_id"), b.get("limit", 50)
+        with self.cond:
+            c = self.chats.get(cid)
+            if c is None:
+                return 404, {}, {"code": 5, "message": "chat not found", "details": []}
+            rows = [m for m in c["messages"] if frm is None or m["message_id"] >= int(frm)]
+            page = rows[:limit]
+            return 200, {}, {"has_next": len(rows) > limit, "messages": page}
+
+    def _chat_send(self, b):
+        cid, text = b.get("chat_id"), b.get("text")
+        with self.cond:
+            c = self.chats.get(cid)
+            if c is None:
+                return 404, {}, {"code": 5, "message": "chat not found", "details": []}
+            if not isinstance(text, str) or not 1 <= len(text) <= 1000:
+                return 400, {}, {"code": 3, "message": "text: 1..1000 characters",
+                                 "details": []}
+            self.sent_messages.append((cid, text))
+            self.msg_seq += 1
+            c["messages"].append({"message_id": self.msg_seq,
+                                  "user": {"id": OZON_CLIENT_ID, "type": "Seller"},
+                                  "created_at": iso(time.time()), "data": [text],
+                                  "is_image": False, "is_read": True})
+        return 200, {}, {"result": "success"}
+
+    def _chat_read(self, b):
+        cid, frm = b.get("chat_id"), b.get("from_message_id")
+        with self.cond:
+            c = self.chats.get(cid)
+            if c is None or not isinstance(frm, int):
+                return 400, {}, {"code": 3, "message": "chat_id and from_message_id",
+                                 "details": []}
+            c["read_upto"] = max(c["read_upto"], frm)
+            return 200, {}, {"unread_count": len(self._unread(c))}
+
     def answer(self, req):
         if req.headers.get("client-id") != self.client_id or \
                 req.headers.get("api-key") != self.api_key:
@@ -324,6 +407,10 @@ class FakeOzon(_Fake):
             return self._fbs(req.body or {})
         if req.path == "/v3/posting/fbo/list":
             return self._fbo(req.body or {})
+        chat = {"/v3/chat/list": self._chat_list, "/v3/chat/history": self._chat_history,
+                "/v1/chat/send/message": self._chat_send, "/v2/chat/read": self._chat_read}
+        if req.path in chat:
+            return chat[req.path](req.body or {})
         return 404, {}, {"code": 5, "message": "Not Found", "details": []}
 
     def _public(self, p):

@@ -57,6 +57,8 @@ static const char *const all_keys[] = {
     "WHATSAPP_VERIFY_TOKEN",
     "WHATSAPP_PHONE_NUMBER_ID",
     "WHATSAPP_API_URL",
+    "WILDBERRIES_API_URL",
+    "OZON_API_URL",
     "WHATSAPP_RATE_LIMIT",
     "WHATSAPP_TEMPLATE",
 };

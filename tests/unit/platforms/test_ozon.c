@@ -190,6 +190,87 @@ static void test_status_ranks(void **state)
     assert_string_equal(buf, "1970-01-01T00:00:00Z");
 }
 
+/* Chats: the list picks the next unread buyer chat, the history gives the
+ * buyer's messages of that chat (the cursor names it), replies and read
+ * marks carry both headers. */
+static void test_chats(void **state)
+{
+    (void)state;
+    void *cfg = open_ok("{\"api_url\":\"http://127.0.0.1:9\"}");
+    ef_out_req rq;
+    assert_int_equal(ef_platform_ozon.poll_request(cfg, "", 0, &rq), 0);
+    assert_string_equal(rq.url, "http://127.0.0.1:9/v3/chat/list");
+    assert_non_null(strstr(rq.body, "\"unread_only\":true"));
+    assert_string_equal(rq.header, "Client-Id: 836492");
+    assert_string_equal(rq.header2, "Api-Key: 5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c");
+    ef_out_req_cleanup(&rq);
+    ef_msg_list out;
+    ef_msg_list_init(&out);
+    ef_poll_result res;
+    char *list = Q("{'chats':[{'chat':{'chat_id':'aaaa','chat_status':'Opened','chat_type':"
+                   "'Buyer_Seller','created_at':'2022-07-22T08:07:19.581Z'},"
+                   "'first_unread_message_id':3000000000118021931,'last_message_id':"
+                   "30000000001280042740,'unread_count':1},{'chat':{'chat_id':'bbbb',"
+                   "'chat_type':'Buyer_Seller'},'first_unread_message_id':'3000000000118029999',"
+                   "'unread_count':2},{'chat':{'chat_id':'cccc','chat_type':'Seller_Support'},"
+                   "'first_unread_message_id':'1','unread_count':5}],'total_unread_count':8}");
+    ef_platform_ozon.poll_response(cfg, "", 200, list, strlen(list), 32, &out, &res);
+    assert_int_equal(res.fault, 0);
+    assert_string_equal(res.next_cursor, "H:aaaa:3000000000118021931");
+    ef_platform_ozon.poll_response(cfg, "L:aaaa", 200, list, strlen(list), 32, &out, &res);
+    assert_string_equal(res.next_cursor, "H:bbbb:3000000000118029999");
+    ef_platform_ozon.poll_response(cfg, "L:bbbb", 200, list, strlen(list), 32, &out, &res);
+    assert_string_equal(res.next_cursor, "H:aaaa:3000000000118021931"); /* wraps, not support */
+    assert_int_equal(out.n, 0);
+    assert_int_equal(ef_platform_ozon.poll_request(cfg, "H:bbbb:3000000000118029999", 0, &rq), 0);
+    assert_string_equal(rq.url, "http://127.0.0.1:9/v3/chat/history");
+    assert_non_null(strstr(rq.body, "\"from_message_id\":3000000000118029999"));
+    ef_out_req_cleanup(&rq);
+    char *hist = Q("{'has_next':false,'messages':[{'context':{'order_number':'123456789-0001',"
+                   "'sku':'73453843'},'created_at':'2022-07-18T20:58:04.528Z','data':['Где',"
+                   "'мой заказ?'],'is_image':false,'is_read':false,'message_id':"
+                   "3000000000118029999,'user':{'id':'115','type':'Customer'}},{'created_at':"
+                   "'2022-07-18T21:00:00Z','data':['Ответ'],'message_id':'3000000000118030000',"
+                   "'user':{'id':'836492','type':'Seller'}}]}");
+    ef_platform_ozon.poll_response(cfg, "H:bbbb:3000000000118029999", 200, hist, strlen(hist), 32,
+                                   &out, &res);
+    assert_int_equal(res.fault, 0);
+    assert_int_equal(out.n, 1);
+    assert_string_equal(out.items[0]->chat_id, "bbbb");
+    assert_string_equal(out.items[0]->message_id, "3000000000118029999");
+    assert_string_equal(out.items[0]->text, "Где\nмой заказ?");
+    assert_string_equal(out.items[0]->sender_id, "115");
+    assert_non_null(strstr(out.items[0]->meta_json, "\"order_ref\":\"123456789-0001\""));
+    assert_string_equal(res.next_cursor, "L:bbbb");
+    ef_out_msg read = {.chat_id = "bbbb",
+                       .text = "",
+                       .meta_json =
+                           "{\"method\":\"markRead\",\"message_id\":\"3000000000118029999\"}"};
+    char err[200];
+    assert_int_equal(ef_platform_ozon.build_send(cfg, &read, &rq, err, sizeof(err)), 0);
+    assert_string_equal(rq.url, "http://127.0.0.1:9/v2/chat/read");
+    assert_non_null(strstr(rq.body, "\"from_message_id\":3000000000118029999"));
+    assert_false(rq.counted);
+    ef_out_req_cleanup(&rq);
+    ef_out_msg reply = {.chat_id = "bbbb", .text = "Заказ в пути", .meta_json = "{}"};
+    assert_int_equal(ef_platform_ozon.build_send(cfg, &reply, &rq, err, sizeof(err)), 0);
+    assert_string_equal(rq.url, "http://127.0.0.1:9/v1/chat/send/message");
+    assert_string_equal(rq.body, "{\"chat_id\":\"bbbb\",\"text\":\"Заказ в пути\"}");
+    ef_out_req_cleanup(&rq);
+    ef_send_result sr;
+    const char *premium = "{\"code\":7,\"message\":\"Premium Plus subscription required\"}";
+    ef_platform_ozon.parse_send(cfg, &reply, 403, premium, strlen(premium), &sr);
+    assert_int_equal(sr.outcome, EF_SEND_FAIL);
+    assert_non_null(strstr(sr.reason, "Premium"));
+    const char *badkey = "{\"code\":7,\"message\":\"Invalid Api-Key, please contact support\"}";
+    ef_platform_ozon.parse_send(cfg, &reply, 403, badkey, strlen(badkey), &sr);
+    assert_int_equal(sr.outcome, EF_SEND_AUTH);
+    free(list);
+    free(hist);
+    ef_msg_list_cleanup(&out);
+    ef_platform_ozon.close(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_pages_and_postings),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_status_ranks),
+        cmocka_unit_test(test_chats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

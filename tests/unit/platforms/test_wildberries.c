@@ -185,7 +185,7 @@ static void test_chat_events_and_reply(void **state)
     ef_msg_list_init(&out);
     ef_poll_result res;
     char *ev = Q(EVENTS);
-    ef_platform_wildberries.poll_response(cfg, 200, ev, strlen(ev), 32, &out, &res);
+    ef_platform_wildberries.poll_response(cfg, "", 200, ev, strlen(ev), 32, &out, &res);
     assert_int_equal(res.fault, 0);
     assert_int_equal(out.n, 1); /* the seller's own message is skipped */
     assert_string_equal(res.next_cursor, "1698045576000");
@@ -219,7 +219,7 @@ static void test_chat_events_and_reply(void **state)
     assert_non_null(strstr(sr.reason, "chat is closed"));
     ef_platform_wildberries.parse_send(cfg, &om, 429, "{}", 2, &sr);
     assert_int_equal(sr.outcome, EF_SEND_RATE);
-    ef_platform_wildberries.poll_response(cfg, 401, "{}", 2, 32, &out, &res);
+    ef_platform_wildberries.poll_response(cfg, "", 401, "{}", 2, 32, &out, &res);
     assert_int_equal(res.fault, EF_EAUTH);
     free(ev);
     ef_msg_list_cleanup(&out);
