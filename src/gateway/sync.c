@@ -401,9 +401,12 @@ static bool check_channel(ef_store *st, const ef_channel *ch, const ef_market_op
 
 /* ---- the scheduler ------------------------------------------------------------ */
 
+#define CHECK_RETRY_MS 60000 /* a check the network prevented is tried again */
+
 typedef struct checked {
     char *id;
     uint64_t version;
+    int64_t retry_at_ms; /* 0: done for this version; else when to try again */
 } checked;
 
 struct ef_sync {
@@ -417,23 +420,27 @@ struct ef_sync {
     size_t n_done;
 };
 
+/* Whether ch needs no check now (done for its version, or a failed try
+ * waits for its retry time). */
 static bool was_checked(ef_sync *s, const ef_channel *ch)
 {
     for (size_t i = 0; i < s->n_done; i++)
         if (strcmp(s->done[i].id, ch->id) == 0 && s->done[i].version == ch->version)
-            return true;
+            return s->done[i].retry_at_ms == 0 || ef_now_ms() < s->done[i].retry_at_ms;
     return false;
 }
 
-static void mark_checked(ef_sync *s, const ef_channel *ch)
+static void mark_checked(ef_sync *s, const ef_channel *ch, bool done)
 {
+    int64_t retry = done ? 0 : ef_now_ms() + CHECK_RETRY_MS;
     for (size_t i = 0; i < s->n_done; i++)
         if (strcmp(s->done[i].id, ch->id) == 0) {
             s->done[i].version = ch->version;
+            s->done[i].retry_at_ms = retry;
             return;
         }
     s->done = ef_realloc(s->done, (s->n_done + 1) * sizeof(*s->done));
-    s->done[s->n_done++] = (checked){ef_strdup(ch->id), ch->version};
+    s->done[s->n_done++] = (checked){ef_strdup(ch->id), ch->version, retry};
 }
 
 static void check_new(ef_sync *s)
@@ -442,8 +449,8 @@ static void check_new(ef_sync *s)
     size_t n = ef_channels_list(s->opts.channels, NULL, &chs);
     for (size_t i = 0; i < n && !atomic_load(&s->stop); i++) {
         const ef_market_ops *m = ef_market_of(chs[i]->ops);
-        if (m && !was_checked(s, chs[i]) && check_channel(s->st, chs[i], m, &s->stop))
-            mark_checked(s, chs[i]);
+        if (m && !was_checked(s, chs[i]))
+            mark_checked(s, chs[i], check_channel(s->st, chs[i], m, &s->stop));
     }
     ef_channels_list_free(chs, n);
 }

@@ -83,6 +83,16 @@ void ef_store_sync_unlock(ef_store *st, const char *integration_id)
 int ef_store_sync_begin(ef_store *st, const char *integration_id, char **log_id)
 {
     const char *vals[1] = {integration_id};
+    /* A run that never ended (the process was killed): the caller holds
+     * the integration's lock, so no run of it is in progress. */
+    int rc = ef_store__exec_simple(
+        st,
+        "UPDATE sync_logs SET status = 'failed', completed_at = now(), "
+        "error_message = 'interrupted: the process stopped during the run' "
+        "WHERE integration_id = $1::uuid AND sync_type = 'orders' AND status = 'running'",
+        1, vals);
+    if (rc)
+        return rc;
     return ef_store__value(st,
                            "INSERT INTO sync_logs (integration_id, sync_type, status) "
                            "VALUES ($1::uuid, 'orders', 'running') RETURNING id::text",

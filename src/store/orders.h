@@ -31,7 +31,9 @@ void ef_store_strings_free(char **v, size_t n);
 int ef_store_sync_lock(ef_store *st, const char *integration_id);
 void ef_store_sync_unlock(ef_store *st, const char *integration_id);
 
-/* A new sync_logs row (sync_type orders, status running): *log_id owned. */
+/* A new sync_logs row (sync_type orders, status running): *log_id owned.
+ * Rows of the integration left running by a run that never ended become
+ * failed ("interrupted"); call it with the sync lock held. */
 int ef_store_sync_begin(ef_store *st, const char *integration_id, char **log_id);
 /* The start of the integration's last successful orders sync (Unix
  * seconds): EF_ENOTFOUND when it never had one. */

@@ -276,3 +276,19 @@ def test_the_gateway_checks_credentials_and_syncs_on_schedule():
         log = gw.log_text()
     if WB_TOKEN in log or WB_TOKEN[20:] in log:
         fail("the gateway log shows the token")
+
+
+def test_a_run_left_running_by_a_killed_process_is_closed_as_failed():
+    wb = fake_wildberries()
+    wb.add_order(9101)
+    db = fresh_db()
+    iid = add_wb(db, wb)
+    psql(db, "INSERT INTO sync_logs (integration_id, sync_type, status, started_at) VALUES "
+             "('%s', 'orders', 'running', now() - interval '1 hour')" % iid)
+    assert_eq(sync(db, iid, wb=wb)["status"], "success", "the next run")
+    logs = sync_logs(db, iid)
+    assert_eq([l["status"] for l in logs], ["failed", "success"], "the stale row closed")
+    msg = psql1(db, "SELECT error_message FROM sync_logs WHERE integration_id = '%s' AND "
+                    "status = 'failed'" % iid)
+    if "interrupted" not in (msg or ""):
+        fail("the stale run's row does not say it was interrupted: %r" % msg)
