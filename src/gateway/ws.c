@@ -406,8 +406,11 @@ static json_object *visitor_message(json_object *m)
         const char *title = jstr(meta, "title");
         if (title) /* a pressed button shows its title, not its payload */
             put_s(o, "text", title);
-    } else if (meta && json_object_object_get_ex(meta, "buttons", &b) &&
-               json_object_is_type(b, json_type_array)) {
+    } else if (jstr(m, "delivery_status") && strcmp(jstr(m, "delivery_status"), "read") == 0) {
+        json_object_object_add(o, "read", json_object_new_boolean(1));
+    }
+    if (strcmp(from, "visitor") != 0 && meta && json_object_object_get_ex(meta, "buttons", &b) &&
+        json_object_is_type(b, json_type_array)) {
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < json_object_array_length(b); i++) {
             json_object *bi = json_object_array_get_idx(b, i);
@@ -534,6 +537,8 @@ static void job_finished(wsconn *c, item *it)
 {
     const ef_job_result *res = ef_job_get_result(it->job);
     c->pending--;
+    if (!it->client_id[0]) /* a delivery status: nothing to answer */
+        return;
     if (res->status == 0 && res->rejected) {
         nack(c, it->client_id, res->reason[0] ? res->reason : "cannot be stored", false);
         return;
@@ -560,8 +565,10 @@ static void chat_message(wsconn *c, json_object *root)
         nack(c, idbuf, "say hello first", false);
         return;
     }
+    bool seen = strcmp(jstr(root, "type"), "seen") == 0; /* no ack for these */
     if (c->pending >= PENDING_MAX || ef_pipeline_saturated(ws->opts.pipe)) {
-        nack(c, idbuf, "busy, send again later", true);
+        if (!seen)
+            nack(c, idbuf, "busy, send again later", true);
         return;
     }
     json_object_object_add(root, "visitor", json_object_new_string(c->visitor));
@@ -571,7 +578,10 @@ static void chat_message(wsconn *c, json_object *root)
     ef_parse_info info;
     memset(&info, 0, sizeof(info));
     if (ef_platform_parse(c->ch->ops, root, &msgs, &info) != 0 || msgs.n == 0) {
-        nack(c, idbuf, info.note[0] ? info.note : "not a message", false);
+        if (seen)
+            send_error(c, info.note[0] ? info.note : "not a delivery status", 0);
+        else
+            nack(c, idbuf, info.note[0] ? info.note : "not a message", false);
         ef_msg_list_cleanup(&msgs);
         return;
     }
@@ -585,7 +595,7 @@ static void chat_message(wsconn *c, json_object *root)
     it->c = c;
     c->refs++;
     c->pending++;
-    snprintf(it->client_id, sizeof(it->client_id), "%s", idbuf);
+    snprintf(it->client_id, sizeof(it->client_id), "%s", seen ? "" : idbuf);
     it->job = ef_job_new(&msgs, job_done, it);
     ef_pipeline_submit(ws->opts.pipe, it->job);
 }
@@ -599,7 +609,8 @@ static void chat_frame(wsconn *c, json_object *root)
     }
     if (strcmp(type, "hello") == 0)
         chat_hello(c, root);
-    else if (strcmp(type, "message") == 0 || strcmp(type, "button") == 0)
+    else if (strcmp(type, "message") == 0 || strcmp(type, "button") == 0 ||
+             strcmp(type, "seen") == 0)
         chat_message(c, root);
     else if (strcmp(type, "ping") == 0)
         send_obj(c, obj_type("pong"));

@@ -13,7 +13,10 @@
  *               "id": <client message id>, "text", "payload", "title",
  *               "date": <Unix seconds>}
  *              chat and sender = the visitor's random id; the platform
- *              message id "<visitor>:<client id>" makes a resend a duplicate
+ *              message id "<visitor>:<client id>" makes a resend a duplicate;
+ *              or {"visitor", "type": "seen", "message": <row id>,
+ *              "status": "delivered"|"read"}: the page showed a reply (a
+ *              delivery status, like WhatsApp's, for "web:<row id>")
  *   build_send no request (url NULL): the gateway pushes the row to the
  *              visitor's sockets once it is recorded as sent
  *   parse_send always accepted: "web:<row id>"
@@ -154,6 +157,48 @@ static const char *frame_text(json_object *root, bool button, size_t *len, ef_pa
     return text;
 }
 
+static bool row_id_ok(const char *s, size_t len)
+{
+    if (!s || len != 36)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] == '-' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* A reply the page showed: its delivery status. */
+static int parse_seen(json_object *root, const char *visitor, ef_msg_list *out, ef_parse_info *info)
+{
+    size_t rlen = 0;
+    const char *row = ef_ad__jstr(root, "message", &rlen);
+    const char *st = ef_ad__jstr(root, "status", NULL);
+    if (!row_id_ok(row, rlen)) {
+        ef_ad__note(info, "message: a row id expected");
+        return EF_EPROTO;
+    }
+    if (!st || (strcmp(st, "delivered") != 0 && strcmp(st, "read") != 0)) {
+        ef_ad__note(info, "status: delivered or read expected");
+        return EF_EPROTO;
+    }
+    ef_msg *m = ef_msg_new(EF_MSG_STATUS, PLATFORM);
+    m->chat_id = ef_strndup(visitor + 3, VISITOR_HEX);
+    m->chat_type = ef_strdup("private");
+    m->sender_id = ef_strdup(m->chat_id);
+    m->target_id = ef_asprintf("web:%.*s", (int)rlen, row);
+    m->status = ef_strdup(st);
+    m->message_id = ef_asprintf("%s:%s", m->target_id, m->status);
+    m->text = ef_strdup("");
+    m->content_type = ef_strdup("status");
+    int64_t date = 0;
+    if (ef_ad__jint(root, "date", &date))
+        m->date = date;
+    m->meta_json = ef_strdup("{}");
+    ef_msg_list_push(out, m);
+    snprintf(info->what, sizeof(info->what), "seen");
+    return 0;
+}
+
 static int wc_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info)
 {
     const char *visitor = ef_ad__jstr(root, "visitor", NULL);
@@ -164,8 +209,10 @@ static int wc_parse(struct json_object *root, ef_msg_list *out, ef_parse_info *i
         ef_ad__note(info, "visitor: missing");
         return EF_EPROTO;
     }
+    if (type && strcmp(type, "seen") == 0)
+        return parse_seen(root, visitor, out, info);
     if (!type || (strcmp(type, "message") != 0 && strcmp(type, "button") != 0)) {
-        ef_ad__note(info, "type: message or button expected");
+        ef_ad__note(info, "type: message, button or seen expected");
         return EF_EPROTO;
     }
     if (!client_id_ok(cid, idlen)) {

@@ -7,7 +7,7 @@ the socket once the dispatcher recorded it sent; a reload (a new socket with
 the same id) gets the history; a forged or altered visitor id is refused;
 an upgrade without the subprotocol or on the wrong path is refused."""
 
-from eftest import assert_eq, fail, psql1
+from eftest import assert_eq, fail, psql1, wait_until
 from lib.ws import WS, Closed, Refused
 from reply_helpers import demo_gateway, limited_telegram
 
@@ -51,6 +51,20 @@ def test_hello_message_ack_after_commit_reply_pushed():
             fail("empty reply: %r" % reply)
         st = psql1(gw.db, "SELECT delivery_status FROM messages WHERE id = '%s'" % reply["id"])
         assert_eq(st, "sent", "the reply was recorded sent by the dispatcher")
+        # The page shows it: delivered, then read (as a messenger reports them).
+        for status in ("delivered", "read"):
+            ws.send_json({"type": "seen", "message": reply["id"], "status": status})
+            wait_until(lambda: psql1(gw.db, "SELECT delivery_status FROM messages WHERE id = "
+                                            "'%s'" % reply["id"]) == status,
+                       what="the reply %s" % status)
+        ws.send_json({"type": "seen", "message": "not-a-row", "status": "read"})
+        err = ws.wait_for(lambda o: o.get("type") == "error", what="a bad seen refused")
+        assert_eq("row id" in err["error"], True, "why: %r" % err)
+        ws.close()
+        # A reload: the read reply comes back marked read.
+        ws, w = hello(gw, v)
+        mine = [m for m in w["messages"] if m["id"] == reply["id"]]
+        assert_eq(mine[0].get("read"), True, "read in the history")
         ws.close()
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from api_helpers import PASSWORD, add_operator, call, expect, login
-from eftest import Gateway, assert_eq, fail, psql1
+from eftest import Gateway, assert_eq, fail, psql1, wait_until
 from lib.ws import WS, Closed
 from reply_helpers import DEMO_BOT, demo_gateway, limited_telegram
 
@@ -192,3 +192,7 @@ def test_chat_page_in_headless_chromium():
         n = psql1(gw.db, "SELECT count(*) FROM messages WHERE role = 'operator' AND "
                          "content = '%s'" % text)
         assert_eq(n, "1", "the operator's reply stored once")
+        # The page showed it in front: the console's ticks say read.
+        wait_until(lambda: psql1(gw.db, "SELECT delivery_status FROM messages WHERE role = "
+                                        "'operator' AND content = '%s'" % text) == "read",
+                   what="the operator's reply read on the page")

@@ -22,6 +22,7 @@
   const shown = new Set(); // row ids and client ids already on screen
   const bubbles = new Map(); // client id -> its meta line
   let pending = loadPending(); // [{id, type, text, payload?, title?}]
+  const unread = new Set(); // replies shown while the page was hidden
 
   function loadPending() {
     try {
@@ -107,6 +108,15 @@
     if (m.client_id) bubbles.set(m.client_id, meta);
     log.appendChild(box);
     scrollDown();
+    if (m.from !== "visitor" && m.id && !m.read) seen(m.id);
+  }
+
+  // Tells the gateway a reply was shown: delivered, or read when the page is
+  // in front (the operator's console shows the ticks).
+  function seen(id) {
+    const visible = document.visibilityState === "visible";
+    if (!visible) unread.add(id);
+    send({ type: "seen", message: id, status: visible ? "read" : "delivered" });
   }
 
   // The conversation's state as notes: handed to an operator, joined, back.
@@ -231,5 +241,10 @@
     }
   });
   input.addEventListener("input", grow);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || !ready) return;
+    for (const id of unread) send({ type: "seen", message: id, status: "read" });
+    unread.clear();
+  });
   connect();
 })();

@@ -152,7 +152,21 @@ static void test_parse(void **state)
     assert_non_null(strstr(m->meta_json, "\"title\":\"Доставка\""));
     ef_msg_list_cleanup(&l);
 
+    assert_int_equal(parse("{\"visitor\":\"" VIS "\",\"type\":\"seen\",\"status\":\"read\","
+                           "\"message\":\"0b6c8f1e-1a2b-4c3d-8e9f-001122334455\"}",
+                           &l, &info),
+                     0);
+    m = l.items[0];
+    assert_int_equal(m->kind, EF_MSG_STATUS);
+    assert_string_equal(m->target_id, "web:0b6c8f1e-1a2b-4c3d-8e9f-001122334455");
+    assert_string_equal(m->status, "read");
+    assert_string_equal(m->message_id, "web:0b6c8f1e-1a2b-4c3d-8e9f-001122334455:read");
+    ef_msg_list_cleanup(&l);
+
     const char *bad[] = {
+        "{\"visitor\":\"" VIS "\",\"type\":\"seen\",\"status\":\"read\",\"message\":\"x\"}",
+        "{\"visitor\":\"" VIS "\",\"type\":\"seen\",\"status\":\"sent\","
+        "\"message\":\"0b6c8f1e-1a2b-4c3d-8e9f-001122334455\"}",
         "{\"type\":\"message\",\"id\":\"c\",\"text\":\"x\"}",
         "{\"visitor\":\"" VIS "\",\"type\":\"other\",\"id\":\"c\",\"text\":\"x\"}",
         "{\"visitor\":\"" VIS "\",\"type\":\"message\",\"text\":\"x\"}",
