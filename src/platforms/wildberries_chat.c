@@ -8,9 +8,10 @@
  * "addTimestamp", "replySign", "sender":"client"|"seller", "clientID",
  * "clientName"}]}, "errors":[]}; the cursor is the answer's "next", kept
  * when totalEvents is 0. A buyer's message is one event (its eventID the
- * platform message id, its chatID the chat); the seller's own messages come
- * back as events too and are skipped. The chat's replySign travels as the
- * event's thread_id so that the reply carries it back.
+ * platform message id); the seller's own messages come back as events too
+ * and are skipped. The chat's replySign is the chat key (and the event's
+ * thread_id): every reply, the bot's or an operator's, carries it back; the
+ * chatID stays in the message's meta.
  *
  * POST /api/v1/seller/message, multipart/form-data: replySign, message
  * (<= 1000 characters). 10 requests per 10 s per seller (personal and
@@ -41,7 +42,11 @@ static ef_msg *event_msg(json_object *ev, const char *chat, const char *id)
     json_object *message = ef_ad__jget(ev, "message");
     size_t len = 0;
     const char *text = ef_ad__jstr(message, "text", &len);
-    m->chat_id = ef_strdup(chat);
+    /* The chat key is the chat's replySign (it names the chat, and every
+     * reply needs it: an operator's from the console as well as the bot's),
+     * the chatID when the event has none. */
+    const char *sign = ef_ad__jstr(ev, "replySign", NULL);
+    m->chat_id = ef_strdup(sign && *sign ? sign : chat);
     m->chat_type = ef_strdup("private");
     m->message_id = ef_strdup(id);
     const char *client = ef_ad__jstr(ev, "clientID", NULL);
@@ -54,6 +59,7 @@ static ef_msg *event_msg(json_object *ev, const char *chat, const char *id)
     m->date = ef_ad__jint(ev, "addTimestamp", &ms) ? ms / 1000 : 0;
     m->thread_id = ef_ad__dup_or_null(ef_ad__jstr(ev, "replySign", NULL));
     json_object *meta = json_object_new_object();
+    ef_ad__put_cstr(meta, "chat_id", chat);
     ef_ad__copy_str(meta, "source", ev, "source");
     ef_ad__copy_bool(meta, "is_new_chat", ev, "isNewChat");
     put_good(meta, message);
@@ -164,10 +170,14 @@ static void part(ef_buf *b, const char *name, const char *value)
     ef_buf_append(b, "\r\n", 2);
 }
 
-static const char *reply_sign(json_object *meta)
+/* The reply's replySign: the row's thread id (the buyer message it
+ * answers), else the chat key (the sign itself, see event_msg). */
+static const char *reply_sign(json_object *meta, const char *chat_key)
 {
     const char *s = ef_ad__jstr(meta, "thread_id", NULL);
-    return s && *s ? s : NULL;
+    if (s && *s)
+        return s;
+    return chat_key && *chat_key ? chat_key : NULL;
 }
 
 int ef_wb__build_send(const void *cfg, const ef_out_msg *m, ef_out_req *rq, char *err,
@@ -182,7 +192,7 @@ int ef_wb__build_send(const void *cfg, const ef_out_msg *m, ef_out_req *rq, char
         return EF_EINVAL;
     }
     json_object *meta = m->meta_json ? json_tokener_parse(m->meta_json) : NULL;
-    const char *sign = reply_sign(meta);
+    const char *sign = reply_sign(meta, m->chat_id);
     int rc = 0;
     if (!sign) {
         ef_errf(err, errlen,

@@ -14,6 +14,7 @@ import json
 import time
 
 from eftest import REPO, assert_eq, fail, fresh_db, psql, psql1, wait_until
+from api_helpers import add_operator, call, expect, login
 from integration_helpers import bot_file, cli, integrations_gateway
 from lib.fake_marketplaces import (OZON_API_KEY, OZON_CLIENT_ID, WB_TOKEN, fake_ozon,
                                    fake_wildberries)
@@ -208,3 +209,31 @@ def test_ozon_buyer_chat_answered_from_its_order_and_marked_read():
     if any(s.headers.get("client-id") != OZON_CLIENT_ID or
            s.headers.get("api-key") != OZON_API_KEY for s in sends):
         fail("a reply without both Client-Id and Api-Key headers")
+
+
+def test_an_escalated_buyer_chat_is_answered_by_an_operator_from_the_console():
+    wb = fake_wildberries()
+    db = fresh_db()
+    r = cli(db, "add", "wildberries", "--name", "wb-shop", "--bot", str(SHOP_BOT), "--setting",
+            "chat_poll_ms=200", stdin=json.dumps({"api_token": WB_TOKEN}))
+    if r.code != 0:
+        fail("integration add exited %d: %s" % (r.code, r.err))
+    iid = r.out.splitlines()[0].strip().lower()
+    add_operator(db, "olga@shop.example", name="Ольга")
+    chat = "1:9d8c7b6a-5f4e-4d3c-2b1a-0f9e8d7c6b5a"
+    with gateway(wb, db) as gw:
+        wb.buyer_says(chat, "абырвалг")
+        wb.buyer_says(chat, "главрыба")
+        wait_sent(wb, chat, 2)
+        wait_until(lambda: psql1(db, "SELECT status FROM conversations WHERE integration_id = "
+                                     "'%s'" % iid) == "escalated", timeout=30,
+                   what="the chat escalated after two fallbacks")
+        cid = psql1(db, "SELECT id FROM conversations WHERE integration_id = '%s'" % iid)
+        token = login(gw, "olga@shop.example")["access_token"]
+        expect(call(gw, "POST", "/conversations/%s/claim" % cid, token=token), 200, "claim")
+        expect(call(gw, "POST", "/conversations/%s/messages" % cid,
+                    {"text": "Здравствуйте, я Ольга из магазина. Чем помочь?"}, token=token),
+               201, "the operator's reply")
+        texts = wait_sent(wb, chat, 3)
+        assert_eq(texts[2], "Здравствуйте, я Ольга из магазина. Чем помочь?",
+                  "the operator's reply in the buyer chat")

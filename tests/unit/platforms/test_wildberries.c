@@ -191,7 +191,8 @@ static void test_chat_events_and_reply(void **state)
     assert_string_equal(res.next_cursor, "1698045576000");
     ef_msg *m = out.items[0];
     assert_string_equal(m->message_id, "4a7b3c2f-9d1e-4f6a-8b5c-2d3e4f5a6b7c");
-    assert_string_equal(m->chat_id, "1:1e265a58-a120-b178-008c-60af2460207c");
+    assert_string_equal(m->chat_id, "1:1e265a58:sign"); /* the replySign keys the chat */
+    assert_non_null(strstr(m->meta_json, "\"chat_id\":\"1:1e265a58-a120-b178-008c-60af2460207c\""));
     assert_string_equal(m->sender_id, "186132");
     assert_string_equal(m->text, "Где мой заказ?");
     assert_string_equal(m->thread_id, "1:1e265a58:sign");
@@ -208,6 +209,12 @@ static void test_chat_events_and_reply(void **state)
     assert_non_null(strstr(rq.body, "name=\"replySign\"\r\n\r\n1:1e265a58:sign\r\n"));
     assert_non_null(strstr(rq.body, "name=\"message\"\r\n\r\nЗаказ передан в доставку\r\n"));
     ef_out_req_cleanup(&rq);
+    /* An operator's reply carries no thread id: the chat key is the sign. */
+    om.meta_json = "{\"operator_id\":\"x\"}";
+    assert_int_equal(ef_platform_wildberries.build_send(cfg, &om, &rq, err, sizeof(err)), 0);
+    assert_non_null(strstr(rq.body, "name=\"replySign\"\r\n\r\n1:1e265a58:sign\r\n"));
+    ef_out_req_cleanup(&rq);
+    om.chat_id = NULL;
     om.meta_json = "{}";
     assert_int_equal(ef_platform_wildberries.build_send(cfg, &om, &rq, err, sizeof(err)),
                      EF_EINVAL);
