@@ -41,16 +41,22 @@ def say(ws, cid, text):
     assert_eq(ack["type"], "ack", "ack of %s" % cid)
 
 
-def bot_says(ws, what, timeout=10.0):
-    return ws.wait_for(lambda o: o.get("type") == "message" and o.get("from") == "bot",
-                       timeout=timeout, what=what)
+def is_bot(o):
+    return o.get("type") == "message" and o.get("from") == "bot"
+
+
+def bot_says(ws, what):
+    return heard(ws, what, is_bot)
 
 
 def heard(ws, what, pred):
-    """pred matched a frame received already or matches one still to come."""
-    if any(pred(o) for o in getattr(ws, "seen", [])):
-        return
-    ws.wait_for(pred, what=what)
+    """The frame pred matches, received already (kept while waiting for
+    others) or still to come."""
+    for o in getattr(ws, "seen", []):
+        if pred(o):
+            ws.seen.remove(o)
+            return o
+    return ws.wait_for(pred, what=what)
 
 
 def console(gw, token):
@@ -87,7 +93,7 @@ def test_escalation_operator_reply_and_hand_back_over_sockets():
         say(ws, "c-1", "Привет")
         bot_says(ws, "the greeting's answer")
         say(ws, "c-2", "Позовите оператора, пожалуйста")
-        st = ws.wait_for(lambda o: o.get("type") == "status", what="escalated status")
+        st = heard(ws, "escalated status", lambda o: o.get("type") == "status")
         assert_eq(st["status"], "escalated", "status pushed to the visitor")
         chat_id = v.split(".")[1]
         cid = psql1(gw.db, "SELECT id FROM conversations WHERE platform = 'webchat' AND "
@@ -98,14 +104,17 @@ def test_escalation_operator_reply_and_hand_back_over_sockets():
         heard(con, "the visitor's message on the console",
               lambda o: o.get("type") == "message" and o.get("direction") == "inbound" and
               o.get("conversation_id") == cid)
+        bot_says(ws, "the bot's hand-over message")
         # Escalated: the bot says nothing more.
         ws.seen = []
         say(ws, "c-3", "Алло?")
         try:
-            o = bot_says(ws, "no bot reply", timeout=2.0)
+            o = ws.wait_for(is_bot, timeout=2.0, what="no bot reply")
             fail("the bot answered while escalated: %r" % o)
         except TimeoutError:
             pass
+        if any(is_bot(o) for o in ws.seen):
+            fail("the bot answered while escalated: %r" % ws.seen)
         # A second gateway on the same database holds another tab of the visitor.
         with Gateway(env={"EF_BOT_FILE": DEMO_BOT, "TELEGRAM_BOT_TOKEN": fake.token,
                           "TELEGRAM_API_URL": fake.url}, db=gw.db, redis_url=gw.redis_url,
@@ -114,16 +123,16 @@ def test_escalation_operator_reply_and_hand_back_over_sockets():
             assert_eq(w2["status"], "escalated", "the other tab sees the status")
             expect(call(gw, "POST", "/conversations/%s/claim" % cid, token=tok), 200, "claim")
             for s in (ws, ws2):
-                j = s.wait_for(lambda o: o.get("type") == "status" and o.get("operator"),
-                               what="operator joined")
+                j = heard(s, "operator joined",
+                          lambda o: o.get("type") == "status" and o.get("operator"))
                 assert_eq(j["status"], "escalated", "still escalated, with an operator")
             text = "Здравствуйте, я Ольга. Чем помочь?"
             t0 = time.time()
             expect(call(gw, "POST", "/conversations/%s/messages" % cid, {"text": text},
                         token=tok), 201, "operator reply")
             for s in (ws, ws2):
-                m = s.wait_for(lambda o: o.get("type") == "message" and
-                               o.get("from") == "operator", what="the operator's reply")
+                m = heard(s, "the operator's reply",
+                          lambda o: o.get("type") == "message" and o.get("from") == "operator")
                 assert_eq(m["text"], text, "the reply's text")
             if time.time() - t0 > 3.0:
                 fail("the reply took %.1f s to reach the sockets" % (time.time() - t0))
@@ -134,8 +143,8 @@ def test_escalation_operator_reply_and_hand_back_over_sockets():
                             m["id"]), "sent", "recorded sent")
             ws2.close()
         expect(call(gw, "POST", "/conversations/%s/release" % cid, token=tok), 200, "release")
-        back = ws.wait_for(lambda o: o.get("type") == "status" and o.get("status") == "active",
-                           what="handed back")
+        back = heard(ws, "handed back",
+                     lambda o: o.get("type") == "status" and o.get("status") == "active")
         assert_eq(back["operator"], False, "no operator any more")
         say(ws, "c-4", "Привет")
         bot_says(ws, "the bot again after the hand-back")

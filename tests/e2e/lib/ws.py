@@ -126,10 +126,15 @@ class WS:
         return json.loads(payload.decode())
 
     def wait_for(self, pred, timeout=10.0, what="a frame"):
-        """The first JSON frame for which pred is true (others are kept in
-        .seen); TimeoutError naming what otherwise."""
+        """The first JSON frame for which pred is true: one kept in .seen by
+        an earlier wait (taken out of it), else the next that comes (others
+        are kept in .seen); TimeoutError naming what otherwise."""
         deadline = time.time() + timeout
         self.seen = getattr(self, "seen", [])
+        for o in self.seen:
+            if pred(o):
+                self.seen.remove(o)
+                return o
         while True:
             left = deadline - time.time()
             if left <= 0:
