@@ -644,7 +644,7 @@ int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t
         !sc->oos && (strcmp(out->intent, EF_NLP_FALLBACK) == 0 || out->confidence < REPAIR_BELOW);
     if (weak && bot->vocab.n && !(sc->options & EF_NLP_NO_REPAIR))
         match_repaired(bot, sc, text, now_unix, cyr, lat, out);
-    if (!sc->oos && strcmp(out->intent, EF_NLP_FALLBACK) == 0 && bot->model.keys &&
+    if (!sc->oos && strcmp(out->intent, EF_NLP_FALLBACK) == 0 && bot->model.slots &&
         !(sc->options & EF_NLP_NO_MODEL))
         ask_model(bot, sc, out);
     return 0;

@@ -52,7 +52,7 @@
 #define ALPHA 0.1        /* add-alpha smoothing */
 #define SHARPNESS 12.0   /* softmax of mean log-likelihoods times this */
 #define MIN_KNOWN 4      /* fewer known n-grams: no opinion */
-#define MIN_COVERAGE 0.6 /* fewer of the message's n-grams known: no opinion */
+#define MIN_COVERAGE 0.7 /* fewer of the message's n-grams known: no opinion */
 
 static bool model_alnum(uint32_t c)
 {
@@ -89,24 +89,23 @@ static size_t chars_of(const char *s, size_t n, uint32_t *out)
     return k;
 }
 
-static inline uint32_t gram_hash(const uint32_t *c, size_t len)
-{
-    uint32_t h = 2166136261u ^ (uint32_t)len;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ c[i]) * 16777619u;
-    return h | 1u; /* 0 marks an empty slot */
-}
-
-/* The n-gram hashes of text into out (at most cap); returns their number. */
+/* The n-gram hashes of text into out (at most cap); returns their number.
+ * One FNV-1a pass from each position gives its 3-, 4- and 5-gram hashes on
+ * the way (the length mixed in; 0 is reserved for empty slots). */
 static size_t features(const char *text, size_t n, uint32_t *out, size_t cap)
 {
     uint32_t c[MAX_CHARS];
     size_t nc = chars_of(text, n, c), nf = 0;
     if (nc < 3)
         return 0; /* nothing but spaces */
-    for (size_t len = NGRAM_MIN; len <= NGRAM_MAX; len++)
-        for (size_t i = 0; i + len <= nc && nf < cap; i++)
-            out[nf++] = gram_hash(c + i, len);
+    for (size_t i = 0; i + NGRAM_MIN <= nc; i++) {
+        uint32_t h = 2166136261u;
+        for (size_t len = 1; len <= NGRAM_MAX && i + len <= nc && nf < cap; len++) {
+            h = (h ^ c[i + len - 1]) * 16777619u;
+            if (len >= NGRAM_MIN)
+                out[nf++] = ((h ^ (uint32_t)len) * 2654435761u) | 1u;
+        }
+    }
     return nf;
 }
 
@@ -115,7 +114,7 @@ static size_t features(const char *text, size_t n, uint32_t *out, size_t cap)
 static uint32_t slot_of(const ef_nlp__model *m, uint32_t h)
 {
     uint32_t s = (h * 2654435761u) & m->mask;
-    while (m->keys[s] && m->keys[s] != h)
+    while (m->slots[s].key && m->slots[s].key != h)
         s = (s + 1) & m->mask;
     return s;
 }
@@ -127,7 +126,9 @@ typedef struct pair {
 static int pair_cmp(const void *a, const void *b)
 {
     const pair *x = a, *y = b;
-    return x->h < y->h ? -1 : x->h > y->h;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return x->cls < y->cls ? -1 : x->cls > y->cls;
 }
 
 /* Every (feature, class) of the examples, in *out; returns their number. */
@@ -157,31 +158,47 @@ static size_t collect(const ef_bot *bot, pair **out)
     return n;
 }
 
-/* Counts the pairs into the table and turns the counts into smoothed log
- * probabilities. */
-static void estimate(ef_nlp__model *m, const pair *p, size_t n, size_t uniq)
+/* Turns the sorted pairs into the table: per n-gram, only the classes that
+ * saw it, each with its smoothed log probability less the class's log
+ * probability of an n-gram it never saw (most n-grams occur in one or two
+ * classes, so a message touches a few hundred numbers, not n-grams times
+ * classes). */
+static void estimate(ef_nlp__model *m, const pair *p, size_t n, size_t uniq, uint32_t n_intents)
 {
     uint32_t nc = m->n_classes;
     double *total = ef_calloc(nc, sizeof(double));
+    size_t ne = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t s = slot_of(m, p[i].h);
-        m->keys[s] = p[i].h;
-        m->logp[(size_t)s * nc + p[i].cls] += 1.0f;
         total[p[i].cls] += 1.0;
+        ne += i == 0 || p[i].h != p[i - 1].h || p[i].cls != p[i - 1].cls;
     }
     for (uint32_t c = 0; c < nc; c++) {
         m->trained[c] = total[c] > 0;
         m->n_trained += m->trained[c];
+        m->unseen[c] = m->trained[c] ? (float)log(ALPHA / (total[c] + ALPHA * (double)uniq)) : 0.0f;
     }
-    for (size_t s = 0; s <= m->mask; s++) {
-        if (!m->keys[s])
-            continue;
-        for (uint32_t c = 0; c + 1 < nc && !m->of_intent[s]; c++)
-            m->of_intent[s] = m->logp[s * nc + c] > 0;
-        for (uint32_t c = 0; c < nc; c++) {
-            float *w = &m->logp[s * nc + c];
-            *w = m->trained[c] ? (float)log((*w + ALPHA) / (total[c] + ALPHA * (double)uniq)) : 0;
+    m->ent = ef_malloc(ne * sizeof(ef_nlp__ment));
+    size_t e = 0;
+    for (size_t i = 0; i < n;) {
+        uint32_t h = p[i].h;
+        ef_nlp__mslot *sl = &m->slots[slot_of(m, h)];
+        size_t first = e;
+        bool of_intent = false;
+        while (i < n && p[i].h == h) {
+            uint32_t c = p[i].cls;
+            double cnt = 0;
+            for (; i < n && p[i].h == h && p[i].cls == c; i++)
+                cnt += 1.0;
+            of_intent = of_intent || c < n_intents;
+            if (e - first == 255)
+                continue; /* see ef_nlp__mslot */
+            m->ent[e].cls = c;
+            m->ent[e].delta =
+                (float)log((cnt + ALPHA) / (total[c] + ALPHA * (double)uniq)) - m->unseen[c];
+            e++;
         }
+        sl->key = h;
+        sl->info = (uint32_t)first << 9 | (uint32_t)(e - first) << 1 | of_intent;
     }
     ef_free(total);
 }
@@ -201,16 +218,19 @@ void ef_nlp__model_train(ef_bot *bot)
     for (size_t i = 0; i < n; i++)
         uniq += i == 0 || p[i].h != p[i - 1].h;
     size_t cap = 64;
-    while (cap < 2 * uniq)
+    while (cap < uniq + uniq / 2) /* at most two thirds full */
         cap *= 2;
+    if (n >= (size_t)1 << 23) { /* entries must fit info's 23 bits */
+        ef_free(p);
+        return;
+    }
     m->n_classes = (uint32_t)bot->n_intents + 1;
     m->mask = (uint32_t)(cap - 1);
-    m->keys = ef_calloc(cap, sizeof(uint32_t));
-    m->logp = ef_calloc(cap * m->n_classes, sizeof(float));
+    m->slots = ef_calloc(cap, sizeof(ef_nlp__mslot));
     m->trained = ef_calloc(m->n_classes, sizeof(bool));
-    m->of_intent = ef_calloc(cap, sizeof(bool));
+    m->unseen = ef_calloc(m->n_classes, sizeof(float));
     m->n_features = (uint32_t)uniq;
-    estimate(m, p, n, uniq);
+    estimate(m, p, n, uniq, (uint32_t)bot->n_intents);
     ef_free(p);
     /* one class is no choice: the model has nothing to say */
     if (m->n_trained < 2)
@@ -219,48 +239,53 @@ void ef_nlp__model_train(ef_bot *bot)
 
 void ef_nlp__model_cleanup(ef_nlp__model *m)
 {
-    ef_free(m->keys);
-    ef_free(m->logp);
+    ef_free(m->slots);
     ef_free(m->trained);
-    ef_free(m->of_intent);
+    ef_free(m->unseen);
+    ef_free(m->ent);
     memset(m, 0, sizeof(*m));
 }
 
-int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, double *score,
+int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, float *score,
                            uint32_t *cls, double *p)
 {
-    if (!m->keys)
+    if (!m->slots)
         return EF_ENOTFOUND;
     uint32_t f[MAX_FEATURES];
     size_t nf = features(text, n, f, MAX_FEATURES), known = 0, of_intent = 0;
-    uint32_t nc = m->n_classes;
-    for (uint32_t c = 0; c < nc; c++)
-        score[c] = 0;
+    /* first the slots of the known n-grams (a probe each in a small table),
+     * so that a message the gate refuses never touches the class rows */
     for (size_t i = 0; i < nf; i++) {
         uint32_t s = slot_of(m, f[i]);
-        if (!m->keys[s])
+        if (!m->slots[s].key)
             continue;
-        known++;
-        of_intent += m->of_intent[s];
-        const float *w = &m->logp[(size_t)s * nc];
-        for (uint32_t c = 0; c < nc; c++)
-            score[c] += w[c];
+        f[known++] = s;
+        of_intent += m->slots[s].info & 1;
     }
-    /* a message mostly made of n-grams no example has is about something
-     * the bot was never shown: the model does not guess */
+    /* a message mostly made of n-grams no intent's example has is about
+     * something the bot was never shown: the model does not guess */
     if (known < MIN_KNOWN || (double)of_intent < MIN_COVERAGE * (double)nf)
         return EF_ENOTFOUND;
+    uint32_t nc = m->n_classes;
+    for (uint32_t c = 0; c < nc; c++)
+        score[c] = (float)known * m->unseen[c];
+    for (size_t i = 0; i < known; i++) {
+        uint32_t info = m->slots[f[i]].info, len = (info >> 1) & 0xFF;
+        const ef_nlp__ment *en = m->ent + (info >> 9);
+        for (uint32_t k = 0; k < len; k++)
+            score[en[k].cls] += en[k].delta;
+    }
     uint32_t best = UINT32_MAX;
     for (uint32_t c = 0; c < nc; c++) {
         if (!m->trained[c])
             continue;
-        score[c] = score[c] / (double)known * SHARPNESS;
+        score[c] = (float)(score[c] / (double)known * SHARPNESS);
         if (best == UINT32_MAX || score[c] > score[best])
             best = c;
     }
     double sum = 0;
     for (uint32_t c = 0; c < nc; c++)
-        if (m->trained[c])
+        if (m->trained[c] && score[c] > score[best] - 40.0f) /* else below 1e-17 */
             sum += exp(score[c] - score[best]);
     *cls = best;
     *p = 1.0 / sum;

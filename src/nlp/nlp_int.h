@@ -316,29 +316,45 @@ typedef struct ef_nlp__example {
 
 /* The statistical second opinion (model.c): character n-gram naive Bayes
  * over the bot's examples. Classes: the intents, then out_of_scope
- * (n_intents). Empty (keys NULL) when the bot has examples of fewer than
+ * (n_intents). Empty (slots NULL) when the bot has examples of fewer than
  * two classes. */
+/* One n-gram of the model (8 bytes: the table stays in cache): its hash
+ * (0 = empty slot) and info = start << 9 | len << 1 | of_intent, its
+ * entries being [start, start + len) (len <= 255: a bot with more classes
+ * keeps the first 255 that saw the n-gram), of_intent whether an intent's
+ * example has it. */
+typedef struct ef_nlp__mslot {
+    uint32_t key, info;
+} ef_nlp__mslot;
+
+/* A class that saw the n-gram: its log P of the n-gram less unseen[cls]. */
+typedef struct ef_nlp__ment {
+    uint32_t cls;
+    float delta;
+} ef_nlp__ment;
+
 typedef struct ef_nlp__model {
-    uint32_t n_classes;  /* n_intents + 1 */
-    uint32_t mask;       /* slots - 1 */
-    uint32_t n_features; /* distinct n-grams seen in training */
-    uint32_t n_trained;  /* classes with examples */
-    uint32_t *keys;      /* n-gram hash per slot, 0 = empty */
-    float *logp;         /* slots * n_classes: log P(n-gram | class) */
-    bool *trained;       /* per class: it has examples */
-    bool *of_intent;     /* per slot: the n-gram occurs in an intent's example */
+    uint32_t n_classes;   /* n_intents + 1 */
+    uint32_t mask;        /* slots - 1 */
+    uint32_t n_features;  /* distinct n-grams seen in training */
+    uint32_t n_trained;   /* classes with examples */
+    ef_nlp__mslot *slots; /* open addressing by hash */
+    ef_nlp__ment *ent;
+    bool *trained; /* per class: it has examples */
+    float *unseen; /* per class: log P of an n-gram it never saw */
 } ef_nlp__model;
 
-/* Trains bot->model from bot->examples (positive ones; out_of_scope's as
- * their own class). Call once at load, after the examples are read. */
+/* Trains bot->model from bot->examples (the intents' positive ones; the
+ * out_of_scope and negative ones as the other class). Call once at load,
+ * after the examples are read. */
 void ef_nlp__model_train(ef_bot *bot);
 void ef_nlp__model_cleanup(ef_nlp__model *m);
 
 /* Classifies text[0..n) (any UTF-8; folded here): *cls is the best class
- * (n_intents: out_of_scope) and *p its probability. score holds
- * m->n_classes doubles of working memory. EF_ENOTFOUND when the model is
+ * (n_intents: the other class) and *p its probability. score holds
+ * m->n_classes floats of working memory. EF_ENOTFOUND when the model is
  * empty or knows too few of the message's n-grams to say anything. */
-int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, double *score,
+int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, float *score,
                            uint32_t *cls, double *p);
 
 /* Gate bits after the patterns in a candidate bitset: set when a date or
@@ -452,7 +468,7 @@ struct ef_nlp_scratch {
     uint64_t *dmemo; /* EF_NLP__DMEMO slots: word hash | answer bit, 0 empty */
     size_t dmemo_n;
     bool read_repaired; /* norm holds the repaired reading (match.c) */
-    double *mscore;     /* the model's class scores, bot->model.n_classes */
+    float *mscore;      /* the model's class scores, bot->model.n_classes */
 };
 
 #define EF_NLP__DMEMO 4096
