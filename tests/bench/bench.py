@@ -30,6 +30,9 @@ Environment (all optional):
   BENCH_PG_CLIENTS=4  its connections
   SOAK=600            also soak that many seconds at BENCH_RATE and report RSS growth
   BENCH_KEEP=1        keep the PostgreSQL data folder after the run
+  BENCH_PHASES=ingest only these phases (comma-separated: matcher, pg, http, ingest,
+                      paced, two, dispatch, soak); all by default. For profiling one
+                      change quickly; the full report needs them all.
 """
 
 import json
@@ -68,6 +71,12 @@ CEIL_SECS = env_int("BENCH_CEILING_SECS", min(10, PHASE_SECS))
 DISPATCH_SECS = env_int("BENCH_DISPATCH_SECS", min(10, PHASE_SECS))
 SOAK = env_int("SOAK", 0)
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
+PHASES = set(p.strip() for p in os.environ.get(
+    "BENCH_PHASES", "matcher,pg,http,ingest,paced,two,dispatch,soak").split(",") if p.strip())
+
+
+def wanted(phase):
+    return phase in PHASES
 
 STATE = REPO / ".state" / "bench"
 OUT = STATE / "last"
@@ -930,7 +939,8 @@ def main():
     note("make bench %s on %s (%d cores), easyflow %s" % (
         time.strftime("%Y-%m-%d %H:%M:%S %z"), os.uname().nodename, os.cpu_count(),
         subprocess.run([ef_bin(), "--version"], capture_output=True, text=True).stdout.strip()))
-    phase_matcher(bins)
+    if wanted("matcher"):
+        phase_matcher(bins)
     texts_path, texts = write_texts()
     expected = expected_intents(texts)
     stack = Stack()
@@ -944,15 +954,22 @@ def main():
              "replies to the fake Bot API at %s" % (
                  CHATS, len(texts), HELDOUT.relative_to(REPO),
                  sum(1 for v in expected.values() if v != "fallback"), stack.tg.url))
-        pg_ceiling = phase_pg_ceiling(stack)
+        pg_ceiling = phase_pg_ceiling(stack) if wanted("pg") else None
         gw = stack.gateway("gateway")
         t_run0 = time.monotonic()
-        http_ceiling = phase_http_ceiling(stack, gw)
-        _, pgss, cpu = phase_ingest(stack, gw, texts_path, expected, (http_ceiling, pg_ceiling))
-        phase_paced(stack, gw, texts_path, expected)
-        phase_two_gateways(stack, gw, texts_path, expected)
-        phase_dispatch(stack, t_run0)
-        phase_soak(stack, gw, texts_path, expected)
+        http_ceiling = phase_http_ceiling(stack, gw) if wanted("http") else None
+        pgss, cpu = [], []
+        if wanted("ingest"):
+            _, pgss, cpu = phase_ingest(stack, gw, texts_path, expected,
+                                        (http_ceiling, pg_ceiling))
+        if wanted("paced"):
+            phase_paced(stack, gw, texts_path, expected)
+        if wanted("two"):
+            phase_two_gateways(stack, gw, texts_path, expected)
+        if wanted("dispatch"):
+            phase_dispatch(stack, t_run0)
+        if wanted("soak"):
+            phase_soak(stack, gw, texts_path, expected)
         result("gateway_rss_mb", gw.hwm_mb(), "MB",
                "VmHWM (peak resident) of the first gateway after every phase; VmRSS now "
                "%.1f MB" % gw.rss_mb())
