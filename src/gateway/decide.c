@@ -150,60 +150,100 @@ static void session_from_json(chat_state *cs, const char *json)
     json_object_put(o);
 }
 
-/* The chat's session into cs: from Redis unless pg_only, else from
- * PostgreSQL; a chat without one keeps cs fresh. EF_EDB when PostgreSQL
- * cannot tell. */
-static int load_session(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg *m, chat_state *cs)
+static const char *scope_of(const ef_msg *m)
 {
-    char *sid = NULL, *json = NULL;
-    int rc = 0;
-    if (!d->pg_only && ef_kv_chat_session_get(kv, cs->scope, m->chat_id, &sid) == 0 &&
-        ef_kv_session_get(kv, sid, &json) == 0) {
-        session_from_json(cs, json);
-    } else {
-        int r = ef_store_chat_session(st, m->integration_id, m->platform, m->chat_id, &json);
-        if (r == 0)
-            session_from_json(cs, json);
-        else if (r != EF_ENOTFOUND)
-            rc = EF_EDB;
-    }
-    ef_free(sid);
-    ef_free(json);
-    return rc;
+    return m->integration_id ? m->integration_id : "-";
 }
 
-/* The chat's state: from this batch, else Redis, else PostgreSQL. */
-static chat_state *chat_for(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg *m, int *rc)
+/* The batch's state of m's chat, NULL when it was not loaded. */
+static chat_state *chat_find(ef_decider *d, const ef_msg *m)
 {
-    const char *scope = m->integration_id ? m->integration_id : "-";
+    const char *scope = scope_of(m);
     for (size_t i = 0; i < d->n_chats; i++)
         if (strcmp(d->chats[i].scope, scope) == 0 && strcmp(d->chats[i].chat_id, m->chat_id) == 0)
             return &d->chats[i];
+    return NULL;
+}
+
+/* A new chat state of m's chat from its session JSON (NULL: none). */
+static void chat_add(ef_decider *d, const ef_msg *m, const char *json)
+{
     if (d->n_chats == d->cap_chats) {
         d->cap_chats = d->cap_chats ? d->cap_chats * 2 : 32;
         d->chats = ef_realloc(d->chats, d->cap_chats * sizeof(chat_state));
     }
-    chat_state *cs = &d->chats[d->n_chats];
+    chat_state *cs = &d->chats[d->n_chats++];
     memset(cs, 0, sizeof(*cs));
-    cs->scope = scope;
+    cs->scope = scope_of(m);
     cs->chat_id = m->chat_id;
     chat_state_fresh(cs);
-    if (load_session(d, st, kv, m, cs) != 0) {
-        chat_state_cleanup(cs);
-        *rc = EF_EDB;
-        return NULL;
-    }
+    if (json)
+        session_from_json(cs, json);
     if (cs->status == EF_FSM_CLOSED) /* the next message opens a new conversation */
         chat_state_fresh(cs);
-    d->n_chats++;
-    return cs;
+}
+
+/* The sessions of the chats of msgs[0..n) not loaded yet, in two round
+ * trips to Redis (unless pg_only) and one statement to PostgreSQL for the
+ * ones Redis did not have. EF_EDB when PostgreSQL cannot tell. */
+static int load_sessions(ef_decider *d, ef_store *st, ef_kv *kv, const ef_msg **msgs, size_t n)
+{
+    const ef_msg **want = ef_calloc(n ? n : 1, sizeof(*want));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = chat_find(d, msgs[i]) != NULL;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = strcmp(scope_of(want[j]), scope_of(msgs[i])) == 0 &&
+                  strcmp(want[j]->chat_id, msgs[i]->chat_id) == 0;
+        if (!dup)
+            want[k++] = msgs[i];
+    }
+    const char **scopes = ef_calloc(k ? k : 1, sizeof(char *));
+    const char **ints = ef_calloc(k ? k : 1, sizeof(char *));
+    const char **plats = ef_calloc(k ? k : 1, sizeof(char *));
+    const char **chats = ef_calloc(k ? k : 1, sizeof(char *));
+    char **json = ef_calloc(k ? k : 1, sizeof(char *));
+    for (size_t i = 0; i < k; i++) {
+        scopes[i] = scope_of(want[i]);
+        chats[i] = want[i]->chat_id;
+    }
+    if (!d->pg_only && k > 0)
+        (void)ef_kv_sessions_get(kv, k, scopes, chats, json); /* a miss reads PostgreSQL */
+    size_t miss = 0;
+    size_t *at = ef_calloc(k ? k : 1, sizeof(*at));
+    for (size_t i = 0; i < k; i++) {
+        if (json[i])
+            continue;
+        ints[miss] = want[i]->integration_id;
+        plats[miss] = want[i]->platform;
+        chats[miss] = want[i]->chat_id;
+        at[miss++] = i;
+    }
+    char **pg = ef_calloc(miss ? miss : 1, sizeof(char *));
+    int rc = miss > 0 && ef_store_chat_sessions(st, miss, ints, plats, chats, pg) != 0 ? EF_EDB : 0;
+    for (size_t j = 0; j < miss; j++)
+        json[at[j]] = pg[j];
+    for (size_t i = 0; i < k; i++) {
+        if (rc == 0)
+            chat_add(d, want[i], json[i]);
+        ef_free(json[i]);
+    }
+    ef_free(pg);
+    ef_free(at);
+    ef_free(json);
+    ef_free(chats);
+    ef_free(plats);
+    ef_free(ints);
+    ef_free(scopes);
+    ef_free(want);
+    return rc;
 }
 
 /* Drops what the decider knew of m's chat, so that the next chat_for()
  * loads it again. */
 static void forget_chat(ef_decider *d, const ef_msg *m)
 {
-    const char *scope = m->integration_id ? m->integration_id : "-";
+    const char *scope = scope_of(m);
     for (size_t i = 0; i < d->n_chats; i++) {
         chat_state *cs = &d->chats[i];
         if (strcmp(cs->scope, scope) != 0 || strcmp(cs->chat_id, m->chat_id) != 0)
@@ -384,39 +424,40 @@ static bool same_scope(const ef_msg *a, const ef_msg *b)
                : a->integration_id == b->integration_id;
 }
 
+/* Whether items[i] repeats an earlier message of the batch: only the
+ * first counts. (A message stored by an earlier batch is found by the
+ * commit, which says duplicate and writes nothing; a later message of its
+ * chat decided on top of it then comes back stale and is decided again.) */
+static bool repeated(const ef_ingest_item *items, size_t i)
+{
+    const ef_msg *m = items[i].msg;
+    for (size_t p = 0; p < i; p++)
+        if (items[p].msg->message_id && m->message_id &&
+            strcmp(items[p].msg->message_id, m->message_id) == 0 &&
+            strcmp(items[p].msg->platform, m->platform) == 0 && same_scope(items[p].msg, m))
+            return true;
+    return false;
+}
+
 static int run_items(ef_decider *d, ef_store *st, ef_kv *kv, ef_ingest_item *items,
                      const ef_bot *const *bots, size_t n)
 {
-    const ef_msg **msgs = ef_calloc(n, sizeof(*msgs));
-    bool *seen = ef_calloc(n, sizeof(bool));
+    const ef_msg **msgs = ef_calloc(n ? n : 1, sizeof(*msgs));
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (bots[i] && eligible(items[i].msg))
             msgs[k++] = items[i].msg;
-    int rc = 0;
-    if (k > 0 && ef_store_seen(st, msgs, k, seen) != 0)
-        rc = EF_EDB;
+    int rc = load_sessions(d, st, kv, msgs, k);
+    ef_free(msgs);
     int64_t now = (int64_t)time(NULL);
-    size_t j = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const ef_msg *m = items[i].msg;
-        if (!bots[i] || !eligible(m))
+        if (!bots[i] || !eligible(m) || repeated(items, i))
             continue;
-        bool dup = seen[j++];
-        /* The same message twice in one batch: only the first counts. */
-        for (size_t p = 0; p < i && !dup; p++)
-            dup = items[p].msg->message_id && m->message_id &&
-                  strcmp(items[p].msg->message_id, m->message_id) == 0 &&
-                  strcmp(items[p].msg->platform, m->platform) == 0 && same_scope(items[p].msg, m);
-        if (dup)
-            continue;
-        chat_state *cs = chat_for(d, st, kv, m, &rc);
-        if (!cs)
-            break;
-        rc = decide_one(d, st, bots[i], cs, &items[i], now);
+        chat_state *cs = chat_find(d, m);
+        if (cs)
+            rc = decide_one(d, st, bots[i], cs, &items[i], now);
     }
-    ef_free(msgs);
-    ef_free(seen);
     return rc;
 }
 

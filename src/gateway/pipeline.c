@@ -218,10 +218,15 @@ static char *session_json(const ef_ingest_item *it)
     return s;
 }
 
+/* Each chat's session as the commit left it, to Redis in one round trip,
+ * and the counters. A failure is logged (at most every 5 s): PostgreSQL
+ * keeps the state and the next miss reads it from there. */
 static void write_back(worker *w, ef_ingest_item *items, size_t n)
 {
     ef_pipeline *p = w->p;
-    size_t stored = 0;
+    size_t stored = 0, k = 0;
+    ef_kv_session *s = ef_calloc(n ? n : 1, sizeof(*s));
+    char **owned = ef_calloc(n ? n : 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         ef_ingest_item *it = &items[i];
         if (it->status == EF_ING_STORED)
@@ -235,27 +240,29 @@ static void write_back(worker *w, ef_ingest_item *items, size_t n)
             later = items[j].session_id && strcmp(items[j].session_id, it->session_id) == 0;
         if (later)
             continue;
-        char *js = session_json(it);
-        int rc = ef_kv_session_put(w->kv, it->session_id, js, p->opts.session_ttl);
-        if (rc == 0 && it->msg->chat_id)
-            rc = ef_kv_chat_session_put(w->kv,
-                                        it->msg->integration_id ? it->msg->integration_id : "-",
-                                        it->msg->chat_id, it->session_id, p->opts.session_ttl);
-        ef_free(js);
-        if (rc) {
-            int64_t now = ef_now_ms();
-            if (now - w->last_kv_log_ms > 5000) {
-                EF_LOG(EF_LOG_WARN, EF_C_REDIS,
-                       "worker=%d session write-back failed, PostgreSQL keeps the state: %s", w->id,
-                       ef_kv_errmsg(w->kv));
-                w->last_kv_log_ms = now;
-            }
-            break; /* Redis is down: do not wait on it once per event */
-        }
+        owned[k] = session_json(it);
+        s[k] = (ef_kv_session){.session_id = it->session_id,
+                               .json = owned[k],
+                               .scope = it->msg->integration_id ? it->msg->integration_id : "-",
+                               .chat_id = it->msg->chat_id};
+        k++;
     }
-    if (stored && n)
+    if (ef_kv_sessions_put(w->kv, k, s, p->opts.session_ttl) != 0) {
+        int64_t now = ef_now_ms();
+        if (now - w->last_kv_log_ms > 5000) {
+            EF_LOG(EF_LOG_WARN, EF_C_REDIS,
+                   "worker=%d session write-back failed, PostgreSQL keeps the state: %s", w->id,
+                   ef_kv_errmsg(w->kv));
+            w->last_kv_log_ms = now;
+        }
+    } else if (stored && n) {
         (void)ef_kv_metric_incr(w->kv, items[0].msg->platform, "messages_received",
                                 (long long)stored);
+    }
+    for (size_t i = 0; i < k; i++)
+        ef_free(owned[i]);
+    ef_free(owned);
+    ef_free(s);
 }
 
 /* Each event's channel (a reference held for the batch) and its bot. */

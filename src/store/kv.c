@@ -321,3 +321,141 @@ int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long l
         freeReplyObject(r);
     return 0;
 }
+
+/* ---- a batch's sessions in one round trip each way ----------------------- */
+
+/* Sends argv[0..n) pipelined and reads the n replies into replies[]
+ * (caller frees each). A reply that is an error is kept (the caller reads
+ * it as a miss); a broken connection drops it and fails the whole call. */
+static int pipeline(ef_kv *kv, size_t n, const char *const *const *argv, const int *argc,
+                    redisReply **replies)
+{
+    for (size_t i = 0; i < n; i++)
+        replies[i] = NULL;
+    if (ensure_conn(kv))
+        return EF_EIO;
+    for (size_t i = 0; i < n; i++)
+        if (redisAppendCommandArgv(kv->c, argc[i], (const char **)argv[i], NULL) != REDIS_OK) {
+            drop(kv, kv->c->errstr[0] ? kv->c->errstr : "out of memory");
+            return EF_EIO;
+        }
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(kv->c, &r) != REDIS_OK || !r) {
+            drop(kv, kv->c->errstr[0] ? kv->c->errstr : "connection lost");
+            for (size_t k = 0; k < i; k++) {
+                freeReplyObject(replies[k]);
+                replies[k] = NULL;
+            }
+            return EF_EIO;
+        }
+        replies[i] = r;
+    }
+    kv->backoff_ms = 0;
+    return 0;
+}
+
+/* MGET of keys[0..n): out[i] owned by the caller, NULL when absent. */
+static int mget(ef_kv *kv, size_t n, char **keys, char **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 0)
+        return 0;
+    const char **argv = ef_calloc(n + 1, sizeof(*argv));
+    argv[0] = "MGET";
+    for (size_t i = 0; i < n; i++)
+        argv[i + 1] = keys[i];
+    redisReply *r = command(kv, (int)(n + 1), argv, NULL);
+    ef_free(argv);
+    if (!r)
+        return EF_EIO;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < n && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            out[i] = ef_strndup(r->element[i]->str, r->element[i]->len);
+    freeReplyObject(r);
+    return 0;
+}
+
+int ef_kv_sessions_get(ef_kv *kv, size_t n, const char *const *scopes, const char *const *chat_ids,
+                       char **out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (n == 0)
+        return 0;
+    char **keys = ef_calloc(n, sizeof(*keys));
+    char **sids = ef_calloc(n, sizeof(*sids));
+    for (size_t i = 0; i < n; i++)
+        keys[i] = ef_asprintf("chat:%s:%s", scopes[i], chat_ids[i]);
+    int rc = mget(kv, n, keys, sids);
+    size_t k = 0; /* the chats that have a session id, compacted */
+    size_t *at = ef_calloc(n, sizeof(*at));
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!sids[i])
+            continue;
+        ef_free(keys[k]);
+        keys[k] = ef_asprintf("session:%s", sids[i]);
+        at[k++] = i;
+    }
+    char **vals = ef_calloc(k ? k : 1, sizeof(*vals));
+    if (rc == 0 && k > 0)
+        rc = mget(kv, k, keys, vals);
+    for (size_t j = 0; rc == 0 && j < k; j++)
+        out[at[j]] = vals[j];
+    for (size_t i = 0; i < n; i++) {
+        ef_free(keys[i]);
+        ef_free(sids[i]);
+    }
+    ef_free(keys);
+    ef_free(sids);
+    ef_free(vals);
+    ef_free(at);
+    return rc;
+}
+
+int ef_kv_sessions_put(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl)
+{
+    if (n == 0)
+        return 0;
+    char ttls[16];
+    snprintf(ttls, sizeof(ttls), "%d", ttl > 0 ? ttl : 1);
+    size_t m = 0;
+    const char *(*argv)[5] = ef_calloc(2 * n, sizeof(*argv));
+    const char *const **cmds = ef_calloc(2 * n, sizeof(*cmds));
+    int *argc = ef_calloc(2 * n, sizeof(*argc));
+    char **keys = ef_calloc(2 * n, sizeof(*keys));
+    for (size_t i = 0; i < n; i++) {
+        keys[m] = ef_asprintf("session:%s", s[i].session_id);
+        const char *a[5] = {"SET", keys[m], s[i].json, "EX", ttls};
+        memcpy(argv[m], a, sizeof(a));
+        m++;
+        if (!s[i].chat_id)
+            continue;
+        keys[m] = ef_asprintf("chat:%s:%s", s[i].scope, s[i].chat_id);
+        const char *b[5] = {"SET", keys[m], s[i].session_id, "EX", ttls};
+        memcpy(argv[m], b, sizeof(b));
+        m++;
+    }
+    for (size_t i = 0; i < m; i++) {
+        cmds[i] = argv[i];
+        argc[i] = 5;
+    }
+    redisReply **replies = ef_calloc(m, sizeof(*replies));
+    int rc = pipeline(kv, m, cmds, argc, replies);
+    for (size_t i = 0; i < m; i++) {
+        if (rc == 0 && replies[i]->type == REDIS_REPLY_ERROR) {
+            snprintf(kv->errmsg, sizeof(kv->errmsg), "SET: %.500s", replies[i]->str);
+            rc = EF_EIO;
+        }
+        if (replies[i])
+            freeReplyObject(replies[i]);
+        ef_free(keys[i]);
+    }
+    ef_free(replies);
+    ef_free(keys);
+    ef_free(argc);
+    ef_free(cmds);
+    ef_free(argv);
+    return rc;
+}

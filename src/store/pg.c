@@ -637,37 +637,54 @@ int ef_store_chat_session(ef_store *st, const char *integration_id, const char *
     return ef_store__value(st, "SELECT ef_chat_session($1, $2, $3)", 3, vals, out_json);
 }
 
-int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen)
+int ef_store_chat_sessions(ef_store *st, size_t n, const char *const *integration_ids,
+                           const char *const *platforms, const char *const *chat_ids, char **out)
 {
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
     json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < n; i++) {
-        seen[i] = false;
+    size_t batched = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (!integration_ids[i]) { /* no index condition without it: one by one */
+            int r = ef_store_chat_session(st, NULL, platforms[i], chat_ids[i], &out[i]);
+            rc = r == EF_ENOTFOUND ? 0 : r;
+            continue;
+        }
         json_object *e = json_object_new_object();
         json_object_object_add(e, "i", json_object_new_int64((int64_t)i));
-        json_object_object_add(e, "p", json_object_new_string(msgs[i]->platform));
-        add_str(e, "g", msgs[i]->integration_id);
-        json_object_object_add(
-            e, "id", json_object_new_string(msgs[i]->message_id ? msgs[i]->message_id : ""));
+        add_str(e, "g", integration_ids[i]);
+        add_str(e, "p", platforms[i]);
+        add_str(e, "c", chat_ids[i]);
         json_object_array_add(arr, e);
+        batched++;
     }
-    const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN)};
-    PGresult *r =
-        ef_store__exec(st,
-                       "SELECT (e->>'i')::int FROM jsonb_array_elements($1::jsonb) e "
-                       "WHERE EXISTS (SELECT 1 FROM messages m WHERE m.platform = e->>'p' "
-                       "AND m.platform_message_id = e->>'id' AND m.direction = 'inbound' "
-                       "AND m.integration_id IS NOT DISTINCT FROM (e->>'g')::uuid)",
-                       1, vals);
+    char *res = NULL;
+    if (rc == 0 && batched > 0) {
+        const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN)};
+        rc = ef_store__value(st, "SELECT ef_chat_sessions($1::jsonb)", 1, vals, &res);
+    }
     json_object_put(arr);
-    if (!r)
-        return st->last_error;
-    for (int k = 0; k < PQntuples(r); k++) {
-        long i = strtol(PQgetvalue(r, k, 0), NULL, 10);
-        if (i >= 0 && (size_t)i < n)
-            seen[i] = true;
+    json_object *o = res ? json_tokener_parse(res) : NULL;
+    ef_free(res);
+    if (rc == 0 && batched > 0 && !json_object_is_type(o, json_type_object)) {
+        set_err(st, "sessions", "unexpected result shape from ef_chat_sessions()");
+        rc = st->last_error = EF_EDB;
     }
-    PQclear(r);
-    return 0;
+    json_object_object_foreach(o, key, val)
+    {
+        long i = strtol(key, NULL, 10);
+        if (i >= 0 && (size_t)i < n && !out[i])
+            out[i] = ef_strdup(json_object_to_json_string_ext(
+                val, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    }
+    json_object_put(o);
+    if (rc != 0)
+        for (size_t i = 0; i < n; i++) {
+            ef_free(out[i]);
+            out[i] = NULL;
+        }
+    return rc;
 }
 
 int ef_store_cursor_get(ef_store *st, const char *integration_id, char **cursor)

@@ -161,6 +161,11 @@ int ef_store_classify(const char *sqlstate);
  * "chat_id","status","state","context","created_at","version"} or
  * EF_ENOTFOUND. */
 int ef_store_session_load(ef_store *st, const char *session_id, char **out_json);
+/* The sessions of n chats (ef_chat_session for each) in one statement:
+ * out[i] owned by the caller, NULL for a chat without an open
+ * conversation. EF_EDB (every out[i] NULL) when PostgreSQL cannot tell. */
+int ef_store_chat_sessions(ef_store *st, size_t n, const char *const *integration_ids,
+                           const char *const *platforms, const char *const *chat_ids, char **out);
 
 /* The chat's open conversation under one integration as a session JSON (the
  * shape Redis keeps: session_id, conversation_id, user_id, integration_id,
@@ -170,10 +175,6 @@ int ef_store_session_load(ef_store *st, const char *session_id, char **out_json)
  * UUID. A NULL integration_id means rows stored before integrations. */
 int ef_store_chat_session(ef_store *st, const char *integration_id, const char *platform,
                           const char *chat_id, char **out_json);
-/* Marks seen[i] for each inbound event of msgs already stored (same
- * integration, platform and platform_message_id), so redeliveries never
- * reach the bot again. */
-int ef_store_seen(ef_store *st, const ef_msg *const *msgs, size_t n, bool *seen);
 
 /* Long-poll cursor of one integration (Telegram: the next update_id, as
  * text), advanced only after the batch it follows committed.
@@ -451,6 +452,18 @@ int ef_kv_session_del(ef_kv *kv, const char *session_id);
 /* Deletes chat:{scope}:{chat_id} (a customer's data erased). 0 also when
  * it was absent. */
 int ef_kv_chat_session_del(ef_kv *kv, const char *scope, const char *chat_id);
+/* A batch's sessions: out[i] = session:{id} of chat:{scopes[i]}:{chat_ids[i]},
+ * NULL when either is absent (owned by the caller). Two round trips (MGET
+ * each way) whatever n. EF_EIO (every out[i] NULL) when Redis failed. */
+int ef_kv_sessions_get(ef_kv *kv, size_t n, const char *const *scopes, const char *const *chat_ids,
+                       char **out);
+/* One session to write back: session:{session_id} = json, and when
+ * chat_id is set chat:{scope}:{chat_id} = session_id. */
+typedef struct ef_kv_session {
+    const char *session_id, *json, *scope, *chat_id;
+} ef_kv_session;
+/* Writes s[0..n) pipelined, one round trip, each key with the TTL. */
+int ef_kv_sessions_put(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl);
 /* HINCRBY metrics:{platform}:{YYYY-MM-DD}:{HH} field by. */
 int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by);
 

@@ -103,7 +103,7 @@ static void same_chat_in_two_integrations_is_two_conversations(void **state)
                                      "WHERE metadata->>'method' = 'markRead'"),
                      1);
 
-    /* Sessions and seen, per integration. */
+    /* Sessions, per integration. */
     char *json = NULL;
     assert_int_equal(ef_store_chat_session(fx->st, b, "telegram", "42", &json), 0);
     assert_non_null(strstr(json, b));
@@ -113,14 +113,22 @@ static void same_chat_in_two_integrations_is_two_conversations(void **state)
                      EF_EINVAL);
     assert_true(ef_store_ok(fx->st));
 
+    /* Many chats' sessions in one statement: each its own integration's. */
     char *c = add_integration(fx, "c", "1003");
-    ef_msg *probe[2] = {new_msg(a, "42", "42:1"), new_msg(c, "42", "42:1")};
-    bool seen[2];
-    assert_int_equal(ef_store_seen(fx->st, (const ef_msg *const *)probe, 2, seen), 0);
-    assert_true(seen[0]);
-    assert_false(seen[1]);
-    ef_msg_free(probe[0]);
-    ef_msg_free(probe[1]);
+    const char *ints[4] = {b, a, c, a};
+    const char *plats[4] = {"telegram", "telegram", "telegram", "telegram"};
+    const char *chats[4] = {"42", "43", "42", "42"};
+    char *many[4];
+    assert_int_equal(ef_store_chat_sessions(fx->st, 4, ints, plats, chats, many), 0);
+    assert_non_null(many[0]);
+    assert_non_null(strstr(many[0], b));
+    assert_null(many[1]);
+    assert_null(many[2]);
+    assert_non_null(many[3]);
+    assert_non_null(strstr(many[3], a));
+    assert_null(strstr(many[3], b));
+    for (int i = 0; i < 4; i++)
+        ef_free(many[i]);
 
     /* The outbox knows which integration sends each row. */
     ef_outbox_row *rows = NULL;
