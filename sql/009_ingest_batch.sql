@@ -134,6 +134,8 @@ CREATE FUNCTION ef_ingest_first(batch jsonb, p_pos int[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     res jsonb;
+    v_ins bigint;
+    v_w bigint;
 BEGIN
     INSERT INTO conversations (session_id, user_id, integration_id, platform, chat_id,
                                chat_type, context_data)
@@ -152,6 +154,10 @@ BEGIN
      ORDER BY e->>'integration_id', e->>'platform', e->>'chat_id'
     ON CONFLICT (integration_id, platform, chat_id) WHERE status <> 'closed' DO NOTHING;
 
+    -- No step joins two of its own intermediate results (the planner
+    -- estimates one row for each and would loop over one per row of the
+    -- other): every write is driven by w, one row per event, and the
+    -- results come from the UPDATE's RETURNING and from j.
     WITH ev AS (
         SELECT i, e, (e->>'integration_id')::uuid AS integration_id, e->'fsm' AS f
           FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(e, i)
@@ -166,122 +172,139 @@ BEGIN
            FOR UPDATE
     ), j AS (
         -- ok: the decision's base matches the locked row (005
-        -- ef_base_matches); applied: its effects are written (active).
+        -- ef_base_matches); applied: its effects are written (active);
+        -- dup: the message is stored already (a redelivery).
         SELECT ev.i, ev.e, ev.f, lk.cv,
                (ev.f IS NULL OR jsonb_typeof(ev.e->'base') IS DISTINCT FROM 'object'
                 OR ((ev.e->'base'->>'conversation_id' IS NULL
                      OR ev.e->'base'->>'conversation_id' = (lk.cv).id::text)
                     AND (ev.e->'base'->>'version')::bigint = (lk.cv).version)) AS ok,
+               EXISTS (SELECT 1 FROM messages m
+                        WHERE m.integration_id = ev.integration_id
+                          AND m.platform = ev.e->>'platform'
+                          AND m.platform_message_id = ev.e->>'message_id'
+                          AND m.direction = 'inbound') AS dup,
                ev.f IS NOT NULL AND (lk.cv).status = 'active' AS applied,
                CASE WHEN ev.f IS NOT NULL AND (lk.cv).status IS DISTINCT FROM 'active'
-                    THEN 'conversation ' || (lk.cv).status::text END AS skip
+                    THEN 'conversation ' || (lk.cv).status::text END AS skip,
+               gen_random_uuid() AS row_id
           FROM ev
           JOIN lk ON (lk.cv).integration_id = ev.integration_id
                  AND (lk.cv).platform = ev.e->>'platform' AND (lk.cv).chat_id = ev.e->>'chat_id'
-    ), ins AS (
-        INSERT INTO messages (conversation_id, session_id, user_id, integration_id, content,
-                              role, direction, platform, platform_message_id, intent,
-                              entities, confidence, metadata, created_at)
-        SELECT (j.cv).id, (j.cv).session_id, (j.cv).user_id, (j.cv).integration_id,
-               coalesce(j.e->>'text', ''), 'user', 'inbound', j.e->>'platform',
-               j.e->>'message_id', j.e->'nlp'->>'intent',
-               coalesce(j.e->'nlp'->'entities', '{}'::jsonb),
-               (j.e->'nlp'->>'confidence')::numeric(3,2),
-               coalesce(j.e->'meta', '{}'::jsonb)
-               || jsonb_build_object('date', (j.e->>'date')::bigint)
-               || CASE WHEN j.f IS NOT NULL
-                       THEN jsonb_build_object('decision', jsonb_strip_nulls(jsonb_build_object(
-                                'state', j.f->'state', 'why', j.f->'why',
-                                'ranked', j.f->'ranked', 'actions', j.f->'actions',
-                                'skipped', j.skip)))
-                       ELSE '{}'::jsonb END,
-               clock_timestamp()
-          FROM j
-         WHERE j.ok
-        ON CONFLICT (integration_id, platform, platform_message_id) WHERE direction = 'inbound'
-        DO NOTHING
-        RETURNING id, conversation_id
-    ), stored AS (
-        SELECT j.*, ins.id AS row_id,
+    ), w AS (
+        SELECT j.*,
                CASE WHEN j.applied AND jsonb_typeof(j.f->'replies') = 'array'
                     THEN jsonb_array_length(j.f->'replies') ELSE 0 END AS n_replies
-          FROM j JOIN ins ON ins.conversation_id = (j.cv).id
+          FROM j
+         WHERE j.ok AND NOT j.dup
+    ), ins AS (
+        INSERT INTO messages (id, conversation_id, session_id, user_id, integration_id, content,
+                              role, direction, platform, platform_message_id, intent,
+                              entities, confidence, metadata, created_at)
+        SELECT w.row_id, (w.cv).id, (w.cv).session_id, (w.cv).user_id, (w.cv).integration_id,
+               coalesce(w.e->>'text', ''), 'user', 'inbound', w.e->>'platform',
+               w.e->>'message_id', w.e->'nlp'->>'intent',
+               coalesce(w.e->'nlp'->'entities', '{}'::jsonb),
+               (w.e->'nlp'->>'confidence')::numeric(3,2),
+               coalesce(w.e->'meta', '{}'::jsonb)
+               || jsonb_build_object('date', (w.e->>'date')::bigint)
+               || CASE WHEN w.f IS NOT NULL
+                       THEN jsonb_build_object('decision', jsonb_strip_nulls(jsonb_build_object(
+                                'state', w.f->'state', 'why', w.f->'why',
+                                'ranked', w.f->'ranked', 'actions', w.f->'actions',
+                                'skipped', w.skip)))
+                       ELSE '{}'::jsonb END,
+               clock_timestamp()
+          FROM w
+        ON CONFLICT (integration_id, platform, platform_message_id) WHERE direction = 'inbound'
+        DO NOTHING
+        RETURNING 1
     ), outq AS (
         -- Per stored event, in this order: the button press answered
         -- (whatever the status), the read receipt, the replies.
         INSERT INTO messages (conversation_id, session_id, user_id, integration_id, content,
                               role, direction, platform, metadata, delivery_status,
                               next_attempt_at, created_at)
-        SELECT (s.cv).id, (s.cv).session_id, (s.cv).user_id, (s.cv).integration_id, o.content,
-               o.role::message_role, 'outbound', (s.cv).platform, o.meta, 'queued', now(),
+        SELECT (w.cv).id, (w.cv).session_id, (w.cv).user_id, (w.cv).integration_id, o.content,
+               o.role::message_role, 'outbound', (w.cv).platform, o.meta, 'queued', now(),
                clock_timestamp()
-          FROM stored s
+          FROM w
           CROSS JOIN LATERAL (
               SELECT 1 AS k, '' AS content, 'system' AS role,
                      jsonb_build_object('method', 'answerCallbackQuery',
-                                        'callback_query_id', s.e->>'callback_id') AS meta
-               WHERE s.e->>'callback_id' IS NOT NULL
+                                        'callback_query_id', w.e->>'callback_id') AS meta
+               WHERE w.e->>'callback_id' IS NOT NULL
               UNION ALL
               SELECT 2, '', 'system',
-                     jsonb_build_object('method', 'markRead', 'message_id', s.e->>'message_id')
-               WHERE coalesce((s.e->>'read_receipt')::boolean, false) AND s.f IS NOT NULL
+                     jsonb_build_object('method', 'markRead', 'message_id', w.e->>'message_id')
+               WHERE coalesce((w.e->>'read_receipt')::boolean, false) AND w.f IS NOT NULL
               UNION ALL
               SELECT 2 + r.n, coalesce(r.r->>'text', ''), 'assistant',
-                     (r.r - 'text') || jsonb_build_object('reply_to', s.e->>'message_id',
-                                                          'thread_id', s.e->>'thread_id')
-                FROM jsonb_array_elements(CASE WHEN s.applied
-                                                    AND jsonb_typeof(s.f->'replies') = 'array'
-                                               THEN s.f->'replies' ELSE '[]'::jsonb END)
+                     (r.r - 'text') || jsonb_build_object('reply_to', w.e->>'message_id',
+                                                          'thread_id', w.e->>'thread_id')
+                FROM jsonb_array_elements(CASE WHEN w.n_replies > 0 THEN w.f->'replies'
+                                               ELSE '[]'::jsonb END)
                      WITH ORDINALITY AS r(r, n)
               ORDER BY 1
           ) o
         RETURNING 1
     ), upd AS (
         UPDATE conversations c
-           SET messages_count = c.messages_count + 1 + s.n_replies,
+           SET messages_count = c.messages_count + 1 + w.n_replies,
                updated_at = now(),
                last_inbound_at = now(),
-               version = c.version + CASE WHEN s.f IS NOT NULL THEN 1 ELSE 0 END,
-               undeliverable = CASE WHEN coalesce((s.e->'sender'->>'is_bot')::boolean, false)
+               version = c.version + CASE WHEN w.f IS NOT NULL THEN 1 ELSE 0 END,
+               undeliverable = CASE WHEN coalesce((w.e->'sender'->>'is_bot')::boolean, false)
                                     THEN c.undeliverable ELSE false END,
-               undeliverable_reason = CASE WHEN coalesce((s.e->'sender'->>'is_bot')::boolean,
+               undeliverable_reason = CASE WHEN coalesce((w.e->'sender'->>'is_bot')::boolean,
                                                          false)
                                            THEN c.undeliverable_reason END,
-               current_state = CASE WHEN s.applied THEN coalesce(s.f->>'state', c.current_state)
+               current_state = CASE WHEN w.applied THEN coalesce(w.f->>'state', c.current_state)
                                     ELSE c.current_state END,
-               status = CASE WHEN s.applied
-                             THEN coalesce((s.f->>'status')::conversation_status, c.status)
+               status = CASE WHEN w.applied
+                             THEN coalesce((w.f->>'status')::conversation_status, c.status)
                              ELSE c.status END,
-               escalated_at = CASE WHEN s.applied AND s.f->>'status' = 'escalated' THEN now()
+               escalated_at = CASE WHEN w.applied AND w.f->>'status' = 'escalated' THEN now()
                                    ELSE c.escalated_at END,
-               closed_at = CASE WHEN s.applied AND s.f->>'status' = 'closed' THEN now()
+               closed_at = CASE WHEN w.applied AND w.f->>'status' = 'closed' THEN now()
                                 ELSE c.closed_at END,
                -- The patch sets keys; a JSON null in it deletes the key.
-               context_data = CASE WHEN s.applied
-                                        AND jsonb_typeof(s.f->'context_patch') = 'object'
+               context_data = CASE WHEN w.applied
+                                        AND jsonb_typeof(w.f->'context_patch') = 'object'
                                    THEN (coalesce(c.context_data, '{}'::jsonb)
-                                         || (s.f->'context_patch'))
-                                        - ARRAY(SELECT key FROM jsonb_each(s.f->'context_patch')
+                                         || (w.f->'context_patch'))
+                                        - ARRAY(SELECT key FROM jsonb_each(w.f->'context_patch')
                                                  WHERE value = 'null'::jsonb)
                                    ELSE c.context_data END
-          FROM stored s
-         WHERE c.id = (s.cv).id
-        RETURNING c AS cv
+          FROM w
+         WHERE c.id = (w.cv).id
+        RETURNING w.i, c AS cv, w.row_id, w.f IS NOT NULL AND NOT w.applied AS skipped
     )
-    SELECT jsonb_object_agg(j.i::text, CASE
-               WHEN NOT j.ok THEN ef_result('stale', j.cv, NULL)
-               WHEN s.row_id IS NULL THEN ef_result('duplicate', j.cv, (
-                   SELECT m.id FROM messages m
-                    WHERE m.integration_id = (j.cv).integration_id
-                      AND m.platform = j.e->>'platform'
-                      AND m.platform_message_id = j.e->>'message_id'
-                      AND m.direction = 'inbound'))
-               ELSE ef_result('stored', (SELECT u.cv FROM upd u WHERE (u.cv).id = (j.cv).id),
-                              s.row_id)
-                    || jsonb_build_object('skipped', j.f IS NOT NULL AND NOT j.applied)
-           END)
-      INTO res
-      FROM j LEFT JOIN stored s ON s.i = j.i;
+    SELECT (SELECT jsonb_object_agg(x.i::text, x.r) FROM (
+                SELECT u.i, ef_result('stored', u.cv, u.row_id)
+                            || jsonb_build_object('skipped', u.skipped) AS r
+                  FROM upd u
+                UNION ALL
+                SELECT j.i, CASE WHEN NOT j.ok THEN ef_result('stale', j.cv, NULL)
+                                 ELSE ef_result('duplicate', j.cv, (
+                                     SELECT m.id FROM messages m
+                                      WHERE m.integration_id = (j.cv).integration_id
+                                        AND m.platform = j.e->>'platform'
+                                        AND m.platform_message_id = j.e->>'message_id'
+                                        AND m.direction = 'inbound')) END
+                  FROM j
+                 WHERE NOT j.ok OR j.dup) x),
+           (SELECT count(*) FROM ins), (SELECT count(*) FROM w)
+      INTO res, v_ins, v_w;
+    -- A redelivery committed by another transaction while this one waited
+    -- for the conversation's lock is invisible to dup (the statement's
+    -- snapshot) and was skipped by ON CONFLICT: then the counts differ and
+    -- the batch is run again (SQLSTATE 40001, which src/store/pg.c
+    -- retries), when dup sees it.
+    IF v_ins <> v_w THEN
+        RAISE EXCEPTION 'a message of the batch was stored concurrently'
+              USING ERRCODE = 'serialization_failure';
+    END IF;
     RETURN coalesce(res, '{}'::jsonb);
 END $$;
 
