@@ -70,6 +70,9 @@ END $$;
 CREATE FUNCTION ef_customers_batch(batch jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- Every lookup is a LATERAL subquery: an index probe per customer
+    -- whatever the table's size or statistics (a hash join would read the
+    -- whole table once per batch).
     WITH s AS (
         SELECT DISTINCT ON (e->>'platform', e->'sender'->>'id')
                e->>'platform' AS platform, e->'sender'->>'id' AS uid,
@@ -80,23 +83,29 @@ BEGIN
          WHERE e->>'kind' IN ('new', 'callback', 'edit') AND e->'sender'->>'id' IS NOT NULL
            AND e->>'platform' IS NOT NULL
          ORDER BY e->>'platform', e->'sender'->>'id', i DESC
+    ), cur AS (
+        SELECT s.*, u.id,
+               (u.name, u.username, u.language_code)
+               IS DISTINCT FROM (s.name, coalesce(s.username, u.username),
+                                 coalesce(s.lang, u.language_code)) AS changed
+          FROM s
+          LEFT JOIN LATERAL (SELECT u.id, u.name, u.username, u.language_code
+                               FROM users u
+                              WHERE u.platform = s.platform AND u.platform_user_id = s.uid
+                              LIMIT 1) u ON true
     ), upd AS (
         UPDATE users u
-           SET name = s.name, username = coalesce(s.username, u.username),
-               language_code = coalesce(s.lang, u.language_code), updated_at = now()
-          FROM s
-         WHERE u.platform = s.platform AND u.platform_user_id = s.uid
-           AND (u.name, u.username, u.language_code)
-               IS DISTINCT FROM (s.name, coalesce(s.username, u.username),
-                                 coalesce(s.lang, u.language_code))
-        RETURNING u.id
+           SET name = c.name, username = coalesce(c.username, u.username),
+               language_code = coalesce(c.lang, u.language_code), updated_at = now()
+          FROM (SELECT * FROM cur WHERE cur.id IS NOT NULL AND cur.changed) c
+         WHERE u.id = c.id
+        RETURNING 1
     )
     INSERT INTO users (platform, platform_user_id, name, username, language_code, role)
-    SELECT s.platform, s.uid, s.name, s.username, coalesce(s.lang, 'ru'), 'customer'
-      FROM s
-     WHERE NOT EXISTS (SELECT 1 FROM users u
-                        WHERE u.platform = s.platform AND u.platform_user_id = s.uid)
-     ORDER BY s.platform, s.uid
+    SELECT cur.platform, cur.uid, cur.name, cur.username, coalesce(cur.lang, 'ru'), 'customer'
+      FROM cur
+     WHERE cur.id IS NULL
+     ORDER BY cur.platform, cur.uid
     ON CONFLICT (platform, platform_user_id) WHERE platform_user_id IS NOT NULL DO NOTHING;
 END $$;
 
@@ -123,7 +132,7 @@ $$;
 
 -- The events at p_pos (each the first of its own chat, see above): their
 -- conversations opened when missing, then in one statement the
--- conversations locked (in id order: concurrent batches cannot deadlock),
+-- conversations locked (in key order: concurrent batches cannot deadlock),
 -- each decision checked against the locked row (005: a stale base writes
 -- nothing and says "stale"), the inbound rows inserted (a redelivery is
 -- "duplicate"), the replies queued in the same transaction (invariant 5),
@@ -145,12 +154,14 @@ BEGIN
                 THEN jsonb_build_object('lang', left(e->'sender'->>'lang', 2))
                 ELSE '{}'::jsonb END
       FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(e, i)
-      JOIN users u ON u.platform = e->>'platform' AND u.platform_user_id = e->'sender'->>'id'
-     WHERE i = ANY (p_pos)
-       AND NOT EXISTS (SELECT 1 FROM conversations c
-                        WHERE c.integration_id = (e->>'integration_id')::uuid
-                          AND c.platform = e->>'platform' AND c.chat_id = e->>'chat_id'
-                          AND c.status <> 'closed')
+      CROSS JOIN LATERAL (SELECT u.id FROM users u
+                           WHERE u.platform = e->>'platform'
+                             AND u.platform_user_id = e->'sender'->>'id' LIMIT 1) u
+      LEFT JOIN LATERAL (SELECT 1 AS found FROM conversations c
+                          WHERE c.integration_id = (e->>'integration_id')::uuid
+                            AND c.platform = e->>'platform' AND c.chat_id = e->>'chat_id'
+                            AND c.status <> 'closed' LIMIT 1) c ON true
+     WHERE i = ANY (p_pos) AND c.found IS NULL
      ORDER BY e->>'integration_id', e->>'platform', e->>'chat_id'
     ON CONFLICT (integration_id, platform, chat_id) WHERE status <> 'closed' DO NOTHING;
 
@@ -163,13 +174,16 @@ BEGIN
           FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(e, i)
          WHERE i = ANY (p_pos)
     ), lk AS (
-        SELECT c AS cv
-          FROM conversations c
-         WHERE (c.integration_id, c.platform, c.chat_id) IN
-               (SELECT integration_id, e->>'platform', e->>'chat_id' FROM ev)
-           AND c.status <> 'closed'
-         ORDER BY c.id
-           FOR UPDATE
+        -- Locked in the order of the chat's unique key: two batches that
+        -- share chats lock them in the same order and cannot deadlock. An
+        -- index probe per chat (LATERAL), whatever the statistics say.
+        SELECT x.cv
+          FROM (SELECT * FROM ev ORDER BY integration_id, e->>'platform', e->>'chat_id') k
+          CROSS JOIN LATERAL (SELECT c AS cv FROM conversations c
+                               WHERE c.integration_id = k.integration_id
+                                 AND c.platform = k.e->>'platform'
+                                 AND c.chat_id = k.e->>'chat_id' AND c.status <> 'closed'
+                                 FOR UPDATE) x
     ), j AS (
         -- ok: the decision's base matches the locked row (005
         -- ef_base_matches); applied: its effects are written (active);
@@ -364,11 +378,11 @@ END $$;
 -- gateway's session load for a whole batch on a cache miss.
 CREATE FUNCTION ef_chat_sessions(p_chats jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_object_agg(k->>'i', ef_session_json(c)), '{}'::jsonb)
+    SELECT coalesce(jsonb_object_agg(k->>'i', ef_session_json(x.c)), '{}'::jsonb)
       FROM jsonb_array_elements(p_chats) k
-      JOIN conversations c
-        ON c.integration_id = (k->>'g')::uuid AND c.platform = k->>'p'
-       AND c.chat_id = k->>'c' AND c.status <> 'closed'
+     CROSS JOIN LATERAL (SELECT c FROM conversations c
+                          WHERE c.integration_id = (k->>'g')::uuid AND c.platform = k->>'p'
+                            AND c.chat_id = k->>'c' AND c.status <> 'closed' LIMIT 1) x
 $$;
 
 -- ---- indexes: each serves a named query, the rest are gone --------------------
