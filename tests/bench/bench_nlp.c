@@ -21,6 +21,10 @@
  *                                      alternating trial pairs of
  *                                      1 - with / without (the issue allows
  *                                      about 10)
+ *   nlp_match_entities_no_model_msgs_per_sec  the clean mix without the
+ *                                      statistical second opinion on
+ *                                      fallbacks (model.c; 7 of the 54 fall
+ *                                      back, 3 of them the model answers)
  *   nlp_match_entities_cold_msgs_per_sec  the clean mix asking the
  *                                      dictionaries about every word
  *                                      (EF_NLP_NO_WORD_MEMO: the cost of words
@@ -229,6 +233,8 @@ int main(int argc, char **argv)
     printf("nlp_match_entities_msgs_per_sec %.0f msg/s\n", with);
     printf("nlp_match_entities_no_repair_msgs_per_sec %.0f msg/s\n", without);
     printf("nlp_match_repair_overhead_pct %.1f %%\n", overhead);
+    printf("nlp_match_entities_no_model_msgs_per_sec %.0f msg/s\n",
+           run(bot, &clean, EF_NLP_NO_MODEL, 1.0));
     printf("nlp_match_entities_cold_msgs_per_sec %.0f msg/s\n",
            run(bot, &clean, EF_NLP_NO_WORD_MEMO, 1.0));
     printf("nlp_match_no_prefilter_msgs_per_sec %.0f msg/s\n",
