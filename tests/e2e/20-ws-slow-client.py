@@ -29,28 +29,30 @@ def test_a_console_that_does_not_read_is_dropped():
         tok = login(gw, "olga@shop.example")["access_token"]
         slow = console(gw, tok, rcvbuf=4096)
         fast = console(gw, tok)
-        inbound = 0
+        escalations = 0
         for i in range(N):
             u = tg_user(uid=8200000000 + i, username=None)
-            post_ok(gw, tg_message(1, "Привет, это сообщение номер %d, проверка очереди" % i,
+            # An escalation publishes its conversation event (messages of
+            # conversations the bot handles alone publish none: 013).
+            post_ok(gw, tg_message(1, "позовите оператора, это сообщение номер %d" % i,
                                    user=u))
             # The fast console reads as it goes.
             try:
                 while True:
                     o = fast.recv_json(0.01)
-                    if o.get("type") == "message" and o.get("direction") == "inbound":
-                        inbound += 1
+                    if o.get("type") == "conversation" and o.get("status") == "escalated":
+                        escalations += 1
             except TimeoutError:
                 pass
         deadline = time.time() + 20
-        while inbound < N and time.time() < deadline:
+        while escalations < N and time.time() < deadline:
             try:
                 o = fast.recv_json(1)
-                if o.get("type") == "message" and o.get("direction") == "inbound":
-                    inbound += 1
+                if o.get("type") == "conversation" and o.get("status") == "escalated":
+                    escalations += 1
             except TimeoutError:
                 pass
-        assert_eq(inbound, N, "the reading console got every inbound message event")
+        assert_eq(escalations, N, "the reading console got every escalation event")
         gw.wait_log("too slow", timeout=10)
         # The slow one: what the kernel buffered, then the end (never a close
         # handshake the gateway had to buffer for it).
