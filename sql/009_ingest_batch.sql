@@ -161,7 +161,14 @@ BEGIN
                           WHERE c.integration_id = (e->>'integration_id')::uuid
                             AND c.platform = e->>'platform' AND c.chat_id = e->>'chat_id'
                             AND c.status <> 'closed' LIMIT 1) c ON true
-     WHERE i = ANY (p_pos) AND c.found IS NULL
+      -- A redelivery opens nothing (its conversation may have been closed
+      -- or moved since): ef_ingest answers it on the per-event path.
+      LEFT JOIN LATERAL (SELECT 1 AS found FROM messages m
+                          WHERE m.integration_id = (e->>'integration_id')::uuid
+                            AND m.platform = e->>'platform'
+                            AND m.platform_message_id = e->>'message_id'
+                            AND m.direction = 'inbound' LIMIT 1) d ON true
+     WHERE i = ANY (p_pos) AND c.found IS NULL AND d.found IS NULL
      ORDER BY e->>'integration_id', e->>'platform', e->>'chat_id'
     ON CONFLICT (integration_id, platform, chat_id) WHERE status <> 'closed' DO NOTHING;
 
@@ -323,8 +330,10 @@ BEGIN
 END $$;
 
 -- The batch: customers set-based, each chat's first new message set-based,
--- the rest event by event in batch order (as in 005). A chat whose first
--- event came back stale has every later event stale too.
+-- the rest event by event in batch order (as in 005), with a first message
+-- that ef_ingest_first left out (a redelivery whose conversation is closed
+-- or gone). A chat whose first event came back stale has every later event
+-- stale too.
 CREATE OR REPLACE FUNCTION ef_ingest(batch jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -348,12 +357,8 @@ BEGIN
         v_kind := ev->>'kind';
         v_key := coalesce(ev->>'integration_id', '-') || ' ' || coalesce(ev->>'platform', '')
                  || ' ' || coalesce(ev->>'chat_id', '');
-        IF i = ANY (v_pos) THEN
+        IF i = ANY (v_pos) AND v_first ? (i::text) THEN
             r := v_first->(i::text);
-            IF r IS NULL THEN
-                -- Its conversation could not be opened (no customer row).
-                RAISE EXCEPTION 'event without a conversation' USING ERRCODE = 'not_null_violation';
-            END IF;
         ELSIF v_key = ANY (v_stale) THEN
             r := jsonb_build_object('result', 'stale');
         ELSE

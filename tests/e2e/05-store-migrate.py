@@ -22,7 +22,7 @@ def sql_files():
 
 def applied(url):
     return psql(url, "SELECT version::text, name, checksum FROM schema_migrations "
-                     "ORDER BY version")
+                     "ORDER BY schema_migrations.version")
 
 
 def copy_sql():
