@@ -419,7 +419,8 @@ static double sentence_confidence(const ef_nlp_scratch *sc, const ef_nlp__acc *a
 /* Small talk (an intent with a negative priority: greeting, thanks,
  * goodbye) never wins a message of several sentences over a request that
  * reached the threshold: "Здравствуйте! Где мой заказ?" is about the order.
- * The small talk stays in the ranking, second. */
+ * The small talk stays in the ranking, second, its confidence capped at
+ * the request's. */
 static void request_first(scored *top, size_t n_top, double threshold)
 {
     if (n_top < 2 || top[0].priority >= 0)
@@ -429,6 +430,12 @@ static void request_first(scored *top, size_t n_top, double threshold)
             scored req = top[k];
             memmove(&top[1], &top[0], k * sizeof(scored));
             top[0] = req;
+            /* what ranked above it was small talk only (an intent of
+             * priority 0 or more above it would have been taken): capped,
+             * so that the ranking stays best first */
+            for (size_t j = 1; j <= k; j++)
+                if (top[j].conf > req.conf)
+                    top[j].conf = req.conf;
             return;
         }
     }

@@ -8,7 +8,8 @@
  *  - the prefilter changes nothing: the result equals the one of a scratch
  *    that runs every pattern (EF_NLP_NO_PREFILTER);
  *  - confidences are in [0, 1], ranked best first, the intent is ranked[0]
- *    or fallback;
+ *    or fallback (or the model's, when by_model says the second opinion
+ *    gave it);
  *  - entities are in text order, non-overlapping, inside the examined text,
  *    on UTF-8 character boundaries, with a non-empty NUL-terminated value;
  *  - the JSON is produced.
@@ -82,8 +83,11 @@ static void check(const ef_nlu_result *r, const uint8_t *data, size_t size)
         if (i > 0 && r->ranked[i].confidence > r->ranked[i - 1].confidence)
             abort();
     }
-    if (strcmp(r->intent, EF_NLP_FALLBACK) != 0 &&
+    if (strcmp(r->intent, EF_NLP_FALLBACK) != 0 && !r->by_model &&
         (r->n_ranked == 0 || strcmp(r->intent, r->ranked[0].intent) != 0))
+        abort();
+    if (r->by_model && (!r->model_intent || strcmp(r->intent, r->model_intent) != 0 ||
+                        r->confidence != r->model_confidence))
         abort();
     size_t limit = size < EF_NLP_MAX_TEXT ? size : EF_NLP_MAX_TEXT, prev_end = 0;
     for (size_t i = 0; i < r->n_entities; i++) {
