@@ -25,7 +25,9 @@ static void nlu_usage(void)
                     "  --now TIME  the current time for relative dates, e.g.\n"
                     "              2026-03-10T12:00:00+03:00, 2026-03-10T09:00:00Z,\n"
                     "              2026-03-10 12:00 (bot's timezone), 2026-03-10, @1773133200\n"
-                    "Prints {\"intent\", \"confidence\", \"entities\", \"ranked\"} as JSON.\n");
+                    "Prints {\"intent\", \"confidence\", \"entities\", \"ranked\"} as JSON,\n"
+                    "with \"repairs\" when words were read otherwise than written and\n"
+                    "\"model\" when the statistical second opinion was asked.\n");
 }
 
 static void check_usage(void)
