@@ -14,8 +14,8 @@
 
 #define MSK_OFFSET_S (3 * 3600) /* dates as the shop's customers read them (Moscow) */
 
-static const char *const keys[] = {"order_reply",       "order_number", "order_status",
-                                   "order_status_text", "order_date",   "order_items",
+static const char *const keys[] = {"order_reply",       "order_found_number", "order_status",
+                                   "order_status_text", "order_date",         "order_items",
                                    "order_found"};
 
 typedef struct status_words {
@@ -126,7 +126,7 @@ static void found(json_object *ctx, json_object *o, bool ru)
              ru ? w->ru : w->en, date[0] ? " " : "", date, items[0] ? " (" : "", items,
              items[0] ? ")" : "");
     put(ctx, "order_reply", reply);
-    put(ctx, "order_number", number);
+    put(ctx, "order_found_number", number);
     put(ctx, "order_status", status);
     put(ctx, "order_status_text", ru ? w->ru : w->en);
     put(ctx, "order_date", date);
@@ -142,7 +142,7 @@ static void not_found(json_object *ctx, const char *number, bool ru)
                 : "Order %s is not among the shop's orders. Please check the number.",
              number);
     put(ctx, "order_reply", reply);
-    put(ctx, "order_number", number);
+    put(ctx, "order_found_number", number);
     put(ctx, "order_found", "no");
 }
 
