@@ -4,10 +4,13 @@
  * credentials; operator password hashes (libsodium's Argon2id); HKDF for
  * keys derived from EF_SECRET_KEY; base64url (libsodium).
  *
- * Sealed format: "EF1" | 12-byte random nonce | ciphertext | 16-byte tag.
- * The tag authenticates the version and the ciphertext, so a tampered or
- * truncated blob, or the wrong key, is refused rather than decrypted to
- * garbage.
+ * Sealed format: "EF2" | 12-byte random nonce | ciphertext | 16-byte tag,
+ * under HKDF-SHA256(EF_SECRET_KEY) with the integration's id as associated
+ * data. The tag authenticates the version, the id and the ciphertext, so a
+ * tampered or truncated blob, the wrong key, or a blob copied to another
+ * integration's row is refused rather than decrypted. The older "EF1"
+ * (the raw key, no associated data) still opens, flagged legacy, so that
+ * callers re-seal it.
  *
  * Password hashes: "$argon2id$v=19$m=<KiB>,t=<passes>,p=1$<salt>$<hash>"
  * (crypto_pwhash_str: the parameters travel inside the string, so raising
@@ -37,7 +40,12 @@
 #include <string.h>
 
 #define SEAL_MAGIC "EF1"
+#define CRED_MAGIC "EF2"
 #define SEAL_MAGIC_LEN 3
+/* HKDF labels of the credentials' sealing key: changing them orphans every
+ * sealed blob. */
+#define CRED_HKDF_SALT "easyflow credentials"
+#define CRED_HKDF_INFO "EF2 aes-256-gcm sealing key"
 #define NONCE_LEN 12
 #define TAG_LEN 16
 #define SALT_LEN 16
@@ -122,18 +130,20 @@ int ef_secret_key_parse(const char *hex, uint8_t key[32])
     return hex_decode(hex, strlen(hex), key, 32);
 }
 
-int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t **out,
-                   size_t *outlen)
+/* AES-256-GCM under key with a fresh nonce: magic (3 bytes) | nonce |
+ * ciphertext | tag, authenticating magic and then aad (may be empty). */
+static int gcm_seal(const uint8_t key[32], const char *magic, const char *aad, const void *plain,
+                    size_t n, uint8_t **out, size_t *outlen)
 {
-    if (n > (1u << 30))
+    if (n > (1u << 30) || strlen(aad) > INT_MAX)
         return EF_ELIMIT;
     size_t total = SEAL_MAGIC_LEN + NONCE_LEN + n + TAG_LEN;
     uint8_t *buf = ef_malloc(total);
-    memcpy(buf, SEAL_MAGIC, SEAL_MAGIC_LEN);
+    memcpy(buf, magic, SEAL_MAGIC_LEN);
     uint8_t *nonce = buf + SEAL_MAGIC_LEN;
     uint8_t *ct = nonce + NONCE_LEN;
     uint8_t *tag = ct + n;
-    int rc = EF_EIO, len = 0;
+    int rc = EF_EIO, len = 0, alen = (int)strlen(aad);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx || RAND_bytes(nonce, NONCE_LEN) != 1)
         goto fail;
@@ -141,6 +151,7 @@ int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t *
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
         EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
         EVP_EncryptUpdate(ctx, NULL, &len, buf, SEAL_MAGIC_LEN) != 1 ||
+        (alen && EVP_EncryptUpdate(ctx, NULL, &len, (const uint8_t *)aad, alen) != 1) ||
         (n && EVP_EncryptUpdate(ctx, ct, &len, plain, (int)n) != 1) ||
         EVP_EncryptFinal_ex(ctx, ct + (n ? len : 0), &len) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) != 1)
@@ -156,18 +167,22 @@ fail:
     return rc;
 }
 
-int ef_secret_open(const uint8_t key[32], const uint8_t *sealed, size_t n, char **plain,
-                   size_t *plen)
+/* The inverse of gcm_seal: EF_EINVAL when the blob does not start with
+ * magic, EF_EAUTH for the wrong key, aad or an altered blob. */
+static int gcm_open(const uint8_t key[32], const char *magic, const char *aad,
+                    const uint8_t *sealed, size_t n, char **plain, size_t *plen)
 {
-    if (n < SEAL_MAGIC_LEN + NONCE_LEN + TAG_LEN || memcmp(sealed, SEAL_MAGIC, SEAL_MAGIC_LEN))
+    if (n < SEAL_MAGIC_LEN + NONCE_LEN + TAG_LEN || memcmp(sealed, magic, SEAL_MAGIC_LEN))
         return EF_EINVAL;
+    if (strlen(aad) > INT_MAX)
+        return EF_ELIMIT;
     const uint8_t *nonce = sealed + SEAL_MAGIC_LEN;
     const uint8_t *ct = nonce + NONCE_LEN;
     size_t ctlen = n - SEAL_MAGIC_LEN - NONCE_LEN - TAG_LEN;
     uint8_t tag[TAG_LEN];
     memcpy(tag, ct + ctlen, TAG_LEN);
     char *out = ef_malloc(ctlen + 1);
-    int len = 0, rc = EF_EAUTH;
+    int len = 0, rc = EF_EAUTH, alen = (int)strlen(aad);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         goto fail;
@@ -175,10 +190,11 @@ int ef_secret_open(const uint8_t key[32], const uint8_t *sealed, size_t n, char 
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
         EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) != 1 ||
         EVP_DecryptUpdate(ctx, NULL, &len, sealed, SEAL_MAGIC_LEN) != 1 ||
+        (alen && EVP_DecryptUpdate(ctx, NULL, &len, (const uint8_t *)aad, alen) != 1) ||
         (ctlen && EVP_DecryptUpdate(ctx, (uint8_t *)out, &len, ct, (int)ctlen) != 1) ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) != 1 ||
         EVP_DecryptFinal_ex(ctx, (uint8_t *)out + (ctlen ? len : 0), &len) != 1)
-        goto fail; /* wrong key, or the blob was altered */
+        goto fail; /* wrong key or associated data, or the blob was altered */
     EVP_CIPHER_CTX_free(ctx);
     out[ctlen] = '\0';
     *plain = out;
@@ -189,6 +205,18 @@ fail:
     OPENSSL_cleanse(out, ctlen + 1);
     ef_free(out);
     return rc;
+}
+
+int ef_secret_seal(const uint8_t key[32], const void *plain, size_t n, uint8_t **out,
+                   size_t *outlen)
+{
+    return gcm_seal(key, SEAL_MAGIC, "", plain, n, out, outlen);
+}
+
+int ef_secret_open(const uint8_t key[32], const uint8_t *sealed, size_t n, char **plain,
+                   size_t *plen)
+{
+    return gcm_open(key, SEAL_MAGIC, "", sealed, n, plain, plen);
 }
 
 static int unb64(const char *s, size_t slen, uint8_t *out, size_t want)
@@ -346,6 +374,11 @@ static int keyring_add(ef_keyring *kr, const char *hex, const char *what, char *
         ef_errf(err, errlen, "%s: a key is not 64 hex digits", what);
         return EF_EINVAL;
     }
+    if (ef_hkdf_sha256(kr->keys[kr->n], 32, CRED_HKDF_SALT, CRED_HKDF_INFO, kr->seal_keys[kr->n],
+                       32) != 0) {
+        ef_errf(err, errlen, "%s: the sealing key cannot be derived", what);
+        return EF_EINVAL;
+    }
     ef_secret_key_id(kr->keys[kr->n], kr->ids[kr->n]);
     kr->n++;
     return 0;
@@ -386,17 +419,54 @@ int ef_keyring_parse(ef_keyring *kr, const char *current, const char *old, char 
     return 0;
 }
 
-int ef_keyring_open(const ef_keyring *kr, const char *key_id, const uint8_t *sealed, size_t n,
-                    char **plain, size_t *plen)
+int ef_cred_seal(const ef_keyring *kr, const char *integration_id, const void *plain, size_t n,
+                 uint8_t **out, size_t *outlen)
 {
+    if (!kr || kr->n == 0 || !integration_id || !*integration_id)
+        return EF_EINVAL;
+    return gcm_seal(kr->seal_keys[0], CRED_MAGIC, integration_id, plain, n, out, outlen);
+}
+
+/* Key i opens the blob, in whichever format it is. */
+static int keyring_try(const ef_keyring *kr, int i, const char *integration_id,
+                       const uint8_t *sealed, size_t n, char **plain, size_t *plen, bool *legacy)
+{
+    if (n >= SEAL_MAGIC_LEN && memcmp(sealed, CRED_MAGIC, SEAL_MAGIC_LEN) == 0)
+        return integration_id && *integration_id
+                   ? gcm_open(kr->seal_keys[i], CRED_MAGIC, integration_id, sealed, n, plain, plen)
+                   : EF_EINVAL;
+    int rc = gcm_open(kr->keys[i], SEAL_MAGIC, "", sealed, n, plain, plen);
+    if (rc == 0 && legacy)
+        *legacy = true;
+    return rc;
+}
+
+int ef_keyring_open(const ef_keyring *kr, const char *key_id, const char *integration_id,
+                    const uint8_t *sealed, size_t n, char **plain, size_t *plen, bool *legacy)
+{
+    if (legacy)
+        *legacy = false;
     for (int i = 0; key_id && i < kr->n; i++)
         if (strcmp(kr->ids[i], key_id) == 0 &&
-            ef_secret_open(kr->keys[i], sealed, n, plain, plen) == 0)
+            keyring_try(kr, i, integration_id, sealed, n, plain, plen, legacy) == 0)
             return 0;
     for (int i = 0; i < kr->n; i++)
-        if (ef_secret_open(kr->keys[i], sealed, n, plain, plen) == 0)
+        if (keyring_try(kr, i, integration_id, sealed, n, plain, plen, legacy) == 0)
             return 0;
     return EF_EAUTH;
+}
+
+int ef_uuid_v4(char out[37])
+{
+    uint8_t b[16];
+    if (ef_random_bytes(b, sizeof(b)) != 0)
+        return EF_EIO;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return 0;
 }
 
 void ef_keyring_cleanup(ef_keyring *kr)

@@ -77,10 +77,13 @@ char *ef_base64url_encode(const void *data, size_t n);
 int ef_base64url_decode(const char *s, size_t len, uint8_t *out, size_t max, size_t *n);
 
 /* The keys credentials may be sealed under: keys[0] (EF_SECRET_KEY) seals,
- * the others (EF_SECRET_KEY_OLD, during a rotation) only open. */
+ * the others (EF_SECRET_KEY_OLD, during a rotation) only open. seal_keys[i]
+ * is the AES-256-GCM key actually used, HKDF-SHA256 of keys[i] (so the
+ * configured secret never touches the cipher directly). */
 #define EF_KEYRING_MAX 8
 typedef struct ef_keyring {
     uint8_t keys[EF_KEYRING_MAX][32];
+    uint8_t seal_keys[EF_KEYRING_MAX][32];
     char ids[EF_KEYRING_MAX][20];
     int n; /* 0: no key configured */
 } ef_keyring;
@@ -89,10 +92,22 @@ typedef struct ef_keyring {
  * EF_EINVAL naming the bad key (never printing it). */
 int ef_keyring_parse(ef_keyring *kr, const char *current, const char *old, char *err,
                      size_t errlen);
-/* Opens a blob with the key named key_id, else with each key in turn.
- * EF_EAUTH when none opens it; *plain as ef_secret_open. */
-int ef_keyring_open(const ef_keyring *kr, const char *key_id, const uint8_t *sealed, size_t n,
-                    char **plain, size_t *plen);
+/* Seals an integration's credentials under seal_keys[0] with the
+ * integration's id as associated data: "EF2" | nonce | ciphertext | tag,
+ * which opens only for that id (a blob copied to another row is refused).
+ * EF_EINVAL without a key or an id. */
+int ef_cred_seal(const ef_keyring *kr, const char *integration_id, const void *plain, size_t n,
+                 uint8_t **out, size_t *outlen);
+/* Opens an integration's blob with the key named key_id, else with each key
+ * in turn: "EF2" blobs under the derived keys with integration_id as
+ * associated data; older "EF1" blobs (raw key, no associated data) still
+ * open, with *legacy set (may be NULL) so that the caller re-seals them
+ * with ef_cred_seal. EF_EAUTH when none opens it; *plain as
+ * ef_secret_open. */
+int ef_keyring_open(const ef_keyring *kr, const char *key_id, const char *integration_id,
+                    const uint8_t *sealed, size_t n, char **plain, size_t *plen, bool *legacy);
+/* A random RFC 4122 version 4 UUID, lower-case, NUL-terminated. 0 or EF_EIO. */
+int ef_uuid_v4(char out[37]);
 /* Wipes the keys. */
 void ef_keyring_cleanup(ef_keyring *kr);
 

@@ -283,13 +283,16 @@ static void store_new(ef_api_call *c, ef_work_conn *conn, const new_integration 
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
     char *id = NULL;
+    char uuid[37];
     if (pol.receive_only) {
         ef_api__error(c, 422, "credentials: no API token to answer with");
-    } else if (ef_secret_seal(kr->keys[0], n->creds, strlen(n->creds), &sealed, &sealed_len) != 0) {
+    } else if (ef_uuid_v4(uuid) != 0 ||
+               ef_cred_seal(kr, uuid, n->creds, strlen(n->creds), &sealed, &sealed_len) != 0) {
         ef_api__error(c, 500, "cannot seal the credentials");
     } else {
         const char *key = n->ops->channel_key(cfg);
-        ef_integration_in in = {.platform = n->ops->name,
+        ef_integration_in in = {.id = uuid,
+                                .platform = n->ops->name,
                                 .name = n->name,
                                 .external_id = key && *key ? key : NULL,
                                 .settings_json = n->settings,

@@ -60,6 +60,18 @@ static int check_secret(const ef_config *c, const char *key, char *err, size_t e
     return 0;
 }
 
+/* Seals creds again for the row id (the upsert kept an existing row). */
+static int reseal_for(const ef_bootstrap_ctx *bc, const char *id, const char *creds)
+{
+    uint8_t *sealed = NULL;
+    size_t n = 0;
+    int rc = ef_cred_seal(bc->keys, id, creds, strlen(creds), &sealed, &n);
+    if (rc == 0)
+        rc = ef_store_integration_reseal(bc->st, id, sealed, n, bc->keys->ids[0]);
+    ef_free(sealed);
+    return rc;
+}
+
 /* Seals creds (when a key is configured) and upserts the default row;
  * without a key the credentials stay in this process's memory only. */
 static int upsert(const ef_bootstrap_ctx *bc, const ef_platform_ops *ops, const char *name,
@@ -82,8 +94,10 @@ static int upsert(const ef_bootstrap_ctx *bc, const ef_platform_ops *ops, const 
                             .is_default = is_default};
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    if (bc->keys->n > 0 &&
-        ef_secret_seal(bc->keys->keys[0], creds, strlen(creds), &sealed, &sealed_len) == 0) {
+    char uuid[37];
+    if (bc->keys->n > 0 && ef_uuid_v4(uuid) == 0 &&
+        ef_cred_seal(bc->keys, uuid, creds, strlen(creds), &sealed, &sealed_len) == 0) {
+        in.id = uuid;
         in.sealed = sealed;
         in.sealed_len = sealed_len;
         in.key_id = bc->keys->ids[0];
@@ -93,6 +107,8 @@ static int upsert(const ef_bootstrap_ctx *bc, const ef_platform_ops *ops, const 
                         : ef_store_integration_upsert_config(bc->st, &in, &id);
     ops->close(cfg);
     ef_free(sealed);
+    if (rc == 0 && in.sealed && strcmp(id, uuid) != 0)
+        rc = reseal_for(bc, id, creds); /* an existing row: bind the blob to its id */
     if (rc) {
         ef_errf(err, errlen, "%s default integration not stored: %s", ops->name,
                 ef_store_errmsg(bc->st));

@@ -111,6 +111,26 @@ static const char *mem_creds_of(ef_channels *cs, const char *id)
     return NULL;
 }
 
+/* A blob in the older format (raw key, not bound to the row) is re-sealed
+ * bound to the integration's id; failing that it still works as it is. */
+static void upgrade_seal(ef_channels *cs, const ef_integration_row *r, const char *plain,
+                         size_t len)
+{
+    uint8_t *sealed = NULL;
+    size_t n = 0;
+    int rc = ef_cred_seal(&cs->keys, r->id, plain, len, &sealed, &n);
+    if (rc == 0)
+        rc = ef_store_integration_upgrade_seal(cs->st, r->id, r->sealed, r->sealed_len, sealed, n,
+                                               cs->keys.ids[0]);
+    ef_free(sealed);
+    if (rc)
+        EF_LOG(EF_LOG_WARN, EF_C_CFG, "integration=%s credentials not re-sealed: %s", r->id,
+               ef_store_errmsg(cs->st));
+    else
+        EF_LOG(EF_LOG_INFO, EF_C_CFG,
+               "integration=%s credentials re-sealed bound to the integration", r->id);
+}
+
 /* The row's credentials in clear (owned), from its sealed blob or memory. */
 static int open_creds(ef_channels *cs, const ef_integration_row *r, const char *mem, char **out,
                       char *err, size_t errlen)
@@ -129,13 +149,18 @@ static int open_creds(ef_channels *cs, const ef_integration_row *r, const char *
         return EF_EAUTH;
     }
     size_t len = 0;
-    if (ef_keyring_open(&cs->keys, r->key_id, r->sealed, r->sealed_len, out, &len) != 0) {
+    bool legacy = false;
+    if (ef_keyring_open(&cs->keys, r->key_id, r->id, r->sealed, r->sealed_len, out, &len,
+                        &legacy) != 0) {
         ef_errf(err, errlen,
-                "credentials do not open with EF_SECRET_KEY (key %s; set the key "
+                "credentials do not open for this integration: sealed for another integration "
+                "(copied from another row), altered, or under another key (key %s; set the key "
                 "that sealed them in EF_SECRET_KEY_OLD and run `easyflow integration rotate-key`)",
                 r->key_id ? r->key_id : "?");
         return EF_EAUTH;
     }
+    if (legacy)
+        upgrade_seal(cs, r, *out, len);
     return 0;
 }
 

@@ -185,9 +185,16 @@ static int store_new(const add_args *a, const char *creds, const ef_keyring *kr)
     }
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    ef_secret_seal(kr->keys[0], creds, strlen(creds), &sealed, &sealed_len);
+    char uuid[37];
+    if (ef_uuid_v4(uuid) != 0 ||
+        ef_cred_seal(kr, uuid, creds, strlen(creds), &sealed, &sealed_len) != 0) {
+        a->ops->close(cfg);
+        fprintf(stderr, "easyflow integration add: the credentials cannot be sealed\n");
+        return 1;
+    }
     const char *key = a->ops->channel_key(cfg);
-    ef_integration_in in = {.platform = a->ops->name,
+    ef_integration_in in = {.id = uuid,
+                            .platform = a->ops->name,
                             .name = a->name,
                             .external_id = key && *key ? key : NULL,
                             .settings_json = settings,
@@ -309,14 +316,21 @@ static int cmd_enable(const char *id, bool enabled)
 
 /* ---- rotate-key ------------------------------------------------------------ */
 
-/* Re-seals one row under keys[0]: 1 rewritten, 0 already current, <0 error. */
+/* Whether the blob is in the older format (not bound to its row). */
+static bool is_legacy(const ef_integration_row *r)
+{
+    return r->sealed_len < 3 || memcmp(r->sealed, "EF2", 3) != 0;
+}
+
+/* Re-seals one row under keys[0], bound to its id: 1 rewritten, 0 already
+ * current, <0 error. */
 static int reseal_one(ef_store *st, const ef_keyring *kr, const ef_integration_row *r)
 {
-    if (!r->sealed || (r->key_id && strcmp(r->key_id, kr->ids[0]) == 0))
+    if (!r->sealed || (r->key_id && strcmp(r->key_id, kr->ids[0]) == 0 && !is_legacy(r)))
         return 0;
     char *plain = NULL;
     size_t plen = 0;
-    if (ef_keyring_open(kr, r->key_id, r->sealed, r->sealed_len, &plain, &plen) != 0) {
+    if (ef_keyring_open(kr, r->key_id, r->id, r->sealed, r->sealed_len, &plain, &plen, NULL) != 0) {
         fprintf(stderr,
                 "easyflow integration rotate-key: %s (%s \"%s\") does not open with "
                 "EF_SECRET_KEY or EF_SECRET_KEY_OLD (sealed with %s)\n",
@@ -325,7 +339,7 @@ static int reseal_one(ef_store *st, const ef_keyring *kr, const ef_integration_r
     }
     uint8_t *sealed = NULL;
     size_t n = 0;
-    int rc = ef_secret_seal(kr->keys[0], plain, plen, &sealed, &n);
+    int rc = ef_cred_seal(kr, r->id, plain, plen, &sealed, &n);
     memset(plain, 0, plen);
     ef_free(plain);
     if (!rc)

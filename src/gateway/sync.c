@@ -560,8 +560,8 @@ static int cli_open(const ef_keyring *kr, const ef_integration_row *row, const e
 {
     char *plain = NULL;
     size_t plen = 0;
-    if (!row->sealed ||
-        ef_keyring_open(kr, row->key_id, row->sealed, row->sealed_len, &plain, &plen) != 0) {
+    if (!row->sealed || ef_keyring_open(kr, row->key_id, row->id, row->sealed, row->sealed_len,
+                                        &plain, &plen, NULL) != 0) {
         fprintf(stderr,
                 "easyflow integration sync: the credentials of %s do not open with "
                 "EF_SECRET_KEY\n",

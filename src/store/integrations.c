@@ -162,16 +162,18 @@ static int exec_returning_id(ef_store *st, const char *sql, int n, const char *c
 int ef_store_integration_add(ef_store *st, const ef_integration_in *in, char **id_out)
 {
     char *sealed = hex_param(in->sealed, in->sealed_len);
-    const char *vals[8] = {in->platform, in->name, in->external_id, in->settings_json,
-                           in->source,   sealed,   in->key_id,      in->is_default ? "t" : "f"};
+    const char *vals[9] = {in->platform, in->name, in->external_id, in->settings_json,
+                           in->source,   sealed,   in->key_id,      in->is_default ? "t" : "f",
+                           in->id};
     int rc = exec_returning_id(
         st,
-        "WITH i AS (INSERT INTO integrations (platform_id, name, external_id, settings, source, "
-        "credentials_encrypted, encryption_key_id, is_default, status, enabled) "
-        "VALUES ($1, $2, $3, coalesce($4::jsonb, '{}'::jsonb), $5, $6::bytea, $7, $8::bool, "
-        "'pending', true) RETURNING id) "
+        "WITH i AS (INSERT INTO integrations (id, platform_id, name, external_id, settings, "
+        "source, credentials_encrypted, encryption_key_id, is_default, status, enabled) "
+        "VALUES (coalesce($9::uuid, gen_random_uuid()), $1, $2, $3, "
+        "coalesce($4::jsonb, '{}'::jsonb), $5, $6::bytea, $7, $8::bool, 'pending', true) "
+        "RETURNING id) "
         "SELECT id::text, pg_notify('" NOTIFY_CHANNEL "', id::text) FROM i",
-        8, vals, id_out);
+        9, vals, id_out);
     ef_free(sealed);
     return rc;
 }
@@ -193,20 +195,20 @@ int ef_store_integration_upsert_default(ef_store *st, const ef_integration_in *i
 int ef_store_integration_upsert_config(ef_store *st, const ef_integration_in *in, char **id_out)
 {
     char *sealed = hex_param(in->sealed, in->sealed_len);
-    const char *vals[6] = {in->platform,      in->name, in->external_id,
-                           in->settings_json, sealed,   in->key_id};
+    const char *vals[7] = {in->platform, in->name,   in->external_id, in->settings_json,
+                           sealed,       in->key_id, in->id};
     int rc = exec_returning_id(
         st,
-        "WITH i AS (INSERT INTO integrations (platform_id, name, external_id, settings, source, "
-        "credentials_encrypted, encryption_key_id, is_default, status, enabled) "
-        "VALUES ($1, $2, $3, coalesce($4::jsonb, '{}'::jsonb), 'config', $5::bytea, $6, false, "
-        "'pending', true) "
+        "WITH i AS (INSERT INTO integrations (id, platform_id, name, external_id, settings, "
+        "source, credentials_encrypted, encryption_key_id, is_default, status, enabled) "
+        "VALUES (coalesce($7::uuid, gen_random_uuid()), $1, $2, $3, "
+        "coalesce($4::jsonb, '{}'::jsonb), 'config', $5::bytea, $6, false, 'pending', true) "
         "ON CONFLICT (platform_id, external_id) DO UPDATE SET "
         "settings = EXCLUDED.settings, credentials_encrypted = EXCLUDED.credentials_encrypted, "
         "encryption_key_id = EXCLUDED.encryption_key_id, updated_at = now() "
         "RETURNING id) "
         "SELECT id::text, pg_notify('" NOTIFY_CHANNEL "', id::text) FROM i",
-        6, vals, id_out);
+        7, vals, id_out);
     ef_free(sealed);
     return rc;
 }
@@ -254,6 +256,25 @@ int ef_store_integration_reseal(ef_store *st, const char *id, const uint8_t *sea
         3, vals, NULL);
     ef_free(hex);
     return rc;
+}
+
+int ef_store_integration_upgrade_seal(ef_store *st, const char *id, const uint8_t *old,
+                                      size_t n_old, const uint8_t *sealed, size_t n,
+                                      const char *key_id)
+{
+    char *hex_old = hex_param(old, n_old);
+    char *hex = hex_param(sealed, n);
+    const char *vals[4] = {id, hex, key_id, hex_old};
+    int rc =
+        exec_returning_id(st,
+                          "WITH u AS (UPDATE integrations SET credentials_encrypted = $2::bytea, "
+                          "encryption_key_id = $3, updated_at = now() WHERE id = $1::uuid "
+                          "AND credentials_encrypted = $4::bytea RETURNING id) "
+                          "SELECT id::text, pg_notify('" NOTIFY_CHANNEL "', id::text) FROM u",
+                          4, vals, NULL);
+    ef_free(hex);
+    ef_free(hex_old);
+    return rc == EF_ENOTFOUND ? 0 : rc;
 }
 
 /* ---- LISTEN ------------------------------------------------------------- */

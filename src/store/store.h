@@ -285,6 +285,7 @@ typedef struct ef_integration_row {
 
 /* What a new or updated integration is made of; strings borrowed. */
 typedef struct ef_integration_in {
+    const char *id; /* NULL: a new random one (the id credentials are sealed for) */
     const char *platform;
     const char *name;
     const char *external_id;
@@ -327,6 +328,12 @@ int ef_store_integration_set_enabled(ef_store *st, const char *id, bool enabled)
 int ef_store_integration_set_status(ef_store *st, const char *id, const char *status,
                                     const char *message);
 /* Replaces one row's sealed credentials (key rotation). NOTIFYs. */
+/* Replaces the blob only while it is still old (n_old bytes): a legacy
+ * blob re-sealed on open does not overwrite a newer one. 0 also when the
+ * row changed meanwhile (nothing written). */
+int ef_store_integration_upgrade_seal(ef_store *st, const char *id, const uint8_t *old,
+                                      size_t n_old, const uint8_t *sealed, size_t n,
+                                      const char *key_id);
 int ef_store_integration_reseal(ef_store *st, const char *id, const uint8_t *sealed, size_t n,
                                 const char *key_id);
 /* LISTEN on the channel every change above NOTIFYs ("ef_integrations",

@@ -85,6 +85,70 @@ static void test_open_refuses_tampering_and_wrong_key(void **state)
     ef_free(sealed);
 }
 
+/* Credentials are bound to their integration: a blob copied to another
+ * row does not open; the older format still opens, flagged legacy. */
+static void test_cred_seal_bound_to_integration(void **state)
+{
+    (void)state;
+    const char *id_a = "6f1c2a4e-0000-4000-8000-00000000000a";
+    const char *id_b = "6f1c2a4e-0000-4000-8000-00000000000b";
+    const char *creds = "{\"bot_token\":\"123:AAH-secret\"}";
+    ef_keyring kr;
+    char err[160];
+    assert_int_equal(ef_keyring_parse(&kr, KEY_HEX, NULL, err, sizeof(err)), 0);
+    /* The cipher key is derived, not the configured one. */
+    assert_memory_not_equal(kr.seal_keys[0], kr.keys[0], 32);
+    uint8_t *sealed = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_cred_seal(&kr, id_a, creds, strlen(creds), &sealed, &n), 0);
+    assert_memory_equal(sealed, "EF2", 3);
+    char *plain = NULL;
+    size_t plen = 0;
+    bool legacy = true;
+    assert_int_equal(ef_keyring_open(&kr, kr.ids[0], id_a, sealed, n, &plain, &plen, &legacy), 0);
+    assert_false(legacy);
+    assert_string_equal(plain, creds);
+    ef_free(plain);
+    plain = NULL;
+    /* Copied to another row: refused, whatever key id the row claims. */
+    assert_int_equal(ef_keyring_open(&kr, kr.ids[0], id_b, sealed, n, &plain, &plen, &legacy),
+                     EF_EAUTH);
+    assert_int_equal(ef_keyring_open(&kr, NULL, NULL, sealed, n, &plain, &plen, NULL), EF_EAUTH);
+    assert_null(plain);
+    /* The raw key alone (the old scheme) does not open it either. */
+    uint8_t raw[32];
+    ef_secret_key_parse(KEY_HEX, raw);
+    sealed[0] = 'E', sealed[2] = '1';
+    assert_int_equal(ef_secret_open(raw, sealed, n, &plain, &plen), EF_EAUTH);
+    ef_free(sealed);
+
+    /* An old blob (raw key, no id) opens once, flagged for re-sealing. */
+    assert_int_equal(ef_secret_seal(raw, creds, strlen(creds), &sealed, &n), 0);
+    assert_int_equal(ef_keyring_open(&kr, kr.ids[0], id_b, sealed, n, &plain, &plen, &legacy), 0);
+    assert_true(legacy);
+    assert_string_equal(plain, creds);
+    ef_free(plain);
+    ef_free(sealed);
+
+    /* Sealed under a key now in EF_SECRET_KEY_OLD: still opens for its id. */
+    ef_keyring next;
+    const char *new_hex = "1111111111111111111111111111111111111111111111111111111111111111";
+    assert_int_equal(ef_cred_seal(&kr, id_a, creds, strlen(creds), &sealed, &n), 0);
+    assert_int_equal(ef_keyring_parse(&next, new_hex, KEY_HEX, err, sizeof(err)), 0);
+    assert_int_equal(ef_keyring_open(&next, kr.ids[0], id_a, sealed, n, &plain, &plen, &legacy), 0);
+    assert_false(legacy);
+    ef_free(plain);
+    ef_free(sealed);
+    char uuid[37], uuid2[37];
+    assert_int_equal(ef_uuid_v4(uuid), 0);
+    assert_int_equal(ef_uuid_v4(uuid2), 0);
+    assert_int_equal(strlen(uuid), 36);
+    assert_int_equal(uuid[14], '4');
+    assert_string_not_equal(uuid, uuid2);
+    ef_keyring_cleanup(&kr);
+    ef_keyring_cleanup(&next);
+}
+
 static void test_password_hash_and_verify(void **state)
 {
     (void)state;
@@ -218,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_secure_equal),
         cmocka_unit_test(test_seal_round_trip),
         cmocka_unit_test(test_open_refuses_tampering_and_wrong_key),
+        cmocka_unit_test(test_cred_seal_bound_to_integration),
         cmocka_unit_test(test_password_hash_and_verify),
         cmocka_unit_test(test_hmac_sha256_vectors),
         cmocka_unit_test(test_seal_known_answer),

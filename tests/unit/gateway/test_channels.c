@@ -39,10 +39,13 @@ static char *add_bot(fixture *fx, const char *name, const char *token, const cha
     snprintf(creds, sizeof(creds), "{\"bot_token\":\"%s\",\"secret_token\":\"%s\"}", token, secret);
     uint8_t *sealed = NULL;
     size_t n = 0;
-    assert_int_equal(ef_secret_seal(kr.keys[0], creds, strlen(creds), &sealed, &n), 0);
+    char uuid[37];
+    assert_int_equal(ef_uuid_v4(uuid), 0);
+    assert_int_equal(ef_cred_seal(&kr, uuid, creds, strlen(creds), &sealed, &n), 0);
     char key[32];
     snprintf(key, sizeof(key), "%.*s", (int)strcspn(token, ":"), token);
-    ef_integration_in in = {.platform = "telegram",
+    ef_integration_in in = {.id = uuid,
+                            .platform = "telegram",
                             .name = name,
                             .external_id = key,
                             .settings_json = settings,
@@ -196,6 +199,49 @@ static void test_a_change_that_does_not_open_keeps_the_running_channel(void **st
     ef_free(a);
 }
 
+/* A blob sealed before credentials were bound to their row (raw key, no
+ * associated data) is served, and re-sealed bound to the row's id; the
+ * re-sealed blob copied to another row does not open there. */
+static void test_legacy_blob_is_resealed_and_bound(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_bot(fx, "a", "1001:AAA", SECRET_A, NULL);
+    char *b = add_bot(fx, "b", "1002:BBB", SECRET_B, NULL);
+    ef_keyring kr = ring();
+    const char *creds = "{\"bot_token\":\"1001:AAA\",\"secret_token\":\"" SECRET_A "\"}";
+    uint8_t *old = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_secret_seal(kr.keys[0], creds, strlen(creds), &old, &n), 0);
+    assert_int_equal(ef_store_integration_reseal(fx->st, a, old, n, kr.ids[0]), 0);
+    ef_free(old);
+    ef_channels *cs = channels(fx, &kr);
+    ef_channel *ca = ef_channels_get(cs, a);
+    assert_non_null(ca);
+    assert_int_equal(verify(ca, SECRET_A), 0);
+    ef_integration_row row;
+    assert_int_equal(ef_store_integration_get(fx->st, a, &row), 0);
+    assert_memory_equal(row.sealed, "EF2", 3);
+    ef_integration_row_cleanup(&row);
+    char *sql = ef_asprintf("UPDATE integrations SET credentials_encrypted = "
+                            "(SELECT credentials_encrypted FROM integrations WHERE id = '%s') "
+                            "WHERE id = '%s'",
+                            a, b);
+    admin_exec(fx, sql);
+    ef_free(sql);
+    ef_channels_free(cs);
+    cs = channels(fx, &kr);
+    ef_channel *cb = ef_channels_get(cs, b);
+    assert_null(cb);
+    assert_int_equal(ef_store_integration_get(fx->st, b, &row), 0);
+    assert_string_equal(row.status, "error");
+    assert_non_null(strstr(row.status_message, "another integration"));
+    ef_integration_row_cleanup(&row);
+    ef_channel_unref(ca);
+    ef_channels_free(cs);
+    ef_free(a);
+    ef_free(b);
+}
+
 static void test_refused_token_fails_only_its_channel(void **state)
 {
     NEED_DB(fx);
@@ -266,6 +312,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_change_that_does_not_open_keeps_the_running_channel,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_blob_is_resealed_and_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_token_fails_only_its_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_credentials_of_a_default, setup, teardown),
     };
