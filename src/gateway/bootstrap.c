@@ -60,15 +60,69 @@ static int check_secret(const ef_config *c, const char *key, char *err, size_t e
     return 0;
 }
 
-/* Seals creds again for the row id (the upsert kept an existing row). */
-static int reseal_for(const ef_bootstrap_ctx *bc, const char *id, const char *creds)
+/* The blob to store for creds under row id: the row's own when it already
+ * opens to exactly creds (a restart with the same secrets rewrites nothing,
+ * so the integration keeps its status), else creds sealed for id. */
+static int seal_for(const ef_bootstrap_ctx *bc, const char *id, const char *creds, uint8_t **out,
+                    size_t *n, const char **key_id)
 {
-    uint8_t *sealed = NULL;
-    size_t n = 0;
-    int rc = ef_cred_seal(bc->keys, id, creds, strlen(creds), &sealed, &n);
-    if (rc == 0)
-        rc = ef_store_integration_reseal(bc->st, id, sealed, n, bc->keys->ids[0]);
-    ef_free(sealed);
+    ef_integration_row row;
+    if (ef_store_integration_get(bc->st, id, &row) == 0) {
+        char *plain = NULL;
+        size_t plen = 0;
+        bool legacy = false;
+        bool same = row.sealed &&
+                    ef_keyring_open(bc->keys, row.key_id, id, row.sealed, row.sealed_len, &plain,
+                                    &plen, &legacy) == 0 &&
+                    !legacy && plen == strlen(creds) && memcmp(plain, creds, plen) == 0 &&
+                    row.key_id && strcmp(row.key_id, bc->keys->ids[0]) == 0;
+        ef_free(plain);
+        if (same) {
+            *out = row.sealed;
+            *n = row.sealed_len;
+            row.sealed = NULL;
+            *key_id = bc->keys->ids[0];
+            ef_integration_row_cleanup(&row);
+            return 0;
+        }
+        ef_integration_row_cleanup(&row);
+    }
+    *key_id = bc->keys->ids[0];
+    return ef_cred_seal(bc->keys, id, creds, strlen(creds), out, n);
+}
+
+/* Upserts in (default or further configuration row) with creds sealed for
+ * the row's id. The id is known only once the row exists: the first try
+ * seals for a fresh id, and when the row is there under another id the
+ * store writes nothing and names it, so the next try seals for that one. */
+static int upsert_sealed(const ef_bootstrap_ctx *bc, ef_integration_in *in, const char *creds,
+                         char **id)
+{
+    char want[37];
+    if (ef_uuid_v4(want) != 0)
+        return EF_EIO;
+    int rc = EF_ECONFLICT;
+    for (int attempt = 0; attempt < 4 && rc == EF_ECONFLICT; attempt++) {
+        uint8_t *sealed = NULL;
+        size_t n = 0;
+        rc = seal_for(bc, want, creds, &sealed, &n, &in->key_id);
+        if (rc)
+            return rc;
+        in->id = want;
+        in->sealed = sealed;
+        in->sealed_len = n;
+        ef_free(*id);
+        *id = NULL;
+        rc = in->is_default ? ef_store_integration_upsert_default(bc->st, in, id)
+                            : ef_store_integration_upsert_config(bc->st, in, id);
+        ef_free(sealed);
+        in->sealed = NULL;
+        if (rc == EF_ECONFLICT && *id && strlen(*id) < sizeof(want))
+            memcpy(want, *id, strlen(*id) + 1);
+        else if (rc == EF_ECONFLICT)
+            return EF_EDB;
+    }
+    in->id = NULL;
     return rc;
 }
 
@@ -92,32 +146,25 @@ static int upsert(const ef_bootstrap_ctx *bc, const ef_platform_ops *ops, const 
                             .settings_json = settings,
                             .source = "config",
                             .is_default = is_default};
-    uint8_t *sealed = NULL;
-    size_t sealed_len = 0;
-    char uuid[37];
-    if (bc->keys->n > 0 && ef_uuid_v4(uuid) == 0 &&
-        ef_cred_seal(bc->keys, uuid, creds, strlen(creds), &sealed, &sealed_len) == 0) {
-        in.id = uuid;
-        in.sealed = sealed;
-        in.sealed_len = sealed_len;
-        in.key_id = bc->keys->ids[0];
-    }
+    bool sealed = bc->keys->n > 0;
     char *id = NULL;
-    int rc = is_default ? ef_store_integration_upsert_default(bc->st, &in, &id)
+    int rc;
+    if (sealed)
+        rc = upsert_sealed(bc, &in, creds, &id);
+    else
+        rc = is_default ? ef_store_integration_upsert_default(bc->st, &in, &id)
                         : ef_store_integration_upsert_config(bc->st, &in, &id);
     ops->close(cfg);
-    ef_free(sealed);
-    if (rc == 0 && in.sealed && strcmp(id, uuid) != 0)
-        rc = reseal_for(bc, id, creds); /* an existing row: bind the blob to its id */
     if (rc) {
         ef_errf(err, errlen, "%s default integration not stored: %s", ops->name,
-                ef_store_errmsg(bc->st));
+                rc == EF_EIO ? "no random id" : ef_store_errmsg(bc->st));
+        ef_free(id);
         return rc;
     }
-    if (!in.sealed)
+    if (!sealed)
         ef_channels_set_memory_creds(bc->channels, id, creds);
     EF_LOG(EF_LOG_INFO, EF_C_CFG, "integration=%s %s \"%s\" from the environment%s", id, ops->name,
-           name, in.sealed ? "" : " (credentials in memory only: EF_SECRET_KEY unset)");
+           name, sealed ? "" : " (credentials in memory only: EF_SECRET_KEY unset)");
     ef_free(id);
     return 0;
 }
@@ -228,9 +275,55 @@ static int webchat_default(const ef_bootstrap_ctx *bc, char *err, size_t errlen)
     return rc;
 }
 
+/* The first environment variable that holds platform credentials, or NULL. */
+static const char *env_credentials(const ef_config *c)
+{
+    static const char *const keys[] = {"TELEGRAM_BOT_TOKEN", "WHATSAPP_ACCESS_TOKEN",
+                                       "WHATSAPP_APP_SECRET"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = ef_cfg_get_str(c, keys[i]);
+        if (v && *v)
+            return keys[i];
+    }
+    return NULL;
+}
+
+/* EF_SECRET_KEY is required as soon as an integration holds credentials
+ * (from the environment or sealed in the database): without it they would
+ * sit in memory only, or not open at all. */
+static int require_key(const ef_bootstrap_ctx *bc, char *err, size_t errlen)
+{
+    if (bc->keys->n > 0)
+        return 0;
+    const char *var = env_credentials(bc->cfg);
+    if (var) {
+        ef_errf(err, errlen,
+                "EF_SECRET_KEY is not set but %s holds credentials: they are stored only "
+                "encrypted (set 64 hex digits, e.g. openssl rand -hex 32)",
+                var);
+        return EF_EINVAL;
+    }
+    long n = 0;
+    int rc = ef_store_integrations_sealed_count(bc->st, &n);
+    if (rc) {
+        ef_errf(err, errlen, "integrations not counted: %s", ef_store_errmsg(bc->st));
+        return EF_EDB;
+    }
+    if (n > 0) {
+        ef_errf(err, errlen,
+                "EF_SECRET_KEY is not set but %ld integration(s) hold sealed credentials: set "
+                "the key that sealed them",
+                n);
+        return EF_EINVAL;
+    }
+    return 0;
+}
+
 int ef_bootstrap_defaults(const ef_bootstrap_ctx *bc, char *err, size_t errlen)
 {
-    int rc = telegram_default(bc, err, errlen);
+    int rc = require_key(bc, err, errlen);
+    if (!rc)
+        rc = telegram_default(bc, err, errlen);
     if (!rc)
         rc = whatsapp_defaults(bc, err, errlen);
     if (!rc)

@@ -93,7 +93,8 @@ static const key_def keys[] = {
      .def = "",
      .flags = F_SECRET,
      .check = check_hex_key,
-     .help = "64 hex digits: the AES-256-GCM key encrypting platform credentials at rest"},
+     .help = "64 hex digits: the key sealing platform credentials at rest (HKDF, AES-256-GCM); "
+             "required once any integration holds credentials"},
     {.key = "EF_SECRET_KEY_OLD",
      .type = T_STR,
      .def = "",

@@ -178,17 +178,43 @@ int ef_store_integration_add(ef_store *st, const ef_integration_in *in, char **i
     return rc;
 }
 
+/* The id of the row an upsert did not write (it exists under another id
+ * than the one the credentials were sealed for): *id_out and EF_ECONFLICT,
+ * so that the caller seals for it and calls again. */
+static int other_id(ef_store *st, const char *sql, int n, const char *const *vals, char **id_out)
+{
+    char *id = NULL;
+    int rc = exec_returning_id(st, sql, n, vals, &id);
+    if (rc)
+        return rc == EF_ENOTFOUND ? EF_EDB : rc;
+    if (id_out)
+        *id_out = id;
+    else
+        ef_free(id);
+    return EF_ECONFLICT;
+}
+
 int ef_store_integration_upsert_default(ef_store *st, const ef_integration_in *in, char **id_out)
 {
     char *sealed = hex_param(in->sealed, in->sealed_len);
-    const char *vals[7] = {in->platform, in->name, in->external_id, in->settings_json,
-                           in->source,   sealed,   in->key_id};
-    int rc = exec_returning_id(st,
-                               "SELECT o_id::text, pg_notify('" NOTIFY_CHANNEL "', o_id::text) "
-                               "FROM ef_integration_upsert_default($1, $2, $3, $4::jsonb, $5, "
-                               "$6::bytea, $7)",
-                               7, vals, id_out);
+    const char *vals[8] = {in->platform, in->name, in->external_id, in->settings_json,
+                           in->source,   sealed,   in->key_id,      in->id};
+    PGresult *r = ef_store__exec(st,
+                                 "SELECT o_id::text, o_applied, CASE WHEN o_applied THEN "
+                                 "pg_notify('" NOTIFY_CHANNEL "', o_id::text) END "
+                                 "FROM ef_integration_upsert_default($1, $2, $3, $4::jsonb, $5, "
+                                 "$6::bytea, $7, $8::uuid)",
+                                 8, vals);
     ef_free(sealed);
+    if (!r)
+        return st->last_error;
+    int rc = EF_EDB;
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+        rc = PQgetvalue(r, 0, 1)[0] == 't' ? 0 : EF_ECONFLICT;
+        if (id_out)
+            *id_out = ef_strdup(PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
     return rc;
 }
 
@@ -205,10 +231,21 @@ int ef_store_integration_upsert_config(ef_store *st, const ef_integration_in *in
         "coalesce($4::jsonb, '{}'::jsonb), 'config', $5::bytea, $6, false, 'pending', true) "
         "ON CONFLICT (platform_id, external_id) DO UPDATE SET "
         "settings = EXCLUDED.settings, credentials_encrypted = EXCLUDED.credentials_encrypted, "
-        "encryption_key_id = EXCLUDED.encryption_key_id, updated_at = now() "
+        "encryption_key_id = EXCLUDED.encryption_key_id, updated_at = now(), "
+        "status = CASE WHEN integrations.credentials_encrypted IS DISTINCT FROM "
+        "EXCLUDED.credentials_encrypted THEN 'pending'::integration_status "
+        "ELSE integrations.status END "
+        "WHERE $7::uuid IS NULL OR integrations.id = $7::uuid "
         "RETURNING id) "
         "SELECT id::text, pg_notify('" NOTIFY_CHANNEL "', id::text) FROM i",
         7, vals, id_out);
+    if (rc == EF_ENOTFOUND) { /* the row exists under another id: nothing written */
+        const char *key[2] = {in->platform, in->external_id};
+        rc = other_id(st,
+                      "SELECT id::text FROM integrations WHERE platform_id = $1 AND "
+                      "external_id = $2",
+                      2, key, id_out);
+    }
     ef_free(sealed);
     return rc;
 }
@@ -256,6 +293,20 @@ int ef_store_integration_reseal(ef_store *st, const char *id, const uint8_t *sea
         3, vals, NULL);
     ef_free(hex);
     return rc;
+}
+
+int ef_store_integrations_sealed_count(ef_store *st, long *n)
+{
+    *n = 0;
+    PGresult *r = ef_store__exec(st,
+                                 "SELECT count(*) FROM integrations WHERE credentials_encrypted "
+                                 "IS NOT NULL AND NOT (platform_id = 'webchat' AND is_default)",
+                                 0, NULL);
+    if (!r)
+        return st->last_error;
+    *n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
 }
 
 int ef_store_integration_upgrade_seal(ef_store *st, const char *id, const uint8_t *old,

@@ -313,15 +313,22 @@ int ef_store_integration_add(ef_store *st, const ef_integration_in *in, char **i
  * status back to pending when the credentials changed), and NOTIFYs. The
  * first time it also adopts what was stored before integrations existed:
  * conversations, messages and poll cursors of that platform with no
- * integration get this one. *id_out owned. */
+ * integration get this one. *id_out owned. in->id is the id the
+ * credentials were sealed for: when the default exists under another id,
+ * nothing is written and EF_ECONFLICT comes back with *id_out that id (seal
+ * for it and call again). NULL in->id (nothing sealed): any row. */
 int ef_store_integration_upsert_default(ef_store *st, const ef_integration_in *in, char **id_out);
 /* A further configuration-sourced row (a second WhatsApp number of the
  * environment): created, or its credentials and settings updated, keyed by
- * (platform, external_id). NOTIFYs. */
+ * (platform, external_id). NOTIFYs. in->id as for the default: EF_ECONFLICT
+ * and *id_out the existing row's id when it is another. */
 int ef_store_integration_upsert_config(ef_store *st, const ef_integration_in *in, char **id_out);
 /* enabled=false: status disconnected, not served; true: status pending. NOTIFYs.
  * EF_ENOTFOUND for an unknown id. */
 int ef_store_integration_set_enabled(ef_store *st, const char *id, bool enabled);
+/* How many integrations (disabled ones too) hold sealed credentials, the
+ * web chat's default aside (its key is made again at every start). */
+int ef_store_integrations_sealed_count(ef_store *st, long *n);
 /* Health as the gateway sees it (connected after a good call, error with a
  * readable message after e.g. a 401). Changes nothing and sends no NOTIFY
  * when status and message are already those. */

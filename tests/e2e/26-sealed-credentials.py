@@ -8,6 +8,7 @@ opens and is re-sealed bound to its row, so nobody loses an integration on
 upgrade; `integration rotate-key` re-seals such rows too."""
 
 import os
+import subprocess
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -109,3 +110,43 @@ def test_a_blob_of_the_old_format_opens_and_is_resealed():
         fail("rotate-key left bot B's old-format blob as it was")
     if not sealed_hex(db, a).startswith("454632"):
         fail("rotate-key broke bot A's blob")
+
+
+def _exit_code(gw, timeout=15):
+    """Starts gw; its exit code when it exits within timeout s, else None."""
+    gw.start(wait=False)
+    try:
+        rc = gw.proc.wait(timeout * gw.slow)
+    except subprocess.TimeoutExpired:
+        return None
+    gw.proc = None
+    gw._close_log()
+    return rc
+
+
+def _refused(gw, why):
+    rc = _exit_code(gw)
+    if rc is None or rc == 0:
+        fail("%s: the gateway started (exit %r) without EF_SECRET_KEY" % (why, rc))
+    lines = [ln for ln in gw.log_text().splitlines() if "EF_SECRET_KEY is not set" in ln]
+    if not lines:
+        fail("%s: no line says EF_SECRET_KEY is not set:\n%s" % (why, gw.log_tail(5)))
+    no_secret_in("the refusal", gw.log_text())
+
+
+def test_the_key_is_required_as_soon_as_an_integration_holds_credentials():
+    tg = two_bot_fake()
+    # The web chat alone holds no credential of anyone's: it starts.
+    db = fresh_db()
+    with integrations_gateway(tg, db=db, env={"EF_SECRET_KEY": None}) as gw:
+        assert_status(gw.get("/livez"), 200, "/livez of a gateway with the web chat alone")
+    # A bot token in the environment: refused, one line naming the variable.
+    gw = integrations_gateway(tg, db=fresh_db(), secret=SECRET_A, start=False,
+                              env={"EF_SECRET_KEY": None, "TELEGRAM_BOT_TOKEN": TOKEN_A})
+    _refused(gw, "TELEGRAM_BOT_TOKEN set")
+    if "TELEGRAM_BOT_TOKEN" not in gw.log_text():
+        fail("the refusal does not name TELEGRAM_BOT_TOKEN:\n%s" % gw.log_tail(5))
+    # Sealed credentials in the database: refused (they would not open).
+    add_telegram(db, "bot-a", TOKEN_A, SECRET_A, bot=bot_file("бот А"))
+    gw = integrations_gateway(tg, db=db, start=False, env={"EF_SECRET_KEY": None})
+    _refused(gw, "an integration with sealed credentials")
