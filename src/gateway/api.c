@@ -47,6 +47,7 @@ static const api_route routes[] = {
     {"POST", "/conversations/{id}/messages", ef_api__conv_reply, API_OPERATOR, true, NULL},
     {"GET", "/conversations/{id}/notes", ef_api__notes_list, API_OPERATOR, false, NULL},
     {"POST", "/conversations/{id}/notes", ef_api__notes_add, API_OPERATOR, true, NULL},
+    {"GET", "/metrics", ef_api__metrics, API_OPERATOR, false, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

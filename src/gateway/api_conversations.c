@@ -21,6 +21,7 @@
 #include "base/json.h"
 #include "base/utf8.h"
 #include "store/console.h"
+#include "store/platform_metrics.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -67,6 +68,25 @@ void ef_api__conv_list(ef_api_call *c, ef_work_conn *conn)
     ef_api__reply_text(c, 200, json);
 }
 
+/* The orders linked to the conversation (its business's only), as a JSON
+ * array (new reference); [] when they cannot be read (logged). */
+static json_object *linked_orders(ef_api_call *c, ef_work_conn *conn)
+{
+    char *json = NULL;
+    json_object *a = NULL;
+    char err[80];
+    if (ef_store_conversation_orders(conn->st, c->id, &json) != 0)
+        EF_LOG(EF_LOG_WARN, EF_C_PG, "conversation=%s orders not read: %s", c->id,
+               ef_store_errmsg(conn->st));
+    else if (ef_json_parse(json, strlen(json), 32, &a, err, sizeof(err)) != 0 ||
+             !json_object_is_type(a, json_type_array)) {
+        json_object_put(a);
+        a = NULL;
+    }
+    ef_free(json);
+    return a ? a : json_object_new_array();
+}
+
 void ef_api__conv_get(ef_api_call *c, ef_work_conn *conn)
 {
     char *json = NULL;
@@ -75,16 +95,17 @@ void ef_api__conv_get(ef_api_call *c, ef_work_conn *conn)
         ef_api__store_error(c, rc, "conversation", ef_store_errmsg(conn->st));
         return;
     }
-    api_window w;
     json_object *o = NULL;
     char err[80];
-    if (ef_api__window(c, conn, c->id, &w) != 0 ||
-        ef_json_parse(json, strlen(json), 32, &o, err, sizeof(err)) != 0) {
-        ef_api__reply_text(c, 200, json); /* the view without its window */
+    if (ef_json_parse(json, strlen(json), 32, &o, err, sizeof(err)) != 0) {
+        ef_api__reply_text(c, 200, json); /* as the store made it */
         return;
     }
     ef_free(json);
-    json_object_object_add(o, "reply_window", ef_api__window_json(&w));
+    api_window w;
+    if (ef_api__window(c, conn, c->id, &w) == 0) /* else the view without its window */
+        json_object_object_add(o, "reply_window", ef_api__window_json(&w));
+    json_object_object_add(o, "orders", linked_orders(c, conn));
     ef_api__reply(c, 200, o);
 }
 

@@ -122,6 +122,9 @@ void ef_api__integration_add(ef_api_call *c, ef_work_conn *conn);
 void ef_api__integration_disable(ef_api_call *c, ef_work_conn *conn);
 void ef_api__integration_enable(ef_api_call *c, ef_work_conn *conn);
 
+/* api_metrics.c */
+void ef_api__metrics(ef_api_call *c, ef_work_conn *conn);
+
 /* api_window.c: the conversation's channel and its reply window. */
 typedef struct api_window {
     bool known;          /* the channel is live and was asked */

@@ -235,6 +235,13 @@ static const key_def keys[] = {
      .min = 1,
      .max = 86400,
      .help = "Seconds between two runs of the retention task (EF_RETENTION_DAYS)"},
+    {.key = "EF_METRICS_ROLLUP_S",
+     .type = T_INT,
+     .def = "300",
+     .min = 0,
+     .max = 3600,
+     .help = "Seconds between two runs of the hourly metrics rollup into platform_metrics "
+             "(GET /api/v1/metrics, the console's dashboard); 0: no rollup"},
     {.key = "TELEGRAM_BOT_TOKEN",
      .type = T_STR,
      .def = "",

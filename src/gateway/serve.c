@@ -16,6 +16,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/http.h"
 #include "gateway/metrics.h"
+#include "gateway/metrics_rollup.h"
 #include "gateway/pipeline.h"
 #include "gateway/poll.h"
 #include "gateway/retention.h"
@@ -290,6 +291,7 @@ typedef struct serve_parts {
     ef_ws *ws; /* /ws/console, /ws/chat */
     pollers polls;
     ef_retention *retention;   /* NULL: EF_RETENTION_DAYS=0 */
+    ef_metrics_rollup *rollup; /* NULL: EF_METRICS_ROLLUP_S=0 */
     ef_outbox_sampler *outbox; /* the outbox figures of /metrics */
     ef_sync *sync;             /* marketplace order sync; NULL: no marketplace adapter */
 } serve_parts;
@@ -383,6 +385,8 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         &(ef_retention_opts){.pg_url = pg_url,
                              .days = (int)ef_cfg_get_int(c, "EF_RETENTION_DAYS"),
                              .interval_s = (int)ef_cfg_get_int(c, "EF_RETENTION_INTERVAL_S")});
+    sp->rollup = ef_metrics_rollup_start(&(ef_metrics_rollup_opts){
+        .pg_url = pg_url, .interval_s = (int)ef_cfg_get_int(c, "EF_METRICS_ROLLUP_S")});
     start_api(c, sp);
     start_web(c, sp);
     sp->ws = ef_ws_new(&(ef_ws_opts){.pg_url = pg_url,
@@ -428,6 +432,7 @@ static void stop_parts(serve_parts *sp)
     if (sp->pipe)
         ef_pipeline_stop(sp->pipe);
     ef_retention_stop(sp->retention);
+    ef_metrics_rollup_stop(sp->rollup);
     ef_outbox_sampler_stop(sp->outbox);
     ef_work_stop(sp->work); /* before the server: its tasks end on its done list */
     ef_ws_stop(sp->ws);

@@ -47,6 +47,7 @@ static const char *const all_keys[] = {
     "EF_REPLY_TTL_S",
     "EF_RETENTION_DAYS",
     "EF_RETENTION_INTERVAL_S",
+    "EF_METRICS_ROLLUP_S",
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_SECRET_TOKEN",
     "TELEGRAM_MODE",
