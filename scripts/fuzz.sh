@@ -3,7 +3,9 @@
 #
 #   scripts/fuzz.sh check DIR          replay every target's corpus once
 #   scripts/fuzz.sh run DIR TARGET [SECS]
-#                                      explore TARGET for SECS (default 60)
+#                                      explore TARGET for SECS (default 60);
+#                                      FUZZ_WORK=dir keeps the tree's corpus
+#                                      read-only (docs/fuzzing.md)
 #
 # Corpora live in tests/fuzz/corpus/<target>/; wa_signature reads the
 # WhatsApp webhook corpus (its inputs are raw bodies too). Targets run from
@@ -24,6 +26,13 @@ corpus_of() {
 if [ "$mode" = run ]; then
     t=${3:?usage: fuzz.sh run DIR TARGET [SECS]}
     secs=${4:-60}
+    # FUZZ_WORK=dir: what the run finds goes to dir/TARGET (crashers to
+    # dir/TARGET-crash-*), the corpus in the tree is only read.
+    if [ -n "${FUZZ_WORK:-}" ]; then
+        mkdir -p "$FUZZ_WORK/$t"
+        exec "$dir/fuzz_$t" -max_total_time="$secs" -dict=tests/fuzz/json.dict \
+            -print_final_stats=1 -artifact_prefix="$FUZZ_WORK/$t-" "$FUZZ_WORK/$t" "$(corpus_of "$t")"
+    fi
     exec "$dir/fuzz_$t" -max_total_time="$secs" -dict=tests/fuzz/json.dict "$(corpus_of "$t")"
 fi
 

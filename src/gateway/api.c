@@ -148,7 +148,7 @@ static int check_token(ef_api_call *c)
     return 0;
 }
 
-static int parse_body(ef_api_call *c, const char *body, size_t len)
+int ef_api__parse_body(ef_api_call *c, const char *body, size_t len)
 {
     char err[160];
     ef_json_limits lim = {
@@ -214,7 +214,7 @@ int ef_api_call_start(ef_api_call *c, const char *body, size_t len, bool too_lar
         ef_api__error(c, 413, "body too large");
         return 1;
     }
-    if (c->route->json_body && parse_body(c, body, len) != 0)
+    if (c->route->json_body && ef_api__parse_body(c, body, len) != 0)
         return 1;
     if (c->route->precheck) {
         c->route->precheck(c);

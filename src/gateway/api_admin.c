@@ -58,31 +58,41 @@ static void account_answer(ef_api_call *c, ef_work_conn *conn, int rc, char *tex
 
 /* ---- operators ------------------------------------------------------------------ */
 
-void ef_api__operator_add(ef_api_call *c, ef_work_conn *conn)
+int ef_api__operator_body(ef_api_call *c, api_operator_in *o)
 {
-    const char *email = ef_api__body_str(c, "email");
-    const char *name = ef_api__body_str(c, "name");
-    const char *role = ef_api__body_str(c, "role");
-    const char *pw = ef_api__body_str(c, "password");
-    if (!role)
-        role = "operator";
-    if (!email || !ef_operator_email_ok(email)) {
+    o->email = ef_api__body_str(c, "email");
+    o->name = ef_api__body_str(c, "name");
+    o->role = ef_api__body_str(c, "role");
+    o->password = ef_api__body_str(c, "password");
+    if (!o->role)
+        o->role = "operator";
+    if (!o->email || !ef_operator_email_ok(o->email)) {
         ef_api__error(c, 400, "\"email\" must be an e-mail address");
-        return;
+        return 400;
     }
+    const char *name = o->name, *pw = o->password;
     if (!name || !*name || strlen(name) > NAME_MAX_BYTES || !ef_utf8_valid(name, strlen(name))) {
         ef_api__error(c, 400, "\"name\" string is required (1-255 bytes)");
-        return;
+        return 400;
     }
-    if (strcmp(role, "operator") != 0 && strcmp(role, "admin") != 0) {
+    if (strcmp(o->role, "operator") != 0 && strcmp(o->role, "admin") != 0) {
         ef_api__error(c, 400, "\"role\" must be operator or admin");
-        return;
+        return 400;
     }
     if (!pw || strlen(pw) < PASSWORD_MIN || strlen(pw) > PASSWORD_MAX ||
         !ef_utf8_valid(pw, strlen(pw))) {
         ef_api__error(c, 422, "\"password\" must be 8..1024 bytes of text");
-        return;
+        return 422;
     }
+    return 0;
+}
+
+void ef_api__operator_add(ef_api_call *c, ef_work_conn *conn)
+{
+    api_operator_in o;
+    if (ef_api__operator_body(c, &o) != 0)
+        return;
+    const char *email = o.email, *name = o.name, *role = o.role, *pw = o.password;
     char *hash = NULL;
     if (ef_password_hash(pw, &hash) != 0) {
         ef_api__error(c, 500, "cannot hash the password");
@@ -190,15 +200,7 @@ void ef_api__integrations(ef_api_call *c, ef_work_conn *conn)
     ef_api__reply(c, 200, o);
 }
 
-/* What an added integration is made of, read from the body. */
-typedef struct new_integration {
-    const ef_platform_ops *ops;
-    const char *name;
-    char *creds;    /* owned, wiped */
-    char *settings; /* owned */
-} new_integration;
-
-static void new_cleanup(new_integration *n)
+void ef_api__integration_in_cleanup(api_integration_in *n)
 {
     if (n->creds) {
         memset(n->creds, 0, strlen(n->creds));
@@ -207,24 +209,15 @@ static void new_cleanup(new_integration *n)
     ef_free(n->settings);
 }
 
-/* Settings: an object of strings; bot_file must load. 0, or answered. */
-static int read_settings(ef_api_call *c, json_object *s, new_integration *n)
+/* Settings: an object of strings. 0, or answered. */
+static int read_settings(ef_api_call *c, json_object *s, api_integration_in *n)
 {
     json_object_object_foreach(s, k, v)
     {
+        (void)k;
         if (!json_object_is_type(v, json_type_string)) {
             ef_api__error(c, 400, "\"settings\" values must be strings");
             return 400;
-        }
-        if (strcmp(k, "bot_file") == 0) {
-            ef_bot *bot = NULL;
-            char err[400], why[480];
-            if (ef_bot_load(json_object_get_string(v), &bot, err, sizeof(err)) != 0) {
-                snprintf(why, sizeof(why), "bot definition refused: %s", err);
-                ef_api__error(c, 422, why);
-                return 422;
-            }
-            ef_bot_free(bot);
         }
     }
     n->settings = ef_strdup(
@@ -232,8 +225,27 @@ static int read_settings(ef_api_call *c, json_object *s, new_integration *n)
     return 0;
 }
 
-static int read_new(ef_api_call *c, new_integration *n)
+/* The settings' bot_file, when there is one, must load. 0, or answered. */
+static int check_bot_file(ef_api_call *c)
 {
+    json_object *s = NULL, *v = NULL;
+    if (!json_object_object_get_ex(c->json, "settings", &s) ||
+        !json_object_object_get_ex(s, "bot_file", &v))
+        return 0;
+    ef_bot *bot = NULL;
+    char err[400], why[480];
+    if (ef_bot_load(json_object_get_string(v), &bot, err, sizeof(err)) != 0) {
+        snprintf(why, sizeof(why), "bot definition refused: %s", err);
+        ef_api__error(c, 422, why);
+        return 422;
+    }
+    ef_bot_free(bot);
+    return 0;
+}
+
+int ef_api__integration_body(ef_api_call *c, api_integration_in *n)
+{
+    memset(n, 0, sizeof(*n));
     const char *platform = ef_api__body_str(c, "platform");
     n->name = ef_api__body_str(c, "name");
     n->ops = platform ? ef_platform_find(platform) : NULL;
@@ -270,7 +282,7 @@ static int read_new(ef_api_call *c, new_integration *n)
 
 /* Checks the credentials with the adapter, seals them, inserts the row
  * (which NOTIFYs the gateways). */
-static void store_new(ef_api_call *c, ef_work_conn *conn, const new_integration *n)
+static void store_new(ef_api_call *c, ef_work_conn *conn, const api_integration_in *n)
 {
     const ef_keyring *kr = c->api->opts.keys;
     void *cfg = NULL;
@@ -330,11 +342,10 @@ void ef_api__integration_add(ef_api_call *c, ef_work_conn *conn)
         ef_api__error(c, 422, "EF_SECRET_KEY is not set: credentials are stored only encrypted");
         return;
     }
-    new_integration n;
-    memset(&n, 0, sizeof(n));
-    if (read_new(c, &n) == 0)
+    api_integration_in n;
+    if (ef_api__integration_body(c, &n) == 0 && check_bot_file(c) == 0)
         store_new(c, conn, &n);
-    new_cleanup(&n);
+    ef_api__integration_in_cleanup(&n);
 }
 
 static void integration_set(ef_api_call *c, ef_work_conn *conn, bool enabled)

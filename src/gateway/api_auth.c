@@ -132,14 +132,23 @@ static void keys_for(const ef_api_call *c, const char *email, char *acct, size_t
     snprintf(addr, iplen, "i:%s", c->ip);
 }
 
+int ef_api__login_body(ef_api_call *c, const char **email, const char **password)
+{
+    *email = ef_api__body_str(c, "email");
+    *password = ef_api__body_str(c, "password");
+    if (!*email || !*password || !**email || strlen(*email) > EMAIL_MAX ||
+        strlen(*password) > PASSWORD_MAX) {
+        ef_api__error(c, 400, "\"email\" and \"password\" strings are required");
+        return 400;
+    }
+    return 0;
+}
+
 void ef_api__login_precheck(ef_api_call *c)
 {
-    const char *email = ef_api__body_str(c, "email");
-    const char *pw = ef_api__body_str(c, "password");
-    if (!email || !pw || !*email || strlen(email) > EMAIL_MAX || strlen(pw) > PASSWORD_MAX) {
-        ef_api__error(c, 400, "\"email\" and \"password\" strings are required");
+    const char *email = NULL, *pw = NULL;
+    if (ef_api__login_body(c, &email, &pw) != 0)
         return;
-    }
     char acct[EMAIL_MAX + 8], addr[80];
     keys_for(c, email, acct, sizeof(acct), addr, sizeof(addr));
     int64_t now = ef_now_ms();
@@ -261,13 +270,21 @@ void ef_api__login(ef_api_call *c, ef_work_conn *conn)
 
 /* ---- refresh and logout ------------------------------------------------------- */
 
+int ef_api__refresh_body(ef_api_call *c, const char **token)
+{
+    *token = ef_api__body_str(c, "refresh_token");
+    if (!*token || !**token || strlen(*token) > 256) {
+        ef_api__error(c, 400, "\"refresh_token\" string is required");
+        return 400;
+    }
+    return 0;
+}
+
 void ef_api__refresh(ef_api_call *c, ef_work_conn *conn)
 {
-    const char *old = ef_api__body_str(c, "refresh_token");
-    if (!old || !*old || strlen(old) > 256) {
-        ef_api__error(c, 400, "\"refresh_token\" string is required");
+    const char *old = NULL;
+    if (ef_api__refresh_body(c, &old) != 0)
         return;
-    }
     char old_hash[65], new_hash[65], err[80], *refresh = NULL, *res = NULL;
     ef_sha256_hex(old, strlen(old), old_hash);
     if (new_refresh(&refresh, new_hash) != 0) {

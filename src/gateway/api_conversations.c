@@ -309,13 +309,19 @@ static void refuse_window(ef_api_call *c, const api_window *w)
     ef_api__reply(c, 422, o);
 }
 
+int ef_api__reply_body(ef_api_call *c, const char **text, const char **tmpl)
+{
+    *text = ef_api__body_str(c, "text");
+    *tmpl = ef_api__body_str(c, "template");
+    return *tmpl ? 0 : check_text(c, *text);
+}
+
 /* What to queue: the text, or for a template "[template NAME]" (the
  * dispatcher sends the channel's template for it). NULL: answered. */
 static char *reply_content(ef_api_call *c, ef_work_conn *conn, api_window *wp)
 {
-    const char *text = ef_api__body_str(c, "text");
-    const char *tmpl = ef_api__body_str(c, "template");
-    if (!tmpl && check_text(c, text) != 0)
+    const char *text = NULL, *tmpl = NULL;
+    if (ef_api__reply_body(c, &text, &tmpl) != 0)
         return NULL;
     api_window w;
     int rc = ef_api__window(c, conn, c->id, &w);

@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 struct json_object;
+struct ef_platform_ops;
 
 #define API_ACCESS_TTL_S (15 * 60)
 #define API_REFRESH_TTL_S (30 * 24 * 3600)
@@ -85,6 +86,43 @@ void ef_api__error(ef_api_call *c, int status, const char *why);
 /* 503 for a store error (the reason logged, not returned), 400 for data
  * the database refused (a malformed id), 404 for EF_ENOTFOUND. */
 void ef_api__store_error(ef_api_call *c, int rc, const char *what, const char *detail);
+
+/* ---- request bodies ----------------------------------------------------------
+ * The readers of each route's JSON body, apart from its handler so that
+ * tests/fuzz/fuzz_api_body.c drives them without HTTP or a database. Each
+ * returns 0 with the members borrowed from c->json, or the status it
+ * answered (400/413/422, c->out set). */
+
+/* api.c: the body as a JSON object within the API's limits into c->json. */
+int ef_api__parse_body(ef_api_call *c, const char *body, size_t len);
+/* api_auth.c: login {"email","password"}; refresh {"refresh_token"}. */
+int ef_api__login_body(ef_api_call *c, const char **email, const char **password);
+int ef_api__refresh_body(ef_api_call *c, const char **token);
+/* api_conversations.c: an operator's reply {"text"} or {"template"}. */
+int ef_api__reply_body(ef_api_call *c, const char **text, const char **tmpl);
+/* api_notes.c: a note {"body"}; a quick reply {"title","body","lang",
+ * "position"} (create: title and body required). */
+int ef_api__note_body(ef_api_call *c, const char **body);
+typedef struct api_quick_in {
+    const char *title, *body, *lang; /* NULL when absent (update) */
+    char pos[24];                    /* the position in decimal; "" when absent */
+} api_quick_in;
+int ef_api__quick_body(ef_api_call *c, bool create, api_quick_in *q);
+/* api_admin.c: an operator account {"email","name","role","password"};
+ * an integration {"platform","name","credentials","settings"} (its
+ * settings' bot_file is checked by the handler, not here). */
+typedef struct api_operator_in {
+    const char *email, *name, *role, *password;
+} api_operator_in;
+int ef_api__operator_body(ef_api_call *c, api_operator_in *o);
+typedef struct api_integration_in {
+    const struct ef_platform_ops *ops;
+    const char *name;
+    char *creds;    /* owned, wiped by the cleanup */
+    char *settings; /* owned */
+} api_integration_in;
+int ef_api__integration_body(ef_api_call *c, api_integration_in *n);
+void ef_api__integration_in_cleanup(api_integration_in *n);
 
 /* api_auth.c */
 api_throttle *ef_api__throttle_new(void);

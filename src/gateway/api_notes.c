@@ -120,10 +120,15 @@ void ef_api__notes_list(ef_api_call *c, ef_work_conn *conn)
     ef_api__reply_text(c, 200, json);
 }
 
+int ef_api__note_body(ef_api_call *c, const char **body)
+{
+    return check_field(c, "body", NOTE_MAX_CHARS, true, body);
+}
+
 void ef_api__notes_add(ef_api_call *c, ef_work_conn *conn)
 {
     const char *body = NULL;
-    if (check_field(c, "body", NOTE_MAX_CHARS, true, &body) != 0)
+    if (ef_api__note_body(c, &body) != 0)
         return;
     char *text = NULL;
     int rc = ef_store_note_add(conn->st, c->id, c->who.sub, body, &text);
@@ -174,18 +179,26 @@ static int optional_fields(ef_api_call *c, const char **lang, char *pos, size_t 
     return 0;
 }
 
+int ef_api__quick_body(ef_api_call *c, bool create, api_quick_in *q)
+{
+    memset(q, 0, sizeof(*q));
+    int rc = check_field(c, "title", TITLE_MAX_CHARS, create, &q->title);
+    if (!rc)
+        rc = check_field(c, "body", NOTE_MAX_CHARS, create, &q->body);
+    if (!rc)
+        rc = optional_fields(c, &q->lang, q->pos, sizeof(q->pos));
+    return rc;
+}
+
 static void quick_put(ef_api_call *c, ef_work_conn *conn, const char *id)
 {
-    const char *title = NULL, *body = NULL, *lang = NULL;
-    char pos[24];
+    api_quick_in q;
     bool create = id == NULL;
-    if (check_field(c, "title", TITLE_MAX_CHARS, create, &title) != 0 ||
-        check_field(c, "body", NOTE_MAX_CHARS, create, &body) != 0 ||
-        optional_fields(c, &lang, pos, sizeof(pos)) != 0)
+    if (ef_api__quick_body(c, create, &q) != 0)
         return;
     char *text = NULL;
-    int rc = ef_store_quick_reply_put(conn->st, id, title, body, lang, pos[0] ? pos : NULL,
-                                      c->who.sub, &text);
+    int rc = ef_store_quick_reply_put(conn->st, id, q.title, q.body, q.lang,
+                                      q.pos[0] ? q.pos : NULL, c->who.sub, &text);
     if (rc == 0)
         EF_LOG(EF_LOG_INFO, EF_C_HTTP, "quick reply %s by admin=%s", create ? "added" : "changed",
                c->who.sub);

@@ -1,0 +1,111 @@
+/*
+ * fuzz_wb_orders.c -- libFuzzer target: Wildberries Marketplace API answers
+ * -> the order sync's sync_response (GET /api/v3/orders: a page of orders
+ * with the next cursor; POST /api/v3/orders/status: their statuses) and
+ * the credentials check (GET /ping).
+ *
+ * Input (fuzz_common.h): an optional first line "<status> [list|status|
+ * ping]" (default list), then the answer's body. For "status" the run is
+ * first brought to its status stage by a fixed page of two listed orders
+ * (13833711 and 13833712, the ids the e2e fake uses), so an answer naming
+ * them is joined with them.
+ *
+ * Checked on every input: a known fault; on a fault no order and the state
+ * unchanged (the same request may be made again); every order with a
+ * number, a known status, scheme fbs, valid UTF-8 in every text column,
+ * items and raw JSON strict; a list answer never adds more pending orders
+ * than it lists; the run goes on from any state with complete requests.
+ */
+#include "fuzz_market_common.h"
+
+#include <stdio.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void *cfg;
+
+static const char LISTED[] =
+    "{\"next\":13833712,\"orders\":[{\"id\":13833711,\"rid\":\"rid-13833711.0.0\","
+    "\"createdAt\":\"2026-12-03T10:00:00Z\",\"nmId\":123456789,\"article\":\"shirt-blue-42\","
+    "\"skus\":[\"2000013833711\"],\"price\":129900,\"convertedPrice\":129900,"
+    "\"currencyCode\":643,\"convertedCurrencyCode\":643},{\"id\":13833712,\"rid\":"
+    "\"rid-13833712.0.0\",\"createdAt\":\"2026-12-03T11:00:00+03:00\",\"price\":99000}]}";
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    char err[256];
+    ef_platform_policy policy;
+    if (ef_platform_wildberries.open(
+            "{\"api_token\":\"eyJhbGciOiJFUzI1NiJ9.fuzz-token-0123456789\"}",
+            "{\"page_size\":\"100\"}", &cfg, &policy, err, sizeof(err)) != 0) {
+        fprintf(stderr, "fuzz_wb_orders: %s\n", err);
+        abort();
+    }
+    return 0;
+}
+
+static void ping(const fz_input *in)
+{
+    ef_mkt_result res;
+    ef_market_wildberries.check_response(in->status, in->body, in->len, &res);
+    fz_check_result(&res);
+    if ((res.fault == 0) != (in->status == 200))
+        abort();
+}
+
+static void sync_answer(const fz_input *in, bool status_stage)
+{
+    static const char *const check[] = {"13833711", "42", "not-a-number", ""};
+    ef_sync_state st;
+    memset(&st, 0, sizeof(st));
+    st.since = 1764000000;
+    st.until = 1764700000;
+    st.check = check;
+    st.n_check = 4;
+    ef_order_list out;
+    ef_mkt_result res;
+    ef_order_list_init(&out);
+    ef_mkt_req rq;
+    if (!ef_market_wildberries.sync_request(cfg, &st, &rq))
+        abort();
+    ef_mkt_req_cleanup(&rq);
+    if (status_stage) {
+        ef_market_wildberries.sync_response(cfg, &st, 200, LISTED, strlen(LISTED), &out, &res);
+        if (res.fault || out.n || !ef_market_wildberries.sync_request(cfg, &st, &rq))
+            abort();
+        ef_mkt_req_cleanup(&rq);
+    }
+    fz_state_copy before;
+    fz_state_save(&st, &before);
+    ef_market_wildberries.sync_response(cfg, &st, in->status, in->body, in->len, &out, &res);
+    fz_check_result(&res);
+    if (res.fault && (out.n || !fz_state_same(&st, &before)))
+        abort();
+    if (!status_stage && out.n)
+        abort(); /* a page of the list has no status: orders wait in pending */
+    if (!res.fault && !status_stage) {
+        size_t now = st.pending ? json_object_array_length(st.pending) : 0;
+        if (now - before.pending + res.skipped != st.requested - before.requested)
+            abort();
+    }
+    for (size_t i = 0; i < out.n; i++)
+        fz_check_order(&out.items[i], true);
+    fz_drain(&ef_market_wildberries, cfg, &st);
+    ef_order_list_cleanup(&out);
+    ef_sync_state_cleanup(&st);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fz_input in;
+    fz_split(data, size, &in);
+    if (strcmp(in.word, "ping") == 0)
+        ping(&in);
+    else
+        sync_answer(&in, strcmp(in.word, "status") == 0);
+    fz_free(&in);
+    return 0;
+}
