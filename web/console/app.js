@@ -565,6 +565,7 @@ function selectTab(status) {
 
 async function openConv(id) {
   closeAdmin();
+  closeDash();
   if (view.openId !== id) setMode("reply");
   view.openId = id;
   view.convKey = "";
@@ -620,6 +621,7 @@ function renderConv(scrollDown) {
   $("btn-close").disabled = closed;
   renderWindow(c);
   renderReplyBox();
+  renderOrders(c); /* dashboard.js: the orders linked to it, beside the history */
 
   /* The history: messages and internal notes by time, re-rendered only
    * when something changed, keeping the scroll position unless the
@@ -1051,6 +1053,7 @@ function flashTitle() {
 const admin = { page: null };
 
 function openAdmin(page) {
+  closeDash();
   admin.page = page;
   $("placeholder").hidden = true;
   $("conv").hidden = true;
@@ -1366,6 +1369,7 @@ function init() {
       if (view.conv) renderConv(false);
       renderLive();
       if (admin.page) openAdmin(admin.page);
+      if (dash.open) openDash();
     });
   }
   applyTexts();
