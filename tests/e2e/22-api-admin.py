@@ -28,6 +28,7 @@ ROUTES = [
     ("POST", CONV + "/close", False), ("POST", CONV + "/escalate", False),
     ("POST", CONV + "/messages", False), ("GET", CONV + "/notes", False),
     ("POST", CONV + "/notes", False), ("GET", "/quick-replies", False),
+    ("GET", "/metrics", False),
     ("POST", "/quick-replies", True), ("PUT", "/quick-replies/1", True),
     ("DELETE", "/quick-replies/1", True),
     ("GET", "/operators", True), ("POST", "/operators", True),
