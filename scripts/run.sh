@@ -11,7 +11,10 @@
 # The demo operator (demo@easyflow.local, admin) gets a password generated on the
 # first run and kept in .state/dev/operator_password (mode 600); each run makes
 # sure the account exists with that password. EF_STATE_DIR moves the state folder
-# (the tests point it at a temporary one).
+# (the tests point it at a temporary one). Each reply the bot queues is logged at
+# info level with its chat and first characters (EF_LOG_REPLIES=0: not).
+# The banner (URLs, account, Try it) is printed once the gateway answers; if it
+# cannot start, only its error is shown and run.sh exits with its code.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +40,7 @@ if [ -z "${EF_BOT_FILE:-}" ] && [ -f "$REPO/bots/demo.yaml" ]; then
     export EF_BOT_FILE=$REPO/bots/demo.yaml
 fi
 export EF_LISTEN=${EF_LISTEN:-127.0.0.1:8080}
+export EF_LOG_REPLIES=${EF_LOG_REPLIES:-1}
 if [ -z "${EF_SQL_DIR:-}" ] && [ -d "$REPO/sql" ]; then
     export EF_SQL_DIR=$REPO/sql
 fi
@@ -69,14 +73,14 @@ export EF_SECRET_KEY
 
 # The demo operator: a password generated on the first run and kept (never a
 # fixed default); the account is (re)made with it on every run, so a fresh
-# database gets it too.
+# database gets it too (--reset-password: an existing account takes it).
 DEMO_EMAIL=demo@easyflow.local
 pw_file=$STATE/operator_password
 if [ ! -s "$pw_file" ]; then
     (umask 077 && od -An -N15 -tx1 /dev/urandom | tr -d ' \n' >"$pw_file")
 fi
 chmod 600 "$pw_file"
-"$BIN" operator add "$DEMO_EMAIL" --name Demo --role admin <"$pw_file" >/dev/null
+"$BIN" operator add "$DEMO_EMAIL" --name Demo --role admin --reset-password <"$pw_file" >/dev/null
 
 # The "Try it" update id: one more each time the printed command runs, so a
 # second try is a new message and not a duplicate of the first.
@@ -90,9 +94,25 @@ base="http://$host:$port"
 mode=${TELEGRAM_MODE:-webhook}
 
 db_url=${EF_DATABASE_URL%%\?*}
+
+# The gateway, in the background until it answers: the banner comes only
+# after a successful start. Ctrl-C / SIGTERM reach it through the trap.
+"$BIN" serve &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null || true' INT TERM
+until curl -s -o /dev/null --max-time 2 "$base/livez"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        rc=0
+        wait "$pid" || rc=$?
+        echo "run.sh: easyflow serve did not start (exit code $rc): see the lines above" >&2
+        exit $((rc ? rc : 1))
+    fi
+    sleep 0.2
+done
+
 cat <<EOF
 
-easyflow is starting ($(basename "$BIN") serve)
+easyflow is running (state folder: $STATE)
 
   Talk to the bot:   open $base/chat in a browser (ask for a human: "позовите оператора")
   Answer as the operator: open $base/console, log in as $DEMO_EMAIL
@@ -111,7 +131,7 @@ easyflow is starting ($(basename "$BIN") serve)
 
 Or try the Telegram webhook without Telegram (each run of this sends a new update id, kept in
 $try_file; the same update id sent again is a duplicate: answered
-{"ok":true}, stored and answered once, counted as duplicate in /metrics):
+{"ok":true,"duplicate":true} and logged as one, stored and answered once):
   n=\$((\$(cat $try_file) + 1)); echo \$n >$try_file
   curl -s -H 'X-Telegram-Bot-Api-Secret-Token: '"$secret_ref" \\
        -H 'Content-Type: application/json' $base/webhook/telegram \\
@@ -136,8 +156,18 @@ $STATE/secret_key; see README "Connecting a second bot"):
     EF_DATABASE_URL='${EF_DATABASE_URL}' EF_SECRET_KEY=\$(cat $STATE/secret_key) \\
     $BIN integration add telegram --name second-bot
 Stop with Ctrl-C; stop the database and Redis with: make services-stop
-(Telegram mode: $mode)
+(with the same EF_STATE_DIR, if you set one). Telegram mode: $mode
 
 EOF
 
-exec "$BIN" serve
+# Until the gateway exits (a trapped signal interrupts wait: wait again).
+set +e
+rc=0
+while kill -0 "$pid" 2>/dev/null; do
+    wait "$pid"
+    rc=$?
+done
+wait "$pid" 2>/dev/null
+last=$?
+[ "$last" -eq 127 ] || rc=$last
+exit "$rc"

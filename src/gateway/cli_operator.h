@@ -1,12 +1,17 @@
 /*
  * cli_operator.h -- `easyflow operator add EMAIL --name NAME
- * [--role operator|admin]`, the password read from standard input;
- * `operator list`; `operator disable|enable EMAIL` (disabling revokes the
- * account's sessions and hands its conversations back to the queue, as the
- * admin API does).
+ * [--role operator|admin] [--reset-password]`; `operator list`;
+ * `operator disable|enable EMAIL` (disabling revokes the account's
+ * sessions and hands its conversations back to the queue, as the admin API
+ * does).
  *
- * Creates the account an operator logs into the console with, or updates
- * it (name, role, password) when the e-mail exists. The password is stored
+ * `add` creates the account an operator logs into the console with. The
+ * password is asked twice without echo when standard input is a terminal
+ * (termios; both must match), else read as one line from standard input
+ * (a pipe, a file). An existing account is never overwritten unless
+ * --reset-password is given: then its password, name and role are
+ * replaced, its refresh tokens revoked and the reset recorded in
+ * operator_audit (who ran it, what, when; sql/016). The password is stored
  * as an Argon2id hash (base/crypto.h), never echoed, never logged.
  */
 #ifndef EF_CLI_OPERATOR_H

@@ -29,8 +29,12 @@ static void usage(FILE *out)
             "  easyflow nlu --bot FILE [--now ISO8601] TEXT\n"
             "                                  what the bot understands of TEXT, as JSON\n"
             "  easyflow bot check FILE         validate a bot definition and run its examples\n"
-            "  easyflow operator add EMAIL --name NAME [--role operator|admin]\n"
-            "                                  create or update an operator (password on stdin)\n"
+            "  easyflow operator add EMAIL --name NAME [--role operator|admin] [--reset-password]\n"
+            "                                  create an operator (password asked without echo,\n"
+            "                                  or one line on stdin); --reset-password replaces\n"
+            "                                  an existing one's password, revokes its sessions\n"
+            "  easyflow operator list | disable EMAIL | enable EMAIL\n"
+            "                                  list accounts; disabling revokes its sessions\n"
             "  easyflow integration add PLATFORM --name NAME [--bot FILE] [--setting K=V ...]\n"
             "                                  connect a bot / number (credentials JSON on stdin)\n"
             "  easyflow integration list | enable ID | disable ID | rotate-key\n"
@@ -63,6 +67,14 @@ static int load_exported(ef_config *c, const char *file, char *err, size_t errle
     if (file) {
         int rc = ef_config_load_file(c, file, err, errlen);
         return rc ? rc : ef_config_load_env(c, err, errlen);
+    }
+    /* The database URL is checked as serve checks it (`mysql://...` is
+     * refused by its scheme, not reported as a socket failure by libpq);
+     * checked only, not exported. */
+    if (getenv("EF_DATABASE_URL")) {
+        int rc = ef_config_load_env_key(c, "EF_DATABASE_URL", err, errlen);
+        if (rc)
+            return rc;
     }
     for (size_t i = 0; i < NEXPORTED; i++) {
         char name[96];

@@ -57,6 +57,15 @@ int ef_store_operator_by_email(ef_store *st, const char *email, ef_operator *out
     return rc;
 }
 
+int ef_store_operator_reset_password(ef_store *st, const char *email, const char *name,
+                                     const char *role, const char *password_hash, const char *actor,
+                                     char **out_json)
+{
+    const char *vals[5] = {email, name, role, password_hash, actor};
+    return ef_store__value(st, "SELECT ef_operator_reset_password($1, $2, $3, $4, $5)::text", 5,
+                           vals, out_json);
+}
+
 int ef_store_login_ok(ef_store *st, const char *user_id, const char *token_hash, const char *ip,
                       const char *user_agent, int ttl_s, const char *rehash)
 {

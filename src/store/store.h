@@ -372,6 +372,15 @@ void ef_operator_cleanup(ef_operator *op);
 /* The operator or admin with this e-mail (compared lower-cased): 0, or
  * EF_ENOTFOUND (customers have no login). */
 int ef_store_operator_by_email(ef_store *st, const char *email, ef_operator *out);
+/* `operator add --reset-password` (sql/016): replaces the password, name
+ * and role of the operator or admin with this e-mail, revokes all its
+ * refresh tokens and records an operator_audit row naming actor, in one
+ * transaction; creates the account when the e-mail has none. *out_json:
+ * {"result":"reset","id","revoked"} | {"result":"created","id"} |
+ * {"result":"customer"} (a customer's e-mail: nothing changed). */
+int ef_store_operator_reset_password(ef_store *st, const char *email, const char *name,
+                                     const char *role, const char *password_hash, const char *actor,
+                                     char **out_json);
 /* A successful login: stores a new refresh token family (token_hash: the
  * SHA-256 hex of the token; ip may be NULL; expiry now + ttl_s), sets
  * last_login_at, and replaces the password hash by rehash when not NULL. */

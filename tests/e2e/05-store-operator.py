@@ -46,9 +46,15 @@ def test_add_then_update_operator():
 
     code, out = _operator(db, ["add", "olga@shop.example", "--name", "Ольга", "--role",
                                "admin"], "другой-пароль-2\n")
+    assert_eq(code, 1, "re-adding without --reset-password is refused (%s)" % out)
+    if "--reset-password" not in out:
+        fail("the refusal should name --reset-password: %r" % out)
+    assert_eq(_accounts(db)[0][3], hash1, "nothing changed by the refused add")
+    code, out = _operator(db, ["add", "olga@shop.example", "--name", "Ольга", "--role",
+                               "admin", "--reset-password"], "другой-пароль-2\n")
     assert_eq(code, 0, "exit code (%s)" % out)
-    if "updated" not in out:
-        fail("re-adding should update: %r" % out)
+    if "reset" not in out:
+        fail("--reset-password should reset: %r" % out)
     rows = _accounts(db)
     assert_eq(len(rows), 1, "still one account")
     assert_eq(rows[0][1:3], ["Ольга", "admin"], "name and role updated")
