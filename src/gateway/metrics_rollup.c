@@ -12,13 +12,14 @@
 #include <time.h>
 
 #define HOUR_S 3600
-#define FULL_HOURS 24  /* recomputed at start and when a new hour begins */
+#define START_HOURS 24 /* recomputed at start: what a stopped gateway missed */
+#define HOURLY_HOURS 6 /* recomputed when a new hour begins: late first responses */
 #define RECENT_HOURS 3 /* recomputed every interval: this hour and two before */
 
 struct ef_metrics_rollup {
     char *pg_url;
     int interval_s;
-    int64_t full_hour; /* the hour of the last full pass; 0: none yet */
+    int64_t full_hour; /* the hour of the last pass at a new hour; 0: none yet */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -39,7 +40,7 @@ static void run_once(ef_metrics_rollup *r, ef_store *st)
 {
     int64_t now_hour = ef_wall_ms() / 1000 / HOUR_S * HOUR_S;
     bool full = now_hour != r->full_hour;
-    int hours = full ? FULL_HOURS : RECENT_HOURS;
+    int hours = !r->full_hour ? START_HOURS : full ? HOURLY_HOURS : RECENT_HOURS;
     int written = 0, done = 0;
     int64_t t0 = ef_now_ms();
     for (int i = hours - 1; i >= 0 && !stopping(r); i--) {

@@ -4,7 +4,7 @@
  * event loop. At start it computes the last 24 hours (what a stopped
  * gateway missed); then every interval the current hour and the two
  * before it (replies sent and operators answering after the hour ended),
- * and again the last 24 hours whenever a new hour begins. Each hour is one
+ * and the last 6 hours whenever a new hour begins. Each hour is one
  * statement (ef_store_metrics_rollup) that rewrites only figures that
  * changed, so reruns, restarts and several gateways computing the same
  * hour agree.
