@@ -206,8 +206,14 @@ valgrind: $(BIN) $(VALGRIND_UNITS:%=$(BUILD)/tests/unit/%)
 	@EF_E2E_WRAP="$(VALGRIND) $(VALGRIND_OPTS)" EF_BIN=$(abspath $(BIN)) \
 	  python3 tests/e2e/run.py $(VALGRIND_E2E)
 
+# The private PostgreSQL and Redis of `make run` (EF_STATE_DIR, else
+# .state/dev), and those a killed `make test` left (EF_TEST_STATE, else
+# .state/test; left alone while a test run uses them).
 services-stop:
-	@scripts/services.sh stop
+	@scripts/services.sh stop "$${EF_STATE_DIR:-.state/dev}"
+	@t="$${EF_TEST_STATE:-.state/test}"; if [ -d "$$t" ]; then exec 8>>"$$t/.users"; \
+	  if flock -xn 8; then scripts/services.sh stop "$$t" 8>&-; \
+	  else echo "services-stop: $$t is in use by a test run: left running"; fi; fi
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/easyflow/sql \

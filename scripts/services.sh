@@ -6,11 +6,15 @@
 #   scripts/services.sh status [STATE_DIR]   exit 0 when both answer
 #   scripts/services.sh env    [STATE_DIR]   print `export EF_DATABASE_URL=...` / `export EF_REDIS_URL=...`
 #
-# STATE_DIR defaults to <repo>/.state/dev (git-ignored); the tests use .state/test.
+# STATE_DIR defaults to $EF_STATE_DIR, else <repo>/.state/dev (git-ignored);
+# the tests use $EF_TEST_STATE, else .state/test.
 # Both servers listen on 127.0.0.1 only, on free ports chosen once and kept in
 # STATE_DIR (reused on restart while they are free), never on the system's
 # 5432 / 6379. PostgreSQL refuses to run as root: as root, the cluster is
-# created and run by the system user `easyflow` (created when missing).
+# created and run by the system user `easyflow` (created when missing). When
+# that user cannot reach STATE_DIR (a clone under a private home folder), the
+# cluster goes to /var/lib/easyflow/pg-<hash of STATE_DIR> instead (said once,
+# remembered in STATE_DIR/pg.home); everything else stays in STATE_DIR.
 #
 # Environment:
 #   EF_SERVICES="pg redis"   which services to handle (e.g. only "redis" when the
@@ -22,7 +26,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CMD=${1:-}
-STATE=${2:-$REPO/.state/dev}
+STATE=${2:-${EF_STATE_DIR:-$REPO/.state/dev}}
 SERVICES=${EF_SERVICES:-pg redis}
 PGUSER_NAME=easyflow            # database superuser inside our cluster
 RUN_USER=${EF_SERVICES_USER:-easyflow}
@@ -35,15 +39,41 @@ usage() {
 
 mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
-PGDATA=$STATE/pg/data
-PGRUN=$STATE/pg/run
-PGLOG=$STATE/pg/postgresql.log
 REDIS_DIR=$STATE/redis
 
 want() { [[ " $SERVICES " == *" $1 "* ]]; }
 die() {
     echo "services: $*" >&2
     exit 1
+}
+
+# Where PostgreSQL's files live: STATE_DIR/pg, or the folder remembered in
+# STATE_DIR/pg.home (see pg_relocate).
+pg_paths() {
+    PGHOME=$STATE/pg
+    if [ -s "$STATE/pg.home" ]; then
+        PGHOME=$(cat "$STATE/pg.home")
+    fi
+    PGDATA=$PGHOME/data
+    PGRUN=$PGHOME/run
+    PGLOG=$PGHOME/postgresql.log
+}
+
+# As root, before the first initdb: when the run user cannot reach
+# STATE_DIR, a folder of ours under /var/lib/easyflow instead, chosen once
+# and remembered in STATE_DIR/pg.home (said on stderr).
+pg_relocate() {
+    local home
+    [ "$(id -u)" -eq 0 ] || return 0
+    [ ! -s "$STATE/pg.home" ] && [ ! -f "$STATE/pg/data/PG_VERSION" ] || return 0
+    runuser -u "$RUN_USER" -- test -x "$STATE" && return 0
+    home=/var/lib/easyflow/pg-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)
+    mkdir -p "$home"
+    chmod 755 /var/lib/easyflow
+    echo "$home" >"$STATE/pg.home"
+    echo "services: user $RUN_USER (PostgreSQL) cannot reach $STATE (a parent folder is" \
+        "private), so PostgreSQL's files go to $home (remembered in $STATE/pg.home)" >&2
+    pg_paths
 }
 
 pg_bindir() {
@@ -110,7 +140,7 @@ choose_port() {
 as_pg_user() {
     # Runs a command as the owner of the cluster (root -> the system user).
     if [ "$(id -u)" -eq 0 ]; then
-        (cd "$STATE" && runuser -u "$RUN_USER" -- "$@")
+        (cd "$PGHOME" 2>/dev/null || cd /; runuser -u "$RUN_USER" -- "$@")
     else
         "$@"
     fi
@@ -122,8 +152,10 @@ ensure_run_user() {
         useradd --system --user-group --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin "$RUN_USER"
     fi
-    if ! runuser -u "$RUN_USER" -- test -x "$STATE"; then
-        die "user $RUN_USER cannot reach $STATE (a parent folder is not world-searchable); use another STATE_DIR"
+    pg_relocate
+    if ! runuser -u "$RUN_USER" -- test -x "$(dirname "$PGHOME")"; then
+        die "user $RUN_USER cannot reach $PGHOME (a parent folder is not world-searchable);" \
+            "set EF_STATE_DIR (make run) or EF_TEST_STATE (make test) to a folder it can reach"
     fi
 }
 
@@ -142,16 +174,16 @@ pg_init() {
     local bin=$1
     [ -f "$PGDATA/PG_VERSION" ] && return 0
     echo "services: initdb $PGDATA"
-    mkdir -p "$STATE/pg"
+    mkdir -p "$PGHOME"
     rm -rf "$PGDATA"
     mkdir -p "$PGDATA" "$PGRUN"
     if [ "$(id -u)" -eq 0 ]; then
-        chown "$RUN_USER:" "$STATE/pg" "$PGDATA" "$PGRUN"
+        chown "$RUN_USER:" "$PGHOME" "$PGDATA" "$PGRUN"
     fi
     chmod 700 "$PGDATA"
     as_pg_user "$bin/initdb" -D "$PGDATA" -U "$PGUSER_NAME" --auth=trust -E UTF8 --no-locale \
-        >"$STATE/pg/initdb.log" 2>&1 || {
-        cat "$STATE/pg/initdb.log" >&2
+        >"$PGHOME/initdb.log" 2>&1 || {
+        cat "$PGHOME/initdb.log" >&2
         die "initdb failed"
     }
     echo "include_if_exists = 'easyflow.conf'" >>"$PGDATA/postgresql.conf"
@@ -167,7 +199,7 @@ pg_start() {
     pg_init "$bin"
     mkdir -p "$PGRUN"
     if [ "$(id -u)" -eq 0 ]; then
-        chown "$RUN_USER:" "$STATE/pg" "$PGRUN"
+        chown "$RUN_USER:" "$PGHOME" "$PGRUN"
         touch "$PGLOG"
         chown "$RUN_USER:" "$PGLOG"
     fi
@@ -184,11 +216,11 @@ pg_start() {
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
         fi
-    } >"$STATE/pg/easyflow.conf.new"
+    } >"$PGHOME/easyflow.conf.new"
     if [ "$(id -u)" -eq 0 ]; then
-        chown "$RUN_USER:" "$STATE/pg/easyflow.conf.new"
+        chown "$RUN_USER:" "$PGHOME/easyflow.conf.new"
     fi
-    mv "$STATE/pg/easyflow.conf.new" "$PGDATA/easyflow.conf"
+    mv "$PGHOME/easyflow.conf.new" "$PGDATA/easyflow.conf"
     echo "$port" >"$STATE/pg.port"
     # 9>&-: the server must not inherit (and hold) our lock.
     as_pg_user "$bin/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null 9>&- || {
@@ -270,6 +302,8 @@ redis_stop() {
 }
 
 # ---- commands ------------------------------------------------------------
+
+pg_paths
 
 # Serialize start/stop on one state folder (tests may call us concurrently).
 exec 9>"$STATE/.lock"

@@ -30,6 +30,16 @@ static char *to_json(json_object *o)
     return s;
 }
 
+const char *ef_bootstrap_env_hint(const ef_platform_ops *ops)
+{
+    if (ops == &ef_platform_telegram)
+        return "TELEGRAM_SECRET_TOKEN (and TELEGRAM_BOT_TOKEN to reply)";
+    if (ops == &ef_platform_whatsapp)
+        return "WHATSAPP_APP_SECRET, WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN "
+               "(WHATSAPP_VERIFY_TOKEN for the subscription check)";
+    return NULL;
+}
+
 char *ef_bootstrap_platform_defaults(const ef_config *c, const ef_platform_ops *ops)
 {
     json_object *o = json_object_new_object();

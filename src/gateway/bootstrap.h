@@ -38,6 +38,11 @@ typedef struct ef_bootstrap_ctx {
  * refuses; EF_EDB when PostgreSQL is unreachable. */
 int ef_bootstrap_defaults(const ef_bootstrap_ctx *bc, char *err, size_t errlen);
 
+/* The environment variables that make a default integration of ops, as
+ * words for a message ("WHATSAPP_APP_SECRET, ..."); NULL when the
+ * environment makes none. Static. */
+const char *ef_bootstrap_env_hint(const ef_platform_ops *ops);
+
 /* The settings defaults of ops's integrations from the configuration, as a
  * JSON object (owned). */
 char *ef_bootstrap_platform_defaults(const ef_config *c, const ef_platform_ops *ops);

@@ -121,6 +121,11 @@ static const key_def keys[] = {
      .check = check_log_debug,
      .help = "Components raised to DEBUG, comma-separated "
              "(http,tg,wa,nlp,fsm,pg,redis,curl,pipe,poll,cfg,main)"},
+    {.key = "EF_LOG_REPLIES",
+     .type = T_BOOL,
+     .def = "false",
+     .help = "Log each reply the bot queues at INFO with its chat and first 40 characters "
+             "(`make run` sets it; message text is personal data: off in production)"},
     {.key = "EF_MAX_BODY",
      .type = T_INT,
      .def = "1048576",
@@ -195,6 +200,14 @@ static const key_def keys[] = {
      .max = 100000,
      .help = "Most open HTTP connections from one client address; beyond it new ones are "
              "closed at once"},
+    {.key = "EF_WEBCHAT_RATE_PER_MIN",
+     .type = T_INT,
+     .def = "30",
+     .min = 0,
+     .max = 6000,
+     .help = "Messages (and button presses) one web chat visitor may send per minute, a burst "
+             "of as many allowed; beyond it each is refused with a nack (code 429, retry_after_s) "
+             "and one log line; 0: no limit"},
     {.key = "EF_QUEUE_MAX",
      .type = T_INT,
      .def = "20000",

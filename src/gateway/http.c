@@ -35,6 +35,7 @@
 
 #include "base/crypto.h"
 #include "gateway/api.h"
+#include "gateway/bootstrap.h"
 #include "gateway/channels.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
@@ -219,7 +220,7 @@ static void respond_json(req *r, int status, const char *json)
 /* One log line per refused request, without secrets or message text. */
 static void reject(req *r, int status, ef_reject_reason reason, const char *why)
 {
-    char body[320];
+    char body[512];
     const char *path = r->platform ? r->platform->webhook_path : "-";
     EF_LOG(EF_LOG_WARN, EF_C_HTTP, "status=%d path=%s%.100s reason=\"%s\"", status, path, r->sub,
            why);
@@ -264,22 +265,27 @@ static bool refuse_if_saturated(req *r)
 /* ---- routes ------------------------------------------------------------- */
 
 /* Readiness (/readyz, /healthz): PostgreSQL answering and not draining.
- * Redis is a cache: down, it makes the answer "degraded", still 200. */
+ * Redis is a cache: down, it makes the answer "degraded", still 200. The
+ * outbox figures (the sampler's last reading, as in /metrics; null before
+ * the first) are information only: they never change the status. */
 static void serve_healthz(req *r)
 {
     ef_server *srv = r->srv;
     bool pg = ef_pipeline_pg_up(srv->opts.pipe);
     bool rd = ef_pipeline_redis_up(srv->opts.pipe);
-    char body[320];
+    char outbox[160];
+    char body[480];
     bool ok = pg && !srv->draining;
     const char *status = !ok ? "unavailable" : rd ? "ok" : "degraded";
     const char *reason = srv->draining ? ",\"reason\":\"draining\""
                          : !pg         ? ",\"reason\":\"postgres down\""
                                        : "";
+    ef_metrics_outbox_json(outbox, sizeof(outbox));
     snprintf(body, sizeof(body),
-             "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\",\"pending\":%zu%s%s}", status,
-             pg ? "ok" : "down", rd ? "ok" : "down", ef_pipeline_pending(srv->opts.pipe), reason,
-             srv->draining ? ",\"draining\":true" : "");
+             "{\"status\":\"%s\",\"postgres\":\"%s\",\"redis\":\"%s\",\"pending\":%zu,"
+             "\"outbox\":%s%s%s}",
+             status, pg ? "ok" : "down", rd ? "ok" : "down", ef_pipeline_pending(srv->opts.pipe),
+             outbox, reason, srv->draining ? ",\"draining\":true" : "");
     respond_json(r, ok ? 200 : 503, body);
 }
 
@@ -299,10 +305,36 @@ static const char *query_arg(void *ud, const char *name, char *buf, size_t bufle
     return lws_get_urlarg_by_name((struct lws *)ud, key, buf, (int)buflen);
 }
 
+/* A webhook of a platform that no integration here serves at all: 404
+ * saying what is missing (the variables, or `integration add`), instead
+ * of a signature or verification failure. True when answered. */
+static bool refuse_unconfigured(ef_server *srv, req *r)
+{
+    if (!ef_channels_ready(srv->opts.channels))
+        return false;
+    ef_channel **list = NULL;
+    size_t n = ef_channels_list(srv->opts.channels, r->platform, &list);
+    ef_channels_list_free(list, n);
+    if (n > 0)
+        return false;
+    const char *vars = ef_bootstrap_env_hint(r->platform);
+    char why[400];
+    snprintf(why, sizeof(why),
+             "%s is not configured here: no enabled %s integration (%s%s%sadd one with "
+             "`easyflow integration add %s`)",
+             r->platform->name, r->platform->name, vars ? "set " : "", vars ? vars : "",
+             vars ? ", or " : "", r->platform->name);
+    r->rejected = true;
+    reject(r, 404, EF_REJ_NO_CHANNEL, why);
+    return true;
+}
+
 /* A GET on a webhook path: the platform's subscription check, answered by
  * whichever of its channels recognizes it. */
 static void serve_handshake(ef_server *srv, struct lws *wsi, req *r)
 {
+    if (refuse_unconfigured(srv, r))
+        return;
     ef_http_req hr = {.post = false, .arg = query_arg, .arg_ud = wsi};
     ef_channel **list = NULL;
     size_t n = ef_channels_list(srv->opts.channels, r->platform, &list);
@@ -359,6 +391,13 @@ static void finish_webhook(req *r)
         json_object_object_add(o, "error", json_object_new_string(res->reason));
         respond_json(r, 422, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
+    } else if (res->status == 0 && res->duplicate > 0 && res->stored == 0) {
+        /* A redelivery: said once in the log and in the answer. */
+        EF_LOG(EF_LOG_INFO, EF_C_HTTP,
+               "status=200 update=%lld what=%s duplicate: stored before, not handled again "
+               "ms=%lld",
+               (long long)r->update_id, r->what, (long long)ms);
+        respond_json(r, 200, "{\"ok\":true,\"duplicate\":true}");
     } else if (res->status == 0) {
         EF_LOG(EF_LOG_DEBUG, EF_C_HTTP,
                "status=200 update=%lld what=%s stored=%zu duplicate=%zu ignored=%zu ms=%lld",
@@ -944,6 +983,8 @@ static int webhook_begin(ef_server *srv, struct lws *wsi, req *r)
                "integrations not loaded yet (PostgreSQL unavailable), retry later");
         return 503;
     }
+    if (!r->sub[0] && refuse_unconfigured(srv, r))
+        return 404;
     if (!p->policy.route_by_key || r->sub[0]) {
         r->ch = ef_channels_route(srv->opts.channels, p, r->sub);
         if (!r->ch || !r->ch->policy.receive_webhook) {

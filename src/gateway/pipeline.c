@@ -9,6 +9,7 @@
 #include "gateway/pipeline.h"
 
 #include "base/hash.h"
+#include "base/json.h"
 
 #include "gateway/decide.h"
 #include "gateway/metrics.h"
@@ -364,6 +365,53 @@ static void log_rejected(ef_metric_platform mp, const ef_ingest_item *it)
            it->error);
 }
 
+#define LOG_REPLY_CHARS 40 /* EF_LOG_REPLIES: the start of each reply's text */
+
+/* The first LOG_REPLY_CHARS characters of text on one line (control
+ * characters as spaces, double quotes as single ones) into out. */
+static void reply_head(const char *text, char *out, size_t n)
+{
+    size_t o = 0, chars = 0;
+    for (size_t i = 0; text[i] && chars < LOG_REPLY_CHARS && o + 5 < n; chars++) {
+        unsigned char ch = (unsigned char)text[i];
+        out[o++] = ch < 0x20 ? ' ' : ch == '"' ? '\'' : (char)ch;
+        for (i++; ((unsigned char)text[i] & 0xC0) == 0x80 && o + 1 < n; i++)
+            out[o++] = text[i];
+    }
+    if (chars == LOG_REPLY_CHARS && o + 4 < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+/* EF_LOG_REPLIES: one INFO line per reply a committed decision queued. */
+static void log_replies(const ef_ingest_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].status != EF_ING_STORED || !items[i].replies_queued || !items[i].fsm_json)
+            continue;
+        json_object *root = NULL, *reps = NULL;
+        char err[80];
+        const char *fj = items[i].fsm_json;
+        if (ef_json_parse(fj, strlen(fj), 16, &root, err, sizeof(err)) == 0 &&
+            json_object_object_get_ex(root, "replies", &reps) &&
+            json_object_is_type(reps, json_type_array))
+            for (size_t k = 0; k < json_object_array_length(reps); k++) {
+                json_object *text = NULL;
+                if (!json_object_object_get_ex(json_object_array_get_idx(reps, k), "text", &text))
+                    continue;
+                char head[LOG_REPLY_CHARS * 4 + 8];
+                reply_head(json_object_get_string(text), head, sizeof(head));
+                const ef_msg *m = items[i].msg;
+                EF_LOG(EF_LOG_INFO, EF_C_PIPE, "reply queued %s chat=%s intent=%s text=\"%s\"",
+                       m->platform, m->chat_id ? m->chat_id : "-",
+                       items[i].intent ? items[i].intent : "-", head);
+            }
+        json_object_put(root);
+    }
+}
+
 /* Drops the entries whose job was abandoned (their request was answered
  * 503 or closed before this worker took them): nobody can be acknowledged
  * for them, the platform redelivers. Returns how many entries are left,
@@ -432,6 +480,8 @@ static void process_batch(worker *w, entry *batch, size_t n)
         EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "worker=%d batch=%zu committed in %.3f ms", w->id, n,
                secs * 1000);
         write_back(w, items, n);
+        if (w->p->opts.log_replies)
+            log_replies(items, n);
         bool replies = false;
         for (size_t i = 0; i < n; i++)
             replies = replies || items[i].replies_queued;

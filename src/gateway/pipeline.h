@@ -51,6 +51,9 @@ typedef struct ef_pipeline_opts {
     /* Called on a worker thread after a commit that queued replies. */
     void (*on_replies)(void *ud);
     void *on_replies_ud;
+    /* EF_LOG_REPLIES: each queued reply at INFO with its chat and first
+     * characters (message text is personal data: `make run` only). */
+    bool log_replies;
 } ef_pipeline_opts;
 
 /* Outcome counts of one job, valid in and after its done callback. */

@@ -29,11 +29,15 @@
 #include "store/store.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop_flag = 0;
 static ef_channels *reload_target; /* for SIGHUP */
@@ -243,8 +247,54 @@ static int check_default_bot(const ef_config *c)
     }
     EF_LOG(EF_LOG_INFO, EF_C_NLP, "bot \"%s\" loaded from %s: %zu intents", ef_bot_name(bot), file,
            ef_bot_intent_count(bot));
+    if (!ef_bot_fsm(bot))
+        EF_LOG(EF_LOG_WARN, EF_C_NLP,
+               "bot \"%s\" has no fsm: section: messages are understood and stored, but the bot "
+               "answers nothing (add one: docs/fsm.md)",
+               ef_bot_name(bot));
     ef_bot_free(bot);
     return 0;
+}
+
+/* Whether EF_LISTEN can be bound, before anything starts: a port in use
+ * (another easyflow?) or an address not of this machine is said plainly,
+ * with the variable to change, instead of libwebsockets' bind error. The
+ * server binds again for real (a port taken in between still fails). */
+static int check_listen(const ef_config *c)
+{
+    const char *listen = ef_cfg_get_str(c, "EF_LISTEN");
+    char host[128], service[16];
+    int port = 0;
+    if (ef_config_parse_listen(listen, host, sizeof(host), &port) != 0)
+        return 0; /* the server names the syntax error */
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host[0] ? host : NULL, service, &hints, &ai) != 0 || !ai)
+        return 0;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    int err = 0, one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+            err = errno;
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    const char *why = err == EADDRINUSE      ? "the port is in use (another easyflow running?)"
+                      : err == EADDRNOTAVAIL ? "the address is not one of this machine's"
+                      : err == EACCES        ? "a port below 1024 needs privileges"
+                      : err                  ? strerror(err)
+                                             : NULL;
+    if (!why)
+        return 0;
+    EF_LOG(EF_LOG_ERROR, EF_C_MAIN,
+           "cannot listen on %s: %s; choose another address with EF_LISTEN "
+           "(e.g. EF_LISTEN=127.0.0.1:%d)",
+           listen, why, err == EADDRINUSE && port > 0 && port < 65535 ? port + 1 : 8080);
+    return EF_EINVAL;
 }
 
 static char *settings_defaults(void *ud, const ef_platform_ops *ops)
@@ -372,6 +422,7 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .channels = sp->channels,
         .on_replies = wake_dispatcher,
         .on_replies_ud = sp->disp,
+        .log_replies = ef_cfg_get_bool(c, "EF_LOG_REPLIES"),
     };
     sp->pipe = ef_pipeline_new(&po);
     ef_pipeline_start(sp->pipe);
@@ -389,11 +440,13 @@ static int start_parts(const ef_config *c, serve_parts *sp)
         .pg_url = pg_url, .interval_s = (int)ef_cfg_get_int(c, "EF_METRICS_ROLLUP_S")});
     start_api(c, sp);
     start_web(c, sp);
-    sp->ws = ef_ws_new(&(ef_ws_opts){.pg_url = pg_url,
-                                     .redis_url = ef_cfg_get_str(c, "EF_REDIS_URL"),
-                                     .channels = sp->channels,
-                                     .pipe = sp->pipe,
-                                     .keys = &sp->keys});
+    sp->ws = ef_ws_new(
+        &(ef_ws_opts){.pg_url = pg_url,
+                      .redis_url = ef_cfg_get_str(c, "EF_REDIS_URL"),
+                      .channels = sp->channels,
+                      .pipe = sp->pipe,
+                      .keys = &sp->keys,
+                      .chat_rate_per_min = (int)ef_cfg_get_int(c, "EF_WEBCHAT_RATE_PER_MIN")});
     ef_server_opts so = {
         .listen = ef_cfg_get_str(c, "EF_LISTEN"),
         .max_body = (size_t)ef_cfg_get_int(c, "EF_MAX_BODY"),
@@ -475,7 +528,7 @@ int ef_serve_cli(int argc, char **argv)
         return 0;
     }
     apply_logging(c);
-    if (check_adapters() || check_schema(c) || check_default_bot(c)) {
+    if (check_adapters() || check_listen(c) || check_schema(c) || check_default_bot(c)) {
         ef_config_free(c);
         return 1;
     }

@@ -17,6 +17,7 @@
  */
 #include "gateway/ws.h"
 
+#include "base/hash.h"
 #include "base/json.h"
 #include "gateway/api_token.h"
 #include "gateway/work.h"
@@ -35,9 +36,11 @@
 #define QUEUE_FRAMES 256                  /* per socket, then it is dropped */
 #define QUEUE_BYTES ((size_t)1024 * 1024) /* the same, in bytes */
 #define PING_EVERY_MS 20000
-#define SILENT_MAX_MS 60000   /* nothing received (pong included) for this long: closed */
-#define HELLO_WITHIN_MS 10000 /* auth (console) or hello (chat) */
-#define PENDING_MAX 32        /* a visitor's messages waiting for their commit */
+#define SILENT_MAX_MS 60000      /* nothing received (pong included) for this long: closed */
+#define HELLO_WITHIN_MS 10000    /* auth (console) or hello (chat) */
+#define PENDING_MAX 32           /* a visitor's messages waiting for their commit */
+#define RATE_SLOTS 1024          /* hash slots of the visitors' rate buckets */
+#define RATE_VISITORS_MAX 100000 /* buckets at most; beyond, new visitors go unlimited */
 #define HISTORY_MAX 50
 #define LOOKUP_WORKERS 2
 #define LISTEN_SLICE_MS 500
@@ -79,6 +82,17 @@ struct wsconn {
     int pending;
 };
 
+/* A visitor's token bucket (all of its sockets on this gateway): lws
+ * thread only. Dropped by the sweep once full again. */
+typedef struct rate_entry rate_entry;
+struct rate_entry {
+    rate_entry *next;
+    char chat_id[40];
+    double tokens;
+    int64_t at_ms;
+    bool limited; /* refused since its last accepted message (logged once) */
+};
+
 typedef enum item_kind { IT_EVENT, IT_HISTORY, IT_LOOKUP, IT_JOB } item_kind;
 
 typedef struct item item;
@@ -116,6 +130,8 @@ struct ef_ws {
     wsconn *conns;
     size_t n[2];
     int64_t last_sweep_ms;
+    rate_entry *rate[RATE_SLOTS]; /* visitors' buckets (EF_WEBCHAT_RATE_PER_MIN) */
+    size_t rate_n;
 };
 
 /* ---- inbox --------------------------------------------------------------- */
@@ -515,7 +531,108 @@ static void chat_hello(wsconn *c, json_object *root)
         inbox_push(ws, it); /* answered without history */
 }
 
+/* ---- /ws/chat: each visitor's rate ------------------------------------------- */
+
+/* Tokens up to the rate, refilled continuously (rate per minute). */
+static void rate_refill(const ef_ws *ws, rate_entry *e, int64_t now)
+{
+    double cap = ws->opts.chat_rate_per_min;
+    if (now > e->at_ms)
+        e->tokens += (double)(now - e->at_ms) * cap / 60000.0;
+    if (e->tokens > cap)
+        e->tokens = cap;
+    e->at_ms = now;
+}
+
+static rate_entry **rate_slot(ef_ws *ws, const char *chat_id)
+{
+    return &ws->rate[ef_fnv1a64(chat_id, EF_FNV1A64_INIT) % RATE_SLOTS];
+}
+
+/* One message of chat_id's visitor at now: 0 when within its rate (a
+ * token taken), else the milliseconds until the next token. */
+static int64_t rate_take(ef_ws *ws, const char *chat_id, int64_t now)
+{
+    if (ws->opts.chat_rate_per_min <= 0)
+        return 0;
+    rate_entry **slot = rate_slot(ws, chat_id);
+    rate_entry *e = *slot;
+    while (e && strcmp(e->chat_id, chat_id) != 0)
+        e = e->next;
+    if (!e) {
+        if (ws->rate_n >= RATE_VISITORS_MAX)
+            return 0;
+        e = ef_calloc(1, sizeof(*e));
+        snprintf(e->chat_id, sizeof(e->chat_id), "%s", chat_id);
+        e->tokens = ws->opts.chat_rate_per_min;
+        e->at_ms = now;
+        e->next = *slot;
+        *slot = e;
+        ws->rate_n++;
+    }
+    rate_refill(ws, e, now);
+    if (e->tokens >= 1.0) {
+        e->tokens -= 1.0;
+        e->limited = false;
+        return 0;
+    }
+    int64_t wait = (int64_t)((1.0 - e->tokens) * 60000.0 / ws->opts.chat_rate_per_min) + 1;
+    if (!e->limited) {
+        e->limited = true;
+        /* The chat id is the visitor id's random part, never the signed id. */
+        EF_LOG(EF_LOG_WARN, EF_C_HTTP,
+               "ws chat=%.8s... over EF_WEBCHAT_RATE_PER_MIN=%d: its messages are refused "
+               "(429) until it slows down",
+               chat_id, ws->opts.chat_rate_per_min);
+    }
+    return wait;
+}
+
+/* Buckets full again are forgotten (lws thread; from the sweep). */
+static void rate_sweep(ef_ws *ws, int64_t now)
+{
+    for (size_t i = 0; i < RATE_SLOTS && ws->rate_n > 0; i++) {
+        rate_entry **pp = &ws->rate[i];
+        while (*pp) {
+            rate_entry *e = *pp;
+            rate_refill(ws, e, now);
+            if (e->tokens >= ws->opts.chat_rate_per_min) {
+                *pp = e->next;
+                ef_free(e);
+                ws->rate_n--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+static void rate_free(ef_ws *ws)
+{
+    for (size_t i = 0; i < RATE_SLOTS; i++)
+        while (ws->rate[i]) {
+            rate_entry *e = ws->rate[i];
+            ws->rate[i] = e->next;
+            ef_free(e);
+        }
+    ws->rate_n = 0;
+}
+
 /* ---- /ws/chat: the visitor's messages --------------------------------------- */
+
+static void nack_rate(wsconn *c, const char *id, int64_t wait_ms)
+{
+    json_object *o = obj_type("nack");
+    put_s(o, "id", id);
+    char why[120];
+    snprintf(why, sizeof(why), "too many messages: at most %d a minute, send again later",
+             c->ws->opts.chat_rate_per_min);
+    put_s(o, "error", why);
+    json_object_object_add(o, "retry", json_object_new_boolean(1));
+    json_object_object_add(o, "code", json_object_new_int(429));
+    json_object_object_add(o, "retry_after_s", json_object_new_int64((wait_ms + 999) / 1000));
+    send_obj(c, o);
+}
 
 static void nack(wsconn *c, const char *id, const char *error, bool retry)
 {
@@ -569,6 +686,13 @@ static void chat_message(wsconn *c, json_object *root)
     if (c->pending >= PENDING_MAX || ef_pipeline_saturated(ws->opts.pipe)) {
         if (!seen)
             nack(c, idbuf, "busy, send again later", true);
+        return;
+    }
+    /* Messages and button presses count against the visitor's rate;
+     * delivery statuses ("seen") do not. */
+    int64_t wait_ms = seen ? 0 : rate_take(ws, c->chat_id, ef_now_ms());
+    if (wait_ms > 0) {
+        nack_rate(c, idbuf, wait_ms);
         return;
     }
     json_object_object_add(root, "visitor", json_object_new_string(c->visitor));
@@ -948,6 +1072,7 @@ void ef_ws_tick(ef_ws *ws)
     if (now - ws->last_sweep_ms >= 1000) {
         ws->last_sweep_ms = now;
         sweep(ws, now);
+        rate_sweep(ws, now);
     }
 }
 
@@ -1024,6 +1149,7 @@ void ef_ws_free(ef_ws *ws)
         closed(ws, &c);
     }
     ef_work_free(ws->work);
+    rate_free(ws);
     memset(ws->token_key, 0, sizeof(ws->token_key));
     pthread_mutex_destroy(&ws->lock);
     ef_free(ws);

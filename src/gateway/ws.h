@@ -49,6 +49,8 @@ typedef struct ef_ws_opts {
     ef_pipeline *pipe;      /* borrowed: visitors' messages */
     const ef_keyring *keys; /* keys[0] (EF_SECRET_KEY) checks console tokens as
                                the API signs them; none: consoles are refused */
+    int chat_rate_per_min;  /* EF_WEBCHAT_RATE_PER_MIN: messages per visitor per
+                               minute (a burst of as many); 0: no limit */
 } ef_ws_opts;
 
 /* Starts the LISTEN thread and the lookup workers. */

@@ -5,13 +5,17 @@ database and Redis database. The first run generates the demo operator's
 password (kept with mode 600) and the account logs in with it through
 /api/v1/auth/login; the banner names /console, the account and where its
 password is; the printed "Try it" command sends a new update id each time it
-runs (two tries, two stored messages); a second run keeps the password."""
+runs (two tries, two stored messages, two `reply queued` log lines); a
+second run keeps the password. The banner comes only once the gateway
+answers; on a busy port run.sh shows only the reason (EF_LISTEN) and exits
+non-zero."""
 
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -25,6 +29,7 @@ from eftest import (REPO, assert_eq, fail, free_port, fresh_db, fresh_redis_db, 
 
 RUN_SH = REPO / "scripts" / "run.sh"
 DEMO = "demo@easyflow.local"
+BANNER = "easyflow is running"
 
 
 class RunSh:
@@ -94,9 +99,11 @@ def start(state, db, rd, port, n):
     base = "http://127.0.0.1:%d" % port
 
     def up():
-        return run.proc.poll() is not None or http("GET", base + "/healthz")[0] == 200
+        # The banner comes once the gateway answers.
+        return run.proc.poll() is not None or (BANNER in run.output() and
+                                               http("GET", base + "/healthz")[0] == 200)
 
-    wait_until(up, timeout=60, what="run.sh's gateway answering /healthz")
+    wait_until(up, timeout=60, what="run.sh's gateway answering /healthz and its banner")
     if run.proc.poll() is not None:
         fail("run.sh exited with %d:\n%s" % (run.proc.returncode, run.output()))
     return run, base
@@ -141,6 +148,11 @@ def test_demo_operator_console_and_try_it():
     pw = password_of(state)
     if pw in out:
         fail("run.sh printed the password itself")
+    # The banner only after a successful start, naming the state folder.
+    if out.find("listening on") < 0 or out.find("listening on") > out.find(BANNER):
+        fail("run.sh's banner came before the gateway's start:\n" + out)
+    if "state folder: %s" % state not in out:
+        fail("the banner does not say where the state folder is:\n" + out)
     login_ok(base, pw, "first run")
     status, _ = http("POST", base + "/api/v1/auth/login", {"email": DEMO, "password": "admin"})
     assert_eq(status, 401, "login with a guessed default password")
@@ -153,6 +165,10 @@ def test_demo_operator_console_and_try_it():
         assert_eq(p.stdout.decode().strip(), '{"ok":true}',
                   "answer to Try it #%d (stderr %r)" % (i + 1, p.stderr.decode()))
     assert_eq((state / "try_update_id").read_text().strip(), "1002", "try_update_id after two")
+    # Each reply the bot queued is logged at info level: chat, first characters.
+    wait_until(lambda: len(re.findall(r"INFO pipe reply queued telegram chat=42 "
+                                      r"intent=greeting text=\"Здравствуйте", run.output())) == 2,
+               timeout=20, what="two `reply queued` lines in make run's log")
     sql = ("SELECT count(*) FROM messages WHERE role = 'user' AND platform = 'telegram' "
            "AND content = 'Привет'")
     wait_until(lambda: psql1(db, sql) == "2", timeout=20, what="both tries stored")
@@ -168,3 +184,30 @@ def test_demo_operator_console_and_try_it():
     n = psql1(db, "SELECT count(*) FROM users WHERE email = '%s'" % DEMO)
     assert_eq(n, "1", "demo operator accounts")
     assert_eq(run.stop(), 0, "second run's exit code after SIGTERM")
+
+
+def test_busy_port_no_banner_names_ef_listen():
+    """A port in use: run.sh shows the reason and EF_LISTEN, no banner, no
+    raw libwebsockets line, and exits non-zero."""
+    tmp = TempDir()
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    port = held.getsockname()[1]
+    env = eftest._clean_env()
+    env.update(EF_STATE_DIR=str(tmp.path / "state"), EF_DATABASE_URL=fresh_db(),
+               EF_REDIS_URL=fresh_redis_db(), EF_LISTEN="127.0.0.1:%d" % port)
+    run = RunSh(env, str(eftest.log_dir() / "run-sh-busy.log"))
+    try:
+        rc = run.proc.wait(60)
+    finally:
+        held.close()
+    out = run.output()
+    if rc == 0:
+        fail("run.sh exited 0 on a busy port:\n" + out)
+    for want in ("EF_LISTEN", "in use", "did not start"):
+        if want not in out:
+            fail("busy port: %r missing in run.sh's output:\n%s" % (want, out))
+    for bad in (BANNER, "Talk to the bot", "lws:"):
+        if bad in out:
+            fail("busy port: %r in run.sh's output:\n%s" % (bad, out))

@@ -189,7 +189,7 @@
         else setTimeout(() => {
           const p = pending.find((x) => x.id === o.id);
           if (p) send(frameOf(p));
-        }, 2000);
+        }, o.retry_after_s > 0 ? o.retry_after_s * 1000 : 2000);
         break;
       case "error":
         if (o.error === "invalid visitor id") localStorage.removeItem(VISITOR_KEY);
