@@ -661,11 +661,30 @@ static void add(scan *x, int type, int rank, size_t s, size_t e, const char *v, 
     ef_nlp__cand_add(x->sc, ef_nlp__builtin_names[type], rank, s, e, v, vl);
 }
 
+/* Two digits of n (0..99) at v. snprintf costs about a thousand
+ * instructions a call, and a date is formatted for most messages that
+ * name one (profiled on the bench's clean mix: 3% of the matcher). */
+static void put2(char *v, int n)
+{
+    v[0] = (char)('0' + n / 10);
+    v[1] = (char)('0' + n % 10);
+}
+
 static void add_date(scan *x, size_t s, size_t e, int64_t y, int m, int d)
 {
     char v[16];
-    int l = snprintf(v, sizeof(v), "%04d-%02d-%02d", (int)y, m, d);
-    add(x, EF_NLP__ENT_DATE, RANK_DATE, s, e, v, (size_t)l);
+    if (y < 0 || y > 9999) {
+        int l = snprintf(v, sizeof(v), "%04d-%02d-%02d", (int)y, m, d);
+        add(x, EF_NLP__ENT_DATE, RANK_DATE, s, e, v, (size_t)l);
+        return;
+    }
+    put2(v, (int)(y / 100));
+    put2(v + 2, (int)(y % 100));
+    v[4] = '-';
+    put2(v + 5, m);
+    v[7] = '-';
+    put2(v + 8, d);
+    add(x, EF_NLP__ENT_DATE, RANK_DATE, s, e, v, 10);
 }
 
 static void add_days(scan *x, size_t s, size_t e, int64_t days)
@@ -679,8 +698,15 @@ static void add_days(scan *x, size_t s, size_t e, int64_t days)
 static void add_time(scan *x, size_t s, size_t e, int h, int mi)
 {
     char v[8];
-    int l = snprintf(v, sizeof(v), "%02d:%02d", h, mi);
-    add(x, EF_NLP__ENT_TIME, RANK_TIME, s, e, v, (size_t)l);
+    if (h < 0 || h > 99 || mi < 0 || mi > 99) {
+        int l = snprintf(v, sizeof(v), "%02d:%02d", h, mi);
+        add(x, EF_NLP__ENT_TIME, RANK_TIME, s, e, v, (size_t)l);
+        return;
+    }
+    put2(v, h);
+    v[2] = ':';
+    put2(v + 3, mi);
+    add(x, EF_NLP__ENT_TIME, RANK_TIME, s, e, v, 5);
 }
 
 /* ---- phone ------------------------------------------------------------------ */

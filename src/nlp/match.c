@@ -441,6 +441,27 @@ static void request_first(scored *top, size_t n_top, double threshold)
     }
 }
 
+/* A message of several sentences that small talk won ("Привет. Оформлял
+ * заказ неделю назад, где он?"): the request may be in a sentence no
+ * pattern understood. Keeps in sc->rest_s/rest_e the text from the first
+ * sentence the small talk did not touch to the last one, for the model
+ * (ef_nlp_match()); empty when every sentence is small talk. */
+static void untouched_rest(ef_nlp_scratch *sc, const ef_nlp__acc *a, const sentences *st)
+{
+    bool any = false;
+    for (size_t k = 0; k < st->n; k++) {
+        bool touches = false;
+        for (uint32_t i = 0; i < a->n_spans && !touches; i++)
+            touches = a->span[i][0] < st->e[k] && a->span[i][1] > st->s[k];
+        if (touches)
+            continue;
+        if (!any)
+            sc->rest_s = st->s[k];
+        sc->rest_e = st->e[k];
+        any = true;
+    }
+}
+
 /* Matches the normalized message in sc (text: the message as sent, for
  * entity values) into *out. */
 static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *text,
@@ -535,6 +556,9 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
 
     if (st.n > 1)
         request_first(top, n_top, bot->threshold);
+    sc->rest_s = sc->rest_e = 0;
+    if (st.n > 1 && n_top > 0 && top[0].priority < 0)
+        untouched_rest(sc, &sc->acc[top[0].intent], &st);
 
     out->n_ranked = n_top;
     for (size_t k = 0; k < n_top; k++) {
@@ -627,6 +651,49 @@ static void ask_model(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
     }
 }
 
+/* Small talk won a message of several sentences, and the other sentences
+ * (sc->rest_s/rest_e) reached no pattern: the model reads them, and an
+ * intent it names at bot.model_threshold or more wins (the small talk stays
+ * ranked first, as the rules saw it). request_first() does the same for a
+ * request a pattern found. */
+static void ask_model_rest(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
+{
+    uint32_t cls;
+    double p;
+    if (sc->rest_e <= sc->rest_s ||
+        ef_nlp__model_classify(&bot->model, sc->norm + sc->rest_s, sc->rest_e - sc->rest_s,
+                               sc->mscore, &cls, &p) != 0)
+        return;
+    bool oos = cls >= bot->n_intents;
+    out->model_intent = oos ? EF_NLP_FALLBACK : bot->intents[cls].name;
+    out->model_confidence = p;
+    if (oos || p < bot->model_threshold || bot->intents[cls].priority < 0)
+        return;
+    out->intent = out->model_intent;
+    out->confidence = p;
+    out->by_model = true;
+}
+
+/* A rule answered, but weakly (its pattern explains under REPAIR_BELOW of
+ * the message: "у меня сломался холодильник" has one returns word): when
+ * the model takes the whole message for one of the bot's out-of-scope or
+ * negative examples at bot.model_threshold or more, the message is closer
+ * to what the bot must not answer than to the intent, and falls back. The
+ * rule's intent stays ranked; "model" says why. */
+static void veto_weak(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
+{
+    double p;
+    if (out->confidence >= REPAIR_BELOW ||
+        ef_nlp__model_other(&bot->model, sc->norm, sc->n, sc->mscore, &p) != 0 ||
+        p < bot->model_threshold)
+        return;
+    out->model_intent = EF_NLP_FALLBACK;
+    out->model_confidence = p;
+    out->intent = EF_NLP_FALLBACK;
+    out->confidence = p;
+    out->by_model = true;
+}
+
 int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t len,
                  int64_t now_unix, ef_nlu_result *out)
 {
@@ -654,6 +721,11 @@ int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t
     if (!sc->oos && strcmp(out->intent, EF_NLP_FALLBACK) == 0 && bot->model.slots &&
         !(sc->options & EF_NLP_NO_MODEL))
         ask_model(bot, sc, out);
+    else if (!sc->oos && sc->rest_e > sc->rest_s && bot->model.slots &&
+             !(sc->options & EF_NLP_NO_MODEL))
+        ask_model_rest(bot, sc, out);
+    else if (!sc->oos && bot->model.slots && !(sc->options & EF_NLP_NO_MODEL))
+        veto_weak(bot, sc, out);
     return 0;
 }
 

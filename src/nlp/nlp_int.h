@@ -316,8 +316,8 @@ typedef struct ef_nlp__example {
 
 /* The statistical second opinion (model.c): character n-gram naive Bayes
  * over the bot's examples. Classes: the intents, then out_of_scope
- * (n_intents). Empty (slots NULL) when the bot has examples of fewer than
- * two classes. */
+ * (n_intents), then the negative examples (n_intents + 1). Empty (slots NULL) when the bot has
+ * examples of fewer than two classes. */
 /* One n-gram of the model (8 bytes: the table stays in cache): its hash
  * (0 = empty slot) and info = start << 9 | len << 1 | of_intent, its
  * entries being [start, start + len) (len <= 255: a bot with more classes
@@ -334,7 +334,7 @@ typedef struct ef_nlp__ment {
 } ef_nlp__ment;
 
 typedef struct ef_nlp__model {
-    uint32_t n_classes;   /* n_intents + 1 */
+    uint32_t n_classes;   /* n_intents + 2 */
     uint32_t mask;        /* slots - 1 */
     uint32_t n_features;  /* distinct n-grams seen in training */
     uint32_t n_trained;   /* classes with examples */
@@ -356,6 +356,14 @@ void ef_nlp__model_cleanup(ef_nlp__model *m);
  * empty or knows too few of the message's n-grams to say anything. */
 int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, float *score,
                            uint32_t *cls, double *p);
+
+/* Whether the model takes text[0..n) for "something else" (the
+ * out_of_scope and negative examples) rather than any intent: 0 and *p,
+ * that class's probability, when it does; EF_ENOTFOUND when another class
+ * wins, the bot has no such examples, or the model knows under 70% of the
+ * message's n-grams (in any class's examples). */
+int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, float *score,
+                        double *p);
 
 /* Gate bits after the patterns in a candidate bitset: set when a date or
  * time keyword stem ("завтр", "понедельн", "noon", ...) occurs. */
@@ -469,6 +477,9 @@ struct ef_nlp_scratch {
     size_t dmemo_n;
     bool read_repaired; /* norm holds the repaired reading (match.c) */
     float *mscore;      /* the model's class scores, bot->model.n_classes */
+    /* a message of several sentences won by small talk: the sentences it
+     * did not touch, [rest_s, rest_e) of norm, empty when none (match.c) */
+    uint32_t rest_s, rest_e;
 };
 
 #define EF_NLP__DMEMO 4096

@@ -95,9 +95,9 @@ static void test_classify(void **state)
     fx *f = *state;
     const ef_bot *bot = f->bot;
     assert_non_null(bot->model.slots);
-    assert_int_equal(bot->model.n_classes, bot->n_intents + 1);
-    assert_int_equal(bot->model.n_trained, 3);
-    float score[3];
+    assert_int_equal(bot->model.n_classes, bot->n_intents + 2);
+    assert_int_equal(bot->model.n_trained, 4); /* refund, late, out of scope, negatives */
+    float score[4];
     double p1, p2;
     uint32_t c1, c2;
     const char *t = "оторвалась подошва";
@@ -114,6 +114,88 @@ static void test_classify(void **state)
     /* invalid UTF-8 is cut where it starts, never read past */
     assert_int_equal(ef_nlp__model_classify(&bot->model, "\xff\xfe", 2, score, &c1, &p1),
                      EF_ENOTFOUND);
+}
+
+/* The out-of-scope class alone: a message like the out-of-scope examples
+ * is "something else"; one like an intent's, or like a negative example
+ * (which reads like the shop's business), is not. */
+static void test_other(void **state)
+{
+    fx *f = *state;
+    const ef_bot *bot = f->bot;
+    float score[4];
+    double p;
+    const char *t = "какая погода будет завтра";
+    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, &p), 0);
+    assert_true(p > 0.5 && p <= 1);
+    t = "оторвалась подошва";
+    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, &p), EF_ENOTFOUND);
+    t = "поменяйте мне пуговицу";
+    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, &p), EF_ENOTFOUND);
+}
+
+/* A weak rule answer (one pattern word in a message about something else)
+ * falls back when the model takes the message for an out-of-scope example;
+ * the rule's intent stays ranked and "model" says why. A strong one stays. */
+static void test_weak_rule_vetoed(void **state)
+{
+    fx *f = *state;
+    ef_nlu_result r = run(f, "сколько стоит возврат билета на поезд");
+    assert_string_equal(r.intent, EF_NLP_FALLBACK);
+    assert_true(r.by_model);
+    assert_string_equal(r.model_intent, EF_NLP_FALLBACK);
+    assert_true(r.model_confidence >= ef_bot_model_threshold(f->bot));
+    assert_true(r.n_ranked >= 1);
+    assert_string_equal(r.ranked[0].intent, "refund");
+    r = run(f, "возврат товара");
+    assert_string_equal(r.intent, "refund");
+    assert_false(r.by_model);
+    ef_nlp_scratch_set_options(f->sc, EF_NLP_NO_MODEL);
+    r = run(f, "сколько стоит возврат билета на поезд");
+    assert_string_equal(r.intent, "refund");
+    ef_nlp_scratch_set_options(f->sc, 0);
+}
+
+/* A message of several sentences that small talk won: the model reads the
+ * sentences the small talk did not touch, and the request it finds wins. */
+static void test_request_after_small_talk(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ef_model_talk_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *fp = fdopen(fd, "w");
+    assert_non_null(fp);
+    fputs("bot: {name: talk, languages: [ru]}\n"
+          "intents:\n"
+          "  hello: {priority: -1, patterns: ['\\bпривет~'], examples: ['привет']}\n"
+          "  late: {patterns: ['\\bгде заказ\\b'], examples: ['где заказ',\n"
+          "         'жду посылку уже третью неделю', 'посылка до сих пор едет',\n"
+          "         'жду уже десять дней, ничего нет', 'посылку так и не привезли']}\n"
+          "  refund: {patterns: ['\\bвозврат~'], examples: ['возврат',\n"
+          "         'пуговица оторвалась в первый же день', 'ткань порвалась на локте']}\n",
+          fp);
+    fclose(fp);
+    char err[1024];
+    ef_bot *bot = NULL;
+    int rc = ef_bot_load(path, &bot, err, sizeof(err));
+    remove(path);
+    if (rc != 0)
+        fail_msg("%s", err);
+    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
+    ef_nlu_result r;
+    const char *t = "Привет! Жду посылку уже десять дней, ничего нет.";
+    assert_int_equal(ef_nlp_match(bot, sc, t, strlen(t), FX_NOW, &r), 0);
+    assert_string_equal(r.intent, "late");
+    assert_true(r.by_model);
+    assert_int_equal(r.n_ranked, 1);
+    assert_string_equal(r.ranked[0].intent, "hello"); /* as the rules saw it */
+    t = "Привет! Как дела?";
+    assert_int_equal(ef_nlp_match(bot, sc, t, strlen(t), FX_NOW, &r), 0);
+    assert_string_equal(r.intent, "hello");
+    assert_false(r.by_model);
+    ef_nlp_scratch_free(sc);
+    ef_bot_free(bot);
 }
 
 /* A bot with model_threshold 1 never takes the model's word. */
@@ -157,6 +239,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_option_off, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_classify, fx_setup, fx_teardown),
         cmocka_unit_test(test_threshold),
+        cmocka_unit_test_setup_teardown(test_other, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_weak_rule_vetoed, fx_setup, fx_teardown),
+        cmocka_unit_test(test_request_after_small_talk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
