@@ -219,6 +219,13 @@ static void take_history(const oz_cfg *c, const char *chat, json_object *root, e
         json_object *msg = json_object_array_get_idx(msgs, i);
         ef_parse_info info;
         memset(&info, 0, sizeof(info));
+        if (!json_object_is_type(msg, json_type_object)) {
+            /* json_object_object_add asserts on anything else (the process
+             * would abort on one bad element of Ozon's answer) */
+            res->skipped++;
+            snprintf(res->reason, sizeof(res->reason), "message skipped: not an object");
+            continue;
+        }
         json_object_object_add(msg, "chat_id", json_object_new_string(chat));
         if (ef_oz__parse(msg, out, &info) != 0) {
             res->skipped++;

@@ -92,11 +92,30 @@ int64_t ef_oz__minor(json_object *price)
 {
     if (json_object_is_type(price, json_type_string))
         return decimal_minor(json_object_get_string(price));
-    if (json_object_is_type(price, json_type_int))
-        return json_object_get_int64(price) * 100;
-    if (json_object_is_type(price, json_type_double))
-        return (int64_t)(json_object_get_double(price) * 100.0 + 0.5);
+    /* Numbers: not negative and small enough to count in kopecks
+     * (anything else is not a price, and would overflow). */
+    if (json_object_is_type(price, json_type_int)) {
+        int64_t v = json_object_get_int64(price);
+        return v >= 0 && v <= INT64_MAX / 100 ? v * 100 : -1;
+    }
+    if (json_object_is_type(price, json_type_double)) {
+        double d = json_object_get_double(price);
+        return d >= 0 && d < 1e16 ? (int64_t)(d * 100.0 + 0.5) : -1;
+    }
     return -1;
+}
+
+/* A currency code as market.h keeps it: 1..7 ASCII letters or digits. */
+static bool currency_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= sizeof(((ef_order *)0)->currency))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
 }
 
 /* products -> items JSON; the total into o (unknown when a price is). */
@@ -116,9 +135,13 @@ static void items_of(json_object *products, ef_order *o)
         ef_ad__put_int(it, "quantity", qty);
         if (minor >= 0)
             json_object_object_add(it, "price", json_object_new_double((double)minor / 100.0));
-        total = minor >= 0 && total >= 0 ? total + minor * qty : -1;
+        /* unknown once a price or quantity is, or the sum would overflow */
+        int64_t line = 0;
+        if (minor < 0 || total < 0 || qty < 0 || __builtin_mul_overflow(minor, qty, &line) ||
+            __builtin_add_overflow(total, line, &total))
+            total = -1;
         const char *cur = ef_ad__jstr(p, "currency_code", NULL);
-        if (cur && !o->currency[0])
+        if (currency_ok(cur) && !o->currency[0])
             snprintf(o->currency, sizeof(o->currency), "%s", cur);
         json_object_array_add(arr, it);
     }

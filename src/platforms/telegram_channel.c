@@ -175,10 +175,12 @@ static void poll_fault(long status, json_object *root, ef_poll_result *res)
     } else if (status == 429) {
         json_object *params, *ra;
         res->fault = EF_EIO;
-        res->retry_after_ms = 5000;
+        int64_t s = 0;
         if (root && json_object_object_get_ex(root, "parameters", &params) &&
             json_object_object_get_ex(params, "retry_after", &ra))
-            res->retry_after_ms = json_object_get_int64(ra) * 1000;
+            s = json_object_get_int64(ra);
+        /* 1 s .. a day, as for sends: never overflow, never a negative wait */
+        res->retry_after_ms = s <= 0 ? 5000 : (s > 86400 ? 86400 : s) * 1000;
         snprintf(res->reason, sizeof(res->reason), "getUpdates: 429, waiting %lld ms",
                  (long long)res->retry_after_ms);
     } else {
@@ -197,7 +199,8 @@ static void poll_items(json_object *result, ef_msg_list *out, ef_poll_result *re
     for (size_t i = 0; i < n; i++) {
         json_object *u = json_object_array_get_idx(result, i), *id;
         if (json_object_object_get_ex(u, "update_id", &id) &&
-            json_object_is_type(id, json_type_int) && json_object_get_int64(id) > max_id)
+            json_object_is_type(id, json_type_int) && json_object_get_int64(id) > max_id &&
+            json_object_get_int64(id) < INT64_MAX) /* max_id + 1 must fit */
             max_id = json_object_get_int64(id);
         ef_parse_info info;
         memset(&info, 0, sizeof(info));

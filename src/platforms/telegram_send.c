@@ -145,6 +145,11 @@ void ef_tg__parse_send(const ef_out_msg *m, long http_status, const char *body, 
         root = json_tokener_parse_ex(tok, body, (int)len);
         json_tokener_free(tok);
     }
+    if (root && !json_object_is_type(root, json_type_object)) {
+        /* "123 garbage" parses as 123: no Bot API answer either */
+        json_object_put(root);
+        root = NULL;
+    }
     json_object *v, *params = NULL, *result = NULL;
     const char *desc = root && json_object_object_get_ex(root, "description", &v) &&
                                json_object_is_type(v, json_type_string)

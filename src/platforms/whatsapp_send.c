@@ -218,7 +218,9 @@ void ef_wa__parse_send(const ef_out_msg *m, long http_status, const char *body, 
         if (root && json_object_object_get_ex(root, "messages", &msgs) &&
             json_object_is_type(msgs, json_type_array) && json_object_array_length(msgs) > 0) {
             const char *id = str_of(json_object_array_get_idx(msgs, 0), "id");
-            if (id)
+            /* The body is read leniently (a cut-off 2xx still counts as
+             * sent): an id that is not UTF-8 text is no id the store takes. */
+            if (id && ef_utf8_valid(id, strlen(id)))
                 res->platform_message_id = ef_strdup(id);
         }
         json_object_put(root);

@@ -71,7 +71,9 @@ static void next_request(const char *cursor)
 
 static void poll(const fz_input *in)
 {
-    const char *cursor = in->word[0] ? in->word : "H:" CHAT ":1";
+    /* The cursor is one the adapter made (or ""): valid UTF-8. */
+    bool sane = in->word[0] && ef_utf8_valid(in->word, strlen(in->word));
+    const char *cursor = sane ? in->word : "H:" CHAT ":1";
     /* A history cursor as the adapter reads it: "H:", a chat of 1..40
      * bytes, ':', a message id of 1..23 bytes. */
     const char *sep = strncmp(cursor, "H:", 2) == 0 ? strrchr(cursor + 2, ':') : NULL;

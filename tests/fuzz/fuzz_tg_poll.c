@@ -9,8 +9,8 @@
  * Checked on every input: a known fault (401 AUTH, 409 CONFLICT, 429 EIO
  * with a wait of at most a day, a 200 that is not {"ok":true,"result":[..]}
  * EPROTO, else EIO) or none; on a fault no event and no cursor; without a
- * fault the cursor is one past the highest integer update_id (none when
- * no update has one); every update gives at most one event (events +
+ * fault the cursor is one past the highest integer update_id below
+ * INT64_MAX (none when no update has one); every update gives at most one event (events +
  * skipped <= updates), each with its keys, valid UTF-8, meta strict JSON.
  */
 #include "fuzz_common.h"
@@ -54,7 +54,8 @@ static bool updates_in(const fz_input *in, size_t *n, int64_t *max_id)
         for (size_t i = 0; i < *n; i++) {
             struct json_object *id;
             if (json_object_object_get_ex(json_object_array_get_idx(res, i), "update_id", &id) &&
-                json_object_is_type(id, json_type_int) && json_object_get_int64(id) > *max_id)
+                json_object_is_type(id, json_type_int) && json_object_get_int64(id) > *max_id &&
+                json_object_get_int64(id) < INT64_MAX)
                 *max_id = json_object_get_int64(id);
         }
     }
