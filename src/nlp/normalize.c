@@ -49,6 +49,7 @@
 #define MAX_CP 40    /* longer words are left alone */
 #define MIN_SPELL 4  /* shortest Cyrillic word spelling repair touches */
 #define MIN_STEM 4   /* shortest stem that makes a word known */
+#define MIN_STEM_SPELL 7 /* shortest word read by a stem that may still be a slip */
 #define MIN_LAYOUT 3 /* shortest Latin word read through the layout */
 
 enum { V_WORD = 1, V_STEM = 2, V_LATIN = 4 };
@@ -625,6 +626,7 @@ typedef struct pick {
     float cost;
     const ef_nlp__ventry *e;
     size_t idx, j;
+    bool whole; /* only entries that differ from the word and read all of it */
 } pick;
 
 /* Ranks vocabulary entry idx against a[0..na) with the filters and the
@@ -657,6 +659,11 @@ static void spell_try(const ef_nlp__vocab *v, size_t idx, const uint32_t *a, siz
         distance(a, na, e->cp, e->ncp, limit, &j, &c);
     }
     bool word = (e->flags & V_WORD) != 0;
+    /* a word that starts with a stem of the bot is only repaired into an
+     * entry it is not already read as: a word, or a stem that takes all its
+     * letters ("доставелн" -> the stem "доставлен", not "достав" + "елн") */
+    if (p->whole && (c <= 0 || (!word && j != na)))
+        return;
     bool better = c < p->cost;
     if (c == p->cost && p->e) {
         bool pword = (p->e->flags & V_WORD) != 0;
@@ -675,13 +682,13 @@ static void spell_try(const ef_nlp__vocab *v, size_t idx, const uint32_t *a, siz
  * index (vindex.c) names the few entries that can be within the limit
  * (every edit costs at least 0.5), so only those are ranked. */
 static bool spell_fix(const ef_nlp__vocab *v, ef_nlp_scratch *sc, const uint32_t *a, size_t na,
-                      float limit, char *out, size_t outlen)
+                      float limit, bool whole, char *out, size_t outlen)
 {
     if (limit < 0.5f || na == 0)
         return false; /* nothing but the word itself is that close */
     pthread_once(&cyr_once, cyr_cost_init);
     uint32_t am = letter_mask(a, na);
-    pick p = {.cost = limit + 0.001f};
+    pick p = {.cost = limit + 0.001f, .whole = whole};
     if (++sc->vnow == 0) { /* the stamps wrapped: forget them */
         memset(sc->vstamp, 0, (v->n ? v->n : 1) * sizeof(uint32_t));
         sc->vnow = 1;
@@ -728,9 +735,16 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
             snprintf(out, outlen, "%s", sp);
             return "spelling";
         }
-        if (w->n < MIN_SPELL || bot_knows(v, w->u8, w->u8n, false) || dict_knows(bot, sc, w->u8))
+        if (w->n < MIN_SPELL || ef_nlp__vocab_knows(v, w->u8, w->u8n, false, SIZE_MAX))
+            return NULL; /* a word of the bot as it is */
+        /* a word that starts with a stem of the bot ("доставелн": достав~)
+         * may still be a slip of another of its words: repaired when no
+         * dictionary knows it, and only into a whole other entry */
+        bool by_stem = bot_knows(v, w->u8, w->u8n, false);
+        if ((by_stem && (!dict || w->n < MIN_STEM_SPELL)) || dict_knows(bot, sc, w->u8))
             return NULL;
-        return spell_fix(v, sc, w->cp, w->n, bound(w->n, dict), out, outlen) ? "spelling" : NULL;
+        return spell_fix(v, sc, w->cp, w->n, bound(w->n, dict), by_stem, out, outlen) ? "spelling"
+                                                                                        : NULL;
     }
     if (!w->latin || w->cyr || bot->cyr_lang < 0)
         return NULL;
@@ -772,7 +786,7 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
     uint32_t cp;
     while (i < tn && t.n < MAX_CP && ef_utf8_decode(tl, tn, &i, &cp) == 0)
         t.cp[t.n++] = cp;
-    if (spell_fix(v, sc, t.cp, t.n, bound(t.n, false), out, outlen))
+    if (spell_fix(v, sc, t.cp, t.n, bound(t.n, false), false, out, outlen))
         return "translit";
     if (dict && t.n >= MIN_SPELL && dict_knows(bot, sc, tl)) {
         snprintf(out, outlen, "%s", tl);
