@@ -626,6 +626,14 @@ static void match_repaired(const ef_bot *bot, ef_nlp_scratch *sc, const char *te
     memcpy(out->repairs, sc->repairs, sc->n_repairs * sizeof(ef_nlu_repair));
 }
 
+/* Whether the model's probability p is taken: from bot.model_threshold
+ * on, never when it is 1 (a probability can round to 1.0: the setting
+ * means "off"). */
+static bool taken(const ef_bot *bot, double p)
+{
+    return bot->model_threshold < 1.0 && p >= bot->model_threshold;
+}
+
 /* The second opinion on a message no rule understood (model.c): the
  * bot's examples as a character n-gram model, read on the repaired text
  * when there is one (its repairs then explain the answer). Taken from
@@ -640,7 +648,7 @@ static void ask_model(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
     bool oos = cls >= bot->n_intents;
     out->model_intent = oos ? EF_NLP_FALLBACK : bot->intents[cls].name;
     out->model_confidence = p;
-    if (oos || p < bot->model_threshold)
+    if (oos || !taken(bot, p))
         return;
     out->intent = out->model_intent;
     out->confidence = p;
@@ -667,7 +675,7 @@ static void ask_model_rest(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result 
     bool oos = cls >= bot->n_intents;
     out->model_intent = oos ? EF_NLP_FALLBACK : bot->intents[cls].name;
     out->model_confidence = p;
-    if (oos || p < bot->model_threshold || bot->intents[cls].priority < 0)
+    if (oos || !taken(bot, p) || bot->intents[cls].priority < 0)
         return;
     out->intent = out->model_intent;
     out->confidence = p;
@@ -684,8 +692,7 @@ static void veto_weak(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
 {
     double p;
     if (out->confidence >= REPAIR_BELOW ||
-        ef_nlp__model_other(&bot->model, sc->norm, sc->n, sc->mscore, &p) != 0 ||
-        p < bot->model_threshold)
+        ef_nlp__model_other(&bot->model, sc->norm, sc->n, sc->mscore, &p) != 0 || !taken(bot, p))
         return;
     out->model_intent = EF_NLP_FALLBACK;
     out->model_confidence = p;

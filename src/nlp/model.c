@@ -105,15 +105,22 @@ static size_t features(const char *text, size_t n, uint32_t *out, size_t cap)
     size_t nc = chars_of(text, n, c), nf = 0;
     if (nc < 3)
         return 0; /* nothing but spaces */
-    for (size_t i = 0; i + NGRAM_MIN <= nc; i++) {
-        uint32_t h = 2166136261u;
-        for (size_t len = 1; len <= NGRAM_MAX && i + len <= nc && nf < cap; len++) {
-            h = (h ^ c[i + len - 1]) * 16777619u;
-            if (len >= 3 && c[i + len - 2] == ' ')
-                break; /* a space inside: the n-gram would span two words */
-            if (len >= NGRAM_MIN)
-                out[nf++] = ((h ^ (uint32_t)len) * 2654435761u) | 1u;
-        }
+    /* unrolled (the loop's tests were half the model's cost on the clean
+     * mix): at most three n-grams a character, and cap holds that many */
+    for (size_t i = 0; i + NGRAM_MIN <= nc && nf + 3 <= cap; i++) {
+        if (c[i + 1] == ' ')
+            continue; /* " x " or "x  ": every n-gram from i spans two words */
+        uint32_t h = ((2166136261u ^ c[i]) * 16777619u ^ c[i + 1]) * 16777619u;
+        h = (h ^ c[i + 2]) * 16777619u;
+        out[nf++] = ((h ^ 3u) * 2654435761u) | 1u;
+        if (i + 4 > nc || c[i + 2] == ' ')
+            continue;
+        h = (h ^ c[i + 3]) * 16777619u;
+        out[nf++] = ((h ^ 4u) * 2654435761u) | 1u;
+        if (i + 5 > nc || c[i + 3] == ' ')
+            continue;
+        h = (h ^ c[i + 4]) * 16777619u;
+        out[nf++] = ((h ^ 5u) * 2654435761u) | 1u;
     }
     return nf;
 }
@@ -299,10 +306,13 @@ static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known
         if (best == UINT32_MAX || score[c] > score[best])
             best = c;
     }
-    double sum = 0;
+    /* a class 30 below the best adds under 1e-13 to the sum: nothing the
+     * four decimals of a confidence show; expf, since the scores are
+     * floats (the exps were a fifth of the model's cost) */
+    float sum = 0;
     for (uint32_t c = 0; c < nc; c++)
-        if (m->trained[c] && score[c] > score[best] - 40.0f) /* else below 1e-17 */
-            sum += exp(score[c] - score[best]);
+        if (m->trained[c] && score[c] > score[best] - 30.0f)
+            sum += expf(score[c] - score[best]);
     *cls = best;
     *p = 1.0 / sum;
 }

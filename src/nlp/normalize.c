@@ -46,11 +46,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CP 40    /* longer words are left alone */
-#define MIN_SPELL 4  /* shortest Cyrillic word spelling repair touches */
-#define MIN_STEM 4   /* shortest stem that makes a word known */
+#define MAX_CP 40        /* longer words are left alone */
+#define MIN_SPELL 4      /* shortest Cyrillic word spelling repair touches */
+#define MIN_STEM 4       /* shortest stem that makes a word known */
 #define MIN_STEM_SPELL 7 /* shortest word read by a stem that may still be a slip */
-#define MIN_LAYOUT 3 /* shortest Latin word read through the layout */
+#define MIN_LAYOUT 3     /* shortest Latin word read through the layout */
 
 enum { V_WORD = 1, V_STEM = 2, V_LATIN = 4 };
 
@@ -744,7 +744,7 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
         if ((by_stem && (!dict || w->n < MIN_STEM_SPELL)) || dict_knows(bot, sc, w->u8))
             return NULL;
         return spell_fix(v, sc, w->cp, w->n, bound(w->n, dict), by_stem, out, outlen) ? "spelling"
-                                                                                        : NULL;
+                                                                                      : NULL;
     }
     if (!w->latin || w->cyr || bot->cyr_lang < 0)
         return NULL;

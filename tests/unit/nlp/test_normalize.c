@@ -70,8 +70,7 @@ static void test_spelling(void **state)
     expect_repair(f, "када приедет заказ", "order_status", "када", "когда", "spelling");
     /* a slip that starts with a stem of the bot (достав~) is still a slip
      * of another of its entries when no dictionary knows it */
-    expect_repair(f, "посылка не доставелн", "order_status", "доставелн", "доставлен",
-                  "spelling");
+    expect_repair(f, "посылка не доставелн", "order_status", "доставелн", "доставлен", "spelling");
     /* a real word read by a stem is left alone */
     ef_nlu_result r = fx_run(f, "доставщик нагрубил");
     for (size_t i = 0; i < r.n_repairs; i++)
