@@ -1011,29 +1011,96 @@ static bool expired(ef_dispatcher *d, chat *c, int64_t now)
     return true;
 }
 
+/* One pass of start_ready remembers, per integration, its channel and
+ * whether the account's window is full, so that a backlog of thousands of
+ * chats behind one bot costs a string compare per chat, not a channel
+ * lookup (a lock) and a window walk each, at every wake. */
+#define PASS_CHANNELS 8
+typedef struct pass_channel {
+    char integration_id[64]; /* a copy: the row it came from may settle */
+    ef_channel *ch;          /* a reference, or NULL: not servable now */
+    bool full;               /* the account's window allows nothing now */
+} pass_channel;
+
+typedef struct pass_cache {
+    pass_channel e[PASS_CHANNELS];
+    size_t n;
+} pass_cache;
+
+static bool account_full(ef_dispatcher *d, const ef_channel *ch, int64_t now)
+{
+    ef_window *cw = channel_window_for(d, ch);
+    return cw && ef_window_ready_at(cw, now) > now;
+}
+
+/* The chat head's entry; NULL when the cache is full (then the caller looks
+ * the channel up itself). */
+static pass_channel *pass_lookup(ef_dispatcher *d, pass_cache *pc, chat *c, int64_t now)
+{
+    const char *iid = c->head->r.integration_id;
+    if (!iid || strlen(iid) >= sizeof(pc->e[0].integration_id))
+        return NULL;
+    for (size_t i = 0; i < pc->n; i++)
+        if (strcmp(pc->e[i].integration_id, iid) == 0)
+            return &pc->e[i];
+    if (pc->n == PASS_CHANNELS)
+        return NULL;
+    pass_channel *e = &pc->e[pc->n++];
+    memcpy(e->integration_id, iid, strlen(iid) + 1);
+    e->ch = channel_for(d, c, now);
+    e->full = e->ch && account_full(d, e->ch, now);
+    return e;
+}
+
+static void pass_cleanup(pass_cache *pc)
+{
+    for (size_t i = 0; i < pc->n; i++)
+        ef_channel_unref(pc->e[i].ch);
+}
+
+/* The head row of chat c starts if its channel and limits allow it. */
+static void try_start(ef_dispatcher *d, pass_cache *pc, chat *c, int64_t now)
+{
+    pass_channel *e = pass_lookup(d, pc, c, now);
+    ef_channel *ch;
+    if (e) {
+        if (!e->ch) {
+            c->next_ms = now + 5000; /* channel_for's wait, without its lookup */
+            return;
+        }
+        if (e->full && !is_method_call(c->head))
+            return;
+        ch = ef_channel_ref(e->ch);
+    } else if (!(ch = channel_for(d, c, now))) {
+        return;
+    }
+    if (!limits_allow(d, c, ch, now)) {
+        ef_channel_unref(ch);
+        return;
+    }
+    start(d, c, ch);
+    if (e)
+        e->full = account_full(d, e->ch, now);
+}
+
 static void start_ready(ef_dispatcher *d, int64_t now)
 {
     if (now >= atomic_load(&d->lease_until))
         return; /* the lease is not confirmed: another gateway may take over */
+    int64_t wall = ef_wall_ms();
+    pass_cache pc = {.n = 0};
     for (size_t b = 0; b < N_BUCKETS; b++) {
         for (chat *c = d->buckets[b]; c; c = c->hnext) {
             while (c->head && !c->in_flight && !c->head->recording && expired(d, c, now))
                 ;
             if (!c->head || c->in_flight || c->head->recording)
                 continue;
-            out_row *o = c->head;
-            if (o->r.due_ms > ef_wall_ms() || c->next_ms > now)
+            if (c->head->r.due_ms > wall || c->next_ms > now)
                 continue;
-            ef_channel *ch = channel_for(d, c, now);
-            if (!ch)
-                continue;
-            if (!limits_allow(d, c, ch, now)) {
-                ef_channel_unref(ch);
-                continue;
-            }
-            start(d, c, ch);
+            try_start(d, &pc, c, now);
         }
     }
+    pass_cleanup(&pc);
 }
 
 /* The first LOG_TEXT_CHARS characters of text (whole UTF-8 sequences) into
