@@ -145,6 +145,31 @@ static void same_chat_in_two_integrations_is_two_conversations(void **state)
     ef_free(c);
 }
 
+/* messages.conversation_id has no foreign key (sql/017: no per-row check
+ * on the ingest path); deleting conversations still deletes their
+ * messages, and only theirs. */
+static void deleting_a_conversation_deletes_its_messages(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    ef_ingest_item items[2] = {
+        {.msg = new_msg(a, "1", "1:1"),
+         .fsm_json = "{\"state\":\"s\",\"replies\":[{\"text\":\"hi\"}]}"},
+        {.msg = new_msg(a, "2", "2:1"),
+         .fsm_json = "{\"state\":\"s\",\"replies\":[{\"text\":\"hi\"}]}"},
+    };
+    assert_int_equal(ef_store_ingest(fx->st, items, 2), 0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages"), 4);
+    admin_exec(fx, "DELETE FROM conversations WHERE chat_id = '1'");
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages m WHERE NOT EXISTS "
+                                     "(SELECT 1 FROM conversations c "
+                                     "WHERE c.id = m.conversation_id)"),
+                     0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages"), 2);
+    items_cleanup(items, 2);
+    ef_free(a);
+}
+
 static void a_value_too_long_rejects_only_its_item(void **state)
 {
     NEED_DB(fx);
@@ -670,6 +695,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(same_chat_in_two_integrations_is_two_conversations, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_value_too_long_rejects_only_its_item, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleting_a_conversation_deletes_its_messages, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(rejected_items_are_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(a_conversation_not_active_gets_no_bot_replies, setup,
                                         teardown),
