@@ -4,27 +4,21 @@
 #include "gateway/retention.h"
 
 #include "base/ef.h"
+#include "gateway/periodic.h"
 #include "store/store.h"
 
 #include <json-c/json.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BATCH_ROWS 500
 #define LOCK_TIMEOUT_MS 1000
 #define MAX_BATCHES 10000 /* one run's bound (5 million rows) */
 
 struct ef_retention {
-    char *pg_url;
     int days;
-    int interval_s;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool stop;
+    ef_periodic *task;
 };
 
 typedef struct {
@@ -53,20 +47,13 @@ static bool add_batch(run_counts *rc, const char *js)
     return m + c + u + d > 0;
 }
 
-static bool stopping(ef_retention *r)
+static void run_once(void *arg, ef_store *st, const ef_periodic *p)
 {
-    pthread_mutex_lock(&r->lock);
-    bool s = r->stop;
-    pthread_mutex_unlock(&r->lock);
-    return s;
-}
-
-static void run_once(ef_retention *r, ef_store *st)
-{
+    ef_retention *r = arg;
     run_counts rc = {0};
     int err = 0;
     int64_t t0 = ef_now_ms();
-    while (!stopping(r) && rc.batches < MAX_BATCHES) {
+    while (!ef_periodic_stopping(p) && rc.batches < MAX_BATCHES) {
         char *js = NULL;
         err = ef_store_retention_batch(st, r->days, BATCH_ROWS, LOCK_TIMEOUT_MS, &js);
         bool more = err == 0 && add_batch(&rc, js);
@@ -85,47 +72,24 @@ static void run_once(ef_retention *r, ef_store *st)
            (long long)(ef_now_ms() - t0));
 }
 
-static void *retention_main(void *arg)
-{
-    ef_retention *r = arg;
-    ef_store *st = ef_store_new(r->pg_url);
-    for (;;) {
-        run_once(r, st);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += r->interval_s;
-        pthread_mutex_lock(&r->lock);
-        while (!r->stop && pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
-            ;
-        bool s = r->stop;
-        pthread_mutex_unlock(&r->lock);
-        if (s)
-            break;
-    }
-    ef_store_free(st);
-    return NULL;
-}
-
 ef_retention *ef_retention_start(const ef_retention_opts *o)
 {
     if (o->days <= 0 || !o->pg_url)
         return NULL;
     ef_retention *r = ef_calloc(1, sizeof(*r));
-    r->pg_url = ef_strdup(o->pg_url);
     r->days = o->days;
-    r->interval_s = o->interval_s > 0 ? o->interval_s : 3600;
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->cond, NULL);
-    if (pthread_create(&r->thread, NULL, retention_main, r) != 0) {
-        EF_LOG(EF_LOG_ERROR, EF_C_MAIN, "retention: cannot start its thread");
-        pthread_mutex_destroy(&r->lock);
-        pthread_cond_destroy(&r->cond);
-        ef_free(r->pg_url);
+    int interval_s = o->interval_s > 0 ? o->interval_s : 3600;
+    r->task = ef_periodic_start(&(ef_periodic_opts){.name = "retention",
+                                                    .pg_url = o->pg_url,
+                                                    .interval_s = interval_s,
+                                                    .run = run_once,
+                                                    .arg = r});
+    if (!r->task) {
         ef_free(r);
         return NULL;
     }
     EF_LOG(EF_LOG_INFO, EF_C_MAIN, "retention: conversations older than %d days, every %d s",
-           r->days, r->interval_s);
+           r->days, interval_s);
     return r;
 }
 
@@ -133,13 +97,6 @@ void ef_retention_stop(ef_retention *r)
 {
     if (!r)
         return;
-    pthread_mutex_lock(&r->lock);
-    r->stop = true;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
-    pthread_join(r->thread, NULL);
-    pthread_mutex_destroy(&r->lock);
-    pthread_cond_destroy(&r->cond);
-    ef_free(r->pg_url);
+    ef_periodic_stop(r->task);
     ef_free(r);
 }
