@@ -263,8 +263,11 @@ static void tg_parse_send(const void *cfg, const ef_out_msg *m, long status, con
 {
     (void)cfg;
     ef_tg__parse_send(m, status, body, len, res);
-    if (status == 401) /* the token was revoked: the channel's fault, not the row's */
+    if (status == 401) {             /* the token was revoked: the channel's fault, not the row's */
+        ef_send_result_cleanup(res); /* whatever else the body said (a migration) */
         res->outcome = EF_SEND_AUTH;
+        snprintf(res->reason, sizeof(res->reason), "401 bot token rejected");
+    }
 }
 
 const ef_platform_ops ef_platform_telegram = {
