@@ -11,17 +11,17 @@ Without chromium, node or npm on this machine the browser part is skipped
 with a message on stderr (scripts/deps.sh installs them)."""
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from lib import browser
 from api_helpers import PASSWORD, add_operator, call, escalated_chat, expect, login
 from eftest import assert_eq, fail, psql1
 from reply_helpers import demo_gateway, limited_telegram, wait_texts
 
 HERE = Path(__file__).resolve().parent
-BROWSER_DIR = HERE.parent / "browser"
+BROWSER_DIR = browser.BROWSER_DIR
 SHOTS = HERE / ".logs"
 
 
@@ -61,22 +61,8 @@ def test_static_files_types_etags_and_no_traversal():
 
 
 def _tools():
-    """(chromium, npm) or None with the reason printed."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    node, npm = shutil.which("node"), shutil.which("npm")
-    missing = [n for n, p in (("chromium", chromium), ("node", node), ("npm", npm)) if not p]
-    if missing:
-        print("SKIP 16-console-browser: %s not installed (run scripts/deps.sh as root)" %
-              ", ".join(missing), file=sys.stderr)
-        return None
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefix", str(BROWSER_DIR)],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            print("SKIP 16-console-browser: `npm ci --prefix tests/browser` failed (no registry "
-                  "access?): %s" % r.stderr.strip()[-300:], file=sys.stderr)
-            return None
-    return chromium, node
+    """(chromium, node), or None when skipped knowingly (lib/browser.py)."""
+    return browser.tools("16-console-browser")
 
 
 def test_console_in_headless_chromium():

@@ -11,19 +11,19 @@ Without chromium, node or npm the browser part is skipped with a message on
 stderr (scripts/deps.sh installs them)."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from lib import browser
 from api_helpers import PASSWORD, add_operator, call, expect, login
 from eftest import Gateway, assert_eq, fail, psql1, wait_until
 from lib.ws import WS, Closed
 from reply_helpers import DEMO_BOT, demo_gateway, limited_telegram
 
 HERE = Path(__file__).resolve().parent
-BROWSER_DIR = HERE.parent / "browser"
+BROWSER_DIR = browser.BROWSER_DIR
 SHOTS = HERE / ".logs"
 
 
@@ -153,21 +153,7 @@ def test_escalation_operator_reply_and_hand_back_over_sockets():
 
 
 def _tools():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    node, npm = shutil.which("node"), shutil.which("npm")
-    missing = [n for n, p in (("chromium", chromium), ("node", node), ("npm", npm)) if not p]
-    if missing:
-        print("SKIP 21-webchat-browser: %s not installed (run scripts/deps.sh as root)" %
-              ", ".join(missing), file=sys.stderr)
-        return None
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--prefix", str(BROWSER_DIR)],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            print("SKIP 21-webchat-browser: `npm ci --prefix tests/browser` failed: %s" %
-                  r.stderr.strip()[-300:], file=sys.stderr)
-            return None
-    return chromium, node
+    return browser.tools("21-webchat-browser")
 
 
 def test_chat_page_in_headless_chromium():

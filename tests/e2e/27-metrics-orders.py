@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,10 +31,11 @@ from pathlib import Path
 from api_helpers import PASSWORD, add_operator, call, expect, login
 from eftest import REPO, TEST_SECRET_KEY, assert_eq, fail, fresh_db, psql, psql1, wait_until
 from integration_helpers import cli, integrations_gateway
+from lib import browser
 from lib.fake_marketplaces import WB_TOKEN, fake_wildberries
 
 SHOP_BOT = REPO / "bots" / "shop.yaml"
-BROWSER_DIR = REPO / "tests" / "browser"
+BROWSER_DIR = browser.BROWSER_DIR
 SHOTS = Path(__file__).resolve().parent / ".logs"
 
 
@@ -355,14 +355,10 @@ process.exit(ok ? 0 : 1);
 
 
 def check_console(gw, cid):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    node = shutil.which("node")
-    if not chromium or not node or \
-            not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        print("SKIP 27 browser part: chromium, node or tests/browser/node_modules missing "
-              "(run scripts/deps.sh; 16-console-browser installs the modules)",
-              file=sys.stderr)
+    tools = browser.tools("27-metrics-orders")
+    if not tools:
         return
+    chromium, node = tools
     SHOTS.mkdir(exist_ok=True)
     env = dict(os.environ, EF_URL=gw.base, EF_EMAIL="olga@shop.example", EF_PASSWORD=PASSWORD,
                EF_CID=cid, EF_SHOT_DIR=str(SHOTS), CHROMIUM=chromium)
