@@ -231,6 +231,10 @@ static void reject(req *r, int status, ef_reject_reason reason, const char *why)
     json_object_object_add(o, "error", json_object_new_string(why));
     snprintf(body, sizeof(body), "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
+    if (status == 503) { /* the platform comes back soon, as for the other 503s */
+        r->hdr_name = "retry-after:";
+        r->hdr_value = "1";
+    }
     respond_json(r, status, body);
 }
 
@@ -410,6 +414,8 @@ static void finish_webhook(req *r)
         EF_LOG(EF_LOG_WARN, EF_C_HTTP,
                "status=503 update=%lld what=%s reason=\"store unavailable\" ms=%lld",
                (long long)r->update_id, r->what, (long long)ms);
+        r->hdr_name = "retry-after:";
+        r->hdr_value = "1";
         respond_json(r, 503, "{\"ok\":false,\"error\":\"store unavailable, retry later\"}");
     }
 }
