@@ -113,10 +113,11 @@ static void fill_listed(ef_order *o, json_object *src)
     o->order_ref = rid && *rid ? ef_strdup(rid) : NULL;
     int64_t v;
     const char *cur = "currencyCode";
-    if (ef_ad__jint(src, "convertedPrice", &v)) {
+    /* a negative price is none (-1 means unknown; less is no amount) */
+    if (ef_ad__jint(src, "convertedPrice", &v) && v >= 0) {
         o->amount_minor = v;
         cur = "convertedCurrencyCode";
-    } else if (ef_ad__jint(src, "price", &v)) {
+    } else if (ef_ad__jint(src, "price", &v) && v >= 0) {
         o->amount_minor = v;
     }
     int64_t code;

@@ -5,10 +5,12 @@
  * the credentials check (GET /ping).
  *
  * Input (fuzz_common.h): an optional first line "<status> [list|status|
- * ping]" (default list), then the answer's body. For "status" the run is
- * first brought to its status stage by a fixed page of two listed orders
- * (13833711 and 13833712, the ids the e2e fake uses), so an answer naming
- * them is joined with them.
+ * joined|ping]" (default list), then the answer's body. For "status" the
+ * run is first brought to its status stage by a fixed page of two listed
+ * orders (13833711 and 13833712, the ids the e2e fake uses), so an answer
+ * naming them is joined with them; for "joined" the body is the list page
+ * and every id the run then asks about is answered confirm/sorted, so the
+ * fuzzed orders themselves become rows.
  *
  * Checked on every input: a known fault; on a fault no order and the state
  * unchanged (the same request may be made again); every order with a
@@ -98,12 +100,66 @@ static void sync_answer(const fz_input *in, bool status_stage)
     ef_sync_state_cleanup(&st);
 }
 
+/* "joined": the body is a page of the list; the status request the run
+ * then makes is answered for every id it asks about, so each listed order
+ * is joined with a status (fill_listed reads what the fuzzer wrote). */
+static void joined(const fz_input *in)
+{
+    ef_sync_state st;
+    memset(&st, 0, sizeof(st));
+    st.since = 1764000000;
+    st.until = 1764700000;
+    ef_order_list out;
+    ef_mkt_result res;
+    ef_order_list_init(&out);
+    ef_mkt_req rq;
+    if (!ef_market_wildberries.sync_request(cfg, &st, &rq))
+        abort();
+    ef_mkt_req_cleanup(&rq);
+    ef_market_wildberries.sync_response(cfg, &st, in->status, in->body, in->len, &out, &res);
+    fz_check_result(&res);
+    for (int round = 0; round < 3 && ef_market_wildberries.sync_request(cfg, &st, &rq); round++) {
+        struct json_object *req = NULL, *ids, *ans;
+        char err[64];
+        if (!rq.body) { /* the list again (a fault, or more pages): not this mode's */
+            ef_mkt_req_cleanup(&rq);
+            break;
+        }
+        if (ef_json_parse(rq.body, strlen(rq.body), 8, &req, err, sizeof(err)) != 0 ||
+            !json_object_object_get_ex(req, "orders", &ids))
+            abort();
+        ans = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(ids); i++) {
+            struct json_object *o = json_object_new_object();
+            json_object_object_add(o, "id", json_object_get(json_object_array_get_idx(ids, i)));
+            json_object_object_add(o, "supplierStatus", json_object_new_string("confirm"));
+            json_object_object_add(o, "wbStatus", json_object_new_string("sorted"));
+            json_object_array_add(ans, o);
+        }
+        struct json_object *body = json_object_new_object();
+        json_object_object_add(body, "orders", ans);
+        const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
+        ef_market_wildberries.sync_response(cfg, &st, 200, text, strlen(text), &out, &res);
+        if (res.fault)
+            abort();
+        json_object_put(body);
+        json_object_put(req);
+        ef_mkt_req_cleanup(&rq);
+    }
+    for (size_t i = 0; i < out.n; i++)
+        fz_check_order(&out.items[i], true);
+    ef_order_list_cleanup(&out);
+    ef_sync_state_cleanup(&st);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fz_input in;
     fz_split(data, size, &in);
     if (strcmp(in.word, "ping") == 0)
         ping(&in);
+    else if (strcmp(in.word, "joined") == 0)
+        joined(&in);
     else
         sync_answer(&in, strcmp(in.word, "status") == 0);
     fz_free(&in);
