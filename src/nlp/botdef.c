@@ -38,6 +38,7 @@ typedef struct ld {
     ef_bot *bot;
     size_t cap_pats, cap_examples;
     ef_nlp__lits *lits; /* per pattern, until the prefilter is built */
+    ef_nlp__lits *also; /* per pattern: a second required set (n 0: none) */
     bool *has_lits;
     yaml_node_t *dict_node; /* bot.dictionary, or NULL */
 } ld;
@@ -118,6 +119,7 @@ static void push_pat(ld *l, pcre2_code *code, const char *rw, size_t rl, ef_nlp_
         l->cap_pats = l->cap_pats ? l->cap_pats * 2 : 64;
         bot->pats = ef_realloc(bot->pats, l->cap_pats * sizeof(*bot->pats));
         l->lits = ef_realloc(l->lits, l->cap_pats * sizeof(*l->lits));
+        l->also = ef_realloc(l->also, l->cap_pats * sizeof(*l->also));
         l->has_lits = ef_realloc(l->has_lits, l->cap_pats * sizeof(*l->has_lits));
     }
     ef_nlp__pat *p = &bot->pats[bot->n_pats];
@@ -139,7 +141,9 @@ static void push_pat(ld *l, pcre2_code *code, const char *rw, size_t rl, ef_nlp_
         p->value_group = g > 0 ? (uint32_t)g : 0;
     }
     memset(&l->lits[bot->n_pats], 0, sizeof(l->lits[0]));
-    l->has_lits[bot->n_pats] = ef_nlp__required_literals(rw, rl, &l->lits[bot->n_pats]);
+    memset(&l->also[bot->n_pats], 0, sizeof(l->also[0]));
+    l->has_lits[bot->n_pats] = ef_nlp__required_literals(
+        rw, rl, &l->lits[bot->n_pats], kind == EF_NLP__PAT_INTENT ? &l->also[bot->n_pats] : NULL);
     p->always = !l->has_lits[bot->n_pats];
     bot->n_pats++;
 }
@@ -722,7 +726,11 @@ static int load_entities(ld *l, const yaml_node_t *n)
 static void build_prefilter(ld *l)
 {
     ef_bot *bot = l->bot;
-    ef_nlp__pf_init(&bot->pf, bot->n_pats + 1);
+    size_t n_also = 0;
+    for (size_t i = 0; i < bot->n_pats; i++)
+        n_also += l->also[i].n > 0;
+    ef_nlp__pf_init(&bot->pf, bot->n_pats + 1 + n_also);
+    uint32_t next = (uint32_t)bot->n_pats + 1; /* after the gate's bit */
     for (size_t i = 0; i < bot->n_pats; i++) {
         if (!l->has_lits[i]) {
             ef_nlp__pf_set_always(&bot->pf, (uint32_t)i);
@@ -730,6 +738,11 @@ static void build_prefilter(ld *l)
         }
         for (size_t k = 0; k < l->lits[i].n; k++)
             ef_nlp__pf_add(&bot->pf, l->lits[i].s[k], l->lits[i].len[k], (uint32_t)i);
+        if (l->also[i].n == 0)
+            continue;
+        bot->pats[i].also = next++;
+        for (size_t k = 0; k < l->also[i].n; k++)
+            ef_nlp__pf_add(&bot->pf, l->also[i].s[k], l->also[i].len[k], bot->pats[i].also);
     }
     for (size_t i = 0;; i++) {
         const char *w = ef_nlp__gate_word(i);
@@ -913,7 +926,10 @@ int ef_bot_load(const char *path, ef_bot **out, char *err, size_t errlen)
     for (size_t i = 0; i < l.bot->n_pats; i++)
         if (l.has_lits && l.has_lits[i])
             ef_nlp__lits_cleanup(&l.lits[i]);
+    for (size_t i = 0; l.also && i < l.bot->n_pats; i++)
+        ef_nlp__lits_cleanup(&l.also[i]);
     ef_free(l.lits);
+    ef_free(l.also);
     ef_free(l.has_lits);
     if (rc) {
         ef_bot_free(l.bot);

@@ -502,6 +502,8 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
                 group = p->group;
                 have = false;
             }
+            if (p->also && !(sc->cand[p->also / 64] >> (p->also % 64) & 1))
+                continue; /* its second required literal is absent */
             if (ef_nlp__exec(sc, p, 0) < 0)
                 continue;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);

@@ -99,6 +99,10 @@ typedef struct ef_nlp__pat {
     /* An intent's negative pattern: when it matches, the intent is no
      * candidate (its owner is the intent; never counted as a match). */
     bool negative;
+    /* An intent pattern with a second required literal set: its prefilter
+     * bit (above the patterns' and the gate's), which must be set too for
+     * the pattern to run; 0: none. */
+    uint32_t also;
     const char *lang; /* borrowed from the bot's languages, or NULL */
     char *source;     /* as written in the file; owned by pats[group] */
     int line;
@@ -154,8 +158,11 @@ typedef struct ef_nlp__lits {
  * constructs the analysis does not follow, or may match without any
  * literal); the pattern then runs on every message. Never wrong in the other
  * direction: skipping a pattern whose literals are absent cannot lose a
- * match. */
-bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out);
+ * match. When also is not NULL and the pattern is one sequence (no
+ * top-level alternation), *also may receive a second, different set that
+ * every match also contains one of (from another part of the sequence:
+ * "заказ~ .{0,30} где"); left untouched when there is none. */
+bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out, ef_nlp__lits *also);
 void ef_nlp__lits_cleanup(ef_nlp__lits *l);
 
 /* The literal index: which patterns may match, from one pass over the

@@ -557,10 +557,19 @@ typedef struct info {
     ef_nlp__lits set;
 } info;
 
+#define MAX_SEGS 16 /* requirements kept of the top-level sequence's segments */
+
 typedef struct parser {
     const unsigned char *p, *end;
     int depth;
     bool bail;
+    /* The outermost sequence, cut at every piece that requires nothing
+     * (".{0,30}", "\\p{L}*"): each segment's requirement (see
+     * rank_segments()); top_alt when the pattern has a top-level
+     * alternation, which makes them requirements of one branch only. */
+    bool top_alt;
+    size_t n_segs;
+    ef_nlp__lits segs[MAX_SEGS];
 } parser;
 
 void ef_nlp__lits_cleanup(ef_nlp__lits *l)
@@ -645,6 +654,14 @@ static info better(info a, info b)
     }
     drop(&b);
     return a;
+}
+
+static info copy(const info *a)
+{
+    info r = {a->kind, {0}};
+    for (size_t i = 0; i < a->set.n; i++)
+        lits_add(&r.set, a->set.s[i], a->set.len[i]);
+    return r;
 }
 
 static info concat(info a, info b)
@@ -1046,9 +1063,23 @@ static info quantify(parser *ps, info a)
     return to_req(a);
 }
 
+/* Keeps the requirement of a finished top-level segment (consumes seg). */
+static void seg_keep(parser *ps, info seg)
+{
+    seg = to_req(seg);
+    if (seg.kind != I_REQ || seg.set.n == 0 || seg.set.n > LS_MAX_REQ || min_len(&seg) < 1 ||
+        ps->n_segs == MAX_SEGS) {
+        drop(&seg);
+        return;
+    }
+    ps->segs[ps->n_segs++] = seg.set;
+}
+
 static info parse_seq(parser *ps)
 {
     info cur = exact1("", 0);
+    bool top = ps->depth == 0;
+    info seg = exact1("", 0);
     while (!ps->bail && ps->p < ps->end && *ps->p != '|' && *ps->p != ')') {
         unsigned char c = *ps->p;
         info atom;
@@ -1085,8 +1116,18 @@ static info parse_seq(parser *ps)
             break;
         }
         atom = quantify(ps, atom);
+        if (top && atom.kind == I_NONE) {
+            seg_keep(ps, seg);
+            seg = exact1("", 0);
+        } else if (top) {
+            seg = concat(seg, copy(&atom));
+        }
         cur = concat(cur, atom);
     }
+    if (top && !ps->bail)
+        seg_keep(ps, seg);
+    else
+        drop(&seg);
     if (ps->bail)
         drop(&cur);
     return cur;
@@ -1097,6 +1138,7 @@ static info parse_alt(parser *ps)
     info cur = parse_seq(ps);
     while (!ps->bail && at(ps, '|')) {
         ps->p++;
+        ps->top_alt = ps->top_alt || ps->depth == 0;
         cur = alt(cur, parse_seq(ps));
     }
     if (ps->bail)
@@ -1104,20 +1146,86 @@ static info parse_alt(parser *ps)
     return cur;
 }
 
-bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out)
+static bool same_set(const ef_nlp__lits *a, const ef_nlp__lits *b)
 {
-    parser ps = {(const unsigned char *)pat, (const unsigned char *)pat + n, 0, false};
-    info r = parse_alt(&ps);
-    if (ps.bail || ps.p != ps.end) {
-        drop(&r);
+    if (a->n != b->n)
         return false;
+    for (size_t i = 0; i < a->n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < b->n && !found; k++)
+            found = a->len[i] == b->len[k] && memcmp(a->s[i], b->s[k], a->len[i]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Whether requirement b is more selective than a (as better() judges). */
+static bool beats(const info *b, const info *a)
+{
+    if (a->kind != I_REQ)
+        return true;
+    uint32_t ma = min_len(a), mb = min_len(b);
+    return mb > ma || (mb == ma && b->set.n < a->set.n);
+}
+
+/* Ranks the segments' requirements (consumed) against *first, the
+ * requirement found for the whole pattern: the most selective becomes
+ * *first, the next different one *second. The whole pattern's requirement
+ * alone stops at the first piece that requires nothing ("где .{0,30}
+ * заказ~" gave "г"-like single letters after it); a segment's runs on. */
+static void rank_segments(parser *ps, info *first, info *second)
+{
+    for (size_t i = 0; i < ps->n_segs; i++) {
+        info seg = {I_REQ, ps->segs[i]};
+        if (same_set(&seg.set, &first->set) ||
+            (second->kind == I_REQ && same_set(&seg.set, &second->set))) {
+            drop(&seg);
+        } else if (beats(&seg, first)) {
+            drop(second);
+            *second = *first;
+            *first = seg;
+        } else if (beats(&seg, second)) {
+            drop(second);
+            *second = seg;
+        } else {
+            drop(&seg);
+        }
+    }
+    ps->n_segs = 0;
+}
+
+bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out, ef_nlp__lits *also)
+{
+    parser ps = {
+        (const unsigned char *)pat, (const unsigned char *)pat + n, 0, false, false, 0, {{0}}};
+    info r = parse_alt(&ps);
+    bool parsed = !ps.bail && ps.p == ps.end;
+    if (!parsed) {
+        drop(&r);
+        r = none();
     }
     r = to_req(r);
     if (r.kind != I_REQ || r.set.n == 0 || r.set.n > LS_MAX_REQ || min_len(&r) < 1) {
         drop(&r);
+        r = none();
+    }
+    if (!parsed || ps.top_alt) { /* the segments are not the whole pattern's */
+        for (size_t i = 0; i < ps.n_segs; i++)
+            ef_nlp__lits_cleanup(&ps.segs[i]);
+        ps.n_segs = 0;
+    }
+    info second = none();
+    rank_segments(&ps, &r, &second);
+    if (r.kind != I_REQ) {
+        drop(&second);
         return false;
     }
     *out = r.set;
+    if (also && second.kind == I_REQ)
+        *also = second.set;
+    else
+        drop(&second);
     return true;
 }
 

@@ -412,6 +412,47 @@ static void test_patterns_fold_like_messages(void **state)
     ef_bot_free(bot);
 }
 
+static bool lits_has(const ef_nlp__lits *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->len[i] == strlen(s) && memcmp(l->s[i], s, l->len[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A sequence with two literal parts yields a second required set (the
+ * prefilter then runs the pattern only when both occur); an alternation
+ * at the top, or parts inside a group, never do. */
+static void test_second_required_literals(void **state)
+{
+    (void)state;
+    ef_nlp__lits a = {0}, b = {0};
+    const char *p = "\\b(?:где|когда)\\b.{0,30}\\bзаказ";
+    assert_true(ef_nlp__required_literals(p, strlen(p), &a, &b));
+    assert_int_equal(b.n > 0, 1);
+    assert_true((lits_has(&a, "заказ") && lits_has(&b, "где") && lits_has(&b, "когда")) ||
+                (lits_has(&b, "заказ") && lits_has(&a, "где") && lits_has(&a, "когда")));
+    ef_nlp__lits_cleanup(&a);
+    ef_nlp__lits_cleanup(&b);
+    /* a requirement after a piece that requires nothing is found whole */
+    const char *q = "(?:где.{0,30}заказ)?доставка";
+    assert_true(ef_nlp__required_literals(q, strlen(q), &a, &b));
+    assert_true(lits_has(&a, "доставка"));
+    ef_nlp__lits_cleanup(&a);
+    ef_nlp__lits_cleanup(&b);
+    static const char *const none[] = {"где.{0,30}заказ|доставка", "(?:где.{0,30}заказ)",
+                                       "заказ (?:где|куда)", "заказ.*"};
+    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+        ef_nlp__lits x = {0}, y = {0};
+        ef_nlp__required_literals(none[i], strlen(none[i]), &x, &y);
+        size_t ny = y.n;
+        ef_nlp__lits_cleanup(&x);
+        ef_nlp__lits_cleanup(&y);
+        if (ny != 0)
+            fail_msg("\"%s\": a second set of %zu", none[i], ny);
+    }
+}
+
 static const char *const extra_texts[] = {
     "Здравствуйте! Где мой заказ А-1042? Жду с 12.03, тел +7 916 123-45-67",
     "верните 1 500 ₽ на карту, списали дважды 😡",
@@ -715,6 +756,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_long_text_is_cut, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_options, fx_setup, fx_teardown),
+        cmocka_unit_test(test_second_required_literals),
         cmocka_unit_test(test_prefilter_changes_nothing),
         cmocka_unit_test(test_patterns_fold_like_messages),
         cmocka_unit_test(test_threads_share_a_bot),
