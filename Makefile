@@ -36,7 +36,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := $(CFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP $(WARN) \
               $(INCS) $(PKG_CFLAGS) -DEF_DEFAULT_SQL_DIR='"$(PREFIX)/share/easyflow/sql"'
-LDLIBS := $(PKG_LIBS) -lpthread -lm
+LDLIBS := $(PKG_LIBS) -lssl -lpthread -lm
 
 # Hardening, every build: stack protector, PIE, full RELRO (the GOT read-only
 # after start-up, every symbol bound at load). _FORTIFY_SOURCE=2 only in the

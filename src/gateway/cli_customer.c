@@ -51,6 +51,8 @@ static void print_counts(json_object *erased)
 static int forget_redis(json_object *res)
 {
     const char *url = env("EF_REDIS_URL");
+    ef_kv_set_tls_files(env("EF_REDIS_TLS_CA_FILE"), env("EF_REDIS_TLS_CERT_FILE"),
+                        env("EF_REDIS_TLS_KEY_FILE"));
     ef_kv *kv = ef_kv_new(url ? url : DEFAULT_REDIS);
     json_object *sessions, *chats;
     int n = 0;

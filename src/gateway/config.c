@@ -62,7 +62,7 @@ static int check_wa_numbers(const key_def *k, const char *v, char *err, size_t e
 static int check_api_url(const key_def *k, const char *v, char *err, size_t errlen);
 
 static const char *const pg_schemes[] = {"postgresql", "postgres", NULL};
-static const char *const redis_schemes[] = {"redis", NULL};
+static const char *const redis_schemes[] = {"redis", "rediss", NULL};
 static const char *const http_schemes[] = {"https", "http", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
 /* The components of log.c, in the order EF_LOG_DEBUG's help lists them. */
@@ -82,7 +82,8 @@ static const key_def keys[] = {
      .def = "redis://127.0.0.1:6379/0",
      .values = redis_schemes,
      .check = check_redis_url,
-     .help = "Redis server: redis://[[user]:password@]host[:port][/db]"},
+     .help = "Redis server: redis://[[user]:password@]host[:port][/db]; rediss:// for TLS "
+             "(the server's certificate and name verified)"},
     {.key = "EF_LISTEN",
      .type = T_LISTEN,
      .def = "127.0.0.1:8080",
@@ -222,6 +223,19 @@ static const key_def keys[] = {
      .max = 10000,
      .help = "Milliseconds a Redis connect or command may take; after a failure Redis is "
              "skipped for a short backoff"},
+    {.key = "EF_REDIS_TLS_CA_FILE",
+     .type = T_STR,
+     .def = "",
+     .help = "PEM file of the CAs trusted for a rediss:// server's certificate (empty: the "
+             "system CA store)"},
+    {.key = "EF_REDIS_TLS_CERT_FILE",
+     .type = T_STR,
+     .def = "",
+     .help = "PEM client certificate presented to a rediss:// server that asks for one"},
+    {.key = "EF_REDIS_TLS_KEY_FILE",
+     .type = T_STR,
+     .def = "",
+     .help = "PEM private key of EF_REDIS_TLS_CERT_FILE (empty: read from that file)"},
     {.key = "EF_DRAIN_TIMEOUT_MS",
      .type = T_INT,
      .def = "10000",

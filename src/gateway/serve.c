@@ -408,6 +408,9 @@ static int start_parts(const ef_config *c, serve_parts *sp)
 {
     const char *pg_url = ef_cfg_get_str(c, "EF_DATABASE_URL");
     ef_kv_set_timeout_ms((int)ef_cfg_get_int(c, "EF_REDIS_TIMEOUT_MS"));
+    ef_kv_set_tls_files(ef_cfg_get_str(c, "EF_REDIS_TLS_CA_FILE"),
+                        ef_cfg_get_str(c, "EF_REDIS_TLS_CERT_FILE"),
+                        ef_cfg_get_str(c, "EF_REDIS_TLS_KEY_FILE"));
     ef_dispatch_opts dop = {.pg_url = pg_url,
                             .channels = sp->channels,
                             .reply_ttl_s = (int)ef_cfg_get_int(c, "EF_REPLY_TTL_S")};

@@ -10,29 +10,43 @@
  * doubling to 4 s while failures go on) during which calls fail at once:
  * a hung Redis that still accepts connections costs one timeout per
  * backoff, not one per call.
+ *
+ * rediss:// is Redis over TLS: hiredis 0.14 has no TLS, so the connection
+ * goes through a tls_tunnel (OpenSSL, the server's certificate verified)
+ * and hiredis gets the tunnel's plaintext socket with redisConnectFd; the
+ * timeouts, AUTH/SELECT and the backoff work over it unchanged.
  */
 #include "store/store.h"
 
+#include "store/tls_tunnel.h"
+
 #include <hiredis.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define KV_TIMEOUT_MS_DEFAULT 200
 #define KV_RETRY_MS 1000
 #define KV_RETRY_MAX_MS 4000
 
 static atomic_int kv_timeout_ms = KV_TIMEOUT_MS_DEFAULT;
+/* The TLS client files of every rediss:// kv (ef_kv_set_tls_files). */
+static pthread_mutex_t kv_tls_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *kv_tls_files[3]; /* CA, client certificate, client key */
 #define KV_METRICS_TTL (8 * 24 * 3600)
 
 struct ef_kv {
     char host[256];
     int port;
     int db;
+    bool tls; /* rediss:// */
     char *password;
     redisContext *c;
+    ef_tls_tunnel *tun; /* under c when tls */
     int64_t next_connect_ms;
     int64_t backoff_ms; /* the next failure's backoff; reset by a success */
     char errmsg[640];
@@ -41,9 +55,14 @@ struct ef_kv {
 static int parse_url(ef_kv *kv, const char *url)
 {
     const char *p = url;
-    if (strncmp(p, "redis://", 8) != 0)
+    if (strncmp(p, "redis://", 8) == 0) {
+        p += 8;
+    } else if (strncmp(p, "rediss://", 9) == 0) {
+        kv->tls = true;
+        p += 9;
+    } else {
         return EF_EINVAL;
-    p += 8;
+    }
     const char *at = strchr(p, '@');
     const char *slash = strchr(p, '/');
     if (at && (!slash || at < slash)) {
@@ -83,18 +102,29 @@ ef_kv *ef_kv_new(const char *redis_url)
 {
     ef_kv *kv = ef_calloc(1, sizeof(*kv));
     if (!redis_url || parse_url(kv, redis_url) != 0) {
-        snprintf(kv->errmsg, sizeof(kv->errmsg), "bad Redis URL (want redis://host:port/db)");
+        snprintf(kv->errmsg, sizeof(kv->errmsg), "bad Redis URL (want redis[s]://host:port/db)");
         kv->port = -1;
     }
     return kv;
+}
+
+/* Closes the connection: hiredis's socket first, which ends the tunnel's
+ * pump, then the tunnel. */
+static void close_conn(ef_kv *kv)
+{
+    if (kv->c) {
+        redisFree(kv->c);
+        kv->c = NULL;
+    }
+    ef_tls_tunnel_free(kv->tun);
+    kv->tun = NULL;
 }
 
 void ef_kv_free(ef_kv *kv)
 {
     if (!kv)
         return;
-    if (kv->c)
-        redisFree(kv->c);
+    close_conn(kv);
     ef_free(kv->password);
     ef_free(kv);
 }
@@ -109,6 +139,17 @@ void ef_kv_set_timeout_ms(int ms)
     atomic_store(&kv_timeout_ms, ms > 0 ? ms : KV_TIMEOUT_MS_DEFAULT);
 }
 
+void ef_kv_set_tls_files(const char *ca_file, const char *cert_file, const char *key_file)
+{
+    const char *v[3] = {ca_file, cert_file, key_file};
+    pthread_mutex_lock(&kv_tls_lock);
+    for (int i = 0; i < 3; i++) {
+        ef_free(kv_tls_files[i]);
+        kv_tls_files[i] = v[i] && *v[i] ? ef_strdup(v[i]) : NULL;
+    }
+    pthread_mutex_unlock(&kv_tls_lock);
+}
+
 /* Down until the backoff ends: calls fail fast until then. */
 static void back_off(ef_kv *kv)
 {
@@ -121,10 +162,7 @@ static void back_off(ef_kv *kv)
 static void drop(ef_kv *kv, const char *why)
 {
     snprintf(kv->errmsg, sizeof(kv->errmsg), "%s", why);
-    if (kv->c) {
-        redisFree(kv->c);
-        kv->c = NULL;
-    }
+    close_conn(kv);
     back_off(kv);
 }
 
@@ -162,6 +200,30 @@ static int handshake(ef_kv *kv)
     return 0;
 }
 
+/* rediss://: a TLS tunnel, and hiredis on its plaintext end. NULL with
+ * kv->errmsg set when the tunnel could not be opened. */
+static redisContext *connect_tls(ef_kv *kv, int ms)
+{
+    char files[3][1024];
+    pthread_mutex_lock(&kv_tls_lock);
+    for (int i = 0; i < 3; i++)
+        snprintf(files[i], sizeof(files[i]), "%s", kv_tls_files[i] ? kv_tls_files[i] : "");
+    pthread_mutex_unlock(&kv_tls_lock);
+    ef_tls_opts o = {.ca_file = files[0], .cert_file = files[1], .key_file = files[2]};
+    int fd = -1;
+    if (ef_tls_tunnel_open(kv->host, kv->port, ms, &o, &kv->tun, &fd, kv->errmsg,
+                           sizeof(kv->errmsg)) != 0)
+        return NULL;
+    redisContext *c = redisConnectFd(fd);
+    if (!c) {
+        close(fd); /* ends the pump */
+        ef_tls_tunnel_free(kv->tun);
+        kv->tun = NULL;
+        snprintf(kv->errmsg, sizeof(kv->errmsg), "Redis TLS: out of memory");
+    }
+    return c;
+}
+
 static int ensure_conn(ef_kv *kv)
 {
     if (kv->c)
@@ -172,6 +234,15 @@ static int ensure_conn(ef_kv *kv)
         return EF_EIO;
     int ms = atomic_load(&kv_timeout_ms);
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (kv->tls) {
+        kv->c = connect_tls(kv, ms);
+        if (!kv->c) {
+            back_off(kv);
+            return EF_EIO;
+        }
+        redisSetTimeout(kv->c, tv);
+        return handshake(kv);
+    }
     redisContext *c = redisConnectWithTimeout(kv->host, kv->port, tv);
     if (!c || c->err) {
         snprintf(kv->errmsg, sizeof(kv->errmsg), "connect %.255s:%d: %.300s", kv->host, kv->port,

@@ -446,8 +446,12 @@ int ef_store_retention_batch(ef_store *st, int days, int limit, int lock_timeout
 
 typedef struct ef_kv ef_kv;
 
-/* redis://host:port/db. Connects lazily; every connect and command is
- * bounded by the timeout below. After a failure (refused, timed out, the
+/* redis://host:port/db, or rediss://host:port/db for TLS (the server's
+ * certificate verified against the system CAs or ef_kv_set_tls_files' CA,
+ * its name against host; a refusal is an error like any failed connect,
+ * e.g. "Redis TLS: certificate verify failed: ..."). Connects lazily; every
+ * connect and command is bounded by the timeout below (a TLS connect: the
+ * TCP connect and the handshake each). After a failure (refused, timed out, the
  * connection lost) the kv is down: calls fail at once with EF_EIO, without
  * touching the network, for a backoff of 1 s that doubles while Redis stays
  * down (4 s at most), so a slow or hung Redis costs each thread one
@@ -456,6 +460,11 @@ ef_kv *ef_kv_new(const char *redis_url);
 /* The connect and command timeout of every kv, process-wide (default
  * 200 ms; EF_REDIS_TIMEOUT_MS). Set it before the kvs connect. */
 void ef_kv_set_timeout_ms(int ms);
+/* The TLS client files of every rediss:// kv, process-wide, copied: the
+ * CA file trusted instead of the system store, and a client certificate
+ * with its key (NULL or "" for none; EF_REDIS_TLS_*_FILE). Kvs read them
+ * at each connect. */
+void ef_kv_set_tls_files(const char *ca_file, const char *cert_file, const char *key_file);
 void ef_kv_free(ef_kv *kv);
 const char *ef_kv_errmsg(const ef_kv *kv);
 int ef_kv_ping(ef_kv *kv);

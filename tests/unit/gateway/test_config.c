@@ -45,6 +45,9 @@ static const char *const all_keys[] = {
     "EF_WEBCHAT_RATE_PER_MIN",
     "EF_QUEUE_MAX",
     "EF_REDIS_TIMEOUT_MS",
+    "EF_REDIS_TLS_CA_FILE",
+    "EF_REDIS_TLS_CERT_FILE",
+    "EF_REDIS_TLS_KEY_FILE",
     "EF_DRAIN_TIMEOUT_MS",
     "EF_REPLY_TTL_S",
     "EF_RETENTION_DAYS",
@@ -220,7 +223,7 @@ static void test_validation_errors(void **state)
          "EF_LOG_DEBUG: unknown component \" pg\" (known: "
          "http,tg,wa,nlp,fsm,pg,redis,curl,pipe,poll,cfg,main)"},
         {"EF_REDIS_URL", "http://127.0.0.1:6379/0",
-         "EF_REDIS_URL: \"http://127.0.0.1:6379/0\" does not start with redis://"},
+         "EF_REDIS_URL: \"http://127.0.0.1:6379/0\" does not start with redis://, rediss://"},
         {"EF_REDIS_URL", "redis://127.0.0.1:99999/0",
          "EF_REDIS_URL: port 99999 not in 1..65535 (expected redis://host:port/db)"},
         {"EF_REDIS_URL", "redis://127.0.0.1:6379/zero",
@@ -287,6 +290,7 @@ static void test_valid_values(void **state)
         {"EF_LISTEN", "localhost:65535"},
         {"EF_REDIS_URL", "redis://localhost"},
         {"EF_REDIS_URL", "redis://:pw@[::1]:6380/3"},
+        {"EF_REDIS_URL", "rediss://:pw@cache.example.com:6380/1"},
         {"EF_DATABASE_URL", "postgres://u:p@db.example:6543/ef?sslmode=require"},
         {"EF_LOG_DEBUG", "tg,pg,,redis"},
         {"EF_LOG_LEVEL", "DEBUG"},
@@ -377,9 +381,9 @@ static void test_secrets_never_echoed(void **state)
         EF_EINVAL);
     assert_null(strstr(err, "hunter2"));
     assert_int_equal(
-        ef_config_set(c, "EF_REDIS_URL", "rediss://:hunter2@h:6379/0", err, sizeof(err)),
+        ef_config_set(c, "EF_REDIS_URL", "valkey://:hunter2@h:6379/0", err, sizeof(err)),
         EF_EINVAL);
-    assert_non_null(strstr(err, "EF_REDIS_URL: \"rediss://:***@h:6379/0\""));
+    assert_non_null(strstr(err, "EF_REDIS_URL: \"valkey://:***@h:6379/0\""));
     assert_null(strstr(err, "hunter2"));
     ef_config_free(c);
 }

@@ -4,6 +4,9 @@
  * and per integration; a chat without a session is a miss; a Redis that
  * cannot be reached fails the call without blocking. Needs
  * EF_TEST_REDIS_URL (scripts/run-unit.sh starts one); skipped without it.
+ * The URL forms, rediss:// (TLS) among them, are read through kv.c's
+ * statics; a TLS connect that fails says why (tests/e2e/30-redis-tls.py
+ * runs a TLS Redis).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,7 +17,7 @@
 
 #include "base/mem.h"
 #include "base/time.h"
-#include "store/store.h"
+#include "store/kv.c"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,11 +85,93 @@ static void unreachable_redis_fails_at_once(void **state)
     ef_kv_free(kv);
 }
 
+static void url_forms(void **state)
+{
+    (void)state;
+    ef_kv *kv = ef_kv_new("rediss://:s3cret@cache.example.com:6380/3");
+    assert_string_equal(ef_kv_errmsg(kv), "");
+    assert_true(kv->tls);
+    assert_string_equal(kv->host, "cache.example.com");
+    assert_int_equal(kv->port, 6380);
+    assert_int_equal(kv->db, 3);
+    assert_string_equal(kv->password, "s3cret");
+    ef_kv_free(kv);
+
+    kv = ef_kv_new("rediss://user:pw@localhost");
+    assert_true(kv->tls);
+    assert_string_equal(kv->host, "localhost");
+    assert_int_equal(kv->port, 6379);
+    assert_int_equal(kv->db, 0);
+    assert_string_equal(kv->password, "pw");
+    ef_kv_free(kv);
+
+    kv = ef_kv_new("redis://10.0.0.1:7000/2");
+    assert_false(kv->tls);
+    assert_string_equal(kv->host, "10.0.0.1");
+    assert_int_equal(kv->port, 7000);
+    assert_int_equal(kv->db, 2);
+    assert_null(kv->password);
+    ef_kv_free(kv);
+
+    const char *bad[] = {"rediss://",    "redisss://h",      "rediss//h",        "http://h",
+                         "rediss://h:0", "rediss://h:70000", "rediss://h:12x/0", "rediss://h/x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        kv = ef_kv_new(bad[i]);
+        if (!strstr(ef_kv_errmsg(kv), "bad Redis URL (want redis[s]://"))
+            fail_msg("%s accepted", bad[i]);
+        assert_int_equal(ef_kv_ping(kv), EF_EIO);
+        ef_kv_free(kv);
+    }
+}
+
+/* Nothing listens: the TLS connect fails at once, saying where. */
+static void rediss_unreachable_says_why(void **state)
+{
+    (void)state;
+    ef_kv *kv = ef_kv_new("rediss://127.0.0.1:1/0");
+    int64_t t0 = ef_now_ms();
+    assert_int_equal(ef_kv_ping(kv), EF_EIO);
+    assert_true(ef_now_ms() - t0 < 1000);
+    assert_non_null(strstr(ef_kv_errmsg(kv), "Redis TLS: connect 127.0.0.1:1: "));
+    assert_int_equal(ef_kv_ping(kv), EF_EIO); /* backing off */
+    ef_kv_free(kv);
+}
+
+/* rediss:// to a Redis without TLS: the handshake fails, the kv is down,
+ * nothing hangs. A missing CA file is named. */
+static void rediss_to_plain_redis_fails_handshake(void **state)
+{
+    (void)state;
+    if (!redis_url())
+        skip();
+    const char *hp = strstr(redis_url(), "://") + 3;
+    char *url = ef_asprintf("rediss://%s", hp);
+    ef_kv *kv = ef_kv_new(url);
+    int64_t t0 = ef_now_ms();
+    assert_int_equal(ef_kv_ping(kv), EF_EIO);
+    assert_true(ef_now_ms() - t0 < 2000);
+    if (strncmp(ef_kv_errmsg(kv), "Redis TLS: handshake", 20) != 0)
+        fail_msg("errmsg: %s", ef_kv_errmsg(kv));
+    ef_kv_free(kv);
+
+    ef_kv_set_tls_files("/nonexistent/ca.pem", NULL, NULL);
+    kv = ef_kv_new(url);
+    assert_int_equal(ef_kv_ping(kv), EF_EIO);
+    if (!strstr(ef_kv_errmsg(kv), "Redis TLS: CA file /nonexistent/ca.pem: "))
+        fail_msg("errmsg: %s", ef_kv_errmsg(kv));
+    ef_kv_free(kv);
+    ef_kv_set_tls_files(NULL, NULL, NULL);
+    ef_free(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_put_then_get),
         cmocka_unit_test(unreachable_redis_fails_at_once),
+        cmocka_unit_test(url_forms),
+        cmocka_unit_test(rediss_unreachable_says_why),
+        cmocka_unit_test(rediss_to_plain_redis_fails_handshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
