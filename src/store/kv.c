@@ -109,15 +109,21 @@ ef_kv *ef_kv_new(const char *redis_url)
 }
 
 /* Closes the connection: hiredis's socket first, which ends the tunnel's
- * pump, then the tunnel. */
+ * pump, then the tunnel. When the TLS side had ended it, its reason
+ * replaces hiredis's ("Server closed the connection", "Broken pipe"). */
 static void close_conn(ef_kv *kv)
 {
     if (kv->c) {
         redisFree(kv->c);
         kv->c = NULL;
     }
-    ef_tls_tunnel_free(kv->tun);
-    kv->tun = NULL;
+    if (kv->tun) {
+        char why[256];
+        ef_tls_tunnel_free(kv->tun, why, sizeof(why));
+        kv->tun = NULL;
+        if (why[0])
+            snprintf(kv->errmsg, sizeof(kv->errmsg), "Redis TLS: %s", why);
+    }
 }
 
 void ef_kv_free(ef_kv *kv)
@@ -217,7 +223,7 @@ static redisContext *connect_tls(ef_kv *kv, int ms)
     redisContext *c = redisConnectFd(fd);
     if (!c) {
         close(fd); /* ends the pump */
-        ef_tls_tunnel_free(kv->tun);
+        ef_tls_tunnel_free(kv->tun, NULL, 0);
         kv->tun = NULL;
         snprintf(kv->errmsg, sizeof(kv->errmsg), "Redis TLS: out of memory");
     }

@@ -45,6 +45,7 @@ struct ef_tls_tunnel {
     size_t up_off, up_len;
     unsigned char down[PUMP_BUF]; /* TLS -> local, not yet written */
     size_t down_off, down_len;
+    char why[256]; /* why the TLS side ended ("" when the user closed) */
 };
 
 static int64_t mono_ms(void)
@@ -246,16 +247,30 @@ static bool would_block(void)
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
-/* A TLS call that did not complete: what to wait for, or done. */
+/* A TLS call that did not complete: what to wait for, or done (closed by
+ * the server, or a TLS/socket error, kept in t->why). */
 static void tls_wait(ef_tls_tunnel *t, int rc, pump_state *s)
 {
     int e = SSL_get_error(t->ssl, rc);
-    if (e == SSL_ERROR_WANT_READ)
+    if (e == SSL_ERROR_WANT_READ) {
         s->tls_events |= POLLIN;
-    else if (e == SSL_ERROR_WANT_WRITE)
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
         s->tls_events |= POLLOUT;
+        return;
+    }
+    s->done = true;
+    if (e == SSL_ERROR_ZERO_RETURN)
+        snprintf(t->why, sizeof(t->why), "the server closed the connection");
+    else if (e == SSL_ERROR_SSL &&
+             ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        snprintf(t->why, sizeof(t->why), "the server closed the connection (no close_notify)");
+    else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+        snprintf(t->why, sizeof(t->why), "%s",
+                 errno ? strerror(errno) : "the server closed the connection");
     else
-        s->done = true; /* closed by the server, or a TLS/socket error */
+        ssl_reason(t->why, sizeof(t->why), "connection failed");
 }
 
 /* Server -> local: decrypt into down when it is empty, then pass it on. */
@@ -263,6 +278,7 @@ static void pump_down(ef_tls_tunnel *t, pump_state *s)
 {
     if (t->down_off == t->down_len) {
         t->down_off = t->down_len = 0;
+        errno = 0;
         int n = SSL_read(t->ssl, t->down, sizeof(t->down));
         if (n > 0) {
             t->down_len = (size_t)n;
@@ -297,6 +313,7 @@ static void pump_up(ef_tls_tunnel *t, pump_state *s)
         }
     }
     if (!s->done && t->up_off < t->up_len) {
+        errno = 0;
         int n = SSL_write(t->ssl, t->up + t->up_off, (int)(t->up_len - t->up_off));
         if (n > 0) {
             t->up_off += (size_t)n;
@@ -447,10 +464,14 @@ fail:
     return rc;
 }
 
-void ef_tls_tunnel_free(ef_tls_tunnel *t)
+void ef_tls_tunnel_free(ef_tls_tunnel *t, char *why, size_t whylen)
 {
+    if (why && whylen)
+        why[0] = '\0';
     if (!t)
         return;
     pthread_join(t->thread, NULL);
+    if (why && whylen && t->why[0])
+        snprintf(why, whylen, "%s", t->why);
     ef_free(t);
 }

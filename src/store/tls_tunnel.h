@@ -46,7 +46,10 @@ int ef_tls_tunnel_open(const char *host, int port, int timeout_ms, const ef_tls_
                        ef_tls_tunnel **out, int *fd, char *err, size_t errlen);
 
 /* Waits for the pump to end and frees the tunnel. Close the fd of open
- * first: that is what ends the pump. NULL is a no-op. */
-void ef_tls_tunnel_free(ef_tls_tunnel *t);
+ * first: that is what ends the pump. When the TLS side ended the tunnel
+ * (the server closed it, or a TLS error such as the server refusing a
+ * missing client certificate), why (if not NULL) gets the reason, else "".
+ * NULL is a no-op. */
+void ef_tls_tunnel_free(ef_tls_tunnel *t, char *why, size_t whylen);
 
 #endif
