@@ -411,6 +411,9 @@ const view = {
 };
 
 function showLogin() {
+  /* Shown already (a late 401 of a call that started before signing out):
+   * the focus stays where the user is typing. */
+  const shown = !$("login").hidden;
   liveStop();
   for (const id of view.timers) clearInterval(id);
   view.timers = [];
@@ -419,7 +422,7 @@ function showLogin() {
   auth.access = null;
   $("app").hidden = true;
   $("login").hidden = false;
-  $("login-email").focus();
+  if (!shown) $("login-email").focus();
 }
 
 function showApp() {
@@ -577,6 +580,7 @@ async function openConv(id) {
 
 async function loadConv(scrollDown) {
   const id = view.openId;
+  if (!id) return; /* closed (or signed out) while this was scheduled */
   live.lastConv = Date.now();
   let r;
   try { r = await api("GET", "/conversations/" + encodeURIComponent(id)); } catch (e) {
