@@ -1496,10 +1496,20 @@ static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uin
     }
 }
 
-/* Literals are short: an inline loop beats a call to memcmp. */
-static inline bool same(const char *a, const char *b, uint32_t n)
+/* Whether a[from..n) == b[from..n): the first `from` bytes are the
+ * literal's key, equal already. Literals are short: inline loads beat a
+ * call to memcmp. */
+static inline bool same(const char *a, const char *b, uint32_t from, uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++)
+    uint32_t i = from;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return false;
+    }
+    for (; i < n; i++)
         if (a[i] != b[i])
             return false;
     return true;
@@ -1528,7 +1538,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             for (uint32_t li = pf->head2[hash2(k2) & pf->mask2]; li != UINT32_MAX;) {
                 const ef_nlp__pflit *l = &pf->lits[li];
                 if (l->key == k2 && l->len < 4 && i + l->len <= n &&
-                    same(s + i, pf->bytes + l->off, l->len))
+                    same(s + i, pf->bytes + l->off, 2, l->len))
                     mark(pf, l, bits);
                 li = l->next;
             }
@@ -1541,7 +1551,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
         if (pf->bloom4[b >> 6] & ((uint64_t)1 << (b & 63))) {
             for (uint32_t li = pf->head4[b & pf->mask4]; li != UINT32_MAX;) {
                 const ef_nlp__pflit *l = &pf->lits[li];
-                if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, l->len))
+                if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, 4, l->len))
                     mark(pf, l, bits);
                 li = l->next;
             }
@@ -1552,7 +1562,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
         if (pf->bloom8[b >> 6] & ((uint64_t)1 << (b & 63))) {
             for (uint32_t li = pf->head8[b & pf->mask8]; li != UINT32_MAX;) {
                 const ef_nlp__pflit *l = &pf->lits[li];
-                if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, l->len))
+                if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, 8, l->len))
                     mark(pf, l, bits);
                 li = l->next;
             }
