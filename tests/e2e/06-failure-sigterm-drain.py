@@ -62,6 +62,10 @@ def test_sigterm_waits_for_commits_in_flight():
             eftest.wait_until(lambda: eftest.psql1(
                 gw.db, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
                        "WHERE c.relname = 'messages' AND l.mode = 'AccessExclusiveLock' "
+                       # pg_locks is the whole cluster's: other tests' databases,
+                       # cloned from one template, have a messages of the same oid.
+                       "AND l.database = (SELECT oid FROM pg_database "
+                       "WHERE datname = current_database()) "
                        "AND l.granted") == "1", timeout=10, what="the lock on messages")
             base = _received(gw)
             socks = [socket.create_connection(("127.0.0.1", gw.port), timeout=10)

@@ -41,8 +41,12 @@ def _hold_messages_lock(db, seconds):
            seconds)
     p = subprocess.Popen([eftest._psql_bin(), "-X", "-q", "-d", db, "-c", sql],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # pg_locks is the whole cluster's: other tests' databases, cloned from one
+    # template, have a messages table of the same oid.
     eftest.wait_until(lambda: psql1(db, "SELECT count(*) FROM pg_locks WHERE relation = "
                                         "'messages'::regclass AND mode = 'AccessExclusiveLock' "
+                                        "AND database = (SELECT oid FROM pg_database "
+                                        "WHERE datname = current_database()) "
                                         "AND granted") == "1",
                       timeout=10, what="the lock on messages")
     return p
