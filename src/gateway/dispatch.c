@@ -55,7 +55,9 @@
 #define N_BUCKETS 4096
 #define ROW_BUCKETS 4096
 #define FETCH_LIMIT 500
-#define MEM_MAX 4000          /* rows held in memory: the fetch pauses above */
+/* Rows held in memory (about a minute of one bot at 30/s): the fetch pauses
+ * above. Each costs ~5 KB with its text and metadata. */
+#define MEM_MAX 2000
 #define FETCH_EVERY_MS 1000   /* rows of other gateways, rows coming due */
 #define FETCH_GAP_MS 20       /* wakes closer together share one fetch */
 #define RESCAN_EVERY_MS 10000 /* the cursor starts again from the first due row */
