@@ -472,10 +472,15 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
 }
 
 /* Stems that wake the word pass up in a message without a digit: shifts
- * ("через два дня", "неделю назад") and amounts in words ("пять тысяч",
- * "тыщу", "сто рублей"). The prefilter finds them anywhere in a word. */
-static const char *const gate_stems[] = {"через", "спустя", "назад",  "тыс", "тыщ",
-                                         "косар", "рубл",   "полтор", NULL};
+ * ("через два дня", "неделю назад") and amounts in words: every
+ * thousands word money_words_at() counts ("пять тысяч", "тыщу", "два млн",
+ * "two thousand") and every currency word but the one-letter "р" ("сто
+ * рублей", "сто руб", "пятьсот евро", "сто долларов"). The prefilter finds
+ * them anywhere in a word. */
+static const char *const gate_stems[] = {
+    "через",   "спустя",   "назад",  "тыс",  "тыщ",  "косар", "млн",   "миллион",
+    "million", "thousand", "полтор", "руб",  "rub",  "rur",   "roubl", "доллар",
+    "бакс",    "usd",      "dollar", "buck", "евро", "eur",   NULL};
 
 const char *ef_nlp__gate_word(size_t i)
 {

@@ -462,6 +462,14 @@ static const char *const extra_texts[] = {
     "",
     "🙂🙂🙂",
     "qwertyuiop",
+    /* amounts in words without a digit: the word pass must wake up */
+    "сто долларов",
+    "пять миллионов",
+    "два млн",
+    "сто руб",
+    "two thousand dollars",
+    "пятьсот евро",
+    "$1,500.50 z\xD0\x83 млн руб",
 };
 
 static void test_prefilter_changes_nothing(void **state)
