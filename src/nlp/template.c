@@ -109,9 +109,13 @@ int ef_fsm__tpl_check(const char *tpl, const char *const *entity_types, size_t n
         for (size_t k = 0; k < p.name_len; k++) {
             if (!name_char(p.name[k])) {
                 *at = i;
+                /* The name up to the bad byte: the rest may be a newline or
+                 * anything else that has no place in a one-line error. */
+                unsigned char bad = (unsigned char)p.name[k];
                 snprintf(why, whylen,
-                         "bad placeholder {%.*s}: names are letters, digits, '_' and '-'",
-                         (int)((size_t)(close - tpl) - i - 1), tpl + i + 1);
+                         "bad placeholder {%.*s...}: byte 0x%02x after it; names are letters, "
+                         "digits, '_' and '-'",
+                         (int)k, p.name, bad);
                 return EF_EINVAL;
             }
         }
