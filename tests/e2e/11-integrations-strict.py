@@ -7,7 +7,6 @@ of a type the gateway does not know is acknowledged, counted and not stored."""
 
 import json
 import re
-import subprocess
 import time
 
 import eftest
@@ -23,19 +22,6 @@ def _tg_gateway(secret=DEFAULT_SECRET, start=True):
     tg = eftest.fake_telegram()
     env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url}
     return Gateway(env=env, secret=secret, start=start)
-
-
-def _exit_code(gw, timeout):
-    """Starts gw and returns its exit code when it exits within timeout
-    seconds, else None (it runs)."""
-    gw.start(wait=False)
-    try:
-        rc = gw.proc.wait(timeout * gw.slow)
-    except subprocess.TimeoutExpired:
-        return None
-    gw.proc = None
-    gw._close_log()
-    return rc
 
 
 def _names_the_secret(gw, what):
@@ -62,7 +48,7 @@ def test_webhook_without_a_secret_is_not_served():
     """Either the gateway refuses to start, or it runs without serving
     /webhook/telegram; both say why. It never accepts an update."""
     gw = _tg_gateway(secret=None, start=False)
-    rc = _exit_code(gw, 3)
+    rc = gw.exit_code_at_start(3)
     if rc is not None:
         if rc == 0:
             fail("the gateway exited 0 without a secret")
@@ -84,7 +70,7 @@ def test_webhook_without_a_secret_is_not_served():
 def test_secret_shorter_than_16_characters_is_refused_at_start():
     for secret in ("Short-Secret-15", "tiny-Secret"):
         gw = _tg_gateway(secret=secret, start=False)
-        rc = _exit_code(gw, 15)
+        rc = gw.exit_code_at_start(15)
         if rc is None:
             fail("the gateway started with TELEGRAM_SECRET_TOKEN of %d characters" % len(secret))
         if rc == 0:

@@ -8,7 +8,6 @@ opens and is re-sealed bound to its row, so nobody loses an integration on
 upgrade; `integration rotate-key` re-seals such rows too."""
 
 import os
-import subprocess
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -112,20 +111,8 @@ def test_a_blob_of_the_old_format_opens_and_is_resealed():
         fail("rotate-key broke bot A's blob")
 
 
-def _exit_code(gw, timeout=15):
-    """Starts gw; its exit code when it exits within timeout s, else None."""
-    gw.start(wait=False)
-    try:
-        rc = gw.proc.wait(timeout * gw.slow)
-    except subprocess.TimeoutExpired:
-        return None
-    gw.proc = None
-    gw._close_log()
-    return rc
-
-
 def _refused(gw, why):
-    rc = _exit_code(gw)
+    rc = gw.exit_code_at_start()
     if rc is None or rc == 0:
         fail("%s: the gateway started (exit %r) without EF_SECRET_KEY" % (why, rc))
     lines = [ln for ln in gw.log_text().splitlines() if "EF_SECRET_KEY is not set" in ln]

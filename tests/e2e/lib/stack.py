@@ -853,6 +853,18 @@ class Gateway:
                  (rc, expect_code, self.log_tail()))
         return rc
 
+    def exit_code_at_start(self, timeout=15):
+        """Starts the gateway (one that should refuse to run) and returns its
+        exit code when it exits within timeout seconds, else None (it runs)."""
+        self.start(wait=False)
+        try:
+            rc = self.proc.wait(timeout * self.slow)
+        except subprocess.TimeoutExpired:
+            return None
+        self.proc = None
+        self._close_log()
+        return rc
+
     def kill(self):
         """SIGKILL (a crash); no exit code expected."""
         if self.proc is None:
