@@ -70,14 +70,15 @@ static int check_secret(const ef_config *c, const char *key, char *err, size_t e
     return 0;
 }
 
-/* The blob to store for creds under row id: the row's own when it already
- * opens to exactly creds (a restart with the same secrets rewrites nothing,
- * so the integration keeps its status), else creds sealed for id. */
-static int seal_for(const ef_bootstrap_ctx *bc, const char *id, const char *creds, uint8_t **out,
-                    size_t *n, const char **key_id)
+/* The blob to store for creds under row id: when the row exists (existing)
+ * and its blob already opens to exactly creds, that blob (a restart with
+ * the same secrets rewrites nothing, so the integration keeps its status),
+ * else creds sealed for id. */
+static int seal_for(const ef_bootstrap_ctx *bc, const char *id, bool existing, const char *creds,
+                    uint8_t **out, size_t *n, const char **key_id)
 {
     ef_integration_row row;
-    if (ef_store_integration_get(bc->st, id, &row) == 0) {
+    if (existing && ef_store_integration_get(bc->st, id, &row) == 0) {
         char *plain = NULL;
         size_t plen = 0;
         bool legacy = false;
@@ -101,6 +102,13 @@ static int seal_for(const ef_bootstrap_ctx *bc, const char *id, const char *cred
     return ef_cred_seal(bc->keys, id, creds, strlen(creds), out, n);
 }
 
+/* The platform's default row, or a further configuration-sourced one. */
+static int store_upsert(const ef_bootstrap_ctx *bc, const ef_integration_in *in, char **id)
+{
+    return in->is_default ? ef_store_integration_upsert_default(bc->st, in, id)
+                          : ef_store_integration_upsert_config(bc->st, in, id);
+}
+
 /* Upserts in (default or further configuration row) with creds sealed for
  * the row's id. The id is known only once the row exists: the first try
  * seals for a fresh id, and when the row is there under another id the
@@ -115,7 +123,8 @@ static int upsert_sealed(const ef_bootstrap_ctx *bc, ef_integration_in *in, cons
     for (int attempt = 0; attempt < 4 && rc == EF_ECONFLICT; attempt++) {
         uint8_t *sealed = NULL;
         size_t n = 0;
-        rc = seal_for(bc, want, creds, &sealed, &n, &in->key_id);
+        /* After the first try, want is the id of a row that exists. */
+        rc = seal_for(bc, want, attempt > 0, creds, &sealed, &n, &in->key_id);
         if (rc)
             return rc;
         in->id = want;
@@ -123,8 +132,7 @@ static int upsert_sealed(const ef_bootstrap_ctx *bc, ef_integration_in *in, cons
         in->sealed_len = n;
         ef_free(*id);
         *id = NULL;
-        rc = in->is_default ? ef_store_integration_upsert_default(bc->st, in, id)
-                            : ef_store_integration_upsert_config(bc->st, in, id);
+        rc = store_upsert(bc, in, id);
         ef_free(sealed);
         in->sealed = NULL;
         if (rc == EF_ECONFLICT && *id && strlen(*id) < sizeof(want))
@@ -162,8 +170,7 @@ static int upsert(const ef_bootstrap_ctx *bc, const ef_platform_ops *ops, const 
     if (sealed)
         rc = upsert_sealed(bc, &in, creds, &id);
     else
-        rc = is_default ? ef_store_integration_upsert_default(bc->st, &in, &id)
-                        : ef_store_integration_upsert_config(bc->st, &in, &id);
+        rc = store_upsert(bc, &in, &id);
     ops->close(cfg);
     if (rc) {
         ef_errf(err, errlen, "%s default integration not stored: %s", ops->name,
