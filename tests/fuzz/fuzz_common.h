@@ -20,6 +20,7 @@
 #include "platforms/platform.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,6 +165,22 @@ static inline void fz_check_send(const ef_send_result *r)
         abort();
     fz_check_text(r->platform_message_id);
     fz_check_text(r->new_chat_id);
+}
+
+/* The target's fixed channel: ops->open(creds, settings) with its policy
+ * into *policy (NULL: not kept), or abort with the reason, naming the
+ * target (who). */
+static inline void *fz_open(const ef_platform_ops *ops, const char *creds, const char *settings,
+                            ef_platform_policy *policy, const char *who)
+{
+    void *cfg = NULL;
+    char err[256];
+    ef_platform_policy own;
+    if (ops->open(creds, settings, &cfg, policy ? policy : &own, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", who, err);
+        abort();
+    }
+    return cfg;
 }
 
 #endif /* EF_FUZZ_COMMON_H */

@@ -92,4 +92,15 @@ static inline void fz_drain(const ef_market_ops *ops, const void *cfg, ef_sync_s
     }
 }
 
+/* A credential check's answer (check_response): the result's contract, and
+ * a fault exactly when the status is not 200. */
+static inline void fz_check_check_answer(const ef_market_ops *m, const fz_input *in)
+{
+    ef_mkt_result res;
+    m->check_response(in->status, in->body, in->len, &res);
+    fz_check_result(&res);
+    if ((res.fault == 0) != (in->status == 200))
+        abort();
+}
+
 #endif /* EF_FUZZ_MARKET_COMMON_H */

@@ -34,14 +34,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[256];
-    ef_platform_policy policy;
-    if (ef_platform_ozon.open("{\"client_id\":\"836492\",\"api_key\":"
-                              "\"5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c\"}",
-                              "{}", &cfg, &policy, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz_oz_chat: %s\n", err);
-        abort();
-    }
+    cfg = fz_open(&ef_platform_ozon,
+                  "{\"client_id\":\"836492\",\"api_key\":"
+                  "\"5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c\"}",
+                  "{}", NULL, "fuzz_oz_chat");
     return 0;
 }
 

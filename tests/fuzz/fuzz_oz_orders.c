@@ -27,24 +27,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[256];
-    ef_platform_policy policy;
-    if (ef_platform_ozon.open("{\"client_id\":\"836492\",\"api_key\":"
-                              "\"5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c\"}",
-                              "{\"page_size\":\"50\"}", &cfg, &policy, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz_oz_orders: %s\n", err);
-        abort();
-    }
+    cfg = fz_open(&ef_platform_ozon,
+                  "{\"client_id\":\"836492\",\"api_key\":"
+                  "\"5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c\"}",
+                  "{\"page_size\":\"50\"}", NULL, "fuzz_oz_orders");
     return 0;
-}
-
-static void check(const fz_input *in)
-{
-    ef_mkt_result res;
-    ef_market_ozon.check_response(in->status, in->body, in->len, &res);
-    fz_check_result(&res);
-    if ((res.fault == 0) != (in->status == 200))
-        abort();
 }
 
 /* Postings the answer lists, wherever the adapter looks for them. */
@@ -107,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_input in;
     fz_split(data, size, &in);
     if (strcmp(in.word, "check") == 0)
-        check(&in);
+        fz_check_check_answer(&ef_market_ozon, &in);
     else
         sync_answer(&in, strcmp(in.word, "fbo") == 0);
     fz_free(&in);

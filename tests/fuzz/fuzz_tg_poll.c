@@ -26,13 +26,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[256];
-    ef_platform_policy policy;
-    if (ef_platform_telegram.open("{\"bot_token\":\"123456789:AAFuzz-fuzz-fuzz-fuzz-fuzz\"}",
-                                  "{\"mode\":\"poll\"}", &cfg, &policy, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz_tg_poll: %s\n", err);
-        abort();
-    }
+    cfg = fz_open(&ef_platform_telegram, "{\"bot_token\":\"123456789:AAFuzz-fuzz-fuzz-fuzz-fuzz\"}",
+                  "{\"mode\":\"poll\"}", NULL, "fuzz_tg_poll");
     return 0;
 }
 

@@ -31,13 +31,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[256];
-    if (ef_platform_wildberries.open(
-            "{\"api_token\":\"eyJhbGciOiJFUzI1NiJ9.fuzz-token-0123456789\"}",
-            "{\"chat_poll_ms\":\"2000\"}", &cfg, &policy, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz_wb_chat: %s\n", err);
-        abort();
-    }
+    cfg = fz_open(&ef_platform_wildberries,
+                  "{\"api_token\":\"eyJhbGciOiJFUzI1NiJ9.fuzz-token-0123456789\"}",
+                  "{\"chat_poll_ms\":\"2000\"}", &policy, "fuzz_wb_chat");
     return 0;
 }
 

@@ -38,24 +38,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[256];
-    ef_platform_policy policy;
-    if (ef_platform_wildberries.open(
-            "{\"api_token\":\"eyJhbGciOiJFUzI1NiJ9.fuzz-token-0123456789\"}",
-            "{\"page_size\":\"100\"}", &cfg, &policy, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz_wb_orders: %s\n", err);
-        abort();
-    }
+    cfg = fz_open(&ef_platform_wildberries,
+                  "{\"api_token\":\"eyJhbGciOiJFUzI1NiJ9.fuzz-token-0123456789\"}",
+                  "{\"page_size\":\"100\"}", NULL, "fuzz_wb_orders");
     return 0;
-}
-
-static void ping(const fz_input *in)
-{
-    ef_mkt_result res;
-    ef_market_wildberries.check_response(in->status, in->body, in->len, &res);
-    fz_check_result(&res);
-    if ((res.fault == 0) != (in->status == 200))
-        abort();
 }
 
 static void sync_answer(const fz_input *in, bool status_stage)
@@ -157,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_input in;
     fz_split(data, size, &in);
     if (strcmp(in.word, "ping") == 0)
-        ping(&in);
+        fz_check_check_answer(&ef_market_wildberries, &in);
     else if (strcmp(in.word, "joined") == 0)
         joined(&in);
     else

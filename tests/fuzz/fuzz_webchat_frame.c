@@ -26,14 +26,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[256];
-    ef_platform_policy policy;
-    if (ef_platform_webchat.open("{\"visitor_key\":\"000102030405060708090a0b0c0d0e0f"
-                                 "101112131415161718191a1b1c1d1e1f\"}",
-                                 "{}", &cfg, &policy, err, sizeof(err)) != 0) {
-        fprintf(stderr, "fuzz_webchat_frame: %s\n", err);
-        abort();
-    }
+    cfg = fz_open(&ef_platform_webchat,
+                  "{\"visitor_key\":\"000102030405060708090a0b0c0d0e0f"
+                  "101112131415161718191a1b1c1d1e1f\"}",
+                  "{}", NULL, "fuzz_webchat_frame");
     ef_buf b;
     ef_buf_init(&b, sizeof(visitor) - 1);
     ef_http_req rq = {0};
