@@ -37,6 +37,7 @@
 #include "gateway/dispatch.h"
 
 #include "base/hash.h"
+#include "gateway/metrics.h"
 #include "gateway/ratelimit.h"
 
 #include "platforms/platform.h"
@@ -94,16 +95,25 @@ struct out_row {
     bool recording;     /* a retry is being recorded: the chat waits */
     bool dead;          /* its outcome could not be recorded: never sent again */
     bool as_template;   /* reply window closed: send the channel's re-engagement template */
+    bool method;        /* an API call, not a message (is_method_call) */
     int64_t expires_ms; /* monotonic; 0: never */
 };
 
+/* A chat is in the buckets (found by key) from its first row until it is
+ * idle: no row, nothing in flight and no limit of its own still running;
+ * then start_ready frees it, so that a gateway serving millions of chats
+ * keeps only those with something to send. While it has rows it is also
+ * on the active list, which start_ready walks in turn (a chat that starts
+ * a send goes to the back: chats take turns). */
 struct chat {
     char *key; /* integration|chat_id */
     out_row *head, *tail;
     bool in_flight;
+    bool active;     /* on the active list */
     int64_t next_ms; /* earliest time of this chat's next send */
     ef_window group; /* groups only */
     chat *hnext;
+    chat *aprev, *anext; /* the active list */
 };
 
 typedef struct channel_window {
@@ -168,6 +178,8 @@ struct ef_dispatcher {
     CURLM *multi;
     /* sending thread */
     chat *buckets[N_BUCKETS];
+    chat *active_head, *active_tail;
+    size_t nchats;
     out_row *rows[ROW_BUCKETS];
     size_t nrows;
     channel_window *channels;
@@ -197,11 +209,16 @@ struct ef_dispatcher {
 
 /* ---- small pieces --------------------------------------------------------- */
 
+/* API calls that are not messages (answerCallbackQuery) do not count
+ * against a chat's message limits. Decided once, when the row arrives. */
+static bool names_method(const ef_outbox_row *r)
+{
+    return r->meta_json && strstr(r->meta_json, "\"method\"") != NULL;
+}
+
 static bool is_method_call(const out_row *row)
 {
-    /* API calls that are not messages (answerCallbackQuery) do not count
-     * against a chat's message limits. */
-    return row->r.meta_json && strstr(row->r.meta_json, "\"method\"") != NULL;
+    return row->method;
 }
 
 /* The channel's per-account window (its policy's rate; a new policy
@@ -253,7 +270,65 @@ static chat *chat_get(ef_dispatcher *d, const ef_outbox_row *r, bool create)
     c->key = key;
     c->hnext = d->buckets[b];
     d->buckets[b] = c;
+    d->nchats++;
     return c;
+}
+
+static void active_unlink(ef_dispatcher *d, chat *c)
+{
+    if (!c->active)
+        return;
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        d->active_head = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    else
+        d->active_tail = c->aprev;
+    c->aprev = c->anext = NULL;
+    c->active = false;
+}
+
+/* Puts c at the back of the active list (taking it out first if on it). */
+static void active_push_back(ef_dispatcher *d, chat *c)
+{
+    active_unlink(d, c);
+    c->aprev = d->active_tail;
+    if (d->active_tail)
+        d->active_tail->anext = c;
+    else
+        d->active_head = c;
+    d->active_tail = c;
+    c->active = true;
+}
+
+static void chat_free(chat *c)
+{
+    ef_window_cleanup(&c->group);
+    ef_free(c->key);
+    ef_free(c);
+}
+
+/* Whether c holds nothing: no row, no request, no limit of its own that a
+ * new row would still have to respect. */
+static bool chat_idle(const chat *c, int64_t now)
+{
+    return !c->head && !c->in_flight && c->next_ms <= now && ef_window_idle(&c->group, now);
+}
+
+/* Takes an idle chat out of the buckets and the active list and frees it. */
+static void chat_drop(ef_dispatcher *d, chat *c)
+{
+    active_unlink(d, c);
+    chat **p = &d->buckets[ef_fnv1a64(c->key, EF_FNV1A64_INIT) % N_BUCKETS];
+    while (*p && *p != c)
+        p = &(*p)->hnext;
+    if (*p) {
+        *p = c->hnext;
+        d->nchats--;
+    }
+    chat_free(c);
 }
 
 /* ---- pure pieces (dispatch.h) ---------------------------------------------- */
@@ -368,12 +443,15 @@ static void append_row(ef_dispatcher *d, ef_outbox_row *src, int64_t fetched_ms)
     o->r = *src;
     memset(src, 0, sizeof(*src)); /* moved */
     o->c = c;
+    o->method = names_method(&o->r);
     o->expires_ms = ef_dispatch_expires_at(fetched_ms, o->r.age_ms, d->opts.reply_ttl_s);
     if (c->tail)
         c->tail->next = o;
     else
         c->head = o;
     c->tail = o;
+    if (!c->active)
+        active_push_back(d, c);
     row_add(d, o);
 }
 
@@ -1040,12 +1118,12 @@ static bool account_full(ef_dispatcher *d, const ef_channel *ch, int64_t now)
 static pass_channel *pass_lookup(ef_dispatcher *d, pass_cache *pc, chat *c, int64_t now)
 {
     const char *iid = c->head->r.integration_id;
-    if (!iid || strlen(iid) >= sizeof(pc->e[0].integration_id))
+    if (!iid)
         return NULL;
     for (size_t i = 0; i < pc->n; i++)
         if (strcmp(pc->e[i].integration_id, iid) == 0)
             return &pc->e[i];
-    if (pc->n == PASS_CHANNELS)
+    if (pc->n == PASS_CHANNELS || strlen(iid) >= sizeof(pc->e[0].integration_id))
         return NULL;
     pass_channel *e = &pc->e[pc->n++];
     memcpy(e->integration_id, iid, strlen(iid) + 1);
@@ -1081,6 +1159,7 @@ static void try_start(ef_dispatcher *d, pass_cache *pc, chat *c, int64_t now)
         return;
     }
     start(d, c, ch);
+    active_push_back(d, c); /* its turn is over: the others' next */
     if (e)
         e->full = account_full(d, e->ch, now);
 }
@@ -1091,18 +1170,25 @@ static void start_ready(ef_dispatcher *d, int64_t now)
         return; /* the lease is not confirmed: another gateway may take over */
     int64_t wall = ef_wall_ms();
     pass_cache pc = {.n = 0};
-    for (size_t b = 0; b < N_BUCKETS; b++) {
-        for (chat *c = d->buckets[b]; c; c = c->hnext) {
-            while (c->head && !c->in_flight && !c->head->recording && expired(d, c, now))
-                ;
-            if (!c->head || c->in_flight || c->head->recording)
-                continue;
-            if (c->head->r.due_ms > wall || c->next_ms > now)
-                continue;
-            try_start(d, &pc, c, now);
+    chat *last = d->active_tail; /* chats moved behind it wait for the next pass */
+    chat *next = d->active_head;
+    for (chat *c = next; c; c = next) {
+        next = c == last ? NULL : c->anext;
+        while (c->head && !c->in_flight && !c->head->recording && expired(d, c, now))
+            ;
+        if (!c->head) {
+            if (chat_idle(c, now))
+                chat_drop(d, c);
+            continue;
         }
+        if (c->in_flight || c->head->recording)
+            continue;
+        if (c->head->r.due_ms > wall || c->next_ms > now)
+            continue;
+        try_start(d, &pc, c, now);
     }
     pass_cleanup(&pc);
+    ef_metrics_dispatcher(d->nchats, d->nrows);
 }
 
 /* The first LOG_TEXT_CHARS characters of text (whole UTF-8 sequences) into
@@ -1340,9 +1426,7 @@ static void free_memory(ef_dispatcher *d)
         chat *c = d->buckets[b];
         while (c) {
             chat *next = c->hnext;
-            ef_window_cleanup(&c->group);
-            ef_free(c->key);
-            ef_free(c);
+            chat_free(c);
             c = next;
         }
     }

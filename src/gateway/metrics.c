@@ -39,6 +39,7 @@ static atomic_uint_fast64_t commit_buckets[N_COMMIT + 1];
 static atomic_uint_fast64_t commit_sum_us;
 static atomic_uint_fast64_t batch_buckets[N_BATCH + 1];
 static atomic_uint_fast64_t batch_sum;
+static atomic_uint_fast64_t dispatcher_chats, dispatcher_rows;
 
 /* Slots: the registry's adapters, then "other". */
 static int n_platforms(void)
@@ -118,6 +119,7 @@ static int histogram(ef_buf *b, const char *name, const char *help, const double
 }
 
 static int render_outbox(ef_buf *b);
+static int render_dispatcher(ef_buf *b);
 
 int ef_metrics_render(ef_buf *b)
 {
@@ -158,8 +160,28 @@ int ef_metrics_render(ef_buf *b)
         rc = histogram(b, "ef_store_batch_size", "Events per batch commit.", batch_bounds, N_BATCH,
                        batch_buckets, (double)atomic_load(&batch_sum));
     if (!rc)
+        rc = render_dispatcher(b);
+    if (!rc)
         rc = render_outbox(b);
     return rc;
+}
+
+void ef_metrics_dispatcher(size_t chats, size_t rows)
+{
+    atomic_store(&dispatcher_chats, chats);
+    atomic_store(&dispatcher_rows, rows);
+}
+
+static int render_dispatcher(ef_buf *b)
+{
+    return ef_buf_appendf(
+        b,
+        "# HELP ef_dispatcher_chats Chats the dispatcher holds in memory (with replies to send "
+        "or a limit still running).\n# TYPE ef_dispatcher_chats gauge\nef_dispatcher_chats %llu\n"
+        "# HELP ef_dispatcher_rows Outbound rows the dispatcher holds in memory.\n"
+        "# TYPE ef_dispatcher_rows gauge\nef_dispatcher_rows %llu\n",
+        (unsigned long long)atomic_load(&dispatcher_chats),
+        (unsigned long long)atomic_load(&dispatcher_rows));
 }
 
 /* ---- the outbox ------------------------------------------------------------ */

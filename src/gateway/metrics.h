@@ -53,6 +53,8 @@ void ef_metrics_dead_letter(ef_metric_platform p);
 void ef_metrics_http(int status);
 /* One batch commit: its duration and its number of events. */
 void ef_metrics_commit(double seconds, size_t batch_size);
+/* The dispatcher's memory: the chats and the outbound rows it holds now. */
+void ef_metrics_dispatcher(size_t chats, size_t rows);
 /* Appends the Prometheus text exposition to b. */
 int ef_metrics_render(ef_buf *b);
 

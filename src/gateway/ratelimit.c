@@ -34,6 +34,18 @@ int64_t ef_window_ready_at(const ef_window *w, int64_t now)
     return t + w->span_ms > now ? t + w->span_ms : now;
 }
 
+bool ef_window_idle(const ef_window *w, int64_t now)
+{
+    if (!w->ts)
+        return true;
+    if (w->pending > 0)
+        return false;
+    if (w->count == 0)
+        return true;
+    int64_t newest = w->ts[(w->head + w->count - 1) % w->cap];
+    return newest + w->span_ms <= now;
+}
+
 void ef_window_start(ef_window *w)
 {
     if (w->ts)

@@ -31,6 +31,10 @@ void ef_window_cleanup(ef_window *w);
 /* When the window admits one more request: now, the time it will, or
  * INT64_MAX while only answers can free a place. */
 int64_t ef_window_ready_at(const ef_window *w, int64_t now);
+/* Whether the window holds nothing that limits a request at now or later:
+ * none in flight and every answer older than the span (then it may be
+ * dropped and made again, empty, when needed). */
+bool ef_window_idle(const ef_window *w, int64_t now);
 /* A request starts (counted as in flight until ef_window_done). */
 void ef_window_start(ef_window *w);
 /* The request started with ef_window_start() was answered (or failed) at now. */

@@ -106,6 +106,12 @@ def test_forty_chats_and_a_group_at_once_each_reply_once_in_order_within_limits(
         rows = outbound_rows(gw.db, GROUP)
         assert_eq([r["delivery_status"] for r in rows], ["sent"] * 20 + ["queued"] * 4,
                   "group rows after %.0f s" % (time.monotonic() - first))
+        # The dispatcher forgets a chat once it has nothing to send and its
+        # 1/s limit has run out: the 40 private chats are gone from its
+        # memory, the group (4 replies waiting for the next minute) stays.
+        m = gw.metrics()
+        assert_eq(m.get(("ef_dispatcher_chats", ())), 1.0, "chats in the dispatcher's memory")
+        assert_eq(m.get(("ef_dispatcher_rows", ())), 4.0, "rows in the dispatcher's memory")
         print("40 chats + group: %d attempts for %d messages; 120 replies in %.2f s" %
               (attempts, len(sends(fake)), took))
 

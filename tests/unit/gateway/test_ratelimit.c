@@ -92,12 +92,34 @@ static void test_zeroed_window_is_no_limit(void **state)
     ef_window_cleanup(&w);
 }
 
+/* A window is idle (its chat may be forgotten) only when nothing is in
+ * flight and its newest answer has left the span. */
+static void test_idle_only_after_the_span(void **state)
+{
+    (void)state;
+    ef_window w;
+    ef_window_init(&w, 20, 60000);
+    assert_true(ef_window_idle(&w, 0));
+    ef_window_start(&w);
+    assert_false(ef_window_idle(&w, 1000));
+    ef_window_done(&w, 1000);
+    ef_window_start(&w);
+    ef_window_done(&w, 5000);
+    assert_false(ef_window_idle(&w, 60999)); /* the answer at 5000 still counts */
+    assert_false(ef_window_idle(&w, 64999));
+    assert_true(ef_window_idle(&w, 65000));
+    ef_window_cleanup(&w);
+    ef_window z = {0};
+    assert_true(ef_window_idle(&z, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_never_more_than_the_cap_in_a_span),
         cmocka_unit_test(test_in_flight_requests_count),
         cmocka_unit_test(test_zeroed_window_is_no_limit),
+        cmocka_unit_test(test_idle_only_after_the_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
