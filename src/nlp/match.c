@@ -571,8 +571,11 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
         out->ranked[k].line = p->line;
     }
     /* out of scope against the whole message: a sentence about something
-     * else does not silence a request in another one */
-    sc->oos = n_top > 0 && oos >= top[0].whole;
+     * else does not silence a request in another one; matched alone (no
+     * intent's pattern did), it is the rules' verdict too, which neither
+     * the repaired reading nor the model overrules ("автобус не пришел":
+     * the model would have read "не пришел" as an order) */
+    sc->oos = oos >= 0 && (n_top == 0 || oos >= top[0].whole);
     if (n_top > 0 && top[0].conf >= bot->threshold && !sc->oos) {
         out->intent = bot->intents[top[0].intent].name;
         out->confidence = top[0].conf;
