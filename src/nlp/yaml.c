@@ -13,6 +13,29 @@
 static int vfail_at(ef_nlp__yaml *y, size_t line, size_t col, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
+/* Copies src into dst (cap > 0 bytes, NUL-terminated, cut before an escape
+ * that would not fit) with a line break shown as \n and any other control
+ * byte as \xNN: an error is one line, and the scalars it quotes (a pattern, a name)
+ * may hold line breaks. */
+static void copy_escaped(char *dst, size_t cap, const char *src)
+{
+    size_t o = 0;
+    for (; *src; src++) {
+        unsigned char c = (unsigned char)*src;
+        char esc[5] = {(char)c, 0};
+        size_t k = 1;
+        if (c == '\n')
+            k = (size_t)snprintf(esc, sizeof(esc), "\\n");
+        else if (c < 0x20 || c == 0x7f)
+            k = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
+        if (o + k >= cap)
+            break;
+        memcpy(dst + o, esc, k);
+        o += k;
+    }
+    dst[o] = '\0';
+}
+
 static int vfail_at(ef_nlp__yaml *y, size_t line, size_t col, const char *fmt, va_list ap)
 {
     if (y->rc)
@@ -21,8 +44,11 @@ static int vfail_at(ef_nlp__yaml *y, size_t line, size_t col, const char *fmt, v
     if (!y->err || y->errlen == 0)
         return y->rc;
     int n = snprintf(y->err, y->errlen, "%s:%zu:%zu: ", y->path ? y->path : "<bot>", line, col);
-    if (n >= 0 && (size_t)n < y->errlen)
-        vsnprintf(y->err + n, y->errlen - (size_t)n, fmt, ap);
+    if (n >= 0 && (size_t)n < y->errlen) {
+        char msg[1024];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        copy_escaped(y->err + n, y->errlen - (size_t)n, msg);
+    }
     return y->rc;
 }
 
