@@ -5,6 +5,10 @@
 #
 #   scripts/fuzz-campaign.sh TARGET...    each TARGET until CPU_SECS
 #   scripts/fuzz-campaign.sh all          every target built in DIR
+#   scripts/fuzz-campaign.sh pick TARGET [N]
+#                                         after a campaign: up to N (20) of
+#                                         its new inputs that add the most
+#                                         coverage to the tree's corpus
 #
 # Environment (defaults in brackets):
 #   FUZZ_DIR    the binaries of `make fuzz-bins` [build-fuzz/fuzz]
@@ -21,8 +25,17 @@
 # Each fuzzer runs under `nice -n 19`, -rss_limit_mb=2048 (and the same
 # malloc limit), -timeout=10 per input. Prints per target one line:
 #   TARGET cpu_s=.. execs=.. exec_s=.. new_units=.. stops=.. artifacts=..
-# and writes it to FUZZ_WORK/TARGET.summary (logs in FUZZ_WORK/TARGET.log).
+# and writes it to FUZZ_WORK/TARGET.summary (logs in FUZZ_WORK/TARGET.log,
+# one line a chunk in FUZZ_WORK/TARGET.progress).
 # Exit status 1 when any target left an artifact.
+#
+# `pick` merges (-merge=1, with a control file) FUZZ_WORK/TARGET into a copy
+# of the tree's corpus; the control file lists, per input, the edges (COV)
+# and features (FT) no input merged before it had, the tree's first. It then
+# takes greedily the new input (at most PICK_BYTES, 4096) that adds the most
+# edges, then features, beyond the tree's corpus and what was already taken,
+# until N are taken or none adds an edge or 8 features. They are copied to FUZZ_WORK/picked/TARGET as cov_<sha1> for
+# review; moving them into tests/fuzz/corpus/ is left to the reader.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 1
@@ -74,6 +87,7 @@ campaign_one() {
         cpu=$(awk -v c="$cpu" -v u="${used:-0}" 'BEGIN { printf "%.1f", c + u }')
         execs=$((execs + $(stat_of number_of_executed_units "$chunk_log")))
         added=$((added + $(stat_of new_units_added "$chunk_log")))
+        echo "$(date -u +%T) cpu_s=$cpu execs=$execs exit=$rc" >>"$WORK/$t.progress"
         if [ "$rc" -ne 0 ]; then
             stops=$((stops + 1))
             echo "$t: run stopped (exit $rc) at ${cpu} CPU s:" \
@@ -90,6 +104,67 @@ campaign_one() {
     [ "$artifacts" -eq 0 ]
 }
 
+# Greedy pick over a merge control file (STARTED/FT/COV lines per input).
+pick() {
+    local t=$1 n=${2:-20} corpus tmp
+    corpus=$(corpus_of "$t")
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/out" "$WORK/picked/$t"
+    cp "$corpus"/* "$tmp/out"/
+    nice -n 19 "$DIR/fuzz_$t" -merge=1 -merge_control_file="$tmp/cf" -rss_limit_mb=2048 \
+        -timeout=10 "$tmp/out" "$WORK/$t" >"$tmp/merge.log" 2>&1 || {
+        tail -20 "$tmp/merge.log" >&2
+        rm -rf "$tmp"
+        return 1
+    }
+    python3 - "$tmp/cf" "$n" "${PICK_BYTES:-4096}" "$WORK/picked/$t" <<'PY'
+import hashlib, os, shutil, sys
+cf, n, max_bytes, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+lines = open(cf).read().split("\n")
+count, first = int(lines[0]), int(lines[1])  # first: the tree's inputs, merged first
+paths = lines[2:2 + count]
+ft, cov = {}, {}
+for line in lines[2 + count:]:
+    parts = line.split()
+    if len(parts) >= 2 and parts[0] in ("FT", "COV"):
+        (ft if parts[0] == "FT" else cov)[int(parts[1])] = set(map(int, parts[2:]))
+base_ft, base_cov, cands = set(), set(), []
+for i, p in enumerate(paths):
+    if i < first:
+        base_ft |= ft.get(i, set())
+        base_cov |= cov.get(i, set())
+    elif os.path.getsize(p) <= max_bytes:
+        cands.append(i)
+
+
+def gain(i):
+    return (len(cov.get(i, set()) - base_cov), len(ft.get(i, set()) - base_ft),
+            -os.path.getsize(paths[i]))
+
+
+taken = []
+while len(taken) < n and cands:
+    best = max(cands, key=gain)
+    g = gain(best)
+    if g[0] == 0 and g[1] < 8:
+        break
+    cands.remove(best)
+    base_ft |= ft.get(best, set())
+    base_cov |= cov.get(best, set())
+    data = open(paths[best], "rb").read()
+    name = "cov_" + hashlib.sha1(data).hexdigest()[:12]
+    shutil.copyfile(paths[best], os.path.join(out, name))
+    taken.append(name)
+    print(f"{name} {len(data)} bytes +{g[0]} edges +{g[1]} features")
+print(f"picked {len(taken)} into {out}; edges {len(base_cov)}, features {len(base_ft)}")
+PY
+    rm -rf "$tmp"
+}
+
+if [ "${1:-}" = pick ]; then
+    pick "${2:?usage: fuzz-campaign.sh pick TARGET [N]}" "${3:-20}"
+    exit
+fi
 if [ "${1:-}" = --one ]; then
     campaign_one "$2"
     exit
