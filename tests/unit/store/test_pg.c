@@ -170,6 +170,45 @@ static void deleting_a_conversation_deletes_its_messages(void **state)
     ef_free(a);
 }
 
+/* The SQLSTATE of a statement expected to fail ("" if it succeeded). */
+static void admin_sqlstate(fixture *fx, const char *sql, char *out, size_t n)
+{
+    PGresult *r = PQexec(fx->admin, sql);
+    const char *st =
+        PQresultStatus(r) == PGRES_FATAL_ERROR ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(out, n, "%s", st ? st : "");
+    PQclear(r);
+}
+
+/* conversations.integration_id and users.platform have no per-row foreign
+ * key (sql/019: the check locked the one row every new chat shares), yet
+ * deleting an integration with conversations, or a platform with users,
+ * is still refused with 23503; one without is deleted. */
+static void references_are_refused_on_delete(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    char *b = add_integration(fx, "b", "1002");
+    ef_ingest_item items[1] = {{.msg = new_msg(a, "1", "1:1")}};
+    assert_int_equal(ef_store_ingest(fx->st, items, 1), 0);
+    char *sql = ef_asprintf("DELETE FROM integrations WHERE id = '%s'", a);
+    char state_buf[8];
+    admin_sqlstate(fx, sql, state_buf, sizeof(state_buf));
+    assert_string_equal(state_buf, "23503");
+    ef_free(sql);
+    sql = ef_asprintf("DELETE FROM integrations WHERE id = '%s'", b);
+    admin_sqlstate(fx, sql, state_buf, sizeof(state_buf));
+    assert_string_equal(state_buf, "");
+    ef_free(sql);
+    admin_sqlstate(fx, "DELETE FROM platforms WHERE id = 'telegram'", state_buf, sizeof(state_buf));
+    assert_string_equal(state_buf, "23503");
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM integrations"), 1);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM platforms WHERE id = 'telegram'"), 1);
+    items_cleanup(items, 1);
+    ef_free(a);
+    ef_free(b);
+}
+
 static void a_value_too_long_rejects_only_its_item(void **state)
 {
     NEED_DB(fx);
@@ -698,6 +737,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(deleting_a_conversation_deletes_its_messages, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(rejected_items_are_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(references_are_refused_on_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(a_conversation_not_active_gets_no_bot_replies, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_stale_session_is_refused, setup, teardown),
