@@ -36,15 +36,32 @@
  *                                      transliteration, typos)
  *   nlp_match_repair_cold_msgs_per_sec the same asking the dictionaries
  *                                      about every word
+ *   nlp_match_entities_instr_per_msg   user-space instructions per message
+ *   nlp_match_instr_per_msg            of the clean mix with entities, without
+ *   nlp_match_repair_instr_per_msg     and of the repair mix (perf_event_open:
+ *                                      the figure that noise on a shared
+ *                                      machine does not move; left out when
+ *                                      the kernel refuses the counter)
  *   nlp_bot_intents                    intents in the bot
  * The issue's goal is above 1,000,000 messages/s per core with entities.
+ *
+ *   bench_nlp --loop clean|bare|repair PASSES [BOT_FILE]
+ * only runs that mix (bare: the clean mix without entities) PASSES times
+ * after 10 passes of warm-up and prints nothing: a target for perf record,
+ * or for valgrind --tool=callgrind --toggle-collect=ef_nlp_match where the
+ * machine has no instruction counter (its Ir over the calls is
+ * deterministic).
  */
 #include "nlp/nlp.h"
 
+#include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const messages[] = {
     "Привет",
@@ -216,8 +233,82 @@ static void run_pair(const ef_bot *bot, double seconds, double *with, double *wi
     *overhead = pct[PAIRS / 2];
 }
 
+/* A counter of this thread's user-space instructions, or -1 when the kernel
+ * does not allow one (perf_event_paranoid, containers). */
+static int instr_counter(void)
+{
+    struct perf_event_attr pe;
+    memset(&pe, 0, sizeof(pe));
+    pe.type = PERF_TYPE_HARDWARE;
+    pe.size = sizeof(pe);
+    pe.config = PERF_COUNT_HW_INSTRUCTIONS;
+    pe.disabled = 1;
+    pe.exclude_kernel = 1;
+    pe.exclude_hv = 1;
+    return (int)syscall(SYS_perf_event_open, &pe, 0, -1, -1, 0);
+}
+
+/* Instructions per message of the mix ms with options, over 200 passes
+ * after a warm-up (the same work as a trial; the count does not depend on
+ * the load of the machine). 0 when no counter is available. */
+static double instructions(const ef_bot *bot, const set *ms, unsigned options)
+{
+    int fd = instr_counter();
+    if (fd < 0)
+        return 0;
+    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
+    ef_nlp_scratch_set_options(sc, options);
+    ef_nlu_result r;
+    const int64_t now = 1773133200;
+    enum { PASSES = 200 };
+    for (size_t i = 0; i < ms->n * 10; i++)
+        ef_nlp_match(bot, sc, ms->msg[i % ms->n], strlen(ms->msg[i % ms->n]), now, &r);
+    size_t lens[64];
+    for (size_t i = 0; i < ms->n; i++)
+        lens[i] = strlen(ms->msg[i]);
+    ioctl(fd, PERF_EVENT_IOC_RESET, 0);
+    ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+    for (int pass = 0; pass < PASSES; pass++)
+        for (size_t i = 0; i < ms->n; i++)
+            ef_nlp_match(bot, sc, ms->msg[i], lens[i], now, &r);
+    ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+    long long count = 0;
+    if (read(fd, &count, sizeof(count)) != (ssize_t)sizeof(count))
+        count = 0;
+    close(fd);
+    ef_nlp_scratch_free(sc);
+    return (double)count / (double)(PASSES * ms->n);
+}
+
+/* bench_nlp --loop MIX PASSES [BOT_FILE]: one mix only, for a profiler. */
+static int loop_only(const ef_bot *bot, const char *mix, long passes)
+{
+    const set *ms = strcmp(mix, "repair") == 0 ? &repair : &clean;
+    unsigned options = strcmp(mix, "bare") == 0 ? EF_NLP_NO_ENTITIES : 0;
+    if (strcmp(mix, "clean") != 0 && strcmp(mix, "bare") != 0 && strcmp(mix, "repair") != 0) {
+        fprintf(stderr, "bench_nlp: --loop clean|bare|repair PASSES [BOT_FILE]\n");
+        return 2;
+    }
+    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
+    ef_nlp_scratch_set_options(sc, options);
+    ef_nlu_result r;
+    for (long pass = 0; pass < passes + 10; pass++)
+        for (size_t i = 0; i < ms->n; i++)
+            ef_nlp_match(bot, sc, ms->msg[i], strlen(ms->msg[i]), 1773133200, &r);
+    ef_nlp_scratch_free(sc);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    const char *loop_mix = NULL;
+    long loop_passes = 0;
+    if (argc > 3 && strcmp(argv[1], "--loop") == 0) {
+        loop_mix = argv[2];
+        loop_passes = atol(argv[3]);
+        argc -= 3;
+        argv += 3;
+    }
     const char *path = argc > 1 ? argv[1] : getenv("EF_BOT_FILE");
     if (!path || !path[0])
         path = "bots/demo.yaml";
@@ -226,6 +317,11 @@ int main(int argc, char **argv)
     if (ef_bot_load(path, &bot, err, sizeof(err)) != 0) {
         fprintf(stderr, "bench_nlp: %s\n", err);
         return 1;
+    }
+    if (loop_mix) {
+        int rc = loop_only(bot, loop_mix, loop_passes);
+        ef_bot_free(bot);
+        return rc;
     }
     printf("nlp_match_msgs_per_sec %.0f msg/s\n", run(bot, &clean, EF_NLP_NO_ENTITIES, 1.5));
     double with, without, overhead;
@@ -242,6 +338,13 @@ int main(int argc, char **argv)
     printf("nlp_match_repair_msgs_per_sec %.0f msg/s\n", run(bot, &repair, 0, 1.0));
     printf("nlp_match_repair_cold_msgs_per_sec %.0f msg/s\n",
            run(bot, &repair, EF_NLP_NO_WORD_MEMO, 1.0));
+    double ie = instructions(bot, &clean, 0);
+    if (ie > 0) {
+        printf("nlp_match_entities_instr_per_msg %.0f instructions\n", ie);
+        printf("nlp_match_instr_per_msg %.0f instructions\n",
+               instructions(bot, &clean, EF_NLP_NO_ENTITIES));
+        printf("nlp_match_repair_instr_per_msg %.0f instructions\n", instructions(bot, &repair, 0));
+    }
     printf("nlp_bot_intents %zu intents\n", ef_bot_intent_count(bot));
     ef_bot_free(bot);
     return 0;
