@@ -737,12 +737,14 @@ static void build_prefilter(ld *l)
             continue;
         }
         for (size_t k = 0; k < l->lits[i].n; k++)
-            ef_nlp__pf_add(&bot->pf, l->lits[i].s[k], l->lits[i].len[k], (uint32_t)i);
+            ef_nlp__pf_add_at(&bot->pf, l->lits[i].s[k], l->lits[i].len[k], (uint32_t)i,
+                              l->lits[i].at);
         if (l->also[i].n == 0)
             continue;
         bot->pats[i].also = next++;
         for (size_t k = 0; k < l->also[i].n; k++)
-            ef_nlp__pf_add(&bot->pf, l->also[i].s[k], l->also[i].len[k], bot->pats[i].also);
+            ef_nlp__pf_add_at(&bot->pf, l->also[i].s[k], l->also[i].len[k], bot->pats[i].also,
+                              l->also[i].at);
     }
     for (size_t i = 0;; i++) {
         const char *w = ef_nlp__gate_word(i);

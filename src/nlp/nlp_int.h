@@ -143,11 +143,19 @@ size_t ef_nlp__top_branches(const char *p, size_t n, size_t *off, size_t *len, s
  * PCRE2_CASELESS. Either way the answers are the same on normalized text. */
 char *ef_nlp__pattern_lower(const char *rw, size_t n, size_t *outlen);
 
+/* Where an occurrence of a required literal stands (ef_nlp__lits.at): the
+ * pattern asserts \b (EF_NLP__AT_WORD) or ^ / \A (EF_NLP__AT_START) right
+ * before the literal, so an occurrence elsewhere (inside a word, after the
+ * first byte) cannot be part of a match. */
+#define EF_NLP__AT_WORD 1u
+#define EF_NLP__AT_START 2u
+
 /* A set of literal byte strings. */
 typedef struct ef_nlp__lits {
     size_t n;
     char **s;
     uint32_t *len;
+    unsigned at; /* EF_NLP__AT_*: true of the occurrence every match holds */
 } ef_nlp__lits;
 
 /* Finds literals that every match of the (rewritten) pattern must contain:
@@ -203,6 +211,10 @@ typedef struct ef_nlp__prefilter {
 
 void ef_nlp__pf_init(ef_nlp__prefilter *pf, size_t n_bits);
 void ef_nlp__pf_add(ef_nlp__prefilter *pf, const char *lit, size_t len, uint32_t bit);
+/* The same for a literal of a set whose `at` is at (EF_NLP__AT_*): an
+ * occurrence counts only where it can stand. */
+void ef_nlp__pf_add_at(ef_nlp__prefilter *pf, const char *lit, size_t len, uint32_t bit,
+                       unsigned at);
 void ef_nlp__pf_set_always(ef_nlp__prefilter *pf, uint32_t bit);
 void ef_nlp__pf_build(ef_nlp__prefilter *pf);
 /* ORs into bits (n_words words) the bit of every pattern one of whose

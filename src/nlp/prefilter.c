@@ -32,6 +32,7 @@
 
 #include "base/utf8.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -551,10 +552,15 @@ enum { I_NONE = 0, I_EXACT, I_REQ };
 /* What a piece of a pattern tells about its matches:
  *  I_EXACT: it matches exactly one of the strings in set (maybe "");
  *  I_REQ:   every match contains at least one of the strings (none empty);
- *  I_NONE:  nothing useful is known. */
+ *  I_NONE:  nothing useful is known.
+ * set.at (EF_NLP__AT_*) says what holds where that occurrence starts (\b,
+ * ^), whatever surrounds the piece; prefix, for I_REQ, that the occurrence
+ * starts where the piece's match starts (always so for I_EXACT), which is
+ * what lets a \b or ^ before the piece reach its literal. */
 typedef struct info {
     int kind;
     ef_nlp__lits set;
+    bool prefix;
 } info;
 
 #define MAX_SEGS 16 /* requirements kept of the top-level sequence's segments */
@@ -581,6 +587,7 @@ void ef_nlp__lits_cleanup(ef_nlp__lits *l)
     l->s = NULL;
     l->len = NULL;
     l->n = 0;
+    l->at = 0;
 }
 
 static void lits_add(ef_nlp__lits *l, const char *s, size_t n)
@@ -628,7 +635,20 @@ static info to_req(info a)
             a.set.len[i] = LS_MAX_LEN; /* a prefix of a required string is required */
     }
     a.kind = I_REQ;
+    a.prefix = true; /* an exact string starts where the piece does; so does its prefix */
     return a;
+}
+
+/* An exact piece that matches only the empty string (\b, ^, a lookahead):
+ * what follows it starts where it does. */
+static bool all_empty(const info *a)
+{
+    if (a->kind != I_EXACT || a->set.n == 0)
+        return false;
+    for (size_t i = 0; i < a->set.n; i++)
+        if (a->set.len[i] != 0)
+            return false;
+    return true;
 }
 
 static uint32_t min_len(const info *a)
@@ -640,27 +660,23 @@ static uint32_t min_len(const info *a)
     return m;
 }
 
-/* The more selective of two requirements (consumes both). */
-static info better(info a, info b)
+/* Whether requirement b is the more selective of the two (kept by concat()). */
+static bool prefers_b(const info *a, const info *b)
 {
-    if (a.kind == I_NONE)
-        return b;
-    if (b.kind == I_NONE)
-        return a;
-    uint32_t ma = min_len(&a), mb = min_len(&b);
-    if (mb > ma || (mb == ma && b.set.n < a.set.n)) {
-        drop(&a);
-        return b;
-    }
-    drop(&b);
-    return a;
+    if (a->kind == I_NONE)
+        return true;
+    if (b->kind == I_NONE)
+        return false;
+    uint32_t ma = min_len(a), mb = min_len(b);
+    return mb > ma || (mb == ma && b->set.n < a->set.n);
 }
 
 static info copy(const info *a)
 {
-    info r = {a->kind, {0}};
+    info r = {a->kind, {0}, a->prefix};
     for (size_t i = 0; i < a->set.n; i++)
         lits_add(&r.set, a->set.s[i], a->set.len[i]);
+    r.set.at = a->set.at;
     return r;
 }
 
@@ -687,18 +703,42 @@ static info concat(info a, info b)
                 lits_add(&r.set, buf, la + lb);
             }
         }
+        /* the strings start where a's do: a's position, and b's too when
+         * a matched nothing */
+        r.set.at = a.set.at | (all_empty(&a) ? b.set.at : 0);
         drop(&a);
         drop(&b);
         return too_long ? to_req(r) : r;
     }
-    return better(to_req(a), to_req(b));
+    if (all_empty(&a) && b.kind != I_NONE) {
+        /* what better() would give (a's "" is no requirement), and b's
+         * occurrence, when it starts b, also stands where a's assertions
+         * held */
+        unsigned at = a.set.at;
+        drop(&a);
+        b = to_req(b);
+        if (b.kind == I_REQ && b.prefix)
+            b.set.at |= at;
+        return b;
+    }
+    a = to_req(a);
+    b = to_req(b);
+    if (prefers_b(&a, &b)) {
+        drop(&a);
+        b.prefix = false; /* b's occurrence is not where the sequence starts */
+        return b;
+    }
+    drop(&b);
+    return a;
 }
 
+/* Either a or b (consumes both): what both guarantee. */
 static info alt(info a, info b)
 {
     if (a.kind == I_EXACT && b.kind == I_EXACT && a.set.n + b.set.n <= LS_MAX_EXACT) {
         for (size_t i = 0; i < b.set.n; i++)
             lits_add(&a.set, b.set.s[i], b.set.len[i]);
+        a.set.at &= b.set.at;
         drop(&b);
         return a;
     }
@@ -711,6 +751,8 @@ static info alt(info a, info b)
     }
     for (size_t i = 0; i < b.set.n; i++)
         lits_add(&a.set, b.set.s[i], b.set.len[i]);
+    a.set.at &= b.set.at;
+    a.prefix = a.prefix && b.prefix;
     drop(&b);
     return a;
 }
@@ -745,7 +787,7 @@ static uint32_t lit_fold(uint32_t cp)
 
 static info digit_req(void)
 {
-    info r = {I_REQ, {0}};
+    info r = {I_REQ, {0}, true};
     lits_add(&r.set, DIGIT, 1);
     return r;
 }
@@ -938,9 +980,17 @@ static info parse_escape(parser *ps)
     }
     ps->p++;
     switch (c) {
-    case 'b':
+    case 'b': {
+        info r = exact1("", 0);
+        r.set.at = EF_NLP__AT_WORD;
+        return r;
+    }
+    case 'A': {
+        info r = exact1("", 0);
+        r.set.at = EF_NLP__AT_START;
+        return r;
+    }
     case 'B':
-    case 'A':
     case 'z':
     case 'Z':
     case 'G':
@@ -1053,6 +1103,7 @@ static info quantify(parser *ps, info a)
     if (lo == 0) {
         if (hi == 1 && a.kind == I_EXACT && a.set.n + 1 <= LS_MAX_EXACT) {
             lits_add(&a.set, "", 0);
+            a.set.at = 0; /* skipped, its assertions were never tested */
             return a;
         }
         drop(&a);
@@ -1078,6 +1129,7 @@ static void seg_keep(parser *ps, info seg)
 static info parse_seq(parser *ps)
 {
     info cur = exact1("", 0);
+    unsigned pending = 0; /* EF_NLP__AT_* of the assertions just before */
     bool top = ps->depth == 0;
     info seg = exact1("", 0);
     while (!ps->bail && ps->p < ps->end && *ps->p != '|' && *ps->p != ')') {
@@ -1102,6 +1154,9 @@ static info parse_seq(parser *ps)
         } else if (c == '^' || c == '$') {
             ps->p++;
             atom = exact1("", 0);
+            /* patterns are compiled without PCRE2_MULTILINE: ^ is the
+             * start of the text */
+            atom.set.at = c == '^' ? EF_NLP__AT_START : 0;
         } else if (c == '*' || c == '+' || c == '?' || c == '{') {
             ps->bail = true;
             break;
@@ -1116,6 +1171,15 @@ static info parse_seq(parser *ps)
             break;
         }
         atom = quantify(ps, atom);
+        /* assertions right before a piece hold where its literal starts,
+         * whatever came before them (cur may already be I_NONE) */
+        if (all_empty(&atom)) {
+            pending |= atom.set.at;
+        } else {
+            if ((atom.kind == I_EXACT || (atom.kind == I_REQ && atom.prefix)) && atom.set.n > 0)
+                atom.set.at |= pending;
+            pending = 0;
+        }
         if (top && atom.kind == I_NONE) {
             seg_keep(ps, seg);
             seg = exact1("", 0);
@@ -1160,7 +1224,7 @@ static bool same_set(const ef_nlp__lits *a, const ef_nlp__lits *b)
     return true;
 }
 
-/* Whether requirement b is more selective than a (as better() judges). */
+/* Whether requirement b is more selective than a (as prefers_b() judges). */
 static bool beats(const info *b, const info *a)
 {
     if (a->kind != I_REQ)
@@ -1313,11 +1377,19 @@ struct ef_nlp__pfpend {
     char *s;
     uint32_t len;
     uint32_t bit;
+    unsigned at;
 };
+
+/* pat_ids entries: the bit, and above it the EF_NLP__AT_* conditions an
+ * occurrence of the literal must meet to count for it. */
+#define PF_AT_SHIFT 30
+#define PF_BIT_MASK ((1u << PF_AT_SHIFT) - 1)
 
 void ef_nlp__pf_init(ef_nlp__prefilter *pf, size_t n_bits)
 {
     memset(pf, 0, sizeof(*pf));
+    if (n_bits > PF_BIT_MASK)
+        EF_PANIC("nlp: %zu prefilter bits, more than the index can hold", n_bits);
     pf->n_bits = n_bits;
     pf->n_words = (n_bits + 63) / 64;
     pf->always = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
@@ -1325,10 +1397,35 @@ void ef_nlp__pf_init(ef_nlp__prefilter *pf, size_t n_bits)
     memset(pf->head1, 0xFF, sizeof(pf->head1));
 }
 
+/* Whether the character starting s[0] is a word character for PCRE2 (\w
+ * under PCRE2_UCP) -- asked of a literal's first character, which is folded:
+ * ASCII letters, digits and '_', and the Cyrillic letters U+0400..U+045F.
+ * false for anything else, which only keeps a literal's position unchecked. */
+static bool word_char_at(const unsigned char *u, size_t n)
+{
+    if (n == 0)
+        return false;
+    if (u[0] < 0x80)
+        return (u[0] >= 'a' && u[0] <= 'z') || (u[0] >= 'A' && u[0] <= 'Z') ||
+               (u[0] >= '0' && u[0] <= '9') || u[0] == '_';
+    return n >= 2 && (u[0] == 0xD0 || u[0] == 0xD1) && (u[1] & 0xC0) == 0x80 &&
+           !(u[0] == 0xD1 && u[1] > 0x9F);
+}
+
 void ef_nlp__pf_add(ef_nlp__prefilter *pf, const char *lit, size_t len, uint32_t bit)
+{
+    ef_nlp__pf_add_at(pf, lit, len, bit, 0);
+}
+
+void ef_nlp__pf_add_at(ef_nlp__prefilter *pf, const char *lit, size_t len, uint32_t bit,
+                       unsigned at)
 {
     if (len == 0)
         return;
+    /* \b before the literal says "no word character before it" only when
+     * the literal itself starts with one */
+    if (!word_char_at((const unsigned char *)lit, len))
+        at &= ~EF_NLP__AT_WORD;
     if (len == 1 && lit[0] == DIGIT[0]) {
         pf->on_digit[bit / 64] |= (uint64_t)1 << (bit % 64);
         return;
@@ -1340,6 +1437,7 @@ void ef_nlp__pf_add(ef_nlp__prefilter *pf, const char *lit, size_t len, uint32_t
     pf->pend[pf->n_pend].s = ef_strndup(lit, len);
     pf->pend[pf->n_pend].len = (uint32_t)len;
     pf->pend[pf->n_pend].bit = bit;
+    pf->pend[pf->n_pend].at = at & (EF_NLP__AT_WORD | EF_NLP__AT_START);
     pf->n_pend++;
 }
 
@@ -1421,8 +1519,11 @@ void ef_nlp__pf_build(ef_nlp__prefilter *pf)
         l->pats = (uint32_t)np;
         while (j < pf->n_pend && pf->pend[j].len == l->len &&
                memcmp(pf->pend[j].s, pf->pend[i].s, l->len) == 0) {
+            uint32_t e = pf->pend[j].bit | (uint32_t)pf->pend[j].at << PF_AT_SHIFT;
             if (j == i || pf->pend[j].bit != pf->pend[j - 1].bit)
-                pf->pat_ids[np++] = pf->pend[j].bit;
+                pf->pat_ids[np++] = e;
+            else /* the same literal for the same bit twice: what both allow */
+                pf->pat_ids[np - 1] &= e | PF_BIT_MASK;
             j++;
         }
         l->npats = (uint32_t)(np - l->pats);
@@ -1488,10 +1589,36 @@ void ef_nlp__pf_build(ef_nlp__prefilter *pf)
     }
 }
 
-static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uint64_t *bits)
+/* The EF_NLP__AT_* conditions true at byte i of s (the start of a
+ * character): the start of the text, and no word character right before it
+ * (\b, for a literal that starts with one). Conservative: a character this
+ * does not know (outside ASCII and Cyrillic) counts as a non-word one, which
+ * only keeps a pattern a candidate. */
+static unsigned at_here(const unsigned char *s, size_t i)
 {
+    if (i == 0)
+        return EF_NLP__AT_START | EF_NLP__AT_WORD;
+    unsigned char p = s[i - 1];
+    if (p < 0x80)
+        return word_char_at(&p, 1) ? 0 : EF_NLP__AT_WORD;
+    if (i >= 2 && word_char_at(s + i - 2, 2))
+        return 0;
+    return EF_NLP__AT_WORD;
+}
+
+/* Sets the bits of the patterns of literal l found at byte i of s. */
+static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uint64_t *bits,
+                        const unsigned char *s, size_t i)
+{
+    unsigned here = UINT_MAX;
     for (uint32_t k = 0; k < l->npats; k++) {
-        uint32_t b = pf->pat_ids[l->pats + k];
+        uint32_t e = pf->pat_ids[l->pats + k], b = e & PF_BIT_MASK, need = e >> PF_AT_SHIFT;
+        if (need) {
+            if (here == UINT_MAX)
+                here = at_here(s, i);
+            if (need & ~here)
+                continue; /* this occurrence cannot be where the pattern has it */
+        }
         bits[b >> 6] |= (uint64_t)1 << (b & 63);
     }
 }
@@ -1530,7 +1657,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             continue; /* literals start at a character */
         if (c < 0x80 && pf->head1[c] != UINT32_MAX)
             for (uint32_t li = pf->head1[c]; li != UINT32_MAX; li = pf->lits[li].next)
-                mark(pf, &pf->lits[li], bits);
+                mark(pf, &pf->lits[li], bits, u, i);
         if (i + 1 >= n)
             break;
         uint32_t k2 = (uint32_t)c | ((uint32_t)u[i + 1] << 8);
@@ -1539,7 +1666,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
                 const ef_nlp__pflit *l = &pf->lits[li];
                 if (l->key == k2 && l->len < 4 && i + l->len <= n &&
                     same(s + i, pf->bytes + l->off, 2, l->len))
-                    mark(pf, l, bits);
+                    mark(pf, l, bits, u, i);
                 li = l->next;
             }
         }
@@ -1552,7 +1679,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             for (uint32_t li = pf->head4[b & pf->mask4]; li != UINT32_MAX;) {
                 const ef_nlp__pflit *l = &pf->lits[li];
                 if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, 4, l->len))
-                    mark(pf, l, bits);
+                    mark(pf, l, bits, u, i);
                 li = l->next;
             }
         }
@@ -1563,7 +1690,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             for (uint32_t li = pf->head8[b & pf->mask8]; li != UINT32_MAX;) {
                 const ef_nlp__pflit *l = &pf->lits[li];
                 if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, 8, l->len))
-                    mark(pf, l, bits);
+                    mark(pf, l, bits, u, i);
                 li = l->next;
             }
         }

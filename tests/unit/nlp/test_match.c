@@ -453,6 +453,61 @@ static void test_second_required_literals(void **state)
     }
 }
 
+/* Where a literal must stand: right after \b (at a word start) or ^ (at
+ * the start of the text); the prefilter then ignores occurrences elsewhere
+ * ("да" inside "когда" does not wake "^(?:да|ок)"). */
+static void test_literal_positions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pat;
+        unsigned at;
+    } cases[] = {
+        {"\\b(?:где|когда)\\b", EF_NLP__AT_WORD},
+        {"^(?:да+|ок)[!. ]*$", EF_NLP__AT_START},
+        {"^\\bда", EF_NLP__AT_START | EF_NLP__AT_WORD},
+        {"(?:\\S+ ){0,2}\\b(?:мтс|сотов~ связ~)", EF_NLP__AT_WORD},
+        {"\\b(?:заказ~|посылк~)", EF_NLP__AT_WORD},
+        {"(?:\\bмой )?заказ", 0},      /* the assertion may be skipped */
+        {"\\b(?:где|.{0,3}когда)", 0}, /* one branch's literal is not its start */
+        {"(?:где|\\bкогда)", 0},
+        {"x?\\bзаказ", 0}, /* the literals found are "xзаказ" and "заказ" */
+        {".?\\bзаказ", EF_NLP__AT_WORD},
+        {"заказ\\b", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ef_nlp__lits a = {0}, b = {0};
+        assert_true(ef_nlp__required_literals(cases[i].pat, strlen(cases[i].pat), &a, &b));
+        if (a.at != cases[i].at)
+            fail_msg("\"%s\": at %u, want %u", cases[i].pat, a.at, cases[i].at);
+        ef_nlp__lits_cleanup(&a);
+        ef_nlp__lits_cleanup(&b);
+    }
+
+    ef_nlp__prefilter pf;
+    ef_nlp__pf_init(&pf, 4);
+    ef_nlp__pf_add_at(&pf, "да", strlen("да"), 0, EF_NLP__AT_START);
+    ef_nlp__pf_add_at(&pf, "да", strlen("да"), 1, EF_NLP__AT_WORD);
+    ef_nlp__pf_add(&pf, "да", strlen("да"), 2);
+    ef_nlp__pf_add_at(&pf, "№", strlen("№"), 3, EF_NLP__AT_WORD); /* not a word character */
+    ef_nlp__pf_build(&pf);
+    static const struct {
+        const char *text;
+        uint64_t bits;
+    } probes[] = {
+        {"да", 0x7},  {"когда", 0x4}, {"ну да", 0x6}, {"ну,да", 0x6}, {"xда", 0x4}, {"1да", 0x4},
+        {"_да", 0x4}, {"😀да", 0x6},   {"ёда", 0x4},   {"a №", 0x8},   {"a№", 0x8},  {"", 0},
+    };
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        uint64_t bits = 0;
+        ef_nlp__pf_probe(&pf, probes[i].text, strlen(probes[i].text), false, &bits);
+        if (bits != probes[i].bits)
+            fail_msg("\"%s\": bits %#llx, want %#llx", probes[i].text, (unsigned long long)bits,
+                     (unsigned long long)probes[i].bits);
+    }
+    ef_nlp__pf_cleanup(&pf);
+}
+
 static const char *const extra_texts[] = {
     "Здравствуйте! Где мой заказ А-1042? Жду с 12.03, тел +7 916 123-45-67",
     "верните 1 500 ₽ на карту, списали дважды 😡",
@@ -765,6 +820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_text_is_cut, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_options, fx_setup, fx_teardown),
         cmocka_unit_test(test_second_required_literals),
+        cmocka_unit_test(test_literal_positions),
         cmocka_unit_test(test_prefilter_changes_nothing),
         cmocka_unit_test(test_patterns_fold_like_messages),
         cmocka_unit_test(test_threads_share_a_bot),
