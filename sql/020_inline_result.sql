@@ -1,0 +1,11 @@
+-- 020_inline_result.sql -- ef_result (005) is inlined into the statements
+-- that call it (issue 8, speed; docs/performance.md).
+--
+-- It was declared IMMUTABLE, but its body calls jsonb_build_object, which
+-- is STABLE: PostgreSQL then refuses to inline it and runs it as a SQL
+-- function, its query set up again for each call -- 25 us of backend time
+-- per event in make bench (pg_stat_statements: one call per stored event,
+-- 4.3 % of PostgreSQL's time). Declared STABLE, which is what it is, the
+-- planner replaces the call by its jsonb_build_object expression (EXPLAIN
+-- VERBOSE shows it) and the cost goes away. Nothing else changes.
+ALTER FUNCTION ef_result(text, conversations, uuid) STABLE;
