@@ -63,7 +63,7 @@ stat_of() {
 
 # One target until its CPU budget is spent.
 campaign_one() {
-    local t=$1 bin="$DIR/fuzz_$1" corpus cpu=0 execs=0 added=0 stops=0
+    local t=$1 bin="$DIR/fuzz_$1" corpus cpu=0 execs=0 added=0 stops=0 share=1
     local log="$WORK/$t.log" chunk_log="$WORK/$t.chunk.log" tfile="$WORK/$t.time"
     [ -x "$bin" ] || {
         echo "$t: no binary $bin (make CC=clang FUZZ=1 fuzz-bins)" >&2
@@ -74,7 +74,10 @@ campaign_one() {
     : >"$log"
     while awk -v c="$cpu" -v b="$CPU_SECS" 'BEGIN { exit !(c < b) }'; do
         local left secs rc used
-        left=$(awk -v c="$cpu" -v b="$CPU_SECS" 'BEGIN { printf "%d", b - c + 1 }')
+        # the wall time the CPU left needs at the share of a core the last
+        # chunk got (at least a tenth), so that the last chunks stay long
+        left=$(awk -v c="$cpu" -v b="$CPU_SECS" -v s="$share" \
+            'BEGIN { printf "%d", (b - c + 1) / (s < 0.1 ? 0.1 : s) }')
         secs=$((left < CHUNK ? left : CHUNK))
         nice -n 19 /usr/bin/time -f '%U %S' -o "$tfile" \
             "$bin" -max_total_time="$secs" -dict=tests/fuzz/json.dict \
@@ -85,6 +88,7 @@ campaign_one() {
         cat "$chunk_log" >>"$log"
         used=$(tail -1 "$tfile" | awk '{print $1 + $2}')
         cpu=$(awk -v c="$cpu" -v u="${used:-0}" 'BEGIN { printf "%.1f", c + u }')
+        share=$(awk -v u="${used:-0}" -v s="$secs" 'BEGIN { printf "%.2f", u / s }')
         execs=$((execs + $(stat_of number_of_executed_units "$chunk_log")))
         added=$((added + $(stat_of new_units_added "$chunk_log")))
         echo "$(date -u +%T) cpu_s=$cpu execs=$execs exit=$rc" >>"$WORK/$t.progress"
