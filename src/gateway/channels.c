@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define SAFETY_RELOAD_MS 30000
@@ -49,6 +50,98 @@ struct ef_channels {
     void *bootstrap_ud;
 };
 
+/* ---- bots shared by the channels that name one file ------------------------ */
+
+/* A loaded bot is immutable and may be shared by any number of threads
+ * (nlp/nlp.h), and most deployments serve one bot through several channels
+ * (Telegram, the web chat, a marketplace): each channel loading its own
+ * copy doubled the gateway's memory (the demo bot is ~40 MB: its hunspell
+ * dictionaries, patterns and model). A channel built from the same file,
+ * unchanged on disk (device, inode, size, modification time), takes a
+ * reference to the bot already loaded; the last channel to let go frees it.
+ * Process-wide: every ef_channels of the process shares the list. */
+struct ef_bot_share {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    ef_bot *bot;
+    int refs; /* under bots_lock */
+    struct ef_bot_share *next;
+};
+
+static pthread_mutex_t bots_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ef_bot_share *bots;
+
+static bool same_file(const struct ef_bot_share *b, const char *path, const struct stat *st)
+{
+    return strcmp(b->path, path) == 0 && b->dev == st->st_dev && b->ino == st->st_ino &&
+           b->size == st->st_size && b->mtime.tv_sec == st->st_mtim.tv_sec &&
+           b->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* The bot of file, loaded once while any channel holds it: 0 and *out
+ * referenced, else the loader's error in err. Loads under bots_lock (a
+ * rebuild is one at a time anyway). */
+static int bot_share_get(const char *file, struct ef_bot_share **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct stat st;
+    bool have_st = stat(file, &st) == 0;
+    pthread_mutex_lock(&bots_lock);
+    for (struct ef_bot_share *b = bots; b && have_st; b = b->next) {
+        if (same_file(b, file, &st)) {
+            b->refs++;
+            *out = b;
+            pthread_mutex_unlock(&bots_lock);
+            return 0;
+        }
+    }
+    ef_bot *bot = NULL;
+    int rc = ef_bot_load(file, &bot, err, errlen);
+    if (rc == 0) {
+        struct ef_bot_share *b = ef_calloc(1, sizeof(*b));
+        b->path = ef_strdup(file);
+        if (have_st) {
+            b->dev = st.st_dev;
+            b->ino = st.st_ino;
+            b->size = st.st_size;
+            b->mtime = st.st_mtim;
+        } else {
+            b->size = -1; /* never matches a file: not shared */
+        }
+        b->bot = bot;
+        b->refs = 1;
+        b->next = bots;
+        bots = b;
+        *out = b;
+    }
+    pthread_mutex_unlock(&bots_lock);
+    return rc;
+}
+
+static void bot_share_put(struct ef_bot_share *b)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&bots_lock);
+    bool last = --b->refs == 0;
+    if (last) {
+        struct ef_bot_share **p = &bots;
+        while (*p && *p != b)
+            p = &(*p)->next;
+        if (*p)
+            *p = b->next;
+    }
+    pthread_mutex_unlock(&bots_lock);
+    if (last) {
+        ef_bot_free(b->bot);
+        ef_free(b->path);
+        ef_free(b);
+    }
+}
+
 /* ---- one channel --------------------------------------------------------- */
 
 ef_channel *ef_channel_ref(ef_channel *ch)
@@ -64,7 +157,7 @@ void ef_channel_unref(ef_channel *ch)
         return;
     if (ch->cfg)
         ch->ops->close(ch->cfg);
-    ef_bot_free(ch->bot);
+    bot_share_put(ch->bot_share);
     ef_free(ch->id);
     ef_free(ch->name);
     ef_free(ch->key);
@@ -165,8 +258,8 @@ static int open_creds(ef_channels *cs, const ef_integration_row *r, const char *
 }
 
 /* settings.bot_file, else EF_BOT_FILE; NULL: no bot. */
-static int load_bot(ef_channels *cs, const ef_integration_row *r, ef_bot **bot, char *err,
-                    size_t errlen)
+static int load_bot(ef_channels *cs, const ef_integration_row *r, struct ef_bot_share **bot,
+                    char *err, size_t errlen)
 {
     *bot = NULL;
     json_object *settings = NULL;
@@ -182,7 +275,7 @@ static int load_bot(ef_channels *cs, const ef_integration_row *r, ef_bot **bot, 
     int rc = 0;
     if (file && *file) {
         char berr[400];
-        rc = ef_bot_load(file, bot, berr, sizeof(berr));
+        rc = bot_share_get(file, bot, berr, sizeof(berr));
         if (rc)
             ef_errf(err, errlen, "bot definition refused: %s", berr);
     }
@@ -235,7 +328,8 @@ static ef_channel *build(ef_channels *cs, const ef_integration_row *r, const ef_
         ef_free(creds);
     }
     if (rc == 0)
-        rc = load_bot(cs, r, &ch->bot, err, errlen);
+        rc = load_bot(cs, r, &ch->bot_share, err, errlen);
+    ch->bot = ch->bot_share ? ch->bot_share->bot : NULL;
     ch->id = ef_strdup(r->id);
     ch->name = ef_strdup(r->name);
     atomic_init(&ch->refs, 1);

@@ -37,10 +37,11 @@ typedef struct ef_channel {
     const ef_platform_ops *ops;
     void *cfg; /* ops->open() */
     ef_platform_policy policy;
-    char *key;        /* ops->channel_key(cfg) */
-    ef_bot *bot;      /* NULL: messages are stored, nothing is answered */
-    bool is_default;  /* served on the platform's bare webhook path */
-    uint64_t version; /* what it was built from */
+    char *key;                      /* ops->channel_key(cfg) */
+    ef_bot *bot;                    /* NULL: messages are stored, nothing is answered */
+    struct ef_bot_share *bot_share; /* the load bot belongs to, shared by channels (channels.c) */
+    bool is_default;                /* served on the platform's bare webhook path */
+    uint64_t version;               /* what it was built from */
     atomic_bool failed;
     atomic_int refs;
 } ef_channel;

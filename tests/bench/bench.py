@@ -956,6 +956,7 @@ def main():
                  sum(1 for v in expected.values() if v != "fallback"), stack.tg.url))
         pg_ceiling = phase_pg_ceiling(stack) if wanted("pg") else None
         gw = stack.gateway("gateway")
+        rss_started = gw.rss_mb()
         t_run0 = time.monotonic()
         http_ceiling = phase_http_ceiling(stack, gw) if wanted("http") else None
         pgss, cpu = [], []
@@ -972,7 +973,8 @@ def main():
             phase_soak(stack, gw, texts_path, expected)
         result("gateway_rss_mb", gw.hwm_mb(), "MB",
                "VmHWM (peak resident) of the first gateway after every phase; VmRSS now "
-               "%.1f MB" % gw.rss_mb())
+               "%.1f MB, %.1f MB once started (the demo bot loaded, before any load)"
+               % (gw.rss_mb(), rss_started))
         say("# where the time went during the peak ingest run")
         for line in cpu + pgss:
             note(line)

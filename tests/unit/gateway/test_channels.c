@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "gateway/channels.h"
+#include "nlp/nlp.h"
 
 #include "../pg_fixture.h"
 
@@ -302,6 +303,69 @@ static void test_memory_credentials_of_a_default(void **state)
     ef_free(id);
 }
 
+/* A small bot file at path (its content names it: a rewrite changes the
+ * file's size, so the loader sees a new version). */
+static void write_bot(const char *path, const char *name)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "bot:\n  name: %s\nintents:\n  greeting:\n    patterns: ['\\bпривет~']\n"
+            "fsm:\n  fallback: {ru: \"?\"}\n  repeated_fallback: {ru: \"??\"}\n  states:\n    "
+            "initial:\n      transitions:\n"
+            "        - intent: greeting\n          reply: \"Здравствуйте!\"\n",
+            name);
+    fclose(f);
+}
+
+/* Channels naming one bot file share one loaded bot (the demo bot is ~40
+ * MB: a copy per channel doubled the gateway's memory); a channel rebuilt
+ * after the file changed loads the new version, while the others keep
+ * theirs until they are rebuilt. */
+static void test_channels_of_one_bot_file_share_it(void **state)
+{
+    NEED_DB(fx);
+    char dir[] = "/tmp/ef-test-bots-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *file = ef_asprintf("%s/shop.yaml", dir);
+    write_bot(file, "shop");
+    char *settings = ef_asprintf("{\"bot_file\":\"%s\"}", file);
+    char *a = add_bot(fx, "a", "1001:AAA", SECRET_A, settings);
+    char *b = add_bot(fx, "b", "1002:BBB", SECRET_B, settings);
+    ef_keyring kr;
+    ef_channels *cs = channels(fx, &kr);
+    ef_channel *ca = ef_channels_get(cs, a), *cb = ef_channels_get(cs, b);
+    assert_non_null(ca->bot);
+    assert_ptr_equal(ca->bot, cb->bot);
+    assert_string_equal(ef_bot_name(ca->bot), "shop");
+
+    write_bot(file, "shop-v2");
+    char *sql = ef_asprintf("UPDATE integrations SET settings = '{\"bot_file\":\"%s\","
+                            "\"rate_per_sec\":5}' WHERE id = '%s'",
+                            file, b);
+    admin_exec(fx, sql);
+    ef_free(sql);
+    assert_int_equal(ef_channels_reload(cs), 0);
+    ef_channel *a2 = ef_channels_get(cs, a), *b2 = ef_channels_get(cs, b);
+    assert_ptr_equal(a2, ca); /* unchanged row: the same channel, the bot it had */
+    assert_string_equal(ef_bot_name(a2->bot), "shop");
+    assert_ptr_not_equal(b2->bot, ca->bot);
+    assert_string_equal(ef_bot_name(b2->bot), "shop-v2");
+    assert_string_equal(ef_bot_name(cb->bot), "shop"); /* the old one lives while referenced */
+
+    ef_channel_unref(ca);
+    ef_channel_unref(cb);
+    ef_channel_unref(a2);
+    ef_channel_unref(b2);
+    ef_channels_free(cs);
+    unlink(file);
+    rmdir(dir);
+    ef_free(file);
+    ef_free(settings);
+    ef_free(a);
+    ef_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_legacy_blob_is_resealed_and_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_token_fails_only_its_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_credentials_of_a_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channels_of_one_bot_file_share_it, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
