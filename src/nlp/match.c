@@ -111,6 +111,7 @@ typedef struct nz {
     uint32_t sp_start, sp_end; /* the original bytes of that space */
     size_t ncyr, nlat;
     bool digit, ascii_digit, at, sign;
+    unsigned seen; /* FC_* of the fast path's characters (see fast_char) */
 } nz;
 
 /* Whitespace at original bytes [i, end): remembered, written as one space
@@ -173,6 +174,113 @@ static inline void nz_put(nz *z, uint32_t f, size_t i, size_t end)
     z->acnt += alnum;
 }
 
+/* ---- the fast path: ASCII and two-byte Cyrillic ------------------------------ */
+
+/* What a character of the fast path becomes, computed once from the same
+ * functions the general path calls (ef_utf8_fold, cp_alnum, maybe_digit),
+ * so that both give the same bytes and counts: its folded UTF-8 (one byte
+ * for ASCII, two for Cyrillic) and what nz_classify() would record. len 0:
+ * not a plain character (whitespace, invisible, or a fold leaving the
+ * block): the general path takes it. */
+typedef struct fast_char {
+    uint8_t len;
+    uint8_t b[2];
+    uint8_t flags;
+} fast_char;
+
+enum {
+    FC_ALNUM = 1,  /* a letter or digit (coverage) */
+    FC_LAT = 2,    /* an ASCII lower case letter (nz.nlat) */
+    FC_CYR = 4,    /* a Cyrillic letter (nz.ncyr) */
+    FC_DIGIT = 8,  /* an ASCII digit (nz.ascii_digit) */
+    FC_MAYBE = 16, /* maybe a digit beyond ASCII (nz.digit) */
+    FC_AT = 32,    /* '@' */
+    FC_SIGN = 64   /* '$' or a currency sign */
+};
+
+static fast_char fast_ascii[128];
+static fast_char fast_cyr[128]; /* U+0400..U+047F: lead byte 0xD0 or 0xD1 */
+static pthread_once_t fast_once = PTHREAD_ONCE_INIT;
+
+static fast_char fast_entry(uint32_t cp)
+{
+    fast_char e = {0};
+    uint32_t f = ef_utf8_fold(cp);
+    if (f == EF_UTF8_SPACE || f == EF_UTF8_DROP)
+        return e;
+    char buf[4];
+    size_t bl = f < 0x80 ? (buf[0] = (char)f, 1) : ef_utf8_encode(f, buf);
+    if (bl != (cp < 0x80 ? 1u : 2u))
+        return e;
+    nz z = {0};
+    bool alnum = nz_classify(&z, f);
+    e.len = (uint8_t)bl;
+    memcpy(e.b, buf, bl);
+    e.flags = (uint8_t)((alnum ? FC_ALNUM : 0) | (z.nlat ? FC_LAT : 0) | (z.ncyr ? FC_CYR : 0) |
+                        (z.ascii_digit ? FC_DIGIT : 0) | (z.digit ? FC_MAYBE : 0) |
+                        (z.at ? FC_AT : 0) | (z.sign ? FC_SIGN : 0));
+    return e;
+}
+
+static void fast_init(void)
+{
+    for (uint32_t c = 0; c < 128; c++) {
+        fast_ascii[c] = fast_entry(c);
+        fast_cyr[c] = fast_entry(0x400 + c);
+    }
+}
+
+void ef_nlp__normalize_init(void)
+{
+    pthread_once(&fast_once, fast_init);
+}
+
+/* Writes the fast-path character e, which stands for original bytes
+ * [i, i + e->len) (same as nz_put(), from the table). */
+static inline void nz_put_fast(nz *z, const fast_char *e, size_t i)
+{
+    ef_nlp_scratch *sc = z->sc;
+    if (z->pending) {
+        sc->norm[z->n] = ' ';
+        sc->src[z->n] = z->sp_start;
+        sc->srcend[z->n] = z->sp_end;
+        sc->alnum[z->n] = z->acnt;
+        z->n++;
+        z->pending = false;
+    }
+    unsigned fl = e->flags;
+    z->nlat += (fl / FC_LAT) & 1;
+    z->ncyr += (fl / FC_CYR) & 1;
+    z->seen |= fl; /* the gates, turned into nz's flags at the end */
+    size_t n = z->n, end = i + e->len;
+    uint32_t os = z->ms ? z->ms[i] : (uint32_t)i, oe = z->me ? z->me[end - 1] : (uint32_t)end;
+    sc->norm[n] = (char)e->b[0];
+    sc->src[n] = os;
+    sc->srcend[n] = oe;
+    sc->alnum[n] = z->acnt;
+    if (e->len == 2) {
+        sc->norm[n + 1] = (char)e->b[1];
+        sc->src[n + 1] = os;
+        sc->srcend[n + 1] = oe;
+        sc->alnum[n + 1] = z->acnt;
+    }
+    z->n = n + e->len;
+    z->acnt += fl & FC_ALNUM;
+}
+
+/* The fast-path entry of the character at s[i], or NULL. A lead byte 0xD0
+ * or 0xD1 with a continuation byte is always valid UTF-8 (U+0400..U+047F). */
+static inline const fast_char *fast_at(const unsigned char *s, size_t i, size_t len)
+{
+    unsigned c = s[i];
+    const fast_char *e = NULL;
+    if (c < 0x80)
+        e = &fast_ascii[c];
+    else if ((c == 0xD0 || c == 0xD1) && i + 1 < len && (s[i + 1] & 0xC0) == 0x80)
+        e = &fast_cyr[(c & 1) << 6 | (s[i + 1] & 0x3F)];
+    return e && e->len ? e : NULL;
+}
+
 /* Normalizes text into sc->norm with the fold of base/utf8.h, validating
  * it as UTF-8 on the way (false when it is not valid); counts Cyrillic and
  * Latin letters for the language guess. A folded character is never longer
@@ -185,6 +293,12 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, const ui
     nz z = {.sc = sc, .ms = ms, .me = me};
     size_t i = 0;
     while (i < len) {
+        const fast_char *e = fast_at(s, i, len);
+        if (e) {
+            nz_put_fast(&z, e, i);
+            i += e->len;
+            continue;
+        }
         size_t start = i;
         uint32_t cp;
         if (s[i] < 0x80)
@@ -199,6 +313,10 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, const ui
         else
             nz_put(&z, f, start, i);
     }
+    z.ascii_digit |= (z.seen & FC_DIGIT) != 0;
+    z.digit |= (z.seen & FC_MAYBE) != 0;
+    z.at |= (z.seen & FC_AT) != 0;
+    z.sign |= (z.seen & FC_SIGN) != 0;
     sc->norm[z.n] = '\0';
     sc->alnum[z.n] = z.acnt;
     uint32_t olen = ms ? (len ? me[len - 1] : 0) : (uint32_t)len;
@@ -472,7 +590,7 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
         memset(sc->cand, 0xFF, pf->n_words * sizeof(uint64_t));
     } else {
         memcpy(sc->cand, pf->always, pf->n_words * sizeof(uint64_t));
-        ef_nlp__pf_probe(pf, sc->norm, sc->n, sc->maybe_digit, sc->cand);
+        ef_nlp__pf_probe(pf, sc->norm, sc->n, sc->maybe_digit, sc->cand, sc->first);
     }
 
     sc->n_cands = 0;
@@ -504,7 +622,13 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
             }
             if (p->also && !(sc->cand[p->also / 64] >> (p->also % 64) & 1))
                 continue; /* its second required literal is absent */
-            if (ef_nlp__exec(sc, p, 0) < 0)
+            /* no match starts before the first of its literals that the
+             * probe found (EF_NLP__AT_MATCH): the leftmost match is the
+             * same from there, and the positions before are not tried */
+            size_t from = 0;
+            if (!(sc->options & EF_NLP_NO_PREFILTER) && (pf->from_first[b / 64] >> (b % 64) & 1))
+                from = sc->first[b];
+            if (ef_nlp__exec(sc, p, from) < 0)
                 continue;
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
             uint32_t s = (uint32_t)ov[0], e = (uint32_t)ov[1];

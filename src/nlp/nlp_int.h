@@ -149,6 +149,10 @@ char *ef_nlp__pattern_lower(const char *rw, size_t n, size_t *outlen);
  * first byte) cannot be part of a match. */
 #define EF_NLP__AT_WORD 1u
 #define EF_NLP__AT_START 2u
+/* ... and every match of the pattern starts with that occurrence (no piece
+ * before the literal consumes anything): the pattern cannot match before
+ * the first place one of its literals counts, so it is run from there. */
+#define EF_NLP__AT_MATCH 4u
 
 /* A set of literal byte strings. */
 typedef struct ef_nlp__lits {
@@ -193,7 +197,11 @@ typedef struct ef_nlp__prefilter {
     size_t n_bits;  /* patterns + gates */
     size_t n_words; /* 64-bit words of a candidate bitset */
     uint64_t *always;
-    uint64_t *on_digit;    /* patterns that are candidates when a digit may occur */
+    uint64_t *on_digit; /* patterns that are candidates when a digit may occur */
+    /* patterns whose every match starts at an occurrence of one of their
+     * literals (EF_NLP__AT_MATCH on all of them, none a digit): the probe's
+     * first such occurrence is where their regex may start */
+    uint64_t *from_first;
     uint32_t head1[256];   /* one-byte literals by their byte */
     uint64_t bloom2[1024]; /* 65536 bits, indexed by the 2-byte key itself */
     uint64_t bloom4[1024]; /* 65536 bits, indexed by a hash of the 4-byte key */
@@ -221,9 +229,11 @@ void ef_nlp__pf_build(ef_nlp__prefilter *pf);
  * literals occurs in s (normalized text), and of every pattern that needs a
  * digit when maybe_digit (s holds an ASCII digit or a character at or above
  * U+0660 outside the symbol and emoji blocks: where all other Unicode
- * decimal digits live). */
+ * decimal digits live). When first is not NULL (n_bits entries), first[b]
+ * receives the byte offset of the occurrence that set bit b, for the bits
+ * the probe set (its first one: the probe goes left to right). */
 void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool maybe_digit,
-                      uint64_t *bits);
+                      uint64_t *bits, uint32_t *first);
 void ef_nlp__pf_cleanup(ef_nlp__prefilter *pf);
 
 /* ---- the repair vocabulary (normalize.c) ------------------------------- */
@@ -471,7 +481,8 @@ struct ef_nlp_scratch {
     uint32_t *src, *srcend;
     uint32_t *alnum; /* alnum[i]: letters and digits in norm[0..i) */
 
-    uint64_t *cand; /* candidate patterns, pf.n_words words */
+    uint64_t *cand;  /* candidate patterns, pf.n_words words */
+    uint32_t *first; /* per prefilter bit: where its first literal occurs (pf_probe) */
 
     ef_nlp__acc *acc; /* per intent, and one for out_of_scope (n_intents) */
     bool oos;         /* the last reading fell back as out of scope */
@@ -504,6 +515,10 @@ struct ef_nlp_scratch {
 #define EF_NLP__DMEMO 4096
 
 /* ---- scratch.c: what match.c and entities.c share on the scratch ------- */
+
+/* Builds the normalizer's tables for ASCII and two-byte Cyrillic (match.c),
+ * once per process; ef_nlp_scratch_new() calls it. */
+void ef_nlp__normalize_init(void);
 
 /* Runs a compiled pattern on the normalized text from offset `from`; returns
  * the pcre2 result (> 0 on a match, ovector in sc->md). */

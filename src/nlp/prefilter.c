@@ -1279,12 +1279,17 @@ bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out, ef_
             ef_nlp__lits_cleanup(&ps.segs[i]);
         ps.n_segs = 0;
     }
+    /* the whole pattern's literals start its every match: kept as the
+     * first set, they say where the regex may start */
+    if (r.kind == I_REQ && r.prefix)
+        r.set.at |= EF_NLP__AT_MATCH;
     info second = none();
     rank_segments(&ps, &r, &second);
     if (r.kind != I_REQ) {
         drop(&second);
         return false;
     }
+    second.set.at &= ~EF_NLP__AT_MATCH; /* a second set only has to occur */
     *out = r.set;
     if (also && second.kind == I_REQ)
         *also = second.set;
@@ -1394,6 +1399,7 @@ void ef_nlp__pf_init(ef_nlp__prefilter *pf, size_t n_bits)
     pf->n_words = (n_bits + 63) / 64;
     pf->always = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
     pf->on_digit = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
+    pf->from_first = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
     memset(pf->head1, 0xFF, sizeof(pf->head1));
 }
 
@@ -1437,7 +1443,7 @@ void ef_nlp__pf_add_at(ef_nlp__prefilter *pf, const char *lit, size_t len, uint3
     pf->pend[pf->n_pend].s = ef_strndup(lit, len);
     pf->pend[pf->n_pend].len = (uint32_t)len;
     pf->pend[pf->n_pend].bit = bit;
-    pf->pend[pf->n_pend].at = at & (EF_NLP__AT_WORD | EF_NLP__AT_START);
+    pf->pend[pf->n_pend].at = at & (EF_NLP__AT_WORD | EF_NLP__AT_START | EF_NLP__AT_MATCH);
     pf->n_pend++;
 }
 
@@ -1494,8 +1500,26 @@ static inline uint32_t hash2(uint32_t k)
     return (k * 0x9E3779B1u) >> 16;
 }
 
+/* pf->from_first: the bits all of whose literals carry EF_NLP__AT_MATCH,
+ * and that no digit or "always" sets before the probe's first mark. */
+static void build_from_first(ef_nlp__prefilter *pf)
+{
+    uint64_t *bad = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
+    for (size_t i = 0; i < pf->n_pend; i++) {
+        uint32_t b = pf->pend[i].bit;
+        uint64_t m = (uint64_t)1 << (b % 64);
+        pf->from_first[b / 64] |= m;
+        if (!(pf->pend[i].at & EF_NLP__AT_MATCH))
+            bad[b / 64] |= m;
+    }
+    for (size_t w = 0; w < pf->n_words; w++)
+        pf->from_first[w] &= ~(bad[w] | pf->on_digit[w] | pf->always[w]);
+    ef_free(bad);
+}
+
 void ef_nlp__pf_build(ef_nlp__prefilter *pf)
 {
+    build_from_first(pf);
     qsort(pf->pend, pf->n_pend, sizeof(*pf->pend), pend_cmp);
     size_t n_unique = 0, bytes = 0;
     for (size_t i = 0; i < pf->n_pend; i++) {
@@ -1519,7 +1543,8 @@ void ef_nlp__pf_build(ef_nlp__prefilter *pf)
         l->pats = (uint32_t)np;
         while (j < pf->n_pend && pf->pend[j].len == l->len &&
                memcmp(pf->pend[j].s, pf->pend[i].s, l->len) == 0) {
-            uint32_t e = pf->pend[j].bit | (uint32_t)pf->pend[j].at << PF_AT_SHIFT;
+            unsigned where = pf->pend[j].at & (EF_NLP__AT_WORD | EF_NLP__AT_START);
+            uint32_t e = pf->pend[j].bit | (uint32_t)where << PF_AT_SHIFT;
             if (j == i || pf->pend[j].bit != pf->pend[j - 1].bit)
                 pf->pat_ids[np++] = e;
             else /* the same literal for the same bit twice: what both allow */
@@ -1606,9 +1631,10 @@ static unsigned at_here(const unsigned char *s, size_t i)
     return EF_NLP__AT_WORD;
 }
 
-/* Sets the bits of the patterns of literal l found at byte i of s. */
+/* Sets the bits of the patterns of literal l found at byte i of s (and
+ * their first[], the first time). */
 static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uint64_t *bits,
-                        const unsigned char *s, size_t i)
+                        uint32_t *first, const unsigned char *s, size_t i)
 {
     unsigned here = UINT_MAX;
     for (uint32_t k = 0; k < l->npats; k++) {
@@ -1619,7 +1645,10 @@ static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uin
             if (need & ~here)
                 continue; /* this occurrence cannot be where the pattern has it */
         }
-        bits[b >> 6] |= (uint64_t)1 << (b & 63);
+        uint64_t m = (uint64_t)1 << (b & 63);
+        if (first && !(bits[b >> 6] & m))
+            first[b] = (uint32_t)i;
+        bits[b >> 6] |= m;
     }
 }
 
@@ -1643,7 +1672,7 @@ static inline bool same(const char *a, const char *b, uint32_t from, uint32_t n)
 }
 
 void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool maybe_digit,
-                      uint64_t *bits)
+                      uint64_t *bits, uint32_t *first)
 {
     const unsigned char *u = (const unsigned char *)s;
     if (maybe_digit)
@@ -1657,7 +1686,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             continue; /* literals start at a character */
         if (c < 0x80 && pf->head1[c] != UINT32_MAX)
             for (uint32_t li = pf->head1[c]; li != UINT32_MAX; li = pf->lits[li].next)
-                mark(pf, &pf->lits[li], bits, u, i);
+                mark(pf, &pf->lits[li], bits, first, u, i);
         if (i + 1 >= n)
             break;
         uint32_t k2 = (uint32_t)c | ((uint32_t)u[i + 1] << 8);
@@ -1666,7 +1695,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
                 const ef_nlp__pflit *l = &pf->lits[li];
                 if (l->key == k2 && l->len < 4 && i + l->len <= n &&
                     same(s + i, pf->bytes + l->off, 2, l->len))
-                    mark(pf, l, bits, u, i);
+                    mark(pf, l, bits, first, u, i);
                 li = l->next;
             }
         }
@@ -1679,7 +1708,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             for (uint32_t li = pf->head4[b & pf->mask4]; li != UINT32_MAX;) {
                 const ef_nlp__pflit *l = &pf->lits[li];
                 if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, 4, l->len))
-                    mark(pf, l, bits, u, i);
+                    mark(pf, l, bits, first, u, i);
                 li = l->next;
             }
         }
@@ -1690,7 +1719,7 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             for (uint32_t li = pf->head8[b & pf->mask8]; li != UINT32_MAX;) {
                 const ef_nlp__pflit *l = &pf->lits[li];
                 if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, 8, l->len))
-                    mark(pf, l, bits, u, i);
+                    mark(pf, l, bits, first, u, i);
                 li = l->next;
             }
         }
@@ -1704,6 +1733,7 @@ void ef_nlp__pf_cleanup(ef_nlp__prefilter *pf)
     ef_free(pf->pend);
     ef_free(pf->always);
     ef_free(pf->on_digit);
+    ef_free(pf->from_first);
     ef_free(pf->head2);
     ef_free(pf->head4);
     ef_free(pf->head8);

@@ -18,6 +18,7 @@ ef_nlp_scratch *ef_nlp_scratch_new(const ef_bot *bot)
 {
     if (!bot)
         return NULL;
+    ef_nlp__normalize_init();
     ef_nlp_scratch *sc = ef_calloc(1, sizeof(*sc));
     sc->bot = bot;
     sc->md = pcre2_match_data_create(bot->max_groups + 1, NULL);
@@ -28,6 +29,7 @@ ef_nlp_scratch *ef_nlp_scratch_new(const ef_bot *bot)
     pcre2_set_match_limit(sc->mctx, MATCH_LIMIT);
     pcre2_jit_stack_assign(sc->mctx, NULL, sc->jit_stack);
     sc->cand = ef_calloc(bot->pf.n_words ? bot->pf.n_words : 1, sizeof(uint64_t));
+    sc->first = ef_calloc(bot->pf.n_bits ? bot->pf.n_bits : 1, sizeof(uint32_t));
     sc->acc = ef_calloc(bot->n_intents + 1, sizeof(ef_nlp__acc));
     sc->touched = ef_calloc(bot->n_intents + 1, sizeof(uint32_t));
     sc->cands = ef_calloc(EF_NLP__MAX_CANDS, sizeof(ef_nlp__cand));
@@ -51,6 +53,7 @@ void ef_nlp_scratch_free(ef_nlp_scratch *sc)
     ef_free(sc->srcend);
     ef_free(sc->alnum);
     ef_free(sc->cand);
+    ef_free(sc->first);
     ef_free(sc->acc);
     ef_free(sc->touched);
     ef_free(sc->cands);

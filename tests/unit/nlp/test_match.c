@@ -463,17 +463,17 @@ static void test_literal_positions(void **state)
         const char *pat;
         unsigned at;
     } cases[] = {
-        {"\\b(?:где|когда)\\b", EF_NLP__AT_WORD},
-        {"^(?:да+|ок)[!. ]*$", EF_NLP__AT_START},
-        {"^\\bда", EF_NLP__AT_START | EF_NLP__AT_WORD},
+        {"\\b(?:где|когда)\\b", EF_NLP__AT_WORD | EF_NLP__AT_MATCH},
+        {"^(?:да+|ок)[!. ]*$", EF_NLP__AT_START | EF_NLP__AT_MATCH},
+        {"^\\bда", EF_NLP__AT_START | EF_NLP__AT_WORD | EF_NLP__AT_MATCH},
         {"(?:\\S+ ){0,2}\\b(?:мтс|сотов~ связ~)", EF_NLP__AT_WORD},
-        {"\\b(?:заказ~|посылк~)", EF_NLP__AT_WORD},
-        {"(?:\\bмой )?заказ", 0},      /* the assertion may be skipped */
-        {"\\b(?:где|.{0,3}когда)", 0}, /* one branch's literal is not its start */
-        {"(?:где|\\bкогда)", 0},
-        {"x?\\bзаказ", 0}, /* the literals found are "xзаказ" and "заказ" */
+        {"\\b(?:заказ~|посылк~)", EF_NLP__AT_WORD | EF_NLP__AT_MATCH},
+        {"(?:\\bмой )?заказ", EF_NLP__AT_MATCH}, /* the assertion may be skipped */
+        {"\\b(?:где|.{0,3}когда)", 0},           /* one branch's literal is not its start */
+        {"(?:где|\\bкогда)", EF_NLP__AT_MATCH},
+        {"x?\\bзаказ", EF_NLP__AT_MATCH}, /* the literals found are "xзаказ" and "заказ" */
         {".?\\bзаказ", EF_NLP__AT_WORD},
-        {"заказ\\b", 0},
+        {"заказ\\b", EF_NLP__AT_MATCH},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ef_nlp__lits a = {0}, b = {0};
@@ -500,7 +500,7 @@ static void test_literal_positions(void **state)
     };
     for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
         uint64_t bits = 0;
-        ef_nlp__pf_probe(&pf, probes[i].text, strlen(probes[i].text), false, &bits);
+        ef_nlp__pf_probe(&pf, probes[i].text, strlen(probes[i].text), false, &bits, NULL);
         if (bits != probes[i].bits)
             fail_msg("\"%s\": bits %#llx, want %#llx", probes[i].text, (unsigned long long)bits,
                      (unsigned long long)probes[i].bits);
