@@ -10,6 +10,8 @@
  * Concurrency: the whole run holds a session-level advisory lock, taken
  * before schema_migrations is even created, so several processes starting
  * at once apply each file once; the later ones find everything applied.
+ * They wait for it by trying again every 100 ms, never inside an open
+ * transaction (take_run_lock: a CREATE INDEX CONCURRENTLY waits for those).
  *
  * Each pending file runs in its own transaction together with its
  * schema_migrations row: a file is either applied and recorded, or neither.
@@ -386,6 +388,36 @@ static int exec_simple(PGconn *conn, const char *sql, const char *what, char *er
     ef_errf(err, errlen, "%s: %.*s", what, first_line_len(msg), msg);
     PQclear(r);
     return EF_EDB;
+}
+
+/* Takes the run's advisory lock, waiting as long as another run holds it.
+ * Not pg_advisory_lock(): a migrator blocked in it sits in an open
+ * transaction, and a CREATE INDEX CONCURRENTLY of the run holding the lock
+ * waits for every open transaction to end -- a deadlock PostgreSQL breaks
+ * by failing the waiting migrator. Each try here is a transaction of its
+ * own that ends at once. */
+static int take_run_lock(PGconn *conn, char *err, size_t errlen)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%lld)", (long long)MIG_LOCK_KEY);
+    for (bool said = false;; said = true) {
+        PGresult *r = PQexec(conn, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+            const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+            if (!msg)
+                msg = PQerrorMessage(conn);
+            ef_errf(err, errlen, "taking the migration lock: %.*s", first_line_len(msg), msg);
+            PQclear(r);
+            return EF_EDB;
+        }
+        bool got = PQgetvalue(r, 0, 0)[0] == 't';
+        PQclear(r);
+        if (got)
+            return 0;
+        if (!said)
+            EF_LOG(EF_LOG_INFO, EF_C_PG, "migrate: another migration run holds the lock, waiting");
+        usleep(100 * 1000);
+    }
 }
 
 static const char create_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -846,8 +878,7 @@ static int run(const char *pg_url, const char *dir, mig_report *rep, char *err, 
         rc = EF_EDB;
         goto fail;
     }
-    snprintf(lock_sql, sizeof(lock_sql), "SELECT pg_advisory_lock(%lld)", (long long)MIG_LOCK_KEY);
-    rc = exec_simple(conn, lock_sql, "taking the migration lock", err, errlen);
+    rc = take_run_lock(conn, err, errlen);
     if (rc)
         goto fail;
     locked = true;
