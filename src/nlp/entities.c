@@ -1898,9 +1898,10 @@ static void word_entities_at(scan *x, size_t w, size_t we)
 
 /* ---- overlaps ------------------------------------------------------------------------- */
 
-static int cand_pref(const void *a, const void *b)
+/* The order candidates are kept in: longer first, then by rank, position
+ * and discovery (seq is unique: a total order). */
+static int cand_pref(const ef_nlp__cand *x, const ef_nlp__cand *y)
 {
-    const ef_nlp__cand *x = *(const ef_nlp__cand *const *)a, *y = *(const ef_nlp__cand *const *)b;
     uint32_t lx = x->end - x->start, ly = y->end - y->start;
     if (lx != ly)
         return lx > ly ? -1 : 1;
@@ -1911,23 +1912,23 @@ static int cand_pref(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int cand_pos(const void *a, const void *b)
-{
-    const ef_nlp__cand *x = a, *y = b;
-    return x->start < y->start ? -1 : x->start > y->start;
-}
-
 static void resolve(ef_nlp_scratch *sc)
 {
     size_t n = sc->n_cands;
     if (n <= 1)
         return;
+    /* insertion sorts: a message has a handful of candidates, and qsort's
+     * calls through a comparison pointer cost more than the sorting */
     ef_nlp__cand *order[EF_NLP__MAX_CANDS];
-    for (size_t i = 0; i < n; i++)
-        order[i] = &sc->cands[i];
-    qsort(order, n, sizeof(order[0]), cand_pref);
+    for (size_t i = 0; i < n; i++) {
+        ef_nlp__cand *c = &sc->cands[i];
+        size_t k = i;
+        for (; k > 0 && cand_pref(order[k - 1], c) > 0; k--)
+            order[k] = order[k - 1];
+        order[k] = c;
+    }
     bool keep[EF_NLP__MAX_CANDS];
-    memset(keep, 0, sizeof(keep));
+    memset(keep, 0, n * sizeof(keep[0]));
     for (size_t i = 0; i < n; i++) {
         const ef_nlp__cand *c = order[i];
         bool clash = false;
@@ -1948,7 +1949,16 @@ static void resolve(ef_nlp_scratch *sc)
         w++;
     }
     sc->n_cands = w;
-    qsort(sc->cands, w, sizeof(ef_nlp__cand), cand_pos);
+    /* by position: kept candidates do not overlap, so their starts differ */
+    for (size_t i = 1; i < w; i++) {
+        if (sc->cands[i - 1].start < sc->cands[i].start)
+            continue;
+        ef_nlp__cand c = sc->cands[i];
+        size_t k = i;
+        for (; k > 0 && sc->cands[k - 1].start > c.start; k--)
+            sc->cands[k] = sc->cands[k - 1];
+        sc->cands[k] = c;
+    }
 }
 
 /* ---- the pass ---------------------------------------------------------------------------- */

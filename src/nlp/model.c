@@ -63,25 +63,56 @@ static bool model_alnum(uint32_t c)
     return (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) || (c >= 0x400 && c <= 0x4FF);
 }
 
+/* What the model reads for code point cp: its fold, '0' for a digit, ' '
+ * for anything but a letter or digit, EF_UTF8_DROP for an invisible one. */
+static uint32_t model_char(uint32_t cp)
+{
+    uint32_t f = ef_utf8_fold(cp);
+    if (f == EF_UTF8_DROP)
+        return f;
+    if (f >= '0' && f <= '9')
+        return '0';
+    if (f == EF_UTF8_SPACE || !model_alnum(f))
+        return ' ';
+    return f;
+}
+
+/* model_char() of ASCII and of U+0400..U+047F (two-byte Cyrillic, lead
+ * byte 0xD0 or 0xD1), computed once: nearly every character of a message. */
+static uint32_t model_ascii[128], model_cyr[128];
+static pthread_once_t model_once = PTHREAD_ONCE_INIT;
+
+static void model_tables(void)
+{
+    for (uint32_t c = 0; c < 128; c++) {
+        model_ascii[c] = model_char(c);
+        model_cyr[c] = model_char(0x400 + c);
+    }
+}
+
 /* The folded characters of s[0..n) as the model reads them, with one space
  * at both ends and between words; returns their number. */
 static size_t chars_of(const char *s, size_t n, uint32_t *out)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    pthread_once(&model_once, model_tables);
     size_t k = 0, i = 0;
     out[k++] = ' ';
     while (i < n && k < MAX_CHARS - 1) {
-        uint32_t cp;
-        if ((unsigned char)s[i] < 0x80)
-            cp = (unsigned char)s[i++];
-        else if (ef_utf8_decode(s, n, &i, &cp) != 0)
-            break;
-        uint32_t f = ef_utf8_fold(cp);
+        uint32_t f;
+        if (u[i] < 0x80) {
+            f = model_ascii[u[i++]];
+        } else if ((u[i] == 0xD0 || u[i] == 0xD1) && i + 1 < n && (u[i + 1] & 0xC0) == 0x80) {
+            f = model_cyr[(u[i] & 1) << 6 | (u[i + 1] & 0x3F)]; /* always valid UTF-8 */
+            i += 2;
+        } else {
+            uint32_t cp;
+            if (ef_utf8_decode(s, n, &i, &cp) != 0)
+                break;
+            f = model_char(cp);
+        }
         if (f == EF_UTF8_DROP)
             continue;
-        if (f >= '0' && f <= '9')
-            f = '0';
-        else if (f == EF_UTF8_SPACE || !model_alnum(f))
-            f = ' ';
         if (f == ' ' && out[k - 1] == ' ')
             continue;
         out[k++] = f;

@@ -1680,10 +1680,11 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
             bits[w] |= pf->on_digit[w];
     if (pf->n_lits == 0)
         return;
-    for (size_t i = 0; i < n; i++) {
+    /* literals start at a character: s is valid UTF-8 (normalized), so
+     * the step is the length its lead byte gives */
+    for (size_t i = 0, step = 1; i < n; i += step) {
         unsigned c = u[i];
-        if ((c & 0xC0) == 0x80)
-            continue; /* literals start at a character */
+        step = ef_nlp__u8len((unsigned char)c);
         if (c < 0x80 && pf->head1[c] != UINT32_MAX)
             for (uint32_t li = pf->head1[c]; li != UINT32_MAX; li = pf->lits[li].next)
                 mark(pf, &pf->lits[li], bits, first, u, i);
