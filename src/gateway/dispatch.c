@@ -59,6 +59,10 @@
 /* Rows held in memory (about a minute of one bot at 30/s): the fetch pauses
  * above. Each costs ~5 KB with its text and metadata. */
 #define MEM_MAX 2000
+/* Rows of one bot held in memory at most (20 s of sending at Telegram's
+ * 30/s): beyond it the fetch skips that bot's rows, so that a bot with a
+ * backlog of thousands cannot fill MEM_MAX and hold back the others'. */
+#define BOT_MEM_MAX 600
 #define FETCH_EVERY_MS 1000   /* rows of other gateways, rows coming due */
 #define FETCH_GAP_MS 20       /* wakes closer together share one fetch */
 #define RESCAN_EVERY_MS 10000 /* the cursor starts again from the first due row */
@@ -115,6 +119,14 @@ struct chat {
     chat *hnext;
     chat *aprev, *anext; /* the active list */
 };
+
+/* Rows in memory per integration (sending thread). */
+typedef struct bot_rows {
+    char *key; /* the integration id */
+    size_t n;
+    bool full; /* at BOT_MEM_MAX; until it is back at half of it */
+    struct bot_rows *next;
+} bot_rows;
 
 typedef struct channel_window {
     char *key; /* the channel's integration id: its per-account limit */
@@ -182,6 +194,7 @@ struct ef_dispatcher {
     size_t nchats;
     out_row *rows[ROW_BUCKETS];
     size_t nrows;
+    bot_rows *bots;
     channel_window *channels;
     flight *flist;
     size_t flights;
@@ -198,6 +211,7 @@ struct ef_dispatcher {
     atomic_llong lease_until; /* monotonic ms: sends may start before it */
     atomic_size_t in_memory;
     atomic_bool rescan; /* the sending thread misses a row behind the cursor */
+    char *skip;         /* under mu: the bots whose share is full, "{id,...}"; NULL: none */
     /* store thread */
     ef_store *store;
     char holder[96];
@@ -380,8 +394,59 @@ static out_row *row_find(ef_dispatcher *d, const char *id)
     return NULL;
 }
 
+/* Publishes the bots whose share is full for the store thread's fetch. */
+static void publish_skip(ef_dispatcher *d)
+{
+    ef_buf b;
+    ef_buf_init(&b, 1u << 20);
+    int rc = 0;
+    for (bot_rows *r = d->bots; r && !rc; r = r->next)
+        if (r->full)
+            rc = ef_buf_appendf(&b, "%s%s", b.len ? "," : "{", r->key);
+    char *skip = NULL;
+    if (b.len && !rc && ef_buf_append(&b, "}", 1) == 0)
+        skip = ef_buf_steal(&b, NULL);
+    ef_buf_cleanup(&b);
+    pthread_mutex_lock(&d->mu);
+    ef_free(d->skip);
+    d->skip = skip;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Counts a row of o's bot in (+1) or out (-1) of memory; a bot reaching
+ * its share is skipped by the fetch until half of it is left, and then its
+ * rows are walked again from the first due one. Rows of no integration
+ * (stored before integrations) are never skipped. */
+static void bot_count(ef_dispatcher *d, const out_row *o, int delta)
+{
+    const char *key = o->r.integration_id;
+    if (!key)
+        return;
+    bot_rows *r = d->bots;
+    while (r && strcmp(r->key, key) != 0)
+        r = r->next;
+    if (!r) {
+        if (delta < 0)
+            return;
+        r = ef_calloc(1, sizeof(*r));
+        r->key = ef_strdup(key);
+        r->next = d->bots;
+        d->bots = r;
+    }
+    r->n = delta < 0 ? (r->n ? r->n - 1 : 0) : r->n + 1;
+    if (!r->full && r->n >= BOT_MEM_MAX) {
+        r->full = true;
+        publish_skip(d);
+    } else if (r->full && r->n <= BOT_MEM_MAX / 2) {
+        r->full = false;
+        publish_skip(d);
+        atomic_store(&d->rescan, true); /* its rows behind the cursor */
+    }
+}
+
 static void row_add(ef_dispatcher *d, out_row *o)
 {
+    bot_count(d, o, +1);
     size_t b = row_bucket(o->r.row_id);
     o->rnext = d->rows[b];
     d->rows[b] = o;
@@ -399,6 +464,7 @@ static void row_forget(ef_dispatcher *d, out_row *o)
         *p = o->rnext;
         d->nrows--;
         atomic_store(&d->in_memory, d->nrows);
+        bot_count(d, o, -1);
     }
     ef_outbox_row_cleanup(&o->r);
     ef_free(o);
@@ -766,7 +832,12 @@ static size_t fetch(ef_dispatcher *d)
         return 0;
     ef_outbox_row *rows = NULL;
     size_t n = 0;
-    if (ef_store_outbox_fetch_due(d->store, &d->cursor, FETCH_LIMIT, &rows, &n) != 0) {
+    pthread_mutex_lock(&d->mu);
+    char *skip = d->skip ? ef_strdup(d->skip) : NULL;
+    pthread_mutex_unlock(&d->mu);
+    int rc = ef_store_outbox_fetch_due_skip(d->store, &d->cursor, FETCH_LIMIT, skip, &rows, &n);
+    ef_free(skip);
+    if (rc != 0) {
         db_warn(d, "outbox fetch");
         return 0;
     }
@@ -1436,6 +1507,13 @@ static void free_memory(ef_dispatcher *d)
         ef_free(d->waits);
         d->waits = n;
     }
+    while (d->bots) {
+        bot_rows *n = d->bots->next;
+        ef_free(d->bots->key);
+        ef_free(d->bots);
+        d->bots = n;
+    }
+    ef_free(d->skip);
     while (d->channels) {
         channel_window *n = d->channels->next;
         ef_window_cleanup(&d->channels->w);

@@ -44,6 +44,7 @@ static const char FETCH_DUE_SQL[] =
     "AND m.next_attempt_at <= now() "
     "AND ($2::timestamptz IS NULL OR (m.next_attempt_at, m.created_at) > "
     "($2::timestamptz, $3::timestamptz)) "
+    "AND ($4::uuid[] IS NULL OR m.integration_id IS NULL OR m.integration_id <> ALL ($4::uuid[])) "
     "ORDER BY m.next_attempt_at, m.created_at LIMIT $1::int";
 
 static void read_row(PGresult *r, int k, ef_outbox_row *o)
@@ -66,14 +67,15 @@ static void read_row(PGresult *r, int k, ef_outbox_row *o)
     o->prev_due = PQgetvalue(r, k, 17)[0] == 't';
 }
 
-int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
-                              ef_outbox_row **rows, size_t *n)
+int ef_store_outbox_fetch_due_skip(ef_store *st, ef_outbox_cursor *cur, size_t limit,
+                                   const char *skip, ef_outbox_row **rows, size_t *n)
 {
     char lim[32];
     snprintf(lim, sizeof(lim), "%zu", limit);
     bool from_start = !cur || !cur->at[0] || !cur->created[0];
-    const char *vals[3] = {lim, from_start ? NULL : cur->at, from_start ? NULL : cur->created};
-    PGresult *r = ef_store__exec(st, FETCH_DUE_SQL, 3, vals);
+    const char *vals[4] = {lim, from_start ? NULL : cur->at, from_start ? NULL : cur->created,
+                           skip};
+    PGresult *r = ef_store__exec(st, FETCH_DUE_SQL, 4, vals);
     if (!r)
         return st->last_error;
     size_t cnt = (size_t)PQntuples(r);
@@ -88,6 +90,12 @@ int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
     *rows = out;
     *n = cnt;
     return 0;
+}
+
+int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
+                              ef_outbox_row **rows, size_t *n)
+{
+    return ef_store_outbox_fetch_due_skip(st, cur, limit, NULL, rows, n);
 }
 
 int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n)

@@ -228,6 +228,12 @@ typedef struct ef_outbox_cursor {
  * idx_messages_outbox (sql/006): nothing due costs one index probe. */
 int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
                               ef_outbox_row **rows, size_t *n);
+/* The same without the rows of the integrations in skip (a PostgreSQL uuid[]
+ * literal such as "{id1,id2}"; NULL: none): the dispatcher passes the bots
+ * whose share of its memory is full, so that one flooded bot cannot hold
+ * back the replies of the others. */
+int ef_store_outbox_fetch_due_skip(ef_store *st, ef_outbox_cursor *cur, size_t limit,
+                                   const char *skip, ef_outbox_row **rows, size_t *n);
 /* The same from the first due row. */
 int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n);
 void ef_outbox_rows_free(ef_outbox_row *rows, size_t n);
