@@ -1513,7 +1513,9 @@ int ef_tg__parse(struct json_object *root, ef_msg_list *out, ef_parse_info *info
         return 0;
     }
     if (!r) {
-        snprintf(info->what, sizeof(info->what), "%s", unknown);
+        /* what names the type: an empty key is shown quoted, not as no
+         * type at all */
+        snprintf(info->what, sizeof(info->what), "%s", *unknown ? unknown : "\"\"");
         ef_ad__note(info, "%s: unknown update type", unknown);
         info->unknown_type = true;
         return 0;
