@@ -802,6 +802,14 @@ static bool layout_punct(uint32_t c)
     return c == ',' || c == '.' || c == ';' || c == '\'' || c == '[' || c == ']' || c == '`';
 }
 
+/* Whether a layout key of a Russian letter at byte i starts a Latin word
+ * (read_word() takes it in). */
+static bool layout_start(const ef_nlp_scratch *sc, size_t i)
+{
+    return layout_punct((unsigned char)sc->norm[i]) && i + 1 < sc->n &&
+           is_lat((unsigned char)sc->norm[i + 1]);
+}
+
 /* Appends bytes with the original range [s, e) to the repaired text. */
 static void emit(ef_nlp_scratch *sc, const char *b, size_t n, uint32_t s, uint32_t e)
 {
@@ -848,7 +856,10 @@ static size_t read_word(const ef_nlp_scratch *sc, size_t i, word *w)
             break;
         }
         bool letter = is_cyr(c) || is_lat(c);
-        if (!letter && layout_punct(c) && w->latin && !w->cyr && at < n && is_lat((uint8_t)s[at]))
+        /* a key of a Russian letter (,;.'[]`) between Latin letters or
+         * before the first one: ";fkj,f" is "жалоба", "[jxe" is "хочу" */
+        if (!letter && layout_punct(c) && (w->n == 0 || (w->latin && !w->cyr)) && at < n &&
+            is_lat((uint8_t)s[at]))
             w->punct = true;
         else if (!letter)
             break;
@@ -891,7 +902,7 @@ static void copy_plain(ef_nlp_scratch *sc, size_t from, size_t to)
     size_t i = from;
     while (i < to) {
         unsigned char c = (unsigned char)sc->norm[i];
-        bool start = c >= 0x80 || (c >= 'a' && c <= 'z');
+        bool start = c >= 0x80 || (c >= 'a' && c <= 'z') || layout_start(sc, i);
         if (!start) {
             emit(sc, sc->norm + i, 1, sc->src[i], sc->srcend[i]);
             i++;
@@ -924,7 +935,7 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
     size_t i = 0;
     while (i < sc->n) {
         unsigned char c = (unsigned char)sc->norm[i];
-        bool start = c >= 0x80 || (c >= 'a' && c <= 'z');
+        bool start = c >= 0x80 || (c >= 'a' && c <= 'z') || layout_start(sc, i);
         if (!start) {
             if (writing)
                 emit(sc, sc->norm + i, 1, sc->src[i], sc->srcend[i]);
