@@ -812,13 +812,8 @@ static void lookup_done(ef_ws *ws, item *it)
     json_object_put(r);
 }
 
-static void event_in(ef_ws *ws, const char *payload)
+static void event_one(ef_ws *ws, json_object *ev)
 {
-    json_object *ev = json_tokener_parse(payload);
-    if (!ev || !json_object_is_type(ev, json_type_object)) {
-        json_object_put(ev);
-        return;
-    }
     json_object *o = console_event(ev);
     if (o) {
         const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
@@ -829,6 +824,23 @@ static void event_in(ef_ws *ws, const char *payload)
         json_object_put(o);
     }
     chat_event(ws, ev);
+}
+
+/* One notification: an event object, or an array of them (the new
+ * messages of one statement, sql/022), in order. */
+static void event_in(ef_ws *ws, const char *payload)
+{
+    json_object *ev = json_tokener_parse(payload);
+    if (ev && json_object_is_type(ev, json_type_object)) {
+        event_one(ws, ev);
+    } else if (ev && json_object_is_type(ev, json_type_array)) {
+        size_t n = json_object_array_length(ev);
+        for (size_t i = 0; i < n; i++) {
+            json_object *e = json_object_array_get_idx(ev, i);
+            if (json_object_is_type(e, json_type_object))
+                event_one(ws, e);
+        }
+    }
     json_object_put(ev);
 }
 

@@ -24,10 +24,12 @@
 
 #include <cmocka.h>
 
+#include "store/events.h"
 #include "store/store.h"
 
 #include "../pg_fixture.h"
 
+#include <json-c/json.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -688,6 +690,62 @@ static void default_adopts_legacy_rows_once(void **state)
     ef_free(id);
 }
 
+typedef struct events_seen {
+    int notifications;
+    int events;
+    char order[64]; /* 'i' inbound, 'o' outbound, in the order received */
+} events_seen;
+
+static void count_events(const char *payload, void *ud)
+{
+    events_seen *e = ud;
+    e->notifications++;
+    json_object *v = json_tokener_parse(payload);
+    size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = NULL;
+        json_object_object_get_ex(json_object_array_get_idx(v, i), "d", &d);
+        size_t k = strlen(e->order);
+        if (k + 1 < sizeof(e->order))
+            e->order[k] = strcmp(json_object_get_string(d), "inbound") == 0 ? 'i' : 'o';
+        e->events++;
+    }
+    json_object_put(v);
+}
+
+/* The live events of a batch's new messages (the web chat's here) reach
+ * listeners as arrays of events (sql/022), every message once, a chat's
+ * inbound message before its reply. */
+static void new_messages_notify_in_arrays(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    ef_store *ls = ef_store_new(fx->url);
+    assert_int_equal(ef_store_events_listen(ls), 0);
+    ef_ingest_item items[3];
+    const char *chats[3] = {"1", "2", "3"};
+    char ids[3][8];
+    for (int i = 0; i < 3; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%s:1", chats[i]);
+        ef_msg *m = new_msg(a, chats[i], ids[i]);
+        m->platform = "webchat"; /* a name, not owned (ef_msg_new) */
+        items[i] = (ef_ingest_item){
+            .msg = m, .fsm_json = "{\"state\":\"s\",\"replies\":[{\"text\":\"hi\"}]}"};
+    }
+    assert_int_equal(ef_store_ingest(fx->st, items, 3), 0);
+    events_seen seen = {0};
+    for (int k = 0; k < 10 && seen.events < 6; k++)
+        assert_true(ef_store_events_wait(ls, 1000, count_events, &seen) >= 0);
+    assert_int_equal(seen.events, 6);
+    assert_true(seen.notifications <= 2); /* one per INSERT of the statement at most */
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages"), 6);
+    assert_non_null(strchr(seen.order, 'i'));
+    assert_true(strchr(seen.order, 'i') < strchr(seen.order, 'o'));
+    ef_store_free(ls);
+    items_cleanup(items, 3);
+    ef_free(a);
+}
+
 static void changes_notify_listeners(void **state)
 {
     NEED_DB(fx);
@@ -749,6 +807,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(integrations_add_list_get_change, setup, teardown),
         cmocka_unit_test_setup_teardown(default_adopts_legacy_rows_once, setup, teardown),
         cmocka_unit_test_setup_teardown(changes_notify_listeners, setup, teardown),
+        cmocka_unit_test_setup_teardown(new_messages_notify_in_arrays, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
