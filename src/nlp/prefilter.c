@@ -556,14 +556,19 @@ enum { I_NONE = 0, I_EXACT, I_REQ };
  * set.at (EF_NLP__AT_*) says what holds where that occurrence starts (\b,
  * ^), whatever surrounds the piece; prefix, for I_REQ, that the occurrence
  * starts where the piece's match starts (always so for I_EXACT), which is
- * what lets a \b or ^ before the piece reach its literal. */
+ * what lets a \b or ^ before the piece reach its literal. set2 (n 0: none),
+ * for I_REQ: every match also contains one of these strings (another part
+ * of the piece: "доставк~ еды" requires "доставк" and " еды"), which
+ * survives an alternation as the union of each branch's set2 (or set). */
 typedef struct info {
     int kind;
     ef_nlp__lits set;
     bool prefix;
+    ef_nlp__lits set2;
 } info;
 
-#define MAX_SEGS 16 /* requirements kept of the top-level sequence's segments */
+#define MAX_SEGS 16     /* requirements kept of the top-level sequence's segments */
+#define EXTRA_MIN_LEN 6 /* bytes: the shortest string of a second set from a group */
 
 typedef struct parser {
     const unsigned char *p, *end;
@@ -618,6 +623,7 @@ static info exact1(const char *s, size_t n)
 static void drop(info *a)
 {
     ef_nlp__lits_cleanup(&a->set);
+    ef_nlp__lits_cleanup(&a->set2);
     a->kind = I_NONE;
 }
 
@@ -732,6 +738,14 @@ static info concat(info a, info b)
     return a;
 }
 
+/* Adds the strings of l to *out; false when that makes too many. */
+static bool lits_union(ef_nlp__lits *out, const ef_nlp__lits *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        lits_add(out, l->s[i], l->len[i]);
+    return out->n <= LS_MAX_REQ;
+}
+
 /* Either a or b (consumes both): what both guarantee. */
 static info alt(info a, info b)
 {
@@ -749,6 +763,14 @@ static info alt(info a, info b)
         drop(&b);
         return none();
     }
+    /* a match is one branch's: it holds that branch's second set, or its
+     * first when it has none */
+    ef_nlp__lits s2 = {0};
+    if ((a.set2.n || b.set2.n) && (!lits_union(&s2, a.set2.n ? &a.set2 : &a.set) ||
+                                   !lits_union(&s2, b.set2.n ? &b.set2 : &b.set)))
+        ef_nlp__lits_cleanup(&s2);
+    ef_nlp__lits_cleanup(&a.set2);
+    a.set2 = s2;
     for (size_t i = 0; i < b.set.n; i++)
         lits_add(&a.set, b.set.s[i], b.set.len[i]);
     a.set.at &= b.set.at;
@@ -1117,6 +1139,7 @@ static info quantify(parser *ps, info a)
 /* Keeps the requirement of a finished top-level segment (consumes seg). */
 static void seg_keep(parser *ps, info seg)
 {
+    ef_nlp__lits_cleanup(&seg.set2);
     seg = to_req(seg);
     if (seg.kind != I_REQ || seg.set.n == 0 || seg.set.n > LS_MAX_REQ || min_len(&seg) < 1 ||
         ps->n_segs == MAX_SEGS) {
@@ -1126,12 +1149,38 @@ static void seg_keep(parser *ps, info seg)
     ps->segs[ps->n_segs++] = seg.set;
 }
 
+static bool same_set(const ef_nlp__lits *a, const ef_nlp__lits *b);
+
+/* A finished segment (consumed): kept among the top-level sequence's, or,
+ * inside a group, in best[0..1], the two most selective so far. */
+static void seg_done(parser *ps, bool top, info seg, info best[2])
+{
+    if (top) {
+        seg_keep(ps, seg);
+        return;
+    }
+    seg = to_req(seg);
+    if (seg.kind != I_REQ || seg.set.n == 0 || seg.set.n > LS_MAX_REQ || min_len(&seg) < 1) {
+        drop(&seg);
+    } else if (prefers_b(&best[0], &seg)) {
+        drop(&best[1]);
+        best[1] = best[0];
+        best[0] = seg;
+    } else if (prefers_b(&best[1], &seg)) {
+        drop(&best[1]);
+        best[1] = seg;
+    } else {
+        drop(&seg);
+    }
+}
+
 static info parse_seq(parser *ps)
 {
     info cur = exact1("", 0);
     unsigned pending = 0; /* EF_NLP__AT_* of the assertions just before */
     bool top = ps->depth == 0;
     info seg = exact1("", 0);
+    info best[2] = {none(), none()}; /* inside a group: its most selective segments */
     while (!ps->bail && ps->p < ps->end && *ps->p != '|' && *ps->p != ')') {
         unsigned char c = *ps->p;
         info atom;
@@ -1180,20 +1229,31 @@ static info parse_seq(parser *ps)
                 atom.set.at |= pending;
             pending = 0;
         }
-        if (top && atom.kind == I_NONE) {
-            seg_keep(ps, seg);
+        if (atom.kind == I_NONE) {
+            seg_done(ps, top, seg, best);
             seg = exact1("", 0);
-        } else if (top) {
+        } else {
             seg = concat(seg, copy(&atom));
         }
         cur = concat(cur, atom);
     }
-    if (top && !ps->bail)
-        seg_keep(ps, seg);
+    if (!ps->bail)
+        seg_done(ps, top, seg, best);
     else
         drop(&seg);
     if (ps->bail)
         drop(&cur);
+    /* a requirement of another segment than cur's holds too: the second
+     * set ("доставк~ еды": " еды" beside "доставк") */
+    for (int k = 0; k < 2; k++) {
+        if (cur.kind == I_REQ && cur.set2.n == 0 && best[k].kind == I_REQ &&
+            !same_set(&best[k].set, &cur.set)) {
+            cur.set2 = best[k].set;
+            cur.set2.at = 0;
+            memset(&best[k].set, 0, sizeof(best[k].set));
+        }
+        drop(&best[k]);
+    }
     return cur;
 }
 
@@ -1283,12 +1343,25 @@ bool ef_nlp__required_literals(const char *pat, size_t n, ef_nlp__lits *out, ef_
      * first set, they say where the regex may start */
     if (r.kind == I_REQ && r.prefix)
         r.set.at |= EF_NLP__AT_MATCH;
+    info extra = {r.set2.n ? I_REQ : I_NONE, r.set2}; /* the whole pattern's set2 */
+    memset(&r.set2, 0, sizeof(r.set2));
     info second = none();
     rank_segments(&ps, &r, &second);
     if (r.kind != I_REQ) {
         drop(&second);
+        drop(&extra);
         return false;
     }
+    /* no second set from the segments: the one found inside a group, when
+     * its strings are long enough to be rare (short ones occur in most
+     * messages and would cost the probe more than the regex runs they
+     * save) */
+    if (second.kind != I_REQ && extra.kind == I_REQ && min_len(&extra) >= EXTRA_MIN_LEN &&
+        !same_set(&extra.set, &r.set)) {
+        second = extra;
+        memset(&extra, 0, sizeof(extra));
+    }
+    drop(&extra);
     second.set.at &= ~EF_NLP__AT_MATCH; /* a second set only has to occur */
     *out = r.set;
     if (also && second.kind == I_REQ)

@@ -421,8 +421,9 @@ static bool lits_has(const ef_nlp__lits *l, const char *s)
 }
 
 /* A sequence with two literal parts yields a second required set (the
- * prefilter then runs the pattern only when both occur); an alternation
- * at the top, or parts inside a group, never do. */
+ * prefilter then runs the pattern only when both occur); so do the parts of
+ * a group when their strings are long enough to be rare; an alternation at
+ * the top never does. */
 static void test_second_required_literals(void **state)
 {
     (void)state;
@@ -434,14 +435,29 @@ static void test_second_required_literals(void **state)
                 (lits_has(&b, "заказ") && lits_has(&a, "где") && lits_has(&a, "когда")));
     ef_nlp__lits_cleanup(&a);
     ef_nlp__lits_cleanup(&b);
+    /* inside a group, a branch's other literal is the second set ("доставк~
+     * еды", as rewritten, wakes up only with " еды" too); branches without
+     * one bring their first */
+    const char *g = "(?:\\S+ ){0,2}\\b(?:кафе|доставк\\p{L}* еды)\\b(?: \\S+){0,3}";
+    assert_true(ef_nlp__required_literals(g, strlen(g), &a, &b));
+    assert_true(lits_has(&a, "кафе") && lits_has(&a, "доставк"));
+    assert_true(lits_has(&b, "кафе") && lits_has(&b, " еды") && !lits_has(&b, "доставк"));
+    ef_nlp__lits_cleanup(&a);
+    ef_nlp__lits_cleanup(&b);
     /* a requirement after a piece that requires nothing is found whole */
     const char *q = "(?:где.{0,30}заказ)?доставка";
     assert_true(ef_nlp__required_literals(q, strlen(q), &a, &b));
     assert_true(lits_has(&a, "доставка"));
     ef_nlp__lits_cleanup(&a);
     ef_nlp__lits_cleanup(&b);
-    static const char *const none[] = {"где.{0,30}заказ|доставка", "(?:где.{0,30}заказ)",
-                                       "заказ (?:где|куда)", "заказ.*"};
+    const char *h = "(?:где.{0,30}заказ)"; /* a group's segments, as the top level's */
+    assert_true(ef_nlp__required_literals(h, strlen(h), &a, &b));
+    assert_true((lits_has(&a, "заказ") && lits_has(&b, "где")) ||
+                (lits_has(&a, "где") && lits_has(&b, "заказ")));
+    ef_nlp__lits_cleanup(&a);
+    ef_nlp__lits_cleanup(&b);
+    static const char *const none[] = {"где.{0,30}заказ|доставка", "заказ (?:где|куда)", "заказ.*",
+                                       "(?:да.{0,30}ок)"};
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
         ef_nlp__lits x = {0}, y = {0};
         ef_nlp__required_literals(none[i], strlen(none[i]), &x, &y);
