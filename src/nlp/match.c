@@ -230,11 +230,6 @@ static void fast_init(void)
     }
 }
 
-void ef_nlp__normalize_init(void)
-{
-    pthread_once(&fast_once, fast_init);
-}
-
 /* Writes the fast-path character e, which stands for original bytes
  * [i, i + e->len) (same as nz_put(), from the table). */
 static inline void nz_put_fast(nz *z, const fast_char *e, size_t i)
@@ -289,6 +284,7 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, const ui
                       const uint32_t *me, size_t *cyr, size_t *lat)
 {
     const unsigned char *s = (const unsigned char *)text;
+    pthread_once(&fast_once, fast_init); /* the tables, once per process: one load after */
     grow(sc, len);
     nz z = {.sc = sc, .ms = ms, .me = me};
     size_t i = 0;

@@ -516,10 +516,6 @@ struct ef_nlp_scratch {
 
 /* ---- scratch.c: what match.c and entities.c share on the scratch ------- */
 
-/* Builds the normalizer's tables for ASCII and two-byte Cyrillic (match.c),
- * once per process; ef_nlp_scratch_new() calls it. */
-void ef_nlp__normalize_init(void);
-
 /* Runs a compiled pattern on the normalized text from offset `from`; returns
  * the pcre2 result (> 0 on a match, ovector in sc->md). */
 int ef_nlp__exec(ef_nlp_scratch *sc, const ef_nlp__pat *p, size_t from);

@@ -18,7 +18,6 @@ ef_nlp_scratch *ef_nlp_scratch_new(const ef_bot *bot)
 {
     if (!bot)
         return NULL;
-    ef_nlp__normalize_init();
     ef_nlp_scratch *sc = ef_calloc(1, sizeof(*sc));
     sc->bot = bot;
     sc->md = pcre2_match_data_create(bot->max_groups + 1, NULL);
