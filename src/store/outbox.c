@@ -29,6 +29,7 @@ static int64_t col_int64(PGresult *r, int row, int col)
  * row queued before each in its conversation (idx_messages_conversation_id)
  * lets the dispatcher keep the chat's order when that one is missing. */
 static const char FETCH_DUE_SQL[] =
+    "WITH t AS (SELECT (now() - interval '250 milliseconds')::text AS at), d AS ("
     "SELECT m.id, m.conversation_id, c.platform, c.chat_id, c.chat_type, m.content, "
     "m.metadata::text, m.retry_count, c.undeliverable, c.undeliverable_reason, "
     "(extract(epoch FROM m.next_attempt_at) * 1000)::bigint, "
@@ -45,7 +46,8 @@ static const char FETCH_DUE_SQL[] =
     "AND ($2::timestamptz IS NULL OR (m.next_attempt_at, m.created_at) > "
     "($2::timestamptz, $3::timestamptz)) "
     "AND ($4::uuid[] IS NULL OR m.integration_id IS NULL OR m.integration_id <> ALL ($4::uuid[])) "
-    "ORDER BY m.next_attempt_at, m.created_at LIMIT $1::int";
+    "ORDER BY m.next_attempt_at, m.created_at LIMIT $1::int) "
+    "SELECT d.*, t.at FROM t LEFT JOIN d ON true";
 
 static void read_row(PGresult *r, int k, ef_outbox_row *o)
 {
@@ -78,13 +80,28 @@ int ef_store_outbox_fetch_due_skip(ef_store *st, ef_outbox_cursor *cur, size_t l
     PGresult *r = ef_store__exec(st, FETCH_DUE_SQL, 4, vals);
     if (!r)
         return st->last_error;
-    size_t cnt = (size_t)PQntuples(r);
-    ef_outbox_row *out = ef_calloc(cnt ? cnt : 1, sizeof(*out));
-    for (size_t i = 0; i < cnt; i++)
-        read_row(r, (int)i, &out[i]);
+    /* Always one row at least: with no due row, one of NULLs but for the
+     * statement's now() less 250 ms (the last column). */
+    size_t rows_n = (size_t)PQntuples(r), cnt = 0;
+    ef_outbox_row *out = ef_calloc(rows_n ? rows_n : 1, sizeof(*out));
+    for (size_t i = 0; i < rows_n; i++)
+        if (!PQgetisnull(r, (int)i, 0))
+            read_row(r, (int)i, &out[cnt++]);
     if (cnt && cur) {
         snprintf(cur->at, sizeof(cur->at), "%s", PQgetvalue(r, (int)cnt - 1, 14));
         snprintf(cur->created, sizeof(cur->created), "%s", PQgetvalue(r, (int)cnt - 1, 15));
+    }
+    if (skip && cur && cnt < limit && rows_n > 0) {
+        /* Every due row after the cursor was read, and the ones left out
+         * belong to bots whose share is full: the next fetch starts from
+         * the statement's time rather than walk them all again (a backlog
+         * of 30,000 at every wake: a third of PostgreSQL's time in make
+         * bench). 250 ms before it, for rows of transactions still open
+         * then; their rows come back with the next walk from the start
+         * (ef_dispatch: when a bot's share frees, and every 10 s). */
+        const char *now = PQgetvalue(r, (int)rows_n - 1, 18);
+        snprintf(cur->at, sizeof(cur->at), "%s", now);
+        snprintf(cur->created, sizeof(cur->created), "%s", now);
     }
     PQclear(r);
     *rows = out;
