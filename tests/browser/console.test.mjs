@@ -78,8 +78,18 @@ try {
   if (!/\d/.test(wait || "")) throw new Error(`no waiting time in the queue item: ${wait}`);
 
   step("open it: history with roles and intents");
-  await inQueue.click();
-  await page.locator("#conv").waitFor({ state: "visible", timeout: T });
+  // The queue is drawn again when a live event arrives (a reply sent, a
+  // claim): a click that lands on the item being replaced opens nothing, so
+  // click again (the user would) until the conversation opens.
+  for (let tries = 0; ; tries++) {
+    await inQueue.click();
+    try {
+      await page.locator("#conv").waitFor({ state: "visible", timeout: 5000 });
+      break;
+    } catch (e) {
+      if (tries >= 2) throw e;
+    }
+  }
   await page.locator("#messages .msg.user .intent", { hasText: "operator" }).first()
     .waitFor({ timeout: T });
   await page.locator("#messages .msg.assistant").first().waitFor({ timeout: T });
