@@ -18,8 +18,15 @@
 // screenshots' name prefix, default "16"), EF_WINDOW_TEMPLATE (EF_CID is a
 // WhatsApp conversation whose reply window closed: the banner, the closed
 // box and the template button are checked instead of the reply, note and
-// quick reply steps). Exit 0 on success; on a
-// failure one line "FAIL: ..." on stderr and a screenshot *-failure.png.
+// quick reply steps), EF_STREAM_CIDS (conversations in the queue that
+// customers keep writing to while this runs: the queue must be updated in
+// place, never redrawn), EF_TG_WEBHOOK/EF_TG_SECRET/EF_TG_USER/
+// EF_UPDATE_BASE (the Telegram webhook, its secret token, EF_CID's customer
+// as a Telegram User and the first update_id to use: messages are written
+// to the open conversation, appended in place, the scroll position kept).
+// Every run checks that one click opens a conversation. Exit 0 on success;
+// on a failure one line "FAIL: ..." on stderr and a screenshot
+// *-failure.png.
 import { chromium } from "playwright-core";
 
 const env = (k) => {
@@ -41,6 +48,65 @@ function step(what) {
   process.stderr.write(`step: ${what}\n`);
 }
 
+const streamCids = (process.env.EF_STREAM_CIDS || "").split(",").filter(Boolean);
+const tgUser = process.env.EF_TG_USER ? JSON.parse(process.env.EF_TG_USER) : null;
+let updateId = Number(process.env.EF_UPDATE_BASE || "0");
+
+/* The customer of EF_CID writes `text` (through the Telegram webhook). */
+async function customerWrites(text) {
+  updateId += 1;
+  const r = await fetch(env("EF_TG_WEBHOOK"), {
+    method: "POST",
+    headers: { "Content-Type": "application/json",
+      "X-Telegram-Bot-Api-Secret-Token": env("EF_TG_SECRET") },
+    body: JSON.stringify({ update_id: updateId, message: {
+      message_id: 100000 + (updateId % 100000), from: tgUser, date: Math.floor(Date.now() / 1000),
+      chat: { id: tgUser.id, type: "private", first_name: tgUser.first_name }, text } }),
+  });
+  if (r.status !== 200) throw new Error(`webhook answered ${r.status} to ${text}`);
+}
+
+/* Waits until the stream changed the queue row of streamCids[0] `times`
+ * more times (each a live event, a reload and a repaint). */
+async function streamMoves(times) {
+  const sel = `#queue button[data-id="${streamCids[0]}"] .last`;
+  for (let i = 0; i < times; i++) {
+    const before = await page.locator(sel).textContent();
+    await page.waitForFunction(([s, b]) => {
+      const n = document.querySelector(s);
+      return n && n.textContent !== b;
+    }, [sel, before], { timeout: T });
+  }
+}
+
+/* Marks every row of `list` (a property on the element itself) and counts
+ * the rows taken out of it from now on (a move counts too). */
+async function watchRows(list) {
+  await page.evaluate((id) => {
+    const box = document.getElementById(id);
+    window.__efRemoved = window.__efRemoved || {};
+    window.__efRemoved[id] = 0;
+    for (const li of box.children) li.__efMark = id;
+    if (!box.__efObserved) {
+      box.__efObserved = true;
+      new MutationObserver((recs) => {
+        for (const r of recs) window.__efRemoved[id] += r.removedNodes.length;
+      }).observe(box, { childList: true });
+    }
+  }, list);
+}
+
+/* The rows of `list` marked by watchRows that are still its children, the
+ * rows of it that are not marked, and the rows taken out since. */
+function rowsKept(list) {
+  return page.evaluate((id) => {
+    const box = document.getElementById(id);
+    const kids = [...box.children];
+    return { kept: kids.filter((li) => li.__efMark === id).length,
+      unmarked: kids.filter((li) => li.__efMark !== id).length, removed: window.__efRemoved[id] };
+  }, list);
+}
+
 const browser = await chromium.launch({
   executablePath: env("CHROMIUM"),
   args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
@@ -55,6 +121,44 @@ const expected = /Failed to load resource: .* (401|409) |WebSocket connection to
 page.on("console", (m) => {
   if (m.type() === "error" && !expected.test(m.text())) problems.push(`console: ${m.text()}`);
 });
+
+/* Messages arriving in the open conversation: appended, the others left
+ * alone; followed at the bottom, the scroll position kept elsewhere. */
+async function messagesInPlace() {
+  step("the customer writes: messages appended in place, followed at the bottom");
+  const box = page.locator("#messages");
+  const geometry = () => box.evaluate((b) => ({ top: b.scrollTop,
+    gap: b.scrollHeight - b.scrollTop - b.clientHeight }));
+  await watchRows("messages");
+  const before = (await rowsKept("messages")).kept;
+  const n = 20;
+  for (let i = 1; i <= n; i++) await customerWrites(`вопрос ${i} из ${n}`);
+  await page.locator("#messages .msg.user", { hasText: `вопрос ${n} из ${n}` }).waitFor({ timeout: T });
+  let m = await rowsKept("messages");
+  let g = await geometry();
+  if (m.kept !== before || m.removed || m.unmarked !== n)
+    throw new Error(`the history was redrawn: ${JSON.stringify(m)} (had ${before}, ${n} new)`);
+  if (g.gap > 40) throw new Error(`not following the bottom: ${JSON.stringify(g)}`);
+
+  step("scrolled up: new messages keep the scroll position");
+  await box.evaluate((b) => { b.scrollTop = 0; });
+  await watchRows("messages");
+  const all = (await rowsKept("messages")).kept;
+  for (let i = 1; i <= 3; i++) await customerWrites(`ещё ${i}`);
+  await page.locator("#messages .msg.user", { hasText: "ещё 3" }).waitFor({ timeout: T });
+  m = await rowsKept("messages");
+  g = await geometry();
+  if (m.kept !== all || m.removed || m.unmarked !== 3 || g.top !== 0)
+    throw new Error(`scrolled up: ${JSON.stringify(m)} of ${all}, ${JSON.stringify(g)}`);
+
+  step("back at the bottom: followed again");
+  await box.evaluate((b) => { b.scrollTop = b.scrollHeight; });
+  await customerWrites("последний");
+  await page.locator("#messages .msg.user", { hasText: "последний" }).waitFor({ timeout: T });
+  g = await geometry();
+  if (g.gap > 40) throw new Error(`not following the bottom again: ${JSON.stringify(g)}`);
+  if ((await rowsKept("messages")).removed) throw new Error("the history was redrawn at the bottom");
+}
 
 let ok = false;
 try {
@@ -77,22 +181,39 @@ try {
   const wait = await inQueue.locator(".wait").textContent();
   if (!/\d/.test(wait || "")) throw new Error(`no waiting time in the queue item: ${wait}`);
 
-  step("open it: history with roles and intents");
-  // The queue is drawn again when a live event arrives (a reply sent, a
-  // claim): a click that lands on the item being replaced opens nothing, so
-  // click again (the user would) until the conversation opens.
-  for (let tries = 0; ; tries++) {
-    await inQueue.click();
-    try {
-      await page.locator("#conv").waitFor({ state: "visible", timeout: 5000 });
-      break;
-    } catch (e) {
-      if (tries >= 2) throw e;
-    }
+  let queueRows = 0;
+  if (streamCids.length) {
+    step("customers keep writing: the queue is updated in place, no row replaced");
+    await page.locator('#live[data-state="live"]').waitFor({ timeout: T });
+    for (const id of streamCids) await page.locator(`#queue button[data-id="${id}"]`).waitFor({ timeout: T });
+    await watchRows("queue");
+    queueRows = (await rowsKept("queue")).kept;
+    await streamMoves(3);
+    const q = await rowsKept("queue");
+    if (q.kept !== queueRows || q.unmarked || q.removed)
+      throw new Error(`the queue was redrawn under live events: ${JSON.stringify(q)} of ${queueRows} rows`);
   }
+
+  step("open it with one click: history with roles and intents");
+  // One click, even while live events update the queue: a row is updated in
+  // place, never replaced under the pointer.
+  await inQueue.click();
+  await page.locator("#conv").waitFor({ state: "visible", timeout: T });
   await page.locator("#messages .msg.user .intent", { hasText: "operator" }).first()
     .waitFor({ timeout: T });
   await page.locator("#messages .msg.assistant").first().waitFor({ timeout: T });
+  if (streamCids.length) {
+    step("more live events: the opened row stays selected, the same element, the focus kept");
+    await streamMoves(3);
+    const sel = await page.evaluate((id) => {
+      const b = document.querySelector(`#queue button[data-id="${id}"]`);
+      return { current: b.getAttribute("aria-current"), marked: b.parentNode.__efMark === "queue",
+        focus: document.activeElement && document.activeElement.id };
+    }, cid);
+    const q = await rowsKept("queue");
+    if (sel.current !== "true" || !sel.marked || sel.focus !== "reply" || q.kept !== queueRows || q.removed)
+      throw new Error(`after live events: ${JSON.stringify(sel)}, ${JSON.stringify(q)} of ${queueRows} rows`);
+  }
 
   step("claim");
   await page.click("#btn-claim");
@@ -122,6 +243,8 @@ try {
     await mine.locator('.tick[data-status="sent"], .tick[data-status="delivered"], .tick[data-status="read"]')
       .waitFor({ timeout: T });
     await page.screenshot({ path: `${shots}/${prefix}-console-claimed.png` });
+
+    if (tgUser) await messagesInPlace();
 
     const liveCid = process.env.EF_LIVE_CID;
     if (liveCid && adminEmail) {

@@ -7,17 +7,29 @@ with a delivery tick and reaches the customer's Telegram chat), sees a
 conversation another operator holds refused with the holder's name, and
 hands the first one back to the bot.
 
+All that while a stream of live events runs: customers keep writing to
+other escalated conversations (through the Telegram webhook, a few updates
+a second), so the console's queue keeps changing under the operator's
+pointer. The browser checks that the queue is updated in place (no row
+element replaced, the selected row kept), that one click opens a
+conversation, and that messages arriving in the open conversation are
+appended without redrawing the others, the scroll position kept unless the
+operator was at the bottom.
+
 Without chromium, node or npm on this machine the browser part is skipped
 with a message on stderr (scripts/deps.sh installs them)."""
 
+import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from lib import browser
 from api_helpers import PASSWORD, add_operator, call, escalated_chat, expect, login
-from eftest import assert_eq, fail, psql1
+from eftest import assert_eq, fail, next_update_id, psql1, tg_message
 from reply_helpers import demo_gateway, limited_telegram, wait_texts
 
 HERE = Path(__file__).resolve().parent
@@ -65,6 +77,39 @@ def _tools():
     return browser.tools("16-console-browser")
 
 
+class Stream:
+    """Customers writing to escalated conversations, round robin, one
+    update every `every` seconds until stopped: the live events the console
+    receives while the operator works (the bot stays silent in them)."""
+
+    def __init__(self, gw, users, every=0.12):
+        self.gw, self.users, self.every = gw, users, every
+        self.sent, self.errors = 0, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.stop.is_set():
+            u = self.users[self.sent % len(self.users)]
+            self.sent += 1
+            try:
+                r = self.gw.post_update(tg_message(1000 + self.sent, "ещё вопрос %d" % self.sent,
+                                                   user=u))
+                if r.status != 200:
+                    self.errors.append("update %d: HTTP %d" % (self.sent, r.status))
+            except OSError as e:
+                self.errors.append("update %d: %s" % (self.sent, e))
+            self.stop.wait(self.every)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=35)
+
+
 def test_console_in_headless_chromium():
     tools = _tools()
     if not tools:
@@ -75,20 +120,32 @@ def test_console_in_headless_chromium():
         add_operator(gw.db, "olga@shop.example", "Ольга")
         add_operator(gw.db, "ivan@shop.example", "Иван")
         u, cid = escalated_chat(gw, fake, 8160000001, first="Анна")
-        _, taken = escalated_chat(gw, fake, 8160000002, first="Борис")
+        boris, taken = escalated_chat(gw, fake, 8160000002, first="Борис")
+        vera, cid_v = escalated_chat(gw, fake, 8160000003, first="Вера")
+        gleb, cid_g = escalated_chat(gw, fake, 8160000004, first="Глеб")
         ivan = login(gw, "ivan@shop.example")["access_token"]
         expect(call(gw, "POST", "/conversations/%s/claim" % taken, token=ivan), 200, "ivan claims")
         SHOTS.mkdir(exist_ok=True)
         text = "Здравствуйте, я Ольга. Чем помочь?"
         env = dict(os.environ, EF_URL=gw.base, EF_EMAIL="olga@shop.example",
                    EF_PASSWORD=PASSWORD, EF_CID=cid, EF_CID_TAKEN=taken, EF_REPLY=text,
-                   EF_SHOT_DIR=str(SHOTS), CHROMIUM=chromium)
-        r = subprocess.run([node, str(BROWSER_DIR / "console.test.mjs")], env=env,
-                           capture_output=True, text=True, timeout=180)
+                   EF_SHOT_DIR=str(SHOTS), CHROMIUM=chromium,
+                   # the stream's conversations, and what the browser needs to
+                   # write to the open one itself (Анна's chat)
+                   EF_STREAM_CIDS=",".join((cid_v, cid_g, taken)),
+                   EF_TG_WEBHOOK=gw.base + "/webhook/telegram", EF_TG_SECRET=gw.secret,
+                   EF_TG_USER=json.dumps(u), EF_UPDATE_BASE=str(next_update_id() + 50000000))
+        with Stream(gw, [vera, gleb, boris]) as stream:
+            started = time.monotonic()
+            r = subprocess.run([node, str(BROWSER_DIR / "console.test.mjs")], env=env,
+                               capture_output=True, text=True, timeout=180)
         sys.stderr.write(r.stderr)
+        sys.stderr.write("stream: %d updates in %.1f s\n" % (stream.sent, time.monotonic() - started))
         if r.returncode != 0:
             fail("console.test.mjs failed (screenshot in tests/e2e/.logs/):\n%s" %
                  r.stderr.strip()[-2000:])
+        if stream.errors:
+            fail("the stream of updates failed: %s" % "; ".join(stream.errors[:5]))
         # What the browser did reached the store and the customer.
         got = wait_texts(fake, u["id"], 3)
         assert_eq(got[2], text, "the operator's reply delivered to Telegram")

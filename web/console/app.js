@@ -299,6 +299,118 @@ function clock(iso) {
   return d.toLocaleDateString(lang, { day: "numeric", month: "short" }) + " " + hm;
 }
 
+/* ---- in-place updates ------------------------------------------------------
+ * Live events come in bursts, and the lists they change are updated in
+ * place, never redrawn: every row is keyed (data-key), a row whose data
+ * did not change is not touched, one that changed keeps its element and
+ * only what differs in it is rewritten. So the element under the
+ * operator's pointer, the focus, the selected row and the scroll position
+ * survive an update, and a click is never lost on a row being replaced.
+ * Repaints are coalesced: at most one per animation frame. */
+
+/* Makes `cur` look like `next` (a node freshly built for the same data),
+ * touching only what differs; returns the node that stays in the page. */
+function morph(cur, next) {
+  if (cur.nodeType !== next.nodeType || cur.nodeName !== next.nodeName) {
+    cur.replaceWith(next);
+    return next;
+  }
+  if (cur.nodeType !== Node.ELEMENT_NODE) {
+    if (cur.nodeValue !== next.nodeValue) cur.nodeValue = next.nodeValue;
+    return cur;
+  }
+  for (const a of [...cur.attributes]) if (!next.hasAttribute(a.name)) cur.removeAttribute(a.name);
+  for (const a of next.attributes) if (cur.getAttribute(a.name) !== a.value) cur.setAttribute(a.name, a.value);
+  const want = [...next.childNodes];
+  want.forEach((n, i) => {
+    const have = cur.childNodes[i];
+    if (have) morph(have, n);
+    else cur.appendChild(n);
+  });
+  while (cur.childNodes.length > want.length) cur.lastChild.remove();
+  return cur;
+}
+
+/* The indexes i of the longest run of idx[i] >= 0 increasing with i: the
+ * rows that keep their place when a list is reordered. */
+function steadyRun(idx) {
+  const tails = [];
+  const prev = new Array(idx.length).fill(-1);
+  for (let i = 0; i < idx.length; i++) {
+    if (idx[i] < 0) continue;
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (idx[tails[mid]] < idx[i]) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) prev[i] = tails[lo - 1];
+    tails[lo] = i;
+  }
+  const keep = new Set();
+  for (let i = tails.length ? tails[tails.length - 1] : -1; i >= 0; i = prev[i]) keep.add(i);
+  return keep;
+}
+
+/* Makes the children of `parent` the rows [{key, node: () => Element}], in
+ * this order: a row already there (same key) is morphed into node(), a new
+ * one inserted, a gone one removed, and the fewest rows moved. The focus
+ * stays on the element that had it. */
+function reconcile(parent, rows) {
+  const focused = parent.contains(document.activeElement) ? document.activeElement : null;
+  const wanted = new Map();
+  for (const r of rows) if (!wanted.has(String(r.key))) wanted.set(String(r.key), r);
+  const old = new Map();
+  for (const ch of [...parent.children]) {
+    const k = ch.dataset.key;
+    if (k === undefined || !wanted.has(k) || old.has(k)) ch.remove();
+    else old.set(k, ch);
+  }
+  const nodes = [...wanted].map(([k, r]) => {
+    const fresh = r.node();
+    fresh.dataset.key = k;
+    const have = old.get(k);
+    return have ? morph(have, fresh) : fresh;
+  });
+  const pos = new Map([...parent.children].map((ch, i) => [ch, i]));
+  const stay = steadyRun(nodes.map((n) => (pos.has(n) ? pos.get(n) : -1)));
+  let next = null;
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    if (!stay.has(i)) parent.insertBefore(nodes[i], next);
+    next = nodes[i];
+  }
+  if (focused && focused.isConnected && document.activeElement !== focused)
+    focused.focus({ preventScroll: true });
+}
+
+/* Repaints wanted ("queue", "list", "conv"), done together at the next
+ * animation frame (a burst of events repaints once), or at once by
+ * paintNow(). A hidden tab has no frames: a timer then, so that the
+ * title's count stays current. */
+const paint = { parts: new Set(), scrollDown: false, pending: false };
+
+function paintSoon(part, scrollDown) {
+  paint.parts.add(part);
+  if (scrollDown) paint.scrollDown = true;
+  if (paint.pending) return;
+  paint.pending = true;
+  if (document.hidden) setTimeout(paintNow, 100);
+  else requestAnimationFrame(paintNow);
+}
+
+function paintNow() {
+  if (!paint.pending) return;
+  const parts = paint.parts;
+  const down = paint.scrollDown;
+  paint.pending = false;
+  paint.parts = new Set();
+  paint.scrollDown = false;
+  if (parts.has("queue")) renderQueue();
+  if (parts.has("list")) renderList();
+  if (parts.has("conv") && view.conv) renderConv(down);
+}
+
 function customerName(c) {
   const u = c.customer || {};
   return u.name || (u.username ? "@" + u.username : "") || c.chat_id || t("customer");
@@ -406,8 +518,10 @@ async function logout() {
 /* ---- screens ------------------------------------------------------------- */
 
 const view = {
-  status: "", q: "", list: [], queue: [], openId: null, conv: null,
-  convKey: "", timers: [],
+  status: "", q: "", list: [], queue: [], openId: null, conv: null, timers: [],
+  /* Answers can come back out of order: an older one never replaces what a
+   * newer one showed. */
+  listSeq: 0, listShown: 0, convSeq: 0, convShown: 0,
 };
 
 function showLogin() {
@@ -459,6 +573,7 @@ function setOnline(ok) {
 async function loadLists() {
   if (!auth.access) return;
   live.lastList = Date.now();
+  const seq = ++view.listSeq;
   try {
     const qs = new URLSearchParams();
     if (view.status) qs.set("status", view.status);
@@ -467,16 +582,18 @@ async function loadLists() {
       api("GET", "/conversations?status=escalated&limit=100"),
       api("GET", "/conversations?" + qs.toString()),
     ]);
+    if (seq < view.listShown) return;
+    view.listShown = seq;
     if (queue.status === 200) {
       /* Unclaimed first, the longest waiting on top. */
       view.queue = queue.body.conversations.slice().sort((a, b) =>
         (!!a.assigned_operator - !!b.assigned_operator) ||
         (Date.parse(a.escalated_at || a.updated_at) - Date.parse(b.escalated_at || b.updated_at)));
-      renderQueue();
+      paintSoon("queue");
     }
     if (list.status === 200) {
       view.list = list.body.conversations;
-      renderList();
+      paintSoon("list");
     }
   } catch (e) {
     setOnline(false);
@@ -498,12 +615,13 @@ function unread(c) {
     Date.parse(m.created_at) > seen[c.id];
 }
 
+/* One row of the queue or the list (a click on it: listClick). */
 function item(c, inQueue) {
   const li = el("li");
   const b = el("button");
   b.type = "button";
   b.dataset.id = c.id;
-  if (c.id === view.openId) b.setAttribute("aria-current", "true");
+  b.setAttribute("aria-current", c.id === view.openId ? "true" : "false");
   if (unread(c)) {
     b.classList.add("unread");
     b.title = t("unread");
@@ -526,26 +644,28 @@ function item(c, inQueue) {
       : t("holder.other", { name: c.assigned_operator.name || c.assigned_operator.email }) + " · " + last;
   }
   b.appendChild(el("span", "last", last));
-  b.addEventListener("click", () => openConv(c.id));
   li.appendChild(b);
   return li;
 }
 
+/* Rows are updated in place, keyed by conversation id (reconcile). */
 function renderInto(ul, rows, inQueue) {
-  const keep = document.activeElement && ul.contains(document.activeElement)
-    ? document.activeElement.dataset.id : null;
-  ul.replaceChildren(...rows.map((c) => item(c, inQueue)));
-  if (keep) {
-    const b = ul.querySelector('button[data-id="' + CSS.escape(keep) + '"]');
-    if (b) b.focus();
-  }
+  reconcile(ul, rows.map((c) => ({ key: c.id, node: () => item(c, inQueue) })));
+}
+
+/* One listener per list: a row keeps its element across updates, but the
+ * listener does not depend on it at all. */
+function listClick(ev) {
+  const b = ev.target.closest("button[data-id]");
+  if (b && ev.currentTarget.contains(b)) openConv(b.dataset.id);
 }
 
 function renderQueue() {
   renderInto($("queue"), view.queue, true);
-  $("queue-count").textContent = String(view.queue.length);
+  setText($("queue-count"), String(view.queue.length));
   $("queue-empty").hidden = view.queue.length > 0;
-  document.title = (view.queue.length ? "(" + view.queue.length + ") " : "") + "easyflow console";
+  const title = (view.queue.length ? "(" + view.queue.length + ") " : "") + "easyflow console";
+  if (document.title !== title) document.title = title;
 }
 
 function renderList() {
@@ -553,9 +673,13 @@ function renderList() {
   $("list-empty").hidden = view.list.length > 0;
 }
 
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function updateWaits() {
   for (const w of document.querySelectorAll(".wait[data-since]"))
-    w.textContent = duration(Date.now() - Date.parse(w.dataset.since));
+    setText(w, duration(Date.now() - Date.parse(w.dataset.since)));
 }
 
 function selectTab(status) {
@@ -571,30 +695,35 @@ async function openConv(id) {
   closeDash();
   if (view.openId !== id) setMode("reply");
   view.openId = id;
-  view.convKey = "";
   for (const b of document.querySelectorAll(".items button"))
     b.setAttribute("aria-current", b.dataset.id === id ? "true" : "false");
   await loadConv(true);
   if (view.conv && !$("reply").disabled) $("reply").focus();
 }
 
+/* Loads the open conversation and repaints it: at once when scrollDown
+ * (the operator's own action: opening it, sending), else at the next
+ * frame with whatever else changed meanwhile. */
 async function loadConv(scrollDown) {
   const id = view.openId;
   if (!id) return; /* closed (or signed out) while this was scheduled */
   live.lastConv = Date.now();
+  const seq = ++view.convSeq;
   let r;
   try { r = await api("GET", "/conversations/" + encodeURIComponent(id)); } catch (e) {
     setOnline(false);
     return;
   }
-  if (id !== view.openId) return;
+  if (id !== view.openId || seq < view.convShown) return;
+  view.convShown = seq;
   if (r.status !== 200) {
     if (r.status !== 401) toast(t("err.generic", { status: r.status, error: r.body.error || "" }));
     return;
   }
   view.conv = r.body;
   markSeen(r.body);
-  renderConv(scrollDown);
+  paintSoon("conv", scrollDown);
+  if (scrollDown) paintNow();
 }
 
 function holderOf(c) {
@@ -610,12 +739,13 @@ function renderConv(scrollDown) {
   $("conv").hidden = false;
   $("conv-name").textContent = customerName(c);
   const meta = $("conv-meta");
-  meta.replaceChildren(
-    el("span", "status " + c.status, t("status." + c.status)),
-    document.createTextNode(" · " + c.platform + " · " + c.chat_id + (c.state ? " · " + c.state : "")));
+  const fresh = meta.cloneNode(false);
+  fresh.append(el("span", "status " + c.status, t("status." + c.status)),
+    " · " + c.platform + " · " + c.chat_id + (c.state ? " · " + c.state : ""));
+  morph(meta, fresh);
   const h = holderOf(c);
   $("conv-holder").className = "holder " + h.cls;
-  $("conv-holder").textContent = h.text;
+  setText($("conv-holder"), h.text);
   const mine = auth.user && c.assigned_operator && c.assigned_operator.id === auth.user.id;
   const closed = c.status === "closed";
   $("btn-claim").disabled = closed || !!mine;
@@ -627,20 +757,18 @@ function renderConv(scrollDown) {
   renderReplyBox();
   renderOrders(c); /* dashboard.js: the orders linked to it, beside the history */
 
-  /* The history: messages and internal notes by time, re-rendered only
-   * when something changed, keeping the scroll position unless the
-   * operator was already at the bottom. */
+  /* The history: messages and internal notes by time, updated in place
+   * (a new message appended, a changed tick rewritten, nothing else
+   * touched), keeping the scroll position unless the operator was
+   * already at the bottom. */
   const notes = c.notes || [];
-  const key = JSON.stringify([c.messages.map((m) => [m.id, m.delivery_status, m.failed_reason]),
-    notes.map((n) => n.id)]);
-  if (key === view.convKey && !scrollDown) return;
-  view.convKey = key;
-  const rows = c.messages.map((m) => ({ at: Date.parse(m.created_at), node: () => message(c, m) }))
-    .concat(notes.map((n) => ({ at: Date.parse(n.created_at), node: () => noteItem(n) })))
+  const rows = c.messages.map((m) => ({ at: Date.parse(m.created_at), key: "m-" + m.id,
+    node: () => message(c, m) }))
+    .concat(notes.map((n) => ({ at: Date.parse(n.created_at), key: "n-" + n.id, node: () => noteItem(n) })))
     .sort((a, b) => a.at - b.at);
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.replaceChildren(...rows.map((r) => r.node()));
+  reconcile(box, rows);
   if (scrollDown || atBottom) box.scrollTop = box.scrollHeight;
 }
 
@@ -793,25 +921,27 @@ function renderWindow(c) {
   const w = c.reply_window;
   const banner = $("window-banner");
   const tpl = $("window-templates");
-  tpl.replaceChildren();
   banner.className = "banner";
   if (windowClosed(c)) {
-    $("window-text").textContent = t("window.closed", { h: Math.round((w.limit_s || 86400) / 3600) });
-    for (const one of w.templates || []) {
+    setText($("window-text"), t("window.closed", { h: Math.round((w.limit_s || 86400) / 3600) }));
+    /* In place too: a live event must not swap the button being clicked. */
+    const rows = (w.templates || []).map((one) => ({ key: "t-" + one.name, node: () => {
       const b = el("button", "primary", t("window.send", { name: one.name }));
       b.type = "button";
       b.dataset.template = one.name;
       b.addEventListener("click", () => sendTemplate(one.name, b));
-      tpl.appendChild(b);
-    }
-    if (!(w.templates || []).length) tpl.appendChild(el("span", "muted", t("window.notemplate")));
+      return b;
+    } }));
+    if (!rows.length) rows.push({ key: "none", node: () => el("span", "muted", t("window.notemplate")) });
+    reconcile(tpl, rows);
     banner.hidden = false;
     return;
   }
+  reconcile(tpl, []);
   const left = w && w.closes_at ? w.closes_at * 1000 - Date.now() : Infinity;
   if (c.status !== "closed" && left < 3600 * 1000) {
     banner.className = "banner soft";
-    $("window-text").textContent = t("window.soon", { t: duration(left) });
+    setText($("window-text"), t("window.soon", { t: duration(left) }));
     banner.hidden = false;
     return;
   }
@@ -864,7 +994,9 @@ function quickMatches() {
 function renderQuick() {
   const rows = quickMatches();
   if (quick.sel >= rows.length) quick.sel = Math.max(0, rows.length - 1);
-  $("quick-list").replaceChildren(...rows.map((q, i) => {
+  /* In place (the arrows and a reload while open change one row or none);
+   * clicks: quickClick. */
+  reconcile($("quick-list"), rows.map((q, i) => ({ key: q.id, node: () => {
     const li = el("li");
     const b = el("button", "quick-item");
     b.type = "button";
@@ -874,14 +1006,18 @@ function renderQuick() {
     b.appendChild(el("b", null, q.title));
     if (q.lang) b.appendChild(el("span", "tag", q.lang));
     b.appendChild(el("span", "quick-body", q.body));
-    b.addEventListener("mousedown", (ev) => ev.preventDefault()); /* keep the box focused */
-    b.addEventListener("click", () => quickInsert(q));
     li.appendChild(b);
     return li;
-  }));
+  } })));
   const empty = $("quick-empty");
   empty.textContent = quick.rows.length ? t("quick.nomatch") : t("quick.empty");
   empty.hidden = rows.length > 0;
+}
+
+function quickClick(ev) {
+  const b = ev.target.closest(".quick-item");
+  const q = b && quick.rows.find((x) => String(x.id) === b.dataset.id);
+  if (q) quickInsert(q);
 }
 
 function quickOpen(filter, slash) {
@@ -1369,7 +1505,6 @@ function init() {
       applyTexts();
       renderQueue();
       renderList();
-      view.convKey = ""; /* the messages' labels and times are re-rendered too */
       if (view.conv) renderConv(false);
       renderLive();
       if (admin.page) openAdmin(admin.page);
@@ -1391,6 +1526,12 @@ function init() {
   $("mode-reply").addEventListener("click", () => setMode("reply"));
   $("mode-note").addEventListener("click", () => setMode("note"));
   $("quick-btn").addEventListener("click", () => (quick.open ? quickClose() : quickOpen("")));
+  /* keep the reply box focused when a quick reply is clicked */
+  $("quick-list").addEventListener("mousedown", (ev) => ev.preventDefault());
+  $("quick-list").addEventListener("click", quickClick);
+  $("queue").addEventListener("click", listClick);
+  $("list").addEventListener("click", listClick);
+  document.addEventListener("visibilitychange", paintNow);
   for (const b of document.querySelectorAll("#admin-nav button"))
     b.addEventListener("click", () => openAdmin(b.dataset.page));
   $("admin-close").addEventListener("click", closeAdmin);

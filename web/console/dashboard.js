@@ -383,7 +383,8 @@ function renderOrders(c) {
   if (key === dash.ordersKey) return;
   dash.ordersKey = key;
   $("orders").hidden = list.length === 0;
-  $("orders-list").replaceChildren(...list.map(orderCard));
+  /* in place, keyed by number (app.js: reconcile) */
+  reconcile($("orders-list"), list.map((o) => ({ key: o.number, node: () => orderCard(o) })));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
