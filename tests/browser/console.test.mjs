@@ -187,11 +187,21 @@ try {
     await page.locator('#live[data-state="live"]').waitFor({ timeout: T });
     for (const id of streamCids) await page.locator(`#queue button[data-id="${id}"]`).waitFor({ timeout: T });
     await watchRows("queue");
+    await watchRows("list");
     queueRows = (await rowsKept("queue")).kept;
+    const listRows = (await rowsKept("list")).kept;
+    // The keyboard on a row that keeps changing: the focus stays on it.
+    await page.focus(`#queue button[data-id="${streamCids[0]}"]`);
     await streamMoves(3);
     const q = await rowsKept("queue");
     if (q.kept !== queueRows || q.unmarked || q.removed)
       throw new Error(`the queue was redrawn under live events: ${JSON.stringify(q)} of ${queueRows} rows`);
+    // The list is sorted by the last activity: rows move, none is replaced.
+    const l = await rowsKept("list");
+    if (l.kept !== listRows || l.unmarked)
+      throw new Error(`the list was redrawn under live events: ${JSON.stringify(l)} of ${listRows} rows`);
+    const focus = await page.evaluate(() => document.activeElement && document.activeElement.dataset.id);
+    if (focus !== streamCids[0]) throw new Error(`the focus left the queue row: ${focus}`);
   }
 
   step("open it with one click: history with roles and intents");

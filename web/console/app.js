@@ -6,8 +6,10 @@
  * /ws/console (docs/websocket.md: ids only, the details fetched from the
  * API); while the socket is closed, the queue, the list and the open
  * conversation are polled every few seconds instead (and once in a while
- * even when live, as a safety net). Every text from the server goes
- * through textContent, never innerHTML. */
+ * even when live, as a safety net). What changes is updated in place,
+ * row by row, at most once per animation frame (see reconcile), so a live
+ * event never swaps the element under the operator's pointer. Every text
+ * from the server goes through textContent, never innerHTML. */
 "use strict";
 
 const API = "/api/v1";
@@ -519,9 +521,10 @@ async function logout() {
 
 const view = {
   status: "", q: "", list: [], queue: [], openId: null, conv: null, timers: [],
+  listBusy: false, listAgain: false,
   /* Answers can come back out of order: an older one never replaces what a
    * newer one showed. */
-  listSeq: 0, listShown: 0, convSeq: 0, convShown: 0,
+  convSeq: 0, convShown: 0,
 };
 
 function showLogin() {
@@ -570,10 +573,26 @@ function setOnline(ok) {
 
 /* ---- lists --------------------------------------------------------------- */
 
+/* One load at a time: asked again meanwhile (a burst of events, a tab
+ * change), it runs once more when the first one ends. */
 async function loadLists() {
   if (!auth.access) return;
+  if (view.listBusy) {
+    view.listAgain = true;
+    return;
+  }
+  view.listBusy = true;
+  view.listAgain = false;
+  try {
+    await fetchLists();
+  } finally {
+    view.listBusy = false;
+  }
+  if (view.listAgain) loadLists();
+}
+
+async function fetchLists() {
   live.lastList = Date.now();
-  const seq = ++view.listSeq;
   try {
     const qs = new URLSearchParams();
     if (view.status) qs.set("status", view.status);
@@ -582,8 +601,6 @@ async function loadLists() {
       api("GET", "/conversations?status=escalated&limit=100"),
       api("GET", "/conversations?" + qs.toString()),
     ]);
-    if (seq < view.listShown) return;
-    view.listShown = seq;
     if (queue.status === 200) {
       /* Unclaimed first, the longest waiting on top. */
       view.queue = queue.body.conversations.slice().sort((a, b) =>
