@@ -22,7 +22,10 @@
  *                 "следующий" / "next" it is that weekday of next week
  *                 (Monday to Sunday), with "прошлый" / "last" of the
  *                 previous week; a date without a year is in the current
- *                 year
+ *                 year; a week or a month named ("на следующей неделе",
+ *                 "в прошлом месяце") is its first day (Monday, the 1st),
+ *                 and a weekday in a week named is that week's ("во
+ *                 вторник на следующей неделе")
  *   time          "18:30" (24-hour, zero-padded)
  *   number        digits with an optional decimal part: "42", "1.5", "-3"
  *
@@ -78,11 +81,16 @@ enum {
     KW_ORD,   /* ordinal suffix: st nd rd th го е */
     KW_SHIFT, /* "через" / "спустя" (+1), "назад" (-1) */
     KW_UNIT, /* a span of days: день 1, неделя 7, месяц 30 (months counted as such) */
-    KW_NUMW, /* a number word: "два" 2, "сто" 100; "полтора" NUMW_HALF */
-    KW_DAYW  /* "числа" after a day of the month */
+    KW_NUMW,   /* a number word: "два" 2, "сто" 100; "полтора" NUMW_HALF */
+    KW_DAYW,   /* "числа" after a day of the month */
+    KW_WDABBR, /* "пн", "пт": a weekday abbreviated, only after в/до/к... */
+    KW_PERIOD, /* "неделе" 7, "месяце" 30: "на следующей неделе" */
+    KW_THAT,   /* "той": "на той неделе", the tense decides which */
+    KW_ORDW    /* the stem of a day's ordinal word: "пятнадцат" 15 */
 };
 
 #define NUMW_HALF (-15) /* "полтора", "полторы": one and a half */
+#define NUMW_POL (-5)   /* "пол": a half, as in "пол тысячи" */
 #define UNIT_MONTH 30
 #define UNIT_YEAR 365
 
@@ -99,6 +107,13 @@ static const kwdef keywords[] = {
     {"вчера", KW_RELDAY, -1},
     {"послезавтра", KW_RELDAY, 2},
     {"позавчера", KW_RELDAY, -2},
+    /* the slips customers make in them most */
+    {"завтро", KW_RELDAY, 1},
+    {"послезавтро", KW_RELDAY, 2},
+    {"вчира", KW_RELDAY, -1},
+    {"позавчира", KW_RELDAY, -2},
+    {"сегоня", KW_RELDAY, 0},
+    {"сегодя", KW_RELDAY, 0},
     {"today", KW_RELDAY, 0},
     {"tonight", KW_RELDAY, 0},
     {"tomorrow", KW_RELDAY, 1},
@@ -146,11 +161,32 @@ static const kwdef keywords[] = {
     {"friday", KW_WEEKDAY, 4},
     {"saturday", KW_WEEKDAY, 5},
     {"sunday", KW_WEEKDAY, 6},
+    {"пн", KW_WDABBR, 0},
+    {"вт", KW_WDABBR, 1},
+    {"ср", KW_WDABBR, 2},
+    {"чт", KW_WDABBR, 3},
+    {"пт", KW_WDABBR, 4},
+    {"сб", KW_WDABBR, 5},
+    {"вс", KW_WDABBR, 6},
+    {"mon", KW_WDABBR, 0},
+    {"tue", KW_WDABBR, 1},
+    {"wed", KW_WDABBR, 2},
+    {"thu", KW_WDABBR, 3},
+    {"fri", KW_WDABBR, 4},
+    {"sat", KW_WDABBR, 5},
+    {"sun", KW_WDABBR, 6},
 
     {"следующий", KW_NEXT, 0},
     {"следующую", KW_NEXT, 0},
     {"следующее", KW_NEXT, 0},
     {"следующей", KW_NEXT, 0},
+    {"следующему", KW_NEXT, 0},
+    {"следующего", KW_NEXT, 0},
+    {"следующая", KW_NEXT, 0},
+    {"следующем", KW_NEXT, 0},
+    {"след", KW_NEXT, 0},
+    {"грядущий", KW_NEXT, 0},
+    {"грядущей", KW_NEXT, 0},
     {"next", KW_NEXT, 0},
     {"прошлый", KW_LAST, 0},
     {"прошлую", KW_LAST, 0},
@@ -158,10 +194,35 @@ static const kwdef keywords[] = {
     {"прошлой", KW_LAST, 0},
     {"прошедший", KW_LAST, 0},
     {"прошедшую", KW_LAST, 0},
+    {"прошедшей", KW_LAST, 0},
+    {"прошедшем", KW_LAST, 0},
+    {"прошлому", KW_LAST, 0},
+    {"прошлого", KW_LAST, 0},
+    {"прошлая", KW_LAST, 0},
+    {"прошлом", KW_LAST, 0},
     {"last", KW_LAST, 0},
     {"этот", KW_THIS, 0},
     {"эту", KW_THIS, 0},
     {"это", KW_THIS, 0},
+    {"эта", KW_THIS, 0},
+    {"этой", KW_THIS, 0},
+    {"этом", KW_THIS, 0},
+    {"этому", KW_THIS, 0},
+    {"этого", KW_THIS, 0},
+    {"текущей", KW_THIS, 0},
+    {"текущем", KW_THIS, 0},
+    {"ближайшей", KW_THIS, 0},
+    {"ближайшем", KW_THIS, 0},
+    {"той", KW_THAT, 0},
+    {"тот", KW_THAT, 0},
+    {"неделе", KW_PERIOD, 7},
+    {"неделю", KW_PERIOD, 7},
+    {"недели", KW_PERIOD, 7},
+    {"week", KW_PERIOD, 7},
+    {"месяце", KW_PERIOD, UNIT_MONTH},
+    {"месяц", KW_PERIOD, UNIT_MONTH},
+    {"месяца", KW_PERIOD, UNIT_MONTH},
+    {"month", KW_PERIOD, UNIT_MONTH},
     {"ближайший", KW_THIS, 0},
     {"ближайшую", KW_THIS, 0},
     {"ближайшее", KW_THIS, 0},
@@ -254,6 +315,7 @@ static const kwdef keywords[] = {
     {"час", KW_HOUR, 0},
     {"часа", KW_HOUR, 0},
     {"часов", KW_HOUR, 0},
+    {"часам", KW_HOUR, 0},
     {"ч", KW_HOUR, 0},
     {"am", KW_AMPM, 0},
     {"pm", KW_AMPM, 1},
@@ -313,6 +375,10 @@ static const kwdef keywords[] = {
     {"тысячу", KW_MULT, 1000},
     {"тысячей", KW_MULT, 1000},
     {"тысячами", KW_MULT, 1000},
+    {"полтыщи", KW_MULT, 500},
+    {"полтысячи", KW_MULT, 500},
+    {"пол-тыщи", KW_MULT, 500},
+    {"пол-тысячи", KW_MULT, 500},
     {"косарь", KW_MULT, 1000},
     {"косаря", KW_MULT, 1000},
     {"косарей", KW_MULT, 1000},
@@ -334,6 +400,9 @@ static const kwdef keywords[] = {
     {"го", KW_ORD, 0},
     {"е", KW_ORD, 0},
     {"ое", KW_ORD, 0},
+    {"ого", KW_ORD, 0},
+    {"му", KW_ORD, 1},
+    {"ому", KW_ORD, 1},
 
     {"через", KW_SHIFT, 1},
     {"спустя", KW_SHIFT, 1},
@@ -366,6 +435,8 @@ static const kwdef keywords[] = {
     {"in", KW_SHIFT, 1},
     {"ago", KW_SHIFT, -1},
     {"числа", KW_DAYW, 0},
+    {"числу", KW_DAYW, 0},
+    {"число", KW_DAYW, 0},
 
     {"один", KW_NUMW, 1},
     {"одна", KW_NUMW, 1},
@@ -420,11 +491,35 @@ static const kwdef keywords[] = {
     {"девятьсот", KW_NUMW, 900},
     {"полтора", KW_NUMW, NUMW_HALF},
     {"полторы", KW_NUMW, NUMW_HALF},
+    {"пол", KW_NUMW, NUMW_POL},
     {"one", KW_NUMW, 1},
     {"two", KW_NUMW, 2},
     {"three", KW_NUMW, 3},
     {"four", KW_NUMW, 4},
     {"five", KW_NUMW, 5},
+
+    /* ordinal words of a day, without their ending (ordinal_word()) */
+    {"перв", KW_ORDW, 1},
+    {"втор", KW_ORDW, 2},
+    {"трет", KW_ORDW, 3},
+    {"четверт", KW_ORDW, 4},
+    {"пят", KW_ORDW, 5},
+    {"шест", KW_ORDW, 6},
+    {"седьм", KW_ORDW, 7},
+    {"восьм", KW_ORDW, 8},
+    {"девят", KW_ORDW, 9},
+    {"десят", KW_ORDW, 10},
+    {"одиннадцат", KW_ORDW, 11},
+    {"двенадцат", KW_ORDW, 12},
+    {"тринадцат", KW_ORDW, 13},
+    {"четырнадцат", KW_ORDW, 14},
+    {"пятнадцат", KW_ORDW, 15},
+    {"шестнадцат", KW_ORDW, 16},
+    {"семнадцат", KW_ORDW, 17},
+    {"восемнадцат", KW_ORDW, 18},
+    {"девятнадцат", KW_ORDW, 19},
+    {"двадцат", KW_ORDW, 20},
+    {"тридцат", KW_ORDW, 30},
 };
 
 #define N_KEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
@@ -475,12 +570,22 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
  * ("через два дня", "неделю назад") and amounts in words: every
  * thousands word money_words_at() counts ("пять тысяч", "тыщу", "два млн",
  * "two thousand") and every currency word but the one-letter "р" ("сто
- * рублей", "сто руб", "пятьсот евро", "сто долларов"). The prefilter finds
- * them anywhere in a word. */
+ * рублей", "сто руб", "пятьсот евро", "сто долларов"); weeks and months
+ * ("на следующей неделе", "в прошлом месяце"); what follows a day's ordinal
+ * word ("пятнадцатого числа", "первого апреля"); a weekday abbreviated
+ * after the prepositions that announce a day ("в пт", "до пн": the
+ * abbreviation alone would wake the pass on every "что"). The prefilter
+ * finds them anywhere in a word. */
 static const char *const gate_stems[] = {
-    "через",   "спустя",   "назад",  "тыс",  "тыщ",  "косар", "млн",   "миллион",
-    "million", "thousand", "полтор", "руб",  "rub",  "rur",   "roubl", "доллар",
-    "бакс",    "usd",      "dollar", "buck", "евро", "eur",   NULL};
+    "через",    "спустя",  "назад", "тыс",   "тыщ",     "косар",   "млн",     "миллион", "million",
+    "thousand", "полтор",  "руб",   "rub",   "rur",     "roubl",   "доллар",  "бакс",    "usd",
+    "dollar",   "buck",    "евро",  "eur",   "недел",   "месяц",   "числ",    "январ",   "феврал",
+    "марта",    "апрел",   " мая",  "июня",  "июля",    "август",  "сентябр", "октябр",  "ноябр",
+    "декабр",   "в пн",    "в вт",  "во вт", "в ср",    "в чт",    "в пт",    "в сб",    "в вс",
+    "до пн",    "до вт",   "до ср", "до чт", "до пт",   "до сб",   "до вс",   "к пн",    "ко вт",
+    "к вт",     "к ср",    "к чт",  "к пт",  "к сб",    "к вс",    "на пн",   "на вт",   "на ср",
+    "на чт",    "на пт",   "на сб", "на вс", "след пн", "след вт", "след ср", "след чт", "след пт",
+    "след сб",  "след вс", NULL};
 
 const char *ef_nlp__gate_word(size_t i)
 {
@@ -600,8 +705,11 @@ static bool word_before(const scan *x, size_t i, size_t *ws, size_t *we)
 }
 
 /* What says that the digits at i are an order number: CUE_ORDER for
- * "заказ" in any form, "№" or "#" just before (one space allowed);
- * CUE_NUMBER for "номер"/"номера" (also a phone's word); else CUE_NONE. */
+ * "заказ" in any form, "№" or "#" just before, or a list that one of them
+ * starts ("заказы 112233 и 112234"); CUE_NUMBER for "номер"/"номера"
+ * (also a phone's word); else CUE_NONE. Between the cue and the digits
+ * customers put a colon, a dash, "N", "No", "номер", "под номером" or
+ * "#": "Заказ N 661204", "номер заказа: 20451187", "заказ — 6650123". */
 enum { CUE_NONE = 0, CUE_NUMBER, CUE_ORDER };
 
 static bool word_is(const scan *x, size_t s, size_t e, const char *const *list)
@@ -612,22 +720,99 @@ static bool word_is(const scan *x, size_t s, size_t e, const char *const *list)
     return false;
 }
 
+/* The letters that end just before k, as [*ws, k); false when none. */
+static bool letters_before(const scan *x, size_t k, size_t *ws)
+{
+    if (!letter_before(x, k))
+        return false;
+    while (k > 0 && letter_before(x, k)) {
+        k--;
+        while (k > 0 && (x->s[k] & 0xC0) == 0x80)
+            k--;
+    }
+    *ws = k;
+    return true;
+}
+
+/* Skips back over the separators between a cue and its number. */
+static size_t cue_gap(const scan *x, size_t k)
+{
+    for (size_t n = 0; k > 0 && n < 4; n++) {
+        unsigned char c = x->s[k - 1];
+        if (c != ' ' && c != ':' && c != '-' && c != '.')
+            break;
+        k--;
+    }
+    return k;
+}
+
+static int order_cue_depth(const scan *x, size_t i, int depth);
+
+/* The digits at i follow a list separator (",", "и", "или", "/") after
+ * another run of 3 to 12 digits: that run's cue, so that every number of
+ * "заказы 123456, 123457 и 123458" is an order number. */
+static int list_cue(const scan *x, size_t i, int depth)
+{
+    static const char *const joins[] = {"и", "или", "and", "or", NULL};
+    size_t k = i > 0 && x->s[i - 1] == ' ' ? i - 1 : i, ws;
+    if (k > 0 && (x->s[k - 1] == ',' || x->s[k - 1] == '/' || x->s[k - 1] == ';'))
+        k--;
+    else if (letters_before(x, k, &ws) && word_is(x, ws, k, joins))
+        k = ws;
+    else
+        return CUE_NONE;
+    if (k > 0 && x->s[k - 1] == ' ')
+        k--;
+    size_t e = k;
+    while (k > 0 && dig(x, k - 1))
+        k--;
+    if (e - k < 3 || e - k > 12 || e == i)
+        return CUE_NONE;
+    return order_cue_depth(x, k, depth + 1);
+}
+
+static int order_cue_depth(const scan *x, size_t i, int depth)
+{
+    static const char *const order_words[] = {
+        "заказ",   "заказа",  "заказу",   "заказе",   "заказом", "заказик", "заказы", "заказов",
+        "заказам", "заказах", "заказами", "заказика", "order",   "orders",  NULL};
+    static const char *const number_words[] = {"номер",   "номера", "номеру",
+                                               "номером", "number", NULL};
+    static const char *const marks[] = {"n", "no", "nr", "н", "нр", "под", NULL};
+    bool number = false, mark = false;
+    size_t k = i, ws;
+    for (int step = 0; step < 5; step++) {
+        k = cue_gap(x, k);
+        if (k > 0 && x->s[k - 1] == '#') {
+            k--;
+            mark = true;
+            continue;
+        }
+        if (k >= 3 && memcmp(x->s + k - 3, "\xE2\x84\x96", 3) == 0) { /* № */
+            k -= 3;
+            mark = true;
+            continue;
+        }
+        if (!letters_before(x, k, &ws))
+            break;
+        if (word_is(x, ws, k, order_words))
+            return CUE_ORDER;
+        if (word_is(x, ws, k, number_words))
+            number = true;
+        else if (!word_is(x, ws, k, marks))
+            break;
+        k = ws;
+    }
+    if (mark)
+        return CUE_ORDER;
+    if (number)
+        return CUE_NUMBER;
+    return depth < 6 ? list_cue(x, i, depth) : CUE_NONE;
+}
+
 static int order_cue(const scan *x, size_t i)
 {
-    static const char *const order_words[] = {"заказ",   "заказа",  "заказу", "заказе",
-                                              "заказом", "заказик", NULL};
-    static const char *const number_words[] = {"номер", "номера", "номеру", "номером", NULL};
-    size_t k = i > 0 && x->s[i - 1] == ' ' ? i - 1 : i;
-    if (k > 0 && x->s[k - 1] == '#')
-        return CUE_ORDER;
-    if (k >= 3 && memcmp(x->s + k - 3, "\xE2\x84\x96", 3) == 0) /* № */
-        return CUE_ORDER;
-    size_t ws, we;
-    if (!word_before(x, i, &ws, &we))
-        return CUE_NONE;
-    if (word_is(x, ws, we, order_words))
-        return CUE_ORDER;
-    return word_is(x, ws, we, number_words) ? CUE_NUMBER : CUE_NONE;
+    return order_cue_depth(x, i, 0);
 }
 
 static int64_t today(scan *x)
@@ -714,11 +899,100 @@ static void add_time(scan *x, size_t s, size_t e, int h, int mi)
     add(x, EF_NLP__ENT_TIME, RANK_TIME, s, e, v, 5);
 }
 
+/* ---- what a repair must not change ------------------------------------------ */
+
+/* In the repaired reading (match.c reads a weakly understood message a
+ * second time with its unknown words repaired), an e-mail address or an
+ * order code may hold a word the repair changed: "ivan@почта.рф" read as
+ * "иван@почта.рф", "zakaz2024@mail.ru" as "заказ2024@mail.ru". True when a
+ * repair touched the span [s, e) of the text being read; *os, *oe are then
+ * its bytes in the message as sent, whose value is taken instead. */
+static bool repaired_span(const scan *x, size_t s, size_t e, size_t *os, size_t *oe)
+{
+    const ef_nlp_scratch *sc = x->sc;
+    if (!sc->read_repaired || !sc->text || e <= s)
+        return false;
+    size_t a = sc->src[s], b = sc->srcend[e - 1];
+    for (size_t k = 0; k < sc->n_repairs; k++) {
+        if (sc->repairs[k].start < b && sc->repairs[k].end > a) {
+            *os = a;
+            *oe = b;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The message's bytes [a, b) lowercased as the normalizer lowercases the
+ * letters an address or a code holds (ASCII, Cyrillic, Ё as е) into v. */
+static size_t fold_sent(const char *t, size_t a, size_t b, char *v, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = a; i < b && n + 2 < cap;) {
+        unsigned char c = (unsigned char)t[i], c2 = i + 1 < b ? (unsigned char)t[i + 1] : 0;
+        if (c >= 'A' && c <= 'Z') {
+            v[n++] = (char)(c + 32);
+            i++;
+        } else if ((c == 0xD0 && (c2 == 0x81 || c2 == 0xB5)) || (c == 0xD1 && c2 == 0x91)) {
+            v[n++] = (char)0xD0; /* Ё, ё -> е */
+            v[n++] = (char)0xB5;
+            i += 2;
+        } else if (c == 0xD0 && c2 >= 0x90 && c2 <= 0x9F) { /* А..П */
+            v[n++] = (char)0xD0;
+            v[n++] = (char)(c2 + 0x20);
+            i += 2;
+        } else if (c == 0xD0 && c2 >= 0xA0 && c2 <= 0xAF) { /* Р..Я */
+            v[n++] = (char)0xD1;
+            v[n++] = (char)(c2 - 0x20);
+            i += 2;
+        } else {
+            size_t l = ef_nlp__u8len(c);
+            if (n + l >= cap || i + l > b)
+                break;
+            memcpy(v + n, t + i, l);
+            n += l;
+            i += l;
+        }
+    }
+    return n;
+}
+
 /* ---- phone ------------------------------------------------------------------ */
 
 static bool phone_sep(unsigned char c)
 {
     return c == ' ' || c == '-' || c == '(' || c == ')';
+}
+
+/* A phone's word among the few words before i: "телефон", "тел.",
+ * "звоните", "номер", "whatsapp"... (by their start). */
+static bool phone_cue(const scan *x, size_t i)
+{
+    static const char *const stems[] = {"тел",    "номер",  "звон",  "позвон", "перезвон",
+                                        "набер",  "моб",    "сотов", "связ",   "контакт",
+                                        "ватсап", "вотсап", "вацап", "вайбер", "whatsapp",
+                                        "viber",  "phone",  "tel",   "call",   NULL};
+    size_t k = i;
+    for (int w = 0; w < 4; w++) {
+        size_t n = 0;
+        while (k > 0 && n < 4 && !letter_before(x, k)) {
+            unsigned char c = x->s[k - 1];
+            if (c != ' ' && c != ':' && c != '.' && c != '-' && c != '(' && c != ',')
+                return false;
+            k--;
+            n++;
+        }
+        size_t ws;
+        if (!letters_before(x, k, &ws))
+            return false;
+        for (size_t j = 0; stems[j]; j++) {
+            size_t l = strlen(stems[j]);
+            if (k - ws >= l && memcmp(x->s + ws, stems[j], l) == 0)
+                return true;
+        }
+        k = ws;
+    }
+    return false;
 }
 
 static void phone_at(scan *x, size_t i)
@@ -756,7 +1030,7 @@ static void phone_at(scan *x, size_t i)
         return; /* part of a longer code */
     char v[20];
     size_t vl;
-    if ((d[0] == '7' && (plus || nd == 11)) || (!plus && d[0] == '8')) {
+    if ((d[0] == '7' && (plus || nd == 11)) || (!plus && d[0] == '8' && nd == 11)) {
         if (nd != 11)
             return;
         if (!plus && d[1] != '3' && d[1] != '4' && d[1] != '8' && d[1] != '9')
@@ -769,9 +1043,11 @@ static void phone_at(scan *x, size_t i)
         v[0] = '+';
         memcpy(v + 1, d, nd);
         vl = nd + 1;
-    } else if (!plus && nd == 10 && d[0] == '9' && order_cue(x, i) != CUE_ORDER) {
-        /* a Russian mobile number without +7 or 8: 9xx xxx xx xx (after
-         * "заказ" or "№" the digits are an order number) */
+    } else if (!plus && nd == 10 && order_cue(x, i) != CUE_ORDER &&
+               (d[0] == '9' || ((d[0] == '3' || d[0] == '4' || d[0] == '8') && phone_cue(x, i)))) {
+        /* a Russian number without +7 or 8: a mobile 9xx xxx xx xx, or an
+         * area code 3xx, 4xx, 8xx after a phone's word ("телефон (495)
+         * 777-11-22"); after "заказ" or "№" the digits are an order number */
         v[0] = '+';
         v[1] = '7';
         memcpy(v + 2, d, 10);
@@ -851,6 +1127,13 @@ static void email_at(scan *x, size_t a)
     }
     if (letters < 2)
         return;
+    size_t os, oe;
+    if (repaired_span(x, ls, end, &os, &oe)) {
+        char v[EF_NLU_VALUE_MAX];
+        size_t vl = fold_sent(x->sc->text, os, oe, v, sizeof(v));
+        add(x, EF_NLP__ENT_EMAIL, RANK_EMAIL, ls, end, v, vl);
+        return;
+    }
     add(x, EF_NLP__ENT_EMAIL, RANK_EMAIL, ls, end, (const char *)x->s + ls, end - ls);
 }
 
@@ -963,30 +1246,78 @@ static bool thousands_alone(const scan *x, size_t i, size_t j)
     return !(j + 1 < x->n && x->s[j] == ' ' && letter_at(x, j + 1));
 }
 
-/* "1 500 ₽", "1500 руб.", "1,5 тыс. рублей", "20$" -- amount at i. */
+/* " с половиной" at j (after a count): its end, or 0. */
+static size_t half_after(const scan *x, size_t j)
+{
+    static const char s_half[] = " с половиной";
+    size_t l = sizeof(s_half) - 1;
+    if (j + l > x->n || memcmp(x->s + j, s_half, l) != 0 || letter_at(x, j + l))
+        return 0;
+    return j + l;
+}
+
+/* A currency right after j ([space] sign or word): its end and *cur, or 0. */
+static size_t currency_after(const scan *x, size_t j, int *cur)
+{
+    size_t k = j < x->n && x->s[j] == ' ' ? j + 1 : j;
+    size_t sl = cur_sign(x, k, cur);
+    if (sl)
+        return k + sl;
+    if (!letter_at(x, k))
+        return 0;
+    size_t we = word_end(x, k);
+    *cur = kw_at(x, k, we, KW_CUR);
+    return *cur == KW_NONE ? 0 : we;
+}
+
+/* What is left after a thousands word: "2 тысячи 500 рублей", "3 тыс 200".
+ * The rest (under one thousand) counts when a currency or the end of the
+ * phrase follows it; returns its end (j when there is none) and *rest. */
+static size_t money_rest(const scan *x, size_t j, int64_t mult, int64_t *rest)
+{
+    *rest = 0;
+    if (j + 1 >= x->n || x->s[j] != ' ' || !dig(x, j + 1))
+        return j;
+    int64_t r;
+    size_t e = amount(x, j + 1, &r);
+    if (!e || r <= 0 || r >= mult * 100)
+        return j;
+    int cur;
+    if (!currency_after(x, e, &cur) &&
+        (alnum_at(x, e) || (e + 1 < x->n && x->s[e] == ' ' && alnum_at(x, e + 1))))
+        return j;
+    *rest = r;
+    return e;
+}
+
+/* "1 500 ₽", "1500 руб.", "1,5 тыс. рублей", "20$", "4 с половиной тыс",
+ * "2 тысячи 500 рублей" -- amount at i. */
 static void money_suffix_at(scan *x, size_t i)
 {
     if (letter_before(x, i))
         return;
-    int64_t cents, mult;
+    int64_t cents, mult, rest = 0;
     size_t j = amount(x, i, &cents);
     if (!j)
         return;
-    j = multiplier(x, j, &mult);
-    size_t k = j < x->n && x->s[j] == ' ' ? j + 1 : j;
+    size_t h = half_after(x, j), jm = multiplier(x, h ? h : j, &mult);
+    if (h && mult > 1)
+        cents += 50; /* "4 с половиной тысячи" */
+    else if (h)
+        jm = multiplier(x, j, &mult);
+    j = jm;
+    if (mult > 1 && cents > INT64_MAX / mult)
+        return;
+    size_t e = mult > 1 ? money_rest(x, j, mult, &rest) : j;
     int cur;
-    size_t sl = cur_sign(x, k, &cur);
-    if (sl) {
-        add_money(x, i, k + sl, cents, mult, cur);
+    size_t ce = currency_after(x, e, &cur);
+    if (ce) {
+        add_money(x, i, ce, cents * mult + rest, 1, cur);
         return;
     }
-    size_t we = letter_at(x, k) ? word_end(x, k) : k;
-    cur = we > k ? kw_at(x, k, we, KW_CUR) : KW_NONE;
-    if (cur != KW_NONE) {
-        add_money(x, i, we, cents, mult, cur);
-        return;
-    }
-    if (mult > 1 && thousands_alone(x, i, j))
+    if (mult > 1 && rest)
+        add_money(x, i, e, cents * mult + rest, 1, 0);
+    else if (mult > 1 && thousands_alone(x, i, j))
         add_money(x, i, j, cents, mult, 0);
 }
 
@@ -1060,8 +1391,8 @@ static void date_numeric_at(scan *x, size_t i)
             add_date(x, i, e3, y, m, d);
         return;
     }
-    if (l1 < 1 || l1 > 2 || e1 >= x->n || (x->s[e1] != '.' && x->s[e1] != '/'))
-        return;
+    if (l1 < 1 || l1 > 2 || e1 >= x->n || (x->s[e1] != '.' && x->s[e1] != '/' && x->s[e1] != '-'))
+        return; /* 12.03, 12/03; 12-03-2026 only with its year */
     unsigned char sep = x->s[e1];
     size_t e2 = digits_end(x, e1 + 1), l2 = e2 - e1 - 1;
     if (l2 < 1 || l2 > 2)
@@ -1075,13 +1406,13 @@ static void date_numeric_at(scan *x, size_t i)
         if (l3 == 4)
             y = (x->s[e2 + 1] - '0') * 1000 + (x->s[e2 + 2] - '0') * 100 +
                 (x->s[e2 + 3] - '0') * 10 + (x->s[e2 + 4] - '0');
-        else if (l3 == 2)
+        else if (l3 == 2 && sep != '-')
             y = 2000 + (x->s[e2 + 1] - '0') * 10 + (x->s[e2 + 2] - '0');
         else
             return;
         end = e3;
     } else {
-        if (l2 != 2) /* "1.5" is a number; "1.05" and "12.03" are dates */
+        if (l2 != 2 || sep == '-') /* "1.5" is a number; "1.05" and "12.03" are dates */
             return;
         y = current_year(x);
         end = e2;
@@ -1247,7 +1578,119 @@ static bool past_near(const scan *x, size_t s, size_t e)
     return false;
 }
 
-/* "завтра", "в пятницу", "next monday" -- a keyword word at [w, we). */
+/* The kinds of word that say which week or which one: "следующий",
+ * "прошлую", "эту", "той". */
+static int modifier(const scan *x, size_t a, size_t b)
+{
+    static const int kinds[] = {KW_NEXT, KW_LAST, KW_THIS, KW_THAT};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+        if (kw_is(x, a, b, kinds[k]))
+            return kinds[k];
+    return KW_NONE;
+}
+
+/* The modifier just before w ("следующий вторник", "след. вторник"): its
+ * kind, *ps its start; KW_NONE when there is none. */
+static int modifier_before(const scan *x, size_t w, size_t *ps)
+{
+    size_t a, b;
+    if (word_before(x, w, &a, &b)) {
+        /* a word right before */
+    } else if (w >= 3 && x->s[w - 1] == ' ' && x->s[w - 2] == '.' && letters_before(x, w - 2, &a)) {
+        b = w - 2; /* an abbreviation: "след." */
+    } else {
+        return KW_NONE;
+    }
+    int kind = modifier(x, a, b);
+    if (kind != KW_NONE)
+        *ps = a;
+    return kind;
+}
+
+/* A preposition that announces a day or a time ("в", "до", "к") before i. */
+static bool prep_before_kw(const scan *x, size_t i)
+{
+    size_t ps, pe;
+    return word_before(x, i, &ps, &pe) && kw_is(x, ps, pe, KW_PREP);
+}
+
+static bool word_eq(const scan *x, size_t a, size_t b, const char *w)
+{
+    return strlen(w) == b - a && memcmp(x->s + a, w, b - a) == 0;
+}
+
+/* "[на] следующей неделе", "следующей недели", "на той неделе" from p on,
+ * in the same clause: the modifier's kind and *end; KW_NONE. */
+static int week_after(const scan *x, size_t p, size_t *end)
+{
+    size_t a, b;
+    if (!next_word(x, p, &a, &b))
+        return KW_NONE;
+    if ((word_eq(x, a, b, "на") || word_eq(x, a, b, "в")) && !next_word(x, b, &a, &b))
+        return KW_NONE;
+    int kind = modifier(x, a, b);
+    if (kind == KW_NONE || !next_word(x, b, &a, &b) || kw_at(x, a, b, KW_PERIOD) != 7)
+        return KW_NONE;
+    *end = b;
+    return kind;
+}
+
+/* "на следующей неделе [в|во]" before p, in the same clause: the kind and
+ * *start; KW_NONE. */
+static int week_before(const scan *x, size_t p, size_t *start)
+{
+    size_t a, b;
+    if (!prev_word(x, p, &a, &b))
+        return KW_NONE;
+    if ((word_eq(x, a, b, "в") || word_eq(x, a, b, "во") || word_eq(x, a, b, "на")) &&
+        !prev_word(x, a, &a, &b))
+        return KW_NONE;
+    if (kw_at(x, a, b, KW_PERIOD) != 7 || !prev_word(x, a, &a, &b))
+        return KW_NONE;
+    int kind = modifier(x, a, b);
+    if (kind != KW_NONE)
+        *start = a;
+    return kind;
+}
+
+/* The direction a modifier gives: 1 next, -1 last, 0 this; "той" by the
+ * clause's tense. */
+static int direction(const scan *x, int kind, size_t s, size_t e)
+{
+    if (kind == KW_NEXT)
+        return 1;
+    if (kind == KW_LAST)
+        return -1;
+    if (kind == KW_THAT)
+        return past_near(x, s, e) ? -1 : 1;
+    return 0;
+}
+
+/* "на следующей неделе", "в прошлом месяце", "на этой неделе" -- the
+ * period's word at [w, we): the first day of that week (Monday) or month. */
+static void date_period_at(scan *x, size_t w, size_t we)
+{
+    int unit = kw_at(x, w, we, KW_PERIOD);
+    size_t ps;
+    int kind = unit == KW_NONE ? KW_NONE : modifier_before(x, w, &ps);
+    if (kind == KW_NONE)
+        return;
+    int dir = direction(x, kind, ps, we);
+    int64_t t = today(x);
+    if (unit == 7) {
+        int cur = (int)(((t % 7) + 7 + 3) % 7);
+        add_days(x, ps, we, t - cur + 7 * dir);
+        return;
+    }
+    int64_t y;
+    unsigned m, d;
+    ef_civil_from_days(t, &y, &m, &d);
+    int64_t mm = y * 12 + (m - 1) + dir;
+    add_date(x, ps, we, mm / 12, (int)(mm % 12) + 1, 1);
+}
+
+/* "завтра", "в пятницу", "next monday", "в пт", "во вторник на следующей
+ * неделе" -- a keyword word at [w, we). */
 static void date_word_at(scan *x, size_t w, size_t we)
 {
     int rel = kw_at(x, w, we, KW_RELDAY);
@@ -1255,32 +1698,42 @@ static void date_word_at(scan *x, size_t w, size_t we)
         add_days(x, w, we, today(x) + rel);
         return;
     }
+    size_t start = w, end = we;
     int wd = kw_at(x, w, we, KW_WEEKDAY);
-    if (wd == KW_NONE)
-        return;
+    int kind = modifier_before(x, w, &start);
+    if (wd == KW_NONE) {
+        /* "в пт", "до пн", "след. вт": an abbreviation after a word that
+         * announces a day ("ср" alone is also "среди", "вс" "все") */
+        wd = kw_at(x, w, we, KW_WDABBR);
+        if (wd == KW_NONE || (kind == KW_NONE && !prep_before_kw(x, w)))
+            return;
+    }
     int64_t t = today(x);
     int cur = (int)(((t % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
-    size_t ps, pe, start = w;
-    int mode = 0; /* 0 this or next-or-today, 1 strictly next, -1 strictly last */
-    if (word_before(x, w, &ps, &pe)) {
-        if (kw_is(x, ps, pe, KW_NEXT)) {
-            mode = 1;
-            start = ps;
-        } else if (kw_is(x, ps, pe, KW_LAST)) {
-            mode = -1;
-            start = ps;
-        } else if (kw_is(x, ps, pe, KW_THIS)) {
-            start = ps;
+    bool week = false; /* the week is named: "во вторник на следующей неделе" */
+    if (kind == KW_NONE || kind == KW_THAT) {
+        size_t ws = start, e2;
+        int k2 = week_after(x, we, &e2);
+        if (k2 != KW_NONE) {
+            end = e2;
+        } else {
+            k2 = week_before(x, w, &ws);
+            start = k2 != KW_NONE ? ws : start;
         }
+        week = k2 != KW_NONE;
+        kind = week ? k2 : kind;
     }
+    int mode = kind == KW_NONE || kind == KW_THIS ? 0 : direction(x, kind, start, end);
     int64_t day;
-    if (mode == 0 && past_near(x, start, we)) /* "в пятницу заказала": the last one */
+    if (week) /* that weekday in the week named */
+        day = t - cur + 7 * mode + wd;
+    else if (mode == 0 && past_near(x, start, end)) /* "в пятницу заказала": the last one */
         day = t - ((cur - wd + 6) % 7 + 1);
     else if (mode == 0)
         day = t + (wd - cur + 7) % 7;
     else /* that weekday in the next (previous) Monday-to-Sunday week */
         day = t - cur + 7 * mode + wd;
-    add_days(x, start, we, day);
+    add_days(x, start, end, day);
 }
 
 /* today + sign * n units (days, weeks; months and years by the calendar,
@@ -1324,7 +1777,7 @@ static size_t count_at(const scan *x, size_t a, int64_t *n)
     while (letter_at(x, k)) {
         size_t we = word_end(x, k);
         int w = kw_at(x, k, we, KW_NUMW);
-        if (w == KW_NONE || w == NUMW_HALF)
+        if (w == KW_NONE || w < 0)
             break;
         v += w;
         e = we;
@@ -1367,8 +1820,17 @@ static void date_ago_at(scan *x, size_t w, size_t we)
     if (!word_before(x, w, &us, &ue))
         return;
     int unit = kw_at(x, us, ue, KW_UNIT);
-    if (unit == KW_NONE)
+    if (unit == KW_NONE) {
+        /* "дня три назад", "недели две назад": the count after its unit */
+        int nw = kw_at(x, us, ue, KW_NUMW);
+        size_t vs, ve;
+        if (nw <= 0 || !word_before(x, us, &vs, &ve))
+            return;
+        unit = kw_at(x, vs, ve, KW_UNIT);
+        if (unit != KW_NONE)
+            add_shift(x, vs, we, -1, nw, unit);
         return;
+    }
     size_t start = us;
     int64_t n = 1;
     if (us >= 2 && x->s[us - 1] == ' ' && dig(x, us - 2)) {
@@ -1386,7 +1848,7 @@ static void date_ago_at(scan *x, size_t w, size_t we)
         size_t p = us;
         while (word_before(x, p, &ns, &ne)) { /* "двадцать пять дней" */
             int nw = kw_at(x, ns, ne, KW_NUMW);
-            if (nw == KW_NONE || nw == NUMW_HALF)
+            if (nw == KW_NONE || nw < 0)
                 break;
             v += nw;
             start = ns;
@@ -1398,9 +1860,88 @@ static void date_ago_at(scan *x, size_t w, size_t we)
     add_shift(x, start, we, -1, n, unit);
 }
 
-/* "15-го", "20 числа", "15-го числа" -- a day of the month alone at i: the
- * next such day (this month or the next), or the last one when the clause
- * speaks of the past ("15-го заказала"). */
+/* A weak ordinal ("-му") followed by another word of its clause. */
+static bool weak_ends_badly(const scan *x, bool weak, size_t end)
+{
+    return weak && end + 1 < x->n && x->s[end] == ' ' && alnum_at(x, end + 1);
+}
+
+/* The day d of the month said alone at [s, e): the next such day (this
+ * month or the next), or the last one when the clause speaks of the past
+ * ("15-го заказала"). */
+static void day_of_month(scan *x, size_t s, size_t e, int d)
+{
+    int64_t y;
+    unsigned m, td;
+    ef_civil_from_days(today(x), &y, &m, &td);
+    int step = past_near(x, s, e) ? -1 : 1;
+    int64_t mm = y * 12 + (m - 1);
+    if ((step > 0 && (unsigned)d < td) || (step < 0 && (unsigned)d > td))
+        mm += step;
+    for (int k = 0; k < 3; k++, mm += step) { /* "31-го" skips a 30-day month */
+        if (valid_date(mm / 12, (int)(mm % 12) + 1, d)) {
+            add_date(x, s, e, mm / 12, (int)(mm % 12) + 1, d);
+            return;
+        }
+    }
+}
+
+/* A day's ordinal word at [a, b): "пятнадцатого" 15, "третьему" 3, or
+ * KW_NONE. */
+static int ordinal_word(const scan *x, size_t a, size_t b)
+{
+    static const char *const endings[] = {"ьего", "ьему", "ого", "ому", "ое", "ье", NULL};
+    for (size_t k = 0; endings[k]; k++) {
+        size_t l = strlen(endings[k]);
+        if (b - a > l && ends_with(x->s + a, b - a, endings[k]))
+            return kw_at(x, a, b - l, KW_ORDW);
+    }
+    return KW_NONE;
+}
+
+/* "пятнадцатого марта", "двадцать пятого числа", "к двадцатому" -- a day's
+ * ordinal word (after "двадцать" / "тридцать") at [w, we): with a month,
+ * that date; with "числа" or alone after "к"/"до" at the end of its
+ * phrase, the day of the month. */
+static void date_ordinal_at(scan *x, size_t w, size_t we)
+{
+    int d = ordinal_word(x, w, we);
+    if (d == KW_NONE) {
+        int tens = kw_at(x, w, we, KW_NUMW);
+        if ((tens != 20 && tens != 30) || we + 1 >= x->n || x->s[we] != ' ')
+            return;
+        size_t e2 = word_end(x, we + 1);
+        int o = ordinal_word(x, we + 1, e2);
+        if (o == KW_NONE || o > 9)
+            return;
+        d = tens + o;
+        we = e2;
+    }
+    if (d < 1 || d > 31)
+        return;
+    if (we + 1 < x->n && x->s[we] == ' ' && letter_at(x, we + 1)) {
+        size_t k = we + 1, e2 = word_end(x, k);
+        int m = kw_at(x, k, e2, KW_MONTH);
+        if (m != KW_NONE) {
+            int64_t y;
+            size_t ye = year_after(x, e2, &y);
+            if (!ye)
+                y = current_year(x);
+            if (valid_date(y, m, d))
+                add_date(x, w, ye ? ye : e2, y, m, d);
+            return;
+        }
+        if (kw_is(x, k, e2, KW_DAYW))
+            day_of_month(x, w, e2, d);
+        return;
+    }
+    if (prep_before_kw(x, w) && !alnum_at(x, we))
+        day_of_month(x, w, we, d);
+}
+
+/* "15-го", "20 числа", "15-го числа", "к 25 числу", "к 20-му" -- a day of
+ * the month alone at i. A dative ending ("-му") names a day only before
+ * "числу" or at the end of the phrase: "к 3-му подъезду" is no date. */
 static void date_day_only_at(scan *x, size_t i)
 {
     size_t e1 = digits_end(x, i);
@@ -1411,28 +1952,19 @@ static void date_day_only_at(scan *x, size_t i)
         return;
     size_t end = ordinal(x, e1);
     bool ord = end > e1;
+    size_t os = e1 < x->n && x->s[e1] == '-' ? e1 + 1 : e1;
+    bool weak = ord && kw_at(x, os, end, KW_ORD) == 1;
     if (end < x->n && x->s[end] == ' ' && letter_at(x, end + 1)) {
         size_t we = word_end(x, end + 1);
         if (kw_is(x, end + 1, we, KW_DAYW)) {
             end = we;
             ord = true;
+            weak = false;
         }
     }
-    if (!ord || alnum_at(x, end))
+    if (!ord || weak_ends_badly(x, weak, end) || alnum_at(x, end))
         return;
-    int64_t y;
-    unsigned m, td;
-    ef_civil_from_days(today(x), &y, &m, &td);
-    int step = past_near(x, i, end) ? -1 : 1;
-    int64_t mm = y * 12 + (m - 1);
-    if ((step > 0 && (unsigned)d < td) || (step < 0 && (unsigned)d > td))
-        mm += step;
-    for (int k = 0; k < 3; k++, mm += step) { /* "31-го" skips a 30-day month */
-        if (valid_date(mm / 12, (int)(mm % 12) + 1, d)) {
-            add_date(x, i, end, mm / 12, (int)(mm % 12) + 1, d);
-            return;
-        }
-    }
+    day_of_month(x, i, end, d);
 }
 
 /* ---- money in words ----------------------------------------------------------------- */
@@ -1465,15 +1997,20 @@ static void money_words_at(scan *x, size_t w)
         int m = v == KW_NONE ? mult_word(x, k, we) : KW_NONE;
         if (v == KW_NONE && m == KW_NONE)
             break;
+        size_t h = v != KW_NONE && v >= 0 ? half_after(x, we) : 0;
         if (v == NUMW_HALF)
             cur += 150;
+        else if (v == NUMW_POL)
+            cur += 50; /* "пол тысячи" */
         else if (v != KW_NONE)
-            cur += (int64_t)v * 100;
+            cur += (int64_t)v * 100 + (h ? 50 : 0); /* "две с половиной тысячи" */
         else {
             total += (cur ? cur : 100) * m;
             cur = 0;
             mult = true;
         }
+        if (h)
+            we = h;
         end = we;
         if (we >= x->n || x->s[we] != ' ' || total > (int64_t)1e15)
             break;
@@ -1499,8 +2036,7 @@ static void money_words_at(scan *x, size_t w)
 
 static bool prep_before(const scan *x, size_t i)
 {
-    size_t ps, pe;
-    return word_before(x, i, &ps, &pe) && kw_is(x, ps, pe, KW_PREP);
+    return prep_before_kw(x, i);
 }
 
 /* Applies a day part or am/pm to an hour; -1 when they do not fit. */
@@ -1796,7 +2332,13 @@ static void order_at(scan *x, size_t i)
     }
     if (letters >= 1 && letters <= 2 && nd >= 3 && nd <= 9 && order_start_ok(x, k) &&
         order_end_ok(x, e)) {
-        size_t vl = order_value(x->s + k, e - k, v, sizeof(v));
+        size_t os, oe, vl;
+        char sent[EF_NLU_VALUE_MAX];
+        if (repaired_span(x, k, e, &os, &oe)) /* "wb-44821" read as "вб-44821" */
+            vl = order_value((const unsigned char *)sent,
+                             fold_sent(x->sc->text, os, oe, sent, sizeof(sent)), v, sizeof(v));
+        else
+            vl = order_value(x->s + k, e - k, v, sizeof(v));
         add(x, EF_NLP__ENT_ORDER, RANK_ORDER, k, e, v, vl);
         return;
     }
@@ -1894,6 +2436,8 @@ static void word_entities_at(scan *x, size_t w, size_t we)
         date_ago_at(x, w, we);
     else
         money_words_at(x, w);
+    date_period_at(x, w, we);
+    date_ordinal_at(x, w, we);
 }
 
 /* ---- overlaps ------------------------------------------------------------------------- */

@@ -1,0 +1,303 @@
+/*
+ * test_entities_v4.c -- the entity forms of issue 12's fourth round
+ * (src/nlp/entities.c): order numbers after "N", "No", a colon or a dash and
+ * in lists, phones with an area code after a phone's word, amounts with "с
+ * половиной", "пол тысячи" and a rest after the thousands, weeks and months
+ * ("на следующей неделе"), weekday abbreviations, days as ordinal words and
+ * "к 25 числу", and that a repaired word never changes an e-mail address
+ * or an order code.
+ *
+ * "Now" is 2026-03-10T12:00:00+03:00, a Tuesday, in Europe/Moscow. The
+ * sentences are this file's own (not lines of the evaluation sets).
+ */
+#include "nlp/nlp.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "nlp_fixture.h"
+
+#define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, Tuesday */
+
+static ef_bot *bot;
+static ef_nlp_scratch *sc;
+
+static int setup(void **state)
+{
+    (void)state;
+    bot = load("fixtures/entities_bot.yaml");
+    sc = ef_nlp_scratch_new(bot);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    ef_nlp_scratch_free(sc);
+    ef_bot_free(bot);
+    return 0;
+}
+
+static ef_nlu_result run_with(ef_bot *b, ef_nlp_scratch *s, const char *text)
+{
+    ef_nlu_result r;
+    if (ef_nlp_match(b, s, text, strlen(text), NOW, &r) != 0)
+        fail_msg("ef_nlp_match(%s) failed", text);
+    return r;
+}
+
+static void dump(const char *text, const ef_nlu_result *r)
+{
+    fprintf(stderr, "  entities of \"%s\":\n", text);
+    for (size_t i = 0; i < r->n_entities; i++)
+        fprintf(stderr, "    %s %s [%zu, %zu)\n", r->entities[i].type, r->entities[i].value,
+                r->entities[i].start, r->entities[i].end);
+}
+
+static bool has(const ef_nlu_result *r, const char *type, const char *value)
+{
+    for (size_t i = 0; i < r->n_entities; i++)
+        if (strcmp(r->entities[i].type, type) == 0 && strcmp(r->entities[i].value, value) == 0)
+            return true;
+    return false;
+}
+
+/* text (read by the entity test bot) holds an entity of type with value. */
+static void expect(const char *text, const char *type, const char *value)
+{
+    ef_nlu_result r = run_with(bot, sc, text);
+    if (!has(&r, type, value)) {
+        dump(text, &r);
+        fail_msg("\"%s\": want %s %s", text, type, value);
+    }
+}
+
+static void expect_none(const char *text, const char *type)
+{
+    ef_nlu_result r = run_with(bot, sc, text);
+    for (size_t i = 0; i < r.n_entities; i++) {
+        if (strcmp(r.entities[i].type, type) == 0) {
+            dump(text, &r);
+            fail_msg("\"%s\": want no %s", text, type);
+        }
+    }
+}
+
+/* ---- order numbers ---------------------------------------------------------------- */
+
+static void test_order_cues(void **state)
+{
+    (void)state;
+    expect("заказ N 558812 не пришел", "order_number", "558812");
+    expect("Заказ No. 44120", "order_number", "44120");
+    expect("номер заказа: 3321190", "order_number", "3321190");
+    expect("заказ - 7781230 отмените", "order_number", "7781230");
+    expect("заказ — 7781231", "order_number", "7781231"); /* an em dash */
+    expect("заказ №: 99120", "order_number", "99120");
+    expect("заказ под номером 661020", "order_number", "661020");
+    expect("order number 55012", "order_number", "55012");
+    /* a list after one cue */
+    expect("заказы 400100, 400101 и 400102", "order_number", "400100");
+    expect("заказы 400100, 400101 и 400102", "order_number", "400101");
+    expect("заказы 400100, 400101 и 400102", "order_number", "400102");
+    expect("по заказам 7001 / 7002", "order_number", "7002");
+    /* no cue, or not an order's number */
+    expect_none("купила 3 штуки и 123456 раз пожалела", "order_number");
+    expect_none("под 12345 ничего нет", "order_number");
+    expect_none("телефон 89161234567 и 89161234568", "order_number");
+    expect_none("дом 12, кв 345", "order_number");
+}
+
+/* ---- phones ------------------------------------------------------------------------- */
+
+static void test_phone_area_codes(void **state)
+{
+    (void)state;
+    expect("рабочий телефон (495) 111-22-33", "phone", "+74951112233");
+    expect("тел. 3452 12 34 56", "phone", "+73452123456");
+    expect("звоните 8432001122", "phone", "+78432001122");
+    expect("контакты: 499 123-45-67", "phone", "+74991234567");
+    expect("WhatsApp: 9035551122", "phone", "+79035551122");
+    /* without a phone's word ten digits of an area code are no phone */
+    expect_none("артикул 4951234567", "phone");
+    expect_none("4951234567", "phone");
+    /* after "заказ" they are the order's number */
+    expect_none("номер заказа 4951234567", "phone");
+}
+
+/* ---- money ------------------------------------------------------------------------- */
+
+static void test_money_halves_and_rests(void **state)
+{
+    (void)state;
+    expect("отдал три с половиной тысячи", "money", "3500.00 RUB");
+    expect("стоит 6 с половиной тыс", "money", "6500.00 RUB");
+    expect("пол тысячи за доставку", "money", "500.00 RUB");
+    expect("еще полтысячи сверху", "money", "500.00 RUB");
+    expect("списали 3 тысячи 200 рублей", "money", "3200.00 RUB");
+    expect("итого 2 тыс 750", "money", "2750.00 RUB");
+    expect("1 тысяча 990 р", "money", "1990.00 RUB");
+    /* a half alone, a rest that is something else */
+    expect_none("через 2 с половиной часа", "money");
+    expect_none("упало на пол", "money");
+    expect("5 тысяч 12 марта", "money", "5000.00 RUB");
+    expect("5 тысяч 12 марта", "date", "2026-03-12");
+}
+
+/* ---- dates ------------------------------------------------------------------------- */
+
+static void test_weeks_and_months(void **state)
+{
+    (void)state;
+    /* the first day of the week (Monday) or month named */
+    expect("привезите на следующей неделе", "date", "2026-03-16");
+    expect("на прошлой неделе звонила", "date", "2026-03-02");
+    expect("на этой неделе успеете?", "date", "2026-03-09");
+    expect("до следующей недели", "date", "2026-03-16");
+    expect("на той неделе заказывала", "date", "2026-03-02");
+    expect("в следующем месяце", "date", "2026-04-01");
+    expect("в прошлом месяце купила", "date", "2026-02-01");
+    /* a weekday in the week named */
+    expect("в четверг на следующей неделе", "date", "2026-03-19");
+    expect("в среду следующей недели", "date", "2026-03-18");
+    expect("на следующей неделе во вторник", "date", "2026-03-17");
+    expect("в понедельник на прошлой неделе отправили", "date", "2026-03-02");
+    expect("в пятницу на этой неделе", "date", "2026-03-13");
+    /* a week that is a count is a shift, not a period */
+    expect("через неделю", "date", "2026-03-17");
+    expect("две недели назад", "date", "2026-02-24");
+}
+
+static void test_weekday_words(void **state)
+{
+    (void)state;
+    expect("в сб привезите", "date", "2026-03-14");
+    expect("до пн подождите", "date", "2026-03-16");
+    expect("во вт заказала", "date", "2026-03-03");
+    expect("к следующему четвергу", "date", "2026-03-19");
+    expect("в след. пятницу", "date", "2026-03-20");
+    expect("в прошлом четверге дело", "date", "2026-03-05");
+    expect("ко следующей среде", "date", "2026-03-18");
+    /* an abbreviation alone is a word: "ср" and "вс" are also short words */
+    expect_none("ср пн", "date");
+    expect_none("что пт", "date");
+    /* the slips customers make in the day words */
+    expect("привезите завтро", "date", "2026-03-11");
+    expect("послезавтро удобно", "date", "2026-03-12");
+    expect("вчира пришло", "date", "2026-03-09");
+}
+
+static void test_days_of_month(void **state)
+{
+    (void)state;
+    expect("к 28 числу", "date", "2026-03-28");
+    expect("до 3-го числа", "date", "2026-04-03");
+    expect("к 12-му", "date", "2026-03-12");
+    expect("к 12-му числу", "date", "2026-03-12");
+    expect("привезите 12-ого", "date", "2026-03-12");
+    expect("оплатила 5-ого", "date", "2026-03-05");
+    expect("оплатила 14-ого", "date", "2026-02-14"); /* the last 14th */
+    expect_none("ко 2-му подъезду", "date");
+    /* ordinal words */
+    expect("седьмого апреля", "date", "2026-04-07");
+    expect("двадцать третьего февраля заказала", "date", "2026-02-23");
+    expect("тридцатого числа", "date", "2026-03-30");
+    expect("к восьмому числу", "date", "2026-04-08");
+    expect("первого числа оплатила", "date", "2026-03-01");
+    expect_none("второго размера нет, марта", "date");
+    /* numeric with dashes only with the year */
+    expect("14-03-2026", "date", "2026-03-14");
+    expect_none("14-03", "date");
+    /* a count after its unit */
+    expect("недели две назад", "date", "2026-02-24");
+    expect("дней пять назад", "date", "2026-03-05");
+}
+
+static void test_time_hours(void **state)
+{
+    (void)state;
+    expect("к 16 часам", "time", "16:00");
+    expect("до 9 часам", "time", "09:00");
+}
+
+/* ---- a repair never changes an address or a code ----------------------------------- */
+
+static const char repair_bot[] = "bot:\n"
+                                 "  name: repair-entities\n"
+                                 "  languages: [ru]\n"
+                                 "intents:\n"
+                                 "  greeting:\n"
+                                 "    patterns: ['\\bпривет\\b']\n"
+                                 "    examples: ['привет']\n"
+                                 "  who:\n"
+                                 "    patterns: ['\\bиван\\b', '\\bзаказ\\b', '\\bвб\\b']\n"
+                                 "    examples: ['иван', 'заказ', 'вб']\n";
+
+static void test_repair_keeps_addresses(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ef_test_entities_v4_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, repair_bot, sizeof(repair_bot) - 1),
+                     (ssize_t)sizeof(repair_bot) - 1);
+    close(fd);
+    char err[1024];
+    ef_bot *b = NULL;
+    int rc = ef_bot_load(path, &b, err, sizeof(err));
+    unlink(path);
+    if (rc != 0)
+        fail_msg("%s", err);
+    ef_nlp_scratch *s = ef_nlp_scratch_new(b);
+    static const struct {
+        const char *text, *type, *value, *repaired;
+    } cases[] = {
+        /* the message is understood through a repair of the same word */
+        {"ghbdtn@yandex.ru ghbdtn", "email", "ghbdtn@yandex.ru", "привет"},
+        {"ivan@почта.рф", "email", "ivan@почта.рф", "иван"},
+        {"Zakaz2024@Mail.ru zakaz", "email", "zakaz2024@mail.ru", "заказ"},
+        {"wb-44821 wb", "order_number", "WB-44821", "вб"},
+    };
+    size_t bad = SIZE_MAX;
+    bool repaired = true;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && bad == SIZE_MAX; i++) {
+        ef_nlu_result r = run_with(b, s, cases[i].text);
+        repaired = false;
+        for (size_t k = 0; k < r.n_repairs; k++)
+            repaired = repaired || strcmp(r.repairs[k].to, cases[i].repaired) == 0;
+        if (!repaired || !has(&r, cases[i].type, cases[i].value)) {
+            dump(cases[i].text, &r);
+            bad = i;
+        }
+    }
+    ef_nlp_scratch_free(s);
+    ef_bot_free(b);
+    if (bad != SIZE_MAX && !repaired)
+        fail_msg("\"%s\": the test wants a repair to %s", cases[bad].text, cases[bad].repaired);
+    if (bad != SIZE_MAX)
+        fail_msg("\"%s\": want %s %s as written", cases[bad].text, cases[bad].type,
+                 cases[bad].value);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_cues),
+        cmocka_unit_test(test_phone_area_codes),
+        cmocka_unit_test(test_money_halves_and_rests),
+        cmocka_unit_test(test_weeks_and_months),
+        cmocka_unit_test(test_weekday_words),
+        cmocka_unit_test(test_days_of_month),
+        cmocka_unit_test(test_time_hours),
+        cmocka_unit_test(test_repair_keeps_addresses),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
