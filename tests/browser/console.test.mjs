@@ -158,6 +158,15 @@ async function messagesInPlace() {
   g = await geometry();
   if (g.gap > 40) throw new Error(`not following the bottom again: ${JSON.stringify(g)}`);
   if ((await rowsKept("messages")).removed) throw new Error("the history was redrawn at the bottom");
+
+  step("the dashboard over the open conversation: a live message does not uncover it");
+  await page.click("#dash-btn");
+  await page.locator("#dash").waitFor({ state: "visible", timeout: T });
+  await customerWrites("под дашбордом");
+  await page.locator("#messages .msg.user", { hasText: "под дашбордом" }).waitFor({ state: "attached", timeout: T });
+  if (!(await page.locator("#conv").isHidden())) throw new Error("the conversation shows over the dashboard");
+  await page.click("#dash-btn");
+  await page.locator("#conv").waitFor({ state: "visible", timeout: T });
 }
 
 let ok = false;

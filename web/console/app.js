@@ -753,7 +753,9 @@ function holderOf(c) {
 function renderConv(scrollDown) {
   const c = view.conv;
   $("placeholder").hidden = true;
-  $("conv").hidden = false;
+  /* A live update while an admin page or the dashboard covers it: drawn,
+   * but left hidden under them. */
+  $("conv").hidden = !!(admin.page || dash.open);
   $("conv-name").textContent = customerName(c);
   const meta = $("conv-meta");
   const fresh = meta.cloneNode(false);
@@ -766,9 +768,8 @@ function renderConv(scrollDown) {
   const mine = auth.user && c.assigned_operator && c.assigned_operator.id === auth.user.id;
   const closed = c.status === "closed";
   $("btn-claim").disabled = closed || !!mine;
-  const admin = auth.user && auth.user.role === "admin";
   const other = c.assigned_operator && !mine;
-  $("btn-release").disabled = closed || c.status !== "escalated" || (other && !admin);
+  $("btn-release").disabled = closed || c.status !== "escalated" || (other && !isAdmin());
   $("btn-close").disabled = closed;
   renderWindow(c);
   renderReplyBox();
