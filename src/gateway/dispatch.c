@@ -56,6 +56,8 @@
 #define N_BUCKETS 4096
 #define ROW_BUCKETS 4096
 #define FETCH_LIMIT 500
+/* Sent outcomes recorded in one statement, at most. */
+#define SENT_BATCH 256
 /* Rows held in memory (about a minute of one bot at 30/s): the fetch pauses
  * above. Each costs ~5 KB with its text and metadata. */
 #define MEM_MAX 2000
@@ -757,12 +759,55 @@ static int record_one(ef_dispatcher *d, job *j)
     }
 }
 
-/* Records the jobs in order; on an outage puts the rest back in front. */
+/* The run of sent outcomes at the head of list (at most SENT_BATCH) in one
+ * statement. Returns how many it recorded (their results set), 0 when the
+ * head is no such run, -1 on an outage; when the database refused the run's
+ * data, 0 with *solo = its length: those are recorded one at a time, which
+ * finds the row at fault. */
+static int record_sent_run(ef_dispatcher *d, job *list, size_t *solo)
+{
+    ef_outbox_sent s[SENT_BATCH];
+    size_t n = 0;
+    for (job *j = list; j && n < SENT_BATCH && j->kind == JOB_SENT && !j->fallback; j = j->next)
+        s[n++] = (ef_outbox_sent){j->row_id, j->pmid, j->as_template};
+    if (n < 2)
+        return 0;
+    int rc = ef_store_outbox_sent_many(d->store, s, n);
+    if (rc == EF_EDB) {
+        db_warn(d, job_what(JOB_SENT));
+        return -1;
+    }
+    if (rc != 0) {
+        *solo = n;
+        return 0;
+    }
+    job *j = list;
+    for (size_t i = 0; i < n; i++, j = j->next)
+        j->result = RES_RECORDED;
+    return (int)n;
+}
+
+/* Records the jobs in order, a run of sent outcomes in one statement; on an
+ * outage puts the rest back in front. */
 static bool record_jobs(ef_dispatcher *d, job *list)
 {
+    size_t recorded = 0, solo = 0; /* jobs ahead already recorded / to record alone */
     while (list) {
         job *j = list;
-        if (record_one(d, j) == EF_EDB) {
+        int rc = 0;
+        if (recorded == 0 && solo == 0) {
+            int got = record_sent_run(d, list, &solo);
+            if (got < 0)
+                rc = EF_EDB;
+            recorded = got > 0 ? (size_t)got : 0;
+        }
+        if (recorded > 0)
+            recorded--;
+        else if (rc == 0) {
+            rc = record_one(d, j);
+            solo -= solo > 0;
+        }
+        if (rc == EF_EDB) {
             pthread_mutex_lock(&d->mu);
             job *last = list;
             while (last->next)

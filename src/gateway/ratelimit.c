@@ -58,6 +58,11 @@ void ef_window_done(ef_window *w, int64_t now)
         return;
     if (w->pending > 0)
         w->pending--;
+    /* The clock counts whole milliseconds: the answer came back up to 1 ms
+     * after the now it gives, and a request started a span after that now
+     * could arrive less than a span after this one did (make bench saw one
+     * 429 in 10,000 sends). */
+    now++;
     if (w->count < w->cap) {
         w->ts[(w->head + w->count) % w->cap] = now;
         w->count++;

@@ -10,6 +10,7 @@
  */
 #include "store/store_int.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,37 @@ int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_
         "'{\"sent_as\": \"template\"}'::jsonb ELSE metadata END "
         "WHERE id = $1 AND delivery_status = 'queued'",
         3, vals);
+}
+
+int ef_store_outbox_sent_many(ef_store *st, const ef_outbox_sent *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    json_object *arr = json_object_new_array_ext((int)n);
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(s[i].row_id));
+        json_object_object_add(
+            o, "pmid",
+            s[i].platform_message_id ? json_object_new_string(s[i].platform_message_id) : NULL);
+        json_object_object_add(o, "tpl", json_object_new_boolean(s[i].as_template));
+        json_object_array_add(arr, o);
+    }
+    const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE)};
+    /* The same columns as ef_store_outbox_sent, for every row at once: one
+     * statement, one commit (one WAL flush) for the lot. */
+    int rc = ef_store__exec_simple(
+        st,
+        "UPDATE messages m SET delivery_status = 'sent', platform_message_id = s.pmid, "
+        "sent_at = now(), updated_at = now(), failed_reason = NULL, "
+        "metadata = CASE WHEN s.tpl THEN m.metadata || '{\"sent_as\": \"template\"}'::jsonb "
+        "ELSE m.metadata END "
+        "FROM jsonb_to_recordset($1::jsonb) AS s(id uuid, pmid text, tpl bool) "
+        "WHERE m.id = s.id AND m.delivery_status = 'queued'",
+        1, vals);
+    json_object_put(arr);
+    return rc;
 }
 
 int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, const char *reason,

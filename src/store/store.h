@@ -244,6 +244,18 @@ void ef_outbox_row_cleanup(ef_outbox_row *r);
  * metadata.sent_as so operators can see it). */
 int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id,
                          bool as_template);
+/* Several sent outcomes in one statement, so one commit (one WAL flush)
+ * records them all: a dispatcher sending for many bots records each
+ * outcome otherwise with a commit of its own, which caps its sends at the
+ * disk's flush rate (~270/s here). 0; EF_EINVAL when the database refuses
+ * one of them, and then none is recorded (record them one at a time to
+ * find it); EF_EDB on an outage. */
+typedef struct ef_outbox_sent {
+    const char *row_id;
+    const char *platform_message_id;
+    bool as_template;
+} ef_outbox_sent;
+int ef_store_outbox_sent_many(ef_store *st, const ef_outbox_sent *s, size_t n);
 /* Stays queued, next attempt after delay_ms; counts an attempt when asked.
  * The later queued rows of its conversation are moved to no earlier than
  * that, so that the due rows keep each chat's order. */

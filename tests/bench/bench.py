@@ -30,11 +30,15 @@ Environment (all optional):
   BENCH_PG_CLIENTS=4  its connections
   SOAK=600            also soak that many seconds at BENCH_RATE and report RSS growth
   BENCH_KEEP=1        keep the PostgreSQL data folder after the run
+  BENCH_GATEWAY_ENV="EF_STORE_WORKERS=4"  settings of every gateway started (to compare)
+  BENCH_BOTS=16       Telegram bots of outbound_bots_msgs_per_s (integrations added
+                      by `easyflow integration add`, as a business connects them)
   BENCH_PHASES=ingest only these phases (comma-separated: matcher, pg, http, ingest,
-                      paced, two, dispatch, soak); all by default. For profiling one
+                      paced, two, dispatch, bots, soak); all by default. For profiling one
                       change quickly; the full report needs them all.
 """
 
+import http.client
 import json
 import os
 import re
@@ -44,6 +48,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -70,9 +75,14 @@ PG_CLIENTS = env_int("BENCH_PG_CLIENTS", 4)
 CEIL_SECS = env_int("BENCH_CEILING_SECS", min(10, PHASE_SECS))
 DISPATCH_SECS = env_int("BENCH_DISPATCH_SECS", min(10, PHASE_SECS))
 SOAK = env_int("SOAK", 0)
+BOTS = env_int("BENCH_BOTS", 16)
+# BENCH_GATEWAY_ENV="EF_STORE_WORKERS=4 EF_BATCH_MAX=128": settings of every
+# gateway the bench starts, to compare them under the same load.
+GATEWAY_ENV = dict(kv.split("=", 1) for kv in os.environ.get("BENCH_GATEWAY_ENV", "").split()
+                   if "=" in kv)
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
 PHASES = set(p.strip() for p in os.environ.get(
-    "BENCH_PHASES", "matcher,pg,http,ingest,paced,two,dispatch,soak").split(",") if p.strip())
+    "BENCH_PHASES", "matcher,pg,http,ingest,paced,two,dispatch,bots,soak").split(",") if p.strip())
 
 
 def wanted(phase):
@@ -328,6 +338,7 @@ class Gateway:
             "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN, "TELEGRAM_SECRET_TOKEN": secret,
             "TELEGRAM_API_URL": tg.url,
         })
+        self.env.update(GATEWAY_ENV)
         self.log = OUT / ("%s.log" % name)
         self.gets = 0
         self.proc = subprocess.Popen([ef_bin(), "serve"], env=self.env, cwd=str(REPO),
@@ -903,6 +914,131 @@ def phase_dispatch(stack, t_run0):
                s["r429"]))
 
 
+def add_bots(stack, gw):
+    """BOTS more Telegram bots, each an integration row added with the CLI
+    (the demo bot answers on each); [(id, token, secret)] once the gateway
+    serves every one of them."""
+    bots = []
+    env = dict(clean_env(), EF_DATABASE_URL=stack.pg.url, EF_SECRET_KEY=stack.key,
+               EF_SQL_DIR=str(REPO / "sql"))
+    for k in range(BOTS):
+        token = "%d:AAHbench-bot-%02d-%s" % (710000000 + k, k, secrets.token_hex(10))
+        secret = "bench-bot-%02d-%s" % (k, secrets.token_hex(8))
+        stack.tg.add_bot(token)
+        p = subprocess.run([ef_bin(), "integration", "add", "telegram", "--name",
+                            "bench-bot-%02d" % k, "--bot", str(BOT_FILE)],
+                           input=json.dumps({"bot_token": token, "secret_token": secret}),
+                           capture_output=True, text=True, env=env)
+        if p.returncode:
+            die("easyflow integration add failed:\n" + p.stdout + p.stderr)
+        bots.append((p.stdout.split()[0], token, secret))
+    deadline = time.monotonic() + 30
+    for iid, _, secret in bots:  # served once it answers its own secret (else 404)
+        while post_update(gw, iid, secret, 1, 1, "привет")[0] != 200:
+            if time.monotonic() > deadline:
+                die("the gateway did not serve the bots added in 30 s")
+            time.sleep(0.1)
+    return bots
+
+
+def update_body(chat, mid, text):
+    return json.dumps({"update_id": mid, "message": {
+        "message_id": mid, "date": int(time.time()), "text": text,
+        "chat": {"id": chat, "type": "private"},
+        "from": {"id": chat, "is_bot": False, "first_name": "Bench"}}}).encode()
+
+
+def post_update(gw, iid, secret, chat, mid, text, conn=None):
+    """POST one update to the integration's webhook: (status, body); conn, an
+    http.client connection to keep alive, else a new one."""
+    c = conn or http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    try:
+        c.request("POST", "/webhook/telegram/" + iid, body=update_body(chat, mid, text),
+                  headers={"Content-Type": "application/json",
+                           "X-Telegram-Bot-Api-Secret-Token": secret})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        if conn is None:
+            c.close()
+
+
+def bot_send_stats(stack, tokens, t_from, t_to):
+    """Per bot, what the fake Bot API saw of sendMessage: accepted in
+    [t_from, t_to), and over the whole run sends with more than 30 of the
+    bot's in the second before (bot_over) or less than 1 s after the chat's
+    previous one (chat_over)."""
+    with stack.tg.cond:
+        reqs = [(r.time, r.status, r.token, str(r.params.get("chat_id")))
+                for r in stack.tg.requests if r.method == "sendmessage" and r.token in tokens]
+    reqs.sort()
+    out = {"accepted": 0, "all": len(reqs), "bot_over": 0, "chat_over": 0, "worst": 0,
+           "min_gap": None, "r429": sum(1 for r in reqs if r[1] == 429)}
+    for tok in tokens:
+        mine = [r for r in reqs if r[2] == tok]
+        out["accepted"] += sum(1 for r in mine if r[1] == 200 and t_from <= r[0] < t_to)
+        lo, last = 0, {}
+        for i, (t, _, _, chat) in enumerate(mine):
+            while mine[lo][0] <= t - 1.0:
+                lo += 1
+            out["worst"] = max(out["worst"], i - lo + 1)
+            out["bot_over"] += i - lo + 1 > TG_PER_BOT
+            if chat in last:
+                gap = t - last[chat]
+                out["chat_over"] += gap < 1.0 / TG_PER_CHAT
+                out["min_gap"] = gap if out["min_gap"] is None else min(out["min_gap"], gap)
+            last[chat] = t
+    return out
+
+
+def phase_bots(stack, gw, texts_path):
+    """Outbound for a business with many bots: BOTS Telegram bots, each with
+    a backlog of replies; the dispatcher should send at every bot's limit at
+    once, BOTS x 30/s."""
+    bots = add_bots(stack, gw)
+    # wrk as fast as it goes for a few seconds: every bot gets thousands of
+    # replies queued, more than its limit lets out in the measured window.
+    secs = 12
+    w = Wrk("bots", gw.url, secs, CONNS, THREADS, env={
+        "EFB_TEXTS": str(texts_path), "EFB_SECRET": stack.secret, "EFB_BASE": "500000001",
+        "EFB_CHATS": str(60 * BOTS), "EFB_CHAT_BASE": "7300000000",
+        "EFB_BOTS": ",".join("/webhook/telegram/%s %s" % (b[0], b[2]) for b in bots)})
+    res = w.wait()
+    ids = "'" + "','".join(b[0] for b in bots) + "'"
+    q0 = int(sql1(stack.pg.url, "SELECT count(*) FROM messages WHERE direction = 'outbound' "
+                                "AND delivery_status = 'queued' AND integration_id IN (%s)" % ids))
+    t1 = time.monotonic()
+    time.sleep(DISPATCH_SECS)
+    t2 = time.monotonic()
+    left = psql(stack.pg.url, "SELECT count(*), count(DISTINCT integration_id) FROM messages "
+                              "WHERE direction = 'outbound' AND delivery_status = 'queued' AND "
+                              "integration_id IN (%s)" % ids)[0]
+    tokens = set(b[1] for b in bots)
+    s = bot_send_stats(stack, tokens, t1, t2)
+    rate = s["accepted"] / (t2 - t1)
+    limit = BOTS * TG_PER_BOT
+    sent_rows = int(sql1(stack.pg.url, "SELECT count(*) FROM messages WHERE direction = "
+                                       "'outbound' AND delivery_status = 'sent' AND "
+                                       "integration_id IN (%s)" % ids))
+    result("outbound_bots_msgs_per_s", rate, "msg/s",
+           "%d Telegram bots (integrations), 60 chats each; wrk posted %d updates to their "
+           "webhooks in %d s (%d answered 2xx); %d of their replies queued after; in %.0f s the "
+           "fake Bot API accepted %d sendMessage of theirs: %.0f%% of their limit "
+           "(%d x %.0f/s = %.0f/s); queued at the end %s in %s of the %d bots%s" % (
+               BOTS, res.get("sent", 0), secs, res.get("s2xx", 0), q0, t2 - t1, s["accepted"],
+               pct_of(rate, limit), BOTS, TG_PER_BOT, limit, left[0], left[1], BOTS,
+               "" if int(left[1]) == BOTS else
+               " (a bot ran out of replies: the figure is a lower bound)"),
+           "over the phase the fake saw %d sendMessage of these bots: %d with more than %.0f of "
+           "the bot's in the second before (most in any second: %d), %d less than %.0f s "
+           "after the chat's previous one (shortest gap %s); the fake answered 429 to %d; %d "
+           "rows recorded sent in PostgreSQL" % (
+               s["all"], s["bot_over"], TG_PER_BOT, s["worst"], s["chat_over"],
+               1.0 / TG_PER_CHAT,
+               "%.3f s" % s["min_gap"] if s["min_gap"] is not None else "-", s["r429"],
+               sent_rows))
+
+
 def phase_soak(stack, gw, texts_path, expected):
     if SOAK <= 0:
         result("soak_rss_growth_pct", "skipped", "-",
@@ -969,6 +1105,8 @@ def main():
             phase_two_gateways(stack, gw, texts_path, expected)
         if wanted("dispatch"):
             phase_dispatch(stack, t_run0)
+        if wanted("bots"):
+            phase_bots(stack, gw, texts_path)
         if wanted("soak"):
             phase_soak(stack, gw, texts_path, expected)
         result("gateway_rss_mb", gw.hwm_mb(), "MB",

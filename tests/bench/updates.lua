@@ -15,6 +15,10 @@
 --   EFB_CHATS     distinct chats (default 10000); update j goes to chat
 --                 EFB_CHAT_BASE + j % EFB_CHATS, so each chat gets several
 --                 messages, far apart in time, in order
+--   EFB_BOTS      several bots: "path secret,path secret,..." (webhook path of
+--                 each integration and its secret token); update j goes to
+--                 bot j % n (with EFB_CHATS a multiple of n, a chat stays
+--                 with one bot); unset: /webhook/telegram with EFB_SECRET
 --   EFB_RATE      > 0: a steady rate for this wrk process, updates/s (delay()
 --                 releases requests on a fixed schedule per thread, open
 --                 loop while a connection is free); 0 or unset: as fast as
@@ -85,6 +89,7 @@ end
 
 local texts = {}
 local headers
+local bots = {} -- {path, headers} per bot of EFB_BOTS
 local chats, chat_base, base, stride, slot, step
 local seq = 0
 local date
@@ -103,6 +108,12 @@ function init(args)
         ["Content-Type"] = "application/json",
         ["X-Telegram-Bot-Api-Secret-Token"] = assert(os.getenv("EFB_SECRET"), "EFB_SECRET"),
     }
+    for path, secret in string.gmatch(os.getenv("EFB_BOTS") or "", "([^ ,]+) ([^ ,]+)") do
+        table.insert(bots, {path, {
+            ["Content-Type"] = "application/json",
+            ["X-Telegram-Bot-Api-Secret-Token"] = secret,
+        }})
+    end
     chats = env_num("EFB_CHATS", 10000)
     chat_base = env_num("EFB_CHAT_BASE", 7100000000)
     base = env_num("EFB_BASE", 1)
@@ -129,6 +140,10 @@ function request()
                      '"chat":{"id":' .. chat .. ',"first_name":"Клиент","type":"private"},' ..
                      '"text":' .. text .. '}}'
     sent = sent + 1
+    if #bots > 0 then
+        local b = bots[j % #bots + 1]
+        return wrk.format("POST", b[1], b[2], body)
+    end
     return wrk.format("POST", "/webhook/telegram", headers, body)
 end
 

@@ -73,10 +73,11 @@ static void test_in_flight_requests_count(void **state)
     /* two in flight, none answered: only an answer frees a place */
     assert_true(ef_window_ready_at(&w, 10) == INT64_MAX);
     ef_window_done(&w, 500);
-    /* one answered at 500 counts until 1500; one still in flight */
-    assert_int_equal(ef_window_ready_at(&w, 600), 1500);
+    /* one answered at 500 (the whole ms clock: up to 501) counts until
+     * 1501; one still in flight */
+    assert_int_equal(ef_window_ready_at(&w, 600), 1501);
     ef_window_done(&w, 700);
-    assert_int_equal(ef_window_ready_at(&w, 800), 1500);
+    assert_int_equal(ef_window_ready_at(&w, 800), 1501);
     assert_int_equal(ef_window_ready_at(&w, 1600), 1600);
     ef_window_cleanup(&w);
 }
@@ -106,8 +107,8 @@ static void test_idle_only_after_the_span(void **state)
     ef_window_start(&w);
     ef_window_done(&w, 5000);
     assert_false(ef_window_idle(&w, 60999)); /* the answer at 5000 still counts */
-    assert_false(ef_window_idle(&w, 64999));
-    assert_true(ef_window_idle(&w, 65000));
+    assert_false(ef_window_idle(&w, 65000)); /* answered up to 5001 */
+    assert_true(ef_window_idle(&w, 65001));
     ef_window_cleanup(&w);
     ef_window z = {0};
     assert_true(ef_window_idle(&z, 0));

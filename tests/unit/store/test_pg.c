@@ -551,6 +551,51 @@ static void outbox_data_errors_are_einval(void **state)
     ef_free(a);
 }
 
+/* Many sent outcomes in one statement: every queued row named is sent with
+ * its own id; a row no longer queued is left as it is; one refused value
+ * records none of them (the dispatcher then records them one at a time). */
+static void outbox_sent_many_records_a_run(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    ef_ingest_item it = {.msg = new_msg(a, "1", "1:1"),
+                         .fsm_json = "{\"replies\":[{\"text\":\"r1\"},{\"text\":\"r2\"},"
+                                     "{\"text\":\"r3\"}]}"};
+    assert_int_equal(ef_store_ingest(fx->st, &it, 1), 0);
+    ef_outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_store_outbox_fetch(fx->st, 10, &rows, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ef_store_outbox_failed(fx->st, rows[2].row_id, "gone", false), 0);
+
+    char long_id[400];
+    memset(long_id, 'w', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    ef_outbox_sent bad[2] = {{rows[0].row_id, "1:10", false}, {rows[1].row_id, long_id, false}};
+    assert_int_equal(ef_store_outbox_sent_many(fx->st, bad, 2), EF_EINVAL);
+    assert_true(ef_store_ok(fx->st));
+    assert_int_equal(
+        admin_count(fx, "SELECT count(*) FROM messages WHERE delivery_status = 'sent'"), 0);
+
+    ef_outbox_sent ok[3] = {{rows[0].row_id, "1:10", false},
+                            {rows[1].row_id, "1:11", true},
+                            {rows[2].row_id, "1:12", false}};
+    assert_int_equal(ef_store_outbox_sent_many(fx->st, ok, 3), 0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE delivery_status = 'sent' "
+                                     "AND sent_at IS NOT NULL AND ((content = 'r1' AND "
+                                     "platform_message_id = '1:10' AND NOT metadata ? 'sent_as') "
+                                     "OR (content = 'r2' AND platform_message_id = '1:11' AND "
+                                     "metadata->>'sent_as' = 'template'))"),
+                     2);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE content = 'r3' AND "
+                                     "delivery_status = 'failed' AND platform_message_id IS NULL"),
+                     1);
+    ef_outbox_rows_free(rows, n);
+    ef_ingest_item_cleanup(&it);
+    ef_msg_free((ef_msg *)it.msg);
+    ef_free(a);
+}
+
 /* ---- integrations ------------------------------------------------------- */
 
 static void integrations_add_list_get_change(void **state)
@@ -804,6 +849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(an_outage_fails_every_item, setup, teardown),
         cmocka_unit_test_setup_teardown(cursors_per_integration, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_data_errors_are_einval, setup, teardown),
+        cmocka_unit_test_setup_teardown(outbox_sent_many_records_a_run, setup, teardown),
         cmocka_unit_test_setup_teardown(integrations_add_list_get_change, setup, teardown),
         cmocka_unit_test_setup_teardown(default_adopts_legacy_rows_once, setup, teardown),
         cmocka_unit_test_setup_teardown(changes_notify_listeners, setup, teardown),
