@@ -313,6 +313,9 @@ try {
     step("switch to Russian and back");
     await page.selectOption("#app .lang-select", "ru");
     await page.locator("#btn-release", { hasText: "Вернуть боту" }).waitFor({ timeout: T });
+    // the history is updated in place, its labels too
+    await page.locator("#messages .msg.operator .who b", { hasText: "Оператор" }).first()
+      .waitFor({ timeout: T });
     await page.screenshot({ path: `${shots}/${prefix}-console-ru.png` });
     await page.selectOption("#app .lang-select", "en");
 

@@ -355,10 +355,11 @@ function steadyRun(idx) {
   return keep;
 }
 
-/* Makes the children of `parent` the rows [{key, node: () => Element}], in
- * this order: a row already there (same key) is morphed into node(), a new
- * one inserted, a gone one removed, and the fewest rows moved. The focus
- * stays on the element that had it. */
+/* Makes the children of `parent` the rows [{key, node: () => Element,
+ * sig}], in this order: a row already there (same key) is morphed into
+ * node() (not even built when its sig, a string of all it shows, did not
+ * change), a new one inserted, a gone one removed, and the fewest rows
+ * moved. The focus stays on the element that had it. */
 function reconcile(parent, rows) {
   const focused = parent.contains(document.activeElement) ? document.activeElement : null;
   const wanted = new Map();
@@ -370,10 +371,13 @@ function reconcile(parent, rows) {
     else old.set(k, ch);
   }
   const nodes = [...wanted].map(([k, r]) => {
+    const have = old.get(k);
+    if (have && r.sig !== undefined && have.efSig === r.sig) return have;
     const fresh = r.node();
     fresh.dataset.key = k;
-    const have = old.get(k);
-    return have ? morph(have, fresh) : fresh;
+    const node = have ? morph(have, fresh) : fresh;
+    node.efSig = r.sig;
+    return node;
   });
   const pos = new Map([...parent.children].map((ch, i) => [ch, i]));
   const stay = steadyRun(nodes.map((n) => (pos.has(n) ? pos.get(n) : -1)));
@@ -665,9 +669,13 @@ function item(c, inQueue) {
   return li;
 }
 
-/* Rows are updated in place, keyed by conversation id (reconcile). */
+/* Rows are updated in place, keyed by conversation id (reconcile); the
+ * waiting times tick in updateWaits. */
 function renderInto(ul, rows, inQueue) {
-  reconcile(ul, rows.map((c) => ({ key: c.id, node: () => item(c, inQueue) })));
+  const day = new Date().toDateString();
+  const me = auth.user ? auth.user.id : "";
+  reconcile(ul, rows.map((c) => ({ key: c.id, node: () => item(c, inQueue),
+    sig: JSON.stringify([c, lang, day, me, c.id === view.openId, unread(c)]) })));
 }
 
 /* One listener per list: a row keeps its element across updates, but the
@@ -780,9 +788,11 @@ function renderConv(scrollDown) {
    * touched), keeping the scroll position unless the operator was
    * already at the bottom. */
   const notes = c.notes || [];
+  const who = JSON.stringify([customerName(c), lang, new Date().toDateString()]);
   const rows = c.messages.map((m) => ({ at: Date.parse(m.created_at), key: "m-" + m.id,
-    node: () => message(c, m) }))
-    .concat(notes.map((n) => ({ at: Date.parse(n.created_at), key: "n-" + n.id, node: () => noteItem(n) })))
+    node: () => message(c, m), sig: who + JSON.stringify(m) }))
+    .concat(notes.map((n) => ({ at: Date.parse(n.created_at), key: "n-" + n.id,
+      node: () => noteItem(n), sig: who + JSON.stringify(n) })))
     .sort((a, b) => a.at - b.at);
   const box = $("messages");
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
