@@ -536,8 +536,11 @@ static inline uint32_t kw_hash(const unsigned char *w, size_t n, int kind)
     return h;
 }
 
+static void ordinal_gates_build(void);
+
 static void kw_build(void)
 {
+    ordinal_gates_build();
     for (size_t i = 0; i < N_KEYWORDS; i++) {
         const char *w = keywords[i].w;
         uint32_t h = kw_hash((const unsigned char *)w, strlen(w), keywords[i].kind);
@@ -570,22 +573,43 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
  * ("через два дня", "неделю назад") and amounts in words: every
  * thousands word money_words_at() counts ("пять тысяч", "тыщу", "два млн",
  * "two thousand") and every currency word but the one-letter "р" ("сто
- * рублей", "сто руб", "пятьсот евро", "сто долларов"); weeks and months
- * ("на следующей неделе", "в прошлом месяце"); what follows a day's ordinal
- * word ("пятнадцатого числа", "первого апреля"); a weekday abbreviated
- * after the prepositions that announce a day ("в пт", "до пн": the
- * abbreviation alone would wake the pass on every "что"). The prefilter
- * finds them anywhere in a word. */
+ * рублей", "сто руб", "пятьсот евро", "сто долларов"); a week or a month
+ * after the ending of a word that names which ("на следующей неделе", "в
+ * прошлом месяце", "эту неделю"); a weekday abbreviated after the
+ * prepositions that announce a day ("в пт", "до пн": the abbreviation
+ * alone would wake the pass on every "что"). The prefilter finds them
+ * anywhere in a word, so each is as selective as it can be. */
 static const char *const gate_stems[] = {
-    "через",    "спустя",  "назад", "тыс",   "тыщ",     "косар",   "млн",     "миллион", "million",
-    "thousand", "полтор",  "руб",   "rub",   "rur",     "roubl",   "доллар",  "бакс",    "usd",
-    "dollar",   "buck",    "евро",  "eur",   "недел",   "месяц",   "числ",    "январ",   "феврал",
-    "марта",    "апрел",   " мая",  "июня",  "июля",    "август",  "сентябр", "октябр",  "ноябр",
-    "декабр",   "в пн",    "в вт",  "во вт", "в ср",    "в чт",    "в пт",    "в сб",    "в вс",
-    "до пн",    "до вт",   "до ср", "до чт", "до пт",   "до сб",   "до вс",   "к пн",    "ко вт",
-    "к вт",     "к ср",    "к чт",  "к пт",  "к сб",    "к вс",    "на пн",   "на вт",   "на ср",
-    "на чт",    "на пт",   "на сб", "на вс", "след пн", "след вт", "след ср", "след чт", "след пт",
-    "след сб",  "след вс", NULL};
+    "через",     "спустя",     "назад",      "тыс",       "тыщ",       "косар",     "млн",
+    "миллион",   "million",    "thousand",   "полтор",    "руб",       "rub",       "rur",
+    "roubl",     "доллар",     "бакс",       "usd",       "dollar",    "buck",      "евро",
+    "eur",       "ей недел",   "ой недел",   "ую недел",  "ту недел",  "ем месяц",  "ом месяц",
+    "ий месяц",  "ый месяц",   "от месяц",   "его месяц", "ого месяц", "next week", "last week",
+    "this week", "next month", "last month", "в пн",      "в вт",      "во вт",     "в ср",
+    "в чт",      "в пт",       "в сб",       "в вс",      "до пн",     "до вт",     "до ср",
+    "до чт",     "до пт",      "до сб",      "до вс",     "к пн",      "ко вт",     "к вт",
+    "к ср",      "к чт",       "к пт",       "к сб",      "к вс",      "на пн",     "на вт",
+    "на ср",     "на чт",      "на пт",      "на сб",     "на вс",     "след пн",   "след вт",
+    "след ср",   "след чт",    "след пт",    "след сб",   "след вс",   NULL};
+
+/* A day's ordinal word before a month or "числа" ("пятнадцатого марта",
+ * "к пятому числу", "третьего апреля"): its ending, a space and the start
+ * of the next word, built once (ordinal_gate). */
+static const char *const ord_endings[] = {"ого ", "его ", "ому ", "ему ", "ое ", "ье "};
+static const char *const ord_next[] = {"янв", "фев", "мар", "апр", "мая", "июн", "июл",
+                                       "авг", "сен", "окт", "ноя", "дек", "числ"};
+#define N_ORD_GATES                                                                                \
+    (sizeof(ord_endings) / sizeof(ord_endings[0]) * sizeof(ord_next) / sizeof(ord_next[0]))
+static char ord_gates[N_ORD_GATES][24];
+
+static void ordinal_gates_build(void)
+{
+    size_t k = 0, ne = sizeof(ord_endings) / sizeof(ord_endings[0]);
+    size_t nn = sizeof(ord_next) / sizeof(ord_next[0]);
+    for (size_t e = 0; e < ne; e++)
+        for (size_t m = 0; m < nn; m++, k++)
+            snprintf(ord_gates[k], sizeof(ord_gates[k]), "%s%s", ord_endings[e], ord_next[m]);
+}
 
 const char *ef_nlp__gate_word(size_t i)
 {
@@ -601,7 +625,74 @@ const char *ef_nlp__gate_word(size_t i)
     for (size_t k = 0; gate_stems[k]; k++)
         if (seen++ == i)
             return gate_stems[k];
+    if (i - seen < N_ORD_GATES)
+        return ord_gates[i - seen];
     return NULL;
+}
+
+/* ---- e-mail addresses and URLs as tokens ------------------------------------ */
+
+static bool token_gap(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '<' || c == '>' || c == '(' ||
+           c == ')' || c == '"' || c == '\'' || c == ',' || c == ';';
+}
+
+/* A top-level domain customers write without a scheme ("mail.ru",
+ * "ozon.ru/t/x"): a layout-typed word with a '.' inside ("hf,jnf.n") must
+ * not pass for a domain. */
+static bool known_tld(const unsigned char *t, size_t l)
+{
+    static const char *const tlds[] = {"ru",   "com", "net", "org", "su",   "info",  "io",
+                                       "me",   "by",  "kz",  "ua",  "shop", "store", "online",
+                                       "site", "pro", "biz", "рф",  "рус",  NULL};
+    for (size_t k = 0; tlds[k]; k++)
+        if (strlen(tlds[k]) == l && memcmp(t, tlds[k], l) == 0)
+            return true;
+    return false;
+}
+
+static bool starts(const unsigned char *t, size_t l, const char *p)
+{
+    size_t pl = strlen(p);
+    return l >= pl && memcmp(t, p, pl) == 0;
+}
+
+/* t[0..l) is an e-mail address (an '@' with a dotted domain after it) or a
+ * URL (a scheme, "www.", or a host with a known top-level domain). */
+static bool address_token(const unsigned char *t, size_t l)
+{
+    const unsigned char *at = memchr(t, '@', l);
+    if (at && at > t) {
+        const unsigned char *dot = memchr(at, '.', l - (size_t)(at - t));
+        return dot && dot > at + 1 && (size_t)(dot - t) + 1 < l;
+    }
+    if (starts(t, l, "http://") || starts(t, l, "https://") || starts(t, l, "www."))
+        return true;
+    size_t host = 0; /* the host: up to '/', ':' or '?' */
+    while (host < l && t[host] != '/' && t[host] != ':' && t[host] != '?')
+        host++;
+    size_t dot = host;
+    while (dot > 0 && t[dot - 1] != '.')
+        dot--;
+    return dot > 1 && dot < host && known_tld(t + dot, host - dot);
+}
+
+size_t ef_nlp__address_end(const char *text, size_t n, size_t i)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    if (!s || i >= n || token_gap(s[i]))
+        return 0;
+    size_t a = i, b = i;
+    while (a > 0 && !token_gap(s[a - 1]))
+        a--;
+    while (b < n && !token_gap(s[b]))
+        b++;
+    while (b > a && (s[b - 1] == '.' || s[b - 1] == '!' || s[b - 1] == '?' || s[b - 1] == ':'))
+        b--; /* the sentence's own punctuation */
+    if (i >= b || !address_token(s + a, b - a))
+        return 0;
+    return b;
 }
 
 /* ---- scanning helpers ------------------------------------------------------ */
@@ -774,10 +865,11 @@ static int list_cue(const scan *x, size_t i, int depth)
 static int order_cue_depth(const scan *x, size_t i, int depth)
 {
     static const char *const order_words[] = {
-        "заказ",   "заказа",  "заказу",   "заказе",   "заказом", "заказик", "заказы", "заказов",
-        "заказам", "заказах", "заказами", "заказика", "order",   "orders",  NULL};
-    static const char *const number_words[] = {"номер",   "номера", "номеру",
-                                               "номером", "number", NULL};
+        "заказ",   "заказа",  "заказу",  "заказе",   "заказом",  "заказик", "заказы",
+        "заказов", "заказам", "заказах", "заказами", "заказика", "order",   "orders",
+        "zakaz",   "zakaza",  "zakazu",  "zakaze",   "zakazy",   "zakazov", NULL};
+    static const char *const number_words[] = {"номер",  "номера", "номеру", "номером",
+                                               "number", "nomer",  "nomera", NULL};
     static const char *const marks[] = {"n", "no", "nr", "н", "нр", "под", NULL};
     bool number = false, mark = false;
     size_t k = i, ws;
@@ -1670,6 +1762,9 @@ static int direction(const scan *x, int kind, size_t s, size_t e)
  * period's word at [w, we): the first day of that week (Monday) or month. */
 static void date_period_at(scan *x, size_t w, size_t we)
 {
+    unsigned char c = x->s[w], c2 = w + 1 < x->n ? x->s[w + 1] : 0;
+    if (!(c == 0xD0 && (c2 == 0xBD || c2 == 0xBC)) && c != 'w' && c != 'm')
+        return; /* неделе, месяце, week, month */
     int unit = kw_at(x, w, we, KW_PERIOD);
     size_t ps;
     int kind = unit == KW_NONE ? KW_NONE : modifier_before(x, w, &ps);
@@ -1699,13 +1794,20 @@ static void date_word_at(scan *x, size_t w, size_t we)
         return;
     }
     size_t start = w, end = we;
-    int wd = kw_at(x, w, we, KW_WEEKDAY);
-    int kind = modifier_before(x, w, &start);
-    if (wd == KW_NONE) {
-        /* "в пт", "до пн", "след. вт": an abbreviation after a word that
-         * announces a day ("ср" alone is also "среди", "вс" "все") */
+    int wd = kw_at(x, w, we, KW_WEEKDAY), kind;
+    if (wd != KW_NONE) {
+        kind = modifier_before(x, w, &start);
+    } else {
+        /* "в пт", "до пн", "след. вт": an abbreviation (two Cyrillic or
+         * three Latin letters) after a word that announces a day ("ср"
+         * alone is also "среди", "вс" "все") */
+        if (we - w != 4 && we - w != 3)
+            return;
         wd = kw_at(x, w, we, KW_WDABBR);
-        if (wd == KW_NONE || (kind == KW_NONE && !prep_before_kw(x, w)))
+        if (wd == KW_NONE)
+            return;
+        kind = modifier_before(x, w, &start);
+        if (kind == KW_NONE && !prep_before_kw(x, w))
             return;
     }
     int64_t t = today(x);
@@ -1905,8 +2007,14 @@ static int ordinal_word(const scan *x, size_t a, size_t b)
  * phrase, the day of the month. */
 static void date_ordinal_at(scan *x, size_t w, size_t we)
 {
-    int d = ordinal_word(x, w, we);
+    if (we - w < 6)
+        return;
+    unsigned char l1 = x->s[we - 2], l2 = x->s[we - 1]; /* the last letter: о, у, е or ь */
+    bool ending = (l1 == 0xD0 && (l2 == 0xBE || l2 == 0xB5)) || (l1 == 0xD1 && l2 == 0x83);
+    int d = ending ? ordinal_word(x, w, we) : KW_NONE;
     if (d == KW_NONE) {
+        if (we - w != 16) /* "двадцать", "тридцать" */
+            return;
         int tens = kw_at(x, w, we, KW_NUMW);
         if ((tens != 20 && tens != 30) || we + 1 >= x->n || x->s[we] != ' ')
             return;

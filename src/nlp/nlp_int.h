@@ -535,6 +535,12 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
  * occurs. */
 const char *ef_nlp__gate_word(size_t i);
 
+/* Where the e-mail address or URL that holds byte i of the normalized
+ * text s[0..n) ends ("ivan@почта.рф", "https://ozon.ru/t/x", "www.wb.ru",
+ * "wildberries.ru/catalog"), or 0 when byte i is in none: the repair stage
+ * must leave such a token as it is (entities.c). */
+size_t ef_nlp__address_end(const char *s, size_t n, size_t i);
+
 /* True for languages written in Cyrillic script ("ru", "uk", "kk", ...)
  * (lang.c). */
 bool ef_nlp__lang_cyrillic(const char *lang);

@@ -11,6 +11,7 @@
  * sentences are this file's own (not lines of the evaluation sets).
  */
 #include "nlp/nlp.h"
+#include "nlp/nlp_int.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -287,6 +288,43 @@ static void test_repair_keeps_addresses(void **state)
                  cases[bad].value);
 }
 
+/* ef_nlp__address_end(): the tokens the repair stage must leave alone. */
+static void test_address_tokens(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *at, *token; /* token NULL: at is in none */
+    } cases[] = {
+        {"пишите на ivan.petrov@mail.ru пожалуйста", "petrov", "ivan.petrov@mail.ru"},
+        {"почта ivan@почта.рф.", "ivan", "ivan@почта.рф"},
+        {"ссылка https://www.wildberries.ru/catalog/vozvrat/detail.aspx тут", "vozvrat",
+         "https://www.wildberries.ru/catalog/vozvrat/detail.aspx"},
+        {"www.ozon.ru/t/abc", "ozon", "www.ozon.ru/t/abc"},
+        {"смотрите ozon.ru/t/zakaz", "zakaz", "ozon.ru/t/zakaz"},
+        {"(anna@mail.ru)", "anna", "anna@mail.ru"},
+        {"ghbdtn vjq pfrfp", "pfrfp", NULL},
+        {"hf,jnf.n lj crjkmrj", "jnf", NULL}, /* layout: "работают до скольки" */
+        {"привет.как дела", "как", NULL},
+        {"@username", "username", NULL},
+        {"a@b", "b", NULL},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        const char *t = cases[k].text;
+        size_t i = (size_t)(strstr(t, cases[k].at) - t);
+        size_t end = ef_nlp__address_end(t, strlen(t), i);
+        if (!cases[k].token) {
+            if (end != 0)
+                fail_msg("\"%s\": \"%s\" is in no address, got end %zu", t, cases[k].at, end);
+            continue;
+        }
+        size_t want = (size_t)(strstr(t, cases[k].token) - t) + strlen(cases[k].token);
+        if (end != want)
+            fail_msg("\"%s\": want the address to end at %zu, got %zu", t, want, end);
+    }
+    assert_int_equal(ef_nlp__address_end("x y", 3, 1), 0); /* a space */
+    assert_int_equal(ef_nlp__address_end(NULL, 0, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_days_of_month),
         cmocka_unit_test(test_time_hours),
         cmocka_unit_test(test_repair_keeps_addresses),
+        cmocka_unit_test(test_address_tokens),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
