@@ -86,7 +86,8 @@ enum {
     KW_WDABBR, /* "пн", "пт": a weekday abbreviated, only after в/до/к... */
     KW_PERIOD, /* "неделе" 7, "месяце" 30: "на следующей неделе" */
     KW_THAT,   /* "той": "на той неделе", the tense decides which */
-    KW_ORDW    /* the stem of a day's ordinal word: "пятнадцат" 15 */
+    KW_ORDW,   /* the stem of a day's ordinal word: "пятнадцат" 15 */
+    KW_WEEKEND /* "выходные": the weekend, read as its Saturday */
 };
 
 #define NUMW_HALF (-15) /* "полтора", "полторы": one and a half */
@@ -161,6 +162,10 @@ static const kwdef keywords[] = {
     {"friday", KW_WEEKDAY, 4},
     {"saturday", KW_WEEKDAY, 5},
     {"sunday", KW_WEEKDAY, 6},
+    {"выходные", KW_WEEKEND, 5},
+    {"выходных", KW_WEEKEND, 5},
+    {"выходным", KW_WEEKEND, 5},
+    {"weekend", KW_WEEKEND, 5},
     {"пн", KW_WDABBR, 0},
     {"вт", KW_WDABBR, 1},
     {"ср", KW_WDABBR, 2},
@@ -181,6 +186,12 @@ static const kwdef keywords[] = {
     {"следующее", KW_NEXT, 0},
     {"следующей", KW_NEXT, 0},
     {"следующему", KW_NEXT, 0},
+    {"следующих", KW_NEXT, 0},
+    {"прошлых", KW_LAST, 0},
+    {"этих", KW_THIS, 0},
+    {"эти", KW_THIS, 0},
+    {"ближайших", KW_THIS, 0},
+    {"ближайшие", KW_THIS, 0},
     {"следующего", KW_NEXT, 0},
     {"следующая", KW_NEXT, 0},
     {"следующем", KW_NEXT, 0},
@@ -580,17 +591,18 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
  * alone would wake the pass on every "что"). The prefilter finds them
  * anywhere in a word, so each is as selective as it can be. */
 static const char *const gate_stems[] = {
-    "через",     "спустя",     "назад",      "тыс",       "тыщ",       "косар",     "млн",
-    "миллион",   "million",    "thousand",   "полтор",    "руб",       "rub",       "rur",
-    "roubl",     "доллар",     "бакс",       "usd",       "dollar",    "buck",      "евро",
-    "eur",       "ей недел",   "ой недел",   "ую недел",  "ту недел",  "ем месяц",  "ом месяц",
-    "ий месяц",  "ый месяц",   "от месяц",   "его месяц", "ого месяц", "next week", "last week",
-    "this week", "next month", "last month", "в пн",      "в вт",      "во вт",     "в ср",
-    "в чт",      "в пт",       "в сб",       "в вс",      "до пн",     "до вт",     "до ср",
-    "до чт",     "до пт",      "до сб",      "до вс",     "к пн",      "ко вт",     "к вт",
-    "к ср",      "к чт",       "к пт",       "к сб",      "к вс",      "на пн",     "на вт",
-    "на ср",     "на чт",      "на пт",      "на сб",     "на вс",     "след пн",   "след вт",
-    "след ср",   "след чт",    "след пт",    "след сб",   "след вс",   NULL};
+    "через",     "спустя",    "назад",     "тыс",        "тыщ",        "косар",     "млн",
+    "миллион",   "million",   "thousand",  "полтор",     "руб",        "rub",       "rur",
+    "roubl",     "доллар",    "бакс",      "usd",        "dollar",     "buck",      "евро",
+    "eur",       "выходны",   "weekend",   "ей недел",   "ой недел",   "ую недел",  "ту недел",
+    "ем месяц",  "ом месяц",  "ий месяц",  "ый месяц",   "от месяц",   "его месяц", "ого месяц",
+    "next week", "last week", "this week", "next month", "last month", "в пн",      "в вт",
+    "во вт",     "в ср",      "в чт",      "в пт",       "в сб",       "в вс",      "до пн",
+    "до вт",     "до ср",     "до чт",     "до пт",      "до сб",      "до вс",     "к пн",
+    "ко вт",     "к вт",      "к ср",      "к чт",       "к пт",       "к сб",      "к вс",
+    "на пн",     "на вт",     "на ср",     "на чт",      "на пт",      "на сб",     "на вс",
+    "след пн",   "след вт",   "след ср",   "след чт",    "след пт",    "след сб",   "след вс",
+    NULL};
 
 /* A day's ordinal word before a month or "числа" ("пятнадцатого марта",
  * "к пятому числу", "третьего апреля"): its ending, a space and the start
@@ -1797,6 +1809,13 @@ static void date_word_at(scan *x, size_t w, size_t we)
     int wd = kw_at(x, w, we, KW_WEEKDAY), kind;
     if (wd != KW_NONE) {
         kind = modifier_before(x, w, &start);
+    } else if (we - w == 16 || we - w == 7) {
+        /* "на выходных", "в эти выходные", "на следующих выходных": the
+         * weekend's Saturday, by the same rules as a weekday */
+        wd = kw_at(x, w, we, KW_WEEKEND);
+        if (wd == KW_NONE)
+            return;
+        kind = modifier_before(x, w, &start);
     } else {
         /* "в пт", "до пн", "след. вт": an abbreviation (two Cyrillic or
          * three Latin letters) after a word that announces a day ("ср"
@@ -2233,8 +2252,11 @@ static void time_at(scan *x, size_t i)
     int mi = 0;
     size_t j = e1;
     bool colon = false, dotted = false;
-    if (j + 2 < x->n && (x->s[j] == ':' || x->s[j] == '.') && dig(x, j + 1) && dig(x, j + 2) &&
-        !dig(x, j + 3)) {
+    /* "18:30"; "18.30" and "18-30" (the customer's own way of writing it)
+     * only after a preposition or before "утра/вечера" */
+    if (j + 2 < x->n && (x->s[j] == ':' || x->s[j] == '.' || x->s[j] == '-') && dig(x, j + 1) &&
+        dig(x, j + 2) && !dig(x, j + 3) &&
+        !(x->s[j] == '-' && j + 4 < x->n && x->s[j + 3] == '-' && dig(x, j + 4))) {
         mi = (x->s[j + 1] - '0') * 10 + (x->s[j + 2] - '0');
         colon = x->s[j] == ':';
         dotted = !colon;

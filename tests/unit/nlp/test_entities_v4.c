@@ -227,6 +227,23 @@ static void test_time_hours(void **state)
     (void)state;
     expect("к 16 часам", "time", "16:00");
     expect("до 9 часам", "time", "09:00");
+    /* a dash between hour and minutes, after a preposition */
+    expect("в 19-30 буду дома", "time", "19:30");
+    expect("с 9-00 до 13-00", "time", "13:00");
+    expect_none("19-30", "time");
+    expect_none("в 12-03-2026", "time"); /* a date */
+}
+
+static void test_weekends(void **state)
+{
+    (void)state;
+    /* the weekend is read as its Saturday, by the rules of a weekday */
+    expect("привезите на выходных", "date", "2026-03-14");
+    expect("в эти выходные", "date", "2026-03-14");
+    expect("на следующих выходных", "date", "2026-03-21");
+    expect("на выходных приходил курьер", "date", "2026-03-07");
+    expect("на прошлых выходных", "date", "2026-03-07");
+    expect_none("у вас выходной?", "date");
 }
 
 /* ---- a repair never changes an address or a code ----------------------------------- */
@@ -335,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_weekday_words),
         cmocka_unit_test(test_days_of_month),
         cmocka_unit_test(test_time_hours),
+        cmocka_unit_test(test_weekends),
         cmocka_unit_test(test_repair_keeps_addresses),
         cmocka_unit_test(test_address_tokens),
     };
