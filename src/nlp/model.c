@@ -14,11 +14,16 @@
  * every character that is not a letter or digit read as a space, digits as
  * '0', one space at both ends; then every run of 3, 4 and 5 characters
  * inside one word (with its edge spaces), hashed (FNV-1a over code points)
- * to 32 bits. Classes: the intents, and two more that both mean "something
- * else": the out_of_scope examples, and every intent's negative examples,
- * so a message that looks like them stays a fallback. The out_of_scope
- * class alone may also veto a weak rule answer (ef_nlp__model_other(),
- * match.c veto_weak()).
+ * to 32 bits. A message with Latin letters is also read transliterated
+ * (latin_to_cyr(): "kurtka malenkaya" as "куртка маленкая"), and the
+ * reading whose n-grams the examples know better is classified: a customer
+ * who types Russian in Latin letters, in a scheme or with words the repair
+ * stage could not read, still shares n-grams with the Cyrillic examples
+ * (examples are trained as written). Classes: the intents, and two more
+ * that both mean "something else": the out_of_scope examples, and every
+ * intent's negative examples, so a message that looks like them stays a
+ * fallback. The out_of_scope class alone may also veto a weak rule answer
+ * (ef_nlp__model_other(), match.c veto_weak()).
  *
  * Model: multinomial naive Bayes, add-alpha smoothing, uniform class
  * priors (intents with many examples do not win by their number). Features
@@ -122,6 +127,70 @@ static size_t chars_of(const char *s, size_t n, uint32_t *out)
     return k;
 }
 
+/* Latin letters read as Cyrillic, so that a message typed in Latin letters
+ * ("kurtka malenkaya") shares n-grams with the bot's Cyrillic examples: the
+ * common transliteration, digraphs first (shch, sch, zh, kh, ch, sh, ts,
+ * ya/ja, yu/ju, yo/jo), y as ы (й after a vowel), x as х. Rough on purpose:
+ * the model only needs n-grams close to the Cyrillic word's ("маленкая"
+ * shares most of "маленькая"'s); the repair stage (normalize.c) reads
+ * words into the bot's exact vocabulary where it can. Only messages are
+ * read so, never examples (best_reading()), so an English message still
+ * meets the English examples as written. */
+typedef struct lat_rule {
+    char lat[5];
+    uint32_t cyr;
+} lat_rule;
+
+static const lat_rule lat_rules[] = {
+    {"shch", 0x449}, {"sch", 0x449}, {"zh", 0x436}, {"kh", 0x445}, {"ch", 0x447}, {"sh", 0x448},
+    {"ts", 0x446},   {"ya", 0x44F},  {"ja", 0x44F}, {"yu", 0x44E}, {"ju", 0x44E}, {"yo", 0x435},
+    {"jo", 0x435},   {"a", 0x430},   {"b", 0x431},  {"c", 0x446},  {"d", 0x434},  {"e", 0x435},
+    {"f", 0x444},    {"g", 0x433},   {"h", 0x445},  {"i", 0x438},  {"j", 0x439},  {"k", 0x43A},
+    {"l", 0x43B},    {"m", 0x43C},   {"n", 0x43D},  {"o", 0x43E},  {"p", 0x43F},  {"q", 0x43A},
+    {"r", 0x440},    {"s", 0x441},   {"t", 0x442},  {"u", 0x443},  {"v", 0x432},  {"w", 0x432},
+    {"x", 0x445},    {"z", 0x437},
+};
+
+static bool lat_letter(uint32_t c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+/* Rewrites the Latin letters of c[0..n) as Cyrillic in place (a rule never
+ * writes more code points than it reads); returns the new length. */
+static size_t latin_to_cyr(uint32_t *c, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (!lat_letter(c[i])) {
+            c[o++] = c[i++];
+            continue;
+        }
+        if (c[i] == 'y') { /* ы, or й after a vowel */
+            bool vow = o > 0 && (c[o - 1] == 0x430 || c[o - 1] == 0x435 || c[o - 1] == 0x438 ||
+                                 c[o - 1] == 0x43E || c[o - 1] == 0x443 || c[o - 1] == 0x44B);
+            c[o++] = vow ? 0x439 : 0x44B;
+            i++;
+            continue;
+        }
+        size_t k = 0;
+        for (; k < sizeof(lat_rules) / sizeof(lat_rules[0]); k++) {
+            size_t l = strlen(lat_rules[k].lat), j = 0;
+            while (j < l && i + j < n && c[i + j] == (uint32_t)lat_rules[k].lat[j])
+                j++;
+            if (j == l)
+                break;
+        }
+        if (k == sizeof(lat_rules) / sizeof(lat_rules[0])) {
+            c[o++] = c[i++]; /* every letter has a rule: not reached */
+            continue;
+        }
+        c[o++] = lat_rules[k].cyr;
+        i += strlen(lat_rules[k].lat);
+    }
+    return o;
+}
+
 /* The n-gram hashes of text into out (at most cap); returns their number.
  * One FNV-1a pass from each position gives its 3-, 4- and 5-gram hashes on
  * the way (the length mixed in; 0 is reserved for empty slots). An n-gram
@@ -130,10 +199,12 @@ static size_t chars_of(const char *s, size_t n, uint32_t *out)
  * new message are mostly new, so they only diluted the coverage gate
  * (measured on the dev set and fresh messages: situations 75% -> 81%,
  * out-of-scope 70% -> 75%, nothing lost). */
-static size_t features(const char *text, size_t n, uint32_t *out, size_t cap)
+static size_t features(const char *text, size_t n, bool tl, uint32_t *out, size_t cap)
 {
     uint32_t c[MAX_CHARS];
     size_t nc = chars_of(text, n, c), nf = 0;
+    if (tl)
+        nc = latin_to_cyr(c, nc);
     if (nc < 3)
         return 0; /* nothing but spaces */
     /* unrolled (the loop's tests were half the model's cost on the clean
@@ -186,7 +257,7 @@ static size_t collect(const ef_bot *bot, pair **out)
     uint32_t *f = ef_malloc(MAX_FEATURES * sizeof(uint32_t));
     for (size_t i = 0; i < bot->n_examples; i++) {
         const ef_nlp__example *e = &bot->examples[i];
-        size_t nf = features(e->text, strlen(e->text), f, MAX_FEATURES);
+        size_t nf = features(e->text, strlen(e->text), false, f, MAX_FEATURES);
         if (n + nf > cap) {
             while (n + nf > cap)
                 cap *= 2;
@@ -297,13 +368,13 @@ void ef_nlp__model_cleanup(ef_nlp__model *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* The known n-grams of text: their slots in f (overwritten), their number
- * in *known, how many an intent's example has in *of_intent; returns the
- * number of the message's n-grams. */
-static size_t known_slots(const ef_nlp__model *m, const char *text, size_t n, uint32_t *f,
+/* The known n-grams of text (transliterated when tl): their slots in f
+ * (overwritten), their number in *known, how many an intent's example has
+ * in *of_intent; returns the number of the message's n-grams. */
+static size_t known_slots(const ef_nlp__model *m, const char *text, size_t n, bool tl, uint32_t *f,
                           size_t *known, size_t *of_intent)
 {
-    size_t nf = features(text, n, f, MAX_FEATURES);
+    size_t nf = features(text, n, tl, f, MAX_FEATURES);
     *known = *of_intent = 0;
     for (size_t i = 0; i < nf; i++) {
         uint32_t s = slot_of(m, f[i]);
@@ -313,6 +384,37 @@ static size_t known_slots(const ef_nlp__model *m, const char *text, size_t n, ui
         *of_intent += m->slots[s].info & 1;
     }
     return nf;
+}
+
+static bool has_latin(const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (text[i] >= 'a' && text[i] <= 'z')
+            return true;
+    return false;
+}
+
+/* One reading of a message: its known slots and coverage counts. */
+typedef struct reading {
+    uint32_t f[MAX_FEATURES];
+    size_t nf, known, of_intent;
+} reading;
+
+/* The message as written, and when it has Latin letters also as their
+ * transliteration (a customer who typed Russian in Latin letters the
+ * repair stage could not read word by word: the examples are Cyrillic); the
+ * reading whose n-grams the examples know better (of an intent's when
+ * by_intent, of any class's otherwise), the written one on a tie. */
+static const reading *best_reading(const ef_nlp__model *m, const char *text, size_t n,
+                                   bool by_intent, reading *r)
+{
+    r[0].nf = known_slots(m, text, n, false, r[0].f, &r[0].known, &r[0].of_intent);
+    if (!has_latin(text, n))
+        return &r[0];
+    r[1].nf = known_slots(m, text, n, true, r[1].f, &r[1].known, &r[1].of_intent);
+    double c0 = r[0].nf ? (double)(by_intent ? r[0].of_intent : r[0].known) / (double)r[0].nf : 0;
+    double c1 = r[1].nf ? (double)(by_intent ? r[1].of_intent : r[1].known) / (double)r[1].nf : 0;
+    return c1 > c0 ? &r[1] : &r[0];
 }
 
 /* Naive Bayes over the known slots f[0..known): the best class and its
@@ -353,13 +455,13 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, f
 {
     if (!m->slots)
         return EF_ENOTFOUND;
-    uint32_t f[MAX_FEATURES];
-    size_t known, of_intent, nf = known_slots(m, text, n, f, &known, &of_intent);
+    reading r[2];
+    const reading *b = best_reading(m, text, n, true, r);
     /* a message mostly made of n-grams no intent's example has is about
      * something the bot was never shown: the model does not guess */
-    if (known < MIN_KNOWN || (double)of_intent < MIN_COVERAGE * (double)nf)
+    if (b->known < MIN_KNOWN || (double)b->of_intent < MIN_COVERAGE * (double)b->nf)
         return EF_ENOTFOUND;
-    rank_classes(m, f, known, score, cls, p);
+    rank_classes(m, b->f, b->known, score, cls, p);
     return 0;
 }
 
@@ -367,13 +469,13 @@ int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, floa
 {
     if (!m->slots || !m->trained[m->n_classes - 2])
         return EF_ENOTFOUND;
-    uint32_t f[MAX_FEATURES];
-    size_t known, of_intent, nf = known_slots(m, text, n, f, &known, &of_intent);
+    reading r[2];
+    const reading *b = best_reading(m, text, n, false, r);
     /* the same gate over every class's n-grams: out-of-scope examples must
      * know the message as well as intents' examples would have to */
-    if (known < MIN_KNOWN || (double)known < MIN_COVERAGE * (double)nf)
+    if (b->known < MIN_KNOWN || (double)b->known < MIN_COVERAGE * (double)b->nf)
         return EF_ENOTFOUND;
     uint32_t cls;
-    rank_classes(m, f, known, score, &cls, p);
+    rank_classes(m, b->f, b->known, score, &cls, p);
     return cls == m->n_classes - 2 ? 0 : EF_ENOTFOUND;
 }

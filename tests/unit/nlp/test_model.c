@@ -116,6 +116,37 @@ static void test_classify(void **state)
                      EF_ENOTFOUND);
 }
 
+/* Russian typed in Latin letters is also read transliterated: the examples
+ * are Cyrillic, and the reading the intents know better is classified (as
+ * written, Latin n-grams the examples never had, no opinion). */
+static void test_latin_letters(void **state)
+{
+    fx *f = *state;
+    const ef_bot *bot = f->bot;
+    float score[4];
+    double p, pc;
+    uint32_t c, cc;
+    const char *t = "otorvalas podoshva";
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c, &p), 0);
+    assert_int_equal(c, 0);               /* refund */
+    const char *cy = "оторвалас подошва"; /* the same reading, in Cyrillic */
+    assert_int_equal(ef_nlp__model_classify(&bot->model, cy, strlen(cy), score, &cc, &pc), 0);
+    assert_int_equal(cc, c);
+    assert_true(p == pc);
+    t = "zhdu posylku desyat dney";
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c, &p), 0);
+    assert_int_equal(c, 1); /* late */
+    /* through the matcher: the model's answer, marked as such */
+    ef_nlu_result r = run(f, "na rukave dyrka");
+    assert_string_equal(r.intent, "refund");
+    assert_true(r.by_model);
+    /* Latin letters that transliterate into nothing the examples know
+     * still get no opinion */
+    t = "quantum chromodynamics";
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c, &p),
+                     EF_ENOTFOUND);
+}
+
 /* The out-of-scope class alone: a message like the out-of-scope examples
  * is "something else"; one like an intent's, or like a negative example
  * (which reads like the shop's business), is not. */
@@ -238,6 +269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_scope_stays_fallback, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_option_off, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_classify, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_latin_letters, fx_setup, fx_teardown),
         cmocka_unit_test(test_threshold),
         cmocka_unit_test_setup_teardown(test_other, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_weak_rule_vetoed, fx_setup, fx_teardown),
