@@ -832,23 +832,30 @@ def queued(stack):
                                   "AND delivery_status = 'queued'"))
 
 
+def commit_figures(run):
+    """The store workers' batches in a run: how many, their size, and the
+    time from deciding to committed (the batch's part of a request's
+    latency)."""
+    batches = run.mdelta("ef_store_batch_size_count")
+    if not batches:
+        return "no commits"
+    return "%d commits, %.1f updates per commit, %.1f ms per commit (decided and committed)" % (
+        batches, run.mdelta("ef_store_batch_size_sum") / batches,
+        run.mdelta("ef_store_commit_seconds_sum") * 1000 / batches)
+
+
 def phase_ingest(stack, gw, texts_path, expected, ceilings):
     pgss_reset(stack)
     run = LoadRun(stack, "ingest", [(gw, CONNS, THREADS)], SECS, 100000001,
                   texts_path=texts_path)
     updates = run.rows1 - run.rows0
     pgss = pgss_report(stack, updates)
-    m = lambda k: run.mdelta(k)  # noqa: E731
-    batches = m("ef_store_batch_size_count")
     result("ingest_updates_per_s", run.rate, "updates/s",
            *(run.verify_lines(expected) + [
                "ratio: %.1f%% of the static HTTP ceiling, %.1f%% of PostgreSQL's batched "
-               "insert ceiling; %d commits, %.1f updates per commit, %.1f ms per commit; "
-               "%.0f bytes of WAL per update" % (
-                   pct_of(run.rate, ceilings[0]), pct_of(run.rate, ceilings[1]), batches,
-                   m("ef_store_batch_size_sum") / batches if batches else 0,
-                   m("ef_store_commit_seconds_sum") * 1000 / batches if batches else 0,
-                   run.wal_bytes / max(1, updates))]))
+               "insert ceiling; %s; %.0f bytes of WAL per update" % (
+                   pct_of(run.rate, ceilings[0]), pct_of(run.rate, ceilings[1]),
+                   commit_figures(run), run.wal_bytes / max(1, updates))]))
     lat = "wrk -t%d -c%d -d%ds, %d answers; mean %.1f ms, p90 %.1f ms, p99.9 %.1f ms, max " \
           "%.1f ms" % (THREADS, CONNS, SECS, run.sum["responses"], ms(run.w[0]["lat_mean_us"]),
                        run.lat(90), run.lat(99.9), ms(run.w[0]["lat_max_us"]))
@@ -870,7 +877,7 @@ def phase_paced(stack, gw, texts_path, expected):
            "%.1f ms, p90 %.1f ms, max %.1f ms" % (
                RATE, PHASE_SECS, THREADS, conns, run.rate, run.lat(50), run.lat(90),
                ms(run.w[0]["lat_max_us"])),
-           *run.verify_lines(expected)[:2])
+           *(run.verify_lines(expected)[:2] + [commit_figures(run)] + run.cpu_lines()))
     return run
 
 
