@@ -173,13 +173,6 @@ static const kwdef keywords[] = {
     {"пт", KW_WDABBR, 4},
     {"сб", KW_WDABBR, 5},
     {"вс", KW_WDABBR, 6},
-    {"mon", KW_WDABBR, 0},
-    {"tue", KW_WDABBR, 1},
-    {"wed", KW_WDABBR, 2},
-    {"thu", KW_WDABBR, 3},
-    {"fri", KW_WDABBR, 4},
-    {"sat", KW_WDABBR, 5},
-    {"sun", KW_WDABBR, 6},
 
     {"следующий", KW_NEXT, 0},
     {"следующую", KW_NEXT, 0},
@@ -387,6 +380,10 @@ static const kwdef keywords[] = {
     {"тысячей", KW_MULT, 1000},
     {"тысячами", KW_MULT, 1000},
     {"полтыщи", KW_MULT, 500},
+    {"пятихатка", KW_MULT, 500},
+    {"пятихатку", KW_MULT, 500},
+    {"пятихатки", KW_MULT, 500},
+    {"пятихаток", KW_MULT, 500},
     {"полтысячи", KW_MULT, 500},
     {"пол-тыщи", KW_MULT, 500},
     {"пол-тысячи", KW_MULT, 500},
@@ -591,18 +588,20 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
  * alone would wake the pass on every "что"). The prefilter finds them
  * anywhere in a word, so each is as selective as it can be. */
 static const char *const gate_stems[] = {
-    "через",     "спустя",    "назад",     "тыс",        "тыщ",        "косар",     "млн",
-    "миллион",   "million",   "thousand",  "полтор",     "руб",        "rub",       "rur",
-    "roubl",     "доллар",    "бакс",      "usd",        "dollar",     "buck",      "евро",
-    "eur",       "выходны",   "weekend",   "ей недел",   "ой недел",   "ую недел",  "ту недел",
-    "ем месяц",  "ом месяц",  "ий месяц",  "ый месяц",   "от месяц",   "его месяц", "ого месяц",
-    "next week", "last week", "this week", "next month", "last month", "в пн",      "в вт",
-    "во вт",     "в ср",      "в чт",      "в пт",       "в сб",       "в вс",      "до пн",
-    "до вт",     "до ср",     "до чт",     "до пт",      "до сб",      "до вс",     "к пн",
-    "ко вт",     "к вт",      "к ср",      "к чт",       "к пт",       "к сб",      "к вс",
-    "на пн",     "на вт",     "на ср",     "на чт",      "на пт",      "на сб",     "на вс",
-    "след пн",   "след вт",   "след ср",   "след чт",    "след пт",    "след сб",   "след вс",
-    NULL};
+    "через",        "спустя",       "назад",        "тыс",          "тыщ",          "косар",
+    "млн",          "миллион",      "million",      "thousand",     "полтор",       "руб",
+    "rub",          "rur",          "roubl",        "доллар",       "бакс",         "usd",
+    "dollar",       "buck",         "евро",         "eur",          "пятихат",      "конца недел",
+    "концу недел",  "конце недел",  "конца месяц",  "концу месяц",  "конце месяц",  "начала недел",
+    "началу недел", "начале недел", "начала месяц", "началу месяц", "начале месяц", "выходны",
+    "weekend",      "ей недел",     "ой недел",     "ую недел",     "ту недел",     "ем месяц",
+    "ом месяц",     "ий месяц",     "ый месяц",     "от месяц",     "его месяц",    "ого месяц",
+    "next week",    "last week",    "this week",    "next month",   "last month",   "в пн",
+    "в вт",         "во вт",        "в ср",         "в чт",         "в пт",         "в сб",
+    "в вс",         "до пн",        "до вт",        "до ср",        "до чт",        "до пт",
+    "до сб",        "до вс",        "к пн",         "ко вт",        "к вт",         "к ср",
+    "к чт",         "к пт",         "к сб",         "к вс",         "на пн",        "на вт",
+    "на ср",        "на чт",        "на пт",        "на сб",        "на вс",        NULL};
 
 /* A day's ordinal word before a month or "числа" ("пятнадцатого марта",
  * "к пятому числу", "третьего апреля"): its ending, a space and the start
@@ -640,6 +639,31 @@ const char *ef_nlp__gate_word(size_t i)
     if (i - seen < N_ORD_GATES)
         return ord_gates[i - seen];
     return NULL;
+}
+
+/* Whether one of the gate's literals lies inside [s, e) of the text: a
+ * recognizer that reads words which are not gate words themselves
+ * ("на следующей неделе", "в пт", "пятнадцатого марта") takes them only
+ * then, so that what it finds never depends on which other words woke the
+ * word pass up (fuzz_nlp_match compares with and without the prefilter). */
+static bool holds(const unsigned char *t, size_t s, size_t e, const char *lit)
+{
+    size_t l = strlen(lit);
+    for (size_t i = s; i + l <= e; i++)
+        if (t[i] == (unsigned char)lit[0] && memcmp(t + i, lit, l) == 0)
+            return true;
+    return false;
+}
+
+static bool gated(const unsigned char *t, size_t s, size_t e)
+{
+    for (size_t k = 0; gate_stems[k]; k++)
+        if (holds(t, s, e, gate_stems[k]))
+            return true;
+    for (size_t k = 0; k < N_ORD_GATES; k++)
+        if (holds(t, s, e, ord_gates[k]))
+            return true;
+    return false;
 }
 
 /* ---- e-mail addresses and URLs as tokens ------------------------------------ */
@@ -1770,30 +1794,48 @@ static int direction(const scan *x, int kind, size_t s, size_t e)
     return 0;
 }
 
-/* "на следующей неделе", "в прошлом месяце", "на этой неделе" -- the
- * period's word at [w, we): the first day of that week (Monday) or month. */
+/* "конца", "концу", "конце" (1: the period's last day) or "начала",
+ * "началу", "начале" (0: its first day) at [a, b); -1 for another word. */
+static int period_edge(const scan *x, size_t a, size_t b)
+{
+    static const char *const ends[] = {"конца", "концу", "конце", NULL};
+    static const char *const starts_w[] = {"начала", "началу", "начале", NULL};
+    return word_is(x, a, b, ends) ? 1 : word_is(x, a, b, starts_w) ? 0 : -1;
+}
+
+/* "на следующей неделе", "в прошлом месяце", "на этой неделе", "к концу
+ * недели", "в начале следующего месяца" -- the period's word at [w, we):
+ * the first day of that week (Monday) or month, or its last day (Sunday,
+ * the month's last) after "конца"/"концу". */
 static void date_period_at(scan *x, size_t w, size_t we)
 {
     unsigned char c = x->s[w], c2 = w + 1 < x->n ? x->s[w + 1] : 0;
     if (!(c == 0xD0 && (c2 == 0xBD || c2 == 0xBC)) && c != 'w' && c != 'm')
         return; /* неделе, месяце, week, month */
     int unit = kw_at(x, w, we, KW_PERIOD);
-    size_t ps;
-    int kind = unit == KW_NONE ? KW_NONE : modifier_before(x, w, &ps);
-    if (kind == KW_NONE)
+    if (unit == KW_NONE)
         return;
-    int dir = direction(x, kind, ps, we);
+    size_t ps = w, es, ee;
+    int kind = modifier_before(x, w, &ps), edge = -1;
+    if (word_before(x, ps, &es, &ee) && (edge = period_edge(x, es, ee)) >= 0)
+        ps = es; /* "к концу [этой] недели" */
+    if ((kind == KW_NONE && edge < 0) || !gated(x->s, ps, we))
+        return;
+    int dir = kind == KW_NONE ? 0 : direction(x, kind, ps, we);
     int64_t t = today(x);
     if (unit == 7) {
         int cur = (int)(((t % 7) + 7 + 3) % 7);
-        add_days(x, ps, we, t - cur + 7 * dir);
+        add_days(x, ps, we, t - cur + 7 * dir + (edge == 1 ? 6 : 0));
         return;
     }
     int64_t y;
     unsigned m, d;
     ef_civil_from_days(t, &y, &m, &d);
-    int64_t mm = y * 12 + (m - 1) + dir;
-    add_date(x, ps, we, mm / 12, (int)(mm % 12) + 1, 1);
+    int64_t mm = y * 12 + (m - 1) + dir + (edge == 1 ? 1 : 0);
+    if (edge == 1) /* the day before the next month's first */
+        add_days(x, ps, we, ef_days_from_civil(mm / 12, (unsigned)(mm % 12) + 1, 1) - 1);
+    else
+        add_date(x, ps, we, mm / 12, (int)(mm % 12) + 1, 1);
 }
 
 /* "завтра", "в пятницу", "next monday", "в пт", "во вторник на следующей
@@ -1825,9 +1867,10 @@ static void date_word_at(scan *x, size_t w, size_t we)
         wd = kw_at(x, w, we, KW_WDABBR);
         if (wd == KW_NONE)
             return;
-        kind = modifier_before(x, w, &start);
-        if (kind == KW_NONE && !prep_before_kw(x, w))
-            return;
+        size_t ps, pe;
+        if (!word_before(x, w, &ps, &pe) || !kw_is(x, ps, pe, KW_PREP) || !gated(x->s, ps, we))
+            return; /* "в пт", "до пн": the gate's very words */
+        kind = KW_NONE;
     }
     int64_t t = today(x);
     int cur = (int)(((t % 7) + 7 + 3) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
@@ -2020,10 +2063,10 @@ static int ordinal_word(const scan *x, size_t a, size_t b)
     return KW_NONE;
 }
 
-/* "пятнадцатого марта", "двадцать пятого числа", "к двадцатому" -- a day's
- * ordinal word (after "двадцать" / "тридцать") at [w, we): with a month,
- * that date; with "числа" or alone after "к"/"до" at the end of its
- * phrase, the day of the month. */
+/* "пятнадцатого марта", "двадцать пятого числа", "к пятому числу" -- a
+ * day's ordinal word (after "двадцать" / "тридцать") at [w, we): with a
+ * month, that date; with "числа", the day of the month. (Alone, "к
+ * двадцатому", it is not read: no gate literal would say so.) */
 static void date_ordinal_at(scan *x, size_t w, size_t we)
 {
     if (we - w < 6)
@@ -2046,24 +2089,23 @@ static void date_ordinal_at(scan *x, size_t w, size_t we)
     }
     if (d < 1 || d > 31)
         return;
-    if (we + 1 < x->n && x->s[we] == ' ' && letter_at(x, we + 1)) {
-        size_t k = we + 1, e2 = word_end(x, k);
-        int m = kw_at(x, k, e2, KW_MONTH);
-        if (m != KW_NONE) {
-            int64_t y;
-            size_t ye = year_after(x, e2, &y);
-            if (!ye)
-                y = current_year(x);
-            if (valid_date(y, m, d))
-                add_date(x, w, ye ? ye : e2, y, m, d);
-            return;
-        }
-        if (kw_is(x, k, e2, KW_DAYW))
-            day_of_month(x, w, e2, d);
+    if (we + 1 >= x->n || x->s[we] != ' ' || !letter_at(x, we + 1))
+        return;
+    size_t k = we + 1, e2 = word_end(x, k);
+    if (!gated(x->s, w, e2)) /* the ending and the month's or "числа"'s start */
+        return;
+    int m = kw_at(x, k, e2, KW_MONTH);
+    if (m != KW_NONE) {
+        int64_t y;
+        size_t ye = year_after(x, e2, &y);
+        if (!ye)
+            y = current_year(x);
+        if (valid_date(y, m, d))
+            add_date(x, w, ye ? ye : e2, y, m, d);
         return;
     }
-    if (prep_before_kw(x, w) && !alnum_at(x, we))
-        day_of_month(x, w, we, d);
+    if (kw_is(x, k, e2, KW_DAYW))
+        day_of_month(x, w, e2, d);
 }
 
 /* "15-го", "20 числа", "15-го числа", "к 25 числу", "к 20-му" -- a day of
