@@ -234,6 +234,60 @@ static void test_time_hours(void **state)
     expect_none("в 12-03-2026", "time"); /* a date */
 }
 
+static void test_period_edges(void **state)
+{
+    (void)state;
+    expect("к концу недели", "date", "2026-03-15");
+    expect("до конца месяца", "date", "2026-03-31");
+    expect("в конце следующей недели", "date", "2026-03-22");
+    expect("в начале следующего месяца", "date", "2026-04-01");
+    expect_none("в конце концов", "date");
+    expect("за подъем взяли пятихатку", "money", "500.00 RUB");
+}
+
+/* What the word pass finds never depends on the prefilter: a form whose
+ * words are no gate words themselves is read only with a gate literal
+ * inside it. */
+static void test_prefilter_changes_nothing(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "12 марта, следующую пт",
+        "в пт привезите 5 штук",
+        "следующую неделю 3 дня",
+        "к двадцатому 15 марта",
+        "пятнадцатого 12 шт",
+        "на следующей неделе 7к",
+        "в эти выходные 18:00",
+        "к концу недели 2 шт",
+        "эти недели 12.03",
+        "третьего мая 2026",
+        "следующая неделя 5",
+        "во вт и в ср 10:00",
+        "ср 12 пн 13",
+        "тридцать первого числа",
+        "до конца этого месяца",
+    };
+    ef_nlp_scratch *all = ef_nlp_scratch_new(bot);
+    ef_nlp_scratch_set_options(all, EF_NLP_NO_PREFILTER);
+    const char *bad = NULL;
+    for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]) && !bad; k++) {
+        ef_nlu_result a = run_with(bot, sc, texts[k]), b = run_with(bot, all, texts[k]);
+        bool same = a.n_entities == b.n_entities;
+        for (size_t i = 0; same && i < a.n_entities; i++)
+            same = strcmp(a.entities[i].type, b.entities[i].type) == 0 &&
+                   strcmp(a.entities[i].value, b.entities[i].value) == 0;
+        if (!same) {
+            dump(texts[k], &a);
+            dump(texts[k], &b);
+            bad = texts[k];
+        }
+    }
+    ef_nlp_scratch_free(all);
+    if (bad)
+        fail_msg("\"%s\": entities differ with and without the prefilter", bad);
+}
+
 static void test_weekends(void **state)
 {
     (void)state;
@@ -353,6 +407,8 @@ int main(void)
         cmocka_unit_test(test_days_of_month),
         cmocka_unit_test(test_time_hours),
         cmocka_unit_test(test_weekends),
+        cmocka_unit_test(test_period_edges),
+        cmocka_unit_test(test_prefilter_changes_nothing),
         cmocka_unit_test(test_repair_keeps_addresses),
         cmocka_unit_test(test_address_tokens),
     };
