@@ -576,7 +576,13 @@ static int64_t rate_take(ef_ws *ws, const char *chat_id, int64_t now)
         e->limited = false;
         return 0;
     }
-    int64_t wait = (int64_t)((1.0 - e->tokens) * 60000.0 / ws->opts.chat_rate_per_min) + 1;
+    /* Rounded up to the ms, not one more: a token every 20 s is at most
+     * 20,000 ms away, so retry_after_s stays within 20 (a "+ 1" made it 21
+     * when the refused message came in the same ms as the last one let in). */
+    double need = (1.0 - e->tokens) * 60000.0 / ws->opts.chat_rate_per_min;
+    int64_t wait = (int64_t)need;
+    if ((double)wait < need || wait < 1)
+        wait++;
     if (!e->limited) {
         e->limited = true;
         /* The chat id is the visitor id's random part, never the signed id. */

@@ -244,6 +244,11 @@ def test_metrics_show_the_outbox():
     fake = limited_telegram()
     with demo_gateway(fake) as gw:
         u, cid = escalated_chat(gw, fake, 8230000002)
+        # The replies the fake got are recorded sent a moment later: until
+        # then a sample of /metrics counts them queued and due.
+        wait_until(lambda: psql1(gw.db, "SELECT count(*) FROM messages WHERE conversation_id = "
+                                        "%s AND delivery_status = 'queued'" % lit(cid)) == "0",
+                   timeout=15, what="the chat's replies recorded sent")
         # One row waiting for a retry in an hour, queued two minutes ago,
         # and one the platform refused for good.
         psql(gw.db, "INSERT INTO messages (conversation_id, session_id, user_id, content, role, "
@@ -257,7 +262,9 @@ def test_metrics_show_the_outbox():
 
         def figures():
             body = gw.get("/metrics").body.decode()
-            return _gauge(body, "ef_outbox_queued") == 1 and body
+            # Sampled every few seconds: wait for a sample after both rows.
+            return (_gauge(body, "ef_outbox_queued") == 1 and
+                    _gauge(body, "ef_outbox_failed") == 1 and body)
         body = wait_until(figures, timeout=15, what="outbox gauges in /metrics")
         for name in ("ef_outbox_queued", "ef_outbox_sending", "ef_outbox_failed",
                      "ef_outbox_oldest_queued_age_seconds"):
