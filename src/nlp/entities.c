@@ -585,23 +585,38 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
  * after the ending of a word that names which ("на следующей неделе", "в
  * прошлом месяце", "эту неделю"); a weekday abbreviated after the
  * prepositions that announce a day ("в пт", "до пн": the abbreviation
- * alone would wake the pass on every "что"). The prefilter finds them
+ * alone would wake the pass on every "что"); English units after a word
+ * ("in 2 days", "two weeks ago"). The prefilter finds them
  * anywhere in a word, so each is as selective as it can be. */
-static const char *const gate_stems[] = {
-    "через",        "спустя",       "назад",        "тыс",          "тыщ",          "косар",
-    "млн",          "миллион",      "million",      "thousand",     "полтор",       "руб",
-    "rub",          "rur",          "roubl",        "доллар",       "бакс",         "usd",
-    "dollar",       "buck",         "евро",         "eur",          "пятихат",      "конца недел",
-    "концу недел",  "конце недел",  "конца месяц",  "концу месяц",  "конце месяц",  "начала недел",
-    "началу недел", "начале недел", "начала месяц", "началу месяц", "начале месяц", "выходны",
-    "weekend",      "ей недел",     "ой недел",     "ую недел",     "ту недел",     "ем месяц",
-    "ом месяц",     "ий месяц",     "ый месяц",     "от месяц",     "его месяц",    "ого месяц",
-    "next week",    "last week",    "this week",    "next month",   "last month",   "в пн",
-    "в вт",         "во вт",        "в ср",         "в чт",         "в пт",         "в сб",
-    "в вс",         "до пн",        "до вт",        "до ср",        "до чт",        "до пт",
-    "до сб",        "до вс",        "к пн",         "ко вт",        "к вт",         "к ср",
-    "к чт",         "к пт",         "к сб",         "к вс",         "на пн",        "на вт",
-    "на ср",        "на чт",        "на пт",        "на сб",        "на вс",        NULL};
+static const char *const gate_stems[] = {"через",        "спустя",       "назад",
+                                         "тыс",          "тыщ",          "косар",
+                                         "млн",          "миллион",      "million",
+                                         "thousand",     "полтор",       "руб",
+                                         "rub",          "rur",          "roubl",
+                                         "доллар",       "бакс",         "usd",
+                                         "dollar",       "buck",         "евро",
+                                         "eur",          " day",         " week",
+                                         " month",       "пятихат",      "конца недел",
+                                         "концу недел",  "конце недел",  "конца месяц",
+                                         "концу месяц",  "конце месяц",  "начала недел",
+                                         "началу недел", "начале недел", "начала месяц",
+                                         "началу месяц", "начале месяц", "выходны",
+                                         "weekend",      "ей недел",     "ой недел",
+                                         "ую недел",     "ту недел",     "ем месяц",
+                                         "ом месяц",     "ий месяц",     "ый месяц",
+                                         "от месяц",     "его месяц",    "ого месяц",
+                                         "next week",    "last week",    "this week",
+                                         "next month",   "last month",   "в пн",
+                                         "в вт",         "во вт",        "в ср",
+                                         "в чт",         "в пт",         "в сб",
+                                         "в вс",         "до пн",        "до вт",
+                                         "до ср",        "до чт",        "до пт",
+                                         "до сб",        "до вс",        "к пн",
+                                         "ко вт",        "к вт",         "к ср",
+                                         "к чт",         "к пт",         "к сб",
+                                         "к вс",         "на пн",        "на вт",
+                                         "на ср",        "на чт",        "на пт",
+                                         "на сб",        "на вс",        NULL};
 
 /* A day's ordinal word before a month or "числа" ("пятнадцатого марта",
  * "к пятому числу", "третьего апреля"): its ending, a space and the start
@@ -2196,8 +2211,9 @@ static void money_words_at(scan *x, size_t w)
         if (curr != KW_NONE)
             end = ce;
     }
-    if (curr == KW_NONE && !mult)
-        return;
+    if ((curr == KW_NONE && !mult) || !gated(x->s, w, end))
+        return; /* "сто р": the one-letter "р" is no gate word, so it is read
+                 * only with a digit ("100 р") */
     add_money(x, w, end, total, 1, curr == KW_NONE ? 0 : curr);
 }
 

@@ -267,6 +267,12 @@ static void test_prefilter_changes_nothing(void **state)
         "ср 12 пн 13",
         "тридцать первого числа",
         "до конца этого месяца",
+        "in 2 days",
+        "2 days ago",
+        "in a week please",
+        "in two weeks",
+        "пол тысячи 5",
+        "сто р",
     };
     ef_nlp_scratch *all = ef_nlp_scratch_new(bot);
     ef_nlp_scratch_set_options(all, EF_NLP_NO_PREFILTER);
