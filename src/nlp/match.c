@@ -110,7 +110,7 @@ typedef struct nz {
     bool pending;              /* a space is owed before the next character */
     uint32_t sp_start, sp_end; /* the original bytes of that space */
     size_t ncyr, nlat;
-    bool digit, ascii_digit, at, sign;
+    bool digit, ascii_digit, at, sign, stop;
     unsigned seen; /* FC_* of the fast path's characters (see fast_char) */
 } nz;
 
@@ -136,6 +136,7 @@ static inline bool nz_classify(nz *z, uint32_t f)
         z->ascii_digit = z->ascii_digit || dig;
         z->at = z->at || f == '@';
         z->sign = z->sign || f == '$';
+        z->stop = z->stop || f == '.' || f == '!' || f == '?';
         return lower || dig;
     }
     bool alnum = cp_alnum(f);
@@ -146,18 +147,25 @@ static inline bool nz_classify(nz *z, uint32_t f)
     return alnum;
 }
 
+/* Writes the space owed before the next character, if any. */
+static inline void nz_flush_space(nz *z)
+{
+    if (!z->pending)
+        return;
+    ef_nlp_scratch *sc = z->sc;
+    sc->norm[z->n] = ' ';
+    sc->src[z->n] = z->sp_start;
+    sc->srcend[z->n] = z->sp_end;
+    sc->alnum[z->n] = z->acnt;
+    z->n++;
+    z->pending = false;
+}
+
 /* Writes folded character f, which stands for original bytes [i, end). */
 static inline void nz_put(nz *z, uint32_t f, size_t i, size_t end)
 {
     ef_nlp_scratch *sc = z->sc;
-    if (z->pending) {
-        sc->norm[z->n] = ' ';
-        sc->src[z->n] = z->sp_start;
-        sc->srcend[z->n] = z->sp_end;
-        sc->alnum[z->n] = z->acnt;
-        z->n++;
-        z->pending = false;
-    }
+    nz_flush_space(z);
     bool alnum = nz_classify(z, f);
     size_t bl = 1;
     if (f < 0x80)
@@ -185,17 +193,19 @@ static inline void nz_put(nz *z, uint32_t f, size_t i, size_t end)
 typedef struct fast_char {
     uint8_t len;
     uint8_t b[2];
-    uint8_t flags;
+    uint16_t flags;
 } fast_char;
 
 enum {
-    FC_ALNUM = 1,  /* a letter or digit (coverage) */
-    FC_LAT = 2,    /* an ASCII lower case letter (nz.nlat) */
-    FC_CYR = 4,    /* a Cyrillic letter (nz.ncyr) */
-    FC_DIGIT = 8,  /* an ASCII digit (nz.ascii_digit) */
-    FC_MAYBE = 16, /* maybe a digit beyond ASCII (nz.digit) */
-    FC_AT = 32,    /* '@' */
-    FC_SIGN = 64   /* '$' or a currency sign */
+    FC_ALNUM = 1,   /* a letter or digit (coverage) */
+    FC_LAT = 2,     /* an ASCII lower case letter (nz.nlat) */
+    FC_CYR = 4,     /* a Cyrillic letter (nz.ncyr) */
+    FC_DIGIT = 8,   /* an ASCII digit (nz.ascii_digit) */
+    FC_MAYBE = 16,  /* maybe a digit beyond ASCII (nz.digit) */
+    FC_AT = 32,     /* '@' */
+    FC_SIGN = 64,   /* '$' or a currency sign */
+    FC_SPACE = 128, /* ASCII whitespace (len 0): part of one space */
+    FC_STOP = 256   /* '.', '!' or '?': the message may have several sentences */
 };
 
 static fast_char fast_ascii[128];
@@ -206,6 +216,8 @@ static fast_char fast_entry(uint32_t cp)
 {
     fast_char e = {0};
     uint32_t f = ef_utf8_fold(cp);
+    if (f == EF_UTF8_SPACE && cp < 0x80)
+        e.flags = FC_SPACE;
     if (f == EF_UTF8_SPACE || f == EF_UTF8_DROP)
         return e;
     char buf[4];
@@ -216,9 +228,9 @@ static fast_char fast_entry(uint32_t cp)
     bool alnum = nz_classify(&z, f);
     e.len = (uint8_t)bl;
     memcpy(e.b, buf, bl);
-    e.flags = (uint8_t)((alnum ? FC_ALNUM : 0) | (z.nlat ? FC_LAT : 0) | (z.ncyr ? FC_CYR : 0) |
-                        (z.ascii_digit ? FC_DIGIT : 0) | (z.digit ? FC_MAYBE : 0) |
-                        (z.at ? FC_AT : 0) | (z.sign ? FC_SIGN : 0));
+    e.flags = (uint16_t)((alnum ? FC_ALNUM : 0) | (z.nlat ? FC_LAT : 0) | (z.ncyr ? FC_CYR : 0) |
+                         (z.ascii_digit ? FC_DIGIT : 0) | (z.digit ? FC_MAYBE : 0) |
+                         (z.at ? FC_AT : 0) | (z.sign ? FC_SIGN : 0) | (z.stop ? FC_STOP : 0));
     return e;
 }
 
@@ -230,50 +242,104 @@ static void fast_init(void)
     }
 }
 
-/* Writes the fast-path character e, which stands for original bytes
- * [i, i + e->len) (same as nz_put(), from the table). */
-static inline void nz_put_fast(nz *z, const fast_char *e, size_t i)
+/* The fast path: writes the plain characters and ASCII whitespace from
+ * s[i] on, as nz_put() and nz_space() would, and returns where the first
+ * character it does not know starts (len at the end). mapped says whether
+ * z->ms/z->me give the original ranges (the repaired reading) or the text
+ * is the message as sent (the first reading); it is a constant in each
+ * caller, so the compiler makes one loop for each. The state lives in
+ * locals, and the scratch's arrays are written through local pointers (a
+ * byte store could otherwise alias them). */
+static inline __attribute__((always_inline)) size_t fast_run(nz *z, const unsigned char *s,
+                                                             size_t i, size_t len, bool mapped)
 {
     ef_nlp_scratch *sc = z->sc;
-    if (z->pending) {
-        sc->norm[z->n] = ' ';
-        sc->src[z->n] = z->sp_start;
-        sc->srcend[z->n] = z->sp_end;
-        sc->alnum[z->n] = z->acnt;
-        z->n++;
-        z->pending = false;
+    char *norm = sc->norm;
+    uint32_t *src = sc->src, *srcend = sc->srcend, *alnum = sc->alnum;
+    const uint32_t *ms = z->ms, *me = z->me;
+    size_t n = z->n, nlat = z->nlat, ncyr = z->ncyr;
+    uint32_t acnt = z->acnt, sp_start = z->sp_start, sp_end = z->sp_end;
+    unsigned seen = z->seen;
+    bool pending = z->pending;
+    while (i < len) {
+        unsigned c = s[i];
+        const fast_char *e;
+        if (c < 0x80)
+            e = &fast_ascii[c];
+        else if ((c == 0xD0 || c == 0xD1) && i + 1 < len && (s[i + 1] & 0xC0) == 0x80)
+            e = &fast_cyr[(c & 1) << 6 | (s[i + 1] & 0x3F)];
+        else
+            break;
+        unsigned fl = e->flags, el = e->len;
+        if (el == 0) {
+            if (!(fl & FC_SPACE))
+                break;
+            if (n != 0) { /* as nz_space(): never at the start */
+                if (!pending)
+                    sp_start = mapped ? ms[i] : (uint32_t)i;
+                pending = true;
+                sp_end = mapped ? me[i] : (uint32_t)i + 1;
+            }
+            i++;
+            continue;
+        }
+        if (pending) {
+            norm[n] = ' ';
+            src[n] = sp_start;
+            srcend[n] = sp_end;
+            alnum[n] = acnt;
+            n++;
+            pending = false;
+        }
+        nlat += (fl / FC_LAT) & 1;
+        ncyr += (fl / FC_CYR) & 1;
+        seen |= fl; /* the gates, turned into nz's flags at the end */
+        uint32_t os = mapped ? ms[i] : (uint32_t)i;
+        uint32_t oe = mapped ? me[i + el - 1] : (uint32_t)(i + el);
+        /* both bytes and both entries of each array, whatever the length:
+         * a one-byte character's second ones are overwritten next (or lie
+         * past the end: n + 1 <= i + 1 <= len, and the arrays hold len + 1) */
+        memcpy(norm + n, e->b, 2);
+        uint64_t pair = (uint64_t)os | (uint64_t)os << 32;
+        memcpy(src + n, &pair, 8);
+        pair = (uint64_t)oe | (uint64_t)oe << 32;
+        memcpy(srcend + n, &pair, 8);
+        pair = (uint64_t)acnt | (uint64_t)acnt << 32;
+        memcpy(alnum + n, &pair, 8);
+        n += el;
+        i += el;
+        acnt += fl & FC_ALNUM;
     }
-    unsigned fl = e->flags;
-    z->nlat += (fl / FC_LAT) & 1;
-    z->ncyr += (fl / FC_CYR) & 1;
-    z->seen |= fl; /* the gates, turned into nz's flags at the end */
-    size_t n = z->n, end = i + e->len;
-    uint32_t os = z->ms ? z->ms[i] : (uint32_t)i, oe = z->me ? z->me[end - 1] : (uint32_t)end;
-    sc->norm[n] = (char)e->b[0];
-    sc->src[n] = os;
-    sc->srcend[n] = oe;
-    sc->alnum[n] = z->acnt;
-    if (e->len == 2) {
-        sc->norm[n + 1] = (char)e->b[1];
-        sc->src[n + 1] = os;
-        sc->srcend[n + 1] = oe;
-        sc->alnum[n + 1] = z->acnt;
-    }
-    z->n = n + e->len;
-    z->acnt += fl & FC_ALNUM;
+    z->n = n;
+    z->nlat = nlat;
+    z->ncyr = ncyr;
+    z->acnt = acnt;
+    z->sp_start = sp_start;
+    z->sp_end = sp_end;
+    z->seen = seen;
+    z->pending = pending;
+    return i;
 }
 
-/* The fast-path entry of the character at s[i], or NULL. A lead byte 0xD0
- * or 0xD1 with a continuation byte is always valid UTF-8 (U+0400..U+047F). */
-static inline const fast_char *fast_at(const unsigned char *s, size_t i, size_t len)
+/* The general path: the character at text[*i], whatever it is; false
+ * when it is not valid UTF-8. */
+static bool slow_char(nz *z, const char *text, size_t len, size_t *i)
 {
-    unsigned c = s[i];
-    const fast_char *e = NULL;
-    if (c < 0x80)
-        e = &fast_ascii[c];
-    else if ((c == 0xD0 || c == 0xD1) && i + 1 < len && (s[i + 1] & 0xC0) == 0x80)
-        e = &fast_cyr[(c & 1) << 6 | (s[i + 1] & 0x3F)];
-    return e && e->len ? e : NULL;
+    const unsigned char *s = (const unsigned char *)text;
+    size_t start = *i;
+    uint32_t cp;
+    if (s[start] < 0x80)
+        cp = s[(*i)++];
+    else if (ef_utf8_decode(text, len, i, &cp) != 0)
+        return false;
+    uint32_t f = ef_utf8_fold(cp);
+    if (f == EF_UTF8_DROP)
+        return true;
+    if (f == EF_UTF8_SPACE)
+        nz_space(z, start, *i);
+    else
+        nz_put(z, f, start, *i);
+    return true;
 }
 
 /* Normalizes text into sc->norm with the fold of base/utf8.h, validating
@@ -288,31 +354,18 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, const ui
     grow(sc, len);
     nz z = {.sc = sc, .ms = ms, .me = me};
     size_t i = 0;
-    while (i < len) {
-        const fast_char *e = fast_at(s, i, len);
-        if (e) {
-            nz_put_fast(&z, e, i);
-            i += e->len;
-            continue;
-        }
-        size_t start = i;
-        uint32_t cp;
-        if (s[i] < 0x80)
-            cp = s[i++];
-        else if (ef_utf8_decode(text, len, &i, &cp) != 0)
+    for (;;) {
+        i = ms ? fast_run(&z, s, i, len, true) : fast_run(&z, s, i, len, false);
+        if (i >= len)
+            break;
+        if (!slow_char(&z, text, len, &i))
             return false;
-        uint32_t f = ef_utf8_fold(cp);
-        if (f == EF_UTF8_DROP)
-            continue;
-        if (f == EF_UTF8_SPACE)
-            nz_space(&z, start, i);
-        else
-            nz_put(&z, f, start, i);
     }
     z.ascii_digit |= (z.seen & FC_DIGIT) != 0;
     z.digit |= (z.seen & FC_MAYBE) != 0;
     z.at |= (z.seen & FC_AT) != 0;
     z.sign |= (z.seen & FC_SIGN) != 0;
+    z.stop |= (z.seen & FC_STOP) != 0;
     sc->norm[z.n] = '\0';
     sc->alnum[z.n] = z.acnt;
     uint32_t olen = ms ? (len ? me[len - 1] : 0) : (uint32_t)len;
@@ -323,6 +376,7 @@ static bool normalize(ef_nlp_scratch *sc, const char *text, size_t len, const ui
     sc->has_digit = z.ascii_digit;
     sc->has_at = z.at;
     sc->has_sign = z.sign;
+    sc->has_stop = z.stop;
     *cyr = z.ncyr;
     *lat = z.nlat;
     return true;
@@ -646,8 +700,13 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
     double oos = -1; /* out_of_scope's confidence, -1: it did not match */
     sentences st;
     st.n = 0;
-    if (sc->n_touched > 0)
+    if (sc->n_touched > 0 && sc->has_stop) {
         split_sentences(sc, &st);
+    } else if (sc->n_touched > 0) { /* no '.', '!' or '?': what split_sentences() finds */
+        st.n = 1;
+        st.s[0] = 0;
+        st.e[0] = (uint32_t)sc->n;
+    }
     for (size_t k = 0; k < sc->n_touched; k++) {
         uint32_t ii = sc->touched[k];
         const ef_nlp__acc *a = &sc->acc[ii];

@@ -477,6 +477,7 @@ struct ef_nlp_scratch {
     bool has_digit;   /* an ASCII digit occurs */
     bool has_at;      /* '@' occurs */
     bool has_sign;    /* '$' or a currency sign U+20A0..U+20BF occurs */
+    bool has_stop;    /* '.', '!' or '?' occurs (match.c: sentences) */
     char *norm;
     uint32_t *src, *srcend;
     uint32_t *alnum; /* alnum[i]: letters and digits in norm[0..i) */
