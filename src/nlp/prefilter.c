@@ -1692,14 +1692,16 @@ void ef_nlp__pf_build(ef_nlp__prefilter *pf)
  * (\b, for a literal that starts with one). Conservative: a character this
  * does not know (outside ASCII and Cyrillic) counts as a non-word one, which
  * only keeps a pattern a candidate. */
-static unsigned at_here(const unsigned char *s, size_t i)
+static inline unsigned at_here(const unsigned char *s, size_t i)
 {
     if (i == 0)
         return EF_NLP__AT_START | EF_NLP__AT_WORD;
     unsigned char p = s[i - 1];
     if (p < 0x80)
         return word_char_at(&p, 1) ? 0 : EF_NLP__AT_WORD;
-    if (i >= 2 && word_char_at(s + i - 2, 2))
+    /* a continuation byte (s is valid UTF-8): a word character when it
+     * ends a letter of U+0400..U+045F */
+    if (i >= 2 && (s[i - 2] == 0xD0 || (s[i - 2] == 0xD1 && p <= 0x9F)))
         return 0;
     return EF_NLP__AT_WORD;
 }
@@ -1726,22 +1728,83 @@ static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uin
 }
 
 /* Whether a[from..n) == b[from..n): the first `from` bytes are the
- * literal's key, equal already. Literals are short: inline loads beat a
- * call to memcmp. */
+ * literal's key, equal already (from is 2 for literals under 4 bytes, 4
+ * for those under 8, 8 for the others). Literals are short: inline loads
+ * beat a call to memcmp, and the last bytes are one load that overlaps
+ * what was compared already (never past a[n) or b[n)). */
 static inline bool same(const char *a, const char *b, uint32_t from, uint32_t n)
 {
-    uint32_t i = from;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y)
-            return false;
+    uint64_t x, y;
+    if (n >= 8) {
+        for (uint32_t i = from; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
     }
-    for (; i < n; i++)
-        if (a[i] != b[i])
-            return false;
-    return true;
+    if (n >= 4) {
+        uint32_t x4, y4;
+        memcpy(&x4, a + n - 4, 4);
+        memcpy(&y4, b + n - 4, 4);
+        return x4 == y4;
+    }
+    return n < 3 || a[2] == b[2];
+}
+
+/* The literals that start at byte i of s (a character's first byte).
+ * full: i + 8 <= n, so every key can be read and needs no check of the
+ * end (a constant in each caller: the compiler makes the loop of the
+ * message's body without them and the one of its last bytes with them). */
+static inline __attribute__((always_inline)) void probe_at(const ef_nlp__prefilter *pf,
+                                                           const unsigned char *u, size_t n,
+                                                           size_t i, bool full, uint64_t *bits,
+                                                           uint32_t *first)
+{
+    const char *s = (const char *)u;
+    unsigned c = u[i];
+    if (c < 0x80 && pf->head1[c] != UINT32_MAX)
+        for (uint32_t li = pf->head1[c]; li != UINT32_MAX; li = pf->lits[li].next)
+            mark(pf, &pf->lits[li], bits, first, u, i);
+    if (!full && i + 1 >= n)
+        return;
+    uint32_t k2 = (uint32_t)c | ((uint32_t)u[i + 1] << 8);
+    if (pf->bloom2[k2 >> 6] & ((uint64_t)1 << (k2 & 63))) {
+        for (uint32_t li = pf->head2[hash2(k2) & pf->mask2]; li != UINT32_MAX;) {
+            const ef_nlp__pflit *l = &pf->lits[li];
+            if (l->key == k2 && l->len < 4 && i + l->len <= n &&
+                same(s + i, pf->bytes + l->off, 2, l->len))
+                mark(pf, l, bits, first, u, i);
+            li = l->next;
+        }
+    }
+    if (!full && i + 4 > n)
+        return;
+    uint64_t k8 = full ? key8(s + i) : key_of(s + i, (uint32_t)(n - i < 8 ? n - i : 8));
+    uint32_t k4 = (uint32_t)k8;
+    uint32_t b = hash4(k4);
+    if (pf->bloom4[b >> 6] & ((uint64_t)1 << (b & 63))) {
+        for (uint32_t li = pf->head4[b & pf->mask4]; li != UINT32_MAX;) {
+            const ef_nlp__pflit *l = &pf->lits[li];
+            if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, 4, l->len))
+                mark(pf, l, bits, first, u, i);
+            li = l->next;
+        }
+    }
+    if (!full && i + 8 > n)
+        return;
+    b = hash8(k8);
+    if (pf->bloom8[b >> 6] & ((uint64_t)1 << (b & 63))) {
+        for (uint32_t li = pf->head8[b & pf->mask8]; li != UINT32_MAX;) {
+            const ef_nlp__pflit *l = &pf->lits[li];
+            if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, 8, l->len))
+                mark(pf, l, bits, first, u, i);
+            li = l->next;
+        }
+    }
 }
 
 void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool maybe_digit,
@@ -1755,48 +1818,14 @@ void ef_nlp__pf_probe(const ef_nlp__prefilter *pf, const char *s, size_t n, bool
         return;
     /* literals start at a character: s is valid UTF-8 (normalized), so
      * the step is the length its lead byte gives */
-    for (size_t i = 0, step = 1; i < n; i += step) {
-        unsigned c = u[i];
-        step = ef_nlp__u8len((unsigned char)c);
-        if (c < 0x80 && pf->head1[c] != UINT32_MAX)
-            for (uint32_t li = pf->head1[c]; li != UINT32_MAX; li = pf->lits[li].next)
-                mark(pf, &pf->lits[li], bits, first, u, i);
-        if (i + 1 >= n)
-            break;
-        uint32_t k2 = (uint32_t)c | ((uint32_t)u[i + 1] << 8);
-        if (pf->bloom2[k2 >> 6] & ((uint64_t)1 << (k2 & 63))) {
-            for (uint32_t li = pf->head2[hash2(k2) & pf->mask2]; li != UINT32_MAX;) {
-                const ef_nlp__pflit *l = &pf->lits[li];
-                if (l->key == k2 && l->len < 4 && i + l->len <= n &&
-                    same(s + i, pf->bytes + l->off, 2, l->len))
-                    mark(pf, l, bits, first, u, i);
-                li = l->next;
-            }
-        }
-        if (i + 4 > n)
-            continue;
-        uint64_t k8 = i + 8 <= n ? key8(s + i) : key_of(s + i, (uint32_t)(n - i));
-        uint32_t k4 = (uint32_t)k8;
-        uint32_t b = hash4(k4);
-        if (pf->bloom4[b >> 6] & ((uint64_t)1 << (b & 63))) {
-            for (uint32_t li = pf->head4[b & pf->mask4]; li != UINT32_MAX;) {
-                const ef_nlp__pflit *l = &pf->lits[li];
-                if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, 4, l->len))
-                    mark(pf, l, bits, first, u, i);
-                li = l->next;
-            }
-        }
-        if (i + 8 > n)
-            continue;
-        b = hash8(k8);
-        if (pf->bloom8[b >> 6] & ((uint64_t)1 << (b & 63))) {
-            for (uint32_t li = pf->head8[b & pf->mask8]; li != UINT32_MAX;) {
-                const ef_nlp__pflit *l = &pf->lits[li];
-                if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, 8, l->len))
-                    mark(pf, l, bits, first, u, i);
-                li = l->next;
-            }
-        }
+    size_t i = 0;
+    while (i + 8 <= n) {
+        probe_at(pf, u, n, i, true, bits, first);
+        i += ef_nlp__u8len(u[i]);
+    }
+    while (i < n) {
+        probe_at(pf, u, n, i, false, bits, first);
+        i += ef_nlp__u8len(u[i]);
     }
 }
 
