@@ -194,6 +194,7 @@ typedef struct fast_char {
     uint8_t len;
     uint8_t b[2];
     uint16_t flags;
+    uint64_t counts; /* added to the letter counts: Latin | Cyrillic << 32 */
 } fast_char;
 
 enum {
@@ -231,6 +232,7 @@ static fast_char fast_entry(uint32_t cp)
     e.flags = (uint16_t)((alnum ? FC_ALNUM : 0) | (z.nlat ? FC_LAT : 0) | (z.ncyr ? FC_CYR : 0) |
                          (z.ascii_digit ? FC_DIGIT : 0) | (z.digit ? FC_MAYBE : 0) |
                          (z.at ? FC_AT : 0) | (z.sign ? FC_SIGN : 0) | (z.stop ? FC_STOP : 0));
+    e.counts = (uint64_t)z.nlat | (uint64_t)z.ncyr << 32;
     return e;
 }
 
@@ -257,7 +259,8 @@ static inline __attribute__((always_inline)) size_t fast_run(nz *z, const unsign
     char *norm = sc->norm;
     uint32_t *src = sc->src, *srcend = sc->srcend, *alnum = sc->alnum;
     const uint32_t *ms = z->ms, *me = z->me;
-    size_t n = z->n, nlat = z->nlat, ncyr = z->ncyr;
+    size_t n = z->n;
+    uint64_t counts = 0; /* Latin | Cyrillic << 32: a message has under 2^32 letters */
     uint32_t acnt = z->acnt, sp_start = z->sp_start, sp_end = z->sp_end;
     unsigned seen = z->seen;
     bool pending = z->pending;
@@ -266,8 +269,8 @@ static inline __attribute__((always_inline)) size_t fast_run(nz *z, const unsign
         const fast_char *e;
         if (c < 0x80)
             e = &fast_ascii[c];
-        else if ((c == 0xD0 || c == 0xD1) && i + 1 < len && (s[i + 1] & 0xC0) == 0x80)
-            e = &fast_cyr[(c & 1) << 6 | (s[i + 1] & 0x3F)];
+        else if (i + 1 < len && ((c | (unsigned)s[i + 1] << 8) & 0xC0FE) == 0x80D0)
+            e = &fast_cyr[(c & 1) << 6 | (s[i + 1] & 0x3F)]; /* 0xD0 or 0xD1, continued */
         else
             break;
         unsigned fl = e->flags, el = e->len;
@@ -291,8 +294,7 @@ static inline __attribute__((always_inline)) size_t fast_run(nz *z, const unsign
             n++;
             pending = false;
         }
-        nlat += (fl / FC_LAT) & 1;
-        ncyr += (fl / FC_CYR) & 1;
+        counts += e->counts;
         seen |= fl; /* the gates, turned into nz's flags at the end */
         uint32_t os = mapped ? ms[i] : (uint32_t)i;
         uint32_t oe = mapped ? me[i + el - 1] : (uint32_t)(i + el);
@@ -311,8 +313,8 @@ static inline __attribute__((always_inline)) size_t fast_run(nz *z, const unsign
         acnt += fl & FC_ALNUM;
     }
     z->n = n;
-    z->nlat = nlat;
-    z->ncyr = ncyr;
+    z->nlat += (size_t)(counts & UINT32_MAX);
+    z->ncyr += (size_t)(counts >> 32);
     z->acnt = acnt;
     z->sp_start = sp_start;
     z->sp_end = sp_end;
