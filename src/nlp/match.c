@@ -507,6 +507,17 @@ static void record(ef_nlp_scratch *sc, const ef_bot *bot, uint32_t group, uint32
     }
 }
 
+/* Whether a pattern of intent `owner` has matched so far. An intent's
+ * negative patterns come after all its patterns (botdef.c), and the group
+ * before the one being visited is recorded already, so at a negative
+ * pattern this is the final word: when false, the intent is not scored
+ * whatever the negative pattern does, and it need not run. */
+static inline bool positive_so_far(const ef_nlp_scratch *sc, uint32_t owner)
+{
+    return sc->n_touched > 0 && sc->touched[sc->n_touched - 1] == owner &&
+           sc->acc[owner].n_matched > 0;
+}
+
 /* An intent's confidence from what its patterns explain in the window
  * [ws, we) of the message (see docs/bot-definition.md, "How a message is
  * scored"). */
@@ -674,6 +685,8 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
             }
             if (p->also && !(sc->cand[p->also / 64] >> (p->also % 64) & 1))
                 continue; /* its second required literal is absent */
+            if (p->negative && !positive_so_far(sc, p->owner))
+                continue; /* it could only veto an intent that did not match */
             /* no match starts before the first of its literals that the
              * probe found (EF_NLP__AT_MATCH): the leftmost match is the
              * same from there, and the positions before are not tried */
