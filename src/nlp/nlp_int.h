@@ -183,15 +183,19 @@ void ef_nlp__lits_cleanup(ef_nlp__lits *l);
  * of 4- to 7-byte ones and the first 2 of 2- and 3-byte ones; a bitmap per
  * key length rejects most positions with one memory access. One-byte (ASCII) literals sit in a
  * direct table, and patterns that need a digit are candidates whenever the
- * message may hold one. */
+ * message may hold one. The literals of one bucket lie next to each other,
+ * and so do their bytes: a bucket is read in one or two cache lines. */
 typedef struct ef_nlp__pflit {
-    uint64_t key;  /* the first 8, 4 or 2 bytes, or the one byte */
-    uint32_t len;  /* bytes */
-    uint32_t off;  /* into bytes */
-    uint32_t pats; /* into pat_ids */
-    uint32_t npats;
-    uint32_t next; /* next literal in the same bucket, UINT32_MAX = none */
+    uint64_t key; /* the first 8, 4 or 2 bytes, or the one byte */
+    uint32_t off; /* into bytes */
+    uint32_t len; /* bytes */
 } ef_nlp__pflit;
+
+/* A literal's patterns (in the order of lits): pat_ids[pats..pats+npats). */
+typedef struct ef_nlp__pfpats {
+    uint32_t pats;
+    uint32_t npats;
+} ef_nlp__pfpats;
 
 typedef struct ef_nlp__prefilter {
     size_t n_bits;  /* patterns + gates */
@@ -202,12 +206,16 @@ typedef struct ef_nlp__prefilter {
      * literals (EF_NLP__AT_MATCH on all of them, none a digit): the probe's
      * first such occurrence is where their regex may start */
     uint64_t *from_first;
-    uint32_t head1[256];   /* one-byte literals by their byte */
     uint64_t bloom2[1024]; /* 65536 bits, indexed by the 2-byte key itself */
     uint64_t bloom4[1024]; /* 65536 bits, indexed by a hash of the 4-byte key */
     uint64_t bloom8[1024]; /* 65536 bits, indexed by a hash of the 8-byte key */
-    uint32_t *head2, *head4, *head8;
+    /* the buckets: literals [start[b], start[b + 1]) of lits; 256 for the
+     * one-byte literals by their byte, then mask2 + 1, mask4 + 1 and
+     * mask8 + 1 by the hash of the key (start1..start8 point into start) */
+    uint32_t *start;
+    const uint32_t *start1, *start2, *start4, *start8;
     uint32_t mask2, mask4, mask8;
+    ef_nlp__pfpats *lpats;
     ef_nlp__pflit *lits;
     size_t n_lits;
     char *bytes;

@@ -1473,7 +1473,6 @@ void ef_nlp__pf_init(ef_nlp__prefilter *pf, size_t n_bits)
     pf->always = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
     pf->on_digit = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
     pf->from_first = ef_calloc(pf->n_words ? pf->n_words : 1, sizeof(uint64_t));
-    memset(pf->head1, 0xFF, sizeof(pf->head1));
 }
 
 /* Whether the character starting s[0] is a word character for PCRE2 (\w
@@ -1590,29 +1589,23 @@ static void build_from_first(ef_nlp__prefilter *pf)
     ef_free(bad);
 }
 
-void ef_nlp__pf_build(ef_nlp__prefilter *pf)
+/* A literal of the index while it is built: its bytes (in pend) and its
+ * patterns in pat_ids. */
+typedef struct pf_unique {
+    const char *s;
+    uint32_t len, pats, npats;
+} pf_unique;
+
+/* Sorts the (literal, bit) pairs and makes one entry per literal, its
+ * patterns in pf->pat_ids; returns the number of literals. */
+static size_t unique_literals(ef_nlp__prefilter *pf, pf_unique *u)
 {
-    build_from_first(pf);
-    qsort(pf->pend, pf->n_pend, sizeof(*pf->pend), pend_cmp);
-    size_t n_unique = 0, bytes = 0;
-    for (size_t i = 0; i < pf->n_pend; i++) {
-        if (i == 0 || pf->pend[i].len != pf->pend[i - 1].len ||
-            memcmp(pf->pend[i].s, pf->pend[i - 1].s, pf->pend[i].len) != 0) {
-            n_unique++;
-            bytes += pf->pend[i].len;
-        }
-    }
-    pf->lits = ef_calloc(n_unique ? n_unique : 1, sizeof(*pf->lits));
-    pf->bytes = ef_malloc(bytes ? bytes : 1);
-    pf->pat_ids = ef_malloc((pf->n_pend ? pf->n_pend : 1) * sizeof(uint32_t));
-    size_t n2 = 0, n4 = 0, n8 = 0, off = 0, np = 0;
+    size_t n = 0, np = 0;
     for (size_t i = 0; i < pf->n_pend;) {
         size_t j = i;
-        ef_nlp__pflit *l = &pf->lits[pf->n_lits++];
+        pf_unique *l = &u[n++];
+        l->s = pf->pend[i].s;
         l->len = pf->pend[i].len;
-        l->off = (uint32_t)off;
-        memcpy(pf->bytes + off, pf->pend[i].s, l->len);
-        off += l->len;
         l->pats = (uint32_t)np;
         while (j < pf->n_pend && pf->pend[j].len == l->len &&
                memcmp(pf->pend[j].s, pf->pend[i].s, l->len) == 0) {
@@ -1625,20 +1618,48 @@ void ef_nlp__pf_build(ef_nlp__prefilter *pf)
             j++;
         }
         l->npats = (uint32_t)(np - l->pats);
-        if (l->len >= 8)
-            n8++;
-        else if (l->len >= 4)
-            n4++;
-        else if (l->len >= 2)
-            n2++;
         i = j;
     }
-    for (size_t i = 0; i < pf->n_pend; i++)
-        ef_free(pf->pend[i].s);
-    ef_free(pf->pend);
-    pf->pend = NULL;
-    pf->n_pend = pf->cap_pend = 0;
+    return n;
+}
 
+/* The key of a literal of len bytes: 8, 4, 2 or 1 of its first bytes. */
+static uint32_t key_len(uint32_t len)
+{
+    return len >= 8 ? 8 : len >= 4 ? 4 : len >= 2 ? 2 : 1;
+}
+
+/* The bucket (index into pf->start) of the literal with key k of klen
+ * bytes, and its bit in the bloom filter of its key length. */
+static size_t bucket_of(ef_nlp__prefilter *pf, uint64_t k, uint32_t klen)
+{
+    size_t base2 = 256, base4 = base2 + pf->mask2 + 1, base8 = base4 + pf->mask4 + 1;
+    if (klen == 1)
+        return (size_t)k;
+    if (klen == 2) {
+        pf->bloom2[k >> 6] |= (uint64_t)1 << (k & 63);
+        return base2 + (hash2((uint32_t)k) & pf->mask2);
+    }
+    if (klen == 4) {
+        uint32_t b = hash4((uint32_t)k);
+        pf->bloom4[b >> 6] |= (uint64_t)1 << (b & 63);
+        return base4 + (b & pf->mask4);
+    }
+    uint32_t b = hash8(k);
+    pf->bloom8[b >> 6] |= (uint64_t)1 << (b & 63);
+    return base8 + (b & pf->mask8);
+}
+
+/* The bucket table's sizes from the number of keys of each length. */
+static void size_buckets(ef_nlp__prefilter *pf, const pf_unique *u, size_t n)
+{
+    size_t n2 = 0, n4 = 0, n8 = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t kl = key_len(u[i].len);
+        n2 += kl == 2;
+        n4 += kl == 4;
+        n8 += kl == 8;
+    }
     size_t s2 = 16, s4 = 16, s8 = 16;
     while (s2 < 2 * n2)
         s2 *= 2;
@@ -1651,40 +1672,68 @@ void ef_nlp__pf_build(ef_nlp__prefilter *pf)
     pf->mask2 = (uint32_t)(s2 - 1);
     pf->mask4 = (uint32_t)(s4 - 1);
     pf->mask8 = (uint32_t)(s8 - 1);
-    pf->head2 = ef_malloc(s2 * sizeof(uint32_t));
-    pf->head4 = ef_malloc(s4 * sizeof(uint32_t));
-    pf->head8 = ef_malloc(s8 * sizeof(uint32_t));
-    memset(pf->head2, 0xFF, s2 * sizeof(uint32_t));
-    memset(pf->head4, 0xFF, s4 * sizeof(uint32_t));
-    memset(pf->head8, 0xFF, s8 * sizeof(uint32_t));
-    for (size_t i = 0; i < pf->n_lits; i++) {
-        ef_nlp__pflit *l = &pf->lits[i];
-        if (l->len == 1) { /* a single ASCII character: a direct table */
-            unsigned char c = (unsigned char)pf->bytes[l->off];
-            l->key = c;
-            l->next = pf->head1[c];
-            pf->head1[c] = (uint32_t)i;
-            continue;
-        }
-        uint32_t klen = l->len >= 8 ? 8 : l->len >= 4 ? 4 : 2;
-        l->key = key_of(pf->bytes + l->off, klen);
-        if (klen == 2) {
-            pf->bloom2[l->key >> 6] |= (uint64_t)1 << (l->key & 63);
-            uint32_t h = hash2((uint32_t)l->key) & pf->mask2;
-            l->next = pf->head2[h];
-            pf->head2[h] = (uint32_t)i;
-        } else if (klen == 4) {
-            uint32_t b = hash4((uint32_t)l->key);
-            pf->bloom4[b >> 6] |= (uint64_t)1 << (b & 63);
-            l->next = pf->head4[b & pf->mask4];
-            pf->head4[b & pf->mask4] = (uint32_t)i;
-        } else {
-            uint32_t b = hash8(l->key);
-            pf->bloom8[b >> 6] |= (uint64_t)1 << (b & 63);
-            l->next = pf->head8[b & pf->mask8];
-            pf->head8[b & pf->mask8] = (uint32_t)i;
-        }
+}
+
+/* Lays the literals out bucket after bucket (a counting sort; within a
+ * bucket in their sorted order), their bytes in the same order. */
+static void place_literals(ef_nlp__prefilter *pf, const pf_unique *u, size_t n, size_t bytes)
+{
+    size_t nb = 256 + (size_t)pf->mask2 + 1 + pf->mask4 + 1 + pf->mask8 + 1;
+    pf->start = ef_calloc(nb + 1, sizeof(uint32_t));
+    size_t *bucket = ef_malloc((n ? n : 1) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        uint32_t kl = key_len(u[i].len);
+        bucket[i] = bucket_of(pf, key_of(u[i].s, kl), kl);
+        pf->start[bucket[i] + 1]++;
     }
+    for (size_t b = 0; b < nb; b++)
+        pf->start[b + 1] += pf->start[b];
+    uint32_t *fill = ef_malloc(nb * sizeof(uint32_t));
+    memcpy(fill, pf->start, nb * sizeof(uint32_t));
+    pf->lits = ef_calloc(n ? n : 1, sizeof(*pf->lits));
+    pf->lpats = ef_calloc(n ? n : 1, sizeof(*pf->lpats));
+    pf->bytes = ef_malloc(bytes ? bytes : 1);
+    pf->n_lits = n;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t at = fill[bucket[i]]++;
+        pf->lpats[at].pats = u[i].pats;
+        pf->lpats[at].npats = u[i].npats;
+        pf->lits[at].len = u[i].len;
+        pf->lits[at].key = key_of(u[i].s, key_len(u[i].len));
+        bucket[i] = at; /* from here on: where literal i went */
+    }
+    size_t off = 0;
+    for (size_t k = 0; k < n; k++) { /* the bytes in the literals' order */
+        pf->lits[k].off = (uint32_t)off;
+        off += pf->lits[k].len;
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(pf->bytes + pf->lits[bucket[i]].off, u[i].s, u[i].len);
+    pf->start1 = pf->start;
+    pf->start2 = pf->start1 + 256;
+    pf->start4 = pf->start2 + pf->mask2 + 1;
+    pf->start8 = pf->start4 + pf->mask4 + 1;
+    ef_free(fill);
+    ef_free(bucket);
+}
+
+void ef_nlp__pf_build(ef_nlp__prefilter *pf)
+{
+    build_from_first(pf);
+    qsort(pf->pend, pf->n_pend, sizeof(*pf->pend), pend_cmp);
+    pf_unique *u = ef_malloc((pf->n_pend ? pf->n_pend : 1) * sizeof(*u));
+    pf->pat_ids = ef_malloc((pf->n_pend ? pf->n_pend : 1) * sizeof(uint32_t));
+    size_t n = unique_literals(pf, u), bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += u[i].len;
+    size_buckets(pf, u, n);
+    place_literals(pf, u, n, bytes);
+    ef_free(u);
+    for (size_t i = 0; i < pf->n_pend; i++)
+        ef_free(pf->pend[i].s);
+    ef_free(pf->pend);
+    pf->pend = NULL;
+    pf->n_pend = pf->cap_pend = 0;
 }
 
 /* The EF_NLP__AT_* conditions true at byte i of s (the start of a
@@ -1708,10 +1757,11 @@ static inline unsigned at_here(const unsigned char *s, size_t i)
 
 /* Sets the bits of the patterns of literal l found at byte i of s (and
  * their first[], the first time). */
-static inline void mark(const ef_nlp__prefilter *pf, const ef_nlp__pflit *l, uint64_t *bits,
-                        uint32_t *first, const unsigned char *s, size_t i)
+static inline void mark(const ef_nlp__prefilter *pf, uint32_t li, uint64_t *bits, uint32_t *first,
+                        const unsigned char *s, size_t i)
 {
     unsigned here = UINT_MAX;
+    const ef_nlp__pfpats *l = &pf->lpats[li];
     for (uint32_t k = 0; k < l->npats; k++) {
         uint32_t e = pf->pat_ids[l->pats + k], b = e & PF_BIT_MASK, need = e >> PF_AT_SHIFT;
         if (need) {
@@ -1766,19 +1816,18 @@ static inline __attribute__((always_inline)) void probe_at(const ef_nlp__prefilt
 {
     const char *s = (const char *)u;
     unsigned c = u[i];
-    if (c < 0x80 && pf->head1[c] != UINT32_MAX)
-        for (uint32_t li = pf->head1[c]; li != UINT32_MAX; li = pf->lits[li].next)
-            mark(pf, &pf->lits[li], bits, first, u, i);
+    if (c < 0x80)
+        for (uint32_t k = pf->start1[c]; k < pf->start1[c + 1]; k++)
+            mark(pf, k, bits, first, u, i);
     if (!full && i + 1 >= n)
         return;
     uint32_t k2 = (uint32_t)c | ((uint32_t)u[i + 1] << 8);
     if (pf->bloom2[k2 >> 6] & ((uint64_t)1 << (k2 & 63))) {
-        for (uint32_t li = pf->head2[hash2(k2) & pf->mask2]; li != UINT32_MAX;) {
-            const ef_nlp__pflit *l = &pf->lits[li];
-            if (l->key == k2 && l->len < 4 && i + l->len <= n &&
-                same(s + i, pf->bytes + l->off, 2, l->len))
-                mark(pf, l, bits, first, u, i);
-            li = l->next;
+        uint32_t h = hash2(k2) & pf->mask2;
+        for (uint32_t k = pf->start2[h]; k < pf->start2[h + 1]; k++) {
+            const ef_nlp__pflit *l = &pf->lits[k];
+            if (l->key == k2 && i + l->len <= n && same(s + i, pf->bytes + l->off, 2, l->len))
+                mark(pf, k, bits, first, u, i);
         }
     }
     if (!full && i + 4 > n)
@@ -1787,22 +1836,22 @@ static inline __attribute__((always_inline)) void probe_at(const ef_nlp__prefilt
     uint32_t k4 = (uint32_t)k8;
     uint32_t b = hash4(k4);
     if (pf->bloom4[b >> 6] & ((uint64_t)1 << (b & 63))) {
-        for (uint32_t li = pf->head4[b & pf->mask4]; li != UINT32_MAX;) {
-            const ef_nlp__pflit *l = &pf->lits[li];
+        b &= pf->mask4;
+        for (uint32_t k = pf->start4[b]; k < pf->start4[b + 1]; k++) {
+            const ef_nlp__pflit *l = &pf->lits[k];
             if (l->key == k4 && i + l->len <= n && same(s + i, pf->bytes + l->off, 4, l->len))
-                mark(pf, l, bits, first, u, i);
-            li = l->next;
+                mark(pf, k, bits, first, u, i);
         }
     }
     if (!full && i + 8 > n)
         return;
     b = hash8(k8);
     if (pf->bloom8[b >> 6] & ((uint64_t)1 << (b & 63))) {
-        for (uint32_t li = pf->head8[b & pf->mask8]; li != UINT32_MAX;) {
-            const ef_nlp__pflit *l = &pf->lits[li];
+        b &= pf->mask8;
+        for (uint32_t k = pf->start8[b]; k < pf->start8[b + 1]; k++) {
+            const ef_nlp__pflit *l = &pf->lits[k];
             if (l->key == k8 && i + l->len <= n && same(s + i, pf->bytes + l->off, 8, l->len))
-                mark(pf, l, bits, first, u, i);
-            li = l->next;
+                mark(pf, k, bits, first, u, i);
         }
     }
 }
@@ -1837,9 +1886,8 @@ void ef_nlp__pf_cleanup(ef_nlp__prefilter *pf)
     ef_free(pf->always);
     ef_free(pf->on_digit);
     ef_free(pf->from_first);
-    ef_free(pf->head2);
-    ef_free(pf->head4);
-    ef_free(pf->head8);
+    ef_free(pf->start);
+    ef_free(pf->lpats);
     ef_free(pf->lits);
     ef_free(pf->bytes);
     ef_free(pf->pat_ids);
