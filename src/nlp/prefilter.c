@@ -746,6 +746,40 @@ static bool lits_union(ef_nlp__lits *out, const ef_nlp__lits *l)
     return out->n <= LS_MAX_REQ;
 }
 
+static bool same_set(const ef_nlp__lits *a, const ef_nlp__lits *b);
+
+/* The second set of alternatives a and b (requirements): of the unions of
+ * one set of each (a.set or a.set2 with b.set or b.set2), the most
+ * selective (longest shortest string, then fewest strings) that is not
+ * the union of their first sets; empty when there is none. */
+static ef_nlp__lits second_of_alt(const info *a, const info *b)
+{
+    const ef_nlp__lits *xa[2] = {&a->set, a->set2.n ? &a->set2 : NULL};
+    const ef_nlp__lits *xb[2] = {&b->set, b->set2.n ? &b->set2 : NULL};
+    ef_nlp__lits main = {0};
+    info best = none();
+    if (!lits_union(&main, &a->set) || !lits_union(&main, &b->set)) {
+        ef_nlp__lits_cleanup(&main);
+        return best.set;
+    }
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 2; j++) {
+            if (!xa[i] || !xb[j] || (i == 0 && j == 0))
+                continue;
+            info u = {I_REQ, {0}};
+            if (!lits_union(&u.set, xa[i]) || !lits_union(&u.set, xb[j]) ||
+                same_set(&u.set, &main) || (best.kind == I_REQ && !prefers_b(&best, &u))) {
+                drop(&u);
+                continue;
+            }
+            drop(&best);
+            best = u;
+        }
+    }
+    ef_nlp__lits_cleanup(&main);
+    return best.set;
+}
+
 /* Either a or b (consumes both): what both guarantee. */
 static info alt(info a, info b)
 {
@@ -763,12 +797,12 @@ static info alt(info a, info b)
         drop(&b);
         return none();
     }
-    /* a match is one branch's: it holds that branch's second set, or its
-     * first when it has none */
-    ef_nlp__lits s2 = {0};
-    if ((a.set2.n || b.set2.n) && (!lits_union(&s2, a.set2.n ? &a.set2 : &a.set) ||
-                                   !lits_union(&s2, b.set2.n ? &b.set2 : &b.set)))
-        ef_nlp__lits_cleanup(&s2);
+    /* a match is one branch's: it holds one of that branch's sets, first
+     * or second, whichever is taken for each branch; the union of the
+     * choice that is the most selective and not the first sets' union
+     * becomes the second set ("(?:отправ~|...) (?:документ~|...)|(?:документ~|...)
+     * (?:курьер~|...)": "документ" and its words, in both branches) */
+    ef_nlp__lits s2 = second_of_alt(&a, &b);
     ef_nlp__lits_cleanup(&a.set2);
     a.set2 = s2;
     for (size_t i = 0; i < b.set.n; i++)
@@ -1231,6 +1265,13 @@ static info parse_seq(parser *ps)
         }
         if (atom.kind == I_NONE) {
             seg_done(ps, top, seg, best);
+            seg = exact1("", 0);
+        } else if (atom.kind == I_REQ) {
+            /* what follows is not next to its strings ("заказ~ из
+             * германи~": the stem's ending lies between): a segment of its
+             * own starts after it, so that " из германи" is found and not
+             * compared letter by letter with "заказ" */
+            seg_done(ps, top, concat(seg, copy(&atom)), best);
             seg = exact1("", 0);
         } else {
             seg = concat(seg, copy(&atom));

@@ -444,6 +444,27 @@ static void test_second_required_literals(void **state)
     assert_true(lits_has(&b, "кафе") && lits_has(&b, " еды") && !lits_has(&b, "доставк"));
     ef_nlp__lits_cleanup(&a);
     ef_nlp__lits_cleanup(&b);
+    /* what follows a stem is a segment of its own: " из ..." is the
+     * branch's other literal, so "заказ" alone no longer wakes the pattern */
+    const char *s = "(?:\\S+ ){0,2}\\b(?:заказ\\p{L}* из (?:германи\\p{L}*|кита\\p{L}*)|"
+                    "чайник\\p{L}*)\\b(?: \\S+){0,3}";
+    assert_true(ef_nlp__required_literals(s, strlen(s), &a, &b));
+    assert_true(lits_has(&a, "заказ") && lits_has(&a, "чайник"));
+    assert_true(lits_has(&b, "чайник") && !lits_has(&b, "заказ"));
+    assert_true(lits_has(&b, " из ") || (lits_has(&b, "германи") && lits_has(&b, "кита")));
+    ef_nlp__lits_cleanup(&a);
+    ef_nlp__lits_cleanup(&b);
+    /* a word list both branches require is the second set, not the union
+     * of every branch's second list */
+    const char *d = "(?:\\S+ ){0,2}\\b(?:(?:отправ\\p{L}*|достав\\p{L}*) (?:\\S+ )?"
+                    "(?:документ\\p{L}*|письм[оа])|(?:документ\\p{L}*|письм[оа]) (?:\\S+ )?"
+                    "(?:курьер\\p{L}*|почт\\p{L}*))\\b";
+    assert_true(ef_nlp__required_literals(d, strlen(d), &a, &b));
+    assert_true(lits_has(&a, "достав") && lits_has(&a, "документ"));
+    assert_true(lits_has(&b, "документ") && lits_has(&b, "письмо") && lits_has(&b, "письма"));
+    assert_true(!lits_has(&b, "достав") && !lits_has(&b, "почт"));
+    ef_nlp__lits_cleanup(&a);
+    ef_nlp__lits_cleanup(&b);
     /* a requirement after a piece that requires nothing is found whole */
     const char *q = "(?:где.{0,30}заказ)?доставка";
     assert_true(ef_nlp__required_literals(q, strlen(q), &a, &b));
