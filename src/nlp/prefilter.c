@@ -748,33 +748,51 @@ static bool lits_union(ef_nlp__lits *out, const ef_nlp__lits *l)
 
 static bool same_set(const ef_nlp__lits *a, const ef_nlp__lits *b);
 
-/* The second set of alternatives a and b (requirements): of the unions of
- * one set of each (a.set or a.set2 with b.set or b.set2), the most
- * selective (longest shortest string, then fewest strings) that is not
- * the union of their first sets; empty when there is none. */
+/* Whether every string of x is one of y. */
+static bool lits_within(const ef_nlp__lits *x, const ef_nlp__lits *y)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < y->n && !found; k++)
+            found = x->len[i] == y->len[k] && memcmp(x->s[i], y->s[k], x->len[i]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* The second set of alternatives a and b (requirements): the union of one
+ * set of each (a.set or a.set2 with b.set or b.set2) other than their
+ * first sets' union. Each branch's second set when it has one, else its
+ * first; another choice only when it is surely more selective: its
+ * shortest string longer, or a part of the first choice ("(?:отправ~|...)
+ * (?:документ~|...)|(?:документ~|...) (?:курьер~|...)": the word list of
+ * "документ", which both branches require). Empty when there is none. */
 static ef_nlp__lits second_of_alt(const info *a, const info *b)
 {
     const ef_nlp__lits *xa[2] = {&a->set, a->set2.n ? &a->set2 : NULL};
     const ef_nlp__lits *xb[2] = {&b->set, b->set2.n ? &b->set2 : NULL};
+    static const int order[3][2] = {{1, 1}, {1, 0}, {0, 1}};
     ef_nlp__lits main = {0};
     info best = none();
     if (!lits_union(&main, &a->set) || !lits_union(&main, &b->set)) {
         ef_nlp__lits_cleanup(&main);
         return best.set;
     }
-    for (int i = 0; i < 2; i++) {
-        for (int j = 0; j < 2; j++) {
-            if (!xa[i] || !xb[j] || (i == 0 && j == 0))
-                continue;
-            info u = {I_REQ, {0}};
-            if (!lits_union(&u.set, xa[i]) || !lits_union(&u.set, xb[j]) ||
-                same_set(&u.set, &main) || (best.kind == I_REQ && !prefers_b(&best, &u))) {
-                drop(&u);
-                continue;
-            }
-            drop(&best);
-            best = u;
+    for (int k = 0; k < 3; k++) {
+        const ef_nlp__lits *x = xa[order[k][0]], *y = xb[order[k][1]];
+        if (!x || !y)
+            continue;
+        info u = {I_REQ, {0}};
+        bool keep = lits_union(&u.set, x) && lits_union(&u.set, y) && !same_set(&u.set, &main) &&
+                    (best.kind != I_REQ || min_len(&u) > min_len(&best) ||
+                     (u.set.n < best.set.n && lits_within(&u.set, &best.set)));
+        if (!keep) {
+            drop(&u);
+            continue;
         }
+        drop(&best);
+        best = u;
     }
     ef_nlp__lits_cleanup(&main);
     return best.set;
