@@ -932,6 +932,11 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
     sc->n_repairs = 0;
     sc->rn = 0;
     bool writing = false;
+    /* An e-mail address or a URL is the customer's own text: never repaired
+     * (a layout repair of "ivan.petrov@..." would make a greeting of it).
+     * Each holds an '@', a '.' or a '/'. */
+    bool addresses = memchr(sc->norm, '@', sc->n) || memchr(sc->norm, '.', sc->n) ||
+                     memchr(sc->norm, '/', sc->n);
     size_t i = 0;
     while (i < sc->n) {
         unsigned char c = (unsigned char)sc->norm[i];
@@ -940,6 +945,14 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
             if (writing)
                 emit(sc, sc->norm + i, 1, sc->src[i], sc->srcend[i]);
             i++;
+            continue;
+        }
+        size_t aend = addresses ? ef_nlp__address_end(sc->norm, sc->n, i) : 0;
+        if (aend) {
+            if (writing)
+                for (size_t k = i; k < aend; k++)
+                    emit(sc, sc->norm + k, 1, sc->src[k], sc->srcend[k]);
+            i = aend;
             continue;
         }
         word w;

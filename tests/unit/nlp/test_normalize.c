@@ -93,6 +93,27 @@ static void test_left_alone(void **state)
     assert_int_equal(r.n_repairs, 0);
 }
 
+/* An e-mail address or a URL is the customer's own text: no word of it is
+ * repaired ("ghbdtn" in the address would read as a greeting), while the
+ * same word outside it still is. */
+static void test_addresses_are_never_repaired(void **state)
+{
+    fx *f = *state;
+    static const char *const texts[] = {"ghbdtn@yandex.ru это моя почта",
+                                        "моя почта ivan.petrov@mail.ru", "почта ivan@почта.рф",
+                                        "зайдите на https://ghbdtn.ru/ljcnfdrf"};
+    for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+        ef_nlu_result r = fx_run(f, texts[t]);
+        for (size_t i = 0; i < r.n_repairs; i++)
+            fail_msg("'%s': repaired '%s' -> '%s'", texts[t], r.repairs[i].from, r.repairs[i].to);
+        assert_string_not_equal(r.intent, "greeting");
+    }
+    expect_repair(f, "ghbdtn, моя почта ghbdtn@yandex.ru", "greeting", "ghbdtn", "привет",
+                  "layout");
+    ef_nlu_result r = fx_run(f, "ghbdtn, моя почта ghbdtn@yandex.ru");
+    assert_int_equal(r.n_repairs, 1);
+}
+
 static void test_json_lists_repairs(void **state)
 {
     fx *f = *state;
@@ -161,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_translit),
         cmocka_unit_test(test_spelling),
         cmocka_unit_test(test_left_alone),
+        cmocka_unit_test(test_addresses_are_never_repaired),
         cmocka_unit_test(test_json_lists_repairs),
         cmocka_unit_test(test_no_repair_option),
         cmocka_unit_test(test_word_memo_same_results),
