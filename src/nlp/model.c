@@ -14,9 +14,9 @@
  * every character that is not a letter or digit read as a space, digits as
  * '0', one space at both ends; then every run of 3, 4 and 5 characters
  * inside one word (with its edge spaces), hashed (FNV-1a over code points)
- * to 32 bits. A message with Latin letters is also read transliterated
- * (latin_to_cyr(): "kurtka malenkaya" as "куртка маленкая"), and the
- * reading whose n-grams the examples know better is classified: a customer
+ * to 32 bits. A message with Latin letters whose n-grams the examples do
+ * not know well enough is read transliterated (latin_to_cyr(): "kurtka
+ * malenkaya" as "куртка маленкая") and classified so: a customer
  * who types Russian in Latin letters, in a scheme or with words the repair
  * stage could not read, still shares n-grams with the Cyrillic examples
  * (examples are trained as written). Classes: the intents, and two more
@@ -60,6 +60,7 @@
 #define SHARPNESS 12.0   /* softmax of mean log-likelihoods times this */
 #define MIN_KNOWN 4      /* fewer known n-grams: no opinion */
 #define MIN_COVERAGE 0.7 /* fewer of the message's n-grams known: no opinion */
+#define LATIN_KNOWN 0.6  /* this many known as written: no transliterated reading */
 
 static bool model_alnum(uint32_t c)
 {
@@ -400,21 +401,33 @@ typedef struct reading {
     size_t nf, known, of_intent;
 } reading;
 
-/* The message as written, and when it has Latin letters also as their
- * transliteration (a customer who typed Russian in Latin letters the
- * repair stage could not read word by word: the examples are Cyrillic); the
- * reading whose n-grams the examples know better (of an intent's when
- * by_intent, of any class's otherwise), the written one on a tie. */
+/* Whether reading r passes the coverage gate: at least MIN_KNOWN known
+ * n-grams, and MIN_COVERAGE of its n-grams known to an intent's example
+ * (by_intent) or to any class's. */
+static bool covered(const reading *r, bool by_intent)
+{
+    size_t k = by_intent ? r->of_intent : r->known;
+    return r->known >= MIN_KNOWN && (double)k >= MIN_COVERAGE * (double)r->nf;
+}
+
+/* The message as written; when that is not covered and it has Latin
+ * letters, their transliteration (a customer who typed Russian in Latin
+ * letters the repair stage could not read word by word: the examples are
+ * Cyrillic). NULL when no reading is covered (the model does not guess).
+ * A message the written reading covers costs no second reading: English
+ * messages meet the English examples as written. */
 static const reading *best_reading(const ef_nlp__model *m, const char *text, size_t n,
                                    bool by_intent, reading *r)
 {
     r[0].nf = known_slots(m, text, n, false, r[0].f, &r[0].known, &r[0].of_intent);
-    if (!has_latin(text, n))
+    if (covered(&r[0], by_intent))
         return &r[0];
+    /* Latin letters whose n-grams the examples mostly know (English that
+     * is just not covered enough) are not Russian in disguise */
+    if ((double)r[0].known >= LATIN_KNOWN * (double)r[0].nf || !has_latin(text, n))
+        return NULL;
     r[1].nf = known_slots(m, text, n, true, r[1].f, &r[1].known, &r[1].of_intent);
-    double c0 = r[0].nf ? (double)(by_intent ? r[0].of_intent : r[0].known) / (double)r[0].nf : 0;
-    double c1 = r[1].nf ? (double)(by_intent ? r[1].of_intent : r[1].known) / (double)r[1].nf : 0;
-    return c1 > c0 ? &r[1] : &r[0];
+    return covered(&r[1], by_intent) ? &r[1] : NULL;
 }
 
 /* Naive Bayes over the known slots f[0..known): the best class and its
@@ -456,10 +469,10 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, f
     if (!m->slots)
         return EF_ENOTFOUND;
     reading r[2];
-    const reading *b = best_reading(m, text, n, true, r);
     /* a message mostly made of n-grams no intent's example has is about
      * something the bot was never shown: the model does not guess */
-    if (b->known < MIN_KNOWN || (double)b->of_intent < MIN_COVERAGE * (double)b->nf)
+    const reading *b = best_reading(m, text, n, true, r);
+    if (!b)
         return EF_ENOTFOUND;
     rank_classes(m, b->f, b->known, score, cls, p);
     return 0;
@@ -470,10 +483,10 @@ int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, floa
     if (!m->slots || !m->trained[m->n_classes - 2])
         return EF_ENOTFOUND;
     reading r[2];
-    const reading *b = best_reading(m, text, n, false, r);
     /* the same gate over every class's n-grams: out-of-scope examples must
      * know the message as well as intents' examples would have to */
-    if (b->known < MIN_KNOWN || (double)b->known < MIN_COVERAGE * (double)b->nf)
+    const reading *b = best_reading(m, text, n, false, r);
+    if (!b)
         return EF_ENOTFOUND;
     uint32_t cls;
     rank_classes(m, b->f, b->known, score, &cls, p);
