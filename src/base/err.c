@@ -22,7 +22,6 @@ static const struct {
     {EF_EUTF8, "EF_EUTF8", "invalid UTF-8"},
     {EF_EAUTH, "EF_EAUTH", "authentication failed"},
     {EF_ECONFLICT, "EF_ECONFLICT", "conflict"},
-    {EF_EAGAIN, "EF_EAGAIN", "try the slower path"},
 };
 
 const char *ef_strerror(int err)

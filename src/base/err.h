@@ -11,18 +11,17 @@
 
 enum {
     EF_OK = 0,
-    EF_ENOMEM = -1,     /* out of memory (normally we abort instead) */
-    EF_EINVAL = -2,     /* bad argument or bad input */
-    EF_EPROTO = -3,     /* payload does not follow the platform's protocol */
-    EF_EIO = -4,        /* I/O or network failure */
-    EF_ETIMEDOUT = -5,  /* a deadline passed */
-    EF_ENOTFOUND = -6,  /* no such object */
-    EF_EDB = -7,        /* the database refused or is unreachable */
-    EF_ELIMIT = -8,     /* a configured bound was exceeded */
-    EF_EUTF8 = -9,      /* text is not valid UTF-8 */
-    EF_EAUTH = -10,     /* authentication failed */
-    EF_ECONFLICT = -11, /* state conflicts with the request (e.g. checksum) */
-    EF_EAGAIN = -12     /* not done this way: take the slower path */
+    EF_ENOMEM = -1,    /* out of memory (normally we abort instead) */
+    EF_EINVAL = -2,    /* bad argument or bad input */
+    EF_EPROTO = -3,    /* payload does not follow the platform's protocol */
+    EF_EIO = -4,       /* I/O or network failure */
+    EF_ETIMEDOUT = -5, /* a deadline passed */
+    EF_ENOTFOUND = -6, /* no such object */
+    EF_EDB = -7,       /* the database refused or is unreachable */
+    EF_ELIMIT = -8,    /* a configured bound was exceeded */
+    EF_EUTF8 = -9,     /* text is not valid UTF-8 */
+    EF_EAUTH = -10,    /* authentication failed */
+    EF_ECONFLICT = -11 /* state conflicts with the request (e.g. checksum) */
 };
 
 /* Short human text for an EF_E* code ("out of memory"). Never NULL. */

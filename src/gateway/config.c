@@ -162,8 +162,7 @@ static const key_def keys[] = {
      .def = "2",
      .min = 1,
      .max = 64,
-     .help = "Store worker threads, two PostgreSQL connections each (a batch commits on one while "
-             "the next runs on the other)"},
+     .help = "Store worker threads, one PostgreSQL connection each"},
     {.key = "EF_BATCH_MAX",
      .type = T_INT,
      .def = "256",

@@ -37,22 +37,6 @@ typedef struct entry {
     size_t idx;
 } entry;
 
-/* A batch on its way through a worker. A worker has two, each with its own
- * connection and decider, so that one batch's COMMIT waits for the disk
- * while the next batch is decided and its statement runs (the previous
- * batch's row locks keep each chat's order: a chat's next statement waits
- * for them). */
-typedef struct slot {
-    ef_store *store;
-    ef_decider *decider;
-    entry *batch; /* batch_max entries; n taken */
-    size_t n;
-    ef_ingest_item *items;
-    const ef_bot **bots;
-    ef_channel **chs;
-    struct timespec t0; /* taken: the batch's time to commit starts */
-} slot;
-
 typedef struct worker {
     ef_pipeline *p;
     int id;
@@ -63,8 +47,9 @@ typedef struct worker {
     size_t q_head, q_len, q_cap;
     bool stop;
     /* Owned by the worker thread. */
-    slot slots[2];
+    ef_store *store;
     ef_kv *kv;
+    ef_decider *decider;
     int64_t last_pg_log_ms;
     int64_t last_kv_log_ms;
     int64_t last_drop_log_ms;
@@ -314,7 +299,7 @@ static size_t stale_items(const ef_ingest_item *items, size_t n, size_t *idx)
 
 /* Decides the stale items again from PostgreSQL and commits them: each
  * attempt on a copy of just those items (in batch order), copied back. */
-static int commit_again(worker *w, slot *sl, ef_ingest_item *items, const ef_bot **bots, size_t n,
+static int commit_again(worker *w, ef_ingest_item *items, const ef_bot **bots, size_t n,
                         int attempt)
 {
     size_t *idx = ef_calloc(n, sizeof(*idx));
@@ -331,12 +316,12 @@ static int commit_again(worker *w, slot *sl, ef_ingest_item *items, const ef_bot
                "worker=%d %zu event(s) decided from a stale session, deciding again from "
                "PostgreSQL (attempt %d)",
                w->id, k, attempt + 1);
-        rc = ef_decider_rerun(sl->decider, sl->store, sub, sub_bots, k);
+        rc = ef_decider_rerun(w->decider, w->store, sub, sub_bots, k);
         if (rc == 0 && attempt == COMMIT_ATTEMPTS - 1)
             for (size_t i = 0; i < k; i++)
                 sub[i].has_base = false;
         if (rc == 0)
-            rc = ef_store_ingest(sl->store, sub, k);
+            rc = ef_store_ingest(w->store, sub, k);
         else
             for (size_t i = 0; i < k; i++)
                 sub[i].status = EF_ING_FAILED;
@@ -352,18 +337,16 @@ static int commit_again(worker *w, slot *sl, ef_ingest_item *items, const ef_bot
 /* The decided batch into PostgreSQL; decisions the commit found stale are
  * made again from PostgreSQL and committed (at most COMMIT_ATTEMPTS in
  * all). 0, or EF_EDB. */
-static int commit(worker *w, slot *sl)
+static int commit(worker *w, ef_ingest_item *items, const ef_bot **bots, size_t n)
 {
-    ef_ingest_item *items = sl->items;
-    size_t n = sl->n;
-    int rc = ef_store_ingest(sl->store, items, n);
+    int rc = ef_store_ingest(w->store, items, n);
     for (int attempt = 1; rc == 0 && attempt < COMMIT_ATTEMPTS; attempt++) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
             k += items[i].status == EF_ING_STALE;
         if (k == 0)
             break;
-        rc = commit_again(w, sl, items, sl->bots, n, attempt);
+        rc = commit_again(w, items, bots, n, attempt);
     }
     return rc;
 }
@@ -461,68 +444,35 @@ static size_t drop_abandoned(worker *w, entry *batch, size_t n)
     return kept;
 }
 
-/* One event's end: its counters and log lines, its request told. */
-static void finish_item(worker *w, ef_ingest_item *it, ef_channel *ch, ef_job *job)
+static void process_batch(worker *w, entry *batch, size_t n)
 {
-    const ef_msg *m = it->msg;
-    ef_metric_platform mp = ef_metrics_platform(m->platform);
-    if (it->status == EF_ING_STORED)
-        ef_metrics_add(mp, EF_M_STORED, 1);
-    else if (it->status == EF_ING_DUPLICATE)
-        ef_metrics_add(mp, EF_M_DUPLICATE, 1);
-    else if (it->status == EF_ING_REJECTED)
-        log_rejected(mp, it);
-    else if (it->status == EF_ING_IGNORED) {
-        ef_metrics_add(mp, EF_M_IGNORED, 1);
-        /* A status, reaction or remap for something never stored here (a
-         * message sent by another system, a chat we never saw). No chat id
-         * at INFO: on some platforms it is the customer's phone (DEBUG has
-         * it). */
-        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "%s %s event ignored: nothing stored matches target=%s",
-               m->platform, ef_msg_kind_name(m->kind), m->target_id ? m->target_id : "-");
-        EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "ignored event target=%s chat=%s",
-               m->target_id ? m->target_id : "-", m->chat_id ? m->chat_id : "-");
-    }
-    ef_ingest_status st = it->status;
-    char why[sizeof(it->error)];
-    snprintf(why, sizeof(why), "%s", it->error);
-    ef_ingest_item_cleanup(it);
-    ef_channel_unref(ch);
-    atomic_fetch_sub(&w->p->pending, 1);
-    job_finish_one(job, st, why);
-}
-
-/* The taken entries of sl as a batch: abandoned ones dropped, the items,
- * their channels and bots. Returns how many are left. */
-static size_t batch_open(worker *w, slot *sl)
-{
-    clock_gettime(CLOCK_MONOTONIC, &sl->t0);
-    size_t n = sl->n = drop_abandoned(w, sl->batch, sl->n);
+    n = drop_abandoned(w, batch, n);
     if (n == 0)
-        return 0;
-    sl->items = ef_calloc(n, sizeof(*sl->items));
+        return;
+    ef_ingest_item *items = ef_calloc(n, sizeof(*items));
     for (size_t i = 0; i < n; i++)
-        sl->items[i].msg = sl->batch[i].job->msgs.items[sl->batch[i].idx];
-    sl->bots = ef_calloc(n, sizeof(*sl->bots));
-    sl->chs = batch_channels(w, sl->items, n, sl->bots);
-    return n;
-}
+        items[i].msg = batch[i].job->msgs.items[batch[i].idx];
+    const ef_bot **bots = ef_calloc(n, sizeof(*bots));
+    ef_channel **chs = batch_channels(w, items, n, bots);
 
-/* After the commit (rc 0) or its failure: the sessions to Redis, the
- * dispatcher woken, the counters, each event's request answered. */
-static void batch_done(worker *w, slot *sl, int rc)
-{
-    ef_ingest_item *items = sl->items;
-    size_t n = sl->n;
-    struct timespec b;
+    int64_t t0 = ef_now_ms();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    /* The bot decides before the commit, so that the message, the
+     * conversation's new state and the replies are committed together. */
+    int rc = ef_decider_run(w->decider, w->store, w->kv, items, bots, n);
+    if (rc == 0)
+        rc = commit(w, items, bots, n);
+    else
+        for (size_t i = 0; i < n; i++)
+            items[i].status = EF_ING_FAILED;
     clock_gettime(CLOCK_MONOTONIC, &b);
-    double secs = (double)(b.tv_sec - sl->t0.tv_sec) + (double)(b.tv_nsec - sl->t0.tv_nsec) / 1e9;
-    int64_t now = ef_now_ms();
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     if (rc) {
-        if (now - w->last_pg_log_ms > 2000) {
+        if (t0 - w->last_pg_log_ms > 2000) {
             EF_LOG(EF_LOG_WARN, EF_C_PG, "worker=%d batch=%zu not committed, answering 503: %s",
-                   w->id, n, ef_store_errmsg(sl->store));
-            w->last_pg_log_ms = now;
+                   w->id, n, ef_store_errmsg(w->store));
+            w->last_pg_log_ms = t0;
         }
         atomic_store(&w->p->pg_up, false);
     } else {
@@ -538,97 +488,63 @@ static void batch_done(worker *w, slot *sl, int rc)
         if (replies && w->p->opts.on_replies)
             w->p->opts.on_replies(w->p->opts.on_replies_ud);
     }
-    ef_decider_reset(sl->decider);
-    for (size_t i = 0; i < n; i++)
-        finish_item(w, &items[i], sl->chs[i], sl->batch[i].job);
-    ef_free(sl->chs);
-    ef_free(sl->bots);
+    ef_decider_reset(w->decider);
+    for (size_t i = 0; i < n; i++) {
+        ef_metric_platform mp = ef_metrics_platform(items[i].msg->platform);
+        if (items[i].status == EF_ING_STORED)
+            ef_metrics_add(mp, EF_M_STORED, 1);
+        else if (items[i].status == EF_ING_DUPLICATE)
+            ef_metrics_add(mp, EF_M_DUPLICATE, 1);
+        else if (items[i].status == EF_ING_REJECTED)
+            log_rejected(mp, &items[i]);
+        else if (items[i].status == EF_ING_IGNORED) {
+            ef_metrics_add(mp, EF_M_IGNORED, 1);
+            /* A status, reaction or remap for something never stored here
+             * (a message sent by another system, a chat we never saw). */
+            const ef_msg *m = items[i].msg;
+            /* No chat id at INFO: on some platforms it is the customer's
+             * phone (DEBUG has it). */
+            EF_LOG(EF_LOG_INFO, EF_C_PIPE, "%s %s event ignored: nothing stored matches target=%s",
+                   m->platform, ef_msg_kind_name(m->kind), m->target_id ? m->target_id : "-");
+            EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "ignored event target=%s chat=%s",
+                   m->target_id ? m->target_id : "-", m->chat_id ? m->chat_id : "-");
+        }
+        ef_ingest_status st = items[i].status;
+        char why[sizeof(items[i].error)];
+        snprintf(why, sizeof(why), "%s", items[i].error);
+        ef_ingest_item_cleanup(&items[i]);
+        ef_channel_unref(chs[i]);
+        atomic_fetch_sub(&w->p->pending, 1);
+        job_finish_one(batch[i].job, st, why);
+    }
+    ef_free(chs);
+    ef_free(bots);
     ef_free(items);
-    sl->chs = NULL;
-    sl->bots = NULL;
-    sl->items = NULL;
-    sl->n = 0;
-}
-
-static void fail_all(slot *sl)
-{
-    for (size_t i = 0; i < sl->n; i++)
-        sl->items[i].status = EF_ING_FAILED;
-}
-
-/* The batch whose COMMIT was sent: done once it is known. */
-static void batch_committed(worker *w, slot *sl)
-{
-    int rc = ef_store_commit_recv(sl->store);
-    if (rc)
-        fail_all(sl);
-    batch_done(w, sl, rc);
-}
-
-/* Takes up to batch_max queued entries into sl. With wait, blocks until
- * there is one or the worker stops; false when there is none. */
-static bool take(worker *w, slot *sl, bool wait)
-{
-    size_t max = (size_t)w->p->opts.batch_max;
-    pthread_mutex_lock(&w->lock);
-    while (wait && w->q_len == 0 && !w->stop)
-        pthread_cond_wait(&w->cond, &w->lock);
-    size_t n = 0;
-    while (w->q_len > 0 && n < max) {
-        sl->batch[n++] = w->q[w->q_head];
-        w->q_head = (w->q_head + 1) % w->q_cap;
-        w->q_len--;
-    }
-    pthread_mutex_unlock(&w->lock);
-    sl->n = n;
-    return n > 0;
-}
-
-/* One batch: decided, its statement sent; meanwhile the previous batch's
- * COMMIT (*pend) is waited for and answered. A batch that came back clean
- * has its COMMIT sent and becomes *pend; anything else (a stale decision,
- * a refused value, an outage) takes the full path of ef_store_ingest. */
-static void run_batch(worker *w, slot *sl, slot **pend)
-{
-    int rc = ef_decider_run(sl->decider, sl->store, w->kv, sl->items, sl->bots, sl->n);
-    bool sent = rc == 0 && ef_store_ingest_send(sl->store, sl->items, sl->n) == 0;
-    if (*pend) {
-        batch_committed(w, *pend);
-        *pend = NULL;
-    }
-    if (rc != 0) {
-        fail_all(sl);
-        batch_done(w, sl, rc);
-        return;
-    }
-    if (sent && ef_store_ingest_recv(sl->store, sl->items, sl->n) == 0 &&
-        ef_store_commit_send(sl->store) == 0) {
-        *pend = sl;
-        return;
-    }
-    batch_done(w, sl, commit(w, sl));
 }
 
 static void *worker_main(void *arg)
 {
     worker *w = arg;
-    slot *pend = NULL; /* the batch whose COMMIT is on its way */
-    int cur = 0;
+    size_t max = (size_t)w->p->opts.batch_max;
+    entry *batch = ef_calloc(max, sizeof(*batch));
     for (;;) {
-        slot *sl = &w->slots[cur];
-        if (!take(w, sl, pend == NULL)) {
-            if (!pend)
-                break; /* stopping, nothing left */
-            batch_committed(w, pend);
-            pend = NULL;
-            continue;
+        pthread_mutex_lock(&w->lock);
+        while (w->q_len == 0 && !w->stop)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if (w->q_len == 0 && w->stop) {
+            pthread_mutex_unlock(&w->lock);
+            break;
         }
-        if (batch_open(w, sl) == 0)
-            continue;
-        run_batch(w, sl, &pend);
-        if (pend == sl)
-            cur ^= 1;
+        size_t n = 0;
+        while (w->q_len > 0 && n < max) {
+            batch[n++] = w->q[w->q_head];
+            w->q_head = (w->q_head + 1) % w->q_cap;
+            w->q_len--;
+        }
+        pthread_mutex_unlock(&w->lock);
+        process_batch(w, batch, n);
     }
+    ef_free(batch);
     return NULL;
 }
 
@@ -698,12 +614,9 @@ ef_pipeline *ef_pipeline_new(const ef_pipeline_opts *opts)
         w->id = i;
         pthread_mutex_init(&w->lock, NULL);
         pthread_cond_init(&w->cond, NULL);
-        for (int k = 0; k < 2; k++) {
-            w->slots[k].store = ef_store_new(p->pg_url);
-            w->slots[k].decider = ef_decider_new();
-            w->slots[k].batch = ef_calloc((size_t)p->opts.batch_max, sizeof(entry));
-        }
+        w->store = ef_store_new(p->pg_url);
         w->kv = ef_kv_new(p->redis_url);
+        w->decider = ef_decider_new();
     }
     atomic_init(&p->pending, 0);
     atomic_init(&p->pg_up, false);
@@ -762,12 +675,9 @@ void ef_pipeline_free(ef_pipeline *p)
     ef_pipeline_stop(p);
     for (int i = 0; i < p->n_workers; i++) {
         worker *w = &p->workers[i];
-        for (int k = 0; k < 2; k++) {
-            ef_store_free(w->slots[k].store);
-            ef_decider_free(w->slots[k].decider);
-            ef_free(w->slots[k].batch);
-        }
+        ef_store_free(w->store);
         ef_kv_free(w->kv);
+        ef_decider_free(w->decider);
         ef_free(w->q);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);

@@ -455,30 +455,32 @@ static void apply_result(ef_ingest_item *it, json_object *r)
                          strstr(it->fsm_json, "\"text\"") != NULL;
 }
 
-static const char INGEST_SQL[] = "SELECT ef_ingest($1::jsonb)";
-
-/* The argument of ef_ingest() for items[0..n): a JSON array of events. */
-static json_object *batch_json(const ef_ingest_item *items, size_t n)
+/* One ef_ingest() statement over items[0..n): 0 with every item's result
+ * applied, else st->last_error (items untouched). */
+static int ingest_once(ef_store *st, ef_ingest_item *items, size_t n)
 {
     json_object *batch = json_object_new_array_ext((int)n);
     for (size_t i = 0; i < n; i++)
         json_object_array_add(batch, event_json(&items[i]));
-    return batch;
-}
-
-static const char *batch_text(json_object *batch)
-{
-    return json_object_to_json_string_ext(batch,
-                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
-
-/* ef_ingest()'s result r applied to items[0..n): 0, or EF_EDB when its
- * shape is not one result per item. */
-static int apply_results(ef_store *st, PGresult *r, ef_ingest_item *items, size_t n)
-{
+    const char *text = json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *vals[1] = {text};
+    bool had_conn = st->conn != NULL;
+    PGresult *r = ef_store__exec(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+    if (!r && had_conn && !st->conn) {
+        /* The connection went stale (e.g. the server restarted since the
+         * last batch): reconnect once at once. Safe to repeat: ef_ingest()
+         * deduplicates, and the failed attempt committed nothing. */
+        st->next_connect_ms = 0;
+        r = ef_store__exec(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+    }
+    json_object_put(batch);
+    if (!r)
+        return st->last_error;
     json_object *res = NULL;
     if (PQntuples(r) == 1)
         res = json_tokener_parse(PQgetvalue(r, 0, 0));
+    PQclear(r);
     if (!res || !json_object_is_type(res, json_type_array) || json_object_array_length(res) != n) {
         set_err(st, "ingest", "unexpected result shape from ef_ingest()");
         json_object_put(res);
@@ -489,125 +491,6 @@ static int apply_results(ef_store *st, PGresult *r, ef_ingest_item *items, size_
         apply_result(&items[i], json_object_array_get_idx(res, i));
     json_object_put(res);
     return 0;
-}
-
-/* One ef_ingest() statement over items[0..n): 0 with every item's result
- * applied, else st->last_error (items untouched). */
-static int ingest_once(ef_store *st, ef_ingest_item *items, size_t n)
-{
-    json_object *batch = batch_json(items, n);
-    const char *vals[1] = {batch_text(batch)};
-    bool had_conn = st->conn != NULL;
-    PGresult *r = ef_store__exec(st, INGEST_SQL, 1, vals);
-    if (!r && had_conn && !st->conn) {
-        /* The connection went stale (e.g. the server restarted since the
-         * last batch): reconnect once at once. Safe to repeat: ef_ingest()
-         * deduplicates, and the failed attempt committed nothing. */
-        st->next_connect_ms = 0;
-        r = ef_store__exec(st, INGEST_SQL, 1, vals);
-    }
-    json_object_put(batch);
-    if (!r)
-        return st->last_error;
-    int rc = apply_results(st, r, items, n);
-    PQclear(r);
-    return rc;
-}
-
-/* ---- the batch statement with its commit split off (store.h) ------------ */
-
-/* Ends an open transaction that is not to be committed. A connection that
- * cannot take it is dropped (the server rolls back). */
-static void rollback_open(ef_store *st)
-{
-    if (!st->conn)
-        return;
-    PGresult *r;
-    while ((r = PQgetResult(st->conn)) != NULL) /* whatever is left of a statement */
-        PQclear(r);
-    if (PQstatus(st->conn) == CONNECTION_OK && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
-        r = PQexec(st->conn, "ROLLBACK");
-        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        PQclear(r);
-        if (ok)
-            return;
-    }
-    if (PQstatus(st->conn) != CONNECTION_OK)
-        ef_store__lost(st, "rollback");
-}
-
-int ef_store_ingest_send(ef_store *st, ef_ingest_item *items, size_t n)
-{
-    if (n == 0 || ef_store__connect(st) != 0)
-        return EF_EAGAIN;
-    for (size_t i = 0; i < n; i++)
-        items[i].dead_lettered = false;
-    PGresult *r = PQexec(st->conn, "BEGIN");
-    bool begun = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    json_object *batch = begun ? batch_json(items, n) : NULL;
-    const char *vals[1] = {batch ? batch_text(batch) : NULL};
-    /* libpq copies the parameters into its buffer: batch may go at once. */
-    bool sent = begun && PQsendQueryParams(st->conn, INGEST_SQL, 1, NULL, vals, NULL, NULL, 0);
-    json_object_put(batch);
-    if (sent)
-        return 0;
-    rollback_open(st);
-    return EF_EAGAIN;
-}
-
-int ef_store_ingest_recv(ef_store *st, ef_ingest_item *items, size_t n)
-{
-    if (!st->conn)
-        return EF_EAGAIN;
-    PGresult *res = PQgetResult(st->conn), *r;
-    while ((r = PQgetResult(st->conn)) != NULL)
-        PQclear(r);
-    int rc = EF_EAGAIN;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && apply_results(st, res, items, n) == 0) {
-        rc = 0;
-        for (size_t i = 0; i < n && rc == 0; i++)
-            if (items[i].status != EF_ING_STORED && items[i].status != EF_ING_DUPLICATE &&
-                items[i].status != EF_ING_IGNORED)
-                rc = EF_EAGAIN;
-    }
-    PQclear(res);
-    if (rc != 0)
-        rollback_open(st);
-    return rc;
-}
-
-int ef_store_commit_send(ef_store *st)
-{
-    if (st->conn && PQsendQuery(st->conn, "COMMIT"))
-        return 0;
-    /* Nothing reached the server: the transaction dies with the connection. */
-    if (st->conn)
-        ef_store__lost(st, "commit");
-    return EF_EAGAIN;
-}
-
-int ef_store_commit_recv(ef_store *st)
-{
-    if (!st->conn)
-        return EF_EDB;
-    PGresult *res = PQgetResult(st->conn), *r;
-    while ((r = PQgetResult(st->conn)) != NULL)
-        PQclear(r);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        record_failure(st, res);
-    PQclear(res);
-    if (ok) {
-        st->ok = true;
-        return 0;
-    }
-    /* Lost on the way or refused: whether it committed is unknown to us, so
-     * the batch is answered 503 and a redelivery finds what was stored. */
-    if (PQstatus(st->conn) != CONNECTION_OK)
-        ef_store__lost(st, "commit");
-    st->last_error = EF_EDB;
-    return EF_EDB;
 }
 
 /* A refusal that is the item's fault (its data), not the statement's or

@@ -145,25 +145,6 @@ int ef_store_ping(ef_store *st);
  * id) in the call. */
 int ef_store_ingest(ef_store *st, ef_ingest_item *items, size_t n);
 
-/* The same batch statement with its commit split off, so that a store
- * worker can decide and send its next batch while this one's commit waits
- * for the disk (pipeline.c). ef_store_ingest_send opens a transaction and
- * sends the statement without waiting for it; ef_store_ingest_recv waits
- * for it: 0 when every item came back stored, duplicate or ignored, with
- * their results applied and the transaction left open for
- * ef_store_commit_send (sends COMMIT, does not wait) and
- * ef_store_commit_recv (waits: 0 once committed, else EF_EDB and nothing
- * of the batch is stored). Anything else -- a stale decision, a refused
- * value, an outage, a send that failed -- rolls the transaction back and
- * returns EF_EAGAIN with the items' results unspecified: the caller runs
- * ef_store_ingest, which handles each of those. Between send and the end
- * of recv, and between commit_send and commit_recv, nothing else may use
- * st. */
-int ef_store_ingest_send(ef_store *st, ef_ingest_item *items, size_t n);
-int ef_store_ingest_recv(ef_store *st, ef_ingest_item *items, size_t n);
-int ef_store_commit_send(ef_store *st);
-int ef_store_commit_recv(ef_store *st);
-
 /* What a failed statement means, from its SQLSTATE (NULL: no result at all,
  * i.e. the connection is gone): EF_EDB for an outage worth retrying
  * (classes 08 connection, 53 resources, 57 operator intervention incl.

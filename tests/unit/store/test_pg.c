@@ -447,65 +447,6 @@ static void a_stale_session_is_refused(void **state)
     ef_free(a);
 }
 
-/* The batch statement with its commit split off (the store worker's
- * pipeline): nothing is visible to others until the COMMIT is received; a
- * second connection's statement on the same chat waits for it and comes
- * after it; a stale decision rolls the whole batch back (EF_EAGAIN: the
- * caller takes ef_store_ingest). */
-static void a_split_commit_stores_on_commit_and_keeps_order(void **state)
-{
-    NEED_DB(fx);
-    char *a = add_integration(fx, "a", "1001");
-    const char *fsm = "{\"state\":\"s\",\"replies\":[{\"text\":\"r\"}]}";
-    ef_ingest_item one[2] = {{.msg = new_msg(a, "1", "1:1"), .fsm_json = fsm, .has_base = true},
-                             {.msg = new_msg(a, "2", "2:1")}};
-    assert_int_equal(ef_store_ingest_send(fx->st, one, 2), 0);
-    assert_int_equal(ef_store_ingest_recv(fx->st, one, 2), 0);
-    assert_int_equal(one[0].status, EF_ING_STORED);
-    assert_int_equal(one[1].status, EF_ING_STORED);
-    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE direction = 'inbound'"),
-                     0);
-    assert_int_equal(ef_store_commit_send(fx->st), 0);
-
-    /* Another connection's batch on chat 1, sent before the commit is
-     * received: it waits for chat 1's row and comes after. */
-    ef_store *st2 = ef_store_new(fx->url);
-    ef_ingest_item two = {.msg = new_msg(a, "1", "1:2"),
-                          .fsm_json = fsm,
-                          .has_base = true,
-                          .base_conversation_id = one[0].conversation_id,
-                          .base_version = 1};
-    assert_int_equal(ef_store_ingest_send(st2, &two, 1), 0);
-    assert_int_equal(ef_store_commit_recv(fx->st), 0);
-    assert_int_equal(ef_store_ingest_recv(st2, &two, 1), 0);
-    assert_int_equal(two.status, EF_ING_STORED);
-    assert_int_equal(two.version, 2);
-    assert_int_equal(ef_store_commit_send(st2), 0);
-    assert_int_equal(ef_store_commit_recv(st2), 0);
-    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE direction = 'inbound'"),
-                     3);
-
-    /* A stale decision: nothing of the batch stays, the full path decides. */
-    ef_ingest_item stale[2] = {{.msg = new_msg(a, "2", "2:2")},
-                               {.msg = new_msg(a, "1", "1:3"),
-                                .fsm_json = fsm,
-                                .has_base = true,
-                                .base_conversation_id = one[0].conversation_id,
-                                .base_version = 1}};
-    assert_int_equal(ef_store_ingest_send(fx->st, stale, 2), 0);
-    assert_int_equal(ef_store_ingest_recv(fx->st, stale, 2), EF_EAGAIN);
-    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE direction = 'inbound'"),
-                     3);
-    assert_int_equal(ef_store_ingest(fx->st, stale, 2), 0); /* the connection is usable */
-    assert_int_equal(stale[0].status, EF_ING_STORED);
-    assert_int_equal(stale[1].status, EF_ING_STALE);
-    ef_store_free(st2);
-    items_cleanup(stale, 2);
-    items_cleanup(&two, 1);
-    items_cleanup(one, 2);
-    ef_free(a);
-}
-
 static void a_customer_who_writes_is_deliverable_again(void **state)
 {
     NEED_DB(fx);
@@ -903,8 +844,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_conversation_not_active_gets_no_bot_replies, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_stale_session_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_split_commit_stores_on_commit_and_keeps_order, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(a_customer_who_writes_is_deliverable_again, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(an_outage_fails_every_item, setup, teardown),
