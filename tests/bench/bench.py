@@ -763,9 +763,9 @@ def pgss_reset(stack):
     psql(stack.pg.url, "SELECT pg_stat_statements_reset()")
 
 
-def pgss_report(stack, updates):
+def pgss_report(stack, updates, run="peak ingest", out="pg_stat_statements.txt"):
     """The statements of the easyflow database by total execution time, and
-    their share of the top-level statements' time."""
+    their share of the top-level statements' time (the whole list in OUT/out)."""
     url = stack.pg.url
     total = float(sql1(url, "SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements "
                             "WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE "
@@ -774,7 +774,7 @@ def pgss_report(stack, updates):
                      "regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements WHERE "
                      "dbid = (SELECT oid FROM pg_database WHERE datname = 'easyflow') "
                      "ORDER BY total_exec_time DESC LIMIT 60")
-    lines = ["pg_stat_statements (track = all) over the peak ingest run: top-level statements "
+    lines = ["pg_stat_statements (track = all) over the %s run: top-level statements " % run +
              "took %.0f ms of backend time, %.0f us per update stored; share = of that total "
              "(nested statements, run inside the top-level ones, overlap them)" % (
                  total, total * 1000 / max(1, updates))]
@@ -789,7 +789,7 @@ def pgss_report(stack, updates):
         full.append(line)
         if i < 12:
             lines.append(line[:200])
-    (OUT / "pg_stat_statements.txt").write_text("\n".join(full) + "\n")
+    (OUT / out).write_text("\n".join(full) + "\n")
     return lines
 
 
@@ -868,6 +868,7 @@ def phase_ingest(stack, gw, texts_path, expected, ceilings):
 
 def phase_paced(stack, gw, texts_path, expected):
     conns = max(CONNS, 128)
+    pgss_reset(stack)
     run = LoadRun(stack, "paced", [(gw, conns, THREADS)], PHASE_SECS, 200000001, rate=RATE,
                   texts_path=texts_path)
     result("ingest_p99_ms_at_%d" % RATE, run.lat(99), "ms",
@@ -877,7 +878,11 @@ def phase_paced(stack, gw, texts_path, expected):
            "%.1f ms, p90 %.1f ms, max %.1f ms" % (
                RATE, PHASE_SECS, THREADS, conns, run.rate, run.lat(50), run.lat(90),
                ms(run.w[0]["lat_max_us"])),
-           *(run.verify_lines(expected)[:2] + [commit_figures(run)] + run.cpu_lines()))
+           *(run.verify_lines(expected)[:2] + [commit_figures(run)] + run.cpu_lines() +
+             run.pg_cpu_lines()))
+    for line in pgss_report(stack, run.rows1 - run.rows0, "steady %d/s" % RATE,
+                            "pg_stat_statements-paced.txt")[:8]:
+        note(line)
     return run
 
 
