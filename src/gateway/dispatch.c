@@ -220,6 +220,7 @@ struct ef_dispatcher {
     bool db_leader;
     int64_t epoch;
     ef_outbox_cursor cursor;
+    int64_t analyzed_ms; /* the store thread's last ef_store_outbox_analyze (0: never) */
     int64_t last_db_log_ms;
 };
 
@@ -870,6 +871,27 @@ static bool hold_lease(ef_dispatcher *d)
     return rc == 0;
 }
 
+/* A fetch this slow is planned without statistics (see
+ * ef_store_outbox_analyze); they are refreshed at most this often. */
+#define FETCH_SLOW_MS 1000
+#define ANALYZE_EVERY_MS (10 * 60 * 1000)
+
+/* After a slow fetch: the outbox's statistics refreshed, at most every
+ * ANALYZE_EVERY_MS. */
+static void heal_slow_fetch(ef_dispatcher *d, int64_t took_ms)
+{
+    int64_t now = ef_now_ms();
+    if (took_ms < FETCH_SLOW_MS || (d->analyzed_ms && now - d->analyzed_ms < ANALYZE_EVERY_MS))
+        return;
+    d->analyzed_ms = now;
+    int rc = ef_store_outbox_analyze(d->store);
+    EF_LOG(EF_LOG_WARN, EF_C_PIPE,
+           "dispatcher: an outbox fetch took %lld ms; the planner's statistics of messages were "
+           "refreshed (ANALYZE, %lld ms)%s%s",
+           (long long)took_ms, (long long)(ef_now_ms() - now), rc ? ": " : "",
+           rc ? ef_store_errmsg(d->store) : "");
+}
+
 /* Hands the next due rows to the sending thread; returns how many. */
 static size_t fetch(ef_dispatcher *d)
 {
@@ -880,8 +902,11 @@ static size_t fetch(ef_dispatcher *d)
     pthread_mutex_lock(&d->mu);
     char *skip = d->skip ? ef_strdup(d->skip) : NULL;
     pthread_mutex_unlock(&d->mu);
+    int64_t t0 = ef_now_ms();
     int rc = ef_store_outbox_fetch_due_skip(d->store, &d->cursor, FETCH_LIMIT, skip, &rows, &n);
     ef_free(skip);
+    if (rc == 0)
+        heal_slow_fetch(d, ef_now_ms() - t0);
     if (rc != 0) {
         db_warn(d, "outbox fetch");
         return 0;
