@@ -146,15 +146,8 @@ void ef_outbox_rows_free(ef_outbox_row *rows, size_t n)
 int ef_store_outbox_sent(ef_store *st, const char *row_id, const char *platform_message_id,
                          bool as_template)
 {
-    const char *vals[3] = {row_id, platform_message_id, as_template ? "t" : "f"};
-    return ef_store__exec_simple(
-        st,
-        "UPDATE messages SET delivery_status = 'sent', platform_message_id = $2, "
-        "sent_at = now(), updated_at = now(), failed_reason = NULL, "
-        "metadata = CASE WHEN $3::bool THEN metadata || "
-        "'{\"sent_as\": \"template\"}'::jsonb ELSE metadata END "
-        "WHERE id = $1 AND delivery_status = 'queued'",
-        3, vals);
+    ef_outbox_sent one = {row_id, platform_message_id, as_template};
+    return ef_store_outbox_sent_many(st, &one, 1);
 }
 
 int ef_store_outbox_sent_many(ef_store *st, const ef_outbox_sent *s, size_t n)
@@ -173,8 +166,8 @@ int ef_store_outbox_sent_many(ef_store *st, const ef_outbox_sent *s, size_t n)
     }
     const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
                                                                    JSON_C_TO_STRING_NOSLASHESCAPE)};
-    /* The same columns as ef_store_outbox_sent, for every row at once: one
-     * statement, one commit (one WAL flush) for the lot. */
+    /* Every row at once: one statement, one commit (one WAL flush) for the
+     * lot. */
     int rc = ef_store__exec_simple(
         st,
         "UPDATE messages m SET delivery_status = 'sent', platform_message_id = s.pmid, "
