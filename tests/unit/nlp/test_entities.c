@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "entity_expect.h"
 #include "nlp_fixture.h"
 
 #define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, Tuesday */
@@ -44,37 +45,14 @@ static int teardown(void **state)
 
 static ef_nlu_result run(const char *text)
 {
-    ef_nlu_result r;
-    if (ef_nlp_match(bot, sc, text, strlen(text), now, &r) != 0)
-        fail_msg("ef_nlp_match(%s) failed", text);
-    return r;
-}
-
-static void dump(const char *text, const ef_nlu_result *r)
-{
-    fprintf(stderr, "  entities of \"%s\":\n", text);
-    for (size_t i = 0; i < r->n_entities; i++)
-        fprintf(stderr, "    %s %s [%zu, %zu)\n", r->entities[i].type, r->entities[i].value,
-                r->entities[i].start, r->entities[i].end);
+    return ent_run(bot, sc, now, text);
 }
 
 /* text must hold an entity of type with value, covering exactly the first
  * occurrence of span in text (byte offsets). */
 static void expect(const char *text, const char *type, const char *value, const char *span)
 {
-    ef_nlu_result r = run(text);
-    const char *at = strstr(text, span);
-    if (!at)
-        fail_msg("test bug: \"%s\" not in \"%s\"", span, text);
-    size_t start = (size_t)(at - text), end = start + strlen(span);
-    for (size_t i = 0; i < r.n_entities; i++) {
-        const ef_nlu_entity *e = &r.entities[i];
-        if (strcmp(e->type, type) == 0 && strcmp(e->value, value) == 0 && e->start == start &&
-            e->end == end)
-            return;
-    }
-    dump(text, &r);
-    fail_msg("\"%s\": want %s %s [%zu, %zu)", text, type, value, start, end);
+    ent_expect(bot, sc, now, text, type, value, span);
 }
 
 /* text must hold exactly this one entity and nothing else. */
@@ -83,20 +61,14 @@ static void expect_only(const char *text, const char *type, const char *value, c
     expect(text, type, value, span);
     ef_nlu_result r = run(text);
     if (r.n_entities != 1) {
-        dump(text, &r);
+        ent_dump(text, &r);
         fail_msg("\"%s\": want only %s, got %zu entities", text, type, r.n_entities);
     }
 }
 
 static void expect_none(const char *text, const char *type)
 {
-    ef_nlu_result r = run(text);
-    for (size_t i = 0; i < r.n_entities; i++) {
-        if (strcmp(r.entities[i].type, type) == 0) {
-            dump(text, &r);
-            fail_msg("\"%s\": want no %s", text, type);
-        }
-    }
+    ent_expect_none(bot, sc, now, text, type);
 }
 
 /* ---- phone ---------------------------------------------------------------- */

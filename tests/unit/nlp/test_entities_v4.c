@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "entity_expect.h"
 #include "nlp_fixture.h"
 
 #define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, Tuesday */
@@ -49,47 +50,18 @@ static int teardown(void **state)
 
 static ef_nlu_result run_with(ef_bot *b, ef_nlp_scratch *s, const char *text)
 {
-    ef_nlu_result r;
-    if (ef_nlp_match(b, s, text, strlen(text), NOW, &r) != 0)
-        fail_msg("ef_nlp_match(%s) failed", text);
-    return r;
-}
-
-static void dump(const char *text, const ef_nlu_result *r)
-{
-    fprintf(stderr, "  entities of \"%s\":\n", text);
-    for (size_t i = 0; i < r->n_entities; i++)
-        fprintf(stderr, "    %s %s [%zu, %zu)\n", r->entities[i].type, r->entities[i].value,
-                r->entities[i].start, r->entities[i].end);
-}
-
-static bool has(const ef_nlu_result *r, const char *type, const char *value)
-{
-    for (size_t i = 0; i < r->n_entities; i++)
-        if (strcmp(r->entities[i].type, type) == 0 && strcmp(r->entities[i].value, value) == 0)
-            return true;
-    return false;
+    return ent_run(b, s, NOW, text);
 }
 
 /* text (read by the entity test bot) holds an entity of type with value. */
 static void expect(const char *text, const char *type, const char *value)
 {
-    ef_nlu_result r = run_with(bot, sc, text);
-    if (!has(&r, type, value)) {
-        dump(text, &r);
-        fail_msg("\"%s\": want %s %s", text, type, value);
-    }
+    ent_expect(bot, sc, NOW, text, type, value, NULL);
 }
 
 static void expect_none(const char *text, const char *type)
 {
-    ef_nlu_result r = run_with(bot, sc, text);
-    for (size_t i = 0; i < r.n_entities; i++) {
-        if (strcmp(r.entities[i].type, type) == 0) {
-            dump(text, &r);
-            fail_msg("\"%s\": want no %s", text, type);
-        }
-    }
+    ent_expect_none(bot, sc, NOW, text, type);
 }
 
 /* ---- order numbers ---------------------------------------------------------------- */
@@ -284,8 +256,8 @@ static void test_prefilter_changes_nothing(void **state)
             same = strcmp(a.entities[i].type, b.entities[i].type) == 0 &&
                    strcmp(a.entities[i].value, b.entities[i].value) == 0;
         if (!same) {
-            dump(texts[k], &a);
-            dump(texts[k], &b);
+            ent_dump(texts[k], &a);
+            ent_dump(texts[k], &b);
             bad = texts[k];
         }
     }
@@ -351,8 +323,8 @@ static void test_repair_keeps_addresses(void **state)
         repaired = false;
         for (size_t k = 0; k < r.n_repairs; k++)
             repaired = repaired || strcmp(r.repairs[k].to, cases[i].repaired) == 0;
-        if (!repaired || !has(&r, cases[i].type, cases[i].value)) {
-            dump(cases[i].text, &r);
+        if (!repaired || !ent_has(&r, cases[i].text, cases[i].type, cases[i].value, NULL)) {
+            ent_dump(cases[i].text, &r);
             bad = i;
         }
     }
