@@ -588,35 +588,26 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
  * alone would wake the pass on every "что"); English units after a word
  * ("in 2 days", "two weeks ago"). The prefilter finds them
  * anywhere in a word, so each is as selective as it can be. */
-static const char *const gate_stems[] = {"через",        "спустя",       "назад",
-                                         "тыс",          "тыщ",          "косар",
-                                         "млн",          "миллион",      "million",
-                                         "thousand",     "полтор",       "руб",
-                                         "rub",          "rur",          "roubl",
-                                         "доллар",       "бакс",         "usd",
-                                         "dollar",       "buck",         "евро",
-                                         "eur",          " day",         " week",
-                                         " month",       "пятихат",      "конца недел",
-                                         "концу недел",  "конце недел",  "конца месяц",
-                                         "концу месяц",  "конце месяц",  "начала недел",
-                                         "началу недел", "начале недел", "начала месяц",
-                                         "началу месяц", "начале месяц", "выходны",
-                                         "weekend",      "ей недел",     "ой недел",
-                                         "ую недел",     "ту недел",     "ем месяц",
-                                         "ом месяц",     "ий месяц",     "ый месяц",
-                                         "от месяц",     "его месяц",    "ого месяц",
-                                         "next week",    "last week",    "this week",
-                                         "next month",   "last month",   "в пн",
-                                         "в вт",         "во вт",        "в ср",
-                                         "в чт",         "в пт",         "в сб",
-                                         "в вс",         "до пн",        "до вт",
-                                         "до ср",        "до чт",        "до пт",
-                                         "до сб",        "до вс",        "к пн",
-                                         "ко вт",        "к вт",         "к ср",
-                                         "к чт",         "к пт",         "к сб",
-                                         "к вс",         "на пн",        "на вт",
-                                         "на ср",        "на чт",        "на пт",
-                                         "на сб",        "на вс",        NULL};
+static const char *const gate_stems[] = {
+    "через",        "спустя",       "назад",        "тыс",          "тыщ",
+    "косар",        "млн",          "миллион",      "million",      "thousand",
+    "полтор",       "руб",          "rub",          "rur",          "roubl",
+    "доллар",       "бакс",         "usd",          "dollar",       "buck",
+    "евро",         "eur",          " day",         " week",        " month",
+    "пятихат",      "конца недел",  "концу недел",  "конце недел",  "конца месяц",
+    "концу месяц",  "конце месяц",  "начала недел", "началу недел", "начале недел",
+    "начала месяц", "началу месяц", "начале месяц", "выходны",      "weekend",
+    "ей недел",     "ой недел",     "ую недел",     "ту недел",     "ем месяц",
+    "ом месяц",     "ий месяц",     "ый месяц",     "от месяц",     "его месяц",
+    "ого месяц",    "next week",    "last week",    "this week",    "next month",
+    "last month",   "в пн",         "в вт",         "во вт",        "в ср",
+    "в чт",         "в пт",         "в сб",         "в вс",         "до пн",
+    "до вт",        "до ср",        "до чт",        "до пт",        "до сб",
+    "до вс",        "к пн",         "ко вт",        "к вт",         "к ср",
+    "к чт",         "к пт",         "к сб",         "к вс",         "на пн",
+    "на вт",        "на ср",        "на чт",        "на пт",        "на сб",
+    "на вс",        "цатому",       "цатого",       "десятому",     "десятого",
+    "к двадцать ",  "до двадцать ", "к тридцать ",  "до тридцать ", NULL};
 
 /* A day's ordinal word before a month or "числа" ("пятнадцатого марта",
  * "к пятому числу", "третьего апреля"): its ending, a space and the start
@@ -1464,6 +1455,48 @@ static void money_suffix_at(scan *x, size_t i)
         add_money(x, i, j, cents, mult, 0);
 }
 
+/* The separator of a range after an amount or a day at j: "-", "–", " - ",
+ * " до ", " по " (days only); returns where the second starts, or 0. */
+static size_t range_sep(const scan *x, size_t j, bool days)
+{
+    size_t k = j < x->n && x->s[j] == ' ' ? j + 1 : j;
+    if (k < x->n && x->s[k] == '-')
+        k++;
+    else if (k + 2 < x->n && memcmp(x->s + k, "\xE2\x80\x93", 3) == 0) /* – */
+        k += 3;
+    else if (k > j && k + 5 <= x->n && memcmp(x->s + k, "до ", 5) == 0)
+        k += 5;
+    else if (days && k > j && k + 5 <= x->n && memcmp(x->s + k, "по ", 5) == 0)
+        k += 5;
+    else
+        return 0;
+    if (k < x->n && x->s[k] == ' ')
+        k++;
+    return dig(x, k) ? k : 0;
+}
+
+/* The first amount of a range whose second names the currency or the
+ * thousands: "3000-5000 руб", "от 2000 до 4000 рублей", "3-5 тыс" -- the
+ * amount at i, which has neither itself. */
+static void money_range_at(scan *x, size_t i)
+{
+    int64_t c1, c2, mult;
+    size_t j = amount(x, i, &c1);
+    if (!j || letter_at(x, j))
+        return;
+    size_t k = range_sep(x, j, false);
+    if (!k)
+        return;
+    size_t e2 = amount(x, k, &c2);
+    if (!e2 || c2 <= c1)
+        return;
+    size_t m2 = multiplier(x, e2, &mult);
+    int cur = 0;
+    if (!currency_after(x, m2, &cur) && (mult == 1 || !thousands_alone(x, k, m2)))
+        return;
+    add_money(x, i, j, c1, mult, cur);
+}
+
 /* "$20", "€15", "₽ 1 500", "$1.5k" -- sign at i. */
 static void money_prefix_at(scan *x, size_t i)
 {
@@ -1625,6 +1658,40 @@ static void date_month_day_at(scan *x, size_t w, size_t we, int m)
         y = current_year(x);
     if (valid_date(y, m, d))
         add_date(x, w, end, y, m, d);
+}
+
+/* The first day of a range whose second names the month: "с 15 по 20
+ * марта", "5-10 апреля", "с 28 по 3 апреля" (the month before) -- the day
+ * at i. */
+static void date_range_at(scan *x, size_t i)
+{
+    size_t e1 = digits_end(x, i);
+    if (e1 - i > 2)
+        return;
+    int d1 = e1 - i == 1 ? x->s[i] - '0' : (x->s[i] - '0') * 10 + (x->s[i + 1] - '0');
+    size_t k = range_sep(x, e1, true);
+    if (!k)
+        return;
+    size_t e2 = digits_end(x, k);
+    if (e2 - k > 2)
+        return;
+    int d2 = e2 - k == 1 ? x->s[k] - '0' : (x->s[k] - '0') * 10 + (x->s[k + 1] - '0');
+    size_t j = ordinal(x, e2);
+    if (j + 1 >= x->n || x->s[j] != ' ' || !letter_at(x, j + 1))
+        return;
+    size_t we = word_end(x, j + 1);
+    int m = kw_at(x, j + 1, we, KW_MONTH);
+    if (m == KW_NONE || d1 < 1 || d2 < 1)
+        return;
+    int64_t y;
+    if (!year_after(x, we, &y))
+        y = current_year(x);
+    if (d1 >= d2 && --m == 0) {
+        m = 12;
+        y--;
+    }
+    if (valid_date(y, m, d1))
+        add_date(x, i, e1, y, m, d1);
 }
 
 /* ---- tense: is the clause around a date about the past? ------------------------------ */
@@ -2078,12 +2145,42 @@ static int ordinal_word(const scan *x, size_t a, size_t b)
     return KW_NONE;
 }
 
+/* Whether the word at [a, b) ends in а, я, у or ю: a noun that agrees with
+ * an ordinal before it ("к пятому подъезду", "до десятого этажа"). */
+static bool agreeing_noun(const scan *x, size_t a, size_t b)
+{
+    if (b - a < 4)
+        return false;
+    unsigned char l1 = x->s[b - 2], l2 = x->s[b - 1];
+    return (l1 == 0xD0 && l2 == 0xB0) || (l1 == 0xD1 && (l2 == 0x8F || l2 == 0x83 || l2 == 0x8E));
+}
+
+/* A day's ordinal word alone after к/ко/до/по at [w, we) with no month or
+ * "числа": "к двадцатому", "до тридцатого можно", "к двадцать пятому".
+ * The word (or "двадцать пятому") starts at ws. Only with a gate literal
+ * inside (the tens' ordinals, "к двадцать "), and not before a noun that
+ * agrees with it ("к десятому дому"). */
+static void date_ordinal_alone(scan *x, size_t ws, size_t we, int d)
+{
+    size_t ps, pe, a, b;
+    if (!word_before(x, ws, &ps, &pe) || pe - ps > 4 ||
+        !(word_eq(x, ps, pe, "к") || word_eq(x, ps, pe, "ко") || word_eq(x, ps, pe, "до") ||
+          word_eq(x, ps, pe, "по")))
+        return;
+    if (!gated(x->s, ps, we))
+        return;
+    if (next_word(x, we, &a, &b) && agreeing_noun(x, a, b))
+        return;
+    day_of_month(x, ps, we, d);
+}
+
 /* "пятнадцатого марта", "двадцать пятого числа", "к пятому числу" -- a
  * day's ordinal word (after "двадцать" / "тридцать") at [w, we): with a
- * month, that date; with "числа", the day of the month. (Alone, "к
- * двадцатому", it is not read: no gate literal would say so.) */
+ * month, that date; with "числа", the day of the month; alone after a
+ * preposition, date_ordinal_alone. */
 static void date_ordinal_at(scan *x, size_t w, size_t we)
 {
+    size_t ws = w;
     if (we - w < 6)
         return;
     unsigned char l1 = x->s[we - 2], l2 = x->s[we - 1]; /* the last letter: о, у, е or ь */
@@ -2104,11 +2201,15 @@ static void date_ordinal_at(scan *x, size_t w, size_t we)
     }
     if (d < 1 || d > 31)
         return;
-    if (we + 1 >= x->n || x->s[we] != ' ' || !letter_at(x, we + 1))
+    if (we + 1 >= x->n || x->s[we] != ' ' || !letter_at(x, we + 1)) {
+        date_ordinal_alone(x, ws, we, d);
         return;
+    }
     size_t k = we + 1, e2 = word_end(x, k);
-    if (!gated(x->s, w, e2)) /* the ending and the month's or "числа"'s start */
+    if (!gated(x->s, w, e2)) { /* the ending and the month's or "числа"'s start */
+        date_ordinal_alone(x, ws, we, d);
         return;
+    }
     int m = kw_at(x, k, e2, KW_MONTH);
     if (m != KW_NONE) {
         int64_t y;
@@ -2121,6 +2222,8 @@ static void date_ordinal_at(scan *x, size_t w, size_t we)
     }
     if (kw_is(x, k, e2, KW_DAYW))
         day_of_month(x, w, e2, d);
+    else
+        date_ordinal_alone(x, ws, we, d);
 }
 
 /* "15-го", "20 числа", "15-го числа", "к 25 числу", "к 20-му" -- a day of
@@ -2351,6 +2454,46 @@ static void time_at(scan *x, size_t i)
     add_time(x, i, end, hh, mi);
 }
 
+/* Whole hours of a range said without a word for the hour: "с 10 до 12",
+ * "звоните с 9 до 18", "от 9 до 18" -- the first at i, after с/со/от.
+ * Not before a month, a currency, a thousands word or a unit that makes
+ * the numbers ages, sizes or counts ("с 3 до 5 лет"). */
+static void time_range_at(scan *x, size_t i)
+{
+    static const char *const units[] = {"лет",     "года", "год",       "дней",    "дня", "недель",
+                                        "месяцев", "шт",   "штук",      "см",      "кг",  "числа",
+                                        "размер",  "раз",  "процентов", "человек", NULL};
+    size_t e1 = digits_end(x, i), ps, pe;
+    if (e1 - i > 2 || !word_before(x, i, &ps, &pe) ||
+        !(word_eq(x, ps, pe, "с") || word_eq(x, ps, pe, "со") || word_eq(x, ps, pe, "от")))
+        return;
+    size_t k = range_sep(x, e1, false);
+    if (!k)
+        return;
+    size_t e2 = digits_end(x, k);
+    if (e2 - k > 2 || (e2 < x->n && (x->s[e2] == ':' || x->s[e2] == '.' || x->s[e2] == '-')))
+        return;
+    int h1 = e1 - i == 1 ? x->s[i] - '0' : (x->s[i] - '0') * 10 + (x->s[i + 1] - '0');
+    int h2 = e2 - k == 1 ? x->s[k] - '0' : (x->s[k] - '0') * 10 + (x->s[k + 1] - '0');
+    if (h1 >= h2 || h2 > 23 || alnum_at(x, e2))
+        return;
+    size_t a, b;
+    bool word = next_word(x, e2, &a, &b);
+    int daypart = word ? kw_at(x, a, b, KW_DAYPART) : KW_NONE;
+    if (daypart != KW_NONE) { /* "с 6 до 9 вечера": the second is time_at's */
+        int hh = hour_with(h1, daypart, -1);
+        if (hh >= 0 && hh <= 23 && a == e2 + 1)
+            add_time(x, i, e1, hh, 0);
+        return;
+    }
+    if (word && (word_is(x, a, b, units) || kw_at(x, a, b, KW_MONTH) != KW_NONE ||
+                 kw_at(x, a, b, KW_CUR) != KW_NONE || kw_at(x, a, b, KW_MULT) != KW_NONE ||
+                 kw_at(x, a, b, KW_UNIT) != KW_NONE))
+        return;
+    add_time(x, i, e1, h1, 0);
+    add_time(x, k, e2, h2, 0);
+}
+
 /* ---- number ------------------------------------------------------------------------- */
 
 static void number_at(scan *x, size_t i)
@@ -2505,6 +2648,38 @@ static bool bare_order_at(scan *x, size_t i, size_t e)
     return true;
 }
 
+/* An order number typed in groups after "заказ", "№" or "#" ("№ 88 21
+ * 345", "заказ 4 567 890"): a first group of 1 to 4 digits, then groups of
+ * 2 to 4 after single spaces, 5 to 12 digits in all. Only with an order's
+ * cue ("номер" alone is also a phone's word); the value is the digits. A
+ * group that starts an amount or a date ("заказ 2 500 рублей") loses to
+ * that longer candidate. */
+static bool grouped_order_at(scan *x, size_t i, size_t e)
+{
+    size_t nd = e - i, end = e, groups = 1;
+    if (nd > 4 || !order_start_ok(x, i))
+        return false;
+    char v[EF_NLU_VALUE_MAX];
+    memcpy(v, x->s + i, nd);
+    while (end + 1 < x->n && x->s[end] == ' ' && dig(x, end + 1)) {
+        size_t ge = digits_end(x, end + 1), gl = ge - end - 1;
+        if (gl < 2 || gl > 4 || nd + gl > 12)
+            break;
+        memcpy(v + nd, x->s + end + 1, gl);
+        nd += gl;
+        end = ge;
+        groups++;
+    }
+    if (groups < 2 || nd < 5 || !order_end_ok(x, end) ||
+        (end + 1 < x->n && (x->s[end] == '.' || x->s[end] == ',' || x->s[end] == '/') &&
+         dig(x, end + 1)))
+        return false;
+    if (order_cue(x, i) != CUE_ORDER)
+        return false;
+    add(x, EF_NLP__ENT_ORDER, RANK_ORDER, i, end, v, nd);
+    return true;
+}
+
 static void order_at(scan *x, size_t i)
 {
     size_t e = digits_end(x, i), nd = e - i;
@@ -2530,7 +2705,7 @@ static void order_at(scan *x, size_t i)
         add(x, EF_NLP__ENT_ORDER, RANK_ORDER, k, e, v, vl);
         return;
     }
-    if (bare_order_at(x, i, e))
+    if (grouped_order_at(x, i, e) || bare_order_at(x, i, e))
         return;
     /* 6..10 digits - 4 digits [- 1..2 digits] */
     if (nd < 6 || nd > 10 || !order_start_ok(x, i) || e >= x->n || x->s[e] != '-')
@@ -2720,6 +2895,9 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
             date_day_only_at(&x, i);
             time_at(&x, i);
             money_suffix_at(&x, i);
+            money_range_at(&x, i);
+            date_range_at(&x, i);
+            time_range_at(&x, i);
             number_at(&x, i);
         } else if (c == '+' && has_digit) {
             phone_at(&x, i);
