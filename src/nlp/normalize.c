@@ -410,8 +410,22 @@ static const tl_rule tl_rules[] = {
     {"d", "д"},    {"f", "ф"},   {"g", "г"},   {"h", "х"},  {"j", "й"},   {"k", "к"},
     {"l", "л"},    {"m", "м"},   {"n", "н"},   {"o", "о"},  {"p", "п"},   {"q", "к"},
     {"r", "р"},    {"s", "с"},   {"t", "т"},   {"u", "у"},  {"v", "в"},   {"w", "в"},
-    {"x", "кс"},   {"z", "з"},   {"'", "ь"},
+    {"x", "кс"},   {"z", "з"},   {"'", "ь"},   {"4", "ч"},
 };
+
+/* The second and third readings of the letters whose schemes disagree
+ * most: j as ж ("jdu", "uje"), w as ш or щ ("wapka", "vewi"), x as х
+ * ("xochu"). */
+static const char *tl_alt(char c, int alt)
+{
+    if (c == 'j')
+        return "ж";
+    if (c == 'x')
+        return "х";
+    if (c == 'w')
+        return alt == 1 ? "ш" : "щ";
+    return NULL;
+}
 
 static bool lat_vowel(char c)
 {
@@ -426,13 +440,20 @@ static size_t put(char *out, size_t o, const char *s)
     return l;
 }
 
-/* Transliterates the ASCII word w[0..n) into out (room for 4n+1 bytes). */
-static size_t translit(const char *w, size_t n, char *out)
+/* Transliterates the ASCII word w[0..n) into out (room for 4n+1 bytes);
+ * alt 1 and 2 read j, w and x by tl_alt(). */
+static size_t translit(const char *w, size_t n, char *out, int alt)
 {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         char c = w[i];
         bool start = i == 0, vow_before = i > 0 && lat_vowel(w[i - 1]);
+        const char *a = alt ? tl_alt(c, alt) : NULL;
+        if (a && !(c == 'w' && i + 1 < n && w[i + 1] == 'h')) {
+            o += put(out, o, a);
+            i++;
+            continue;
+        }
         if (c == 'e') { /* э at the start of a word, е elsewhere */
             o += put(out, o, start ? "э" : "е");
             i++;
@@ -718,15 +739,118 @@ typedef struct word {
     uint32_t cp[MAX_CP];
     size_t n;
     bool latin, cyr, punct; /* scripts seen; layout punctuation inside */
+    bool other_punct;       /* layout punctuation other than an apostrophe */
     size_t u8n;             /* bytes of u8 */
     char u8[MAX_CP * 4 + 1];
 } word;
 
+enum { PASS_FIRST, PASS_LAYOUT, PASS_TRANSLIT };
+
+/* Whether the Cyrillic t[0..n) ends in a consonant that may take a soft
+ * sign ("ест" -> "есть", "ден" -> "день"). */
+static bool soft_candidate(const char *t, size_t n)
+{
+    if (n < 4 || (unsigned char)t[n - 2] < 0xD0 || (unsigned char)t[n - 2] > 0xD1)
+        return false;
+    uint32_t c =
+        ((uint32_t)((unsigned char)t[n - 2] & 0x1F) << 6) | ((unsigned char)t[n - 1] & 0x3F);
+    switch (c) {
+    case 0x431:
+    case 0x432:
+    case 0x434:
+    case 0x436:
+    case 0x437:
+    case 0x43B:
+    case 0x43C:
+    case 0x43D:
+    case 0x43F:
+    case 0x440:
+    case 0x441:
+    case 0x442:
+    case 0x444:
+    case 0x447:
+    case 0x448:
+    case 0x449:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* out = t[0..n) and the NUL-terminated suffix, cut to outlen. */
+static void copy_out(char *out, size_t outlen, const char *t, size_t n, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+    if (n + sl + 1 > outlen)
+        n = sl + 1 > outlen ? 0 : outlen - sl - 1;
+    memcpy(out, t, n);
+    memcpy(out + n, suffix, n + sl + 1 <= outlen ? sl + 1 : 0);
+    out[n + sl < outlen ? n + sl : outlen - 1] = '\0';
+}
+
+/* A Latin word read as Russian in Latin letters: the common scheme, then
+ * j/w/x read otherwise (tl_alt); each reading taken when the bot knows it
+ * (or with a soft sign the customer left out at the end: "est", "den"),
+ * then its nearest spelling, then a word the dictionary knows. A word that
+ * is English or the bot's own Latin word (only in a pass over a message
+ * read as transliterated, `guarded`) is taken only when the bot knows the
+ * reading. */
+static const char *translit_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w, bool guarded,
+                                 char *out, size_t outlen)
+{
+    const ef_nlp__vocab *v = &bot->vocab;
+    char tl[3][MAX_CP * 4 + 8];
+    size_t tn[3];
+    bool alts =
+        memchr(w->u8, 'j', w->u8n) || memchr(w->u8, 'w', w->u8n) || memchr(w->u8, 'x', w->u8n);
+    int nv = alts ? 3 : 1;
+    for (int k = 0; k < nv; k++)
+        tn[k] = translit(w->u8, w->u8n, tl[k], k);
+    if (tn[0] == 0)
+        return NULL;
+    for (int k = 0; k < nv; k++) {
+        if (bot_knows(v, tl[k], tn[k], false) || spoken_form(tl[k], tn[k])) {
+            copy_out(out, outlen, tl[k], tn[k], "");
+            return "translit";
+        }
+    }
+    for (int k = 0; k < nv; k++) {
+        if (soft_candidate(tl[k], tn[k])) {
+            memcpy(tl[k] + tn[k], "ь", 3);
+            bool known = bot_knows(v, tl[k], tn[k] + 2, false);
+            tl[k][tn[k]] = '\0';
+            if (known) {
+                copy_out(out, outlen, tl[k], tn[k], "ь");
+                return "translit";
+            }
+        }
+    }
+    if (guarded)
+        return NULL;
+    for (int k = 0; k < nv; k++) {
+        word t = {.n = 0};
+        size_t i = 0;
+        uint32_t cp;
+        while (i < tn[k] && t.n < MAX_CP && ef_utf8_decode(tl[k], tn[k], &i, &cp) == 0)
+            t.cp[t.n++] = cp;
+        if (spell_fix(v, sc, t.cp, t.n, bound(t.n, false), false, out, outlen))
+            return "translit";
+    }
+    for (int k = 0; k < nv; k++) {
+        if (v->n_spellers > 0 && tn[k] >= 2 * MIN_SPELL && dict_knows(bot, sc, tl[k])) {
+            copy_out(out, outlen, tl[k], tn[k], "");
+            return "translit";
+        }
+    }
+    return NULL;
+}
+
 /* Decides how to read word w; writes the repaired text into out and returns
  * the repair's kind, or NULL to keep the word. */
-static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w,
-                               bool force_layout, char *out, size_t outlen)
+static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w, int mode,
+                               char *out, size_t outlen)
 {
+    bool force_layout = mode == PASS_LAYOUT, force_translit = mode == PASS_TRANSLIT;
     const ef_nlp__vocab *v = &bot->vocab;
     bool dict = v->n_spellers > 0;
     if (w->cyr && !w->latin) {
@@ -748,7 +872,8 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
     }
     if (!w->latin || w->cyr || bot->cyr_lang < 0)
         return NULL;
-    if (!w->punct && bot_knows(v, w->u8, w->u8n, true))
+    bool known_latin = !w->punct && bot_knows(v, w->u8, w->u8n, true);
+    if (known_latin && !force_translit)
         return NULL;
     /* layout: a word of the bot's wins over an English word ("utl" is
      * "где"); then English words stay; then any Russian word. In a message
@@ -770,29 +895,9 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
         snprintf(out, outlen, "%s", sp ? sp : lay);
         return "layout";
     }
-    if (w->punct || w->n < 2 || english)
+    if ((w->punct && w->other_punct) || w->n < 2 || (english && !force_translit))
         return NULL;
-    /* transliteration */
-    char tl[MAX_CP * 4 + 1];
-    size_t tn = translit(w->u8, w->u8n, tl);
-    if (tn == 0)
-        return NULL;
-    if (bot_knows(v, tl, tn, false) || spoken_form(tl, tn)) {
-        snprintf(out, outlen, "%s", tl);
-        return "translit";
-    }
-    word t = {.n = 0};
-    size_t i = 0;
-    uint32_t cp;
-    while (i < tn && t.n < MAX_CP && ef_utf8_decode(tl, tn, &i, &cp) == 0)
-        t.cp[t.n++] = cp;
-    if (spell_fix(v, sc, t.cp, t.n, bound(t.n, false), false, out, outlen))
-        return "translit";
-    if (dict && t.n >= MIN_SPELL && dict_knows(bot, sc, tl)) {
-        snprintf(out, outlen, "%s", tl);
-        return "translit";
-    }
-    return NULL;
+    return translit_word(bot, sc, w, english || known_latin, out, outlen);
 }
 
 /* ---- the pass over a message ---------------------------------------------------- */
@@ -834,13 +939,33 @@ static void rgrow(ef_nlp_scratch *sc, size_t need)
     sc->rcap = cap;
 }
 
+/* Whether the '4' at byte i of s is a letter of a Latin word: a Latin
+ * letter next to it, no digit on either side. */
+static bool tl_digit(const char *s, size_t n, size_t i)
+{
+    bool before = i > 0 && is_lat((unsigned char)s[i - 1]);
+    bool after = i + 1 < n && is_lat((unsigned char)s[i + 1]);
+    bool digits = (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') ||
+                  (i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9');
+    return (before || after) && !digits;
+}
+
+/* Whether a word starts at byte i with the letter-digit '4' ("4to"). */
+static bool digit_start(const ef_nlp_scratch *sc, size_t i)
+{
+    return sc->norm[i] == '4' &&
+           (i == 0 || !((unsigned char)sc->norm[i - 1] >= 0x80 ||
+                        ((sc->norm[i - 1] | 0x20) >= 'a' && (sc->norm[i - 1] | 0x20) <= 'z'))) &&
+           tl_digit(sc->norm, sc->n, i);
+}
+
 /* Reads the word of sc->norm starting at byte i into w; returns its end. */
 static size_t read_word(const ef_nlp_scratch *sc, size_t i, word *w)
 {
     const char *s = sc->norm;
     size_t n = sc->n, end = i;
     w->n = 0;
-    w->latin = w->cyr = w->punct = false;
+    w->latin = w->cyr = w->punct = w->other_punct = false;
     while (end < n) {
         size_t at = end;
         uint32_t c;
@@ -859,10 +984,14 @@ static size_t read_word(const ef_nlp_scratch *sc, size_t i, word *w)
         /* a key of a Russian letter (,;.'[]`) between Latin letters or
          * before the first one: ";fkj,f" is "жалоба", "[jxe" is "хочу" */
         if (!letter && layout_punct(c) && (w->n == 0 || (w->latin && !w->cyr)) && at < n &&
-            is_lat((uint8_t)s[at]))
+            is_lat((uint8_t)s[at])) {
             w->punct = true;
-        else if (!letter)
+            w->other_punct = w->other_punct || c != '\'' || w->n == 0;
+        } else if (c == '4' && !w->cyr && tl_digit(s, n, at - 1)) {
+            w->latin = true; /* "4to", "xo4u": 4 is ч */
+        } else if (!letter) {
             break;
+        }
         if (w->n < MAX_CP)
             w->cp[w->n] = c;
         w->n++;
@@ -902,7 +1031,8 @@ static void copy_plain(ef_nlp_scratch *sc, size_t from, size_t to)
     size_t i = from;
     while (i < to) {
         unsigned char c = (unsigned char)sc->norm[i];
-        bool start = c >= 0x80 || (c >= 'a' && c <= 'z') || layout_start(sc, i);
+        bool start = c >= 0x80 || (c >= 'a' && c <= 'z') || layout_start(sc, i) ||
+                     (c == '4' && digit_start(sc, i));
         if (!start) {
             emit(sc, sc->norm + i, 1, sc->src[i], sc->srcend[i]);
             i++;
@@ -926,8 +1056,8 @@ static void copy_plain(ef_nlp_scratch *sc, size_t from, size_t to)
  * repaired text is written only from the first repair on (what precedes it
  * is copied then): a message without an unknown word costs the reading of
  * its words and nothing else. */
-static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout, size_t *n_latin,
-                        size_t *n_layout, bool *cyr)
+static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, int mode, size_t *n_latin,
+                        size_t *n_layout, size_t *n_translit, bool *cyr)
 {
     sc->n_repairs = 0;
     sc->rn = 0;
@@ -940,7 +1070,8 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
     size_t i = 0;
     while (i < sc->n) {
         unsigned char c = (unsigned char)sc->norm[i];
-        bool start = c >= 0x80 || (c >= 'a' && c <= 'z') || layout_start(sc, i);
+        bool start = c >= 0x80 || (c >= 'a' && c <= 'z') || layout_start(sc, i) ||
+                     (c == '4' && digit_start(sc, i));
         if (!start) {
             if (writing)
                 emit(sc, sc->norm + i, 1, sc->src[i], sc->srcend[i]);
@@ -967,7 +1098,7 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
         *n_latin += w.latin && !w.cyr;
         *cyr = *cyr || w.cyr;
         char to[MAX_CP * 4 + 8];
-        const char *kind = w.n ? repair_word(bot, sc, &w, force_layout, to, sizeof(to)) : NULL;
+        const char *kind = w.n ? repair_word(bot, sc, &w, mode, to, sizeof(to)) : NULL;
         uint32_t s = sc->src[i], e = sc->srcend[end - 1];
         if (kind && !writing) {
             writing = true;
@@ -976,6 +1107,7 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
         }
         if (kind) {
             *n_layout += kind[0] == 'l';
+            *n_translit += kind[0] == 't';
             rgrow(sc, sc->rn + strlen(to) + (sc->n - end) * 4 + 16);
             emit(sc, to, strlen(to), s, e);
             note_repair(sc, kind, &w, to, s, e);
@@ -989,12 +1121,18 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, bool force_layout
 
 size_t ef_nlp__repair(const ef_bot *bot, ef_nlp_scratch *sc)
 {
-    size_t n_latin = 0, n_layout = 0;
+    size_t n_latin = 0, n_layout = 0, n_tl = 0;
     bool cyr = false;
-    repair_pass(bot, sc, false, &n_latin, &n_layout, &cyr);
+    repair_pass(bot, sc, PASS_FIRST, &n_latin, &n_layout, &n_tl, &cyr);
+    size_t a = 0, b = 0, t = 0;
     if (!cyr && n_layout > 0 && n_layout < n_latin && 3 * n_layout >= n_latin) {
-        size_t a = 0, b = 0;
-        repair_pass(bot, sc, true, &a, &b, &cyr);
+        repair_pass(bot, sc, PASS_LAYOUT, &a, &b, &t, &cyr);
+    } else if (!cyr && n_tl > 0 && n_layout == 0 && n_tl < n_latin) {
+        /* a message in Latin letters some of whose words are Russian: its
+         * English-looking words ("est", "net", "opt") and the bot's own
+         * Latin words ("gde") are read as Russian too when the bot knows
+         * the reading */
+        repair_pass(bot, sc, PASS_TRANSLIT, &a, &b, &t, &cyr);
     }
     return sc->n_repairs;
 }

@@ -60,6 +60,17 @@ static void test_translit(void **state)
     fx *f = *state;
     expect_repair(f, "vernite dengi", "returns", "vernite", "верните", "translit");
     expect_repair(f, "vernite dengi", "returns", "dengi", "деньги", "translit");
+    /* 4 as ч, j as ж, w as щ, an apostrophe as ь */
+    expect_repair(f, "4to s moim zakazom", "order_status", "4to", "что", "translit");
+    expect_repair(f, "jdu posylku uje nedelu", "order_status", "jdu", "жду", "translit");
+    expect_repair(f, "vewi ne podoshli", "returns", "vewi", "вещи", "translit");
+    expect_repair(f, "kur'er ne priehal", "order_status", "kur'er", "курьер", "translit");
+    /* the bot's own Latin word, in a message read as transliterated */
+    expect_repair(f, "gde moi shtany", "order_status", "gde", "где", "translit");
+    /* a digit between digits is no letter; English stays English */
+    ef_nlu_result r = fx_run(f, "where is my order 4411");
+    for (size_t i = 0; i < r.n_repairs; i++)
+        fail_msg("repaired '%s' -> '%s'", r.repairs[i].from, r.repairs[i].to);
 }
 
 static void test_spelling(void **state)
