@@ -403,14 +403,14 @@ typedef struct tl_rule {
 
 /* Longest first; y, i and e are decided in translit() by their context. */
 static const tl_rule tl_rules[] = {
-    {"shch", "щ"}, {"sch", "щ"}, {"zh", "ж"},  {"kh", "х"}, {"ch", "ч"},  {"sh", "ш"},
-    {"ts", "ц"},   {"tz", "ц"},  {"ya", "я"},  {"ja", "я"}, {"yu", "ю"},  {"ju", "ю"},
-    {"yo", "е"},   {"jo", "е"},  {"ye", "е"},  {"je", "е"}, {"iy", "ий"}, {"yy", "ый"},
-    {"yi", "ый"},  {"ij", "ий"}, {"ii", "ий"}, {"a", "а"},  {"b", "б"},   {"c", "ц"},
-    {"d", "д"},    {"f", "ф"},   {"g", "г"},   {"h", "х"},  {"j", "й"},   {"k", "к"},
-    {"l", "л"},    {"m", "м"},   {"n", "н"},   {"o", "о"},  {"p", "п"},   {"q", "к"},
-    {"r", "р"},    {"s", "с"},   {"t", "т"},   {"u", "у"},  {"v", "в"},   {"w", "в"},
-    {"x", "кс"},   {"z", "з"},   {"'", "ь"},   {"4", "ч"},
+    {"tsya", "тся"}, {"shch", "щ"}, {"sch", "щ"}, {"zh", "ж"},  {"kh", "х"}, {"ch", "ч"},
+    {"sh", "ш"},     {"ts", "ц"},   {"tz", "ц"},  {"ya", "я"},  {"ja", "я"}, {"yu", "ю"},
+    {"ju", "ю"},     {"yo", "е"},   {"jo", "е"},  {"ye", "е"},  {"je", "е"}, {"iy", "ий"},
+    {"yy", "ый"},    {"yi", "ый"},  {"ij", "ий"}, {"ii", "ий"}, {"a", "а"},  {"b", "б"},
+    {"c", "ц"},      {"d", "д"},    {"f", "ф"},   {"g", "г"},   {"h", "х"},  {"j", "й"},
+    {"k", "к"},      {"l", "л"},    {"m", "м"},   {"n", "н"},   {"o", "о"},  {"p", "п"},
+    {"q", "к"},      {"r", "р"},    {"s", "с"},   {"t", "т"},   {"u", "у"},  {"v", "в"},
+    {"w", "в"},      {"x", "кс"},   {"z", "з"},   {"'", "ь"},   {"4", "ч"},
 };
 
 /* The second and third readings of the letters whose schemes disagree
@@ -448,6 +448,12 @@ static size_t translit(const char *w, size_t n, char *out, int alt)
     for (size_t i = 0; i < n;) {
         char c = w[i];
         bool start = i == 0, vow_before = i > 0 && lat_vowel(w[i - 1]);
+        if (alt == 1 && c == 's' && i + 2 < n && w[i + 1] == 'c' && w[i + 2] == 'h' &&
+            !(i + 3 < n && w[i + 3] == 'c')) { /* "schet": сч */
+            o += put(out, o, "сч");
+            i += 3;
+            continue;
+        }
         const char *a = alt ? tl_alt(c, alt) : NULL;
         if (a && !(c == 'w' && i + 1 < n && w[i + 1] == 'h')) {
             o += put(out, o, a);
@@ -801,8 +807,8 @@ static const char *translit_word(const ef_bot *bot, ef_nlp_scratch *sc, const wo
     const ef_nlp__vocab *v = &bot->vocab;
     char tl[3][MAX_CP * 4 + 8];
     size_t tn[3];
-    bool alts =
-        memchr(w->u8, 'j', w->u8n) || memchr(w->u8, 'w', w->u8n) || memchr(w->u8, 'x', w->u8n);
+    bool alts = memchr(w->u8, 'j', w->u8n) || memchr(w->u8, 'w', w->u8n) ||
+                memchr(w->u8, 'x', w->u8n) || strstr(w->u8, "sch");
     int nv = alts ? 3 : 1;
     for (int k = 0; k < nv; k++)
         tn[k] = translit(w->u8, w->u8n, tl[k], k);
@@ -1127,7 +1133,7 @@ size_t ef_nlp__repair(const ef_bot *bot, ef_nlp_scratch *sc)
     size_t a = 0, b = 0, t = 0;
     if (!cyr && n_layout > 0 && n_layout < n_latin && 3 * n_layout >= n_latin) {
         repair_pass(bot, sc, PASS_LAYOUT, &a, &b, &t, &cyr);
-    } else if (!cyr && n_tl > 0 && n_layout == 0 && n_tl < n_latin) {
+    } else if (!cyr && n_layout == 0 && n_tl < n_latin && (n_tl > 0 || n_latin >= 2)) {
         /* a message in Latin letters some of whose words are Russian: its
          * English-looking words ("est", "net", "opt") and the bot's own
          * Latin words ("gde") are read as Russian too when the bot knows

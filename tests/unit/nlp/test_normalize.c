@@ -67,6 +67,10 @@ static void test_translit(void **state)
     expect_repair(f, "kur'er ne priehal", "order_status", "kur'er", "курьер", "translit");
     /* the bot's own Latin word, in a message read as transliterated */
     expect_repair(f, "gde moi shtany", "order_status", "gde", "где", "translit");
+    /* sch as сч, -tsya as -тся; a Latin message none of whose words was
+     * transliterated first is read again when two or more are Latin */
+    expect_repair(f, "schet ne oplachivaetsya", "payment_problem", "schet", "счет", "translit");
+    expect_repair(f, "net spasibo ne nado", "deny", "net", "нет", "translit");
     /* a digit between digits is no letter; English stays English */
     ef_nlu_result r = fx_run(f, "where is my order 4411");
     for (size_t i = 0; i < r.n_repairs; i++)
