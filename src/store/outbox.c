@@ -25,10 +25,18 @@ static int64_t col_int64(PGresult *r, int row, int col)
 
 #define col_str ef_store__col_str
 
-/* Served by idx_messages_outbox (sql/006 names this query there). With no
- * cursor, $2 IS NULL folds away in the plan made for these parameters. The
- * row queued before each in its conversation (idx_messages_conversation_id)
- * lets the dispatcher keep the chat's order when that one is missing. */
+/* The walk of the due rows is served by idx_messages_outbox (sql/006
+ * names this query there), the only index in its order; with no cursor,
+ * $2 IS NULL folds away in the plan made for these parameters. The LATERAL
+ * finds the row queued before each in its conversation, so that the
+ * dispatcher keeps the chat's order when that one is not among the rows it
+ * holds; it is served by idx_messages_queued_chat (sql/023) and by
+ * construction can never walk the queued rows of every chat: it names
+ * delivery_status = 'queued' without direction = 'outbound' (the same rows:
+ * only outbound rows have a delivery status), so it does not imply
+ * idx_messages_outbox's predicate and that index cannot serve it whatever
+ * the statistics say (without any, the planner walked it: 9 s a fetch with
+ * 75,000 queued). Keep direction out of it. */
 static const char FETCH_DUE_SQL[] =
     "WITH t AS (SELECT (now() - interval '250 milliseconds')::text AS at), d AS ("
     "SELECT m.id, m.conversation_id, c.platform, c.chat_id, c.chat_type, m.content, "
@@ -39,8 +47,8 @@ static const char FETCH_DUE_SQL[] =
     "m.next_attempt_at::text, m.created_at::text, p.id, p.next_attempt_at <= now() "
     "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
     "LEFT JOIN LATERAL (SELECT q.id, q.next_attempt_at FROM messages q "
-    "WHERE q.conversation_id = m.conversation_id AND q.direction = 'outbound' "
-    "AND q.delivery_status = 'queued' AND q.created_at < m.created_at "
+    "WHERE q.conversation_id = m.conversation_id AND q.delivery_status = 'queued' "
+    "AND q.created_at < m.created_at "
     "ORDER BY q.created_at DESC LIMIT 1) p ON true "
     "WHERE m.direction = 'outbound' AND m.delivery_status = 'queued' "
     "AND m.next_attempt_at <= now() "
@@ -49,6 +57,11 @@ static const char FETCH_DUE_SQL[] =
     "AND ($4::uuid[] IS NULL OR m.integration_id IS NULL OR m.integration_id <> ALL ($4::uuid[])) "
     "ORDER BY m.next_attempt_at, m.created_at LIMIT $1::int) "
     "SELECT d.*, t.at FROM t LEFT JOIN d ON true";
+
+const char *ef_store_outbox_fetch_sql(void)
+{
+    return FETCH_DUE_SQL;
+}
 
 static void read_row(PGresult *r, int k, ef_outbox_row *o)
 {
@@ -189,7 +202,14 @@ int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, co
     char *why = ef_store__clip_utf8(reason, OUTBOX_REASON_MAX);
     const char *vals[4] = {row_id, delay, why, count_attempt ? "1" : "0"};
     /* The chat's later rows may not become due before this one: the due
-     * fetch would hand them out first. */
+     * fetch would hand them out first. The row's conversation and times
+     * come to the second UPDATE as values (sub-selects of r, run once), so
+     * its look-up is an index probe of that one chat whatever the
+     * statistics say; like the fetch's LATERAL it names delivery_status
+     * without direction, so idx_messages_queued_chat (sql/023) serves it
+     * and idx_messages_outbox cannot: joined to r, without statistics, it
+     * was planned as a walk of every queued row (109 ms per retry with
+     * 80,000 queued). */
     int rc = ef_store__exec_simple(
         st,
         "WITH r AS (UPDATE messages SET next_attempt_at = now() + ($2::bigint * interval "
@@ -197,10 +217,10 @@ int ef_store_outbox_retry(ef_store *st, const char *row_id, int64_t delay_ms, co
         "failed_reason = $3, updated_at = now() "
         "WHERE id = $1 AND delivery_status = 'queued' "
         "RETURNING conversation_id, created_at, next_attempt_at) "
-        "UPDATE messages m SET next_attempt_at = r.next_attempt_at FROM r "
-        "WHERE m.conversation_id = r.conversation_id AND m.direction = 'outbound' "
-        "AND m.delivery_status = 'queued' AND m.created_at > r.created_at "
-        "AND m.next_attempt_at < r.next_attempt_at",
+        "UPDATE messages m SET next_attempt_at = (SELECT next_attempt_at FROM r) "
+        "WHERE m.conversation_id = (SELECT conversation_id FROM r) "
+        "AND m.delivery_status = 'queued' AND m.created_at > (SELECT created_at FROM r) "
+        "AND m.next_attempt_at < (SELECT next_attempt_at FROM r)",
         4, vals);
     ef_free(why);
     return rc;

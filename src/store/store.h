@@ -224,8 +224,11 @@ typedef struct ef_outbox_cursor {
 /* Queued rows that are due (next_attempt_at <= now()), in the order of
  * (next_attempt_at, created_at) -- a chat's rows in the order they were
  * queued, since a retry moves the chat's later rows along with it -- after
- * *cur, at most limit; *cur moves to the last row returned. Served by
- * idx_messages_outbox (sql/006): nothing due costs one index probe. */
+ * *cur, at most limit; *cur moves to the last row returned. One
+ * statement: the walk is served by idx_messages_outbox (sql/006): nothing
+ * due costs one index probe; each row's prev_row_id by an index probe of
+ * its chat in idx_messages_queued_chat (sql/023), which no statistics (nor
+ * their absence) can turn into a walk of every queued row. */
 int ef_store_outbox_fetch_due(ef_store *st, ef_outbox_cursor *cur, size_t limit,
                               ef_outbox_row **rows, size_t *n);
 /* The same without the rows of the integrations in skip (a PostgreSQL uuid[]
@@ -236,6 +239,9 @@ int ef_store_outbox_fetch_due_skip(ef_store *st, ef_outbox_cursor *cur, size_t l
                                    const char *skip, ef_outbox_row **rows, size_t *n);
 /* The same from the first due row. */
 int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size_t *n);
+/* The fetch's statement ($1 limit, $2 and $3 the cursor or NULL, $4 the
+ * skipped integrations or NULL), for EXPLAIN: tests check its plan. */
+const char *ef_store_outbox_fetch_sql(void);
 void ef_outbox_rows_free(ef_outbox_row *rows, size_t n);
 /* Frees one row's strings (the struct itself is the caller's). */
 void ef_outbox_row_cleanup(ef_outbox_row *r);

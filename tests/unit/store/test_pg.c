@@ -601,6 +601,141 @@ static void outbox_sent_many_records_a_run(void **state)
     ef_free(a);
 }
 
+/* The fetch's plan (EXPLAIN, COSTS OFF) on the admin connection, every
+ * line in one owned string. */
+static char *fetch_plan(fixture *fx)
+{
+    char *prep = ef_asprintf("PREPARE fetch_due(int, timestamptz, timestamptz, uuid[]) AS %s",
+                             ef_store_outbox_fetch_sql());
+    admin_exec(fx, prep);
+    ef_free(prep);
+    PGresult *r = PQexec(fx->admin, "EXPLAIN (COSTS OFF) EXECUTE fetch_due(500, NULL, NULL, NULL)");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("EXPLAIN: %s", PQresultErrorMessage(r));
+    ef_buf b;
+    ef_buf_init(&b, 1u << 20);
+    for (int i = 0; i < PQntuples(r); i++)
+        assert_int_equal(ef_buf_appendf(&b, "%s\n", PQgetvalue(r, i, 0)), 0);
+    PQclear(r);
+    admin_exec(fx, "DEALLOCATE fetch_due");
+    return ef_buf_steal(&b, NULL);
+}
+
+/* How many times the plan names idx_messages_outbox. */
+static int outbox_index_uses(const char *plan)
+{
+    int n = 0;
+    for (const char *p = plan; (p = strstr(p, "idx_messages_outbox")) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* The plan's line that reads rel (e.g. "messages q"); fails without one. */
+static char *plan_line(const char *plan, const char *rel)
+{
+    const char *at = strstr(plan, rel);
+    if (!at)
+        fail_msg("no scan of %s in:\n%s", rel, plan);
+    const char *start = at, *end = strchr(at, '\n');
+    while (start > plan && start[-1] != '\n')
+        start--;
+    return ef_strndup(start, (size_t)(end ? end - start : (ptrdiff_t)strlen(start)));
+}
+
+/* The fetch's look-up of a row's previous queued row in its chat is served
+ * by the chat index with or without statistics, and idx_messages_outbox
+ * (every queued row of every chat) cannot serve it at all: with autovacuum
+ * off and no ANALYZE, the old look-up (naming direction = 'outbound') was
+ * planned as a walk of that index, 9 s a fetch with 75,000 queued (sql/023).
+ * And the look-up still finds a previous row that is not due. */
+static void outbox_fetch_lookup_is_plan_proof(void **state)
+{
+    NEED_DB(fx);
+    /* A fresh database filled faster than autovacuum's first ANALYZE: 300
+     * chats, 10 inbound messages and 10 queued replies each, interleaved. */
+    admin_exec(fx, "ALTER TABLE messages SET (autovacuum_enabled = false)");
+    admin_exec(fx, "ALTER TABLE conversations SET (autovacuum_enabled = false)");
+    admin_exec(fx, "INSERT INTO users (id, name, platform, platform_user_id) "
+                   "SELECT md5('u' || g)::uuid, 'u' || g, 'telegram', g::text "
+                   "FROM generate_series(1, 300) g");
+    admin_exec(fx, "INSERT INTO conversations (id, session_id, user_id, platform, chat_id, "
+                   "chat_type) SELECT md5('c' || g)::uuid, 's' || g, md5('u' || g)::uuid, "
+                   "'telegram', g::text, 'private' FROM generate_series(1, 300) g");
+    admin_exec(fx, "INSERT INTO messages (conversation_id, session_id, user_id, content, role, "
+                   "direction, platform, platform_message_id, delivery_status, next_attempt_at, "
+                   "created_at) SELECT md5('c' || ((i / 2) % 300 + 1))::uuid, 's', "
+                   "md5('u' || ((i / 2) % 300 + 1))::uuid, 'r' || i, "
+                   "CASE WHEN i % 2 = 0 THEN 'user' ELSE 'assistant' END::message_role, "
+                   "CASE WHEN i % 2 = 0 THEN 'inbound' ELSE 'outbound' END::message_direction, "
+                   "'telegram', CASE WHEN i % 2 = 0 THEN i::text END, "
+                   "CASE WHEN i % 2 = 1 THEN 'queued' END::delivery_status, "
+                   "CASE WHEN i % 2 = 1 THEN now() - interval '1 hour' + i * interval '1 ms' END, "
+                   "now() - interval '1 hour' + i * interval '1 ms' "
+                   "FROM generate_series(1, 6000) i");
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM pg_stats WHERE tablename = 'messages' "
+                                     "AND schemaname = current_schema()"),
+                     0);
+
+    for (int analyzed = 0; analyzed < 2; analyzed++) {
+        char *plan = fetch_plan(fx);
+        char *walk = plan_line(plan, "on messages m");
+        char *look = plan_line(plan, "on messages q");
+        assert_non_null(strstr(walk, "using idx_messages_outbox on"));
+        assert_non_null(strstr(look, "using idx_messages_queued_chat on"));
+        assert_int_equal(outbox_index_uses(plan), 1); /* the walk's, nothing else */
+        ef_free(walk);
+        ef_free(look);
+        ef_free(plan);
+        admin_exec(fx, "ANALYZE messages, conversations");
+    }
+
+    /* Even with the indexes it could use gone and scans by index forced, the
+     * look-up cannot use idx_messages_outbox (the plan names it for the walk
+     * only): its WHERE does not imply that index's predicate. */
+    admin_exec(fx, "BEGIN");
+    admin_exec(fx, "DROP INDEX idx_messages_queued_chat");
+    admin_exec(fx, "DROP INDEX idx_messages_conversation_id");
+    admin_exec(fx, "DROP INDEX idx_messages_created_brin");
+    admin_exec(fx, "SET LOCAL enable_seqscan = off");
+    char *plan = fetch_plan(fx);
+    assert_int_equal(outbox_index_uses(plan), 1);
+    ef_free(plan);
+    admin_exec(fx, "ROLLBACK");
+
+    /* A chat's first reply backs off an hour (its later ones move with
+     * it); a reply queued after that is due at once: fetched, with the
+     * previous queued row of its chat, which is not due. */
+    char *first = admin_value(fx, "SELECT id FROM messages WHERE conversation_id = md5('c1')::uuid "
+                                  "AND delivery_status = 'queued' ORDER BY created_at LIMIT 1");
+    assert_int_equal(ef_store_outbox_retry(fx->st, first, 3600 * 1000, "429", false), 0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE conversation_id = "
+                                     "md5('c1')::uuid AND delivery_status = 'queued' AND "
+                                     "next_attempt_at <= now()"),
+                     0);
+    admin_exec(fx, "INSERT INTO messages (conversation_id, session_id, user_id, content, role, "
+                   "direction, platform, delivery_status, next_attempt_at) "
+                   "VALUES (md5('c1')::uuid, 's', md5('u1')::uuid, 'late', 'assistant', "
+                   "'outbound', 'telegram', 'queued', now())");
+    char *prev = admin_value(fx, "SELECT id FROM messages WHERE conversation_id = md5('c1')::uuid "
+                                 "AND delivery_status = 'queued' AND content <> 'late' "
+                                 "ORDER BY created_at DESC LIMIT 1");
+    ef_outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_store_outbox_fetch(fx->st, 5000, &rows, &n), 0);
+    assert_int_equal(n, 3000 - 10 + 1);
+    size_t late = n;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].text, "late") == 0)
+            late = i;
+    assert_true(late < n);
+    assert_non_null(rows[late].prev_row_id);
+    assert_string_equal(rows[late].prev_row_id, prev);
+    assert_false(rows[late].prev_due);
+    ef_outbox_rows_free(rows, n);
+    ef_free(prev);
+    ef_free(first);
+}
+
 /* ---- integrations ------------------------------------------------------- */
 
 static void integrations_add_list_get_change(void **state)
@@ -855,6 +990,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cursors_per_integration, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_data_errors_are_einval, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_sent_many_records_a_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(outbox_fetch_lookup_is_plan_proof, setup, teardown),
         cmocka_unit_test_setup_teardown(integrations_add_list_get_change, setup, teardown),
         cmocka_unit_test_setup_teardown(default_adopts_legacy_rows_once, setup, teardown),
         cmocka_unit_test_setup_teardown(changes_notify_listeners, setup, teardown),
