@@ -76,6 +76,15 @@
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_MAX_MS 60000
 #define RESP_MAX (1 << 20)
+/* How long one request may take (curl). Not a setting: it bounds one
+ * chat's wait only (requests share a curl multi handle), the chat's next
+ * reply must wait for this one's outcome whatever the bound, and a request
+ * cut short may still have been delivered (it is retried: a duplicate), so
+ * a shorter bound buys duplicates, not speed. What a platform needs would
+ * belong in its channel policy (platforms/platform.h), beside its rate
+ * limits, not in one global variable. */
+#define CONNECT_TIMEOUT_S 10L
+#define SEND_TIMEOUT_S 30L
 #define STOP_GRACE_MS 5000
 #define START_HOLD_MS 1000  /* the per-second windows of a previous instance */
 #define WAIT_NOTE_MS 600000 /* "replies wait" is said once per integration, then this often */
@@ -220,7 +229,7 @@ struct ef_dispatcher {
     bool db_leader;
     int64_t epoch;
     ef_outbox_cursor cursor;
-    int64_t analyzed_ms; /* the store thread's last ef_store_outbox_analyze (0: never) */
+    int64_t slow_noted_ms; /* the last slow fetch said (0: never) */
     int64_t last_db_log_ms;
 };
 
@@ -871,25 +880,23 @@ static bool hold_lease(ef_dispatcher *d)
     return rc == 0;
 }
 
-/* A fetch this slow is planned without statistics (see
- * ef_store_outbox_analyze); they are refreshed at most this often. */
+/* A fetch this slow is said (at most every SLOW_NOTE_MS): its statement
+ * is one walk of idx_messages_outbox from the cursor and an index probe of
+ * one chat per row (store/outbox.c), which no statistics can make slow, so
+ * a slow one means a database in trouble (I/O, locks, a backlog walked
+ * from the start). Nothing is run to mend it: an ANALYZE here (session 5)
+ * stopped the recording of outcomes for as long as it read the table. */
 #define FETCH_SLOW_MS 1000
-#define ANALYZE_EVERY_MS (10 * 60 * 1000)
+#define SLOW_NOTE_MS (10 * 60 * 1000)
 
-/* After a slow fetch: the outbox's statistics refreshed, at most every
- * ANALYZE_EVERY_MS. */
-static void heal_slow_fetch(ef_dispatcher *d, int64_t took_ms)
+static void note_slow_fetch(ef_dispatcher *d, int64_t took_ms, size_t n)
 {
     int64_t now = ef_now_ms();
-    if (took_ms < FETCH_SLOW_MS || (d->analyzed_ms && now - d->analyzed_ms < ANALYZE_EVERY_MS))
+    if (took_ms < FETCH_SLOW_MS || (d->slow_noted_ms && now - d->slow_noted_ms < SLOW_NOTE_MS))
         return;
-    d->analyzed_ms = now;
-    int rc = ef_store_outbox_analyze(d->store);
-    EF_LOG(EF_LOG_WARN, EF_C_PIPE,
-           "dispatcher: an outbox fetch took %lld ms; the planner's statistics of messages were "
-           "refreshed (ANALYZE, %lld ms)%s%s",
-           (long long)took_ms, (long long)(ef_now_ms() - now), rc ? ": " : "",
-           rc ? ef_store_errmsg(d->store) : "");
+    d->slow_noted_ms = now;
+    EF_LOG(EF_LOG_WARN, EF_C_PIPE, "dispatcher: an outbox fetch of %zu rows took %lld ms", n,
+           (long long)took_ms);
 }
 
 /* Hands the next due rows to the sending thread; returns how many. */
@@ -906,7 +913,7 @@ static size_t fetch(ef_dispatcher *d)
     int rc = ef_store_outbox_fetch_due_skip(d->store, &d->cursor, FETCH_LIMIT, skip, &rows, &n);
     ef_free(skip);
     if (rc == 0)
-        heal_slow_fetch(d, ef_now_ms() - t0);
+        note_slow_fetch(d, ef_now_ms() - t0, n);
     if (rc != 0) {
         db_warn(d, "outbox fetch");
         return 0;
@@ -1129,8 +1136,8 @@ static void flight_begin(ef_dispatcher *d, flight *f)
     curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(f->easy, CURLOPT_PRIVATE, f);
-    curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+    curl_easy_setopt(f->easy, CURLOPT_TIMEOUT, SEND_TIMEOUT_S);
     curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(f->easy, CURLOPT_USERAGENT, "easyflow/" EF_VERSION);
     curl_multi_add_handle(d->multi, f->easy);

@@ -292,8 +292,3 @@ int ef_store_outbox_lease_release(ef_store *st, const char *holder)
         st, "UPDATE outbox_lease SET until = now() WHERE id AND holder = $1 AND until > now()", 1,
         vals);
 }
-
-int ef_store_outbox_analyze(ef_store *st)
-{
-    return ef_store__exec_simple(st, "ANALYZE messages, conversations", 0, NULL);
-}

@@ -286,12 +286,6 @@ int ef_store_outbox_migrate(ef_store *st, const char *row_id, const char *new_ch
 int ef_store_outbox_lease(ef_store *st, const char *holder, int64_t lease_ms, int64_t *epoch);
 /* Gives the lease up now (shutdown), when holder has it. */
 int ef_store_outbox_lease_release(ef_store *st, const char *holder);
-/* Refreshes the planner's statistics of the outbox's tables (ANALYZE
- * messages, conversations). For a fetch that turned slow: a database
- * filled faster than autovacuum's first ANALYZE has none, and the fetch's
- * per-chat look-up is then planned as a walk of every queued row (9 s a
- * fetch with 75,000 queued, 41 ms after ANALYZE). 0 or the error. */
-int ef_store_outbox_analyze(ef_store *st);
 
 /* ---- integrations (integrations.c): connected bots, numbers, shops ------ */
 
