@@ -88,12 +88,15 @@ static uint32_t model_char(uint32_t cp)
 static uint32_t model_ascii[128], model_cyr[128];
 static pthread_once_t model_once = PTHREAD_ONCE_INIT;
 
+static void lat_index(void);
+
 static void model_tables(void)
 {
     for (uint32_t c = 0; c < 128; c++) {
         model_ascii[c] = model_char(c);
         model_cyr[c] = model_char(0x400 + c);
     }
+    lat_index();
 }
 
 /* The folded characters of s[0..n) as the model reads them, with one space
@@ -139,18 +142,39 @@ static size_t chars_of(const char *s, size_t n, uint32_t *out)
  * meets the English examples as written. */
 typedef struct lat_rule {
     char lat[5];
+    uint8_t len; /* strlen(lat) */
     uint32_t cyr;
 } lat_rule;
 
+/* Grouped by first letter, each group longest first as the rules are
+ * tried: the first rule of a letter's group that matches wins (rules of
+ * other letters can never match there). ya/yu/yo never do: 'y' is read
+ * before them (latin_to_cyr()), kept for the record. */
 static const lat_rule lat_rules[] = {
-    {"shch", 0x449}, {"sch", 0x449}, {"zh", 0x436}, {"kh", 0x445}, {"ch", 0x447}, {"sh", 0x448},
-    {"ts", 0x446},   {"ya", 0x44F},  {"ja", 0x44F}, {"yu", 0x44E}, {"ju", 0x44E}, {"yo", 0x435},
-    {"jo", 0x435},   {"a", 0x430},   {"b", 0x431},  {"c", 0x446},  {"d", 0x434},  {"e", 0x435},
-    {"f", 0x444},    {"g", 0x433},   {"h", 0x445},  {"i", 0x438},  {"j", 0x439},  {"k", 0x43A},
-    {"l", 0x43B},    {"m", 0x43C},   {"n", 0x43D},  {"o", 0x43E},  {"p", 0x43F},  {"q", 0x43A},
-    {"r", 0x440},    {"s", 0x441},   {"t", 0x442},  {"u", 0x443},  {"v", 0x432},  {"w", 0x432},
-    {"x", 0x445},    {"z", 0x437},
+    {"a", 1, 0x430},  {"b", 1, 0x431},  {"ch", 2, 0x447}, {"c", 1, 0x446},    {"d", 1, 0x434},
+    {"e", 1, 0x435},  {"f", 1, 0x444},  {"g", 1, 0x433},  {"h", 1, 0x445},    {"i", 1, 0x438},
+    {"ja", 2, 0x44F}, {"ju", 2, 0x44E}, {"jo", 2, 0x435}, {"j", 1, 0x439},    {"kh", 2, 0x445},
+    {"k", 1, 0x43A},  {"l", 1, 0x43B},  {"m", 1, 0x43C},  {"n", 1, 0x43D},    {"o", 1, 0x43E},
+    {"p", 1, 0x43F},  {"q", 1, 0x43A},  {"r", 1, 0x440},  {"shch", 4, 0x449}, {"sch", 3, 0x449},
+    {"sh", 2, 0x448}, {"s", 1, 0x441},  {"ts", 2, 0x446}, {"t", 1, 0x442},    {"u", 1, 0x443},
+    {"v", 1, 0x432},  {"w", 1, 0x432},  {"x", 1, 0x445},  {"ya", 2, 0x44F},   {"yu", 2, 0x44E},
+    {"yo", 2, 0x435}, {"zh", 2, 0x436}, {"z", 1, 0x437},
 };
+
+/* lat_rules[lat_first[c - 'a'] .. lat_first[c - 'a' + 1]): the rules of
+ * letter c (filled with the model's tables, once per process). */
+static uint8_t lat_first[27];
+
+static void lat_index(void)
+{
+    size_t n = sizeof(lat_rules) / sizeof(lat_rules[0]), k = 0;
+    for (unsigned c = 0; c < 26; c++) {
+        lat_first[c] = (uint8_t)k;
+        while (k < n && (unsigned char)lat_rules[k].lat[0] == 'a' + c)
+            k++;
+    }
+    lat_first[26] = (uint8_t)k;
+}
 
 static bool lat_letter(uint32_t c)
 {
@@ -174,20 +198,20 @@ static size_t latin_to_cyr(uint32_t *c, size_t n)
             i++;
             continue;
         }
-        size_t k = 0;
-        for (; k < sizeof(lat_rules) / sizeof(lat_rules[0]); k++) {
-            size_t l = strlen(lat_rules[k].lat), j = 0;
+        size_t k = lat_first[c[i] - 'a'], end = lat_first[c[i] - 'a' + 1];
+        for (; k < end; k++) {
+            size_t l = lat_rules[k].len, j = 1;
             while (j < l && i + j < n && c[i + j] == (uint32_t)lat_rules[k].lat[j])
                 j++;
             if (j == l)
                 break;
         }
-        if (k == sizeof(lat_rules) / sizeof(lat_rules[0])) {
+        if (k == end) {
             c[o++] = c[i++]; /* every letter has a rule: not reached */
             continue;
         }
         c[o++] = lat_rules[k].cyr;
-        i += strlen(lat_rules[k].lat);
+        i += lat_rules[k].len;
     }
     return o;
 }
