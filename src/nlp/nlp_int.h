@@ -359,7 +359,8 @@ typedef struct ef_nlp__example {
  * (0 = empty slot) and info = start << 9 | len << 1 | of_intent, its
  * entries being [start, start + len) (len <= 255: a bot with more classes
  * keeps the first 255 that saw the n-gram), of_intent whether an intent's
- * example has it. */
+ * example has it. len 0: an n-gram many classes saw, whose deltas are the
+ * dense row `start` of the model's rows (model.c, rank_classes()). */
 typedef struct ef_nlp__mslot {
     uint32_t key, info;
 } ef_nlp__mslot;
@@ -377,9 +378,18 @@ typedef struct ef_nlp__model {
     uint32_t n_trained;   /* classes with examples */
     ef_nlp__mslot *slots; /* open addressing by hash */
     ef_nlp__ment *ent;
+    /* n_rows rows of row_len floats (n_classes rounded up to 4, 0 for a
+     * class that never saw the n-gram): the n-grams of EF_NLP__DENSE_MIN
+     * classes or more, added a vector at a time; NULL when the classes are
+     * more than EF_NLP__DENSE_MAX */
+    float *rows;
+    uint32_t n_rows, row_len;
     bool *trained; /* per class: it has examples */
     float *unseen; /* per class: log P of an n-gram it never saw */
 } ef_nlp__model;
+
+#define EF_NLP__DENSE_MIN 10
+#define EF_NLP__DENSE_MAX 64
 
 /* Trains bot->model from bot->examples (the intents' positive ones; the
  * out_of_scope and negative ones as the other class). Call once at load,
