@@ -520,9 +520,10 @@ static void add_deltas(const ef_nlp__model *m, const uint32_t *f, size_t known, 
 }
 
 /* Naive Bayes over the known slots f[0..known): the best class and its
- * softmax probability. */
+ * softmax probability (*p only when the best class is `only`, or when only
+ * is UINT32_MAX: the softmax costs a few exps per class). */
 static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known, float *score,
-                         uint32_t *cls, double *p)
+                         uint32_t only, uint32_t *cls, double *p)
 {
     uint32_t nc = m->n_classes;
     for (uint32_t c = 0; c < nc; c++)
@@ -545,6 +546,9 @@ static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known
         if (best == UINT32_MAX || score[c] > score[best])
             best = c;
     }
+    *cls = best;
+    if (only != UINT32_MAX && best != only)
+        return; /* the caller wants no probability of another class */
     /* a class 30 below the best adds under 1e-13 to the sum: nothing the
      * four decimals of a confidence show; expf, since the scores are
      * floats (the exps were a fifth of the model's cost) */
@@ -552,7 +556,6 @@ static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known
     for (uint32_t c = 0; c < nc; c++)
         if (m->trained[c] && score[c] > score[best] - 30.0f)
             sum += expf(score[c] - score[best]);
-    *cls = best;
     *p = 1.0 / sum;
 }
 
@@ -567,7 +570,7 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, f
     const reading *b = best_reading(m, text, n, true, r);
     if (!b)
         return EF_ENOTFOUND;
-    rank_classes(m, b->f, b->known, score, cls, p);
+    rank_classes(m, b->f, b->known, score, UINT32_MAX, cls, p);
     return 0;
 }
 
@@ -582,6 +585,6 @@ int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, floa
     if (!b)
         return EF_ENOTFOUND;
     uint32_t cls;
-    rank_classes(m, b->f, b->known, score, &cls, p);
+    rank_classes(m, b->f, b->known, score, m->n_classes - 2, &cls, p);
     return cls == m->n_classes - 2 ? 0 : EF_ENOTFOUND;
 }
