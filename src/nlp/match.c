@@ -825,6 +825,14 @@ static void match_repaired(const ef_bot *bot, ef_nlp_scratch *sc, const char *te
     memcpy(out->repairs, sc->repairs, sc->n_repairs * sizeof(ef_nlu_repair));
 }
 
+/* The scratch's memo of the words the model read, or NULL when the
+ * dictionaries' memo is off too (EF_NLP_NO_WORD_MEMO: the cost of words a
+ * worker has never seen). */
+static ef_nlp__mword *model_memo(ef_nlp_scratch *sc)
+{
+    return (sc->options & EF_NLP_NO_WORD_MEMO) ? NULL : sc->mword;
+}
+
 /* Whether the model's probability p is taken: from bot.model_threshold
  * on, never when it is 1 (a probability can round to 1.0: the setting
  * means "off"). */
@@ -842,7 +850,8 @@ static void ask_model(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
 {
     uint32_t cls;
     double p;
-    if (ef_nlp__model_classify(&bot->model, sc->norm, sc->n, sc->mscore, &cls, &p) != 0)
+    if (ef_nlp__model_classify(&bot->model, sc->norm, sc->n, sc->mscore, model_memo(sc), &cls,
+                               &p) != 0)
         return;
     bool oos = cls >= bot->n_intents;
     out->model_intent = oos ? EF_NLP_FALLBACK : bot->intents[cls].name;
@@ -869,7 +878,7 @@ static void ask_model_rest(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result 
     double p;
     if (sc->rest_e <= sc->rest_s ||
         ef_nlp__model_classify(&bot->model, sc->norm + sc->rest_s, sc->rest_e - sc->rest_s,
-                               sc->mscore, &cls, &p) != 0)
+                               sc->mscore, model_memo(sc), &cls, &p) != 0)
         return;
     bool oos = cls >= bot->n_intents;
     out->model_intent = oos ? EF_NLP_FALLBACK : bot->intents[cls].name;
@@ -891,7 +900,8 @@ static void veto_weak(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
 {
     double p;
     if (out->confidence >= REPAIR_BELOW ||
-        ef_nlp__model_other(&bot->model, sc->norm, sc->n, sc->mscore, &p) != 0 || !taken(bot, p))
+        ef_nlp__model_other(&bot->model, sc->norm, sc->n, sc->mscore, model_memo(sc), &p) != 0 ||
+        !taken(bot, p))
         return;
     out->model_intent = EF_NLP_FALLBACK;
     out->model_confidence = p;

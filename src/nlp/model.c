@@ -99,6 +99,26 @@ static void model_tables(void)
     lat_index();
 }
 
+/* The character at u[*i] as the model reads it (model_char()), *i moved
+ * past it; false when u is not valid UTF-8 there. The tables must be made. */
+static inline bool model_next(const unsigned char *u, size_t n, size_t *i, uint32_t *f)
+{
+    size_t k = *i;
+    if (u[k] < 0x80) {
+        *f = model_ascii[u[k]];
+        *i = k + 1;
+    } else if ((u[k] == 0xD0 || u[k] == 0xD1) && k + 1 < n && (u[k + 1] & 0xC0) == 0x80) {
+        *f = model_cyr[(u[k] & 1) << 6 | (u[k + 1] & 0x3F)]; /* always valid UTF-8 */
+        *i = k + 2;
+    } else {
+        uint32_t cp;
+        if (ef_utf8_decode((const char *)u, n, i, &cp) != 0)
+            return false;
+        *f = model_char(cp);
+    }
+    return true;
+}
+
 /* The folded characters of s[0..n) as the model reads them, with one space
  * at both ends and between words; returns their number. */
 static size_t chars_of(const char *s, size_t n, uint32_t *out)
@@ -109,17 +129,8 @@ static size_t chars_of(const char *s, size_t n, uint32_t *out)
     out[k++] = ' ';
     while (i < n && k < MAX_CHARS - 1) {
         uint32_t f;
-        if (u[i] < 0x80) {
-            f = model_ascii[u[i++]];
-        } else if ((u[i] == 0xD0 || u[i] == 0xD1) && i + 1 < n && (u[i + 1] & 0xC0) == 0x80) {
-            f = model_cyr[(u[i] & 1) << 6 | (u[i + 1] & 0x3F)]; /* always valid UTF-8 */
-            i += 2;
-        } else {
-            uint32_t cp;
-            if (ef_utf8_decode(s, n, &i, &cp) != 0)
-                break;
-            f = model_char(cp);
-        }
+        if (!model_next(u, n, &i, &f))
+            break;
         if (f == EF_UTF8_DROP)
             continue;
         if (f == ' ' && out[k - 1] == ' ')
@@ -224,12 +235,9 @@ static size_t latin_to_cyr(uint32_t *c, size_t n)
  * new message are mostly new, so they only diluted the coverage gate
  * (measured on the dev set and fresh messages: situations 75% -> 81%,
  * out-of-scope 70% -> 75%, nothing lost). */
-static size_t features(const char *text, size_t n, bool tl, uint32_t *out, size_t cap)
+static size_t ngrams(const uint32_t *c, size_t nc, uint32_t *out, size_t cap)
 {
-    uint32_t c[MAX_CHARS];
-    size_t nc = chars_of(text, n, c), nf = 0;
-    if (tl)
-        nc = latin_to_cyr(c, nc);
+    size_t nf = 0;
     if (nc < 3)
         return 0; /* nothing but spaces */
     /* unrolled (the loop's tests were half the model's cost on the clean
@@ -250,6 +258,15 @@ static size_t features(const char *text, size_t n, bool tl, uint32_t *out, size_
         out[nf++] = ((h ^ 5u) * 2654435761u) | 1u;
     }
     return nf;
+}
+
+static size_t features(const char *text, size_t n, bool tl, uint32_t *out, size_t cap)
+{
+    uint32_t c[MAX_CHARS];
+    size_t nc = chars_of(text, n, c);
+    if (tl)
+        nc = latin_to_cyr(c, nc);
+    return ngrams(c, nc, out, cap);
 }
 
 #define MAX_FEATURES (MAX_CHARS * (NGRAM_MAX - NGRAM_MIN + 1))
@@ -444,6 +461,104 @@ static size_t known_slots(const ef_nlp__model *m, const char *text, size_t n, bo
     return nf;
 }
 
+/* ---- the word memo ------------------------------------------------------- */
+
+/* Running counts of known_words(). */
+typedef struct kcount {
+    uint32_t *f;
+    size_t nf, known, of_intent;
+} kcount;
+
+/* One word's part of known_slots(): c[0..nc) is " w " (the word between
+ * its spaces) read from the bytes w[0..len) of the message; its known slots
+ * are appended to k->f, from the memo when the thread met the word before
+ * (same bytes, same reading), else looked up and remembered. */
+static void known_word(const ef_nlp__model *m, ef_nlp__mword *memo, const char *w, size_t len,
+                       uint32_t *c, size_t nc, bool tl, kcount *k)
+{
+    ef_nlp__mword *e = NULL;
+    if (len <= EF_NLP__MWORD_BYTES) {
+        uint64_t h = 1469598103934665603ull ^ tl;
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ (unsigned char)w[i]) * 1099511628211ull;
+        e = &memo[(h ^ h >> 29) & (EF_NLP__MWORDS - 1)];
+        if (e->len == len && e->tl == tl && memcmp(e->w, w, len) == 0) {
+            memcpy(k->f + k->known, e->slot, e->known * sizeof(uint32_t));
+            k->known += e->known;
+            k->of_intent += e->of_intent;
+            k->nf += e->nf;
+            return;
+        }
+    }
+    uint32_t g[MAX_FEATURES];
+    size_t ng = ngrams(c, tl ? latin_to_cyr(c, nc) : nc, g, MAX_FEATURES);
+    size_t known = 0, of_intent = 0;
+    for (size_t i = 0; i < ng; i++) {
+        uint32_t s = slot_of(m, g[i]);
+        if (!m->slots[s].key)
+            continue;
+        k->f[k->known + known++] = s;
+        of_intent += m->slots[s].info & 1;
+    }
+    if (e && known <= EF_NLP__MWORD_SLOTS) {
+        e->len = (uint8_t)len;
+        e->tl = tl;
+        e->known = (uint8_t)known;
+        e->of_intent = (uint8_t)of_intent;
+        e->nf = (uint16_t)ng;
+        memcpy(e->w, w, len);
+        memcpy(e->slot, k->f + k->known, known * sizeof(uint32_t));
+    }
+    k->known += known;
+    k->of_intent += of_intent;
+    k->nf += ng;
+}
+
+/* known_slots() word by word with the thread's memo: an n-gram never spans
+ * two words (features()), and a word's n-grams and their slots depend on
+ * its characters only (the transliteration too: no rule crosses a space),
+ * so the message's known slots are its words', in order. Messages the
+ * model would cut (MAX_CHARS) take known_slots(). */
+static size_t known_words(const ef_nlp__model *m, ef_nlp__mword *memo, const char *text, size_t n,
+                          bool tl, uint32_t *f, size_t *known, size_t *of_intent)
+{
+    if (!memo || n >= MAX_CHARS - 1)
+        return known_slots(m, text, n, tl, f, known, of_intent);
+    const unsigned char *u = (const unsigned char *)text;
+    pthread_once(&model_once, model_tables);
+    uint32_t c[MAX_CHARS];
+    kcount k = {f, 0, 0, 0};
+    size_t nc = 1, i = 0, ws = 0, we = 0;
+    c[0] = ' ';
+    bool valid = true;
+    while (i < n && valid) {
+        size_t at = i;
+        uint32_t ch;
+        valid = model_next(u, n, &i, &ch);
+        if (!valid || ch == EF_UTF8_DROP)
+            continue;
+        if (ch != ' ') {
+            if (nc == 1)
+                ws = at;
+            c[nc++] = ch;
+            we = i;
+            continue;
+        }
+        if (nc > 1) {
+            c[nc++] = ' ';
+            known_word(m, memo, text + ws, we - ws, c, nc, tl, &k);
+            nc = 1;
+        }
+    }
+    if (nc > 1) {
+        c[nc++] = ' ';
+        known_word(m, memo, text + ws, we - ws, c, nc, tl, &k);
+    }
+    *known = k.known;
+    *of_intent = k.of_intent;
+    return k.nf;
+}
+
 static bool has_latin(const char *text, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -473,17 +588,17 @@ static bool covered(const reading *r, bool by_intent)
  * Cyrillic). NULL when no reading is covered (the model does not guess).
  * A message the written reading covers costs no second reading: English
  * messages meet the English examples as written. */
-static const reading *best_reading(const ef_nlp__model *m, const char *text, size_t n,
-                                   bool by_intent, reading *r)
+static const reading *best_reading(const ef_nlp__model *m, ef_nlp__mword *memo, const char *text,
+                                   size_t n, bool by_intent, reading *r)
 {
-    r[0].nf = known_slots(m, text, n, false, r[0].f, &r[0].known, &r[0].of_intent);
+    r[0].nf = known_words(m, memo, text, n, false, r[0].f, &r[0].known, &r[0].of_intent);
     if (covered(&r[0], by_intent))
         return &r[0];
     /* Latin letters whose n-grams the examples mostly know (English that
      * is just not covered enough) are not Russian in disguise */
     if ((double)r[0].known >= LATIN_KNOWN * (double)r[0].nf || !has_latin(text, n))
         return NULL;
-    r[1].nf = known_slots(m, text, n, true, r[1].f, &r[1].known, &r[1].of_intent);
+    r[1].nf = known_words(m, memo, text, n, true, r[1].f, &r[1].known, &r[1].of_intent);
     return covered(&r[1], by_intent) ? &r[1] : NULL;
 }
 
@@ -560,28 +675,29 @@ static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known
 }
 
 int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, float *score,
-                           uint32_t *cls, double *p)
+                           ef_nlp__mword *memo, uint32_t *cls, double *p)
 {
     if (!m->slots)
         return EF_ENOTFOUND;
     reading r[2];
     /* a message mostly made of n-grams no intent's example has is about
      * something the bot was never shown: the model does not guess */
-    const reading *b = best_reading(m, text, n, true, r);
+    const reading *b = best_reading(m, memo, text, n, true, r);
     if (!b)
         return EF_ENOTFOUND;
     rank_classes(m, b->f, b->known, score, UINT32_MAX, cls, p);
     return 0;
 }
 
-int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, float *score, double *p)
+int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, float *score,
+                        ef_nlp__mword *memo, double *p)
 {
     if (!m->slots || !m->trained[m->n_classes - 2])
         return EF_ENOTFOUND;
     reading r[2];
     /* the same gate over every class's n-grams: out-of-scope examples must
      * know the message as well as intents' examples would have to */
-    const reading *b = best_reading(m, text, n, false, r);
+    const reading *b = best_reading(m, memo, text, n, false, r);
     if (!b)
         return EF_ENOTFOUND;
     uint32_t cls;

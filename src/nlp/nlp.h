@@ -210,9 +210,10 @@ enum {
                                      only as written (measurements) */
     EF_NLP_NO_MODEL = 1 << 4,     /* no statistical second opinion on
                                      fallbacks: rules only (measurements) */
-    EF_NLP_NO_WORD_MEMO = 1 << 3, /* ask the dictionaries about every word
-                                     instead of remembering their answers in
-                                     the scratch: same results, the cost of
+    EF_NLP_NO_WORD_MEMO = 1 << 3, /* ask the dictionaries (and the model's
+                                     n-gram table) about every word instead
+                                     of remembering their answers in the
+                                     scratch: same results, the cost of
                                      words never seen before (measurements) */
 };
 void ef_nlp_scratch_set_options(ef_nlp_scratch *sc, unsigned options);

@@ -397,12 +397,32 @@ typedef struct ef_nlp__model {
 void ef_nlp__model_train(ef_bot *bot);
 void ef_nlp__model_cleanup(ef_nlp__model *m);
 
+/* A word the model read before, in a thread's memo (the scratch's mword,
+ * EF_NLP__MWORDS of them, indexed by a hash of the word's bytes): its
+ * n-grams' count and the slots of the known ones, for one reading (as
+ * written, or transliterated). Words over EF_NLP__MWORD_BYTES bytes or with
+ * more known n-grams than EF_NLP__MWORD_SLOTS are not kept. */
+#define EF_NLP__MWORDS 512
+#define EF_NLP__MWORD_BYTES 40
+#define EF_NLP__MWORD_SLOTS 60
+typedef struct ef_nlp__mword {
+    uint8_t len;       /* bytes of the word, 0: empty */
+    bool tl;           /* the transliterated reading */
+    uint8_t known;     /* known n-grams: slot[0..known) */
+    uint8_t of_intent; /* of them, those an intent's example has */
+    uint16_t nf;       /* the word's n-grams */
+    char w[EF_NLP__MWORD_BYTES];
+    uint32_t slot[EF_NLP__MWORD_SLOTS];
+} ef_nlp__mword;
+
 /* Classifies text[0..n) (any UTF-8; folded here): *cls is the best class
  * (n_intents: the other class) and *p its probability. score holds
- * m->n_classes floats of working memory. EF_ENOTFOUND when the model is
- * empty or knows too few of the message's n-grams to say anything. */
+ * m->n_classes floats of working memory; memo, when not NULL, the calling
+ * thread's word memo (the same answers, faster for words met before).
+ * EF_ENOTFOUND when the model is empty or knows too few of the message's
+ * n-grams to say anything. */
 int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, float *score,
-                           uint32_t *cls, double *p);
+                           ef_nlp__mword *memo, uint32_t *cls, double *p);
 
 /* Whether the model takes text[0..n) for "something else" (the
  * out_of_scope and negative examples) rather than any intent: 0 and *p,
@@ -410,7 +430,7 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, f
  * wins, the bot has no such examples, or the model knows under 70% of the
  * message's n-grams (in any class's examples). */
 int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, float *score,
-                        double *p);
+                        ef_nlp__mword *memo, double *p);
 
 /* Gate bits after the patterns in a candidate bitset: set when a date or
  * time keyword stem ("завтр", "понедельн", "noon", ...) occurs. */
@@ -524,8 +544,9 @@ struct ef_nlp_scratch {
     /* this thread's memo of dictionary answers (normalize.c) */
     uint64_t *dmemo; /* EF_NLP__DMEMO slots: word hash | answer bit, 0 empty */
     size_t dmemo_n;
-    bool read_repaired; /* norm holds the repaired reading (match.c) */
-    float *mscore;      /* the model's class scores, bot->model.n_classes */
+    bool read_repaired;   /* norm holds the repaired reading (match.c) */
+    float *mscore;        /* the model's class scores, bot->model.n_classes */
+    ef_nlp__mword *mword; /* the model's word memo, EF_NLP__MWORDS (model.c) */
     /* a message of several sentences won by small talk: the sentences it
      * did not touch, [rest_s, rest_e) of norm, empty when none (match.c) */
     uint32_t rest_s, rest_e;

@@ -26,7 +26,8 @@
  *                                      fallbacks (model.c; 7 of the 54 fall
  *                                      back, 3 of them the model answers)
  *   nlp_match_entities_cold_msgs_per_sec  the clean mix asking the
- *                                      dictionaries about every word
+ *                                      dictionaries and the model's n-gram
+ *                                      table about every word
  *                                      (EF_NLP_NO_WORD_MEMO: the cost of words
  *                                      a worker has never seen)
  *   nlp_match_no_prefilter_msgs_per_sec  intents and entities, every

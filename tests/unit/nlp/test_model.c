@@ -101,18 +101,18 @@ static void test_classify(void **state)
     double p1, p2;
     uint32_t c1, c2;
     const char *t = "оторвалась подошва";
-    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c1, &p1), 0);
-    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c2, &p2), 0);
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, NULL, &c1, &p1), 0);
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, NULL, &c2, &p2), 0);
     assert_int_equal(c1, c2);
     assert_true(p1 == p2 && p1 > 0 && p1 <= 1);
     assert_int_equal(c1, 0); /* refund */
     /* n-grams only the out-of-scope examples have make no opinion: the
      * intents' examples never spoke of it */
     t = "рецепт пирога";
-    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c1, &p1),
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, NULL, &c1, &p1),
                      EF_ENOTFOUND);
     /* invalid UTF-8 is cut where it starts, never read past */
-    assert_int_equal(ef_nlp__model_classify(&bot->model, "\xff\xfe", 2, score, &c1, &p1),
+    assert_int_equal(ef_nlp__model_classify(&bot->model, "\xff\xfe", 2, score, NULL, &c1, &p1),
                      EF_ENOTFOUND);
 }
 
@@ -127,14 +127,14 @@ static void test_latin_letters(void **state)
     double p, pc;
     uint32_t c, cc;
     const char *t = "otorvalas podoshva";
-    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c, &p), 0);
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, NULL, &c, &p), 0);
     assert_int_equal(c, 0);               /* refund */
     const char *cy = "оторвалас подошва"; /* the same reading, in Cyrillic */
-    assert_int_equal(ef_nlp__model_classify(&bot->model, cy, strlen(cy), score, &cc, &pc), 0);
+    assert_int_equal(ef_nlp__model_classify(&bot->model, cy, strlen(cy), score, NULL, &cc, &pc), 0);
     assert_int_equal(cc, c);
     assert_true(p == pc);
     t = "zhdu posylku desyat dney";
-    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c, &p), 0);
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, NULL, &c, &p), 0);
     assert_int_equal(c, 1); /* late */
     /* through the matcher: the model's answer, marked as such */
     ef_nlu_result r = run(f, "na rukave dyrka");
@@ -143,8 +143,64 @@ static void test_latin_letters(void **state)
     /* Latin letters that transliterate into nothing the examples know
      * still get no opinion */
     t = "quantum chromodynamics";
-    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, &c, &p),
+    assert_int_equal(ef_nlp__model_classify(&bot->model, t, strlen(t), score, NULL, &c, &p),
                      EF_ENOTFOUND);
+}
+
+/* The thread's word memo gives the answers of reading every word anew:
+ * each text twice through one memo (the second time from it) against no
+ * memo, for both questions, Latin letters (the transliterated reading),
+ * invisible characters, punctuation, digits, invalid UTF-8, and a message
+ * the model cuts (MAX_CHARS). */
+static void test_word_memo(void **state)
+{
+    fx *f = *state;
+    const ef_nlp__model *m = &f->bot->model;
+    char long_text[1200];
+    const char *piece = "оторвалась подошва жду посылку ";
+    size_t pl = strlen(piece), ll = 0;
+    while (ll + pl < sizeof(long_text)) {
+        memcpy(long_text + ll, piece, pl);
+        ll += pl;
+    }
+    long_text[ll] = '\0';
+    const char *texts[] = {
+        "оторвалась подошва",
+        "otorvalas podoshva",
+        "zhdu posylku desyat dney",
+        "quantum chromodynamics",
+        "рецепт пирога",
+        "какая погода будет завтра",
+        "\xff\xfe",
+        "от\xc2\xadорвалась  подошва!!! 123, ok",
+        "👍 жду посылку",
+        "",
+        "a",
+        "поменяйте мне пуговицу yy",
+        "оторвалась подошва \xff",
+        long_text,
+    };
+    ef_nlp__mword *memo = ef_calloc(EF_NLP__MWORDS, sizeof(*memo));
+    float score[4];
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+            const char *t = texts[i];
+            uint32_t c0 = 99, c1 = 99;
+            double p0 = -1, p1 = -1;
+            int r0 = ef_nlp__model_classify(m, t, strlen(t), score, NULL, &c0, &p0);
+            int r1 = ef_nlp__model_classify(m, t, strlen(t), score, memo, &c1, &p1);
+            if (r0 != r1 || c0 != c1 || p0 != p1)
+                fail_msg("classify '%s' (pass %d): %d %u %.17g, with the memo %d %u %.17g", t, pass,
+                         r0, c0, p0, r1, c1, p1);
+            p0 = p1 = -1;
+            r0 = ef_nlp__model_other(m, t, strlen(t), score, NULL, &p0);
+            r1 = ef_nlp__model_other(m, t, strlen(t), score, memo, &p1);
+            if (r0 != r1 || p0 != p1)
+                fail_msg("other '%s' (pass %d): %d %.17g, with the memo %d %.17g", t, pass, r0, p0,
+                         r1, p1);
+        }
+    }
+    ef_free(memo);
 }
 
 /* The out-of-scope class alone: a message like the out-of-scope examples
@@ -157,12 +213,12 @@ static void test_other(void **state)
     float score[4];
     double p;
     const char *t = "какая погода будет завтра";
-    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, &p), 0);
+    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, NULL, &p), 0);
     assert_true(p > 0.5 && p <= 1);
     t = "оторвалась подошва";
-    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, &p), EF_ENOTFOUND);
+    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, NULL, &p), EF_ENOTFOUND);
     t = "поменяйте мне пуговицу";
-    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, &p), EF_ENOTFOUND);
+    assert_int_equal(ef_nlp__model_other(&bot->model, t, strlen(t), score, NULL, &p), EF_ENOTFOUND);
 }
 
 /* A weak rule answer (one pattern word in a message about something else)
@@ -272,6 +328,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_latin_letters, fx_setup, fx_teardown),
         cmocka_unit_test(test_threshold),
         cmocka_unit_test_setup_teardown(test_other, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_word_memo, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_weak_rule_vetoed, fx_setup, fx_teardown),
         cmocka_unit_test(test_request_after_small_talk),
     };
