@@ -851,6 +851,33 @@ static const char *translit_word(const ef_bot *bot, ef_nlp_scratch *sc, const wo
     return NULL;
 }
 
+/* A word glued to the next one ("непришел", "незнаю", "гдемой"): "не"
+ * and a word the bot or a dictionary knows, or a whole word of the bot and
+ * a word the bot knows.
+ * Writes "left right" into out. Only for a Cyrillic word no one knows. */
+static bool split_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w, char *out,
+                       size_t outlen)
+{
+    const ef_nlp__vocab *v = &bot->vocab;
+    const char *s = w->u8;
+    if (w->u8n != 2 * w->n || w->n < 5)
+        return false; /* two bytes a letter: а..я */
+    for (size_t k = 2; k + 3 <= w->n; k++) {
+        size_t b = 2 * k, rn = w->u8n - b;
+        bool ne = k == 2 && memcmp(s, "не", 4) == 0;
+        if (!ne && !ef_nlp__vocab_knows(v, s, b, false, SIZE_MAX))
+            continue;
+        char right[MAX_CP * 4 + 1];
+        memcpy(right, s + b, rn);
+        right[rn] = '\0';
+        if (bot_knows(v, right, rn, false) || (ne && dict_knows(bot, sc, right))) {
+            snprintf(out, outlen, "%.*s %s", (int)b, s, right);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Decides how to read word w; writes the repaired text into out and returns
  * the repair's kind, or NULL to keep the word. */
 static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w, int mode,
@@ -873,6 +900,8 @@ static const char *repair_word(const ef_bot *bot, ef_nlp_scratch *sc, const word
         bool by_stem = bot_knows(v, w->u8, w->u8n, false);
         if ((by_stem && (!dict || w->n < MIN_STEM_SPELL)) || dict_knows(bot, sc, w->u8))
             return NULL;
+        if (!by_stem && split_word(bot, sc, w, out, outlen))
+            return "spelling";
         return spell_fix(v, sc, w->cp, w->n, bound(w->n, dict), by_stem, out, outlen) ? "spelling"
                                                                                       : NULL;
     }
@@ -1063,7 +1092,8 @@ static void copy_plain(ef_nlp_scratch *sc, size_t from, size_t to)
  * is copied then): a message without an unknown word costs the reading of
  * its words and nothing else. */
 static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, int mode, size_t *n_latin,
-                        size_t *n_layout, size_t *n_translit, bool *cyr)
+                        size_t *n_layout, size_t *n_translit, size_t *n_rulat, size_t *n_eng,
+                        bool *cyr)
 {
     sc->n_repairs = 0;
     sc->rn = 0;
@@ -1117,9 +1147,18 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, int mode, size_t 
             rgrow(sc, sc->rn + strlen(to) + (sc->n - end) * 4 + 16);
             emit(sc, to, strlen(to), s, e);
             note_repair(sc, kind, &w, to, s, e);
-        } else if (writing) {
-            for (size_t k = i; k < end; k++)
-                emit(sc, sc->norm + k, 1, sc->src[k], sc->srcend[k]);
+        } else {
+            /* a Latin word of the bot's own no dictionary knows ("spasibo",
+             * "gde"): Russian typed in Latin letters */
+            if (mode == PASS_FIRST && w.n >= 2 && w.latin && !w.cyr && !w.punct) {
+                if (dict_knows(bot, sc, w.u8))
+                    (*n_eng)++;
+                else if (bot_knows(&bot->vocab, w.u8, w.u8n, true))
+                    (*n_rulat)++;
+            }
+            if (writing)
+                for (size_t k = i; k < end; k++)
+                    emit(sc, sc->norm + k, 1, sc->src[k], sc->srcend[k]);
         }
         i = end;
     }
@@ -1127,18 +1166,21 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, int mode, size_t 
 
 size_t ef_nlp__repair(const ef_bot *bot, ef_nlp_scratch *sc)
 {
-    size_t n_latin = 0, n_layout = 0, n_tl = 0;
+    size_t n_latin = 0, n_layout = 0, n_tl = 0, n_rulat = 0, n_eng = 0;
     bool cyr = false;
-    repair_pass(bot, sc, PASS_FIRST, &n_latin, &n_layout, &n_tl, &cyr);
-    size_t a = 0, b = 0, t = 0;
+    repair_pass(bot, sc, PASS_FIRST, &n_latin, &n_layout, &n_tl, &n_rulat, &n_eng, &cyr);
+    size_t a = 0, b = 0, t = 0, r = 0, g = 0;
+    size_t ru = n_tl + n_rulat;
     if (!cyr && n_layout > 0 && n_layout < n_latin && 3 * n_layout >= n_latin) {
-        repair_pass(bot, sc, PASS_LAYOUT, &a, &b, &t, &cyr);
-    } else if (!cyr && n_layout == 0 && n_tl < n_latin && (n_tl > 0 || n_latin >= 2)) {
-        /* a message in Latin letters some of whose words are Russian: its
+        repair_pass(bot, sc, PASS_LAYOUT, &a, &b, &t, &r, &g, &cyr);
+    } else if (!cyr && n_layout == 0 && n_tl < n_latin && ru > 0 && ru >= n_eng) {
+        /* a message in Latin letters whose words are at least as often
+         * Russian (read so, or the bot's own Latin words no dictionary
+         * knows) as English: its
          * English-looking words ("est", "net", "opt") and the bot's own
          * Latin words ("gde") are read as Russian too when the bot knows
          * the reading */
-        repair_pass(bot, sc, PASS_TRANSLIT, &a, &b, &t, &cyr);
+        repair_pass(bot, sc, PASS_TRANSLIT, &a, &b, &t, &r, &g, &cyr);
     }
     return sc->n_repairs;
 }
