@@ -1,0 +1,34 @@
+-- 024_ingest_generic_plans.sql -- ef_ingest() plans its statements once per
+-- connection, not once per call (issue 8, speed).
+--
+-- PL/pgSQL caches a statement's plan, but by default (plan_cache_mode =
+-- auto) the first five executions are planned for their parameter values,
+-- and a generic plan is kept only if its estimated cost is not above the
+-- average of those. ef_ingest_first()'s statements take the batch and the
+-- positions array as parameters; planned for known values, the positions'
+-- selectivity is known and the estimate can come out lower than the
+-- generic plan's: then every call plans its statements again, copying the
+-- batch's jsonb into each plan as a constant. Whether it does depends on
+-- the statistics: measured with callgrind on a single-user postgres
+-- (tests/bench/ingest_cost.py: 5,000 chats of history, ANALYZEd),
+-- instructions per call:
+--
+--   batch                                   auto      generic
+--   1 message of a new chat                 4.37 M    2.97 M
+--   16 messages of 16 new chats            14.79 M   14.80 M
+--   16 messages of 16 known chats          12.44 M   13.02 M
+--   16 messages of 8 known chats, 2 each   18.14 M   16.67 M
+--
+-- and on a 2.8 GB database grown by the tests and earlier benches, where
+-- auto planned every call of every size: 16 messages of 16 known chats
+-- 18.2 M against 10.8 M, 8 chats with 2 each 25.7 M against 10.3 M. A
+-- batch at a steady 2,000 updates/s holds ~5 events, so the call's fixed
+-- part is most of its cost there.
+--
+-- Every statement in the ingest path is an equality look-up on a unique
+-- or chat index, a walk of the batch, or a write: a generic plan is the
+-- plan a value-specific one would be. The setting applies to everything
+-- ef_ingest() calls (ef_customers_batch, ef_ingest_first, the per-event
+-- functions) and only while it runs; other statements of the connection
+-- keep the default. Nothing here changes a result.
+ALTER FUNCTION ef_ingest(jsonb) SET plan_cache_mode = force_generic_plan;

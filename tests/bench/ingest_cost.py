@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""ingest_cost.py -- instructions PostgreSQL spends in one ef_ingest() call.
+
+    python3 tests/bench/ingest_cost.py [--calls N] [--modes generic,auto]
+
+Wall-clock and CPU-time figures of one database call move with whatever
+else the machine runs; an instruction count does not. This starts a
+private PostgreSQL (scripts/services.sh, state in .state/ingest-cost),
+migrates it with build/easyflow, fills it with some history (5,000 chats, two messages each, then ANALYZE as
+autovacuum would),
+stops it, and then runs batches through a single-user `postgres --single`
+under `valgrind --tool=callgrind`: once with W warm-up calls, once with
+W + N, so that the difference over N is the cost of one call with every
+plan cached (start-up, catalog loading and first plans cancel out).
+
+Batches (every event a Telegram text message with an intent, a decision
+and one reply, as the gateway sends them, src/store/pg.c event_json):
+  new1      1 message of a chat never seen
+  new16     16 messages of 16 chats never seen
+  known16   16 messages of 16 chats seen before
+  pairs16   16 messages of 8 chats seen before, two each
+
+Modes: generic is ef_ingest as migrated (sql/024: plans made once per
+connection); auto resets the function's plan_cache_mode for the run
+(PostgreSQL's default, what 009-023 ran with) and sets it back after.
+
+Prints `ingest_call_instr <batch> <mode> <instructions> instr` lines and,
+per batch, the instructions per event. Needs valgrind; takes ~5 minutes.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STATE = REPO / ".state" / "ingest-cost"
+WARM = 20
+DBNAME = ["easyflow"]
+
+
+def sh(cmd, **kw):
+    r = subprocess.run(cmd, text=True, capture_output=True, **kw)
+    if r.returncode != 0:
+        sys.exit("ingest_cost: %s failed: %s" % (Path(cmd[0]).name, r.stderr.strip()[-500:]))
+    return r.stdout
+
+
+def services(cmd):
+    env = dict(os.environ, EF_SERVICES="pg")
+    return sh([str(REPO / "scripts" / "services.sh"), cmd, str(STATE)], env=env)
+
+
+def psql(url, sql):
+    return sh(["psql", "-qAtX", "-v", "ON_ERROR_STOP=1", url, "-c", sql]).strip()
+
+
+def event(integ, chat, mid):
+    return {"kind": "new", "integration_id": integ, "platform": "telegram",
+            "chat_id": str(chat), "chat_type": "private", "message_id": mid,
+            "sender": {"id": str(chat), "name": "Анна", "is_bot": False},
+            "text": "где мой заказ 12345?", "date": 1700000000, "meta": {},
+            "nlp": {"intent": "order_status", "entities": {"order_id": "12345"},
+                    "confidence": 0.9},
+            "fsm": {"state": "await_order", "replies": [{"text": "Смотрю заказ 12345, минуту"}]}}
+
+
+def call_sql(events):
+    """The call as the store worker makes it: the batch as one jsonb text."""
+    text = json.dumps(events, ensure_ascii=False).replace("'", "''")
+    return "SELECT length(ef_ingest('%s'::jsonb)::text)" % text
+
+
+def batch_sql(integ, kind, rng, known):
+    if kind == "new1":
+        chats = [rng.randrange(10**12, 10**13)]
+    elif kind == "new16":
+        chats = [rng.randrange(10**12, 10**13) for _ in range(16)]
+    elif kind == "known16":
+        chats = rng.sample(known, 16)
+    else:
+        chats = [c for c in rng.sample(known, 8) for _ in range(2)]
+    return call_sql([event(integ, c, "%d:%d" % (c, rng.randrange(10**15))) for c in chats])
+
+
+def single_user(pgdata, bindir, lines, out):
+    """Runs lines in postgres --single under callgrind; returns Ir."""
+    script = out.with_suffix(".sql")
+    script.write_text("\n".join(lines) + "\n")
+    os.chmod(script, 0o644)
+    cmd = ("valgrind --tool=callgrind --callgrind-out-file=%s %s/postgres --single -D %s "
+           "-c synchronous_commit=off %s < %s > %s.out 2> %s.err"
+           % (out, bindir, pgdata, DBNAME[0], script, out, out))
+    user = pg_owner(pgdata)
+    subprocess.run(["su", user, "-s", "/bin/sh", "-c", cmd] if os.geteuid() == 0 else
+                   ["/bin/sh", "-c", cmd], check=True)
+    errors = [l for l in Path("%s.out" % out).read_text().splitlines() if "ERROR" in l]
+    if errors:
+        sys.exit("ingest_cost: %s" % errors[0])
+    for line in Path(out).read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    sys.exit("ingest_cost: no callgrind summary in %s" % out)
+
+
+def pg_owner(pgdata):
+    import pwd
+    return pwd.getpwuid(os.stat(pgdata).st_uid).pw_name
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=60)
+    ap.add_argument("--modes", default="generic,auto")
+    args = ap.parse_args()
+    if not shutil.which("valgrind"):
+        sys.exit("ingest_cost: valgrind is not installed (apt-get install valgrind)")
+    rng = random.Random(8)
+    services("start")
+    env = dict(l.split("=", 1) for l in
+               (x.replace("export ", "").strip().strip("'") for x in
+                services("env").splitlines()) if "=" in l)
+    url = env["EF_DATABASE_URL"].strip("'\"")
+    sh([str(REPO / "build" / "easyflow"), "migrate"], env=dict(os.environ, EF_DATABASE_URL=url))
+    integ = psql(url, "SELECT id FROM integrations WHERE name = 'ingest-cost'") or psql(
+        url, "INSERT INTO integrations (platform_id, name, external_id) "
+        "VALUES ('telegram', 'ingest-cost', 'ingest-cost') RETURNING id")
+    known = list(range(5 * 10**11, 5 * 10**11 + 5000))
+    if psql(url, "SELECT count(*) FROM conversations WHERE integration_id = '%s'" % integ) == "0":
+        for k in range(0, len(known), 16):
+            for rep in ("a", "b"):
+                psql(url, call_sql([event(integ, c, "%d:%s" % (c, rep)) for c in known[k:k + 16]]))
+        psql(url, "ANALYZE")
+    pgdata = psql(url, "SHOW data_directory")
+    DBNAME[0] = psql(url, "SELECT current_database()")
+    bindir = sh(["pg_config", "--bindir"]).strip() if shutil.which("pg_config") else ""
+    if not bindir or not Path(bindir, "postgres").exists():
+        bindir = str(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
+    services("stop")
+    work = STATE / "callgrind"
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o777)
+    for kind in ("new1", "new16", "known16", "pairs16"):
+        size = 1 if kind == "new1" else 16
+        for mode in args.modes.split(","):
+            pre = (["ALTER FUNCTION ef_ingest(jsonb) RESET plan_cache_mode"] if mode == "auto"
+                   else [])
+            post = (["ALTER FUNCTION ef_ingest(jsonb) SET plan_cache_mode = force_generic_plan"]
+                    if mode == "auto" else [])
+            calls = [batch_sql(integ, kind, rng, known) for _ in range(WARM + args.calls)]
+            base = single_user(pgdata, bindir, pre + calls[:WARM] + post, work / "w")
+            full = single_user(pgdata, bindir, pre + calls + post, work / "s")
+            per = (full - base) / args.calls
+            print("ingest_call_instr %s %s %.0f instr  (%.0f per event; callgrind, %d calls "
+                  "after %d)" % (kind, mode, per, per / size, args.calls, WARM), flush=True)
+
+
+if __name__ == "__main__":
+    main()
