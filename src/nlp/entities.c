@@ -81,13 +81,14 @@ enum {
     KW_ORD,   /* ordinal suffix: st nd rd th го е */
     KW_SHIFT, /* "через" / "спустя" (+1), "назад" (-1) */
     KW_UNIT, /* a span of days: день 1, неделя 7, месяц 30 (months counted as such) */
-    KW_NUMW,   /* a number word: "два" 2, "сто" 100; "полтора" NUMW_HALF */
-    KW_DAYW,   /* "числа" after a day of the month */
-    KW_WDABBR, /* "пн", "пт": a weekday abbreviated, only after в/до/к... */
-    KW_PERIOD, /* "неделе" 7, "месяце" 30: "на следующей неделе" */
-    KW_THAT,   /* "той": "на той неделе", the tense decides which */
-    KW_ORDW,   /* the stem of a day's ordinal word: "пятнадцат" 15 */
-    KW_WEEKEND /* "выходные": the weekend, read as its Saturday */
+    KW_NUMW,    /* a number word: "два" 2, "сто" 100; "полтора" NUMW_HALF */
+    KW_DAYW,    /* "числа" after a day of the month */
+    KW_WDABBR,  /* "пн", "пт": a weekday abbreviated, only after в/до/к... */
+    KW_PERIOD,  /* "неделе" 7, "месяце" 30: "на следующей неделе" */
+    KW_THAT,    /* "той": "на той неделе", the tense decides which */
+    KW_ORDW,    /* the stem of a day's ordinal word: "пятнадцат" 15 */
+    KW_WEEKEND, /* "выходные": the weekend, read as its Saturday */
+    KW_LAST2    /* "позапрошлый": the week (month) before the last */
 };
 
 #define NUMW_HALF (-15) /* "полтора", "полторы": one and a half */
@@ -192,6 +193,13 @@ static const kwdef keywords[] = {
     {"грядущий", KW_NEXT, 0},
     {"грядущей", KW_NEXT, 0},
     {"next", KW_NEXT, 0},
+    {"позапрошлый", KW_LAST2, 0},
+    {"позапрошлую", KW_LAST2, 0},
+    {"позапрошлое", KW_LAST2, 0},
+    {"позапрошлой", KW_LAST2, 0},
+    {"позапрошлом", KW_LAST2, 0},
+    {"позапрошлого", KW_LAST2, 0},
+    {"позапрошлых", KW_LAST2, 0},
     {"прошлый", KW_LAST, 0},
     {"прошлую", KW_LAST, 0},
     {"прошлое", KW_LAST, 0},
@@ -615,8 +623,11 @@ static const char *const gate_stems[] = {
 static const char *const ord_endings[] = {"ого ", "его ", "ому ", "ему ", "ое ", "ье "};
 static const char *const ord_next[] = {"янв", "фев", "мар", "апр", "мая", "июн", "июл",
                                        "авг", "сен", "окт", "ноя", "дек", "числ"};
+/* A month's start or end: "до конца февраля", "в начале апреля". */
+static const char *const edge_words[] = {"конца ", "концу ", "конце ", "начала ", "начале "};
 #define N_ORD_GATES                                                                                \
-    (sizeof(ord_endings) / sizeof(ord_endings[0]) * sizeof(ord_next) / sizeof(ord_next[0]))
+    (sizeof(ord_endings) / sizeof(ord_endings[0]) * sizeof(ord_next) / sizeof(ord_next[0]) +       \
+     sizeof(edge_words) / sizeof(edge_words[0]) * (sizeof(ord_next) / sizeof(ord_next[0]) - 1))
 static char ord_gates[N_ORD_GATES][24];
 
 static void ordinal_gates_build(void)
@@ -626,6 +637,9 @@ static void ordinal_gates_build(void)
     for (size_t e = 0; e < ne; e++)
         for (size_t m = 0; m < nn; m++, k++)
             snprintf(ord_gates[k], sizeof(ord_gates[k]), "%s%s", ord_endings[e], ord_next[m]);
+    for (size_t e = 0; e < sizeof(edge_words) / sizeof(edge_words[0]); e++)
+        for (size_t m = 0; m + 1 < nn; m++, k++) /* the months, not "числ" */
+            snprintf(ord_gates[k], sizeof(ord_gates[k]), "%s%s", edge_words[e], ord_next[m]);
 }
 
 const char *ef_nlp__gate_word(size_t i)
@@ -1095,7 +1109,7 @@ static size_t fold_sent(const char *t, size_t a, size_t b, char *v, size_t cap)
 
 static bool phone_sep(unsigned char c)
 {
-    return c == ' ' || c == '-' || c == '(' || c == ')';
+    return c == ' ' || c == '-' || c == '(' || c == ')' || c == '.';
 }
 
 /* A phone's word among the few words before i: "телефон", "тел.",
@@ -1424,8 +1438,34 @@ static size_t money_rest(const scan *x, size_t j, int64_t mult, int64_t *rest)
     return e;
 }
 
+/* Kopecks after rubles ending at j: "99 руб 50 коп", "1299 р 90 к" --
+ * returns their end and *kop, or j. */
+static size_t kopecks_after(const scan *x, size_t j, int64_t *kop)
+{
+    size_t k = j < x->n && x->s[j] == '.' ? j + 1 : j;
+    if (k + 1 >= x->n || x->s[k] != ' ' || !dig(x, k + 1))
+        return j;
+    size_t de = digits_end(x, k + 1);
+    if (de - k - 1 > 2)
+        return j;
+    size_t w = de < x->n && x->s[de] == ' ' ? de + 1 : de;
+    if (!letter_at(x, w))
+        return j;
+    size_t we = word_end(x, w);
+    static const char s_kop[] = "коп", s_k[] = "к";
+    bool kopw = we - w >= sizeof(s_kop) - 1 && memcmp(x->s + w, s_kop, sizeof(s_kop) - 1) == 0;
+    bool k1 = we - w == sizeof(s_k) - 1 && memcmp(x->s + w, s_k, sizeof(s_k) - 1) == 0 &&
+              !(we + 1 < x->n && x->s[we] == ' ' && letter_at(x, we + 1));
+    if (!kopw && !k1)
+        return j;
+    *kop = x->s[k + 1] - '0';
+    if (de - k - 1 == 2)
+        *kop = *kop * 10 + (x->s[k + 2] - '0');
+    return we < x->n && x->s[we] == '.' ? we + 1 : we;
+}
+
 /* "1 500 ₽", "1500 руб.", "1,5 тыс. рублей", "20$", "4 с половиной тыс",
- * "2 тысячи 500 рублей" -- amount at i. */
+ * "2 тысячи 500 рублей", "99 руб 50 коп" -- amount at i. */
 static void money_suffix_at(scan *x, size_t i)
 {
     if (letter_before(x, i))
@@ -1446,7 +1486,9 @@ static void money_suffix_at(scan *x, size_t i)
     int cur;
     size_t ce = currency_after(x, e, &cur);
     if (ce) {
-        add_money(x, i, ce, cents * mult + rest, 1, cur);
+        int64_t kop = 0;
+        size_t ke = cur == 0 && mult == 1 && cents % 100 == 0 ? kopecks_after(x, ce, &kop) : ce;
+        add_money(x, i, ke, cents * mult + rest + kop, 1, cur);
         return;
     }
     if (mult > 1 && rest)
@@ -1792,7 +1834,7 @@ static bool past_near(const scan *x, size_t s, size_t e)
  * "прошлую", "эту", "той". */
 static int modifier(const scan *x, size_t a, size_t b)
 {
-    static const int kinds[] = {KW_NEXT, KW_LAST, KW_THIS, KW_THAT};
+    static const int kinds[] = {KW_NEXT, KW_LAST, KW_THIS, KW_THAT, KW_LAST2};
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
         if (kw_is(x, a, b, kinds[k]))
             return kinds[k];
@@ -1871,6 +1913,8 @@ static int direction(const scan *x, int kind, size_t s, size_t e)
         return 1;
     if (kind == KW_LAST)
         return -1;
+    if (kind == KW_LAST2)
+        return -2;
     if (kind == KW_THAT)
         return past_near(x, s, e) ? -1 : 1;
     return 0;
@@ -2172,6 +2216,33 @@ static void date_ordinal_alone(scan *x, size_t ws, size_t we, int d)
     if (next_word(x, we, &a, &b) && agreeing_noun(x, a, b))
         return;
     day_of_month(x, ps, we, d);
+}
+
+/* "до конца февраля", "в начале апреля", "к концу марта" -- an edge word
+ * at [w, we) before a month: its last or first day, the next such month
+ * (this one included), or the last one when the clause speaks of the past.
+ * Only with a gate literal inside (the edge and the month's start). */
+static void date_month_edge_at(scan *x, size_t w, size_t we)
+{
+    if (we - w < 10 || (x->s[w + 1] != 0xBA && x->s[w + 1] != 0xBD))
+        return; /* конца..., начала... */
+    int edge = period_edge(x, w, we);
+    size_t a, b;
+    if (edge < 0 || we >= x->n || x->s[we] != ' ' || !next_word(x, we, &a, &b) || a != we + 1)
+        return;
+    int m = kw_at(x, a, b, KW_MONTH);
+    if (m == KW_NONE || !gated(x->s, w, b))
+        return;
+    int64_t y;
+    unsigned cm, cd;
+    ef_civil_from_days(today(x), &y, &cm, &cd);
+    if (past_near(x, w, b) ? (unsigned)m > cm : (unsigned)m < cm)
+        y += past_near(x, w, b) ? -1 : 1;
+    if (edge == 1)
+        add_days(x, w, b,
+                 ef_days_from_civil(m == 12 ? y + 1 : y, m == 12 ? 1u : (unsigned)m + 1, 1) - 1);
+    else
+        add_date(x, w, b, y, m, 1);
 }
 
 /* "пятнадцатого марта", "двадцать пятого числа", "к пятому числу" -- a
@@ -2801,6 +2872,7 @@ static void word_entities_at(scan *x, size_t w, size_t we)
         money_words_at(x, w);
     date_period_at(x, w, we);
     date_ordinal_at(x, w, we);
+    date_month_edge_at(x, w, we);
 }
 
 /* ---- overlaps ------------------------------------------------------------------------- */

@@ -104,12 +104,32 @@ static void test_ordinal_alone(void **state)
     expect_none("двадцатому клиенту скидка", "date");
 }
 
+static void test_kopecks_weeks_months_phones(void **state)
+{
+    (void)state;
+    /* kopecks after rubles; a lone "к" before a word is the preposition */
+    expect("вернули 99 руб 50 коп", "money", "99.50 RUB", "99 руб 50 коп");
+    expect("списали 1299 р 90 к", "money", "1299.90 RUB", NULL);
+    expect("1299 р 90 к оплате", "money", "1299.00 RUB", NULL);
+    /* the week or month before the last */
+    expect("в позапрошлый вторник заказала", "date", "2026-02-24", NULL);
+    expect("на позапрошлой неделе", "date", "2026-02-23", NULL);
+    /* a month's end or start: the next such month, or the last one in the past */
+    expect("до конца марта успеете?", "date", "2026-03-31", NULL);
+    expect("в начале апреля приеду", "date", "2026-04-01", NULL);
+    expect("в конце января заказывала", "date", "2026-01-31", NULL);
+    expect_none("до конца света", "date");
+    /* dots between a phone's digits */
+    expect("тел 8.916.123.45.67", "phone", "+79161234567", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grouped_order_numbers),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_ordinal_alone),
+        cmocka_unit_test(test_kopecks_weeks_months_phones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
