@@ -1629,6 +1629,9 @@ static void date_numeric_at(scan *x, size_t i)
         else
             return;
         end = e3;
+        /* "12.03.2026г", "12.03.26г.": the year's letter glued on */
+        if (end + 1 < x->n && x->s[end] == 0xD0 && x->s[end + 1] == 0xB3 && !letter_at(x, end + 2))
+            end += end + 2 < x->n && x->s[end + 2] == '.' ? 3 : 2;
     } else {
         if (l2 != 2 || sep == '-') /* "1.5" is a number; "1.05" and "12.03" are dates */
             return;

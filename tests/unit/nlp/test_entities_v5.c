@@ -119,6 +119,8 @@ static void test_kopecks_weeks_months_phones(void **state)
     expect("в начале апреля приеду", "date", "2026-04-01", NULL);
     expect("в конце января заказывала", "date", "2026-01-31", NULL);
     expect_none("до конца света", "date");
+    /* the year's letter glued on */
+    expect("12.03.2026г заказала", "date", "2026-03-12", "12.03.2026г");
     /* dots between a phone's digits */
     expect("тел 8.916.123.45.67", "phone", "+79161234567", NULL);
 }
