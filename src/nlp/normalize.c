@@ -814,16 +814,23 @@ static const char *translit_word(const ef_bot *bot, ef_nlp_scratch *sc, const wo
         tn[k] = translit(w->u8, w->u8n, tl[k], k);
     if (tn[0] == 0)
         return NULL;
-    for (int k = 0; k < nv; k++) {
-        if (bot_knows(v, tl[k], tn[k], false) || spoken_form(tl[k], tn[k])) {
-            copy_out(out, outlen, tl[k], tn[k], "");
-            return "translit";
+    /* a whole word of the bot first, as read or with the soft sign left out
+     * at the end ("pomenyat": поменять, not the stem's поменят), then a
+     * word read by a stem of the bot */
+    for (int stems = 0; stems < 2; stems++) {
+        size_t min_stem = stems ? MIN_STEM * 2 : SIZE_MAX;
+        for (int k = 0; k < nv; k++) {
+            if (ef_nlp__vocab_knows(v, tl[k], tn[k], false, min_stem) ||
+                (stems && spoken_form(tl[k], tn[k]))) {
+                copy_out(out, outlen, tl[k], tn[k], "");
+                return "translit";
+            }
         }
-    }
-    for (int k = 0; k < nv; k++) {
-        if (soft_candidate(tl[k], tn[k])) {
+        for (int k = 0; k < nv; k++) {
+            if (!soft_candidate(tl[k], tn[k]))
+                continue;
             memcpy(tl[k] + tn[k], "ь", 3);
-            bool known = bot_knows(v, tl[k], tn[k] + 2, false);
+            bool known = ef_nlp__vocab_knows(v, tl[k], tn[k] + 2, false, min_stem);
             tl[k][tn[k]] = '\0';
             if (known) {
                 copy_out(out, outlen, tl[k], tn[k], "ь");

@@ -71,6 +71,9 @@ static void test_translit(void **state)
      * transliterated first is read again when two or more are Latin */
     expect_repair(f, "schet ne oplachivaetsya", "payment_problem", "schet", "счет", "translit");
     expect_repair(f, "net spasibo ne nado", "deny", "net", "нет", "translit");
+    /* a whole word with the soft sign left out wins over a stem's reading */
+    expect_repair(f, "kurtka malenkaya, hochu pomenyat", "returns", "pomenyat", "поменять",
+                  "translit");
     /* a digit between digits is no letter; English stays English, also
      * when one of its words reads as Russian ("kazakhstan") */
     const char *english[] = {"where is my order 4411", "do you ship to kazakhstan"};
