@@ -859,8 +859,8 @@ static const char *translit_word(const ef_bot *bot, ef_nlp_scratch *sc, const wo
 }
 
 /* A word glued to the next one ("непришел", "незнаю", "гдемой"): "не"
- * and a word the bot or a dictionary knows, or a whole word of the bot and
- * a word the bot knows.
+ * and a word the bot or a dictionary knows, or a whole word of the bot of
+ * three letters or more and a word the bot knows.
  * Writes "left right" into out. Only for a Cyrillic word no one knows. */
 static bool split_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w, char *out,
                        size_t outlen)
@@ -872,8 +872,8 @@ static bool split_word(const ef_bot *bot, ef_nlp_scratch *sc, const word *w, cha
     for (size_t k = 2; k + 3 <= w->n; k++) {
         size_t b = 2 * k, rn = w->u8n - b;
         bool ne = k == 2 && memcmp(s, "не", 4) == 0;
-        if (!ne && !ef_nlp__vocab_knows(v, s, b, false, SIZE_MAX))
-            continue;
+        if (!ne && (k < 3 || !ef_nlp__vocab_knows(v, s, b, false, SIZE_MAX)))
+            continue; /* "атправили" is no "ат правили" */
         char right[MAX_CP * 4 + 1];
         memcpy(right, s + b, rn);
         right[rn] = '\0';
