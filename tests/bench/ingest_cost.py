@@ -25,7 +25,10 @@ connection); auto resets the function's plan_cache_mode for the run
 (PostgreSQL's default, what 009-023 ran with) and sets it back after.
 
 Prints `ingest_call_instr <batch> <mode> <instructions> instr` lines and,
-per batch, the instructions per event. Needs valgrind; takes ~5 minutes.
+per batch, the instructions per event; the profile of each W + N run is kept
+in .state/ingest-cost/callgrind/<batch>-<mode> for callgrind_annotate.
+--batches and --modes pick some (comma-separated). Needs valgrind; all of
+them take ~8 minutes.
 """
 import argparse
 import json
@@ -115,6 +118,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=60)
     ap.add_argument("--modes", default="generic,auto")
+    ap.add_argument("--batches", default="new1,new16,known16,pairs16")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("ingest_cost: valgrind is not installed (apt-get install valgrind)")
@@ -143,7 +147,7 @@ def main():
     work = STATE / "callgrind"
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o777)
-    for kind in ("new1", "new16", "known16", "pairs16"):
+    for kind in args.batches.split(","):
         size = 1 if kind == "new1" else 16
         for mode in args.modes.split(","):
             pre = (["ALTER FUNCTION ef_ingest(jsonb) RESET plan_cache_mode"] if mode == "auto"
@@ -152,7 +156,7 @@ def main():
                     if mode == "auto" else [])
             calls = [batch_sql(integ, kind, rng, known) for _ in range(WARM + args.calls)]
             base = single_user(pgdata, bindir, pre + calls[:WARM] + post, work / "w")
-            full = single_user(pgdata, bindir, pre + calls + post, work / "s")
+            full = single_user(pgdata, bindir, pre + calls + post, work / ("%s-%s" % (kind, mode)))
             per = (full - base) / args.calls
             print("ingest_call_instr %s %s %.0f instr  (%.0f per event; callgrind, %d calls "
                   "after %d)" % (kind, mode, per, per / size, args.calls, WARM), flush=True)
