@@ -2476,6 +2476,29 @@ static void time_suffix(const scan *x, size_t j, size_t *end, int *daypart, int 
 }
 
 /* "18:30", "18.30" after в/к/до, "6pm", "в 6 вечера", "в 18 часов" -- at i. */
+/* A whole hour said bare after в/к/до/после at the end of a phrase or
+ * before a word that goes with a time ("завтра в 10", "работаете до
+ * 18?", "после 19 удобно"): 7 to 23 only, and not before a noun ("в 10
+ * раз", "в 2 экземплярах"). */
+static bool bare_hour(const scan *x, size_t i, size_t e1, int h)
+{
+    static const char *const preps[] = {"в", "во", "к", "ко", "до", "после", NULL};
+    static const char *const fits[] = {"удобно",     "можно",     "будет",   "будете",  "буду",
+                                       "подойдет",   "сможете",   "успеете", "устроит", "или",
+                                       "пожалуйста", "нормально", "ок",      "часа",    NULL};
+    size_t ps, pe, a, b;
+    if (h < 7 || h > 23 || !word_before(x, i, &ps, &pe) || !word_is(x, ps, pe, preps))
+        return false;
+    if (e1 < x->n && (x->s[e1] == '-' || x->s[e1] == ':' || x->s[e1] == '.') && dig(x, e1 + 1))
+        return false;
+    size_t k = e1;
+    while (k < x->n && x->s[k] == ' ')
+        k++;
+    if (k >= x->n || clause_end(x->s[k]))
+        return true;
+    return letter_at(x, k) && next_word(x, k, &a, &b) && word_is(x, a, b, fits);
+}
+
 static void time_at(scan *x, size_t i)
 {
     if (i >= 2 && (x->s[i - 1] == '.' || x->s[i - 1] == ':' || x->s[i - 1] == ',') && dig(x, i - 2))
@@ -2511,6 +2534,10 @@ static void time_at(scan *x, size_t i)
         return;
     bool suffix = daypart > 0 || ampm >= 0;
     bool prep = prep_before(x, i);
+    if (!colon && !dotted && !suffix && !hour_word && bare_hour(x, i, e1, h)) {
+        add_time(x, i, e1, h, 0);
+        return;
+    }
     if (colon || dotted) {
         if (dotted && !suffix && !prep)
             return;

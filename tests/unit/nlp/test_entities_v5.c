@@ -87,7 +87,7 @@ static void test_ranges(void **state)
     expect("буду дома с 11 до 14", "time", "14:00", "14");
     expect("с 7 до 10 вечера", "time", "19:00", "7");
     expect_none("детям с 3 до 7 лет", "time");
-    expect_none("с 14 до 10", "time");
+    expect("с 14 до 10", "number", "14", "14"); /* no range: the first is no hour */
 }
 
 static void test_ordinal_alone(void **state)
@@ -121,6 +121,14 @@ static void test_kopecks_weeks_months_phones(void **state)
     expect_none("до конца света", "date");
     /* the year's letter glued on */
     expect("12.03.2026г заказала", "date", "2026-03-12", "12.03.2026г");
+    /* a whole hour said bare at the end of a phrase or before a word that
+     * goes with a time; not before a noun */
+    expect("привезите завтра в 10", "time", "10:00", "10");
+    expect("работаете до 18?", "time", "18:00", "18");
+    expect("после 19 удобно", "time", "19:00", "19");
+    expect_none("в 10 раз дороже", "time");
+    expect_none("в 2 экземплярах", "time");
+    expect_none("заказала в 2023", "time");
     /* dots between a phone's digits */
     expect("тел 8.916.123.45.67", "phone", "+79161234567", NULL);
 }
