@@ -219,19 +219,26 @@ static char *session_json(const ef_ingest_item *it)
     return s;
 }
 
-/* Each chat's session as the commit left it, to Redis in one round trip,
- * and the counters. A failure is logged (at most every 5 s): PostgreSQL
- * keeps the state and the next miss reads it from there. */
-static void write_back(worker *w, ef_ingest_item *items, size_t n)
+/* What goes back to Redis after a commit: each chat's session as the commit
+ * left it and the stored count. Built before the batch's requests are
+ * answered and sent after, so that no answer waits for Redis; it copies
+ * what it needs of the events, which the answered jobs own. */
+typedef struct write_back {
+    size_t k;         /* sessions in s */
+    ef_kv_session *s; /* session_id points into the items (freed after) */
+    char **owned;     /* 3 per session: json, scope, chat_id */
+    size_t stored;    /* events stored, for the messages_received counter */
+    char *platform;   /* of the first event: the counter's key */
+} write_back;
+
+static write_back write_back_prepare(const ef_ingest_item *items, size_t n)
 {
-    ef_pipeline *p = w->p;
-    size_t stored = 0, k = 0;
-    ef_kv_session *s = ef_calloc(n ? n : 1, sizeof(*s));
-    char **owned = ef_calloc(n ? n : 1, sizeof(char *));
+    write_back wb = {.s = ef_calloc(n ? n : 1, sizeof(ef_kv_session)),
+                     .owned = ef_calloc(3 * (n ? n : 1), sizeof(char *))};
     for (size_t i = 0; i < n; i++) {
-        ef_ingest_item *it = &items[i];
+        const ef_ingest_item *it = &items[i];
         if (it->status == EF_ING_STORED)
-            stored++;
+            wb.stored++;
         if (!it->session_id || (it->status != EF_ING_STORED && it->status != EF_ING_DUPLICATE))
             continue;
         /* Only the chat's last event in this batch carries the state that
@@ -241,14 +248,24 @@ static void write_back(worker *w, ef_ingest_item *items, size_t n)
             later = items[j].session_id && strcmp(items[j].session_id, it->session_id) == 0;
         if (later)
             continue;
-        owned[k] = session_json(it);
-        s[k] = (ef_kv_session){.session_id = it->session_id,
-                               .json = owned[k],
-                               .scope = it->msg->integration_id ? it->msg->integration_id : "-",
-                               .chat_id = it->msg->chat_id};
-        k++;
+        char **o = &wb.owned[3 * wb.k];
+        o[0] = session_json(it);
+        o[1] = ef_strdup(it->msg->integration_id ? it->msg->integration_id : "-");
+        o[2] = it->msg->chat_id ? ef_strdup(it->msg->chat_id) : NULL;
+        wb.s[wb.k++] = (ef_kv_session){
+            .session_id = it->session_id, .json = o[0], .scope = o[1], .chat_id = o[2]};
     }
-    if (ef_kv_sessions_put(w->kv, k, s, p->opts.session_ttl) != 0) {
+    if (n)
+        wb.platform = ef_strdup(items[0].msg->platform);
+    return wb;
+}
+
+/* Sends wb to Redis (sessions in one round trip, then the counter) and
+ * frees it. A failure is logged (at most every 5 s): PostgreSQL keeps the
+ * state and the next miss reads it from there. */
+static void write_back_send(worker *w, write_back *wb)
+{
+    if (ef_kv_sessions_put(w->kv, wb->k, wb->s, w->p->opts.session_ttl) != 0) {
         int64_t now = ef_now_ms();
         if (now - w->last_kv_log_ms > 5000) {
             EF_LOG(EF_LOG_WARN, EF_C_REDIS,
@@ -256,14 +273,14 @@ static void write_back(worker *w, ef_ingest_item *items, size_t n)
                    ef_kv_errmsg(w->kv));
             w->last_kv_log_ms = now;
         }
-    } else if (stored && n) {
-        (void)ef_kv_metric_incr(w->kv, items[0].msg->platform, "messages_received",
-                                (long long)stored);
+    } else if (wb->stored && wb->platform) {
+        (void)ef_kv_metric_incr(w->kv, wb->platform, "messages_received", (long long)wb->stored);
     }
-    for (size_t i = 0; i < k; i++)
-        ef_free(owned[i]);
-    ef_free(owned);
-    ef_free(s);
+    for (size_t i = 0; i < 3 * wb->k; i++)
+        ef_free(wb->owned[i]);
+    ef_free(wb->owned);
+    ef_free(wb->s);
+    ef_free(wb->platform);
 }
 
 /* Each event's channel (a reference held for the batch) and its bot. */
@@ -444,17 +461,33 @@ static size_t drop_abandoned(worker *w, entry *batch, size_t n)
     return kept;
 }
 
-static void process_batch(worker *w, entry *batch, size_t n)
+/* Counts an event's outcome in the metrics (and logs what was ignored). */
+static void count_outcome(const ef_ingest_item *it)
 {
-    n = drop_abandoned(w, batch, n);
-    if (n == 0)
-        return;
-    ef_ingest_item *items = ef_calloc(n, sizeof(*items));
-    for (size_t i = 0; i < n; i++)
-        items[i].msg = batch[i].job->msgs.items[batch[i].idx];
-    const ef_bot **bots = ef_calloc(n, sizeof(*bots));
-    ef_channel **chs = batch_channels(w, items, n, bots);
+    ef_metric_platform mp = ef_metrics_platform(it->msg->platform);
+    if (it->status == EF_ING_STORED)
+        ef_metrics_add(mp, EF_M_STORED, 1);
+    else if (it->status == EF_ING_DUPLICATE)
+        ef_metrics_add(mp, EF_M_DUPLICATE, 1);
+    else if (it->status == EF_ING_REJECTED)
+        log_rejected(mp, it);
+    else if (it->status == EF_ING_IGNORED) {
+        ef_metrics_add(mp, EF_M_IGNORED, 1);
+        /* A status, reaction or remap for something never stored here
+         * (a message sent by another system, a chat we never saw). */
+        const ef_msg *m = it->msg;
+        /* No chat id at INFO: on some platforms it is the customer's
+         * phone (DEBUG has it). */
+        EF_LOG(EF_LOG_INFO, EF_C_PIPE, "%s %s event ignored: nothing stored matches target=%s",
+               m->platform, ef_msg_kind_name(m->kind), m->target_id ? m->target_id : "-");
+        EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "ignored event target=%s chat=%s",
+               m->target_id ? m->target_id : "-", m->chat_id ? m->chat_id : "-");
+    }
+}
 
+/* The bot's decisions and the commit; 0 when committed. */
+static int decide_and_commit(worker *w, ef_ingest_item *items, const ef_bot **bots, size_t n)
+{
     int64_t t0 = ef_now_ms();
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -475,48 +508,60 @@ static void process_batch(worker *w, entry *batch, size_t n)
             w->last_pg_log_ms = t0;
         }
         atomic_store(&w->p->pg_up, false);
-    } else {
-        ef_metrics_commit(secs, n);
-        EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "worker=%d batch=%zu committed in %.3f ms", w->id, n,
-               secs * 1000);
-        write_back(w, items, n);
+        return rc;
+    }
+    ef_metrics_commit(secs, n);
+    EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "worker=%d batch=%zu committed in %.3f ms", w->id, n,
+           secs * 1000);
+    return 0;
+}
+
+/* One batch: decided, committed, answered, then the sessions written back
+ * to Redis and the dispatcher woken. The requests are answered as soon as
+ * the commit says what happened to their events: the write-back is a cache
+ * refresh, and a chat's next event comes to this same worker (chat_hash),
+ * which takes it only after the write-back. */
+static void process_batch(worker *w, entry *batch, size_t n)
+{
+    n = drop_abandoned(w, batch, n);
+    if (n == 0)
+        return;
+    ef_ingest_item *items = ef_calloc(n, sizeof(*items));
+    for (size_t i = 0; i < n; i++)
+        items[i].msg = batch[i].job->msgs.items[batch[i].idx];
+    const ef_bot **bots = ef_calloc(n, sizeof(*bots));
+    ef_channel **chs = batch_channels(w, items, n, bots);
+
+    bool committed = decide_and_commit(w, items, bots, n) == 0;
+    write_back wb = {0};
+    bool replies = false;
+    if (committed) {
+        wb = write_back_prepare(items, n);
         if (w->p->opts.log_replies)
             log_replies(items, n);
-        bool replies = false;
         for (size_t i = 0; i < n; i++)
             replies = replies || items[i].replies_queued;
-        if (replies && w->p->opts.on_replies)
-            w->p->opts.on_replies(w->p->opts.on_replies_ud);
     }
     ef_decider_reset(w->decider);
+    /* From here on an answered job may be freed, and the events it owns:
+     * items[i].msg is not read after its job_finish_one. */
     for (size_t i = 0; i < n; i++) {
-        ef_metric_platform mp = ef_metrics_platform(items[i].msg->platform);
-        if (items[i].status == EF_ING_STORED)
-            ef_metrics_add(mp, EF_M_STORED, 1);
-        else if (items[i].status == EF_ING_DUPLICATE)
-            ef_metrics_add(mp, EF_M_DUPLICATE, 1);
-        else if (items[i].status == EF_ING_REJECTED)
-            log_rejected(mp, &items[i]);
-        else if (items[i].status == EF_ING_IGNORED) {
-            ef_metrics_add(mp, EF_M_IGNORED, 1);
-            /* A status, reaction or remap for something never stored here
-             * (a message sent by another system, a chat we never saw). */
-            const ef_msg *m = items[i].msg;
-            /* No chat id at INFO: on some platforms it is the customer's
-             * phone (DEBUG has it). */
-            EF_LOG(EF_LOG_INFO, EF_C_PIPE, "%s %s event ignored: nothing stored matches target=%s",
-                   m->platform, ef_msg_kind_name(m->kind), m->target_id ? m->target_id : "-");
-            EF_LOG(EF_LOG_DEBUG, EF_C_PIPE, "ignored event target=%s chat=%s",
-                   m->target_id ? m->target_id : "-", m->chat_id ? m->chat_id : "-");
-        }
+        count_outcome(&items[i]);
         ef_ingest_status st = items[i].status;
         char why[sizeof(items[i].error)];
         snprintf(why, sizeof(why), "%s", items[i].error);
-        ef_ingest_item_cleanup(&items[i]);
+        items[i].msg = NULL;
         ef_channel_unref(chs[i]);
         atomic_fetch_sub(&w->p->pending, 1);
         job_finish_one(batch[i].job, st, why);
     }
+    if (committed) {
+        write_back_send(w, &wb);
+        if (replies && w->p->opts.on_replies)
+            w->p->opts.on_replies(w->p->opts.on_replies_ud);
+    }
+    for (size_t i = 0; i < n; i++)
+        ef_ingest_item_cleanup(&items[i]);
     ef_free(chs);
     ef_free(bots);
     ef_free(items);
