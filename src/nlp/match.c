@@ -825,12 +825,17 @@ static void match_repaired(const ef_bot *bot, ef_nlp_scratch *sc, const char *te
     memcpy(out->repairs, sc->repairs, sc->n_repairs * sizeof(ef_nlu_repair));
 }
 
-/* The scratch's memo of the words the model read, or NULL when the
- * dictionaries' memo is off too (EF_NLP_NO_WORD_MEMO: the cost of words a
- * worker has never seen). */
+/* The scratch's memo of the words the model read, made the first time the
+ * model is asked (the gateway makes a scratch per batch, and most batches
+ * never ask it), or NULL when the dictionaries' memo is off too
+ * (EF_NLP_NO_WORD_MEMO: the cost of words a worker has never seen). */
 static ef_nlp__mword *model_memo(ef_nlp_scratch *sc)
 {
-    return (sc->options & EF_NLP_NO_WORD_MEMO) ? NULL : sc->mword;
+    if (sc->options & EF_NLP_NO_WORD_MEMO)
+        return NULL;
+    if (!sc->mword)
+        sc->mword = ef_calloc(EF_NLP__MWORDS, sizeof(ef_nlp__mword));
+    return sc->mword;
 }
 
 /* Whether the model's probability p is taken: from bot.model_threshold

@@ -403,8 +403,8 @@ void ef_nlp__model_cleanup(ef_nlp__model *m);
  * written, or transliterated). Words over EF_NLP__MWORD_BYTES bytes or with
  * more known n-grams than EF_NLP__MWORD_SLOTS are not kept. */
 #define EF_NLP__MWORDS 512
-#define EF_NLP__MWORD_BYTES 40
-#define EF_NLP__MWORD_SLOTS 60
+#define EF_NLP__MWORD_BYTES 30
+#define EF_NLP__MWORD_SLOTS 36
 typedef struct ef_nlp__mword {
     uint8_t len;       /* bytes of the word, 0: empty */
     bool tl;           /* the transliterated reading */
@@ -546,7 +546,8 @@ struct ef_nlp_scratch {
     size_t dmemo_n;
     bool read_repaired;   /* norm holds the repaired reading (match.c) */
     float *mscore;        /* the model's class scores, bot->model.n_classes */
-    ef_nlp__mword *mword; /* the model's word memo, EF_NLP__MWORDS (model.c) */
+    ef_nlp__mword *mword; /* the model's word memo, EF_NLP__MWORDS (model.c);
+                             made when the model is first asked (match.c) */
     /* a message of several sentences won by small talk: the sentences it
      * did not touch, [rest_s, rest_e) of norm, empty when none (match.c) */
     uint32_t rest_s, rest_e;

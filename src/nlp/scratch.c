@@ -37,7 +37,6 @@ ef_nlp_scratch *ef_nlp_scratch_new(const ef_bot *bot)
     sc->vcand = ef_calloc(nv, sizeof(uint32_t));
     sc->dmemo = ef_calloc(EF_NLP__DMEMO, sizeof(uint64_t));
     sc->mscore = ef_calloc(bot->model.n_classes ? bot->model.n_classes : 1, sizeof(float));
-    sc->mword = ef_calloc(EF_NLP__MWORDS, sizeof(ef_nlp__mword));
     return sc;
 }
 
