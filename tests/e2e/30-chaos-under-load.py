@@ -43,6 +43,12 @@ GATE = 2 * CHATS  # updates acknowledged between two breakages
 PG_DOWN_S = 2.0
 PG_GRACE_S = 20.0  # 503s accepted this long after PostgreSQL is back (reconnects)
 KILL_REPEAT_WINDOW_S = 2.0  # a repeated reply was first delivered this long before a SIGKILL
+# ... or this long after it: a request the killed process had written is
+# still in the socket, and on a busy machine the fake Bot API's handler
+# reads it after the kill. The next process sends nothing before the old
+# sending lease ran out (LEASE_MS, 5 s in dispatch.c), so a reply first
+# delivered this soon after a SIGKILL was the killed process's.
+KILL_LATE_S = 1.0
 
 
 def _order_no(chat_idx, k):
@@ -191,7 +197,8 @@ def _check_store(db, load, users):
 def _check_replies(fake, db, load, users, kill_times):
     """Per chat: the replies stored and sent, one per message, in order;
     each delivered once, but for a repeat of a reply the SIGKILL
-    interrupted (first delivered just before it, repeated right after)."""
+    interrupted (first delivered just before it, or read by the fake just
+    after it, and repeated right after)."""
     rows = replies(db)
     not_sent = [(r["chat_id"], r["delivery_status"], r["failed_reason"]) for r in rows
                 if r["delivery_status"] != "sent"]
@@ -212,7 +219,7 @@ def _check_replies(fake, db, load, users, kill_times):
             if collapsed and collapsed[-1][0] == text:
                 first = collapsed[-1][1]
                 ages = [kt - first.time for kt in kill_times
-                        if 0 <= kt - first.time <= KILL_REPEAT_WINDOW_S]
+                        if -KILL_LATE_S <= kt - first.time <= KILL_REPEAT_WINDOW_S]
                 if not ages:
                     fail("chat %d: reply %r delivered twice (%.2fs and %.2fs; SIGKILLs at %r)" %
                          (i, text[:30], first.time, r.time, kill_times))
