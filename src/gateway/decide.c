@@ -24,16 +24,27 @@ typedef struct chat_state {
     int64_t version;
 } chat_state;
 
-/* A matcher scratch per bot seen in the batch (bots differ per channel). */
+/* A matcher scratch per bot (bots differ per channel), kept across batches:
+ * a new one costs more than matching a small batch (its PCRE2 JIT stack,
+ * ~200 KB of tables zeroed) and starts with cold word memos. A bot is known
+ * by its address and serial: a channel may be replaced between batches and
+ * its new bot loaded at the old one's address. The address of a bot that
+ * is gone is never read; its scratch is freed once unused for a while. */
 typedef struct bot_scratch {
     const ef_bot *bot;
+    uint64_t serial;
+    uint64_t used; /* the batch that last used it */
     ef_nlp_scratch *scratch;
 } bot_scratch;
 
+/* Batches a bot's scratch is kept without being used. */
+#define SCRATCH_IDLE_BATCHES 1000
+
 struct ef_decider {
-    /* Per batch. */
-    bot_scratch *scratch;
+    bot_scratch *scratch; /* across batches */
     size_t n_scratch, cap_scratch;
+    uint64_t batch; /* batches reset so far */
+    /* Per batch. */
     chat_state *chats;
     size_t n_chats, cap_chats;
     char **owned;
@@ -46,21 +57,37 @@ ef_decider *ef_decider_new(void)
     return ef_calloc(1, sizeof(ef_decider));
 }
 
-/* The batch's scratch for bot. A bot's channel may be replaced between
- * batches, so scratches live for one batch only. */
+/* bot's scratch (bot is alive: a channel of the batch holds it). */
 static ef_nlp_scratch *scratch_for(ef_decider *d, const ef_bot *bot)
 {
+    uint64_t serial = ef_bot_serial(bot);
     for (size_t i = 0; i < d->n_scratch; i++)
-        if (d->scratch[i].bot == bot)
+        if (d->scratch[i].bot == bot && d->scratch[i].serial == serial) {
+            d->scratch[i].used = d->batch;
             return d->scratch[i].scratch;
+        }
     if (d->n_scratch == d->cap_scratch) {
         d->cap_scratch = d->cap_scratch ? d->cap_scratch * 2 : 4;
         d->scratch = ef_realloc(d->scratch, d->cap_scratch * sizeof(*d->scratch));
     }
     bot_scratch *b = &d->scratch[d->n_scratch++];
-    b->bot = bot;
-    b->scratch = ef_nlp_scratch_new(bot);
+    *b = (bot_scratch){
+        .bot = bot, .serial = serial, .used = d->batch, .scratch = ef_nlp_scratch_new(bot)};
     return b->scratch;
+}
+
+/* Frees the scratches unused for SCRATCH_IDLE_BATCHES (those of bots
+ * replaced or gone among them), or all of them. */
+static void scratches_trim(ef_decider *d, bool all)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_scratch; i++) {
+        if (all || d->batch - d->scratch[i].used > SCRATCH_IDLE_BATCHES)
+            ef_nlp_scratch_free(d->scratch[i].scratch);
+        else
+            d->scratch[k++] = d->scratch[i];
+    }
+    d->n_scratch = k;
 }
 
 static void chat_state_cleanup(chat_state *cs)
@@ -87,9 +114,8 @@ void ef_decider_reset(ef_decider *d)
     for (size_t i = 0; i < d->n_chats; i++)
         chat_state_cleanup(&d->chats[i]);
     d->n_chats = 0;
-    for (size_t i = 0; i < d->n_scratch; i++)
-        ef_nlp_scratch_free(d->scratch[i].scratch);
-    d->n_scratch = 0;
+    d->batch++;
+    scratches_trim(d, false);
     for (size_t i = 0; i < d->n_owned; i++)
         ef_free(d->owned[i]);
     d->n_owned = 0;
@@ -100,6 +126,7 @@ void ef_decider_free(ef_decider *d)
     if (!d)
         return;
     ef_decider_reset(d);
+    scratches_trim(d, true);
     ef_free(d->chats);
     ef_free(d->owned);
     ef_free(d->scratch);

@@ -19,6 +19,7 @@
 #include "nlp/fsm.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -877,6 +878,9 @@ static int load(ld *l, yaml_node_t *root)
     return 0;
 }
 
+/* The last ef_bot_serial handed out. */
+static atomic_uint_fast64_t bot_serials;
+
 int ef_bot_load(const char *path, ef_bot **out, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -937,6 +941,7 @@ int ef_bot_load(const char *path, ef_bot **out, char *err, size_t errlen)
         ef_bot_free(l.bot);
         return rc;
     }
+    l.bot->serial = (uint64_t)atomic_fetch_add(&bot_serials, 1) + 1;
     *out = l.bot;
     return 0;
 }
@@ -982,6 +987,11 @@ void ef_bot_free(ef_bot *bot)
 }
 
 /* ---- accessors ------------------------------------------------------------------------ */
+
+uint64_t ef_bot_serial(const ef_bot *bot)
+{
+    return bot ? bot->serial : 0;
+}
 
 const char *ef_bot_name(const ef_bot *bot)
 {

@@ -63,12 +63,20 @@ typedef struct ef_fsm_def ef_fsm_def;
  *              section's compiler (fsm.h) reports, ...
  *   EF_ELIMIT  the file is larger than 16 MiB or has too many nodes.
  * err is always NUL-terminated when errlen > 0. Call it on the main thread at
- * start (it compiles regexes and reads files); it touches no global state. */
+ * start (it compiles regexes and reads files); it touches no global state but
+ * the counter that numbers bots (ef_bot_serial). */
 int ef_bot_load(const char *path, ef_bot **out, char *err, size_t errlen);
 
-/* Frees a bot and everything it owns (its compiled fsm included). Every
- * scratch made for it must be freed first. ef_bot_free(NULL) is a no-op. */
+/* Frees a bot and everything it owns (its compiled fsm included). A scratch
+ * made for it must not be used afterwards; freeing the scratch later is
+ * fine (ef_nlp_scratch_free never reads its bot). ef_bot_free(NULL) is a
+ * no-op. */
 void ef_bot_free(ef_bot *bot);
+
+/* A number no other bot loaded by this process has (from 1): tells a bot
+ * from one loaded later at the same address, e.g. to keep a scratch per bot
+ * across a bot's replacement. 0 for NULL. */
+uint64_t ef_bot_serial(const ef_bot *bot);
 
 /* bot.name, and the file it came from. Borrowed from the bot. */
 const char *ef_bot_name(const ef_bot *bot);

@@ -437,6 +437,7 @@ int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, floa
 #define EF_NLP__GATE_WORDS(bot) ((uint32_t)(bot)->n_pats)
 
 struct ef_bot {
+    uint64_t serial; /* ef_bot_serial */
     char *path;
     char *name;
     char **langs;
