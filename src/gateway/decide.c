@@ -39,6 +39,10 @@ typedef struct bot_scratch {
 
 /* Batches a bot's scratch is kept without being used. */
 #define SCRATCH_IDLE_BATCHES 1000
+/* Scratches kept between batches, at most (the least recently used go
+ * first): ~150 KB each once used, so a gateway serving many bots keeps a
+ * few MB per worker, not one scratch per bot. */
+#define SCRATCH_KEEP 32
 
 struct ef_decider {
     bot_scratch *scratch; /* across batches */
@@ -77,7 +81,8 @@ static ef_nlp_scratch *scratch_for(ef_decider *d, const ef_bot *bot)
 }
 
 /* Frees the scratches unused for SCRATCH_IDLE_BATCHES (those of bots
- * replaced or gone among them), or all of them. */
+ * replaced or gone among them) and the least recently used beyond
+ * SCRATCH_KEEP, or all of them. */
 static void scratches_trim(ef_decider *d, bool all)
 {
     size_t k = 0;
@@ -88,6 +93,14 @@ static void scratches_trim(ef_decider *d, bool all)
             d->scratch[k++] = d->scratch[i];
     }
     d->n_scratch = k;
+    while (d->n_scratch > SCRATCH_KEEP) {
+        size_t lru = 0;
+        for (size_t i = 1; i < d->n_scratch; i++)
+            if (d->scratch[i].used < d->scratch[lru].used)
+                lru = i;
+        ef_nlp_scratch_free(d->scratch[lru].scratch);
+        d->scratch[lru] = d->scratch[--d->n_scratch];
+    }
 }
 
 static void chat_state_cleanup(chat_state *cs)
