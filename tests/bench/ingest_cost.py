@@ -33,16 +33,19 @@ them take ~8 minutes.
 import argparse
 import json
 import os
+import pwd
 import random
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from bench import pg_bindir
+
 REPO = Path(__file__).resolve().parents[2]
 STATE = REPO / ".state" / "ingest-cost"
 WARM = 20
-DBNAME = ["easyflow"]
 
 
 def sh(cmd, **kw):
@@ -89,15 +92,15 @@ def batch_sql(integ, kind, rng, known):
     return call_sql([event(integ, c, "%d:%d" % (c, rng.randrange(10**15))) for c in chats])
 
 
-def single_user(pgdata, bindir, lines, out):
+def single_user(pgdata, dbname, lines, out):
     """Runs lines in postgres --single under callgrind; returns Ir."""
     script = out.with_suffix(".sql")
     script.write_text("\n".join(lines) + "\n")
     os.chmod(script, 0o644)
     cmd = ("valgrind --tool=callgrind --callgrind-out-file=%s %s/postgres --single -D %s "
            "-c synchronous_commit=off %s < %s > %s.out 2> %s.err"
-           % (out, bindir, pgdata, DBNAME[0], script, out, out))
-    user = pg_owner(pgdata)
+           % (out, pg_bindir(), pgdata, dbname, script, out, out))
+    user = pwd.getpwuid(os.stat(pgdata).st_uid).pw_name
     subprocess.run(["su", user, "-s", "/bin/sh", "-c", cmd] if os.geteuid() == 0 else
                    ["/bin/sh", "-c", cmd], check=True)
     errors = [l for l in Path("%s.out" % out).read_text().splitlines() if "ERROR" in l]
@@ -107,11 +110,6 @@ def single_user(pgdata, bindir, lines, out):
         if line.startswith("summary:"):
             return int(line.split()[1])
     sys.exit("ingest_cost: no callgrind summary in %s" % out)
-
-
-def pg_owner(pgdata):
-    import pwd
-    return pwd.getpwuid(os.stat(pgdata).st_uid).pw_name
 
 
 def main():
@@ -124,10 +122,8 @@ def main():
         sys.exit("ingest_cost: valgrind is not installed (apt-get install valgrind)")
     rng = random.Random(8)
     services("start")
-    env = dict(l.split("=", 1) for l in
-               (x.replace("export ", "").strip().strip("'") for x in
-                services("env").splitlines()) if "=" in l)
-    url = env["EF_DATABASE_URL"].strip("'\"")
+    urls = dict(re.findall(r"^export (\w+)=['\"]?([^'\"\n]*)", services("env"), re.M))
+    url = urls["EF_DATABASE_URL"]
     sh([str(REPO / "build" / "easyflow"), "migrate"], env=dict(os.environ, EF_DATABASE_URL=url))
     integ = psql(url, "SELECT id FROM integrations WHERE name = 'ingest-cost'") or psql(
         url, "INSERT INTO integrations (platform_id, name, external_id) "
@@ -139,10 +135,7 @@ def main():
                 psql(url, call_sql([event(integ, c, "%d:%s" % (c, rep)) for c in known[k:k + 16]]))
         psql(url, "ANALYZE")
     pgdata = psql(url, "SHOW data_directory")
-    DBNAME[0] = psql(url, "SELECT current_database()")
-    bindir = sh(["pg_config", "--bindir"]).strip() if shutil.which("pg_config") else ""
-    if not bindir or not Path(bindir, "postgres").exists():
-        bindir = str(sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1])
+    dbname = psql(url, "SELECT current_database()")
     services("stop")
     work = STATE / "callgrind"
     work.mkdir(parents=True, exist_ok=True)
@@ -155,8 +148,9 @@ def main():
             post = (["ALTER FUNCTION ef_ingest(jsonb) SET plan_cache_mode = force_generic_plan"]
                     if mode == "auto" else [])
             calls = [batch_sql(integ, kind, rng, known) for _ in range(WARM + args.calls)]
-            base = single_user(pgdata, bindir, pre + calls[:WARM] + post, work / "w")
-            full = single_user(pgdata, bindir, pre + calls + post, work / ("%s-%s" % (kind, mode)))
+            base = single_user(pgdata, dbname, pre + calls[:WARM] + post, work / "w")
+            full = single_user(pgdata, dbname, pre + calls + post,
+                               work / ("%s-%s" % (kind, mode)))
             per = (full - base) / args.calls
             print("ingest_call_instr %s %s %.0f instr  (%.0f per event; callgrind, %d calls "
                   "after %d)" % (kind, mode, per, per / size, args.calls, WARM), flush=True)
