@@ -1,7 +1,8 @@
 /*
  * entity_expect.h -- what the entity tests share (test_entities.c,
- * test_entities_v4.c): reading a text with a bot and asserting the entities
- * it holds, dumping them when an assertion fails. Include after <cmocka.h>.
+ * test_entities_v4.c, test_entities_v5.c): their bot and scratch, reading a
+ * text with a bot and asserting the entities it holds, dumping them when an
+ * assertion fails. Include after <cmocka.h> and "nlp_fixture.h".
  */
 #ifndef EF_TEST_NLP_ENTITY_EXPECT_H
 #define EF_TEST_NLP_ENTITY_EXPECT_H
@@ -12,6 +13,28 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The entity tests' bot (fixtures/entities_bot.yaml) and its scratch, made
+ * and freed once per file: cmocka_run_group_tests(tests, ent_setup,
+ * ent_teardown). */
+static ef_bot *ent_bot;
+static ef_nlp_scratch *ent_sc;
+
+__attribute__((unused)) static int ent_setup(void **state)
+{
+    (void)state;
+    ent_bot = load("fixtures/entities_bot.yaml");
+    ent_sc = ef_nlp_scratch_new(ent_bot);
+    return 0;
+}
+
+__attribute__((unused)) static int ent_teardown(void **state)
+{
+    (void)state;
+    ef_nlp_scratch_free(ent_sc);
+    ef_bot_free(ent_bot);
+    return 0;
+}
 
 /* The result of reading text with b at now; the test fails when matching
  * does. */

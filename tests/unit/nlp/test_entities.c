@@ -17,42 +17,30 @@
 
 #include <cmocka.h>
 
-#include "entity_expect.h"
 #include "nlp_fixture.h"
+
+#include "entity_expect.h"
 
 #define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, Tuesday */
 
-static ef_bot *bot;
-static ef_nlp_scratch *sc;
 static int64_t now = NOW;
 
 static int setup(void **state)
 {
-    (void)state;
-    bot = load("fixtures/entities_bot.yaml");
-    sc = ef_nlp_scratch_new(bot);
     now = NOW;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ef_nlp_scratch_free(sc);
-    ef_bot_free(bot);
-    return 0;
+    return ent_setup(state);
 }
 
 static ef_nlu_result run(const char *text)
 {
-    return ent_run(bot, sc, now, text);
+    return ent_run(ent_bot, ent_sc, now, text);
 }
 
 /* text must hold an entity of type with value, covering exactly the first
  * occurrence of span in text (byte offsets). */
 static void expect(const char *text, const char *type, const char *value, const char *span)
 {
-    ent_expect(bot, sc, now, text, type, value, span);
+    ent_expect(ent_bot, ent_sc, now, text, type, value, span);
 }
 
 /* text must hold exactly this one entity and nothing else. */
@@ -68,7 +56,7 @@ static void expect_only(const char *text, const char *type, const char *value, c
 
 static void expect_none(const char *text, const char *type)
 {
-    ent_expect_none(bot, sc, now, text, type);
+    ent_expect_none(ent_bot, ent_sc, now, text, type);
 }
 
 /* ---- phone ---------------------------------------------------------------- */
@@ -443,5 +431,5 @@ int main(void)
         cmocka_unit_test(test_overlaps),
         cmocka_unit_test(test_custom_entities),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, ent_teardown);
 }

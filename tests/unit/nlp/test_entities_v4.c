@@ -24,29 +24,11 @@
 
 #include <cmocka.h>
 
-#include "entity_expect.h"
 #include "nlp_fixture.h"
 
+#include "entity_expect.h"
+
 #define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, Tuesday */
-
-static ef_bot *bot;
-static ef_nlp_scratch *sc;
-
-static int setup(void **state)
-{
-    (void)state;
-    bot = load("fixtures/entities_bot.yaml");
-    sc = ef_nlp_scratch_new(bot);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ef_nlp_scratch_free(sc);
-    ef_bot_free(bot);
-    return 0;
-}
 
 static ef_nlu_result run_with(ef_bot *b, ef_nlp_scratch *s, const char *text)
 {
@@ -56,12 +38,12 @@ static ef_nlu_result run_with(ef_bot *b, ef_nlp_scratch *s, const char *text)
 /* text (read by the entity test bot) holds an entity of type with value. */
 static void expect(const char *text, const char *type, const char *value)
 {
-    ent_expect(bot, sc, NOW, text, type, value, NULL);
+    ent_expect(ent_bot, ent_sc, NOW, text, type, value, NULL);
 }
 
 static void expect_none(const char *text, const char *type)
 {
-    ent_expect_none(bot, sc, NOW, text, type);
+    ent_expect_none(ent_bot, ent_sc, NOW, text, type);
 }
 
 /* ---- order numbers ---------------------------------------------------------------- */
@@ -246,11 +228,11 @@ static void test_prefilter_changes_nothing(void **state)
         "пол тысячи 5",
         "сто р",
     };
-    ef_nlp_scratch *all = ef_nlp_scratch_new(bot);
+    ef_nlp_scratch *all = ef_nlp_scratch_new(ent_bot);
     ef_nlp_scratch_set_options(all, EF_NLP_NO_PREFILTER);
     const char *bad = NULL;
     for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]) && !bad; k++) {
-        ef_nlu_result a = run_with(bot, sc, texts[k]), b = run_with(bot, all, texts[k]);
+        ef_nlu_result a = run_with(ent_bot, ent_sc, texts[k]), b = run_with(ent_bot, all, texts[k]);
         bool same = a.n_entities == b.n_entities;
         for (size_t i = 0; same && i < a.n_entities; i++)
             same = strcmp(a.entities[i].type, b.entities[i].type) == 0 &&
@@ -390,5 +372,5 @@ int main(void)
         cmocka_unit_test(test_repair_keeps_addresses),
         cmocka_unit_test(test_address_tokens),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ent_setup, ent_teardown);
 }

@@ -18,38 +18,20 @@
 
 #include <cmocka.h>
 
-#include "entity_expect.h"
 #include "nlp_fixture.h"
+
+#include "entity_expect.h"
 
 #define NOW 1773133200 /* 2026-03-10T12:00:00+03:00, Tuesday */
 
-static ef_bot *bot;
-static ef_nlp_scratch *sc;
-
-static int setup(void **state)
-{
-    (void)state;
-    bot = load("fixtures/entities_bot.yaml");
-    sc = ef_nlp_scratch_new(bot);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    ef_nlp_scratch_free(sc);
-    ef_bot_free(bot);
-    return 0;
-}
-
 static void expect(const char *text, const char *type, const char *value, const char *span)
 {
-    ent_expect(bot, sc, NOW, text, type, value, span);
+    ent_expect(ent_bot, ent_sc, NOW, text, type, value, span);
 }
 
 static void expect_none(const char *text, const char *type)
 {
-    ent_expect_none(bot, sc, NOW, text, type);
+    ent_expect_none(ent_bot, ent_sc, NOW, text, type);
 }
 
 static void test_grouped_order_numbers(void **state)
@@ -141,5 +123,5 @@ int main(void)
         cmocka_unit_test(test_ordinal_alone),
         cmocka_unit_test(test_kopecks_weeks_months_phones),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, ent_setup, ent_teardown);
 }
