@@ -1094,6 +1094,46 @@ static void copy_plain(ef_nlp_scratch *sc, size_t from, size_t to)
     }
 }
 
+/* The memo slot of word w (the scratch's kword, made on first use), or
+ * NULL when words are not remembered (EF_NLP_NO_WORD_MEMO) or w is too
+ * long to be. */
+static ef_nlp__kword *kept_slot(ef_nlp_scratch *sc, const word *w)
+{
+    if ((sc->options & EF_NLP_NO_WORD_MEMO) || w->u8n == 0 || w->u8n > EF_NLP__KWORD_BYTES)
+        return NULL;
+    if (!sc->kword)
+        sc->kword = ef_calloc(EF_NLP__KWORDS, sizeof(ef_nlp__kword));
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ w->u8n;
+    for (size_t i = 0; i < w->u8n; i += 8) {
+        uint64_t x = 0;
+        memcpy(&x, w->u8 + i, w->u8n - i < 8 ? w->u8n - i : 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdULL;
+    }
+    return &sc->kword[(h ^ h >> 31) & (EF_NLP__KWORDS - 1)];
+}
+
+/* Whether the first pass kept w as written before (slot from kept_slot());
+ * its counts then in *flags. */
+static bool kept_before(const ef_nlp__kword *slot, const word *w, unsigned *flags)
+{
+    if (!slot || slot->len != w->u8n || memcmp(slot->w, w->u8, w->u8n) != 0)
+        return false;
+    *flags = slot->flags;
+    return true;
+}
+
+/* What the first pass counts for a word it keeps: a Latin word a
+ * dictionary knows (English), or else one of the bot's own Latin words
+ * ("spasibo", "gde": Russian typed in Latin letters). */
+static unsigned latin_counts(const ef_bot *bot, ef_nlp_scratch *sc, const word *w)
+{
+    if (w->n < 2 || !w->latin || w->cyr || w->punct)
+        return 0;
+    if (dict_knows(bot, sc, w->u8))
+        return EF_NLP__KW_ENG;
+    return bot_knows(&bot->vocab, w->u8, w->u8n, true) ? EF_NLP__KW_RULAT : 0;
+}
+
 /* One pass over sc->norm; counts Latin words and layout repairs. The
  * repaired text is written only from the first repair on (what precedes it
  * is copied then): a message without an unknown word costs the reading of
@@ -1141,7 +1181,18 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, int mode, size_t 
         *n_latin += w.latin && !w.cyr;
         *cyr = *cyr || w.cyr;
         char to[MAX_CP * 4 + 8];
-        const char *kind = w.n ? repair_word(bot, sc, &w, mode, to, sizeof(to)) : NULL;
+        ef_nlp__kword *slot = mode == PASS_FIRST && w.n ? kept_slot(sc, &w) : NULL;
+        unsigned counts = 0;
+        const char *kind = NULL;
+        if (!kept_before(slot, &w, &counts) && w.n) {
+            kind = repair_word(bot, sc, &w, mode, to, sizeof(to));
+            counts = !kind && mode == PASS_FIRST ? latin_counts(bot, sc, &w) : 0;
+            if (slot && !kind) {
+                slot->len = (uint8_t)w.u8n;
+                slot->flags = (uint8_t)counts;
+                memcpy(slot->w, w.u8, w.u8n);
+            }
+        }
         uint32_t s = sc->src[i], e = sc->srcend[end - 1];
         if (kind && !writing) {
             writing = true;
@@ -1155,14 +1206,8 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, int mode, size_t 
             emit(sc, to, strlen(to), s, e);
             note_repair(sc, kind, &w, to, s, e);
         } else {
-            /* a Latin word of the bot's own no dictionary knows ("spasibo",
-             * "gde"): Russian typed in Latin letters */
-            if (mode == PASS_FIRST && w.n >= 2 && w.latin && !w.cyr && !w.punct) {
-                if (dict_knows(bot, sc, w.u8))
-                    (*n_eng)++;
-                else if (bot_knows(&bot->vocab, w.u8, w.u8n, true))
-                    (*n_rulat)++;
-            }
+            *n_eng += (counts & EF_NLP__KW_ENG) != 0;
+            *n_rulat += (counts & EF_NLP__KW_RULAT) != 0;
             if (writing)
                 for (size_t k = i; k < end; k++)
                     emit(sc, sc->norm + k, 1, sc->src[k], sc->srcend[k]);

@@ -62,6 +62,7 @@ void ef_nlp_scratch_free(ef_nlp_scratch *sc)
     ef_free(sc->vstamp);
     ef_free(sc->vcand);
     ef_free(sc->dmemo);
+    ef_free(sc->kword);
     ef_free(sc->mscore);
     ef_free(sc->mword);
     ef_free(sc);

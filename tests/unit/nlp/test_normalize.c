@@ -205,6 +205,67 @@ static void test_word_memo_same_results(void **state)
     ef_nlp_scratch_free(cold);
 }
 
+/* Every field of two results, the explanation included. */
+static void assert_same_result(const char *text, const ef_nlu_result *a, const ef_nlu_result *b)
+{
+    char *ja = ef_nlu_result_json(a), *jb = ef_nlu_result_json(b);
+    if (strcmp(ja, jb) != 0)
+        fail_msg("'%s':\n%s\n%s", text, ja, jb);
+    ef_free(ja);
+    ef_free(jb);
+    assert_true(a->confidence == b->confidence);
+    assert_int_equal(a->n_ranked, b->n_ranked);
+    for (size_t i = 0; i < a->n_ranked; i++) {
+        assert_true(a->ranked[i].confidence == b->ranked[i].confidence);
+        assert_ptr_equal(a->ranked[i].pattern, b->ranked[i].pattern);
+        assert_int_equal(a->ranked[i].line, b->ranked[i].line);
+    }
+    assert_ptr_equal(a->lang, b->lang);
+    assert_true(a->model_confidence == b->model_confidence);
+}
+
+/* The words the repair stage kept as written, remembered per scratch
+ * (EF_NLP__KWORDS slots, a later word taking an earlier one's slot): a
+ * message of words seen before reads exactly as with a scratch that
+ * remembers nothing (EF_NLP_NO_WORD_MEMO), whichever words were kept,
+ * repaired, counted as English or as Russian in Latin letters
+ * ("spasibo", "gde"). Messages are made of a few words drawn from a list
+ * (a fixed sequence), so that words come back in other company. */
+static void test_kept_word_memo_same_results(void **state)
+{
+    fx *f = *state;
+    ef_nlp_scratch *cold = ef_nlp_scratch_new(f->bot);
+    ef_nlp_scratch_set_options(cold, EF_NLP_NO_WORD_MEMO);
+    static const char *const words[] = {
+        "где",          "мой",      "заказ",       "пасылка",  "посылка",   "когда",
+        "придет",       "верните",  "деньги",      "vernite",  "dengi",     "gde",
+        "moy",          "zakaz",    "spasibo",     "hello",    "where",     "is",
+        "my",           "order",    "ljcnfdrf",    "cgfcb,j",  "ult",       "vjq",
+        "pfrfp",        "атмените", "хочу",        "аформить", "вазврат",   "не",
+        "праходит",     "аплата",   "net",         "est",      "sposibo",   "kogda",
+        "pridet",       "posylka",  "холодильник", "сломался", "у",         "меня",
+        "размер",       "подошел",  "непришел",    "скока",    "стоит",     "доставка",
+        "ivan@mail.ru", "12",       "4to",         "xo4u",     "доставелн", "privet",
+        "zdravstvuyte",
+    };
+    const size_t nw = sizeof(words) / sizeof(words[0]);
+    uint32_t seed = 12345;
+    char text[256];
+    for (int round = 0; round < 4000; round++) {
+        size_t o = 0, k = 1 + round % 4;
+        for (size_t j = 0; j < k; j++) {
+            seed = seed * 1103515245u + 12345u;
+            o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", j ? " " : "",
+                                  words[(seed >> 16) % nw]);
+        }
+        ef_nlu_result a, b;
+        assert_int_equal(ef_nlp_match(f->bot, f->sc, text, strlen(text), NOW, &a), 0);
+        assert_int_equal(ef_nlp_match(f->bot, cold, text, strlen(text), NOW, &b), 0);
+        assert_same_result(text, &a, &b);
+    }
+    ef_nlp_scratch_free(cold);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_json_lists_repairs),
         cmocka_unit_test(test_no_repair_option),
         cmocka_unit_test(test_word_memo_same_results),
+        cmocka_unit_test(test_kept_word_memo_same_results),
     };
     return cmocka_run_group_tests(tests, fx_setup, fx_teardown);
 }
