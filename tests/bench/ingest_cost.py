@@ -92,8 +92,20 @@ def batch_sql(integ, kind, rng, known):
     return call_sql([event(integ, c, "%d:%d" % (c, rng.randrange(10**15))) for c in chats])
 
 
+def restore(pgdata):
+    """The data directory as it was after the fill (a copy kept beside it):
+    every run starts from the same database."""
+    snap = STATE / "pg-after-fill"
+    if not snap.exists():
+        sh(["cp", "-a", pgdata, str(snap)])
+    sh(["rm", "-rf", pgdata])
+    sh(["cp", "-a", str(snap), pgdata])
+
+
 def single_user(pgdata, dbname, lines, out):
-    """Runs lines in postgres --single under callgrind; returns Ir."""
+    """Runs lines in postgres --single under callgrind, from the database as
+    it was after the fill; returns Ir."""
+    restore(pgdata)
     script = out.with_suffix(".sql")
     script.write_text("\n".join(lines) + "\n")
     os.chmod(script, 0o644)
@@ -130,6 +142,7 @@ def main():
         "VALUES ('telegram', 'ingest-cost', 'ingest-cost') RETURNING id")
     known = list(range(5 * 10**11, 5 * 10**11 + 5000))
     if psql(url, "SELECT count(*) FROM conversations WHERE integration_id = '%s'" % integ) == "0":
+        shutil.rmtree(STATE / "pg-after-fill", ignore_errors=True)
         for k in range(0, len(known), 16):
             for rep in ("a", "b"):
                 psql(url, call_sql([event(integ, c, "%d:%s" % (c, rep)) for c in known[k:k + 16]]))
