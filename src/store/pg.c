@@ -4,9 +4,10 @@
  * outbox.c, integrations in integrations.c).
  *
  * One ef_store is one connection owned by one thread (a pipeline worker or
- * the poller). The batch commit is a single statement, SELECT ef_ingest($1),
- * whose function (sql/003_ingest.sql) applies every event in order inside
- * one transaction: one round trip per batch whatever its size.
+ * the poller). The batch commit is a single statement, ef_ingest_rows($1)
+ * (sql/026, on 009's set-based path), which applies every event in order
+ * inside one transaction and answers one row per event: one round trip per
+ * batch whatever its size.
  *
  * Every failed statement is classified by its SQLSTATE (ef_store_classify):
  * an outage (EF_EDB) marks the store down and the caller answers 503, so
@@ -413,21 +414,38 @@ static json_object *event_json(const ef_ingest_item *it)
     return ev;
 }
 
-static char *dup_field(json_object *o, const char *key)
+/* ef_ingest_rows()'s columns (sql/026 ef_ingest_result), in order. */
+enum {
+    RES_POS,
+    RES_RESULT,
+    RES_CONVERSATION_ID,
+    RES_SESSION_ID,
+    RES_USER_ID,
+    RES_MESSAGE_ROW_ID,
+    RES_STATE,
+    RES_STATUS,
+    RES_CONTEXT,
+    RES_MESSAGES_COUNT,
+    RES_CREATED_AT,
+    RES_VERSION,
+    RES_LAST_MESSAGE_AT,
+    RES_SKIPPED,
+    RES_COLUMNS
+};
+
+static char *dup_col(const PGresult *r, int row, int col)
 {
-    json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
-        return NULL;
-    if (json_object_is_type(v, json_type_string))
-        return ef_strdup(json_object_get_string(v));
-    return ef_strdup(
-        json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    return PQgetisnull(r, row, col) ? NULL : ef_strdup(PQgetvalue(r, row, col));
 }
 
-static void apply_result(ef_ingest_item *it, json_object *r)
+static int64_t int_col(const PGresult *r, int row, int col)
 {
-    json_object *v;
-    const char *res = json_object_object_get_ex(r, "result", &v) ? json_object_get_string(v) : "";
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static void apply_result(ef_ingest_item *it, const PGresult *r, int row)
+{
+    const char *res = PQgetvalue(r, row, RES_RESULT);
     if (strcmp(res, "stored") == 0)
         it->status = EF_ING_STORED;
     else if (strcmp(res, "duplicate") == 0)
@@ -437,28 +455,45 @@ static void apply_result(ef_ingest_item *it, json_object *r)
     else
         it->status = EF_ING_IGNORED;
     ef_ingest_item_cleanup(it);
-    it->conversation_id = dup_field(r, "conversation_id");
-    it->session_id = dup_field(r, "session_id");
-    it->user_id = dup_field(r, "user_id");
-    it->row_id = dup_field(r, "message_row_id");
-    it->state = dup_field(r, "state");
-    it->conv_status = dup_field(r, "status");
-    it->context_json = dup_field(r, "context");
-    it->created_at = dup_field(r, "created_at");
-    it->messages_count =
-        json_object_object_get_ex(r, "messages_count", &v) ? json_object_get_int64(v) : 0;
-    it->last_message_at =
-        json_object_object_get_ex(r, "last_message_at", &v) ? json_object_get_int64(v) : 0;
-    it->version = json_object_object_get_ex(r, "version", &v) ? json_object_get_int64(v) : 0;
-    bool skipped = json_object_object_get_ex(r, "skipped", &v) && json_object_get_boolean(v);
+    it->conversation_id = dup_col(r, row, RES_CONVERSATION_ID);
+    it->session_id = dup_col(r, row, RES_SESSION_ID);
+    it->user_id = dup_col(r, row, RES_USER_ID);
+    it->row_id = dup_col(r, row, RES_MESSAGE_ROW_ID);
+    it->state = dup_col(r, row, RES_STATE);
+    it->conv_status = dup_col(r, row, RES_STATUS);
+    it->context_json = dup_col(r, row, RES_CONTEXT);
+    it->created_at = dup_col(r, row, RES_CREATED_AT);
+    it->messages_count = int_col(r, row, RES_MESSAGES_COUNT);
+    it->last_message_at = int_col(r, row, RES_LAST_MESSAGE_AT);
+    it->version = int_col(r, row, RES_VERSION);
+    bool skipped = strcmp(PQgetvalue(r, row, RES_SKIPPED), "t") == 0;
     it->replies_queued = it->status == EF_ING_STORED && !skipped && it->fsm_json &&
                          strstr(it->fsm_json, "\"text\"") != NULL;
 }
 
-/* One ef_ingest() statement over items[0..n): 0 with every item's result
- * applied, else st->last_error (items untouched). */
+/* Whether r holds one result row for each of n events: the columns of
+ * ef_ingest_result and every position 1..n exactly once. */
+static bool results_complete(const PGresult *r, size_t n)
+{
+    if (PQnfields(r) != RES_COLUMNS || (size_t)PQntuples(r) != n)
+        return false;
+    bool *seen = ef_calloc(n ? n : 1, sizeof(bool));
+    bool ok = true;
+    for (int row = 0; ok && row < PQntuples(r); row++) {
+        long pos = PQgetisnull(r, row, RES_POS) ? 0 : strtol(PQgetvalue(r, row, RES_POS), NULL, 10);
+        ok = pos >= 1 && (size_t)pos <= n && !seen[pos - 1] && !PQgetisnull(r, row, RES_RESULT);
+        if (ok)
+            seen[pos - 1] = true;
+    }
+    ef_free(seen);
+    return ok;
+}
+
+/* One ef_ingest_rows() statement over items[0..n): 0 with every item's
+ * result applied, else st->last_error (items untouched). */
 static int ingest_once(ef_store *st, ef_ingest_item *items, size_t n)
 {
+    static const char sql[] = "SELECT * FROM ef_ingest_rows($1::jsonb)";
     json_object *batch = json_object_new_array_ext((int)n);
     for (size_t i = 0; i < n; i++)
         json_object_array_add(batch, event_json(&items[i]));
@@ -466,30 +501,28 @@ static int ingest_once(ef_store *st, ef_ingest_item *items, size_t n)
                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
     const char *vals[1] = {text};
     bool had_conn = st->conn != NULL;
-    PGresult *r = ef_store__exec(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+    PGresult *r = ef_store__exec(st, sql, 1, vals);
     if (!r && had_conn && !st->conn) {
         /* The connection went stale (e.g. the server restarted since the
          * last batch): reconnect once at once. Safe to repeat: ef_ingest()
          * deduplicates, and the failed attempt committed nothing. */
         st->next_connect_ms = 0;
-        r = ef_store__exec(st, "SELECT ef_ingest($1::jsonb)", 1, vals);
+        r = ef_store__exec(st, sql, 1, vals);
     }
     json_object_put(batch);
     if (!r)
         return st->last_error;
-    json_object *res = NULL;
-    if (PQntuples(r) == 1)
-        res = json_tokener_parse(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (!res || !json_object_is_type(res, json_type_array) || json_object_array_length(res) != n) {
-        set_err(st, "ingest", "unexpected result shape from ef_ingest()");
-        json_object_put(res);
+    if (!results_complete(r, n)) {
+        PQclear(r);
+        set_err(st, "ingest", "unexpected result shape from ef_ingest_rows()");
         st->last_error = EF_EDB;
         return EF_EDB;
     }
-    for (size_t i = 0; i < n; i++)
-        apply_result(&items[i], json_object_array_get_idx(res, i));
-    json_object_put(res);
+    for (int row = 0; row < PQntuples(r); row++) {
+        long pos = strtol(PQgetvalue(r, row, RES_POS), NULL, 10);
+        apply_result(&items[pos - 1], r, row);
+    }
+    PQclear(r);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ingest_cost.py -- instructions PostgreSQL spends in one ef_ingest() call.
+"""ingest_cost.py -- instructions PostgreSQL spends in one ef_ingest_rows() call.
 
     python3 tests/bench/ingest_cost.py [--calls N] [--modes generic,auto]
 
@@ -20,8 +20,8 @@ and one reply, as the gateway sends them, src/store/pg.c event_json):
   known16   16 messages of 16 chats seen before
   pairs16   16 messages of 8 chats seen before, two each
 
-Modes: generic is ef_ingest as migrated (sql/024: plans made once per
-connection); auto resets the function's plan_cache_mode for the run
+Modes: generic is ef_ingest_rows as migrated (sql/024, 026: plans made once
+per connection); auto resets the function's plan_cache_mode for the run
 (PostgreSQL's default, what 009-023 ran with) and sets it back after.
 
 Prints `ingest_call_instr <batch> <mode> <instructions> instr` lines and,
@@ -75,9 +75,10 @@ def event(integ, chat, mid):
 
 
 def call_sql(events):
-    """The call as the store worker makes it: the batch as one jsonb text."""
+    """The call as the store worker makes it: the batch as one jsonb text,
+    its result rows printed (src/store/pg.c ingest_once)."""
     text = json.dumps(events, ensure_ascii=False).replace("'", "''")
-    return "SELECT length(ef_ingest('%s'::jsonb)::text)" % text
+    return "SELECT count(*), sum(length(r::text)) FROM ef_ingest_rows('%s'::jsonb) r" % text
 
 
 def batch_sql(integ, kind, rng, known):
@@ -129,6 +130,9 @@ def main():
     ap.add_argument("--calls", type=int, default=60)
     ap.add_argument("--modes", default="generic,auto")
     ap.add_argument("--batches", default="new1,new16,known16,pairs16")
+    ap.add_argument("--prep", action="append", default=[],
+                    help="an SQL statement run before the calls in both runs (an experiment: "
+                    "DROP INDEX ..., CREATE OR REPLACE FUNCTION ...); repeatable")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
         sys.exit("ingest_cost: valgrind is not installed (apt-get install valgrind)")
@@ -156,9 +160,9 @@ def main():
     for kind in args.batches.split(","):
         size = 1 if kind == "new1" else 16
         for mode in args.modes.split(","):
-            pre = (["ALTER FUNCTION ef_ingest(jsonb) RESET plan_cache_mode"] if mode == "auto"
-                   else [])
-            post = (["ALTER FUNCTION ef_ingest(jsonb) SET plan_cache_mode = force_generic_plan"]
+            pre = [" ".join(p.split()) for p in args.prep] + (
+                ["ALTER FUNCTION ef_ingest_rows(jsonb) RESET plan_cache_mode"] if mode == "auto" else [])
+            post = (["ALTER FUNCTION ef_ingest_rows(jsonb) SET plan_cache_mode = force_generic_plan"]
                     if mode == "auto" else [])
             calls = [batch_sql(integ, kind, rng, known) for _ in range(WARM + args.calls)]
             base = single_user(pgdata, dbname, pre + calls[:WARM] + post, work / "w")
