@@ -577,6 +577,68 @@ static void split_sentences(const ef_nlp_scratch *sc, sentences *st)
     st->n++;
 }
 
+/* Words of at most this many a lead clause may have (lead_clause()). */
+#define LEAD_WORDS 3
+
+/* Words the rest after a lead clause needs for the model to read it: the
+ * model is sure of itself on a word or two it half knows ("как дела",
+ * "разобралась"), which a request rarely is. */
+#define LEAD_REST_WORDS 3
+
+/* The words (runs between spaces with a letter or digit) of the
+ * normalized text from position s to its end. */
+static uint32_t words_from(const ef_nlp_scratch *sc, uint32_t s)
+{
+    uint32_t words = 0;
+    size_t ws = s;
+    for (size_t i = s; i <= sc->n; i++) {
+        if (i < sc->n && sc->norm[i] != ' ')
+            continue;
+        words += sc->alnum[i] > sc->alnum[ws];
+        ws = i + 1;
+    }
+    return words;
+}
+
+/* Whether every span of intent ii lies inside [s, e) of the normalized
+ * text. */
+static bool spans_inside(const ef_nlp_scratch *sc, uint32_t ii, uint32_t s, uint32_t e)
+{
+    const ef_nlp__acc *a = &sc->acc[ii];
+    for (uint32_t i = 0; i < a->n_spans; i++)
+        if (a->span[i][0] < s || a->span[i][1] > e)
+            return false;
+    return true;
+}
+
+/* A voice-style message puts its greeting or thanks before a comma and
+ * goes on without a full stop ("Здравствуйте, подскажите, что ты можешь",
+ * "Спасибо, а где второй заказ"). When small talk (intent ii) won a
+ * message of one sentence and all it matched is in a lead clause of at
+ * most LEAD_WORDS words ending in a comma, returns where the rest starts
+ * (after the comma's space), 0 otherwise: the rest is then a request as a
+ * sentence after the small talk would be (request_first(), and the model
+ * reads it when no pattern did). The confidences stay the whole
+ * message's: the lead clause is not scored alone. */
+static uint32_t lead_clause(const ef_nlp_scratch *sc, uint32_t ii)
+{
+    const char *t = sc->norm;
+    uint32_t words = 1;
+    for (uint32_t i = 0; i + 2 < sc->n && words <= LEAD_WORDS; i++) {
+        if (t[i] == ' ') {
+            words++;
+            continue;
+        }
+        if (t[i] != ',' || t[i + 1] != ' ')
+            continue;
+        if (sc->alnum[i] == 0 || sc->alnum[sc->n] == sc->alnum[i + 2] ||
+            !spans_inside(sc, ii, 0, i + 1))
+            return 0;
+        return i + 2;
+    }
+    return 0;
+}
+
 /* The intent's best confidence over the sentences its spans touch: in a
  * long message a request is judged by its own sentence, not diluted by a
  * greeting or a story around it. */
@@ -750,11 +812,18 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
             n_top++;
     }
 
-    if (st.n > 1)
+    uint32_t lead = 0;
+    if (st.n == 1 && n_top > 0 && top[0].priority < 0)
+        lead = lead_clause(sc, top[0].intent);
+    if (st.n > 1 || lead)
         request_first(top, n_top, bot->threshold);
     sc->rest_s = sc->rest_e = 0;
-    if (st.n > 1 && n_top > 0 && top[0].priority < 0)
+    if (st.n > 1 && n_top > 0 && top[0].priority < 0) {
         untouched_rest(sc, &sc->acc[top[0].intent], &st);
+    } else if (lead && top[0].priority < 0 && words_from(sc, lead) >= LEAD_REST_WORDS) {
+        sc->rest_s = lead;
+        sc->rest_e = (uint32_t)sc->n;
+    }
 
     out->n_ranked = n_top;
     for (size_t k = 0; k < n_top; k++) {

@@ -212,6 +212,22 @@ static void test_sentences(void **state)
     /* small talk alone still wins */
     r = fx_run(f, "Привет! Привет.");
     assert_string_equal(r.intent, "hello");
+    /* a lead clause of small talk before a comma (match.c lead_clause())
+     * is a sentence of its own for request_first(): the request after it
+     * wins, the confidences stay the whole message's */
+    r = fx_run(f, "привет hello заказ");
+    assert_string_equal(r.intent, "hello");
+    r = fx_run(f, "привет hello, заказ");
+    assert_string_equal(r.intent, "order");
+    assert_int_equal(r.n_ranked, 2);
+    assert_string_equal(r.ranked[1].intent, "hello");
+    assert_true(r.ranked[1].confidence <= r.ranked[0].confidence);
+    /* not after a clause of more than three words, nor when small talk
+     * matched after the comma too */
+    r = fx_run(f, "привет hello привет hello, заказ");
+    assert_string_equal(r.intent, "hello");
+    r = fx_run(f, "привет, заказ hello");
+    assert_string_equal(r.intent, "hello");
 }
 
 static void test_priority_and_ties(void **state)
