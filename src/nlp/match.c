@@ -984,6 +984,48 @@ static void veto_weak(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
     out->by_model = true;
 }
 
+/* Rule answers this close to the best one are the model's to choose from
+ * (arbitrate()). */
+#define ARBITRATE_MARGIN 0.1
+
+/* A rule answered weakly (under REPAIR_BELOW) and other intents' patterns
+ * matched nearly as well (within ARBITRATE_MARGIN, at the threshold or
+ * more): the words the patterns waited for are in the message, but which
+ * of them it is about is a matter of the rest of it ("промокод так и не
+ * пришел": promo or an order). When the model, which reads every word,
+ * names one of those intents (not small talk), that one wins: the answer
+ * is still an intent a pattern found, never one the rules did not name;
+ * "model" says it chose. */
+static void arbitrate(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
+{
+    double top = out->ranked[0].confidence;
+    uint32_t cls;
+    double p;
+    if (out->n_ranked < 2 || out->confidence >= REPAIR_BELOW ||
+        out->intent != out->ranked[0].intent || out->ranked[1].confidence < bot->threshold ||
+        out->ranked[1].confidence < top - ARBITRATE_MARGIN ||
+        ef_nlp__model_classify(&bot->model, sc->norm, sc->n, sc->mscore, model_memo(sc), &cls,
+                               &p) != 0)
+        return;
+    out->model_intent = cls < bot->n_intents ? bot->intents[cls].name : EF_NLP_FALLBACK;
+    out->model_confidence = p;
+    if (cls >= bot->n_intents || bot->intents[cls].priority < 0)
+        return;
+    for (size_t k = 1; k < out->n_ranked; k++) {
+        ef_nlu_ranked chosen = out->ranked[k];
+        if (chosen.confidence < bot->threshold || chosen.confidence < top - ARBITRATE_MARGIN)
+            return;
+        if (chosen.intent != bot->intents[cls].name)
+            continue;
+        memmove(&out->ranked[1], &out->ranked[0], k * sizeof(ef_nlu_ranked));
+        out->ranked[0] = chosen;
+        out->intent = chosen.intent;
+        out->confidence = chosen.confidence;
+        out->by_model = true;
+        return;
+    }
+}
+
 int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t len,
                  int64_t now_unix, ef_nlu_result *out)
 {
@@ -1014,8 +1056,10 @@ int ef_nlp_match(const ef_bot *bot, ef_nlp_scratch *sc, const char *text, size_t
     else if (!sc->oos && sc->rest_e > sc->rest_s && bot->model.slots &&
              !(sc->options & EF_NLP_NO_MODEL))
         ask_model_rest(bot, sc, out);
-    else if (!sc->oos && bot->model.slots && !(sc->options & EF_NLP_NO_MODEL))
+    else if (!sc->oos && bot->model.slots && !(sc->options & EF_NLP_NO_MODEL)) {
+        arbitrate(bot, sc, out);
         veto_weak(bot, sc, out);
+    }
     return 0;
 }
 

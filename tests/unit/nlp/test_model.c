@@ -285,6 +285,58 @@ static void test_request_after_small_talk(void **state)
     ef_bot_free(bot);
 }
 
+/* Two intents' patterns matched about as well (arbitrate() in match.c):
+ * the model picks among them, never an intent no pattern named. */
+static void test_model_arbitrates_close_rules(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ef_model_arb_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *fp = fdopen(fd, "w");
+    assert_non_null(fp);
+    fputs("bot: {name: arb, languages: [ru]}\n"
+          "intents:\n"
+          "  late: {patterns: ['\\bпришел\\b'], examples: ['не пришел',\n"
+          "         'жду посылку уже третью неделю', 'посылка до сих пор едет',\n"
+          "         'жду уже десять дней, ничего нет', 'посылку так и не привезли']}\n"
+          "  refund: {patterns: ['\\bзаказ~'], examples: ['возврат заказа',\n"
+          "         'пуговица оторвалась в первый же день', 'ткань порвалась на локте',\n"
+          "         'на рукаве дырка и пятно', 'пуговицы отвалились после стирки']}\n"
+          "  other: {patterns: ['\\bрукав~'], examples: ['рукав']}\n",
+          fp);
+    fclose(fp);
+    char err[1024];
+    ef_bot *bot = NULL;
+    int rc = ef_bot_load(path, &bot, err, sizeof(err));
+    remove(path);
+    if (rc != 0)
+        fail_msg("%s", err);
+    ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
+    ef_nlu_result r;
+    const char *t = "пришел заказ, пуговица оторвалась и дырка";
+    ef_nlp_scratch_set_options(sc, EF_NLP_NO_MODEL);
+    assert_int_equal(ef_nlp_match(bot, sc, t, strlen(t), FX_NOW, &r), 0);
+    assert_string_equal(r.intent, "late"); /* "пришел" explains a letter more */
+    double late = r.confidence;
+    ef_nlp_scratch_set_options(sc, 0);
+    assert_int_equal(ef_nlp_match(bot, sc, t, strlen(t), FX_NOW, &r), 0);
+    assert_string_equal(r.intent, "refund");
+    assert_true(r.by_model);
+    assert_string_equal(r.model_intent, "refund");
+    assert_true(r.confidence < late); /* the rule's own confidence */
+    assert_int_equal(r.n_ranked, 2);
+    assert_string_equal(r.ranked[0].intent, "refund");
+    assert_string_equal(r.ranked[1].intent, "late");
+    /* the rules' answer stands when it is clear: "пришел" and its
+     * examples' words explain far more than "заказ" */
+    t = "не пришел заказ";
+    assert_int_equal(ef_nlp_match(bot, sc, t, strlen(t), FX_NOW, &r), 0);
+    assert_string_equal(r.intent, "late");
+    ef_nlp_scratch_free(sc);
+    ef_bot_free(bot);
+}
+
 /* A bot with model_threshold 1 never takes the model's word. */
 static void test_threshold(void **state)
 {
@@ -327,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_classify, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_latin_letters, fx_setup, fx_teardown),
         cmocka_unit_test(test_threshold),
+        cmocka_unit_test(test_model_arbitrates_close_rules),
         cmocka_unit_test_setup_teardown(test_other, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_word_memo, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_weak_rule_vetoed, fx_setup, fx_teardown),
