@@ -327,20 +327,28 @@ void ef_nlp__vocab_cleanup(ef_nlp__vocab *v);
  * sc->repairs. Returns their number (0: nothing to repair). */
 size_t ef_nlp__repair(const ef_bot *bot, ef_nlp_scratch *sc);
 
-/* A word the repair stage's first pass kept as written, in a thread's memo
+/* A word the repair stage's first pass read before, in a thread's memo
  * (the scratch's kword, EF_NLP__KWORDS slots indexed by a hash of the
  * word's bytes; a slot holds the last word that landed on it): the pass's
  * decision depends on the word's bytes alone (its scripts, the bot's
  * vocabulary, the dictionaries), so a word seen before costs one compare
- * instead of the vocabulary, dictionary and spelling searches. Words over
- * EF_NLP__KWORD_BYTES bytes, and repaired words, are not kept. */
+ * instead of the vocabulary, dictionary and spelling searches. Kept: what
+ * the pass counted for a word it left as written, or the repair it made
+ * (its kind and reading). Words, and readings, over EF_NLP__KWORD_BYTES
+ * bytes are not kept. */
 #define EF_NLP__KWORDS 512
-#define EF_NLP__KWORD_BYTES 23
-enum { EF_NLP__KW_ENG = 1, EF_NLP__KW_RULAT = 2 };
+#define EF_NLP__KWORD_BYTES 30
+enum {
+    EF_NLP__KW_ENG = 1,   /* kept: a Latin word a dictionary knows */
+    EF_NLP__KW_RULAT = 2, /* kept: a Latin word of the bot's no dictionary knows */
+    EF_NLP__KW_KIND = 12  /* repaired: 4 layout, 8 translit, 12 spelling */
+};
 typedef struct ef_nlp__kword {
-    uint8_t len;   /* bytes of the word, 0: empty */
-    uint8_t flags; /* EF_NLP__KW_*: what the pass counted for it */
+    uint8_t len;    /* bytes of the word, 0: empty */
+    uint8_t flags;  /* EF_NLP__KW_* */
+    uint8_t to_len; /* bytes of the repaired reading */
     char w[EF_NLP__KWORD_BYTES];
+    char to[EF_NLP__KWORD_BYTES + 1]; /* the repaired reading, NUL-terminated */
 } ef_nlp__kword;
 
 /* ---- the bot ---------------------------------------------------------- */
@@ -561,7 +569,7 @@ struct ef_nlp_scratch {
     /* this thread's memo of dictionary answers (normalize.c) */
     uint64_t *dmemo; /* EF_NLP__DMEMO slots: word hash | answer bit, 0 empty */
     size_t dmemo_n;
-    ef_nlp__kword *kword; /* words the repair stage kept, EF_NLP__KWORDS
+    ef_nlp__kword *kword; /* words the repair stage read, EF_NLP__KWORDS
                              (normalize.c); made at its first call */
     bool read_repaired;   /* norm holds the repaired reading (match.c) */
     float *mscore;        /* the model's class scores, bot->model.n_classes */

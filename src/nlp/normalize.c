@@ -1112,14 +1112,39 @@ static ef_nlp__kword *kept_slot(ef_nlp_scratch *sc, const word *w)
     return &sc->kword[(h ^ h >> 31) & (EF_NLP__KWORDS - 1)];
 }
 
-/* Whether the first pass kept w as written before (slot from kept_slot());
- * its counts then in *flags. */
-static bool kept_before(const ef_nlp__kword *slot, const word *w, unsigned *flags)
+/* The repairs' kinds by their EF_NLP__KW_KIND bits (>> 2). */
+static const char *const kinds[4] = {NULL, "layout", "translit", "spelling"};
+
+/* Whether the first pass read w before (slot from kept_slot()): then
+ * *kind and to (room for EF_NLP__KWORD_BYTES + 1) are its repair (*kind
+ * NULL: kept as written) and *counts what the pass counted for it. */
+static bool read_before(const ef_nlp__kword *slot, const word *w, const char **kind, char *to,
+                        unsigned *counts)
 {
     if (!slot || slot->len != w->u8n || memcmp(slot->w, w->u8, w->u8n) != 0)
         return false;
-    *flags = slot->flags;
+    *kind = kinds[(slot->flags & EF_NLP__KW_KIND) >> 2];
+    *counts = slot->flags & (EF_NLP__KW_ENG | EF_NLP__KW_RULAT);
+    if (*kind)
+        memcpy(to, slot->to, (size_t)slot->to_len + 1);
     return true;
+}
+
+/* Remembers in slot (from kept_slot(), or NULL) what the first pass made
+ * of w: its repair (kind, to) or, kept as written, its counts. A reading
+ * too long for the slot leaves it as it was. */
+static void remember(ef_nlp__kword *slot, const word *w, const char *kind, const char *to,
+                     unsigned counts)
+{
+    size_t tl = kind ? strlen(to) : 0;
+    if (!slot || tl > EF_NLP__KWORD_BYTES)
+        return;
+    unsigned k = !kind ? 0 : kind[0] == 'l' ? 1 : kind[0] == 't' ? 2 : 3;
+    slot->len = (uint8_t)w->u8n;
+    slot->flags = (uint8_t)(counts | k << 2);
+    slot->to_len = (uint8_t)tl;
+    memcpy(slot->w, w->u8, w->u8n);
+    memcpy(slot->to, kind ? to : "", tl + 1);
 }
 
 /* What the first pass counts for a word it keeps: a Latin word a
@@ -1184,14 +1209,10 @@ static void repair_pass(const ef_bot *bot, ef_nlp_scratch *sc, int mode, size_t 
         ef_nlp__kword *slot = mode == PASS_FIRST && w.n ? kept_slot(sc, &w) : NULL;
         unsigned counts = 0;
         const char *kind = NULL;
-        if (!kept_before(slot, &w, &counts) && w.n) {
+        if (!read_before(slot, &w, &kind, to, &counts) && w.n) {
             kind = repair_word(bot, sc, &w, mode, to, sizeof(to));
             counts = !kind && mode == PASS_FIRST ? latin_counts(bot, sc, &w) : 0;
-            if (slot && !kind) {
-                slot->len = (uint8_t)w.u8n;
-                slot->flags = (uint8_t)counts;
-                memcpy(slot->w, w.u8, w.u8n);
-            }
+            remember(slot, &w, kind, to, counts);
         }
         uint32_t s = sc->src[i], e = sc->srcend[end - 1];
         if (kind && !writing) {

@@ -224,13 +224,15 @@ static void assert_same_result(const char *text, const ef_nlu_result *a, const e
     assert_true(a->model_confidence == b->model_confidence);
 }
 
-/* The words the repair stage kept as written, remembered per scratch
+/* What the repair stage's first pass made of each word (kept as written,
+ * or repaired: its kind and reading), remembered per scratch
  * (EF_NLP__KWORDS slots, a later word taking an earlier one's slot): a
  * message of words seen before reads exactly as with a scratch that
  * remembers nothing (EF_NLP_NO_WORD_MEMO), whichever words were kept,
- * repaired, counted as English or as Russian in Latin letters
- * ("spasibo", "gde"). Messages are made of a few words drawn from a list
- * (a fixed sequence), so that words come back in other company. */
+ * repaired by layout, transliteration or spelling, split, or counted as
+ * English or as Russian in Latin letters ("spasibo", "gde"). Messages are
+ * made of a few words drawn from a list (a fixed sequence), so that words
+ * come back in other company. */
 static void test_kept_word_memo_same_results(void **state)
 {
     fx *f = *state;
