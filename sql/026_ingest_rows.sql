@@ -11,6 +11,15 @@
 -- as rows, 800,000 with no fields at all. The gateway reads the rows'
 -- columns by number (src/store/pg.c).
 --
+-- Two smaller cuts for a known chat's message, the common case: the
+-- customers are written only when one is missing or changed
+-- (ef_customers_batch), and a chat's conversation is probed once before
+-- the customer and redelivery look-ups that only a new chat needs
+-- (ef_ingest_first). With all three, instructions a call (callgrind, same
+-- database each run): 16 known chats 15.10 M -> 12.55 M, 4 known chats
+-- -> 4.48 M, 1 known chat 2.52 M; 16 new chats 19.45 M -> 17.64 M, 1 new
+-- chat 3.09 M -> 3.21 M (one probe more when the customer is new).
+--
 -- ef_ingest_rows(batch) is the call: one ef_ingest_result row per event,
 -- pos its 1-based place in the batch, in no particular order. ef_ingest()
 -- stays, the same JSON array as before built from those rows, for anything
@@ -42,7 +51,8 @@ LANGUAGE sql STABLE AS $$
                p_skipped)::ef_ingest_result
 $$;
 
--- As in 009, the results as rows.
+-- As in 009, the results as rows, and a known chat's event probes for its
+-- conversation once before the missing ones are opened.
 DROP FUNCTION ef_ingest_first(jsonb, int[]);
 CREATE FUNCTION ef_ingest_first(batch jsonb, p_pos int[]) RETURNS SETOF ef_ingest_result
 LANGUAGE plpgsql AS $$
@@ -51,6 +61,17 @@ DECLARE
     v_ins bigint;
     v_w bigint;
 BEGIN
+    -- Only the chats without an open conversation go on to the customer
+    -- and redelivery look-ups: one probe for a known chat, not three.
+    WITH missing AS MATERIALIZED (
+        SELECT b.i, b.e
+          FROM jsonb_array_elements(batch) WITH ORDINALITY AS b(e, i)
+         WHERE b.i = ANY (p_pos)
+           AND NOT EXISTS (SELECT 1 FROM conversations c
+                            WHERE c.integration_id = (b.e->>'integration_id')::uuid
+                              AND c.platform = b.e->>'platform' AND c.chat_id = b.e->>'chat_id'
+                              AND c.status <> 'closed')
+    )
     INSERT INTO conversations (session_id, user_id, integration_id, platform, chat_id,
                                chat_type, context_data)
     SELECT gen_random_uuid()::text, u.id, (e->>'integration_id')::uuid, e->>'platform',
@@ -58,14 +79,10 @@ BEGIN
            CASE WHEN e->'sender'->>'lang' IS NOT NULL
                 THEN jsonb_build_object('lang', left(e->'sender'->>'lang', 2))
                 ELSE '{}'::jsonb END
-      FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(e, i)
+      FROM missing
       CROSS JOIN LATERAL (SELECT u.id FROM users u
                            WHERE u.platform = e->>'platform'
                              AND u.platform_user_id = e->'sender'->>'id' LIMIT 1) u
-      LEFT JOIN LATERAL (SELECT 1 AS found FROM conversations c
-                          WHERE c.integration_id = (e->>'integration_id')::uuid
-                            AND c.platform = e->>'platform' AND c.chat_id = e->>'chat_id'
-                            AND c.status <> 'closed' LIMIT 1) c ON true
       -- A redelivery opens nothing (its conversation may have been closed
       -- or moved since): ef_ingest answers it on the per-event path.
       LEFT JOIN LATERAL (SELECT 1 AS found FROM messages m
@@ -73,7 +90,7 @@ BEGIN
                             AND m.platform = e->>'platform'
                             AND m.platform_message_id = e->>'message_id'
                             AND m.direction = 'inbound' LIMIT 1) d ON true
-     WHERE i = ANY (p_pos) AND c.found IS NULL AND d.found IS NULL
+     WHERE d.found IS NULL
      ORDER BY e->>'integration_id', e->>'platform', e->>'chat_id'
     ON CONFLICT (integration_id, platform, chat_id) WHERE status <> 'closed' DO NOTHING;
 
@@ -231,6 +248,66 @@ BEGIN
               USING ERRCODE = 'serialization_failure';
     END IF;
     RETURN QUERY SELECT * FROM unnest(res);
+END $$;
+
+-- As in 009, but a batch whose customers are all stored as they are now
+-- writes nothing and skips the statement that would (two ModifyTable nodes
+-- and a sort set up for nothing: ~150,000 instructions a call).
+CREATE OR REPLACE FUNCTION ef_customers_batch(batch jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Every customer of the batch stored with the profile it has now (a
+    -- known customer's next message, the common case): nothing to write.
+    IF NOT EXISTS (
+        SELECT 1
+          FROM jsonb_array_elements(batch) AS t(e)
+          LEFT JOIN LATERAL (SELECT u.name, u.username, u.language_code FROM users u
+                              WHERE u.platform = e->>'platform'
+                                AND u.platform_user_id = e->'sender'->>'id' LIMIT 1) u ON true
+         WHERE e->>'kind' IN ('new', 'callback', 'edit') AND e->'sender'->>'id' IS NOT NULL
+           AND e->>'platform' IS NOT NULL
+           AND (u.name IS NULL
+                OR (u.name, u.username, u.language_code)
+                   IS DISTINCT FROM
+                   (left(coalesce(nullif(e->'sender'->>'name', ''), e->'sender'->>'id'), 255),
+                    coalesce(left(e->'sender'->>'username', 255), u.username),
+                    coalesce(left(e->'sender'->>'lang', 10), u.language_code)))) THEN
+        RETURN;
+    END IF;
+    WITH s AS (
+        SELECT DISTINCT ON (e->>'platform', e->'sender'->>'id')
+               e->>'platform' AS platform, e->'sender'->>'id' AS uid,
+               left(coalesce(nullif(e->'sender'->>'name', ''), e->'sender'->>'id'), 255) AS name,
+               left(e->'sender'->>'username', 255) AS username,
+               left(e->'sender'->>'lang', 10) AS lang
+          FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(e, i)
+         WHERE e->>'kind' IN ('new', 'callback', 'edit') AND e->'sender'->>'id' IS NOT NULL
+           AND e->>'platform' IS NOT NULL
+         ORDER BY e->>'platform', e->'sender'->>'id', i DESC
+    ), cur AS (
+        SELECT s.*, u.id,
+               (u.name, u.username, u.language_code)
+               IS DISTINCT FROM (s.name, coalesce(s.username, u.username),
+                                 coalesce(s.lang, u.language_code)) AS changed
+          FROM s
+          LEFT JOIN LATERAL (SELECT u.id, u.name, u.username, u.language_code
+                               FROM users u
+                              WHERE u.platform = s.platform AND u.platform_user_id = s.uid
+                              LIMIT 1) u ON true
+    ), upd AS (
+        UPDATE users u
+           SET name = c.name, username = coalesce(c.username, u.username),
+               language_code = coalesce(c.lang, u.language_code), updated_at = now()
+          FROM (SELECT * FROM cur WHERE cur.id IS NOT NULL AND cur.changed) c
+         WHERE u.id = c.id
+        RETURNING 1
+    )
+    INSERT INTO users (platform, platform_user_id, name, username, language_code, role)
+    SELECT cur.platform, cur.uid, cur.name, cur.username, coalesce(cur.lang, 'ru'), 'customer'
+      FROM cur
+     WHERE cur.id IS NULL
+     ORDER BY cur.platform, cur.uid
+    ON CONFLICT (platform, platform_user_id) WHERE platform_user_id IS NOT NULL DO NOTHING;
 END $$;
 
 -- The chat an event belongs to, as a key.

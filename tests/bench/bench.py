@@ -31,6 +31,10 @@ Environment (all optional):
   SOAK=600            also soak that many seconds at BENCH_RATE and report RSS growth
   BENCH_KEEP=1        keep the PostgreSQL data folder after the run
   BENCH_GATEWAY_ENV="EF_STORE_WORKERS=4"  settings of every gateway started (to compare)
+  BENCH_GATEWAY_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/gw.%p"
+                      a command every gateway runs under (a profile of the gateway at a
+                      low BENCH_RATE: its instructions per update, which the machine's
+                      noise does not move; the figures of such a run are not the bench's)
   BENCH_BOTS=16       Telegram bots of outbound_bots_msgs_per_s (integrations added
                       by `easyflow integration add`, as a business connects them)
   BENCH_PHASES=ingest only these phases (comma-separated: matcher, pg, http, ingest,
@@ -341,10 +345,13 @@ class Gateway:
         self.env.update(GATEWAY_ENV)
         self.log = OUT / ("%s.log" % name)
         self.gets = 0
-        self.proc = subprocess.Popen([ef_bin(), "serve"], env=self.env, cwd=str(REPO),
+        wrap = os.environ.get("BENCH_GATEWAY_WRAP", "").split()
+        self.drain_s = 300 if wrap else 30
+        self.proc = subprocess.Popen(wrap + [ef_bin(), "serve"], env=self.env, cwd=str(REPO),
                                      stdin=subprocess.DEVNULL, stdout=open(self.log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
+        wait = 300 if wrap else 30
+        deadline = time.monotonic() + wait
         while True:
             if self.proc.poll() is not None:
                 die("%s exited with %d before /healthz answered; log %s:\n%s" % (
@@ -355,7 +362,7 @@ class Gateway:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                die("%s: /healthz did not answer 200 within 30 s (log %s)" % (name, self.log))
+                die("%s: /healthz did not answer 200 within %d s (log %s)" % (name, wait, self.log))
             time.sleep(0.1)
 
     @property
@@ -394,7 +401,7 @@ class Gateway:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(30)
+                self.proc.wait(self.drain_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -18,6 +18,8 @@ and one reply, as the gateway sends them, src/store/pg.c event_json):
   new1      1 message of a chat never seen
   new16     16 messages of 16 chats never seen
   known16   16 messages of 16 chats seen before
+  known4    4 messages of 4 chats seen before (a batch at a steady 2,000/s)
+  known1    1 message of a chat seen before
   pairs16   16 messages of 8 chats seen before, two each
 
 Modes: generic is ef_ingest_rows as migrated (sql/024, 026: plans made once
@@ -86,8 +88,8 @@ def batch_sql(integ, kind, rng, known):
         chats = [rng.randrange(10**12, 10**13)]
     elif kind == "new16":
         chats = [rng.randrange(10**12, 10**13) for _ in range(16)]
-    elif kind == "known16":
-        chats = rng.sample(known, 16)
+    elif kind in ("known16", "known4", "known1"):
+        chats = rng.sample(known, int(kind[5:]))
     else:
         chats = [c for c in rng.sample(known, 8) for _ in range(2)]
     return call_sql([event(integ, c, "%d:%d" % (c, rng.randrange(10**15))) for c in chats])
@@ -158,7 +160,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o777)
     for kind in args.batches.split(","):
-        size = 1 if kind == "new1" else 16
+        size = {"new1": 1, "known1": 1, "known4": 4}.get(kind, 16)
         for mode in args.modes.split(","):
             pre = [" ".join(p.split()) for p in args.prep] + (
                 ["ALTER FUNCTION ef_ingest_rows(jsonb) RESET plan_cache_mode"] if mode == "auto" else [])

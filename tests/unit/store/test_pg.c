@@ -313,6 +313,44 @@ static void rejected_items_are_dead_letters(void **state)
     ef_free(a);
 }
 
+/* A customer is stored once; a message with the same profile writes nothing
+ * to users, one with a changed profile updates it (the batch's latest wins). */
+static void a_customers_profile_is_written_only_when_it_changes(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    ef_ingest_item first = {.msg = new_msg(a, "1", "1:1")};
+    assert_int_equal(ef_store_ingest(fx->st, &first, 1), 0);
+    admin_exec(fx, "UPDATE users SET updated_at = '2000-01-01' WHERE platform_user_id = '42'");
+
+    ef_ingest_item same = {.msg = new_msg(a, "1", "1:2")};
+    assert_int_equal(ef_store_ingest(fx->st, &same, 1), 0);
+    assert_int_equal(same.status, EF_ING_STORED);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM users WHERE platform_user_id = '42' "
+                                     "AND name = 'Ann' AND updated_at = '2000-01-01'"),
+                     1);
+
+    ef_ingest_item two[2] = {{.msg = new_msg(a, "1", "1:3")}, {.msg = new_msg(a, "2", "2:1")}};
+    ef_msg *m0 = (ef_msg *)two[0].msg, *m1 = (ef_msg *)two[1].msg;
+    ef_free(m0->sender_name);
+    m0->sender_name = ef_strdup("Anna");
+    ef_free(m1->sender_name);
+    m1->sender_name = ef_strdup("Анна Иванова");
+    m1->sender_username = ef_strdup("anna_i");
+    assert_int_equal(ef_store_ingest(fx->st, two, 2), 0);
+    assert_int_equal(two[0].status, EF_ING_STORED);
+    assert_int_equal(two[1].status, EF_ING_STORED);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM users WHERE platform_user_id = '42' "
+                                     "AND name = 'Анна Иванова' AND username = 'anna_i' "
+                                     "AND updated_at > '2000-01-01'"),
+                     1);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM users"), 1);
+    items_cleanup(&first, 1);
+    items_cleanup(&same, 1);
+    items_cleanup(two, 2);
+    ef_free(a);
+}
+
 /* PostgreSQL is the truth: a decision reaches only an active conversation,
  * whatever the session said. */
 static void a_conversation_not_active_gets_no_bot_replies(void **state)
@@ -979,6 +1017,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_conversation_not_active_gets_no_bot_replies, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_stale_session_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_customers_profile_is_written_only_when_it_changes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_customer_who_writes_is_deliverable_again, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(an_outage_fails_every_item, setup, teardown),
