@@ -48,6 +48,7 @@ struct ef_channels {
     atomic_bool ready;
     int (*bootstrap)(void *ud); /* NULL once done */
     void *bootstrap_ud;
+    struct ef_bot_share *kept; /* ef_channels_keep_bot's, released last */
 };
 
 /* ---- bots shared by the channels that name one file ------------------------ */
@@ -593,6 +594,19 @@ ef_channels *ef_channels_new(const ef_channels_opts *opts)
     return cs;
 }
 
+int ef_channels_keep_bot(ef_channels *cs, const char *file, const ef_bot **bot, char *err,
+                         size_t errlen)
+{
+    struct ef_bot_share *b = NULL;
+    int rc = bot_share_get(file, &b, err, errlen);
+    if (rc != 0)
+        return rc;
+    bot_share_put(cs->kept);
+    cs->kept = b;
+    *bot = b->bot;
+    return 0;
+}
+
 void ef_channels_set_memory_creds(ef_channels *cs, const char *id, const char *creds_json)
 {
     mem_creds *m = ef_calloc(1, sizeof(*m));
@@ -612,6 +626,7 @@ void ef_channels_free(ef_channels *cs)
     if (cs->watching)
         pthread_join(cs->thread, NULL);
     swap_set(cs, NULL, 0);
+    bot_share_put(cs->kept);
     while (cs->mem) {
         mem_creds *m = cs->mem;
         cs->mem = m->next;

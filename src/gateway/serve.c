@@ -228,9 +228,9 @@ static int check_schema(const ef_config *c)
     return rc;
 }
 
-/* The default bot is refused at start with file:line:column when wrong
- * (each channel loads its own copy). */
-static int check_default_bot(const ef_config *c)
+/* The default bot, loaded once for every channel that serves it (cs keeps
+ * it): refused at start with file:line:column when wrong. */
+static int keep_default_bot(const ef_config *c, ef_channels *cs)
 {
     const char *file = ef_cfg_get_str(c, "EF_BOT_FILE");
     if (!file || !*file) {
@@ -239,9 +239,9 @@ static int check_default_bot(const ef_config *c)
                "(unless an integration names its own --bot)");
         return 0;
     }
-    ef_bot *bot = NULL;
+    const ef_bot *bot = NULL;
     char err[512];
-    if (ef_bot_load(file, &bot, err, sizeof(err)) != 0) {
+    if (ef_channels_keep_bot(cs, file, &bot, err, sizeof(err)) != 0) {
         EF_LOG(EF_LOG_ERROR, EF_C_NLP, "bot definition refused: %s", err);
         return EF_EINVAL;
     }
@@ -252,7 +252,6 @@ static int check_default_bot(const ef_config *c)
                "bot \"%s\" has no fsm: section: messages are understood and stored, but the bot "
                "answers nothing (add one: docs/fsm.md)",
                ef_bot_name(bot));
-    ef_bot_free(bot);
     return 0;
 }
 
@@ -397,6 +396,8 @@ static int start_channels(const ef_config *c, serve_parts *sp)
                            .on_change_ud = &sp->polls};
     sp->channels = ef_channels_new(&co);
     sp->polls.channels = sp->channels;
+    if (keep_default_bot(c, sp->channels) != 0)
+        return EF_EINVAL;
     sp->boot = (boot){.cfg = c, .keys = &sp->keys, .channels = sp->channels};
     int rc = bootstrap_once(&sp->boot);
     if (rc == EF_EDB)
@@ -531,7 +532,7 @@ int ef_serve_cli(int argc, char **argv)
         return 0;
     }
     apply_logging(c);
-    if (check_adapters() || check_listen(c) || check_schema(c) || check_default_bot(c)) {
+    if (check_adapters() || check_listen(c) || check_schema(c)) {
         ef_config_free(c);
         return 1;
     }
