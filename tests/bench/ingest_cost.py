@@ -20,6 +20,8 @@ and one reply, as the gateway sends them, src/store/pg.c event_json):
   known16   16 messages of 16 chats seen before
   known4    4 messages of 4 chats seen before (a batch at a steady 2,000/s)
   known1    1 message of a chat seen before
+  sent16    not an ingest: 16 queued replies marked sent, as the dispatcher
+            records them (src/store/outbox.c ef_store_outbox_sent_many)
   pairs16   16 messages of 8 chats seen before, two each
 
 Modes: generic is ef_ingest_rows as migrated (sql/024, 026: plans made once
@@ -81,6 +83,20 @@ def call_sql(events):
     its result rows printed (src/store/pg.c ingest_once)."""
     text = json.dumps(events, ensure_ascii=False).replace("'", "''")
     return "SELECT count(*), sum(length(r::text)) FROM ef_ingest_rows('%s'::jsonb) r" % text
+
+
+SENT_SQL = ("UPDATE messages m SET delivery_status = 'sent', platform_message_id = s.pmid, "
+            "sent_at = now(), updated_at = now(), failed_reason = NULL, "
+            "metadata = CASE WHEN s.tpl THEN m.metadata || '{\"sent_as\": \"template\"}'::jsonb "
+            "ELSE m.metadata END "
+            "FROM jsonb_to_recordset('%s'::jsonb) AS s(id uuid, pmid text, tpl bool) "
+            "WHERE m.id = s.id AND m.delivery_status = 'queued'")
+
+
+def sent_sql(queued):
+    """16 queued replies (ids taken from the list, so no two calls share one)."""
+    rows = [{"id": queued.pop(), "pmid": "%d" % len(queued), "tpl": False} for _ in range(16)]
+    return SENT_SQL % json.dumps(rows)
 
 
 def batch_sql(integ, kind, rng, known):
@@ -153,6 +169,8 @@ def main():
             for rep in ("a", "b"):
                 psql(url, call_sql([event(integ, c, "%d:%s" % (c, rep)) for c in known[k:k + 16]]))
         psql(url, "ANALYZE")
+    queued = psql(url, "SELECT id FROM messages WHERE delivery_status = 'queued' "
+                       "ORDER BY created_at").split()
     pgdata = psql(url, "SHOW data_directory")
     dbname = psql(url, "SELECT current_database()")
     services("stop")
@@ -166,7 +184,8 @@ def main():
                 ["ALTER FUNCTION ef_ingest_rows(jsonb) RESET plan_cache_mode"] if mode == "auto" else [])
             post = (["ALTER FUNCTION ef_ingest_rows(jsonb) SET plan_cache_mode = force_generic_plan"]
                     if mode == "auto" else [])
-            calls = [batch_sql(integ, kind, rng, known) for _ in range(WARM + args.calls)]
+            calls = [sent_sql(queued) if kind == "sent16" else batch_sql(integ, kind, rng, known)
+                     for _ in range(WARM + args.calls)]
             base = single_user(pgdata, dbname, pre + calls[:WARM] + post, work / "w")
             full = single_user(pgdata, dbname, pre + calls + post,
                                work / ("%s-%s" % (kind, mode)))
