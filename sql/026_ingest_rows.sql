@@ -62,15 +62,20 @@ DECLARE
     v_w bigint;
 BEGIN
     -- Only the chats without an open conversation go on to the customer
-    -- and redelivery look-ups: one probe for a known chat, not three.
+    -- and redelivery look-ups: one probe for a known chat, not three. The
+    -- probe is a LATERAL subquery with LIMIT 1, which the planner cannot
+    -- turn into a join: as NOT EXISTS it became a hash anti-join reading
+    -- every conversation once per batch on a database without statistics
+    -- (make bench: 513 us per update).
     WITH missing AS MATERIALIZED (
         SELECT b.i, b.e
           FROM jsonb_array_elements(batch) WITH ORDINALITY AS b(e, i)
-         WHERE b.i = ANY (p_pos)
-           AND NOT EXISTS (SELECT 1 FROM conversations c
-                            WHERE c.integration_id = (b.e->>'integration_id')::uuid
-                              AND c.platform = b.e->>'platform' AND c.chat_id = b.e->>'chat_id'
-                              AND c.status <> 'closed')
+          LEFT JOIN LATERAL (SELECT 1 AS found FROM conversations c
+                              WHERE c.integration_id = (b.e->>'integration_id')::uuid
+                                AND c.platform = b.e->>'platform'
+                                AND c.chat_id = b.e->>'chat_id'
+                                AND c.status <> 'closed' LIMIT 1) c ON true
+         WHERE b.i = ANY (p_pos) AND c.found IS NULL
     )
     INSERT INTO conversations (session_id, user_id, integration_id, platform, chat_id,
                                chat_type, context_data)
