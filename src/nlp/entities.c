@@ -542,6 +542,7 @@ static const kwdef keywords[] = {
 #define KW_SLOTS 1024
 
 static uint16_t kw_table[KW_SLOTS]; /* index + 1 into keywords, 0 = empty */
+static uint8_t kw_len[N_KEYWORDS];  /* strlen of each keyword (all under 256) */
 static pthread_once_t kw_once = PTHREAD_ONCE_INIT;
 
 static inline uint32_t kw_hash(const unsigned char *w, size_t n, int kind)
@@ -559,7 +560,8 @@ static void kw_build(void)
     ordinal_gates_build();
     for (size_t i = 0; i < N_KEYWORDS; i++) {
         const char *w = keywords[i].w;
-        uint32_t h = kw_hash((const unsigned char *)w, strlen(w), keywords[i].kind);
+        kw_len[i] = (uint8_t)strlen(w);
+        uint32_t h = kw_hash((const unsigned char *)w, kw_len[i], keywords[i].kind);
         while (kw_table[h & (KW_SLOTS - 1)])
             h++;
         kw_table[h & (KW_SLOTS - 1)] = (uint16_t)(i + 1);
@@ -579,7 +581,7 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
         if (!e)
             return KW_NONE;
         const kwdef *k = &keywords[e - 1];
-        if (k->kind == kind && strncmp(k->w, (const char *)w, n) == 0 && k->w[n] == '\0')
+        if (k->kind == kind && kw_len[e - 1] == n && memcmp(k->w, w, n) == 0)
             return k->val;
         h++;
     }
@@ -777,7 +779,7 @@ static inline bool lead_letter(unsigned char c, unsigned char c2)
 }
 
 /* A letter starts at i. */
-static bool letter_at(const scan *x, size_t i)
+static inline bool letter_at(const scan *x, size_t i)
 {
     if (i >= x->n)
         return false;
@@ -788,7 +790,7 @@ static bool letter_at(const scan *x, size_t i)
 }
 
 /* A letter ends just before i. */
-static bool letter_before(const scan *x, size_t i)
+static inline bool letter_before(const scan *x, size_t i)
 {
     if (i == 0)
         return false;
@@ -811,7 +813,7 @@ static bool alnum_before(const scan *x, size_t i)
     return (i > 0 && dig(x, i - 1)) || letter_before(x, i);
 }
 
-static size_t word_end(const scan *x, size_t i)
+static inline size_t word_end(const scan *x, size_t i)
 {
     while (i < x->n && letter_at(x, i))
         i += ef_nlp__u8len(x->s[i]);

@@ -101,7 +101,8 @@ static void model_tables(void)
 
 /* The character at u[*i] as the model reads it (model_char()), *i moved
  * past it; false when u is not valid UTF-8 there. The tables must be made. */
-static inline bool model_next(const unsigned char *u, size_t n, size_t *i, uint32_t *f)
+static inline __attribute__((always_inline)) bool model_next(const unsigned char *u, size_t n,
+                                                             size_t *i, uint32_t *f)
 {
     size_t k = *i;
     if (u[k] < 0x80) {
