@@ -22,6 +22,8 @@ and one reply, as the gateway sends them, src/store/pg.c event_json):
   known1    1 message of a chat seen before
   sent16    not an ingest: 16 queued replies marked sent, as the dispatcher
             records them (src/store/outbox.c ef_store_outbox_sent_many)
+  sent1     the same, one reply a call
+--prepared runs the sent statements as a prepared statement.
   pairs16   16 messages of 8 chats seen before, two each
 
 Modes: generic is ef_ingest_rows as migrated (sql/024, 026: plans made once
@@ -93,10 +95,12 @@ SENT_SQL = ("UPDATE messages m SET delivery_status = 'sent', platform_message_id
             "WHERE m.id = s.id AND m.delivery_status = 'queued'")
 
 
-def sent_sql(queued):
-    """16 queued replies (ids taken from the list, so no two calls share one)."""
-    rows = [{"id": queued.pop(), "pmid": "%d" % len(queued), "tpl": False} for _ in range(16)]
-    return SENT_SQL % json.dumps(rows)
+def sent_sql(queued, n, prepared):
+    """n queued replies (ids taken from the list, so no two calls share one);
+    prepared: as EXECUTE of the statement PREPAREd as ef_sent (--prepared)."""
+    rows = json.dumps([{"id": queued.pop(), "pmid": "%d" % len(queued), "tpl": False}
+                       for _ in range(n)])
+    return "EXECUTE ef_sent('%s')" % rows if prepared else SENT_SQL % rows
 
 
 def batch_sql(integ, kind, rng, known):
@@ -148,6 +152,7 @@ def main():
     ap.add_argument("--calls", type=int, default=60)
     ap.add_argument("--modes", default="generic,auto")
     ap.add_argument("--batches", default="new1,new16,known16,pairs16")
+    ap.add_argument("--prepared", action="store_true")
     ap.add_argument("--prep", action="append", default=[],
                     help="an SQL statement run before the calls in both runs (an experiment: "
                     "DROP INDEX ..., CREATE OR REPLACE FUNCTION ...); repeatable")
@@ -155,6 +160,10 @@ def main():
     if not shutil.which("valgrind"):
         sys.exit("ingest_cost: valgrind is not installed (apt-get install valgrind)")
     rng = random.Random(8)
+    if (STATE / "pg-after-fill").exists():
+        # The last run left its calls' rows in the data folder: start from
+        # the fill again (the queued replies read below must be the copy's).
+        restore(str(STATE / "pg" / "data"))
     services("start")
     urls = dict(re.findall(r"^export (\w+)=['\"]?([^'\"\n]*)", services("env"), re.M))
     url = urls["EF_DATABASE_URL"]
@@ -178,14 +187,16 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o777)
     for kind in args.batches.split(","):
-        size = {"new1": 1, "known1": 1, "known4": 4}.get(kind, 16)
+        size = {"new1": 1, "known1": 1, "known4": 4, "sent1": 1}.get(kind, 16)
         for mode in args.modes.split(","):
             pre = [" ".join(p.split()) for p in args.prep] + (
                 ["ALTER FUNCTION ef_ingest_rows(jsonb) RESET plan_cache_mode"] if mode == "auto" else [])
             post = (["ALTER FUNCTION ef_ingest_rows(jsonb) SET plan_cache_mode = force_generic_plan"]
                     if mode == "auto" else [])
-            calls = [sent_sql(queued) if kind == "sent16" else batch_sql(integ, kind, rng, known)
-                     for _ in range(WARM + args.calls)]
+            if args.prepared and kind.startswith("sent"):
+                pre.append("PREPARE ef_sent(jsonb) AS " + SENT_SQL.replace("'%s'::jsonb", "$1"))
+            calls = [sent_sql(queued, int(kind[4:]), args.prepared) if kind.startswith("sent")
+                     else batch_sql(integ, kind, rng, known) for _ in range(WARM + args.calls)]
             base = single_user(pgdata, dbname, pre + calls[:WARM] + post, work / "w")
             full = single_user(pgdata, dbname, pre + calls + post,
                                work / ("%s-%s" % (kind, mode)))

@@ -26,6 +26,7 @@
 
 #include "store/events.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 #include "../pg_fixture.h"
 
@@ -634,6 +635,56 @@ static void outbox_sent_many_records_a_run(void **state)
     ef_free(a);
 }
 
+/* How many times the store's own session has the sent record prepared. */
+static int sent_prepared(fixture *fx)
+{
+    PGresult *r = ef_store__exec(fx->st,
+                                 "SELECT count(*) FROM pg_prepared_statements "
+                                 "WHERE name = 'ef_outbox_sent' AND NOT from_sql",
+                                 0, NULL);
+    assert_non_null(r);
+    int n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+/* The sent record is a statement prepared per connection: it is prepared
+ * again on the next one (the server's session was killed in between), and
+ * prepared once per session, not per call. */
+static void outbox_sent_prepared_again_after_a_new_connection(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    ef_ingest_item it = {.msg = new_msg(a, "1", "1:1"),
+                         .fsm_json = "{\"replies\":[{\"text\":\"r1\"},{\"text\":\"r2\"},"
+                                     "{\"text\":\"r3\"}]}"};
+    assert_int_equal(ef_store_ingest(fx->st, &it, 1), 0);
+    ef_outbox_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(ef_store_outbox_fetch(fx->st, 10, &rows, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ef_store_outbox_sent(fx->st, rows[0].row_id, "1:10", false), 0);
+    assert_int_equal(ef_store_outbox_sent(fx->st, rows[1].row_id, "1:11", false), 0);
+    assert_int_equal(sent_prepared(fx), 1);
+
+    admin_exec(fx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                   "datname = current_database() AND pid <> pg_backend_pid() AND "
+                   "backend_type = 'client backend'");
+    /* The first call finds the session gone (an outage, retried by the
+     * caller); the next connects and prepares the statement again. */
+    int rc = ef_store_outbox_sent(fx->st, rows[2].row_id, "1:12", false);
+    if (rc == EF_EDB)
+        rc = ef_store_outbox_sent(fx->st, rows[2].row_id, "1:12", false);
+    assert_int_equal(rc, 0);
+    assert_int_equal(sent_prepared(fx), 1);
+    assert_int_equal(
+        admin_count(fx, "SELECT count(*) FROM messages WHERE delivery_status = 'sent'"), 3);
+    ef_outbox_rows_free(rows, n);
+    ef_ingest_item_cleanup(&it);
+    ef_msg_free((ef_msg *)it.msg);
+    ef_free(a);
+}
+
 /* The fetch's plan (EXPLAIN, COSTS OFF) on the admin connection, every
  * line in one owned string. */
 static char *fetch_plan(fixture *fx)
@@ -1025,6 +1076,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(cursors_per_integration, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_data_errors_are_einval, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_sent_many_records_a_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(outbox_sent_prepared_again_after_a_new_connection, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(outbox_fetch_lookup_is_plan_proof, setup, teardown),
         cmocka_unit_test_setup_teardown(integrations_add_list_get_change, setup, teardown),
         cmocka_unit_test_setup_teardown(default_adopts_legacy_rows_once, setup, teardown),
