@@ -190,6 +190,45 @@ static void test_money(void **state)
     expect_none("15 кг", "money");
 }
 
+/* The value of a money entity is the amount as "%lld.%02lld CODE" prints
+ * it (entities.c writes the digits itself): amounts of every length, with
+ * and without kopecks, up to the largest it reads. */
+static void test_money_values(void **state)
+{
+    (void)state;
+    static const long long units[] = {0,
+                                      1,
+                                      7,
+                                      10,
+                                      99,
+                                      100,
+                                      999,
+                                      1000,
+                                      12345,
+                                      99999,
+                                      100000,
+                                      1234567,
+                                      99999999,
+                                      1000000000LL,
+                                      123456789012LL,
+                                      9999999999999LL};
+    char text[64], want[64], span[64];
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        for (int k = 0; k < 3; k++) {
+            static const int kop[] = {0, 5, 90};
+            if (k == 0) {
+                snprintf(text, sizeof(text), "итого %lld руб", units[i]);
+                snprintf(span, sizeof(span), "%lld руб", units[i]);
+            } else {
+                snprintf(text, sizeof(text), "итого %lld,%02d руб", units[i], kop[k]);
+                snprintf(span, sizeof(span), "%lld,%02d руб", units[i], kop[k]);
+            }
+            snprintf(want, sizeof(want), "%lld.%02lld RUB", units[i], (long long)kop[k]);
+            expect_only(text, "money", want, span);
+        }
+    }
+}
+
 /* Amounts in words, and thousands without a currency word: rubles. */
 static void test_money_words(void **state)
 {
@@ -419,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_email),
         cmocka_unit_test(test_order_number),
         cmocka_unit_test(test_money),
+        cmocka_unit_test(test_money_values),
         cmocka_unit_test(test_money_words),
         cmocka_unit_test(test_date_shifts_and_tense),
         cmocka_unit_test(test_email_cyrillic),
