@@ -219,8 +219,9 @@ enum {
     EF_NLP_NO_MODEL = 1 << 4,     /* no statistical second opinion on
                                      fallbacks: rules only (measurements) */
     EF_NLP_NO_WORD_MEMO = 1 << 3, /* ask the dictionaries (and the model's
-                                     n-gram table) about every word instead
-                                     of remembering their answers in the
+                                     n-gram table) about every word, and
+                                     repair every word anew, instead of
+                                     remembering their answers in the
                                      scratch: same results, the cost of
                                      words never seen before (measurements) */
 };
