@@ -20,6 +20,11 @@
 -- -> 4.48 M, 1 known chat 2.52 M; 16 new chats 19.45 M -> 17.64 M, 1 new
 -- chat 3.09 M -> 3.21 M (one probe more when the customer is new).
 --
+-- And an inbound row's user_id is its sender (looked up outside private
+-- chats), no longer always the conversation's customer: a group member's
+-- messages in a conversation someone else opened are theirs, so that
+-- forgetting them erases them (027 indexes inbound rows by customer).
+--
 -- ef_ingest_rows(batch) is the call: one ef_ingest_result row per event,
 -- pos its 1-based place in the batch, in no particular order. ef_ingest()
 -- stays, the same JSON array as before built from those rows, for anything
@@ -149,7 +154,16 @@ BEGIN
         INSERT INTO messages (id, conversation_id, session_id, user_id, integration_id, content,
                               role, direction, platform, platform_message_id, intent,
                               entities, confidence, metadata, created_at)
-        SELECT w.row_id, (w.cv).id, (w.cv).session_id, (w.cv).user_id, (w.cv).integration_id,
+        -- The row's customer is who wrote it: in a group chat another
+        -- member than the conversation's (its first writer); in a private
+        -- chat always the conversation's, without a look-up.
+        SELECT w.row_id, (w.cv).id, (w.cv).session_id,
+               CASE WHEN w.e->>'chat_type' = 'private' THEN (w.cv).user_id
+                    ELSE coalesce((SELECT u.id FROM users u
+                                    WHERE u.platform = w.e->>'platform'
+                                      AND u.platform_user_id = w.e->'sender'->>'id' LIMIT 1),
+                                  (w.cv).user_id) END,
+               (w.cv).integration_id,
                coalesce(w.e->>'text', ''), 'user', 'inbound', w.e->>'platform',
                w.e->>'message_id', w.e->'nlp'->>'intent',
                coalesce(w.e->'nlp'->'entities', '{}'::jsonb),

@@ -352,6 +352,59 @@ static void a_customers_profile_is_written_only_when_it_changes(void **state)
     ef_free(a);
 }
 
+/* In a group chat the conversation belongs to whoever wrote first; another
+ * member's messages carry their own user_id, the bot's replies the
+ * conversation's. Forgetting the member erases their messages only (the
+ * index by customer holds inbound rows alone, sql/027); forgetting the owner
+ * erases the conversation with everything in it. */
+static void forgetting_a_group_member_erases_their_messages_only(void **state)
+{
+    NEED_DB(fx);
+    char *a = add_integration(fx, "a", "1001");
+    const char *reply = "{\"state\":\"s\",\"replies\":[{\"text\":\"r\"}]}";
+    /* The owner's message, then two of the member's in one batch (the
+     * second takes the per-event path). */
+    ef_ingest_item items[3] = {{.msg = new_msg(a, "-100", "-100:1"), .fsm_json = reply},
+                               {.msg = new_msg(a, "-100", "-100:2"), .fsm_json = reply},
+                               {.msg = new_msg(a, "-100", "-100:3")}};
+    for (int i = 0; i < 3; i++) {
+        ef_msg *m = (ef_msg *)items[i].msg;
+        ef_free(m->chat_type);
+        m->chat_type = ef_strdup("supergroup");
+        if (i > 0) {
+            ef_free(m->sender_id);
+            m->sender_id = ef_strdup("43");
+            ef_free(m->sender_name);
+            m->sender_name = ef_strdup("Boris");
+        }
+    }
+    assert_int_equal(ef_store_ingest(fx->st, &items[0], 1), 0);
+    assert_int_equal(ef_store_ingest(fx->st, &items[1], 2), 0);
+    assert_int_equal(items[1].status, EF_ING_STORED);
+    assert_int_equal(items[2].status, EF_ING_STORED);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages"), 5);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages m JOIN users u ON "
+                                     "u.id = m.user_id WHERE u.platform_user_id = '43'"),
+                     2);
+
+    char *out = NULL;
+    assert_int_equal(ef_store_customer_forget(fx->st, "telegram", "43", NULL, &out), 0);
+    ef_free(out);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM users WHERE platform_user_id = '43'"),
+                     0);
+    /* The owner's message and both replies stay (they are the owner's). */
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages"), 3);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages WHERE direction = 'outbound'"),
+                     2);
+
+    assert_int_equal(ef_store_customer_forget(fx->st, "telegram", "42", NULL, &out), 0);
+    ef_free(out);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM messages"), 0);
+    assert_int_equal(admin_count(fx, "SELECT count(*) FROM users WHERE role = 'customer'"), 0);
+    items_cleanup(items, 3);
+    ef_free(a);
+}
+
 /* PostgreSQL is the truth: a decision reaches only an active conversation,
  * whatever the session said. */
 static void a_conversation_not_active_gets_no_bot_replies(void **state)
@@ -1069,6 +1122,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_stale_session_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(a_customers_profile_is_written_only_when_it_changes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(forgetting_a_group_member_erases_their_messages_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_customer_who_writes_is_deliverable_again, setup,
                                         teardown),
