@@ -126,9 +126,10 @@ def test_whatsapp_24h_window_refused_up_front_template_offered_and_failures_show
         view = expect(call(gw, "GET", "/conversations/" + cid, token=tok), 200, "view")
         w = view["reply_window"]
         assert_eq((w["limit_s"], w["open"]), (86400, True), "the window is open")
-        # The bot's own answer to Anna goes out first (it waits for the chat's
-        # pacing after her read receipt, ~0.6 s), so that the refusal below
-        # meets the operator's reply and nothing else.
+        # The bot's own answer to Anna goes out first (a dispatcher that just
+        # took the lease holds message sends for a second, START_HOLD_MS in
+        # dispatch.c, so the answer can still be queued here), so that the
+        # refusal below meets the operator's reply and nothing else.
         wait_until(lambda: psql1(gw.db, "SELECT count(*) = 0 FROM messages WHERE "
                                         "conversation_id = '%s' AND delivery_status = 'queued'"
                                  % cid) == "t", timeout=15, what="the bot's replies sent")
