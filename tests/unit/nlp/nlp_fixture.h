@@ -8,7 +8,10 @@
 
 #include "nlp/nlp.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A path relative to tests/unit/nlp/, owned by the caller. */
 __attribute__((unused)) static char *path_of(const char *rel)
@@ -29,6 +32,28 @@ __attribute__((unused)) static ef_bot *load(const char *rel)
     if (ef_bot_load(path, &b, err, sizeof(err)) != 0)
         fail_msg("%s", err);
     ef_free(path);
+    return b;
+}
+
+/* The bot whose definition is yaml (written to a temporary file, loaded,
+ * the file removed); the test fails when it does not load. */
+__attribute__((unused)) static ef_bot *load_text(const char *yaml)
+{
+    char path[] = "/tmp/ef_test_bot_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        fail_msg("mkstemp failed");
+    size_t n = strlen(yaml);
+    bool written = write(fd, yaml, n) == (ssize_t)n;
+    close(fd);
+    char err[1024];
+    ef_bot *b = NULL;
+    int rc = written ? ef_bot_load(path, &b, err, sizeof(err)) : -1;
+    unlink(path);
+    if (!written)
+        fail_msg("cannot write %s", path);
+    if (rc != 0)
+        fail_msg("%s", err);
     return b;
 }
 

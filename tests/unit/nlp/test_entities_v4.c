@@ -276,18 +276,7 @@ static const char repair_bot[] = "bot:\n"
 static void test_repair_keeps_addresses(void **state)
 {
     (void)state;
-    char path[] = "/tmp/ef_test_entities_v4_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, repair_bot, sizeof(repair_bot) - 1),
-                     (ssize_t)sizeof(repair_bot) - 1);
-    close(fd);
-    char err[1024];
-    ef_bot *b = NULL;
-    int rc = ef_bot_load(path, &b, err, sizeof(err));
-    unlink(path);
-    if (rc != 0)
-        fail_msg("%s", err);
+    ef_bot *b = load_text(repair_bot);
     ef_nlp_scratch *s = ef_nlp_scratch_new(b);
     static const struct {
         const char *text, *type, *value, *repaired;

@@ -248,27 +248,15 @@ static void test_weak_rule_vetoed(void **state)
 static void test_request_after_small_talk(void **state)
 {
     (void)state;
-    char path[] = "/tmp/ef_model_talk_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *fp = fdopen(fd, "w");
-    assert_non_null(fp);
-    fputs("bot: {name: talk, languages: [ru]}\n"
-          "intents:\n"
-          "  hello: {priority: -1, patterns: ['\\bпривет~'], examples: ['привет']}\n"
-          "  late: {patterns: ['\\bгде заказ\\b'], examples: ['где заказ',\n"
-          "         'жду посылку уже третью неделю', 'посылка до сих пор едет',\n"
-          "         'жду уже десять дней, ничего нет', 'посылку так и не привезли']}\n"
-          "  refund: {patterns: ['\\bвозврат~'], examples: ['возврат',\n"
-          "         'пуговица оторвалась в первый же день', 'ткань порвалась на локте']}\n",
-          fp);
-    fclose(fp);
-    char err[1024];
-    ef_bot *bot = NULL;
-    int rc = ef_bot_load(path, &bot, err, sizeof(err));
-    remove(path);
-    if (rc != 0)
-        fail_msg("%s", err);
+    ef_bot *bot = load_text(
+        "bot: {name: talk, languages: [ru]}\n"
+        "intents:\n"
+        "  hello: {priority: -1, patterns: ['\\bпривет~'], examples: ['привет']}\n"
+        "  late: {patterns: ['\\bгде заказ\\b'], examples: ['где заказ',\n"
+        "         'жду посылку уже третью неделю', 'посылка до сих пор едет',\n"
+        "         'жду уже десять дней, ничего нет', 'посылку так и не привезли']}\n"
+        "  refund: {patterns: ['\\bвозврат~'], examples: ['возврат',\n"
+        "         'пуговица оторвалась в первый же день', 'ткань порвалась на локте']}\n");
     ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
     ef_nlu_result r;
     const char *t = "Привет! Жду посылку уже десять дней, ничего нет.";
@@ -290,28 +278,16 @@ static void test_request_after_small_talk(void **state)
 static void test_model_arbitrates_close_rules(void **state)
 {
     (void)state;
-    char path[] = "/tmp/ef_model_arb_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *fp = fdopen(fd, "w");
-    assert_non_null(fp);
-    fputs("bot: {name: arb, languages: [ru]}\n"
-          "intents:\n"
-          "  late: {patterns: ['\\bпришел\\b'], examples: ['не пришел',\n"
-          "         'жду посылку уже третью неделю', 'посылка до сих пор едет',\n"
-          "         'жду уже десять дней, ничего нет', 'посылку так и не привезли']}\n"
-          "  refund: {patterns: ['\\bзаказ~'], examples: ['возврат заказа',\n"
-          "         'пуговица оторвалась в первый же день', 'ткань порвалась на локте',\n"
-          "         'на рукаве дырка и пятно', 'пуговицы отвалились после стирки']}\n"
-          "  other: {patterns: ['\\bрукав~'], examples: ['рукав']}\n",
-          fp);
-    fclose(fp);
-    char err[1024];
-    ef_bot *bot = NULL;
-    int rc = ef_bot_load(path, &bot, err, sizeof(err));
-    remove(path);
-    if (rc != 0)
-        fail_msg("%s", err);
+    ef_bot *bot =
+        load_text("bot: {name: arb, languages: [ru]}\n"
+                  "intents:\n"
+                  "  late: {patterns: ['\\bпришел\\b'], examples: ['не пришел',\n"
+                  "         'жду посылку уже третью неделю', 'посылка до сих пор едет',\n"
+                  "         'жду уже десять дней, ничего нет', 'посылку так и не привезли']}\n"
+                  "  refund: {patterns: ['\\bзаказ~'], examples: ['возврат заказа',\n"
+                  "         'пуговица оторвалась в первый же день', 'ткань порвалась на локте',\n"
+                  "         'на рукаве дырка и пятно', 'пуговицы отвалились после стирки']}\n"
+                  "  other: {patterns: ['\\bрукав~'], examples: ['рукав']}\n");
     ef_nlp_scratch *sc = ef_nlp_scratch_new(bot);
     ef_nlu_result r;
     const char *t = "пришел заказ, пуговица оторвалась и дырка";
