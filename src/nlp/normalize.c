@@ -1131,15 +1131,17 @@ static bool read_before(const ef_nlp__kword *slot, const word *w, const char **k
 }
 
 /* Remembers in slot (from kept_slot(), or NULL) what the first pass made
- * of w: its repair (kind, to) or, kept as written, its counts. A reading
- * too long for the slot leaves it as it was. */
+ * of w: its repair (kind, one of kinds[], and to) or, kept as written, its
+ * counts. A reading too long for the slot leaves it as it was. */
 static void remember(ef_nlp__kword *slot, const word *w, const char *kind, const char *to,
                      unsigned counts)
 {
     size_t tl = kind ? strlen(to) : 0;
-    if (!slot || tl > EF_NLP__KWORD_BYTES)
+    unsigned k = 0; /* kinds[k]: 0 kept as written */
+    while (kind && ++k < 4 && strcmp(kinds[k], kind) != 0)
+        continue;
+    if (!slot || tl > EF_NLP__KWORD_BYTES || k == 4)
         return;
-    unsigned k = !kind ? 0 : kind[0] == 'l' ? 1 : kind[0] == 't' ? 2 : 3;
     slot->len = (uint8_t)w->u8n;
     slot->flags = (uint8_t)(counts | k << 2);
     slot->to_len = (uint8_t)tl;
