@@ -517,22 +517,25 @@ static void apply_result(ef_ingest_item *it, const PGresult *r, int row)
                          strstr(it->fsm_json, "\"text\"") != NULL;
 }
 
-/* Whether r holds one result row for each of n events: the columns of
- * ef_ingest_result and every position 1..n exactly once. */
-static bool results_complete(const PGresult *r, size_t n)
+/* The row of r that answers each of n events (rows[i] for the event at
+ * position i + 1): NULL unless r has the columns of ef_ingest_result and
+ * every position 1..n exactly once. Owned by the caller. */
+static int *result_rows(const PGresult *r, size_t n)
 {
     if (PQnfields(r) != RES_COLUMNS || (size_t)PQntuples(r) != n)
-        return false;
-    bool *seen = ef_calloc(n ? n : 1, sizeof(bool));
-    bool ok = true;
-    for (int row = 0; ok && row < PQntuples(r); row++) {
+        return NULL;
+    int *rows = ef_malloc((n ? n : 1) * sizeof(int));
+    for (size_t i = 0; i < n; i++)
+        rows[i] = -1;
+    for (int row = 0; row < PQntuples(r); row++) {
         long pos = PQgetisnull(r, row, RES_POS) ? 0 : strtol(PQgetvalue(r, row, RES_POS), NULL, 10);
-        ok = pos >= 1 && (size_t)pos <= n && !seen[pos - 1] && !PQgetisnull(r, row, RES_RESULT);
-        if (ok)
-            seen[pos - 1] = true;
+        if (pos < 1 || (size_t)pos > n || rows[pos - 1] >= 0 || PQgetisnull(r, row, RES_RESULT)) {
+            ef_free(rows);
+            return NULL;
+        }
+        rows[pos - 1] = row;
     }
-    ef_free(seen);
-    return ok;
+    return rows;
 }
 
 /* One ef_ingest_rows() statement over items[0..n): 0 with every item's
@@ -558,16 +561,16 @@ static int ingest_once(ef_store *st, ef_ingest_item *items, size_t n)
     json_object_put(batch);
     if (!r)
         return st->last_error;
-    if (!results_complete(r, n)) {
+    int *rows = result_rows(r, n);
+    if (!rows) {
         PQclear(r);
         set_err(st, "ingest", "unexpected result shape from ef_ingest_rows()");
         st->last_error = EF_EDB;
         return EF_EDB;
     }
-    for (int row = 0; row < PQntuples(r); row++) {
-        long pos = strtol(PQgetvalue(r, row, RES_POS), NULL, 10);
-        apply_result(&items[pos - 1], r, row);
-    }
+    for (size_t i = 0; i < n; i++)
+        apply_result(&items[i], r, rows[i]);
+    ef_free(rows);
     PQclear(r);
     return 0;
 }
