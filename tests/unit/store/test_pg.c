@@ -65,6 +65,13 @@ static ef_msg *new_msg(const char *integration_id, const char *chat_id, const ch
     return m;
 }
 
+/* An event's text field set to a copy of v (the old one freed). */
+static void set_field(char **field, const char *v)
+{
+    ef_free(*field);
+    *field = v ? ef_strdup(v) : NULL;
+}
+
 static void items_cleanup(ef_ingest_item *items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -238,8 +245,7 @@ static void a_value_too_long_rejects_only_its_item(void **state)
 
     /* A lone event without a chat id: a NULL key, rejected (23502). */
     ef_msg *m = new_msg(a, "3", "3:1");
-    ef_free(m->chat_id);
-    m->chat_id = NULL;
+    set_field(&m->chat_id, NULL);
     ef_ingest_item one = {.msg = m};
     assert_int_equal(ef_store_ingest(fx->st, &one, 1), 0);
     assert_int_equal(one.status, EF_ING_REJECTED);
@@ -333,11 +339,9 @@ static void a_customers_profile_is_written_only_when_it_changes(void **state)
 
     ef_ingest_item two[2] = {{.msg = new_msg(a, "1", "1:3")}, {.msg = new_msg(a, "2", "2:1")}};
     ef_msg *m0 = (ef_msg *)two[0].msg, *m1 = (ef_msg *)two[1].msg;
-    ef_free(m0->sender_name);
-    m0->sender_name = ef_strdup("Anna");
-    ef_free(m1->sender_name);
-    m1->sender_name = ef_strdup("Анна Иванова");
-    m1->sender_username = ef_strdup("anna_i");
+    set_field(&m0->sender_name, "Anna");
+    set_field(&m1->sender_name, "Анна Иванова");
+    set_field(&m1->sender_username, "anna_i");
     assert_int_equal(ef_store_ingest(fx->st, two, 2), 0);
     assert_int_equal(two[0].status, EF_ING_STORED);
     assert_int_equal(two[1].status, EF_ING_STORED);
@@ -354,9 +358,9 @@ static void a_customers_profile_is_written_only_when_it_changes(void **state)
 
 /* In a group chat the conversation belongs to whoever wrote first; another
  * member's messages carry their own user_id, the bot's replies the
- * conversation's. Forgetting the member erases their messages only (the
- * index by customer holds inbound rows alone, sql/027); forgetting the owner
- * erases the conversation with everything in it. */
+ * conversation's (sql/027). Forgetting the member erases their messages
+ * only; forgetting the owner erases the conversation with everything in
+ * it. */
 static void forgetting_a_group_member_erases_their_messages_only(void **state)
 {
     NEED_DB(fx);
@@ -369,13 +373,10 @@ static void forgetting_a_group_member_erases_their_messages_only(void **state)
                                {.msg = new_msg(a, "-100", "-100:3")}};
     for (int i = 0; i < 3; i++) {
         ef_msg *m = (ef_msg *)items[i].msg;
-        ef_free(m->chat_type);
-        m->chat_type = ef_strdup("supergroup");
+        set_field(&m->chat_type, "supergroup");
         if (i > 0) {
-            ef_free(m->sender_id);
-            m->sender_id = ef_strdup("43");
-            ef_free(m->sender_name);
-            m->sender_name = ef_strdup("Boris");
+            set_field(&m->sender_id, "43");
+            set_field(&m->sender_name, "Boris");
         }
     }
     assert_int_equal(ef_store_ingest(fx->st, &items[0], 1), 0);
