@@ -12,6 +12,8 @@
 /* Monotonic and wall clocks in milliseconds. */
 int64_t ef_now_ms(void);
 int64_t ef_wall_ms(void);
+/* The monotonic clock in microseconds (durations finer than a millisecond). */
+int64_t ef_now_us(void);
 
 /* Days from 1970-01-01 to year y, month m (1..12), day d (1..31); negative
  * before 1970. Exact for every y a int64_t day count can hold (H. Hinnant's

@@ -98,6 +98,7 @@ struct req {
     bool job_pending;
     int64_t deadline_ms;
     int64_t started_ms;
+    int64_t started_us; /* for ef_webhook_seconds */
     char what[64];
     int64_t update_id;
     req *next_done;
@@ -164,7 +165,8 @@ static req *req_new(ef_server *srv, struct lws *wsi)
     r->srv = srv;
     r->wsi = wsi;
     ef_buf_init(&r->body, srv->opts.max_body);
-    r->started_ms = ef_now_ms();
+    r->started_us = ef_now_us();
+    r->started_ms = r->started_us / 1000;
     srv->active++;
     return r;
 }
@@ -1233,6 +1235,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (rc < 0)
             return -1;
         if (rc == 1) {
+            if (ps->r->route == R_WEBHOOK)
+                ef_metrics_webhook((double)(ef_now_us() - ps->r->started_us) / 1e6);
             bool close_now = ps->r->close_after;
             detach(srv, ps);
             /* An unread body: close (lws shuts the socket down for

@@ -28,6 +28,12 @@ static const char *const reject_names[EF_REJ__COUNT] = {
 static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                        0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
 #define N_COMMIT (sizeof(commit_bounds) / sizeof(commit_bounds[0]))
+/* Fine below 20 ms, where a steady rate's answers fall, so that a p99 read
+ * from the buckets is within a millisecond there. */
+static const double webhook_bounds[] = {0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.010,
+                                        0.012, 0.015, 0.020, 0.025, 0.030, 0.040, 0.050, 0.075,
+                                        0.1,   0.25,  0.5,   1.0,   2.5,   5.0,   10.0};
+#define N_WEBHOOK (sizeof(webhook_bounds) / sizeof(webhook_bounds[0]))
 static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 #define N_BATCH (sizeof(batch_bounds) / sizeof(batch_bounds[0]))
 
@@ -38,6 +44,8 @@ static atomic_uint_fast64_t http_codes[6];
 static atomic_uint_fast64_t commit_buckets[N_COMMIT + 1];
 static atomic_uint_fast64_t commit_sum_us;
 static atomic_uint_fast64_t batch_buckets[N_BATCH + 1];
+static atomic_uint_fast64_t webhook_buckets[N_WEBHOOK + 1];
+static atomic_uint_fast64_t webhook_sum_us;
 static atomic_uint_fast64_t batch_sum;
 static atomic_uint_fast64_t dispatcher_chats, dispatcher_rows;
 
@@ -101,6 +109,15 @@ void ef_metrics_commit(double seconds, size_t batch_size)
     atomic_fetch_add(&batch_sum, batch_size);
 }
 
+void ef_metrics_webhook(double seconds)
+{
+    size_t i = 0;
+    while (i < N_WEBHOOK && seconds > webhook_bounds[i])
+        i++;
+    atomic_fetch_add(&webhook_buckets[i], 1);
+    atomic_fetch_add(&webhook_sum_us, (uint64_t)(seconds * 1e6));
+}
+
 static int histogram(ef_buf *b, const char *name, const char *help, const double *bounds, size_t n,
                      atomic_uint_fast64_t *buckets, double sum)
 {
@@ -156,6 +173,10 @@ int ef_metrics_render(ef_buf *b)
     if (!rc)
         rc = histogram(b, "ef_store_commit_seconds", "Duration of one batch commit.", commit_bounds,
                        N_COMMIT, commit_buckets, (double)atomic_load(&commit_sum_us) / 1e6);
+    if (!rc)
+        rc = histogram(b, "ef_webhook_seconds",
+                       "Time from a webhook's headers to its answer written.", webhook_bounds,
+                       N_WEBHOOK, webhook_buckets, (double)atomic_load(&webhook_sum_us) / 1e6);
     if (!rc)
         rc = histogram(b, "ef_store_batch_size", "Events per batch commit.", batch_bounds, N_BATCH,
                        batch_buckets, (double)atomic_load(&batch_sum));

@@ -53,6 +53,9 @@ void ef_metrics_dead_letter(ef_metric_platform p);
 void ef_metrics_http(int status);
 /* One batch commit: its duration and its number of events. */
 void ef_metrics_commit(double seconds, size_t batch_size);
+/* One webhook answered: the time from its headers to its answer written
+ * (what the platform waits for; queueing and the commit included). */
+void ef_metrics_webhook(double seconds);
 /* The dispatcher's memory: the chats and the outbound rows it holds now. */
 void ef_metrics_dispatcher(size_t chats, size_t rows);
 /* Appends the Prometheus text exposition to b. */

@@ -91,7 +91,7 @@ def test_metrics_format_and_types():
                      "ef_updates_duplicate_total", "ef_updates_ignored_total",
                      "ef_updates_rejected_total"):
             assert_eq(types.get(name), "counter", "# TYPE of %s" % name)
-        for name in ("ef_store_commit_seconds", "ef_store_batch_size"):
+        for name in ("ef_store_commit_seconds", "ef_store_batch_size", "ef_webhook_seconds"):
             assert_eq(types.get(name), "histogram", "# TYPE of %s" % name)
             buckets = sorted(((float(dict(k[1])["le"].replace("+Inf", "inf")), v)
                               for k, v in m.items() if k[0] == name + "_bucket"))
@@ -139,6 +139,8 @@ def test_counters_add_up():
                        "bad_payload"):
             assert_eq(delta("ef_updates_rejected_total", PLAT + (("reason", reason),)), 1,
                       "rejected{reason=%s}" % reason)
+        # Every webhook answered is timed, refused ones included.
+        assert_eq(delta("ef_webhook_seconds_count", ()), 12, "ef_webhook_seconds_count")
         received = delta("ef_updates_received_total")
         if received < 6:
             fail("received %r < 6 accepted updates" % received)
