@@ -399,6 +399,7 @@ typedef struct intent_ctx {
     uint32_t index;
     const char *what;
     bool negative;
+    uint32_t topic; /* out_of_scope's examples: 0 untopiced, else 1 + the topic */
 } intent_ctx;
 
 static int on_intent_pattern(ld *l, const yaml_node_t *item, const char *lang, void *ud)
@@ -418,6 +419,7 @@ static int on_example(ld *l, const yaml_node_t *item, const char *lang, void *ud
     }
     ef_nlp__example *e = &bot->examples[bot->n_examples++];
     e->intent = ic->index;
+    e->topic = ic->topic;
     e->text = ef_strdup(ef_nlp__yaml_sval(item));
     e->lang = lang;
     e->negative = ic->negative;
@@ -502,7 +504,7 @@ static int load_intents(ld *l, const yaml_node_t *n)
                     f->type == YAML_SCALAR_NODE ? ef_nlp__yaml_sval(f) : ef_nlp__yaml_kind(f));
             in->priority = (int)pr;
         }
-        intent_ctx ic = {(uint32_t)(bot->n_intents - 1), what, false};
+        intent_ctx ic = {(uint32_t)(bot->n_intents - 1), what, false, 0};
         f = ef_nlp__yaml_get(&l->y, v, "patterns", NULL);
         if (!f)
             return ef_nlp__yaml_fail(&l->y, v, "%s: missing key 'patterns'", what);
@@ -525,13 +527,56 @@ static int load_intents(ld *l, const yaml_node_t *n)
     return 0;
 }
 
+/* out_of_scope.topics: a mapping topic name -> examples (a list, or a
+ * mapping language -> list), each topic a class of its own in the model
+ * (model.c); its examples are examples of fallback like the others. */
+static int load_oos_topics(ld *l, const yaml_node_t *n)
+{
+    ef_bot *bot = l->bot;
+    if (n->type != YAML_MAPPING_NODE)
+        return ef_nlp__yaml_fail(&l->y, n,
+                                 "out_of_scope.topics: expected a mapping of topic names to "
+                                 "examples, got %s",
+                                 ef_nlp__yaml_kind(n));
+    if (ef_nlp__yaml_check_keys(&l->y, n, NULL, "out_of_scope.topics"))
+        return l->y.rc;
+    size_t cnt = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (cnt > EF_NLP__MAX_TOPICS)
+        return ef_nlp__yaml_fail(&l->y, n, "out_of_scope.topics: %zu topics, at most %d", cnt,
+                                 EF_NLP__MAX_TOPICS);
+    bot->oos_topics = ef_calloc(cnt ? cnt : 1, sizeof(char *));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
+        const char *name = ef_nlp__yaml_sval(k);
+        if (!name_ok(name))
+            return ef_nlp__yaml_fail(
+                &l->y, k,
+                "out_of_scope topic '%s': names are lowercase letters, digits and _, starting "
+                "with a letter, at most %d characters",
+                name, MAX_NAME_LEN);
+        char what[MAX_NAME_LEN + 32];
+        snprintf(what, sizeof(what), "out_of_scope topic '%s'", name);
+        bot->oos_topics[bot->n_oos_topics++] = ef_strdup(name);
+        intent_ctx ic = {(uint32_t)bot->n_intents, what, false, bot->n_oos_topics};
+        size_t before = bot->n_examples;
+        if (!v || ef_nlp__yaml_is_null(v))
+            return ef_nlp__yaml_fail(&l->y, k, "%s: has no examples", what);
+        if (each_string(l, v, what, on_example, &ic))
+            return l->y.rc;
+        if (bot->n_examples == before)
+            return ef_nlp__yaml_fail(&l->y, v, "%s: has no examples", what);
+    }
+    return 0;
+}
+
 /* The bot-level out_of_scope section: patterns and examples of messages
  * that are not for the bot. Its patterns join the intent patterns under
  * the hidden owner n_intents (match.c scores them like an intent's); its
- * examples are examples of fallback for `bot check`. */
+ * examples, untopiced or by topic, are examples of fallback for `bot
+ * check`. */
 static int load_out_of_scope(ld *l, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"description", "patterns", "examples", NULL};
+    static const char *const keys[] = {"description", "patterns", "examples", "topics", NULL};
     ef_bot *bot = l->bot;
     const char *what = "out_of_scope";
     if (n->type != YAML_MAPPING_NODE)
@@ -540,7 +585,7 @@ static int load_out_of_scope(ld *l, const yaml_node_t *n)
                                  ef_nlp__yaml_kind(n));
     if (ef_nlp__yaml_check_keys(&l->y, n, keys, what))
         return l->y.rc;
-    intent_ctx ic = {(uint32_t)bot->n_intents, what, false};
+    intent_ctx ic = {(uint32_t)bot->n_intents, what, false, 0};
     size_t first = bot->n_pats;
     yaml_node_t *f = ef_nlp__yaml_get(&l->y, n, "patterns", NULL);
     if (f && each_string(l, f, what, on_intent_pattern, &ic))
@@ -548,6 +593,9 @@ static int load_out_of_scope(ld *l, const yaml_node_t *n)
     bot->n_oos_pats = (uint32_t)(bot->n_pats - first);
     f = ef_nlp__yaml_get(&l->y, n, "examples", NULL);
     if (f && each_string(l, f, what, on_example, &ic))
+        return l->y.rc;
+    f = ef_nlp__yaml_get(&l->y, n, "topics", NULL);
+    if (f && load_oos_topics(l, f))
         return l->y.rc;
     bot->n_intent_pats = bot->n_pats;
     return 0;
@@ -697,7 +745,7 @@ static int load_entities(ld *l, const yaml_node_t *n)
                     *syn = ef_nlp__yaml_get(&l->y, v, "synonyms", NULL);
         if ((re != NULL) == (syn != NULL))
             return ef_nlp__yaml_fail(&l->y, v, "%s: needs exactly one of regex or synonyms", what);
-        intent_ctx ic = {(uint32_t)(bot->n_entities - 1), what, false};
+        intent_ctx ic = {(uint32_t)(bot->n_entities - 1), what, false, 0};
         if (re) {
             if (re->type == YAML_SCALAR_NODE) {
                 if (ef_nlp__yaml_want_string(&l->y, re, what) || on_entity_regex(l, re, NULL, &ic))
@@ -971,6 +1019,9 @@ void ef_bot_free(ef_bot *bot)
     for (size_t i = 0; i < bot->n_examples; i++)
         ef_free(bot->examples[i].text);
     ef_free(bot->examples);
+    for (size_t i = 0; i < bot->n_oos_topics; i++)
+        ef_free(bot->oos_topics[i]);
+    ef_free(bot->oos_topics);
     for (size_t i = 0; i < bot->n_langs; i++)
         ef_free(bot->langs[i]);
     ef_free(bot->langs);

@@ -19,10 +19,12 @@
  * malenkaya" as "куртка маленкая") and classified so: a customer
  * who types Russian in Latin letters, in a scheme or with words the repair
  * stage could not read, still shares n-grams with the Cyrillic examples
- * (examples are trained as written). Classes: the intents, and two more
- * that both mean "something else": the out_of_scope examples, and every
- * intent's negative examples, so a message that looks like them stays a
- * fallback. The out_of_scope class alone may also veto a weak rule answer
+ * (examples are trained as written). Classes: the intents, and more
+ * that mean "something else": the out_of_scope examples (one class for the
+ * untopiced ones and one per topic of out_of_scope.topics, the best of
+ * them standing for all: best_topic()), and every intent's negative
+ * examples, so a message that looks like them stays a fallback. The
+ * out_of_scope classes alone may also veto a weak rule answer
  * (ef_nlp__model_other(), match.c veto_weak()).
  *
  * Model: multinomial naive Bayes, add-alpha smoothing, uniform class
@@ -298,6 +300,7 @@ static size_t collect(const ef_bot *bot, pair **out)
     size_t n = 0, cap = 1024;
     pair *p = ef_malloc(cap * sizeof(pair));
     uint32_t *f = ef_malloc(MAX_FEATURES * sizeof(uint32_t));
+    uint32_t neg = (uint32_t)bot->n_intents + 1 + bot->n_oos_topics;
     for (size_t i = 0; i < bot->n_examples; i++) {
         const ef_nlp__example *e = &bot->examples[i];
         size_t nf = features(e->text, strlen(e->text), false, f, MAX_FEATURES);
@@ -309,12 +312,15 @@ static size_t collect(const ef_bot *bot, pair **out)
         for (size_t k = 0; k < nf; k++) {
             p[n].h = f[k];
             /* out_of_scope's examples are class n_intents (their intent
-             * already), every negative example ("not this intent") class
-             * n_intents + 1: both mean "something else", but negative
+             * already) or, in a topic, n_intents + 1 + the topic's index;
+             * every negative example ("not this intent") the last class:
+             * both mean "something else", but negative
              * examples read like the shop's own business ("где мой
              * заказ" against returns), so only the first may veto a rule
              * (ef_nlp__model_other()) */
-            p[n].cls = e->negative ? (uint32_t)bot->n_intents + 1 : e->intent;
+            p[n].cls = e->negative                             ? neg
+                       : e->intent == (uint32_t)bot->n_intents ? e->intent + e->topic
+                                                               : e->intent;
             n++;
         }
     }
@@ -420,7 +426,8 @@ void ef_nlp__model_train(ef_bot *bot)
         ef_free(p);
         return;
     }
-    m->n_classes = (uint32_t)bot->n_intents + 2;
+    m->n_oos = 1 + bot->n_oos_topics;
+    m->n_classes = (uint32_t)bot->n_intents + m->n_oos + 1;
     m->mask = (uint32_t)(cap - 1);
     m->slots = ef_calloc(cap, sizeof(ef_nlp__mslot));
     m->trained = ef_calloc(m->n_classes, sizeof(bool));
@@ -635,6 +642,31 @@ static void add_deltas(const ef_nlp__model *m, const uint32_t *f, size_t known, 
     memcpy(score, a, m->n_classes * sizeof(float));
 }
 
+/* The out_of_scope classes (from n_classes - 1 - n_oos: the untopiced
+ * examples, then one per topic of the bot's author) are one answer, "out
+ * of scope": the best-scored of them stands for it and the others are
+ * left out, so a message like one topic's examples is out of scope as
+ * surely as the one pooled class made it, without the other topics'
+ * words joining in (the pooled class vetoed "курьер до квартиры
+ * поднимается?" for "ремонт квартир"). The best trained one, or the first
+ * when there is one class. */
+static uint32_t best_topic(const ef_nlp__model *m, const float *score)
+{
+    uint32_t oos = m->n_classes - 1 - m->n_oos, top = oos;
+    for (uint32_t c = oos + 1; c < oos + m->n_oos; c++)
+        if (m->trained[c] && (!m->trained[top] || score[c] > score[top]))
+            top = c;
+    return top;
+}
+
+/* Whether class c takes part in the softmax: trained, and not an
+ * out_of_scope class other than top. */
+static inline bool counts(const ef_nlp__model *m, uint32_t c, uint32_t top)
+{
+    uint32_t oos = m->n_classes - 1 - m->n_oos;
+    return m->trained[c] && (c == top || c < oos || c >= oos + m->n_oos);
+}
+
 /* Naive Bayes over the known slots f[0..known): the best class and its
  * softmax probability (*p only when the best class is `only`, or when only
  * is UINT32_MAX: the softmax costs a few exps per class). */
@@ -654,23 +686,22 @@ static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known
                 score[en[k].cls] += en[k].delta;
         }
     }
-    uint32_t best = UINT32_MAX;
-    for (uint32_t c = 0; c < nc; c++) {
-        if (!m->trained[c])
-            continue;
-        score[c] = (float)(score[c] / (double)known * SHARPNESS);
-        if (best == UINT32_MAX || score[c] > score[best])
+    for (uint32_t c = 0; c < nc; c++)
+        if (m->trained[c])
+            score[c] = (float)(score[c] / (double)known * SHARPNESS);
+    uint32_t top = best_topic(m, score), best = UINT32_MAX;
+    for (uint32_t c = 0; c < nc; c++)
+        if (counts(m, c, top) && (best == UINT32_MAX || score[c] > score[best]))
             best = c;
-    }
-    *cls = best;
-    if (only != UINT32_MAX && best != only)
+    *cls = best == top ? m->n_classes - 1 - m->n_oos : best;
+    if (only != UINT32_MAX && *cls != only)
         return; /* the caller wants no probability of another class */
     /* a class 30 below the best adds under 1e-13 to the sum: nothing the
      * four decimals of a confidence show; expf, since the scores are
      * floats (the exps were a fifth of the model's cost) */
     float sum = 0;
     for (uint32_t c = 0; c < nc; c++)
-        if (m->trained[c] && score[c] > score[best] - 30.0f)
+        if (counts(m, c, top) && score[c] > score[best] - 30.0f)
             sum += expf(score[c] - score[best]);
     *p = 1.0 / sum;
 }
@@ -693,7 +724,11 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, f
 int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, float *score,
                         ef_nlp__mword *memo, double *p)
 {
-    if (!m->slots || !m->trained[m->n_classes - 2])
+    uint32_t oos = m->n_classes - 1 - m->n_oos;
+    bool trained = false;
+    for (uint32_t c = oos; m->slots && c < oos + m->n_oos; c++)
+        trained = trained || m->trained[c];
+    if (!trained)
         return EF_ENOTFOUND;
     reading r[2];
     /* the same gate over every class's n-grams: out-of-scope examples must
@@ -702,6 +737,6 @@ int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, floa
     if (!b)
         return EF_ENOTFOUND;
     uint32_t cls;
-    rank_classes(m, b->f, b->known, score, m->n_classes - 2, &cls, p);
-    return cls == m->n_classes - 2 ? 0 : EF_ENOTFOUND;
+    rank_classes(m, b->f, b->known, score, oos, &cls, p);
+    return cls == oos ? 0 : EF_ENOTFOUND;
 }

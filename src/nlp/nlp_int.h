@@ -369,6 +369,7 @@ typedef struct ef_nlp__entity {
 
 typedef struct ef_nlp__example {
     uint32_t intent;
+    uint32_t topic; /* out_of_scope examples: 0 untopiced, else 1 + the topic's index */
     char *text;
     const char *lang;
     bool negative;
@@ -376,9 +377,10 @@ typedef struct ef_nlp__example {
 } ef_nlp__example;
 
 /* The statistical second opinion (model.c): character n-gram naive Bayes
- * over the bot's examples. Classes: the intents, then out_of_scope
- * (n_intents), then the negative examples (n_intents + 1). Empty (slots NULL) when the bot has
- * examples of fewer than two classes. */
+ * over the bot's examples. Classes: the intents, then out_of_scope's
+ * untopiced examples (n_intents) and one per out_of_scope topic
+ * (n_intents + 1 + k), then the negative examples (the last). Empty (slots
+ * NULL) when the bot has examples of fewer than two classes. */
 /* One n-gram of the model (8 bytes: the table stays in cache): its hash
  * (0 = empty slot) and info = start << 9 | len << 1 | of_intent, its
  * entries being [start, start + len) (len <= 255: a bot with more classes
@@ -396,7 +398,8 @@ typedef struct ef_nlp__ment {
 } ef_nlp__ment;
 
 typedef struct ef_nlp__model {
-    uint32_t n_classes;   /* n_intents + 2 */
+    uint32_t n_classes;   /* n_intents + n_oos + 1 */
+    uint32_t n_oos;       /* out_of_scope's classes: 1 + its topics */
     uint32_t mask;        /* slots - 1 */
     uint32_t n_features;  /* distinct n-grams seen in training */
     uint32_t n_trained;   /* classes with examples */
@@ -413,6 +416,8 @@ typedef struct ef_nlp__model {
 } ef_nlp__model;
 
 #define EF_NLP__DENSE_MIN 10
+/* out_of_scope topics a bot may have (the model's classes stay dense) */
+#define EF_NLP__MAX_TOPICS 32
 #define EF_NLP__DENSE_MAX 64
 
 /* Trains bot->model from bot->examples (the intents' positive ones; the
@@ -440,7 +445,8 @@ typedef struct ef_nlp__mword {
 } ef_nlp__mword;
 
 /* Classifies text[0..n) (any UTF-8; folded here): *cls is the best class
- * (n_intents: the other class) and *p its probability. score holds
+ * (n_intents: out of scope, its topics' probabilities added up; the
+ * last: the negative examples) and *p its probability. score holds
  * m->n_classes floats of working memory; memo, when not NULL, the calling
  * thread's word memo (the same answers, faster for words met before).
  * EF_ENOTFOUND when the model is empty or knows too few of the message's
@@ -479,6 +485,11 @@ struct ef_bot {
      * the message at least as well as the best intent, the answer is
      * fallback). Its examples are examples of intent n_intents (fallback). */
     uint32_t n_oos_pats;
+    /* out_of_scope.topics: the author's topics of out-of-scope examples
+     * (their names; example topic k + 1 is oos_topics[k]). The model has a
+     * class per topic and one for the untopiced examples (model.c). */
+    char **oos_topics;
+    uint32_t n_oos_topics;
     ef_nlp__entity *entities; /* custom */
     size_t n_entities;
     ef_nlp__pat *pats;

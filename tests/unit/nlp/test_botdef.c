@@ -241,7 +241,9 @@ static void test_errors_from_fixtures(void **state)
                                         "botdef_err_fsm.yaml",
                                         "botdef_err_no_name.yaml",
                                         "botdef_err_bad_name.yaml",
-                                        "botdef_err_oos_key.yaml"};
+                                        "botdef_err_oos_key.yaml",
+                                        "botdef_err_oos_topic_name.yaml",
+                                        "botdef_err_oos_topic_empty.yaml"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char *path = fixture_path(names[i]);
         FILE *f = fopen(path, "r");

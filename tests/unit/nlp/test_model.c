@@ -313,6 +313,73 @@ static void test_model_arbitrates_close_rules(void **state)
     ef_bot_free(bot);
 }
 
+/* out_of_scope.topics: each topic is a class of the model, and the best of
+ * the out-of-scope classes stands for "out of scope" (the others are left
+ * out of the softmax). All examples in one topic answer exactly as the
+ * same examples untopiced; with two topics, a message like one topic's
+ * examples is still out of scope, and an intent's situation is not. */
+#define TOPIC_BOT_HEAD                                                                                              \
+    "bot: {name: topics, languages: [ru]}\n"                                                                        \
+    "intents:\n"                                                                                                    \
+    "  late: {patterns: ['\\bгде\\b'], examples: ['жду посылку уже третью неделю',\n"   \
+    "         'посылка до сих пор едет', 'курьер так и не привез']}\n"         \
+    "  refund: {patterns: ['\\bвозврат~'], examples: ['пуговица оторвалась сразу',\n" \
+    "         'на рукаве дырка и пятно', 'прислали не тот цвет']}\n"            \
+    "out_of_scope:\n"
+#define TOPIC_TRAINS "'электричку опять отменили', 'поезд опаздывает на час'"
+#define TOPIC_BANKS "'банк заблокировал карту', 'приложение банка не открывается'"
+
+static void test_out_of_scope_topics(void **state)
+{
+    (void)state;
+    ef_bot *pooled = load_text(TOPIC_BOT_HEAD "  examples: [" TOPIC_TRAINS ", " TOPIC_BANKS "]\n");
+    ef_bot *one =
+        load_text(TOPIC_BOT_HEAD "  topics:\n    all: [" TOPIC_TRAINS ", " TOPIC_BANKS "]\n");
+    ef_bot *two = load_text(TOPIC_BOT_HEAD "  topics:\n    trains: [" TOPIC_TRAINS
+                                           "]\n    banks: [" TOPIC_BANKS "]\n");
+    assert_int_equal(pooled->model.n_classes, 2 + 1 + 1);
+    assert_int_equal(one->model.n_classes, 2 + 2 + 1);
+    assert_int_equal(two->model.n_classes, 2 + 3 + 1);
+    assert_int_equal(two->n_oos_topics, 2);
+    assert_string_equal(two->oos_topics[1], "banks");
+    float score[8];
+    static const char *const msgs[] = {"электричку отменили опять", "банк не открывается",
+                                       "посылка едет третью неделю", "пуговица оторвалась",
+                                       "поезд и банк"};
+    for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+        const char *t = msgs[i];
+        uint32_t c1, c2;
+        double p1 = -1, p2 = -2;
+        int r1 = ef_nlp__model_classify(&pooled->model, t, strlen(t), score, NULL, &c1, &p1);
+        int r2 = ef_nlp__model_classify(&one->model, t, strlen(t), score, NULL, &c2, &p2);
+        assert_int_equal(r1, r2);
+        if (r1 == 0 && (c1 != c2 || p1 != p2))
+            fail_msg("'%s': pooled %u %.6f, one topic %u %.6f", t, c1, p1, c2, p2);
+    }
+    uint32_t cls;
+    double p;
+    /* (classify() wants the intents' examples to know the message: the
+     * "something else" answer is model_other()'s) */
+    const char *t = "банк не открывается";
+    assert_int_equal(ef_nlp__model_other(&two->model, t, strlen(t), score, NULL, &p), 0);
+    assert_true(p > 0.5);
+    t = "электричку отменили опять";
+    assert_int_equal(ef_nlp__model_other(&two->model, t, strlen(t), score, NULL, &p), 0);
+    t = "посылка до сих пор едет";
+    assert_int_equal(ef_nlp__model_classify(&two->model, t, strlen(t), score, NULL, &cls, &p), 0);
+    assert_int_equal(cls, 0);
+    assert_int_equal(ef_nlp__model_other(&two->model, t, strlen(t), score, NULL, &p), EF_ENOTFOUND);
+    /* a topic's examples are examples of fallback for bot check */
+    ef_bot_example ex;
+    size_t n = ef_bot_example_count(two);
+    assert_int_equal(n, 6 + 4);
+    assert_int_equal(ef_bot_example_get(two, n - 1, &ex), 0);
+    assert_string_equal(ex.intent, EF_NLP_FALLBACK);
+    ef_bot_free(pooled);
+    ef_bot_free(one);
+    ef_bot_free(two);
+}
+
 /* A bot with model_threshold 1 never takes the model's word. */
 static void test_threshold(void **state)
 {
@@ -360,6 +427,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_word_memo, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_weak_rule_vetoed, fx_setup, fx_teardown),
         cmocka_unit_test(test_request_after_small_talk),
+        cmocka_unit_test(test_out_of_scope_topics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
