@@ -9,8 +9,8 @@ out_of_scope (must fall back) and entity (order numbers in groups, ranges of
 days, amounts and hours, ordinal day words, phones, e-mails).
 
 The floors below are the figures reached (docs/nlu-evaluation.md, "Session
-6") less about one line, so they cannot silently regress; raise them as the
-matcher improves. The issue's targets are 97 % intent accuracy, 95 % fallback
+6", raised in "Session 8") less about one line, so they cannot silently
+regress; raise them as the matcher improves. The issue's targets are 97 % intent accuracy, 95 % fallback
 precision and 99 % entity recall."""
 
 import eftest
@@ -18,9 +18,9 @@ from nlu_helpers import check_heldout
 
 DATA = eftest.HERE / "data" / "nlu_heldout_v5.jsonl"
 
-MIN_ALL = {"intent_accuracy": 0.955, "fallback_precision": 0.98, "entity_recall": 0.97}
+MIN_ALL = {"intent_accuracy": 0.96, "fallback_precision": 0.98, "entity_recall": 0.97}
 MIN_FAMILY_ACCURACY = {"clean": 1.0, "typo": 0.97, "layout": 1.0, "translit": 0.93,
-                       "situation": 0.85, "long": 0.92, "out_of_scope": 0.94}
+                       "situation": 0.89, "long": 0.92, "out_of_scope": 0.94}
 
 
 def test_heldout_v5_by_family():

@@ -11,8 +11,8 @@ out_of_scope (other businesses and near-misses; must fall back) and entity
 phones, e-mails).
 
 The floors below are the figures reached (docs/nlu-evaluation.md, "Session
-7") less about one line, so they cannot silently regress; raise them as the
-matcher improves. The issue's targets are 97 % intent accuracy, 95 % fallback
+7", raised in "Session 8") less about one line, so they cannot silently
+regress; raise them as the matcher improves. The issue's targets are 97 % intent accuracy, 95 % fallback
 precision and 99 % entity recall."""
 
 import eftest
@@ -20,9 +20,9 @@ from nlu_helpers import check_heldout
 
 DATA = eftest.HERE / "data" / "nlu_heldout_v6.jsonl"
 
-MIN_ALL = {"intent_accuracy": 0.915, "fallback_precision": 0.97, "entity_recall": 0.97}
+MIN_ALL = {"intent_accuracy": 0.935, "fallback_precision": 0.98, "entity_recall": 0.97}
 MIN_FAMILY_ACCURACY = {"clean": 0.92, "typo": 0.94, "layout": 0.95, "translit": 0.93,
-                       "situation": 0.78, "long": 0.95, "out_of_scope": 0.87}
+                       "situation": 0.81, "long": 0.95, "out_of_scope": 0.93}
 
 
 def test_heldout_v6_by_family():

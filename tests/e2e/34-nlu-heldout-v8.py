@@ -11,8 +11,8 @@ run-ons), out_of_scope (other businesses and near-misses; must fall back)
 and entity (order numbers, relative dates, money in words and "7к", phones,
 e-mails).
 
-The floors below are the figures of its baseline (docs/nlu-evaluation.md,
-"Session 8"), raised to what the changes of that session reached, so that
+The floors below are the figures this set reached (docs/nlu-evaluation.md,
+"Session 8": its baseline 92.2 %, after that session 93.8 %), so that
 a regression fails. The issue's targets are 97 % intent accuracy, 95 %
 fallback precision and 99 % entity recall."""
 
@@ -21,9 +21,9 @@ from nlu_helpers import check_heldout
 
 DATA = eftest.HERE / "data" / "nlu_heldout_v8.jsonl"
 
-MIN_ALL = {"intent_accuracy": 0.922, "fallback_precision": 0.993, "entity_recall": 1.0}
+MIN_ALL = {"intent_accuracy": 0.937, "fallback_precision": 0.993, "entity_recall": 1.0}
 MIN_FAMILY_ACCURACY = {"clean": 1.0, "typo": 1.0, "layout": 1.0, "translit": 0.95,
-                       "situation": 0.82, "long": 0.894, "out_of_scope": 0.966}
+                       "situation": 0.86, "long": 0.921, "out_of_scope": 0.966}
 
 
 def test_heldout_v8_by_family():
