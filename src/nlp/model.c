@@ -22,7 +22,7 @@
  * (examples are trained as written). Classes: the intents, and more
  * that mean "something else": the out_of_scope examples (one class for the
  * untopiced ones and one per topic of out_of_scope.topics, the best of
- * them standing for all: best_topic()), and every intent's negative
+ * them standing for all: other_topics_out()), and every intent's negative
  * examples, so a message that looks like them stays a fallback. The
  * out_of_scope classes alone may also veto a weak rule answer
  * (ef_nlp__model_other(), match.c veto_weak()).
@@ -51,6 +51,7 @@
 
 #include "base/utf8.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -645,31 +646,26 @@ static void add_deltas(const ef_nlp__model *m, const uint32_t *f, size_t known, 
 /* The out_of_scope classes (from n_classes - 1 - n_oos: the untopiced
  * examples, then one per topic of the bot's author) are one answer, "out
  * of scope": the best-scored of them stands for it and the others are
- * left out, so a message like one topic's examples is out of scope as
- * surely as the one pooled class made it, without the other topics'
- * words joining in (the pooled class vetoed "курьер до квартиры
- * поднимается?" for "ремонт квартир"). The best trained one, or the first
- * when there is one class. */
-static uint32_t best_topic(const ef_nlp__model *m, const float *score)
+ * left out of the softmax (their scores set to -FLT_MAX), so a message
+ * like one topic's examples is out of scope as surely as the one pooled
+ * class made it, without the other topics' words joining in (the pooled
+ * class vetoed "курьер до квартиры поднимается?" for "ремонт квартир").
+ * Called only when there are topics. */
+static void other_topics_out(const ef_nlp__model *m, float *score)
 {
-    uint32_t oos = m->n_classes - 1 - m->n_oos, top = oos;
-    for (uint32_t c = oos + 1; c < oos + m->n_oos; c++)
-        if (m->trained[c] && (!m->trained[top] || score[c] > score[top]))
+    uint32_t oos = m->n_classes - 1 - m->n_oos, top = UINT32_MAX;
+    for (uint32_t c = oos; c < oos + m->n_oos; c++)
+        if (m->trained[c] && (top == UINT32_MAX || score[c] > score[top]))
             top = c;
-    return top;
-}
-
-/* Whether class c takes part in the softmax: trained, and not an
- * out_of_scope class other than top. */
-static inline bool counts(const ef_nlp__model *m, uint32_t c, uint32_t top)
-{
-    uint32_t oos = m->n_classes - 1 - m->n_oos;
-    return m->trained[c] && (c == top || c < oos || c >= oos + m->n_oos);
+    for (uint32_t c = oos; c < oos + m->n_oos; c++)
+        if (c != top)
+            score[c] = -FLT_MAX;
 }
 
 /* Naive Bayes over the known slots f[0..known): the best class and its
  * softmax probability (*p only when the best class is `only`, or when only
- * is UINT32_MAX: the softmax costs a few exps per class). */
+ * is UINT32_MAX: the softmax costs a few exps per class). An out_of_scope
+ * topic's class is reported as the first out_of_scope class. */
 static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known, float *score,
                          uint32_t only, uint32_t *cls, double *p)
 {
@@ -686,14 +682,19 @@ static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known
                 score[en[k].cls] += en[k].delta;
         }
     }
-    for (uint32_t c = 0; c < nc; c++)
-        if (m->trained[c])
-            score[c] = (float)(score[c] / (double)known * SHARPNESS);
-    uint32_t top = best_topic(m, score), best = UINT32_MAX;
-    for (uint32_t c = 0; c < nc; c++)
-        if (counts(m, c, top) && (best == UINT32_MAX || score[c] > score[best]))
+    uint32_t best = UINT32_MAX;
+    for (uint32_t c = 0; c < nc; c++) {
+        if (!m->trained[c])
+            continue;
+        score[c] = (float)(score[c] / (double)known * SHARPNESS);
+        if (best == UINT32_MAX || score[c] > score[best])
             best = c;
-    *cls = best == top ? m->n_classes - 1 - m->n_oos : best;
+    }
+    /* the best class, when a topic, is the best topic: it stays */
+    uint32_t oos = nc - 1 - m->n_oos;
+    if (m->n_oos > 1)
+        other_topics_out(m, score);
+    *cls = best > oos && best < oos + m->n_oos ? oos : best;
     if (only != UINT32_MAX && *cls != only)
         return; /* the caller wants no probability of another class */
     /* a class 30 below the best adds under 1e-13 to the sum: nothing the
@@ -701,7 +702,7 @@ static void rank_classes(const ef_nlp__model *m, const uint32_t *f, size_t known
      * floats (the exps were a fifth of the model's cost) */
     float sum = 0;
     for (uint32_t c = 0; c < nc; c++)
-        if (counts(m, c, top) && score[c] > score[best] - 30.0f)
+        if (m->trained[c] && score[c] > score[best] - 30.0f)
             sum += expf(score[c] - score[best]);
     *p = 1.0 / sum;
 }
