@@ -364,15 +364,20 @@ static void serve_handshake(ef_server *srv, struct lws *wsi, req *r)
 }
 
 /* Any thread: hands a finished request back to the service thread (the
- * done list) and wakes it. */
+ * done list) and wakes it. Only the request that finds the list empty
+ * wakes it: the wake of an earlier one is still to come or under way, and
+ * drain_done takes the whole list under the same lock (a worker's batch
+ * of requests costs the service thread one wake, not one a request). */
 static void queue_done(req *r)
 {
     ef_server *srv = r->srv;
     pthread_mutex_lock(&srv->done_lock);
+    bool wake = srv->done_head == NULL;
     r->next_done = srv->done_head;
     srv->done_head = r;
     pthread_mutex_unlock(&srv->done_lock);
-    lws_cancel_service(srv->ctx);
+    if (wake)
+        lws_cancel_service(srv->ctx);
 }
 
 static void job_done(ef_job *job, void *ud)
