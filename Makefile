@@ -14,7 +14,8 @@
 # into build-thread/.
 
 PKGS := libwebsockets libcurl libpq hiredis json-c libpcre2-8 libcrypto yaml-0.1 libsodium hunspell
-DEBIAN_PKGS := libwebsockets-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libjson-c-dev \
+DEBIAN_PKGS := libwebsockets-dev libwebsockets-evlib-ev libev-dev libcurl4-openssl-dev libpq-dev \
+               libhiredis-dev libjson-c-dev \
                libpcre2-dev libssl-dev libyaml-dev libsodium-dev libcmocka-dev \
                libhunspell-dev hunspell-ru hunspell-en-us
 
@@ -36,7 +37,8 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := $(CFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -MMD -MP $(WARN) \
               $(INCS) $(PKG_CFLAGS) -DEF_DEFAULT_SQL_DIR='"$(PREFIX)/share/easyflow/sql"'
-LDLIBS := $(PKG_LIBS) -lssl -lpthread -lm
+# libev has no pkg-config file in Debian.
+LDLIBS := $(PKG_LIBS) -lev -lssl -lpthread -lm
 
 # Hardening, every build: stack protector, PIE, full RELRO (the GOT read-only
 # after start-up, every symbol bound at load). _FORTIFY_SOURCE=2 only in the

@@ -14,6 +14,9 @@ set -euo pipefail
 PACKAGES=(
     build-essential pkg-config
     libwebsockets-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libjson-c-dev
+    # libwebsockets' libev plugin and libev: the HTTP server's loop is libev's
+    # (epoll), not libwebsockets' own poll() of every connection (http.c).
+    libwebsockets-evlib-ev libev-dev
     libpcre2-dev libssl-dev libyaml-dev libsodium-dev libcmocka-dev
     libhunspell-dev hunspell-ru hunspell-en-us
     postgresql redis-server

@@ -43,6 +43,7 @@
 #include "gateway/ws.h"
 #include "platforms/platform.h"
 
+#include <ev.h>
 #include <json-c/json.h>
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -135,6 +136,7 @@ struct ef_server {
     ef_server_opts opts;
     struct lws_protocols protocols[4]; /* http, then the WebSockets (ws.h) */
     struct lws_context *ctx;
+    struct ev_loop *loop; /* libev's: epoll, not lws's poll() of every connection */
     struct lws_vhost *vhost;
     int port;
     lws_sorted_usec_list_t tick;
@@ -1338,7 +1340,15 @@ ef_server *ef_server_new(const ef_server_opts *opts, char *err, size_t errlen)
     protocols_init(srv);
     info.protocols = srv->protocols;
     info.user = srv;
-    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    srv->loop = ev_loop_new(EVFLAG_AUTO);
+    if (!srv->loop) {
+        snprintf(err, errlen, "cannot create the event loop");
+        goto fail;
+    }
+    void *loops[1] = {srv->loop};
+    info.foreign_loops = loops;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   LWS_SERVER_OPTION_LIBEV;
     info.max_http_header_data = 8192;
     info.max_http_header_pool = 1024;
     /* lws's own timeouts (headers, per read) no longer than the request
@@ -1388,13 +1398,12 @@ int ef_server_run(ef_server *srv, volatile sig_atomic_t *stop, int drain_timeout
             if ((srv->in_flight == 0 && srv->active == 0) || ef_now_ms() > drain_deadline)
                 break;
         }
-        if (lws_service(srv->ctx, 0) < 0)
-            break;
+        ev_run(srv->loop, EVRUN_ONCE);
     }
     /* Give the answers just decided a moment to reach their sockets. */
     int64_t flush_until = ef_now_ms() + 300;
     while (ef_now_ms() < flush_until)
-        lws_service(srv->ctx, 0);
+        ev_run(srv->loop, EVRUN_ONCE);
     if (srv->in_flight || srv->active)
         EF_LOG(EF_LOG_WARN, EF_C_MAIN,
                "drain timed out: %zu commits under way, %zu requests unanswered", srv->in_flight,
@@ -1410,6 +1419,8 @@ void ef_server_free(ef_server *srv)
         ef_ws_set_context(srv->opts.ws, NULL);
     if (srv->ctx)
         lws_context_destroy(srv->ctx);
+    if (srv->loop)
+        ev_loop_destroy(srv->loop);
     /* Jobs still in flight belong to the pipeline, which the caller stops
      * (running their callbacks) before freeing us; what is left here are
      * finished requests whose connections are gone. */
