@@ -195,6 +195,9 @@ typedef struct ef_nlp__pflit {
 typedef struct ef_nlp__pfpats {
     uint32_t pats;
     uint32_t npats;
+    /* the EF_NLP__AT_* conditions every one of those patterns needs where
+     * the literal starts: where one fails, the literal counts for none */
+    uint32_t need;
 } ef_nlp__pfpats;
 
 typedef struct ef_nlp__prefilter {

@@ -1757,6 +1757,10 @@ static void place_literals(ef_nlp__prefilter *pf, const pf_unique *u, size_t n, 
         uint32_t at = fill[bucket[i]]++;
         pf->lpats[at].pats = u[i].pats;
         pf->lpats[at].npats = u[i].npats;
+        uint32_t need = UINT32_MAX;
+        for (uint32_t k = 0; k < u[i].npats; k++)
+            need &= pf->pat_ids[u[i].pats + k] >> PF_AT_SHIFT;
+        pf->lpats[at].need = u[i].npats ? need : 0;
         pf->lits[at].len = u[i].len;
         pf->lits[at].key = key_of(u[i].s, key_len(u[i].len));
         bucket[i] = at; /* from here on: where literal i went */
@@ -1821,6 +1825,11 @@ static inline void mark(const ef_nlp__prefilter *pf, uint32_t li, uint64_t *bits
 {
     unsigned here = UINT_MAX;
     const ef_nlp__pfpats *l = &pf->lpats[li];
+    if (l->need) { /* a \b or ^ all of them have before the literal */
+        here = at_here(s, i);
+        if (l->need & ~here)
+            return;
+    }
     for (uint32_t k = 0; k < l->npats; k++) {
         uint32_t e = pf->pat_ids[l->pats + k], b = e & PF_BIT_MASK, need = e >> PF_AT_SHIFT;
         if (need) {
