@@ -88,7 +88,8 @@ enum {
     KW_THAT,    /* "той": "на той неделе", the tense decides which */
     KW_ORDW,    /* the stem of a day's ordinal word: "пятнадцат" 15 */
     KW_WEEKEND, /* "выходные": the weekend, read as its Saturday */
-    KW_LAST2    /* "позапрошлый": the week (month) before the last */
+    KW_LAST2,   /* "позапрошлый": the week (month) before the last */
+    KW_KINDS    /* how many kinds there are (plus one: they start at 1) */
 };
 
 #define NUMW_HALF (-15) /* "полтора", "полторы": one and a half */
@@ -543,6 +544,9 @@ static const kwdef keywords[] = {
 
 static uint16_t kw_table[KW_SLOTS]; /* index + 1 into keywords, 0 = empty */
 static uint8_t kw_len[N_KEYWORDS];  /* strlen of each keyword (all under 256) */
+/* Per kind, a bit for each kw_sig() a keyword of that kind has: a word
+ * whose bit is clear is none of them, without hashing it. */
+static uint64_t kw_sigs[KW_KINDS][8];
 static pthread_once_t kw_once = PTHREAD_ONCE_INIT;
 
 static inline uint32_t kw_hash(const unsigned char *w, size_t n, int kind)
@@ -551,6 +555,13 @@ static inline uint32_t kw_hash(const unsigned char *w, size_t n, int kind)
     for (size_t i = 0; i < n; i++)
         h = (h ^ w[i]) * 16777619u;
     return h;
+}
+
+/* A word's signature for kw_sigs: its length and two of its bytes (the
+ * second, which tells Cyrillic letters apart, and the last). */
+static inline uint32_t kw_sig(const unsigned char *w, size_t n)
+{
+    return ((uint32_t)w[n > 1] * 7u + (uint32_t)w[n - 1] * 31u + (uint32_t)n * 131u) & 511u;
 }
 
 static void ordinal_gates_build(void);
@@ -565,6 +576,8 @@ static void kw_build(void)
         while (kw_table[h & (KW_SLOTS - 1)])
             h++;
         kw_table[h & (KW_SLOTS - 1)] = (uint16_t)(i + 1);
+        uint32_t g = kw_sig((const unsigned char *)w, kw_len[i]);
+        kw_sigs[keywords[i].kind][g >> 6] |= (uint64_t)1 << (g & 63);
     }
 }
 
@@ -574,6 +587,9 @@ static void kw_build(void)
 static int kw_find(const unsigned char *w, size_t n, int kind)
 {
     if (n == 0 || n > 24)
+        return KW_NONE;
+    uint32_t g = kw_sig(w, n);
+    if (!(kw_sigs[kind][g >> 6] >> (g & 63) & 1))
         return KW_NONE;
     uint32_t h = kw_hash(w, n, kind);
     for (;;) {
