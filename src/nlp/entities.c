@@ -603,6 +603,16 @@ static int kw_find(const unsigned char *w, size_t n, int kind)
     }
 }
 
+size_t ef_nlp__keywords_missed(void)
+{
+    pthread_once(&kw_once, kw_build);
+    size_t missed = 0;
+    for (size_t i = 0; i < N_KEYWORDS; i++)
+        missed +=
+            kw_find((const unsigned char *)keywords[i].w, kw_len[i], keywords[i].kind) == KW_NONE;
+    return missed;
+}
+
 /* Stems that wake the word pass up in a message without a digit: shifts
  * ("через два дня", "неделю назад") and amounts in words: every
  * thousands word money_words_at() counts ("пять тысяч", "тыщу", "два млн",

@@ -617,6 +617,11 @@ void ef_nlp__entities_scan(const ef_bot *bot, ef_nlp_scratch *sc, int64_t now_un
  * occurs. */
 const char *ef_nlp__gate_word(size_t i);
 
+/* How many of entities.c's keywords (date, time, amount and currency
+ * words) its look-up does not find as written: 0 unless the signature map
+ * that answers most look-ups before hashing loses one (unit tests). */
+size_t ef_nlp__keywords_missed(void);
+
 /* Where the e-mail address or URL that holds byte i of the normalized
  * text s[0..n) ends ("ivan@почта.рф", "https://ozon.ru/t/x", "www.wb.ru",
  * "wildberries.ru/catalog"), or 0 when byte i is in none: the repair stage

@@ -7,6 +7,7 @@
  * timezone Europe/Moscow. Fixtures: tests/unit/nlp/fixtures/entities_*.yaml.
  */
 #include "nlp/nlp.h"
+#include "nlp/nlp_int.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -451,6 +452,15 @@ static void test_custom_entities(void **state)
     expect_none("арт. 55555", "number");
 }
 
+/* Every keyword the scanner knows is found by its look-up: the map of
+ * signatures that rejects most words before they are hashed never rejects
+ * one of them. */
+static void test_keywords_found(void **state)
+{
+    (void)state;
+    assert_int_equal(ef_nlp__keywords_missed(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_number),
         cmocka_unit_test(test_overlaps),
         cmocka_unit_test(test_custom_entities),
+        cmocka_unit_test(test_keywords_found),
     };
     return cmocka_run_group_tests(tests, setup, ent_teardown);
 }
