@@ -110,6 +110,17 @@ static pcre2_code *compile_fast(const char *p, size_t n)
     return compile(p, n, &ec, &eo);
 }
 
+/* Compiles the core of intent branch rw[0..rl) (ef_nlp__pattern_core),
+ * if it has one. */
+static void add_core(ef_nlp__pat *p, const char *rw, size_t rl)
+{
+    size_t co, cl;
+    if (!ef_nlp__pattern_core(rw, rl, &co, &cl))
+        return;
+    p->core = compile_fast(rw + co, cl);
+    p->core_jit = p->core && pcre2_jit_compile(p->core, PCRE2_JIT_COMPLETE) == 0;
+}
+
 /* Appends one compiled pattern (or branch, rw[0..rl)) to bot->pats and
  * takes ownership of code. */
 static void push_pat(ld *l, pcre2_code *code, const char *rw, size_t rl, ef_nlp__pat_kind kind,
@@ -146,6 +157,8 @@ static void push_pat(ld *l, pcre2_code *code, const char *rw, size_t rl, ef_nlp_
     l->has_lits[bot->n_pats] = ef_nlp__required_literals(
         rw, rl, &l->lits[bot->n_pats], kind == EF_NLP__PAT_INTENT ? &l->also[bot->n_pats] : NULL);
     p->always = !l->has_lits[bot->n_pats];
+    if (kind == EF_NLP__PAT_INTENT)
+        add_core(p, rw, rl);
     bot->n_pats++;
 }
 
@@ -1001,6 +1014,7 @@ void ef_bot_free(ef_bot *bot)
     ef_fsm_def_free(bot->fsm);
     for (size_t i = 0; i < bot->n_pats; i++) {
         pcre2_code_free(bot->pats[i].code);
+        pcre2_code_free(bot->pats[i].core);
         if (bot->pats[i].group == i)
             ef_free(bot->pats[i].source);
     }

@@ -749,6 +749,8 @@ static void match_normalized(const ef_bot *bot, ef_nlp_scratch *sc, const char *
                 continue; /* its second required literal is absent */
             if (p->negative && !positive_so_far(sc, p->owner))
                 continue; /* it could only veto an intent that did not match */
+            if (p->core && !(sc->options & EF_NLP_NO_PREFILTER) && ef_nlp__exec_core(sc, p) < 0)
+                continue; /* no match of its core, so none of its own */
             /* no match starts before the first of its literals that the
              * probe found (EF_NLP__AT_MATCH): the leftmost match is the
              * same from there, and the positions before are not tried */

@@ -103,6 +103,10 @@ typedef struct ef_nlp__pat {
      * bit (above the patterns' and the gate's), which must be set too for
      * the pattern to run; 0: none. */
     uint32_t also;
+    /* An intent pattern (branch) with a core (ef_nlp__pattern_core): its
+     * compiled core, run first; NULL: none. */
+    pcre2_code *core;
+    bool core_jit;
     const char *lang; /* borrowed from the bot's languages, or NULL */
     char *source;     /* as written in the file; owned by pats[group] */
     int line;
@@ -135,6 +139,16 @@ char *ef_nlp__pattern_rewrite(const char *src, size_t n, size_t *outlen, uint32_
  * a tie) gives exactly what the whole pattern gives, and lets the prefilter
  * wake up only the branches whose own literals occur. */
 size_t ef_nlp__top_branches(const char *p, size_t n, size_t *off, size_t *len, size_t max);
+
+/* The core of a (rewritten) branch that opens with pieces which may match
+ * nothing ("(?:\S+ ){0,2}\b(?:мтс|сбер~)(?: \S+){0,3}"): the branch
+ * without its leading and trailing optional pieces, in p[*off..*off+*len).
+ * Every match of the branch holds a match of the core, so where the core
+ * does not match, neither does the branch -- and the core alone scans a
+ * message for much less. false when the branch does not open with an
+ * optional piece, is nothing else, or uses what this does not follow (see
+ * ef_nlp__top_branches). */
+bool ef_nlp__pattern_core(const char *p, size_t n, size_t *off, size_t *len);
 
 /* The form of a rewritten pattern to compile without PCRE2_CASELESS (see
  * prefilter.c): lowercased, classes completed with lowercase twins. Returns
@@ -601,6 +615,9 @@ struct ef_nlp_scratch {
 /* Runs a compiled pattern on the normalized text from offset `from`; returns
  * the pcre2 result (> 0 on a match, ovector in sc->md). */
 int ef_nlp__exec(ef_nlp_scratch *sc, const ef_nlp__pat *p, size_t from);
+/* Runs an intent pattern's core (p->core, not NULL) on the normalized
+ * text: the pcre2 result, the ovector clobbered. */
+int ef_nlp__exec_core(ef_nlp_scratch *sc, const ef_nlp__pat *p);
 
 /* Adds an entity candidate (value truncated at a character boundary to fit).
  * Silently ignored beyond EF_NLP__MAX_CANDS. */

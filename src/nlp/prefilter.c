@@ -1508,6 +1508,141 @@ size_t ef_nlp__top_branches(const char *p, size_t n, size_t *off, size_t *len, s
     return count + 1;
 }
 
+/* ---- the core of a branch --------------------------------------------- */
+
+/* Where the group or class that opens at p[i] ends (just past it), or 0
+ * when it does not close. */
+static size_t piece_close(const char *p, size_t n, size_t i)
+{
+    int depth = 0;
+    bool in_class = false;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c == '\\') {
+            i++;
+            continue;
+        }
+        if (in_class) {
+            if (c == '[' && i + 1 < n && p[i + 1] == ':') {
+                for (i += 2; i + 1 < n && !(p[i] == ':' && p[i + 1] == ']'); i++)
+                    ;
+                i++;
+            } else if (c == ']') {
+                in_class = false;
+                if (depth == 0)
+                    return i + 1;
+            }
+            continue;
+        }
+        if (c == '[') {
+            in_class = true;
+            if (i + 1 < n && p[i + 1] == '^')
+                i++;
+            if (i + 1 < n && p[i + 1] == ']')
+                i++;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Where the atom at p[i] ends: a group, a class, an escape or one
+ * character; 0 when it is not one this follows. */
+static size_t atom_end(const char *p, size_t n, size_t i)
+{
+    if (p[i] == '(' || p[i] == '[')
+        return piece_close(p, n, i);
+    if (p[i] == ')' || p[i] == '|')
+        return 0;
+    if (p[i] != '\\')
+        return i + ef_nlp__u8len((unsigned char)p[i]) <= n ? i + ef_nlp__u8len((unsigned char)p[i])
+                                                           : 0;
+    if (i + 1 >= n)
+        return 0;
+    char e = p[i + 1];
+    if (e == 'p' || e == 'P') {
+        if (i + 2 < n && p[i + 2] == '{') {
+            const char *c = memchr(p + i + 2, '}', n - i - 2);
+            return c ? (size_t)(c - p) + 1 : 0;
+        }
+        return i + 3 <= n ? i + 3 : 0;
+    }
+    if (strchr("xocN", e))
+        return 0; /* escapes with arguments: not followed */
+    size_t l = ef_nlp__u8len((unsigned char)e);
+    return i + 1 + l <= n ? i + 1 + l : 0;
+}
+
+/* The quantifier at p[*i], if any: moves past it; *min0 when it allows
+ * no repetition at all. false when a '{' is not a quantifier. */
+static bool quantifier(const char *p, size_t n, size_t *i, bool *min0)
+{
+    *min0 = false;
+    if (*i >= n)
+        return true;
+    char c = p[*i];
+    if (c == '?' || c == '*' || c == '+') {
+        *min0 = c != '+';
+        (*i)++;
+    } else if (c == '{') {
+        size_t k = *i + 1;
+        unsigned long lo = 0;
+        bool digits = false;
+        while (k < n && p[k] >= '0' && p[k] <= '9') {
+            lo = lo * 10 + (unsigned long)(p[k++] - '0');
+            digits = true;
+        }
+        if (k < n && p[k] == ',')
+            for (k++; k < n && p[k] >= '0' && p[k] <= '9'; k++)
+                ;
+        if (!digits || k >= n || p[k] != '}')
+            return false;
+        *min0 = lo == 0;
+        *i = k + 1;
+    } else {
+        return true;
+    }
+    if (*i < n && (p[*i] == '?' || p[*i] == '+'))
+        (*i)++; /* lazy or possessive */
+    return true;
+}
+
+#define CORE_MAX_PIECES 256
+
+bool ef_nlp__pattern_core(const char *p, size_t n, size_t *off, size_t *len)
+{
+    if (!splittable(p, n))
+        return false;
+    size_t start[CORE_MAX_PIECES], end[CORE_MAX_PIECES];
+    bool opt[CORE_MAX_PIECES];
+    size_t np = 0;
+    for (size_t i = 0; i < n;) {
+        if (np == CORE_MAX_PIECES)
+            return false;
+        size_t e = atom_end(p, n, i);
+        if (e == 0)
+            return false;
+        start[np] = i;
+        i = e;
+        if (!quantifier(p, n, &i, &opt[np]))
+            return false;
+        end[np++] = i;
+    }
+    size_t first = 0, last = np;
+    while (first < np && opt[first])
+        first++;
+    while (last > first && opt[last - 1])
+        last--;
+    if (first == 0 || first == last)
+        return false; /* nothing optional before it, or nothing left */
+    *off = start[first];
+    *len = end[last - 1] - start[first];
+    return true;
+}
+
 /* ---- the index -------------------------------------------------------- */
 
 struct ef_nlp__pfpend {

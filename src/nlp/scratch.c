@@ -82,6 +82,14 @@ int ef_nlp__exec(ef_nlp_scratch *sc, const ef_nlp__pat *p, size_t from)
     return pcre2_match(p->code, s, sc->n, from, PCRE2_NO_UTF_CHECK, sc->md, sc->mctx);
 }
 
+int ef_nlp__exec_core(ef_nlp_scratch *sc, const ef_nlp__pat *p)
+{
+    const PCRE2_SPTR s = (PCRE2_SPTR)sc->norm;
+    if (p->core_jit)
+        return pcre2_jit_match(p->core, s, sc->n, 0, 0, sc->md, sc->mctx);
+    return pcre2_match(p->core, s, sc->n, 0, PCRE2_NO_UTF_CHECK, sc->md, sc->mctx);
+}
+
 /* ---- entity candidates ---------------------------------------------------- */
 
 void ef_nlp__cand_add(ef_nlp_scratch *sc, const char *type, int rank, size_t start, size_t end,

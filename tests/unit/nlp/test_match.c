@@ -849,6 +849,74 @@ static void test_demo_patterns_lowering_is_exact(void **state)
     ef_bot_free(demo);
 }
 
+/* The core of a branch (ef_nlp__pattern_core): what is left without the
+ * optional pieces at its ends, only when one opens it. */
+static void test_pattern_core(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pat, *core; /* core NULL: none */
+    } cases[] = {
+        {"(?:\\S+ ){0,2}\\b(?:мтс|сбер)\\b(?: \\S+){0,3}", "\\b(?:мтс|сбер)\\b"},
+        {"(?:а )?(?:б|в)? ?где", "где"},
+        {"x*[ab]{1,2}c?", "[ab]{1,2}"},
+        {"(?:а )?\\p{L}+ (?=x)", "\\p{L}+ (?=x)"},
+        {"\\bзаказ\\p{L}*", NULL}, /* nothing optional before it */
+        {"(?:а )?(?:б )*", NULL},  /* nothing else */
+        {"(?:a )?(x)\\1", NULL},   /* a back reference */
+        {"(?i)(?:a )?b", NULL},    /* inline options */
+        {"(?:a )?b{x}", NULL},     /* a brace that is no quantifier */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t off = 0, len = 0;
+        bool has = ef_nlp__pattern_core(cases[i].pat, strlen(cases[i].pat), &off, &len);
+        if (has != (cases[i].core != NULL) ||
+            (has &&
+             (len != strlen(cases[i].core) || memcmp(cases[i].pat + off, cases[i].core, len) != 0)))
+            fail_msg("'%s': core %d '%.*s'", cases[i].pat, has, (int)len, cases[i].pat + off);
+    }
+}
+
+/* Every demo intent branch with a core: where the core finds no match in a
+ * message (the bot's examples, and some mixed-case text), the branch finds
+ * none either -- the matcher skips the branch there. */
+static void test_demo_cores_lose_nothing(void **state)
+{
+    fx *f = *state;
+    char *path = path_of("../../../bots/demo.yaml");
+    char err[1024];
+    ef_bot *demo = NULL;
+    if (ef_bot_load(path, &demo, err, sizeof(err)))
+        fail_msg("%s", err);
+    ef_free(path);
+    size_t ne = ef_bot_example_count(demo), n_cores = 0, n_core_hits = 0;
+    pcre2_match_data *md = pcre2_match_data_create(demo->max_groups + 1, NULL);
+    for (size_t t = 0; t < ne + sizeof(case_texts) / sizeof(char *); t++) {
+        ef_bot_example ex = {0};
+        if (t < ne)
+            ef_bot_example_get(demo, t, &ex);
+        const char *text = t < ne ? ex.text : case_texts[t - ne];
+        ef_nlu_result r;
+        assert_int_equal(ef_nlp_match(f->bot, f->sc, text, strlen(text), NOW, &r), 0);
+        PCRE2_SPTR subj = (PCRE2_SPTR)f->sc->norm;
+        for (size_t j = 0; j < demo->n_intent_pats; j++) {
+            if (!demo->pats[j].core)
+                continue;
+            n_cores += t == 0;
+            bool core = pcre2_match(demo->pats[j].core, subj, f->sc->n, 0, 0, md, NULL) >= 0;
+            bool whole = pcre2_match(demo->pats[j].code, subj, f->sc->n, 0, 0, md, NULL) >= 0;
+            n_core_hits += core;
+            if (whole && !core)
+                fail_msg("line %d: the branch matches \"%s\", its core does not",
+                         demo->pats[j].line, f->sc->norm);
+        }
+    }
+    pcre2_match_data_free(md);
+    assert_true(n_cores >= 20);
+    assert_true(n_core_hits > 0);
+    ef_bot_free(demo);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -878,6 +946,8 @@ int main(void)
         cmocka_unit_test(test_patterns_fold_like_messages),
         cmocka_unit_test(test_threads_share_a_bot),
         cmocka_unit_test_setup_teardown(test_lowering_is_exact, fx_setup, fx_teardown),
+        cmocka_unit_test(test_pattern_core),
+        cmocka_unit_test_setup_teardown(test_demo_cores_lose_nothing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_demo_patterns_lowering_is_exact, fx_setup,
                                         fx_teardown),
     };
