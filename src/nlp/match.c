@@ -975,8 +975,16 @@ static void ask_model_rest(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result 
 static void veto_weak(const ef_bot *bot, ef_nlp_scratch *sc, ef_nlu_result *out)
 {
     double p;
-    if (out->confidence >= REPAIR_BELOW ||
-        ef_nlp__model_other(&bot->model, sc->norm, sc->n, sc->mscore, model_memo(sc), &p) != 0 ||
+    if (out->confidence >= REPAIR_BELOW)
+        return;
+    /* the rule's intent as the model's rival: where its score alone is
+     * above every out-of-scope class's, the model need not rank them all */
+    uint32_t rival = UINT32_MAX;
+    for (size_t k = 0; k < bot->n_intents && rival == UINT32_MAX; k++)
+        if (bot->intents[k].name == out->intent)
+            rival = (uint32_t)k;
+    if (ef_nlp__model_other_than(&bot->model, sc->norm, sc->n, sc->mscore, model_memo(sc), rival,
+                                 &p) != 0 ||
         !taken(bot, p))
         return;
     out->model_intent = EF_NLP_FALLBACK;

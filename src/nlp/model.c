@@ -406,6 +406,43 @@ static void densify(ef_nlp__model *m)
     }
 }
 
+/* The delta of class c for slot sl, as add_deltas() adds it (0 when the
+ * class never saw the n-gram). */
+static float delta_of(const ef_nlp__model *m, const ef_nlp__mslot *sl, uint32_t c)
+{
+    uint32_t len = (sl->info >> 1) & 0xFF;
+    if (len == 0 && m->rows)
+        return m->rows[(size_t)(sl->info >> 9) * m->row_len + c];
+    const ef_nlp__ment *en = m->ent + (sl->info >> 9);
+    float d = 0;
+    for (uint32_t k = 0; k < len; k++)
+        if (en[k].cls == c)
+            d += en[k].delta;
+    return d;
+}
+
+/* m->oos_max: per slot, the largest delta of an out_of_scope class (the
+ * upper bound oos_cannot_win() sums). */
+static void oos_bounds(ef_nlp__model *m)
+{
+    uint32_t oos = m->n_classes - 1 - m->n_oos;
+    m->oos_max = ef_calloc((size_t)m->mask + 1, sizeof(float));
+    m->oos_unseen = -FLT_MAX;
+    for (uint32_t c = oos; c < oos + m->n_oos; c++)
+        if (m->trained[c]) {
+            m->oos_unseen = fmaxf(m->oos_unseen, m->unseen[c]);
+            m->oos_unseen_mag = fmaxf(m->oos_unseen_mag, fabsf(m->unseen[c]));
+        }
+    for (uint32_t s = 0; s <= m->mask; s++) {
+        if (!m->slots[s].key)
+            continue;
+        float top = 0;
+        for (uint32_t c = oos; c < oos + m->n_oos; c++)
+            top = fmaxf(top, delta_of(m, &m->slots[s], c));
+        m->oos_max[s] = top;
+    }
+}
+
 void ef_nlp__model_train(ef_bot *bot)
 {
     ef_nlp__model *m = &bot->model;
@@ -437,6 +474,7 @@ void ef_nlp__model_train(ef_bot *bot)
     estimate(m, p, n, uniq, (uint32_t)bot->n_intents);
     ef_free(p);
     densify(m);
+    oos_bounds(m);
     /* one class is no choice: the model has nothing to say */
     if (m->n_trained < 2)
         ef_nlp__model_cleanup(m);
@@ -449,6 +487,7 @@ void ef_nlp__model_cleanup(ef_nlp__model *m)
     ef_free(m->unseen);
     ef_free(m->ent);
     ef_free(m->rows);
+    ef_free(m->oos_max);
     memset(m, 0, sizeof(*m));
 }
 
@@ -722,8 +761,51 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, f
     return 0;
 }
 
+/* Whether class rival (trained, under the out_of_scope classes) surely
+ * scores above every out_of_scope class over the known slots f[0..known),
+ * so that rank_classes() cannot name out_of_scope: the rival's sum is
+ * computed as rank_classes() computes it (the same float additions in the
+ * same order, so the same float), the out_of_scope classes' only bounded
+ * from above (the largest starting score plus each slot's largest delta,
+ * in double) with a margin far above the rounding of a float sum of at
+ * most MAX_FEATURES + 1 terms (relative 1e-3 of its magnitude against
+ * under 1e-4). A rival above every out_of_scope class also keeps the best
+ * out of them on a tie after the scaling: it comes first. */
+static bool oos_cannot_win(const ef_nlp__model *m, const uint32_t *f, size_t known, uint32_t rival)
+{
+    uint32_t oos = m->n_classes - 1 - m->n_oos;
+    if (!m->oos_max || rival >= oos || !m->trained[rival])
+        return false;
+    if (m->oos_unseen == -FLT_MAX)
+        return true; /* no out_of_scope class can win: none is trained */
+    float a = (float)known * m->unseen[rival];
+    double bound = (double)known * m->oos_unseen, mag = (double)known * m->oos_unseen_mag;
+    for (size_t i = 0; i < known; i++) {
+        const ef_nlp__mslot *sl = &m->slots[f[i]];
+        uint32_t len = (sl->info >> 1) & 0xFF;
+        if (len == 0 && m->rows) {
+            a += m->rows[(size_t)(sl->info >> 9) * m->row_len + rival];
+        } else {
+            /* an n-gram's entries go up by class (estimate()) */
+            const ef_nlp__ment *en = m->ent + (sl->info >> 9);
+            for (uint32_t k = 0; k < len && en[k].cls <= rival; k++)
+                if (en[k].cls == rival)
+                    a += en[k].delta;
+        }
+        bound += m->oos_max[f[i]];
+        mag += m->oos_max[f[i]];
+    }
+    return (double)a > bound + 1e-3 * mag + 1e-6;
+}
+
 int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, float *score,
                         ef_nlp__mword *memo, double *p)
+{
+    return ef_nlp__model_other_than(m, text, n, score, memo, UINT32_MAX, p);
+}
+
+int ef_nlp__model_other_than(const ef_nlp__model *m, const char *text, size_t n, float *score,
+                             ef_nlp__mword *memo, uint32_t rival, double *p)
 {
     uint32_t oos = m->n_classes - 1 - m->n_oos;
     bool trained = false;
@@ -735,7 +817,7 @@ int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, floa
     /* the same gate over every class's n-grams: out-of-scope examples must
      * know the message as well as intents' examples would have to */
     const reading *b = best_reading(m, memo, text, n, false, r);
-    if (!b)
+    if (!b || oos_cannot_win(m, b->f, b->known, rival))
         return EF_ENOTFOUND;
     uint32_t cls;
     rank_classes(m, b->f, b->known, score, oos, &cls, p);

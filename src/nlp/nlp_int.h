@@ -430,6 +430,12 @@ typedef struct ef_nlp__model {
     uint32_t n_rows, row_len;
     bool *trained; /* per class: it has examples */
     float *unseen; /* per class: log P of an n-gram it never saw */
+    /* per slot: the largest delta an out_of_scope class (untopiced or a
+     * topic) adds for the n-gram, 0 when none saw it (model.c,
+     * oos_cannot_win()), and the largest unseen[] of a trained one and
+     * of their magnitudes */
+    float *oos_max;
+    float oos_unseen, oos_unseen_mag;
 } ef_nlp__model;
 
 #define EF_NLP__DENSE_MIN 10
@@ -478,6 +484,13 @@ int ef_nlp__model_classify(const ef_nlp__model *m, const char *text, size_t n, f
  * message's n-grams (in any class's examples). */
 int ef_nlp__model_other(const ef_nlp__model *m, const char *text, size_t n, float *score,
                         ef_nlp__mword *memo, double *p);
+
+/* ef_nlp__model_other() when the caller knows an intent (rival, a class
+ * under n_intents; UINT32_MAX: none) the message may be about: the same
+ * answer, cheaper where the rival's score alone shows that no out_of_scope
+ * class can be the best (most weak rule answers the model does not veto). */
+int ef_nlp__model_other_than(const ef_nlp__model *m, const char *text, size_t n, float *score,
+                             ef_nlp__mword *memo, uint32_t rival, double *p);
 
 /* Gate bits after the patterns in a candidate bitset: set when a date or
  * time keyword stem ("завтр", "понедельн", "noon", ...) occurs. */

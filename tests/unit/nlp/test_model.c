@@ -203,6 +203,51 @@ static void test_word_memo(void **state)
     ef_free(memo);
 }
 
+/* ef_nlp__model_other_than() answers as ef_nlp__model_other() whatever the
+ * rival: on demo.yaml (out-of-scope topics, dense rows), every example of
+ * the bot and a few messages, each intent as the rival, the same code and
+ * the same probability to the bit (the rival only lets it skip ranking the
+ * classes where no out-of-scope class can win). */
+static void test_other_than_same(void **state)
+{
+    (void)state;
+    const char *file = __FILE__, *slash = strrchr(file, '/');
+    char *path = ef_asprintf("%.*s/../../../bots/demo.yaml", slash ? (int)(slash - file) : 1,
+                             slash ? file : ".");
+    ef_bot *bot = NULL;
+    char err[512];
+    if (ef_bot_load(path, &bot, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    ef_free(path);
+    const ef_nlp__model *m = &bot->model;
+    assert_true(m->n_oos > 1 && m->rows);
+    float *score = ef_calloc(m->n_classes, sizeof(float));
+    static const char *const extra[] = {"у меня сломался холодильник",
+                                        "курьер до квартиры поднимается?",
+                                        "какая погода будет завтра", "где мой заказ", ""};
+    size_t n_ex = ef_bot_example_count(bot), n = n_ex + sizeof(extra) / sizeof(extra[0]),
+           skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        ef_bot_example ex = {0};
+        if (i < n_ex)
+            assert_int_equal(ef_bot_example_get(bot, i, &ex), 0);
+        const char *t = i < n_ex ? ex.text : extra[i - n_ex];
+        double p0 = -1;
+        int r0 = ef_nlp__model_other(m, t, strlen(t), score, NULL, &p0);
+        for (uint32_t rival = 0; rival <= bot->n_intents; rival++) {
+            double p1 = -1;
+            uint32_t r = rival < bot->n_intents ? rival : UINT32_MAX;
+            int r1 = ef_nlp__model_other_than(m, t, strlen(t), score, NULL, r, &p1);
+            if (r0 != r1 || (r0 == 0 && p0 != p1))
+                fail_msg("'%s', rival %u: %d %.17g, alone %d %.17g", t, rival, r1, p1, r0, p0);
+            skipped += r0 != 0;
+        }
+    }
+    assert_true(skipped > 0);
+    ef_free(score);
+    ef_bot_free(bot);
+}
+
 /* The out-of-scope class alone: a message like the out-of-scope examples
  * is "something else"; one like an intent's, or like a negative example
  * (which reads like the shop's business), is not. */
@@ -424,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_threshold),
         cmocka_unit_test(test_model_arbitrates_close_rules),
         cmocka_unit_test_setup_teardown(test_other, fx_setup, fx_teardown),
+        cmocka_unit_test(test_other_than_same),
         cmocka_unit_test_setup_teardown(test_word_memo, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_weak_rule_vetoed, fx_setup, fx_teardown),
         cmocka_unit_test(test_request_after_small_talk),
