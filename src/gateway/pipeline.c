@@ -260,12 +260,14 @@ static write_back write_back_prepare(const ef_ingest_item *items, size_t n)
     return wb;
 }
 
-/* Sends wb to Redis (sessions in one round trip, then the counter) and
- * frees it. A failure is logged (at most every 5 s): PostgreSQL keeps the
- * state and the next miss reads it from there. */
+/* Sends wb to Redis (the sessions and the hour's counter, one round trip)
+ * and frees it. A failure is logged (at most every 5 s): PostgreSQL keeps
+ * the state and the next miss reads it from there. */
 static void write_back_send(worker *w, write_back *wb)
 {
-    if (ef_kv_sessions_put(w->kv, wb->k, wb->s, w->p->opts.session_ttl) != 0) {
+    ef_kv_count count = {
+        .platform = wb->platform, .field = "messages_received", .by = (long long)wb->stored};
+    if (ef_kv_write_back(w->kv, wb->k, wb->s, w->p->opts.session_ttl, &count) != 0) {
         int64_t now = ef_now_ms();
         if (now - w->last_kv_log_ms > 5000) {
             EF_LOG(EF_LOG_WARN, EF_C_REDIS,
@@ -273,8 +275,6 @@ static void write_back_send(worker *w, write_back *wb)
                    ef_kv_errmsg(w->kv));
             w->last_kv_log_ms = now;
         }
-    } else if (wb->stored && wb->platform) {
-        (void)ef_kv_metric_incr(w->kv, wb->platform, "messages_received", (long long)wb->stored);
     }
     for (size_t i = 0; i < 3 * wb->k; i++)
         ef_free(wb->owned[i]);

@@ -375,28 +375,43 @@ int ef_kv_chat_session_del(ef_kv *kv, const char *scope, const char *chat_id)
     return 0;
 }
 
-int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by)
+/* The counter's key of this hour and its two commands (HINCRBY, EXPIRE):
+ * the buffers are the caller's, the argument vectors point into them. */
+typedef struct metric_cmds {
+    char key[128], by[32], ttl[16];
+    const char *incr[4], *expire[3];
+} metric_cmds;
+
+static void metric_cmds_init(metric_cmds *m, const char *platform, const char *field, long long by)
 {
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    char key[128];
-    snprintf(key, sizeof(key), "metrics:%s:%04d-%02d-%02d:%02d", platform, tm.tm_year + 1900,
+    snprintf(m->key, sizeof(m->key), "metrics:%s:%04d-%02d-%02d:%02d", platform, tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
-    char bys[32];
-    snprintf(bys, sizeof(bys), "%lld", by);
-    const char *argv[4] = {"HINCRBY", key, field, bys};
-    redisReply *r = command(kv, 4, argv, NULL);
-    if (!r)
-        return EF_EIO;
-    freeReplyObject(r);
-    char ttl[16];
-    snprintf(ttl, sizeof(ttl), "%d", KV_METRICS_TTL);
-    const char *eargv[3] = {"EXPIRE", key, ttl};
-    r = command(kv, 3, eargv, NULL);
-    if (r)
-        freeReplyObject(r);
-    return 0;
+    snprintf(m->by, sizeof(m->by), "%lld", by);
+    snprintf(m->ttl, sizeof(m->ttl), "%d", KV_METRICS_TTL);
+    const char *incr[4] = {"HINCRBY", m->key, field, m->by};
+    const char *expire[3] = {"EXPIRE", m->key, m->ttl};
+    memcpy(m->incr, incr, sizeof(incr));
+    memcpy(m->expire, expire, sizeof(expire));
+}
+
+static int pipeline(ef_kv *kv, size_t n, const char *const *const *argv, const int *argc,
+                    redisReply **replies);
+
+int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by)
+{
+    metric_cmds m;
+    metric_cmds_init(&m, platform, field, by);
+    const char *const *cmds[2] = {m.incr, m.expire};
+    const int argc[2] = {4, 3};
+    redisReply *replies[2];
+    int rc = pipeline(kv, 2, cmds, argc, replies);
+    for (int i = 0; i < 2; i++)
+        if (replies[i])
+            freeReplyObject(replies[i]);
+    return rc;
 }
 
 /* ---- a batch's sessions in one round trip each way ----------------------- */
@@ -493,15 +508,15 @@ int ef_kv_sessions_get(ef_kv *kv, size_t n, const char *const *scopes, const cha
 
 int ef_kv_sessions_put(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl)
 {
-    if (n == 0)
-        return 0;
-    char ttls[16];
-    snprintf(ttls, sizeof(ttls), "%d", ttl > 0 ? ttl : 1);
+    return ef_kv_write_back(kv, n, s, ttl, NULL);
+}
+
+/* The SETs of s[0..n) into argv (two per session with a chat), their keys
+ * into keys (the caller frees them); returns how many. */
+static size_t session_cmds(size_t n, const ef_kv_session *s, const char *ttls,
+                           const char *(*argv)[5], char **keys)
+{
     size_t m = 0;
-    const char *(*argv)[5] = ef_calloc(2 * n, sizeof(*argv));
-    const char *const **cmds = ef_calloc(2 * n, sizeof(*cmds));
-    int *argc = ef_calloc(2 * n, sizeof(*argc));
-    char **keys = ef_calloc(2 * n, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
         keys[m] = ef_asprintf("session:%s", s[i].session_id);
         const char *a[5] = {"SET", keys[m], s[i].json, "EX", ttls};
@@ -514,20 +529,46 @@ int ef_kv_sessions_put(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl)
         memcpy(argv[m], b, sizeof(b));
         m++;
     }
+    return m;
+}
+
+int ef_kv_write_back(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl, const ef_kv_count *count)
+{
+    bool counted = count && count->platform && count->by > 0;
+    if (n == 0 && !counted)
+        return 0;
+    char ttls[16];
+    snprintf(ttls, sizeof(ttls), "%d", ttl > 0 ? ttl : 1);
+    const char *(*argv)[5] = ef_calloc(2 * n + 1, sizeof(*argv));
+    char **keys = ef_calloc(2 * n + 1, sizeof(*keys));
+    size_t m = session_cmds(n, s, ttls, argv, keys);
+    size_t total = m + (counted ? 2 : 0);
+    const char *const **cmds = ef_calloc(total, sizeof(*cmds));
+    int *argc = ef_calloc(total, sizeof(*argc));
     for (size_t i = 0; i < m; i++) {
         cmds[i] = argv[i];
         argc[i] = 5;
     }
-    redisReply **replies = ef_calloc(m, sizeof(*replies));
-    int rc = pipeline(kv, m, cmds, argc, replies);
-    for (size_t i = 0; i < m; i++) {
-        if (rc == 0 && replies[i]->type == REDIS_REPLY_ERROR) {
+    metric_cmds mc;
+    if (counted) {
+        metric_cmds_init(&mc, count->platform, count->field, count->by);
+        cmds[m] = mc.incr;
+        argc[m] = 4;
+        cmds[m + 1] = mc.expire;
+        argc[m + 1] = 3;
+    }
+    redisReply **replies = ef_calloc(total, sizeof(*replies));
+    int rc = pipeline(kv, total, cmds, argc, replies);
+    for (size_t i = 0; i < total; i++) {
+        /* A SET refused fails the write-back; the counter's answer does not. */
+        if (rc == 0 && i < m && replies[i]->type == REDIS_REPLY_ERROR) {
             snprintf(kv->errmsg, sizeof(kv->errmsg), "SET: %.500s", replies[i]->str);
             rc = EF_EIO;
         }
         if (replies[i])
             freeReplyObject(replies[i]);
-        ef_free(keys[i]);
+        if (i < m)
+            ef_free(keys[i]);
     }
     ef_free(replies);
     ef_free(keys);

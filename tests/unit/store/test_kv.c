@@ -68,6 +68,56 @@ static void batch_put_then_get(void **state)
     ef_kv_free(kv);
 }
 
+/* The write-back's counter rides in the sessions' round trip: the hour's
+ * metrics hash gains `by` (twice 3 here, the second time with no session),
+ * with its TTL, and a count of 0 adds nothing. */
+static void write_back_adds_the_counter_with_the_sessions(void **state)
+{
+    (void)state;
+    if (!redis_url())
+        skip();
+    ef_kv *kv = ef_kv_new(redis_url());
+    char run[32], sid[64], scope[48], plat[48];
+    snprintf(run, sizeof(run), "t%lld", (long long)ef_now_ms());
+    snprintf(sid, sizeof(sid), "%s-wb", run);
+    snprintf(scope, sizeof(scope), "%s-scope", run);
+    snprintf(plat, sizeof(plat), "%s-plat", run);
+    ef_kv_session s = {
+        .session_id = sid, .json = "{\"state\":\"x\"}", .scope = scope, .chat_id = "7"};
+    ef_kv_count c = {.platform = plat, .field = "messages_received", .by = 3};
+    assert_int_equal(ef_kv_write_back(kv, 1, &s, 60, &c), 0);
+    assert_int_equal(ef_kv_write_back(kv, 0, NULL, 60, &c), 0); /* the counter alone */
+    c.by = 0;
+    assert_int_equal(ef_kv_write_back(kv, 1, &s, 60, &c), 0); /* nothing to count */
+
+    const char *scopes[1] = {scope};
+    const char *chats[1] = {"7"};
+    char *out[1];
+    assert_int_equal(ef_kv_sessions_get(kv, 1, scopes, chats, out), 0);
+    assert_string_equal(out[0], "{\"state\":\"x\"}");
+    ef_free(out[0]);
+
+    metric_cmds m;
+    metric_cmds_init(&m, plat, "messages_received", 0);
+    const char *hget[3] = {"HGET", m.key, "messages_received"};
+    redisReply *r = command(kv, 3, hget, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "6");
+    freeReplyObject(r);
+    const char *ttl[2] = {"TTL", m.key};
+    r = command(kv, 2, ttl, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_true(r->integer > 0 && r->integer <= KV_METRICS_TTL);
+    freeReplyObject(r);
+    const char *del[2] = {"DEL", m.key};
+    r = command(kv, 2, del, NULL);
+    if (r)
+        freeReplyObject(r);
+    ef_kv_free(kv);
+}
+
 static void unreachable_redis_fails_at_once(void **state)
 {
     (void)state;
@@ -168,6 +218,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(batch_put_then_get),
+        cmocka_unit_test(write_back_adds_the_counter_with_the_sessions),
         cmocka_unit_test(unreachable_redis_fails_at_once),
         cmocka_unit_test(url_forms),
         cmocka_unit_test(rediss_unreachable_says_why),
