@@ -529,14 +529,22 @@ static void known_word(const ef_nlp__model *m, ef_nlp__mword *memo, const char *
         uint64_t h = 1469598103934665603ull ^ tl;
         for (size_t i = 0; i < len; i++)
             h = (h ^ (unsigned char)w[i]) * 1099511628211ull;
-        e = &memo[(h ^ h >> 29) & (EF_NLP__MWORDS - 1)];
-        if (e->len == len && e->tl == tl && memcmp(e->w, w, len) == 0) {
-            memcpy(k->f + k->known, e->slot, e->known * sizeof(uint32_t));
-            k->known += e->known;
-            k->of_intent += e->of_intent;
-            k->nf += e->nf;
-            return;
+        /* two places a word may be in (its own, then its neighbour): two
+         * words of a message that hash to one place both stay */
+        size_t at = (h ^ h >> 29) & (EF_NLP__MWORDS - 1);
+        for (size_t j = 0; j < 2; j++) {
+            const ef_nlp__mword *x = &memo[at ^ j];
+            if (x->len == len && x->tl == tl && memcmp(x->w, w, len) == 0) {
+                memcpy(k->f + k->known, x->slot, x->known * sizeof(uint32_t));
+                k->known += x->known;
+                k->of_intent += x->of_intent;
+                k->nf += x->nf;
+                return;
+            }
         }
+        /* a new word takes its own place unless that is taken and the
+         * neighbour free */
+        e = memo[at].len && !memo[at ^ 1].len ? &memo[at ^ 1] : &memo[at];
     }
     uint32_t g[MAX_FEATURES];
     size_t ng = ngrams(c, tl ? latin_to_cyr(c, nc) : nc, g, MAX_FEATURES);

@@ -450,7 +450,7 @@ void ef_nlp__model_train(ef_bot *bot);
 void ef_nlp__model_cleanup(ef_nlp__model *m);
 
 /* A word the model read before, in a thread's memo (the scratch's mword,
- * EF_NLP__MWORDS of them, indexed by a hash of the word's bytes): its
+ * EF_NLP__MWORDS of them, at a hash of the word's bytes or beside it): its
  * n-grams' count and the slots of the known ones, for one reading (as
  * written, or transliterated). Words over EF_NLP__MWORD_BYTES bytes or with
  * more known n-grams than EF_NLP__MWORD_SLOTS are not kept. */

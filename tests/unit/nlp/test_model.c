@@ -204,10 +204,10 @@ static void test_word_memo(void **state)
 }
 
 /* ef_nlp__model_other_than() answers as ef_nlp__model_other() whatever the
- * rival: on demo.yaml (out-of-scope topics, dense rows), every example of
- * the bot and a few messages, each intent as the rival, the same code and
- * the same probability to the bit (the rival only lets it skip ranking the
- * classes where no out-of-scope class can win). */
+ * rival (and with the word memo as without): on demo.yaml (out-of-scope topics, dense rows), every
+ * example of the bot and a few messages, each intent as the rival, the same code and the same
+ * probability to the bit (the rival only lets it skip ranking the classes where no out-of-scope
+ * class can win). */
 static void test_other_than_same(void **state)
 {
     (void)state;
@@ -222,6 +222,9 @@ static void test_other_than_same(void **state)
     const ef_nlp__model *m = &bot->model;
     assert_true(m->n_oos > 1 && m->rows);
     float *score = ef_calloc(m->n_classes, sizeof(float));
+    /* with the word memo (thousands of words in its places and their
+     * neighbours: it must answer as the n-gram table) */
+    ef_nlp__mword *memo = ef_calloc(EF_NLP__MWORDS, sizeof(*memo));
     static const char *const extra[] = {"у меня сломался холодильник",
                                         "курьер до квартиры поднимается?",
                                         "какая погода будет завтра", "где мой заказ", ""};
@@ -237,13 +240,14 @@ static void test_other_than_same(void **state)
         for (uint32_t rival = 0; rival <= bot->n_intents; rival++) {
             double p1 = -1;
             uint32_t r = rival < bot->n_intents ? rival : UINT32_MAX;
-            int r1 = ef_nlp__model_other_than(m, t, strlen(t), score, NULL, r, &p1);
+            int r1 = ef_nlp__model_other_than(m, t, strlen(t), score, memo, r, &p1);
             if (r0 != r1 || (r0 == 0 && p0 != p1))
                 fail_msg("'%s', rival %u: %d %.17g, alone %d %.17g", t, rival, r1, p1, r0, p0);
             skipped += r0 != 0;
         }
     }
     assert_true(skipped > 0);
+    ef_free(memo);
     ef_free(score);
     ef_bot_free(bot);
 }
