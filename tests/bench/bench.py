@@ -228,7 +228,7 @@ class Postgres:
             f.write("\n# make bench: durable, as in production\n"
                     "listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
                     "max_connections = 100\nfsync = on\nsynchronous_commit = on\n"
-                    "full_page_writes = on\n"
+                    "full_page_writes = on\nmin_wal_size = 1GB\n"
                     "shared_preload_libraries = 'pg_stat_statements'\n"
                     "pg_stat_statements.track = all\npg_stat_statements.max = 5000\n"
                     % (self.port, self.dir))
@@ -283,7 +283,7 @@ class Postgres:
     def settings(self):
         rows = psql(self.url, "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
                               "('fsync','synchronous_commit','full_page_writes','wal_sync_method',"
-                              "'shared_buffers','max_wal_size','checkpoint_timeout','work_mem',"
+                              "'shared_buffers','min_wal_size','max_wal_size','checkpoint_timeout','work_mem',"
                               "'server_version') ORDER BY name")
         return ", ".join("%s=%s" % (n, v) for n, v in rows)
 
@@ -905,8 +905,25 @@ def phase_ingest(stack, gw, texts_path, expected, ceilings):
     return run, pgss, run.cpu_lines() + run.pg_cpu_lines()
 
 
+def warm_wal(stack):
+    """Brings the cluster's WAL to where a server that has run a while has
+    it: ~230 MB written (in the ceiling database) and checkpointed, kept by
+    min_wal_size = 1GB, so that the steady run's commits reuse recycled
+    segments instead of waiting for new ones to be created and zero-filled
+    (a 16 MB segment every ~3 s at 2,000/s, both workers' commits waiting
+    for it: docs/performance.md, session 8). Returns its verify line."""
+    admin = stack.pg.url.rsplit("/", 1)[0] + "/ceiling"
+    lsn0 = sql1(admin, "SELECT pg_current_wal_lsn()")
+    psql(admin, "CREATE TABLE wal_warm AS SELECT g, repeat('x', 500) AS x "
+                "FROM generate_series(1, 400000) g", "DROP TABLE wal_warm", "CHECKPOINT")
+    mb = float(sql1(admin, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '%s')" % lsn0)) / 1e6
+    return ("the cluster warmed as a running server's: %.0f MB of WAL written and "
+            "checkpointed before the run (min_wal_size 1GB keeps the segments for reuse)" % mb)
+
+
 def phase_paced(stack, gw, texts_path, expected):
     conns = max(CONNS, 128)
+    warmed = warm_wal(stack)
     pgss_reset(stack)
     run = LoadRun(stack, "paced", [(gw, conns, THREADS)], PHASE_SECS, 200000001, rate=RATE,
                   texts_path=texts_path)
@@ -916,7 +933,7 @@ def phase_paced(stack, gw, texts_path, expected):
            "connection is free; latency from the actual send); achieved %.0f updates/s; p50 "
            "%.1f ms, p90 %.1f ms, max %.1f ms" % (
                RATE, PHASE_SECS, THREADS, conns, run.rate, run.lat(50), run.lat(90),
-               ms(run.w[0]["lat_max_us"])), gateway_latency(run),
+               ms(run.w[0]["lat_max_us"])), gateway_latency(run), warmed,
            *(run.verify_lines(expected)[:2] + [commit_figures(run)] + run.cpu_lines() +
              run.pg_cpu_lines()))
     for line in pgss_report(stack, run.rows1 - run.rows0, "steady %d/s" % RATE,
