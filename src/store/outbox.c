@@ -63,6 +63,33 @@ const char *ef_store_outbox_fetch_sql(void)
     return FETCH_DUE_SQL;
 }
 
+/* Queued rows recorded sent ($1: a JSON array of {id, pmid, tpl}), planned
+ * at each call for the table as it is then:
+ * - not a prepared statement: its generic plan is made once, at its sixth
+ *   run. Session 7 prepared it; a dispatcher started on a young database
+ *   kept the plan made for a few hundred rows (a hash join over a walk of
+ *   messages) while the table grew, and with 236,000 rows each call took
+ *   50-115 ms of PostgreSQL's CPU (make bench, session 8: half of
+ *   PostgreSQL's time at a steady 2,000/s);
+ * - the ids also as an array (`m.id = ANY (...)`): jsonb_to_recordset is
+ *   estimated at 100 rows whatever it holds, so without it the planner
+ *   walks a table of up to ~50,000 rows rather than probe it 100 times;
+ *   with it the primary key is probed for the ids the call has.
+ * Planning costs ~400,000 instructions a call, small beside a send. */
+#define SENT_SQL                                                                                   \
+    "UPDATE messages m SET delivery_status = 'sent', platform_message_id = s.pmid, "               \
+    "sent_at = now(), updated_at = now(), failed_reason = NULL, "                                  \
+    "metadata = CASE WHEN s.tpl THEN m.metadata || '{\"sent_as\": \"template\"}'::jsonb "          \
+    "ELSE m.metadata END "                                                                         \
+    "FROM jsonb_to_recordset($1::jsonb) AS s(id uuid, pmid text, tpl bool) "                       \
+    "WHERE m.id = s.id AND m.delivery_status = 'queued' "                                          \
+    "AND m.id = ANY (ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements($1::jsonb) e))"
+
+const char *ef_store_outbox_sent_sql(void)
+{
+    return SENT_SQL;
+}
+
 static void read_row(PGresult *r, int k, ef_outbox_row *o)
 {
     o->row_id = col_str(r, k, 0);
@@ -180,21 +207,8 @@ int ef_store_outbox_sent_many(ef_store *st, const ef_outbox_sent *s, size_t n)
     const char *vals[1] = {json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
                                                                    JSON_C_TO_STRING_NOSLASHESCAPE)};
     /* Every row at once: one statement, one commit (one WAL flush) for the
-     * lot, prepared once per connection: parsing and planning it was half
-     * the cost of recording one reply (callgrind, tests/bench/ingest_cost.py
-     * sent1: 809,000 instructions a call unprepared, 426,000 prepared). */
-    static const ef_store_stmt sent = {
-        "ef_outbox_sent",
-        "UPDATE messages m SET delivery_status = 'sent', platform_message_id = s.pmid, "
-        "sent_at = now(), updated_at = now(), failed_reason = NULL, "
-        "metadata = CASE WHEN s.tpl THEN m.metadata || '{\"sent_as\": \"template\"}'::jsonb "
-        "ELSE m.metadata END "
-        "FROM jsonb_to_recordset($1::jsonb) AS s(id uuid, pmid text, tpl bool) "
-        "WHERE m.id = s.id AND m.delivery_status = 'queued'",
-        1};
-    PGresult *r = ef_store__exec_stmt(st, &sent, vals);
-    int rc = r ? 0 : st->last_error;
-    PQclear(r);
+     * lot, planned at each call (SENT_SQL). */
+    int rc = ef_store__exec_simple(st, SENT_SQL, 1, vals);
     json_object_put(arr);
     return rc;
 }

@@ -90,7 +90,6 @@ int ef_store__connect(ef_store *st)
         st->next_connect_ms = now + 250;
         return EF_EDB;
     }
-    st->n_prepared = 0; /* a new session has none */
     PQsetNoticeProcessor(st->conn, notice_to_log, NULL);
     PGresult *r = PQexec(st->conn, "SET statement_timeout = '15s'; SET lock_timeout = '10s'");
     PQclear(r);
@@ -218,42 +217,7 @@ static void record_failure(ef_store *st, PGresult *r)
     copy_clipped(st->reason, sizeof(st->reason), st->errmsg);
 }
 
-/* Whether stmt is prepared on st->conn, preparing it when it is not and
- * there is room: 1 prepared, 0 run it unprepared, -1 failed (r holds the
- * server's answer for record_failure). */
-static int ensure_prepared(ef_store *st, const ef_store_stmt *stmt, PGresult **r)
-{
-    for (int i = 0; i < st->n_prepared; i++)
-        if (st->prepared[i] == stmt)
-            return 1;
-    if (st->n_prepared == EF_STORE_PREPARED_MAX)
-        return 0;
-    *r = PQprepare(st->conn, stmt->name, stmt->sql, stmt->nparams, NULL);
-    if (PQresultStatus(*r) != PGRES_COMMAND_OK)
-        return -1;
-    PQclear(*r);
-    *r = NULL;
-    st->prepared[st->n_prepared++] = stmt;
-    return 1;
-}
-
-/* One run of the statement: prepared when stmt is given and it can be. */
-static PGresult *run_once(ef_store *st, const ef_store_stmt *stmt, const char *sql, int n,
-                          const char *const *vals)
-{
-    if (stmt) {
-        PGresult *r = NULL;
-        int p = ensure_prepared(st, stmt, &r);
-        if (p < 0)
-            return r;
-        if (p > 0)
-            return PQexecPrepared(st->conn, stmt->name, n, vals, NULL, NULL, 0);
-    }
-    return PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
-}
-
-static PGresult *exec_any(ef_store *st, const ef_store_stmt *stmt, const char *sql, int n,
-                          const char *const *vals)
+PGresult *ef_store__exec(ef_store *st, const char *sql, int n, const char *const *vals)
 {
     if (ef_store__connect(st)) {
         st->last_error = EF_EDB;
@@ -263,7 +227,7 @@ static PGresult *exec_any(ef_store *st, const ef_store_stmt *stmt, const char *s
     }
     PGresult *r = NULL;
     for (int attempt = 0;; attempt++) {
-        r = run_once(st, stmt, sql, n, vals);
+        r = PQexecParams(st->conn, sql, n, NULL, vals, NULL, NULL, 0);
         ExecStatusType s = PQresultStatus(r);
         if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
             st->ok = true;
@@ -291,16 +255,6 @@ static PGresult *exec_any(ef_store *st, const ef_store_stmt *stmt, const char *s
      * fault, and the server answered. */
     st->ok = st->last_error != EF_EDB;
     return NULL;
-}
-
-PGresult *ef_store__exec(ef_store *st, const char *sql, int n, const char *const *vals)
-{
-    return exec_any(st, NULL, sql, n, vals);
-}
-
-PGresult *ef_store__exec_stmt(ef_store *st, const ef_store_stmt *stmt, const char *const *vals)
-{
-    return exec_any(st, stmt, stmt->sql, stmt->nparams, vals);
 }
 
 int ef_store__exec_simple(ef_store *st, const char *sql, int n, const char *const *vals)

@@ -242,6 +242,8 @@ int ef_store_outbox_fetch(ef_store *st, size_t limit, ef_outbox_row **rows, size
 /* The fetch's statement ($1 limit, $2 and $3 the cursor or NULL, $4 the
  * skipped integrations or NULL), for EXPLAIN: tests check its plan. */
 const char *ef_store_outbox_fetch_sql(void);
+/* The sent record's statement ($1 the rows as JSON), for EXPLAIN. */
+const char *ef_store_outbox_sent_sql(void);
 void ef_outbox_rows_free(ef_outbox_row *rows, size_t n);
 /* Frees one row's strings (the struct itself is the caller's). */
 void ef_outbox_row_cleanup(ef_outbox_row *r);

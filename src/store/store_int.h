@@ -11,23 +11,9 @@
 
 #include <libpq-fe.h>
 
-/* A statement the store runs often enough to prepare once per connection
- * (parsed and planned once, not per call): a static descriptor whose name is
- * unique in the process (it names the server-side prepared statement). */
-typedef struct ef_store_stmt {
-    const char *name;
-    const char *sql;
-    int nparams;
-} ef_store_stmt;
-
-#define EF_STORE_PREPARED_MAX 8
-
 struct ef_store {
     char *url;
     PGconn *conn;
-    /* The statements prepared on conn (forgotten when it is replaced). */
-    const ef_store_stmt *prepared[EF_STORE_PREPARED_MAX];
-    int n_prepared;
     bool ok;                 /* the last call reached the server (no outage) */
     bool listening;          /* LISTEN ef_integrations holds on this connection */
     int64_t next_connect_ms; /* do not hammer a server that is down */
@@ -49,10 +35,6 @@ PGresult *ef_store__exec(ef_store *st, const char *sql, int n, const char *const
 /* The same, for statements that return nothing the caller needs: 0, or
  * st->last_error. */
 int ef_store__exec_simple(ef_store *st, const char *sql, int n, const char *const *vals);
-/* ef_store__exec of a statement prepared on the connection the first time it
- * runs there (the results and errors are the same; beyond
- * EF_STORE_PREPARED_MAX statements it is run unprepared). */
-PGresult *ef_store__exec_stmt(ef_store *st, const ef_store_stmt *stmt, const char *const *vals);
 /* The connection was lost outside a statement (LISTEN wait): drops it. */
 void ef_store__lost(ef_store *st, const char *what);
 

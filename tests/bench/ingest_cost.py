@@ -92,7 +92,8 @@ SENT_SQL = ("UPDATE messages m SET delivery_status = 'sent', platform_message_id
             "metadata = CASE WHEN s.tpl THEN m.metadata || '{\"sent_as\": \"template\"}'::jsonb "
             "ELSE m.metadata END "
             "FROM jsonb_to_recordset('%s'::jsonb) AS s(id uuid, pmid text, tpl bool) "
-            "WHERE m.id = s.id AND m.delivery_status = 'queued'")
+            "WHERE m.id = s.id AND m.delivery_status = 'queued' "
+            "AND m.id = ANY (ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements('%s'::jsonb) e))")
 
 
 def sent_sql(queued, n, prepared):
@@ -100,7 +101,7 @@ def sent_sql(queued, n, prepared):
     prepared: as EXECUTE of the statement PREPAREd as ef_sent (--prepared)."""
     rows = json.dumps([{"id": queued.pop(), "pmid": "%d" % len(queued), "tpl": False}
                        for _ in range(n)])
-    return "EXECUTE ef_sent('%s')" % rows if prepared else SENT_SQL % rows
+    return "EXECUTE ef_sent('%s')" % rows if prepared else SENT_SQL % (rows, rows)
 
 
 def batch_sql(integ, kind, rng, known):
