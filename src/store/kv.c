@@ -397,23 +397,6 @@ static void metric_cmds_init(metric_cmds *m, const char *platform, const char *f
     memcpy(m->expire, expire, sizeof(expire));
 }
 
-static int pipeline(ef_kv *kv, size_t n, const char *const *const *argv, const int *argc,
-                    redisReply **replies);
-
-int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by)
-{
-    metric_cmds m;
-    metric_cmds_init(&m, platform, field, by);
-    const char *const *cmds[2] = {m.incr, m.expire};
-    const int argc[2] = {4, 3};
-    redisReply *replies[2];
-    int rc = pipeline(kv, 2, cmds, argc, replies);
-    for (int i = 0; i < 2; i++)
-        if (replies[i])
-            freeReplyObject(replies[i]);
-    return rc;
-}
-
 /* ---- a batch's sessions in one round trip each way ----------------------- */
 
 /* Sends argv[0..n) pipelined and reads the n replies into replies[]
@@ -504,11 +487,6 @@ int ef_kv_sessions_get(ef_kv *kv, size_t n, const char *const *scopes, const cha
     ef_free(vals);
     ef_free(at);
     return rc;
-}
-
-int ef_kv_sessions_put(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl)
-{
-    return ef_kv_write_back(kv, n, s, ttl, NULL);
 }
 
 /* The SETs of s[0..n) into argv (two per session with a chat), their keys

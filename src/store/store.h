@@ -520,21 +520,16 @@ int ef_kv_sessions_get(ef_kv *kv, size_t n, const char *const *scopes, const cha
 typedef struct ef_kv_session {
     const char *session_id, *json, *scope, *chat_id;
 } ef_kv_session;
-/* Writes s[0..n) pipelined, one round trip, each key with the TTL. */
-int ef_kv_sessions_put(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl);
-/* HINCRBY metrics:{platform}:{YYYY-MM-DD}:{HH} field by (and the key's
- * TTL), one round trip. */
-int ef_kv_metric_incr(ef_kv *kv, const char *platform, const char *field, long long by);
-/* A counter to add with a write-back (ef_kv_metric_incr's). */
+/* A counter to add with a write-back: HINCRBY
+ * metrics:{platform}:{YYYY-MM-DD}:{HH} field by, and the key's TTL. */
 typedef struct ef_kv_count {
     const char *platform, *field;
     long long by; /* 0: nothing to count */
 } ef_kv_count;
-/* A batch's write-back in one round trip: the sessions as
- * ef_kv_sessions_put writes them, then, when count is given with by > 0,
- * its counter as ef_kv_metric_incr adds it. Fails (EF_EIO, ef_kv_errmsg)
- * when Redis cannot be reached or refuses a SET; a refused counter is not
- * a failure. */
+/* A batch's write-back in one round trip: s[0..n) pipelined, each key with
+ * the TTL, then, when count is given with by > 0, its counter. Fails
+ * (EF_EIO, ef_kv_errmsg) when Redis cannot be reached or refuses a SET; a
+ * refused counter is not a failure. */
 int ef_kv_write_back(ef_kv *kv, size_t n, const ef_kv_session *s, int ttl,
                      const ef_kv_count *count);
 

@@ -1,6 +1,6 @@
 /*
  * test_kv.c -- a batch's sessions through Redis in one round trip each
- * way: what ef_kv_sessions_put writes, ef_kv_sessions_get finds, per chat
+ * way: what ef_kv_write_back writes, ef_kv_sessions_get finds, per chat
  * and per integration; a chat without a session is a miss; a Redis that
  * cannot be reached fails the call without blocking. Needs
  * EF_TEST_REDIS_URL (scripts/run-unit.sh starts one); skipped without it.
@@ -46,7 +46,7 @@ static void batch_put_then_get(void **state)
         {.session_id = sid1, .json = "{\"state\":\"меню\"}", .scope = scope_a, .chat_id = "42"},
         {.session_id = sid2, .json = "{\"state\":\"b\"}", .scope = scope_b, .chat_id = "42"},
     };
-    assert_int_equal(ef_kv_sessions_put(kv, 2, s, 60), 0);
+    assert_int_equal(ef_kv_write_back(kv, 2, s, 60, NULL), 0);
 
     const char *scopes[4] = {scope_b, scope_a, scope_a, "-"};
     const char *chats[4] = {"42", "42", "43", "42"};
@@ -129,9 +129,9 @@ static void unreachable_redis_fails_at_once(void **state)
     assert_null(out[0]);
     ef_kv_session s = {.session_id = "x", .json = "{}", .scope = "-", .chat_id = "1"};
     int64_t t0 = ef_now_ms();
-    assert_int_equal(ef_kv_sessions_put(kv, 1, &s, 60), EF_EIO); /* backing off: no connect */
+    assert_int_equal(ef_kv_write_back(kv, 1, &s, 60, NULL), EF_EIO); /* backing off: no connect */
     assert_true(ef_now_ms() - t0 < 100);
-    assert_int_equal(ef_kv_sessions_put(kv, 0, &s, 60), 0); /* nothing to write */
+    assert_int_equal(ef_kv_write_back(kv, 0, &s, 60, NULL), 0); /* nothing to write */
     ef_kv_free(kv);
 }
 
