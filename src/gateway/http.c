@@ -98,8 +98,7 @@ struct req {
     bool api_started; /* lws may still report a body completion for an empty body */
     bool job_pending;
     int64_t deadline_ms;
-    int64_t started_ms;
-    int64_t started_us; /* for ef_webhook_seconds */
+    int64_t started_us; /* monotonic, when its headers came (ef_now_us) */
     char what[64];
     int64_t update_id;
     req *next_done;
@@ -168,7 +167,6 @@ static req *req_new(ef_server *srv, struct lws *wsi)
     r->wsi = wsi;
     ef_buf_init(&r->body, srv->opts.max_body);
     r->started_us = ef_now_us();
-    r->started_ms = r->started_us / 1000;
     srv->active++;
     return r;
 }
@@ -391,7 +389,7 @@ static void job_done(ef_job *job, void *ud)
 static void finish_webhook(req *r)
 {
     const ef_job_result *res = ef_job_get_result(r->job);
-    int64_t ms = ef_now_ms() - r->started_ms;
+    int64_t ms = (ef_now_us() - r->started_us) / 1000;
     if (res->status == 0 && res->rejected) {
         if (r->platform)
             ef_metrics_reject(ef_metrics_platform(r->platform->name), EF_REJ_UNSTORABLE);
@@ -902,7 +900,7 @@ static void conn_bind(struct lws *wsi, pss *ps)
 static void request_deadline(ef_server *srv, struct lws *wsi, req *r)
 {
     conn *c = lws_get_opaque_user_data(wsi);
-    int64_t from = c && !c->requested ? c->accepted_ms : r->started_ms;
+    int64_t from = c && !c->requested ? c->accepted_ms : r->started_us / 1000;
     if (c)
         c->requested = true;
     r->read_by_ms = from + srv->opts.request_deadline_ms;
