@@ -1457,35 +1457,41 @@ static bool splittable(const char *p, size_t n)
     return true;
 }
 
+/* p[i] is '\\' or '[': the index of the escape's or the character class's
+ * last byte (the escaped byte, the class's closing ']', a POSIX class
+ * "[:...:]" inside it skipped whole), n when the class does not close. */
+static size_t escape_or_class_last(const char *p, size_t n, size_t i)
+{
+    if (p[i] == '\\')
+        return i + 1;
+    if (i + 1 < n && p[i + 1] == '^')
+        i++;
+    if (i + 1 < n && p[i + 1] == ']')
+        i++;
+    for (i++; i < n; i++) {
+        if (p[i] == '\\') {
+            i++;
+        } else if (p[i] == '[' && i + 1 < n && p[i + 1] == ':') {
+            for (i += 2; i + 1 < n && !(p[i] == ':' && p[i + 1] == ']'); i++)
+                ;
+            i++;
+        } else if (p[i] == ']') {
+            return i;
+        }
+    }
+    return n;
+}
+
 size_t ef_nlp__top_branches(const char *p, size_t n, size_t *off, size_t *len, size_t max)
 {
     if (!splittable(p, n))
         return 1;
     size_t count = 0, start = 0;
     int depth = 0;
-    bool in_class = false;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
-        if (c == '\\') {
-            i++;
-            continue;
-        }
-        if (in_class) {
-            if (c == '[' && i + 1 < n && p[i + 1] == ':') {
-                for (i += 2; i + 1 < n && !(p[i] == ':' && p[i + 1] == ']'); i++)
-                    ;
-                i++;
-            } else if (c == ']') {
-                in_class = false;
-            }
-            continue;
-        }
-        if (c == '[') {
-            in_class = true;
-            if (i + 1 < n && p[i + 1] == '^')
-                i++;
-            if (i + 1 < n && p[i + 1] == ']')
-                i++;
+        if (c == '\\' || c == '[') {
+            i = escape_or_class_last(p, n, i);
         } else if (c == '(') {
             depth++;
         } else if (c == ')') {
@@ -1515,31 +1521,12 @@ size_t ef_nlp__top_branches(const char *p, size_t n, size_t *off, size_t *len, s
 static size_t piece_close(const char *p, size_t n, size_t i)
 {
     int depth = 0;
-    bool in_class = false;
     for (; i < n; i++) {
         char c = p[i];
-        if (c == '\\') {
-            i++;
-            continue;
-        }
-        if (in_class) {
-            if (c == '[' && i + 1 < n && p[i + 1] == ':') {
-                for (i += 2; i + 1 < n && !(p[i] == ':' && p[i + 1] == ']'); i++)
-                    ;
-                i++;
-            } else if (c == ']') {
-                in_class = false;
-                if (depth == 0)
-                    return i + 1;
-            }
-            continue;
-        }
-        if (c == '[') {
-            in_class = true;
-            if (i + 1 < n && p[i + 1] == '^')
-                i++;
-            if (i + 1 < n && p[i + 1] == ']')
-                i++;
+        if (c == '\\' || c == '[') {
+            i = escape_or_class_last(p, n, i);
+            if (c == '[' && depth == 0)
+                return i < n ? i + 1 : 0;
         } else if (c == '(') {
             depth++;
         } else if (c == ')' && --depth == 0) {
