@@ -59,6 +59,18 @@ static bool name_ok(const char *s)
     return true;
 }
 
+/* 0 when name is one (name_ok), else the loader's error at k, saying what
+ * it names ("intent", "entity", "out_of_scope topic"). */
+static int name_check(ld *l, const yaml_node_t *k, const char *what, const char *name)
+{
+    if (name_ok(name))
+        return 0;
+    return ef_nlp__yaml_fail(&l->y, k,
+                             "%s '%s': names are lowercase letters, digits and _, starting with a "
+                             "letter, at most %d characters",
+                             what, name, MAX_NAME_LEN);
+}
+
 /* ---- patterns ------------------------------------------------------------------ */
 
 /* Column (1-based) of byte off of a scalar's value, when the scalar sits on
@@ -473,12 +485,8 @@ static int load_intents(ld *l, const yaml_node_t *n)
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
         const char *name = ef_nlp__yaml_sval(k);
-        if (!name_ok(name))
-            return ef_nlp__yaml_fail(
-                &l->y, k,
-                "intent '%s': names are lowercase letters, digits and _, starting with a "
-                "letter, at most %d characters",
-                name, MAX_NAME_LEN);
+        if (name_check(l, k, "intent", name))
+            return l->y.rc;
         if (strcmp(name, EF_NLP_FALLBACK) == 0)
             return ef_nlp__yaml_fail(
                 &l->y, k,
@@ -561,12 +569,8 @@ static int load_oos_topics(ld *l, const yaml_node_t *n)
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
         const char *name = ef_nlp__yaml_sval(k);
-        if (!name_ok(name))
-            return ef_nlp__yaml_fail(
-                &l->y, k,
-                "out_of_scope topic '%s': names are lowercase letters, digits and _, starting "
-                "with a letter, at most %d characters",
-                name, MAX_NAME_LEN);
+        if (name_check(l, k, "out_of_scope topic", name))
+            return l->y.rc;
         char what[MAX_NAME_LEN + 32];
         snprintf(what, sizeof(what), "out_of_scope topic '%s'", name);
         bot->oos_topics[bot->n_oos_topics++] = ef_strdup(name);
@@ -730,12 +734,8 @@ static int load_entities(ld *l, const yaml_node_t *n)
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = ef_nlp__yaml_node(&l->y, p->key), *v = ef_nlp__yaml_node(&l->y, p->value);
         const char *name = ef_nlp__yaml_sval(k);
-        if (!name_ok(name))
-            return ef_nlp__yaml_fail(
-                &l->y, k,
-                "entity '%s': names are lowercase letters, digits and _, starting with a "
-                "letter, at most %d characters",
-                name, MAX_NAME_LEN);
+        if (name_check(l, k, "entity", name))
+            return l->y.rc;
         for (size_t i = 0; i < EF_NLP__ENT__BUILTIN; i++)
             if (strcmp(name, ef_nlp__builtin_names[i]) == 0)
                 return ef_nlp__yaml_fail(&l->y, k, "entity '%s' is built in%s", name,
